@@ -1,0 +1,189 @@
+"""Types every driver shares: DeviceInfo, Block, DeviceEvent, LinkStats and the Device interface.
+
+Data flow: bytes -> codec ``feed(bytes) -> frames`` -> ``Device.read(timeout) -> [Block]``.
+A Block holds consecutive samples; a jump in sequence numbers is never hidden: the first Block
+after missing samples says how many are missing in ``gap_before``.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Channel:
+    """One channel of a device: its name and physical unit (e.g. ``Channel("fz", "N")``)."""
+
+    name: str
+    unit: str
+
+
+@dataclass
+class DeviceInfo:
+    """Static description of one device stream.
+
+    Parameters
+    ----------
+    protocol : str
+        Wire protocol: "FPB1", "INS1" or "CSV4".
+    model, serial, firmware : str
+        As the device reports them.
+    side : {"left", "right", None}
+        The foot this stream measures (insole side, treadmill belt) or None.
+    rate_hz : float
+        Sampling rate in Hz.
+    channels : tuple of Channel
+        Column names and units of ``Block.samples``.
+    calibration : dict
+        JSON-serialisable calibration (matrix, offsets, scales, excitation, ...).
+    layout : list of dict or None
+        Insole sensor layout: ``{"x_mm", "y_mm", "area_mm2", "region"}`` per sensor.
+    extra : dict
+        Anything else the device reports (pair id, plate size, origin, port, ...).
+    """
+
+    protocol: str
+    model: str
+    serial: str
+    firmware: str
+    side: str | None
+    rate_hz: float
+    channels: tuple[Channel, ...]
+    calibration: dict[str, Any] = field(default_factory=dict)
+    layout: list[dict[str, Any]] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def channel_names(self) -> list[str]:
+        """Names of the sample columns, in order."""
+        return [c.name for c in self.channels]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict (inverse of :meth:`from_dict`)."""
+        d = asdict(self)
+        d["channels"] = [[c.name, c.unit] for c in self.channels]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DeviceInfo:
+        """Rebuild a DeviceInfo from :meth:`to_dict` output."""
+        d = dict(d)
+        d["channels"] = tuple(
+            Channel(*c) if not isinstance(c, dict) else Channel(**c) for c in d["channels"]
+        )
+        return cls(**d)
+
+
+@dataclass
+class Block:
+    """Consecutive samples of one device stream.
+
+    Parameters
+    ----------
+    seq : int
+        Sequence number of the first sample, unwrapped to a monotonically increasing int
+        (the wire counter wraps; the driver unwraps it).
+    t_device_s : float
+        Device clock time of the first sample in s (unwrapped).
+    t_host_s : float
+        Time of the first sample on the host's time base in s (``time.time()`` epoch), obtained
+        by mapping the device clock through the fitted clock offset and skew, never by arrival.
+    samples : ndarray, shape (n, n_channels)
+        Values in the physical units of ``DeviceInfo.channels``.
+    status : int
+        Device status bits of this block (protocol specific, 0 when none).
+    gap_before : int
+        Number of samples missing between the previous block and this one (0 = contiguous).
+    """
+
+    seq: int
+    t_device_s: float
+    t_host_s: float
+    samples: np.ndarray
+    status: int = 0
+    gap_before: int = 0
+
+    @property
+    def n(self) -> int:
+        """Number of samples in the block."""
+        return int(self.samples.shape[0])
+
+
+@dataclass
+class DeviceEvent:
+    """Something the device reported besides samples (sync edge, overrange, autozero, battery,
+    link lost/restored, unplug, replug).
+
+    ``seq`` is the sample sequence number it refers to (or -1), ``t_host_s`` the host time.
+    """
+
+    kind: str
+    seq: int
+    t_host_s: float
+    arg: int = 0
+    message: str = ""
+
+
+@dataclass
+class LinkStats:
+    """Counters of what went wrong on a link; all start at 0 and only increase."""
+
+    bytes_received: int = 0
+    frames: int = 0
+    crc_errors: int = 0
+    resyncs: int = 0
+    bytes_discarded: int = 0
+    bad_lines: int = 0
+    dropped_samples: int = 0
+    gaps: int = 0
+    reconnects: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        """The counters as a plain dict."""
+        return asdict(self)
+
+
+class Device(abc.ABC):
+    """One acquisition stream reached over a serial link.
+
+    A device is opened connected and stopped. ``start()`` begins streaming; ``read(timeout)``
+    returns the Blocks decoded so far (possibly empty) and raises ConnectionLost when the link
+    is gone; ``stop()`` ends streaming; ``close()`` releases the port.
+    """
+
+    info: DeviceInfo
+    stats: LinkStats
+
+    @abc.abstractmethod
+    def start(self) -> None:
+        """Start streaming."""
+
+    @abc.abstractmethod
+    def stop(self) -> None:
+        """Stop streaming (samples in flight are still returned by read)."""
+
+    @abc.abstractmethod
+    def read(self, timeout: float = 0.1) -> list[Block]:
+        """Return the Blocks received within ``timeout`` s (may be empty)."""
+
+    @abc.abstractmethod
+    def zero(self) -> None:
+        """Zero (tare) the device with nothing on it."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the port; safe to call twice."""
+
+    def pop_events(self) -> list[DeviceEvent]:
+        """Return and forget the events reported since the last call."""
+        return []
+
+    def __enter__(self) -> Device:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,5 @@
+import sys
+
+from forcelab.cli import main
+
+sys.exit(main())

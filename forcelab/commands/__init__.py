@@ -1,0 +1,1 @@
+"""Subcommands of the ``forcelab`` CLI, one module each (see forcelab.cli)."""

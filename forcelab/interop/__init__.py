@@ -1,0 +1,1 @@
+"""forcelab.interop"""
