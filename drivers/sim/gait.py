@@ -1,0 +1,431 @@
+"""Gait model behind every simulator: ground-reaction forces, COP and insole pressures.
+
+A :class:`GaitModel` lays out alternating left/right stances (running or walking) on a model time
+axis in s, from a seed, and evaluates per-foot or whole-plate signals at any array of model times
+(vectorised; chunks of any size give identical values). It records the TRUE stances it generated
+(:class:`TrueStance`), which the tests compare with what the drivers and the analysis recover.
+
+Conventions: vertical force ``fz`` positive = load (N); ``fap`` + forward (braking first, then
+propulsion); ``fml`` + toward the subject's right; plate COP ``cop_ml`` (m, + right),
+``cop_ap`` (m, + forward) relative to the plate centre; insole COP normalised to ±0.5 of the
+insole width (x, + toward the wearer's right) and length (y, + toward the toes).
+
+Asymmetry: ``asymmetry`` is the symmetry index of mid-stance peak loading, SI = (R − L)/((R + L)/2);
+−0.08 means the left side loads 8 % more. ``contact_asymmetry`` does the same for contact time.
+The left peak is ``M (1 − SI/2)`` and the right ``M (1 + SI/2)`` so that SI is exact on average.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+G_M_S2 = 9.80665
+
+_STRIKES = ("rear", "mid", "fore")
+_MODES = ("run", "walk")
+
+
+@dataclass
+class GaitParams:
+    """Parameters of the gait model (None = derived from speed and mode).
+
+    Parameters
+    ----------
+    mode : {"run", "walk"}
+    speed_m_s : float
+        Belt/running speed in m/s.
+    cadence_spm : float or None
+        Steps per minute.
+    contact_time_s : float or None
+        Mean contact (stance) time in s.
+    strike : {"rear", "mid", "fore"}
+        Foot strike: rear-foot strikes have an impact peak; mid- and fore-foot ones do not.
+    body_mass_kg : float
+        Body mass in kg.
+    peak_bw : float or None
+        Mean mid-stance (active) peak in body weights (running) or the higher walking peak.
+    impact_bw : float or None
+        Impact peak in body weights (rear-foot strike only).
+    asymmetry : float
+        Symmetry index (R − L)/((R + L)/2) of the mid-stance peak.
+    contact_asymmetry : float
+        Symmetry index of the contact time.
+    variability : float
+        Stride-to-stride coefficient of variation of peaks, contact and step times.
+    start_s : float
+        Model time of the first foot contact in s (before: nobody on the plate).
+    step_width_m : float
+        Medio-lateral distance between the feet in m (one plate under both feet).
+    """
+
+    mode: str = "run"
+    speed_m_s: float = 3.0
+    cadence_spm: float | None = None
+    contact_time_s: float | None = None
+    strike: str = "rear"
+    body_mass_kg: float = 70.0
+    peak_bw: float | None = None
+    impact_bw: float | None = None
+    asymmetry: float = 0.0
+    contact_asymmetry: float = 0.0
+    variability: float = 0.02
+    start_s: float = 0.5
+    step_width_m: float = 0.12
+
+    def __post_init__(self) -> None:
+        if self.mode not in _MODES:
+            raise ValueError(f"gait mode must be one of {_MODES}, not {self.mode!r}")
+        if self.strike not in _STRIKES:
+            raise ValueError(f"strike must be one of {_STRIKES}, not {self.strike!r}")
+        checks = {
+            "speed_m_s": (self.speed_m_s, 0.3, 12.0),
+            "body_mass_kg": (self.body_mass_kg, 10.0, 300.0),
+            "asymmetry": (self.asymmetry, -0.5, 0.5),
+            "contact_asymmetry": (self.contact_asymmetry, -0.5, 0.5),
+            "variability": (self.variability, 0.0, 0.2),
+            "start_s": (self.start_s, 0.0, 1e6),
+            "step_width_m": (self.step_width_m, 0.0, 0.5),
+        }
+        for opt in ("cadence_spm", "contact_time_s", "peak_bw", "impact_bw"):
+            v = getattr(self, opt)
+            if v is not None:
+                checks[opt] = (v, {"cadence_spm": 40.0, "contact_time_s": 0.08,
+                                   "peak_bw": 0.3, "impact_bw": 0.3}[opt],
+                               {"cadence_spm": 260.0, "contact_time_s": 2.0,
+                                "peak_bw": 6.0, "impact_bw": 6.0}[opt])
+        for name, (v, lo, hi) in checks.items():
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and lo <= v <= hi):
+                raise ValueError(f"gait option {name}={v!r} is out of range [{lo}, {hi}]")
+        ct, step = self.mean_contact_time_s, 60.0 / self.mean_cadence_spm
+        if self.mode == "run" and ct >= 2 * step:
+            raise ValueError(
+                f"contact time {ct:.3f} s is too long for a cadence of "
+                f"{self.mean_cadence_spm:.0f} steps/min when running (must be < stride time)"
+            )
+
+    # -- derived values -------------------------------------------------------------------
+    @property
+    def mean_cadence_spm(self) -> float:
+        """Steps per minute."""
+        if self.cadence_spm is not None:
+            return float(self.cadence_spm)
+        if self.mode == "run":
+            return float(np.clip(150.0 + 8.0 * self.speed_m_s, 150.0, 210.0))
+        return float(np.clip(85.0 + 22.0 * self.speed_m_s, 70.0, 140.0))
+
+    @property
+    def mean_contact_time_s(self) -> float:
+        """Contact time in s."""
+        if self.contact_time_s is not None:
+            return float(self.contact_time_s)
+        if self.mode == "run":
+            return float(np.clip(0.36 - 0.03 * self.speed_m_s, 0.15, 0.40))
+        return 0.62 * 2 * 60.0 / self.mean_cadence_spm
+
+    @property
+    def mean_peak_bw(self) -> float:
+        """Mean mid-stance peak (running) or higher walking peak, in body weights."""
+        if self.peak_bw is not None:
+            return float(self.peak_bw)
+        if self.mode == "run":
+            return float(2.2 + 0.15 * self.speed_m_s)
+        return float(1.05 + 0.08 * self.speed_m_s)
+
+    @property
+    def mean_impact_bw(self) -> float:
+        """Impact peak in body weights (rear-foot running)."""
+        if self.impact_bw is not None:
+            return float(self.impact_bw)
+        return float(1.3 + 0.12 * self.speed_m_s)
+
+    @property
+    def body_weight_n(self) -> float:
+        """Body weight in N."""
+        return self.body_mass_kg * G_M_S2
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict of the parameters plus the derived means."""
+        d = asdict(self)
+        d.update(
+            mean_cadence_spm=self.mean_cadence_spm,
+            mean_contact_time_s=self.mean_contact_time_s,
+            mean_peak_bw=self.mean_peak_bw,
+        )
+        return d
+
+
+@dataclass
+class TrueStance:
+    """A stance the model generated (ground truth).
+
+    Times are model times in s; ``end_s`` is exclusive (foot off). Forces in N.
+    """
+
+    index: int
+    side: str
+    start_s: float
+    end_s: float
+    peak_n: float
+    midstance_peak_n: float
+    impact_peak_n: float | None
+    impulse_ns: float
+
+    @property
+    def contact_time_s(self) -> float:
+        """Contact time in s."""
+        return self.end_s - self.start_s
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (with contact_time_s)."""
+        d = asdict(self)
+        d["contact_time_s"] = self.contact_time_s
+        return d
+
+
+# Shape constants (fractions of stance).
+_RUN_PEAK_TAU = 0.45
+_RUN_WARP = math.log(0.5) / math.log(_RUN_PEAK_TAU)
+_RUN_POWER = 1.6
+_IMPACT_TAU = 0.11
+_IMPACT_SIGMA = 0.032
+_WALK_B = 0.28
+_FINE = np.linspace(0.0, 1.0, 2001)
+
+
+def _run_active(tau: np.ndarray) -> np.ndarray:
+    return np.sin(np.pi * np.power(np.clip(tau, 0.0, 1.0), _RUN_WARP)) ** _RUN_POWER
+
+
+def _impact_bump(tau: np.ndarray) -> np.ndarray:
+    ramp = np.clip(tau / _IMPACT_TAU, 0.0, 1.0)
+    return ramp * np.exp(-0.5 * ((tau - _IMPACT_TAU) / _IMPACT_SIGMA) ** 2)
+
+
+def _walk_shape(tau: np.ndarray) -> np.ndarray:
+    f = np.sin(np.pi * tau) + _WALK_B * np.sin(3 * np.pi * tau)
+    return f / _WALK_NORM
+
+
+_WALK_NORM = float(np.max(np.sin(np.pi * _FINE) + _WALK_B * np.sin(3 * np.pi * _FINE)))
+
+
+class GaitModel:
+    """Deterministic gait from a seed; stances are laid out lazily as time advances.
+
+    Parameters
+    ----------
+    params : GaitParams
+    seed : int
+        Random seed (stride-to-stride variability).
+    """
+
+    def __init__(self, params: GaitParams | None = None, seed: int = 0) -> None:
+        self.params = params or GaitParams()
+        self.seed = int(seed)
+        self._rng = np.random.default_rng([self.seed, 0x6A17])
+        self._stances: list[TrueStance] = []
+        # Per-stance arrays for vectorised evaluation (parallel to _stances).
+        self._start = np.empty(0)
+        self._end = np.empty(0)
+        self._mid = np.empty(0)
+        self._imp = np.empty(0)
+        self._is_left = np.empty(0, bool)
+        self._next_start = self.params.start_s
+        self._next_left = True
+        self._stride_ap = 0.0
+
+    # -- stance layout ---------------------------------------------------------------------
+    def _extend(self, t_s: float) -> None:
+        p = self.params
+        if self._next_start > t_s + 5.0:
+            return
+        bw = p.body_weight_n
+        step_mean = 60.0 / p.mean_cadence_spm
+        new: list[TrueStance] = []
+        while self._next_start <= t_s + 5.0:
+            z = self._rng.standard_normal(4) * p.variability
+            left = self._next_left
+            sgn = -1.0 if left else 1.0
+            ct = p.mean_contact_time_s * (1 + sgn * p.contact_asymmetry / 2) * (1 + z[0])
+            mid = p.mean_peak_bw * bw * (1 + sgn * p.asymmetry / 2) * (1 + z[1])
+            imp = 0.0
+            if p.mode == "run" and p.strike == "rear":
+                imp = p.mean_impact_bw * bw * (1 + sgn * p.asymmetry / 2) * (1 + z[2])
+            start = self._next_start
+            idx = len(self._stances) + len(new)
+            shape = self._vertical_shape(_FINE, mid, imp)
+            impulse = float(np.sum((shape[1:] + shape[:-1]) * 0.5 * np.diff(_FINE)) * ct)
+            impact_peak = None
+            if imp > 0:
+                early = shape[_FINE < 0.3]
+                local = np.flatnonzero((early[1:-1] > early[:-2]) & (early[1:-1] >= early[2:]))
+                if local.size:
+                    impact_peak = float(early[local[0] + 1])
+            new.append(TrueStance(idx, "left" if left else "right", float(start),
+                                  float(start + ct), float(np.max(shape)), float(mid),
+                                  impact_peak, impulse))
+            self._next_start = float(start + step_mean * (1 + z[3]))
+            self._next_left = not left
+        self._stances.extend(new)
+        self._start = np.array([s.start_s for s in self._stances])
+        self._end = np.array([s.end_s for s in self._stances])
+        self._mid = np.array([s.midstance_peak_n for s in self._stances])
+        imps = [0.0 if s.impact_peak_n is None else s.impact_peak_n for s in self._stances]
+        self._imp = np.array(imps)
+        self._is_left = np.array([s.side == "left" for s in self._stances], bool)
+
+    def _vertical_shape(self, tau: np.ndarray, mid_n: float, impact_n: float) -> np.ndarray:
+        if self.params.mode == "walk":
+            return mid_n * _walk_shape(tau)
+        f = mid_n * _run_active(tau)
+        if impact_n > 0:
+            base = mid_n * float(_run_active(np.array([_IMPACT_TAU]))[0])
+            f = f + max(impact_n - base, 0.0) * _impact_bump(tau)
+        return f
+
+    def stances(self, t0_s: float = 0.0, t1_s: float | None = None) -> list[TrueStance]:
+        """True stances that start in [t0_s, t1_s) (model time, s)."""
+        if t1_s is None:
+            t1_s = self._next_start
+        self._extend(t1_s)
+        return [s for s in self._stances if t0_s <= s.start_s < t1_s]
+
+    # -- evaluation ------------------------------------------------------------------------
+    def foot(self, side: str, t_s: np.ndarray) -> dict[str, np.ndarray]:
+        """Signals of one foot at model times ``t_s`` (s, ascending).
+
+        Returns
+        -------
+        dict
+            ``fz``, ``fap``, ``fml`` (N), ``tz`` (N*m), ``cop_ap``, ``cop_ml`` (m, treadmill/plate
+            frame relative to the plate centre, NaN off the ground), ``cop_x``, ``cop_y``
+            (insole-normalised ±0.5, NaN off the ground), ``tau`` (fraction of stance, NaN off).
+        """
+        if side not in ("left", "right"):
+            raise ValueError(f"side must be 'left' or 'right', not {side!r}")
+        t = np.asarray(t_s, dtype=float)
+        n = t.shape[0]
+        out = {k: np.zeros(n) for k in ("fz", "fap", "fml", "tz")}
+        for k in ("cop_ap", "cop_ml", "cop_x", "cop_y", "tau"):
+            out[k] = np.full(n, np.nan)
+        if n == 0:
+            return out
+        self._extend(float(t[-1]))
+        p = self.params
+        bw = p.body_weight_n
+        want_left = side == "left"
+        sel = np.flatnonzero((self._is_left == want_left) & (self._end > t[0])
+                             & (self._start <= t[-1]))
+        sgn_ml = 1.0 if want_left else -1.0  # medial is toward the other foot
+        run = p.mode == "run"
+        for i in sel.tolist():
+            a = int(np.searchsorted(t, self._start[i], "left"))
+            b = int(np.searchsorted(t, self._end[i], "left"))
+            if b <= a:
+                continue
+            ct = self._end[i] - self._start[i]
+            tau = (t[a:b] - self._start[i]) / ct
+            fz = self._vertical_shape(tau, self._mid[i], self._imp[i])
+            out["fz"][a:b] = fz
+            out["tau"][a:b] = tau
+            ap_amp = (0.35 if run else 0.2) * bw * (self._mid[i] / (p.mean_peak_bw * bw))
+            out["fap"][a:b] = -ap_amp * np.sin(2 * np.pi * tau) * np.sin(np.pi * tau)
+            out["fml"][a:b] = sgn_ml * 0.06 * fz
+            out["tz"][a:b] = -sgn_ml * 4.0 * np.sin(np.pi * tau) * (fz / bw)
+            heel = -0.42 if p.strike == "rear" else (-0.15 if p.strike == "mid" else 0.05)
+            out["cop_y"][a:b] = heel + (0.40 - heel) * tau
+            # lateral heel to medial toe (+x is toward the wearer's right on both insoles)
+            out["cop_x"][a:b] = (-0.04 + 0.08 * tau) * (1.0 if want_left else -1.0)
+            # On a belt the foot moves backward with the belt while the COP rolls forward.
+            land_ap = 0.18
+            out["cop_ap"][a:b] = (land_ap - p.speed_m_s * (t[a:b] - self._start[i])
+                                  + 0.22 * tau)
+            out["cop_ml"][a:b] = (-0.5 if want_left else 0.5) * p.step_width_m + \
+                sgn_ml * 0.01 * tau
+        return out
+
+    def plate(self, t_s: np.ndarray, sides: tuple[str, ...] = ("left", "right"),
+              threshold_n: float = 20.0) -> dict[str, np.ndarray]:
+        """Signals of one plate under the given feet at model times ``t_s`` (s).
+
+        Forces add; COP is the force-weighted mean (NaN where total Fz < ``threshold_n``); the free
+        moment adds the moment of each foot's shear about the combined COP.
+
+        Returns
+        -------
+        dict
+            ``fx`` (= fml), ``fy`` (= fap), ``fz`` (N), ``cop_x`` (= cop_ml), ``cop_y`` (= cop_ap)
+            in m, ``tz`` (N*m).
+        """
+        t = np.asarray(t_s, dtype=float)
+        n = t.shape[0]
+        fx, fy, fz, tz = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
+        mx_sum, my_sum = np.zeros(n), np.zeros(n)
+        feet = [self.foot(s, t) for s in sides]
+        for f in feet:
+            fx += f["fml"]
+            fy += f["fap"]
+            fz += f["fz"]
+            tz += f["tz"]
+            on = f["fz"] > 0
+            mx_sum[on] += (f["fz"] * f["cop_ml"])[on]
+            my_sum[on] += (f["fz"] * f["cop_ap"])[on]
+        loaded = fz >= threshold_n
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cop_x = np.where(loaded, mx_sum / np.where(loaded, fz, 1.0), np.nan)
+            cop_y = np.where(loaded, my_sum / np.where(loaded, fz, 1.0), np.nan)
+        if len(feet) > 1:
+            for f in feet:
+                on = (f["fz"] > 0) & loaded
+                # shear of this foot applied at its own COP, moved to the combined COP
+                tz[on] += ((f["cop_ml"] - cop_x) * f["fap"] - (f["cop_ap"] - cop_y) * f["fml"])[on]
+        return {"fx": fx, "fy": fy, "fz": fz, "cop_x": cop_x, "cop_y": cop_y, "tz": tz}
+
+
+def insole_pressures(
+    fz_n: np.ndarray,
+    cop_x: np.ndarray,
+    cop_y: np.ndarray,
+    x_mm: np.ndarray,
+    y_mm: np.ndarray,
+    area_mm2: np.ndarray,
+    *,
+    width_mm: float = 100.0,
+    length_mm: float = 260.0,
+    spread_mm: float = 40.0,
+) -> np.ndarray:
+    """Distribute a foot's vertical force over insole sensors around its COP.
+
+    Parameters
+    ----------
+    fz_n : ndarray, shape (n,)
+        Vertical force of the foot in N.
+    cop_x, cop_y : ndarray, shape (n,)
+        COP normalised to ±0.5 of insole width/length (NaN when unloaded).
+    x_mm, y_mm, area_mm2 : ndarray, shape (k,)
+        Sensor positions (origin heel centre, +y toward toes) in mm and areas in mm².
+    width_mm, length_mm : float
+        Insole width and length in mm (heel centre is at y = 0.08 × length from the heel edge).
+    spread_mm : float
+        Standard deviation of the Gaussian load footprint in mm.
+
+    Returns
+    -------
+    ndarray, shape (n, k)
+        Pressures in kPa with Σ p·A = fz exactly (p in kPa, A in mm²: Σ p·A / 1000 = fz in N).
+    """
+    fz = np.asarray(fz_n, dtype=float)
+    cx = np.nan_to_num(np.asarray(cop_x, dtype=float)) * width_mm
+    cy = (np.nan_to_num(np.asarray(cop_y, dtype=float)) + 0.5 - 0.08) * length_mm
+    xs = np.asarray(x_mm, dtype=float)[None, :]
+    ys = np.asarray(y_mm, dtype=float)[None, :]
+    area = np.asarray(area_mm2, dtype=float)[None, :]
+    w = np.exp(-0.5 * (((xs - cx[:, None]) ** 2 + (ys - cy[:, None]) ** 2) / spread_mm**2))
+    w = w + 1e-9
+    norm = np.sum(w * area, axis=1)
+    p_kpa = (np.clip(fz, 0.0, None) * 1000.0 / norm)[:, None] * w
+    return p_kpa

@@ -1,0 +1,235 @@
+"""Byte transport under every driver: a thin wrapper around pyserial's ``serial_for_url``.
+
+Contract (shared by the FPB1, INS1 and CSV4 drivers)
+---------------------------------------------------
+- ``Transport.open(url, baudrate=...)`` opens a real port (``/dev/ttyACM0``, ``COM3``), a
+  simulated pty (its symlink path), ``socket://host:port`` or ``loop://``. A port that does not
+  exist raises :class:`~forcelab.drivers.errors.DeviceNotFound`.
+- ``read(timeout_s)`` returns the bytes available now; when none are, it waits up to
+  ``timeout_s`` for the first byte and then returns everything available (never blocks longer).
+- ``write(data)`` writes all bytes.
+- Any pyserial ``SerialException`` and any bare ``OSError`` (EIO from ``in_waiting`` after an
+  unplug) become :class:`~forcelab.drivers.errors.ConnectionLost`; after that the transport is
+  closed and every further call raises ConnectionLost again.
+- ``close()`` is idempotent.
+- :func:`wait_for_port` polls until a path exists again (used for reconnecting after a replug).
+
+The port is configured once at open and never reconfigured afterwards (changing a pyserial
+setting re-applies termios, which simulated devices interpret as a new open).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import time
+
+import serial
+from forcelab.drivers.errors import ConnectionLost, DeviceNotFound
+
+#: Bytes read per call at most (keeps one read call bounded in time and memory).
+MAX_READ_BYTES = 1 << 20
+
+
+class Transport:
+    """An open byte link to a device.
+
+    Parameters
+    ----------
+    port : serial.SerialBase
+        An open pyserial port object (use :meth:`open` to create one from a URL).
+    url : str
+        What was opened, for messages.
+    """
+
+    def __init__(self, port: serial.SerialBase, url: str) -> None:
+        self._port = port
+        self.url = url
+        self._closed = False
+        self._lost: str | None = None
+        try:
+            self._fd: int | None = port.fileno()
+        except Exception:  # loop://, socket:// and others have no usable fd
+            self._fd = None
+
+    @classmethod
+    def open(cls, url: str, *, baudrate: int = 115200, timeout_s: float = 0.05) -> Transport:
+        """Open ``url`` (a device path, a pty symlink, ``socket://``, ``loop://``).
+
+        Parameters
+        ----------
+        url : str
+            Port path or pyserial URL.
+        baudrate : int
+            Line rate in bit/s (ignored by USB-CDC devices and ptys).
+        timeout_s : float
+            Read timeout used by URL transports without a file descriptor, in s.
+
+        Raises
+        ------
+        DeviceNotFound
+            The port does not exist or cannot be opened.
+        """
+        try:
+            port = serial.serial_for_url(
+                url, baudrate=baudrate, timeout=timeout_s, write_timeout=2.0, exclusive=True
+            )
+        except (serial.SerialException, OSError, ValueError) as exc:
+            raise DeviceNotFound(
+                f"cannot open serial port {url!r}: {exc}. Check the cable and the port name "
+                f"(`forcelab devices` lists the ports)"
+            ) from exc
+        except TypeError:
+            # Some URL handlers (loop://, socket://) do not accept ``exclusive``.
+            try:
+                port = serial.serial_for_url(
+                    url, baudrate=baudrate, timeout=timeout_s, write_timeout=2.0
+                )
+            except (serial.SerialException, OSError, ValueError) as exc:
+                raise DeviceNotFound(f"cannot open serial port {url!r}: {exc}") from exc
+        return cls(port, url)
+
+    # -- state ---------------------------------------------------------------------------
+    @property
+    def is_open(self) -> bool:
+        """True until the link is closed or lost."""
+        return not self._closed and self._lost is None
+
+    @property
+    def serial(self) -> serial.SerialBase:
+        """The underlying pyserial object (for tests and special settings)."""
+        return self._port
+
+    def _raise_lost(self, exc: BaseException | None, what: str) -> None:
+        if self._lost is None:
+            detail = f": {exc}" if exc is not None else ""
+            self._lost = f"serial link {self.url!r} lost during {what}{detail}"
+            try:
+                self._port.close()
+            except Exception:  # noqa: BLE001 - the port is already gone
+                pass
+        raise ConnectionLost(
+            f"{self._lost}. The device was unplugged or switched off; plug it back in and "
+            f"reconnect"
+        ) from exc
+
+    def _check(self, what: str) -> None:
+        if self._lost is not None:
+            self._raise_lost(None, what)
+        if self._closed:
+            raise ConnectionLost(f"serial link {self.url!r} is closed")
+
+    # -- I/O -----------------------------------------------------------------------------
+    def in_waiting(self) -> int:
+        """Number of bytes waiting to be read."""
+        self._check("in_waiting")
+        try:
+            return int(self._port.in_waiting)
+        except (serial.SerialException, OSError) as exc:
+            self._raise_lost(exc, "in_waiting")
+        return 0  # pragma: no cover - _raise_lost always raises
+
+    def read(self, timeout_s: float = 0.0) -> bytes:
+        """Return the bytes available, waiting up to ``timeout_s`` s for the first one.
+
+        Raises
+        ------
+        ConnectionLost
+            The port vanished (unplugged device, closed pty) or reported an I/O error.
+        """
+        self._check("read")
+        port = self._port
+        try:
+            n = port.in_waiting
+            if n == 0 and timeout_s > 0:
+                if self._fd is not None:
+                    r, _, _ = select.select([self._fd], [], [], timeout_s)
+                    if not r:
+                        return b""
+                    n = port.in_waiting
+                    if n == 0:
+                        # Readable but nothing queued: hang-up (EOF) or an error on read.
+                        data = os.read(self._fd, 4096)
+                        if not data:
+                            raise serial.SerialException("device reports readiness but no data")
+                        return data
+                else:
+                    return port.read(1) + self._read_rest(port)
+            if n == 0:
+                return b""
+            return port.read(min(n, MAX_READ_BYTES))
+        except (serial.SerialException, OSError) as exc:
+            self._raise_lost(exc, "read")
+        return b""  # pragma: no cover
+
+    @staticmethod
+    def _read_rest(port: serial.SerialBase) -> bytes:
+        n = port.in_waiting
+        return port.read(min(n, MAX_READ_BYTES)) if n else b""
+
+    def write(self, data: bytes) -> None:
+        """Write all of ``data``.
+
+        Raises
+        ------
+        ConnectionLost
+            The port vanished or the write timed out (device not reading).
+        """
+        self._check("write")
+        try:
+            self._port.write(data)
+            self._port.flush()
+        except (serial.SerialException, OSError) as exc:
+            self._raise_lost(exc, "write")
+
+    def reset_input(self) -> None:
+        """Discard bytes received but not read yet."""
+        self._check("reset_input")
+        try:
+            self._port.reset_input_buffer()
+        except (serial.SerialException, OSError) as exc:
+            self._raise_lost(exc, "reset_input")
+
+    def close(self) -> None:
+        """Close the port; safe to call twice and after a loss."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._port.close()
+        except Exception:  # noqa: BLE001 - closing a vanished port may fail; nothing to do
+            pass
+
+    def __enter__(self) -> Transport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def wait_for_port(path: str, timeout_s: float, poll_s: float = 0.05) -> bool:
+    """Wait until the device path ``path`` exists (a replugged device re-appears).
+
+    Parameters
+    ----------
+    path : str
+        Device path or symlink (URLs with ``://`` are considered always present).
+    timeout_s : float
+        How long to wait, in s.
+    poll_s : float
+        Polling interval, in s.
+
+    Returns
+    -------
+    bool
+        True when the path exists within the timeout.
+    """
+    if "://" in path:
+        return True
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if os.path.exists(path):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(poll_s)
