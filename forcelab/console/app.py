@@ -1,0 +1,66 @@
+"""Start the console application: QApplication, pyqtgraph options, the main window."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from forcelab.errors import InputError
+
+
+def make_app() -> object:
+    """The process's QApplication (created once), with forcelab's names and pyqtgraph options."""
+    import pyqtgraph as pg
+    from PyQt5.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(sys.argv[:1])
+    app.setApplicationName("forcelab")
+    app.setOrganizationName("forcelab")
+    pg.setConfigOptions(antialias=False, useOpenGL=False, foreground="k")
+    return app
+
+
+def run_console(
+    devices: list[str] | None = None,
+    output_dir: str | None = None,
+    review: str | None = None,
+    threshold_pct: float | None = None,
+) -> int:
+    """Open the console window and run the event loop; returns the exit status.
+
+    Raises
+    ------
+    InputError
+        For a nonsense threshold, a missing review file or no display to draw on.
+    """
+    if threshold_pct is not None and not 0.0 < threshold_pct <= 100.0:
+        raise InputError(f"--threshold must be between 0 and 100 %, got {threshold_pct}")
+    if review is not None and not Path(review).is_file():
+        raise InputError(f"session file {review} not found; check the path given to --review")
+    if (
+        sys.platform.startswith("linux")
+        and not os.environ.get("DISPLAY")
+        and not os.environ.get("WAYLAND_DISPLAY")
+        and not os.environ.get("QT_QPA_PLATFORM")
+    ):
+        raise InputError(
+            "no display found; run the console on a desktop, or set QT_QPA_PLATFORM=offscreen "
+            "(e.g. for python -m forcelab.console.screenshots)"
+        )
+    app = make_app()
+    from forcelab.console.settings import ConsoleSettings
+    from forcelab.console.window import ConsoleWindow
+
+    settings = ConsoleSettings()
+    if output_dir is not None:
+        settings.output_dir = output_dir
+    if threshold_pct is not None:
+        settings.threshold_pct = threshold_pct
+    window = ConsoleWindow(settings=settings, devices=devices or [], autoconnect=bool(devices))
+    window.show()
+    if review:
+        window.open_review(review)
+    return int(app.exec_())

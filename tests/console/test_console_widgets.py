@@ -1,0 +1,127 @@
+"""Live-view widgets and settings, as real Qt widgets (offscreen)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from forcelab.console.settings import ConsoleSettings, config_dir
+from forcelab.console.widgets import (
+    OK_COLOUR,
+    WARN_COLOUR,
+    AsymmetryReadout,
+    LiveForcePlot,
+    StillnessIndicator,
+    StrideBars,
+    describe_si,
+)
+from forcelab.errors import InputError
+
+
+@pytest.mark.parametrize(
+    "si, words",
+    [
+        (-7.76, "7.8 % higher on the left"),
+        (12.04, "12.0 % higher on the right"),
+        (0.01, "symmetric"),
+        (None, "n/a"),
+        (float("nan"), "n/a"),
+    ],
+)
+def test_si_in_words(si, words):
+    assert describe_si(si) == words
+
+
+def test_asymmetry_readout_colours_by_threshold(qtbot):
+    readout = AsymmetryReadout(threshold_pct=10.0)
+    qtbot.addWidget(readout)
+    readout.set_values(-7.8, 2.41, 2.23, 12, 11, "BW")
+    assert readout.colour == OK_COLOUR
+    assert readout.words.text() == "7.8 % higher on the left"
+    assert "L 2.41 BW (n=12)" in readout.detail.text()
+    assert "R 2.23 BW (n=11)" in readout.detail.text()
+    readout.set_threshold(5.0)  # operator tightens the threshold: same SI now warns
+    assert readout.colour == WARN_COLOUR
+    readout.set_values(10.0, 1000.0, 1105.0, 3, 3)
+    readout.set_threshold(10.0)
+    assert readout.colour == WARN_COLOUR  # |SI| at the threshold warns
+    readout.set_values(None)
+    assert readout.value.text() == "—" and readout.colour != WARN_COLOUR
+
+
+def test_live_plot_scrolls_a_ten_second_window(qtbot):
+    plot = LiveForcePlot(window_s=10.0)
+    qtbot.addWidget(plot)
+    rate = 2000.0
+    t = np.arange(int(25 * rate)) / rate
+    left = 1000 * np.clip(np.sin(2 * np.pi * 1.4 * t), 0, None)
+    right = 1100 * np.clip(-np.sin(2 * np.pi * 1.4 * t), 0, None)
+    plot.update_data({"belt_l": (t, left), "belt_r": (t, right)},
+                     {"belt_l": "left", "belt_r": "right"})
+    (x0, x1), _ = plot.getPlotItem().viewRange()
+    assert x0 == pytest.approx(t[-1] - 10.0, abs=1e-6)
+    assert x1 == pytest.approx(t[-1], abs=1e-6)
+    x, y = plot.curve_data("belt_r")
+    assert np.array_equal(y, right) and np.array_equal(x, t)
+    assert plot.curve_names() == ["belt_l", "belt_r"]
+    curve = plot.getPlotItem().listDataItems()[0]
+    assert curve.opts["downsampleMethod"] == "peak" and curve.opts["autoDownsample"]
+    assert curve.opts["clipToView"]
+    plot.clear_curves()
+    assert plot.curve_names() == []
+
+
+def test_stride_bars_keep_the_last_stances_per_side(qtbot):
+    bars = StrideBars(n_max=4)
+    qtbot.addWidget(bars)
+    stances = [("left", 1.0), ("right", 2.0), ("left", 3.0), ("right", 4.0), ("left", 5.0),
+               ("right", float("nan")), ("right", 6.0)]
+    bars.set_stances(stances, "BW")
+    left = bars._bars["left"].opts
+    right = bars._bars["right"].opts
+    assert list(left["height"]) == [3.0, 5.0] and list(left["x"]) == [0, 2]
+    assert list(right["height"]) == [4.0, 6.0] and list(right["x"]) == [1, 3]
+    assert bars._means["left"].value() == pytest.approx(4.0)
+    assert bars.getPlotItem().getAxis("left").labelText == "Mid-stance peak (BW)"
+
+
+def test_stillness_indicator_states(qtbot):
+    light = StillnessIndicator()
+    qtbot.addWidget(light)
+    for state, word in [("moving", "moving"), ("still", "still"), ("done", "weighed"),
+                        ("failed", "too much movement"), ("bogus", "not weighing")]:
+        light.set_state(state)
+        assert word in light.text()
+
+
+def test_settings_are_isolated_and_persist(config_dir, tmp_path):
+    assert config_dir_of_env() == config_dir
+    s = ConsoleSettings()
+    assert s.folder == config_dir
+    assert s.threshold_pct == 10.0 and s.devices == []
+    s.threshold_pct = 7.5
+    s.remember_device("sim:plate")
+    s.remember_device("sim:treadmill")
+    s.remember_device("sim:plate")
+    s.output_dir = tmp_path / "sessions"
+    s.operator = "Sam"
+    s.sync()
+    assert (config_dir / "console.ini").is_file()
+    again = ConsoleSettings()
+    assert again.threshold_pct == 7.5
+    assert again.devices == ["sim:plate", "sim:treadmill"]
+    assert again.output_dir == tmp_path / "sessions"
+    assert again.operator == "Sam"
+    for bad in (0, -3, 101, float("nan")):
+        with pytest.raises(InputError, match="between 0 and 100"):
+            again.threshold_pct = bad
+    assert again.threshold_pct == 7.5
+
+
+def test_damaged_settings_value_falls_back_to_default(config_dir):
+    (config_dir / "console.ini").write_text("[asymmetry]\nthreshold_pct=lots\n")
+    assert ConsoleSettings().threshold_pct == 10.0
+
+
+def config_dir_of_env():
+    return config_dir()
