@@ -1,0 +1,154 @@
+"""Thread-safe buffers between the acquisition threads, the writer, the analyser and the GUI.
+
+* :class:`RingBuffer` keeps the last few seconds of one stream for plots and body-weight
+  measurement. Writers overwrite the oldest samples; readers ``peek`` copies and never block the
+  writer for longer than one ``numpy`` copy.
+* :class:`WorkQueue` is a bounded FIFO shared by several producer streams and one consumer
+  thread. ``put`` never blocks: when a stream has more than its quota of samples waiting, the
+  item is refused and counted as an overflow so the producer (an acquisition thread) keeps reading
+  its device. Control items (trial start, markers, ...) are never refused.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+
+class RingBuffer:
+    """The most recent samples of one stream, with their host time stamps.
+
+    Parameters
+    ----------
+    n_channels : int
+        Number of sample columns.
+    capacity : int
+        Number of samples kept (older ones are overwritten).
+    """
+
+    def __init__(self, n_channels: int, capacity: int) -> None:
+        if capacity < 1 or n_channels < 1:
+            raise ValueError("ring buffer needs at least one channel and one sample")
+        self._data = np.full((capacity, n_channels), np.nan)
+        self._t = np.full(capacity, np.nan)
+        self._capacity = int(capacity)
+        self._head = 0  # next write position
+        self._count = 0  # total samples ever written
+        self._lock = threading.Lock()
+
+    @property
+    def capacity(self) -> int:
+        """Number of samples the buffer holds."""
+        return self._capacity
+
+    @property
+    def total_written(self) -> int:
+        """Number of samples written since creation (including overwritten ones)."""
+        return self._count
+
+    def write(self, t_s: np.ndarray, samples: np.ndarray) -> None:
+        """Append samples (shape (n, n_channels)) with their times (shape (n,), s)."""
+        samples = np.asarray(samples, dtype=np.float64)
+        t_s = np.asarray(t_s, dtype=np.float64)
+        n = samples.shape[0]
+        if n == 0:
+            return
+        if n > self._capacity:
+            samples = samples[-self._capacity :]
+            t_s = t_s[-self._capacity :]
+            skipped = n - self._capacity
+            n = self._capacity
+        else:
+            skipped = 0
+        with self._lock:
+            first = min(n, self._capacity - self._head)
+            self._data[self._head : self._head + first] = samples[:first]
+            self._t[self._head : self._head + first] = t_s[:first]
+            rest = n - first
+            if rest:
+                self._data[:rest] = samples[first:]
+                self._t[:rest] = t_s[first:]
+            self._head = (self._head + n) % self._capacity
+            self._count += n + skipped
+
+    def latest(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Copies of the last ``n`` samples (fewer if fewer were written): (t_s, samples)."""
+        with self._lock:
+            n = int(max(0, min(n, self._count, self._capacity)))
+            idx = (self._head - n + np.arange(n)) % self._capacity
+            return self._t[idx].copy(), self._data[idx].copy()
+
+    def since(self, t_from_s: float) -> tuple[np.ndarray, np.ndarray]:
+        """Copies of the buffered samples with time >= ``t_from_s`` (s): (t_s, samples)."""
+        t, d = self.latest(self._capacity)
+        keep = t >= t_from_s
+        return t[keep], d[keep]
+
+
+class WorkQueue:
+    """Bounded, non-blocking FIFO from acquisition threads to one consumer thread.
+
+    Parameters
+    ----------
+    max_samples_per_key : int
+        How many samples of one stream (key) may wait; beyond that ``put`` refuses the item.
+    """
+
+    def __init__(self, max_samples_per_key: int) -> None:
+        self._max = int(max_samples_per_key)
+        self._items: collections.deque[tuple[str, Any, Any, int]] = collections.deque()
+        self._pending: dict[Any, int] = collections.defaultdict(int)
+        self._cond = threading.Condition()
+        self.overflows: dict[Any, int] = collections.defaultdict(int)
+        self.overflow_samples: dict[Any, int] = collections.defaultdict(int)
+        self.high_water: dict[Any, int] = collections.defaultdict(int)
+
+    def put(self, key: Any, item: Any, n_samples: int) -> bool:
+        """Queue a data item of ``n_samples`` samples for stream ``key``; False if it overflowed."""
+        with self._cond:
+            if self._pending[key] + n_samples > self._max:
+                self.overflows[key] += 1
+                self.overflow_samples[key] += n_samples
+                return False
+            self._pending[key] += n_samples
+            if self._pending[key] > self.high_water[key]:
+                self.high_water[key] = self._pending[key]
+            self._items.append(("data", key, item, n_samples))
+            self._cond.notify()
+            return True
+
+    def put_control(self, item: Any) -> None:
+        """Queue a control item; never refused (control items are few and small)."""
+        with self._cond:
+            self._items.append(("control", None, item, 0))
+            self._cond.notify()
+
+    def get_all(self, timeout: float) -> list[tuple[str, Any, Any]]:
+        """Wait up to ``timeout`` s for items, then return all queued ones as (kind, key, item)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not self._items:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return []
+                self._cond.wait(left)
+            out = []
+            while self._items:
+                kind, key, item, n = self._items.popleft()
+                if kind == "data":
+                    self._pending[key] -= n
+                out.append((kind, key, item))
+            return out
+
+    def pending_samples(self, key: Any) -> int:
+        """Samples of stream ``key`` waiting in the queue."""
+        with self._cond:
+            return self._pending[key]
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._items)

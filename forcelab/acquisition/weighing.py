@@ -1,0 +1,190 @@
+"""Body weight from quiet standing, with a stillness check that rejects a moving athlete."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from forcelab.acquisition.errors import NotStillError
+from forcelab.errors import InputError
+from forcelab.recording import check_rate
+
+STANDARD_GRAVITY_M_S2 = 9.80665
+
+
+@dataclass(frozen=True)
+class BodyWeight:
+    """The result of a quiet-standing body-weight measurement.
+
+    Attributes
+    ----------
+    body_mass_kg : float
+        Mean vertical force divided by standard gravity, kg.
+    weight_n : float
+        Mean total vertical force over the window, N.
+    sd_n : float
+        Standard deviation of the total vertical force over the window, N.
+    range_n : float
+        Max minus min of the total vertical force over the window, N.
+    duration_s : float
+        Length of the window, s.
+    n_samples : int
+        Number of samples used.
+    source : str
+        What was weighed on (stream names), for the session file.
+    """
+
+    body_mass_kg: float
+    weight_n: float
+    sd_n: float
+    range_n: float
+    duration_s: float
+    n_samples: int
+    source: str = ""
+
+    @property
+    def method(self) -> str:
+        """How body mass was measured, in words for the session file."""
+        where = f" on {self.source}" if self.source else ""
+        return (
+            f"weighed{where}: quiet standing {self.duration_s:.1f} s, "
+            f"SD {self.sd_n:.1f} N, range {self.range_n:.1f} N"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable dict including ``method``."""
+        d = asdict(self)
+        d["method"] = self.method
+        return d
+
+
+def measure_body_weight(
+    total_fz_n: np.ndarray,
+    rate_hz: float,
+    *,
+    max_sd_n: float = 10.0,
+    max_range_n: float = 60.0,
+    min_weight_n: float = 98.0,
+    max_missing_fraction: float = 0.05,
+    source: str = "",
+) -> BodyWeight:
+    """Measure body weight from the total vertical force of an athlete standing still.
+
+    Parameters
+    ----------
+    total_fz_n : ndarray, shape (n,)
+        Total vertical force under the athlete, N (sum of plates or of both insoles), NaN where
+        missing.
+    rate_hz : float
+        Sampling rate of ``total_fz_n``, Hz.
+    max_sd_n : float
+        Largest standard deviation of the force accepted as standing still, N. Quiet standing
+        sways a few N; shifting weight or bouncing gives tens to hundreds of N.
+    max_range_n : float
+        Largest max-minus-min accepted over the window, N (catches a single bounce or step).
+    min_weight_n : float
+        Smallest mean force accepted as someone standing on the sensors, N (10 kg).
+    max_missing_fraction : float
+        Largest fraction of NaN samples accepted.
+    source : str
+        What was weighed on, kept in the result.
+
+    Returns
+    -------
+    BodyWeight
+
+    Raises
+    ------
+    NotStillError
+        If the athlete moved (SD or range too large), stood off the sensors, or data is missing.
+    InputError
+        If the parameters make no sense.
+    """
+    rate_hz = check_rate(rate_hz)
+    for name, value in (
+        ("max_sd_n", max_sd_n),
+        ("max_range_n", max_range_n),
+        ("min_weight_n", min_weight_n),
+    ):
+        if not np.isfinite(value) or value <= 0:
+            raise InputError(f"{name} must be a positive number of N, got {value!r}")
+    fz = np.asarray(total_fz_n, dtype=np.float64).ravel()
+    duration_s = fz.size / rate_hz
+    if fz.size < max(3, int(0.5 * rate_hz)):
+        raise NotStillError(
+            f"only {duration_s:.2f} s of force data to weigh on; stand still on the sensors "
+            "for at least 0.5 s (longer is better) and try again"
+        )
+    missing = ~np.isfinite(fz)
+    if missing.mean() > max_missing_fraction:
+        raise NotStillError(
+            f"{100 * missing.mean():.0f} % of the force samples are missing during weighing; "
+            "check the devices and try again"
+        )
+    good = fz[~missing]
+    weight_n = float(good.mean())
+    sd_n = float(good.std())
+    range_n = float(good.max() - good.min())
+    if weight_n < min_weight_n:
+        raise NotStillError(
+            f"mean vertical force {weight_n:.0f} N is too low to be an athlete standing on the "
+            "sensors; step on (after taring with nothing on them) and try again"
+        )
+    if sd_n > max_sd_n or range_n > max_range_n:
+        raise NotStillError(
+            f"the athlete moved during weighing (force SD {sd_n:.1f} N, range {range_n:.0f} N; "
+            f"limits {max_sd_n:.1f} N and {max_range_n:.0f} N); ask them to stand still and "
+            "try again"
+        )
+    return BodyWeight(
+        body_mass_kg=weight_n / STANDARD_GRAVITY_M_S2,
+        weight_n=weight_n,
+        sd_n=sd_n,
+        range_n=range_n,
+        duration_s=duration_s,
+        n_samples=int(good.size),
+        source=source,
+    )
+
+
+def total_force_on_grid(
+    series: list[tuple[np.ndarray, np.ndarray]], t_from_s: float, t_to_s: float, rate_hz: float
+) -> np.ndarray:
+    """Sum several vertical-force series (each (t_s, fz_n)) on one uniform time grid.
+
+    Devices on independent clocks are mapped to the host time base by their drivers; this puts
+    them on one grid (linear interpolation, NaN outside a series' span or across its gaps).
+
+    Parameters
+    ----------
+    series : list of (ndarray, ndarray)
+        Per stream: sample times (s, host time base) and vertical force (N).
+    t_from_s, t_to_s : float
+        The window, s.
+    rate_hz : float
+        Grid rate, Hz.
+
+    Returns
+    -------
+    ndarray
+        Total force on the grid, N.
+    """
+    rate_hz = check_rate(rate_hz)
+    n = max(0, int(np.floor((t_to_s - t_from_s) * rate_hz)))
+    grid = t_from_s + np.arange(n) / rate_hz
+    total = np.zeros(n)
+    for t, fz in series:
+        t = np.asarray(t, dtype=np.float64)
+        fz = np.asarray(fz, dtype=np.float64)
+        if t.size < 2:
+            total[:] = np.nan
+            continue
+        values = np.interp(grid, t, fz, left=np.nan, right=np.nan)
+        # a grid point between two samples further apart than 3 periods lies in a gap
+        period = np.median(np.diff(t))
+        j = np.clip(np.searchsorted(t, grid), 1, t.size - 1)
+        values[(t[j] - t[j - 1]) > 3 * period] = np.nan
+        total += values
+    return total
