@@ -1,0 +1,161 @@
+"""``forcelab analyze``: stances, loading metrics and left/right asymmetry of a recording.
+
+One file: ``forcelab analyze FILE [reader options] [--json] [--save]`` prints the tables per side
+and the coach's asymmetry lines (or, with ``--json``, one JSON object with ``stances``,
+``summary``, ``asymmetry``, ``parameters``). ``--save`` stores the results in a forcelab
+session file. Several files or folders: ``--summary OUT.csv [--jobs N] [--dask ADDRESS]`` runs
+the batch analysis of ``forcelab.batch``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from forcelab.commands._reader_options import add_reader_arguments
+
+HELP = "Analyse a recording: stances, loading metrics and left/right asymmetry."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the options of ``forcelab analyze``."""
+    parser.add_argument(
+        "paths", nargs="+", metavar="FILE",
+        help="recording: CSV/TSV, OpenSim .mot/.sto, C3D, Moticon OpenGo .txt or session .h5 "
+             "(several files or folders with --summary)",
+    )
+    add_reader_arguments(parser)
+    out = parser.add_argument_group("output")
+    out.add_argument("--json", action="store_true",
+                     help="print one JSON object (stances, summary, asymmetry, parameters)")
+    out.add_argument("--save", action="store_true",
+                     help="store the results in the session file (forcelab .h5 files only)")
+    out.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                     help="analysis option, e.g. min_contact_s=0.08 (repeatable; see "
+                          "docs for the names)")
+    batch = parser.add_argument_group("several files")
+    batch.add_argument("--summary", metavar="OUT.csv",
+                       help="analyse every file (folders: all recordings in them) into one CSV")
+    batch.add_argument("--jobs", metavar="N", help="parallel processes for --summary")
+    batch.add_argument("--dask", metavar="ADDRESS",
+                       help="run --summary on a dask.distributed scheduler at ADDRESS")
+
+
+def analysis_options(items: list[str]) -> dict | None:
+    """Parse repeated ``--option KEY=VALUE`` into a dict (numbers as float).
+
+    Raises
+    ------
+    forcelab.errors.InputError
+        If an item has no ``=`` or an empty key.
+    """
+    from forcelab.errors import InputError
+
+    options: dict = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise InputError(f"--option {item!r}: write it as KEY=VALUE, e.g. min_contact_s=0.08")
+        value = value.strip()
+        try:
+            options[key] = float(value)
+        except ValueError:
+            options[key] = value
+    return options or None
+
+
+def jsonable(value):
+    """Return ``value`` with NumPy types made plain and NaN/inf made None (strict JSON)."""
+    import math
+
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [jsonable(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``forcelab analyze``; returns the exit status."""
+    from pathlib import Path
+
+    from forcelab.commands._reader_options import reader_options
+    from forcelab.errors import InputError
+
+    opts = reader_options(args)
+    paths = [Path(p) for p in args.paths]
+    if args.summary is not None:
+        if args.json or args.save:
+            raise InputError("--json and --save apply to one file; --summary writes one CSV")
+        return _run_batch(args, paths, opts)
+    if args.jobs is not None or args.dask is not None:
+        raise InputError("--jobs and --dask apply to --summary OUT.csv (several files)")
+    if len(paths) > 1:
+        raise InputError(f"{len(paths)} files given: analyse several files with --summary OUT.csv")
+    path = paths[0]
+    if path.is_dir():
+        raise InputError(f"{path} is a folder: analyse folders with --summary OUT.csv")
+    return _run_one(args, path, opts)
+
+
+def _run_one(args: argparse.Namespace, path, opts: dict) -> int:
+    import json
+    import sys
+
+    from forcelab.errors import InputError
+    from forcelab.interop import detect_format, load_recording
+
+    if args.save and detect_format(path) != "session":
+        raise InputError(
+            f"--save stores results in forcelab session files (.h5); {path} is not one"
+        )
+    recording = load_recording(path, **opts)
+    from forcelab.analysis import analyze_recording
+
+    result = analyze_recording(recording, analysis_options(args.option))
+    if args.save:
+        from forcelab.store import write_analysis
+
+        write_analysis(path, result.to_dict(), result.parameters)
+        print(f"analysis saved in {path}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(jsonable(result.to_dict()), allow_nan=False, indent=1))
+    else:
+        print(result.format_text())
+    return 0
+
+
+def _run_batch(args: argparse.Namespace, paths: list, opts: dict) -> int:
+    import sys
+
+    from forcelab.errors import InputError
+
+    jobs = None
+    if args.jobs is not None:
+        try:
+            jobs = int(args.jobs)
+        except ValueError:
+            jobs = 0
+        if jobs < 1:
+            raise InputError(f"--jobs must be a whole number of processes >= 1, got {args.jobs!r}")
+    for p in paths:
+        if not p.exists():
+            raise FileNotFoundError(2, "No such file or directory", str(p))
+    try:
+        from forcelab.batch import run_batch
+    except ImportError:
+        raise InputError(
+            "batch analysis (--summary) is not available in this installation of forcelab"
+        ) from None
+    run_batch([str(p) for p in paths], summary_csv=args.summary, jobs=jobs,
+              dask_address=args.dask, reader_options=opts)
+    print(f"summary written to {args.summary}", file=sys.stderr)
+    return 0
