@@ -1,0 +1,157 @@
+"""Analysis results stored inside a session file, with the parameters and methods that made them.
+
+Layout: ``/analysis/run_001``, ``run_002``, ... (one group per saved analysis, oldest first), each
+with attributes ``created_utc``, ``software_version``, ``parameters_json`` and datasets
+``result_json`` (the whole ``AnalysisResult.to_dict()`` as JSON text) and ``stances`` (one row per
+stance, numeric metrics as float64 with NaN for "none", text fields as UTF-8 strings) so other
+tools can read the per-stance table without parsing JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+import forcelab
+from forcelab.errors import InputError, SessionFileError
+from forcelab.store import _layout as L
+
+
+def write_analysis(
+    path: str | os.PathLike, result_dict: Mapping[str, Any], parameters: Mapping[str, Any] | None
+) -> str:
+    """Store an analysis result in a closed session file; returns the group name (``run_NNN``).
+
+    Parameters
+    ----------
+    path : str or path-like
+        A session file that was closed cleanly (not being recorded).
+    result_dict : mapping
+        ``AnalysisResult.to_dict()``: ``stances``, ``summary``, ``asymmetry``, ``parameters``, ...
+    parameters : mapping or None
+        The options and method names that produced the result (thresholds, loading-rate method,
+        trial, body mass source, ...).
+
+    Raises
+    ------
+    SessionFileError
+        If the file is not a cleanly closed forcelab session or cannot be written.
+    InputError
+        If the result cannot be stored as JSON.
+    """
+    from forcelab.store.reader import open_session
+
+    path = Path(path)
+    with open_session(path) as sf:  # header, schema and damage checks
+        state = sf.state
+    if not state["closed"]:
+        raise SessionFileError(
+            f"{path} is still being recorded or was not closed cleanly; results can only be "
+            f"saved into a closed session (run 'forcelab check {path} --recover FIXED.h5')"
+        )
+    try:
+        result_json = L.to_json(dict(result_dict))
+        params_json = L.to_json(dict(parameters or {}))
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"analysis result cannot be stored: {exc}") from None
+    stances = list(result_dict.get("stances") or [])
+    table = _stance_table(stances)
+    try:
+        h5 = h5py.File(path, "r+")
+    except OSError as exc:
+        raise SessionFileError(
+            f"cannot open {path} for writing ({' '.join(str(exc).split())[:160]}); is it open "
+            "in a recorder or read-only?"
+        ) from None
+    try:
+        root = h5.require_group("analysis")
+        name = f"run_{len(root) + 1:03d}"
+        while name in root:
+            name = f"run_{int(name[4:]) + 1:03d}"
+        g = root.create_group(name)
+        g.attrs["created_utc"] = L.utc_iso(time.time())
+        g.attrs["software_version"] = forcelab.__version__
+        g.attrs["parameters_json"] = params_json
+        g.attrs["n_stances"] = len(stances)
+        g.create_dataset("result_json", data=result_json, dtype=h5py.string_dtype())
+        if table is not None:
+            g.create_dataset("stances", data=table, compression="gzip", shuffle=True)
+        h5.flush()
+    except Exception as exc:  # noqa: BLE001 - any HDF5 failure is a write failure for the user
+        raise SessionFileError(
+            f"cannot save the analysis into {path}: {' '.join(str(exc).split())[:200]}"
+        ) from None
+    finally:
+        h5.close()
+    return name
+
+
+def read_analyses(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """All analyses stored in a session file (oldest first), see :func:`read_analyses_from`."""
+    from forcelab.store.reader import open_session
+
+    with open_session(path) as sf:
+        return sf.analyses
+
+
+def read_analyses_from(h5: h5py.File) -> list[dict[str, Any]]:
+    """Analyses of an open file: ``name``, ``created_utc``, ``software_version``,
+    ``parameters`` (dict), ``result`` (dict)."""
+    if "analysis" not in h5:
+        return []
+    out = []
+    groups = h5["analysis"]
+    for name in sorted(groups):
+        g = groups[name]
+        try:
+            result = json.loads(L.text(g["result_json"][()]))
+        except (KeyError, ValueError):
+            result = None
+        try:
+            params = json.loads(L.text(g.attrs.get("parameters_json", "{}")))
+        except ValueError:
+            params = {}
+        out.append(
+            {
+                "name": name,
+                "created_utc": L.text(g.attrs.get("created_utc", "")),
+                "software_version": L.text(g.attrs.get("software_version", "")),
+                "parameters": params,
+                "result": result,
+            }
+        )
+    return out
+
+
+def _stance_table(stances: list[Mapping[str, Any]]) -> np.ndarray | None:
+    if not stances:
+        return None
+    keys: list[str] = []
+    for s in stances:
+        for k in s:
+            if k not in keys:
+                keys.append(k)
+    fields = []
+    for k in keys:
+        values = [s.get(k) for s in stances]
+        if all(v is None or isinstance(v, bool | int | float | np.number) for v in values):
+            fields.append((k, "f8"))
+        else:
+            width = max(1, *(len(str(v).encode("utf-8")) for v in values if v is not None))
+            fields.append((k, f"S{min(width, 256)}"))
+    dtype = np.dtype(fields)
+    table = np.zeros(len(stances), dtype=dtype)
+    for k, kind in fields:
+        values = [s.get(k) for s in stances]
+        if kind == "f8":
+            table[k] = [np.nan if v is None else float(v) for v in values]
+        else:
+            table[k] = [L.fixed("" if v is None else v, dtype, k) for v in values]
+    return table
