@@ -12,9 +12,7 @@ never sits in the data path, so a stalled GUI loses no sample.
 
 from __future__ import annotations
 
-import math
 import os
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,6 +47,7 @@ class Snapshot:
     stances: list[tuple[str | None, float]] = field(default_factory=list)
     session_path: str | None = None
     trial: str | None = None
+    error: str | None = None
 
 
 def session_file_name(athlete_name: str, when: float | None = None) -> str:
@@ -73,6 +72,11 @@ def unique_path(folder: Path, name: str) -> Path:
 class ConsoleBackend:
     """The acquisition as the console sees it.
 
+    One console trial is one recording: *Start* creates a new session file
+    (``SessionController.start_recording``) and opens a named trial in it; *Stop* closes the trial
+    and finalises the file (``stop_recording``), so the post-trial summary reads a complete file
+    and nothing is lost if the console is closed or crashes afterwards.
+
     Parameters
     ----------
     controller_factory : callable or None
@@ -86,11 +90,14 @@ class ConsoleBackend:
             controller_factory = SessionController
         self._factory = controller_factory
         self.controller: Any = controller_factory()
-        self._lock = threading.Lock()
         self.session_path: Path | None = None
+        self._recording = False
         self._trials: list[dict[str, Any]] = []
         self._current_trial: dict[str, Any] | None = None
         self._markers = 0
+        self._bars: list[tuple[str | None, float, float]] = []
+        self._bar_counts: dict[str, int] = {}
+        self._sides: dict[str, str | None] = {}
 
     # -- discovery -------------------------------------------------------------------------
     @staticmethod
@@ -105,13 +112,16 @@ class ConsoleBackend:
 
         out = []
         for rec in list_devices():
-            device = rec.get("device", "") if isinstance(rec, dict) else str(rec)
-            url = rec.get("url") if isinstance(rec, dict) else None
+            if not isinstance(rec, dict):
+                out.append(str(rec))
+                continue
+            url = rec.get("url")
+            device = rec.get("device", "")
+            proto = str(rec.get("protocol") or "").lower()
             if url:
                 out.append(str(url))
             elif device:
-                proto = (rec.get("protocol") or "").lower() if isinstance(rec, dict) else ""
-                out.append(f"{proto}://{device}" if proto else device)
+                out.append(f"{proto}://{device}" if proto else str(device))
         return out
 
     # -- state -----------------------------------------------------------------------------
@@ -119,25 +129,22 @@ class ConsoleBackend:
     def state(self) -> str:
         """The controller's state name."""
         state = self.controller.state
-        return getattr(state, "value", str(state))
+        return str(getattr(state, "value", state))
 
     @property
     def is_connected(self) -> bool:
         """True when devices are connected (whatever the controller is doing with them)."""
-        return self.state in ("connected", "taring", "weighing", "recording", "stopped")
+        return self.state != "idle"
 
     @property
     def is_recording(self) -> bool:
-        """True while a trial is being recorded."""
-        return self.state == "recording"
+        """True while a session file is open (recording, or in error with the file open)."""
+        return self._recording
 
     def can(self, action: str) -> bool:
         """Whether ``action`` ("tare", "weigh", "start") makes sense in the current state."""
-        state = self.state
-        if action in ("tare", "weigh"):
-            return state in ("connected", "stopped")
-        if action == "start":
-            return state in ("connected", "stopped")
+        if action in ("tare", "weigh", "start"):
+            return self.state in ("connected", "stopped")
         return False
 
     def trial_count(self) -> int:
@@ -146,30 +153,39 @@ class ConsoleBackend:
 
     def stream_sides(self) -> dict[str, str | None]:
         """``{stream: side}`` of the connected streams."""
-        return dict(self.controller.stream_sides())
+        if set(self._sides) != set(self.controller.stream_names):
+            self._sides = {
+                s: self.controller.device_info(s).side for s in self.controller.stream_names
+            }
+        return dict(self._sides)
 
     # -- actions (slow ones run on the window's job thread) --------------------------------
     def connect(self, devices: list[str]) -> list[str]:
         """Connect the devices; returns the stream names."""
         if not devices:
             raise InputError("no device given; try sim:treadmill")
-        self.controller.connect(devices)
-        return list(self.stream_sides())
+        names = list(self.controller.connect(devices))
+        self._sides = {}
+        return names
 
     def disconnect(self) -> str | None:
-        """Stop everything, finalise the session file, release the devices; returns the file."""
+        """Stop a running trial, finalise its file and release the devices; returns the file."""
         path = self.close()
         self.controller = self._factory()
+        self._sides = {}
         return path
 
     def tare(self) -> None:
         """Zero every device (nobody on the plates)."""
         self.controller.tare()
 
-    def weigh(self) -> dict[str, Any]:
+    def weigh(self, duration_s: float = 3.0) -> dict[str, Any]:
         """Measure body mass from quiet standing; ``{"body_mass_kg", "sd_n", ...}``."""
-        result = self.controller.weigh()
-        return result.to_dict() if hasattr(result, "to_dict") else dict(result)
+        return dict(self.controller.weigh(duration_s).to_dict())
+
+    def set_body_mass(self, body_mass_kg: float | None) -> None:
+        """Body mass typed by the operator (kg), used for the live figures in BW."""
+        self.controller.set_body_mass(body_mass_kg)
 
     def start_trial(
         self,
@@ -180,29 +196,45 @@ class ConsoleBackend:
         operator: str = "",
         output_dir: Path,
     ) -> Path:
-        """Start recording a trial; the session file is created at the first trial."""
-        if self.session_path is None:
-            output_dir = Path(output_dir).expanduser()
-            try:
-                output_dir.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise InputError(f"cannot create the session folder {output_dir}: {exc}") from None
-            if not os.access(output_dir, os.W_OK):
-                raise InputError(f"the session folder {output_dir} is not writable; pick another")
-            path = unique_path(output_dir, session_file_name(athlete.get("name", "")))
-            self.controller.open_session(path, athlete=athlete, operator=operator)
-            self.session_path = path
-        self.controller.start_trial(name, tags=tuple(tags))
-        self._current_trial = {"name": name, "tags": list(tags), "path": str(self.session_path)}
+        """Create a new session file and start the named trial in it; returns the file."""
+        output_dir = Path(output_dir).expanduser()
+        try:
+            output_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"cannot create the session folder {output_dir}: {exc}") from None
+        if not os.access(output_dir, os.W_OK):
+            raise InputError(f"the session folder {output_dir} is not writable; pick another")
+        path = unique_path(output_dir, session_file_name(athlete.get("name", "") or "session"))
+        athlete = {k: v for k, v in athlete.items() if v is not None}
+        self.controller.start_recording(path, athlete=athlete, operator=operator)
+        self.session_path = path
+        self._recording = True
+        self._bars = []
+        self._bar_counts = {}
+        try:
+            self.controller.start_trial(name, tags=tuple(tags))
+        except BaseException:
+            self._stop_recording()
+            raise
+        self._current_trial = {"name": name, "tags": list(tags), "path": str(path)}
         self._trials.append(self._current_trial)
-        return self.session_path
+        return path
 
     def stop_trial(self) -> dict[str, Any]:
-        """Stop the running trial; returns ``{"name", "tags", "path"}``."""
-        self.controller.stop_trial()
-        info = dict(self._current_trial or {})
+        """Stop the trial and finalise its session file; returns ``{"name", "tags", "path",
+        "recording"}`` (``recording`` is the controller's stop report)."""
+        info = dict(self._current_trial or {"path": str(self.session_path)})
+        info["recording"] = self._stop_recording()
         self._current_trial = None
         return info
+
+    def _stop_recording(self) -> dict[str, Any] | None:
+        if not self._recording:
+            return None
+        try:
+            return dict(self.controller.stop_recording())
+        finally:
+            self._recording = False
 
     def add_marker(self, label: str | None = None) -> str:
         """Add a marker now; returns its label."""
@@ -215,60 +247,106 @@ class ConsoleBackend:
         """The finished trial's analysis as ``forcelab analyze`` prints it (runs on a job)."""
         from forcelab.console.review import analyse_trial
 
-        self.controller.flush()
         result = analyse_trial(str(info["path"]), info.get("name"), body_mass_kg)
         header = f"Trial: {info.get('name')}"
         if info.get("tags"):
             header += f"  [{', '.join(info['tags'])}]"
-        return f"{header}\nFile: {info['path']}\n\n{result['text']}"
+        rec = info.get("recording") or {}
+        lines = [header, f"File: {info['path']}"]
+        for stream, figures in (rec.get("streams") or {}).items():
+            lines.append(
+                f"  {stream}: {figures.get('samples_recorded', 0)} samples recorded, "
+                f"{figures.get('dropped_samples', 0)} dropped by the link, "
+                f"{figures.get('overflow_writer_samples', 0)} lost to overflow"
+            )
+        if rec.get("error"):
+            lines.append(f"  error during recording: {rec['error']}")
+        return "\n".join(lines) + "\n\n" + result["text"]
 
     def close(self) -> str | None:
         """Stop a running trial, finalise the session file and release the devices."""
         path = str(self.session_path) if self.session_path else None
-        self.controller.close()
-        self.session_path = None
-        self._current_trial = None
+        try:
+            self._stop_recording()
+        finally:
+            self.controller.close()
+            self._current_trial = None
         return path
 
     # -- non-blocking reads for the GUI timers ---------------------------------------------
     def peek(self, seconds: float) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """``{stream: (t_s, fz_n)}`` of the last ``seconds`` s, from the ring buffers."""
-        return dict(self.controller.peek_fz(seconds))
+        out = {}
+        for stream in self.controller.stream_names:
+            if "fz" in self.controller.channel_names(stream):
+                out[stream] = self.controller.peek_channel(stream, "fz", seconds)
+        return out
 
     def pop_events(self) -> list[dict[str, Any]]:
         """Events since the last call: ``{"kind", "message", "severity"}``."""
-        return [dict(e) for e in self.controller.pop_events()]
+        return [
+            {"kind": e.kind, "message": e.message, "severity": e.severity, "stream": e.stream}
+            for e in self.controller.poll_events()
+        ]
 
     def snapshot(self) -> Snapshot:
-        """The controller's status, shaped for the window."""
-        return snapshot_from_status(self.controller.status())
+        """The controller's status, shaped for the window (never blocks)."""
+        snap = self.controller.snapshot()
+        result = snapshot_from_controller(snap)
+        self._collect_bars(snap.live or {}, result.unit, snap.body_mass_kg)
+        result.stances = [(side, value) for side, value, _ in self._bars]
+        return result
+
+    def _collect_bars(self, live: dict[str, Any], unit: str, mass: float | None) -> None:
+        """Append the newest mid-stance peak of each side whose stance count grew."""
+        for side, fig in (live.get("sides") or {}).items():
+            n = int(fig.get("n_stances") or 0)
+            before = self._bar_counts.get(side, 0)
+            if n < before:  # a new trial reset the figures
+                self._bars = []
+                self._bar_counts = {}
+                before = 0
+            peak = fig.get("last_midstance_peak_n")
+            if n > before and peak is not None:
+                value = peak / (mass * STANDARD_GRAVITY_M_S2) if unit == "BW" and mass else peak
+                self._bars.append((side, float(value), time.monotonic()))
+            self._bar_counts[side] = n
+        del self._bars[:-200]
 
 
-def snapshot_from_status(status: dict[str, Any]) -> Snapshot:
-    """Turn the controller's status dict into a :class:`Snapshot`."""
-    live = status.get("live") or {}
+def snapshot_from_controller(snap: Any) -> Snapshot:
+    """Turn a :class:`forcelab.acquisition.Snapshot` into the console's :class:`Snapshot`."""
+    live = snap.live or {}
     sides = live.get("sides") or {}
-    bw = live.get("body_mass_kg") or None
-    unit = "BW" if bw else "N"
+    mass = snap.body_mass_kg or live.get("body_mass_kg")
+    unit = "BW" if mass else "N"
 
     def mean(side: str) -> float | None:
-        v = (sides.get(side) or {}).get("midstance_peak_n")
+        fig = sides.get(side) or {}
+        if unit == "BW" and fig.get("midstance_peak_bw") is not None:
+            return float(fig["midstance_peak_bw"])
+        v = fig.get("midstance_peak_n")
         if v is None:
             return None
-        return v / (bw * STANDARD_GRAVITY_M_S2) if bw else v
+        return v / (mass * STANDARD_GRAVITY_M_S2) if unit == "BW" else float(v)
 
-    stances = []
-    for s in status.get("stances") or []:
-        peak = s.get("midstance_peak_n")
-        if peak is None or not math.isfinite(peak) or not s.get("valid", True):
-            continue
-        stances.append((s.get("side"), peak / (bw * STANDARD_GRAVITY_M_S2) if bw else peak))
+    devices = []
+    for d in snap.devices:
+        link = d.link or {}
+        errors = sum(int(link.get(k, 0)) for k in ("crc_errors", "bad_lines", "resyncs"))
+        devices.append({
+            "name": d.name, "side": d.side, "state": d.state,
+            "rate_hz": d.measured_rate_hz or d.rate_hz, "samples": d.samples,
+            "dropped": d.dropped_samples + d.overflow_writer_samples,
+            "errors": errors, "error": d.error, "model": d.model, "serial": d.serial,
+        })
+    state = str(getattr(snap.state, "value", snap.state))
     return Snapshot(
-        state=str(status.get("state", "idle")),
-        devices=list(status.get("devices") or []),
-        elapsed_s=status.get("elapsed_s"),
-        file_size_bytes=status.get("file_size_bytes"),
-        n_stances=int(live.get("n_stances") or 0),
+        state=state,
+        devices=devices,
+        elapsed_s=snap.elapsed_s if snap.path else None,
+        file_size_bytes=snap.file_size_bytes,
+        n_stances=int(snap.stance_count or 0),
         si_pct=live.get("si_pct"),
         left_mean=mean("left"),
         right_mean=mean("right"),
@@ -277,7 +355,8 @@ def snapshot_from_status(status: dict[str, Any]) -> Snapshot:
         unit=unit,
         cadence_spm=live.get("cadence_spm"),
         contact_time_s={k: (sides.get(k) or {}).get("contact_time_s") for k in ("left", "right")},
-        stances=stances,
-        session_path=status.get("path"),
-        trial=status.get("trial"),
+        stances=[],
+        session_path=snap.path,
+        trial=snap.trial,
+        error=snap.error,
     )

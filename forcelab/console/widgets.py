@@ -77,6 +77,7 @@ class LiveForcePlot(pg.PlotWidget):
         item.hideButtons()
         self._legend = item.addLegend(offset=(10, 5))
         self.setYRange(-50, 2500, padding=0)
+        self.setXRange(0, self.window_s, padding=0)
         self.setMinimumHeight(180)
 
     def curve_names(self) -> list[str]:
@@ -168,6 +169,7 @@ class StrideBars(pg.PlotWidget):
             self.addItem(line)
         self.values: list[tuple[str | None, float]] = []
         self.setMinimumHeight(140)
+        self.set_stances([])
 
     def set_stances(self, stances: Sequence[tuple[str | None, float]], unit: str = "N") -> None:
         """Show ``[(side, midstance_peak), ...]`` (oldest first); the last ``n_max`` are drawn."""

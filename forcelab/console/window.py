@@ -67,7 +67,7 @@ from forcelab.errors import FileFormatError, ForcelabError, InputError
 PLOT_INTERVAL_MS = 33
 STATUS_INTERVAL_MS = 200
 STILL_SD_N = 15.0
-DEVICE_COLUMNS = ("Device", "Side", "State", "Rate (Hz)", "Samples", "Dropped", "Errors")
+DEVICE_COLUMNS = ("Device", "Side", "State", "Hz", "Samples", "Lost", "Errors")
 FIGURES = ("Cadence", "Contact time L", "Contact time R", "Stances", "Elapsed", "File size")
 
 
@@ -212,7 +212,7 @@ class ConsoleWindow(QMainWindow):
         scroll = QScrollArea()
         scroll.setWidget(controls)
         scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(330)
+        scroll.setMinimumWidth(360)
         scroll.setMaximumWidth(460)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         central.addWidget(scroll)
@@ -542,7 +542,7 @@ class ConsoleWindow(QMainWindow):
             self.start_recording()
 
     def start_recording(self) -> None:
-        """Start a trial with the name and tags in the form (creates the session file first)."""
+        """Start a trial with the name and tags in the form, in a new session file."""
         if not self.backend.can("start"):
             self.show_error("Connect a device before starting a trial.")
             return
@@ -553,39 +553,24 @@ class ConsoleWindow(QMainWindow):
         tags = parse_tags(self.trial_tags.text())
         athlete = self.current_athlete()
         athlete_dict = athlete.to_dict() if athlete else {"name": "", "id": ""}
-        mass = self.body_mass_kg()
-        if mass is not None:
-            athlete_dict["body_mass_kg"] = mass
-        try:
-            path = self.backend.start_trial(
-                name, tags, athlete=athlete_dict, operator=self.settings.operator,
-                output_dir=Path(self.output_edit.text().strip() or self.settings.output_dir),
-            )
-        except (ForcelabError, OSError, Exception) as exc:  # shown to the operator
-            self.show_error(f"Cannot start the trial: {exc}")
-            return
-        self.settings.output_dir = self.output_edit.text().strip() or self.settings.output_dir
-        self.session_label.setText(str(path))
-        self.last_trial = {"name": name, "tags": tags, "path": str(path), "t_start": time.time()}
-        self.log(f"recording '{name}'" + (f" [{', '.join(tags)}]" if tags else ""))
-        self.trial_name.setText(self._next_trial_name(name))
+        athlete_dict["body_mass_kg"] = self.body_mass_kg()
+        output_dir = Path(self.output_edit.text().strip() or self.settings.output_dir)
+        self.settings.output_dir = output_dir
+        self.record_button.setEnabled(False)
         self.stride_bars.set_stances([])
-        self._update_controls()
+        self.jobs.submit(
+            "start", self.backend.start_trial, name, tags, athlete=athlete_dict,
+            operator=self.settings.operator, output_dir=output_dir,
+        )
+        self.last_trial = {"name": name, "tags": tags}
 
-    def _next_trial_name(self, after: str | None = None) -> str:
-        n = self.backend.trial_count() + (1 if after is None else 2)
-        return f"trial {n}"
+    def _next_trial_name(self) -> str:
+        return f"trial {self.backend.trial_count() + 1}"
 
     def stop_recording(self) -> None:
-        """Stop the running trial; its summary is computed in the background."""
-        try:
-            info = self.backend.stop_trial()
-        except (ForcelabError, Exception) as exc:  # shown to the operator
-            self.show_error(f"Stopping the trial failed: {exc}")
-            return
-        self.log(f"stopped '{info.get('name', '')}'")
-        self._update_controls()
-        self.summarise_trial(info)
+        """Stop the running trial and finalise its file (in the background); then summarise."""
+        self.record_button.setEnabled(False)
+        self.jobs.submit("stop", self.backend.stop_trial)
 
     def summarise_trial(self, info: dict[str, Any]) -> None:
         """Analyse the trial that just ended (background job) and show the summary tab."""
@@ -643,6 +628,15 @@ class ConsoleWindow(QMainWindow):
             self.log("connected: " + ", ".join(result or []))
         elif name == "disconnect":
             self.log("disconnected" + (f"; file {result}" if result else ""))
+        elif name == "start":
+            self.session_label.setText(str(result))
+            trial = self.last_trial or {}
+            self.log(f"recording '{trial.get('name', '')}'"
+                     + (f" [{', '.join(trial.get('tags', []))}]" if trial.get("tags") else ""))
+            self.trial_name.setText(self._next_trial_name())
+        elif name == "stop":
+            self.log(f"stopped '{result.get('name', '')}', file saved: {result.get('path')}")
+            self.summarise_trial(result)
         elif name == "tare":
             self.log("tared")
         elif name == "weigh":
@@ -701,7 +695,9 @@ class ConsoleWindow(QMainWindow):
                 self.log(text)
         snap = self.backend.snapshot()
         self.last_snapshot = snap
-        self.state_label.setText(f"State: {snap.state}")
+        self.state_label.setText(
+            f"State: {snap.state}" + (f" — {snap.error}" if snap.error else "")
+        )
         self.statusBar().showMessage(
             f"{snap.state}  ·  {len(snap.devices)} device(s)"
             + (f"  ·  {snap.session_path}" if snap.session_path else "")
@@ -753,7 +749,9 @@ class ConsoleWindow(QMainWindow):
         self.device_combo.setEnabled(not connected)
         self.tare_button.setEnabled(connected and not recording and not busy)
         self.weigh_button.setEnabled(connected and not recording and not busy)
-        self.record_button.setEnabled(connected or recording)
+        self.record_button.setEnabled(
+            not busy and (recording or self.backend.can("start"))
+        )
         self.record_button.setText("Stop (F5)" if recording else "Start (F5)")
         self.record_button.setStyleSheet(
             "background: #c62828; color: white; font-weight: bold;" if recording else

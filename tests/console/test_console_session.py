@@ -1,0 +1,227 @@
+"""The real console window driving real simulated devices behind ptys (pytest-qt, offscreen).
+
+Each test streams a few seconds of the simulated treadmill (two FPB1 plates at 1 kHz) through
+the real drivers, SessionController, store and analysis.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from PyQt5.QtCore import Qt, QTimer
+from PyQt5.QtWidgets import QApplication, QMessageBox
+
+from forcelab.console.settings import ConsoleSettings
+from forcelab.console.widgets import OK_COLOUR, WARN_COLOUR
+from forcelab.console.window import ConsoleWindow
+
+pytest.importorskip("forcelab.drivers.open")
+
+CONNECT_TIMEOUT_MS = 30_000
+
+
+def pump(qtbot, seconds: float) -> None:
+    """Let the event loop (and the console's timers) run for ``seconds``."""
+    qtbot.wait(int(seconds * 1000))
+
+
+@pytest.fixture
+def console(qtbot, config_dir, tmp_path):
+    """A real console window with its sessions in tmp_path; closed (devices released) after."""
+    window = ConsoleWindow(settings=ConsoleSettings())
+    window.output_edit.setText(str(tmp_path / "sessions"))
+    qtbot.addWidget(window)
+    window.resize(1366, 768)
+    window.show()
+    yield window
+    window._close_confirmed = True
+    window.close()
+
+
+def connect(qtbot, window, device: str) -> None:
+    window.device_combo.setCurrentText(device)
+    qtbot.mouseClick(window.connect_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: window.backend.is_connected and not window.jobs.busy,
+                    timeout=CONNECT_TIMEOUT_MS)
+
+
+def start(qtbot, window, name: str = "", tags: str = "") -> None:
+    window.trial_name.setText(name)
+    window.trial_tags.setText(tags)
+    qtbot.keyClick(window, Qt.Key_F5)
+    qtbot.waitUntil(lambda: window.backend.is_recording and not window.jobs.busy, timeout=15_000)
+
+
+def stop(qtbot, window) -> None:
+    window.last_summary = ""
+    qtbot.keyClick(window, Qt.Key_F5)
+    qtbot.waitUntil(lambda: bool(window.last_summary), timeout=60_000)
+
+
+def log_lines(window) -> list[str]:
+    return [window.log_list.item(i).text() for i in range(window.log_list.count())]
+
+
+def read_file(path):
+    from forcelab.store import open_session
+
+    with open_session(path) as session:
+        streams = {name: session.read_stream(name) for name in session.streams}
+        return session.trials, session.markers, session.events, streams
+
+
+def test_connect_tare_weigh_record_stop_and_the_file_holds_the_trial(qtbot, console):
+    connect(qtbot, console, "sim:treadmill?seed=11")
+    assert console.device_table.rowCount() >= 1
+    pump(qtbot, 0.5)
+    sides = {console.device_table.item(r, 1).text() for r in range(console.device_table.rowCount())}
+    assert sides == {"left", "right"}
+
+    qtbot.keyClick(console, Qt.Key_T, Qt.ControlModifier)  # tare shortcut
+    qtbot.waitUntil(lambda: any(line.endswith("tared") for line in log_lines(console)),
+                    timeout=20_000)
+    assert not console.error_banner.isVisible()
+
+    # weighing a runner: the stillness check must refuse it, say so, and change nothing
+    console.mass_spin.setValue(61.5)
+    qtbot.keyClick(console, Qt.Key_G, Qt.ControlModifier)
+    qtbot.waitUntil(lambda: not console.jobs.busy and console.stillness.state != "moving",
+                    timeout=20_000)
+    if console.stillness.state == "failed":
+        assert console.error_banner.isVisible()
+        assert "Weigh failed" in console.last_error
+        assert console.mass_spin.value() == pytest.approx(61.5)
+    else:  # a simulator standing still: the measured mass lands in the form
+        assert console.stillness.state == "done"
+        assert 20 < console.mass_spin.value() < 200
+    console.mass_spin.setValue(61.5)
+    console.dismiss_error()
+
+    start(qtbot, console, "12 km/h", "treadmill, barefoot")
+    assert console.record_button.text().startswith("Stop")
+    pump(qtbot, 3.0)
+    qtbot.keyClick(console, Qt.Key_F9)  # marker shortcut
+    pump(qtbot, 0.5)
+    live_curves = console.force_plot.curve_names()
+    assert len(live_curves) == 2
+    t_live, fz_live = console.force_plot.curve_data(live_curves[0])
+    assert t_live.size > 1000 and np.nanmax(fz_live) > 500.0  # running loads on the belt
+    stop(qtbot, console)
+
+    path = console.session_label.text()
+    trials, markers, events, streams = read_file(path)
+    assert [(t["name"], t["tags"]) for t in trials] == [("12 km/h", ["treadmill", "barefoot"])]
+    assert trials[0]["stop_s"] is not None and trials[0]["duration_s"] > 3.0
+    assert [m["label"] for m in markers] == ["M1"]
+    assert set(streams) == set(live_curves)
+    report = console.backend._trials[-1]
+    for data in streams.values():
+        assert data.samples.shape[0] > 3.0 * data.rate_hz
+        assert np.all(np.diff(data.seq) == 1)
+        assert data.gaps.size == 0
+        fz = data.channel("fz")
+        assert np.nanmax(fz) > 500.0
+    assert "Trial: 12 km/h  [treadmill, barefoot]" in console.last_summary
+    assert console.tabs.currentIndex() == 1
+    assert report["name"] == "12 km/h"
+
+    # the Review tab opens the same file and analyses the trial
+    console.open_review(path)
+    qtbot.waitUntil(lambda: console.review.analysis is not None, timeout=60_000)
+    assert console.review.trial_list.count() == 2  # whole session + the trial
+    assert console.review.selected_trial() == "12 km/h"
+    assert console.review.text.toPlainText().strip()
+
+
+def test_live_asymmetry_converges_to_the_simulated_asymmetry(qtbot, console):
+    connect(qtbot, console, "sim:treadmill?asymmetry=-0.15&seed=5")
+    console.mass_spin.setValue(70.0)
+    start(qtbot, console, "asym")
+    qtbot.waitUntil(lambda: console.asymmetry.si_pct is not None
+                    and console.last_snapshot.left_n >= 8 and console.last_snapshot.right_n >= 8,
+                    timeout=30_000)
+    si = console.asymmetry.si_pct
+    assert si == pytest.approx(-15.0, abs=2.5)
+    assert console.asymmetry.words.text().endswith("higher on the left")
+    assert console.asymmetry.colour == WARN_COLOUR  # above the default 10 % threshold
+    console.threshold_spin.setValue(25.0)
+    assert console.asymmetry.colour == OK_COLOUR
+    assert console.last_snapshot.unit == "BW"
+    bars = console.stride_bars.values
+    assert {s for s, _ in bars} == {"left", "right"}
+    left = np.mean([v for s, v in bars if s == "left"])
+    right = np.mean([v for s, v in bars if s == "right"])
+    assert (right - left) / ((right + left) / 2) * 100 == pytest.approx(-15.0, abs=4.0)
+    cadence = console.figures.text("Cadence")
+    assert cadence.endswith("spm") and 120 < float(cadence.split()[0]) < 220
+    assert console.figures.text("Contact time L").endswith("ms")
+    stop(qtbot, console)
+    assert "Mid-stance" in console.last_summary or "mid-stance" in console.last_summary
+
+
+def test_unplug_during_a_trial_shows_the_error_and_keeps_the_data(qtbot, console):
+    connect(qtbot, console, "sim:treadmill?seed=3&faults=unplug:3.0")
+    start(qtbot, console, "unplug")
+    qtbot.waitUntil(lambda: console.error_banner.isVisible(), timeout=20_000)
+    assert "lost" in console.last_error.lower() or "unplug" in console.last_error.lower()
+    qtbot.waitUntil(lambda: console.last_snapshot is not None
+                    and console.last_snapshot.state == "error", timeout=5_000)
+    assert "error" in console.state_label.text()
+    assert console.record_button.isEnabled()  # the operator can still stop and save
+    stop(qtbot, console)
+    trials, _, events, streams = read_file(console.session_label.text())
+    assert [t["name"] for t in trials] == ["unplug"]
+    assert any("lost" in e["kind"] or "unplug" in e["kind"] for e in events)
+    for data in streams.values():
+        assert data.samples.shape[0] > 1.0 * data.rate_hz  # what came before the unplug
+        assert np.all(np.diff(data.seq) >= 1)
+
+
+def test_a_stalled_gui_thread_loses_no_sample(qtbot, console):
+    connect(qtbot, console, "sim:treadmill?seed=8")
+    start(qtbot, console, "stall")
+    pump(qtbot, 1.0)
+    time.sleep(2.0)  # the GUI thread is blocked: no timer, no peek, no event handling
+    pump(qtbot, 1.0)
+    snap = console.backend.controller.snapshot()
+    stop(qtbot, console)
+    report = console.backend._trials[-1]
+    _, _, _, streams = read_file(report["path"])
+    for dev in snap.devices:
+        assert dev.overflow_writer_samples == 0 and dev.dropped_samples == 0
+        data = streams[dev.name]
+        assert np.all(np.diff(data.seq) == 1) and data.gaps.size == 0
+        # every sample the device delivered while recording is in the file (4 s of them)
+        assert data.samples.shape[0] >= dev.samples_recorded >= 3.5 * data.rate_hz
+
+
+def _answer_question(button: int, answered: list) -> None:
+    box = QApplication.activeModalWidget()
+    if isinstance(box, QMessageBox):
+        answered.append(box.text())
+        box.button(button).click()
+    else:
+        QTimer.singleShot(50, lambda: _answer_question(button, answered))
+
+
+def test_closing_while_recording_asks_then_finalises_the_file(qtbot, console):
+    connect(qtbot, console, "sim:treadmill?seed=4")
+    start(qtbot, console, "close me")
+    pump(qtbot, 1.5)
+    answered: list[str] = []
+    QTimer.singleShot(50, lambda: _answer_question(QMessageBox.No, answered))
+    assert console.close() is False  # the operator said no: still recording
+    assert answered and "being recorded" in answered[0]
+    assert console.backend.is_recording
+    pump(qtbot, 0.5)
+    QTimer.singleShot(50, lambda: _answer_question(QMessageBox.Yes, answered))
+    assert console.close() is True
+    assert len(answered) == 2
+    assert not console.backend.is_recording
+    trials, _, _, streams = read_file(console.session_label.text())
+    assert [t["name"] for t in trials] == ["close me"]
+    assert trials[0]["stop_s"] is not None
+    for data in streams.values():
+        assert data.samples.shape[0] > 1.5 * data.rate_hz

@@ -1,0 +1,140 @@
+"""The console window without devices: athletes, settings, geometry, shortcuts, bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from PyQt5.QtCore import QByteArray, Qt
+
+from forcelab.console.athletes import Athlete
+from forcelab.console.backend import session_file_name, unique_path
+from forcelab.console.settings import ConsoleSettings
+from forcelab.console.window import ConsoleWindow, format_bytes, format_elapsed, parse_tags
+
+
+@pytest.fixture
+def window(qtbot, config_dir):
+    w = ConsoleWindow(settings=ConsoleSettings())
+    qtbot.addWidget(w)
+    w.show()
+    yield w
+    w.close()
+
+
+def test_fits_1366x768_and_remembers_its_geometry(qtbot, config_dir):
+    w = ConsoleWindow(settings=ConsoleSettings())
+    qtbot.addWidget(w)
+    w.show()
+    assert (w.width(), w.height()) == (1366, 768)  # first run: the laptop size
+    assert w.minimumSizeHint().width() <= 1366 and w.minimumSizeHint().height() <= 768
+    w.resize(1200, 700)
+    w.move(40, 30)
+    w.close()
+    geometry, _ = ConsoleSettings().geometry()
+    assert isinstance(geometry, QByteArray) and not geometry.isEmpty()
+    again = ConsoleWindow(settings=ConsoleSettings())
+    qtbot.addWidget(again)
+    again.show()
+    assert (again.width(), again.height()) == (1200, 700)
+    again.close()
+
+
+def test_athletes_persist_between_runs(qtbot, config_dir):
+    w = ConsoleWindow(settings=ConsoleSettings())
+    qtbot.addWidget(w)
+    w.save_athlete(Athlete("Ann Runner", athlete_id="A1", body_mass_kg=58.0))
+    w.save_athlete(Athlete("Bob Jogger", body_mass_kg=81.5))
+    assert w.current_athlete().name == "Bob Jogger"
+    assert w.mass_spin.value() == pytest.approx(81.5)
+    w.athlete_combo.setCurrentIndex(w.athlete_combo.findData("Ann Runner"))
+    assert w.mass_spin.value() == pytest.approx(58.0)
+    w.close()
+    again = ConsoleWindow(settings=ConsoleSettings())
+    qtbot.addWidget(again)
+    names = [again.athlete_combo.itemData(i) for i in range(again.athlete_combo.count())]
+    assert names == [None, "Ann Runner", "Bob Jogger"]
+    assert again.current_athlete().name == "Ann Runner"  # the last one picked
+    assert (config_dir / "athletes.json").is_file()
+    again.close()
+
+
+def test_a_damaged_athlete_list_is_reported_and_kept_aside(qtbot, config_dir):
+    (config_dir / "athletes.json").write_text("{broken", encoding="utf-8")
+    w = ConsoleWindow(settings=ConsoleSettings())
+    qtbot.addWidget(w)
+    assert w.error_banner.isVisibleTo(w)
+    assert "damaged" in w.last_error and "moved to" in w.last_error
+    kept = list(config_dir.glob("athletes.json.broken-*"))
+    assert len(kept) == 1 and kept[0].read_text(encoding="utf-8") == "{broken"
+    assert w.athlete_combo.count() == 1  # only "(no athlete)"
+    w.close()
+
+
+def test_actions_without_devices_explain_what_to_do(qtbot, window):
+    for key, mod, words in [
+        (Qt.Key_F5, Qt.NoModifier, "Connect a device"),
+        (Qt.Key_T, Qt.ControlModifier, "Connect a device first"),
+        (Qt.Key_G, Qt.ControlModifier, "Connect a device first"),
+        (Qt.Key_F9, Qt.NoModifier, "Markers are added while"),
+    ]:
+        window.dismiss_error()
+        qtbot.keyClick(window, key, mod)
+        assert window.error_banner.isVisible()
+        assert words in window.last_error
+    window.device_combo.setCurrentText("  ")
+    qtbot.mouseClick(window.connect_button, Qt.LeftButton)
+    assert "Type or pick a device" in window.last_error
+    assert window.backend.state == "idle"
+
+
+def test_threshold_setting_is_saved_and_recolours(qtbot, window, config_dir):
+    window.asymmetry.set_values(-12.0, 2.4, 2.1, 5, 5, "BW")
+    assert window.asymmetry.colour == "#c62828"
+    window.threshold_spin.setValue(15.0)
+    assert window.asymmetry.colour == "#2e7d32"
+    assert ConsoleSettings().threshold_pct == 15.0
+
+
+def test_small_helpers():
+    assert parse_tags("12 km/h, barefoot, ,treadmill ") == ["12 km/h", "barefoot", "treadmill"]
+    assert format_elapsed(65.9) == "01:05" and format_elapsed(3725) == "1:02:05"
+    assert format_elapsed(None) == "—"
+    assert format_bytes(999) == "999 B" and format_bytes(1_450_000) == "1.4 MB"
+    name = session_file_name("  Jane  O'Runner ", when=0)
+    assert name.endswith("_jane-o-runner.h5") and "/" not in name
+    assert session_file_name("", when=0).endswith("_session.h5")
+
+
+def test_unique_path_never_overwrites(tmp_path):
+    first = unique_path(tmp_path, "s.h5")
+    first.write_bytes(b"x")
+    second = unique_path(tmp_path, "s.h5")
+    assert second.name == "s-2.h5"
+    second.write_bytes(b"y")
+    assert unique_path(tmp_path, "s.h5").name == "s-3.h5"
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--threshold", "500"], "--threshold must be between 0 and 100"),
+        (["--review", "no/such/file.h5"], "not found"),
+    ],
+)
+def test_cli_nonsense_gives_one_line_and_exit_2(args, words, tmp_path):
+    env_cmd = [sys.executable, "-m", "forcelab", "console", *args]
+    proc = subprocess.run(env_cmd, capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", "QT_QPA_PLATFORM": "offscreen",
+                               "FORCELAB_CONFIG_DIR": str(tmp_path), "HOME": str(tmp_path)})
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0] and lines[0].startswith("forcelab console:")
+
+
+def test_cli_help_lists_the_console():
+    proc = subprocess.run([sys.executable, "-m", "forcelab", "console", "--help"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0
+    assert "--device" in proc.stdout and "--review" in proc.stdout
