@@ -325,6 +325,7 @@ class _WriterThread(threading.Thread):
         self.queue = queue
         self.flush_s = flush_s
         self.stop_event = threading.Event()
+        self.link_sources: dict[str, Any] = {}
         self.failed = False
         self.closed = False
 
@@ -341,10 +342,12 @@ class _WriterThread(threading.Thread):
                         getattr(self.writer, method)(*args, **kwargs)
                 now = time.monotonic()
                 if now - last_flush >= self.flush_s:
+                    self._update_link_stats()
                     self.writer.flush()
                     last_flush = now
                 if stopping and len(self.queue) == 0:
                     break
+            self._update_link_stats()
             self.writer.close()
             self.closed = True
         except Exception as exc:  # full disk, I/O error: reported, then the file is closed
@@ -359,6 +362,16 @@ class _WriterThread(threading.Thread):
                     "error",
                     f"closing the session file failed too: {exc2}",
                 )
+
+
+    def _update_link_stats(self) -> None:
+        update = getattr(self.writer, "update_link_stats", None)
+        if update is None:
+            return
+        for name, device in self.link_sources.items():
+            stats = getattr(device, "stats", None)
+            if stats is not None:
+                update(name, stats)
 
 
 class _AnalysisThread(threading.Thread):
@@ -475,6 +488,7 @@ class SessionController:
         self._live: LiveAnalyzer | None = None
         self._trial: str | None = None
         self._n_trials = 0
+        self._trial_names: set[str] = set()
         self._n_markers = 0
         self._body_mass_kg: float | None = None
         self._body_mass_method: str | None = None
@@ -878,6 +892,7 @@ class SessionController:
                 self._path = path
                 self._live = live
                 self._trial = None
+                self._trial_names = set()
                 self._n_trials = 0
                 self._n_markers = 0
                 self._error = None
@@ -885,6 +900,7 @@ class SessionController:
                 self._record_stop_mono = None
                 self._overflow_reported.clear()
             self._writer_thread = _WriterThread(self, writer, self._writer_q, self.flush_interval_s)
+            self._writer_thread.link_sources = {w.stream: w.device for w in self._workers}
             self._analysis_thread = _AnalysisThread(self, live, self._analysis_q, session_start)
             self._writer_thread.start()
             self._analysis_thread.start()
@@ -915,6 +931,10 @@ class SessionController:
             raise AcquisitionError(f"treadmill speed must be 0 to 15 m/s, got {speed_m_s!r}")
         with self._op_lock:
             self._require("start a trial", State.RECORDING)
+            if name in self._trial_names:
+                raise AcquisitionError(
+                    f"trial {name!r} already exists in this session; use another name"
+                )
             if self._trial is not None:
                 self.stop_trial()
             t_s = self._now_session_s()
@@ -923,6 +943,7 @@ class SessionController:
             )
             assert self._analysis_q is not None
             self._analysis_q.put_control("reset")
+            self._trial_names.add(name)
             with self._lock:
                 self._trial = name
                 self._n_trials += 1
@@ -1159,7 +1180,7 @@ def _last_time(w: _DeviceWorker) -> float:
 
 def _writer_session_start(writer: Any) -> float:
     """Host time (epoch s) that the session file counts its time from."""
-    for attr in ("session_start_s", "start_time_s", "t0_s", "created_s"):
+    for attr in ("t0_unix_s", "session_start_s"):
         value = getattr(writer, attr, None)
         if isinstance(value, (int, float)) and value > 1e9:
             return float(value)

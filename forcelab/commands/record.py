@@ -1,0 +1,109 @@
+"""``forcelab record``: record devices into a session file without a GUI."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "Record devices into a new session file (headless), with live per-side figures."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the options of ``forcelab record``."""
+    parser.add_argument(
+        "--device",
+        "-d",
+        action="append",
+        required=True,
+        metavar="DEV",
+        help="device string, repeatable: fpb1:///dev/ttyACM0, ins1:///dev/rfcomm0, "
+        "csv4:///dev/ttyUSB0?baud=115200, or a simulated setup such as sim:treadmill",
+    )
+    parser.add_argument("--athlete", required=True, metavar="NAME", help="athlete name")
+    parser.add_argument("--athlete-id", default="", metavar="ID", help="athlete id (optional)")
+    parser.add_argument(
+        "--body-mass", type=float, metavar="KG", help="body mass in kg (figures in body weights)"
+    )
+    parser.add_argument(
+        "--duration", type=float, required=True, metavar="S", help="recording length in seconds"
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="FILE.h5",
+        help="new session file (never overwritten)",
+    )
+    parser.add_argument("--trial", metavar="NAME", help='trial name (default "trial 1")')
+    parser.add_argument(
+        "--tag", action="append", default=[], metavar="T", help="trial tag, repeatable"
+    )
+    parser.add_argument("--operator", default="", help="who runs the session")
+    parser.add_argument("--notes", default="", help="free notes stored in the file")
+    parser.add_argument(
+        "--tare", action="store_true", help="zero the devices first (nothing may stand on them)"
+    )
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="seconds between progress lines (0: none; default 1)",
+    )
+    parser.epilog = (
+        "Stops at the end of --duration or on Ctrl-C; the file is always finalised. "
+        "Exit status: 0 recorded, 1 recorded but a device or the disk failed during the "
+        "recording (the file keeps everything before the failure), 2 nothing recorded "
+        "(bad option, device not found, file exists)."
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Record; returns the exit status."""
+    import sys
+
+    from forcelab.acquisition.headless import (
+        check_duration,
+        check_new_file,
+        format_live_summary,
+        record_headless,
+    )
+    from forcelab.errors import InputError
+    from forcelab.recording import check_body_mass
+
+    duration_s = check_duration(args.duration)
+    body_mass_kg = check_body_mass(args.body_mass)
+    if not args.athlete.strip():
+        raise InputError("--athlete needs a name")
+    if not args.interval >= 0:
+        raise InputError(f"--interval must be 0 or a positive number of s, got {args.interval}")
+    check_new_file(args.output)
+    athlete = {"name": args.athlete.strip(), "id": args.athlete_id}
+    if body_mass_kg is not None:
+        athlete.update(body_mass_kg=body_mass_kg, body_mass_method="entered")
+    summary = record_headless(
+        args.device,
+        args.output,
+        duration_s,
+        athlete=athlete,
+        trial=args.trial,
+        tags=args.tag,
+        operator=args.operator,
+        notes=args.notes,
+        tare=args.tare,
+        interval_s=args.interval,
+    )
+    print(
+        f"saved {summary['path']} ({summary['duration_s']:.1f} s"
+        + (f", stopped by {summary['interrupted']}" if summary["interrupted"] else "")
+        + ")"
+    )
+    for name, s in summary["streams"].items():
+        lost = s["dropped_samples"] + s["overflow_writer_samples"]
+        print(f"  {name:<14} {s['samples_recorded']:9d} samples recorded, {lost} missing")
+    text = format_live_summary(summary.get("live") or {})
+    if text:
+        print(text)
+    if summary.get("error"):
+        print(f"forcelab record: error during recording: {summary['error']}", file=sys.stderr)
+        return 1
+    return 0
