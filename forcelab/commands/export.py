@@ -1,0 +1,62 @@
+"""``forcelab export``: write a session's trials as CSV, C3D, OpenSim .mot or JSON."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "export a session (or any recording) to CSV, C3D, OpenSim .mot or JSON"
+FORMATS = ("csv", "c3d", "mot", "json")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the command's arguments."""
+    parser.add_argument("path", metavar="FILE", help="forcelab session (.h5) or recording file")
+    parser.add_argument("--format", "-f", required=True, choices=FORMATS,
+                        help="csv: samples + per-stance metrics per trial; c3d: analog channels, "
+                             "force platforms and foot-strike/off events; mot: OpenSim GRF .mot + "
+                             "ExternalLoads .xml; json: session summary + per-stance metrics")
+    parser.add_argument("-o", "--output", metavar="OUT", default=None,
+                        help="output folder, or file name (several trials get _<trial> added); "
+                             "default: beside the input")
+    parser.add_argument("--anonymize", action="store_true",
+                        help="drop names and free-text notes, replace the athlete id by a stable "
+                             "pseudonym (keyed hash, see docs/exports.md)")
+    parser.add_argument("--force", action="store_true", help="replace existing output files")
+    try:
+        from forcelab.commands._reader_options import add_reader_arguments
+    except ImportError:  # the readers' shared options are not installed
+        pass
+    else:
+        add_reader_arguments(parser.add_argument_group("reading non-session recordings"))
+    if "--trial" not in parser._option_string_actions:
+        parser.add_argument("--trial", metavar="NAME", default=None,
+                            help="export only this trial of a session file")
+
+
+def _reader_options(args: argparse.Namespace) -> dict:
+    try:
+        from forcelab.commands._reader_options import reader_options
+    except ImportError:
+        return {}
+    opts = dict(reader_options(args))
+    opts.pop("trial", None)
+    return opts
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the export; prints the files written."""
+    from forcelab.interop.export_common import load_source
+
+    source = load_source(args.path, trial=args.trial, reader_options=_reader_options(args),
+                         anonymize=args.anonymize)
+    if args.format == "csv":
+        from forcelab.interop.export_csv import export_csv as export
+    elif args.format == "c3d":
+        from forcelab.interop.export_c3d import export_c3d as export
+    elif args.format == "mot":
+        from forcelab.interop.export_mot import export_mot as export
+    else:
+        from forcelab.interop.export_json import export_json as export
+    for path in export(source, args.output, overwrite=args.force):
+        print(path)
+    return 0

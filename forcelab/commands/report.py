@@ -1,0 +1,49 @@
+"""``forcelab report``: a one-page coach report (HTML or PDF) from sessions or recordings."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "coach report (HTML or PDF): stance curves, stride peaks, left/right asymmetry, trends"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the command's arguments."""
+    parser.add_argument("paths", nargs="+", metavar="FILE",
+                        help="session file(s) or recording(s); several sessions of one athlete "
+                             "add a trend across sessions")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT",
+                        help="report file ending in .html (self-contained) or .pdf")
+    parser.add_argument("--threshold", type=float, default=10.0, metavar="PCT",
+                        help="flag a metric whose symmetry index reaches this many %% "
+                             "(default 10)")
+    parser.add_argument("--anonymize", action="store_true",
+                        help="show a pseudonym instead of the athlete's name and id, drop notes")
+    parser.add_argument("--force", action="store_true", help="replace an existing report")
+    try:
+        from forcelab.commands._reader_options import add_reader_arguments
+    except ImportError:  # the readers' shared options are not installed
+        pass
+    else:
+        add_reader_arguments(parser.add_argument_group("reading non-session recordings"))
+    if "--trial" not in parser._option_string_actions:
+        parser.add_argument("--trial", metavar="NAME", default=None,
+                            help="report only this trial of each session file")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build and write the report; prints its path."""
+    from forcelab.report.render import write_report
+
+    try:
+        from forcelab.commands._reader_options import reader_options
+    except ImportError:
+        options: dict = {}
+    else:
+        options = dict(reader_options(args))
+    options.pop("trial", None)
+    out = write_report(args.paths, args.output, overwrite=args.force, reader_options=options,
+                       trial=getattr(args, "trial", None), threshold_pct=args.threshold,
+                       anonymize=args.anonymize)
+    print(out)
+    return 0

@@ -1,0 +1,124 @@
+"""Pseudonymise athlete data before it leaves the lab (``--anonymize`` of export and report).
+
+What anonymising does (see docs/exports.md):
+
+- the athlete's name, the operator's name and every free-text note (session, trial, athlete
+  notes, marker labels that are not standard) are dropped;
+- the athlete id is replaced by a stable pseudonym ``P-xxxxxxxxxx``: a keyed hash (HMAC-SHA256)
+  of the id, so the same athlete gets the same pseudonym in every export made with the same key
+  (trends across sessions still work), while nobody without the key can recover the id by
+  hashing a list of candidate ids.
+
+The key comes from the ``FORCELAB_PSEUDONYM_KEY`` environment variable, or else from the file
+``$XDG_CONFIG_HOME/forcelab/pseudonym.key`` (``~/.config/forcelab/pseudonym.key``), which is
+created with a random key the first time it is needed (readable by the user only). Share that
+file between the machines of one lab to get the same pseudonyms everywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from forcelab.errors import InputError
+
+KEY_ENV = "FORCELAB_PSEUDONYM_KEY"
+PSEUDONYM_PREFIX = "P-"
+#: athlete fields that are identifying or free text and are dropped when anonymising
+DROPPED_ATHLETE_FIELDS = ("name", "first_name", "last_name", "notes", "email", "birth_date",
+                          "date_of_birth", "dob", "phone", "address", "comment", "comments")
+#: session / trial fields that are free text or name a person
+DROPPED_TEXT_FIELDS = ("notes", "operator", "comment", "comments", "description", "source",
+                       "path", "file", "filename")
+
+
+def key_path() -> Path:
+    """Where the pseudonym key file lives (``$XDG_CONFIG_HOME/forcelab/pseudonym.key``)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "forcelab" / "pseudonym.key"
+
+
+def pseudonym_key() -> bytes:
+    """Return the key used for pseudonyms, creating the key file on first use.
+
+    Returns
+    -------
+    bytes
+        The secret key.
+
+    Raises
+    ------
+    InputError
+        If the key file exists but is empty, or cannot be created.
+    """
+    env = os.environ.get(KEY_ENV)
+    if env:
+        return env.encode("utf-8")
+    path = key_path()
+    if not path.exists():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process created it in the meantime: read theirs
+        except OSError as exc:
+            raise InputError(
+                f"cannot create the pseudonym key file {path} ({exc.strerror}); set "
+                f"{KEY_ENV} to a secret string instead"
+            ) from None
+        else:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32) + "\n")
+    key = path.read_text(encoding="utf-8").strip()
+    if not key:
+        raise InputError(
+            f"the pseudonym key file {path} is empty; delete it to get a new key, or set {KEY_ENV}"
+        )
+    return key.encode("utf-8")
+
+
+def pseudonym(athlete_id: str, key: bytes | None = None) -> str:
+    """Return the stable pseudonym of an athlete id.
+
+    Parameters
+    ----------
+    athlete_id : str
+        The athlete's id as recorded (leading/trailing blanks and case are ignored, so
+        " A12 " and "a12" give the same pseudonym).
+    key : bytes, optional
+        Secret key; default :func:`pseudonym_key`.
+
+    Returns
+    -------
+    str
+        ``"P-"`` followed by 10 lowercase hex digits.
+    """
+    text = str(athlete_id).strip().casefold()
+    if not text:
+        return PSEUDONYM_PREFIX + "unknown"
+    digest = hmac.new(key if key is not None else pseudonym_key(), text.encode("utf-8"),
+                      hashlib.sha256).hexdigest()
+    return PSEUDONYM_PREFIX + digest[:10]
+
+
+def anonymize_athlete(athlete: dict[str, Any], key: bytes | None = None) -> dict[str, Any]:
+    """Return a copy of an athlete record with the name and notes dropped and the id pseudonymised.
+
+    Body mass, height, sex, dominant side and similar non-identifying fields are kept: reports
+    and analyses need them.
+    """
+    out = {k: v for k, v in dict(athlete).items()
+           if k.lower() not in DROPPED_ATHLETE_FIELDS}
+    raw_id = athlete.get("id") or athlete.get("athlete_id") or athlete.get("name") or ""
+    out.pop("athlete_id", None)
+    out["id"] = pseudonym(str(raw_id), key)
+    return out
+
+
+def scrub_text_fields(record: dict[str, Any]) -> dict[str, Any]:
+    """Return a copy of a session/trial record without free-text and person-naming fields."""
+    return {k: v for k, v in dict(record).items() if k.lower() not in DROPPED_TEXT_FIELDS}

@@ -1,0 +1,431 @@
+"""What every export needs: the trials of a file, who the athlete is, the stances, output paths.
+
+An export reads a forcelab session file (one Recording per trial through
+:func:`forcelab.store.read_recording`) or any recording :func:`forcelab.interop.load_recording`
+can read (one "trial" named after the file). The stances come from
+:func:`forcelab.analysis.analyze_recording` on each trial, so every format carries the same
+foot-strike / foot-off times and metrics.
+
+Times: every export writes times on the recording's own time base (seconds since the session
+started for session files), except C3D, whose frames start at 0; the C3D file stores the
+offset in ``FORCELAB:T0_S``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from forcelab import __version__
+from forcelab.errors import ExportError, InputError
+from forcelab.recording import Recording, Stream
+
+#: the channels a force plate stream needs to become a C3D force platform / OpenSim force
+PLATE_CHANNELS = ("fz", "cop_ml", "cop_ap")
+
+
+@dataclass
+class ExportTrial:
+    """One trial to export: its recording and what the session says about it.
+
+    Parameters
+    ----------
+    name : str
+        Trial name ("session" when the file has no trials, the file stem for plain recordings).
+    recording : Recording
+        The trial's streams on the session time base.
+    info : dict
+        Trial record from the session (tags, speed_m_s, shoe, start/stop times, ...).
+    """
+
+    name: str
+    recording: Recording
+    info: dict[str, Any] = field(default_factory=dict)
+    _analysis: Any = None
+
+    def analysis(self, options: dict[str, Any] | None = None) -> Any:
+        """The :class:`forcelab.analysis.AnalysisResult` of this trial (computed once)."""
+        if self._analysis is None or options:
+            from forcelab.analysis import analyze_recording
+
+            result = analyze_recording(self.recording, dict(options or {}))
+            if options:
+                return result
+            self._analysis = result
+        return self._analysis
+
+
+@dataclass
+class ExportSource:
+    """A file opened for export.
+
+    Parameters
+    ----------
+    path : Path
+        The input file.
+    kind : {"session", "recording"}
+        A forcelab session file or another readable recording.
+    athlete : dict
+        Athlete record (id, name, body_mass_kg, ...); already pseudonymised when anonymised.
+    session : dict
+        Session record (uuid, start time, operator, notes, software, ...), scrubbed when
+        anonymised.
+    trials : list of ExportTrial
+    anonymized : bool
+    stem : str
+        Base name for output files (a pseudonym-based name when anonymised, so file names do
+        not leak a name that was in the input's file name).
+    """
+
+    path: Path
+    kind: str
+    athlete: dict[str, Any]
+    session: dict[str, Any]
+    trials: list[ExportTrial]
+    anonymized: bool = False
+    stem: str = ""
+
+    @property
+    def athlete_id(self) -> str:
+        """The athlete id (or pseudonym), "" when unknown."""
+        return str(self.athlete.get("id") or "")
+
+    @property
+    def date(self) -> str:
+        """Session date as ``YYYY-MM-DD`` (UTC), "" when unknown."""
+        return session_date(self.session)
+
+
+def session_date(session: dict[str, Any]) -> str:
+    """The ``YYYY-MM-DD`` date of a session record, "" when it carries no start time."""
+    for key in ("start_time_utc", "started_utc", "start_utc", "created_utc", "start_time",
+                "created", "date"):
+        value = session.get(key)
+        if value in (None, ""):
+            continue
+        if isinstance(value, (int, float)) and math.isfinite(value) and value > 1e8:
+            return datetime.fromtimestamp(float(value), tz=timezone.utc).strftime("%Y-%m-%d")
+        text = str(value)
+        match = re.match(r"(\d{4}-\d{2}-\d{2})", text)
+        if match:
+            return match.group(1)
+    return ""
+
+
+def _trial_record(trial: Any) -> dict[str, Any]:
+    if isinstance(trial, str):
+        return {"name": trial}
+    if isinstance(trial, dict):
+        return dict(trial)
+    if hasattr(trial, "_asdict"):
+        return dict(trial._asdict())
+    if hasattr(trial, "__dict__"):
+        return {k: v for k, v in vars(trial).items() if not k.startswith("_")}
+    raise ExportError(f"cannot understand the trial record {trial!r} of this session file")
+
+
+def is_session(path: Path) -> bool:
+    """True when ``path`` is a forcelab session file."""
+    from forcelab.store import is_session_file
+
+    return bool(is_session_file(path))
+
+
+def load_source(
+    path: str | Path,
+    *,
+    trial: str | None = None,
+    reader_options: dict[str, Any] | None = None,
+    anonymize: bool = False,
+    key: bytes | None = None,
+) -> ExportSource:
+    """Open a session file or a recording for export.
+
+    Parameters
+    ----------
+    path : str or Path
+        A forcelab session file (``.h5``) or any recording ``forcelab.interop.load_recording``
+        reads (CSV/TSV, .mot/.sto, C3D, Moticon .txt).
+    trial : str, optional
+        Export only this trial of a session file.
+    reader_options : dict, optional
+        Options for ``load_recording`` (rate_hz, vertical, map, body_mass_kg, ...).
+    anonymize : bool
+        Drop names and free-text notes, pseudonymise the athlete id.
+    key : bytes, optional
+        Pseudonym key (default: see :mod:`forcelab.interop.anonymize`).
+
+    Returns
+    -------
+    ExportSource
+
+    Raises
+    ------
+    InputError
+        If the trial does not exist, or ``trial`` is given for a file without trials.
+    FileNotFoundError
+        If the file does not exist.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(2, "No such file", str(path))
+    if path.is_dir():
+        raise IsADirectoryError(21, "Is a directory (give a file)", str(path))
+    if is_session(path):
+        source = _load_session(path, trial)
+    else:
+        if trial is not None:
+            raise InputError(
+                f"--trial only applies to forcelab session files; {path.name} is a plain "
+                "recording with a single trial"
+            )
+        from forcelab.interop import load_recording
+
+        rec = load_recording(path, **dict(reader_options or {}))
+        meta = dict(rec.meta or {})
+        athlete_id = str(meta.get("subject") or meta.get("subject_id") or meta.get("athlete_id")
+                         or "")
+        athlete = {"id": athlete_id, "name": str(meta.get("subject_name") or "")}
+        if rec.body_mass_kg is not None:
+            athlete["body_mass_kg"] = rec.body_mass_kg
+        session: dict[str, Any] = {"source": str(path)}
+        for key_name in ("start_time_utc", "start_time", "date"):
+            if key_name in meta:
+                session[key_name] = meta[key_name]
+        source = ExportSource(path, "recording", athlete, session,
+                              [ExportTrial(path.stem, rec, {"name": path.stem})], stem=path.stem)
+    if anonymize:
+        anonymize_source(source, key)
+    return source
+
+
+def _load_session(path: Path, trial: str | None) -> ExportSource:
+    from forcelab.store import open_session, read_recording
+
+    sf = open_session(path)
+    try:
+        athlete = dict(sf.athlete or {})
+        info = sf.info_dict() if hasattr(sf, "info_dict") else {}
+        trials_raw = [_trial_record(t) for t in (sf.trials or [])]
+    finally:
+        close = getattr(sf, "close", None)
+        if close is not None:
+            close()
+    session = {k: v for k, v in dict(info).items()
+               if k not in ("athlete", "streams", "trials", "events", "markers", "analysis")}
+    session.setdefault("source", str(path))
+    names = [str(t.get("name", "")) for t in trials_raw]
+    if trial is not None:
+        if trial not in names:
+            listed = ", ".join(repr(n) for n in names) or "none"
+            raise InputError(f"session {path.name} has no trial {trial!r}; its trials: {listed}")
+        trials_raw = [t for t in trials_raw if str(t.get("name", "")) == trial]
+    trials: list[ExportTrial] = []
+    if trials_raw:
+        for rec_info in trials_raw:
+            name = str(rec_info.get("name", ""))
+            trials.append(ExportTrial(name, read_recording(path, trial=name), rec_info))
+    else:
+        trials.append(ExportTrial("session", read_recording(path), {"name": "session"}))
+    return ExportSource(path, "session", athlete, session, trials, stem=path.stem)
+
+
+def anonymize_source(source: ExportSource, key: bytes | None = None) -> None:
+    """Pseudonymise an opened source in place (athlete, session and trial records, file stem)."""
+    from forcelab.interop.anonymize import anonymize_athlete, scrub_text_fields
+
+    source.athlete = anonymize_athlete(source.athlete, key)
+    session = scrub_text_fields(source.session)
+    for k in ("athlete", "athlete_id", "athlete_name"):
+        session.pop(k, None)
+    source.session = session
+    for t in source.trials:
+        t.info = scrub_text_fields(t.info)
+        t.recording.source = ""
+        meta = dict(t.recording.meta or {})
+        for k in list(meta):
+            if k.lower() in ("subject", "subject_id", "subject_name", "athlete_id", "name",
+                             "notes", "header", "source", "path", "file"):
+                meta.pop(k)
+        t.recording.meta = meta
+    date = source.date.replace("-", "")
+    source.stem = source.athlete_id + (f"_{date}" if date else "")
+    source.anonymized = True
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_name(text: str) -> str:
+    """A file-name-safe version of a trial or stream name (letters, digits, ``._-``)."""
+    cleaned = _UNSAFE.sub("_", str(text)).strip("._")
+    return cleaned or "trial"
+
+
+def output_paths(
+    source: ExportSource, out: str | Path | None, suffix: str, *, per_trial: bool = True
+) -> list[Path]:
+    """Decide the output file of each trial (or the single output when ``per_trial`` is False).
+
+    ``out`` may be a directory (created when missing; files are named
+    ``<stem>_<trial><suffix>``) or a file name ending in ``suffix``: used as it is for a single
+    output, and as the base of ``<out-stem>_<trial><suffix>`` when there are several trials.
+    Default: the input's directory.
+    """
+    trial_names = [safe_name(t.name) for t in source.trials]
+    if out is not None and str(out).lower().endswith(suffix):
+        out = Path(out)
+        if not per_trial or len(trial_names) == 1:
+            return [out]
+        return [out.with_name(f"{out.stem}_{n}{suffix}") for n in trial_names]
+    names = [source.stem] if not per_trial else [
+        f"{source.stem}_{n}" if n != source.stem else source.stem for n in trial_names
+    ]
+    directory = Path(out) if out is not None else source.path.parent
+    return [directory / f"{n}{suffix}" for n in names]
+
+
+def claim_outputs(paths: list[Path], overwrite: bool = False) -> None:
+    """Check the outputs can be written: refuse to replace existing files unless asked.
+
+    Raises
+    ------
+    InputError
+        If a file exists and ``overwrite`` is False, or an output folder cannot be created.
+    """
+    for p in paths:
+        if p.exists() and not overwrite:
+            raise InputError(f"{p} already exists; remove it, pick another -o, or use --force")
+        if p.exists() and p.is_dir():
+            raise InputError(f"{p} is a directory, not a file")
+    for parent in {p.parent for p in paths}:
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"cannot create the output folder {parent}: {exc.strerror}") from None
+
+
+def write_atomic_text(path: Path, text: str) -> None:
+    """Write a text file through a temporary name, so a failed export leaves no half file."""
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(text, encoding="utf-8", newline="")
+    tmp.replace(path)
+
+
+def is_plate_stream(stream: Stream) -> bool:
+    """True when a stream is a force plate / belt: vertical force and a COP in metres."""
+    return all(c in stream.channels for c in PLATE_CHANNELS) and all(
+        stream.units.get(c, "m") == "m" for c in ("cop_ml", "cop_ap")
+    )
+
+
+def common_grid(streams: list[Stream]) -> tuple[np.ndarray, float]:
+    """A uniform time grid (s) covering all streams at the fastest stream's rate.
+
+    Returns
+    -------
+    time_s : ndarray
+        Sample times on the recording time base.
+    rate_hz : float
+        The grid's rate.
+    """
+    if not streams:
+        raise ExportError("nothing to export: the recording has no streams")
+    fastest = max(streams, key=lambda s: s.rate_hz)
+    rate = fastest.rate_hz
+    t0 = min(s.t0_s for s in streams)
+    t_end = max(s.t0_s + (s.n_samples - 1) / s.rate_hz for s in streams)
+    # align the grid on the fastest stream's samples so that stream is copied, not resampled
+    shift = (fastest.t0_s - t0) * rate
+    t0 = fastest.t0_s - math.ceil(shift - 1e-6) / rate
+    n = int(math.floor((t_end - t0) * rate + 1e-6)) + 1
+    return t0 + np.arange(max(n, 0)) / rate, rate
+
+
+def on_grid(stream: Stream, channel: str, time_s: np.ndarray, rate_hz: float) -> np.ndarray:
+    """A channel on another uniform time grid: exact copy when the samples coincide, linear
+    interpolation otherwise; NaN outside the stream's span.
+    """
+    values = stream.channels[channel]
+    out = np.full(time_s.shape, np.nan)
+    if stream.n_samples == 0 or time_s.size == 0:
+        return out
+    offset = (stream.t0_s - time_s[0]) * rate_hz
+    if abs(stream.rate_hz - rate_hz) < 1e-9 * rate_hz and abs(offset - round(offset)) < 1e-6:
+        start = int(round(offset))
+        lo, hi = max(start, 0), min(start + stream.n_samples, time_s.size)
+        if hi > lo:
+            out[lo:hi] = values[lo - start:hi - start]
+        return out
+    t = stream.time_s()
+    inside = (time_s >= t[0] - 1e-9) & (time_s <= t[-1] + 1e-9)
+    out[inside] = np.interp(time_s[inside], t, values)
+    return out
+
+
+def stance_sides_per_sample(
+    time_s: np.ndarray, stances: list[dict[str, Any]], stream_name: str | None = None
+) -> np.ndarray:
+    """Give every sample the side of the nearest stance (in time) of a stream.
+
+    Used to split one plate under both feet into a left and a right force: samples inside a
+    stance belong to its foot, samples in flight go to the foot of the nearest stance, so the
+    left and right forces always add up to the measured force.
+
+    Returns
+    -------
+    ndarray of str
+        "left" / "right" per sample ("" when no stance has a side).
+    """
+    sided = [s for s in stances
+             if s.get("side") in ("left", "right")
+             and (stream_name is None or s.get("stream") == stream_name)]
+    out = np.full(time_s.shape, "", dtype=object)
+    if not sided:
+        return out
+    sided.sort(key=lambda s: s["start_s"])
+    starts = np.array([s["start_s"] for s in sided], dtype=float)
+    ends = np.array([s["end_s"] for s in sided], dtype=float)
+    sides = np.array([s["side"] for s in sided], dtype=object)
+    # index of the last stance starting at or before each sample
+    idx = np.searchsorted(starts, time_s, side="right") - 1
+    prev = np.clip(idx, 0, len(sided) - 1)
+    nxt = np.clip(idx + 1, 0, len(sided) - 1)
+    dist_prev = np.where(idx >= 0, np.maximum(time_s - ends[prev], 0.0), np.inf)
+    dist_next = np.where(idx + 1 < len(sided), starts[nxt] - time_s, np.inf)
+    choose = np.where(dist_prev <= dist_next, prev, nxt)
+    out[:] = sides[choose]
+    return out
+
+
+def software_info() -> dict[str, str]:
+    """Name and version of the exporting software."""
+    return {"name": "forcelab", "version": __version__}
+
+
+def json_safe(value: Any) -> Any:
+    """Turn NumPy scalars/arrays and non-finite floats into plain JSON values (NaN -> None)."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [json_safe(v) for v in value.tolist()]
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        f = float(value)
+        return f if math.isfinite(f) else None
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value

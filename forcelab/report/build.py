@@ -1,0 +1,151 @@
+"""Assemble a coach report from one or more session files or recordings.
+
+``build_report`` opens every input (forcelab session files through the store; any other
+recording through ``forcelab.interop.load_recording`` with the reader options), analyses each
+trial with :func:`forcelab.analysis.analyze_recording` and collects the report content. When
+several sessions of the same athlete are given, the report adds the trend of the mid-stance
+peak asymmetry across them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from forcelab import __version__
+from forcelab.errors import InputError
+from forcelab.report.content import DEFAULT_THRESHOLD_PCT, TrialReport, trial_report
+
+
+@dataclass
+class SessionReport:
+    """The report content of one input file."""
+
+    label: str
+    path: Path
+    kind: str
+    athlete: dict[str, Any]
+    date: str
+    session: dict[str, Any]
+    trials: list[TrialReport]
+
+
+@dataclass
+class Report:
+    """A whole report: sessions, trends per athlete, and how it was made."""
+
+    sessions: list[SessionReport]
+    trends: dict[str, list[dict[str, Any]]]
+    threshold_pct: float
+    generated_utc: str
+    anonymized: bool
+    software: str = f"forcelab {__version__}"
+    analysis_parameters: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def athletes(self) -> list[dict[str, Any]]:
+        """Distinct athletes of the report, in input order."""
+        seen: dict[str, dict[str, Any]] = {}
+        for s in self.sessions:
+            key = str(s.athlete.get("id") or s.athlete.get("name") or s.label)
+            seen.setdefault(key, s.athlete)
+        return list(seen.values())
+
+
+def _check_threshold(threshold_pct: float) -> float:
+    try:
+        value = float(threshold_pct)
+    except (TypeError, ValueError):
+        raise InputError(f"the asymmetry threshold must be a number of %, got {threshold_pct!r}"
+                         ) from None
+    if not 0.0 < value < 100.0:
+        raise InputError(f"the asymmetry threshold must be between 0 and 100 %, got {value:g}")
+    return value
+
+
+def build_report(
+    paths: list[str | Path],
+    *,
+    reader_options: dict[str, Any] | None = None,
+    trial: str | None = None,
+    threshold_pct: float = DEFAULT_THRESHOLD_PCT,
+    anonymize: bool = False,
+    analysis_options: dict[str, Any] | None = None,
+) -> Report:
+    """Analyse the inputs and collect the report content.
+
+    Parameters
+    ----------
+    paths : list of str or Path
+        Session files and/or recordings (one report for all of them).
+    reader_options : dict, optional
+        Options for non-session recordings (rate_hz, vertical, map, cop_ml, body_mass_kg, ...).
+    trial : str, optional
+        Only this trial of each session file.
+    threshold_pct : float
+        Symmetry index (%) above which the report flags a metric (default 10 %).
+    anonymize : bool
+        Show pseudonyms instead of names and ids, drop free-text notes.
+    analysis_options : dict, optional
+        Options passed to ``analyze_recording``.
+
+    Returns
+    -------
+    Report
+
+    Raises
+    ------
+    InputError
+        If no input is given or the threshold makes no sense.
+    """
+    from forcelab.interop.export_common import load_source
+
+    if not paths:
+        raise InputError("give at least one session file or recording to report on")
+    threshold = _check_threshold(threshold_pct)
+    sessions = []
+    parameters: dict[str, Any] = {}
+    for p in paths:
+        source = load_source(p, trial=trial, reader_options=reader_options, anonymize=anonymize)
+        label = source.date or (source.stem if anonymize else source.path.stem)
+        trials = []
+        for t in source.trials:
+            result = t.analysis(analysis_options)
+            if not parameters:
+                parameters = dict(getattr(result, "parameters", {}) or {})
+            trials.append(trial_report(label, t.name, t.info, t.recording, result, threshold))
+        sessions.append(SessionReport(label, source.path, source.kind, source.athlete,
+                                      source.date, source.session, trials))
+    return Report(sessions, _trends(sessions), threshold,
+                  datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), anonymize,
+                  analysis_parameters=parameters)
+
+
+def _trends(sessions: list[SessionReport]) -> dict[str, list[dict[str, Any]]]:
+    """Per athlete with two or more sessions: SI of the mid-stance peak per session × trial."""
+    by_athlete: dict[str, list[SessionReport]] = {}
+    for s in sessions:
+        aid = str(s.athlete.get("id") or "")
+        if aid:
+            by_athlete.setdefault(aid, []).append(s)
+    trends = {}
+    for aid, group in by_athlete.items():
+        if len(group) < 2:
+            continue
+        group = sorted(group, key=lambda s: (s.date or "9999", str(s.path)))
+        points = []
+        for s in group:
+            for t in s.trials:
+                p = t.primary
+                label = s.date or s.path.stem
+                if len(s.trials) > 1:
+                    label += f" {t.trial}"
+                points.append({"label": label, "session": s.label, "trial": t.trial,
+                               "si_pct": p.si_pct if p else None,
+                               "ci95_pct": p.ci95_pct if p else None,
+                               "higher": p.higher if p else None,
+                               "left": p.left if p else "n/a", "right": p.right if p else "n/a"})
+        trends[aid] = points
+    return trends

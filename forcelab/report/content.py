@@ -1,0 +1,342 @@
+"""What goes into a coach report: per-trial curves, peaks, tables and plain-language text.
+
+This module turns analysed trials into plain data (numbers, strings, arrays); the figures
+(:mod:`forcelab.report.figures`) and the HTML/PDF pages (:mod:`forcelab.report.render`) only
+lay that data out, so the wording and the numbers are the same in every output.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from forcelab.recording import Recording
+
+#: the force-asymmetry disclaimer every report carries
+DISCLAIMER = (
+    "Force asymmetry describes how the load is shared between the legs while running or "
+    "walking. It is a loading measure, not a diagnosis: a difference can be normal for this "
+    "athlete, and it says nothing by itself about injury or its cause."
+)
+
+DEFAULT_THRESHOLD_PCT = 10.0
+CURVE_POINTS = 101
+
+#: metrics of the asymmetry table, in order: (base name, label, kind)
+TABLE_METRICS = (
+    ("midstance_peak", "Mid-stance peak", "force"),
+    ("peak_force", "Peak force", "force"),
+    ("impact_peak", "Impact peak", "force"),
+    ("valr", "Average loading rate (VALR)", "rate"),
+    ("vilr", "Instantaneous loading rate (VILR)", "rate"),
+    ("impulse", "Vertical impulse", "impulse"),
+    ("contact_time_s", "Contact time", "time"),
+    ("flight_time_s", "Flight time", "time"),
+)
+
+
+def metric_key(available: Any, base: str, prefer_bw: bool = True) -> tuple[str, str] | None:
+    """The key of a metric in an analysis table and its display unit.
+
+    Body-weight variants (``*_bw``, ``*_bw_s``) are preferred when present.
+
+    Returns
+    -------
+    (key, unit) or None
+    """
+    keys = set(available)
+    if base.endswith("_s") and base in keys:
+        return base, "s"
+    bw = [(f"{base}_bw", "BW"), (f"{base}_bw_s", "BW·s" if base == "impulse" else "BW/s")]
+    newton = [(f"{base}_n", "N"), (f"{base}_n_s", "N/s"), (f"{base}_ns", "N·s")]
+    for key, unit in (bw + newton) if prefer_bw else (newton + bw):
+        if key in keys:
+            return key, unit
+    return None
+
+
+def _num(value: Any) -> float | None:
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def fmt(value: Any, unit: str = "", digits: int | None = None) -> str:
+    """Format a number for people: sensible digits per unit, "n/a" for missing values."""
+    f = _num(value)
+    if f is None:
+        return "n/a"
+    if digits is None:
+        if unit in ("BW",):
+            digits = 2
+        elif unit in ("s",):
+            digits = 3
+        elif unit in ("%", "BW/s", "BW·s", "spm"):
+            digits = 1
+        elif abs(f) >= 100:
+            digits = 0
+        else:
+            digits = 1
+    text = f"{f:.{digits}f}"
+    return f"{text} {unit}".rstrip() if unit and unit != "%" else (text + (" %" if unit else ""))
+
+
+@dataclass
+class AsymmetryRow:
+    """One line of the asymmetry table."""
+
+    label: str
+    key: str
+    unit: str
+    left: str
+    right: str
+    si_pct: float | None
+    symmetry_angle_pct: float | None
+    ci95_pct: tuple[float, float] | None
+    higher: str | None
+    text: str
+    level: str  # "ok", "watch", "flag" or "na"
+
+
+@dataclass
+class TrialReport:
+    """Everything the report shows for one analysed trial."""
+
+    session_label: str
+    trial: str
+    info: dict[str, Any]
+    unit: str  # "BW" or "N" for force curves/peaks
+    curves: dict[str, np.ndarray]  # side -> (n_stances, CURVE_POINTS)
+    peaks: dict[str, tuple[np.ndarray, np.ndarray]]  # side -> (time s, peak)
+    asymmetry: list[AsymmetryRow]
+    gait_rows: list[tuple[str, str, str]]  # (label, left/stream-1, right/stream-2)
+    gait_columns: tuple[str, str]
+    loading_rate_method: str
+    paragraph: str
+    n_stances: dict[str, int]
+    n_invalid: int
+    duration_s: float
+    primary: AsymmetryRow | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def level_of(si_pct: float | None, threshold_pct: float) -> str:
+    """Colour class of a symmetry index against the threshold."""
+    if si_pct is None:
+        return "na"
+    if abs(si_pct) >= threshold_pct:
+        return "flag"
+    if abs(si_pct) >= threshold_pct / 2.0:
+        return "watch"
+    return "ok"
+
+
+def stance_curves(recording: Recording, stances: list[dict[str, Any]], body_mass_kg: float | None
+                  ) -> tuple[dict[str, np.ndarray], str]:
+    """Vertical force of every valid stance, normalised to 0–100 % of stance (101 points).
+
+    Curves are grouped by side ("left"/"right"), or by stream name when sides are unknown;
+    values are in body weights when the body mass is known, otherwise in N. A stance's
+    baseline (``baseline_n`` when the analysis reports one) is subtracted.
+    """
+    scale, unit = (1.0 / (body_mass_kg * 9.80665), "BW") if body_mass_kg else (1.0, "N")
+    grid = np.linspace(0.0, 1.0, CURVE_POINTS)
+    groups: dict[str, list[np.ndarray]] = {}
+    streams = {s.name: s for s in recording.streams}
+    for st in stances:
+        if not st.get("valid", False):
+            continue
+        stream = streams.get(st.get("stream")) or (recording.streams[0]
+                                                   if len(recording.streams) == 1 else None)
+        if stream is None:
+            continue
+        i0 = int(round((float(st["start_s"]) - stream.t0_s) * stream.rate_hz))
+        i1 = int(round((float(st["end_s"]) - stream.t0_s) * stream.rate_hz))
+        i0, i1 = max(i0, 0), min(i1, stream.n_samples)
+        if i1 - i0 < 3:
+            continue
+        seg = stream.fz[i0:i1] - float(_num(st.get("baseline_n")) or 0.0)
+        if not np.all(np.isfinite(seg)):
+            continue
+        x = np.linspace(0.0, 1.0, seg.size)
+        key = st.get("side") or stream.name
+        groups.setdefault(key, []).append(np.interp(grid, x, seg) * scale)
+    return {k: np.vstack(v) for k, v in groups.items()}, unit
+
+
+def stride_peaks(stances: list[dict[str, Any]], body_mass_kg: float | None
+                 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Mid-stance peak of every valid stance over time, per side (or stream); in body weights
+    when the body mass is known, otherwise in N.
+    """
+    out: dict[str, tuple[list[float], list[float]]] = {}
+    for st in stances:
+        value = _num(st.get("midstance_peak_n"))
+        if body_mass_kg:
+            bw = _num(st.get("midstance_peak_bw"))
+            value = bw if bw is not None else (
+                None if value is None else value / (body_mass_kg * 9.80665))
+        if not st.get("valid", False) or value is None:
+            continue
+        side = st.get("side") or st.get("stream") or "all"
+        out.setdefault(side, ([], []))
+        out[side][0].append(float(st["start_s"]))
+        out[side][1].append(value)
+    return {k: (np.asarray(t), np.asarray(v)) for k, (t, v) in out.items()}
+
+
+def asymmetry_rows(asymmetry: dict[str, Any], threshold_pct: float) -> list[AsymmetryRow]:
+    """The asymmetry table rows for the metrics the analysis compared."""
+    rows = []
+    for base, label, _kind in TABLE_METRICS:
+        found = metric_key(asymmetry, base)
+        if found is None:
+            continue
+        key, unit = found
+        a = asymmetry[key] or {}
+        left = (f"{fmt(a.get('left_mean'), unit)} ± {fmt(a.get('left_sd'), '')}"
+                f" (n={a.get('left_n', 0)})")
+        right = (f"{fmt(a.get('right_mean'), unit)} ± {fmt(a.get('right_sd'), '')}"
+                 f" (n={a.get('right_n', 0)})")
+        si = _num(a.get("si_pct"))
+        ci = a.get("ci95_pct")
+        ci_t = (float(ci[0]), float(ci[1])) if ci is not None and len(ci) == 2 and all(
+            _num(c) is not None for c in ci) else None
+        rows.append(AsymmetryRow(label, key, unit, left, right, si,
+                                 _num(a.get("symmetry_angle_pct")), ci_t, a.get("higher"),
+                                 str(a.get("text") or ""), level_of(si, threshold_pct)))
+    return rows
+
+
+def _summary_value(summary: dict[str, Any], key: str) -> Any:
+    v = summary.get(key)
+    if isinstance(v, dict):
+        return v.get("mean")
+    return v
+
+
+def gait_table(summary: dict[str, Any]) -> tuple[list[tuple[str, str, str]], tuple[str, str]]:
+    """Contact time, step/stride time, cadence and loading rates per side (or stream)."""
+    groups = [g for g in ("left", "right") if g in summary] or list(summary)[:2]
+    if not groups:
+        return [], ("", "")
+    cols = tuple(groups) if len(groups) == 2 else (groups[0], "")
+    rows = []
+    specs = [("contact_time_s", "Contact time", "s"), ("flight_time_s", "Flight time", "s"),
+             ("step_time_s", "Step time", "s"), ("stride_time_s", "Stride time", "s"),
+             ("cadence_spm", "Cadence", "spm")]
+    for base, label in (("valr", "Average loading rate (VALR)"),
+                        ("vilr", "Instantaneous loading rate (VILR)")):
+        found = metric_key(summary[groups[0]], base)
+        if found:
+            specs.append((found[0], label, found[1]))
+    for key, label, unit in specs:
+        vals = []
+        for g in cols:
+            if not g:
+                vals.append("")
+                continue
+            s = summary.get(g) or {}
+            v = s.get(key)
+            if isinstance(v, dict):
+                text = fmt(v.get("mean"), unit)
+                sd = _num(v.get("sd"))
+                if sd is not None:
+                    text += f" ± {fmt(sd, '')}"
+            else:
+                text = fmt(v, unit)
+            vals.append(text)
+        if any(v not in ("", "n/a") for v in vals):
+            rows.append((label, vals[0], vals[1]))
+    return rows, (cols[0], cols[1])
+
+
+def loading_rate_method(stances: list[dict[str, Any]]) -> str:
+    """The loading-rate method used by most valid stances (and how many used another)."""
+    methods = Counter(str(s.get("loading_rate_method") or "") for s in stances
+                      if s.get("valid", False))
+    methods.pop("", None)
+    if not methods:
+        return "n/a"
+    (top, n), total = methods.most_common(1)[0], sum(methods.values())
+    if n == total:
+        return top
+    return f"{top} ({n} of {total} stances; others: " + ", ".join(
+        f"{m} ×{c}" for m, c in methods.items() if m != top) + ")"
+
+
+def plain_paragraph(tr: TrialReport, threshold_pct: float, summary: dict[str, Any]) -> str:
+    """A few sentences a coach reads first."""
+    parts = []
+    if tr.n_stances:
+        counted = ", ".join(f"{n} {side}" for side, n in tr.n_stances.items())
+        parts.append(f"{sum(tr.n_stances.values())} stances were analysed ({counted}).")
+    if tr.n_invalid:
+        parts.append(f"{tr.n_invalid} incomplete or interrupted stances were left out.")
+    p = tr.primary
+    if p is not None and p.si_pct is not None and p.higher in ("left", "right"):
+        ci = (f" (95 % CI {abs(p.ci95_pct[0]):.1f} to {abs(p.ci95_pct[1]):.1f} %)"
+              if p.ci95_pct else "")
+        side_word = p.higher
+        sentence = (f"{p.label} loading was {p.left.split(' ±')[0]} on the left and "
+                    f"{p.right.split(' ±')[0]} on the right: {abs(p.si_pct):.1f} % higher on "
+                    f"the {side_word}{ci}.")
+        parts.append(sentence)
+        if abs(p.si_pct) >= threshold_pct:
+            parts.append(f"That is above the {threshold_pct:g} % level this report flags, "
+                         "so it is worth watching over the next sessions.")
+        else:
+            parts.append(f"That is below the {threshold_pct:g} % level this report flags.")
+        if p.ci95_pct and p.ci95_pct[0] <= 0.0 <= p.ci95_pct[1]:
+            parts.append("The stride-to-stride spread is as large as the difference, so the "
+                         "two sides cannot be told apart reliably.")
+    elif p is not None:
+        parts.append(f"{p.label}: the two sides could not be compared (too few stances "
+                     "or values too small).")
+    else:
+        parts.append("Left and right could not be compared: the recording does not say which "
+                     "foot each stance belongs to.")
+    cadence = [_num(_summary_value(summary.get(g, {}), "cadence_spm")) for g in summary]
+    cadence = [c for c in cadence if c is not None]
+    contact = [_num(_summary_value(summary.get(g, {}), "contact_time_s")) for g in summary]
+    contact = [c for c in contact if c is not None]
+    if contact:
+        text = f"Contact time averaged {1000 * float(np.mean(contact)):.0f} ms"
+        if cadence:
+            text += f" at a cadence of {float(np.mean(cadence)):.0f} steps per minute"
+        parts.append(text + ".")
+    return " ".join(parts)
+
+
+def trial_report(session_label: str, trial_name: str, info: dict[str, Any], recording: Recording,
+                 result: Any, threshold_pct: float) -> TrialReport:
+    """Build the report content of one analysed trial."""
+    stances = list(result.stances)
+    body_mass = result.body_mass_kg if getattr(result, "body_mass_kg", None) else \
+        recording.body_mass_kg
+    curves, unit = stance_curves(recording, stances, body_mass)
+    peaks = stride_peaks(stances, body_mass)
+    rows = asymmetry_rows(dict(result.asymmetry or {}), threshold_pct)
+    summary = dict(result.summary or {})
+    gait_rows, gait_cols = gait_table(summary)
+    n_by_side = Counter(str(s.get("side") or s.get("stream") or "all") for s in stances
+                        if s.get("valid", False))
+    duration = max((s.duration_s for s in recording.streams), default=0.0)
+    tr = TrialReport(
+        session_label=session_label, trial=trial_name, info=info, unit=unit, curves=curves,
+        peaks=peaks, asymmetry=rows, gait_rows=gait_rows, gait_columns=gait_cols,
+        loading_rate_method=loading_rate_method(stances), paragraph="",
+        n_stances=dict(sorted(n_by_side.items())),
+        n_invalid=sum(1 for s in stances if not s.get("valid", False)), duration_s=duration,
+    )
+    tr.primary = next((r for r in rows if r.key.startswith("midstance_peak")), None)
+    if not stances:
+        tr.warnings.append("No stances were found in this trial.")
+    tr.paragraph = plain_paragraph(tr, threshold_pct, summary)
+    return tr
