@@ -1,0 +1,486 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False
+"""Compiled stance detection and per-stance metrics (private; use forcelab.analysis).
+
+The detector is a causal state machine (flight, stance, tentative flight) with hysteresis
+thresholds relative to a baseline tracked from flight/swing phases. It keeps only running
+accumulators, so feeding the data in chunks gives exactly the result of one call.
+forcelab/analysis/reference.py holds the pure NumPy implementation of the same definitions.
+"""
+
+import numpy as np
+
+cimport numpy as cnp
+from libc.math cimport sqrt, floor, NAN
+
+# Phases of the detector.
+cdef enum:
+    FLIGHT = 0
+    STANCE = 1
+    TENTATIVE = 2
+
+# Reason codes (forcelab.analysis.detection.REASONS).
+cdef enum:
+    R_OK = 0
+    R_PARTIAL_START = 1
+    R_PARTIAL_END = 2
+    R_GAP = 3
+
+# Loading-rate method codes (forcelab.analysis.metrics.LOADING_RATE_METHODS).
+cdef enum:
+    LR_NONE = 0
+    LR_IMPACT = 1
+    LR_SURROGATE = 2
+
+
+cdef inline double _max3(double a, double b, double c) noexcept nogil:
+    cdef double m = a
+    if b > m:
+        m = b
+    if c > m:
+        m = c
+    return m
+
+
+cdef class Detector:
+    """Resumable stance detector; see forcelab.analysis.detection for the definitions."""
+
+    cdef public double on_frac, off_frac, k_on, k_off, min_on_n, min_off_n
+    cdef public double level_alpha, noise_alpha
+    cdef public Py_ssize_t min_contact, min_flight, guard, min_stats
+    cdef public double base, noise, level, on_thr, off_thr
+    cdef public int phase, edge_reason, st_reason, committed
+    cdef public Py_ssize_t fl_start, st_start, t_end, pos, fn
+    cdef public double fs, fss, cbase, cnoise, st_off, st_max
+
+    def __init__(self, double on_frac, double off_frac, double k_on, double k_off,
+                 double min_on_n, double min_off_n, double level_alpha, double noise_alpha,
+                 Py_ssize_t min_contact, Py_ssize_t min_flight, Py_ssize_t guard,
+                 Py_ssize_t min_stats, double base0, double noise0, double level0):
+        self.on_frac = on_frac
+        self.off_frac = off_frac
+        self.k_on = k_on
+        self.k_off = k_off
+        self.min_on_n = min_on_n
+        self.min_off_n = min_off_n
+        self.level_alpha = level_alpha
+        self.noise_alpha = noise_alpha
+        self.min_contact = min_contact if min_contact > 1 else 1
+        self.min_flight = min_flight if min_flight > 1 else 1
+        self.guard = guard if guard > 0 else 0
+        self.min_stats = min_stats if min_stats > 1 else 1
+        self.base = base0
+        self.noise = noise0
+        self.level = level0
+        self.phase = FLIGHT
+        self.edge_reason = R_PARTIAL_START
+        self.st_reason = R_OK
+        self.committed = 0
+        self.fl_start = 0
+        self.st_start = 0
+        self.t_end = 0
+        self.pos = 0
+        self.fn = 0
+        self.fs = 0.0
+        self.fss = 0.0
+        self.cbase = base0
+        self.cnoise = noise0
+        self.st_off = 0.0
+        self.st_max = 0.0
+        self._thresholds()
+
+    cdef inline void _thresholds(self) noexcept nogil:
+        self.on_thr = self.base + _max3(self.on_frac * self.level, self.k_on * self.noise,
+                                        self.min_on_n)
+        self.off_thr = self.base + _max3(self.off_frac * self.level, self.k_off * self.noise,
+                                         self.min_off_n)
+
+    cdef inline void _candidate(self) noexcept nogil:
+        cdef double mean, var
+        if self.fn >= self.min_stats:
+            mean = self.fs / self.fn
+            var = self.fss / self.fn - mean * mean
+            if var < 0.0:
+                var = 0.0
+            self.cbase = self.base + mean
+            self.cnoise = self.noise + self.noise_alpha * (sqrt(var) - self.noise)
+        else:
+            self.cbase = self.base
+            self.cnoise = self.noise
+        self.st_off = self.cbase + _max3(self.off_frac * self.level, self.k_off * self.cnoise,
+                                         self.min_off_n)
+
+    cdef inline void _commit(self) noexcept nogil:
+        self.base = self.cbase
+        self.noise = self.cnoise
+        self.fs = 0.0
+        self.fss = 0.0
+        self.fn = 0
+        self.committed = 1
+        self._thresholds()
+
+    cdef inline void _learn(self, int reason) noexcept nogil:
+        if reason == R_OK:
+            self.level = self.level + self.level_alpha * ((self.st_max - self.cbase) - self.level)
+            self._thresholds()
+
+    @property
+    def keep_from(self):
+        """First global sample index a streaming caller must still hold for metrics."""
+        if self.phase == FLIGHT:
+            return self.pos
+        return self.st_start
+
+    def feed(self, const double[::1] x):
+        """Process the next samples; return arrays (start, end, reason, baseline_n, peak_n).
+
+        Indices are global (counted from the first sample ever fed).
+        """
+        cdef Py_ssize_t n = x.shape[0]
+        cdef Py_ssize_t cap = n // self.min_contact + 4
+        start_a = np.empty(cap, dtype=np.int64)
+        end_a = np.empty(cap, dtype=np.int64)
+        reason_a = np.empty(cap, dtype=np.int8)
+        base_a = np.empty(cap, dtype=np.float64)
+        peak_a = np.empty(cap, dtype=np.float64)
+        cdef cnp.int64_t[::1] o_start = start_a
+        cdef cnp.int64_t[::1] o_end = end_a
+        cdef cnp.int8_t[::1] o_reason = reason_a
+        cdef double[::1] o_base = base_a
+        cdef double[::1] o_peak = peak_a
+        cdef Py_ssize_t k = 0
+        cdef Py_ssize_t i = 0
+        cdef Py_ssize_t off = self.pos
+        cdef Py_ssize_t gstart, length, i0
+        cdef double v, d
+        cdef double on_thr, off_thr, base, fs, fss, st_off, st_max
+        cdef Py_ssize_t fn
+        cdef int reason
+        with nogil:
+            while i < n:
+                if self.phase == FLIGHT:
+                    gstart = self.fl_start + self.guard - off
+                    on_thr = self.on_thr
+                    off_thr = self.off_thr
+                    base = self.base
+                    fs = self.fs
+                    fss = self.fss
+                    fn = self.fn
+                    i0 = i
+                    while i < n:
+                        v = x[i]
+                        if not (v <= on_thr):
+                            break
+                        if v < off_thr and i >= gstart:
+                            d = v - base
+                            fs += d
+                            fss += d * d
+                            fn += 1
+                        i += 1
+                    if i > i0:
+                        self.edge_reason = R_OK
+                    self.fs = fs
+                    self.fss = fss
+                    self.fn = fn
+                    if i >= n:
+                        break
+                    v = x[i]
+                    if v != v:
+                        self.edge_reason = R_GAP
+                        i += 1
+                        continue
+                    self.st_start = off + i
+                    self.st_reason = self.edge_reason
+                    self.edge_reason = R_OK
+                    self.st_max = v
+                    self.committed = 0
+                    self._candidate()
+                    self.phase = STANCE
+                    if self.min_contact <= 1:
+                        self._commit()
+                    i += 1
+                elif self.phase == STANCE:
+                    st_off = self.st_off
+                    st_max = self.st_max
+                    if not self.committed:
+                        while i < n:
+                            v = x[i]
+                            if not (v >= st_off):
+                                break
+                            if v > st_max:
+                                st_max = v
+                            if off + i - self.st_start + 1 >= self.min_contact:
+                                self._commit()
+                                i += 1
+                                break
+                            i += 1
+                    if self.committed:
+                        while i < n:
+                            v = x[i]
+                            if not (v >= st_off):
+                                break
+                            if v > st_max:
+                                st_max = v
+                            i += 1
+                    self.st_max = st_max
+                    if i >= n:
+                        break
+                    v = x[i]
+                    length = off + i - self.st_start
+                    if v != v:
+                        if length >= self.min_contact:
+                            o_start[k] = self.st_start
+                            o_end[k] = off + i
+                            o_reason[k] = R_GAP
+                            o_base[k] = self.cbase
+                            o_peak[k] = self.st_max - self.cbase
+                            k += 1
+                            self.fl_start = off + i
+                        self.phase = FLIGHT
+                        self.edge_reason = R_GAP
+                        i += 1
+                        continue
+                    if length < self.min_contact:
+                        # a blip: not a stance; the flight goes on with this sample
+                        self.phase = FLIGHT
+                        continue
+                    self.phase = TENTATIVE
+                    self.t_end = off + i
+                    self.fl_start = self.t_end
+                    self.fs = 0.0
+                    self.fss = 0.0
+                    self.fn = 0
+                else:
+                    gstart = self.fl_start + self.guard - off
+                    on_thr = self.on_thr
+                    off_thr = self.off_thr
+                    base = self.base
+                    fs = self.fs
+                    fss = self.fss
+                    fn = self.fn
+                    while i < n:
+                        v = x[i]
+                        if not (v <= on_thr):
+                            break
+                        if off + i - self.t_end >= self.min_flight:
+                            break
+                        if v < off_thr and i >= gstart:
+                            d = v - base
+                            fs += d
+                            fss += d * d
+                            fn += 1
+                        i += 1
+                    self.fs = fs
+                    self.fss = fss
+                    self.fn = fn
+                    if i >= n:
+                        break
+                    v = x[i]
+                    if v != v or v <= on_thr:
+                        # confirmed end (the flight lasted min_flight samples, or a gap began)
+                        o_start[k] = self.st_start
+                        o_end[k] = self.t_end
+                        o_reason[k] = self.st_reason
+                        o_base[k] = self.cbase
+                        o_peak[k] = self.st_max - self.cbase
+                        k += 1
+                        self._learn(self.st_reason)
+                        self.phase = FLIGHT
+                        if v != v:
+                            self.edge_reason = R_GAP
+                            i += 1
+                        continue
+                    # loaded again within min_flight: the same stance goes on
+                    self.phase = STANCE
+                    self.fs = 0.0
+                    self.fss = 0.0
+                    self.fn = 0
+                    if v > self.st_max:
+                        self.st_max = v
+                    i += 1
+            self.pos = off + n
+        return start_a[:k], end_a[:k], reason_a[:k], base_a[:k], peak_a[:k]
+
+    def finish(self):
+        """Close the data: a stance still loaded is partial, a tentative end is confirmed."""
+        cdef list out = [[], [], [], [], []]
+        cdef Py_ssize_t length
+        cdef int reason
+        if self.phase == STANCE:
+            length = self.pos - self.st_start
+            if length >= self.min_contact:
+                reason = self.st_reason if self.st_reason != R_OK else R_PARTIAL_END
+                out[0].append(self.st_start)
+                out[1].append(self.pos)
+                out[2].append(reason)
+                out[3].append(self.cbase)
+                out[4].append(self.st_max - self.cbase)
+        elif self.phase == TENTATIVE:
+            out[0].append(self.st_start)
+            out[1].append(self.t_end)
+            out[2].append(self.st_reason)
+            out[3].append(self.cbase)
+            out[4].append(self.st_max - self.cbase)
+            self._learn(self.st_reason)
+        self.phase = FLIGHT
+        return (np.array(out[0], dtype=np.int64), np.array(out[1], dtype=np.int64),
+                np.array(out[2], dtype=np.int8), np.array(out[3], dtype=np.float64),
+                np.array(out[4], dtype=np.float64))
+
+
+def stance_metrics(const double[::1] x, const cnp.int64_t[::1] start, const cnp.int64_t[::1] end,
+                   const double[::1] baseline, double rate_hz, double impact_window_frac,
+                   double impact_prominence_frac, double surrogate_frac):
+    """Per-stance metrics in one pass per stance; returns a dict of arrays (forces in N).
+
+    ``x[start[k]:end[k]]`` minus ``baseline[k]`` is the force of stance k (no NaN inside).
+    """
+    cdef Py_ssize_t m = start.shape[0]
+    names = ("peak_force_n", "peak_idx", "midstance_peak_n", "midstance_idx", "impact_peak_n",
+             "impact_idx", "first_peak_n", "trough_n", "second_peak_n", "valr_n_s", "vilr_n_s",
+             "impulse_ns")
+    arrays = {name: np.full(m, NAN) for name in names}
+    method_a = np.zeros(m, dtype=np.int8)
+    cdef double[::1] a_peak = arrays["peak_force_n"]
+    cdef double[::1] a_peak_i = arrays["peak_idx"]
+    cdef double[::1] a_mid = arrays["midstance_peak_n"]
+    cdef double[::1] a_mid_i = arrays["midstance_idx"]
+    cdef double[::1] a_imp = arrays["impact_peak_n"]
+    cdef double[::1] a_imp_i = arrays["impact_idx"]
+    cdef double[::1] a_first = arrays["first_peak_n"]
+    cdef double[::1] a_trough = arrays["trough_n"]
+    cdef double[::1] a_second = arrays["second_peak_n"]
+    cdef double[::1] a_valr = arrays["valr_n_s"]
+    cdef double[::1] a_vilr = arrays["vilr_n_s"]
+    cdef double[::1] a_impulse = arrays["impulse_ns"]
+    cdef cnp.int8_t[::1] a_method = method_a
+    cdef Py_ssize_t k, j, s, n, h, p, i1, i2, w, ri, di, mi, j20, j80, jend
+    cdef double b, f, mx, ssum, m1, m2, tr, r, prom, fref, l20, l80, t20, t80, slope, vmax
+    with nogil:
+        for k in range(m):
+            s = start[k]
+            n = end[k] - s
+            if n <= 0:
+                continue
+            b = baseline[k]
+            h = n // 2
+            if h < 1:
+                h = 1
+            # pass 1: peak, impulse, first/second peak
+            mx = x[s] - b
+            p = 0
+            m1 = mx
+            i1 = 0
+            ssum = 0.0
+            for j in range(h):
+                f = x[s + j] - b
+                ssum += f
+                if f > m1:
+                    m1 = f
+                    i1 = j
+            m2 = NAN
+            i2 = -1
+            for j in range(h, n):
+                f = x[s + j] - b
+                ssum += f
+                if i2 < 0 or f > m2:
+                    m2 = f
+                    i2 = j
+            if i2 >= 0 and m2 > m1:
+                mx = m2
+                p = i2
+            else:
+                mx = m1
+                p = i1
+            a_peak[k] = mx
+            a_peak_i[k] = p
+            a_impulse[k] = ssum / rate_hz
+            a_first[k] = m1
+            if i2 >= 0:
+                a_second[k] = m2
+                tr = m1
+                for j in range(i1, i2 + 1):
+                    f = x[s + j] - b
+                    if f < tr:
+                        tr = f
+                a_trough[k] = tr
+            # impact peak: first running maximum inside the window followed by a drop
+            w = <Py_ssize_t>floor(n * impact_window_frac)
+            prom = impact_prominence_frac * mx
+            r = x[s] - b
+            ri = 0
+            di = -1
+            for j in range(n):
+                f = x[s + j] - b
+                if f > r:
+                    r = f
+                    ri = j
+                    if ri >= w:
+                        break
+                elif f < r - prom:
+                    di = j
+                    break
+            if di >= 0 and ri >= 1 and ri < w:
+                a_imp[k] = r
+                a_imp_i[k] = ri
+                mi = di
+                f = x[s + di] - b
+                vmax = f
+                for j in range(di, n):
+                    f = x[s + j] - b
+                    if f > vmax:
+                        vmax = f
+                        mi = j
+                a_mid[k] = vmax
+                a_mid_i[k] = mi
+                fref = r
+                jend = ri
+                a_method[k] = LR_IMPACT
+            else:
+                a_mid[k] = mx
+                a_mid_i[k] = p
+                jend = <Py_ssize_t>floor(n * surrogate_frac)
+                if jend >= n:
+                    jend = n - 1
+                fref = x[s + jend] - b
+                a_method[k] = LR_SURROGATE
+            # loading rates over 20-80 % of the reference force on the rising edge
+            if fref <= 0.0 or jend < 1:
+                a_method[k] = LR_NONE
+                continue
+            l20 = 0.2 * fref
+            l80 = 0.8 * fref
+            j20 = -1
+            j80 = -1
+            for j in range(jend + 1):
+                f = x[s + j] - b
+                if j20 < 0 and f >= l20:
+                    j20 = j
+                if f >= l80:
+                    j80 = j
+                    break
+            if j20 < 0 or j80 < 0:
+                a_method[k] = LR_NONE
+                continue
+            if j20 >= 1:
+                t20 = (j20 - 1) + (l20 - (x[s + j20 - 1] - b)) / (
+                    (x[s + j20] - b) - (x[s + j20 - 1] - b))
+            else:
+                t20 = 0.0
+            if j80 >= 1:
+                t80 = (j80 - 1) + (l80 - (x[s + j80 - 1] - b)) / (
+                    (x[s + j80] - b) - (x[s + j80 - 1] - b))
+            else:
+                t80 = 0.0
+            if t80 > t20:
+                a_valr[k] = (l80 - l20) * rate_hz / (t80 - t20)
+            vmax = NAN
+            j = j20 if j20 >= 1 else 1
+            while j <= j80:
+                slope = ((x[s + j] - b) - (x[s + j - 1] - b)) * rate_hz
+                if vmax != vmax or slope > vmax:
+                    vmax = slope
+                j += 1
+            a_vilr[k] = vmax
+    arrays["loading_rate_method"] = method_a
+    return arrays

@@ -1,0 +1,323 @@
+"""Stance detection on vertical ground-reaction force.
+
+The detector is a causal state machine with three phases: *flight* (no load; for one foot of a
+per-side stream this is its swing), *stance*, and *tentative flight* (the force fell below the
+off threshold, but not yet for ``min_flight_s``). It works on the force measured above a
+baseline that is tracked from the flight phases, so untared plates (+30 N, -20 N), mains ripple
+and slow drift do not change what is found:
+
+- **Initial state.** From the first ``init_window_s`` of finite samples: ``lo``/``hi`` = 2nd/98th
+  percentile. When ``hi - lo >= min_level_n`` the samples below ``lo + 0.1 (hi - lo)`` are the
+  flight samples: their mean is the baseline, their SD the noise, and the level (a robust peak
+  height above baseline) is ``hi - baseline``. Otherwise the window holds no stance: baseline =
+  mean, noise = SD, level = 0.
+- **Thresholds.** ``on = baseline + max(on_fraction * level, noise_factor_on * noise, min_on_n)``
+  and ``off = baseline + max(off_fraction * level, noise_factor_off * noise, min_off_n)``
+  (hysteresis: every "on" parameter must exceed its "off" counterpart).
+- **Baseline tracking.** During each flight, samples below ``off`` (after a guard of ``guard_s``
+  after toe-off) are accumulated; when the next stance starts, their mean becomes the stance's
+  baseline and the noise follows their SD (exponential weight ``noise_alpha``). After every
+  valid stance the level follows its peak above baseline (weight ``level_alpha``).
+- **Durations.** A contact shorter than ``min_contact_s`` is a blip, not a stance (the flight
+  goes on). A drop below ``off`` for less than ``min_flight_s`` does not end the stance.
+- **Gaps and edges.** A NaN sample is a gap: a stance loaded when the gap begins ends there, and a
+  stance loaded at the first sample after a gap both get reason ``"gap"`` (invalid). A stance
+  loaded at the first sample is ``"partial_start"``; one still loaded at the last sample is
+  ``"partial_end"``.
+
+Because the detector only keeps running sums, feeding the samples in chunks gives exactly the
+stances of a single call (see :class:`forcelab.analysis.StreamingAnalyzer`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from forcelab import _stances
+from forcelab.errors import InputError
+from forcelab.recording import check_rate
+
+REASONS = ("", "partial_start", "partial_end", "gap", "cross_step")
+"""Reason text per reason code; "" means valid."""
+
+DEFAULT_OPTIONS: dict[str, float] = {
+    "on_fraction": 0.05,
+    "off_fraction": 0.03,
+    "noise_factor_on": 4.0,
+    "noise_factor_off": 3.0,
+    "min_on_n": 12.0,
+    "min_off_n": 8.0,
+    "min_contact_s": 0.05,
+    "min_flight_s": 0.03,
+    "guard_s": 0.01,
+    "init_window_s": 5.0,
+    "min_level_n": 80.0,
+    "level_alpha": 0.3,
+    "noise_alpha": 0.5,
+    "min_flight_samples": 3,
+}
+"""Detection options and their defaults (forces in N, durations in s, fractions of level)."""
+
+
+def check_options(options: dict[str, Any] | None) -> dict[str, float]:
+    """Return the full, checked set of detection options.
+
+    Parameters
+    ----------
+    options : dict or None
+        Options to override (names of :data:`DEFAULT_OPTIONS`).
+
+    Returns
+    -------
+    dict
+        Every option with its value as float (``min_flight_samples`` as int).
+
+    Raises
+    ------
+    InputError
+        On an unknown name, a non-finite or negative value, or thresholds without hysteresis.
+    """
+    opts = dict(DEFAULT_OPTIONS)
+    for key, value in (options or {}).items():
+        if key not in DEFAULT_OPTIONS:
+            raise InputError(
+                f"unknown stance detection option {key!r}; known options are "
+                f"{', '.join(sorted(DEFAULT_OPTIONS))}"
+            )
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise InputError(f"detection option {key} must be a number, got {value!r}") from None
+        if not np.isfinite(number) or number < 0:
+            raise InputError(f"detection option {key} must be a finite number >= 0, got {value!r}")
+        opts[key] = number
+    opts["min_flight_samples"] = int(opts["min_flight_samples"])
+    for on, off in (
+        ("on_fraction", "off_fraction"),
+        ("noise_factor_on", "noise_factor_off"),
+        ("min_on_n", "min_off_n"),
+    ):
+        if not opts[on] > opts[off]:
+            raise InputError(
+                f"{on} ({opts[on]}) must be larger than {off} ({opts[off]}): the detector needs "
+                "hysteresis (switch on above where it switches off)"
+            )
+    if opts["on_fraction"] >= 1.0:
+        raise InputError(f"on_fraction must be below 1, got {opts['on_fraction']}")
+    for key in ("level_alpha", "noise_alpha"):
+        if opts[key] > 1.0:
+            raise InputError(f"{key} must be between 0 and 1, got {opts[key]}")
+    if opts["init_window_s"] <= 0:
+        raise InputError("init_window_s must be positive")
+    return opts
+
+
+def as_force(force_n: Any, name: str = "force_n") -> np.ndarray:
+    """Return ``force_n`` as a contiguous 1-D float64 array (inf becomes NaN = gap).
+
+    Raises
+    ------
+    InputError
+        If the input is not 1-D or not numeric.
+    """
+    try:
+        arr = np.asarray(force_n, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be a 1-D array of numbers in N") from None
+    if arr.ndim != 1:
+        raise InputError(f"{name} must be a 1-D array in N, got shape {arr.shape}")
+    arr = np.ascontiguousarray(arr)
+    if not np.isfinite(arr).all():
+        arr = np.where(np.isinf(arr), np.nan, arr)
+    return arr
+
+
+def sample_counts(opts: dict[str, float], rate_hz: float) -> dict[str, int]:
+    """Durations of the options in samples at ``rate_hz`` (at least 1, guard at least 0)."""
+    return {
+        "min_contact": max(1, int(round(opts["min_contact_s"] * rate_hz))),
+        "min_flight": max(1, int(round(opts["min_flight_s"] * rate_hz))),
+        "guard": max(0, int(round(opts["guard_s"] * rate_hz))),
+        "min_stats": max(1, int(opts["min_flight_samples"])),
+        "init_window": max(1, int(round(opts["init_window_s"] * rate_hz))),
+    }
+
+
+def initial_state(window: np.ndarray, opts: dict[str, float]) -> tuple[float, float, float]:
+    """Initial (baseline_n, noise_n, level_n) from the first finite samples.
+
+    Parameters
+    ----------
+    window : ndarray
+        The first ``init_window`` finite samples (N), fewer when the data is shorter.
+    opts : dict
+        Checked options.
+
+    Returns
+    -------
+    tuple of float
+        Baseline (N), noise SD (N) and level above baseline (N).
+    """
+    vals = window[np.isfinite(window)]
+    if vals.size == 0:
+        return 0.0, 0.0, 0.0
+    lo, hi = np.percentile(vals, [2.0, 98.0])
+    span = float(hi - lo)
+    if span < opts["min_level_n"]:
+        return float(np.mean(vals)), float(np.std(vals)), 0.0
+    low = vals[vals <= lo + 0.1 * span]
+    base = float(np.mean(low))
+    return base, float(np.std(low)), max(float(hi) - base, 0.0)
+
+
+def first_finite(x: np.ndarray, count: int) -> np.ndarray:
+    """The first ``count`` finite samples of ``x`` (all of them when there are fewer)."""
+    finite = np.isfinite(x)
+    idx = np.flatnonzero(finite)
+    if idx.size > count:
+        idx = idx[:count]
+    return x[idx]
+
+
+def make_detector(opts: dict[str, float], rate_hz: float, init: tuple[float, float, float]):
+    """A fresh compiled detector (``forcelab._stances.Detector``) for these options."""
+    n = sample_counts(opts, rate_hz)
+    base0, noise0, level0 = init
+    return _stances.Detector(
+        opts["on_fraction"],
+        opts["off_fraction"],
+        opts["noise_factor_on"],
+        opts["noise_factor_off"],
+        opts["min_on_n"],
+        opts["min_off_n"],
+        opts["level_alpha"],
+        opts["noise_alpha"],
+        n["min_contact"],
+        n["min_flight"],
+        n["guard"],
+        n["min_stats"],
+        base0,
+        noise0,
+        level0,
+    )
+
+
+@dataclass
+class Stances:
+    """Detected stances of one force signal, as columns.
+
+    Attributes
+    ----------
+    start, end : ndarray of int64
+        First sample and one past the last sample of each stance (end exclusive).
+    valid : ndarray of bool
+        True for complete stances that can be used in statistics.
+    reason : ndarray of str
+        Why a stance is invalid ("partial_start", "partial_end", "gap", "cross_step"); "" when
+        valid.
+    baseline_n : ndarray of float64
+        Baseline (N) tracked from the flight before each stance; metrics are measured above it.
+    rate_hz : float
+        Sampling rate in Hz of the signal the indices refer to.
+    parameters : dict
+        Options used and the initial baseline/noise/level estimates.
+    """
+
+    start: np.ndarray
+    end: np.ndarray
+    valid: np.ndarray
+    reason: np.ndarray
+    baseline_n: np.ndarray
+    rate_hz: float = 1.0
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.start = np.asarray(self.start, dtype=np.int64).reshape(-1)
+        self.end = np.asarray(self.end, dtype=np.int64).reshape(-1)
+        m = self.start.shape[0]
+        if self.end.shape[0] != m:
+            raise InputError("stances need as many end indices as start indices")
+        self.valid = np.asarray(self.valid, dtype=bool).reshape(-1)
+        self.reason = np.asarray(self.reason, dtype=object).reshape(-1)
+        self.baseline_n = np.asarray(self.baseline_n, dtype=np.float64).reshape(-1)
+        for name in ("valid", "reason", "baseline_n"):
+            if getattr(self, name).shape[0] != m:
+                raise InputError(f"stances column {name} has the wrong length")
+        if m and (np.any(self.end <= self.start) or np.any(self.start < 0)):
+            raise InputError("every stance needs 0 <= start < end (sample indices)")
+
+    def __len__(self) -> int:
+        return int(self.start.shape[0])
+
+    @classmethod
+    def from_codes(
+        cls,
+        start: np.ndarray,
+        end: np.ndarray,
+        reason_code: np.ndarray,
+        baseline_n: np.ndarray,
+        rate_hz: float,
+        parameters: dict[str, Any] | None = None,
+    ) -> Stances:
+        """Build from the detector's reason codes (0 = valid, see :data:`REASONS`)."""
+        codes = np.asarray(reason_code, dtype=np.int64)
+        reasons = np.array([REASONS[c] for c in codes], dtype=object)
+        return cls(start, end, codes == 0, reasons, baseline_n, rate_hz, dict(parameters or {}))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable columns (times in s)."""
+        return {
+            "start": self.start.tolist(),
+            "end": self.end.tolist(),
+            "start_s": (self.start / self.rate_hz).tolist(),
+            "end_s": (self.end / self.rate_hz).tolist(),
+            "valid": self.valid.tolist(),
+            "reason": [str(r) for r in self.reason],
+            "baseline_n": self.baseline_n.tolist(),
+        }
+
+
+def detect_stances(force_n: Any, rate_hz: float, **options: Any) -> Stances:
+    """Find stances (foot contacts) in a vertical ground-reaction force signal.
+
+    Parameters
+    ----------
+    force_n : array_like, shape (n,)
+        Vertical force in N (positive = load). NaN marks samples that were not measured.
+    rate_hz : float
+        Sampling rate in Hz.
+    **options
+        Detection options (see :data:`DEFAULT_OPTIONS` and the module docstring), e.g.
+        ``min_contact_s=0.08`` or ``on_fraction=0.1``.
+
+    Returns
+    -------
+    Stances
+        Start/end sample indices (end exclusive), validity, reasons and the baseline (N) each
+        stance is measured above. ``parameters`` records the options and initial estimates.
+
+    Raises
+    ------
+    InputError
+        For a bad rate, a non-1-D or non-numeric signal, or bad options.
+    """
+    rate = check_rate(rate_hz)
+    x = as_force(force_n)
+    opts = check_options(options)
+    counts = sample_counts(opts, rate)
+    init = initial_state(first_finite(x, counts["init_window"]), opts)
+    det = make_detector(opts, rate, init)
+    parts = [det.feed(x), det.finish()]
+    start, end, code, base, _peak = (np.concatenate(c) for c in zip(*parts, strict=True))
+    params = {
+        "options": opts,
+        "initial_baseline_n": init[0],
+        "initial_noise_n": init[1],
+        "initial_level_n": init[2],
+        "method": "hysteresis thresholds above a baseline tracked from flight phases",
+        "implementation": "compiled",
+    }
+    return Stances.from_codes(start, end, code, base, rate, params)

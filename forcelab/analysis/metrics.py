@@ -1,0 +1,233 @@
+"""Per-stance loading metrics (definitions in docs/metrics.md).
+
+All forces are measured above the stance's tracked baseline (``Stances.baseline_n``).
+
+- ``contact_time_s``: (end - start) / rate.
+- ``peak_force_n``: maximum vertical force in the stance.
+- ``first_peak_n`` / ``second_peak_n``: maximum in the first / second half of the stance;
+  ``trough_n``: minimum between them (walking's loading-response peak, mid-stance valley and
+  push-off peak).
+- ``impact_peak_n`` / ``impact_peak_pct``: the running maximum inside the first
+  ``impact_window_pct`` % of stance that is followed by a drop of more than
+  ``impact_prominence_fraction`` x peak before the force exceeds it again; None (NaN) otherwise.
+- ``midstance_peak_n`` / ``midstance_peak_pct``: the active peak: the maximum after that drop when
+  there is an impact peak, else the stance maximum; timing in % of contact time.
+- ``valr_n_s`` / ``vilr_n_s``: average / instantaneous (largest sample-to-sample) loading rate
+  between 20 % and 80 % of the impact peak on the rising edge (crossings linearly interpolated);
+  without an impact peak the reference force is the force at ``surrogate_pct`` % (13 %) of
+  stance (Ueda et al. 2016). ``loading_rate_method`` names what was used per stance:
+  "impact_peak", "stance_13pct" or "none".
+- ``impulse_ns``: sum of force / rate (rectangle rule), N*s.
+- ``braking_impulse_ns`` / ``propulsive_impulse_ns``: time integral of the negative / positive
+  part of the anterior-posterior force (only with ``ap_force_n``).
+- ``flight_time_s``: time from the previous stance's end to this stance's start in the same
+  signal (NaN for the first stance and next to a gap).
+- With a body mass: every force also in body weights (``*_bw``), loading rates in BW/s and
+  impulses in BW*s (``*_bw_s``), BW = mass x 9.80665 m/s^2.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from forcelab import _stances
+from forcelab.analysis.detection import Stances, as_force
+from forcelab.errors import InputError
+from forcelab.recording import check_body_mass, check_rate
+
+G_M_S2 = 9.80665
+"""Standard gravity used for body weight (m/s^2)."""
+
+LOADING_RATE_METHODS = ("none", "impact_peak", "stance_13pct")
+"""Loading-rate method name per method code of the kernel."""
+
+METRIC_OPTIONS: dict[str, float] = {
+    "impact_window_pct": 20.0,
+    "impact_prominence_fraction": 0.10,
+    "surrogate_pct": 13.0,
+}
+"""Metric options and their defaults."""
+
+FORCE_METRICS = (
+    "peak_force_n",
+    "midstance_peak_n",
+    "impact_peak_n",
+    "first_peak_n",
+    "trough_n",
+    "second_peak_n",
+)
+RATE_METRICS = ("valr_n_s", "vilr_n_s")
+IMPULSE_METRICS = ("impulse_ns", "braking_impulse_ns", "propulsive_impulse_ns")
+
+
+def bw_name(name: str) -> str:
+    """Body-weight name of a metric: peak_force_n -> peak_force_bw, valr_n_s -> valr_bw_s."""
+    if name.endswith("_n"):
+        return name[:-2] + "_bw"
+    if name.endswith("_n_s"):
+        return name[:-4] + "_bw_s"
+    if name.endswith("_ns"):
+        return name[:-3] + "_bw_s"
+    raise ValueError(name)
+
+
+def check_metric_options(options: dict[str, Any] | None) -> dict[str, float]:
+    """Full, checked metric options.
+
+    Raises
+    ------
+    InputError
+        On unknown names or values out of range.
+    """
+    opts = dict(METRIC_OPTIONS)
+    for key, value in (options or {}).items():
+        if key not in METRIC_OPTIONS:
+            raise InputError(
+                f"unknown metric option {key!r}; known options are {', '.join(METRIC_OPTIONS)}"
+            )
+        try:
+            opts[key] = float(value)
+        except (TypeError, ValueError):
+            raise InputError(f"metric option {key} must be a number, got {value!r}") from None
+    for key in ("impact_window_pct", "surrogate_pct"):
+        if not 0.0 < opts[key] < 100.0:
+            raise InputError(f"{key} must be between 0 and 100 %, got {opts[key]}")
+    if not 0.0 <= opts["impact_prominence_fraction"] < 1.0:
+        raise InputError("impact_prominence_fraction must be between 0 and 1")
+    return opts
+
+
+def kernel_metrics(
+    x: np.ndarray, stances: Stances, rate_hz: float, opts: dict[str, float]
+) -> dict[str, np.ndarray]:
+    """Raw kernel output (indices relative to each stance start, forces above baseline)."""
+    return _stances.stance_metrics(
+        x,
+        np.ascontiguousarray(stances.start, dtype=np.int64),
+        np.ascontiguousarray(stances.end, dtype=np.int64),
+        np.ascontiguousarray(stances.baseline_n, dtype=np.float64),
+        float(rate_hz),
+        opts["impact_window_pct"] / 100.0,
+        opts["impact_prominence_fraction"],
+        opts["surrogate_pct"] / 100.0,
+    )
+
+
+def assemble(
+    raw: dict[str, np.ndarray],
+    stances: Stances,
+    rate_hz: float,
+    body_mass_kg: float | None,
+    ap: np.ndarray | None,
+    t0_s: float = 0.0,
+) -> dict[str, np.ndarray]:
+    """Turn kernel output into the public columnar table with JSON metric names."""
+    start = stances.start
+    end = stances.end
+    n = (end - start).astype(np.float64)
+    table: dict[str, np.ndarray] = {
+        "start_s": t0_s + start / rate_hz,
+        "end_s": t0_s + end / rate_hz,
+        "contact_time_s": n / rate_hz,
+    }
+    for name in ("peak_force_n", "midstance_peak_n", "impact_peak_n"):
+        table[name] = raw[name]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        table["midstance_peak_pct"] = 100.0 * raw["midstance_idx"] / n
+        table["impact_peak_pct"] = 100.0 * raw["impact_idx"] / n
+    for name in ("first_peak_n", "trough_n", "second_peak_n", "valr_n_s", "vilr_n_s"):
+        table[name] = raw[name]
+    table["loading_rate_method"] = np.array(
+        [LOADING_RATE_METHODS[c] for c in raw["loading_rate_method"]], dtype=object
+    )
+    table["impulse_ns"] = raw["impulse_ns"]
+    braking = np.full(len(stances), np.nan)
+    propulsive = np.full(len(stances), np.nan)
+    if ap is not None and len(stances):
+        csb = np.concatenate(([0.0], np.cumsum(np.where(ap < 0, ap, 0.0))))
+        csp = np.concatenate(([0.0], np.cumsum(np.where(ap > 0, ap, 0.0))))
+        braking = (csb[end] - csb[start]) / rate_hz
+        propulsive = (csp[end] - csp[start]) / rate_hz
+    table["braking_impulse_ns"] = braking
+    table["propulsive_impulse_ns"] = propulsive
+    flight = np.full(len(stances), np.nan)
+    if len(stances) > 1:
+        flight[1:] = (start[1:] - end[:-1]) / rate_hz
+        gap = stances.reason == "gap"
+        flight[1:][gap[1:] | gap[:-1]] = np.nan
+    table["flight_time_s"] = flight
+    table["valid"] = stances.valid.copy()
+    table["reason"] = stances.reason.copy()
+    table["baseline_n"] = stances.baseline_n.copy()
+    if body_mass_kg is not None:
+        bw_n = body_mass_kg * G_M_S2
+        for name in FORCE_METRICS + RATE_METRICS + IMPULSE_METRICS:
+            table[bw_name(name)] = table[name] / bw_n
+    return table
+
+
+def stance_metrics(
+    force_n: Any,
+    stances: Stances,
+    rate_hz: float,
+    body_mass_kg: float | None = None,
+    ap_force_n: Any = None,
+    **options: Any,
+) -> dict[str, np.ndarray]:
+    """Loading metrics of every stance, as a columnar table.
+
+    Parameters
+    ----------
+    force_n : array_like, shape (n,)
+        Vertical force in N, the signal the stances were detected in.
+    stances : Stances
+        Output of :func:`detect_stances` (or built by hand: start/end indices and baseline_n).
+    rate_hz : float
+        Sampling rate in Hz.
+    body_mass_kg : float, optional
+        Body mass in kg; adds ``*_bw`` / ``*_bw_s`` columns in body weights.
+    ap_force_n : array_like, optional
+        Anterior-posterior force in N (positive forward) for braking/propulsive impulse.
+    **options
+        ``impact_window_pct`` (20), ``impact_prominence_fraction`` (0.10), ``surrogate_pct`` (13).
+
+    Returns
+    -------
+    dict of str to ndarray
+        One array per metric (see module docstring): times in s, forces in N, loading rates in
+        N/s, impulses in N*s, timings in % of stance; NaN where a metric does not exist.
+
+    Raises
+    ------
+    InputError
+        If the stances do not fit the signal, a stance contains NaN, or inputs are malformed.
+    """
+    rate = check_rate(rate_hz)
+    mass = check_body_mass(body_mass_kg)
+    x = as_force(force_n)
+    if not isinstance(stances, Stances):
+        raise InputError("stances must be a Stances object (from detect_stances)")
+    opts = check_metric_options(options)
+    if len(stances) and stances.end.max() > x.shape[0]:
+        raise InputError(
+            f"a stance ends at sample {int(stances.end.max())} but the force has only "
+            f"{x.shape[0]} samples; use the signal the stances were detected in"
+        )
+    ap = None
+    if ap_force_n is not None:
+        ap = as_force(ap_force_n, "ap_force_n")
+        if ap.shape != x.shape:
+            raise InputError("ap_force_n must have as many samples as force_n")
+    if len(stances):
+        cs = np.concatenate(([0], np.cumsum(np.isnan(x))))
+        bad = (cs[stances.end] - cs[stances.start]) > 0
+        if bad.any():
+            k = int(np.flatnonzero(bad)[0])
+            raise InputError(
+                f"stance {k} (samples {stances.start[k]}..{stances.end[k]}) contains NaN; "
+                "stances from detect_stances never do"
+            )
+    raw = kernel_metrics(x, stances, rate, opts)
+    return assemble(raw, stances, rate, mass, ap)

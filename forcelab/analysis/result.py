@@ -1,0 +1,382 @@
+"""Analyse a whole Recording: stances per stream, sides, per-side summary and asymmetry."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from forcelab.analysis.asymmetry import LABELS, asymmetry
+from forcelab.analysis.detection import detect_stances
+from forcelab.analysis.metrics import LOADING_RATE_METHODS, stance_metrics
+from forcelab.analysis.sides import assign_sides_from_cop
+from forcelab.analysis.streaming import split_options, table_rows
+from forcelab.errors import AnalysisError, InputError
+from forcelab.recording import SIDES, Recording, check_body_mass
+
+NOT_SUMMARISED = {"start_s", "end_s", "baseline_n", "step_time_s", "stride_time_s"}
+"""Numeric stance keys that are not averaged in the summary (times of day, corrections)."""
+
+MAX_STEP_S = 2.5
+"""Step times above this (s) are pauses, not steps, and are left out of step/stride time."""
+
+COACH_METRICS = (
+    "midstance_peak",
+    "peak_force",
+    "impact_peak",
+    "valr",
+    "contact_time_s",
+    "impulse",
+    "step_time_s",
+)
+
+
+@dataclass
+class AnalysisResult:
+    """Stances, per-side summary and left/right asymmetry of one recording.
+
+    Attributes
+    ----------
+    stances : list of dict
+        One dict per stance: ``stream``, ``side`` and the metric keys of
+        :func:`forcelab.analysis.stance_metrics` (None where a metric does not exist), plus
+        ``step_time_s`` and ``stride_time_s`` when sides are known.
+    summary : dict
+        Per side ("left"/"right") when sides are known, else per stream: ``n_stances`` (valid),
+        ``{"mean", "sd"}`` per metric, ``step_time_s``, ``stride_time_s``, ``cadence_spm``.
+    asymmetry : dict
+        Per metric: see :func:`forcelab.analysis.asymmetry.asymmetry_of`; empty without both
+        sides.
+    parameters : dict
+        Options, method names, initial estimates and baseline corrections per stream.
+    body_mass_kg : float or None
+        Body mass used for ``*_bw`` values.
+    source : str
+        Where the recording came from.
+    """
+
+    stances: list[dict[str, Any]]
+    summary: dict[str, Any]
+    asymmetry: dict[str, Any]
+    parameters: dict[str, Any] = field(default_factory=dict)
+    body_mass_kg: float | None = None
+    source: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict (NaN never appears; missing values are None)."""
+        return {
+            "stances": [dict(s) for s in self.stances],
+            "summary": self.summary,
+            "asymmetry": self.asymmetry,
+            "parameters": self.parameters,
+            "body_mass_kg": self.body_mass_kg,
+            "source": self.source,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> AnalysisResult:
+        """Rebuild a result from :meth:`to_dict` output.
+
+        Raises
+        ------
+        InputError
+            If required keys are missing.
+        """
+        try:
+            return cls(
+                stances=list(d["stances"]),
+                summary=dict(d["summary"]),
+                asymmetry=dict(d["asymmetry"]),
+                parameters=dict(d.get("parameters", {})),
+                body_mass_kg=d.get("body_mass_kg"),
+                source=str(d.get("source", "")),
+            )
+        except (KeyError, TypeError) as exc:
+            raise InputError(f"not an analysis result: missing or malformed {exc}") from None
+
+    def coach_lines(self) -> list[str]:
+        """The asymmetry lines a coach reads, most important first."""
+        lines = []
+        for base in COACH_METRICS:
+            for name in (f"{base}_bw", f"{base}_n") if not base.endswith("_s") else (base,):
+                a = self.asymmetry.get(name)
+                if a is not None and a.get("text"):
+                    lines.append(a["text"])
+                    break
+        return lines
+
+    def format_text(self) -> str:
+        """Human-readable report: a table per side (or stream) and the coach's lines."""
+        out: list[str] = []
+        if self.source:
+            out.append(f"Recording: {self.source}")
+        if self.body_mass_kg is not None:
+            out.append(f"Body mass: {self.body_mass_kg:.1f} kg")
+        n_all = len(self.stances)
+        n_valid = sum(1 for s in self.stances if s.get("valid"))
+        out.append(f"Stances: {n_all} found, {n_valid} valid")
+        reasons: dict[str, int] = {}
+        for s in self.stances:
+            if s.get("reason"):
+                reasons[s["reason"]] = reasons.get(s["reason"], 0) + 1
+        if reasons:
+            out.append("Excluded: " + ", ".join(f"{v} {k}" for k, v in sorted(reasons.items())))
+        out.append("")
+        groups = list(self.summary)
+        rows = _table_rows(self.summary, self.body_mass_kg is not None)
+        width = max([len(r[0]) for r in rows] + [10])
+        out.append(" " * width + "".join(f"{g:>16}" for g in groups))
+        for label, key, fmt in rows:
+            cells = []
+            for g in groups:
+                cells.append(f"{_cell(self.summary[g], key, fmt):>16}")
+            out.append(f"{label:<{width}}" + "".join(cells))
+        lines = self.coach_lines()
+        if lines:
+            out.append("")
+            out.append("Left/right asymmetry (Robinson SI, 95 % CI across strides):")
+            out.extend("  " + line for line in lines)
+        elif len(groups) and all(g not in SIDES for g in groups):
+            out.append("")
+            out.append("Sides unknown: no left/right asymmetry (map streams to sides or give a "
+                       "medio-lateral COP).")
+        return "\n".join(out)
+
+
+def _table_rows(summary: dict[str, Any], with_bw: bool) -> list[tuple[str, str, str]]:
+    rows = [("Stances (valid)", "n_stances", "int")]
+    spec = [
+        ("Contact time (ms)", "contact_time_s", "ms"),
+        ("Flight time (ms)", "flight_time_s", "ms"),
+        ("Step time (ms)", "step_time_s", "ms1"),
+        ("Stride time (ms)", "stride_time_s", "ms1"),
+        ("Cadence (steps/min)", "cadence_spm", "f1_1"),
+    ]
+    forces = ["peak_force", "midstance_peak", "impact_peak", "first_peak", "trough",
+              "second_peak"]
+    rows.extend(spec)
+    for f in forces:
+        if with_bw:
+            rows.append((f"{LABELS[f + '_n']} (BW)", f + "_bw", "f2"))
+        rows.append((f"{LABELS[f + '_n']} (N)", f + "_n", "f0"))
+    rows.append(("Mid-stance peak timing (%)", "midstance_peak_pct", "f1"))
+    rows.append(("VALR (BW/s)" if with_bw else "VALR (N/s)",
+                 "valr_bw_s" if with_bw else "valr_n_s", "f1" if with_bw else "f0"))
+    rows.append(("VILR (BW/s)" if with_bw else "VILR (N/s)",
+                 "vilr_bw_s" if with_bw else "vilr_n_s", "f1" if with_bw else "f0"))
+    rows.append(("Impulse (N s)", "impulse_ns", "f1"))
+    return rows
+
+
+def _cell(group: dict[str, Any], key: str, fmt: str) -> str:
+    v = group.get(key)
+    if fmt == "int":
+        return str(v if v is not None else 0)
+    if fmt in ("ms1", "f1_1"):
+        if v is None:
+            return "-"
+        return f"{v * 1000:.0f}" if fmt == "ms1" else f"{v:.1f}"
+    if not isinstance(v, dict) or v.get("mean") is None:
+        return "-"
+    m, sd = v["mean"], v.get("sd")
+    if fmt == "ms":
+        m, sd = m * 1000, (sd * 1000 if sd is not None else None)
+        digits = 0
+    else:
+        digits = {"f0": 0, "f1": 1, "f2": 2}[fmt]
+    return f"{m:.{digits}f} ± {sd:.{digits}f}" if sd is not None else f"{m:.{digits}f}"
+
+
+def _step_stride(rows: list[dict[str, Any]]) -> None:
+    """Add step_time_s / stride_time_s to stances with a known side (in place)."""
+    sided = sorted((r for r in rows if r["side"] in SIDES), key=lambda r: r["start_s"])
+    last: dict[str, float | None] = {"left": None, "right": None}
+    for r in sided:
+        side = r["side"]
+        other = "right" if side == "left" else "left"
+        t = r["start_s"]
+        step = None
+        if last[other] is not None and (last[side] is None or last[other] > last[side]):
+            step = t - last[other]
+        stride = None if last[side] is None else t - last[side]
+        r["step_time_s"] = step if step is not None and step <= MAX_STEP_S else None
+        r["stride_time_s"] = stride if stride is not None and stride <= 2 * MAX_STEP_S else None
+        last[side] = t
+    for r in rows:
+        r.setdefault("step_time_s", None)
+        r.setdefault("stride_time_s", None)
+
+
+def _contralateral_flight(rows: list[dict[str, Any]]) -> None:
+    """Flight time between feet: from the latest earlier toe-off of any stance (0 = overlap)."""
+    sided = sorted((r for r in rows if r["side"] in SIDES), key=lambda r: r["start_s"])
+    latest_end = None
+    latest_gap = False
+    for r in sided:
+        if latest_end is None or r["reason"] == "gap" or latest_gap:
+            r["flight_time_s"] = None
+        else:
+            r["flight_time_s"] = max(0.0, r["start_s"] - latest_end)
+        if latest_end is None or r["end_s"] > latest_end:
+            latest_end = r["end_s"]
+            latest_gap = r["reason"] == "gap"
+
+
+def _summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    valid = [r for r in rows if r.get("valid")]
+    out: dict[str, Any] = {"n_stances": len(valid)}
+    keys = [k for k in (rows[0] if rows else {}) if k not in NOT_SUMMARISED]
+    for key in keys:
+        vals = [r.get(key) for r in valid]
+        nums = [v for v in vals if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        if not nums and not all(v is None for v in vals):
+            continue
+        if key in ("valid",):
+            continue
+        arr = np.array(nums, dtype=np.float64)
+        out[key] = {
+            "mean": float(arr.mean()) if arr.size else None,
+            "sd": float(arr.std(ddof=1)) if arr.size > 1 else None,
+        }
+    for key in ("step_time_s", "stride_time_s"):
+        vals = [r[key] for r in valid if r.get(key) is not None]
+        out[key] = float(np.mean(vals)) if vals else None
+    step = out["step_time_s"]
+    out["cadence_spm"] = 60.0 / step if step else None
+    return out
+
+
+def _columns(rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    keys = [k for k in (rows[0] if rows else {}) if k not in ("start_s", "end_s", "baseline_n")]
+    cols: dict[str, np.ndarray] = {}
+    for key in keys:
+        vals = [r.get(key) for r in rows]
+        if all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+               for v in vals):
+            cols[key] = np.array([np.nan if v is None else v for v in vals], dtype=np.float64)
+    return cols
+
+
+def analyze_recording(recording: Recording, options: dict[str, Any] | None = None) -> AnalysisResult:
+    """Detect stances in every stream, find sides, summarise per side and compare sides.
+
+    Parameters
+    ----------
+    recording : Recording
+        Streams with a vertical force channel ``fz`` (N); per-side streams carry ``side``; a
+        stream with side None and a ``cop_ml`` channel (m) is split into left/right by COP.
+    options : dict, optional
+        Detection and metric options (see :func:`detect_stances`, :func:`stance_metrics`),
+        plus ``body_mass_kg`` (overrides the recording's) and ``max_pause_s`` (alternation runs
+        for COP sides, default 1.5 s).
+
+    Returns
+    -------
+    AnalysisResult
+
+    Raises
+    ------
+    InputError
+        For bad options.
+    AnalysisError
+        When no stance is found in any stream.
+    """
+    if not isinstance(recording, Recording):
+        raise InputError("analyze_recording needs a forcelab.recording.Recording")
+    opts = dict(options or {})
+    mass = check_body_mass(opts.pop("body_mass_kg", None)) or recording.body_mass_kg
+    max_pause_s = float(opts.pop("max_pause_s", 1.5))
+    det_opts, met_opts = split_options(opts)
+    rows: list[dict[str, Any]] = []
+    per_stream: dict[str, Any] = {}
+    side_source = None
+    for stream in recording.streams:
+        st = detect_stances(stream.fz, stream.rate_hz, **det_opts)
+        ap = stream.channels.get("fap")
+        table = stance_metrics(stream.fz, st, stream.rate_hz, mass, ap, **met_opts)
+        table["start_s"] = table["start_s"] + stream.t0_s
+        table["end_s"] = table["end_s"] + stream.t0_s
+        sides = np.full(len(st), stream.side, dtype=object)
+        n_cross = 0
+        if stream.side is None and "cop_ml" in stream.channels and len(st):
+            sides, cross = assign_sides_from_cop(stream.channels["cop_ml"], st, max_pause_s)
+            mark = cross & table["valid"]
+            table["valid"] = table["valid"] & ~cross
+            table["reason"] = np.where(mark, "cross_step", table["reason"]).astype(object)
+            n_cross = int(cross.sum())
+            side_source = "cop_ml"
+        elif stream.side is not None:
+            side_source = side_source or "stream"
+        srows = table_rows(table)
+        for r, side in zip(srows, sides, strict=True):
+            r["stream"] = stream.name
+            r["side"] = side
+        rows.extend(srows)
+        base = st.baseline_n
+        per_stream[stream.name] = {
+            "side": stream.side,
+            "rate_hz": stream.rate_hz,
+            "n_samples": stream.n_samples,
+            "n_stances": len(st),
+            "n_cross_steps": n_cross,
+            "initial_baseline_n": st.parameters["initial_baseline_n"],
+            "initial_noise_n": st.parameters["initial_noise_n"],
+            "initial_level_n": st.parameters["initial_level_n"],
+            "baseline_correction_n": {
+                "mean": float(base.mean()) if base.size else None,
+                "min": float(base.min()) if base.size else None,
+                "max": float(base.max()) if base.size else None,
+            },
+        }
+    if not rows:
+        raise AnalysisError(
+            "no stances found in any stream; check that the vertical force column is the right "
+            "one (positive = load, in N) and that the rate is correct"
+        )
+    rows.sort(key=lambda r: (r["start_s"], r["stream"]))
+    order = ["stream", "side"]
+    rows = [{**{k: r[k] for k in order}, **{k: v for k, v in r.items() if k not in order}}
+            for r in rows]
+    has_sides = any(r["side"] in SIDES for r in rows)
+    if has_sides:
+        _step_stride(rows)
+        _contralateral_flight(rows)
+    summary: dict[str, Any] = {}
+    asym: dict[str, Any] = {}
+    if has_sides:
+        for side in SIDES:
+            summary[side] = _summarise([r for r in rows if r["side"] == side])
+        left = _columns([r for r in rows if r["side"] == "left" and r["valid"]])
+        right = _columns([r for r in rows if r["side"] == "right" and r["valid"]])
+        if left and right:
+            asym = asymmetry(left, right)
+            asym = {k: _jsonable(v) for k, v in asym.items()}
+    else:
+        for stream in recording.streams:
+            summary[stream.name] = _summarise([r for r in rows if r["stream"] == stream.name])
+    parameters = {
+        "detection": det_opts,
+        "metrics": met_opts,
+        "max_pause_s": max_pause_s,
+        "methods": {
+            "stance_detection": "hysteresis above a baseline tracked from flight phases",
+            "loading_rate": list(LOADING_RATE_METHODS[1:]),
+            "symmetry_index": "Robinson 1987, positive = right higher",
+            "symmetry_angle": "Zifchock 2008",
+            "ci95": "delta method across strides, Student t",
+            "sides": side_source,
+        },
+        "streams": per_stream,
+    }
+    return AnalysisResult(rows, summary, asym, parameters, mass, recording.source)
+
+
+def _jsonable(a: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in a.items():
+        if isinstance(v, float) and not math.isfinite(v):
+            v = None
+        out[k] = v
+    return out

@@ -1,0 +1,192 @@
+"""Live stance analysis: feed chunks of vertical force, get completed stances.
+
+:class:`StreamingAnalyzer` drives the same compiled detector and metric kernel as the batch
+functions. The detector keeps only running sums, and the analyzer holds the samples of the stance
+in progress, so the stances and metrics it returns are exactly those of :func:`detect_stances` +
+:func:`stance_metrics` on the concatenated data, whatever the chunk sizes. Until the first
+``init_window_s`` of finite samples has arrived (5 s by default) it only buffers, because the
+initial baseline and level are estimated from that window (as the batch detector does).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from forcelab.analysis.detection import (
+    DEFAULT_OPTIONS,
+    Stances,
+    as_force,
+    check_options,
+    initial_state,
+    make_detector,
+    sample_counts,
+)
+from forcelab.analysis.metrics import (
+    METRIC_OPTIONS,
+    assemble,
+    check_metric_options,
+    kernel_metrics,
+)
+from forcelab.errors import InputError
+from forcelab.recording import check_body_mass, check_rate
+
+
+def split_options(options: dict[str, Any] | None) -> tuple[dict[str, float], dict[str, float]]:
+    """Split mixed options into checked (detection, metric) option dicts.
+
+    Raises
+    ------
+    InputError
+        On an option that is neither.
+    """
+    det: dict[str, Any] = {}
+    met: dict[str, Any] = {}
+    for key, value in (options or {}).items():
+        if key in DEFAULT_OPTIONS:
+            det[key] = value
+        elif key in METRIC_OPTIONS:
+            met[key] = value
+        else:
+            known = sorted(DEFAULT_OPTIONS) + sorted(METRIC_OPTIONS)
+            raise InputError(f"unknown analysis option {key!r}; known options: {', '.join(known)}")
+    return check_options(det), check_metric_options(met)
+
+
+def table_rows(table: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    """Columnar table -> list of JSON-friendly dicts (NaN becomes None)."""
+    n = len(table["start_s"])
+    rows: list[dict[str, Any]] = [{} for _ in range(n)]
+    for key, col in table.items():
+        for k in range(n):
+            v = col[k]
+            if isinstance(v, (bool, np.bool_)):
+                rows[k][key] = bool(v)
+            elif isinstance(v, (float, np.floating)):
+                rows[k][key] = float(v) if np.isfinite(v) else None
+            elif isinstance(v, (int, np.integer)):
+                rows[k][key] = int(v)
+            else:
+                rows[k][key] = v
+    return rows
+
+
+class StreamingAnalyzer:
+    """Completed stances, with their metrics, from a force signal that arrives in chunks.
+
+    Parameters
+    ----------
+    rate_hz : float
+        Sampling rate in Hz.
+    body_mass_kg : float, optional
+        Body mass in kg (adds ``*_bw`` / ``*_bw_s`` keys).
+    **options
+        Detection options (:data:`forcelab.analysis.detection.DEFAULT_OPTIONS`) and metric
+        options (:data:`forcelab.analysis.metrics.METRIC_OPTIONS`).
+
+    Examples
+    --------
+    >>> live = StreamingAnalyzer(1000.0, body_mass_kg=70.0)   # doctest: +SKIP
+    >>> for chunk in chunks:                                  # doctest: +SKIP
+    ...     for stance in live.feed(chunk):
+    ...         print(stance["midstance_peak_bw"])
+    >>> rest = live.flush()                                   # doctest: +SKIP
+    """
+
+    def __init__(self, rate_hz: float, body_mass_kg: float | None = None, **options: Any):
+        self.rate_hz = check_rate(rate_hz)
+        self.body_mass_kg = check_body_mass(body_mass_kg)
+        self.options, self.metric_options = split_options(options)
+        self._counts = sample_counts(self.options, self.rate_hz)
+        self._detector = None
+        self._buf = np.empty(0, dtype=np.float64)
+        self._buf0 = 0  # global index of self._buf[0]
+        self._n_finite = 0
+        self._prev_end = -1
+        self._prev_gap = False
+        self._flushed = False
+        self.n_samples = 0
+        self.initial_state: tuple[float, float, float] | None = None
+
+    @property
+    def baseline_n(self) -> float | None:
+        """Current tracked baseline (N), or None while the analyzer is still initialising."""
+        return None if self._detector is None else float(self._detector.base)
+
+    def feed(self, fz_chunk: Any) -> list[dict[str, Any]]:
+        """Add samples; return the stances completed by them.
+
+        Parameters
+        ----------
+        fz_chunk : array_like, shape (k,)
+            Next vertical force samples in N (NaN = not measured).
+
+        Returns
+        -------
+        list of dict
+            Completed stances in time order; keys as ``AnalysisResult.stances`` without
+            ``stream``/``side``; ``start_s``/``end_s`` relative to the first fed sample.
+
+        Raises
+        ------
+        InputError
+            If the chunk is malformed or the analyzer was already flushed.
+        """
+        if self._flushed:
+            raise InputError("this StreamingAnalyzer was flushed; create a new one")
+        x = as_force(fz_chunk, "fz_chunk")
+        self.n_samples += x.shape[0]
+        self._buf = np.concatenate((self._buf, x)) if self._buf.size else x.copy()
+        if self._detector is None:
+            self._n_finite += int(np.count_nonzero(np.isfinite(x)))
+            if self._n_finite < self._counts["init_window"]:
+                return []
+            self._start_detector()
+            return self._run(self._buf)
+        return self._run(x)
+
+    def flush(self) -> list[dict[str, Any]]:
+        """End of data: return the remaining stances (a stance still loaded is partial_end)."""
+        if self._flushed:
+            return []
+        rows: list[dict[str, Any]] = []
+        if self._detector is None:
+            self._start_detector()
+            rows = self._run(self._buf)
+        self._flushed = True
+        return rows + self._emit(self._detector.finish())
+
+    def _start_detector(self) -> None:
+        finite = self._buf[np.isfinite(self._buf)][: self._counts["init_window"]]
+        self.initial_state = initial_state(finite, self.options)
+        self._detector = make_detector(self.options, self.rate_hz, self.initial_state)
+
+    def _run(self, x: np.ndarray) -> list[dict[str, Any]]:
+        rows = self._emit(self._detector.feed(np.ascontiguousarray(x)))
+        keep = int(self._detector.keep_from)
+        if keep > self._buf0:
+            self._buf = self._buf[keep - self._buf0 :].copy()
+            self._buf0 = keep
+        return rows
+
+    def _emit(self, found: tuple[np.ndarray, ...]) -> list[dict[str, Any]]:
+        start, end, code, base, _peak = found
+        if start.shape[0] == 0:
+            return []
+        st = Stances.from_codes(start - self._buf0, end - self._buf0, code, base, self.rate_hz)
+        raw = kernel_metrics(self._buf, st, self.rate_hz, self.metric_options)
+        table = assemble(raw, st, self.rate_hz, self.body_mass_kg, None,
+                         t0_s=self._buf0 / self.rate_hz)
+        # flight time across calls: the previous stance may have been emitted earlier
+        gap = st.reason == "gap"
+        prev_end = np.concatenate(([self._prev_end], end[:-1]))
+        prev_gap = np.concatenate(([self._prev_gap], gap[:-1]))
+        flight = (start - prev_end) / self.rate_hz
+        flight[(prev_end < 0) | gap | prev_gap] = np.nan
+        table["flight_time_s"] = flight
+        table["start_s"] = start / self.rate_hz
+        table["end_s"] = end / self.rate_hz
+        self._prev_end = int(end[-1])
+        self._prev_gap = bool(gap[-1])
+        return table_rows(table)
