@@ -1,0 +1,139 @@
+"""Console benchmark: GUI-thread load and plot frame rate with two plates at 2 kHz.
+
+Usage::
+
+    QT_QPA_PLATFORM=offscreen python bench/bench_console.py [--quick] [--seconds S]
+        [--device "sim:treadmill?rate=2000"]
+
+Measured in one run, in the real console window (offscreen):
+
+1. baseline: the same window, connected to nothing (timers running, nothing to draw);
+2. live: the simulated instrumented treadmill (two FPB1 plates at 2 kHz, real drivers behind
+   ptys) connected and recording a trial into a session file.
+
+Printed: plot frames per second (and the ratio to the 30 Hz redraw timer), the GUI thread's CPU
+time per wall second (``time.thread_time`` of the GUI thread: its load, 1.0 = one core busy),
+the ratio of live to baseline GUI load, the time one plot refresh takes (median and 95th
+percentile, ms), the whole process's CPU per wall second, and the samples recorded vs expected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def _run_for(app, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.002)
+
+
+def _measure(app, window, seconds: float) -> dict:
+    durations: list[float] = []
+    original = window.refresh_plot
+
+    def timed() -> None:
+        t0 = time.perf_counter()
+        original()
+        durations.append(time.perf_counter() - t0)
+
+    window.plot_timer.timeout.disconnect()
+    window.plot_timer.timeout.connect(timed)
+    frames0 = window.force_plot.frames_drawn
+    wall0, gui0, proc0 = time.monotonic(), time.thread_time(), time.process_time()
+    _run_for(app, seconds)
+    wall = time.monotonic() - wall0
+    gui = time.thread_time() - gui0
+    proc = time.process_time() - proc0
+    window.plot_timer.timeout.disconnect()
+    window.plot_timer.timeout.connect(original)
+    frames = window.force_plot.frames_drawn - frames0
+    durations.sort()
+    return {
+        "wall_s": wall,
+        "fps": frames / wall,
+        "gui_load": gui / wall,
+        "process_load": proc / wall,
+        "refresh_median_ms": 1000 * statistics.median(durations) if durations else float("nan"),
+        "refresh_p95_ms": (
+            1000 * durations[int(0.95 * (len(durations) - 1))] if durations else float("nan")
+        ),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run: 2 s per phase")
+    parser.add_argument("--seconds", type=float, default=10.0, help="seconds per phase")
+    parser.add_argument("--device", default="sim:treadmill?rate=2000&seed=1",
+                        help="device string (two plates at 2 kHz by default)")
+    args = parser.parse_args(argv)
+    seconds = 2.0 if args.quick else args.seconds
+
+    with tempfile.TemporaryDirectory(prefix="forcelab-bench-console-") as tmp:
+        os.environ["FORCELAB_CONFIG_DIR"] = str(Path(tmp) / "config")
+        from forcelab.console.app import make_app
+        from forcelab.console.window import PLOT_INTERVAL_MS, ConsoleWindow
+
+        app = make_app()
+        window = ConsoleWindow(devices=[args.device])
+        window.output_edit.setText(str(Path(tmp) / "sessions"))
+        window.resize(1366, 768)
+        window.show()
+        try:
+            _run_for(app, 0.5)
+            base = _measure(app, window, seconds)
+            window.connect_devices()
+            deadline = time.monotonic() + 30
+            while not (window.backend.is_connected and not window.jobs.busy):
+                app.processEvents()
+                time.sleep(0.01)
+                if time.monotonic() > deadline:
+                    print(f"could not connect {args.device}: {window.last_error}",
+                          file=sys.stderr)
+                    return 2
+            window.trial_name.setText("bench")
+            window.start_recording()
+            while not window.backend.is_recording:
+                app.processEvents()
+                time.sleep(0.01)
+            _run_for(app, 1.0)
+            live = _measure(app, window, seconds)
+            snap = window.backend.controller.snapshot()
+            streams = [(d.name, d.rate_hz, d.samples_recorded, d.overflow_writer_samples)
+                       for d in snap.devices]
+            elapsed = snap.elapsed_s
+        finally:
+            window._close_confirmed = True
+            window.close()
+            app.processEvents()
+
+    target_fps = 1000.0 / PLOT_INTERVAL_MS
+    print(f"console bench ({'quick' if args.quick else 'full'}), {seconds:.0f} s per phase, "
+          f"device {args.device}")
+    for name, rate, recorded, overflow in streams:
+        print(f"  stream {name}: {rate:.0f} Hz, {recorded} samples recorded in {elapsed:.1f} s "
+              f"({recorded / max(elapsed, 1e-9) / rate:.3f} of nominal), overflow {overflow}")
+    print(f"  baseline (idle window): GUI thread load {base['gui_load']:.3f}, "
+          f"process load {base['process_load']:.3f}")
+    print(f"  live (2 streams): plot {live['fps']:.1f} frames/s "
+          f"= {live['fps'] / target_fps:.2f} x the {target_fps:.0f} Hz timer")
+    print(f"  live GUI thread load {live['gui_load']:.3f} "
+          f"= {live['gui_load'] / max(base['gui_load'], 1e-4):.1f} x baseline; "
+          f"process load {live['process_load']:.3f}")
+    print(f"  plot refresh: median {live['refresh_median_ms']:.2f} ms, "
+          f"p95 {live['refresh_p95_ms']:.2f} ms (frame budget {PLOT_INTERVAL_MS} ms)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
