@@ -960,13 +960,15 @@ class Ins1Device(Device):
                 if data:
                     t_recv = time.time()
                     for fr in self._feed(data):
+                        if fr.type == BOOT and self._samples:
+                            blocks.extend(self._make_blocks())  # samples before the reboot
                         self._dispatch(fr, t_recv)
-                if self._samples:
-                    blocks.extend(self._make_blocks())
                 if self._rebooted:
                     self._handle_reboot()
-                enough = sum(b.n for b in blocks) >= self.min_block_samples
-                if enough or time.monotonic() >= deadline:
+                if len(self._samples) >= self.min_block_samples or \
+                        time.monotonic() >= deadline:
+                    if self._samples:
+                        blocks.extend(self._make_blocks())
                     return blocks
         except ConnectionLost as exc:
             lost = self._on_lost(exc)
@@ -1208,3 +1210,119 @@ class Ins1Device(Device):
         if not force:
             raise self._lost
         return False
+
+
+# --------------------------------------------------------------------------------------------
+# Opening and pairing
+
+
+def open_ins1(port_url: str, **opts: Any) -> Ins1Device:
+    """Open one INS1 insole from ``ins1:///dev/ttyUSB0?rate=200`` (or a bare port path).
+
+    Options (keyword or URL query): ``rate`` / ``rate_hz`` (25, 50, 100, 200),
+    ``sync_interval_s``, ``command_timeout_s``, ``baud`` / ``baudrate``.
+
+    Raises
+    ------
+    DeviceNotFound
+        The port does not exist.
+    ProtocolError
+        The port answers, but not as an INS1 insole.
+    DeviceError
+        An option is not valid.
+    """
+    path, query = _parse_url(port_url)
+    merged: dict[str, Any] = {**query, **opts}
+    kw: dict[str, Any] = {}
+    conv = {"rate": ("rate_hz", int), "rate_hz": ("rate_hz", int),
+            "sync_interval_s": ("sync_interval_s", float),
+            "command_timeout_s": ("command_timeout_s", float),
+            "baud": ("baudrate", int), "baudrate": ("baudrate", int)}
+    for key, value in merged.items():
+        if key not in conv:
+            raise DeviceError(f"INS1: unknown option {key!r}; valid: {sorted(conv)}")
+        name, fn = conv[key]
+        try:
+            kw[name] = fn(value)
+        except (TypeError, ValueError):
+            raise DeviceError(f"INS1: option {key}={value!r} is not a number") from None
+    return Ins1Device(path, **kw)
+
+
+class InsolePair:
+    """The left and right insole of one pair, on one host time base.
+
+    Both feet's Blocks carry ``t_host_s`` from their own fitted clocks, so they line up on the
+    host ``time.time()`` axis; gaps stay explicit per foot (``Block.gap_before``).
+    """
+
+    def __init__(self, left: Ins1Device, right: Ins1Device) -> None:
+        self.left = left
+        self.right = right
+
+    @property
+    def devices(self) -> list[Ins1Device]:
+        """[left, right]."""
+        return [self.left, self.right]
+
+    @property
+    def pair_id(self) -> int:
+        """The pair id both insoles report."""
+        return int(self.left.info.extra["pair_id"])
+
+    def start(self) -> None:
+        """Start both feet."""
+        for d in self.devices:
+            d.start()
+
+    def stop(self) -> None:
+        """Stop both feet."""
+        for d in self.devices:
+            d.stop()
+
+    def read(self, timeout: float = 0.1) -> dict[str, list[Block]]:
+        """Blocks per foot: ``{"left": [...], "right": [...]}`` (``timeout`` split over both)."""
+        return {"left": self.left.read(timeout / 2), "right": self.right.read(timeout / 2)}
+
+    def close(self) -> None:
+        """Close both feet."""
+        for d in self.devices:
+            d.close()
+
+    def __enter__(self) -> InsolePair:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def pair_insoles(devices: list[Device]) -> InsolePair:
+    """Match two INS1 insoles into a left/right pair.
+
+    Raises
+    ------
+    DeviceError
+        Not exactly two INS1 devices, two of the same foot ("two left feet"), or insoles from
+        different pairs (pair ids differ).
+    """
+    devs = list(devices)
+    if len(devs) != 2:
+        raise DeviceError(f"an insole pair needs exactly two INS1 insoles, got {len(devs)}")
+    for d in devs:
+        if not isinstance(d, Ins1Device):
+            raise DeviceError(f"{d.info.protocol} device {d.info.serial} is not an INS1 insole")
+    sides = [d.info.side for d in devs]
+    if sides[0] == sides[1]:
+        raise DeviceError(
+            f"both insoles ({devs[0].info.serial} on {devs[0].port}, {devs[1].info.serial} on "
+            f"{devs[1].port}) are {sides[0]} feet: connect one left and one right insole"
+        )
+    ids = [d.info.extra["pair_id"] for d in devs]
+    if ids[0] != ids[1]:
+        raise DeviceError(
+            f"the insoles belong to different pairs (pair id {ids[0]:#x} on {devs[0].port}, "
+            f"{ids[1]:#x} on {devs[1].port}): connect the two insoles of one pair"
+        )
+    left = devs[0] if sides[0] == "left" else devs[1]
+    right = devs[1] if left is devs[0] else devs[0]
+    return InsolePair(left, right)

@@ -1,37 +1,32 @@
 """Simulated INS1 insoles: the firmware's byte behaviour behind real ptys, paced in real time.
 
-- :class:`Ins1Firmware` is the device: it parses command frames and answers exactly as the
-  protocol says (GET_INFO, GET_LAYOUT, SET_RATE, START, STOP, ZERO, SET_WEIGHT, TIME_SYNC,
-  GET_STATUS; unknown commands get UNSUPPORTED), sends BOOT at power-up, and produces SAMPLE
-  frames on its own drifting device clock (``drift_ppm``) from the :class:`GaitModel`: the foot's
-  vertical force is spread over the 16 sensors of the layout (:func:`insole_pressures`), the
-  pressures are quantised to 2.5 kPa and the device total ``f_total`` is Σ p·A of the quantised
-  pressures (as a device summing its own readings), so host-side cross-checks agree.
-- :class:`SimRunner` paces one or more simulated devices on a background thread: it reads
-  commands from each pty, answers at once, emits samples when their model time has come, and
-  applies the seeded faults of :mod:`forcelab.drivers.sim.faults` (bit flips, garbage,
-  truncation, duplicates, drops, stalls then bursts, clock jumps, unplug and replug).
+- :class:`Ins1Simulator` is the device (a :class:`~forcelab.drivers.sim.base.Simulator`,
+  paced in real time on its drifting crystal with the base's fault injection). It parses
+  command frames and answers as the protocol says (GET_INFO, GET_LAYOUT, SET_RATE, START,
+  STOP, ZERO, SET_WEIGHT, TIME_SYNC, GET_STATUS; unknown commands get UNSUPPORTED), sends BOOT
+  at power-up and produces SAMPLE frames from the :class:`GaitModel`: the foot's vertical
+  force is spread over the 16 sensors of the layout (:func:`insole_pressures`), pressures are
+  quantised to 2.5 kPa and the device total ``f_total`` is Σ p·A of the quantised pressures
+  (a device summing its own readings), so host-side cross-checks agree.
 - :func:`start_insoles` starts a left + right pair (same pair id) and returns an
   :class:`InsoleSetup` (ports, device strings, ground truth, ``close()``).
 
-Ground truth: every SAMPLE a firmware generated is kept (``Ins1Firmware.sent``: seq, device
+Ground truth: every SAMPLE a simulator generated is kept (``Ins1Simulator.sent``: seq, device
 time, raw values, the frame id given to the fault injector), the model's true stances come from
 ``setup.gait.stances()``, and model time 0 is host time ``setup.t0_host_s``.
 """
 
 from __future__ import annotations
 
-import select
 import struct
-import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from forcelab.drivers import ins1
 from forcelab.drivers.errors import DeviceError
-from forcelab.drivers.sim.faults import FaultInjector, FaultSpec
+from forcelab.drivers.sim.base import Simulator
+from forcelab.drivers.sim.faults import FaultSpec
 from forcelab.drivers.sim.gait import GaitModel, GaitParams, insole_pressures
 from forcelab.drivers.sim.pty import SimPort, free_name
 
@@ -66,16 +61,18 @@ def layout_for(side: str) -> list[dict[str, Any]]:
 
 SENT_DTYPE = np.dtype(
     [("frame", "<i8"), ("seq", "<i8"), ("seq16", "<u2"), ("t_dev_us", "<u4"),
-     ("t_model_s", "<f8"), ("f_total", "<u2"), ("p", "<u2", (16,))]
+     ("t_model_s", "<f8"), ("f_total", "<u2"), ("p", "<u2", (16,)), ("boot", "<i4")]
 )
 """What each generated SAMPLE carried (ground truth for tests)."""
 
 
-class Ins1Firmware:
-    """One INS1 insole's firmware (no I/O: bytes in, frames out).
+class Ins1Simulator(Simulator):
+    """One simulated INS1 insole: the firmware's byte behaviour on a :class:`SimPort`.
 
     Parameters
     ----------
+    port : SimPort
+        Its simulated serial port.
     side : {"left", "right"}
     serial : str
         Serial number (12 characters at most).
@@ -85,32 +82,37 @@ class Ins1Firmware:
         Where the forces come from.
     rate_hz : int
         Initial rate (25, 50, 100, 200).
-    drift_ppm : float
-        Device crystal error: device seconds per model second − 1, × 1e6.
-    clock_start_s : float
-        Device clock at boot (s); the u32 µs counter wraps every 4294.97 s.
     sensor_fault : int or None
         Index (0..15) of a sensor that reports 0xFFFF.
+    clock_start_s : float or None
+        Device clock at model time 0 in s (the u32 µs counter wraps every 4294.97 s);
+        default: the base simulator's boot offset.
+    **kw
+        ``seed``, ``faults``, ``drift_ppm``, ``period_s`` of :class:`Simulator`.
     """
 
     def __init__(
         self,
+        port: SimPort,
         side: str,
         serial: str,
         pair_id: int,
         gait: GaitModel,
         *,
         rate_hz: int = 100,
-        drift_ppm: float = 0.0,
-        clock_start_s: float = 0.0,
         sensor_fault: int | None = None,
+        clock_start_s: float | None = None,
         size_code: int = 42,
         firmware: str = "1.2.0",
+        **kw: Any,
     ) -> None:
         if side not in ("left", "right"):
             raise DeviceError(f"insole side must be 'left' or 'right', not {side!r}")
         if rate_hz not in ins1.RATES_HZ:
             raise DeviceError(f"INS1 rate {rate_hz} Hz: choose one of {ins1.RATES_HZ}")
+        super().__init__(port, **kw)
+        if clock_start_s is not None:
+            self.boot_offset_s = float(clock_start_s)
         self.info = ins1.Ins1Info(side, int(pair_id), size_code, serial[:12], firmware, 16,
                                   int(rate_hz), 2.5, 1 / 4096, 0.1)
         self.layout = layout_for(side)
@@ -118,52 +120,46 @@ class Ins1Firmware:
         self._y = np.array([s["y_mm"] for s in self.layout], float)
         self._area = np.array([s["area_mm2"] for s in self.layout], float)
         self.gait = gait
-        self.drift_ppm = float(drift_ppm)
-        self.clock_start_s = float(clock_start_s)
         self.sensor_fault = sensor_fault
         self.codec = ins1.Ins1Codec()
         self.sent_chunks: list[np.ndarray] = []
         self.commands: list[int] = []
         self.samples_dropped = 0
         self.battery_pct = 87
-        self._zero_raw = np.zeros(16, dtype=np.int64)
+        self.boots = 0
         self._offset_raw = (np.arange(16) % 3).astype(np.int64)  # unzeroed sensor offsets
-        self.reboot(0.0)
+        self._reset_state()
 
-    # -- clock ---------------------------------------------------------------------------
-    def reboot(self, t_model_s: float) -> None:
-        """Power-up at model time ``t_model_s``: clock restarts, streaming off, seq 0."""
-        self.t_boot_model_s = float(t_model_s)
-        self.clock_jump_us = 0
+    def _reset_state(self) -> None:
         self.streaming = False
         self.seq = 0
         self.flags = 0
         self.weight_scale = 1.0
         self.overflow = False
         self._next_k = 0
-        self._t_start_model = 0.0
+        self._crystal_start_s = 0.0
+        self.codec.reset()
 
-    def device_us(self, t_model_s: float) -> int:
-        """Device clock (unwrapped µs) at model time ``t_model_s``."""
-        crystal = (t_model_s - self.t_boot_model_s) * (1.0 + self.drift_ppm * 1e-6)
-        return int(round((self.clock_start_s + crystal) * 1e6)) + self.clock_jump_us
+    # -- hooks ---------------------------------------------------------------------------
+    def on_boot(self) -> None:
+        """Power-up (start or replug): streaming off, seq 0, calibration lost, BOOT sent."""
+        self.boots += 1
+        self._reset_state()
+        self.send(ins1.encode_frame(ins1.BOOT, self.info.pack()))
 
-    def boot_frame(self) -> bytes:
-        """The BOOT frame sent at power-up."""
-        return ins1.encode_frame(ins1.BOOT, self.info.pack())
-
-    # -- commands ------------------------------------------------------------------------
-    def handle(self, data: bytes, t_model_s: float) -> list[bytes]:
-        """Feed bytes from the host; return the reply frames (in order)."""
-        out = []
+    def on_command_bytes(self, data: bytes) -> None:
+        """Parse command frames and answer each at once."""
+        t = self.model_time_s()
         for fr in self.codec.feed(data):
             if not fr.payload:
                 continue
             token = fr.payload[0]
             self.commands.append(fr.type)
-            status, body = self._command(fr.type, fr.payload[1:], t_model_s)
-            out.append(ins1.encode_frame(fr.type | ins1.REPLY, bytes([token, status]) + body))
-        return out
+            status, body = self._command(fr.type, fr.payload[1:], t)
+            self.send(ins1.encode_frame(fr.type | ins1.REPLY, bytes([token, status]) + body))
+
+    def _dev_us(self, t_model_s: float) -> int:
+        return int(round(self.device_time_s(t_model_s) * 1e6)) % (1 << 32)
 
     def _command(self, ctype: int, arg: bytes, t: float) -> tuple[int, bytes]:
         info = self.info
@@ -185,18 +181,18 @@ class Ins1Firmware:
             if self.streaming:
                 return 2, b""
             self.streaming = True
-            self._t_start_model = t
+            self.streaming_started()
+            self._crystal_start_s = float(self.crystal_time_s(t))
             self._next_k = 0
-            return 0, struct.pack("<I", self.device_us(t) % (1 << 32))
+            return 0, struct.pack("<I", self._dev_us(t))
         if ctype == ins1.STOP:
             self.streaming = False
             return 0, struct.pack("<H", (self.seq - 1) % 65536)
         if ctype == ins1.ZERO:
-            if self._true_force(np.array([t]))[0] > 20.0:
+            if self.gait.foot(info.side, np.array([t]))["fz"][0] > 20.0:
                 return 2, b""  # foot loaded: refuse
-            self._zero_raw = self._offset_raw.copy()
             self.flags |= ins1.FLAG_ZEROED
-            return 0, struct.pack("<16H", *self._zero_raw.tolist())
+            return 0, struct.pack("<16H", *self._offset_raw.tolist())
         if ctype == ins1.SET_WEIGHT:
             if len(arg) < 4:
                 return 1, b""
@@ -210,38 +206,38 @@ class Ins1Firmware:
             if len(arg) < 8:
                 return 1, b""
             (host_ns,) = struct.unpack_from("<Q", arg)
-            rx = self.device_us(t) % (1 << 32)
-            tx = (rx + 15) % (1 << 32)
-            return 0, struct.pack("<QII", host_ns, rx, tx)
+            rx = self._dev_us(t)
+            return 0, struct.pack("<QII", host_ns, rx, (rx + 15) % (1 << 32))
         if ctype == ins1.GET_STATUS:
             return 0, struct.pack("<BBbI", self.battery_pct, 0, -58, self.samples_dropped)
         return 3, b""
 
-    # -- samples -------------------------------------------------------------------------
-    @property
-    def period_model_s(self) -> float:
-        """Sample period in model seconds (the crystal runs fast or slow)."""
-        return 1.0 / self.info.rate_hz / (1.0 + self.drift_ppm * 1e-6)
-
-    def next_sample_model_s(self) -> float:
-        """Model time of the next sample (inf when not streaming)."""
+    def produce(self, crystal_now_s: float) -> None:
+        """Send one SAMPLE frame per sample due on the device crystal."""
         if not self.streaming:
-            return np.inf
-        return self._t_start_model + self._next_k * self.period_model_s
-
-    def _true_force(self, t: np.ndarray) -> np.ndarray:
-        return self.gait.foot(self.info.side, t)["fz"]
-
-    def samples_due(self, t_model_s: float) -> tuple[np.ndarray, np.ndarray]:
-        """Generate the samples whose time has come: (structured SAMPLE array, model times)."""
-        if not self.streaming:
-            return np.zeros(0, ins1.SAMPLE_DTYPE), np.zeros(0)
-        k_end = int(np.floor((t_model_s - self._t_start_model) / self.period_model_s)) + 1
+            return
+        period = 1.0 / self.info.rate_hz
+        k_end = int(np.floor((crystal_now_s - self._crystal_start_s) / period)) + 1
         if k_end <= self._next_k:
-            return np.zeros(0, ins1.SAMPLE_DTYPE), np.zeros(0)
+            return
         k = np.arange(self._next_k, k_end)
         self._next_k = k_end
-        t = self._t_start_model + k * self.period_model_s
+        t = self.model_time_of(self._crystal_start_s + k * period)
+        s = self.make_samples(t)
+        payloads = ins1.encode_samples(s)
+        seq = self.seq - len(s) + np.arange(len(s))
+        ids = np.empty(len(s), dtype=np.int64)
+        for i, (p, q) in enumerate(zip(payloads, seq.tolist(), strict=True)):
+            ids[i] = self.frame_id
+            if not self.send(ins1.encode_frame(ins1.SAMPLE, p), seq=q, n=1):
+                self.samples_dropped += 1
+                self.samples_lost_overflow += 1
+                self.overflow = True
+        self._record(s, t, ids, seq)
+
+    # -- samples -------------------------------------------------------------------------
+    def make_samples(self, t: np.ndarray) -> np.ndarray:
+        """SAMPLE records for model times ``t`` (advances the sequence counter)."""
         foot = self.gait.foot(self.info.side, t)
         fz = foot["fz"] * self.weight_scale
         p_kpa = insole_pressures(fz, foot["cop_x"], foot["cop_y"], self._x, self._y, self._area)
@@ -254,13 +250,11 @@ class Ins1Firmware:
             raw[:, self.sensor_fault] = ins1.SENSOR_FAULT
             valid[self.sensor_fault] = False
         f_sum = (raw[:, valid] * self.info.p_lsb_kpa) @ (self._area[valid] * 1e-3)
-        n = len(k)
+        n = len(t)
         s = np.zeros(n, ins1.SAMPLE_DTYPE)
         s["side"] = ord("L" if self.info.side == "left" else "R")
-        seq = self.seq + np.arange(n)
-        s["seq"] = seq % 65536
-        dev_us = np.array([self.device_us(x) for x in t], dtype=np.int64)
-        s["t_dev_us"] = dev_us % (1 << 32)
+        s["seq"] = (self.seq + np.arange(n)) % 65536
+        s["t_dev_us"] = np.rint(self.device_time_s(t) * 1e6).astype(np.int64) % (1 << 32)
         s["p"] = raw
         phase = 2 * np.pi * t * self.gait.params.mean_cadence_spm / 120.0
         on = fz > 0
@@ -273,17 +267,15 @@ class Ins1Firmware:
         cop = np.stack([foot["cop_x"], foot["cop_y"]], axis=1)
         s["cop"] = np.rint(np.nan_to_num(cop) / ins1.COP_LSB)
         s["battery_pct"] = self.battery_pct
-        flags = self.flags | (ins1.FLAG_SENSOR_FAULT if self.sensor_fault is not None else 0)
-        s["flags"] = flags
-        if self.overflow:
+        s["flags"] = self.flags | (ins1.FLAG_SENSOR_FAULT if self.sensor_fault is not None else 0)
+        if self.overflow and n:
             s["flags"][0] |= ins1.FLAG_BUFFER_OVERFLOW
             self.overflow = False
         self.seq += n
-        return s, t
+        return s
 
-    def record_sent(self, s: np.ndarray, t: np.ndarray, frame_ids: np.ndarray,
-                    seq: np.ndarray) -> None:
-        """Keep the ground truth of generated samples."""
+    def _record(self, s: np.ndarray, t: np.ndarray, frame_ids: np.ndarray,
+                seq: np.ndarray) -> None:
         rec = np.zeros(len(s), SENT_DTYPE)
         rec["frame"] = frame_ids
         rec["seq"] = seq
@@ -292,187 +284,16 @@ class Ins1Firmware:
         rec["t_model_s"] = t
         rec["f_total"] = s["f_total"]
         rec["p"] = s["p"]
+        rec["boot"] = self.boots
         self.sent_chunks.append(rec)
 
     @property
     def sent(self) -> np.ndarray:
-        """Every SAMPLE generated so far (:data:`SENT_DTYPE`)."""
-        if not self.sent_chunks:
-            return np.zeros(0, SENT_DTYPE)
-        return np.concatenate(self.sent_chunks)
-
-
-# --------------------------------------------------------------------------------------------
-# Real-time runner (shared with the CSV4 simulator)
-
-
-@dataclass
-class SimDevice:
-    """One simulated device behind one pty, as the runner drives it.
-
-    ``firmware`` must offer ``handle(bytes, t_model_s) -> list[bytes]``,
-    ``next_sample_model_s()``, ``reboot(t_model_s)``, ``boot_frame()``, ``streaming`` and a
-    ``frames_due(t_model_s, dev) -> list[(bytes, frame_id, seq, n)]`` (see :class:`Ins1Frames`).
-    """
-
-    port: SimPort
-    firmware: Any
-    faults: FaultInjector
-    unplugged_at: float | None = None
-    replugged_at: float | None = None
-    stream_started_at: float | None = None
-    stalled_until: float = -np.inf
-    backlog: list[bytes] = field(default_factory=list)
-    frame_counter: int = 0
-    last_seq_before_unplug: int | None = None
-    reply_frames: int = 0
-
-
-class Ins1Frames:
-    """Adapter: turns an :class:`Ins1Firmware`'s due samples into one frame per sample."""
-
-    def __init__(self, fw: Ins1Firmware) -> None:
-        self.fw = fw
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.fw, name)
-
-    def frames_due(self, t_model_s: float, dev: SimDevice) -> list[tuple[bytes, int, int, int]]:
-        """(frame bytes, frame id, first seq, n) per SAMPLE due; ground truth recorded."""
-        seq0 = self.fw.seq
-        s, t = self.fw.samples_due(t_model_s)
-        if not len(s):
-            return []
-        payloads = ins1.encode_samples(s)
-        seq = seq0 + np.arange(len(s))
-        ids = dev.frame_counter + np.arange(len(s))
-        dev.frame_counter += len(s)
-        self.fw.record_sent(s, t, ids, seq)
-        return [(ins1.encode_frame(ins1.SAMPLE, p), int(i), int(q), 1)
-                for p, i, q in zip(payloads, ids.tolist(), seq.tolist(), strict=True)]
-
-
-class SimRunner:
-    """Pace simulated devices in real time on one background thread.
-
-    Model time 0 is ``t0_host_s`` (host ``time.time()``) / ``t0_mono_s`` (monotonic). The thread
-    wakes when a sample is due or a command arrives (at least every ``tick_s``).
-    """
-
-    def __init__(self, devices: list[SimDevice], tick_s: float = 0.004) -> None:
-        self.devices = devices
-        self.tick_s = float(tick_s)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.t0_mono_s = time.monotonic()
-        self.t0_host_s = time.time()
-        self.error: BaseException | None = None
-        self._lock = threading.Lock()
-
-    def model_time(self) -> float:
-        """Current model time in s."""
-        return time.monotonic() - self.t0_mono_s
-
-    def start(self) -> None:
-        """Start the pacing thread."""
-        for d in self.devices:
-            d.port.write(d.firmware.boot_frame())
-        self._thread = threading.Thread(target=self._run, name="forcelab-sim", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop the thread (ports stay open)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
-
-    def _run(self) -> None:
-        try:
-            last = self.model_time()
-            while not self._stop.is_set():
-                t = self.model_time()
-                dt = max(t - last, 0.0)
-                last = t
-                with self._lock:
-                    for d in self.devices:
-                        self._step(d, t, dt)
-                nxt = min((d.firmware.next_sample_model_s() for d in self.devices),
-                          default=np.inf)
-                wait = min(self.tick_s, max(0.0, nxt - self.model_time()))
-                fds = [d.port.fileno() for d in self.devices if d.port.plugged]
-                fds = [f for f in fds if f >= 0]
-                if fds and wait > 0:
-                    try:
-                        select.select(fds, [], [], wait)
-                    except (OSError, ValueError):
-                        time.sleep(wait)
-                elif wait > 0:
-                    time.sleep(wait)
-        except BaseException as exc:  # noqa: BLE001 - surfaced to the owner via .error
-            self.error = exc
-            raise
-
-    def _send(self, d: SimDevice, data: bytes, t: float) -> None:
-        if t < d.stalled_until or d.backlog:
-            d.backlog.append(data)
-            if t >= d.stalled_until:
-                burst = b"".join(d.backlog)
-                d.backlog.clear()
-                self._write(d, burst)
-            return
-        self._write(d, data)
-
-    def _write(self, d: SimDevice, data: bytes) -> None:
-        if data and not d.port.write(data):
-            fw = d.firmware
-            fw.samples_dropped += 1
-            fw.overflow = True
-
-    def _step(self, d: SimDevice, t: float, dt: float) -> None:
-        fw = d.firmware
-        spec: FaultSpec = d.faults.spec
-        if not d.port.plugged:
-            if d.unplugged_at is not None and spec.replug is not None and \
-                    t >= d.unplugged_at + spec.replug:
-                d.port.replug()
-                d.replugged_at = t
-                d.faults.note("replug", t_s=t)
-                fw.reboot(t)
-                d.port.write(fw.boot_frame())
-            return
-        if hasattr(fw, "on_open") and d.port.poll_opened():
-            fw.on_open(t)
-        data = d.port.read()
-        if data:
-            for reply in fw.handle(data, t):
-                d.reply_frames += 1
-                self._send(d, d.faults.frame(reply, -d.reply_frames, t_s=t), t)
-        if fw.streaming and d.stream_started_at is None:
-            d.stream_started_at = t
-        if fw.streaming and dt > 0:
-            stall = d.faults.stall(dt, t)
-            if stall:
-                d.stalled_until = t + stall
-            jump = d.faults.clock_jump(dt, t)
-            if jump:
-                fw.clock_jump_us += int(round(jump * 1e6))
-        for frame, frame_id, seq, n in fw.frames_due(t, d):
-            self._send(d, d.faults.frame(frame, frame_id, seq=seq, n=n, t_s=t), t)
-        if t >= d.stalled_until and d.backlog:
-            self._send(d, b"", t)
-        d.port.pump()
-        if spec.unplug is not None and d.unplugged_at is None and \
-                d.stream_started_at is not None and t >= d.stream_started_at + spec.unplug:
-            d.last_seq_before_unplug = fw.seq - 1
-            d.port.unplug()
-            d.unplugged_at = t
-            d.faults.note("unplug", t_s=t, seq=fw.seq - 1)
-
-    def close(self) -> None:
-        """Stop the thread and close every port."""
-        self.stop()
-        for d in self.devices:
-            d.port.close()
+        """Every SAMPLE generated so far (:data:`SENT_DTYPE`), including dropped ones."""
+        with self._lock:
+            if not self.sent_chunks:
+                return np.zeros(0, SENT_DTYPE)
+            return np.concatenate(self.sent_chunks)
 
 
 # --------------------------------------------------------------------------------------------
@@ -490,51 +311,36 @@ def _opt(options: dict[str, Any], name: str, default: Any, conv: Any) -> Any:
 
 
 class InsoleSetup:
-    """A running pair of simulated INS1 insoles.
+    """A running pair of simulated INS1 insoles (left and right of one pair).
 
     Attributes
     ----------
+    simulators : dict
+        ``{"left": Ins1Simulator, "right": Ins1Simulator}`` (ground truth: ``.sent``,
+        ``.faults.log``).
     ports : list of SimPort
         Left then right.
-    urls : list of str
-        Device strings ``ins1://<path>`` for the drivers.
-    firmwares : dict
-        ``{"left": Ins1Firmware, "right": Ins1Firmware}``.
-    devices : list of SimDevice
-        Runner state per port (fault injector, unplug times, ...).
     gait : GaitModel
         The gait (true stances via ``gait.stances()``; model time 0 = ``t0_host_s``).
     """
 
     name = "insoles"
+    KNOWN_OPTIONS = ("speed", "mode", "strike", "body_mass", "asymmetry", "contact_asymmetry",
+                     "cadence", "contact_time", "seed", "faults", "rate", "drift_ppm",
+                     "drift_ppm_right", "clock_start_s", "sensor_fault", "pair_id",
+                     "fault_side", "name", "variability", "start_s")
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         opts = dict(options or {})
-        known = {"speed", "mode", "strike", "body_mass", "asymmetry", "contact_asymmetry",
-                 "cadence", "seed", "faults", "rate", "drift_ppm", "drift_ppm_right",
-                 "clock_start_s", "sensor_fault", "pair_id", "fault_side", "name", "variability",
-                 "start_s"}
-        unknown = sorted(set(opts) - known)
+        unknown = sorted(set(opts) - set(self.KNOWN_OPTIONS))
         if unknown:
-            raise DeviceError(f"sim:insoles does not know option(s) {unknown}; "
-                              f"valid: {sorted(known)}")
+            raise DeviceError(f"sim:insoles does not know option(s) {', '.join(unknown)}; "
+                              f"valid: {', '.join(self.KNOWN_OPTIONS)}")
         seed = _opt(opts, "seed", 0, int)
-        try:
-            params = GaitParams(
-                mode=_opt(opts, "mode", "run", str),
-                speed_m_s=_opt(opts, "speed", 3.0, float),
-                strike=_opt(opts, "strike", "rear", str),
-                body_mass_kg=_opt(opts, "body_mass", 70.0, float),
-                asymmetry=_opt(opts, "asymmetry", 0.0, float),
-                contact_asymmetry=_opt(opts, "contact_asymmetry", 0.0, float),
-                cadence_spm=_opt(opts, "cadence", None, float),
-                variability=_opt(opts, "variability", 0.02, float),
-                start_s=_opt(opts, "start_s", 0.5, float),
-            )
-        except ValueError as exc:
-            raise DeviceError(f"sim:insoles: {exc}") from None
-        self.gait = GaitModel(params, seed=seed)
+        self.gait = GaitModel(gait_params(opts, "sim:insoles"), seed=seed)
         rate = _opt(opts, "rate", 100, int)
+        if rate not in ins1.RATES_HZ:
+            raise DeviceError(f"sim:insoles rate={rate}: INS1 rates are {ins1.RATES_HZ} Hz")
         drift_l = _opt(opts, "drift_ppm", 60.0, float)
         drift_r = _opt(opts, "drift_ppm_right", -0.5 * drift_l, float)
         clock_start = _opt(opts, "clock_start_s", None, float)
@@ -547,70 +353,103 @@ class InsoleSetup:
             raise DeviceError(f"fault_side must be left, right or both, not {fault_side!r}")
         spec = FaultSpec.parse(opts.get("faults"))
         base = _opt(opts, "name", "ins1", str)
-        rng = np.random.default_rng([seed, 0x1251])
-        self.firmwares: dict[str, Ins1Firmware] = {}
-        self.devices: list[SimDevice] = []
+        self.options = opts
+        self.simulators: dict[str, Ins1Simulator] = {}
         self.ports: list[SimPort] = []
         try:
             for k, side in enumerate(("left", "right")):
                 serial = f"INS{seed % 10000:04d}{'LR'[k]}{pair_id % 1000:03d}"[:12]
-                start = clock_start if clock_start is not None else float(rng.uniform(10, 3000))
-                fw = Ins1Firmware(side, serial, pair_id, self.gait, rate_hz=rate,
-                                  drift_ppm=drift_l if side == "left" else drift_r,
-                                  clock_start_s=start,
-                                  sensor_fault=sensor_fault if side == "left" else None)
-                self.firmwares[side] = fw
                 port = SimPort(free_name(f"{base}-{side}"),
                                description=f"forcelab simulated INS1 insole ({side})",
                                serial_number=serial, pid=0xF0C1)
                 port.open()
                 self.ports.append(port)
-                f_spec = spec if fault_side in (side, "both") else FaultSpec()
-                self.devices.append(SimDevice(port, Ins1Frames(fw),
-                                              FaultInjector(f_spec, seed=seed * 2 + k)))
+                sim = Ins1Simulator(
+                    port, side, serial, pair_id, self.gait, rate_hz=rate,
+                    sensor_fault=sensor_fault if side == "left" else None,
+                    clock_start_s=clock_start, seed=seed * 2 + k,
+                    faults=spec if fault_side in (side, "both") else None,
+                    drift_ppm=drift_l if side == "left" else drift_r)
+                self.simulators[side] = sim
+            left, right = self.simulators["left"], self.simulators["right"]
+            left.start()
+            right.start()
+            right._t0_mono = left._t0_mono  # one model time axis for both feet
         except BaseException:
-            for p in self.ports:
-                p.close()
+            self.close()
             raise
-        self.runner = SimRunner(self.devices)
-        self.runner.start()
+        self.t0_host_s = time.time() - (time.monotonic() - left._t0_mono)
 
     @property
     def urls(self) -> list[str]:
-        """Device strings of the left and right insole."""
+        """Device strings ``ins1://<port>`` of the left and right insole."""
         return [f"ins1://{p.device}" for p in self.ports]
 
     @property
-    def t0_host_s(self) -> float:
-        """Host time (``time.time()``) of model time 0."""
-        return self.runner.t0_host_s
+    def devices(self) -> list[str]:
+        """Port paths of the left and right insole."""
+        return [p.device for p in self.ports]
 
     def describe(self) -> list[str]:
         """One line per port for ``forcelab simulate``."""
-        return [f"{p.device}  INS1 {fw.info.side} insole  serial {fw.info.serial}  "
-                f"pair {fw.info.pair_id:#x}  {fw.info.rate_hz} Hz"
-                for p, fw in zip(self.ports, self.firmwares.values(), strict=True)]
+        return [f"{s.port.device}  INS1 {s.info.side} insole  serial {s.info.serial}  "
+                f"pair {s.info.pair_id:#x}  {s.info.rate_hz} Hz"
+                for s in self.simulators.values()]
+
+    def true_stances(self) -> list[dict[str, Any]]:
+        """The stances the gait model generated, with host times (``*_host_s``)."""
+        t0 = self.t0_host_s
+        return [dict(s.to_dict(), start_host_s=t0 + s.start_s, end_host_s=t0 + s.end_s)
+                for s in self.gait.stances()]
 
     def truth(self) -> dict[str, Any]:
-        """Ground truth: true stances (host times), parameters and per-foot sent samples."""
-        t0 = self.t0_host_s
+        """Ground truth: parameters, true stances, per-foot sent samples and fault logs."""
         return {
             "params": self.gait.params.to_dict(),
-            "stances": [dict(s.to_dict(), start_host_s=t0 + s.start_s,
-                             end_host_s=t0 + s.end_s) for s in self.gait.stances()],
-            "sent": {side: fw.sent for side, fw in self.firmwares.items()},
-            "faults": {d.port.name: d.faults.log for d in self.devices},
+            "stances": self.true_stances(),
+            "sent": {side: sim.sent for side, sim in self.simulators.items()},
+            "faults": {side: sim.faults.log for side, sim in self.simulators.items()},
         }
 
     def close(self) -> None:
         """Stop the simulators and remove their ports; idempotent."""
-        self.runner.close()
+        errors = []
+        for sim in self.simulators.values():
+            try:
+                sim.stop()
+            except RuntimeError as exc:
+                errors.append(exc)
+        for p in self.ports:
+            p.close()
+        if errors:
+            raise errors[0]
+
+    stop = close
 
     def __enter__(self) -> InsoleSetup:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def gait_params(opts: dict[str, Any], what: str) -> GaitParams:
+    """GaitParams from setup options (speed, mode, strike, body_mass, asymmetry, ...)."""
+    try:
+        return GaitParams(
+            mode=_opt(opts, "mode", "run", str),
+            speed_m_s=_opt(opts, "speed", 3.0, float),
+            strike=_opt(opts, "strike", "rear", str),
+            body_mass_kg=_opt(opts, "body_mass", 70.0, float),
+            asymmetry=_opt(opts, "asymmetry", 0.0, float),
+            contact_asymmetry=_opt(opts, "contact_asymmetry", 0.0, float),
+            cadence_spm=_opt(opts, "cadence", None, float),
+            contact_time_s=_opt(opts, "contact_time", None, float),
+            variability=_opt(opts, "variability", 0.02, float),
+            start_s=_opt(opts, "start_s", 0.5, float),
+        )
+    except ValueError as exc:
+        raise DeviceError(f"{what}: {exc}") from None
 
 
 def start_insoles(options: dict[str, Any] | None = None) -> InsoleSetup:
