@@ -11,7 +11,7 @@ Modules
 -------
 app          ``run_console`` / ``make_app``: QApplication and main window start-up
 window       ``ConsoleWindow``: the main window (layout, shortcuts, timers, close handling)
-backend      ``ConsoleBackend``: the window's adapter over ``forcelab.acquisition.SessionController``
+backend      ``ConsoleBackend``: the window's adapter over the SessionController
 widgets      live plot, stride bars, asymmetry readout, stillness light (pyqtgraph)
 review       the Review tab: open a session file, trials, plots, analysis
 exports      export buttons running ``forcelab export`` / ``forcelab report``
