@@ -4,7 +4,9 @@ Imports NumPy and pyserial only, never another part of forcelab, so it could shi
 """
 
 from forcelab.drivers.base import Block, Channel, Device, DeviceEvent, DeviceInfo, LinkStats
+from forcelab.drivers.discovery import list_devices
 from forcelab.drivers.errors import ConnectionLost, DeviceError, DeviceNotFound, ProtocolError
+from forcelab.drivers.open import open_devices
 
 __all__ = [
     "Block",
@@ -17,4 +19,6 @@ __all__ = [
     "DeviceNotFound",
     "LinkStats",
     "ProtocolError",
+    "list_devices",
+    "open_devices",
 ]
