@@ -104,7 +104,7 @@ def kernel_metrics(
 ) -> dict[str, np.ndarray]:
     """Raw kernel output (indices relative to each stance start, forces above baseline)."""
     return _stances.stance_metrics(
-        x,
+        np.ascontiguousarray(x, dtype=np.float64),
         np.ascontiguousarray(stances.start, dtype=np.int64),
         np.ascontiguousarray(stances.end, dtype=np.int64),
         np.ascontiguousarray(stances.baseline_n, dtype=np.float64),

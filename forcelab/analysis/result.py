@@ -259,7 +259,9 @@ def _columns(rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
     return cols
 
 
-def analyze_recording(recording: Recording, options: dict[str, Any] | None = None) -> AnalysisResult:
+def analyze_recording(
+    recording: Recording, options: dict[str, Any] | None = None
+) -> AnalysisResult:
     """Detect stances in every stream, find sides, summarise per side and compare sides.
 
     Parameters

@@ -1,0 +1,326 @@
+"""Pure NumPy reference implementation of the compiled kernels in ``ext/_stances.pyx``.
+
+Slow but independent: the detector jumps from threshold crossing to threshold crossing with
+vectorised searches instead of stepping sample by sample, and the metrics use NumPy reductions
+per stance. The tests require the compiled kernels to agree with it exactly for indices and
+within a tight tolerance for floats. Definitions: :mod:`forcelab.analysis.detection` and
+:mod:`forcelab.analysis.metrics`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from forcelab.analysis.detection import (
+    Stances,
+    as_force,
+    check_options,
+    first_finite,
+    initial_state,
+    sample_counts,
+)
+from forcelab.analysis.metrics import check_metric_options
+from forcelab.recording import check_rate
+
+_OK, _PARTIAL_START, _PARTIAL_END, _GAP = 0, 1, 2, 3
+
+
+def _find(x: np.ndarray, i: int, hi: int, pred: Callable[[np.ndarray], np.ndarray]) -> int:
+    """First index j in [i, hi) with pred(x[j]) true, else hi (searches in growing windows)."""
+    step = 256
+    while i < hi:
+        j = min(hi, i + step)
+        hit = pred(x[i:j])
+        if hit.any():
+            return i + int(np.argmax(hit))
+        i = j
+        step *= 2
+    return hi
+
+
+def _seq_sum(acc: float, values: np.ndarray) -> float:
+    """acc + values[0] + values[1] + ... added in order (as the kernel does)."""
+    if values.size == 0:
+        return acc
+    return float(np.cumsum(np.concatenate(([acc], values)))[-1])
+
+
+class _RefDetector:
+    def __init__(self, opts: dict[str, float], counts: dict[str, int], init: tuple) -> None:
+        self.o = opts
+        self.min_contact = counts["min_contact"]
+        self.min_flight = counts["min_flight"]
+        self.guard = counts["guard"]
+        self.min_stats = counts["min_stats"]
+        self.base, self.noise, self.level = (float(v) for v in init)
+        self.thresholds()
+        self.fl_start = 0
+        self.fs = 0.0
+        self.fss = 0.0
+        self.fn = 0
+        self.out: list[tuple[int, int, int, float, float]] = []
+
+    def thresholds(self) -> None:
+        o = self.o
+        self.on = self.base + max(o["on_fraction"] * self.level,
+                                  o["noise_factor_on"] * self.noise, o["min_on_n"])
+        self.off = self.base + max(o["off_fraction"] * self.level,
+                                   o["noise_factor_off"] * self.noise, o["min_off_n"])
+
+    def accumulate(self, x: np.ndarray, lo: int, hi: int) -> None:
+        lo = max(lo, self.fl_start + self.guard)
+        if lo >= hi:
+            return
+        v = x[lo:hi]
+        v = v[v < self.off]
+        d = v - self.base
+        self.fs = _seq_sum(self.fs, d)
+        self.fss = _seq_sum(self.fss, d * d)
+        self.fn += int(v.size)
+
+    def candidate(self) -> None:
+        if self.fn >= self.min_stats:
+            mean = self.fs / self.fn
+            var = self.fss / self.fn - mean * mean
+            if var < 0.0:
+                var = 0.0
+            self.cbase = self.base + mean
+            self.cnoise = self.noise + self.o["noise_alpha"] * (math.sqrt(var) - self.noise)
+        else:
+            self.cbase = self.base
+            self.cnoise = self.noise
+        o = self.o
+        self.st_off = self.cbase + max(o["off_fraction"] * self.level,
+                                       o["noise_factor_off"] * self.cnoise, o["min_off_n"])
+
+    def commit(self) -> None:
+        self.base = self.cbase
+        self.noise = self.cnoise
+        self.fs = 0.0
+        self.fss = 0.0
+        self.fn = 0
+        self.committed = True
+        self.thresholds()
+
+    def emit(self, start: int, end: int, reason: int, learn: bool) -> None:
+        self.out.append((start, end, reason, self.cbase, self.st_max - self.cbase))
+        if learn and reason == _OK:
+            self.level = self.level + self.o["level_alpha"] * (
+                (self.st_max - self.cbase) - self.level
+            )
+            self.thresholds()
+
+    def run(self, x: np.ndarray) -> list[tuple[int, int, int, float, float]]:
+        n = x.shape[0]
+        i = 0
+        phase = "flight"
+        edge = _PARTIAL_START
+        while i < n:
+            if phase == "flight":
+                on = self.on
+                j = _find(x, i, n, lambda s, on=on: ~(s <= on))
+                self.accumulate(x, i, j)
+                if j > i:
+                    edge = _OK
+                if j >= n:
+                    i = n
+                    break
+                v = x[j]
+                if math.isnan(v):
+                    edge = _GAP
+                    i = j + 1
+                    continue
+                self.st_start = j
+                self.st_reason = edge
+                edge = _OK
+                self.st_max = float(v)
+                self.committed = False
+                self.candidate()
+                phase = "stance"
+                if self.min_contact <= 1:
+                    self.commit()
+                i = j + 1
+            elif phase == "stance":
+                st_off = self.st_off
+                j = _find(x, i, n, lambda s, t=st_off: ~(s >= t))
+                if j > i:
+                    self.st_max = max(self.st_max, float(x[i:j].max()))
+                if not self.committed and j > self.st_start + self.min_contact - 1:
+                    self.commit()
+                if j >= n:
+                    i = n
+                    break
+                v = x[j]
+                length = j - self.st_start
+                if math.isnan(v):
+                    if length >= self.min_contact:
+                        self.emit(self.st_start, j, _GAP, learn=False)
+                        self.fl_start = j
+                    phase = "flight"
+                    edge = _GAP
+                    i = j + 1
+                    continue
+                if length < self.min_contact:
+                    phase = "flight"
+                    i = j
+                    continue
+                phase = "tentative"
+                self.t_end = j
+                self.fl_start = j
+                self.fs = 0.0
+                self.fss = 0.0
+                self.fn = 0
+                i = j
+            else:
+                lim = min(n, self.t_end + self.min_flight)
+                on = self.on
+                j = _find(x, i, lim, lambda s, on=on: ~(s <= on))
+                self.accumulate(x, i, j)
+                if j >= n:
+                    i = n
+                    break
+                v = x[j]
+                if math.isnan(v) or v <= self.on:
+                    self.emit(self.st_start, self.t_end, self.st_reason, learn=True)
+                    phase = "flight"
+                    if math.isnan(v):
+                        edge = _GAP
+                        i = j + 1
+                    else:
+                        i = j
+                    continue
+                phase = "stance"
+                self.fs = 0.0
+                self.fss = 0.0
+                self.fn = 0
+                self.st_max = max(self.st_max, float(v))
+                i = j + 1
+        if phase == "stance":
+            if n - self.st_start >= self.min_contact:
+                reason = self.st_reason if self.st_reason != _OK else _PARTIAL_END
+                self.emit(self.st_start, n, reason, learn=False)
+        elif phase == "tentative":
+            self.emit(self.st_start, self.t_end, self.st_reason, learn=True)
+        return self.out
+
+
+def detect_stances_reference(force_n: Any, rate_hz: float, **options: Any) -> Stances:
+    """NumPy reference of :func:`forcelab.analysis.detect_stances` (same result, slower)."""
+    rate = check_rate(rate_hz)
+    x = as_force(force_n)
+    opts = check_options(options)
+    counts = sample_counts(opts, rate)
+    init = initial_state(first_finite(x, counts["init_window"]), opts)
+    out = _RefDetector(opts, counts, init).run(x)
+    cols = list(zip(*out, strict=True)) if out else [[], [], [], [], []]
+    params = {
+        "options": opts,
+        "initial_baseline_n": init[0],
+        "initial_noise_n": init[1],
+        "initial_level_n": init[2],
+        "implementation": "numpy reference",
+    }
+    return Stances.from_codes(
+        np.array(cols[0], dtype=np.int64),
+        np.array(cols[1], dtype=np.int64),
+        np.array(cols[2], dtype=np.int64),
+        np.array(cols[3], dtype=np.float64),
+        rate,
+        params,
+    )
+
+
+def stance_metrics_reference(
+    force_n: Any, stances: Stances, rate_hz: float, **options: Any
+) -> dict[str, np.ndarray]:
+    """NumPy reference of the compiled metric kernel (raw output: indices relative to stance
+    start, forces above baseline, method codes 0 none / 1 impact peak / 2 13 % surrogate)."""
+    x = as_force(force_n)
+    rate = check_rate(rate_hz)
+    o = check_metric_options(options)
+    win, prom_frac, surr = (
+        o["impact_window_pct"] / 100.0,
+        o["impact_prominence_fraction"],
+        o["surrogate_pct"] / 100.0,
+    )
+    m = len(stances)
+    names = ("peak_force_n", "peak_idx", "midstance_peak_n", "midstance_idx", "impact_peak_n",
+             "impact_idx", "first_peak_n", "trough_n", "second_peak_n", "valr_n_s", "vilr_n_s",
+             "impulse_ns")
+    out = {name: np.full(m, np.nan) for name in names}
+    method = np.zeros(m, dtype=np.int8)
+    for k in range(m):
+        s, e, b = int(stances.start[k]), int(stances.end[k]), float(stances.baseline_n[k])
+        n = e - s
+        f = x[s:e] - b
+        h = max(n // 2, 1)
+        i1 = int(np.argmax(f[:h]))
+        m1 = f[i1]
+        i2 = h + int(np.argmax(f[h:])) if n > h else -1
+        p = i2 if i2 >= 0 and f[i2] > m1 else i1
+        mx = f[p]
+        out["peak_force_n"][k] = mx
+        out["peak_idx"][k] = p
+        out["impulse_ns"][k] = np.sum(f) / rate
+        out["first_peak_n"][k] = m1
+        if i2 >= 0:
+            out["second_peak_n"][k] = f[i2]
+            out["trough_n"][k] = np.min(f[i1 : i2 + 1])
+        # impact peak
+        w = math.floor(n * win)
+        prom = prom_frac * mx
+        rm = np.maximum.accumulate(f)
+        rm_prev = np.concatenate(([f[0]], rm[:-1]))
+        idx = np.arange(n)
+        newmax = f > rm_prev
+        event = (newmax & (idx >= w)) | (~newmax & (f < rm_prev - prom))
+        ri, di = 0, -1
+        if event.any():
+            j = int(np.argmax(event))
+            if not newmax[j]:
+                di = j
+                before = np.flatnonzero(newmax[:j])
+                ri = int(before[-1]) if before.size else 0
+        if di >= 0 and 1 <= ri < w:
+            out["impact_peak_n"][k] = f[ri]
+            out["impact_idx"][k] = ri
+            mi = di + int(np.argmax(f[di:]))
+            out["midstance_peak_n"][k] = f[mi]
+            out["midstance_idx"][k] = mi
+            fref, jend = f[ri], ri
+            method[k] = 1
+        else:
+            out["midstance_peak_n"][k] = mx
+            out["midstance_idx"][k] = p
+            jend = min(math.floor(n * surr), n - 1)
+            fref = f[jend]
+            method[k] = 2
+        if fref <= 0.0 or jend < 1:
+            method[k] = 0
+            continue
+        l20, l80 = 0.2 * fref, 0.8 * fref
+        seg = f[: jend + 1]
+        hit20 = np.flatnonzero(seg >= l20)
+        hit80 = np.flatnonzero(seg >= l80)
+        if hit20.size == 0 or hit80.size == 0:
+            method[k] = 0
+            continue
+        j20, j80 = int(hit20[0]), int(hit80[0])
+
+        def cross(j: int, level: float, f: np.ndarray = f) -> float:
+            if j < 1:
+                return 0.0
+            return (j - 1) + (level - f[j - 1]) / (f[j] - f[j - 1])
+
+        t20, t80 = cross(j20, l20), cross(j80, l80)
+        if t80 > t20:
+            out["valr_n_s"][k] = (l80 - l20) * rate / (t80 - t20)
+        lo = max(j20, 1)
+        if lo <= j80:
+            out["vilr_n_s"][k] = np.max(np.diff(f[lo - 1 : j80 + 1]) * rate)
+    out["loading_rate_method"] = method
+    return out
