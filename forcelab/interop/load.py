@@ -256,8 +256,11 @@ def split_fields(line: str, delimiter: str | None) -> list[str]:
 def guess_delimiter(lines: Sequence[str]) -> str | None:
     """Guess the field separator of a table: tab, comma, semicolon or whitespace (None)."""
     sample = [ln for ln in lines[:50] if ln.strip()]
+    if not sample:
+        return None
     for delim in ("\t", ",", ";"):
-        if sample and all(delim in ln for ln in sample):
+        share = sum(delim in ln for ln in sample) / len(sample)
+        if delim in sample[0] and share >= 0.5:
             return delim
     return None
 
@@ -402,10 +405,10 @@ def fit_time_grid(
 ) -> TimeGrid:
     """Fit a uniform time base to time stamps in s.
 
-    The sampling period is the span divided by the number of nominal periods it holds
-    (``round(span / mean regular difference)``, where regular differences are those within 50 %
-    of the median), so time stamps rounded to 0.1 ms still give the exact rate and a missing
-    row does not bias it. With ``rate_hz`` given, that rate is used instead.
+    The sampling period is the span divided by the number of nominal periods it holds (one per
+    row-to-row difference, and ``round(difference / median difference)`` for differences longer
+    than 1.5 median ones, i.e. gaps), so time stamps rounded to 0.1 ms still give the exact rate
+    and missing rows do not bias it. With ``rate_hz`` given, that rate is used instead.
     Rows that sit within a quarter period of a grid slot are placed on it ("uniform" or
     "snapped", slots without a row are NaN); otherwise the rows are linearly interpolated onto
     the grid with NaN across gaps longer than two periods ("interpolated").
@@ -449,8 +452,8 @@ def fit_time_grid(
     span = float(t[-1] - t[0])
     if rate_hz is None:
         median = float(np.median(dt))
-        regular = dt[np.abs(dt - median) <= 0.5 * median]
-        n_periods = max(1, int(round(span / float(regular.mean()))))
+        long = dt > 1.5 * median
+        n_periods = int(np.count_nonzero(~long) + np.rint(dt[long] / median).sum())
         step = span / n_periods
         rate = check_rate(_round_rate(t, 1.0 / step))
         step = 1.0 / rate
@@ -478,22 +481,31 @@ def fit_time_grid(
 
 
 def _round_rate(t: np.ndarray, rate_hz: float) -> float:
-    """Prefer the whole-number rate when the time stamps are just that rate, rounded.
+    """Prefer a whole-number rate when the time stamps are just that rate, rounded.
 
     Time written with a fixed number of decimals (OpenSim: 0.1 ms) makes the span-based
-    estimate slightly off (600.0013 Hz); the nearest whole rate is taken when every time stamp
-    lies within half a rounding quantum of its grid position.
+    estimate slightly off (600.0013 Hz). Whole rates within the estimate's uncertainty are
+    tried, roundest first (multiples of 100, 50, 10, 5, then any), and the first one for which
+    every time stamp lies within half a rounding quantum of its grid position is taken.
     """
-    candidate = float(round(rate_hz))
-    if candidate <= 0 or candidate == rate_hz:
-        return rate_hz
     levels = np.unique(np.round(np.diff(t), 12))
     steps = np.diff(levels)
     quantum = float(steps.min()) if steps.size else 0.0
+    span = float(t[-1] - t[0])
+    spread = rate_hz * (quantum + 1e-9) / span
+    lo, hi = int(np.ceil(rate_hz - spread)), int(np.floor(rate_hz + spread))
+    if hi < max(lo, 1) or hi - lo > 200:
+        return rate_hz
     rel = t - t[0]
-    resid = np.abs(rel - np.rint(rel * candidate) / candidate)
-    if float(resid.max()) <= 0.5 * quantum + 1e-9:
-        return candidate
+
+    def roundness(r: int) -> tuple[int, float]:
+        rank = next((i for i, m in enumerate((100, 50, 10, 5)) if r % m == 0), 4)
+        return rank, abs(r - rate_hz)
+
+    for candidate in sorted(range(max(lo, 1), hi + 1), key=roundness):
+        resid = np.abs(rel - np.rint(rel * candidate) / candidate)
+        if float(resid.max()) <= 0.5 * quantum + 1e-9:
+            return float(candidate)
     return rate_hz
 
 
