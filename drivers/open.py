@@ -13,14 +13,16 @@
                                        drivers on it; closing the devices stops the simulator
 =====================================  =========================================================
 
-Contract for the INS1 and CSV4 drivers: ``forcelab.drivers.ins1.open_ins1(ports: list[str],
-**options) -> list[Device]`` and ``forcelab.drivers.csv4.open_csv4(ports: list[str], **options)
--> list[Device]`` (options are the query values as strings).
+Contract for the INS1 and CSV4 drivers: ``forcelab.drivers.ins1.open_ins1(url, **options)`` and
+``forcelab.drivers.csv4.open_csv4(url, **options)`` open one port (``ins1:///dev/X``) and return
+a Device (or a list); options are the query values as strings. Two INS1 ports are checked with
+``forcelab.drivers.ins1.pair_insoles`` (one left and one right foot of one pair).
 """
 
 from __future__ import annotations
 
 import importlib
+import threading
 import urllib.parse
 from typing import Any
 
@@ -112,7 +114,18 @@ def _open_other(proto: str, ports: list[str], opts: dict[str, str]) -> list[Devi
         raise DeviceNotFound(
             f"the {proto.upper()} driver is not available in this installation"
         ) from None
-    return list(fn(ports, **opts))
+    devices: list[Device] = []
+    try:
+        for p in ports:
+            got = fn(p if "://" in p else f"{proto}://{p}", **opts)
+            devices += list(got) if isinstance(got, (list, tuple)) else [got]
+        if proto == "ins1" and len(devices) == 2:
+            mod.pair_insoles(devices)  # two left feet or two pairs: a clear error
+    except BaseException:
+        for d in devices:
+            d.close()
+        raise
+    return devices
 
 
 def open_devices(url: str, **kw: Any) -> list[Device]:
@@ -171,24 +184,31 @@ def _open_sim(name: str, opts: dict[str, str]) -> list[Device]:
             d.close()
         setup.stop()
         raise
-    for d in devices:
-        _bind_to_setup(d, setup)
+    _bind_to_setup(devices, setup)
     return devices
 
 
-def _bind_to_setup(device: Device, setup: Any) -> None:
-    """Make ``device.close()`` release the simulated setup (stopped after the last device)."""
-    setup.acquire(device)
-    original = device.close
+def _bind_to_setup(devices: list[Device], setup: Any) -> None:
+    """Make closing the devices stop the simulated setup (after the last one closes)."""
+    lock = threading.Lock()
+    remaining = {id(d) for d in devices}
 
-    def close() -> None:
-        try:
-            original()
-        finally:
-            setup.release(device)
+    for device in devices:
+        original = device.close
 
-    device.close = close  # type: ignore[method-assign]
-    device.sim_setup = setup  # type: ignore[attr-defined]
+        def close(device: Device = device, original: Any = original) -> None:
+            try:
+                original()
+            finally:
+                with lock:
+                    was_open = id(device) in remaining
+                    remaining.discard(id(device))
+                    last = was_open and not remaining
+                if last:
+                    setup.stop()
+
+        device.close = close  # type: ignore[method-assign]
+        device.sim_setup = setup  # type: ignore[attr-defined]
 
 
 def describe_url(url: str) -> str:

@@ -165,6 +165,9 @@ _GAIT_KEYS = {
     "asymmetry": ("asymmetry", float), "contact_asymmetry": ("contact_asymmetry", float),
     "variability": ("variability", float), "start": ("start_s", float),
     "step_width": ("step_width_m", float),
+    # spellings used by sim:insoles
+    "body_mass": ("body_mass_kg", float), "contact_time": ("contact_time_s", float),
+    "start_s": ("start_s", float),
 }
 
 
@@ -204,7 +207,7 @@ def check_unknown(setup: str, opts: dict[str, Any], known: tuple[str, ...] = ())
         )
 
 
-_FPB1_SIM_KEYS = ("noise", "seq_start", "drift", "faults", "name")
+_FPB1_SIM_KEYS = ("noise", "seq_start", "drift", "drift_ppm", "faults", "name")
 
 
 def _fpb1_setup(name: str, options: dict[str, Any],
@@ -216,6 +219,7 @@ def _fpb1_setup(name: str, options: dict[str, Any],
     noise = _num(opts, "noise", 0.3)
     seq_start = _num(opts, "seq_start", 0, int)
     drift = _num(opts, "drift", None)
+    drift = _num(opts, "drift_ppm", drift)
     faults = opts.pop("faults", None)
     base = str(opts.pop("name", name))
     driver_opts = {k: opts.pop(k) for k in DRIVER_OPTIONS if k in opts}
