@@ -67,24 +67,38 @@ def _num(value: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
-def fmt(value: Any, unit: str = "", digits: int | None = None) -> str:
+def digits_for(unit: str, value: float = 0.0) -> int:
+    """Decimals shown for a value in ``unit``."""
+    if unit in ("BW", "BW·s"):
+        return 2
+    if unit == "s":
+        return 3
+    if unit in ("%", "BW/s", "spm"):
+        return 1
+    return 0 if abs(value) >= 100 else 1
+
+
+def fmt(value: Any, unit: str = "", digits: int | None = None, show_unit: bool = True) -> str:
     """Format a number for people: sensible digits per unit, "n/a" for missing values."""
     f = _num(value)
     if f is None:
         return "n/a"
-    if digits is None:
-        if unit in ("BW",):
-            digits = 2
-        elif unit in ("s",):
-            digits = 3
-        elif unit in ("%", "BW/s", "BW·s", "spm"):
-            digits = 1
-        elif abs(f) >= 100:
-            digits = 0
-        else:
-            digits = 1
-    text = f"{f:.{digits}f}"
-    return f"{text} {unit}".rstrip() if unit and unit != "%" else (text + (" %" if unit else ""))
+    text = f"{f:.{digits if digits is not None else digits_for(unit, f)}f}"
+    if not unit or not show_unit:
+        return text
+    return f"{text} %" if unit == "%" else f"{text} {unit}"
+
+
+def mean_sd(mean: Any, sd: Any, unit: str) -> str:
+    """``"2.41 ± 0.05 BW"`` (SD with the mean's decimals; just the mean without an SD)."""
+    m = _num(mean)
+    if m is None:
+        return "n/a"
+    s = _num(sd)
+    d = digits_for(unit, m)
+    if s is None:
+        return fmt(m, unit, d)
+    return f"{m:.{d}f} ± {s:.{d}f} {unit}".rstrip()
 
 
 @dataclass
@@ -200,9 +214,8 @@ def asymmetry_rows(asymmetry: dict[str, Any], threshold_pct: float) -> list[Asym
             continue
         key, unit = found
         a = asymmetry[key] or {}
-        left = (f"{fmt(a.get('left_mean'), unit)} ± {fmt(a.get('left_sd'), '')}"
-                f" (n={a.get('left_n', 0)})")
-        right = (f"{fmt(a.get('right_mean'), unit)} ± {fmt(a.get('right_sd'), '')}"
+        left = f"{mean_sd(a.get('left_mean'), a.get('left_sd'), unit)} (n={a.get('left_n', 0)})"
+        right = (f"{mean_sd(a.get('right_mean'), a.get('right_sd'), unit)}"
                  f" (n={a.get('right_n', 0)})")
         si = _num(a.get("si_pct"))
         ci = a.get("ci95_pct")
@@ -245,10 +258,7 @@ def gait_table(summary: dict[str, Any]) -> tuple[list[tuple[str, str, str]], tup
             s = summary.get(g) or {}
             v = s.get(key)
             if isinstance(v, dict):
-                text = fmt(v.get("mean"), unit)
-                sd = _num(v.get("sd"))
-                if sd is not None:
-                    text += f" ± {fmt(sd, '')}"
+                text = mean_sd(v.get("mean"), v.get("sd"), unit)
             else:
                 text = fmt(v, unit)
             vals.append(text)
@@ -277,17 +287,16 @@ def plain_paragraph(tr: TrialReport, threshold_pct: float, summary: dict[str, An
     if tr.n_stances:
         counted = ", ".join(f"{n} {side}" for side, n in tr.n_stances.items())
         parts.append(f"{sum(tr.n_stances.values())} stances were analysed ({counted}).")
-    if tr.n_invalid:
+    if tr.n_invalid == 1:
+        parts.append("1 incomplete or interrupted stance was left out.")
+    elif tr.n_invalid:
         parts.append(f"{tr.n_invalid} incomplete or interrupted stances were left out.")
     p = tr.primary
     if p is not None and p.si_pct is not None and p.higher in ("left", "right"):
-        ci = (f" (95 % CI {abs(p.ci95_pct[0]):.1f} to {abs(p.ci95_pct[1]):.1f} %)"
-              if p.ci95_pct else "")
-        side_word = p.higher
-        sentence = (f"{p.label} loading was {p.left.split(' ±')[0]} on the left and "
-                    f"{p.right.split(' ±')[0]} on the right: {abs(p.si_pct):.1f} % higher on "
-                    f"the {side_word}{ci}.")
-        parts.append(sentence)
+        if p.text:  # the analysis's own coach line
+            parts.append(p.text.rstrip(".") + ".")
+        else:
+            parts.append(f"{p.label}: {abs(p.si_pct):.1f} % higher on the {p.higher}.")
         if abs(p.si_pct) >= threshold_pct:
             parts.append(f"That is above the {threshold_pct:g} % level this report flags, "
                          "so it is worth watching over the next sessions.")

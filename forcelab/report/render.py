@@ -227,7 +227,7 @@ def _pdf_trial_page(pdf: Any, s: SessionReport, tr: TrialReport, report: Report)
         ax.grid(True, color="#dddddd", linewidth=0.5)
         fn(ax, *args)
         _small(ax)
-    y = top - h - 0.03
+    y = top - h - 0.045
     if tr.asymmetry:
         rows = [[r.label, r.left, r.right, _si(r), _ci(r), _direction(r)]
                 for r in tr.asymmetry]
@@ -235,9 +235,9 @@ def _pdf_trial_page(pdf: Any, s: SessionReport, tr: TrialReport, report: Report)
         height = 0.022 * (len(rows) + 1)
         ax = fig.add_axes((0.04, y - height, 0.92, height))
         ax.axis("off")
-        table = ax.table(cellText=rows, cellColours=colours, loc="upper center",
+        table = ax.table(cellText=rows, cellColours=colours, bbox=(0, 0, 1, 1),
                          colLabels=["metric", "left", "right", "SI", "95 % CI", "direction"],
-                         colWidths=[0.2, 0.2, 0.2, 0.09, 0.14, 0.17])
+                         colWidths=[0.22, 0.19, 0.19, 0.08, 0.14, 0.18])
         table.auto_set_font_size(False)
         table.set_fontsize(6.5)
         y -= height + 0.02
@@ -247,7 +247,7 @@ def _pdf_trial_page(pdf: Any, s: SessionReport, tr: TrialReport, report: Report)
         ax = fig.add_axes((0.15, y - height, 0.7, height))
         ax.axis("off")
         table = ax.table(cellText=[list(r) for r in tr.gait_rows], colLabels=["", c1, c2],
-                         loc="upper center")
+                         bbox=(0, 0, 1, 1))
         table.auto_set_font_size(False)
         table.set_fontsize(7)
         y -= height + 0.02
