@@ -517,8 +517,9 @@ class ClockFit:
 
     @property
     def drift_ppm(self) -> float:
-        """Fitted rate error of the device clock in ppm (host s per device s − 1, × 1e6)."""
-        return (self.skew - 1.0) * 1e6
+        """Fitted rate error of the device clock in ppm (positive: the device clock runs fast;
+        device s per host s − 1, × 1e6)."""
+        return (1.0 / self.skew - 1.0) * 1e6
 
     def add(
         self,
