@@ -27,8 +27,9 @@ from forcelab.drivers import ins1
 from forcelab.drivers.errors import DeviceError
 from forcelab.drivers.sim.base import Simulator
 from forcelab.drivers.sim.faults import FaultSpec
-from forcelab.drivers.sim.gait import GaitModel, GaitParams, insole_pressures
+from forcelab.drivers.sim.gait import GaitModel, insole_pressures
 from forcelab.drivers.sim.pty import SimPort, free_name
+from forcelab.drivers.sim.setups import Setup, check_unknown, gait_from_options
 
 #: Default sensor layout of the right insole (mm from the heel centre, +x toward the wearer's
 #: right, +y toward the toes); the left insole is its mirror image (x -> -x).
@@ -310,156 +311,103 @@ def _opt(options: dict[str, Any], name: str, default: Any, conv: Any) -> Any:
         raise DeviceError(f"simulated insoles: option {name}={v!r} is not valid") from None
 
 
-class InsoleSetup:
-    """A running pair of simulated INS1 insoles (left and right of one pair).
+class InsoleSetup(Setup):
+    """A running pair of simulated INS1 insoles (a :class:`Setup` named ``"insoles"``).
 
-    Attributes
-    ----------
-    simulators : dict
-        ``{"left": Ins1Simulator, "right": Ins1Simulator}`` (ground truth: ``.sent``,
-        ``.faults.log``).
-    ports : list of SimPort
-        Left then right.
-    gait : GaitModel
-        The gait (true stances via ``gait.stances()``; model time 0 = ``t0_host_s``).
+    ``simulators`` is [left, right] (:class:`Ins1Simulator`: ground truth in ``.sent`` and
+    ``.faults.log``); ``truth`` is the :class:`GaitModel` (true stances); model time 0 is host
+    time :attr:`t0_host_s`.
     """
 
-    name = "insoles"
-    KNOWN_OPTIONS = ("speed", "mode", "strike", "body_mass", "asymmetry", "contact_asymmetry",
-                     "cadence", "contact_time", "seed", "faults", "rate", "drift_ppm",
-                     "drift_ppm_right", "clock_start_s", "sensor_fault", "pair_id",
-                     "fault_side", "name", "variability", "start_s")
-
-    def __init__(self, options: dict[str, Any] | None = None) -> None:
-        opts = dict(options or {})
-        unknown = sorted(set(opts) - set(self.KNOWN_OPTIONS))
-        if unknown:
-            raise DeviceError(f"sim:insoles does not know option(s) {', '.join(unknown)}; "
-                              f"valid: {', '.join(self.KNOWN_OPTIONS)}")
-        seed = _opt(opts, "seed", 0, int)
-        self.gait = GaitModel(gait_params(opts, "sim:insoles"), seed=seed)
-        rate = _opt(opts, "rate", 100, int)
-        if rate not in ins1.RATES_HZ:
-            raise DeviceError(f"sim:insoles rate={rate}: INS1 rates are {ins1.RATES_HZ} Hz")
-        drift_l = _opt(opts, "drift_ppm", 60.0, float)
-        drift_r = _opt(opts, "drift_ppm_right", -0.5 * drift_l, float)
-        clock_start = _opt(opts, "clock_start_s", None, float)
-        sensor_fault = _opt(opts, "sensor_fault", None, int)
-        if sensor_fault is not None and not 0 <= sensor_fault < 16:
-            raise DeviceError(f"sensor_fault must be a sensor index 0..15, not {sensor_fault}")
-        pair_id = _opt(opts, "pair_id", 0x5EED0000 + seed % 0xFFFF, int)
-        fault_side = _opt(opts, "fault_side", "both", str)
-        if fault_side not in ("left", "right", "both"):
-            raise DeviceError(f"fault_side must be left, right or both, not {fault_side!r}")
-        spec = FaultSpec.parse(opts.get("faults"))
-        base = _opt(opts, "name", "ins1", str)
-        self.options = opts
-        self.simulators: dict[str, Ins1Simulator] = {}
-        self.ports: list[SimPort] = []
-        try:
-            for k, side in enumerate(("left", "right")):
-                serial = f"INS{seed % 10000:04d}{'LR'[k]}{pair_id % 1000:03d}"[:12]
-                port = SimPort(free_name(f"{base}-{side}"),
-                               description=f"forcelab simulated INS1 insole ({side})",
-                               serial_number=serial, pid=0xF0C1)
-                port.open()
-                self.ports.append(port)
-                sim = Ins1Simulator(
-                    port, side, serial, pair_id, self.gait, rate_hz=rate,
-                    sensor_fault=sensor_fault if side == "left" else None,
-                    clock_start_s=clock_start, seed=seed * 2 + k,
-                    faults=spec if fault_side in (side, "both") else None,
-                    drift_ppm=drift_l if side == "left" else drift_r)
-                self.simulators[side] = sim
-            left, right = self.simulators["left"], self.simulators["right"]
-            left.start()
-            right.start()
-            right._t0_mono = left._t0_mono  # one model time axis for both feet
-        except BaseException:
-            self.close()
-            raise
-        self.t0_host_s = time.time() - (time.monotonic() - left._t0_mono)
+    @property
+    def t0_host_s(self) -> float:
+        """Host time (``time.time()``) of model time 0."""
+        t0 = self.simulators[0]._t0_mono
+        return time.time() - (time.monotonic() - t0)
 
     @property
-    def urls(self) -> list[str]:
-        """Device strings ``ins1://<port>`` of the left and right insole."""
-        return [f"ins1://{p.device}" for p in self.ports]
+    def left(self) -> Ins1Simulator:
+        """The left insole's simulator."""
+        return self.simulators[0]
 
     @property
-    def devices(self) -> list[str]:
-        """Port paths of the left and right insole."""
-        return [p.device for p in self.ports]
-
-    def describe(self) -> list[str]:
-        """One line per port for ``forcelab simulate``."""
-        return [f"{s.port.device}  INS1 {s.info.side} insole  serial {s.info.serial}  "
-                f"pair {s.info.pair_id:#x}  {s.info.rate_hz} Hz"
-                for s in self.simulators.values()]
+    def right(self) -> Ins1Simulator:
+        """The right insole's simulator."""
+        return self.simulators[1]
 
     def true_stances(self) -> list[dict[str, Any]]:
         """The stances the gait model generated, with host times (``*_host_s``)."""
         t0 = self.t0_host_s
         return [dict(s.to_dict(), start_host_s=t0 + s.start_s, end_host_s=t0 + s.end_s)
-                for s in self.gait.stances()]
-
-    def truth(self) -> dict[str, Any]:
-        """Ground truth: parameters, true stances, per-foot sent samples and fault logs."""
-        return {
-            "params": self.gait.params.to_dict(),
-            "stances": self.true_stances(),
-            "sent": {side: sim.sent for side, sim in self.simulators.items()},
-            "faults": {side: sim.faults.log for side, sim in self.simulators.items()},
-        }
-
-    def close(self) -> None:
-        """Stop the simulators and remove their ports; idempotent."""
-        errors = []
-        for sim in self.simulators.values():
-            try:
-                sim.stop()
-            except RuntimeError as exc:
-                errors.append(exc)
-        for p in self.ports:
-            p.close()
-        if errors:
-            raise errors[0]
-
-    stop = close
-
-    def __enter__(self) -> InsoleSetup:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+                for s in self.truth.stances()]
 
 
-def gait_params(opts: dict[str, Any], what: str) -> GaitParams:
-    """GaitParams from setup options (speed, mode, strike, body_mass, asymmetry, ...)."""
-    try:
-        return GaitParams(
-            mode=_opt(opts, "mode", "run", str),
-            speed_m_s=_opt(opts, "speed", 3.0, float),
-            strike=_opt(opts, "strike", "rear", str),
-            body_mass_kg=_opt(opts, "body_mass", 70.0, float),
-            asymmetry=_opt(opts, "asymmetry", 0.0, float),
-            contact_asymmetry=_opt(opts, "contact_asymmetry", 0.0, float),
-            cadence_spm=_opt(opts, "cadence", None, float),
-            contact_time_s=_opt(opts, "contact_time", None, float),
-            variability=_opt(opts, "variability", 0.02, float),
-            start_s=_opt(opts, "start_s", 0.5, float),
-        )
-    except ValueError as exc:
-        raise DeviceError(f"{what}: {exc}") from None
+INSOLE_OPTIONS = ("rate", "drift", "drift_ppm", "drift_ppm_right", "clock_start_s",
+                  "sensor_fault", "pair_id", "fault_side", "faults", "name")
 
 
 def start_insoles(options: dict[str, Any] | None = None) -> InsoleSetup:
-    """Start a simulated INS1 pair (see :class:`InsoleSetup`); options as in ``sim:insoles?...``.
+    """Start a simulated INS1 pair (``sim:insoles?...``): two ptys, one per foot.
 
-    Options: speed (m/s), mode (run/walk), strike (rear/mid/fore), body_mass (kg), asymmetry,
-    contact_asymmetry, cadence (steps/min), variability, start_s, seed, faults (see
-    :mod:`forcelab.drivers.sim.faults`), fault_side (left/right/both), rate (Hz), drift_ppm
-    (left foot; right defaults to −½ of it), drift_ppm_right, clock_start_s, sensor_fault
-    (sensor index on the left insole reporting 0xFFFF), pair_id, name (port name prefix).
+    Options (strings or values): the common gait options of
+    :func:`~forcelab.drivers.sim.setups.gait_from_options` (speed, mode, strike, mass,
+    asymmetry, ...), ``seed``, ``faults`` (see :mod:`forcelab.drivers.sim.faults`),
+    ``fault_side`` (left/right/both, default both), ``rate`` (Hz, 25/50/100/200, default 100),
+    ``drift`` / ``drift_ppm`` (left foot's clock error, default 60 ppm), ``drift_ppm_right``
+    (default −½ of the left), ``clock_start_s`` (device clock at start; near 4294.97 s the u32
+    µs counter wraps), ``sensor_fault`` (index 0..15 of a left-insole sensor reporting 0xFFFF),
+    ``pair_id``, ``name`` (port name prefix).
+
+    Raises
+    ------
+    DeviceError
+        Unknown option or a value out of range.
     """
-    return InsoleSetup(options)
-
+    opts = {str(k).lower(): v for k, v in dict(options or {}).items()}
+    gait, seed = gait_from_options(opts)
+    rate = _opt(opts, "rate", 100, int)
+    if rate not in ins1.RATES_HZ:
+        raise DeviceError(f"sim:insoles rate={rate}: INS1 rates are {ins1.RATES_HZ} Hz")
+    drift_l = _opt(opts, "drift_ppm", _opt(opts, "drift", 60.0, float), float)
+    drift_r = _opt(opts, "drift_ppm_right", -0.5 * drift_l, float)
+    clock_start = _opt(opts, "clock_start_s", None, float)
+    sensor_fault = _opt(opts, "sensor_fault", None, int)
+    if sensor_fault is not None and not 0 <= sensor_fault < 16:
+        raise DeviceError(f"sensor_fault must be a sensor index 0..15, not {sensor_fault}")
+    pair_id = _opt(opts, "pair_id", 0x5EED0000 + seed % 0xFFFF, int)
+    fault_side = str(opts.pop("fault_side", "both")).lower()
+    if fault_side not in ("left", "right", "both"):
+        raise DeviceError(f"fault_side must be left, right or both, not {fault_side!r}")
+    faults = opts.pop("faults", None)
+    spec = FaultSpec.parse(faults)
+    base = str(opts.pop("name", "ins1"))
+    for k in ("drift", "drift_ppm", "drift_ppm_right", "clock_start_s", "sensor_fault",
+              "pair_id", "rate"):
+        opts.pop(k, None)
+    check_unknown("insoles", opts, INSOLE_OPTIONS)
+    sims: list[Ins1Simulator] = []
+    try:
+        for k, side in enumerate(("left", "right")):
+            serial = f"INS{seed % 10000:04d}{'LR'[k]}{pair_id % 1000:03d}"[:12]
+            port = SimPort(free_name(f"{base}-{side}"),
+                           description=f"forcelab simulated INS1 insole ({side})",
+                           serial_number=serial, pid=0xF0C1).open()
+            sims.append(Ins1Simulator(
+                port, side, serial, pair_id, gait, rate_hz=rate,
+                sensor_fault=sensor_fault if side == "left" else None,
+                clock_start_s=clock_start, seed=seed * 2 + k,
+                faults=spec if fault_side in (side, "both") else None,
+                drift_ppm=drift_l if side == "left" else drift_r))
+        for sim in sims:
+            sim.start()
+        sims[1]._t0_mono = sims[0]._t0_mono  # one model time axis for both feet
+    except BaseException:
+        for sim in sims:
+            try:
+                sim.stop()
+            except RuntimeError:
+                pass
+        raise
+    return InsoleSetup("insoles", [s.port.device for s in sims],
+                       [f"ins1://{s.port.device}" for s in sims], sims, gait,
+                       dict(options or {}))
