@@ -115,13 +115,14 @@ class ConsoleBackend:
             if not isinstance(rec, dict):
                 out.append(str(rec))
                 continue
-            url = rec.get("url")
-            device = rec.get("device", "")
-            proto = str(rec.get("protocol") or "").lower()
-            if url:
-                out.append(str(url))
-            elif device:
-                out.append(f"{proto}://{device}" if proto else str(device))
+            device = str(rec.get("device", ""))
+            if not device:
+                continue
+            text = " ".join(str(rec.get(k) or "") for k in ("description", "product", "hwid"))
+            proto = str(rec.get("protocol") or "").lower() or next(
+                (p for p in ("ins1", "csv4", "fpb1") if p in text.lower()), "fpb1"
+            )
+            out.append(f"{proto}://{device}")
         return out
 
     # -- state -----------------------------------------------------------------------------

@@ -242,7 +242,17 @@ class ConsoleWindow(QMainWindow):
         mono.setStyleHint(QFont.TypeWriter)
         self.summary_text.setFont(mono)
         self.summary_text.setPlaceholderText("The summary of a trial appears here when it stops.")
-        self.tabs.addTab(self.summary_text, "Summary")
+        summary_tab = QWidget()
+        slay = QVBoxLayout(summary_tab)
+        slay.setContentsMargins(4, 4, 4, 4)
+        slay.addWidget(self.summary_text, 1)
+        self.review_last_button = QPushButton("Review and export this session…")
+        self.review_last_button.setEnabled(False)
+        self.review_last_button.clicked.connect(
+            lambda: self.open_review(self.session_label.text())
+        )
+        slay.addWidget(self.review_last_button, 0, Qt.AlignRight)
+        self.tabs.addTab(summary_tab, "Summary")
         self.review = ReviewPanel(self.jobs)
         self.review.error.connect(self.show_error)
         self.tabs.addTab(self.review, "Review")
@@ -617,6 +627,10 @@ class ConsoleWindow(QMainWindow):
         if error is not None:
             if name == "weigh":
                 self.stillness.set_state("failed")
+            if name == "summary":
+                self.last_summary = f"Summary not available: {error}"
+                self.summary_text.setPlainText(self.last_summary)
+                self.review_last_button.setEnabled(True)
             self.show_error(f"{name.replace('_', ' ').capitalize()} failed: {error}")
             self._update_controls()
             return
@@ -651,6 +665,7 @@ class ConsoleWindow(QMainWindow):
         elif name == "summary":
             self.last_summary = str(result)
             self.summary_text.setPlainText(self.last_summary)
+            self.review_last_button.setEnabled(True)
             self.tabs.setCurrentIndex(1)
         elif name == "list_devices":
             current = self.device_combo.currentText()
