@@ -10,8 +10,15 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
+from pathlib import Path
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on POSIX: no writer-alive detection
+    fcntl = None
 
 import numpy as np
 
@@ -158,3 +165,35 @@ def _json_default(obj: Any) -> Any:
     if hasattr(obj, "to_dict"):
         return obj.to_dict()
     raise TypeError(f"cannot store {type(obj).__name__} as JSON")
+
+
+def reserve_path(path: str | os.PathLike) -> Path:
+    """The reserve file a SessionWriter keeps beside ``path`` while it records."""
+    p = Path(path)
+    return p.with_name(p.name + ".reserve")
+
+
+def writer_alive(path: str | os.PathLike) -> bool | None:
+    """Whether a live SessionWriter is recording ``path``.
+
+    The writer holds an exclusive ``flock`` on its reserve file for as long as it runs; the
+    operating system drops it when the process dies (crash, ``kill -9``). Returns True (locked),
+    False (reserve left by a dead writer) or None (no reserve file: unknown).
+    """
+    if fcntl is None:
+        return None
+    try:
+        fd = os.open(reserve_path(path), os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return None
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)

@@ -68,7 +68,7 @@ def check_session(path: str | os.PathLike) -> dict[str, Any]:
         )
         if not state["closed"]:
             if state["recording"]:
-                problems.append("the file is being recorded right now (flushed within 3 s)")
+                problems.append("the file is being recorded right now")
             else:
                 problems.append(
                     "not closed: the recorder stopped without closing (crash, kill, power loss); "
@@ -96,6 +96,11 @@ def check_session(path: str | os.PathLike) -> dict[str, Any]:
             report["n_analyses"] = len(sf.analyses)
         except Exception as exc:  # noqa: BLE001
             problems.append(f"stored analyses unreadable: {_short(exc)}")
+        reserve = L.reserve_path(path)
+        if reserve.exists() and not state["recording"]:
+            problems.append(
+                f"leftover reserve file {reserve.name} of the recorder (removed by --recover)"
+            )
         streams = {}
         for name in sf.streams:
             streams[name] = _check_stream(sf, name, problems)
@@ -184,6 +189,9 @@ def recover_session(src: str | os.PathLike, dst: str | os.PathLike) -> dict[str,
             os.remove(dst)
             raise SessionFileError(f"recovery into {dst} failed: {_short(exc)}") from None
         out.close()
+    reserve = L.reserve_path(src)
+    if reserve.exists() and L.writer_alive(src) is False:
+        reserve.unlink()  # forcelab's own disk-full reserve, left by a crashed recorder
     return report
 
 

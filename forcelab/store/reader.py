@@ -207,7 +207,8 @@ class SessionFile:
     @property
     def state(self) -> dict[str, Any]:
         """``closed`` (bool), ``close_reason``, ``closed_utc``, ``last_flush_utc``,
-        ``n_flushes``, ``recording`` (True when not closed and flushed within 3 s)."""
+        ``n_flushes``, ``recording`` (True while a live writer holds the file: its reserve
+        file is locked, or, without a reserve file, it flushed within the last 3 s)."""
         row = self._h5["session_state"][0]
         closed = bool(row["closed"])
         last = float(row["last_flush_unix_s"])
@@ -217,7 +218,7 @@ class SessionFile:
             "closed_utc": L.utc_iso(float(row["closed_unix_s"])) if closed else None,
             "last_flush_utc": L.utc_iso(last),
             "n_flushes": int(row["n_flushes"]),
-            "recording": (not closed) and time.time() - last < 3.0,
+            "recording": (not closed) and _writer_running(self.path, last),
         }
 
     @property
@@ -579,6 +580,13 @@ def _sample_times(seq: np.ndarray, blocks: np.ndarray, rate_hz: float, n: int) -
     idx = np.searchsorted(blocks["row"], np.arange(n), side="right") - 1
     idx = np.clip(idx, 0, len(blocks) - 1)
     return blocks["t_s"][idx] + (seq - blocks["seq"][idx]) / rate_hz
+
+
+def _writer_running(path: Path, last_flush_unix_s: float) -> bool:
+    alive = L.writer_alive(path)
+    if alive is None:
+        return time.time() - last_flush_unix_s < 3.0
+    return alive
 
 
 def _athlete_dict(row: np.void) -> dict[str, Any]:

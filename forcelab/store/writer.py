@@ -108,7 +108,7 @@ class SessionWriter:
         self._flush_interval_s = _options["flush_interval_s"]
         self._min_free_bytes = _options["min_free_bytes"]
         self._sample_dtype = _options["sample_dtype"]
-        self._reserve_path: Path | None = _options.get("reserve_path")
+        self._reserve: _Reserve | None = _options.get("reserve")
         self._lock = threading.RLock()
         self._streams: dict[str, _StreamBuffer] = {}
         self._swmr = False
@@ -202,17 +202,17 @@ class SessionWriter:
         if not path.parent.is_dir():
             raise SessionFileError(f"cannot create {path}: folder {path.parent} does not exist")
         t0 = time.time() if t0_unix_s is None else float(t0_unix_s)
-        reserve_path = _make_reserve(path, int(reserve_bytes))
+        reserve = _make_reserve(path, int(reserve_bytes))
         try:
             h5 = h5py.File(path, "x", libver="latest")
         except FileExistsError:
-            _remove_reserve(reserve_path)
+            _release(reserve)
             raise SessionFileError(
                 f"{path} already exists; forcelab never overwrites a session file: "
                 "choose another file name"
             ) from None
         except OSError as exc:
-            _remove_reserve(reserve_path)
+            _release(reserve)
             if path.exists() and "exist" in str(exc).lower():
                 raise SessionFileError(
                     f"{path} already exists; forcelab never overwrites a session file: "
@@ -226,7 +226,8 @@ class SessionWriter:
             h5.flush()
         except Exception as exc:
             _close_quietly(h5)
-            _remove_reserve(reserve_path)
+            _release(reserve)
+            path.unlink(missing_ok=True)  # our own, still empty file: leave nothing behind
             raise SessionFileError(
                 f"cannot create session file {path}: {_oserror_text(exc)}; "
                 "check the free disk space and that the folder is writable"
@@ -235,7 +236,7 @@ class SessionWriter:
             "flush_interval_s": interval,
             "min_free_bytes": max(0, int(min_free_bytes)),
             "sample_dtype": _SAMPLE_DTYPES[sample_dtype],
-            "reserve_path": reserve_path,
+            "reserve": reserve,
         }
         writer = cls(path, h5, t0, options)
         writer._athlete_rows.append(athlete_row)
@@ -673,7 +674,7 @@ class SessionWriter:
     def _close_file(self, reason: str) -> None:
         self._guarded(lambda: self._mark_closed(reason))
         self._closed = True
-        _remove_reserve(self._reserve_path)
+        _release(self._reserve)
 
     def _mark_closed(self, reason: str) -> None:
         state = self._h5["session_state"]
@@ -745,8 +746,8 @@ class SessionWriter:
         reason = "disk_full" if disk_full else "write_error"
         what = "the disk is full" if disk_full else _oserror_text(exc)
         # Give HDF5 room to write its metadata and close the file consistently.
-        _remove_reserve(self._reserve_path)
-        self._reserve_path = None
+        _release(self._reserve)
+        self._reserve = None
         try:
             self._h5.flush()
             self._mark_closed(reason)
@@ -924,34 +925,52 @@ def _oserror_text(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:300] or type(exc).__name__
 
 
-def _make_reserve(path: Path, size: int) -> Path | None:
+class _Reserve:
+    """A file of zeros beside the session, freed after a write error so HDF5 can close the file;
+    its exclusive flock tells readers the writer is alive (see ``_layout.writer_alive``)."""
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path = path
+        self.fd = fd
+
+    def release(self) -> None:
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def _make_reserve(path: Path, size: int) -> _Reserve | None:
     if size <= 0:
         return None
-    reserve = path.with_name(path.name + ".reserve")
+    reserve = L.reserve_path(path)
     try:
-        fd = os.open(reserve, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        fd = os.open(reserve, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
     except FileExistsError:
         return None  # a leftover of a crashed session with the same name: not ours to use
     except OSError as exc:
         raise SessionFileError(f"cannot create session file {path}: {_oserror_text(exc)}") from None
+    r = _Reserve(reserve, fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(b"\0" * size)
+        if L.fcntl is not None:
+            L.fcntl.flock(fd, L.fcntl.LOCK_EX | L.fcntl.LOCK_NB)
+        os.write(fd, b"\0" * size)
+        os.fsync(fd)
     except OSError as exc:
-        _remove_reserve(reserve)
+        r.release()
         raise SessionFileError(
             f"cannot create session file {path}: {_oserror_text(exc)} "
             f"(less than {size / 1e6:.1f} MB free?)"
         ) from None
-    return reserve
+    return r
 
 
-def _remove_reserve(reserve: Path | None) -> None:
+def _release(reserve: _Reserve | None) -> None:
     if reserve is not None:
-        try:
-            reserve.unlink()
-        except FileNotFoundError:
-            pass
+        reserve.release()
 
 
 def _close_quietly(h5: h5py.File) -> None:
