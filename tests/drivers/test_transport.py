@@ -1,0 +1,74 @@
+"""Transport: pyserial URLs, non-blocking reads, and unplug -> ConnectionLost."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from forcelab.drivers.errors import ConnectionLost, DeviceNotFound
+from forcelab.drivers.sim.pty import SimPort, free_name
+from forcelab.drivers.transport import Transport, wait_for_port
+
+
+def test_loop_url_round_trip():
+    with Transport.open("loop://") as t:
+        t.write(b"hello")
+        got = b""
+        deadline = time.monotonic() + 2
+        while len(got) < 5 and time.monotonic() < deadline:
+            got += t.read(0.05)
+        assert got == b"hello"
+        assert t.read(0.0) == b""
+
+
+def test_missing_port_is_device_not_found():
+    with pytest.raises(DeviceNotFound, match="forcelab devices"):
+        Transport.open("/dev/does-not-exist-forcelab")
+
+
+def test_read_waits_at_most_the_timeout():
+    p = SimPort(free_name("test-transport")).open()
+    try:
+        with Transport.open(p.device) as t:
+            t0 = time.monotonic()
+            assert t.read(0.1) == b""
+            assert time.monotonic() - t0 < 1.0
+            p.write(b"abc")
+            assert t.read(1.0) == b"abc"
+    finally:
+        p.close()
+
+
+@pytest.mark.parametrize("op", ["read", "in_waiting", "write"])
+def test_unplug_becomes_connection_lost(op):
+    p = SimPort(free_name("test-unplug")).open()
+    try:
+        t = Transport.open(p.device)
+        p.unplug()
+        with pytest.raises(ConnectionLost, match="unplugged"):
+            if op == "read":
+                t.read(0.5)
+            elif op == "in_waiting":
+                t.in_waiting()
+            else:
+                for _ in range(100):
+                    t.write(b"x" * 4096)
+        assert not t.is_open
+        with pytest.raises(ConnectionLost):
+            t.read(0.0)
+        t.close()
+        t.close()
+    finally:
+        p.close()
+
+
+def test_wait_for_port_sees_a_replug():
+    p = SimPort(free_name("test-wait")).open()
+    try:
+        p.unplug()
+        assert wait_for_port(p.device, 0.05) is False
+        p.replug()
+        assert wait_for_port(p.device, 1.0) is True
+        assert wait_for_port("socket://localhost:1", 0.0) is True
+    finally:
+        p.close()
