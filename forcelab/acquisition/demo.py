@@ -6,6 +6,7 @@ Used by ``forcelab demo`` and by ``bench/bench_recorder.py``.
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any, TextIO
 
 import numpy as np
@@ -95,7 +96,7 @@ def run_demo(
     options = {
         "asymmetry": asymmetry,
         "speed": speed_m_s,
-        "body_mass": body_mass_kg,
+        "mass": body_mass_kg,
         "seed": seed,
     }
     print(
@@ -105,11 +106,11 @@ def run_demo(
         file=out,
         flush=True,
     )
+    t_setup_s = time.time()
     setup = start_setup("treadmill", options)
     try:
-        devices = [f"fpb1://{port}" for port in setup.ports]
         summary = record_headless(
-            devices,
+            setup.urls,
             path,
             duration_s,
             athlete={
@@ -124,7 +125,12 @@ def run_demo(
             interval_s=1.0 if progress else 0.0,
             out=out,
         )
-        truth = list(setup.truth) if not callable(setup.truth) else list(setup.truth())
+        # the true stances of the recorded interval (model time 0 = setup start, within ms)
+        t_end_model_s = time.time() - t_setup_s
+        t_begin_model_s = t_end_model_s - float(summary["duration_s"])
+        truth = [
+            s for s in setup.truth.stances(0.0, t_end_model_s) if s.start_s >= t_begin_model_s
+        ]
     finally:
         setup.stop()
     print(f"saved {summary['path']}", file=out, flush=True)

@@ -1,0 +1,162 @@
+"""``forcelab record`` as a user runs it: real subprocesses, real simulated devices, real files."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from forcelab.store import open_session
+
+ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+def _record(*args, timeout=60):
+    return subprocess.run(
+        [sys.executable, "-m", "forcelab", "record", *args],
+        capture_output=True, text=True, timeout=timeout, env=ENV,
+    )
+
+
+def _start(*args):
+    return subprocess.Popen(
+        [sys.executable, "-m", "forcelab", "record", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+    )
+
+
+def _wait_for_samples(path, stream, n, proc, timeout_s=30.0):
+    """Read the file while it is recorded (SWMR) until ``stream`` holds ``n`` samples."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        if os.path.exists(path):
+            try:
+                with open_session(path) as f:
+                    if stream in f.streams and f.stream_summary(stream)["n_samples"] >= n:
+                        return
+            except Exception:  # the file is still being created; try again
+                pass
+        time.sleep(0.1)
+    raise AssertionError(f"{path} never reached {n} samples of {stream}")
+
+
+def test_records_insoles_with_trial_tags_and_live_figures(tmp_path):
+    out = tmp_path / "ann.h5"
+    r = _record(
+        "--device", "sim:insoles?seed=7&asymmetry=-0.1", "--athlete", "Ann", "--body-mass", "61",
+        "--duration", "7", "-o", str(out), "--trial", "easy run", "--tag", "baseline",
+        "--tag", "shoe A",
+    )
+    assert r.returncode == 0, r.stderr
+    assert "recording 7 s" in r.stdout
+    assert "insole_left" in r.stdout and "stances" in r.stdout
+    assert "mid-stance peak" in r.stdout  # live per-side figures after the detector warmed up
+    with open_session(out) as f:
+        assert f.athlete["name"] == "Ann" and f.athlete["body_mass_kg"] == pytest.approx(61)
+        trial = f.trials[0]
+        assert trial["name"] == "easy run" and trial["tags"] == ["baseline", "shoe A"]
+        assert trial["duration_s"] == pytest.approx(7.0, abs=0.5)
+        assert f.state["closed"]
+        for side in ("left", "right"):
+            s = f.stream_summary(f"insole_{side}")
+            assert s["n_samples"] == pytest.approx(700, abs=60)  # 100 Hz for 7 s
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--duration", "-3"], "duration"),
+        (["--duration", "nan"], "duration"),
+        (["--body-mass", "0"], "body mass"),
+        (["--device", "sim:nosuchsetup"], "unknown simulated setup"),
+        (["--device", "fpb1:///dev/forcelab-no-such-port"], "forcelab-no-such-port"),
+        (["-o", "/nonexistent-folder/x.h5"], "does not exist"),
+    ],
+)
+def test_nonsense_gives_one_line_and_exit_2(tmp_path, args, message):
+    base = {"--device": "sim:insoles", "--duration": "1", "--body-mass": "70",
+            "-o": str(tmp_path / "s.h5")}
+    for k in range(0, len(args), 2):
+        base[args[k]] = args[k + 1]
+    flat = [x for kv in base.items() for x in kv]
+    r = _record(*flat, "--athlete", "Bo")
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("forcelab record: error:"), r.stderr
+    assert message in lines[0]
+    assert "Traceback" not in r.stderr
+    assert not (tmp_path / "s.h5").exists() or base["-o"] != str(tmp_path / "s.h5")
+
+
+def test_never_overwrites(tmp_path):
+    out = tmp_path / "keep.h5"
+    out.write_bytes(b"an earlier session")
+    r = _record("--device", "sim:insoles", "--athlete", "Bo", "--duration", "1", "-o", str(out))
+    assert r.returncode == 2
+    assert "never overwrites" in r.stderr
+    assert out.read_bytes() == b"an earlier session"
+
+
+def test_ctrl_c_stops_cleanly_and_a_reader_sees_the_file_grow(tmp_path):
+    out = tmp_path / "interrupted.h5"
+    proc = _start("--device", "sim:insoles?seed=2", "--athlete", "Cy", "--duration", "120",
+                  "-o", str(out), "--interval", "0.5")
+    try:
+        _wait_for_samples(out, "insole_left", 100, proc)
+        # a second process reads the file while it is recorded and sees it grow
+        reader = subprocess.run(
+            [sys.executable, "-c",
+             "import sys, time\n"
+             "from forcelab.store import open_session\n"
+             "f = open_session(sys.argv[1])\n"
+             "a = f.stream_summary('insole_left')['n_samples']\n"
+             "time.sleep(1.5); f.refresh()\n"
+             "b = f.stream_summary('insole_left')['n_samples']\n"
+             "print(a, b, f.state['recording'])\n", str(out)],
+            capture_output=True, text=True, timeout=60,
+        )
+        assert reader.returncode == 0, reader.stderr
+        a, b, live = reader.stdout.split()
+        assert int(b) >= int(a) + 100 and live == "True"
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, stderr
+    assert "stopped by SIGINT" in stdout
+    with open_session(out) as f:
+        assert f.state["closed"]
+        assert f.trials[0]["stop_s"] is not None
+        assert f.stream_summary("insole_right")["n_samples"] >= 200
+
+
+def test_kill_9_loses_at_most_one_second(tmp_path):
+    out = tmp_path / "killed.h5"
+    proc = _start("--device", "sim:treadmill?seed=3", "--athlete", "Di", "--duration", "120",
+                  "-o", str(out), "--interval", "0")
+    try:
+        _wait_for_samples(out, "plate_left", 3000, proc)
+        t_kill = time.time()
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    with open_session(out) as f:
+        assert not f.state["closed"]
+        for name in ("plate_left", "plate_right"):
+            data = f.read_stream(name)
+            assert data.seq.size >= 3000
+            assert np.all(np.diff(data.seq) >= 1)
+            last_sample_s = f.t0_unix_s + data.t_s[-1]
+            # the driver's own latency (a few frames) + the writer's flush period <= 1 s
+            assert t_kill - last_sample_s <= 1.0, t_kill - last_sample_s
