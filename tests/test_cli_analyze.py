@@ -167,3 +167,26 @@ def test_save_stores_results_in_a_session_file(tmp_path, small_csv):
     # a session file refuses options that only make sense for tables
     assert "--rate cannot be used with session files" in one_error_line(
         run_cli(session, "--rate", "100"))
+
+
+def test_summary_of_a_folder_delegates_to_the_batch(tmp_path, small_csv):
+    import csv
+    import shutil
+
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    shutil.copy(small_csv, folder / "a.csv")
+    shutil.copy(small_csv, folder / "b.csv")
+    out = tmp_path / "summary.csv"
+    r = run_cli(folder, "--summary", out, "--jobs", "1", "--vertical", "force", "--cop-ml", "cop")
+    assert r.returncode == 0, r.stderr
+    assert "2 file(s) analysed, 0 failed" in r.stderr
+    with open(out) as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) >= 2
+    (folder / "broken.csv").write_text("time,force,cop\n0,abc,1\n")
+    r = run_cli(folder, "--summary", out, "--jobs", "1", "--vertical", "force", "--cop-ml", "cop")
+    assert r.returncode == 1, r.stderr
+    assert "broken.csv" in r.stderr
+    assert "--jobs must be a whole number" in one_error_line(
+        run_cli(folder, "--summary", out, "--jobs", "0"))

@@ -4,7 +4,8 @@ One file: ``forcelab analyze FILE [reader options] [--json] [--save]`` prints th
 and the coach's asymmetry lines (or, with ``--json``, one JSON object with ``stances``,
 ``summary``, ``asymmetry``, ``parameters``). ``--save`` stores the results in a forcelab
 session file. Several files or folders: ``--summary OUT.csv [--jobs N] [--dask ADDRESS]`` runs
-the batch analysis of ``forcelab.batch``.
+the batch analysis of ``forcelab.batch`` (exit status 1 when some files failed; they are listed
+on stderr).
 """
 
 from __future__ import annotations
@@ -155,7 +156,11 @@ def _run_batch(args: argparse.Namespace, paths: list, opts: dict) -> int:
         raise InputError(
             "batch analysis (--summary) is not available in this installation of forcelab"
         ) from None
-    run_batch([str(p) for p in paths], summary_csv=args.summary, jobs=jobs,
-              dask_address=args.dask, reader_options=opts)
-    print(f"summary written to {args.summary}", file=sys.stderr)
-    return 0
+    result = run_batch([str(p) for p in paths], summary_csv=args.summary, jobs=jobs,
+                       dask_address=args.dask, reader_options=opts,
+                       analysis_options=analysis_options(args.option))
+    failures = getattr(result, "failures", [])
+    n_files = getattr(result, "n_files", len(paths))
+    print(f"{n_files} file(s) analysed, {len(failures)} failed; summary written to "
+          f"{args.summary}", file=sys.stderr)
+    return 1 if failures else 0
