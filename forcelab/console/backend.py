@@ -262,6 +262,7 @@ class ConsoleBackend:
             )
         if rec.get("error"):
             lines.append(f"  error during recording: {rec['error']}")
+        lines += coach_lines(result.get("result"))
         return "\n".join(lines) + "\n\n" + result["text"]
 
     def close(self) -> str | None:
@@ -313,6 +314,22 @@ class ConsoleBackend:
                 self._bars.append((side, float(value), time.monotonic()))
             self._bar_counts[side] = n
         del self._bars[:-200]
+
+
+def coach_lines(result: dict[str, Any] | None) -> list[str]:
+    """The headline asymmetry lines of an analysis (mid-stance peak, contact time) for the top
+    of a summary, from ``AnalysisResult.to_dict()``."""
+    if not result:
+        return []
+    asym = result.get("asymmetry") or {}
+    lines = []
+    for keys in (("midstance_peak_bw", "midstance_peak_n"), ("contact_time_s",)):
+        for key in keys:
+            text = (asym.get(key) or {}).get("text")
+            if text:
+                lines.append(text)
+                break
+    return ["", "Coach view:", *(f"  {t}" for t in lines)] if lines else []
 
 
 def snapshot_from_controller(snap: Any) -> Snapshot:

@@ -67,7 +67,7 @@ def render(outdir: Path, seconds: float = 12.0, device: str = DEFAULT_DEVICE,
         window = ConsoleWindow(devices=[device])
         window.settings.operator = "Lab technician"
         window.output_edit.setText(str(Path(tmp) / "sessions"))
-        window.save_athlete(Athlete("Demo Runner", athlete_id="RUN-007", body_mass_kg=62.0))
+        window.save_athlete(Athlete("Demo Runner", athlete_id="RUN-007", body_mass_kg=70.0))
         window.resize(*size)
         window.show()
         saved: list[Path] = []
@@ -86,7 +86,7 @@ def render(outdir: Path, seconds: float = 12.0, device: str = DEFAULT_DEVICE,
             window.stop_recording()
             _wait(app, lambda: bool(window.last_summary), 60, "the trial summary")
             saved.append(_grab(window, outdir / "console-summary.png"))
-            path = window.session_label.text()
+            path = window.session_path
             window.open_review(path)
             _wait(app, lambda: window.review.analysis is not None, 60, "the review analysis")
             _pump(app, 0.3)

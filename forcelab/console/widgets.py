@@ -258,7 +258,8 @@ class AsymmetryReadout(QFrame):
         for label, mean, n in (("L", left_mean, left_n), ("R", right_mean, right_n)):
             if mean is not None and math.isfinite(mean):
                 parts.append(f"{label} {fmt.format(mean)} {unit} (n={n})")
-        self.detail.setText("   ".join(parts) + f"   threshold {self.threshold_pct:g} %")
+        limit = f"warning at |SI| ≥ {self.threshold_pct:g} %"
+        self.detail.setText("   ".join(parts) + ("\n" if parts else "") + limit)
 
     def _paint(self, colour: str) -> None:
         self._colour = colour

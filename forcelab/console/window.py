@@ -174,6 +174,7 @@ class ConsoleWindow(QMainWindow):
         self.last_error: str = ""
         self.last_summary: str = ""
         self.last_trial: dict[str, Any] | None = None
+        self.session_path: str | None = None
         self._closing = False
         self._close_confirmed = False
         self._weighing = False
@@ -212,8 +213,12 @@ class ConsoleWindow(QMainWindow):
         scroll = QScrollArea()
         scroll.setWidget(controls)
         scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(360)
-        scroll.setMaximumWidth(460)
+        for combo in (self.device_combo, self.athlete_combo):
+            combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(12)
+        width = controls.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width()
+        scroll.setMinimumWidth(max(360, width + 6))
+        scroll.setMaximumWidth(max(460, width + 6))
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         central.addWidget(scroll)
 
@@ -249,7 +254,7 @@ class ConsoleWindow(QMainWindow):
         self.review_last_button = QPushButton("Review and export this session…")
         self.review_last_button.setEnabled(False)
         self.review_last_button.clicked.connect(
-            lambda: self.open_review(self.session_label.text())
+            lambda: self.open_review(self.session_path or None)
         )
         slay.addWidget(self.review_last_button, 0, Qt.AlignRight)
         self.tabs.addTab(summary_tab, "Summary")
@@ -290,7 +295,11 @@ class ConsoleWindow(QMainWindow):
         self.device_table.setHorizontalHeaderLabels(DEVICE_COLUMNS)
         self.device_table.verticalHeader().setVisible(False)
         self.device_table.setEditTriggers(QTableWidget.NoEditTriggers)
-        self.device_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        header = self.device_table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.Stretch)
+        header.setMinimumSectionSize(28)
+        self.device_table.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         self.device_table.setMinimumHeight(90)
         self.device_table.setMaximumHeight(130)
         lay.addWidget(self.device_table)
@@ -643,7 +652,9 @@ class ConsoleWindow(QMainWindow):
         elif name == "disconnect":
             self.log("disconnected" + (f"; file {result}" if result else ""))
         elif name == "start":
-            self.session_label.setText(str(result))
+            self.session_path = str(result)
+            self.session_label.setText(Path(result).name)
+            self.session_label.setToolTip(str(result))
             trial = self.last_trial or {}
             self.log(f"recording '{trial.get('name', '')}'"
                      + (f" [{', '.join(trial.get('tags', []))}]" if trial.get("tags") else ""))
@@ -740,7 +751,7 @@ class ConsoleWindow(QMainWindow):
         for row, dev in enumerate(snap.devices):
             values = (
                 dev.get("name", ""), dev.get("side") or "—", dev.get("state", ""),
-                f"{dev.get('rate_hz', 0):g}", str(dev.get("samples", 0)),
+                f"{dev.get('rate_hz', 0):.0f}", str(dev.get("samples", 0)),
                 str(dev.get("dropped", 0)), str(dev.get("errors", 0)),
             )
             for col, value in enumerate(values):

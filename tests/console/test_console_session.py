@@ -110,7 +110,7 @@ def test_connect_tare_weigh_record_stop_and_the_file_holds_the_trial(qtbot, cons
     assert t_live.size > 1000 and np.nanmax(fz_live) > 500.0  # running loads on the belt
     stop(qtbot, console)
 
-    path = console.session_label.text()
+    path = console.session_path
     trials, markers, events, streams = read_file(path)
     assert [(t["name"], t["tags"]) for t in trials] == [("12 km/h", ["treadmill", "barefoot"])]
     assert trials[0]["stop_s"] is not None and trials[0]["duration_s"] > 3.0
@@ -158,7 +158,8 @@ def test_live_asymmetry_converges_to_the_simulated_asymmetry(qtbot, console):
     assert cadence.endswith("spm") and 120 < float(cadence.split()[0]) < 220
     assert console.figures.text("Contact time L").endswith("ms")
     stop(qtbot, console)
-    assert "Mid-stance peak" in console.last_summary, console.last_summary
+    assert "Coach view:" in console.last_summary, console.last_summary
+    assert "higher on the left" in console.last_summary.split("Coach view:")[1].splitlines()[1]
 
 
 def test_unplug_during_a_trial_shows_the_error_and_keeps_the_data(qtbot, console):
@@ -171,7 +172,7 @@ def test_unplug_during_a_trial_shows_the_error_and_keeps_the_data(qtbot, console
     assert "error" in console.state_label.text()
     assert console.record_button.isEnabled()  # the operator can still stop and save
     stop(qtbot, console)
-    trials, _, events, streams = read_file(console.session_label.text())
+    trials, _, events, streams = read_file(console.session_path)
     assert [t["name"] for t in trials] == ["unplug"]
     assert any("lost" in e["kind"] or "unplug" in e["kind"] for e in events)
     for data in streams.values():
@@ -220,7 +221,7 @@ def test_closing_while_recording_asks_then_finalises_the_file(qtbot, console):
     assert console.close() is True
     assert len(answered) == 2
     assert not console.backend.is_recording
-    trials, _, _, streams = read_file(console.session_label.text())
+    trials, _, _, streams = read_file(console.session_path)
     assert [t["name"] for t in trials] == ["close me"]
     assert trials[0]["stop_s"] is not None
     for data in streams.values():
