@@ -1035,6 +1035,8 @@ class Ins1Device(Device):
         seq_anchor = self._seq_last16 is None
         time_anchor = self._t_last_raw is None
         ref_seq = int(seq16[0]) - 1 if seq_anchor else self._seq_last16
+        if seq_anchor and self._seq_unwrapped < 0:
+            self._seq_unwrapped = int(seq16[0]) - 1  # Block.seq starts at the device's number
         ref_t = int(t_raw[0]) - nominal_us if time_anchor else self._t_last_raw
         step = np.diff(np.concatenate(([ref_seq], seq16))) % 65536
         dt = np.diff(np.concatenate(([ref_t], t_raw))) % (1 << 32)
@@ -1198,6 +1200,7 @@ class Ins1Device(Device):
                 self._lost = None
                 self._reset_for_resume(gap=True)
                 self._resume_after_connect()
+                self._rebooted = False  # a BOOT seen while reconnecting is handled here
             except DeviceError:
                 tr.close()
                 self._transport = old

@@ -105,6 +105,7 @@ class Ins1Simulator(Simulator):
         clock_start_s: float | None = None,
         size_code: int = 42,
         firmware: str = "1.2.0",
+        seq_start: int = 0,
         **kw: Any,
     ) -> None:
         if side not in ("left", "right"):
@@ -128,12 +129,14 @@ class Ins1Simulator(Simulator):
         self.samples_dropped = 0
         self.battery_pct = 87
         self.boots = 0
+        self.seq_start = int(seq_start) % 65536
+        self.f_total_gain = 1.0  # != 1: the device total disagrees with its pressures
         self._offset_raw = (np.arange(16) % 3).astype(np.int64)  # unzeroed sensor offsets
         self._reset_state()
 
     def _reset_state(self) -> None:
         self.streaming = False
-        self.seq = 0
+        self.seq = self.seq_start
         self.flags = 0
         self.weight_scale = 1.0
         self.overflow = False
@@ -264,7 +267,7 @@ class Ins1Simulator(Simulator):
         s["acc"] = np.clip(np.rint(acc * 4096), -32768, 32767)
         gyr = np.stack([40 * np.sin(phase), 300 * np.cos(phase), 20 * np.sin(2 * phase)], 1)
         s["gyr"] = np.clip(np.rint(gyr * 10), -32768, 32767)
-        s["f_total"] = np.clip(np.rint(f_sum / ins1.F_TOTAL_LSB_N), 0, 0xFFFF)
+        s["f_total"] = np.clip(np.rint(f_sum * self.f_total_gain / ins1.F_TOTAL_LSB_N), 0, 0xFFFF)
         cop = np.stack([foot["cop_x"], foot["cop_y"]], axis=1)
         s["cop"] = np.rint(np.nan_to_num(cop) / ins1.COP_LSB)
         s["battery_pct"] = self.battery_pct
@@ -343,7 +346,7 @@ class InsoleSetup(Setup):
 
 
 INSOLE_OPTIONS = ("rate", "drift", "drift_ppm", "drift_ppm_right", "clock_start_s",
-                  "sensor_fault", "pair_id", "fault_side", "faults", "name")
+                  "sensor_fault", "pair_id", "fault_side", "faults", "name", "seq_start")
 
 
 def start_insoles(options: dict[str, Any] | None = None) -> InsoleSetup:
@@ -355,7 +358,8 @@ def start_insoles(options: dict[str, Any] | None = None) -> InsoleSetup:
     ``fault_side`` (left/right/both, default both), ``rate`` (Hz, 25/50/100/200, default 100),
     ``drift`` / ``drift_ppm`` (left foot's clock error, default 60 ppm), ``drift_ppm_right``
     (default −½ of the left), ``clock_start_s`` (device clock at start; near 4294.97 s the u32
-    µs counter wraps), ``sensor_fault`` (index 0..15 of a left-insole sensor reporting 0xFFFF),
+    µs counter wraps), ``seq_start`` (first sequence number; the u16 wraps), ``sensor_fault``
+    (index 0..15 of a left-insole sensor reporting 0xFFFF),
     ``pair_id``, ``name`` (port name prefix).
 
     Raises
@@ -371,6 +375,7 @@ def start_insoles(options: dict[str, Any] | None = None) -> InsoleSetup:
     drift_l = _opt(opts, "drift_ppm", _opt(opts, "drift", 60.0, float), float)
     drift_r = _opt(opts, "drift_ppm_right", -0.5 * drift_l, float)
     clock_start = _opt(opts, "clock_start_s", None, float)
+    seq_start = _opt(opts, "seq_start", 0, int)
     sensor_fault = _opt(opts, "sensor_fault", None, int)
     if sensor_fault is not None and not 0 <= sensor_fault < 16:
         raise DeviceError(f"sensor_fault must be a sensor index 0..15, not {sensor_fault}")
@@ -382,7 +387,7 @@ def start_insoles(options: dict[str, Any] | None = None) -> InsoleSetup:
     spec = FaultSpec.parse(faults)
     base = str(opts.pop("name", "ins1"))
     for k in ("drift", "drift_ppm", "drift_ppm_right", "clock_start_s", "sensor_fault",
-              "pair_id", "rate"):
+              "pair_id", "rate", "seq_start"):
         opts.pop(k, None)
     check_unknown("insoles", opts, INSOLE_OPTIONS)
     sims: list[Ins1Simulator] = []
@@ -395,7 +400,7 @@ def start_insoles(options: dict[str, Any] | None = None) -> InsoleSetup:
             sims.append(Ins1Simulator(
                 port, side, serial, pair_id, gait, rate_hz=rate,
                 sensor_fault=sensor_fault if side == "left" else None,
-                clock_start_s=clock_start, seed=seed * 2 + k,
+                clock_start_s=clock_start, seed=seed * 2 + k, seq_start=seq_start,
                 faults=spec if fault_side in (side, "both") else None,
                 drift_ppm=drift_l if side == "left" else drift_r))
         for sim in sims:

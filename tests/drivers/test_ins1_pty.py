@@ -1,0 +1,317 @@
+"""INS1 driver against the INS1 simulator over real pseudo-terminals."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from forcelab.drivers import ins1
+from forcelab.drivers.errors import ConnectionLost, DeviceError, DeviceNotFound, ProtocolError
+from forcelab.drivers.open import open_devices
+from forcelab.drivers.sim.ins1_sim import start_insoles
+
+
+@pytest.fixture
+def insoles(request):
+    setups = []
+
+    def start(**opts):
+        s = start_insoles({"seed": 1, "rate": 200, "name": f"t-{request.node.name[:20]}", **opts})
+        setups.append(s)
+        return s
+
+    yield start
+    for s in setups:
+        s.stop()
+
+
+def _collect(dev, duration_s, *, until_lost=False):
+    """Stream for duration_s; returns (blocks, t_start, t_stop)."""
+    blocks = []
+    dev.start()
+    t_start = time.time()
+    end = time.monotonic() + duration_s
+    while time.monotonic() < end:
+        blocks += dev.read(0.05)
+    t_stop = time.time()
+    dev.stop()
+    blocks += dev.read(0.15)
+    return blocks, t_start, t_stop
+
+
+def _per_sample(blocks):
+    seq = np.concatenate([b.seq + np.arange(b.n) for b in blocks])
+    values = np.concatenate([b.samples for b in blocks])
+    return seq, values
+
+
+def _runs(on):
+    """(start, end) index pairs of True runs."""
+    d = np.diff(np.concatenate(([0], on.astype(int), [0])))
+    return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1), strict=True))
+
+
+def test_handshake_reads_identity_layout_and_calibration(insoles):
+    setup = insoles()
+    sim = setup.left
+    with ins1.open_ins1(setup.urls[0]) as dev:
+        info = dev.info
+        assert (info.protocol, info.side, info.serial) == ("INS1", "left", sim.info.serial)
+        assert info.rate_hz == 200.0 and info.firmware == sim.info.firmware
+        assert info.extra["pair_id"] == sim.info.pair_id
+        assert info.layout == sim.layout  # mirror image of the right insole
+        assert [s["x_mm"] for s in info.layout] == [-s["x_mm"] for s in setup.right.layout]
+        assert info.channel_names[:4] == ["fz", "cop_x", "cop_y", "p01"]
+        assert info.calibration["p_lsb_kpa"] == 2.5
+        assert dev.clock.ready and dev.clock.n_points >= 8
+        status = dev.get_status()
+        assert status["battery_pct"] == sim.battery_pct and status["samples_dropped"] == 0
+
+
+def test_set_rate_is_sent_and_read_back(insoles):
+    setup = insoles(rate=100)
+    with ins1.open_ins1(setup.urls[1] + "?rate=50") as dev:
+        assert dev.info.rate_hz == 50.0 and setup.right.info.rate_hz == 50
+    with pytest.raises(DeviceError, match="rate 70"):
+        ins1.open_ins1(setup.urls[1], rate=70)
+    with pytest.raises(DeviceError, match="unknown option"):
+        ins1.open_ins1(setup.urls[1], colour="red")
+
+
+def test_stream_is_continuous_with_forces_and_stances_of_the_simulator(insoles):
+    setup = insoles(start_s=0.2, speed=3.5)
+    sim = setup.left
+    dev = ins1.open_ins1(setup.urls[0])
+    blocks, t_start, t_stop = _collect(dev, 2.5)
+    dev.close()
+    seq, values = _per_sample(blocks)
+    assert np.array_equal(seq, np.arange(seq[0], seq[0] + len(seq)))  # no gap, no repeat
+    assert all(b.gap_before == 0 for b in blocks)
+    assert len(seq) == pytest.approx(200 * (t_stop - t_start), rel=0.06)
+    # exactly what the device sent
+    sent = sim.sent
+    row = {int(q): k for k, q in enumerate(sent["seq"])}
+    idx = np.array([row[int(q)] for q in seq])
+    assert np.array_equal(values[:, 0], sent["f_total"][idx] * 0.5)
+    assert np.array_equal(values[:, 3:19], sent["p"][idx] * 2.5)
+    # and what the gait model generated, within quantisation (16 sensors x half an LSB),
+    # plus the sensors' offsets (the insole was not zeroed)
+    area = np.array([s["area_mm2"] for s in sim.layout])
+    offset_n = np.sum((np.arange(16) % 3) * 2.5 * area * 1e-3)
+    true_fz = setup.truth.foot("left", sent["t_model_s"][idx])["fz"] + offset_n
+    quant_n = 0.5 * 2.5 * np.sum([s["area_mm2"] for s in sim.layout]) * 1e-3 + 0.25
+    assert np.max(np.abs(values[:, 0] - true_fz)) <= quant_n
+    assert np.sum(values[:, 3:19] * dev._area_mm2 * 1e-3, axis=1) == pytest.approx(
+        values[:, 0], abs=0.26)
+    assert dev.stats.force_mismatch == 0 and dev.stats.crc_errors == 0
+    # stances found on the received data (host time) match the simulator's true stances
+    t_host = np.concatenate([b.t_host_s + np.arange(b.n) / 200.0 for b in blocks])
+    found = [(t_host[a], t_host[b - 1] + 0.005) for a, b in _runs(values[:, 0] > 20.0)
+             if a > 0 and b < len(t_host)]
+    true = [s for s in setup.true_stances() if s["side"] == "left"
+            and s["start_host_s"] > t_host[0] + 0.01 and s["end_host_s"] < t_host[-1] - 0.01]
+    assert len(found) == len(true) >= 2
+    for (a, b), s in zip(found, true, strict=True):
+        assert a == pytest.approx(s["start_host_s"], abs=0.012)
+        assert b == pytest.approx(s["end_host_s"], abs=0.012)
+
+
+def test_bit_flips_lose_exactly_the_damaged_frames(insoles):
+    setup = insoles(faults="bitflip:2e-3", fault_side="left")
+    dev = ins1.open_ins1(setup.urls[0])
+    blocks, _, _ = _collect(dev, 2.0)
+    dev.close()
+    sim = setup.left
+    damaged = sim.faults.damaged_frames()
+    sent = sim.sent
+    seq, _ = _per_sample(blocks)
+    in_range = (sent["seq"] >= seq[0]) & (sent["seq"] <= seq[-1])
+    intact = in_range & ~np.isin(sent["frame"], list(damaged))
+    assert np.array_equal(seq, sent["seq"][intact])
+    n_lost = int(np.sum(in_range & ~intact))
+    assert n_lost >= 5
+    assert dev.stats.dropped_samples == n_lost
+    assert 0 < dev.stats.crc_errors <= len(damaged)
+
+
+def test_dropped_and_duplicated_frames_become_exact_gaps(insoles):
+    setup = insoles(faults="drop:0.03,duplicate:0.03", fault_side="right")
+    dev = ins1.open_ins1(setup.urls[1])
+    blocks, _, _ = _collect(dev, 2.0)
+    dev.close()
+    sim = setup.right
+    sent = sim.sent
+    dropped = np.isin(sent["frame"], list(sim.faults.dropped_frames()))
+    seq, _ = _per_sample(blocks)
+    in_range = (sent["seq"] >= seq[0]) & (sent["seq"] <= seq[-1])
+    assert np.array_equal(seq, sent["seq"][in_range & ~dropped])
+    # each block's gap_before is exactly the number of samples missing before it
+    for prev, b in zip(blocks[:-1], blocks[1:], strict=True):
+        assert b.gap_before == b.seq - (prev.seq + prev.n)
+    assert dev.stats.dropped_samples == int(np.sum(in_range & dropped)) > 0
+    assert dev.stats.duplicates == len(sim.faults.records("duplicate")) > 0
+    assert dev.stats.gaps == sum(1 for b in blocks if b.gap_before)
+
+
+def test_sequence_and_device_clock_wrap_without_a_gap(insoles):
+    setup = insoles(seq_start=65300, clock_start_s=4294.2, drift=0)
+    dev = ins1.open_ins1(setup.urls[0])
+    blocks, _, _ = _collect(dev, 1.5)
+    dev.close()
+    seq, _ = _per_sample(blocks)
+    assert seq[0] >= 65300 and seq[-1] > 65536  # the u16 counter wrapped
+    assert np.array_equal(seq, np.arange(seq[0], seq[0] + len(seq)))
+    t_dev = np.array([b.t_device_s for b in blocks])
+    assert t_dev[-1] > 2**32 * 1e-6  # the u32 µs clock wrapped, unwrapped here
+    expect = t_dev[0] + (np.array([b.seq for b in blocks]) - blocks[0].seq) / 200.0
+    assert np.max(np.abs(t_dev - expect)) < 2e-6
+    assert dev.stats.clock_jumps == 0 and dev.stats.dropped_samples == 0
+
+
+def test_unplug_raises_within_a_second_loses_nothing_and_replug_resumes(insoles):
+    setup = insoles(faults="unplug:1.0,replug:0.5", fault_side="left")
+    sim = setup.left
+    dev = ins1.open_ins1(setup.urls[0])
+    dev.start()
+    before = []
+    deadline = time.monotonic() + 5
+    with pytest.raises(ConnectionLost, match="Plug it back in") as err:
+        while time.monotonic() < deadline:
+            before += dev.read(0.1)
+    t_raised = time.time()
+    unplug = sim.faults.records("unplug")[0]
+    assert t_raised - (setup.t0_host_s + unplug.t_s) < 1.0
+    assert "unplugged" in str(err.value) or "lost" in str(err.value)
+    assert not dev.connected
+    seq, _ = _per_sample(before)
+    assert np.array_equal(seq, np.arange(seq[0], seq[0] + len(seq)))
+    sent_before = sim.sent["seq"][sim.sent["t_model_s"] < unplug.t_s]
+    assert seq[-1] >= sent_before[-1] - 2  # at most what was still in the pty's buffer
+    # replug: read keeps raising until the port is back, then streaming resumes
+    after = []
+    deadline = time.monotonic() + 4
+    while not after and time.monotonic() < deadline:
+        try:
+            after = dev.read(0.1)
+        except ConnectionLost:
+            time.sleep(0.05)
+    assert after, "streaming did not resume after the replug"
+    assert dev.connected and dev.stats.reconnects == 1 and sim.boots == 2
+    kinds = [e.kind for e in dev.pop_events()]
+    assert "unplug" in kinds and "replug" in kinds
+    first = after[0]
+    t_last = before[-1].t_host_s + (before[-1].n - 1) / 200.0
+    expected_gap = round((first.t_host_s - t_last) * 200.0) - 1
+    assert first.gap_before == expected_gap > 100
+    assert first.seq == seq[-1] + 1 + first.gap_before
+    dev.close()
+
+
+def test_sensor_fault_reads_nan_and_force_mismatch_is_flagged(insoles):
+    setup = insoles(sensor_fault=3, start_s=0.1)
+    setup.right.f_total_gain = 1.4
+    left = ins1.open_ins1(setup.urls[0])
+    right = ins1.open_ins1(setup.urls[1])
+    lb, _, _ = _collect(left, 1.0)
+    rb, _, _ = _collect(right, 1.0)
+    _, lv = _per_sample(lb)
+    assert np.isnan(lv[:, 3 + 3]).all() and np.isfinite(np.delete(lv[:, 3:19], 3, 1)).all()
+    assert left.stats.sensor_faults == len(lv) and left.stats.force_mismatch == 0
+    assert all(b.status & ins1.FLAG_SENSOR_FAULT for b in lb)
+    _, rv = _per_sample(rb)
+    f_sum = ins1.force_from_pressures(rv[:, 3:19], right._area_mm2)
+    expected = ins1.force_mismatch(rv[:, 0], f_sum)
+    assert right.stats.force_mismatch == int(expected.sum()) > 0
+    assert np.all(rv[expected, 0] > 1.3 * f_sum[expected])  # only the loaded, scaled samples
+    assert any(b.status & ins1.STATUS_FORCE_MISMATCH for b in rb)
+    left.close()
+    right.close()
+
+
+def test_zero_and_weight_calibration(insoles):
+    setup = insoles(start_s=30.0)  # nobody on the insoles yet
+    with ins1.open_ins1(setup.urls[0]) as dev:
+        dev.zero()
+        assert dev.zero_offsets == (np.arange(16) % 3).tolist()
+        assert dev.info.calibration["zero_offsets"] == dev.zero_offsets
+        scale = dev.set_weight(setup.truth.params.body_weight_n * 1.1)
+        assert scale == pytest.approx(1.1, rel=1e-6)
+        with pytest.raises(DeviceError, match="positive"):
+            dev.set_weight(-5)
+        blocks, _, _ = _collect(dev, 0.3)
+        assert all(b.status & ins1.FLAG_ZEROED and b.status & ins1.FLAG_WEIGHT_CALIBRATED
+                   for b in blocks)
+    loaded = insoles(start_s=0.0, name="loaded")
+    with ins1.open_ins1(loaded.urls[0]) as dev:
+        # a foot on the insole: the device refuses to zero
+        deadline = time.monotonic() + 2
+        while loaded.truth.foot("left", np.array([loaded.left.model_time_s()]))["fz"][0] < 50:
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        with pytest.raises(ProtocolError, match="refused"):
+            dev.zero()
+
+
+def test_two_left_feet_and_foreign_pairs_are_clear_errors(insoles):
+    a = insoles(seed=1, name="pa")
+    b = insoles(seed=2, name="pb")
+    la, ra, lb = (ins1.open_ins1(u) for u in (a.urls[0], a.urls[1], b.urls[0]))
+    try:
+        pair = ins1.pair_insoles([ra, la])
+        assert pair.left is la and pair.right is ra and pair.pair_id == a.left.info.pair_id
+        with pytest.raises(DeviceError, match="left feet"):
+            ins1.pair_insoles([la, lb])
+        rb = ins1.open_ins1(b.urls[1])
+        with pytest.raises(DeviceError, match="different pairs"):
+            ins1.pair_insoles([la, rb])
+        rb.close()
+        with pytest.raises(DeviceError, match="exactly two"):
+            ins1.pair_insoles([la])
+    finally:
+        for d in (la, ra, lb):
+            d.close()
+    with pytest.raises(DeviceError, match="left feet"):
+        open_devices(f"ins1://{a.ports[0]},{b.ports[0]}")
+
+
+def test_both_feet_share_the_host_time_base(insoles):
+    setup = insoles(drift=300, drift_ppm_right=-300, start_s=0.2)
+    devs = open_devices(",".join(setup.urls).replace(",ins1://", ","))
+    pair = ins1.pair_insoles(devs)
+    for d in devs:
+        d.sync_interval_s = 0.05
+    pair.start()
+    got = {"left": [], "right": []}
+    end = time.monotonic() + 2.5
+    while time.monotonic() < end:
+        for side, blocks in pair.read(0.04).items():
+            got[side] += blocks
+    pair.stop()
+    for side, sim in (("left", setup.left), ("right", setup.right)):
+        blocks = got[side]
+        seq, _ = _per_sample(blocks)
+        sent = sim.sent
+        row = {int(q): k for k, q in enumerate(sent["seq"])}
+        t_model = np.array([sent["t_model_s"][row[b.seq]] for b in blocks])
+        err = np.array([b.t_host_s for b in blocks]) - (setup.t0_host_s + t_model)
+        assert np.max(np.abs(err - np.median(err))) < 3e-3  # one time base, no drift
+        assert abs(np.median(err)) < 5e-3
+    assert pair.left.clock.drift_ppm == pytest.approx(300, abs=150)
+    assert pair.right.clock.drift_ppm == pytest.approx(-300, abs=150)
+    pair.close()
+
+
+def test_bad_ports_and_silent_devices_give_clear_errors(tmp_path):
+    with pytest.raises(DeviceNotFound, match="cannot open"):
+        ins1.open_ins1(f"ins1://{tmp_path}/ttyNOPE")
+    from forcelab.drivers.sim.pty import SimPort
+
+    silent = SimPort("t-ins1-silent", serial_number="X").open()
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(ProtocolError, match="no reply to INS1 GET_INFO"):
+            ins1.open_ins1(silent.device, command_timeout_s=0.1)
+        assert time.monotonic() - t0 < 3
+    finally:
+        silent.close()
