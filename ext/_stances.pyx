@@ -52,6 +52,8 @@ cdef class Detector:
     cdef public int phase, edge_reason, st_reason, committed
     cdef public Py_ssize_t fl_start, st_start, t_end, pos, fn
     cdef public double fs, fss, cbase, cnoise, st_off, st_max
+    cdef public object tail
+    cdef double[::1] _tail
 
     def __init__(self, double on_frac, double off_frac, double k_on, double k_off,
                  double min_on_n, double min_off_n, double level_alpha, double noise_alpha,
@@ -87,6 +89,10 @@ cdef class Detector:
         self.cnoise = noise0
         self.st_off = 0.0
         self.st_max = 0.0
+        # the last `guard` samples fed: flight statistics lag the input by `guard` samples so
+        # that the rising edge before a contact never enters the baseline
+        self.tail = np.full(self.guard if self.guard > 0 else 1, np.nan)
+        self._tail = self.tail
         self._thresholds()
 
     cdef inline void _thresholds(self) noexcept nogil:
@@ -156,10 +162,13 @@ cdef class Detector:
         cdef double on_thr, off_thr, base, fs, fss, st_off, st_max
         cdef Py_ssize_t fn
         cdef int reason
+        cdef double u
+        cdef Py_ssize_t g = self.guard
+        cdef double[::1] tl = self._tail
         with nogil:
             while i < n:
                 if self.phase == FLIGHT:
-                    gstart = self.fl_start + self.guard - off
+                    gstart = self.fl_start + 2 * g - off
                     on_thr = self.on_thr
                     off_thr = self.off_thr
                     base = self.base
@@ -171,11 +180,16 @@ cdef class Detector:
                         v = x[i]
                         if not (v <= on_thr):
                             break
-                        if v < off_thr and i >= gstart:
-                            d = v - base
-                            fs += d
-                            fss += d * d
-                            fn += 1
+                        if i >= gstart:
+                            if i >= g:
+                                u = x[i - g]
+                            else:
+                                u = tl[i]
+                            if u < off_thr:
+                                d = u - base
+                                fs += d
+                                fss += d * d
+                                fn += 1
                         i += 1
                     if i > i0:
                         self.edge_reason = R_OK
@@ -251,7 +265,7 @@ cdef class Detector:
                     self.fss = 0.0
                     self.fn = 0
                 else:
-                    gstart = self.fl_start + self.guard - off
+                    gstart = self.fl_start + 2 * g - off
                     on_thr = self.on_thr
                     off_thr = self.off_thr
                     base = self.base
@@ -264,11 +278,16 @@ cdef class Detector:
                             break
                         if off + i - self.t_end >= self.min_flight:
                             break
-                        if v < off_thr and i >= gstart:
-                            d = v - base
-                            fs += d
-                            fss += d * d
-                            fn += 1
+                        if i >= gstart:
+                            if i >= g:
+                                u = x[i - g]
+                            else:
+                                u = tl[i]
+                            if u < off_thr:
+                                d = u - base
+                                fs += d
+                                fss += d * d
+                                fn += 1
                         i += 1
                     self.fs = fs
                     self.fss = fss
@@ -299,6 +318,12 @@ cdef class Detector:
                         self.st_max = v
                     i += 1
             self.pos = off + n
+        if g > 0:
+            if n >= g:
+                self.tail[:] = np.asarray(x[n - g:])
+            else:
+                self.tail[:g - n] = self.tail[n:].copy()
+                self.tail[g - n:] = np.asarray(x)
         return start_a[:k], end_a[:k], reason_a[:k], base_a[:k], peak_a[:k]
 
     def finish(self):

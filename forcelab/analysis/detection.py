@@ -14,9 +14,10 @@ and slow drift do not change what is found:
 - **Thresholds.** ``on = baseline + max(on_fraction * level, noise_factor_on * noise, min_on_n)``
   and ``off = baseline + max(off_fraction * level, noise_factor_off * noise, min_off_n)``
   (hysteresis: every "on" parameter must exceed its "off" counterpart).
-- **Baseline tracking.** During each flight, samples below ``off`` (after a guard of ``guard_s``
-  after toe-off) are accumulated; when the next stance starts, their mean becomes the stance's
-  baseline and the noise follows their SD (exponential weight ``noise_alpha``). After every
+- **Baseline tracking.** During each flight, samples below ``off`` are accumulated, leaving out
+  ``guard_s`` after toe-off and before the next contact (the accumulation lags the input by the
+  guard); when the next stance starts, their mean becomes the stance's baseline and the noise
+  follows their SD (exponential weight ``noise_alpha``). After every
   valid stance the level follows its peak above baseline (weight ``level_alpha``).
 - **Durations.** A contact shorter than ``min_contact_s`` is a blip, not a stance (the flight
   goes on). A drop below ``off`` for less than ``min_flight_s`` does not end the stance.
@@ -51,7 +52,7 @@ DEFAULT_OPTIONS: dict[str, float] = {
     "min_on_n": 12.0,
     "min_off_n": 8.0,
     "min_contact_s": 0.05,
-    "min_flight_s": 0.03,
+    "min_flight_s": 0.01,
     "guard_s": 0.01,
     "init_window_s": 5.0,
     "min_level_n": 80.0,

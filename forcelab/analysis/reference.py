@@ -66,13 +66,18 @@ class _RefDetector:
 
     def thresholds(self) -> None:
         o = self.o
-        self.on = self.base + max(o["on_fraction"] * self.level,
-                                  o["noise_factor_on"] * self.noise, o["min_on_n"])
-        self.off = self.base + max(o["off_fraction"] * self.level,
-                                   o["noise_factor_off"] * self.noise, o["min_off_n"])
+        self.on = self.base + max(
+            o["on_fraction"] * self.level, o["noise_factor_on"] * self.noise, o["min_on_n"]
+        )
+        self.off = self.base + max(
+            o["off_fraction"] * self.level, o["noise_factor_off"] * self.noise, o["min_off_n"]
+        )
 
     def accumulate(self, x: np.ndarray, lo: int, hi: int) -> None:
-        lo = max(lo, self.fl_start + self.guard)
+        """Flight statistics while samples [lo, hi) are processed: they lag by `guard`."""
+        g = self.guard
+        lo = max(lo - g, self.fl_start + g)
+        hi = hi - g
         if lo >= hi:
             return
         v = x[lo:hi]
@@ -94,8 +99,9 @@ class _RefDetector:
             self.cbase = self.base
             self.cnoise = self.noise
         o = self.o
-        self.st_off = self.cbase + max(o["off_fraction"] * self.level,
-                                       o["noise_factor_off"] * self.cnoise, o["min_off_n"])
+        self.st_off = self.cbase + max(
+            o["off_fraction"] * self.level, o["noise_factor_off"] * self.cnoise, o["min_off_n"]
+        )
 
     def commit(self) -> None:
         self.base = self.cbase
@@ -248,9 +254,20 @@ def stance_metrics_reference(
         o["surrogate_pct"] / 100.0,
     )
     m = len(stances)
-    names = ("peak_force_n", "peak_idx", "midstance_peak_n", "midstance_idx", "impact_peak_n",
-             "impact_idx", "first_peak_n", "trough_n", "second_peak_n", "valr_n_s", "vilr_n_s",
-             "impulse_ns")
+    names = (
+        "peak_force_n",
+        "peak_idx",
+        "midstance_peak_n",
+        "midstance_idx",
+        "impact_peak_n",
+        "impact_idx",
+        "first_peak_n",
+        "trough_n",
+        "second_peak_n",
+        "valr_n_s",
+        "vilr_n_s",
+        "impulse_ns",
+    )
     out = {name: np.full(m, np.nan) for name in names}
     method = np.zeros(m, dtype=np.int8)
     for k in range(m):

@@ -140,8 +140,10 @@ class AnalysisResult:
             out.extend("  " + line for line in lines)
         elif len(groups) and all(g not in SIDES for g in groups):
             out.append("")
-            out.append("Sides unknown: no left/right asymmetry (map streams to sides or give a "
-                       "medio-lateral COP).")
+            out.append(
+                "Sides unknown: no left/right asymmetry (map streams to sides or give a "
+                "medio-lateral COP)."
+            )
         return "\n".join(out)
 
 
@@ -154,18 +156,27 @@ def _table_rows(summary: dict[str, Any], with_bw: bool) -> list[tuple[str, str, 
         ("Stride time (ms)", "stride_time_s", "ms1"),
         ("Cadence (steps/min)", "cadence_spm", "f1_1"),
     ]
-    forces = ["peak_force", "midstance_peak", "impact_peak", "first_peak", "trough",
-              "second_peak"]
+    forces = ["peak_force", "midstance_peak", "impact_peak", "first_peak", "trough", "second_peak"]
     rows.extend(spec)
     for f in forces:
         if with_bw:
             rows.append((f"{LABELS[f + '_n']} (BW)", f + "_bw", "f2"))
         rows.append((f"{LABELS[f + '_n']} (N)", f + "_n", "f0"))
     rows.append(("Mid-stance peak timing (%)", "midstance_peak_pct", "f1"))
-    rows.append(("VALR (BW/s)" if with_bw else "VALR (N/s)",
-                 "valr_bw_s" if with_bw else "valr_n_s", "f1" if with_bw else "f0"))
-    rows.append(("VILR (BW/s)" if with_bw else "VILR (N/s)",
-                 "vilr_bw_s" if with_bw else "vilr_n_s", "f1" if with_bw else "f0"))
+    rows.append(
+        (
+            "VALR (BW/s)" if with_bw else "VALR (N/s)",
+            "valr_bw_s" if with_bw else "valr_n_s",
+            "f1" if with_bw else "f0",
+        )
+    )
+    rows.append(
+        (
+            "VILR (BW/s)" if with_bw else "VILR (N/s)",
+            "vilr_bw_s" if with_bw else "vilr_n_s",
+            "f1" if with_bw else "f0",
+        )
+    )
     rows.append(("Impulse (N s)", "impulse_ns", "f1"))
     return rows
 
@@ -253,8 +264,9 @@ def _columns(rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
     cols: dict[str, np.ndarray] = {}
     for key in keys:
         vals = [r.get(key) for r in rows]
-        if all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
-               for v in vals):
+        if all(
+            v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in vals
+        ):
             cols[key] = np.array([np.nan if v is None else v for v in vals], dtype=np.float64)
     return cols
 
@@ -339,8 +351,9 @@ def analyze_recording(
         )
     rows.sort(key=lambda r: (r["start_s"], r["stream"]))
     order = ["stream", "side"]
-    rows = [{**{k: r[k] for k in order}, **{k: v for k, v in r.items() if k not in order}}
-            for r in rows]
+    rows = [
+        {**{k: r[k] for k in order}, **{k: v for k, v in r.items() if k not in order}} for r in rows
+    ]
     has_sides = any(r["side"] in SIDES for r in rows)
     if has_sides:
         _step_stride(rows)

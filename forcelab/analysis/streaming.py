@@ -176,8 +176,9 @@ class StreamingAnalyzer:
             return []
         st = Stances.from_codes(start - self._buf0, end - self._buf0, code, base, self.rate_hz)
         raw = kernel_metrics(self._buf, st, self.rate_hz, self.metric_options)
-        table = assemble(raw, st, self.rate_hz, self.body_mass_kg, None,
-                         t0_s=self._buf0 / self.rate_hz)
+        table = assemble(
+            raw, st, self.rate_hz, self.body_mass_kg, None, t0_s=self._buf0 / self.rate_hz
+        )
         # flight time across calls: the previous stance may have been emitted earlier
         gap = st.reason == "gap"
         prev_end = np.concatenate(([self._prev_end], end[:-1]))

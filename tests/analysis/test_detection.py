@@ -1,0 +1,182 @@
+"""Stance detection on what real files contain (each case fails with a fixed 20 N threshold)."""
+
+import numpy as np
+import pytest
+
+from forcelab.analysis import detect_stances, stance_metrics
+from forcelab.errors import InputError
+
+from .gait import make_gait
+
+
+def fixed_threshold_count(x, threshold_n=20.0):
+    above = np.nan_to_num(x, nan=0.0) > threshold_n
+    return int(np.count_nonzero(np.diff(above.astype(int)) == 1))
+
+
+def check_found(x, starts, ends, rate_hz, tol_s=0.03):
+    st_ = detect_stances(x, rate_hz)
+    assert len(st_) == len(starts)
+    assert st_.valid.all(), list(st_.reason)
+    np.testing.assert_allclose(st_.start / rate_hz, starts / rate_hz, atol=tol_s)
+    np.testing.assert_allclose(st_.end / rate_hz, ends / rate_hz, atol=tol_s)
+    return st_
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        {"offset_n": 30.0},
+        {"offset_n": -20.0},
+        {"offset_n": 30.0, "ripple_n": 27.0},
+        {"offset_n": -20.0, "ripple_n": 27.0},
+        {"drift_n": 120.0},
+        {"drift_n": -110.0, "ripple_n": 27.0, "offset_n": 10.0},
+    ],
+)
+def test_untared_rippling_drifting_plates(case):
+    x, starts, ends = make_gait(n_stances=78, contact_s=0.27, flight_s=0.11, **case)
+    if case.get("offset_n", 0.0) + case.get("ripple_n", 0.0) + abs(case.get("drift_n", 0.0)) > 20:
+        assert fixed_threshold_count(x) != len(starts)  # the naive threshold fails here
+    st_ = check_found(x, starts, ends, 1000.0)
+    # forces are measured above the tracked baseline: peaks are not inflated by the offset
+    table = stance_metrics(x, st_, 1000.0)
+    expected_baseline = case.get("offset_n", 0.0) + case.get("drift_n", 0.0) * (st_.start / x.size)
+    np.testing.assert_allclose(st_.baseline_n[1:], expected_baseline[1:], atol=8.0)
+    ripple = case.get("ripple_n", 0.0)
+    assert np.all(np.abs(table["peak_force_n"] - 1500.0) <= ripple + 8.0)
+
+
+def test_zeroed_data_with_exact_zeros_in_flight():
+    x, starts, ends = make_gait(n_stances=10)
+    st_ = check_found(x, starts, ends, 1000.0, tol_s=0.01)
+    np.testing.assert_allclose(st_.baseline_n, 0.0, atol=1e-9)
+
+
+def test_nan_gap_inside_a_stance_makes_it_invalid():
+    x, starts, ends = make_gait(n_stances=6, rate_hz=500.0)
+    mid = (starts[2] + ends[2]) // 2
+    x[mid : mid + 5] = np.nan
+    st_ = detect_stances(x, 500.0)
+    assert list(st_.reason) == ["", "", "gap", "gap", "", "", ""]
+    assert st_.end[2] == mid and st_.start[3] == mid + 5
+    gap_in_flight = x.copy()
+    gap_in_flight[ends[3] + 10 : ends[3] + 20] = np.nan
+    assert list(detect_stances(gap_in_flight, 500.0).reason).count("gap") == 2
+
+
+def test_partial_stances_at_file_edges_are_flagged():
+    x, starts, ends = make_gait(n_stances=5, rate_hz=500.0)
+    cut = x[(starts[0] + ends[0]) // 2 : (starts[4] + ends[4]) // 2]
+    st_ = detect_stances(cut, 500.0)
+    assert list(st_.reason) == ["partial_start", "", "", "", "partial_end"]
+    assert list(st_.valid) == [False, True, True, True, False]
+    assert st_.start[0] == 0 and st_.end[-1] == cut.size
+
+
+def test_single_sample_blips_after_toe_off_are_not_stances():
+    x, starts, ends = make_gait(n_stances=6, offset_n=15.0)
+    for e in ends:
+        x[e + 15] = 400.0
+        x[e + 40 : e + 42] = 250.0
+    assert fixed_threshold_count(x) > len(starts)
+    check_found(x, starts, ends, 1000.0)
+
+
+def test_very_slow_gait_and_sprints():
+    slow, s1, e1 = make_gait(
+        rate_hz=200.0,
+        n_stances=8,
+        contact_s=2.3,
+        flight_s=0.6,
+        peak_n=700.0,
+        kind="walking",
+        offset_n=20.0,
+        ripple_n=10.0,
+    )
+    check_found(slow, s1, e1, 200.0, tol_s=0.12)
+    sprint, s2, e2 = make_gait(
+        n_stances=40,
+        contact_s=0.11,
+        flight_s=0.13,
+        peak_n=2600.0,
+        offset_n=-20.0,
+        ripple_n=27.0,
+        drift_n=100.0,
+    )
+    st_ = check_found(sprint, s2, e2, 1000.0, tol_s=0.01)
+    np.testing.assert_allclose(st_.end - st_.start, 110, atol=8)
+
+
+def test_walking_double_support_on_per_side_streams():
+    rate = 500.0
+    left, sl, el = make_gait(
+        rate_hz=rate,
+        n_stances=8,
+        contact_s=0.7,
+        flight_s=0.5,
+        peak_n=800.0,
+        kind="walking",
+        offset_n=25.0,
+    )
+    # the right foot lands 0.6 s after the left: 0.1 s of double support each step
+    right, sr, er = make_gait(
+        rate_hz=rate,
+        n_stances=8,
+        contact_s=0.7,
+        flight_s=0.5,
+        peak_n=800.0,
+        kind="walking",
+        lead_s=0.9,
+        tail_s=0.0,
+        offset_n=-15.0,
+    )
+    n = min(left.size, right.size)
+    total = left[:n] + right[:n]
+    assert detect_stances(total, rate).start.size < 8  # one signal cannot separate the feet
+    check_found(left, sl, el, rate, tol_s=0.06)
+    check_found(right, sr, er, rate, tol_s=0.06)
+
+
+def test_constant_or_empty_signals_have_no_stances():
+    assert len(detect_stances(np.zeros(1000), 100.0)) == 0
+    assert len(detect_stances(np.full(1000, 700.0), 100.0)) == 0
+    assert len(detect_stances(np.array([]), 100.0)) == 0
+    assert len(detect_stances(np.full(50, np.nan), 100.0)) == 0
+    noise = 30.0 + 27.0 * np.sin(np.arange(5000) * 2 * np.pi * 50 / 1000)
+    assert len(detect_stances(noise, 1000.0)) == 0
+
+
+def test_options_are_recorded_and_checked():
+    x, _, _ = make_gait(n_stances=3)
+    st_ = detect_stances(x, 1000.0, min_contact_s=0.1)
+    assert st_.parameters["options"]["min_contact_s"] == 0.1
+    assert st_.parameters["implementation"] == "compiled"
+    with pytest.raises(InputError, match="unknown stance detection option"):
+        detect_stances(x, 1000.0, threshold_n=20)
+    with pytest.raises(InputError, match="hysteresis"):
+        detect_stances(x, 1000.0, on_fraction=0.01, off_fraction=0.02)
+    with pytest.raises(InputError, match=">= 0"):
+        detect_stances(x, 1000.0, min_contact_s=-1)
+    with pytest.raises(InputError, match="number"):
+        detect_stances(x, 1000.0, min_contact_s="long")
+
+
+@pytest.mark.parametrize("rate", [0, -5, float("nan"), "fast", None])
+def test_bad_rates_are_rejected(rate):
+    with pytest.raises(InputError, match="rate"):
+        detect_stances(np.zeros(10), rate)
+
+
+@pytest.mark.parametrize("bad", [np.zeros((3, 3)), "abc", [[1, 2], [3, 4]], object()])
+def test_bad_signals_are_rejected(bad):
+    with pytest.raises(InputError):
+        detect_stances(bad, 100.0)
+
+
+def test_integer_and_list_input_is_coerced():
+    x, starts, _ = make_gait(n_stances=4, rate_hz=200.0)
+    a = detect_stances(np.round(x).astype(np.int32), 200.0)
+    b = detect_stances(list(np.round(x)), 200.0)
+    assert len(a) == len(b) == len(starts)
+    np.testing.assert_array_equal(a.start, b.start)
