@@ -276,7 +276,7 @@ def test_two_left_feet_and_foreign_pairs_are_clear_errors(insoles):
 
 
 def test_both_feet_share_the_host_time_base(insoles):
-    setup = insoles(drift=300, drift_ppm_right=-300, start_s=0.2)
+    setup = insoles(drift=2000, drift_ppm_right=-2000, start_s=0.2)
     devs = open_devices(",".join(setup.urls).replace(",ins1://", ","))
     pair = ins1.pair_insoles(devs)
     for d in devs:
@@ -297,8 +297,8 @@ def test_both_feet_share_the_host_time_base(insoles):
         err = np.array([b.t_host_s for b in blocks]) - (setup.t0_host_s + t_model)
         assert np.max(np.abs(err - np.median(err))) < 3e-3  # one time base, no drift
         assert abs(np.median(err)) < 5e-3
-    assert pair.left.clock.drift_ppm == pytest.approx(300, abs=150)
-    assert pair.right.clock.drift_ppm == pytest.approx(-300, abs=150)
+    assert pair.left.clock.drift_ppm == pytest.approx(2000, abs=500)
+    assert pair.right.clock.drift_ppm == pytest.approx(-2000, abs=500)
     pair.close()
 
 
