@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     except ImportError:  # the readers' shared options are not installed
         pass
     else:
-        add_reader_arguments(parser.add_argument_group("reading non-session recordings"))
+        add_reader_arguments(parser)
     if "--trial" not in parser._option_string_actions:
         parser.add_argument("--trial", metavar="NAME", default=None,
                             help="export only this trial of a session file")

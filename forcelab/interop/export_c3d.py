@@ -296,7 +296,7 @@ def export_c3d(
     claim_outputs(paths, overwrite)
     written = []
     for trial, path in zip(source.trials, paths, strict=True):
-        stances = trial.analysis(analysis_options).stances
+        stances = trial.stances(analysis_options)
         c = build_c3d(trial, stances, subject=source.athlete_id)
         tmp = path.with_name(path.stem + ".part.c3d")
         try:

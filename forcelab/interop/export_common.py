@@ -48,9 +48,17 @@ class ExportTrial:
     recording: Recording
     info: dict[str, Any] = field(default_factory=dict)
     _analysis: Any = None
+    #: why the analysis found nothing (set by :meth:`stances`), "" otherwise
+    analysis_error: str = ""
 
     def analysis(self, options: dict[str, Any] | None = None) -> Any:
-        """The :class:`forcelab.analysis.AnalysisResult` of this trial (computed once)."""
+        """The :class:`forcelab.analysis.AnalysisResult` of this trial (computed once).
+
+        Raises
+        ------
+        AnalysisError
+            If the trial holds no stance (a standing or weighing trial, an empty plate).
+        """
         if self._analysis is None or options:
             from forcelab.analysis import analyze_recording
 
@@ -59,6 +67,18 @@ class ExportTrial:
                 return result
             self._analysis = result
         return self._analysis
+
+    def stances(self, options: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """The trial's stances, or [] when it has none (the reason goes to ``analysis_error``),
+        so trials without gait (standing, weighing) still export their samples.
+        """
+        from forcelab.errors import AnalysisError
+
+        try:
+            return list(self.analysis(options).stances)
+        except AnalysisError as exc:
+            self.analysis_error = str(exc)
+            return []
 
 
 @dataclass

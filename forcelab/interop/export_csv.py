@@ -44,7 +44,7 @@ def neutralize(text: str) -> str:
     return text
 
 
-def _cell(value: Any) -> str:
+def csv_cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, (bool, np.bool_)):
@@ -55,7 +55,7 @@ def _cell(value: Any) -> str:
         f = float(value)
         return "" if not math.isfinite(f) else f"{f:.10g}"
     if isinstance(value, (list, tuple)):
-        return neutralize(" ".join(_cell(v) for v in value))
+        return neutralize(" ".join(csv_cell(v) for v in value))
     return neutralize(str(value))
 
 
@@ -135,7 +135,7 @@ def stance_text(athlete_id: str, trial: ExportTrial, stances: list[dict[str, Any
     w = csv.writer(buf, lineterminator="\n")
     w.writerow([neutralize(h) for h in header])
     for r in rows:
-        w.writerow([_cell(v) for v in r])
+        w.writerow([csv_cell(v) for v in r])
     return buf.getvalue()
 
 
@@ -169,7 +169,7 @@ def export_csv(
     claim_outputs(data_paths + stance_paths, overwrite)
     texts = []
     for trial in source.trials:
-        stances = trial.analysis(analysis_options).stances
+        stances = trial.stances(analysis_options)
         texts.append((data_text(trial), stance_text(source.athlete_id, trial, stances)))
     written = []
     for (data, stance), p, sp in zip(texts, data_paths, stance_paths, strict=True):

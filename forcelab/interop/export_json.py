@@ -13,7 +13,8 @@ Layout (``"format": "forcelab-export"``, ``"format_version": 1``)::
         {"name": ..., "info": {tags, speed_m_s, shoe, ...},
          "streams": [{"name", "side", "rate_hz", "t0_s", "n_samples", "duration_s",
                       "channels": {"fz": "N", ...}}],
-         "analysis": AnalysisResult.to_dict()   # stances, summary, asymmetry, parameters
+         "analysis": AnalysisResult.to_dict(),  # stances, summary, asymmetry, parameters
+         "analysis_error": null                 # or why no stance was found (analysis null)
         }
       ]
     }
@@ -47,10 +48,11 @@ def export_document(source: ExportSource, analysis_options: dict[str, Any] | Non
     trials = []
     for trial in source.trials:
         rec = trial.recording
-        result = trial.analysis(analysis_options)
-        analysis = result.to_dict()
-        if source.anonymized:
-            analysis.pop("source", None)
+        analysis: dict[str, Any] | None = None
+        if trial.stances(analysis_options):
+            analysis = trial.analysis(analysis_options).to_dict()
+            if source.anonymized:
+                analysis.pop("source", None)
         trials.append({
             "name": trial.name,
             "info": trial.info,
@@ -60,6 +62,7 @@ def export_document(source: ExportSource, analysis_options: dict[str, Any] | Non
                 "channels": {c: s.units.get(c, "") for c in s.channels},
             } for s in rec.streams],
             "analysis": analysis,
+            "analysis_error": trial.analysis_error or None,
         })
     doc = {
         "format": FORMAT_NAME,

@@ -211,7 +211,7 @@ def export_mot(
     for trial, mot in zip(source.trials, mots, strict=True):
         plates = [s for s in trial.recording.streams if is_plate_stream(s)]
         needs_split = len(plates) == 1 and plates[0].side is None
-        stances = trial.analysis(analysis_options).stances if needs_split else []
+        stances = trial.stances(analysis_options) if needs_split else []
         time_s, feet = foot_forces(trial, stances)
         texts.append((mot, mot_text(mot.name, time_s, feet), external_loads_xml(mot.name)))
     written = []

@@ -112,10 +112,13 @@ def build_report(
         label = source.date or (source.stem if anonymize else source.path.stem)
         trials = []
         for t in source.trials:
-            result = t.analysis(analysis_options)
-            if not parameters:
+            result = t.analysis(analysis_options) if t.stances(analysis_options) else None
+            if result is not None and not parameters:
                 parameters = dict(getattr(result, "parameters", {}) or {})
-            trials.append(trial_report(label, t.name, t.info, t.recording, result, threshold))
+            tr = trial_report(label, t.name, t.info, t.recording, result, threshold)
+            if t.analysis_error:
+                tr.warnings.append(f"No stances analysed: {t.analysis_error}")
+            trials.append(tr)
         sessions.append(SessionReport(label, source.path, source.kind, source.athlete,
                                       source.date, source.session, trials))
     return Report(sessions, _trends(sessions), threshold,

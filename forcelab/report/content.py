@@ -325,14 +325,13 @@ def plain_paragraph(tr: TrialReport, threshold_pct: float, summary: dict[str, An
 
 def trial_report(session_label: str, trial_name: str, info: dict[str, Any], recording: Recording,
                  result: Any, threshold_pct: float) -> TrialReport:
-    """Build the report content of one analysed trial."""
-    stances = list(result.stances)
-    body_mass = result.body_mass_kg if getattr(result, "body_mass_kg", None) else \
-        recording.body_mass_kg
+    """Build the report content of one analysed trial (``result`` None: nothing was found)."""
+    stances = list(result.stances) if result is not None else []
+    body_mass = getattr(result, "body_mass_kg", None) or recording.body_mass_kg
     curves, unit = stance_curves(recording, stances, body_mass)
     peaks = stride_peaks(stances, body_mass)
-    rows = asymmetry_rows(dict(result.asymmetry or {}), threshold_pct)
-    summary = dict(result.summary or {})
+    rows = asymmetry_rows(dict(getattr(result, "asymmetry", None) or {}), threshold_pct)
+    summary = dict(getattr(result, "summary", None) or {})
     gait_rows, gait_cols = gait_table(summary)
     n_by_side = Counter(str(s.get("side") or s.get("stream") or "all") for s in stances
                         if s.get("valid", False))

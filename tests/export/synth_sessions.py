@@ -7,6 +7,8 @@ insole channels) and go through the store exactly like a live recording.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -118,3 +120,9 @@ def make_session(
             w.stop_trial(t_s=b)
     return {"model": model, "trials": intervals, "rate_hz": rate_hz, "t0_unix_s": t0_unix,
             "streams": {k: v[1] for k, v in streams.items()}, "athlete": athlete}
+
+
+def run_cli(*args: object, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run ``python -m forcelab ARGS`` in a real subprocess."""
+    return subprocess.run([sys.executable, "-m", "forcelab", *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout)
