@@ -68,7 +68,7 @@ class FPB1Simulator(Simulator):
         exercise the 2^32 wrap).
     """
 
-    MODEL = "FPB1-SIM 500x1600"
+    MODEL = "FPB1-SIM"
     FIRMWARE = "1.2.0"
 
     def __init__(

@@ -18,6 +18,7 @@ The left peak is ``M (1 − SI/2)`` and the right ``M (1 + SI/2)`` so that SI is
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -229,17 +230,18 @@ class GaitModel:
         self._rng = np.random.default_rng([self.seed, 0x6A17])
         self._stances: list[TrueStance] = []
         # Per-stance arrays for vectorised evaluation (parallel to _stances).
-        self._start = np.empty(0)
-        self._end = np.empty(0)
-        self._mid = np.empty(0)
-        self._imp = np.empty(0)
-        self._is_left = np.empty(0, bool)
+        # (start_s, end_s, midstance_n, impact_n, is_left) arrays, replaced as one tuple
+        self._arrays = (np.empty(0), np.empty(0), np.empty(0), np.empty(0), np.empty(0, bool))
         self._next_start = self.params.start_s
         self._next_left = True
-        self._stride_ap = 0.0
+        self._lock = threading.Lock()  # several simulators (plates, insoles) share one model
 
     # -- stance layout ---------------------------------------------------------------------
     def _extend(self, t_s: float) -> None:
+        with self._lock:
+            self._extend_locked(t_s)
+
+    def _extend_locked(self, t_s: float) -> None:
         p = self.params
         if self._next_start > t_s + 5.0:
             return
@@ -270,13 +272,16 @@ class GaitModel:
                                   impact_peak, impulse))
             self._next_start = float(start + step_mean * (1 + z[3]))
             self._next_left = not left
-        self._stances.extend(new)
-        self._start = np.array([s.start_s for s in self._stances])
-        self._end = np.array([s.end_s for s in self._stances])
-        self._mid = np.array([s.midstance_peak_n for s in self._stances])
-        imps = [0.0 if s.impact_peak_n is None else s.impact_peak_n for s in self._stances]
-        self._imp = np.array(imps)
-        self._is_left = np.array([s.side == "left" for s in self._stances], bool)
+        stances = self._stances + new
+        imps = [0.0 if s.impact_peak_n is None else s.impact_peak_n for s in stances]
+        self._arrays = (
+            np.array([s.start_s for s in stances]),
+            np.array([s.end_s for s in stances]),
+            np.array([s.midstance_peak_n for s in stances]),
+            np.array(imps),
+            np.array([s.side == "left" for s in stances], bool),
+        )
+        self._stances = stances
 
     def _vertical_shape(self, tau: np.ndarray, mid_n: float, impact_n: float) -> np.ndarray:
         if self.params.mode == "walk":
@@ -292,7 +297,7 @@ class GaitModel:
         if t1_s is None:
             t1_s = self._next_start
         self._extend(t1_s)
-        return [s for s in self._stances if t0_s <= s.start_s < t1_s]
+        return [s for s in list(self._stances) if t0_s <= s.start_s < t1_s]
 
     # -- evaluation ------------------------------------------------------------------------
     def foot(self, side: str, t_s: np.ndarray) -> dict[str, np.ndarray]:
@@ -318,21 +323,21 @@ class GaitModel:
         p = self.params
         bw = p.body_weight_n
         want_left = side == "left"
-        sel = np.flatnonzero((self._is_left == want_left) & (self._end > t[0])
-                             & (self._start <= t[-1]))
+        start_s, end_s, mid_n, imp_n, is_left = self._arrays
+        sel = np.flatnonzero((is_left == want_left) & (end_s > t[0]) & (start_s <= t[-1]))
         sgn_ml = 1.0 if want_left else -1.0  # medial is toward the other foot
         run = p.mode == "run"
         for i in sel.tolist():
-            a = int(np.searchsorted(t, self._start[i], "left"))
-            b = int(np.searchsorted(t, self._end[i], "left"))
+            a = int(np.searchsorted(t, start_s[i], "left"))
+            b = int(np.searchsorted(t, end_s[i], "left"))
             if b <= a:
                 continue
-            ct = self._end[i] - self._start[i]
-            tau = (t[a:b] - self._start[i]) / ct
-            fz = self._vertical_shape(tau, self._mid[i], self._imp[i])
+            ct = end_s[i] - start_s[i]
+            tau = (t[a:b] - start_s[i]) / ct
+            fz = self._vertical_shape(tau, mid_n[i], imp_n[i])
             out["fz"][a:b] = fz
             out["tau"][a:b] = tau
-            ap_amp = (0.35 if run else 0.2) * bw * (self._mid[i] / (p.mean_peak_bw * bw))
+            ap_amp = (0.35 if run else 0.2) * bw * (mid_n[i] / (p.mean_peak_bw * bw))
             out["fap"][a:b] = -ap_amp * np.sin(2 * np.pi * tau) * np.sin(np.pi * tau)
             out["fml"][a:b] = sgn_ml * 0.06 * fz
             out["tz"][a:b] = -sgn_ml * 4.0 * np.sin(np.pi * tau) * (fz / bw)
@@ -342,7 +347,7 @@ class GaitModel:
             out["cop_x"][a:b] = (-0.04 + 0.08 * tau) * (1.0 if want_left else -1.0)
             # On a belt the foot moves backward with the belt while the COP rolls forward.
             land_ap = 0.18
-            out["cop_ap"][a:b] = (land_ap - p.speed_m_s * (t[a:b] - self._start[i])
+            out["cop_ap"][a:b] = (land_ap - p.speed_m_s * (t[a:b] - start_s[i])
                                   + 0.22 * tau)
             out["cop_ml"][a:b] = (-0.5 if want_left else 0.5) * p.step_width_m + \
                 sgn_ml * 0.01 * tau

@@ -27,7 +27,7 @@ def open_sim() -> Iterator[Callable[..., list[Device]]]:
         d.close()
 
 
-def stream_for(devices: list[Device], seconds: float) -> list[list[Block]]:
+def _stream_for(devices: list[Device], seconds: float) -> list[list[Block]]:
     """Start the devices, read for ``seconds`` s, stop, drain; Blocks per device."""
     out: list[list[Block]] = [[] for _ in devices]
     for d in devices:
@@ -42,8 +42,20 @@ def stream_for(devices: list[Device], seconds: float) -> list[list[Block]]:
     return out
 
 
-def concat(blocks: list[Block]) -> tuple[np.ndarray, np.ndarray]:
+def _concat(blocks: list[Block]) -> tuple[np.ndarray, np.ndarray]:
     """(seq per sample, samples) of a list of Blocks."""
     seq = np.concatenate([b.seq + np.arange(b.n) for b in blocks])
     samples = np.concatenate([b.samples for b in blocks])
     return seq, samples
+
+
+@pytest.fixture
+def stream_for() -> Callable[[list[Device], float], list[list[Block]]]:
+    """Start devices, read for some seconds, stop and drain: Blocks per device."""
+    return _stream_for
+
+
+@pytest.fixture
+def concat() -> Callable[[list[Block]], tuple[np.ndarray, np.ndarray]]:
+    """(seq per sample, samples) of a list of Blocks."""
+    return _concat

@@ -1,0 +1,289 @@
+"""FPB1 driver against the FPB1 simulator over real ptys (1-3 s of streaming per test)."""
+
+from __future__ import annotations
+
+import struct
+import time
+
+import numpy as np
+import pytest
+from forcelab.drivers import fpb1
+from forcelab.drivers.errors import ConnectionLost, DeviceError, DeviceNotFound, ProtocolError
+from forcelab.drivers.fpb1 import FPB1Device
+from forcelab.drivers.sim.pty import SimPort, free_name
+
+
+def _sim(dev):
+    sims = dev.sim_setup.simulators
+    return next(s for s in sims if s.port.device == dev.port)
+
+
+def test_handshake_identity_and_calibration_read_back(open_sim):
+    (dev,) = open_sim("sim:plate?seed=11")
+    sim = _sim(dev)
+    info = dev.info
+    assert info.protocol == "FPB1"
+    assert info.serial == sim.serial and info.model == sim.MODEL and info.firmware == "1.2.0"
+    assert info.side is None and info.rate_hz == 1000.0
+    assert info.channel_names == ["fx", "fy", "fz", "mx", "my", "mz", "cop_x", "cop_y", "tz"]
+    np.testing.assert_array_equal(np.array(info.calibration["matrix"]), sim.calibration.matrix)
+    np.testing.assert_array_equal(info.calibration["gain"], sim.calibration.gain)
+    assert info.calibration["origin_m"] == pytest.approx(list(sim.calibration.origin_m))
+    assert info.extra["rates_hz"] == list(fpb1.RATES_HZ)
+    assert sim.commands_seen[:3] == [fpb1.STOP, fpb1.IDENTIFY, fpb1.GET_CAL]
+    assert dev.clock.n >= 5 and dev.clock.best_rtt_s < 0.5
+    # DeviceInfo survives its JSON form
+    assert type(info).from_dict(info.to_dict()) == info
+
+
+def test_continuous_stream_forces_equal_what_the_simulator_generated(open_sim, concat):
+    (dev,) = open_sim("sim:plate?seed=2&rate=1000&start=0.3")
+    sim = _sim(dev)
+    dev.start()
+    t0 = time.monotonic()
+    blocks = []
+    while time.monotonic() - t0 < 1.5:
+        blocks += dev.read(0.02)
+    elapsed = time.monotonic() - t0
+    dev.stop()
+    blocks += dev.read(0.05)
+    seq, x = concat(blocks)
+    n = len(seq)
+    # continuous sequence from 0, no gaps
+    np.testing.assert_array_equal(seq, np.arange(n))
+    assert all(b.gap_before == 0 for b in blocks)
+    assert dev.stats.dropped_samples == 0 and dev.stats.crc_errors == 0
+    # sample count ~ rate x duration
+    assert abs(n - 1000 * elapsed) < 0.05 * 1000 * elapsed + 60
+    # forces equal to the simulator's within quantisation (1 count ~ 0.002 N)
+    expected = sim.expected_loads(np.arange(n))
+    np.testing.assert_allclose(x[:, :6], expected, atol=0.01)
+    assert x[:, 2].max() > 1000  # someone ran over it
+    unloaded = x[:, 2] < dev.cop_threshold_n
+    assert unloaded.any() and np.isnan(x[unloaded, 6:]).all()
+    assert np.isfinite(x[~unloaded, 6:]).all()
+    # host time base: blocks in order and within a fraction of a second of the wall clock
+    th = np.array([b.t_host_s for b in blocks])
+    assert np.all(np.diff(th) > 0)
+    assert abs(th[-1] + blocks[-1].n / 1000 - time.time()) < 0.5
+
+
+def test_stances_on_received_data_match_the_true_stances(open_sim, concat, stream_for):
+    from forcelab.analysis import detect_stances
+
+    devs = open_sim("sim:treadmill?seed=5&speed=3.5&asymmetry=-0.08&start=0.2")
+    blocks = stream_for(devs, 2.5)
+    for dev, blks in zip(devs, blocks, strict=True):
+        sim = _sim(dev)
+        seq, x = concat(blks)
+        assert np.array_equal(seq, np.arange(len(seq)))
+        st = detect_stances(x[:, 2], dev.info.rate_hz)
+        found = [(int(a), int(b)) for a, b, v in zip(st.start, st.end, st.valid, strict=True)
+                 if v]
+        truth = [t for t in sim.truth_stances(0, len(seq))
+                 if t["start"] > 5 and t["end"] < len(seq) - 5]
+        assert len(truth) >= 3
+        assert all(t["side"] == dev.side for t in truth)
+        assert len(found) == len(truth)
+        for (a, b), t in zip(found, truth, strict=True):
+            assert abs(a - t["start"]) <= 15 and abs(b - t["end"]) <= 15  # within 15 ms
+            assert x[a:b, 2].max() == pytest.approx(t["peak_n"], rel=0.01)
+    # the left belt loads more (asymmetry -0.08): per-plate mean peaks say so
+    peaks = {d.side: np.mean([t["midstance_peak_n"] for t in _sim(d).truth_stances()])
+             for d in devs}
+    assert peaks["left"] > peaks["right"]
+
+
+def test_bit_flips_every_undamaged_frame_recovered_every_damaged_counted(
+    open_sim, concat, stream_for
+):
+    (dev,) = open_sim("sim:plate?seed=7&rate=2000&faults=bitflip:1e-4")
+    sim = _sim(dev)
+    (blocks,) = stream_for([dev], 2.0)
+    seq, x = concat(blocks)
+    spf = dev.spf
+    sent = set(range(0, sim.k, spf))
+    damaged = {r.seq for r in sim.faults.log if r.kind == "bitflip" and r.seq >= 0}
+    assert damaged, "no bit flip happened: the test would prove nothing"
+    got = {int(s) for s in seq if s % spf == 0}
+    last = int(seq[-1])
+    expect = {s for s in sent - damaged if s <= last}
+    assert got == expect
+    # damaged frames were rejected (CRC error or hunting) and show up as explicit gaps
+    assert dev.stats.crc_errors + dev.stats.resyncs >= 1
+    assert dev.stats.crc_errors <= sum(len(r.detail["positions"]) for r in
+                                       sim.faults.records("bitflip"))
+    lost_data = {s for s in damaged if s <= last}
+    assert dev.stats.dropped_samples == spf * len(lost_data)
+    np.testing.assert_allclose(x[:, :6], sim.expected_loads(seq), atol=0.01)
+
+
+def test_dropped_frames_become_gaps_of_the_right_length(open_sim, concat, stream_for):
+    (dev,) = open_sim("sim:plate?seed=3&faults=drop:0.03")
+    sim = _sim(dev)
+    (blocks,) = stream_for([dev], 1.5)
+    dropped = sorted(r.seq for r in sim.faults.records("drop") if r.seq >= 0)
+    assert dropped
+    seq, _ = concat(blocks)
+    missing = sorted(set(range(int(seq[-1]) + 1)) - set(seq.tolist()))
+    expect = sorted(s + i for s in dropped if s <= seq[-1] for i in range(dev.spf))
+    assert missing == expect
+    # each gap_before equals the samples missing right before that block
+    for prev, blk in zip(blocks[:-1], blocks[1:], strict=True):
+        assert blk.seq == prev.seq + prev.n + blk.gap_before
+    assert sum(b.gap_before for b in blocks) == len(expect) == dev.stats.dropped_samples
+
+
+def test_garbage_duplicates_and_truncation_never_invent_samples(open_sim, concat, stream_for):
+    (dev,) = open_sim("sim:plate?seed=4&faults=garbage:0.05,duplicate:0.05,truncate:0.03")
+    sim = _sim(dev)
+    (blocks,) = stream_for([dev], 1.5)
+    seq, x = concat(blocks)
+    assert len(np.unique(seq)) == len(seq)  # duplicates discarded
+    truncated = {r.seq for r in sim.faults.records("truncate") if r.seq >= 0}
+    frames = {int(s) for s in seq if s % dev.spf == 0}
+    assert truncated and not (frames & truncated)
+    assert set(range(0, int(seq[-1]) + 1, dev.spf)) - truncated == frames
+    assert dev.duplicates == len([r for r in sim.faults.records("duplicate")
+                                  if r.seq not in truncated and r.seq <= seq[-1]])
+    np.testing.assert_allclose(x[:, :6], sim.expected_loads(seq), atol=0.01)
+
+
+def test_unplug_raises_within_a_second_and_keeps_what_was_received(open_sim, concat):
+    (dev,) = open_sim("sim:plate?seed=6&faults=unplug:1.0")
+    sim = _sim(dev)
+    dev.start()
+    blocks = []
+    with pytest.raises(ConnectionLost, match="unplugged"):
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            blocks += dev.read(0.05)
+    t_raised = time.monotonic()
+    t_unplug = sim._t0_mono + sim.faults.records("unplug")[0].t_s
+    assert 0 <= t_raised - t_unplug < 1.0
+    seq, x = concat(blocks)
+    np.testing.assert_array_equal(seq, np.arange(len(seq)))
+    assert len(seq) >= 800  # ~1 s at 1 kHz arrived before the unplug
+    assert len(seq) <= sim.k
+    np.testing.assert_allclose(x[:, :6], sim.expected_loads(seq), atol=0.01)
+    assert any(e.kind == "unplug" for e in dev.pop_events())
+    with pytest.raises(ConnectionLost):
+        dev.read(0.01)
+
+
+def test_replug_resumes_with_an_explicit_gap(open_sim, concat):
+    (dev,) = open_sim("sim:plate?seed=8&faults=unplug:0.6,replug:0.4")
+    dev.start()
+    before, after = [], []
+    deadline = time.monotonic() + 5
+    with pytest.raises(ConnectionLost):
+        while time.monotonic() < deadline:
+            before += dev.read(0.05)
+    dev.reconnect(timeout_s=5.0)
+    assert dev.streaming and dev.stats.reconnects == 1
+    t_end = time.monotonic() + 0.8
+    while time.monotonic() < t_end:
+        after += dev.read(0.05)
+    assert before and after
+    gap = after[0].gap_before
+    end_before = before[-1].seq + before[-1].n
+    assert after[0].seq == end_before + gap
+    assert 300 <= gap <= 2500  # 0.4 s unplugged plus the time to notice and reconnect
+    seq, _ = concat(after)
+    np.testing.assert_array_equal(seq, np.arange(seq[0], seq[0] + len(seq)))
+    kinds = [e.kind for e in dev.pop_events()]
+    assert "unplug" in kinds and "replug" in kinds
+
+
+def test_commands_interleave_with_streaming(open_sim, concat):
+    (dev,) = open_sim("sim:plate?seed=9&start=5")
+    sim = _sim(dev)
+    dev.start()
+    got = dev.read(0.2)
+    rtt = dev.ping()
+    assert 0 < rtt < 0.5
+    status = dev.get_status()
+    assert status["frames_sent"] > 0 and 20 < status["temperature_c"] < 50
+    dev.blink()
+    with pytest.raises(ProtocolError, match="BAD_STATE"):
+        dev.command(fpb1.SET_RATE, struct.pack("<H", 500))
+    offsets = dev.zero(n_avg=100)
+    # nobody on the plate yet (start=5): the zero offsets are the bridge offsets (+- noise)
+    np.testing.assert_allclose(offsets, sim.bridge_offsets, atol=200)
+    assert dev.info.calibration["zero_offsets"] == offsets
+    t_end = time.monotonic() + 0.3
+    while time.monotonic() < t_end:
+        got += dev.read(0.05)
+    dev.stop()
+    got += dev.read(0.05)
+    seq, x = concat(got)
+    np.testing.assert_array_equal(seq, np.arange(len(seq)))  # nothing lost around commands
+    assert got[-1].status & fpb1.ST_ZEROED
+    assert abs(np.mean(x[-100:, 2])) < 1.0  # zeroed: unloaded plate reads ~0 N
+    with pytest.raises(ProtocolError, match="BAD_STATE"):
+        dev.command(fpb1.STOP)
+
+
+def test_sequence_counter_wraps_at_2_to_the_32(open_sim, concat, stream_for):
+    (dev,) = open_sim(f"sim:plate?seed=1&seq_start={2**32 - 400}")
+    (blocks,) = stream_for([dev], 1.0)
+    seq, _ = concat(blocks)
+    assert len(seq) > 600
+    np.testing.assert_array_equal(seq, np.arange(len(seq)))
+    assert dev.stats.dropped_samples == 0
+
+
+def test_calibrated_format(open_sim, concat, stream_for):
+    (dev,) = open_sim("sim:plate?seed=12&fmt=cal&spf=16&rate=500")
+    sim = _sim(dev)
+    assert dev.info.calibration["data_format"] == "calibrated" and dev.info.rate_hz == 500
+    (blocks,) = stream_for([dev], 1.2)
+    seq, x = concat(blocks)
+    assert sim.spf == 16 and sim.fmt == fpb1.FMT_CAL
+    np.testing.assert_allclose(x[:, :6], sim.expected_loads(seq), rtol=1e-6, atol=1e-3)
+
+
+def test_overrange_is_flagged_in_status_and_events(open_sim, stream_for):
+    (dev,) = open_sim("sim:plate?seed=13&faults=overrange:0.05,overrange_s:0.02")
+    (blocks,) = stream_for([dev], 1.0)
+    flagged = [b for b in blocks if b.status & fpb1.ST_OVERRANGE_MASK]
+    assert flagged
+    assert all(b.status & (1 << 2) for b in flagged)  # Fz bridge (channel 3) saturated
+    kinds = [e.kind for e in dev.pop_events()]
+    assert "overrange_start" in kinds and "overrange_end" in kinds
+
+
+def test_reset_reboots_and_streaming_can_restart(open_sim, stream_for):
+    (dev,) = open_sim("sim:plate?seed=14")
+    dev.start()
+    dev.read(0.1)
+    dev.reset()
+    assert not dev.streaming
+    deadline = time.monotonic() + 3
+    kinds: list[str] = []
+    while "boot" not in kinds and time.monotonic() < deadline:
+        dev.read(0.05)
+        kinds += [e.kind for e in dev.pop_events()]
+    assert "boot" in kinds
+    dev.command(fpb1.SET_RATE, struct.pack("<H", 1000))
+    for _ in range(3):
+        dev.ping()
+    (blocks,) = stream_for([dev], 0.3)
+    assert sum(b.n for b in blocks) > 100
+
+
+def test_bad_options_and_missing_or_silent_ports(open_sim):
+    with pytest.raises(DeviceError, match="not an FPB1 rate"):
+        open_sim("sim:plate?seed=1&rate=333")
+    with pytest.raises(DeviceNotFound):
+        FPB1Device("/dev/no-such-plate")
+    silent = SimPort(free_name("silent")).open()
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(ProtocolError, match="no FPB1 plate answers"):
+            FPB1Device(silent.device, reply_timeout_s=0.3)
+        assert time.monotonic() - t0 < 3
+    finally:
+        silent.close()
+    with pytest.raises(DeviceError, match="samples per frame"):
+        FPB1Device("/dev/null", samples_per_frame=40)
