@@ -300,20 +300,33 @@ class ConsoleBackend:
         return result
 
     def _collect_bars(self, live: dict[str, Any], unit: str, mass: float | None) -> None:
-        """Append the newest mid-stance peak of each side whose stance count grew."""
-        for side, fig in (live.get("sides") or {}).items():
-            n = int(fig.get("n_stances") or 0)
-            before = self._bar_counts.get(side, 0)
-            if n < before:  # a new trial reset the figures
-                self._bars = []
-                self._bar_counts = {}
-                before = 0
-            peak = fig.get("last_midstance_peak_n")
-            if n > before and peak is not None:
-                value = peak / (mass * STANDARD_GRAVITY_M_S2) if unit == "BW" and mass else peak
-                self._bars.append((side, float(value), time.monotonic()))
-            self._bar_counts[side] = n
-        del self._bars[:-200]
+        """Keep the mid-stance peak of every completed valid stance of the trial (oldest first).
+
+        Reads the controller's live stance list only when the stance count changed.
+        """
+        sides = live.get("sides") or {}
+        count = sum(int(f.get("n_stances") or 0) for f in sides.values())
+        if count == self._bar_counts.get("_total"):
+            return
+        self._bar_counts["_total"] = count
+        bars = []
+        for st in self._live_stances():
+            peak = st.get("midstance_peak_n")
+            if not st.get("valid", True) or peak is None or not np.isfinite(peak):
+                continue
+            value = peak / (mass * STANDARD_GRAVITY_M_S2) if unit == "BW" and mass else peak
+            bars.append((st.get("side"), float(value), float(st.get("start_s", 0.0))))
+        bars.sort(key=lambda b: b[2])
+        self._bars = bars[-200:]
+
+    def _live_stances(self) -> list[dict[str, Any]]:
+        fn = getattr(self.controller, "live_stances", None)
+        if fn is not None:
+            return list(fn())
+        # SessionController has no public accessor for the live stance list yet; its
+        # LiveAnalyzer.stances() is thread-safe and returns copies.
+        live = getattr(self.controller, "_live", None)
+        return live.stances() if live is not None else []
 
 
 def coach_lines(result: dict[str, Any] | None) -> list[str]:

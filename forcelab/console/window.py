@@ -42,6 +42,7 @@ from PyQt5.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -67,7 +68,7 @@ from forcelab.errors import FileFormatError, ForcelabError, InputError
 PLOT_INTERVAL_MS = 33
 STATUS_INTERVAL_MS = 200
 STILL_SD_N = 15.0
-DEVICE_COLUMNS = ("Device", "Side", "State", "Hz", "Samples", "Lost", "Errors")
+DEVICE_COLUMNS = ("Device", "Side", "State", "Hz", "Lost", "Errors")
 FIGURES = ("Cadence", "Contact time L", "Contact time R", "Stances", "Elapsed", "File size")
 
 
@@ -297,13 +298,14 @@ class ConsoleWindow(QMainWindow):
         self.device_table.setEditTriggers(QTableWidget.NoEditTriggers)
         header = self.device_table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeToContents)
-        header.setSectionResizeMode(0, QHeaderView.Stretch)
+        header.setStretchLastSection(True)
         header.setMinimumSectionSize(28)
-        self.device_table.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         self.device_table.setMinimumHeight(90)
         self.device_table.setMaximumHeight(130)
         lay.addWidget(self.device_table)
         self.state_label = QLabel("State: idle")
+        self.state_label.setWordWrap(True)
+        self.state_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         lay.addWidget(self.state_label)
         return box
 
@@ -365,7 +367,7 @@ class ConsoleWindow(QMainWindow):
         row.addWidget(browse)
         form.addRow("Folder", row)
         self.session_label = QLabel("no session file yet")
-        self.session_label.setWordWrap(True)
+        self.session_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         self.session_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
         form.addRow("File", self.session_label)
         row = QHBoxLayout()
@@ -751,8 +753,8 @@ class ConsoleWindow(QMainWindow):
         for row, dev in enumerate(snap.devices):
             values = (
                 dev.get("name", ""), dev.get("side") or "—", dev.get("state", ""),
-                f"{dev.get('rate_hz', 0):.0f}", str(dev.get("samples", 0)),
-                str(dev.get("dropped", 0)), str(dev.get("errors", 0)),
+                f"{dev.get('rate_hz', 0):.0f}", str(dev.get("dropped", 0)),
+                str(dev.get("errors", 0)),
             )
             for col, value in enumerate(values):
                 item = table.item(row, col)
@@ -761,6 +763,12 @@ class ConsoleWindow(QMainWindow):
                     table.setItem(row, col, item)
                 if item.text() != value:
                     item.setText(value)
+                if col == 0:
+                    item.setToolTip(
+                        f"{dev.get('model', '')} {dev.get('serial', '')}: "
+                        f"{dev.get('samples', 0)} samples received"
+                        + (f"; {dev['error']}" if dev.get("error") else "")
+                    )
                 if col == 2:
                     item.setForeground(
                         Qt.red if value in ("error", "lost", "unplugged") else Qt.black

@@ -150,6 +150,9 @@ def test_live_asymmetry_converges_to_the_simulated_asymmetry(qtbot, console):
     assert console.asymmetry.colour == OK_COLOUR
     assert console.last_snapshot.unit == "BW"
     bars = console.stride_bars.values
+    snap = console.last_snapshot
+    # one bar per completed stance (the list is read just after the counts: +2 at most)
+    assert 0 <= len(bars) - (snap.left_n + snap.right_n) <= 2
     assert {s for s, _ in bars} == {"left", "right"}
     left = np.mean([v for s, v in bars if s == "left"])
     right = np.mean([v for s, v in bars if s == "right"])
