@@ -200,8 +200,8 @@ def check_unknown(setup: str, opts: dict[str, Any], known: tuple[str, ...] = ())
     """Raise DeviceError when options remain that nobody understood."""
     left = sorted(k for k in opts if k not in known)
     if left:
-        valid = sorted(list(_GAIT_KEYS) + ["mode", "strike", "seed", "faults", "drift", "name",
-                                           *known])
+        valid = sorted({*_GAIT_KEYS, "mode", "strike", "seed", "faults", "drift", "name",
+                        *known})
         raise DeviceError(
             f"unknown option(s) {', '.join(left)} for sim:{setup}; valid: {', '.join(valid)}"
         )

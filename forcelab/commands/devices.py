@@ -1,0 +1,61 @@
+"""``forcelab devices``: the serial ports of this machine and the simulated devices running."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "list serial ports (VID:PID, serial number, description) and running simulated devices"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the options of ``forcelab devices``."""
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON list instead of a table"
+    )
+    parser.add_argument(
+        "--all", action="store_true",
+        help="also list built-in serial ports without USB information (/dev/ttyS*)",
+    )
+
+
+def _vid_pid(d: dict) -> str:
+    if d.get("vid") is None or d.get("pid") is None:
+        return "-"
+    return f"{int(d['vid']):04X}:{int(d['pid']):04X}"
+
+
+def run(args: argparse.Namespace) -> int:
+    """List ports; returns 0."""
+    import json
+
+    from forcelab.drivers import list_devices
+
+    devices = list_devices()
+    if not args.all:
+        devices = [d for d in devices if d["simulated"] or d.get("vid") is not None
+                   or d.get("hwid") not in ("", "n/a")]
+    if args.json:
+        print(json.dumps(devices, indent=1))
+        return 0
+    real = [d for d in devices if not d["simulated"]]
+    sims = [d for d in devices if d["simulated"]]
+    rows = [("DEVICE", "VID:PID", "SERIAL", "DESCRIPTION")]
+    rows += [(d["device"], _vid_pid(d), d["serial_number"] or "-", d["description"] or "-")
+             for d in real]
+    if len(rows) == 1:
+        print("no serial ports found (plug in a device, or run `forcelab simulate treadmill`)")
+    else:
+        _table(rows)
+    if sims:
+        print()
+        print("simulated devices (open them with fpb1://, ins1://, csv4:// + the path):")
+        _table([("DEVICE", "VID:PID", "SERIAL", "DESCRIPTION")]
+               + [(d["device"], _vid_pid(d), d["serial_number"] or "-", d["description"] or "-")
+                  for d in sims])
+    return 0
+
+
+def _table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
