@@ -151,10 +151,23 @@ def _trial_record(trial: Any) -> dict[str, Any]:
 
 
 def is_session(path: Path) -> bool:
-    """True when ``path`` is a forcelab session file."""
+    """True when ``path`` is a forcelab session file.
+
+    Raises
+    ------
+    SessionFileError
+        If the file is HDF5 but so damaged that it cannot even be recognised.
+    """
+    from forcelab.errors import SessionFileError
     from forcelab.store import is_session_file
 
-    return bool(is_session_file(path))
+    try:
+        return bool(is_session_file(path))
+    except Exception as exc:  # noqa: BLE001 - h5py raises RuntimeError on some broken files
+        raise SessionFileError(
+            f"{path} is damaged and cannot be opened ({' '.join(str(exc).split())[:160]}); "
+            f"run 'forcelab check {path}' to see what can be recovered"
+        ) from None
 
 
 def load_source(
