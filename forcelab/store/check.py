@@ -101,6 +101,8 @@ def check_session(path: str | os.PathLike) -> dict[str, Any]:
             problems.append(
                 f"leftover reserve file {reserve.name} of the recorder (removed by --recover)"
             )
+        for name in sf.incomplete_streams:
+            problems.append(f"stream {name!r} was never completely created (no samples)")
         streams = {}
         for name in sf.streams:
             streams[name] = _check_stream(sf, name, problems)

@@ -241,7 +241,15 @@ class SessionFile:
     @property
     def streams(self) -> list[str]:
         """Stream names in creation order."""
-        return list(self._h5["streams"])
+        g = self._h5["streams"]
+        return [n for n in g if _complete_stream(g[n])]
+
+    @property
+    def incomplete_streams(self) -> list[str]:
+        """Stream groups whose datasets were never all created (the disk filled while the
+        stream was declared): they hold no samples and are left out of :attr:`streams`."""
+        g = self._h5["streams"]
+        return [n for n in g if not _complete_stream(g[n])]
 
     def _group(self, name: str) -> h5py.Group:
         try:
@@ -580,6 +588,13 @@ def _sample_times(seq: np.ndarray, blocks: np.ndarray, rate_hz: float, n: int) -
     idx = np.searchsorted(blocks["row"], np.arange(n), side="right") - 1
     idx = np.clip(idx, 0, len(blocks) - 1)
     return blocks["t_s"][idx] + (seq - blocks["seq"][idx]) / rate_hz
+
+
+def _complete_stream(g: h5py.Group) -> bool:
+    names = set(g)
+    return {"samples", "seq", *L.STREAM_TABLES} <= names and "rate_hz" in g.attrs and (
+        "channel_names" in g.attrs and "channel_units" in g.attrs
+    )
 
 
 def _writer_running(path: Path, last_flush_unix_s: float) -> bool:

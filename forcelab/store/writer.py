@@ -57,6 +57,8 @@ from forcelab.store import _layout as L
 DEFAULT_FLUSH_INTERVAL_S = 0.5
 DEFAULT_MIN_FREE_BYTES = 16 * 1024 * 1024
 DEFAULT_RESERVE_BYTES = 1024 * 1024
+#: Buffered sample bytes that trigger a flush before the interval is up (bursts of blocks).
+MAX_PENDING_BYTES = 1024 * 1024
 _SAMPLE_DTYPES = {"float32": np.float32, "float64": np.float64}
 _ATHLETE_KEYS = ("id", "name", "body_mass_kg", "body_mass_method")
 
@@ -128,6 +130,7 @@ class SessionWriter:
         self._committed_paths: list[str] = []
         self._committed: dict[str, int] = {}
         self._timer: threading.Thread | None = None
+        self._datasets: dict[str, h5py.Dataset] = {}
         self._timer_stop = threading.Event()
 
     # ------------------------------------------------------------------ creation
@@ -223,6 +226,7 @@ class SessionWriter:
             ) from None
         try:
             _init_file(h5, t0, operator, notes)
+            _append(h5["athlete"], [athlete_row], L.ATHLETE_DTYPE)
             h5.flush()
         except Exception as exc:
             _close_quietly(h5)
@@ -240,8 +244,7 @@ class SessionWriter:
         }
         writer = cls(path, h5, t0, options)
         writer._athlete_rows.append(athlete_row)
-        writer._write_pending_tables()
-        writer._guarded(h5.flush)
+        writer._athlete_written = 1
         if auto_flush:
             writer._timer = threading.Thread(
                 target=writer._timer_loop, name=f"forcelab-store-flush {path.name}", daemon=True
@@ -586,7 +589,7 @@ class SessionWriter:
             return self._maybe_flush_locked()
 
     def _maybe_flush_locked(self) -> bool:
-        if self.flush_due():
+        if self.flush_due() or self._pending_bytes() >= MAX_PENDING_BYTES:
             self._flush_locked()
             return True
         return False
@@ -613,13 +616,16 @@ class SessionWriter:
             self._write_commit()
             self._h5.flush()
 
+    def _pending_bytes(self) -> int:
+        return sum(s.pending_bytes() for s in self._streams.values())
+
     def _check_free_space(self) -> None:
         try:
             st = os.statvfs(self.path.parent)
         except OSError:
             return
         free = st.f_bavail * st.f_frsize
-        pending = sum(s.pending_bytes() for s in self._streams.values())
+        pending = self._pending_bytes()
         if free >= self._min_free_bytes + pending:
             return
         # Write what we hold while there is still room, close cleanly, then tell the user.
@@ -631,6 +637,7 @@ class SessionWriter:
             f"{self._last_data_time():.1f} s; free disk space and start a new session"
         )
         self._error = err
+        self._error_reported = True
         raise err
 
     def _timer_loop(self) -> None:
@@ -641,7 +648,9 @@ class SessionWriter:
                 try:
                     self._maybe_flush_locked()
                 except SessionFileError:
-                    # Kept in self._error: the next public call (append, close, ...) raises it.
+                    # Nobody saw it yet: kept in self._error, the next public call (append,
+                    # flush, close, ...) raises it.
+                    self._error_reported = False
                     return
 
     # ------------------------------------------------------------------ closing
@@ -677,7 +686,7 @@ class SessionWriter:
         _release(self._reserve)
 
     def _mark_closed(self, reason: str) -> None:
-        state = self._h5["session_state"]
+        state = self._ds("/session_state")
         row = state[0]
         row["closed"] = 1
         row["close_reason"] = reason.encode()
@@ -686,6 +695,7 @@ class SessionWriter:
         row["n_flushes"] = self._n_flushes
         state[0] = row
         self._h5.flush()
+        self._datasets.clear()
         self._h5.close()
 
     def __enter__(self) -> SessionWriter:
@@ -749,6 +759,7 @@ class SessionWriter:
         _release(self._reserve)
         self._reserve = None
         try:
+            self._shrink_to_committed()
             self._h5.flush()
             self._mark_closed(reason)
         except Exception:  # noqa: BLE001 - the user gets the original error below
@@ -760,68 +771,85 @@ class SessionWriter:
             "session). Free disk space or check the drive, then start a new session."
         )
         self._error = err
+        self._error_reported = True
         raise err from exc
+
+    def _shrink_to_committed(self) -> None:
+        """Cut every dataset back to its committed rows: drops the chunks of the failed flush
+        from HDF5's cache so the metadata alone (small) has to fit on the disk to close."""
+        for p, n in self._committed.items():
+            ds = self._ds(p)
+            if ds.shape[0] > n:
+                ds.resize((n, *ds.shape[1:]))
 
     def _committed_time(self) -> float:
         times = [s.committed_t_s for s in self._streams.values() if np.isfinite(s.committed_t_s)]
         return max(times) if times else 0.0
 
+    def _ds(self, path: str) -> h5py.Dataset:
+        """Open datasets once and keep them open: closing an HDF5 dataset flushes its chunk
+        cache, and a write error there (full disk) would be lost in h5py's deallocator instead
+        of reaching this writer."""
+        ds = self._datasets.get(path)
+        if ds is None:
+            ds = self._datasets[path] = self._h5[path]
+        return ds
+
     def _write_pending_tables(self) -> None:
-        h5 = self._h5
         if len(self._athlete_rows) > self._athlete_written:
-            _append(h5["athlete"], self._athlete_rows[self._athlete_written:], L.ATHLETE_DTYPE)
+            rows = self._athlete_rows[self._athlete_written :]
+            _append(self._ds("/athlete"), rows, L.ATHLETE_DTYPE)
             self._athlete_written = len(self._athlete_rows)
         if self._trials_dirty:
             rows = [_trial_row(t) for t in self._trials]
-            ds = h5["trials"]
+            ds = self._ds("/trials")
             ds.resize((len(rows),))
             ds[:] = np.array(rows, dtype=L.TRIAL_DTYPE)
             self._trials_dirty = False
         if len(self._markers) > self._markers_written:
-            _append(h5["markers"], self._markers[self._markers_written:], L.MARKER_DTYPE)
+            _append(self._ds("/markers"), self._markers[self._markers_written:], L.MARKER_DTYPE)
             self._markers_written = len(self._markers)
         if len(self._events) > self._events_written:
-            _append(h5["events"], self._events[self._events_written:], L.EVENT_DTYPE)
+            _append(self._ds("/events"), self._events[self._events_written:], L.EVENT_DTYPE)
             self._events_written = len(self._events)
 
     def _write_stream(self, name: str, s: _StreamBuffer) -> None:
-        g = self._h5["streams"][name]
+        g = f"/streams/{name}/"
         if s.samples:
             data = np.concatenate(s.samples) if len(s.samples) > 1 else s.samples[0]
             seq = np.concatenate(s.seq) if len(s.seq) > 1 else s.seq[0]
             n0 = s.rows_written
-            ds = g["samples"]
+            ds = self._ds(g + "samples")
             ds.resize((n0 + data.shape[0], s.n_channels))
             ds[n0:] = data
-            dq = g["seq"]
+            dq = self._ds(g + "seq")
             dq.resize((n0 + data.shape[0],))
             dq[n0:] = seq
             s.rows_written += data.shape[0]
             s.samples.clear()
             s.seq.clear()
         if s.blocks:
-            _append(g["blocks"], s.blocks, L.BLOCK_DTYPE)
+            _append(self._ds(g + "blocks"), s.blocks, L.BLOCK_DTYPE)
             s.blocks_written += len(s.blocks)
             last = s.blocks[-1]
             s.last_written_t_s = last[3] + (last[2] - 1) / s.rate_hz
             s.blocks.clear()
         if s.gaps:
-            _append(g["gaps"], s.gaps, L.GAP_DTYPE)
+            _append(self._ds(g + "gaps"), s.gaps, L.GAP_DTYPE)
             s.gaps_written += len(s.gaps)
             s.gaps.clear()
         if s.link_rows:
-            _append(g["link_stats"], s.link_rows, L.LINK_STATS_DTYPE)
+            _append(self._ds(g + "link_stats"), s.link_rows, L.LINK_STATS_DTYPE)
             s.link_written += len(s.link_rows)
             s.link_rows.clear()
 
     def _write_commit(self) -> None:
-        h5 = self._h5
-        counts = [int(h5[p].shape[0]) for p in self._committed_paths]
-        h5["committed_rows"][:] = np.asarray(counts, dtype="i8")
+        counts = [int(self._ds(p).shape[0]) for p in self._committed_paths]
+        self._ds("/committed_rows")[:] = np.asarray(counts, dtype="i8")
         self._committed = dict(zip(self._committed_paths, counts, strict=True))
         for s in self._streams.values():
             s.committed_t_s = s.last_written_t_s
-        state = h5["session_state"]
+        state = self._ds("/session_state")
         row = state[0]
         row["last_flush_unix_s"] = time.time()
         row["n_flushes"] = self._n_flushes
