@@ -50,7 +50,7 @@ cdef class Detector:
     cdef public Py_ssize_t min_contact, min_flight, guard, min_stats
     cdef public double base, noise, level, on_thr, off_thr
     cdef public int phase, edge_reason, st_reason, committed
-    cdef public Py_ssize_t fl_start, st_start, t_end, pos, fn
+    cdef public Py_ssize_t fl_start, st_start, t_end, pos, fn, last_low
     cdef public double fs, fss, cbase, cnoise, st_off, st_max
     cdef public object tail
     cdef double[::1] _tail
@@ -79,6 +79,7 @@ cdef class Detector:
         self.st_reason = R_OK
         self.committed = 0
         self.fl_start = 0
+        self.last_low = -1
         self.st_start = 0
         self.t_end = 0
         self.pos = 0
@@ -134,7 +135,7 @@ cdef class Detector:
     def keep_from(self):
         """First global sample index a streaming caller must still hold for metrics."""
         if self.phase == FLIGHT:
-            return self.pos
+            return min(self.pos, self.last_low + 1)
         return self.st_start
 
     def feed(self, const double[::1] x):
@@ -157,7 +158,8 @@ cdef class Detector:
         cdef Py_ssize_t k = 0
         cdef Py_ssize_t i = 0
         cdef Py_ssize_t off = self.pos
-        cdef Py_ssize_t gstart, length, i0
+        cdef Py_ssize_t gstart, length, last_low
+        cdef int edge
         cdef double v, d
         cdef double on_thr, off_thr, base, fs, fss, st_off, st_max
         cdef Py_ssize_t fn
@@ -175,11 +177,15 @@ cdef class Detector:
                     fs = self.fs
                     fss = self.fss
                     fn = self.fn
-                    i0 = i
+                    last_low = self.last_low
+                    edge = self.edge_reason
                     while i < n:
                         v = x[i]
                         if not (v <= on_thr):
                             break
+                        if v < off_thr:
+                            last_low = off + i
+                            edge = R_OK
                         if i >= gstart:
                             if i >= g:
                                 u = x[i - g]
@@ -191,8 +197,8 @@ cdef class Detector:
                                 fss += d * d
                                 fn += 1
                         i += 1
-                    if i > i0:
-                        self.edge_reason = R_OK
+                    self.last_low = last_low
+                    self.edge_reason = edge
                     self.fs = fs
                     self.fss = fss
                     self.fn = fn
@@ -201,16 +207,18 @@ cdef class Detector:
                     v = x[i]
                     if v != v:
                         self.edge_reason = R_GAP
+                        self.last_low = off + i
                         i += 1
                         continue
-                    self.st_start = off + i
+                    # the contact began after the last unloaded sample (below off)
+                    self.st_start = self.last_low + 1
                     self.st_reason = self.edge_reason
                     self.edge_reason = R_OK
                     self.st_max = v
                     self.committed = 0
                     self._candidate()
                     self.phase = STANCE
-                    if self.min_contact <= 1:
+                    if off + i - self.st_start + 1 >= self.min_contact:
                         self._commit()
                     i += 1
                 elif self.phase == STANCE:
@@ -252,6 +260,7 @@ cdef class Detector:
                             self.fl_start = off + i
                         self.phase = FLIGHT
                         self.edge_reason = R_GAP
+                        self.last_low = off + i
                         i += 1
                         continue
                     if length < self.min_contact:
@@ -272,12 +281,15 @@ cdef class Detector:
                     fs = self.fs
                     fss = self.fss
                     fn = self.fn
+                    last_low = self.last_low
                     while i < n:
                         v = x[i]
                         if not (v <= on_thr):
                             break
                         if off + i - self.t_end >= self.min_flight:
                             break
+                        if v < off_thr:
+                            last_low = off + i
                         if i >= gstart:
                             if i >= g:
                                 u = x[i - g]
@@ -289,6 +301,7 @@ cdef class Detector:
                                 fss += d * d
                                 fn += 1
                         i += 1
+                    self.last_low = last_low
                     self.fs = fs
                     self.fss = fss
                     self.fn = fn
@@ -307,6 +320,7 @@ cdef class Detector:
                         self.phase = FLIGHT
                         if v != v:
                             self.edge_reason = R_GAP
+                            self.last_low = off + i
                             i += 1
                         continue
                     # loaded again within min_flight: the same stance goes on

@@ -19,12 +19,15 @@ and slow drift do not change what is found:
   guard); when the next stance starts, their mean becomes the stance's baseline and the noise
   follows their SD (exponential weight ``noise_alpha``). After every
   valid stance the level follows its peak above baseline (weight ``level_alpha``).
+- **Contact edges.** A stance is an excursion above ``off`` that reaches ``on``: it starts at the
+  first sample after the last sample below ``off`` and ends (exclusive) at the first sample
+  below ``off`` again, so ``on`` only confirms the contact and does not delay it.
 - **Durations.** A contact shorter than ``min_contact_s`` is a blip, not a stance (the flight
   goes on). A drop below ``off`` for less than ``min_flight_s`` does not end the stance.
 - **Gaps and edges.** A NaN sample is a gap: a stance loaded when the gap begins ends there, and a
-  stance loaded at the first sample after a gap both get reason ``"gap"`` (invalid). A stance
-  loaded at the first sample is ``"partial_start"``; one still loaded at the last sample is
-  ``"partial_end"``.
+  stance that begins before any unloaded sample was seen after a gap both get reason ``"gap"``
+  (invalid). A stance that begins before any unloaded sample was seen in the file is
+  ``"partial_start"``; one still loaded at the last sample is ``"partial_end"``.
 
 Because the detector only keeps running sums, feeding the samples in chunks gives exactly the
 stances of a single call (see :class:`forcelab.analysis.StreamingAnalyzer`).

@@ -59,6 +59,7 @@ class _RefDetector:
         self.base, self.noise, self.level = (float(v) for v in init)
         self.thresholds()
         self.fl_start = 0
+        self.last_low = -1
         self.fs = 0.0
         self.fss = 0.0
         self.fn = 0
@@ -129,26 +130,27 @@ class _RefDetector:
             if phase == "flight":
                 on = self.on
                 j = _find(x, i, n, lambda s, on=on: ~(s <= on))
-                self.accumulate(x, i, j)
-                if j > i:
+                low = np.flatnonzero(x[i:j] < self.off)
+                if low.size:
+                    self.last_low = i + int(low[-1])
                     edge = _OK
+                self.accumulate(x, i, j)
                 if j >= n:
                     i = n
                     break
                 v = x[j]
                 if math.isnan(v):
                     edge = _GAP
+                    self.last_low = j
                     i = j + 1
                     continue
-                self.st_start = j
+                self.st_start = self.last_low + 1
                 self.st_reason = edge
                 edge = _OK
                 self.st_max = float(v)
                 self.committed = False
                 self.candidate()
                 phase = "stance"
-                if self.min_contact <= 1:
-                    self.commit()
                 i = j + 1
             elif phase == "stance":
                 st_off = self.st_off
@@ -168,6 +170,7 @@ class _RefDetector:
                         self.fl_start = j
                     phase = "flight"
                     edge = _GAP
+                    self.last_low = j
                     i = j + 1
                     continue
                 if length < self.min_contact:
@@ -185,6 +188,9 @@ class _RefDetector:
                 lim = min(n, self.t_end + self.min_flight)
                 on = self.on
                 j = _find(x, i, lim, lambda s, on=on: ~(s <= on))
+                low = np.flatnonzero(x[i:j] < self.off)
+                if low.size:
+                    self.last_low = i + int(low[-1])
                 self.accumulate(x, i, j)
                 if j >= n:
                     i = n
@@ -195,6 +201,7 @@ class _RefDetector:
                     phase = "flight"
                     if math.isnan(v):
                         edge = _GAP
+                        self.last_low = j
                         i = j + 1
                     else:
                         i = j
