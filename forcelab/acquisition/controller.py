@@ -231,9 +231,8 @@ class _DeviceWorker(threading.Thread):
             if lost and blocks:
                 lost = False
                 self.state = "streaming"
-                self.controller._post_event(
-                    "reconnected", "warning", f"{self.stream}: device reconnected", self.stream
-                )
+                self.error = None
+                self.controller._device_recovered(self.stream)
             for block in blocks:
                 self._process(block)
             for ev in events:
@@ -362,7 +361,6 @@ class _WriterThread(threading.Thread):
                     "error",
                     f"closing the session file failed too: {exc2}",
                 )
-
 
     def _update_link_stats(self) -> None:
         update = getattr(self.writer, "update_link_stats", None)
@@ -494,6 +492,8 @@ class SessionController:
         self._body_mass_method: str | None = None
         self._body_weight: BodyWeight | None = None
         self._overflow_reported: set[tuple[str, str]] = set()
+        self._failures: dict[str, str] = {}
+        self._resume_state: State | None = None
 
     # -- read-only views (any thread) --------------------------------------------------------
 
@@ -675,6 +675,8 @@ class SessionController:
                         problems.append(f"{w.stream}: {exc}")
             with self._lock:
                 self._error = None
+                self._failures.clear()
+                self._resume_state = None
                 self._live = None
                 self._trial = None
             self._set_state(
@@ -895,7 +897,9 @@ class SessionController:
                 self._trial_names = set()
                 self._n_trials = 0
                 self._n_markers = 0
-                self._error = None
+                for key in ("writer_error", "analysis_error"):
+                    self._failures.pop(key, None)
+                self._error = next(iter(self._failures.values()), None)
                 self._record_start_mono = time.monotonic()
                 self._record_stop_mono = None
                 self._overflow_reported.clear()
@@ -904,9 +908,8 @@ class SessionController:
             self._analysis_thread = _AnalysisThread(self, live, self._analysis_q, session_start)
             self._writer_thread.start()
             self._analysis_thread.start()
-            for w in self._workers:
-                if w.state == "streaming":
-                    w.attach(self._writer_q, self._analysis_q)
+            for w in self._workers:  # a lost device that comes back is recorded too
+                w.attach(self._writer_q, self._analysis_q)
             self._set_state(State.RECORDING, f"recording to {path}")
             self._post_event("recording_started", "info", f"recording to {path}")
             return path
@@ -1123,8 +1126,12 @@ class SessionController:
             message = f"live analysis failed: {text}"
         with self._lock:
             self._error = message
-            active = self._state not in (State.IDLE,)
-            if active:
+            self._failures[stream or kind] = message
+            if self._state not in (State.IDLE, State.ERROR):
+                resume = self._state
+                if resume in (State.TARING, State.WEIGHING):
+                    resume = State.CONNECTED
+                self._resume_state = resume
                 self._state = State.ERROR
         self._post_event(kind, "error", message, stream, data={"exception": type(exc).__name__})
         q = self._writer_q
@@ -1133,6 +1140,28 @@ class SessionController:
             q.put_control(
                 ("add_event", (stream, kind, self._now_session_s()), {"message": message})
             )
+
+    def _device_recovered(self, stream: str) -> None:
+        """Called by an acquisition thread whose device streams again after a connection loss:
+        back to the state before the error when nothing else is failing."""
+        with self._lock:
+            self._failures.pop(stream, None)
+            resumed = None
+            if not self._failures:
+                self._error = None
+                if self._state == State.ERROR and self._resume_state is not None:
+                    resumed = self._resume_state
+                    if resumed == State.RECORDING and self._writer_thread is None:
+                        resumed = State.STOPPED
+                    self._state = resumed
+        self._post_event("reconnected", "warning", f"{stream}: device reconnected", stream)
+        if resumed is not None:
+            self._post_event(
+                "state", "info", f"{resumed.value} again", data={"state": resumed.value}
+            )
+        q = self._writer_q
+        if q is not None:
+            q.put_control(("add_event", (stream, "reconnected", self._now_session_s()), {}))
 
     def _device_event(self, stream: str, ev: Any) -> None:
         severity = (
