@@ -22,8 +22,9 @@ with missing rows, or jittered) into the uniform streams of the recording model.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -238,12 +239,53 @@ def resolve_column(names: Sequence[str], ref: str, path: Path | str, option: str
 
 @dataclass
 class Table:
-    """A numeric table read from text: column names, values and where the rows came from."""
+    """A numeric table read from text.
+
+    Attributes
+    ----------
+    names : list of str
+        Column names ("1".."n" for a table without header).
+    values : ndarray
+        (n_rows, n_columns) float64; NaN for empty cells and for cells that are not numbers.
+    units : list of str
+        Unit of each column from a units row ("" when none).
+    first_line : int
+        1-based source line of the first data row.
+    text_cells : dict of int to (int, str)
+        Columns holding cells that are not numbers: the first such cell's line and text.
+        Such a column is an error only if a reader needs it (see :meth:`require_numeric`).
+    rows : list of str or None
+        The data lines, kept only when a column holds text (to read date-time columns).
+    delimiter : str or None
+        The field separator (None = whitespace).
+    """
 
     names: list[str]
-    values: np.ndarray  # (n_rows, n_columns), float64, NaN for empty cells
+    values: np.ndarray
     units: list[str]
-    line_numbers: np.ndarray  # 1-based source line of each row
+    first_line: int = 1
+    text_cells: dict[int, tuple[int, str]] = field(default_factory=dict)
+    rows: list[str] | None = None
+    delimiter: str | None = None
+
+    def require_numeric(self, idx: int, path: Path | str) -> None:
+        """Raise FileFormatError naming the first non-numeric cell of column ``idx``."""
+        if idx in self.text_cells:
+            lineno, token = self.text_cells[idx]
+            raise FileFormatError(
+                f"{path}: line {lineno}, column {self.names[idx]!r}: {token[:40]!r} is not a "
+                "number"
+            )
+
+    def text_column(self, idx: int) -> list[str]:
+        """The raw cells of column ``idx`` (only for columns listed in ``text_cells``)."""
+        if self.rows is None:
+            return [repr(v) for v in self.values[:, idx]]
+        out = []
+        for line in self.rows:
+            fields = split_fields(line, self.delimiter)
+            out.append(fields[idx] if idx < len(fields) else "")
+        return out
 
 
 def split_fields(line: str, delimiter: str | None) -> list[str]:
@@ -279,38 +321,35 @@ def is_numeric_row(fields: Sequence[str]) -> bool:
     return seen_number
 
 
-def parse_numeric_rows(
+def parse_rows(
     rows: Sequence[str],
     delimiter: str | None,
     names: Sequence[str],
-    first_line_numbers: Sequence[int],
+    line_numbers: Sequence[int],
     path: Path | str,
-) -> np.ndarray:
-    """Parse text rows into a float array of ``len(names)`` columns; empty cells become NaN.
+) -> tuple[np.ndarray, dict[int, tuple[int, str]]]:
+    """Parse text rows into floats, leniently: cells that are not numbers become NaN.
 
-    A fast C parser (``numpy.loadtxt``) is tried first; tables with empty cells, missing values
-    or a malformed row are parsed row by row so that the error names the exact line.
+    Returns
+    -------
+    values : ndarray
+        (len(rows), len(names)) float64; NaN for empty, missing and non-numeric cells.
+    text_cells : dict of int to (int, str)
+        For each column with a non-numeric cell, the first such cell's line number and text.
 
     Raises
     ------
     FileFormatError
-        For a row with a wrong number of fields or a non-numeric cell.
+        For a row with a wrong number of fields (a truncated last row is named as such).
     """
     n_cols = len(names)
-    if not rows:
-        return np.empty((0, n_cols))
-    try:
-        values = np.loadtxt(rows, delimiter=delimiter, dtype=np.float64, ndmin=2, comments=None)
-    except ValueError:
-        values = None
-    if values is not None and values.shape == (len(rows), n_cols):
-        return values
     out = np.full((len(rows), n_cols), np.nan)
+    text_cells: dict[int, tuple[int, str]] = {}
     for r, line in enumerate(rows):
         fields = split_fields(line, delimiter)
         while len(fields) > n_cols and fields[-1] == "":
             fields.pop()
-        lineno = first_line_numbers[r]
+        lineno = line_numbers[r]
         if len(fields) != n_cols:
             if len(fields) < n_cols and r == len(rows) - 1:
                 raise FileFormatError(
@@ -327,9 +366,47 @@ def parse_numeric_rows(
             try:
                 out[r, c] = float(token)
             except ValueError:
-                raise FileFormatError(
-                    f"{path}: line {lineno}, column {names[c]!r}: {token[:40]!r} is not a number"
-                ) from None
+                if c not in text_cells:
+                    text_cells[c] = (int(lineno), token)
+    return out, text_cells
+
+
+def parse_numeric_rows(
+    rows: Sequence[str],
+    delimiter: str | None,
+    names: Sequence[str],
+    line_numbers: Sequence[int],
+    path: Path | str,
+) -> np.ndarray:
+    """Parse text rows into a float array of ``len(names)`` columns; empty cells become NaN.
+
+    A fast C parser (``numpy.loadtxt``) is tried first; tables with empty cells, missing values
+    or a malformed row are parsed row by row so that the error names the exact line.
+
+    Raises
+    ------
+    FileFormatError
+        For a row with a wrong number of fields or a non-numeric cell.
+    """
+    n_cols = len(names)
+    if not rows:
+        return np.empty((0, n_cols))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            values = np.loadtxt(rows, delimiter=delimiter, dtype=np.float64, ndmin=2,
+                                comments=None)
+    except ValueError:
+        values = None
+    if values is not None and values.shape == (len(rows), n_cols):
+        return values
+    out, text_cells = parse_rows(rows, delimiter, names, line_numbers, path)
+    if text_cells:
+        col = min(text_cells, key=lambda c: text_cells[c][0])
+        lineno, token = text_cells[col]
+        raise FileFormatError(
+            f"{path}: line {lineno}, column {names[col]!r}: {token[:40]!r} is not a number"
+        )
     return out
 
 

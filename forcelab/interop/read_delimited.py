@@ -25,6 +25,7 @@ with NaN across gaps).
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ from forcelab.interop.load import (
     is_numeric_row,
     length_to_m,
     orient_vertical,
-    parse_numeric_rows,
+    parse_rows,
     read_text,
     resolve_column,
     split_fields,
@@ -59,8 +60,21 @@ _SIDE_WORDS = {"left": ("left", "l"), "right": ("right", "r")}
 _FORCE_WORDS = ("", "fz", "force", "grf", "vgrf", "fy")
 
 
+_HEAD_BYTES = 1 << 16
+_DECIMAL_COMMA = re.compile(r"(^|[;\t ])-?\d+,\d+($|[;\t ])")
+
+
+def _is_comment(line: str) -> bool:
+    return line.lstrip().startswith(("#", "%"))
+
+
 def read_table(path: str | Path) -> Table:
     """Read a delimited numeric table with optional header and units rows.
+
+    The first 64 KiB decide separator, header, units row and decimal comma; the data are then
+    parsed by NumPy's C reader straight from the file. Files with empty cells, text cells or
+    decimal commas are parsed row by row (text cells become NaN and are reported only if a
+    reader needs their column).
 
     Parameters
     ----------
@@ -70,8 +84,6 @@ def read_table(path: str | Path) -> Table:
     Returns
     -------
     Table
-        Column names ("1".."n" without a header), values (NaN for empty cells), units ("" when
-        the file has no units row) and the source line of each row.
 
     Raises
     ------
@@ -79,16 +91,35 @@ def read_table(path: str | Path) -> Table:
         If the file is empty, binary, has no data rows or a malformed row.
     """
     path = Path(path)
-    text = read_text(path)
-    content = [
-        (i + 1, line)
-        for i, line in enumerate(text.splitlines())
-        if line.strip() and not line.lstrip().startswith(("#", "%"))
-    ]
+    with open(path, "rb") as fh:
+        head = fh.read(_HEAD_BYTES)
+        more = bool(fh.read(1))
+    if not head.strip():
+        raise FileFormatError(f"{path}: the file is empty")
+    if more:
+        head = head[: head.rfind(b"\n") + 1] or head
+    if b"\x00" in head[:8192]:
+        read_text(path)  # raises the binary-data error
+    try:
+        head_text, encoding = head.decode("utf-8-sig"), "utf-8-sig"
+    except UnicodeDecodeError:
+        head_text, encoding = head.decode("latin-1"), "latin-1"
+    content = [(i + 1, line) for i, line in enumerate(head_text.splitlines())
+               if line.strip() and not _is_comment(line)]
+    if not content and more:
+        content = [(i + 1, line) for i, line in enumerate(read_text(path).splitlines())
+                   if line.strip() and not _is_comment(line)]
     if not content:
         raise FileFormatError(f"{path}: no data rows (only comments or blank lines)")
     delimiter = guess_delimiter([line for _, line in content])
-    first = split_fields(content[0][1], delimiter)
+    decimal_comma = delimiter != "," and any(
+        _DECIMAL_COMMA.search(line) for _, line in content[1:200])
+
+    def fields_of(line: str) -> list[str]:
+        fields = split_fields(line, delimiter)
+        return [f.replace(",", ".") for f in fields] if decimal_comma else fields
+
+    first = fields_of(content[0][1])
     units: list[str] = []
     if is_numeric_row(first):
         names = [str(i + 1) for i in range(len(first))]
@@ -99,8 +130,8 @@ def read_table(path: str | Path) -> Table:
         names = _unique_names(first)
         start = 1
         if len(content) > 1:
-            second = split_fields(content[1][1], delimiter)
-            if not is_numeric_row(second):
+            second = fields_of(content[1][1])
+            if not is_numeric_row(second) and not _looks_like_data(second, len(names)):
                 if len([f for f in second if f]) > len(names) or len(second) > len(names) + 1:
                     raise FileFormatError(
                         f"{path}: line {content[1][0]} is neither numbers nor a units row for "
@@ -111,13 +142,60 @@ def read_table(path: str | Path) -> Table:
                 start = 2
     if len(names) == 0 or not any(re.search(r"\w", n) for n in names):
         raise FileFormatError(f"{path}: no columns found; is this a delimited table?")
-    rows = content[start:]
+    if start >= len(content) and not more:
+        raise FileFormatError(f"{path}: a header but no data rows")
+    first_line = content[start][0] if start < len(content) else content[-1][0] + 1
+    units = units or [""] * len(names)
+    if not decimal_comma:
+        values = _fast_values(path, delimiter, first_line, encoding, len(names))
+        if values is not None:
+            return Table(names=names, values=values, units=units, first_line=first_line,
+                         delimiter=delimiter)
+    text = read_text(path)
+    if decimal_comma:
+        text = text.replace(",", ".")
+    rows = [(i + 1, line) for i, line in enumerate(text.splitlines())
+            if i + 1 >= first_line and line.strip() and not _is_comment(line)]
     if not rows:
         raise FileFormatError(f"{path}: a header but no data rows")
-    line_numbers = np.array([n for n, _ in rows], dtype=np.int64)
-    values = parse_numeric_rows([line for _, line in rows], delimiter, names, line_numbers, path)
-    return Table(names=names, values=values, units=units or [""] * len(names),
-                 line_numbers=line_numbers)
+    lines = [line for _, line in rows]
+    values, text_cells = parse_rows(lines, delimiter, names, [n for n, _ in rows], path)
+    if text_cells and len(text_cells) == len(names):
+        raise FileFormatError(
+            f"{path}: line {rows[0][0]} and the rows after it hold no numbers; not a recording"
+        )
+    return Table(names=names, values=values, units=units, first_line=first_line,
+                 text_cells=text_cells, rows=lines if text_cells else None, delimiter=delimiter)
+
+
+def _looks_like_data(fields: list[str], n_names: int) -> bool:
+    """A row with as many fields as the header and at least one number is data, not units."""
+    if len(fields) != n_names:
+        return False
+    for f in fields:
+        try:
+            float(f)
+            return True
+        except ValueError:
+            continue
+    return False
+
+
+def _fast_values(path: Path, delimiter: str | None, first_line: int, encoding: str,
+                 n_cols: int) -> np.ndarray | None:
+    """All-numeric tables straight from the file with NumPy's C parser, or None."""
+    kwargs: dict[str, Any] = {"quotechar": '"'} if delimiter is not None else {}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            values = np.loadtxt(path, delimiter=delimiter, skiprows=first_line - 1,
+                                comments="#", ndmin=2, dtype=np.float64,
+                                encoding=encoding, **kwargs)
+    except (ValueError, IndexError, UnicodeDecodeError):
+        return None
+    if values.shape[0] == 0 or values.shape[1] != n_cols:
+        return None
+    return values
 
 
 def _unique_names(fields: list[str]) -> list[str]:
@@ -189,9 +267,12 @@ def read_delimited(path: str | Path, **options: Any) -> Recording:
     time_idx = _time_column(table, opts, path)
     grid = _time_grid(table, time_idx, opts, path)
     meta["time"] = grid.describe()
+    if getattr(grid, "start", None):
+        meta["time"]["start"] = grid.start
     if time_idx is not None:
         meta["time"]["column"] = names[time_idx]
-    data_cols = [i for i in range(len(names)) if i != time_idx]
+    text_only = {i for i in table.text_cells if not np.isfinite(table.values[:, i]).any()}
+    data_cols = [i for i in range(len(names)) if i != time_idx and i not in text_only]
     if not data_cols:
         raise FileFormatError(f"{path}: the table has a time column but no force column")
 
@@ -199,6 +280,7 @@ def read_delimited(path: str | Path, **options: Any) -> Recording:
         idx = resolve_column(names, ref, path, option)
         if idx == time_idx:
             raise InputError(f"{option} {ref!r} is the time column; name a force column")
+        table.require_numeric(idx, path)
         return idx
 
     if "map" in opts:
@@ -207,6 +289,8 @@ def read_delimited(path: str | Path, **options: Any) -> Recording:
         side_cols = {"": column(opts["vertical"], "--vertical")}
     else:
         side_cols = _auto_vertical(names, data_cols, path)
+        for idx in side_cols.values():
+            table.require_numeric(idx, path)
     meta["vertical"] = {side or "plate": names[i] for side, i in side_cols.items()}
 
     streams = []
@@ -274,6 +358,8 @@ def _time_grid(table: Table, time_idx: int | None, opts: dict, path: Path):
             unit = "ms"
         else:
             unit = "s"
+    if time_idx in table.text_cells:
+        return _datetime_grid(table, time_idx, rate, where)
     t = table.values[:, time_idx]
     if unit == "frame":
         if rate is None:
@@ -290,6 +376,26 @@ def _time_grid(table: Table, time_idx: int | None, opts: dict, path: Path):
             "leave out --rate"
         )
     return fit_time_grid(t_s, rate_hz=rate, where=where)
+
+
+def _datetime_grid(table: Table, time_idx: int, rate: float | None, where: str):
+    """Time base from a column of ISO 8601 date-times (``2023-09-27 10:21:14.922``)."""
+    cells = [c.strip().rstrip("Zz") for c in table.text_column(time_idx)]
+    try:
+        stamps = np.array(cells, dtype="datetime64[ns]")
+    except ValueError:
+        lineno, token = table.text_cells[time_idx]
+        raise FileFormatError(
+            f"{where}: line {lineno}: {token[:40]!r} is neither a number nor an ISO 8601 "
+            "date-time"
+        ) from None
+    if np.isnat(stamps).any():
+        row = int(np.flatnonzero(np.isnat(stamps))[0])
+        raise FileFormatError(f"{where}: row {row + 1} has no time stamp")
+    t_s = (stamps - stamps[0]) / np.timedelta64(1, "s")
+    grid = fit_time_grid(t_s, rate_hz=rate, where=where)
+    grid.start = str(stamps[0])
+    return grid
 
 
 def _auto_vertical(names: list[str], data_cols: list[int], path: Path) -> dict[str, int]:

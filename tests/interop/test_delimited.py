@@ -65,7 +65,7 @@ def test_units_row_and_comments(tmp_path):
     path.write_text(text)
     table = read_table(path)
     assert table.units == ["s", "N", "mm"]
-    assert table.line_numbers[0] == 5
+    assert table.first_line == 5
     rec = load_recording(path, vertical="Fz", cop_ml="COP")
     np.testing.assert_allclose(rec.streams[0].channels["cop_ml"], 1.1)
     assert rec.meta["cop_ml"]["unit"] == "mm (unit)"
@@ -195,3 +195,61 @@ def test_non_uniform_host_time_stamps_are_resampled(tmp_path):
     assert s.rate_hz == pytest.approx(rate, rel=2e-3)
     truth = 600.0 + 500.0 * np.sin(2 * np.pi * 1.5 * s.time_s())
     np.testing.assert_allclose(s.fz, truth, atol=2.0)  # linear interpolation of a 1.5 Hz wave
+
+
+def test_text_columns_are_ignored_unless_used(tmp_path):
+    fz = stance_train(100.0, n_stances=2)
+    lines = ["time,label,Fz"] + [f"{i / 100.0},trial A,{f:.3f}" for i, f in enumerate(fz)]
+    path = tmp_path / "labels.csv"
+    path.write_text("\n".join(lines) + "\n")
+    rec = load_recording(path)
+    np.testing.assert_allclose(rec.streams[0].fz, fz, atol=1e-3)
+    with pytest.raises(FileFormatError, match="line 2, column 'label': 'trial A' is not a number"):
+        load_recording(path, vertical="label")
+
+
+def test_iso_date_time_column_gives_the_time_base(tmp_path):
+    fz = stance_train(100.0, n_stances=2)
+    start = np.datetime64("2024-03-01T09:30:00.000")
+    stamps = start + (np.arange(fz.size) * 10).astype("timedelta64[ms]")
+    keep = np.ones(fz.size, bool)
+    keep[20] = False
+    lines = ["timestamp;force"] + [
+        f"{str(s).replace('T', ' ')};{f:.2f}" for s, f, k in zip(stamps, fz, keep, strict=True)
+        if k
+    ]
+    path = tmp_path / "logger.csv"
+    path.write_text("\n".join(lines) + "\n")
+    rec = load_recording(path)
+    s = rec.streams[0]
+    assert s.rate_hz == 100.0 and s.n_samples == fz.size
+    assert np.flatnonzero(np.isnan(s.fz)).tolist() == [20]
+    assert rec.meta["time"]["start"].startswith("2024-03-01T09:30:00")
+    bad = tmp_path / "bad_time.csv"
+    bad.write_text("timestamp;force\nmonday;1\ntuesday;2\n")
+    with pytest.raises(FileFormatError, match="neither a number nor an ISO 8601 date-time"):
+        load_recording(bad)
+
+
+def test_decimal_comma_with_semicolons(tmp_path):
+    fz = stance_train(200.0, n_stances=2)
+    lines = ["Zeit;Fz"] + [f"{i / 200.0:.3f};{f:.2f}".replace(".", ",") for i, f in enumerate(fz)]
+    path = tmp_path / "excel.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="latin-1")
+    rec = load_recording(path, time_column="Zeit")
+    assert rec.streams[0].rate_hz == 200.0
+    np.testing.assert_allclose(rec.streams[0].fz, np.round(fz, 2), atol=1e-9)
+
+
+def test_large_numeric_table_takes_the_fast_path(tmp_path):
+    n = 200_000
+    t = np.arange(n) / 1000.0
+    fz = np.clip(np.sin(2 * np.pi * 1.4 * t), 0.0, None) * 1500.0
+    path = tmp_path / "hour.csv"
+    np.savetxt(path, np.column_stack([t, fz, fz * 0.9]), delimiter=",", fmt="%.4f",
+               header="time,left,right", comments="")
+    table = read_table(path)
+    assert table.rows is None and table.text_cells == {}  # parsed by NumPy from the file
+    rec = load_recording(path)
+    assert [s.n_samples for s in rec.streams] == [n, n]
+    assert rec.streams[0].rate_hz == 1000.0
