@@ -1,0 +1,163 @@
+"""The coach report: renders for simulated sessions and real recordings, every figure is a
+real, non-blank image, the page says what a coach needs and nothing that identifies an
+anonymised athlete."""
+
+from __future__ import annotations
+
+import base64
+import html as html_lib
+import io
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+from synth_sessions import make_session, run_cli
+
+from forcelab.errors import InputError
+from forcelab.report import build_report, render_html, write_report
+from forcelab.report.content import DISCLAIMER, level_of
+
+IMG = re.compile(r'<img alt="([^"]*)" src="data:image/png;base64,([A-Za-z0-9+/=]+)">')
+
+
+def check_images(page: str, expected: int) -> list[str]:
+    """Every embedded figure decodes as a PNG of a sensible size with real content."""
+    found = IMG.findall(page)
+    assert len(found) == expected
+    assert page.count("<img") == expected  # no image that is not an embedded PNG
+    for alt, data in found:
+        img = Image.open(io.BytesIO(base64.b64decode(data), ))
+        assert img.format == "PNG"
+        w, h = img.size
+        assert w >= 500 and h >= 250, (alt, img.size)
+        px = np.asarray(img.convert("RGB"), dtype=float)
+        assert px.std() > 10.0, f"figure {alt!r} is blank"
+        # drawn content, not just a frame: many distinct colours and non-white pixels
+        assert (px.min(axis=2) < 200).mean() > 0.02, alt
+        assert len(np.unique(px.reshape(-1, 3), axis=0)) > 50, alt
+    return [alt for alt, _ in found]
+
+
+def visible_text(page: str) -> str:
+    no_img = IMG.sub("", page)
+    no_css = re.sub(r"<style>.*?</style>", "", no_img, flags=re.S)
+    return html_lib.unescape(re.sub(r"<[^>]+>", " ", no_css))
+
+
+@pytest.fixture(scope="module")
+def two_sessions(tmp_path_factory):
+    d = tmp_path_factory.mktemp("rep")
+    a, b = d / "alex_may.h5", d / "alex_june.h5"
+    make_session(a, trials=(("easy", 5.0, 3.0), ("tempo", 4.0, 3.6)), asymmetry=-0.12)
+    make_session(b, trials=(("easy", 5.0, 3.0),), asymmetry=-0.03, day=14, seed=2)
+    return a, b
+
+
+def test_simulated_session_report(two_sessions, tmp_path):
+    out = write_report([two_sessions[0]], tmp_path / "r.html")
+    page = out.read_text()
+    alts = check_images(page, expected=4)  # curves + stride peaks for each of 2 trials
+    assert alts.count("mean stance curves left and right") == 2
+    text = visible_text(page)
+    for needed in ("Alex Runner", "2026-05-28", "Trial easy", "Trial tempo", "SI",
+                   "symmetry angle", "95 % CI", "higher on the left", "Contact time",
+                   "Cadence", "Average loading rate (VALR)", "impact_peak", DISCLAIMER):
+        assert needed in text, needed
+    # a 12 % asymmetry is flagged against the default 10 % threshold, in colour and in words
+    assert 'class="level-flag"' in page and "above threshold" in text
+    assert "above the 10 % level" in text
+    # self-contained: nothing fetched from anywhere
+    assert not re.search(r'(src|href)="(?!data:)', page)
+    assert "<script" not in page and "<link" not in page
+
+
+def test_threshold_changes_the_colours(two_sessions, tmp_path):
+    page = write_report([two_sessions[0]], tmp_path / "r.html", threshold_pct=40).read_text()
+    assert 'class="level-flag"' not in page and "40 % threshold" in page
+    assert level_of(None, 10) == "na" and level_of(-12.0, 10) == "flag"
+    assert level_of(6.0, 10) == "watch" and level_of(1.0, 10) == "ok"
+
+
+def test_trend_across_sessions_and_anonymised(two_sessions, tmp_path):
+    out = tmp_path / "trend.html"
+    r = run_cli("report", *two_sessions, "-o", out, "--anonymize")
+    assert r.returncode == 0, r.stderr
+    page = out.read_text()
+    alts = check_images(page, expected=7)  # 3 trials x 2 + the trend
+    assert "asymmetry trend across sessions" in alts
+    text = visible_text(page)
+    assert "Trend across sessions" in text
+    for secret in ("Alex Runner", "A-017", "alex_may", "heavy legs", "Jo Operator"):
+        assert secret not in page, secret
+    rep = build_report(list(two_sessions))
+    points = rep.trends["A-017"]
+    assert [p["label"] for p in points] == ["2026-05-28 easy", "2026-05-28 tempo",
+                                            "2026-06-11"]
+    assert points[0]["si_pct"] < -8 and abs(points[2]["si_pct"]) < 6  # the athlete improved
+
+
+def test_pdf_report(two_sessions, tmp_path):
+    out = write_report(list(two_sessions), tmp_path / "r.pdf")
+    data = out.read_bytes()
+    assert data.startswith(b"%PDF")
+    n_pages = len(re.findall(rb"/Type\s*/Page[^s]", data))
+    assert n_pages == 3 + 1  # one page per trial, one trend page
+
+
+def test_insole_session_report(tmp_path):
+    src = tmp_path / "insoles.h5"
+    make_session(src, layout="insoles", trials=(("walk", 8.0, 1.4),), seed=3)
+    page = write_report([src], tmp_path / "i.html").read_text()
+    check_images(page, expected=2)
+    assert "higher on the" in visible_text(page)
+
+
+READERS = {
+    "fukuchi": ("fukuchi2017_running/RBDS001runT25forces.txt",
+                {"time_unit": "frame", "rate_hz": 300, "vertical": "Fy", "cop_ml": "COPz",
+                 "body_mass_kg": 62.0}),
+    "opensim": ("opensim_walking/subject01_walk1_grf.mot", {}),
+    "moticon": ("moticon_opengo_walking/230927_102114.txt", {}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(READERS))
+def test_real_recordings_render(shared_data, tmp_path, name):
+    rel, options = READERS[name]
+    out = write_report([shared_data / rel], tmp_path / f"{name}.html", reader_options=options)
+    page = out.read_text()
+    check_images(page, expected=2)
+    text = visible_text(page)
+    assert "left" in text and "right" in text and DISCLAIMER in text
+    assert re.search(r"\d+ stances were analysed \(\d+ left, \d+ right\)", text), text[:500]
+    if name == "fukuchi":
+        assert "BW" in text  # with a body mass the report speaks in body weights
+
+
+def test_bad_requests_fail_clearly(two_sessions, tmp_path):
+    with pytest.raises(InputError, match=r"\.html or \.pdf"):
+        write_report([two_sessions[0]], tmp_path / "r.docx")
+    with pytest.raises(InputError, match="threshold"):
+        write_report([two_sessions[0]], tmp_path / "r.html", threshold_pct=0)
+    assert not (tmp_path / "r.html").exists()
+    with pytest.raises(InputError, match="at least one"):
+        build_report([])
+    existing = tmp_path / "keep.html"
+    existing.write_text("mine")
+    r = run_cli("report", two_sessions[0], "-o", existing)
+    assert r.returncode == 2 and "already exists" in r.stderr
+    assert existing.read_text() == "mine"
+    r = run_cli("report", tmp_path / "missing.h5", "-o", tmp_path / "x.html")
+    assert r.returncode == 2 and "missing.h5" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "x.html").exists()
+    assert list(tmp_path.glob("*.part")) == []
+
+
+def test_render_html_escapes_user_text(tmp_path):
+    src = tmp_path / "s.h5"
+    make_session(src, athlete={"id": "<b>x</b>", "name": "<script>alert(1)</script>",
+                               "body_mass_kg": 60.0}, trials=(("<i>t</i>", 4.0, 3.0),))
+    page = render_html(build_report([src]))
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "<i>t</i>" not in page
