@@ -1,0 +1,202 @@
+"""Asymmetry, sides from COP, and the whole-recording result."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from forcelab.analysis import (
+    AnalysisResult,
+    analyze_recording,
+    assign_sides_from_cop,
+    asymmetry,
+    asymmetry_of,
+    detect_stances,
+)
+from forcelab.analysis.asymmetry import describe, symmetry_angle_pct, t_quantile_975
+from forcelab.errors import AnalysisError, InputError
+from forcelab.recording import Recording, Stream
+
+from .gait import make_gait
+
+
+def test_robinson_si_and_symmetry_angle():
+    a = asymmetry_of([2.0, 2.0, 2.0], [2.2, 2.2, 2.2], "midstance_peak_bw", "Mid-stance peak")
+    assert a["si_pct"] == pytest.approx(0.2 / 2.1 * 100)
+    expected_sa = (45.0 - math.degrees(math.atan(2.0 / 2.2))) / 90.0 * 100
+    assert a["symmetry_angle_pct"] == pytest.approx(expected_sa)
+    assert a["higher"] == "right"
+    assert a["ci95_pct"] == pytest.approx([a["si_pct"], a["si_pct"]])
+    assert a["left_n"] == 3 and a["right_sd"] == pytest.approx(0.0)
+    assert "9.5 % higher on the right" in a["text"]
+    assert symmetry_angle_pct(1.0, 1.0) == 0.0
+    assert symmetry_angle_pct(1.0, 0.5) < 0 < symmetry_angle_pct(0.5, 1.0)
+
+
+def test_coach_line_format():
+    a = {"left_mean": 2.41, "right_mean": 2.23, "higher": "left", "ci95_pct": [-9.7, -5.9]}
+    a["si_pct"] = (2.23 - 2.41) / ((2.23 + 2.41) / 2) * 100
+    assert describe("Mid-stance peak", "midstance_peak_bw", a) == (
+        "Mid-stance peak 2.41 BW left, 2.23 BW right: 7.8 % higher on the left (95 % CI 5.9–9.7 %)"
+    )
+
+
+def test_not_available_cases():
+    assert asymmetry_of([], [1.0])["si_pct"] is None
+    tiny = asymmetry_of([0.0, 0.0], [0.0001, 0.0], "impact_peak_n")
+    assert tiny["si_pct"] is None and "n/a" in tiny["text"]
+    assert asymmetry_of([-1.0, -2.0], [3.0, 4.0], "trough_n")["si_pct"] is None
+    one = asymmetry_of([1000.0], [1100.0], "peak_force_n")
+    assert one["si_pct"] is not None and one["ci95_pct"] is None
+    assert asymmetry_of([np.nan, 5.0, 5.0], [5.0, 5.0])["left_n"] == 2
+
+
+def test_t_quantile_matches_scipy():
+    for df in (1, 2, 5, 7, 11, 18, 33, 77, 150, 1000):
+        assert t_quantile_975(df) == pytest.approx(stats.t.ppf(0.975, df), rel=0.005)
+
+
+def test_ci_covers_the_true_index_about_95_percent_of_the_time():
+    rng = np.random.default_rng(7)
+    true_l, true_r, sd, n = 2.4, 2.25, 0.08, 30
+    true_si = (true_r - true_l) / ((true_r + true_l) / 2) * 100
+    hits = 0
+    for _ in range(400):
+        a = asymmetry_of(rng.normal(true_l, sd, n), rng.normal(true_r, sd, n), "x_bw")
+        lo, hi = a["ci95_pct"]
+        hits += lo <= true_si <= hi
+    assert 0.91 <= hits / 400 <= 0.99
+
+
+def test_asymmetry_of_tables():
+    left = {"peak_force_n": np.array([1000.0, 1010.0]), "loading_rate_method": np.array(["x"])}
+    right = {"peak_force_n": np.array([900.0, 910.0])}
+    out = asymmetry(left, right)
+    assert list(out) == ["peak_force_n"]
+    assert out["peak_force_n"]["higher"] == "left"
+
+
+def alternating_cop(st_, drift_m=0.1, half_width_m=0.05, cross=()):
+    """COP per sample: left/right alternating around a drifting midline."""
+    n = int(st_.end.max()) + 10
+    cop = np.full(n, np.nan)
+    for k, (s, e) in enumerate(zip(st_.start, st_.end, strict=True)):
+        mid = drift_m * s / n
+        side = 1 if k % 2 else -1
+        if k in cross:
+            side = -side
+        cop[s:e] = mid + side * half_width_m
+    return cop
+
+
+def test_sides_from_cop_with_drift_and_a_cross_step():
+    x, _, _ = make_gait(n_stances=20, rate_hz=500.0)
+    st_ = detect_stances(x, 500.0)
+    cop = alternating_cop(st_, drift_m=0.3, half_width_m=0.04, cross=(9,))
+    sides, cross = assign_sides_from_cop(cop, st_)
+    assert list(sides) == ["left", "right"] * 10
+    assert list(np.flatnonzero(cross)) == [9]
+
+
+def test_sides_restart_after_a_long_pause_and_reject_short_cop():
+    x1, _, _ = make_gait(n_stances=5, rate_hz=200.0, tail_s=3.0)
+    x2, _, _ = make_gait(n_stances=5, rate_hz=200.0)
+    x = np.concatenate([x1, x2])
+    st_ = detect_stances(x, 200.0)
+    cop = np.zeros(x.size)
+    for k, (s, e) in enumerate(zip(st_.start, st_.end, strict=True)):
+        # first run starts left, second run starts right
+        right = k % 2 == 1
+        cop[s:e] = 0.05 if right else -0.05
+    sides, cross = assign_sides_from_cop(cop, st_)
+    assert list(sides[:5]) == ["left", "right", "left", "right", "left"]
+    assert list(sides[5:]) == ["right", "left", "right", "left", "right"]
+    assert not cross.any()
+    with pytest.raises(InputError):
+        assign_sides_from_cop(cop[:10], st_)
+
+
+def two_sided_recording(left_peak=1500.0, right_peak=1400.0, mass=None):
+    rate = 500.0
+    left, _, _ = make_gait(
+        rate_hz=rate,
+        n_stances=20,
+        peak_n=left_peak,
+        contact_s=0.25,
+        flight_s=0.5,
+        seed=1,
+        offset_n=20.0,
+        noise_n=3.0,
+    )
+    right, _, _ = make_gait(
+        rate_hz=rate,
+        n_stances=20,
+        peak_n=right_peak,
+        contact_s=0.25,
+        flight_s=0.5,
+        lead_s=0.675,
+        tail_s=0.0,
+        seed=2,
+        noise_n=3.0,
+    )
+    n = min(left.size, right.size)
+    return Recording(
+        [
+            Stream("L", rate, {"fz": left[:n]}, side="left"),
+            Stream("R", rate, {"fz": right[:n]}, side="right"),
+        ],
+        body_mass_kg=mass,
+        source="synthetic",
+    )
+
+
+def test_analyze_recording_two_sides_known_asymmetry():
+    result = analyze_recording(two_sided_recording(mass=75.0))
+    si = result.asymmetry["peak_force_bw"]["si_pct"]
+    assert si == pytest.approx((1400 - 1500) / 1450 * 100, abs=0.5)
+    assert result.asymmetry["peak_force_bw"]["higher"] == "left"
+    lo, hi = result.asymmetry["peak_force_bw"]["ci95_pct"]
+    assert lo < si < hi
+    assert result.summary["left"]["n_stances"] >= 18
+    assert result.summary["right"]["step_time_s"] == pytest.approx(0.375, abs=0.01)
+    assert result.summary["left"]["cadence_spm"] == pytest.approx(160.0, rel=0.03)
+    assert result.summary["left"]["stride_time_s"] == pytest.approx(0.75, abs=0.01)
+    flights = [s["flight_time_s"] for s in result.stances if s["flight_time_s"] is not None]
+    assert np.allclose(flights, 0.125, atol=0.01)
+    text = result.format_text()
+    assert "higher on the left" in text and "Peak force (BW)" in text
+    assert result.parameters["streams"]["L"]["baseline_correction_n"]["mean"] == pytest.approx(
+        20.0, abs=1.5
+    )
+    for s in result.stances:
+        assert {"stream", "side", "start_s", "midstance_peak_bw", "valid", "reason"} <= set(s)
+
+
+def test_result_round_trips_through_json():
+    result = analyze_recording(two_sided_recording(mass=70.0))
+    text = json.dumps(result.to_dict(), allow_nan=False)
+    again = AnalysisResult.from_dict(json.loads(text))
+    assert again.to_dict() == json.loads(text)
+    assert again.format_text() == result.format_text()
+    with pytest.raises(InputError):
+        AnalysisResult.from_dict({"stances": []})
+
+
+def test_summary_per_stream_without_sides_and_errors():
+    x, _, _ = make_gait(n_stances=6, rate_hz=200.0)
+    rec = Recording([Stream("plate", 200.0, {"fz": x})])
+    result = analyze_recording(rec, {"body_mass_kg": 60.0, "min_contact_s": 0.05})
+    assert list(result.summary) == ["plate"]
+    assert result.asymmetry == {}
+    assert result.body_mass_kg == 60.0
+    assert "Sides unknown" in result.format_text()
+    with pytest.raises(AnalysisError, match="no stances"):
+        analyze_recording(Recording([Stream("plate", 200.0, {"fz": np.zeros(500)})]))
+    with pytest.raises(InputError):
+        analyze_recording({"fz": x})
+    with pytest.raises(InputError, match="unknown analysis option"):
+        analyze_recording(rec, {"threshold": 20})
+    with pytest.raises(InputError, match="body mass"):
+        analyze_recording(rec, {"body_mass_kg": 5000})

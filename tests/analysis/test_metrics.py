@@ -1,0 +1,157 @@
+"""Known-answer tests of the per-stance metrics on shaped signals."""
+
+import numpy as np
+import pytest
+
+from forcelab.analysis import Stances, detect_stances, stance_metrics
+from forcelab.analysis.metrics import G_M_S2
+from forcelab.errors import InputError
+
+RATE = 1000.0
+
+
+def place(stances, gap=200):
+    """Put stance force arrays between zero-force flights; return (x, starts, ends)."""
+    parts, starts, ends, pos = [np.zeros(gap)], [], [], gap
+    for f in stances:
+        starts.append(pos)
+        parts.append(np.asarray(f, dtype=float))
+        pos += len(f)
+        ends.append(pos)
+        parts.append(np.zeros(gap))
+        pos += gap
+    return np.concatenate(parts), np.array(starts), np.array(ends)
+
+
+def impact_stance(impact_n=1200.0, k=10, active_n=2000.0, n=250):
+    """Linear rise to an impact peak at sample k-1, a dip, then an active peak (sin hump)."""
+    f = np.empty(n)
+    f[:k] = impact_n * np.arange(1, k + 1) / k
+    f[k : k + 5] = impact_n - np.arange(1, 6) * 0.08 * impact_n  # down to 0.6 * impact
+    rest = n - k - 5
+    hump = np.sin(np.pi * (np.arange(rest) + 0.5) / rest)
+    f[k + 5 :] = np.maximum(0.6 * impact_n * (1 - np.arange(rest) / rest), 0) + active_n * hump
+    f[-1] = max(f[-1], 150.0)  # steep toe-off: the last sample is still loaded
+    return f
+
+
+def test_box_stances_exact_contact_peak_impulse():
+    x, starts, ends = place([np.full(300, 800.0), np.full(150, 1000.0), np.full(220, 900.0)])
+    st_ = detect_stances(x, RATE)
+    np.testing.assert_array_equal(st_.start, starts)
+    np.testing.assert_array_equal(st_.end, ends)
+    t = stance_metrics(x, st_, RATE, body_mass_kg=80.0)
+    np.testing.assert_allclose(t["contact_time_s"], [0.3, 0.15, 0.22])
+    np.testing.assert_allclose(t["peak_force_n"], [800.0, 1000.0, 900.0])
+    np.testing.assert_allclose(t["impulse_ns"], [240.0, 150.0, 198.0])
+    np.testing.assert_allclose(t["peak_force_bw"], np.array([800, 1000, 900]) / (80 * G_M_S2))
+    np.testing.assert_allclose(t["impulse_bw_s"], np.array([240, 150, 198]) / (80 * G_M_S2))
+    np.testing.assert_allclose(t["flight_time_s"][1:], [0.2, 0.2])
+    assert np.isnan(t["flight_time_s"][0])
+    np.testing.assert_allclose(t["start_s"], starts / RATE)
+    assert np.all(np.isnan(t["impact_peak_n"]))
+    assert np.all(np.isnan(t["braking_impulse_ns"]))
+
+
+def test_impact_peak_and_loading_rates():
+    f = impact_stance()
+    x, starts, _ = place([f, f * 0.9])
+    st_ = detect_stances(x, RATE)
+    np.testing.assert_array_equal(st_.start, starts)
+    t = stance_metrics(x, st_, RATE, body_mass_kg=70.0)
+    np.testing.assert_allclose(t["impact_peak_n"], [1200.0, 1080.0])
+    np.testing.assert_allclose(t["impact_peak_pct"], [9 / 250 * 100] * 2)
+    # the ramp rises 120 N (108 N) per sample: both loading rates equal that slope
+    np.testing.assert_allclose(t["valr_n_s"], [120.0 * RATE, 108.0 * RATE])
+    np.testing.assert_allclose(t["vilr_n_s"], [120.0 * RATE, 108.0 * RATE])
+    np.testing.assert_allclose(t["valr_bw_s"], t["valr_n_s"] / (70 * G_M_S2))
+    assert list(t["loading_rate_method"]) == ["impact_peak", "impact_peak"]
+    k = int(np.argmax(f[20:])) + 20
+    np.testing.assert_allclose(t["midstance_peak_n"], [f[k], 0.9 * f[k]])
+    np.testing.assert_allclose(t["midstance_peak_pct"], [k / 250 * 100] * 2)
+    np.testing.assert_allclose(t["peak_force_n"], t["midstance_peak_n"])
+
+
+def test_surrogate_loading_rate_without_impact_peak():
+    n = 200
+    ramp = 15.0 * np.arange(1, n // 2 + 1)  # triangle: rises 15 N per sample
+    f = np.concatenate([ramp, ramp[::-1]])
+    x, _, _ = place([f, f, f])
+    st_ = detect_stances(x, RATE, min_off_n=1.0, min_on_n=2.0, on_fraction=0.01, off_fraction=0.005)
+    t = stance_metrics(x, st_, RATE)
+    assert list(t["loading_rate_method"]) == ["stance_13pct"] * 3
+    np.testing.assert_allclose(t["valr_n_s"], 15.0 * RATE)
+    np.testing.assert_allclose(t["vilr_n_s"], 15.0 * RATE)
+    assert np.all(np.isnan(t["impact_peak_n"]))
+    np.testing.assert_allclose(t["midstance_peak_n"], 1500.0)
+
+
+def test_walking_first_peak_trough_second_peak():
+    # piecewise linear: 0 -> 700 at 25 %, down to 450 at 50 %, up to 800 at 75 %, down to 0
+    n = 400
+    knots_x = [0, 100, 200, 300, 399]
+    knots_y = [60, 700, 450, 800, 60]
+    f = np.interp(np.arange(n), knots_x, knots_y)
+    x, _, _ = place([f, f], gap=300)
+    st_ = detect_stances(x, RATE)
+    t = stance_metrics(x, st_, RATE)
+    np.testing.assert_allclose(t["first_peak_n"], 700.0)
+    np.testing.assert_allclose(t["trough_n"], 450.0)
+    np.testing.assert_allclose(t["second_peak_n"], 800.0)
+    np.testing.assert_allclose(t["peak_force_n"], 800.0)
+    np.testing.assert_allclose(t["midstance_peak_pct"], 75.0)
+    np.testing.assert_allclose(t["impulse_ns"], f.sum() / RATE)
+
+
+def test_forces_are_measured_above_the_tracked_baseline():
+    f = impact_stance()
+    x, _, _ = place([f, f, f])
+    clean = stance_metrics(x, detect_stances(x, RATE), RATE)
+    shifted_x = x + 30.0
+    st_ = detect_stances(shifted_x, RATE)
+    shifted = stance_metrics(shifted_x, st_, RATE)
+    np.testing.assert_allclose(st_.baseline_n, 30.0)
+    for key in ("peak_force_n", "impact_peak_n", "valr_n_s", "impulse_ns", "trough_n"):
+        np.testing.assert_allclose(shifted[key], clean[key], rtol=1e-9)
+
+
+def test_braking_and_propulsive_impulse_from_ap_force():
+    x, starts, ends = place([np.full(200, 900.0), np.full(200, 900.0)])
+    ap = np.zeros_like(x)
+    for s, e in zip(starts, ends, strict=True):
+        ap[s : s + 100] = -50.0
+        ap[s + 100 : e] = 80.0
+    t = stance_metrics(x, detect_stances(x, RATE), RATE, ap_force_n=ap, body_mass_kg=60.0)
+    np.testing.assert_allclose(t["braking_impulse_ns"], -5.0)
+    np.testing.assert_allclose(t["propulsive_impulse_ns"], 8.0)
+    np.testing.assert_allclose(t["propulsive_impulse_bw_s"], 8.0 / (60 * G_M_S2))
+
+
+def test_metric_inputs_are_checked():
+    x, _, _ = place([np.full(100, 900.0)])
+    st_ = detect_stances(x, RATE)
+    with pytest.raises(InputError, match="body mass"):
+        stance_metrics(x, st_, RATE, body_mass_kg=0.0)
+    with pytest.raises(InputError, match="samples"):
+        stance_metrics(x[:150], st_, RATE)
+    with pytest.raises(InputError, match="NaN"):
+        bad = x.copy()
+        bad[st_.start[0] + 5] = np.nan
+        stance_metrics(bad, st_, RATE)
+    with pytest.raises(InputError, match="Stances"):
+        stance_metrics(x, [(0, 10)], RATE)
+    with pytest.raises(InputError, match="unknown metric option"):
+        stance_metrics(x, st_, RATE, impact_window=10)
+    with pytest.raises(InputError, match="between 0 and 100"):
+        stance_metrics(x, st_, RATE, surrogate_pct=150)
+    with pytest.raises(InputError, match="ap_force_n"):
+        stance_metrics(x, st_, RATE, ap_force_n=np.zeros(3))
+    with pytest.raises(InputError, match="start < end"):
+        Stances([5], [5], [True], [""], [0.0])
+
+
+def test_hand_made_stances_work():
+    x, starts, ends = place([np.full(100, 500.0)])
+    st_ = Stances(starts, ends, [True], [""], [0.0], RATE)
+    t = stance_metrics(x, st_, RATE)
+    np.testing.assert_allclose(t["impulse_ns"], 50.0)
