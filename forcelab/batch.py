@@ -472,7 +472,7 @@ def _run_dask(files: list[str], address: str, reader_options: dict[str, Any] | N
         futures = client.map(analyze_file, files, reader_options=reader_options,
                              analysis_options=analysis_options, pure=False)
         by_future = dict(zip(futures, files, strict=True))
-        for fut in as_completed(futures):
+        for fut in as_completed(futures, loop=client.loop):
             f = by_future[fut]
             try:
                 rows, fails = fut.result()

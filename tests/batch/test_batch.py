@@ -1,0 +1,109 @@
+"""Batch analysis: many files in parallel, one row per athlete x trial, failures listed."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from synth_sessions import make_session, run_cli
+
+from forcelab.analysis import analyze_recording
+from forcelab.batch import analyze_file, expand_inputs, run_batch, summary_columns
+from forcelab.errors import InputError
+from forcelab.store import read_recording
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """Six sessions of three athletes (one with two trials), a broken file, a stray file."""
+    d = tmp_path_factory.mktemp("batch")
+    (d / "sub").mkdir()
+    for i in range(6):
+        athlete = {"id": f"ATH-{i % 3}", "name": f"Runner {i % 3}", "body_mass_kg": 60.0 + i}
+        trials = (("run", 4.0, 3.0), ("fast", 3.0, 4.0)) if i == 0 else (("run", 4.0, 3.0),)
+        make_session(d / ("sub" if i >= 4 else ".") / f"s{i}.h5", athlete=athlete,
+                     trials=trials, seed=i, day=i, asymmetry=-0.1 + 0.04 * i)
+    (d / "broken.csv").write_text("time,fz\n0,abc\n")
+    (d / "notes.docx").write_text("not a recording")
+    return d
+
+
+def _rows(path):
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_parallel_batch_rows_and_failures(folder, tmp_path):
+    err = io.StringIO()
+    res = run_batch([folder], tmp_path / "summary.csv", jobs=2, progress=True,
+                    progress_stream=err)
+    assert res.engine == "processes" and res.jobs == 2 and res.n_files == 7
+    assert len(res.rows) == 7  # 5 sessions x 1 trial + 1 session x 2 trials
+    assert [str(f.path) for f in res.failures] == [str(folder / "broken.csv")]
+    rows = _rows(tmp_path / "summary.csv")
+    assert list(rows[0]) == summary_columns()
+    assert [(r["athlete_id"], r["trial"]) for r in rows][:3] == [
+        ("ATH-0", "run"), ("ATH-0", "fast"), ("ATH-0", "run")]
+    assert {r["athlete_id"] for r in rows} == {"ATH-0", "ATH-1", "ATH-2"}
+    # progress bar and the failure list at the end, on the given stream
+    text = err.getvalue()
+    assert "7/7 files, 1 failed" in text and "1 failed:" in text and "broken.csv" in text
+    # one row checked against the analysis run directly
+    s0 = next(r for r in rows if r["file"].endswith("s0.h5") and r["trial"] == "fast")
+    direct = analyze_recording(read_recording(folder / "s0.h5", trial="fast"))
+    a = direct.asymmetry["midstance_peak_bw"]
+    assert float(s0["midstance_peak_bw_si_pct"]) == pytest.approx(a["si_pct"], rel=1e-8)
+    assert float(s0["midstance_peak_bw_ci95_lo"]) == pytest.approx(a["ci95_pct"][0], rel=1e-8)
+    assert s0["midstance_peak_bw_higher"] == a["higher"]
+    assert int(s0["n_left"]) == direct.summary["left"]["n_stances"]
+    assert s0["session_date"] == "2026-05-28" and float(s0["speed_m_s"]) == 4.0
+
+
+def test_serial_and_parallel_agree(folder, tmp_path):
+    a = run_batch([folder], tmp_path / "a.csv", jobs=1, progress=False)
+    b = run_batch([folder], tmp_path / "b.csv", jobs=2, progress=False)
+    assert a.engine == "serial"
+    assert (tmp_path / "a.csv").read_text() == (tmp_path / "b.csv").read_text()
+    assert a.rows == b.rows
+
+
+def test_dask_local_cluster(folder, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  protocol="tcp", host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        res = run_batch([folder], tmp_path / "d.csv", dask_address=cluster.scheduler_address,
+                        progress=False)
+    assert res.engine == "dask"
+    serial = run_batch([folder], tmp_path / "s.csv", jobs=1, progress=False)
+    assert res.rows == serial.rows and len(res.failures) == 1
+
+
+def test_bad_arguments(folder, tmp_path):
+    with pytest.raises(InputError, match="jobs"):
+        run_batch([folder], tmp_path / "x.csv", jobs=0)
+    with pytest.raises(InputError, match="no recordings"):
+        (tmp_path / "empty").mkdir()
+        run_batch([tmp_path / "empty"], tmp_path / "x.csv")
+    with pytest.raises(FileNotFoundError):
+        expand_inputs([tmp_path / "nope"])
+    with pytest.raises(InputError, match="dask scheduler"):
+        run_batch([folder / "s1.h5"], tmp_path / "x.csv", dask_address="tcp://127.0.0.1:1",
+                  progress=False)
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_one_file_never_raises(tmp_path):
+    bad = tmp_path / "bad.h5"
+    bad.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(300))
+    rows, failures = analyze_file(str(bad))
+    assert rows == [] and len(failures) == 1 and "damaged" in failures[0].error
+
+
+def test_cli_analyze_summary_delegates_here(folder, tmp_path):
+    out = tmp_path / "cli.csv"
+    r = run_cli("analyze", folder / "s1.h5", folder / "sub", "--summary", out, "--jobs", "2")
+    assert r.returncode == 0, r.stderr
+    rows = _rows(out)
+    assert len(rows) == 3 and "3/3 files" in r.stderr
