@@ -23,6 +23,7 @@ Block.samples columns: ``fx, fy, fz`` (N), ``mx, my, mz`` (N·m), ``cop_x, cop_y
 from __future__ import annotations
 
 import binascii
+import functools
 import struct
 import threading
 import time
@@ -220,6 +221,7 @@ class DataRun:
     values: np.ndarray
 
 
+@functools.lru_cache(maxsize=64)
 def _data_dtype(n: int, fmt: int) -> np.dtype:
     return np.dtype([
         ("seq", "<u4"), ("t_us", "<u8"), ("n", "u1"), ("fmt", "u1"), ("status", "<u2"),
@@ -391,16 +393,20 @@ def loads_to_samples(loads: np.ndarray, origin_m: np.ndarray,
     free moment Tz = Mz − (x − a)·Fy + (y − b)·Fx. All three are NaN where Fz < ``threshold_n``.
     """
     a, b, c = (float(v) for v in origin_m)
-    fx, fy, fz, mx, my, mz = (loads[:, k] for k in range(6))
-    out = np.empty((loads.shape[0], 9))
+    n = loads.shape[0]
+    out = np.empty((n, 9))
     out[:, :6] = loads
-    loaded = fz >= threshold_n
-    safe = np.where(loaded, fz, 1.0)
-    x = np.where(loaded, (my + c * fx) / safe + a, np.nan)
-    y = np.where(loaded, (mx - c * fy) / safe + b, np.nan)
-    out[:, 6] = x
-    out[:, 7] = y
-    out[:, 8] = mz - (x - a) * fy + (y - b) * fx
+    fx, fy, fz, mx, my, mz = out[:, 0], out[:, 1], out[:, 2], out[:, 3], out[:, 4], out[:, 5]
+    inv_fz = np.full(n, np.nan)
+    np.divide(1.0, fz, out=inv_fz, where=fz >= threshold_n)  # NaN where unloaded
+    x = out[:, 6]
+    y = out[:, 7]
+    np.multiply(my + c * fx, inv_fz, out=x)
+    np.multiply(mx - c * fy, inv_fz, out=y)
+    # free moment about the COP: Tz = Mz - (x - a) Fy + (y - b) Fx, with x - a, y - b as computed
+    out[:, 8] = mz - x * fy + y * fx
+    x += a
+    y += b
     return out
 
 
@@ -763,7 +769,7 @@ class FPB1Device(Device):
     def _on_run(self, run: DataRun) -> None:
         n = run.n
         if run.fmt == FMT_RAW:
-            loads = self.calibration.counts_to_loads(run.values.reshape(-1, 6))
+            loads = run.values.reshape(-1, 6) @ self._counts_to_loads_t
         else:
             loads = run.values.reshape(-1, 6).astype(np.float64)
         samples = loads_to_samples(loads, self.calibration.origin_m, self.cop_threshold_n)
@@ -848,6 +854,11 @@ class FPB1Device(Device):
         self._last_host_end = blk.t_host_s + block_n / self.info.rate_hz
         self._block_seq0 = seq0 + block_n
 
+    def _set_calibration(self, cal: Calibration) -> None:
+        self.calibration = cal
+        # counts -> N, N*m in one product: (C diag(mV/V per count))^T
+        self._counts_to_loads_t = (cal.matrix * cal.mvv_per_count[None, :]).T.copy()
+
     # -- handshake -----------------------------------------------------------------------
     def _handshake(self, rate_hz: int) -> None:
         self._transport.reset_input()
@@ -861,7 +872,7 @@ class FPB1Device(Device):
                     f"protocol (fpb1://, ins1://, csv4://)?"
                 ) from None
         self.identity = Identity.unpack(self.command(IDENTIFY))
-        self.calibration = Calibration.unpack(self.command(GET_CAL))
+        self._set_calibration(Calibration.unpack(self.command(GET_CAL)))
         if rate_hz not in self.identity.rates_hz:
             raise DeviceError(
                 f"{rate_hz} Hz is not an FPB1 rate; choose one of "
@@ -1058,7 +1069,7 @@ class FPB1Device(Device):
             ident = Identity.unpack(self.command(IDENTIFY))
             if ident.serial != self.info.serial:
                 raise DeviceNotFound(f"{path} is plate {ident.serial}, not {self.info.serial}")
-            self.calibration = Calibration.unpack(self.command(GET_CAL))
+            self._set_calibration(Calibration.unpack(self.command(GET_CAL)))
             self.command(SET_RATE, struct.pack("<H", int(self.info.rate_hz)))
             for _ in range(3):
                 self.ping()

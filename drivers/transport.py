@@ -140,21 +140,22 @@ class Transport:
         self._check("read")
         port = self._port
         try:
+            if self._fd is not None:
+                # One select + one read syscall: what is there now, or wait for the first byte.
+                r, _, _ = select.select([self._fd], [], [], max(timeout_s, 0.0))
+                if not r:
+                    return b""
+                try:
+                    data = os.read(self._fd, MAX_READ_BYTES)
+                except (BlockingIOError, InterruptedError):
+                    return b""  # spurious wake-up: nothing to read after all
+                if not data:
+                    # Readable but end of file: the other side hung up.
+                    raise serial.SerialException("device reports readiness but returned no data")
+                return data
             n = port.in_waiting
             if n == 0 and timeout_s > 0:
-                if self._fd is not None:
-                    r, _, _ = select.select([self._fd], [], [], timeout_s)
-                    if not r:
-                        return b""
-                    n = port.in_waiting
-                    if n == 0:
-                        # Readable but nothing queued: hang-up (EOF) or an error on read.
-                        data = os.read(self._fd, 4096)
-                        if not data:
-                            raise serial.SerialException("device reports readiness but no data")
-                        return data
-                else:
-                    return port.read(1) + self._read_rest(port)
+                return port.read(1) + self._read_rest(port)
             if n == 0:
                 return b""
             return port.read(min(n, MAX_READ_BYTES))

@@ -1,0 +1,212 @@
+"""FPB1 driver benchmarks: codec decode rate, end-to-end pty -> Block rate, recorder CPU cost.
+
+Run ``python bench/bench_drivers.py`` (or ``--quick`` for a few-second smoke run). Every figure is
+printed with its ratio to a baseline measured in the same run:
+
+1. decode: bytes -> checked frames -> calibrated samples (N, N·m, COP, Tz) with the vectorised
+   path, against a naive per-frame ``struct.unpack`` + per-sample loop. Target >= 1 M samples/s.
+2. pty end-to-end: pre-encoded DATA frames pushed through a real pty as fast as it goes, read by
+   the transport and decoded by the same functions the device uses; ratio = samples/s over the
+   2 kHz a plate produces.
+3. recorder CPU: the reading thread's CPU time while draining two simulated FPB1 plates at 2 kHz
+   and two INS1 insoles at 200 Hz in real time, as % of one core (target < 5 %).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+from forcelab.drivers import fpb1, open_devices
+from forcelab.drivers.sim.fpb1_sim import make_calibration
+from forcelab.drivers.sim.pty import SimPort, free_name
+from forcelab.drivers.transport import Transport
+
+
+def make_stream(n_frames: int, spf: int, seed: int = 0) -> bytes:
+    """Pre-encoded raw DATA frames (6 bridge channels, int32 counts)."""
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(-200000, 200000, (n_frames, spf, 6))
+    return b"".join(
+        fpb1.encode_frame(fpb1.DATA, fpb1.encode_data(i * spf, 10**9 + i * spf * 500, 0,
+                                                      counts[i], fpb1.FMT_RAW))
+        for i in range(n_frames)
+    )
+
+
+def decode_fast(stream: bytes, cal: fpb1.Calibration, chunk: int = 65536) -> int:
+    codec = fpb1.FPB1Codec()
+    n = 0
+    for i in range(0, len(stream), chunk):
+        frames = codec.feed(stream[i:i + chunk])
+        for run in fpb1.decode_data([f.payload for f in frames if f.type == fpb1.DATA]):
+            loads = cal.counts_to_loads(run.values.reshape(-1, 6))
+            n += fpb1.loads_to_samples(loads, cal.origin_m).shape[0]
+    return n
+
+
+def decode_naive(stream: bytes, cal: fpb1.Calibration) -> int:
+    """Baseline: per-frame struct parsing and a per-sample matrix product."""
+    import binascii
+
+    pos, n = 0, 0
+    scale = cal.mvv_per_count
+    m = cal.matrix
+    a, b, c = cal.origin_m
+    while pos + 8 <= len(stream):
+        if stream[pos:pos + 2] != b"\xa5\x5a":
+            pos += 1
+            continue
+        (length,) = struct.unpack_from("<H", stream, pos + 4)
+        end = pos + 6 + length
+        if binascii.crc_hqx(stream[pos + 2:end], 0xFFFF) != struct.unpack_from("<H", stream,
+                                                                                 end)[0]:
+            pos += 1
+            continue
+        payload = stream[pos + 6:end]
+        _, _, k, _, _ = struct.unpack_from("<IQBBH", payload)
+        vals = struct.unpack_from(f"<{6 * k}i", payload, 16)
+        for j in range(k):
+            f = m @ (np.array(vals[6 * j:6 * j + 6]) * scale)
+            fz = f[2]
+            if fz > 20:
+                _x = (f[4] + c * f[0]) / fz + a
+                _y = (f[3] - c * f[1]) / fz + b
+            n += 1
+        pos = end + 2
+    return n
+
+
+def bench_decode(quick: bool) -> None:
+    cal = make_calibration(0)
+    for spf in (8, 16):
+        stream = make_stream(800 if quick else 12000, spf)
+        t0 = time.perf_counter()
+        n_fast = decode_fast(stream, cal)
+        t_fast = time.perf_counter() - t0
+        base = stream[: len(stream) // (8 if quick else 40)]
+        t0 = time.perf_counter()
+        n_naive = decode_naive(base, cal)
+        t_naive = time.perf_counter() - t0
+        fast, naive = n_fast / t_fast, n_naive / t_naive
+        print(f"decode spf={spf:2d}: {fast / 1e6:6.2f} M samples/s (6 ch + COP/Tz)  "
+              f"naive {naive / 1e6:6.3f} M/s  ratio {fast / naive:6.1f}x  "
+              f"target 1 M/s: {'OK' if fast >= 1e6 else 'BELOW'}")
+
+
+def bench_pty(quick: bool) -> None:
+    cal = make_calibration(0)
+    spf = 16
+    n_frames = 1500 if quick else 20000
+    stream = make_stream(n_frames, spf, seed=1)
+    port = SimPort(free_name("bench-pty"), max_pending=1 << 20).open()
+    done = threading.Event()
+
+    def writer() -> None:
+        view = memoryview(stream)
+        pos = 0
+        while pos < len(view) and not done.is_set():
+            if port.write(bytes(view[pos:pos + 16384])):
+                pos += 16384
+            else:
+                time.sleep(0.0005)
+        while port.pending and not done.is_set():
+            port.pump()
+            time.sleep(0.0005)
+
+    try:
+        t = Transport.open(port.device)
+        codec = fpb1.FPB1Codec()
+        th = threading.Thread(target=writer, daemon=True)
+        t0 = time.perf_counter()
+        th.start()
+        n = 0
+        deadline = time.monotonic() + 60
+        while n < n_frames * spf and time.monotonic() < deadline:
+            frames = codec.feed(t.read(0.05))
+            for run in fpb1.decode_data([f.payload for f in frames]):
+                loads = cal.counts_to_loads(run.values.reshape(-1, 6))
+                n += fpb1.loads_to_samples(loads, cal.origin_m).shape[0]
+        elapsed = time.perf_counter() - t0
+        t.close()
+    finally:
+        done.set()
+        port.close()
+    rate = n / elapsed
+    print(f"pty end-to-end: {rate / 1e6:6.2f} M samples/s ({n} samples, "
+          f"{len(stream) / elapsed / 1e6:.1f} MB/s)  ratio to one 2 kHz plate {rate / 2000:7.0f}x")
+
+
+def _start_simulator(setup: str, *args: str) -> tuple[subprocess.Popen, list[str]]:
+    """Run ``forcelab simulate`` in its own process (as a real device would be) -> urls."""
+    p = subprocess.Popen([sys.executable, "-m", "forcelab", "simulate", setup, *args],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    urls = []
+    for line in p.stdout:
+        if line.strip().startswith(("fpb1:", "ins1:")):
+            urls.append(line.strip())
+        if "Ctrl-C" in line:
+            return p, urls
+    p.kill()
+    raise RuntimeError(f"forcelab simulate {setup} failed: {p.stderr.read()}")
+
+
+def bench_recorder_cpu(quick: bool) -> None:
+    seconds = 2.0 if quick else 10.0
+    procs = []
+    devices = []
+    try:
+        p, urls = _start_simulator("treadmill", "--seed", "1")
+        procs.append(p)
+        for u in urls:
+            devices += open_devices(u, rate=2000)
+        p, urls = _start_simulator("insoles", "--seed", "1", "-o", "rate=200")
+        procs.append(p)
+        for u in urls:
+            devices += open_devices(u)
+        for d in devices:
+            d.start()
+        c0, w0 = time.process_time(), time.perf_counter()
+        n = 0
+        per_proto: dict[str, float] = {}
+        while time.perf_counter() - w0 < seconds:
+            for d in devices:
+                t = time.thread_time()
+                n += sum(b.n for b in d.read(0.0))
+                key = d.info.protocol
+                per_proto[key] = per_proto.get(key, 0.0) + time.thread_time() - t
+            time.sleep(0.02)  # a recorder draining its devices at 50 Hz
+        cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+        for d in devices:
+            d.stop()
+    finally:
+        for d in devices:
+            d.close()
+        for p in procs:
+            p.send_signal(signal.SIGINT)
+            p.communicate(timeout=20)
+    pct = 100 * cpu / wall
+    print(f"recorder CPU: {pct:5.2f} % of one core draining 2 plates @ 2 kHz + 2 insoles @ "
+          f"200 Hz ({n / wall:.0f} samples/s; simulators in another process)  ratio to 5 % "
+          f"target {pct / 5:4.2f}  {'OK' if pct < 5 else 'ABOVE'}")
+    print("  of which in read(): " + ", ".join(f"{k} {100 * v / wall:.2f} %"
+                                             for k, v in sorted(per_proto.items())))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
+    args = ap.parse_args()
+    bench_decode(args.quick)
+    bench_pty(args.quick)
+    bench_recorder_cpu(args.quick)
+
+
+if __name__ == "__main__":
+    main()
