@@ -8,7 +8,9 @@ Usage::
 Measured in one run, in the real console window (offscreen):
 
 1. baseline: the same window, connected to nothing (timers running, nothing to draw);
-2. live: the simulated instrumented treadmill (two FPB1 plates at 2 kHz, real drivers behind
+2. plot-only baseline: the same plot fed two synthetic 2 kHz streams by the same 30 Hz timer
+   (what the GUI can draw when no acquisition competes for the CPU);
+3. live: the simulated instrumented treadmill (two FPB1 plates at 2 kHz, real drivers behind
    ptys) connected and recording a trial into a session file.
 
 Printed: plot frames per second (and the ratio to the 30 Hz redraw timer), the GUI thread's CPU
@@ -31,10 +33,12 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
 def _run_for(app, seconds: float) -> None:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        app.processEvents()
-        time.sleep(0.002)
+    """Run the Qt event loop (as ``app.exec_()`` would) for ``seconds``."""
+    from PyQt5.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+    QTimer.singleShot(int(seconds * 1000), loop.quit)
+    loop.exec_()
 
 
 def _measure(app, window, seconds: float) -> dict:
@@ -70,6 +74,32 @@ def _measure(app, window, seconds: float) -> dict:
     }
 
 
+def _measure_synthetic(app, window, seconds: float) -> dict:
+    """Plot-only baseline: the same plot fed two synthetic 2 kHz streams by the same timer."""
+    import numpy as np
+
+    rate = 2000.0
+    t0 = time.monotonic()
+
+    def fake_refresh() -> None:
+        now = time.monotonic() - t0
+        n = int(min(now, window.force_plot.window_s) * rate)
+        t = now - np.arange(n)[::-1] / rate
+        fz = 1500.0 * np.clip(np.sin(2 * np.pi * 1.45 * t), 0, None)
+        window.force_plot.update_data({"left": (t, fz), "right": (t, fz[::-1].copy())},
+                                      {"left": "left", "right": "right"})
+
+    original = window.refresh_plot
+    window.refresh_plot = fake_refresh
+    try:
+        return _measure(app, window, seconds)
+    finally:
+        window.refresh_plot = original
+        window.plot_timer.timeout.disconnect()
+        window.plot_timer.timeout.connect(window.refresh_plot)
+        window.force_plot.clear_curves()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 s per phase")
@@ -92,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             _run_for(app, 0.5)
             base = _measure(app, window, seconds)
+            synthetic = _measure_synthetic(app, window, seconds)
             window.connect_devices()
             deadline = time.monotonic() + 30
             while not (window.backend.is_connected and not window.jobs.busy):
@@ -125,8 +156,12 @@ def main(argv: list[str] | None = None) -> int:
               f"({recorded / max(elapsed, 1e-9) / rate:.3f} of nominal), overflow {overflow}")
     print(f"  baseline (idle window): GUI thread load {base['gui_load']:.3f}, "
           f"process load {base['process_load']:.3f}")
+    print(f"  plot-only baseline (synthetic 2 x 2 kHz, no devices): plot {synthetic['fps']:.1f} "
+          f"frames/s, GUI thread load {synthetic['gui_load']:.3f}, refresh median "
+          f"{synthetic['refresh_median_ms']:.2f} ms")
     print(f"  live (2 streams): plot {live['fps']:.1f} frames/s "
-          f"= {live['fps'] / target_fps:.2f} x the {target_fps:.0f} Hz timer")
+          f"= {live['fps'] / target_fps:.2f} x the {target_fps:.0f} Hz timer, "
+          f"{live['fps'] / max(synthetic['fps'], 1e-9):.2f} x the plot-only baseline")
     print(f"  live GUI thread load {live['gui_load']:.3f} "
           f"= {live['gui_load'] / max(base['gui_load'], 1e-4):.1f} x baseline; "
           f"process load {live['process_load']:.3f}")

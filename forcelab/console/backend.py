@@ -98,6 +98,9 @@ class ConsoleBackend:
         self._bars: list[tuple[str | None, float, float]] = []
         self._bar_counts: dict[str, int] = {}
         self._sides: dict[str, str | None] = {}
+        self._display: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._display_origin: float | None = None
+        self._last_peek: float | None = None
 
     # -- discovery -------------------------------------------------------------------------
     @staticmethod
@@ -277,11 +280,40 @@ class ConsoleBackend:
 
     # -- non-blocking reads for the GUI timers ---------------------------------------------
     def peek(self, seconds: float) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """``{stream: (t_s, fz_n)}`` of the last ``seconds`` s, from the ring buffers."""
+        """``{stream: (t_s, fz_n)}`` of the last ``seconds`` s.
+
+        Incremental: each call copies only the samples that arrived since the previous call
+        from the controller's ring buffers (plus a short overlap) and appends them to a
+        display buffer per stream, so a redraw at 2 kHz costs a few dozen samples, not ten
+        seconds of every channel. The display buffer restarts when the session time origin
+        changes (recording started) or time runs backwards.
+        """
+        origin = self.controller.session_start_s
+        if origin != self._display_origin:
+            self._display = {}
+            self._display_origin = origin
+        now = time.monotonic()
+        since = now - self._last_peek if self._last_peek is not None else seconds
+        self._last_peek = now
+        fetch_s = min(float(seconds), since + 0.5)
         out = {}
         for stream in self.controller.stream_names:
-            if "fz" in self.controller.channel_names(stream):
-                out[stream] = self.controller.peek_channel(stream, "fz", seconds)
+            if "fz" not in self.controller.channel_names(stream):
+                continue
+            t_new, fz_new = self.controller.peek_channel(stream, "fz", fetch_s)
+            old = self._display.get(stream)
+            if old is None or not old[0].size or (t_new.size and t_new[0] < old[0][0]):
+                t_all, fz_all = self.controller.peek_channel(stream, "fz", seconds)
+            else:
+                t_old, fz_old = old
+                keep = t_new > t_old[-1]
+                t_all = np.concatenate([t_old, t_new[keep]])
+                fz_all = np.concatenate([fz_old, fz_new[keep]])
+                if t_all.size:
+                    start = np.searchsorted(t_all, t_all[-1] - float(seconds), side="left")
+                    t_all, fz_all = t_all[start:], fz_all[start:]
+            self._display[stream] = (t_all, fz_all)
+            out[stream] = (t_all, fz_all)
         return out
 
     def pop_events(self) -> list[dict[str, Any]]:
