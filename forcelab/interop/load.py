@@ -204,6 +204,10 @@ def read_text(path: Path, what: str = "recording") -> str:
     data = Path(path).read_bytes()
     if not data.strip():
         raise FileFormatError(f"{path}: the file is empty")
+    if data.startswith(b"PK\x03\x04"):
+        raise FileFormatError(
+            f"{path}: a zip archive or spreadsheet (.xlsx); save the sheet as CSV and read that"
+        )
     if b"\x00" in data[:_SNIFF_BYTES]:
         raise FileFormatError(
             f"{path}: binary data that is not a C3D or forcelab session file; "

@@ -98,7 +98,7 @@ def read_table(path: str | Path) -> Table:
         raise FileFormatError(f"{path}: the file is empty")
     if more:
         head = head[: head.rfind(b"\n") + 1] or head
-    if b"\x00" in head[:8192]:
+    if b"\x00" in head[:8192] or head.startswith(b"PK\x03\x04"):
         read_text(path)  # raises the binary-data error
     try:
         head_text, encoding = head.decode("utf-8-sig"), "utf-8-sig"

@@ -15,6 +15,10 @@ example). Other sets (``1_``/``2_`` plates) are read with no side, one stream ea
 {"left": REF, "right": REF} names the sets instead (REF = a set key such as
 ``l_ground_force``, one of its columns, or a plate number); then only the mapped sets are read.
 
+Tables written by OpenSim 4's C3DFileAdapter (``f1_1 f1_2 f1_3 p1_1 ...``: force and point of
+plate k, components 1-3 = x, y, z) are read as sets ``platform1``, ``platform2``, ... without a
+side (``map`` left=1,right=2 names them). A header line ``Units=mm`` scales the points to m.
+
 Axes follow OpenSim's ground frame: y up (``vertical`` may name another axis x/y/z), x forward,
 z to the right, so with y up: fz = vy, fap = vx, fml = vz, cop_ap = px, cop_ml = pz, tz =
 torque about y.
@@ -45,7 +49,9 @@ _POINT = re.compile(r"^(?P<key>.*force.*)_p(?P<axis>[xyz])$", re.IGNORECASE)
 _TORQUE = re.compile(r"^(?P<key>.*torque.*)_(?P<axis>[xyz])$", re.IGNORECASE)
 _LEFT = re.compile(r"^(l|left)_|_(l|left)$", re.IGNORECASE)
 _RIGHT = re.compile(r"^(r|right)_|_(r|right)$", re.IGNORECASE)
-_PLATE_NUMBER = re.compile(r"^(\d+)_|_(\d+)$")
+_PLATE_NUMBER = re.compile(r"^(\d+)_|_(\d+)$|^platform(\d+)$")
+# OpenSim 4 C3DFileAdapter tables: f<k>_<1..3> (force), p<k>_<1..3> (point), m<k>_<1..3>
+_C3D_ADAPTER = re.compile(r"^(?P<kind>[fp])(?P<plate>\d+)_(?P<comp>[123])$")
 
 
 def _parse_header(lines: list[str], path: Path) -> tuple[dict[str, str], int]:
@@ -95,6 +101,15 @@ def _force_sets(names: list[str]) -> dict[str, dict[str, int]]:
         if m:
             sets.setdefault(m.group("key"), {})["v" + m.group("axis").lower()] = i
     for i, n in enumerate(names):
+        m = _C3D_ADAPTER.match(n)
+        if m and m.group("kind") == "f":
+            axis = "xyz"[int(m.group("comp")) - 1]
+            sets.setdefault(f"platform{m.group('plate')}", {})["v" + axis] = i
+    for i, n in enumerate(names):
+        m = _C3D_ADAPTER.match(n)
+        if m and m.group("kind") == "p" and f"platform{m.group('plate')}" in sets:
+            axis = "xyz"[int(m.group("comp")) - 1]
+            sets[f"platform{m.group('plate')}"]["p" + axis] = i
         m = _POINT.match(n)
         if m and m.group("key") in sets:
             sets[m.group("key")]["p" + m.group("axis").lower()] = i
@@ -198,6 +213,8 @@ def read_mot(path: str | Path, **options: Any) -> Recording:
             "this .mot/.sto holds no force data"
         )
     grid = fit_time_grid(values[:, 0], where=f"{path}: time column")
+    units = next((v for k, v in header.items() if k.lower() == "units"), "").strip().lower()
+    length_scale = {"mm": 1e-3, "millimeters": 1e-3, "cm": 1e-2}.get(units, 1.0)
     if "map" in opts:
         chosen = {_resolve_set(ref, sets, names, path): side for side, ref in opts["map"].items()}
     else:
@@ -215,7 +232,8 @@ def read_mot(path: str | Path, **options: Any) -> Recording:
             for channel, col in (("fap", "vx"), ("fml", "vz"), ("cop_ap", "px"),
                                  ("cop_ml", "pz"), ("tz", "ty")):
                 if col in cols:
-                    channels[channel] = grid.apply(values[:, cols[col]])
+                    scale = length_scale if col.startswith("p") else 1.0
+                    channels[channel] = grid.apply(values[:, cols[col]]) * scale
         name = side or key
         streams.append(Stream(name=name, rate_hz=grid.rate_hz, channels=channels, side=side,
                               t0_s=grid.t0_s))

@@ -244,6 +244,8 @@ def test_detect_format_by_content(tmp_path):
         ("junk.c3d", b"\x01\x02" + bytes(600), "no C3D signature"),
         ("short.c3d", b"\x02\x50abc", "too short"),
         ("fake.h5", b"\x00\x01 not hdf5 at all" + bytes(50), "not an HDF5 file"),
+        ("sheet.xlsx", b"PK\x03\x04\x14\x00\x06\x00" + bytes(300), "save the sheet as CSV"),
+        ("sheet.csv", b"PK\x03\x04\x14\x00\x06\x00" + bytes(300), "save the sheet as CSV"),
     ],
 )
 def test_broken_files_give_one_clear_file_format_error(tmp_path, name, content, needle):

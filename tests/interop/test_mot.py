@@ -142,3 +142,21 @@ def test_mot_without_force_columns(tmp_path):
     path = write_mot(tmp_path / "kin.mot", {"hip_flexion_r": np.linspace(0, 30, 50)})
     with pytest.raises(FileFormatError, match="holds no force data"):
         load_recording(path)
+
+
+def test_opensim4_c3d_adapter_columns(tmp_path):
+    left, right = walking()
+    n = right.size
+    cols = {}
+    for k, (fz, cop_z_mm) in enumerate(((right, 100.0), (left, -100.0)), start=1):
+        cols.update({f"f{k}_1": 0.1 * fz, f"f{k}_2": fz, f"f{k}_3": -0.02 * fz,
+                     f"p{k}_1": np.full(n, 400.0), f"p{k}_2": np.zeros(n),
+                     f"p{k}_3": np.full(n, cop_z_mm)})
+    path = write_mot(tmp_path / "adapter.sto", cols, header="v4")
+    path.write_text(path.read_text().replace("inDegrees=no", "Units=mm"))
+    rec = load_recording(path)
+    assert [(s.name, s.side) for s in rec.streams] == [("platform1", None), ("platform2", None)]
+    np.testing.assert_allclose(rec.stream("platform1").channels["cop_ml"], 0.1)
+    mapped = load_recording(path, map="left=2,right=1")
+    np.testing.assert_allclose(mapped.stream("left").fz, left, rtol=1e-7, atol=1e-6)
+    np.testing.assert_allclose(mapped.stream("right").channels["cop_ap"], 0.4)
