@@ -533,9 +533,18 @@ class ClockFit:
             t_dev_tx_s = t_dev_rx_s
         turnaround = max(0.0, t_dev_tx_s - t_dev_rx_s)
         rtt = (t_host_recv_s - t_host_send_s) - turnaround
-        self._dev.append(0.5 * (t_dev_rx_s + t_dev_tx_s))
-        self._host.append(0.5 * (t_host_send_s + t_host_recv_s))
-        self._rtt.append(max(rtt, 0.0))
+        self.add_point(0.5 * (t_dev_rx_s + t_dev_tx_s), 0.5 * (t_host_send_s + t_host_recv_s),
+                       max(rtt, 0.0))
+
+    def add_point(self, t_dev_s: float, t_host_s: float, delay_s: float) -> None:
+        """Add one (device time, host time) pair; ``delay_s`` ranks it (lower = more exact).
+
+        For links without round trips (CSV4), ``t_host_s`` is the arrival time and
+        ``delay_s = t_host_s − t_dev_s``: the fit then follows the lower envelope of arrivals.
+        """
+        self._dev.append(float(t_dev_s))
+        self._host.append(float(t_host_s))
+        self._rtt.append(float(delay_s))
         if len(self._dev) > self.keep:
             del self._dev[0], self._host[0], self._rtt[0]
         self._fit()
