@@ -65,7 +65,7 @@ def analysis_options(items: list[str]) -> dict | None:
     return options or None
 
 
-def jsonable(value):
+def jsonable(value: object) -> object:
     """Return ``value`` with NumPy types made plain and NaN/inf made None (strict JSON)."""
     import math
 

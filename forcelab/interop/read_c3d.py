@@ -247,6 +247,11 @@ def read_c3d(path: str | Path, **options: Any) -> Recording:
         where = f"{path}: force platform {k + 1}"
         ptype = int(types[k])
         n_ch = _N_CHANNELS.get(ptype, 6)
+        if channels.shape[0] < n_ch:
+            raise FileFormatError(
+                f"{where}: a TYPE-{ptype} platform has {n_ch} channels but "
+                f"FORCE_PLATFORM:CHANNEL lists {channels.shape[0]}"
+            )
         idx = channels[:n_ch, k].astype(np.int64) - 1
         if idx.size < n_ch or np.any(idx < 0) or np.any(idx >= analogs.shape[0]):
             raise FileFormatError(
