@@ -287,3 +287,27 @@ def test_bad_options_and_missing_or_silent_ports(open_sim):
         silent.close()
     with pytest.raises(DeviceError, match="samples per frame"):
         FPB1Device("/dev/null", samples_per_frame=40)
+
+
+def test_stalls_then_bursts_lose_nothing(open_sim, concat, stream_for):
+    (dev,) = open_sim("sim:plate?seed=15&faults=stall:4,stall_s:0.15")
+    sim = _sim(dev)
+    (blocks,) = stream_for([dev], 1.5)
+    assert sim.faults.records("stall")
+    seq, x = concat(blocks)
+    np.testing.assert_array_equal(seq, np.arange(len(seq)))
+    np.testing.assert_allclose(x[:, :6], sim.expected_loads(seq), atol=0.01)
+    # device time stamps stay regular although arrival was bursty
+    t = np.array([b.t_device_s for b in blocks])
+    n = np.array([b.seq for b in blocks])
+    np.testing.assert_allclose(np.diff(t), np.diff(n) / dev.info.rate_hz, atol=2e-6)
+
+
+def test_stream_starting_mid_frame_is_a_gap_not_garbage(open_sim, concat, stream_for):
+    (dev,) = open_sim("sim:plate?seed=16&faults=partial")
+    sim = _sim(dev)
+    (blocks,) = stream_for([dev], 0.5)
+    assert sim.faults.records("partial")[0].seq == 0
+    assert blocks[0].seq == dev.spf and blocks[0].gap_before == dev.spf
+    seq, x = concat(blocks)
+    np.testing.assert_allclose(x[:, :6], sim.expected_loads(seq), atol=0.01)
