@@ -247,6 +247,80 @@ def cells_to_forces(
     return out
 
 
+def validate_millis(
+    t_raw: np.ndarray, ref: int | None, max_step_ms: int = 5000, flush: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
+    """Judge each line's ``millis()`` against its neighbours (pure).
+
+    Parameters
+    ----------
+    t_raw : ndarray of int
+        Raw t_ms values of consecutive data lines.
+    ref : int or None
+        t_ms of the last accepted line before them (None at the start).
+    max_step_ms : int
+        Largest plausible forward step between lines in ms (longer: corrupt or a restart).
+    flush : bool
+        Decide the newest line too (otherwise it waits for the next one).
+
+    Returns
+    -------
+    keep, restart, undecided : ndarray of bool
+        Lines accepted; accepted lines that start a new timeline (the board restarted, confirmed
+        by the next line); lines left for the next call.
+    n_duplicates, n_corrupt : int
+        Lines dropped as repeats (same t_ms) and as corrupt (a spike or dip that the next line
+        undoes: a flipped digit).
+    """
+    n = len(t_raw)
+    keep = np.zeros(n, bool)
+    restart = np.zeros(n, bool)
+    undecided = np.zeros(n, bool)
+    n_dup = n_bad = 0
+    if n == 0:
+        return keep, restart, undecided, 0, 0
+    last = n if flush else n - 1
+    if not flush:
+        undecided[n - 1] = True
+    if ref is not None:
+        steps = _signed_ms(np.diff(np.concatenate(([ref], t_raw))))
+        if np.all((steps > 0) & (steps <= max_step_ms)):
+            keep[:last] = True  # the usual case: a clean progression
+            return keep, restart, undecided, 0, 0
+
+    def plausible(d: int) -> bool:
+        return 0 < d <= max_step_ms
+
+    for i in range(last):
+        t = int(t_raw[i])
+        if ref is None:
+            keep[i] = True
+            ref = t
+            continue
+        d = int(_signed_ms(t - ref))
+        if d == 0:
+            n_dup += 1
+            continue
+        if i + 1 < n:
+            nxt = int(t_raw[i + 1])
+            d_next = int(_signed_ms(nxt - t))
+            next_ok = plausible(d_next)
+            skip_ok = plausible(int(_signed_ms(nxt - ref)))
+            if plausible(d) and d_next != 0 and not next_ok and skip_ok:
+                n_bad += 1  # a spike that the next line undoes
+                continue
+            if not plausible(d) and next_ok and not skip_ok:
+                keep[i] = restart[i] = True  # a new timeline that the next line confirms
+                ref = t
+                continue
+        if plausible(d) or (i + 1 == n and d > 0):
+            keep[i] = True
+            ref = t
+        else:
+            n_bad += 1
+    return keep, restart, undecided, n_dup, n_bad
+
+
 # --------------------------------------------------------------------------------------------
 # Device
 
@@ -350,7 +424,7 @@ class Csv4Device(Device):
         self._pending_a: list[np.ndarray] = []
         self._pending_k: list[np.ndarray] = []
         self._chunks = 0
-        self.max_step_ms = 5000
+        self.max_step_ms = 5000  # longer steps between lines: corrupt t_ms or a restart
         self._streaming = False
         self._closed = False
         self._lost: ConnectionLost | None = None
@@ -624,70 +698,6 @@ class Csv4Device(Device):
         self._transport.close()
 
     # -- lines -> blocks -----------------------------------------------------------------
-    def _validate(self, t_raw: np.ndarray, flush: bool) -> tuple[np.ndarray, np.ndarray,
-                                                                  np.ndarray]:
-        """Judge each line's millis() against its neighbours.
-
-        Returns masks (keep, restart, undecided). A line is corrupt (dropped, counted as a bad
-        line) when it breaks the progression and the next line continues from the line before
-        it; a line that breaks it but is confirmed by the next line starts a new timeline (the
-        board restarted: ``restart``). The newest line stays undecided until the next one
-        arrives, unless ``flush``.
-        """
-        n = len(t_raw)
-        keep = np.zeros(n, bool)
-        restart = np.zeros(n, bool)
-        undecided = np.zeros(n, bool)
-        max_ms = self.max_step_ms
-        ref = self._t_last_raw
-        last = n if flush else n - 1
-        if not flush:
-            undecided[n - 1] = True
-        if ref is not None and n >= 1:
-            steps = _signed_ms(np.diff(np.concatenate(([ref], t_raw))))
-            if np.all((steps > 0) & (steps <= max_ms)):
-                keep[:last] = True  # the usual case: a clean progression
-                return keep, restart, undecided
-        for i in range(last):
-            t = int(t_raw[i])
-            nxt = int(t_raw[i + 1]) if i + 1 < n else None
-            if ref is None:
-                keep[i] = True
-                ref = t
-                continue
-            d = int(_signed_ms(t - ref))
-            ok = 0 < d <= max_ms
-            if d == 0:
-                self.stats.duplicates += 1
-                continue
-            if nxt is not None:
-                d_next = int(_signed_ms(nxt - t))
-                d_skip = int(_signed_ms(nxt - ref))
-                next_ok = 0 < d_next <= max_ms
-                skip_ok = 0 < d_skip <= max_ms
-                if ok and not next_ok and skip_ok:
-                    self._corrupt_line()  # a spike the next line undoes
-                    continue
-                if not ok and next_ok and not skip_ok:
-                    keep[i] = restart[i] = True  # a new timeline the next line confirms
-                    ref = t
-                    continue
-            if ok:
-                keep[i] = True
-                ref = t
-            elif nxt is None and flush and d > 0:
-                keep[i] = True  # a long pause at the very end: accept as a gap
-                ref = t
-            else:
-                self._corrupt_line()
-        return keep, restart, undecided
-
-    def _corrupt_line(self) -> None:
-        self.parser.bad_lines += 1
-        self.parser.data_lines -= 1
-        self.stats.bad_lines = self.parser.bad_lines
-        self.stats.frames = self.parser.data_lines
-
     def _make_blocks(self, flush: bool = False) -> list[Block]:
         """Validate pending lines' millis(), unwrap, convert to forces, split at gaps.
 
@@ -701,7 +711,14 @@ class Csv4Device(Device):
         arrival = np.concatenate([self._hold_a] + self._pending_a)
         chunk = np.concatenate([self._hold_k] + self._pending_k)
         self._discard_pending()
-        keep, restart, undecided = self._validate(t_raw, flush)
+        keep, restart, undecided, n_dup, n_bad = validate_millis(
+            t_raw, self._t_last_raw, self.max_step_ms, flush)
+        self.stats.duplicates += n_dup
+        if n_bad:
+            self.parser.bad_lines += n_bad
+            self.parser.data_lines -= n_bad
+            self.stats.bad_lines = self.parser.bad_lines
+            self.stats.frames = self.parser.data_lines
         self._hold_t, self._hold_c = t_raw[undecided], cells[undecided]
         self._hold_a, self._hold_k = arrival[undecided], chunk[undecided]
         t_raw, cells, arrival, chunk, restart = (t_raw[keep], cells[keep], arrival[keep],

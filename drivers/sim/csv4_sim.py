@@ -58,6 +58,8 @@ class Csv4Simulator(Simulator):
         Silence after an auto-reset on open (with the ``reset`` fault).
     clock_start_s : float
         millis()/1000 at model time 0 (the u32 ms counter wraps at 4294967.296 s).
+    calibrated : bool
+        Start with the true offsets and sensitivities in EEPROM (else nominal ones).
     **kw
         ``seed``, ``faults``, ``drift_ppm``, ``period_s`` of :class:`Simulator`.
     """
@@ -75,6 +77,7 @@ class Csv4Simulator(Simulator):
         noise_counts: float = 30.0,
         reset_silence_s: float = 1.5,
         clock_start_s: float = 12.345,
+        calibrated: bool = False,
         **kw: Any,
     ) -> None:
         if rate_hz not in (10, 80):
@@ -100,6 +103,9 @@ class Csv4Simulator(Simulator):
         # What the board believes (EEPROM): nominal sensitivity, offsets from an old tare.
         self.offsets = self.true_offsets + np.round(rng.uniform(-3000, 3000, 4))
         self.scales = np.full(4, 420.0)
+        if calibrated:  # a board calibrated in the lab: EEPROM holds the true values
+            self.offsets = self.true_offsets.copy()
+            self.scales = np.round(self.true_scales, 4)
         self.boots = 0
         self.commands: list[str] = []
         self.sent_chunks: list[np.ndarray] = []
@@ -323,7 +329,7 @@ class DiySetup(Setup):
 
 
 DIY_OPTIONS = ("rate", "units", "width", "length", "noise", "reset_silence", "clock_start_s",
-               "drift", "drift_ppm", "faults", "name", "board_id")
+               "drift", "drift_ppm", "faults", "name", "board_id", "calibrated")
 
 
 def _num(opts: dict[str, Any], key: str, default: Any, kind: type = float) -> Any:
@@ -344,7 +350,8 @@ def start_diy(options: dict[str, Any] | None = None) -> DiySetup:
     ``rate`` (10/80 Hz), ``units`` (raw/N), ``width`` / ``length`` (cell spacing in m, default
     0.40 × 0.60), ``noise`` (counts, default 30), ``reset_silence`` (s of silence after an
     auto-reset, default 1.5), ``clock_start_s`` (millis()/1000 at start; the u32 wraps at
-    4294967.296 s), ``board_id``, ``name``.
+    4294967.296 s), ``calibrated`` (1: EEPROM holds the true calibration), ``board_id``,
+    ``name``.
 
     Raises
     ------
@@ -364,6 +371,7 @@ def start_diy(options: dict[str, Any] | None = None) -> DiySetup:
     faults = opts.pop("faults", None)
     name = str(opts.pop("name", "diy"))
     board_id = str(opts.pop("board_id", f"FPDIY-{seed % 10000:04d}"))
+    calibrated = str(opts.pop("calibrated", "0")).lower() in ("1", "true", "yes", "on")
     check_unknown("diy", opts, DIY_OPTIONS)
     if not (0.05 <= width <= 5 and 0.05 <= length <= 5):
         raise DeviceError(f"sim:diy plate size {width} x {length} m is out of range 0.05..5")
@@ -377,7 +385,7 @@ def start_diy(options: dict[str, Any] | None = None) -> DiySetup:
         sim = Csv4Simulator(port, gait, board_id=board_id, rate_hz=rate, units=units,
                             width_m=width, length_m=length, noise_counts=noise,
                             reset_silence_s=silence, clock_start_s=clock_start, seed=seed,
-                            faults=faults, drift_ppm=drift)
+                            faults=faults, drift_ppm=drift, calibrated=calibrated)
         sim.start()
     except BaseException:
         port.close()
