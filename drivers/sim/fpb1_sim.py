@@ -294,8 +294,10 @@ class FPB1Simulator(Simulator):
             bits |= fpb1.ST_AUTOZERO
         return bits
 
-    def _event(self, kind: int, seq_at: int, arg: int = 0) -> None:
-        self.send(encode_frame(fpb1.EVENT, fpb1.EVENT_BODY.pack(seq_at & 0xFFFFFFFF, kind, arg)))
+    def _event(self, kind: int, seq_at: int, arg: int = 0) -> bool:
+        return self.send(
+            encode_frame(fpb1.EVENT, fpb1.EVENT_BODY.pack(seq_at & 0xFFFFFFFF, kind, arg))
+        )
 
     # -- streaming -------------------------------------------------------------------------
     def produce(self, crystal_now_s: float) -> None:
@@ -340,14 +342,14 @@ class FPB1Simulator(Simulator):
                 self._overrange_on = False
                 self._event(4, seq)
             if self._overflow_pending:
+                # Report the samples lost so far (first sample after the loss = this frame's).
                 status |= fpb1.ST_OVERFLOW
+                if self._event(5, seq, self._overflow_pending):
+                    self._overflow_pending = 0
             t_us = int(round((self.run_c0 + kf / self.rate_hz) * 1e6 + jumps_us))
             frame = encode_frame(fpb1.DATA, encode_data(seq, t_us, status, values[sl], self.fmt))
             if self.send(frame, seq=kf, n=spf):
                 self.frames_sent += 1
-                if self._overflow_pending:
-                    self._event(5, seq, self._overflow_pending)
-                    self._overflow_pending = 0
             else:
                 self.samples_dropped += spf
                 self._overflow_pending += spf

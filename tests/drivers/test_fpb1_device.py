@@ -311,3 +311,62 @@ def test_stream_starting_mid_frame_is_a_gap_not_garbage(open_sim, concat, stream
     assert blocks[0].seq == dev.spf and blocks[0].gap_before == dev.spf
     seq, x = concat(blocks)
     np.testing.assert_allclose(x[:, :6], sim.expected_loads(seq), atol=0.01)
+
+
+def test_host_time_base_matches_true_time_across_drifting_plates(open_sim, stream_for):
+    devs = open_sim("sim:treadmill?seed=17&drift=0", rate=500)
+    sims = [_sim(d) for d in devs]
+    sims[0].drift_ppm, sims[1].drift_ppm = 0.0, 0.0  # the mapping itself, without drift
+    blocks = stream_for(devs, 1.0)
+    for sim, blks in zip(sims, blocks, strict=True):
+        wall0 = time.time() - (time.monotonic() - sim._t0_mono)  # wall time of model time 0
+        for b in blks[::10]:
+            true_host = wall0 + float(sim.sample_model_times(np.array([b.seq]))[0])
+            assert abs(b.t_host_s - true_host) < 0.01  # within 10 ms
+
+
+def test_device_buffer_overflow_becomes_an_explicit_gap():
+    from forcelab.drivers.sim.fpb1_sim import FPB1Simulator
+    from forcelab.drivers.sim.gait import GaitModel
+
+    port = SimPort(free_name("overflow"), max_pending=4096).open()
+    sim = FPB1Simulator(port, GaitModel(seed=1), serial="OVF1").start()
+    try:
+        dev = FPB1Device(port.device, rate_hz=2000, samples_per_frame=1)
+        try:
+            dev.start()
+            time.sleep(2.0)  # the host does not read: the pty and the device buffer fill up
+            blocks = []
+            t_end = time.monotonic() + 0.6
+            while time.monotonic() < t_end:
+                blocks += dev.read(0.05)
+            dev.stop()
+        finally:
+            dev.close()
+        assert sim.samples_lost_overflow > 0
+        lost = sum(b.gap_before for b in blocks)
+        assert lost == dev.stats.dropped_samples
+        assert 0 < lost <= sim.samples_lost_overflow
+        assert any(b.status & fpb1.ST_OVERFLOW for b in blocks)
+        events = [e for e in dev.pop_events() if e.kind == "overflow"]
+        assert events and sum(e.arg for e in events) == lost
+    finally:
+        sim.stop()
+
+
+def test_autozero_after_a_quiet_plate(open_sim):
+    (dev,) = open_sim("sim:plate?seed=18&start=30&rate=200")
+    dev.set_autozero(True)
+    dev.start()
+    deadline = time.monotonic() + 6
+    kinds: list[str] = []
+    blocks = []
+    while "autozero_done" not in kinds and time.monotonic() < deadline:
+        blocks += dev.read(0.1)
+        kinds += [e.kind for e in dev.pop_events()]
+    assert "autozero_done" in kinds
+    t_end = time.monotonic() + 0.3
+    while time.monotonic() < t_end:
+        blocks += dev.read(0.05)
+    assert blocks[-1].status & fpb1.ST_AUTOZERO and blocks[-1].status & fpb1.ST_ZEROED
+    assert abs(np.mean(blocks[-1].samples[:, 2])) < 1.0
