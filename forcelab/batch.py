@@ -16,11 +16,13 @@ n_invalid, loading_rate_method, cadence and step time per side, then for every c
 from __future__ import annotations
 
 import csv
+import importlib
 import io
 import math
 import multiprocessing
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -84,6 +86,8 @@ class BatchResult:
         Worker processes used (0 on a dask cluster).
     engine : str
         "serial", "processes" or "dask".
+    extra : dict
+        ``worker_cpu_s``: CPU seconds spent analysing, per worker process id (empty on dask).
     """
 
     rows: list[dict[str, Any]]
@@ -252,8 +256,12 @@ def _describe(exc: BaseException) -> str:
 
 def _analyze_chunk(paths: list[str], reader_options: dict[str, Any] | None,
                    analysis_options: dict[str, Any] | None
-                   ) -> list[tuple[str, list[dict[str, Any]], list[BatchFailure]]]:
-    return [(p, *analyze_file(p, reader_options, analysis_options)) for p in paths]
+                   ) -> tuple[int, float, list[tuple[str, list[dict[str, Any]],
+                                                     list[BatchFailure]]]]:
+    """Analyse a few files in a worker; also returns the worker's pid and CPU time spent (s)."""
+    c0 = time.process_time()
+    out = [(p, *analyze_file(p, reader_options, analysis_options)) for p in paths]
+    return os.getpid(), time.process_time() - c0, out
 
 
 class Progress:
@@ -322,13 +330,23 @@ def _check_jobs(jobs: Any) -> int | None:
     return value
 
 
+_PRELOAD = ("forcelab.store", "forcelab.analysis", "forcelab.interop",
+            "forcelab.interop.export_common", "forcelab.report.content")
+
+
 def _pool_context() -> multiprocessing.context.BaseContext:
+    methods = multiprocessing.get_all_start_methods()
+    # fork: instant workers that share the modules already imported here; only safe while this
+    # process runs a single thread (forking a multi-threaded process can deadlock)
+    if "fork" in methods and threading.active_count() == 1:
+        for name in _PRELOAD:
+            importlib.import_module(name)
+        return multiprocessing.get_context("fork")
     # forkserver: workers fork from a clean server process (no threads of the caller, such as
     # the console's Qt threads, are copied), with the heavy modules already imported
-    if "forkserver" in multiprocessing.get_all_start_methods():
+    if "forkserver" in methods:
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["forcelab.batch", "forcelab.store", "forcelab.analysis",
-                                    "forcelab.interop", "forcelab.report.content"])
+        ctx.set_forkserver_preload(["forcelab.batch", *_PRELOAD])
         return ctx
     return multiprocessing.get_context("spawn")
 
@@ -395,6 +413,7 @@ def run_batch(
     t0 = time.perf_counter()
     results: dict[str, tuple[list[dict[str, Any]], list[BatchFailure]]] = {}
     str_files = [str(f) for f in files]
+    worker_cpu: dict[int, float] = {}
     if dask_address:
         engine, used_jobs = "dask", 0
         _run_dask(str_files, dask_address, reader_options, analysis_options, bar, results)
@@ -402,13 +421,16 @@ def run_batch(
         used_jobs = min(jobs or default_jobs(), len(files))
         if used_jobs <= 1:
             engine = "serial"
+            c0 = time.process_time()
             for f in str_files:
                 rows, fails = analyze_file(f, reader_options, analysis_options)
                 results[f] = (rows, fails)
                 bar.update(1, 1 if fails else 0)
+            worker_cpu[os.getpid()] = time.process_time() - c0
         else:
             engine = "processes"
-            _run_pool(str_files, used_jobs, reader_options, analysis_options, bar, results)
+            _run_pool(str_files, used_jobs, reader_options, analysis_options, bar, results,
+                      worker_cpu)
     bar.close()
     rows: list[dict[str, Any]] = []
     failures: list[BatchFailure] = []
@@ -419,7 +441,8 @@ def run_batch(
     rows.sort(key=lambda r: (str(r["athlete_id"]), str(r["session_date"])))
     write_summary(summary_csv, rows)
     elapsed = time.perf_counter() - t0
-    result = BatchResult(rows, failures, summary_csv, len(files), elapsed, used_jobs, engine)
+    result = BatchResult(rows, failures, summary_csv, len(files), elapsed, used_jobs, engine,
+                         {"worker_cpu_s": worker_cpu})
     if progress:
         stream = progress_stream or sys.stderr
         stream.write(f"{len(rows)} trials from {len(files) - len({f.path for f in failures})} "
@@ -434,7 +457,8 @@ def run_batch(
 
 def _run_pool(files: list[str], jobs: int, reader_options: dict[str, Any] | None,
               analysis_options: dict[str, Any] | None, bar: Progress,
-              results: dict[str, tuple[list[dict[str, Any]], list[BatchFailure]]]) -> None:
+              results: dict[str, tuple[list[dict[str, Any]], list[BatchFailure]]],
+              worker_cpu: dict[int, float]) -> None:
     # small chunks keep both workers busy to the end while amortising the task overhead
     size = max(1, min(8, len(files) // (jobs * 8)))
     chunks = [files[i:i + size] for i in range(0, len(files), size)]
@@ -446,7 +470,8 @@ def _run_pool(files: list[str], jobs: int, reader_options: dict[str, Any] | None
             for fut in done:
                 chunk = pending.pop(fut)
                 try:
-                    out = fut.result()
+                    pid, cpu, out = fut.result()
+                    worker_cpu[pid] = worker_cpu.get(pid, 0.0) + cpu
                 except Exception as exc:  # noqa: BLE001 - a crashed worker fails its files only
                     out = [(f, [], [BatchFailure(f, "", f"worker failed: {_describe(exc)}")])
                            for f in chunk]
