@@ -178,7 +178,7 @@ def render_html(report: Report) -> str:
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>Loading report — {e(who)}</title><style>{CSS}</style></head><body>",
-        "<h1>Running loading report</h1>",
+        "<h1>Loading report</h1>",
         f"<p class=meta>Athlete: {e(who)}</p>",
         f"<p class=meta>Date: {e(', '.join(dates) or 'not recorded')}</p>",
     ]
@@ -214,7 +214,7 @@ def _pdf_trial_page(pdf: Any, s: SessionReport, tr: TrialReport, report: Report)
             y -= size * 0.0019
         y -= 0.004
 
-    text("Running loading report", 15, "bold")
+    text("Loading report", 15, "bold")
     text(f"Athlete: {_athlete_line(s.athlete, report.anonymized)}")
     text(f"Session: {s.date or s.label}    Trial: {tr.trial} ({_trial_line(tr)})")
     text(tr.paragraph, 9.5, width=100)
@@ -292,7 +292,7 @@ def render_pdf(report: Report, path: Path) -> None:
     """Write the report as a PDF (one A4 page per trial, one per athlete trend)."""
     from matplotlib.backends.backend_pdf import PdfPages
 
-    with PdfPages(path, metadata={"Title": "Running loading report",
+    with PdfPages(path, metadata={"Title": "Loading report",
                                   "Creator": report.software}) as pdf:
         for s in report.sessions:
             for tr in s.trials:
