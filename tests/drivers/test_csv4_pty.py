@@ -1,0 +1,251 @@
+"""CSV4 driver against the DIY-plate simulator over real pseudo-terminals."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from forcelab.drivers import csv4
+from forcelab.drivers.errors import ConnectionLost, DeviceError, DeviceNotFound, ProtocolError
+from forcelab.drivers.open import open_devices
+from forcelab.drivers.sim.csv4_sim import start_diy
+
+
+@pytest.fixture
+def diy(request):
+    setups = []
+
+    def start(**opts):
+        s = start_diy({"seed": 4, "name": f"t-{request.node.name[:24]}", **opts})
+        setups.append(s)
+        return s
+
+    yield start
+    for s in setups:
+        s.stop()
+
+
+def _open(setup, **kw):
+    return csv4.open_csv4(setup.urls[0], **kw)
+
+
+def _collect(dev, duration_s):
+    blocks = []
+    dev.start()
+    t_start = time.time()
+    end = time.monotonic() + duration_s
+    while time.monotonic() < end:
+        blocks += dev.read(0.05)
+    t_stop = time.time()
+    dev.stop()
+    blocks += dev.read(0.15)
+    return blocks, t_start, t_stop
+
+
+def _seq_values(blocks):
+    seq = np.concatenate([b.seq + np.arange(b.n) for b in blocks])
+    return seq, np.concatenate([b.samples for b in blocks])
+
+
+def _sent_rows(setup, seq, first_k):
+    """Rows of the simulator's truth for driver sequence numbers (1 line per seq step)."""
+    sent = setup.board.sent
+    return sent[first_k + (seq - seq[0])]
+
+
+def _counts(dev, values):
+    return values[:, :4] * dev.scales_counts_per_n + dev.offsets_counts
+
+
+def test_handshake_reads_identity_and_calibration(diy):
+    setup = diy()
+    board = setup.board
+    with _open(setup) as dev:
+        info = dev.info
+        assert (info.protocol, info.serial, info.rate_hz) == ("CSV4", board.board_id, 80.0)
+        assert info.channel_names == ["c0", "c1", "c2", "c3", "fz", "cop_x", "cop_y"]
+        assert info.calibration["offsets_counts"] == board.offsets.tolist()
+        assert info.calibration["scales_counts_per_n"] == board.scales.tolist()
+        assert info.extra["width_m"] == 0.4 and info.extra["length_m"] == 0.6
+        assert "x" in board.commands and not board.streaming  # opened stopped
+
+
+def test_rate_units_tare_and_single_point_calibration(diy):
+    setup = diy(start=30)  # nobody on the plate
+    board = setup.board
+    with _open(setup, rate=80) as dev:
+        dev.zero()
+        noise = 3 * board.noise_counts / np.sqrt(40)
+        assert np.allclose(dev.offsets_counts, board.true_offsets, atol=noise + 1)
+        assert dev.info.calibration["offsets_counts"] == dev.offsets_counts.tolist()
+        scale = dev.calibrate_cell(2, 200.0)
+        assert scale == pytest.approx(board.true_scales[2], rel=0.005)
+        assert dev.scales_counts_per_n[2] == scale and board.scales[2] == pytest.approx(scale)
+        with pytest.raises(DeviceError, match="cell must be"):
+            dev.calibrate_cell(7, 100.0)
+        with pytest.raises(DeviceError, match="positive"):
+            dev.calibrate_cell(1, -5)
+        with pytest.raises(ProtocolError, match="rate must be 10 or 80"):
+            dev._command("r 50", ("# ok rate",))
+        with pytest.raises(ProtocolError, match="unknown 'zz'"):
+            dev._command("zz", ("# ok",))
+    with _open(setup, rate=10, units="N") as dev:
+        assert dev.info.rate_hz == 10.0 and board.rate_hz == 10 and board.units == "N"
+        blocks, t0, t1 = _collect(dev, 1.0)
+        seq, values = _seq_values(blocks)
+        assert len(seq) == pytest.approx(10 * (t1 - t0), abs=2)
+        # units=N: the board's own calibration applied; unloaded plate reads ~0 N per cell
+        assert np.all(np.abs(values[:, :4]) < 1.0)
+    with pytest.raises(DeviceError, match="choose 10 or 80"):
+        _open(setup, rate=40)
+    with pytest.raises(DeviceError, match="plate size"):
+        _open(setup, width=-1)
+    with pytest.raises(DeviceError, match="unknown option"):
+        _open(setup, colour="red")
+
+
+def test_stream_continuity_forces_and_stances_match_the_simulator(diy):
+    setup = diy(calibrated=1, start=0.3, speed=3.0, noise=10)
+    board = setup.board
+    dev = _open(setup)
+    blocks, t0, t1 = _collect(dev, 2.5)
+    dev.close()
+    seq, values = _seq_values(blocks)
+    assert np.array_equal(seq, np.arange(seq[0], seq[0] + len(seq)))
+    assert all(b.gap_before == 0 for b in blocks) and dev.stats.bad_lines == 0
+    assert len(seq) == pytest.approx(80 * (t1 - t0), rel=0.06)
+    # find where the received lines start in the simulator's truth
+    sent = board.sent
+    counts = _counts(dev, values)
+    first_k = int(np.flatnonzero(np.all(np.abs(sent["cells"] - counts[0]) < 1e-3, axis=1))[0])
+    rows = _sent_rows(setup, seq, first_k)
+    assert np.allclose(counts, rows["cells"], atol=1e-3)  # exactly the printed counts
+    # forces equal the model's within HX711 noise and count quantisation
+    tol_cell = (4 * 10 + 0.5) / board.true_scales.min()
+    assert np.allclose(values[:, :4], rows["force_n"], atol=tol_cell)
+    assert np.allclose(values[:, 4], rows["force_n"].sum(axis=1), atol=4 * tol_cell)
+    loaded = values[:, 4] > 200
+    p = setup.truth.plate(rows["t_model_s"][loaded])
+    assert np.allclose(values[loaded, 5], np.clip(p["cop_x"], -0.18, 0.18), atol=0.005)
+    # stances on the received data (host time) against the model's true stances
+    t_host = np.concatenate([b.t_host_s + np.arange(b.n) / 80.0 for b in blocks])
+    on = values[:, 4] > 20.0
+    edges = np.diff(np.concatenate(([0], on.astype(int), [0])))
+    found = [(t_host[a], t_host[b - 1]) for a, b in
+             zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True)
+             if a > 0 and b < len(on)]
+    true = [s for s in setup.truth.stances()
+            if setup.t0_host_s + s.start_s > t_host[0] + 0.02
+            and setup.t0_host_s + s.end_s < t_host[-1] - 0.02]
+    assert len(found) == len(true) >= 4
+    for (a, b), s in zip(found, true, strict=True):
+        assert a == pytest.approx(setup.t0_host_s + s.start_s, abs=0.03)
+        assert b == pytest.approx(setup.t0_host_s + s.end_s, abs=0.03)
+
+
+def test_corruption_loses_only_damaged_lines_and_gaps_have_the_right_length(diy):
+    setup = diy(faults="bitflip:5e-4,drop:0.03,garbage:0.03,duplicate:0.02", calibrated=1,
+                start=30, noise=5)
+    board = setup.board
+    dev = _open(setup)
+    blocks, _, _ = _collect(dev, 2.5)
+    dev.close()
+    seq, values = _seq_values(blocks)
+    sent = board.sent
+    counts = np.round(_counts(dev, values))
+    # undamaged lines of the stream are all received, with their exact values. A line is
+    # lost when damaged, dropped or glued to garbage, and when the line before it lost its
+    # line end (the two merge)
+    lost = board.faults.damaged_frames() | board.faults.dropped_frames()
+    lost |= {r.frame for r in board.faults.records("garbage")}
+    line_len = {int(f): len(f"{t},{a:.0f},{b:.0f},{c:.0f},{d:.0f}\r\n") for f, t, (a, b, c, d)
+                in zip(sent["frame"], sent["t_ms"], sent["cells"].tolist(), strict=True)}
+    for r in board.faults.records("bitflip"):
+        if r.frame in line_len and line_len[r.frame] - 1 in r.detail["positions"]:
+            lost.add(r.frame + 1)
+    intact = ~np.isin(sent["frame"], list(lost))
+    first = int(np.flatnonzero(np.all(sent["cells"] == counts[0], axis=1))[0])
+    last = int(np.flatnonzero(np.all(sent["cells"] == counts[-1], axis=1))[-1])
+    window = np.zeros(len(sent), bool)
+    window[first : last + 1] = True
+    got = {tuple(r) for r in counts.tolist()}
+    want = [tuple(r) for r in sent["cells"][window & intact].tolist()]
+    assert all(r in got for r in want)
+    assert len(seq) <= int(np.sum(window))
+    assert np.all(np.diff(seq) > 0)
+    # each gap is as long as the lines missing there
+    for prev, b in zip(blocks[:-1], blocks[1:], strict=True):
+        assert b.gap_before == b.seq - (prev.seq + prev.n)
+    n_missing = int(np.sum(window)) - len(seq)
+    assert dev.stats.dropped_samples == n_missing > 0
+    assert dev.stats.duplicates >= 1 and dev.stats.bad_lines >= 1
+
+
+def test_arduino_reset_on_open_and_millis_wrap(diy):
+    setup = diy(faults="reset", reset_silence=0.8, clock_start_s=2**32 / 1000 - 1.0)
+    t0 = time.monotonic()
+    dev = _open(setup, boot_timeout=2.5)
+    assert time.monotonic() - t0 >= 0.8  # waited through the reset
+    assert setup.board.faults.records("reset") and dev.stats.bytes_discarded > 0
+    blocks, _, _ = _collect(dev, 1.2)
+    dev.close()
+    seq, _ = _seq_values(blocks)
+    assert np.array_equal(seq, np.arange(seq[0], seq[0] + len(seq)))
+    t_dev = np.array([b.t_device_s for b in blocks])
+    assert np.all(np.diff(t_dev) > 0)
+    assert dev.stats.clock_resets == 0 and dev.stats.dropped_samples == 0
+
+
+def test_unplug_raises_within_a_second_loses_nothing_and_replug_resumes(diy):
+    setup = diy(faults="unplug:1.0,replug:0.4", calibrated=1, start=30, noise=5)
+    board = setup.board
+    dev = _open(setup)
+    dev.start()
+    before = []
+    deadline = time.monotonic() + 5
+    with pytest.raises(ConnectionLost, match="Plug it"):
+        while time.monotonic() < deadline:
+            before += dev.read(0.1)
+    t_raised = time.time()
+    unplug = board.faults.records("unplug")[0]
+    assert t_raised - (setup.t0_host_s + unplug.t_s) < 1.0
+    seq, values = _seq_values(before)
+    assert np.array_equal(seq, np.arange(seq[0], seq[0] + len(seq)))
+    sent_before = board.sent[board.sent["t_model_s"] < unplug.t_s]
+    counts = np.round(_counts(dev, values))
+    assert np.array_equal(counts[-1], sent_before["cells"][-1]) or \
+        np.array_equal(counts[-1], sent_before["cells"][-2])  # at most one line in flight
+    after = []
+    deadline = time.monotonic() + 5
+    while not after and time.monotonic() < deadline:
+        try:
+            after = dev.read(0.1)
+        except ConnectionLost:
+            time.sleep(0.05)
+    assert after and dev.connected and dev.stats.reconnects == 1 and board.boots == 2
+    t_last = before[-1].t_host_s + (before[-1].n - 1) / 80.0
+    assert after[0].gap_before == round((after[0].t_host_s - t_last) * 80.0) - 1
+    assert after[0].gap_before > 20
+    assert {"unplug", "replug"} <= {e.kind for e in dev.pop_events()}
+    dev.close()
+
+
+def test_open_devices_sim_diy_and_clear_errors(tmp_path):
+    (dev,) = open_devices("sim:diy?seed=9&name=t-csv4-open")
+    setup = dev.sim_setup
+    assert dev.info.protocol == "CSV4" and dev.info.serial == setup.board.board_id
+    dev.close()
+    assert setup.stopped
+    with pytest.raises(DeviceError, match="unknown option"):
+        open_devices("sim:diy?colour=red")
+    with pytest.raises(DeviceNotFound, match="cannot open"):
+        csv4.open_csv4(f"csv4://{tmp_path}/ttyNOPE")
+    from forcelab.drivers.sim.pty import SimPort
+
+    silent = SimPort("t-csv4-silent", serial_number="X").open()
+    try:
+        with pytest.raises(ProtocolError, match="no CSV4 banner"):
+            csv4.open_csv4(silent.device, boot_timeout=0.4)
+    finally:
+        silent.close()
