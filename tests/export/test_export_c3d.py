@@ -166,3 +166,23 @@ def test_cli_c3d_refuses_to_overwrite_and_force_replaces(sessions, tmp_path):
     r = run_cli("export", sessions["plate"], "--format", "c3d", "-o", out, "--force")
     assert r.returncode == 0, r.stderr
     assert _read(out)["parameters"]["FORCE_PLATFORM"]["USED"]["value"][0] == 1
+
+
+def test_forcelabs_own_c3d_reader_reads_the_export(sessions, tmp_path):
+    """An independent reader (forcelab.interop's C3D reader) gets the same loads and COP."""
+    from forcelab.interop import load_recording
+
+    (path,) = export_c3d(load_source(sessions["treadmill"], trial="tempo"), tmp_path)
+    back = load_recording(path, map={"left": 1, "right": 2})
+    orig = read_recording(sessions["treadmill"], trial="tempo")
+    plates = _read(path)["data"]["platform"]
+    for i, side in enumerate(("left", "right")):
+        b, o = back.stream(f"platform{i + 1}"), orig.stream(side)
+        assert b.side == side and b.n_samples == o.n_samples
+        _close(b.fz, np.nan_to_num(o.fz), float(np.nanmax(o.fz)))
+        on = o.fz > 100.0
+        centre_m = plates[i]["corners"].mean(axis=1) / 1000.0
+        np.testing.assert_allclose(b.channels["cop_x"][on] - centre_m[0],
+                                   o.channels["cop_ml"][on], atol=1e-5)
+        np.testing.assert_allclose(b.channels["cop_y"][on] - centre_m[1],
+                                   o.channels["cop_ap"][on], atol=1e-5)

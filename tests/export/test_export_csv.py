@@ -103,3 +103,17 @@ def test_neutralize(text):
         assert out == "'" + text
     else:
         assert out == text
+
+
+def test_forcelabs_own_table_reader_reads_the_export(sessions, tmp_path):
+    """The delimited-table reader of forcelab.interop reads the export with plain options."""
+    from forcelab.interop import load_recording
+
+    data_path, _ = export_csv(load_source(sessions["treadmill"], trial="tempo"), tmp_path)
+    back = load_recording(data_path, time_column="time [s]",
+                          map={"left": "left.fz [N]", "right": "right.fz [N]"})
+    orig = read_recording(sessions["treadmill"], trial="tempo")
+    for side in ("left", "right"):
+        b, o = back.stream(side), orig.stream(side)
+        assert b.rate_hz == o.rate_hz and abs(b.t0_s - o.t0_s) < 1e-9
+        np.testing.assert_allclose(b.fz, o.fz, rtol=1e-9, atol=1e-9)
