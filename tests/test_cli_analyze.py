@@ -190,3 +190,10 @@ def test_summary_of_a_folder_delegates_to_the_batch(tmp_path, small_csv):
     assert "broken.csv" in r.stderr
     assert "--jobs must be a whole number" in one_error_line(
         run_cli(folder, "--summary", out, "--jobs", "0"))
+
+
+def test_reader_guesses_are_shown_on_stderr(small_csv):
+    r = run_cli(small_csv, "--vertical", "force", "--cop-ml", "cop", "--json")
+    assert r.returncode == 0, r.stderr
+    assert "note: centre of pressure 'cop' read as mm (magnitude)" in r.stderr
+    json.loads(r.stdout)  # stdout stays one JSON object

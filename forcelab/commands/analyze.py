@@ -112,7 +112,7 @@ def _run_one(args: argparse.Namespace, path, opts: dict) -> int:
     import sys
 
     from forcelab.errors import InputError
-    from forcelab.interop import detect_format, load_recording
+    from forcelab.interop import detect_format, load_recording, reader_notes
 
     if args.save and detect_format(path) != "session":
         raise InputError(
@@ -122,6 +122,8 @@ def _run_one(args: argparse.Namespace, path, opts: dict) -> int:
     from forcelab.analysis import analyze_recording
 
     result = analyze_recording(recording, analysis_options(args.option))
+    for note in reader_notes(recording):
+        print(f"forcelab analyze: note: {note}", file=sys.stderr)
     if args.save:
         from forcelab.store import write_analysis
 

@@ -6,6 +6,12 @@ The readers live in ``read_*.py`` modules and are imported only when a file need
 reading imports ezc3d, session files import h5py through forcelab.store). See docs/formats.md.
 """
 
-from forcelab.interop.load import READER_OPTIONS, detect_format, load_recording, parse_map
+from forcelab.interop.load import (
+    READER_OPTIONS,
+    detect_format,
+    load_recording,
+    parse_map,
+    reader_notes,
+)
 
-__all__ = ["READER_OPTIONS", "detect_format", "load_recording", "parse_map"]
+__all__ = ["READER_OPTIONS", "detect_format", "load_recording", "parse_map", "reader_notes"]

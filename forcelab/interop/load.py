@@ -633,6 +633,44 @@ def length_to_m(values: np.ndarray, name: str, unit: str = "") -> tuple[np.ndarr
     return values, "m (assumed)"
 
 
+def reader_notes(recording: Recording) -> list[str]:
+    """Plain-language notes on the guesses a reader made (for the user to check).
+
+    Parameters
+    ----------
+    recording : Recording
+        What :func:`load_recording` returned.
+
+    Returns
+    -------
+    list of str
+        One sentence per guess: negated force columns, COP units decided from magnitude or
+        assumed, samples missing from the time base, interpolated time stamps.
+    """
+    meta = recording.meta or {}
+    notes = []
+    if meta.get("negated"):
+        notes.append(
+            f"{', '.join(map(str, meta['negated']))}: force pointed down and was negated "
+            "so that load is positive"
+        )
+    cop = meta.get("cop_ml")
+    if isinstance(cop, dict) and str(cop.get("unit", "")).endswith(("(magnitude)", "(assumed)")):
+        notes.append(f"centre of pressure {cop.get('column')!r} read as {cop['unit']}")
+    time = meta.get("time")
+    if isinstance(time, dict):
+        if time.get("method") == "interpolated":
+            notes.append(
+                f"time stamps are not uniform: resampled to {time['rate_hz']:g} Hz by linear "
+                "interpolation"
+            )
+        if time.get("n_missing"):
+            notes.append(
+                f"{time['n_missing']} sample(s) missing from the time stamps are gaps (NaN)"
+            )
+    return notes
+
+
 # --------------------------------------------------------------------------- dispatch
 
 

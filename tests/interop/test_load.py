@@ -277,3 +277,16 @@ def test_unknown_option_is_refused(tmp_path):
         load_recording(path, speed=3)
     with pytest.raises(InputError, match="--trial cannot be used with delimited tables"):
         load_recording(path, trial="t1")
+
+
+def test_reader_notes_name_the_guesses(tmp_path):
+    from forcelab.interop import reader_notes
+
+    path = tmp_path / "n.csv"
+    rows = [f"{t:.2f},{-f:.1f},{c}" for t, f, c in
+            [(0.0, 0, 1100), (0.01, 900, 1100), (0.03, 950, 1100), (0.04, 0, 1100)]]
+    path.write_text("time,fz,cop\n" + "\n".join(rows) + "\n")
+    notes = reader_notes(load_recording(path, vertical="fz", cop_ml="cop"))
+    assert any("negated" in n for n in notes)
+    assert any("'cop' read as mm (magnitude)" in n for n in notes)
+    assert any("1 sample(s) missing" in n for n in notes)
