@@ -599,7 +599,8 @@ class FPB1Device(Device):
         self._lock = threading.RLock()
         self._token = 0
         self._replies: dict[int, Frame] = {}
-        self._pings: dict[int, int] = {}
+        self._pings: dict[int, int] = {}  # token -> host send time (ns) of PINGs in flight
+        self._async_pings: set[int] = set()  # PINGs sent by read(): no command waits for them
         self._blocks: list[Block] = []
         self._events: list[DeviceEvent] = []
         self._streaming = False
@@ -648,7 +649,9 @@ class FPB1Device(Device):
 
     def _send(self, cmd: int, payload: bytes = b"") -> int:
         token = self._next_token()
-        self._replies.pop(token, None)
+        self._replies.pop(token, None)  # forget a stale reply of an earlier use of this token
+        self._pings.pop(token, None)
+        self._async_pings.discard(token)
         try:
             self._transport.write(encode_frame(cmd, payload, token))
         except ConnectionLost as exc:
@@ -716,6 +719,9 @@ class FPB1Device(Device):
             if f.type & REPLY:
                 if f.type == PING | REPLY and f.token in self._pings:
                     self._on_ping(f)
+                    if f.token in self._async_pings:
+                        self._async_pings.discard(f.token)
+                        continue  # nobody waits for it
                 elif f.type == START | REPLY and len(f.payload) == 9 and f.payload[0] == 0:
                     # DATA may follow in this very batch: align before decoding it.
                     self._t_start_us = struct.unpack_from("<Q", f.payload, 1)[0]
@@ -958,11 +964,11 @@ class FPB1Device(Device):
                     host_tx = time.time_ns()
                     token = self._send(PING, struct.pack("<Q", host_tx))
                     self._pings[token] = host_tx
+                    self._async_pings.add(token)
             except ConnectionLost:
                 if self._blocks:
                     return self._take()
                 raise
-            self._replies = {t: f for t, f in self._replies.items() if t not in self._pings}
             return self._take()
 
     def _take(self) -> list[Block]:
@@ -1058,6 +1064,7 @@ class FPB1Device(Device):
         self.codec.reset()
         self._replies.clear()
         self._pings.clear()
+        self._async_pings.clear()
         self.clock.reset()
         try:
             self._transport.reset_input()
