@@ -668,6 +668,12 @@ def reader_notes(recording: Recording) -> list[str]:
             notes.append(
                 f"{time['n_missing']} sample(s) missing from the time stamps are gaps (NaN)"
             )
+    slow = sorted({s.rate_hz for s in recording.streams if s.rate_hz < 20.0})
+    if slow:
+        notes.append(
+            f"a sampling rate of {slow[0]:g} Hz is far too low for ground-reaction force; "
+            "check --time-unit (time in ms or frame numbers?) or --rate"
+        )
     return notes
 
 

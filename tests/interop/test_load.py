@@ -290,3 +290,15 @@ def test_reader_notes_name_the_guesses(tmp_path):
     assert any("negated" in n for n in notes)
     assert any("'cop' read as mm (magnitude)" in n for n in notes)
     assert any("1 sample(s) missing" in n for n in notes)
+
+
+def test_reader_notes_warn_about_a_time_column_in_the_wrong_unit(tmp_path):
+    from forcelab.interop import reader_notes
+
+    path = tmp_path / "ms.csv"
+    path.write_text("time,fz\n" + "".join(f"{i},{500 + i}\n" for i in range(50)))
+    rec = load_recording(path)  # milliseconds read as seconds: 1 Hz
+    assert rec.streams[0].rate_hz == 1.0
+    assert any("far too low" in n and "--time-unit" in n for n in reader_notes(rec))
+    fixed = load_recording(path, time_unit="ms")
+    assert fixed.streams[0].rate_hz == 1000.0 and reader_notes(fixed) == []
