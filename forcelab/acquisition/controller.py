@@ -59,6 +59,9 @@ from forcelab.acquisition.weighing import BodyWeight, measure_body_weight, total
 from forcelab.recording import check_body_mass
 
 PLATE_PROTOCOLS = ("FPB1", "CSV4")
+#: The live analyser and the writer take their queued blocks at most this often (s).
+ANALYSIS_BATCH_S = 0.1
+WRITER_BATCH_S = 0.05
 _KIND_BY_PROTOCOL = {"FPB1": "plate", "INS1": "insole", "CSV4": "diyplate"}
 
 
@@ -330,6 +333,7 @@ class _WriterThread(threading.Thread):
 
     def run(self) -> None:
         last_flush = time.monotonic()
+        maybe_flush = getattr(self.writer, "maybe_flush", None)
         try:
             while True:
                 stopping = self.stop_event.is_set()
@@ -342,10 +346,14 @@ class _WriterThread(threading.Thread):
                 now = time.monotonic()
                 if now - last_flush >= self.flush_s:
                     self._update_link_stats()
-                    self.writer.flush()
+                    if maybe_flush is not None:
+                        maybe_flush()  # the store flushes when its own interval is due
+                    else:
+                        self.writer.flush()
                     last_flush = now
                 if stopping and len(self.queue) == 0:
                     break
+                self.stop_event.wait(WRITER_BATCH_S)
             self._update_link_stats()
             self.writer.close()
             self.closed = True
@@ -372,6 +380,40 @@ class _WriterThread(threading.Thread):
                 update(name, stats)
 
 
+def _coalesce(items: list[tuple[str, Any, Any]]) -> list[tuple[str, Any, Any]]:
+    """Merge runs of contiguous data blocks of one stream (same status, no gap) into one block,
+    keeping the order relative to control items."""
+    out: list[tuple[str, Any, Any]] = []
+    last: dict[Any, int] = {}  # stream -> index in out of its newest data item
+    pending: dict[int, list[Any]] = {}
+    for kind, key, item in items:
+        if kind != "data":
+            out.append((kind, key, item))
+            last.clear()  # never merge across a control item
+            continue
+        i = last.get(key)
+        if i is not None:
+            prev = pending[i][-1]
+            if (
+                item.gap_before == 0
+                and item.status == prev.status
+                and int(item.seq) == int(prev.seq) + prev.n
+            ):
+                pending[i].append(item)
+                continue
+        out.append((kind, key, item))
+        last[key] = len(out) - 1
+        pending[len(out) - 1] = [item]
+    for i, blocks in pending.items():
+        if len(blocks) > 1:
+            first = blocks[0]
+            merged = dataclasses.replace(
+                first, samples=np.concatenate([b.samples for b in blocks])
+            )
+            out[i] = (out[i][0], out[i][1], merged)
+    return out
+
+
 class _AnalysisThread(threading.Thread):
     """Feeds the LiveAnalyzer from its bounded queue."""
 
@@ -393,13 +435,15 @@ class _AnalysisThread(threading.Thread):
         try:
             while True:
                 stopping = self.stop_event.is_set()
-                for kind, key, item in self.queue.get_all(0.2):
+                for kind, key, item in _coalesce(self.queue.get_all(0.2)):
                     if kind == "data":
                         self.live.feed(key, item, float(item.t_host_s) - self.session_start_s)
                     elif item == "reset":
                         self.live.reset_figures()
                 if stopping and len(self.queue) == 0:
                     break
+                # live figures need no lower latency; batching saves most of the per-call cost
+                self.stop_event.wait(ANALYSIS_BATCH_S)
             self.live.flush()
         except Exception as exc:  # reported as error state; recording itself goes on
             self.controller._report_failure(None, "analysis_error", exc)

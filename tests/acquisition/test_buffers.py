@@ -85,3 +85,36 @@ def test_work_queue_many_producers_one_consumer_loses_nothing_accepted():
     for k in range(4):
         assert got[k] == accepted[k]
         assert len(accepted[k]) + q.overflow_samples[k] == 2000
+
+
+def test_coalesce_merges_only_contiguous_blocks_of_one_stream():
+    from forcelab.drivers import Block
+
+    from forcelab.acquisition.controller import _coalesce
+
+    def b(seq, n, gap=0, status=0):
+        return Block(seq, seq / 100, 1000 + seq / 100, np.full((n, 2), float(seq)), status, gap)
+
+    items = [
+        ("data", "L", b(0, 4)),
+        ("data", "R", b(0, 3)),
+        ("data", "L", b(4, 4)),
+        ("data", "L", b(8, 4, status=1)),  # other status bits: kept apart
+        ("control", None, "reset"),
+        ("data", "L", b(12, 4)),  # never merged across a control item
+        ("data", "L", b(20, 4, gap=4)),  # after a gap: kept apart
+        ("data", "R", b(3, 3)),
+    ]
+    out = _coalesce(items)
+    assert [(k, key, None if k == "control" else (it.seq, it.n)) for k, key, it in out] == [
+        ("data", "L", (0, 8)),
+        ("data", "R", (0, 3)),
+        ("data", "L", (8, 4)),
+        ("control", None, None),
+        ("data", "L", (12, 4)),
+        ("data", "L", (20, 4)),
+        ("data", "R", (3, 3)),
+    ]
+    merged = out[0][2]
+    np.testing.assert_array_equal(merged.samples[:, 0], [0] * 4 + [4] * 4)
+    assert merged.t_host_s == items[0][2].t_host_s

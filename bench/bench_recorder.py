@@ -1,0 +1,246 @@
+"""Recorder benchmark: CPU per second of recording, sustained throughput, demo asymmetry.
+
+    python bench/bench_recorder.py            # 20 s live session, 5 s throughput, 60 s demo
+    python bench/bench_recorder.py --quick    # a few seconds in all (CI smoke test)
+
+1. Live session: two simulated FPB1 belt plates at 1 kHz + two INS1 insoles at 100 Hz behind real
+   ptys, recorded by the SessionController into a real session file. The recorder's CPU is the
+   CPU time of its own threads (acquisition incl. the drivers' decoding, writer, live analysis,
+   store flush timer; read from /proc per thread) divided by wall time; the simulators run in the
+   same process but on their own threads and are reported separately. Also: file size per hour.
+2. Sustained throughput: blocks of 8 samples x 9 channels pushed as fast as a device could deliver
+   them through the whole recorder (queues, writer thread, live analysis) into a real file, against
+   the baseline of calling SessionWriter.append directly in one thread, in the same run.
+3. Demo: the simulated treadmill's set asymmetry vs the SI recovered from the recorded file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+from forcelab.drivers import Block, Channel, Device, DeviceInfo, LinkStats
+
+from forcelab.acquisition import SessionController
+
+RECORDER_THREAD_PREFIXES = (
+    "forcelab-acq",
+    "forcelab-writer",
+    "forcelab-live",
+    "forcelab-store",
+)
+CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def thread_cpu_s(native_id: int) -> float:
+    """CPU time (user + system, s) of one thread of this process (Linux /proc)."""
+    try:
+        with open(f"/proc/self/task/{native_id}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def cpu_by_role() -> dict[str, float]:
+    """CPU seconds so far of the recorder's threads, of the rest, and of the process."""
+    recorder = other = 0.0
+    for t in threading.enumerate():
+        if t.native_id is None:
+            continue
+        cpu = thread_cpu_s(t.native_id)
+        if t.name.startswith(RECORDER_THREAD_PREFIXES):
+            recorder += cpu
+        else:
+            other += cpu
+    return {"recorder": recorder, "other": other, "process": time.process_time()}
+
+
+def live_session(seconds: float, folder: str) -> None:
+    from forcelab.drivers.sim.setups import start_setup
+
+    belts = start_setup("treadmill", {"seed": 1, "asymmetry": -0.08})
+    feet = start_setup("insoles", {"seed": 2})
+    ctl = SessionController()
+    path = os.path.join(folder, "live.h5")
+    try:
+        ctl.connect([*belts.urls, *feet.urls])
+        ctl.start_recording(path, athlete={"name": "bench", "body_mass_kg": 70})
+        ctl.start_trial("bench")
+        time.sleep(1.0)  # settle (threads started, SWMR on)
+        c0, w0 = cpu_by_role(), time.monotonic()
+        n0 = {d.name: d.samples_recorded for d in ctl.snapshot().devices}
+        time.sleep(seconds)
+        c1, w1 = cpu_by_role(), time.monotonic()
+        snap = ctl.snapshot()
+        summary = ctl.stop_recording()
+    finally:
+        ctl.close()
+        belts.stop()
+        feet.stop()
+    wall = w1 - w0
+    n = {d.name: d.samples_recorded - n0[d.name] for d in snap.devices}
+    lost = sum(
+        s["overflow_writer_samples"] + s["dropped_samples"] for s in summary["streams"].values()
+    )
+    size_per_h = os.path.getsize(path) / summary["duration_s"] * 3600
+    rec_pct = 100 * (c1["recorder"] - c0["recorder"]) / wall
+    sim_pct = 100 * (c1["other"] - c0["other"]) / wall
+    proc_pct = 100 * (c1["process"] - c0["process"]) / wall
+    print(f"1. live session, 2 FPB1 plates @1 kHz + 2 INS1 insoles @100 Hz, {wall:.1f} s measured")
+    for name, k in n.items():
+        print(f"   {name:<13} {k / wall:8.0f} samples/s recorded")
+    print(
+        f"   recorder threads CPU      {rec_pct:6.1f} % of one core "
+        f"({rec_pct / 100:.3f} CPU-s per s of recording)"
+    )
+    print(f"   simulators + main thread  {sim_pct:6.1f} % of one core (not the recorder)")
+    print(f"   whole process             {proc_pct:6.1f} % of one core")
+    print(f"   samples lost (gaps + overflow): {lost}")
+    print(
+        f"   file size per hour: {size_per_h / 1e6:.0f} MB "
+        f"({summary['file_size_bytes'] / 1e6:.1f} MB for {summary['duration_s']:.1f} s)"
+    )
+
+
+class FastPlate(Device):
+    """A device that has its next block ready at every read (limits the recorder, not the link)."""
+
+    def __init__(self, side: str, n_blocks: int, spf: int = 8) -> None:
+        names = ("fx", "fy", "fz", "mx", "my", "mz", "cop_x", "cop_y", "tz")
+        self.info = DeviceInfo(
+            "FPB1", "bench", f"B-{side}", "1", side, 1000.0, tuple(Channel(c, "N") for c in names)
+        )
+        self.stats = LinkStats()
+        rng = np.random.default_rng(0)
+        t = np.arange(4000) / 1000.0
+        fz = np.clip(2000 * np.sin(2 * np.pi * 1.45 * t), 0, None)
+        base = np.column_stack([rng.normal(0, 5, (4000, 2)), fz, rng.normal(0, 1, (4000, 6))])
+        self._base = base
+        self._spf = spf
+        self._left = n_blocks
+        self._seq = 0
+        self._t0 = time.time()
+        self.go = threading.Event()  # blocks flow once the recording has started
+
+    def start(self) -> None:
+        self._t0 = time.time()
+
+    def stop(self) -> None:
+        self._left = 0
+
+    def zero(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self._left = 0
+
+    def read(self, timeout: float = 0.1) -> list[Block]:
+        if not self.go.is_set():
+            self.go.wait(timeout)
+            return []
+        if self._left <= 0:
+            time.sleep(timeout)
+            return []
+        out = []
+        for _ in range(min(64, self._left)):
+            i = self._seq % (4000 - self._spf)
+            out.append(
+                Block(
+                    self._seq,
+                    self._seq / 1000.0,
+                    self._t0 + self._seq / 1000.0,
+                    self._base[i : i + self._spf],
+                )
+            )
+            self._seq += self._spf
+            self._left -= 1
+        return out
+
+
+def throughput(seconds: float, folder: str) -> None:
+    from forcelab.store import SessionWriter
+
+    # baseline: SessionWriter.append in one thread, no queues, no analysis
+    dev = FastPlate("left", 10**9)
+    dev.go.set()
+    blocks = dev.read() * 8  # 512 blocks of 8 samples, reused
+    w = SessionWriter.create(os.path.join(folder, "base.h5"), athlete={"name": "b"})
+    w.add_stream("plate", dev.info)
+    n, t0 = 0, time.monotonic()
+    seq = 0
+    while time.monotonic() - t0 < seconds:
+        for b in blocks:
+            w.append("plate", Block(seq, b.t_device_s, b.t_host_s, b.samples))
+            seq += b.n
+            n += b.n
+    base_rate = n / (time.monotonic() - t0)
+    w.close()
+
+    # the recorder: two such plates through acquisition threads, writer, live analysis
+    n_blocks = int(base_rate * seconds / 8)  # more than it can take in `seconds` per plate
+    devices = [FastPlate("left", n_blocks), FastPlate("right", n_blocks)]
+    ctl = SessionController(writer_buffer_s=10.0, analysis_buffer_s=10.0)
+    path = os.path.join(folder, "fast.h5")
+    ctl.connect_devices(devices)
+    ctl.start_recording(path, athlete={"name": "bench", "body_mass_kg": 70})
+    t0 = time.monotonic()
+    for d in devices:
+        d.go.set()
+    time.sleep(seconds)
+    snap = ctl.snapshot()
+    wall = time.monotonic() - t0
+    summary = ctl.stop_recording()
+    ctl.close()
+    read = sum(d.samples for d in snap.devices)
+    written = sum(s["samples_recorded"] for s in summary["streams"].values())
+    overflow = sum(s["overflow_writer_samples"] for s in summary["streams"].values())
+    rate = read / wall
+    print(f"2. sustained throughput ({seconds:g} s, 9-channel blocks of 8 samples)")
+    print(f"   baseline SessionWriter.append, one thread: {base_rate / 1e6:6.2f} M samples/s")
+    print(
+        f"   recorder (2 devices -> queues -> writer + live analysis): "
+        f"{rate / 1e6:6.2f} M samples/s read, {written} written, {overflow} overflowed"
+    )
+    print(
+        f"   ratio recorder / baseline: {rate / base_rate:.2f}; "
+        f"= {rate / 2000:.0f}x the 2 kHz of two 1 kHz plates"
+    )
+
+
+def demo(seconds: float, folder: str) -> None:
+    import io
+
+    from forcelab.acquisition.demo import run_demo
+
+    out = io.StringIO()
+    r = run_demo(os.path.join(folder, "demo.h5"), duration_s=seconds, progress=False, out=out)
+    print(f"3. demo ({seconds:g} s simulated treadmill, set SI -8.0 %)")
+    print(
+        f"   simulated setting SI {r['simulated_si_pct']:+.1f} %, simulator's own stances "
+        f"SI {r['true_si_pct']:+.1f} %, recovered from the file SI "
+        f"{r['recovered_si_pct']:+.1f} % -> {abs(r['difference_points']):.1f} points from the "
+        f"setting, {abs(r['recovered_si_pct'] - r['true_si_pct']):.1f} from the simulator's "
+        "stances"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a few seconds in all")
+    args = parser.parse_args(argv)
+    live_s, thr_s, demo_s = (2.0, 1.0, 6.0) if args.quick else (20.0, 5.0, 60.0)
+    with tempfile.TemporaryDirectory(prefix="forcelab-bench-") as folder:
+        live_session(live_s, folder)
+        throughput(thr_s, folder)
+        demo(demo_s, folder)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
