@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 from forcelab.drivers.base import Block, Channel, Device, DeviceEvent, DeviceInfo, LinkStats
 from forcelab.drivers.errors import ConnectionLost, DeviceError, ProtocolError
-from forcelab.drivers.ins1 import ClockFit
+from forcelab.drivers.ins1 import TERMIOS_ERRORS, ClockFit
 
 RATES_HZ = (10, 80)
 UNITS = ("raw", "N")
@@ -495,7 +495,10 @@ class Csv4Device(Device):
             self._events.append(DeviceEvent("reboot", self._seq, time.time(), 0, line))
 
     def _write_line(self, text: str) -> None:
-        self._transport.write(text.encode("ascii") + b"\n")
+        try:
+            self._transport.write(text.encode("ascii") + b"\n")
+        except TERMIOS_ERRORS as exc:  # tcdrain on a vanished pty: not an OSError
+            raise ConnectionLost(f"serial link {self.port!r} lost during write: {exc}") from exc
 
     def _command(self, text: str, prefixes: tuple[str, ...], *, timeout_s: float | None = None,
                  retries: int = 2) -> str:

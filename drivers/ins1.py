@@ -35,6 +35,13 @@ import numpy as np
 from forcelab.drivers.base import Block, Channel, Device, DeviceEvent, DeviceInfo, LinkStats
 from forcelab.drivers.errors import ConnectionLost, DeviceError, ProtocolError
 
+try:  # pyserial's flush() calls tcdrain, whose error is termios.error, not OSError
+    import termios
+
+    TERMIOS_ERRORS: tuple[type[BaseException], ...] = (termios.error,)
+except ImportError:  # pragma: no cover - not POSIX
+    TERMIOS_ERRORS = ()
+
 MAGIC = b"INS1"
 VERSION = 1
 MAX_PAYLOAD = 512
@@ -857,7 +864,10 @@ class Ins1Device(Device):
         )
 
     def _write(self, data: bytes) -> None:
-        self._transport.write(data)
+        try:
+            self._transport.write(data)
+        except TERMIOS_ERRORS as exc:  # tcdrain on a vanished pty: not an OSError
+            raise ConnectionLost(f"serial link {self.port!r} lost during write: {exc}") from exc
 
     def _sync_once(self) -> None:
         t_send_ns = time.time_ns()

@@ -19,6 +19,7 @@ back (clipped to the plate). Ground truth per line is kept in :attr:`Csv4Simulat
 from __future__ import annotations
 
 import time
+import zlib
 from typing import Any
 
 import numpy as np
@@ -370,7 +371,10 @@ def start_diy(options: dict[str, Any] | None = None) -> DiySetup:
     drift = _num(opts, "drift_ppm", _num(opts, "drift", 80.0))
     faults = opts.pop("faults", None)
     name = str(opts.pop("name", "diy"))
-    board_id = str(opts.pop("board_id", f"FPDIY-{seed % 10000:04d}"))
+    pname = free_name(name)
+    # unique among running simulators (reconnect-by-id must find this board)
+    unique = zlib.crc32(pname.encode()) % 10**5
+    board_id = str(opts.pop("board_id", f"FPDIY-{seed % 100:02d}{unique:05d}"))
     calibrated = str(opts.pop("calibrated", "0")).lower() in ("1", "true", "yes", "on")
     check_unknown("diy", opts, DIY_OPTIONS)
     if not (0.05 <= width <= 5 and 0.05 <= length <= 5):
@@ -379,7 +383,7 @@ def start_diy(options: dict[str, Any] | None = None) -> DiySetup:
         raise DeviceError("sim:diy noise must be 0..1e5 counts and reset_silence 0..10 s")
     if rate not in (10, 80) or units not in ("raw", "N"):
         raise DeviceError(f"sim:diy rate={rate} units={units}: rate 10/80 Hz, units raw/N")
-    port = SimPort(free_name(name), description="forcelab simulated CSV4 DIY plate",
+    port = SimPort(pname, description="forcelab simulated CSV4 DIY plate",
                    serial_number=board_id, vid=0x1A86, pid=0x7523).open()
     try:
         sim = Csv4Simulator(port, gait, board_id=board_id, rate_hz=rate, units=units,

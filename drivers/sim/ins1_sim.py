@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import struct
 import time
+import zlib
 from typing import Any
 
 import numpy as np
@@ -393,8 +394,10 @@ def start_insoles(options: dict[str, Any] | None = None) -> InsoleSetup:
     sims: list[Ins1Simulator] = []
     try:
         for k, side in enumerate(("left", "right")):
-            serial = f"INS{seed % 10000:04d}{'LR'[k]}{pair_id % 1000:03d}"[:12]
-            port = SimPort(free_name(f"{base}-{side}"),
+            pname = free_name(f"{base}-{side}")
+            # unique among running simulators (reconnect-by-serial must find this one)
+            serial = f"IN{seed % 1000:03d}{'LR'[k]}{zlib.crc32(pname.encode()) % 10**6:06d}"
+            port = SimPort(pname,
                            description=f"forcelab simulated INS1 insole ({side})",
                            serial_number=serial, pid=0xF0C1).open()
             sims.append(Ins1Simulator(
