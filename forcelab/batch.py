@@ -362,6 +362,7 @@ def run_batch(
     analysis_options: dict[str, Any] | None = None,
     overwrite: bool = True,
     progress_stream: TextIO | None = None,
+    connect_timeout_s: float = 10.0,
 ) -> BatchResult:
     """Analyse many files in parallel and write one summary row per athlete × trial.
 
@@ -386,6 +387,8 @@ def run_batch(
         Replace an existing summary CSV (default True: a batch is re-run often).
     progress_stream : file-like, optional
         Where progress and failures go (default stderr).
+    connect_timeout_s : float
+        How long to try reaching the dask scheduler, in s.
 
     Returns
     -------
@@ -416,7 +419,8 @@ def run_batch(
     worker_cpu: dict[int, float] = {}
     if dask_address:
         engine, used_jobs = "dask", 0
-        _run_dask(str_files, dask_address, reader_options, analysis_options, bar, results)
+        _run_dask(str_files, dask_address, reader_options, analysis_options, bar, results,
+                  connect_timeout_s)
     else:
         used_jobs = min(jobs or default_jobs(), len(files))
         if used_jobs <= 1:
@@ -482,7 +486,8 @@ def _run_pool(files: list[str], jobs: int, reader_options: dict[str, Any] | None
 
 def _run_dask(files: list[str], address: str, reader_options: dict[str, Any] | None,
               analysis_options: dict[str, Any] | None, bar: Progress,
-              results: dict[str, tuple[list[dict[str, Any]], list[BatchFailure]]]) -> None:
+              results: dict[str, tuple[list[dict[str, Any]], list[BatchFailure]]],
+              timeout_s: float) -> None:
     try:
         from dask.distributed import Client, as_completed
     except ImportError:
@@ -490,7 +495,7 @@ def _run_dask(files: list[str], address: str, reader_options: dict[str, Any] | N
             "--dask needs dask.distributed: pip install 'forcelab[dask]' (or dask[distributed])"
         ) from None
     try:
-        client = Client(address, timeout=10, set_as_default=False)
+        client = Client(address, timeout=timeout_s, set_as_default=False)
     except (OSError, TimeoutError) as exc:
         raise InputError(f"cannot reach the dask scheduler at {address}: {exc}") from None
     with client:

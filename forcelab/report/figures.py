@@ -28,8 +28,10 @@ def _colour(name: str, i: int) -> str:
 
 
 def _new_figure(size_in: tuple[float, float] = FIG_SIZE_IN) -> tuple[Figure, Any]:
-    fig = Figure(figsize=size_in, dpi=DPI, layout="constrained")
+    fig = Figure(figsize=size_in, dpi=DPI)
     FigureCanvasAgg(fig)
+    # fixed margins: a layout engine would redraw every figure several times
+    fig.subplots_adjust(left=0.11, right=0.97, bottom=0.16, top=0.9)
     ax = fig.add_subplot(1, 1, 1)
     ax.grid(True, color="#dddddd", linewidth=0.6)
     ax.set_axisbelow(True)
@@ -114,6 +116,7 @@ def trend_figure(points: list[dict[str, Any]], threshold_pct: float, title: str 
         ``{"label": str, "si_pct": float, "ci95_pct": (lo, hi) or None}`` in time order.
     """
     fig, ax = _new_figure((6.4, 3.0))
+    fig.subplots_adjust(bottom=0.25)
     draw_trend(ax, points, threshold_pct, title)
     return fig
 

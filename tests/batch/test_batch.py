@@ -90,7 +90,7 @@ def test_bad_arguments(folder, tmp_path):
         expand_inputs([tmp_path / "nope"])
     with pytest.raises(InputError, match="dask scheduler"):
         run_batch([folder / "s1.h5"], tmp_path / "x.csv", dask_address="tcp://127.0.0.1:1",
-                  progress=False)
+                  progress=False, connect_timeout_s=1.0)
     assert not (tmp_path / "x.csv").exists()
 
 

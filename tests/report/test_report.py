@@ -49,8 +49,8 @@ def visible_text(page: str) -> str:
 def two_sessions(tmp_path_factory):
     d = tmp_path_factory.mktemp("rep")
     a, b = d / "alex_may.h5", d / "alex_june.h5"
-    make_session(a, trials=(("easy", 5.0, 3.0), ("tempo", 4.0, 3.6)), asymmetry=-0.12)
-    make_session(b, trials=(("easy", 5.0, 3.0),), asymmetry=-0.03, day=14, seed=2)
+    make_session(a, trials=(("easy", 4.0, 3.0), ("tempo", 3.5, 3.6)), asymmetry=-0.12)
+    make_session(b, trials=(("easy", 4.0, 3.0),), asymmetry=-0.03, day=14, seed=2)
     return a, b
 
 
