@@ -724,8 +724,10 @@ class FPB1Device(Device):
                         continue  # nobody waits for it
                 elif f.type == START | REPLY and len(f.payload) == 9 and f.payload[0] == 0:
                     # DATA may follow in this very batch: align before decoding it.
-                    self._t_start_us = struct.unpack_from("<Q", f.payload, 1)[0]
+                    self._t_start_us = (struct.unpack_from("<Q", f.payload, 1)[0]
+                                        + self._clock_corr_us)
                     self._next_wire_seq = None
+                    self._last_t_us = None
                 self._replies[f.token] = f
             elif f.type == EVENT:
                 self._on_event(f.payload)
@@ -737,6 +739,8 @@ class FPB1Device(Device):
                                                 "device restarted; streaming stopped"))
                 self._streaming = False
                 self._next_wire_seq = None
+                self._last_t_us = None
+                self._clock_corr_us = 0
                 self.clock.reset()
             else:
                 self.protocol_errors += 1
@@ -748,8 +752,26 @@ class FPB1Device(Device):
         host_tx = self._pings.pop(f.token)
         if len(f.payload) == 17 and f.payload[0] == STATUS_OK:
             echo, t_rx_us = struct.unpack_from("<QQ", f.payload, 1)
-            if echo == host_tx:
-                self.clock.add(host_tx, host_rx, t_rx_us)
+            if echo != host_tx:
+                return
+            dev_us = t_rx_us + self._clock_corr_us
+            if self.clock.n >= 3:
+                # A round trip far off the fit means the device clock jumped where the data
+                # could not show it (while stopped, or before the first frame). While streaming,
+                # a jump between frames is corrected from the data, possibly just after this
+                # reply: only a disagreement seen twice in a row restarts the fit.
+                mid_s = (host_tx + host_rx) * 0.5e-9
+                rtt_s = (host_rx - host_tx) * 1e-9
+                off = abs(mid_s - self.clock.to_host(dev_us * 1e-6)) > 0.05 + rtt_s
+                self._ping_disagreements = self._ping_disagreements + 1 if off else 0
+                if off and (not self._streaming or self._ping_disagreements >= 2):
+                    self.clock.reset()
+                    self._ping_disagreements = 0
+                    self._events.append(DeviceEvent("clock_jump", -1, time.time(), 0,
+                                                    "device clock jumped; clock fit restarted"))
+                elif off:
+                    return
+            self.clock.add(host_tx, host_rx, dev_us)
 
     def _on_event(self, payload: bytes) -> None:
         if len(payload) != EVENT_BODY.size:
@@ -780,6 +802,7 @@ class FPB1Device(Device):
             loads = run.values.reshape(-1, 6).astype(np.float64)
         samples = loads_to_samples(loads, self.calibration.origin_m, self.cop_threshold_n)
         k = len(run.seq)
+        self._correct_clock(run)
         if self._next_wire_seq is None:
             self._first_frame_after_start(run)
         # Fast path: contiguous frames with one status -> one Block.
@@ -813,6 +836,41 @@ class FPB1Device(Device):
         if start is not None:
             self._emit(run, start, k, samples, n)
 
+    def _correct_clock(self, run: DataRun) -> None:
+        """Remove device clock jumps: frame time stamps that disagree with the sample counter
+        by more than 1 ms + 2 sample periods. Each jump is reported as a ``clock_jump`` event
+        (arg = jump in µs); device times stay consistent with the sample count and the host
+        time base continuous."""
+        rate = self.info.rate_hz
+        t = run.t_us
+        seq = run.seq
+        if self._last_t_us is None:
+            prev_t = np.concatenate(([t[0]], t[:-1]))
+            prev_seq = np.concatenate(([seq[0]], seq[:-1]))
+        else:
+            prev_t = np.concatenate(([self._last_t_us], t[:-1]))
+            prev_seq = np.concatenate(([self._last_wire_for_t], seq[:-1]))
+        dseq = (seq - prev_seq + (1 << 31)) % (1 << 32) - (1 << 31)
+        jump = (t - prev_t) - np.round(dseq * 1e6 / rate).astype(np.int64)
+        flagged = np.abs(jump) > 1000 + 2e6 / rate
+        self._last_t_us = int(t[-1])
+        self._last_wire_for_t = int(seq[-1])
+        if flagged.any():
+            corr = self._clock_corr_us - np.cumsum(np.where(flagged, jump, 0))
+            for i in np.flatnonzero(flagged).tolist():
+                self._events.append(DeviceEvent("clock_jump", -1, time.time(), int(jump[i]),
+                                                "device clock jumped; corrected from the "
+                                                "sample counter"))
+            self._clock_corr_us = int(corr[-1])
+            run.t_us = t + corr
+        elif self._clock_corr_us:
+            run.t_us = t + self._clock_corr_us
+
+    _last_t_us: int | None = None
+    _ping_disagreements = 0
+    _last_wire_for_t = 0
+    _clock_corr_us = 0
+
     def _add_gap(self, n_missing: int) -> None:
         if n_missing <= 0:
             return
@@ -829,6 +887,12 @@ class FPB1Device(Device):
         if self._t_start_us is not None:
             # Samples since START that never arrived (the first frames were lost).
             missing = int(round((int(run.t_us[0]) - self._t_start_us) * 1e-6 * rate))
+            if not 0 <= missing <= 2 * rate:
+                # Streaming starts at once: a first frame seconds away from START (or before
+                # it) means the device clock jumped in between, not that data was lost.
+                self._events.append(DeviceEvent("clock_jump", -1, time.time(), 0,
+                                                "device clock jumped at START"))
+                missing = 0
         if self._pending_gap_from_host is not None:
             # Samples not acquired while the plate was unplugged.
             t_host0 = float(self.clock.to_host(int(run.t_us[0]) * 1e-6))
@@ -924,6 +988,7 @@ class FPB1Device(Device):
     def start(self) -> None:
         """Start streaming (fmt and samples per frame as configured)."""
         with self._lock:
+            self.ping()  # fresh clock check right before streaming
             self._next_wire_seq = None
             body = self.command(START, struct.pack("<BB", self.fmt, self.spf))
             if len(body) != 8:
@@ -1066,6 +1131,8 @@ class FPB1Device(Device):
         self._pings.clear()
         self._async_pings.clear()
         self.clock.reset()
+        self._last_t_us = None
+        self._clock_corr_us = 0
         try:
             self._transport.reset_input()
             try:

@@ -322,7 +322,7 @@ def test_host_time_base_matches_true_time_across_drifting_plates(open_sim, strea
         wall0 = time.time() - (time.monotonic() - sim._t0_mono)  # wall time of model time 0
         for b in blks[::10]:
             true_host = wall0 + float(sim.sample_model_times(np.array([b.seq]))[0])
-            assert abs(b.t_host_s - true_host) < 0.01  # within 10 ms
+            assert abs(b.t_host_s - true_host) < 0.02  # within 20 ms (RTT on a loaded host)
 
 
 def test_device_buffer_overflow_becomes_an_explicit_gap():
@@ -370,3 +370,25 @@ def test_autozero_after_a_quiet_plate(open_sim):
         blocks += dev.read(0.05)
     assert blocks[-1].status & fpb1.ST_AUTOZERO and blocks[-1].status & fpb1.ST_ZEROED
     assert abs(np.mean(blocks[-1].samples[:, 2])) < 1.0
+
+
+def test_device_clock_jumps_are_detected_and_removed(open_sim, stream_for):
+    (dev,) = open_sim("sim:plate?seed=19&drift=0&faults=clockjump:3,clockjump_s:0.5")
+    sim = _sim(dev)
+    (blocks,) = stream_for([dev], 2.0)
+    t0_model = float(sim.model_time_of(sim.run_c0))
+    t_last = float(sim.sample_model_times(np.array([blocks[-1].seq]))[0])
+    during = [r for r in sim.faults.records("clockjump") if t0_model + 0.05 < r.t_s < t_last - 0.05]
+    assert during, "no clock jump while streaming: the test would prove nothing"
+    jumps = [e for e in dev.pop_events() if e.kind == "clock_jump"]
+    assert len([e for e in jumps if e.arg]) >= len(during)
+    assert all(abs(e.arg - 500_000) < 2000 for e in jumps if e.arg)
+    # device time stays consistent with the sample counter...
+    t_dev = np.array([b.t_device_s for b in blocks])
+    seq = np.array([b.seq for b in blocks])
+    np.testing.assert_allclose(np.diff(t_dev), np.diff(seq) / dev.info.rate_hz, atol=2e-6)
+    # ...and the host time base stays true
+    wall0 = time.time() - (time.monotonic() - sim._t0_mono)
+    for b in blocks[::5]:
+        true_host = wall0 + float(sim.sample_model_times(np.array([b.seq]))[0])
+        assert abs(b.t_host_s - true_host) < 0.02
