@@ -554,6 +554,9 @@ class FPB1Device(Device):
         How long a command waits for its reply, in s.
     baudrate : int
         Line rate (ignored by USB-CDC).
+    reconnect_interval_s : float
+        After an unplug, each :meth:`read` tries to reopen the plate (by serial number) at most
+        this often, raising ConnectionLost until it succeeds; streaming then resumes by itself.
 
     Raises
     ------
@@ -574,6 +577,7 @@ class FPB1Device(Device):
         cop_threshold_n: float = 20.0,
         reply_timeout_s: float = 1.0,
         baudrate: int = 921600,
+        reconnect_interval_s: float = 0.25,
         transport: Transport | None = None,
     ) -> None:
         if side not in (None, "left", "right"):
@@ -591,6 +595,7 @@ class FPB1Device(Device):
         self.cop_threshold_n = float(cop_threshold_n)
         self.reply_timeout_s = float(reply_timeout_s)
         self.baudrate = int(baudrate)
+        self.reconnect_interval_s = float(reconnect_interval_s)
         self.stats = LinkStats()
         self.codec = FPB1Codec()
         self.clock = ClockFit()
@@ -1000,6 +1005,7 @@ class FPB1Device(Device):
         with self._lock:
             if self._lost is not None:
                 self._streaming = False
+                self._streaming_before_loss = False  # do not resume after a reconnect
                 return
             self.command(STOP)
             self._streaming = False
@@ -1013,7 +1019,9 @@ class FPB1Device(Device):
         ------
         ConnectionLost
             The port went away. Blocks decoded before the loss are returned by the call that
-            sees the loss; the exception comes with the next call.
+            sees the loss; the exception comes with the next call. While the link is down each
+            call tries to reconnect (at most every ``reconnect_interval_s``); once the plate is
+            back, streaming resumes and the time it was away is a gap.
         """
         with self._lock:
             if self._closed:
@@ -1021,7 +1029,12 @@ class FPB1Device(Device):
             if self._lost is not None:
                 if self._blocks:
                     return self._take()
-                raise ConnectionLost(str(self._lost))
+                now = time.monotonic()
+                if now - self._last_reconnect_try < self.reconnect_interval_s:
+                    raise ConnectionLost(str(self._lost))
+                self._last_reconnect_try = now
+                if not self._try_reconnect_once():
+                    raise ConnectionLost(str(self._lost))
             try:
                 self._pump(0.0 if self._blocks else timeout)
                 if self._streaming and time.monotonic() - self._last_ping > 1.0:
@@ -1095,31 +1108,42 @@ class FPB1Device(Device):
         ConnectionLost
             The plate did not come back within ``timeout_s`` s.
         """
-        from forcelab.drivers.discovery import list_devices
-
         with self._lock:
-            was_streaming = self._streaming or getattr(self, "_streaming_before_loss", False)
+            if self._lost is None and self._transport.is_open:
+                return
             deadline = time.monotonic() + timeout_s
-            last_err: Exception | None = None
             while True:
-                candidates = [self.port] + [
-                    d["device"] for d in list_devices()
-                    if d.get("serial_number") == self.info.serial and d["device"] != self.port
-                ]
-                for path in candidates:
-                    if not wait_for_port(path, 0.0):
-                        continue
-                    try:
-                        self._reopen(path, was_streaming)
-                        return
-                    except DeviceError as exc:
-                        last_err = exc
+                if self._try_reconnect_once():
+                    return
                 if time.monotonic() >= deadline:
                     raise ConnectionLost(
                         f"FPB1 plate {self.info.serial} did not come back within {timeout_s:g} s "
-                        f"({last_err or 'port absent'}); check the cable"
+                        f"({self._last_reconnect_error or 'port absent'}); check the cable"
                     )
                 time.sleep(0.1)
+
+    def _try_reconnect_once(self) -> bool:
+        """One pass over the candidate ports (old path, then any with the same serial)."""
+        from forcelab.drivers.discovery import list_devices
+
+        was_streaming = self._streaming or self._streaming_before_loss
+        candidates = [self.port]
+        if "://" not in self.port:
+            candidates += [d["device"] for d in list_devices()
+                           if d.get("serial_number") == self.info.serial
+                           and d["device"] != self.port]
+        for path in candidates:
+            if not wait_for_port(path, 0.0):
+                continue
+            try:
+                self._reopen(path, was_streaming)
+                return True
+            except DeviceError as exc:
+                self._last_reconnect_error = exc
+        return False
+
+    _last_reconnect_error: Exception | None = None
+    _last_reconnect_try = 0.0
 
     def _reopen(self, path: str, was_streaming: bool) -> None:
         self._transport.close()

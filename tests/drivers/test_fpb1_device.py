@@ -392,3 +392,22 @@ def test_device_clock_jumps_are_detected_and_removed(open_sim, stream_for):
     for b in blocks[::5]:
         true_host = wall0 + float(sim.sample_model_times(np.array([b.seq]))[0])
         assert abs(b.t_host_s - true_host) < 0.02
+
+
+def test_read_reconnects_by_itself_after_a_replug(open_sim, concat):
+    (dev,) = open_sim("sim:plate?seed=20&faults=unplug:0.5,replug:0.4")
+    dev.start()
+    blocks, errors = [], 0
+    deadline = time.monotonic() + 6
+    while time.monotonic() < deadline and not (errors and dev.stats.reconnects
+                                               and sum(b.n for b in blocks) > 1500):
+        try:
+            blocks += dev.read(0.05)
+        except ConnectionLost:
+            errors += 1
+    assert errors >= 1 and dev.stats.reconnects == 1 and dev.streaming
+    seq, _ = concat(blocks)
+    assert np.all(np.diff(seq) > 0)  # one increasing counter across the replug
+    gaps = [b.gap_before for b in blocks if b.gap_before]
+    assert len(gaps) == 1 and gaps[0] >= 300  # the time away, as one explicit gap
+    dev.stop()
