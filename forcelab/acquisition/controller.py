@@ -438,8 +438,6 @@ class _AnalysisThread(threading.Thread):
                 for kind, key, item in _coalesce(self.queue.get_all(0.2)):
                     if kind == "data":
                         self.live.feed(key, item, float(item.t_host_s) - self.session_start_s)
-                    elif item == "reset":
-                        self.live.reset_figures()
                 if stopping and len(self.queue) == 0:
                     break
                 # live figures need no lower latency; batching saves most of the per-call cost
@@ -606,6 +604,19 @@ class SessionController:
             devices=tuple(w.status() for w in list(self._workers)),
             live=live.figures() if live is not None else {},
         )
+
+    def live_stances(self, last_n: int | None = None) -> list[dict[str, Any]]:
+        """Completed stances of the current trial from the live analyser (copies, oldest first).
+
+        Each dict has the keys of ``AnalysisResult.stances`` (``stream``, ``side``, ``start_s`` and
+        ``end_s`` on the session time base, ``midstance_peak_n``, ``contact_time_s``, ``valid``,
+        ...; ``*_bw`` with a body mass). Empty when not recording.
+        """
+        live = self._live
+        if live is None:
+            return []
+        stances = live.stances()
+        return stances[-last_n:] if last_n else stances
 
     def poll_events(self, max_events: int | None = None) -> list[ControllerEvent]:
         """Return and forget the events queued since the last call (oldest first); never blocks."""
@@ -988,8 +999,8 @@ class SessionController:
             self._control(
                 "start_trial", name, tags=tags, speed_m_s=speed_m_s, shoe=shoe, notes=notes, t_s=t_s
             )
-            assert self._analysis_q is not None
-            self._analysis_q.put_control("reset")
+            if self._live is not None:
+                self._live.reset_figures(since_s=t_s)
             self._trial_names.add(name)
             with self._lock:
                 self._trial = name

@@ -102,6 +102,7 @@ class LiveAnalyzer:
             maxlen=MAX_STANCES_KEPT
         )
         self._n_total = 0
+        self._since_s = -np.inf
 
     def add_stream(
         self,
@@ -181,10 +182,18 @@ class LiveAnalyzer:
             out += self._finish(st, st.analyzer.flush())
         return out
 
-    def reset_figures(self) -> None:
-        """Forget the stances kept for the running figures (e.g. at a new trial)."""
+    def reset_figures(self, since_s: float | None = None) -> None:
+        """Forget the stances kept for the running figures (e.g. at a new trial).
+
+        Parameters
+        ----------
+        since_s : float or None
+            Session time (s) of the new trial's start: stances that start earlier and are still
+            completing are left out of the figures too.
+        """
         with self._lock:
             self._stances.clear()
+            self._since_s = -np.inf if since_s is None else float(since_s)
 
     def stances(self) -> list[dict[str, Any]]:
         """Copies of the stances kept for the running figures."""
@@ -218,7 +227,7 @@ class LiveAnalyzer:
             out.append(d)
         if out:
             with self._lock:
-                self._stances.extend(out)
+                self._stances.extend(s for s in out if s["start_s"] >= self._since_s)
                 self._n_total += len(out)
         return out
 

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 from acquisition_helpers import recorded, wait_until
 
-from forcelab.acquisition import AcquisitionError, NotStillError, State, StateError
+from forcelab.acquisition import (
+    AcquisitionError,
+    NotStillError,
+    SessionController,
+    State,
+    StateError,
+)
 from forcelab.errors import SessionFileError
 from forcelab.store import open_session
 
@@ -106,7 +112,9 @@ def test_a_plate_and_two_insoles_share_the_session_time_base(tmp_path, sim_setup
                 starts = _strike_times(f.read_stream(name))
                 assert starts.size >= 3, name
                 err = np.array([np.min(np.abs(np.array(true) - t)) for t in starts])
-                assert np.all(err < 0.025), (name, err)  # 2.5 samples at 100 Hz
+                # within 4 samples at 100 Hz (clock fits on a loaded machine); unmapped device
+                # clocks would be off by their unrelated start times (10 to 3000 s)
+                assert np.all(err < 0.04), (name, err)
 
 
 def test_state_machine_refuses_invalid_transitions(tmp_path, insoles, controller):
@@ -184,3 +192,36 @@ def test_peek_gives_the_latest_seconds_for_plots(insoles, controller):
         controller.peek_channel("insole_left", "nope", 1.0)
     with pytest.raises(AcquisitionError, match="no connected stream"):
         controller.peek("plate", 1.0)
+
+
+def test_live_figures_follow_the_simulated_asymmetry(tmp_path, sim_setup):
+    setup = sim_setup("treadmill", seed=12, asymmetry=0.1, mass=80, rate=500)
+    controller = SessionController(analysis_options={"init_window_s": 2.0})
+    request_close = controller.close
+    try:
+        _live_figures(tmp_path, setup, controller)
+    finally:
+        request_close()
+
+
+def _live_figures(tmp_path, setup, controller):
+    controller.connect(setup.urls)
+    controller.start_recording(tmp_path / "live.h5", athlete={"name": "Fay", "body_mass_kg": 80})
+    controller.start_trial("warm-up")
+    wait_until(lambda: controller.snapshot().stance_count >= 20, what="20 live stances")
+    snap = controller.snapshot()
+    live = snap.live
+    assert live["si_pct"] == pytest.approx(10.0, abs=3.0)
+    assert "higher on the right" in live["symmetry_text"]
+    for side in ("left", "right"):
+        s = live["sides"][side]
+        assert s["midstance_peak_bw"] == pytest.approx(s["midstance_peak_n"] / (80 * 9.80665))
+        assert s["cadence_spm"] == pytest.approx(setup.truth.params.mean_cadence_spm, rel=0.05)
+    stances = controller.live_stances()
+    assert len(stances) >= 20 and {s["side"] for s in stances} == {"left", "right"}
+    assert controller.live_stances(last_n=3) == stances[-3:]
+    # a new trial restarts the running figures
+    controller.start_trial("main")
+    assert controller.snapshot().live["n_stances"] <= 2
+    controller.stop_recording()
+    assert controller.live_stances() == controller.live_stances()  # kept after stopping
