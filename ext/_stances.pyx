@@ -11,7 +11,7 @@ forcelab/analysis/reference.py holds the pure NumPy implementation of the same d
 import numpy as np
 
 cimport numpy as cnp
-from libc.math cimport sqrt, floor, NAN
+from libc.math cimport sqrt, floor, NAN, INFINITY
 
 # Phases of the detector.
 cdef enum:
@@ -42,6 +42,30 @@ cdef inline double _max3(double a, double b, double c) noexcept nogil:
     return m
 
 
+cdef inline double _dmin(double a, double b) noexcept nogil:
+    return a if a < b else b
+
+
+cdef inline double _dmax(double a, double b) noexcept nogil:
+    return a if a > b else b
+
+
+cdef inline double _min8(const double* p) noexcept nogil:
+    return _dmin(_dmin(_dmin(p[0], p[1]), _dmin(p[2], p[3])),
+                 _dmin(_dmin(p[4], p[5]), _dmin(p[6], p[7])))
+
+
+cdef inline double _max8(const double* p) noexcept nogil:
+    return _dmax(_dmax(_dmax(p[0], p[1]), _dmax(p[2], p[3])),
+                 _dmax(_dmax(p[4], p[5]), _dmax(p[6], p[7])))
+
+
+cdef inline bint _finite8(const double* p) noexcept nogil:
+    # min/max trees may drop a NaN; a NaN anywhere makes this sum NaN (inf was made NaN)
+    cdef double t = ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]))
+    return t == t
+
+
 cdef class Detector:
     """Resumable stance detector; see forcelab.analysis.detection for the definitions."""
 
@@ -51,9 +75,13 @@ cdef class Detector:
     cdef public double base, noise, level, on_thr, off_thr
     cdef public int phase, edge_reason, st_reason, committed
     cdef public Py_ssize_t fl_start, st_start, t_end, pos, fn, last_low
-    cdef public double fs, fss, cbase, cnoise, st_off, st_max
+    cdef public double cbase, cnoise, st_off, st_max
     cdef public object tail
     cdef double[::1] _tail
+    # flight statistics: four partial sums by global sample index mod 4 (breaks the add
+    # latency chain; forcelab.analysis.reference sums the same way)
+    cdef double fs4[4]
+    cdef double fss4[4]
 
     def __init__(self, double on_frac, double off_frac, double k_on, double k_off,
                  double min_on_n, double min_off_n, double level_alpha, double noise_alpha,
@@ -83,9 +111,7 @@ cdef class Detector:
         self.st_start = 0
         self.t_end = 0
         self.pos = 0
-        self.fn = 0
-        self.fs = 0.0
-        self.fss = 0.0
+        self._reset_stats()
         self.cbase = base0
         self.cnoise = noise0
         self.st_off = 0.0
@@ -96,17 +122,118 @@ cdef class Detector:
         self._tail = self.tail
         self._thresholds()
 
+    cdef inline void _reset_stats(self) noexcept nogil:
+        cdef int r
+        for r in range(4):
+            self.fs4[r] = 0.0
+            self.fss4[r] = 0.0
+        self.fn = 0
+
     cdef inline void _thresholds(self) noexcept nogil:
         self.on_thr = self.base + _max3(self.on_frac * self.level, self.k_on * self.noise,
                                         self.min_on_n)
         self.off_thr = self.base + _max3(self.off_frac * self.level, self.k_off * self.noise,
                                          self.min_off_n)
 
+    cdef void _accumulate(self, const double[::1] x, Py_ssize_t off, Py_ssize_t a,
+                          Py_ssize_t b) noexcept nogil:
+        """Add flight samples with global index in [a, b) that lie below off_thr."""
+        cdef Py_ssize_t j, g = self.guard
+        cdef double u, d, thr = self.off_thr, base = self.base
+        cdef double s0 = self.fs4[0], s1 = self.fs4[1], s2 = self.fs4[2], s3 = self.fs4[3]
+        cdef double q0 = self.fss4[0], q1 = self.fss4[1], q2 = self.fss4[2], q3 = self.fss4[3]
+        cdef Py_ssize_t c = 0
+        if a < self.fl_start + g:
+            a = self.fl_start + g
+        # samples before this chunk come from the tail of the previous one
+        while a < b and a < off:
+            u = self._tail[g - (off - a)]
+            if u < thr:
+                d = u - base
+                c += 1
+                if (a & 3) == 0:
+                    s0 += d
+                    q0 += d * d
+                elif (a & 3) == 1:
+                    s1 += d
+                    q1 += d * d
+                elif (a & 3) == 2:
+                    s2 += d
+                    q2 += d * d
+                else:
+                    s3 += d
+                    q3 += d * d
+            a += 1
+        while a < b and (a & 3) != 0:
+            u = x[a - off]
+            if u < thr:
+                d = u - base
+                c += 1
+                if (a & 3) == 1:
+                    s1 += d
+                    q1 += d * d
+                elif (a & 3) == 2:
+                    s2 += d
+                    q2 += d * d
+                else:
+                    s3 += d
+                    q3 += d * d
+            a += 1
+        # aligned blocks of four: branch-free (a rejected sample adds exactly 0.0)
+        while a + 4 <= b:
+            u = x[a - off]
+            d = u - base if u < thr else 0.0
+            c += u < thr
+            s0 += d
+            q0 += d * d
+            u = x[a + 1 - off]
+            d = u - base if u < thr else 0.0
+            c += u < thr
+            s1 += d
+            q1 += d * d
+            u = x[a + 2 - off]
+            d = u - base if u < thr else 0.0
+            c += u < thr
+            s2 += d
+            q2 += d * d
+            u = x[a + 3 - off]
+            d = u - base if u < thr else 0.0
+            c += u < thr
+            s3 += d
+            q3 += d * d
+            a += 4
+        while a < b:
+            u = x[a - off]
+            if u < thr:
+                d = u - base
+                c += 1
+                if (a & 3) == 0:
+                    s0 += d
+                    q0 += d * d
+                elif (a & 3) == 1:
+                    s1 += d
+                    q1 += d * d
+                else:
+                    s2 += d
+                    q2 += d * d
+            a += 1
+        self.fs4[0] = s0
+        self.fs4[1] = s1
+        self.fs4[2] = s2
+        self.fs4[3] = s3
+        self.fss4[0] = q0
+        self.fss4[1] = q1
+        self.fss4[2] = q2
+        self.fss4[3] = q3
+        self.fn += c
+
     cdef inline void _candidate(self) noexcept nogil:
-        cdef double mean, var
+        cdef double mean, var, fs, fss
         if self.fn >= self.min_stats:
-            mean = self.fs / self.fn
-            var = self.fss / self.fn - mean * mean
+            fs = (self.fs4[0] + self.fs4[1]) + (self.fs4[2] + self.fs4[3])
+            fss = (self.fss4[0] + self.fss4[1]) + (self.fss4[2] + self.fss4[3])
+            mean = fs / self.fn
+            var = fss / self.fn - mean * mean
             if var < 0.0:
                 var = 0.0
             self.cbase = self.base + mean
@@ -120,9 +247,7 @@ cdef class Detector:
     cdef inline void _commit(self) noexcept nogil:
         self.base = self.cbase
         self.noise = self.cnoise
-        self.fs = 0.0
-        self.fss = 0.0
-        self.fn = 0
+        self._reset_stats()
         self.committed = 1
         self._thresholds()
 
@@ -158,50 +283,40 @@ cdef class Detector:
         cdef Py_ssize_t k = 0
         cdef Py_ssize_t i = 0
         cdef Py_ssize_t off = self.pos
-        cdef Py_ssize_t gstart, length, last_low
+        cdef Py_ssize_t i0, length, last_low, j
+        cdef double v
+        cdef double on_thr, off_thr, st_off, st_max
         cdef int edge
-        cdef double v, d
-        cdef double on_thr, off_thr, base, fs, fss, st_off, st_max
-        cdef Py_ssize_t fn
-        cdef int reason
-        cdef double u
         cdef Py_ssize_t g = self.guard
-        cdef double[::1] tl = self._tail
         with nogil:
             while i < n:
                 if self.phase == FLIGHT:
-                    gstart = self.fl_start + 2 * g - off
                     on_thr = self.on_thr
                     off_thr = self.off_thr
-                    base = self.base
-                    fs = self.fs
-                    fss = self.fss
-                    fn = self.fn
-                    last_low = self.last_low
-                    edge = self.edge_reason
+                    last_low = -1
+                    i0 = i
+                    # blocks of 8 while no sample reaches `on` (the usual flight)
+                    while i + 8 <= n:
+                        if not (_max8(&x[i]) <= on_thr) or not _finite8(&x[i]):
+                            break
+                        if _max8(&x[i]) < off_thr:
+                            last_low = i + 7
+                        else:
+                            for j in range(i, i + 8):
+                                if x[j] < off_thr:
+                                    last_low = j
+                        i += 8
                     while i < n:
                         v = x[i]
                         if not (v <= on_thr):
                             break
                         if v < off_thr:
-                            last_low = off + i
-                            edge = R_OK
-                        if i >= gstart:
-                            if i >= g:
-                                u = x[i - g]
-                            else:
-                                u = tl[i]
-                            if u < off_thr:
-                                d = u - base
-                                fs += d
-                                fss += d * d
-                                fn += 1
+                            last_low = i
                         i += 1
-                    self.last_low = last_low
-                    self.edge_reason = edge
-                    self.fs = fs
-                    self.fss = fss
-                    self.fn = fn
+                    if last_low >= 0:
+                        self.last_low = off + last_low
+                        self.edge_reason = R_OK
+                    self._accumulate(x, off, off + i0 - g, off + i - g)
                     if i >= n:
                         break
                     v = x[i]
@@ -237,6 +352,14 @@ cdef class Detector:
                                 break
                             i += 1
                     if self.committed:
+                        # blocks of 8 while every sample stays loaded (the usual stance)
+                        while i + 8 <= n:
+                            if not (_min8(&x[i]) >= st_off) or not _finite8(&x[i]):
+                                break
+                            v = _max8(&x[i])
+                            if v > st_max:
+                                st_max = v
+                            i += 8
                         while i < n:
                             v = x[i]
                             if not (v >= st_off):
@@ -270,18 +393,12 @@ cdef class Detector:
                     self.phase = TENTATIVE
                     self.t_end = off + i
                     self.fl_start = self.t_end
-                    self.fs = 0.0
-                    self.fss = 0.0
-                    self.fn = 0
+                    self._reset_stats()
                 else:
-                    gstart = self.fl_start + 2 * g - off
                     on_thr = self.on_thr
                     off_thr = self.off_thr
-                    base = self.base
-                    fs = self.fs
-                    fss = self.fss
-                    fn = self.fn
-                    last_low = self.last_low
+                    last_low = -1
+                    i0 = i
                     while i < n:
                         v = x[i]
                         if not (v <= on_thr):
@@ -289,22 +406,11 @@ cdef class Detector:
                         if off + i - self.t_end >= self.min_flight:
                             break
                         if v < off_thr:
-                            last_low = off + i
-                        if i >= gstart:
-                            if i >= g:
-                                u = x[i - g]
-                            else:
-                                u = tl[i]
-                            if u < off_thr:
-                                d = u - base
-                                fs += d
-                                fss += d * d
-                                fn += 1
+                            last_low = i
                         i += 1
-                    self.last_low = last_low
-                    self.fs = fs
-                    self.fss = fss
-                    self.fn = fn
+                    if last_low >= 0:
+                        self.last_low = off + last_low
+                    self._accumulate(x, off, off + i0 - g, off + i - g)
                     if i >= n:
                         break
                     v = x[i]
@@ -325,9 +431,7 @@ cdef class Detector:
                         continue
                     # loaded again within min_flight: the same stance goes on
                     self.phase = STANCE
-                    self.fs = 0.0
-                    self.fss = 0.0
-                    self.fn = 0
+                    self._reset_stats()
                     if v > self.st_max:
                         self.st_max = v
                     i += 1
@@ -367,6 +471,17 @@ cdef class Detector:
                 np.array(out[4], dtype=np.float64))
 
 
+def count_infinite(x):
+    """1 if any sample of the float64 array is +-inf, else 0 (fast pre-check; inf -> NaN)."""
+    cdef const cnp.uint64_t[::1] u = np.ascontiguousarray(x, dtype=np.float64).view(np.uint64)
+    cdef Py_ssize_t i, n = u.shape[0]
+    cdef cnp.uint64_t hit = 0
+    with nogil:
+        for i in range(n):
+            hit |= (u[i] & 0x7FFFFFFFFFFFFFFFULL) == 0x7FF0000000000000ULL
+    return int(hit != 0)
+
+
 def stance_metrics(const double[::1] x, const cnp.int64_t[::1] start, const cnp.int64_t[::1] end,
                    const double[::1] baseline, double rate_hz, double impact_window_frac,
                    double impact_prominence_frac, double surrogate_frac):
@@ -394,6 +509,7 @@ def stance_metrics(const double[::1] x, const cnp.int64_t[::1] start, const cnp.
     cdef double[::1] a_impulse = arrays["impulse_ns"]
     cdef cnp.int8_t[::1] a_method = method_a
     cdef Py_ssize_t k, j, s, n, h, p, i1, i2, w, ri, di, mi, j20, j80, jend
+    cdef double s0, s1, s2, s3
     cdef double b, f, mx, ssum, m1, m2, tr, r, prom, fref, l20, l80, t20, t80, slope, vmax
     with nogil:
         for k in range(m):
@@ -410,21 +526,47 @@ def stance_metrics(const double[::1] x, const cnp.int64_t[::1] start, const cnp.
             p = 0
             m1 = mx
             i1 = 0
-            ssum = 0.0
-            for j in range(h):
+            s0 = 0.0
+            s1 = 0.0
+            s2 = 0.0
+            s3 = 0.0
+            j = 0
+            while j < h:
+                if j + 8 <= h and not (_max8(&x[s + j]) - b > m1):
+                    j += 8
+                    continue
                 f = x[s + j] - b
-                ssum += f
                 if f > m1:
                     m1 = f
                     i1 = j
+                j += 1
             m2 = NAN
             i2 = -1
-            for j in range(h, n):
+            if h < n:
+                m2 = x[s + h] - b
+                i2 = h
+            j = h + 1
+            while j < n:
+                if j + 8 <= n and not (_max8(&x[s + j]) - b > m2):
+                    j += 8
+                    continue
                 f = x[s + j] - b
-                ssum += f
-                if i2 < 0 or f > m2:
+                if f > m2:
                     m2 = f
                     i2 = j
+                j += 1
+            # impulse: four partial sums break the floating-point add latency chain
+            j = 0
+            while j + 4 <= n:
+                s0 += x[s + j]
+                s1 += x[s + j + 1]
+                s2 += x[s + j + 2]
+                s3 += x[s + j + 3]
+                j += 4
+            while j < n:
+                s0 += x[s + j]
+                j += 1
+            ssum = ((s0 + s1) + (s2 + s3)) - n * b
             if i2 >= 0 and m2 > m1:
                 mx = m2
                 p = i2
@@ -462,14 +604,18 @@ def stance_metrics(const double[::1] x, const cnp.int64_t[::1] start, const cnp.
             if di >= 0 and ri >= 1 and ri < w:
                 a_imp[k] = r
                 a_imp_i[k] = ri
-                mi = di
-                f = x[s + di] - b
-                vmax = f
-                for j in range(di, n):
-                    f = x[s + j] - b
-                    if f > vmax:
-                        vmax = f
-                        mi = j
+                if p >= di:
+                    # the stance maximum lies after the drop: it is the active peak
+                    mi = p
+                    vmax = mx
+                else:
+                    mi = di
+                    vmax = x[s + di] - b
+                    for j in range(di, n):
+                        f = x[s + j] - b
+                        if f > vmax:
+                            vmax = f
+                            mi = j
                 a_mid[k] = vmax
                 a_mid_i[k] = mi
                 fref = r

@@ -46,6 +46,7 @@ from forcelab.recording import check_rate
 
 REASONS = ("", "partial_start", "partial_end", "gap", "cross_step")
 """Reason text per reason code; "" means valid."""
+_REASON_TEXT = np.array(REASONS, dtype=object)
 
 DEFAULT_OPTIONS: dict[str, float] = {
     "on_fraction": 0.05,
@@ -119,8 +120,10 @@ def check_options(options: dict[str, Any] | None) -> dict[str, float]:
     return opts
 
 
-def as_force(force_n: Any, name: str = "force_n") -> np.ndarray:
+def as_force(force_n: Any, name: str = "force_n", check_inf: bool = True) -> np.ndarray:
     """Return ``force_n`` as a contiguous 1-D float64 array (inf becomes NaN = gap).
+
+    With ``check_inf=False`` infinities are left in place (the caller detects them later).
 
     Raises
     ------
@@ -134,7 +137,7 @@ def as_force(force_n: Any, name: str = "force_n") -> np.ndarray:
     if arr.ndim != 1:
         raise InputError(f"{name} must be a 1-D array in N, got shape {arr.shape}")
     arr = np.ascontiguousarray(arr)
-    if not np.isfinite(arr).all():
+    if check_inf and _stances.count_infinite(arr):
         arr = np.where(np.isinf(arr), np.nan, arr)
     return arr
 
@@ -179,11 +182,12 @@ def initial_state(window: np.ndarray, opts: dict[str, float]) -> tuple[float, fl
 
 def first_finite(x: np.ndarray, count: int) -> np.ndarray:
     """The first ``count`` finite samples of ``x`` (all of them when there are fewer)."""
-    finite = np.isfinite(x)
-    idx = np.flatnonzero(finite)
-    if idx.size > count:
-        idx = idx[:count]
-    return x[idx]
+    out = x[:count]
+    if np.isnan(out).any() or out.size < count:
+        # holes: look further until `count` finite samples are found (or the data ends)
+        finite = x[np.isfinite(x)]
+        return finite[:count]
+    return out
 
 
 def make_detector(opts: dict[str, float], rate_hz: float, init: tuple[float, float, float]):
@@ -268,7 +272,7 @@ class Stances:
     ) -> Stances:
         """Build from the detector's reason codes (0 = valid, see :data:`REASONS`)."""
         codes = np.asarray(reason_code, dtype=np.int64)
-        reasons = np.array([REASONS[c] for c in codes], dtype=object)
+        reasons = _REASON_TEXT[codes]
         return cls(start, end, codes == 0, reasons, baseline_n, rate_hz, dict(parameters or {}))
 
     def to_dict(self) -> dict[str, Any]:

@@ -60,8 +60,8 @@ class _RefDetector:
         self.thresholds()
         self.fl_start = 0
         self.last_low = -1
-        self.fs = 0.0
-        self.fss = 0.0
+        self.fs = [0.0] * 4
+        self.fss = [0.0] * 4
         self.fn = 0
         self.out: list[tuple[int, int, int, float, float]] = []
 
@@ -82,16 +82,22 @@ class _RefDetector:
         if lo >= hi:
             return
         v = x[lo:hi]
-        v = v[v < self.off]
-        d = v - self.base
-        self.fs = _seq_sum(self.fs, d)
-        self.fss = _seq_sum(self.fss, d * d)
-        self.fn += int(v.size)
+        keep = v < self.off
+        idx = np.arange(lo, hi)
+        # four partial sums by global sample index mod 4, each added in order (as the kernel)
+        for r in range(4):
+            sel = keep & (idx % 4 == r)
+            d = v[sel] - self.base
+            self.fs[r] = _seq_sum(self.fs[r], d)
+            self.fss[r] = _seq_sum(self.fss[r], d * d)
+        self.fn += int(np.count_nonzero(keep))
 
     def candidate(self) -> None:
         if self.fn >= self.min_stats:
-            mean = self.fs / self.fn
-            var = self.fss / self.fn - mean * mean
+            fs = (self.fs[0] + self.fs[1]) + (self.fs[2] + self.fs[3])
+            fss = (self.fss[0] + self.fss[1]) + (self.fss[2] + self.fss[3])
+            mean = fs / self.fn
+            var = fss / self.fn - mean * mean
             if var < 0.0:
                 var = 0.0
             self.cbase = self.base + mean
@@ -107,8 +113,8 @@ class _RefDetector:
     def commit(self) -> None:
         self.base = self.cbase
         self.noise = self.cnoise
-        self.fs = 0.0
-        self.fss = 0.0
+        self.fs = [0.0] * 4
+        self.fss = [0.0] * 4
         self.fn = 0
         self.committed = True
         self.thresholds()
@@ -180,8 +186,8 @@ class _RefDetector:
                 phase = "tentative"
                 self.t_end = j
                 self.fl_start = j
-                self.fs = 0.0
-                self.fss = 0.0
+                self.fs = [0.0] * 4
+                self.fss = [0.0] * 4
                 self.fn = 0
                 i = j
             else:
@@ -207,8 +213,8 @@ class _RefDetector:
                         i = j
                     continue
                 phase = "stance"
-                self.fs = 0.0
-                self.fss = 0.0
+                self.fs = [0.0] * 4
+                self.fss = [0.0] * 4
                 self.fn = 0
                 self.st_max = max(self.st_max, float(v))
                 i = j + 1

@@ -180,3 +180,16 @@ def test_integer_and_list_input_is_coerced():
     b = detect_stances(list(np.round(x)), 200.0)
     assert len(a) == len(b) == len(starts)
     np.testing.assert_array_equal(a.start, b.start)
+
+
+def test_infinite_samples_are_gaps_like_nan():
+    x, starts, ends = make_gait(n_stances=4, rate_hz=500.0)
+    with_inf, with_nan = x.copy(), x.copy()
+    mid = (starts[1] + ends[1]) // 2
+    with_inf[mid] = np.inf
+    with_inf[ends[2] + 20] = -np.inf
+    with_nan[mid] = np.nan
+    with_nan[ends[2] + 20] = np.nan
+    a, b = detect_stances(with_inf, 500.0), detect_stances(with_nan, 500.0)
+    np.testing.assert_array_equal(a.start, b.start)
+    assert list(a.reason) == list(b.reason) == ["", "gap", "gap", "", ""][: len(a)]

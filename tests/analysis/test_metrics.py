@@ -134,7 +134,7 @@ def test_metric_inputs_are_checked():
         stance_metrics(x, st_, RATE, body_mass_kg=0.0)
     with pytest.raises(InputError, match="samples"):
         stance_metrics(x[:150], st_, RATE)
-    with pytest.raises(InputError, match="NaN"):
+    with pytest.raises(InputError, match="NaN or inf"):
         bad = x.copy()
         bad[st_.start[0] + 5] = np.nan
         stance_metrics(bad, st_, RATE)
