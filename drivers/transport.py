@@ -22,10 +22,15 @@ from __future__ import annotations
 
 import os
 import select
+import termios
 import time
 
 import serial
 from forcelab.drivers.errors import ConnectionLost, DeviceNotFound
+
+#: What a vanished port raises: pyserial's SerialException, a bare OSError (EIO from
+#: in_waiting) and termios.error (tcdrain/tcflush on a pty whose master is gone).
+_LINK_ERRORS = (serial.SerialException, OSError, termios.error)
 
 #: Bytes read per call at most (keeps one read call bounded in time and memory).
 MAX_READ_BYTES = 1 << 20
@@ -74,7 +79,7 @@ class Transport:
             port = serial.serial_for_url(
                 url, baudrate=baudrate, timeout=timeout_s, write_timeout=2.0, exclusive=True
             )
-        except (serial.SerialException, OSError, ValueError) as exc:
+        except (serial.SerialException, OSError, ValueError, termios.error) as exc:
             raise DeviceNotFound(
                 f"cannot open serial port {url!r}: {exc}. Check the cable and the port name "
                 f"(`forcelab devices` lists the ports)"
@@ -85,7 +90,7 @@ class Transport:
                 port = serial.serial_for_url(
                     url, baudrate=baudrate, timeout=timeout_s, write_timeout=2.0
                 )
-            except (serial.SerialException, OSError, ValueError) as exc:
+            except (serial.SerialException, OSError, ValueError, termios.error) as exc:
                 raise DeviceNotFound(f"cannot open serial port {url!r}: {exc}") from exc
         return cls(port, url)
 
@@ -125,7 +130,7 @@ class Transport:
         self._check("in_waiting")
         try:
             return int(self._port.in_waiting)
-        except (serial.SerialException, OSError) as exc:
+        except _LINK_ERRORS as exc:
             self._raise_lost(exc, "in_waiting")
         return 0  # pragma: no cover - _raise_lost always raises
 
@@ -159,7 +164,7 @@ class Transport:
             if n == 0:
                 return b""
             return port.read(min(n, MAX_READ_BYTES))
-        except (serial.SerialException, OSError) as exc:
+        except _LINK_ERRORS as exc:
             self._raise_lost(exc, "read")
         return b""  # pragma: no cover
 
@@ -180,7 +185,7 @@ class Transport:
         try:
             self._port.write(data)
             self._port.flush()
-        except (serial.SerialException, OSError) as exc:
+        except _LINK_ERRORS as exc:
             self._raise_lost(exc, "write")
 
     def reset_input(self) -> None:
@@ -188,7 +193,7 @@ class Transport:
         self._check("reset_input")
         try:
             self._port.reset_input_buffer()
-        except (serial.SerialException, OSError) as exc:
+        except _LINK_ERRORS as exc:
             self._raise_lost(exc, "reset_input")
 
     def close(self) -> None:

@@ -230,7 +230,8 @@ def _fpb1_setup(name: str, options: dict[str, Any],
     urls = []
     try:
         for i, (role, sides, side) in enumerate(plates):
-            serial = f"FP{seed % 10000:04d}{i + 1:02d}{role[:1].upper()}"
+            serial = _free_serial(f"FP{seed % 10000:04d}{i + 1:02d}{role[:1].upper()}",
+                                  taken={s.serial for s in sims})
             port = SimPort(free_name(f"{base}-{role}"),
                            description=f"forcelab simulated FPB1 plate ({role})",
                            serial_number=serial).open()
@@ -253,6 +254,19 @@ def _fpb1_setup(name: str, options: dict[str, Any],
                 pass
         raise
     return Setup(name, [s.port.device for s in sims], urls, sims, gait, dict(options))
+
+
+def _free_serial(base: str, taken: set[str]) -> str:
+    """``base`` or ``base-2``... : a serial number no running simulated device uses, so that
+    reconnect-by-serial finds the right device when several setups run at once."""
+    from forcelab.drivers.sim.pty import list_sim_ports
+
+    taken = taken | {r.get("serial_number", "") for r in list_sim_ports()}
+    serial, k = base, 1
+    while serial in taken:
+        k += 1
+        serial = f"{base}-{k}"
+    return serial
 
 
 def start_treadmill(options: dict[str, Any]) -> Setup:
