@@ -8,7 +8,8 @@ Layout of the file (documented for Visual3D, Mokka, OpenSim and ezc3d users in d
   on that grid are copied, others linearly interpolated). Frame 1 is time 0; the session time
   of frame 1 is stored in ``FORCELAB:T0_S``. C3D has no "missing" value, so samples that were
   not measured (gaps, outside a stream) are written as 0.
-- A force-plate stream (``fz``, ``cop_ml``, ``cop_ap`` in m) becomes a TYPE 2 platform with
+- A force-plate stream (``fz`` and ``cop_ml`` in m; ``cop_ap``, ``fap``, ``fml``, ``tz`` when
+  present, else 0) becomes a TYPE 2 platform with
   six analog channels ``Fx<i> Fy<i> Fz<i> Mx<i> My<i> Mz<i>`` holding the force and moment the
   subject applies TO the plate, about the centre of the plate's top surface, in the plate's
   own frame (AMTI convention: x toward the subject's right, y backward, z down, so Fz > 0 under
@@ -154,7 +155,7 @@ def build_c3d(
         fap = np.nan_to_num(g.get("fap", zeros))
         tz = np.nan_to_num(g.get("tz", zeros))
         cop_ml_mm = np.nan_to_num(g["cop_ml"]) * 1000.0
-        cop_ap_mm = np.nan_to_num(g["cop_ap"]) * 1000.0
+        cop_ap_mm = np.nan_to_num(g.get("cop_ap", zeros)) * 1000.0
         # force applied to the plate (= - ground reaction) in plate coordinates
         f_local = np.vstack([-fml, fap, fz])
         x_p, y_p = cop_ml_mm, -cop_ap_mm

@@ -27,7 +27,8 @@ from forcelab.errors import ExportError, InputError
 from forcelab.recording import Recording, Stream
 
 #: the channels a force plate stream needs to become a C3D force platform / OpenSim force
-PLATE_CHANNELS = ("fz", "cop_ml", "cop_ap")
+#: (``cop_ap``, ``fap``, ``fml`` and ``tz`` are used when present, 0 otherwise)
+PLATE_CHANNELS = ("fz", "cop_ml")
 
 
 @dataclass
@@ -354,7 +355,7 @@ def write_atomic_text(path: Path, text: str) -> None:
 def is_plate_stream(stream: Stream) -> bool:
     """True when a stream is a force plate / belt: vertical force and a COP in metres."""
     return all(c in stream.channels for c in PLATE_CHANNELS) and all(
-        stream.units.get(c, "m") == "m" for c in ("cop_ml", "cop_ap")
+        stream.units.get(c, "m") == "m" for c in ("cop_ml", "cop_ap") if c in stream.channels
     )
 
 

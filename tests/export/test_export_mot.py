@@ -103,3 +103,23 @@ def test_real_opensim_file_survives_a_round_trip(shared_data, tmp_path):
         for ch in ("fz", "fap", "fml", "tz"):
             np.testing.assert_allclose(b.channels[ch], np.nan_to_num(o.channels[ch]),
                                        rtol=1e-9, atol=1e-7)
+
+
+def test_real_treadmill_run_split_into_feet(shared_data, tmp_path):
+    """Fukuchi's one plate under both feet (no AP COP) becomes two OpenSim feet."""
+    src = shared_data / "fukuchi2017_running" / "RBDS001runT25forces.txt"
+    opts = {"time_unit": "frame", "rate_hz": 300, "vertical": "Fy", "cop_ml": "COPz",
+            "body_mass_kg": 62.0}
+    source = load_source(src, reader_options=opts)
+    mot, _ = export_mot(source, tmp_path)
+    back = load_recording(mot)
+    plate = load_recording(src, **opts).streams[0]
+    total = back.stream("left").fz + back.stream("right").fz
+    np.testing.assert_allclose(total, np.nan_to_num(plate.fz), atol=1e-6 * np.nanmax(plate.fz))
+    valid = [s for s in source.trials[0].analysis().stances if s["valid"]]
+    assert sum(s["side"] == "left" for s in valid) >= 38
+    # the right foot's COP sits to the right of the left foot's
+    on_l = back.stream("left").fz > 200
+    on_r = back.stream("right").fz > 200
+    assert (back.stream("right").channels["cop_ml"][on_r].mean()
+            > back.stream("left").channels["cop_ml"][on_l].mean())
