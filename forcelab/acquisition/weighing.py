@@ -129,8 +129,8 @@ def measure_body_weight(
     range_n = float(good.max() - good.min())
     if weight_n < min_weight_n:
         raise NotStillError(
-            f"mean vertical force {weight_n:.0f} N is too low to be an athlete standing on the "
-            "sensors; step on (after taring with nothing on them) and try again"
+            f"mean vertical force {round(weight_n):d} N is too low to be an athlete standing on "
+            "the sensors; step on (after taring with nothing on them) and try again"
         )
     if sd_n > max_sd_n or range_n > max_range_n:
         raise NotStillError(

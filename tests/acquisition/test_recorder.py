@@ -179,6 +179,19 @@ def test_tare_and_weighing_reject_a_running_athlete(insoles, controller):
         controller.weigh(0.1)
 
 
+def test_tare_plates_and_weighing_an_empty_plate_is_refused(sim_setup, controller):
+    # the runner steps on the belts only after 100 s: the plates are empty now
+    setup = sim_setup("treadmill", seed=13, start=100)
+    controller.connect(setup.urls)
+    controller.tare()  # FPB1 ZERO while streaming, answered between DATA frames
+    t, fz = controller.peek_channel("plate_left", "fz", 0.5)
+    assert t.size > 0 and np.all(np.abs(fz) < 20)  # zeroed plate, noise only
+    with pytest.raises(NotStillError, match="too low"):
+        controller.weigh(1.0)
+    assert controller.state == State.CONNECTED
+    assert controller.body_weight is None
+
+
 def test_peek_gives_the_latest_seconds_for_plots(insoles, controller):
     setup = insoles(seed=4)
     controller.connect(setup.urls)
