@@ -56,7 +56,7 @@ def test_common_grid_copies_the_fastest_stream_and_covers_all(r1, n1, t1, r2, n2
     grid, rate = common_grid([a, b])
     fast = a if r1 >= r2 else b
     assert rate == fast.rate_hz
-    assert grid[0] <= min(t1, t2) + 1e-9
+    assert grid[0] <= min(t1, t2) + 1e-6 / rate  # sub-micro-sample offsets count as aligned
     assert grid[-1] >= max(a.time_s()[-1], b.time_s()[-1]) - 1.0 / rate - 1e-9
     got = on_grid(fast, "fz", grid, rate)
     np.testing.assert_array_equal(got[np.isfinite(got)], fast.fz)  # copied, not resampled
