@@ -127,7 +127,8 @@ def build_report(
 
 
 def _trends(sessions: list[SessionReport]) -> dict[str, list[dict[str, Any]]]:
-    """Per athlete with two or more sessions: SI of the mid-stance peak per session × trial."""
+    """Per athlete with two or more sessions: SI of the mid-stance peak per session × trial
+    (only when at least two of them could compare left and right)."""
     by_athlete: dict[str, list[SessionReport]] = {}
     for s in sessions:
         aid = str(s.athlete.get("id") or "")
@@ -150,5 +151,6 @@ def _trends(sessions: list[SessionReport]) -> dict[str, list[dict[str, Any]]]:
                                "ci95_pct": p.ci95_pct if p else None,
                                "higher": p.higher if p else None,
                                "left": p.left if p else "n/a", "right": p.right if p else "n/a"})
-        trends[aid] = points
+        if sum(p["si_pct"] is not None for p in points) >= 2:
+            trends[aid] = points
     return trends

@@ -104,10 +104,13 @@ def _trial_html(tr: TrialReport, report: Report) -> str:
     e = html.escape
     out = [f"<h3>Trial {e(tr.trial)} <span class=small>({e(_trial_line(tr))})</span></h3>"]
     out.append(f'<p class="summary">{e(tr.paragraph)}</p>')
-    curves = png_bytes(stance_curve_figure(tr.curves, tr.unit))
-    peaks = png_bytes(stride_peak_figure(tr.peaks, tr.unit))
-    out.append('<div class="figs">' + _img(curves, "mean stance curves left and right")
-               + _img(peaks, "mid-stance peak stride by stride") + "</div>")
+    if tr.curves:
+        curves = png_bytes(stance_curve_figure(tr.curves, tr.unit))
+        peaks = png_bytes(stride_peak_figure(tr.peaks, tr.unit))
+        out.append('<div class="figs">' + _img(curves, "mean stance curves left and right")
+                   + _img(peaks, "mid-stance peak stride by stride") + "</div>")
+    else:
+        out.append("<p class=small>No complete stance to plot.</p>")
     if tr.asymmetry:
         out.append("<table class=asym><tr><th>metric</th><th>left (mean ± SD)</th>"
                    "<th>right (mean ± SD)</th><th>SI</th><th>symmetry angle</th>"

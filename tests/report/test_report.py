@@ -161,3 +161,28 @@ def test_render_html_escapes_user_text(tmp_path):
     page = render_html(build_report([src]))
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert "<i>t</i>" not in page
+
+
+def test_sides_unknown_and_trials_without_stances(tmp_path):
+    """One plate without a COP: no left/right, said plainly; a standing trial: said plainly."""
+    from forcelab.drivers.sim.gait import GaitModel, GaitParams
+
+    from forcelab.recording import Recording, Stream
+    from forcelab.store import write_recording
+
+    t = np.arange(0, 6.0, 1 / 250)
+    fz = GaitModel(GaitParams(speed_m_s=3.0), seed=1).plate(t)["fz"]
+    run = tmp_path / "nocop.h5"
+    write_recording(Recording([Stream("plate", 250.0, {"fz": fz})], body_mass_kg=70.0), run,
+                    athlete={"id": "B1"}, trial="run")
+    stand = tmp_path / "stand.h5"
+    write_recording(Recording([Stream("plate", 250.0, {"fz": np.full(500, 690.0)})]), stand,
+                    athlete={"id": "B1"}, trial="stand")
+    page = write_report([run, stand], tmp_path / "u.html").read_text()
+    text = visible_text(page)
+    assert "could not be compared" in text
+    assert "No stances analysed" in text and "no stances found" in text
+    # the run's two plots; the standing trial's empty plots are replaced by a sentence, and
+    # there is no trend: no session could compare left and right
+    check_images(page, expected=2)
+    assert "No complete stance to plot" in text and "Trend across sessions" not in text
