@@ -1073,6 +1073,25 @@ class FPB1Device(Device):
         self.info.calibration["zero_offsets"] = offsets
         return offsets
 
+    def set_rate(self, rate_hz: int) -> float:
+        """Change the sampling rate (only while stopped); returns the rate the plate uses, Hz.
+
+        Raises
+        ------
+        DeviceError
+            Not a rate of the plate's table, or the plate is streaming.
+        """
+        if self._streaming:
+            raise DeviceError("stop streaming before changing the FPB1 sampling rate")
+        if int(rate_hz) not in self.identity.rates_hz:
+            raise DeviceError(
+                f"{rate_hz} Hz is not an FPB1 rate; choose one of "
+                f"{', '.join(map(str, self.identity.rates_hz))}"
+            )
+        actual = struct.unpack("<H", self.command(SET_RATE, struct.pack("<H", int(rate_hz))))[0]
+        self.info.rate_hz = float(actual)
+        return self.info.rate_hz
+
     def set_autozero(self, enable: bool) -> None:
         """Re-zero automatically when |Fz| < 40 N for 3.5 s (EVENT autozero_done)."""
         self.command(SET_AUTOZERO, struct.pack("<B", 1 if enable else 0))

@@ -411,3 +411,17 @@ def test_read_reconnects_by_itself_after_a_replug(open_sim, concat):
     gaps = [b.gap_before for b in blocks if b.gap_before]
     assert len(gaps) == 1 and gaps[0] >= 300  # the time away, as one explicit gap
     dev.stop()
+
+
+def test_set_rate_while_stopped(open_sim, stream_for):
+    (dev,) = open_sim("sim:plate?seed=21")
+    assert dev.set_rate(200) == 200.0 and dev.info.rate_hz == 200.0
+    with pytest.raises(DeviceError, match="not an FPB1 rate"):
+        dev.set_rate(123)
+    (blocks,) = stream_for([dev], 1.0)
+    n = sum(b.n for b in blocks)
+    assert 120 <= n <= 320  # ~200 samples in ~1 s
+    dev.start()
+    with pytest.raises(DeviceError, match="stop streaming"):
+        dev.set_rate(1000)
+    dev.stop()
