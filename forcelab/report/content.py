@@ -285,7 +285,8 @@ def plain_paragraph(tr: TrialReport, threshold_pct: float, summary: dict[str, An
     """A few sentences a coach reads first."""
     parts = []
     if tr.n_stances:
-        counted = ", ".join(f"{n} {side}" for side, n in tr.n_stances.items())
+        counted = ", ".join(f"{n} {side}" if side in ("left", "right") else f"{n} on {side}"
+                            for side, n in tr.n_stances.items())
         parts.append(f"{sum(tr.n_stances.values())} stances were analysed ({counted}).")
     if tr.n_invalid == 1:
         parts.append("1 incomplete or interrupted stance was left out.")
