@@ -252,7 +252,7 @@ def _load_session(path: Path, trial: str | None) -> ExportSource:
         if close is not None:
             close()
     session = {k: v for k, v in dict(info).items()
-               if k not in ("athlete", "streams", "trials", "events", "markers", "analysis")}
+               if k not in ("athlete", "streams", "trials", "events", "markers", "analyses")}
     session.setdefault("source", str(path))
     names = [str(t.get("name", "")) for t in trials_raw]
     if trial is not None:
@@ -284,8 +284,9 @@ def anonymize_source(source: ExportSource, key: bytes | None = None) -> None:
         t.recording.source = ""
         meta = dict(t.recording.meta or {})
         for k in list(meta):
-            if k.lower() in ("subject", "subject_id", "subject_name", "athlete_id", "name",
-                             "notes", "header", "source", "path", "file"):
+            if k.lower() in ("subject", "subject_id", "subject_name", "athlete", "athlete_id",
+                             "name", "notes", "header", "source", "path", "file", "trials",
+                             "markers"):
                 meta.pop(k)
         t.recording.meta = meta
     date = source.date.replace("-", "")
