@@ -28,7 +28,7 @@ import struct
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from forcelab.drivers.base import Block, Channel, Device, DeviceEvent, DeviceInfo, LinkStats
@@ -96,8 +96,7 @@ CHANNELS = (
 # ---------------------------------------------------------------------------------------------
 # Codec
 # ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Frame:
+class Frame(NamedTuple):
     """One checked frame: TYPE, TOKEN and payload bytes."""
 
     type: int
@@ -161,41 +160,45 @@ class FPB1Codec:
         pos = 0
         n = len(buf)
         crc = binascii.crc_hqx
-        while True:
-            i = buf.find(SYNC, pos)
-            if i < 0:
-                keep = 1 if n > pos and buf[n - 1] == 0xA5 else 0
-                skipped = n - pos - keep
-                if skipped > 0:
+        mv = memoryview(buf)  # slices without copies; released before buf is resized
+        try:
+            while True:
+                i = buf.find(SYNC, pos)
+                if i < 0:
+                    keep = 1 if n > pos and buf[n - 1] == 0xA5 else 0
+                    skipped = n - pos - keep
+                    if skipped > 0:
+                        self._lose_sync()
+                        self.bytes_discarded += skipped
+                    pos = n - keep
+                    break
+                if i > pos:
                     self._lose_sync()
-                    self.bytes_discarded += skipped
-                pos = n - keep
-                break
-            if i > pos:
-                self._lose_sync()
-                self.bytes_discarded += i - pos
-                pos = i
-            if n - i < 6:
-                break
-            length = buf[i + 4] | (buf[i + 5] << 8)
-            if length > MAX_LEN:
-                self.bad_lengths += 1
-                self._lose_sync()
-                self.bytes_discarded += 1
-                pos = i + 1
-                continue
-            end = i + 6 + length
-            if n < end + 2:
-                break
-            if crc(buf[i + 2:end], 0xFFFF) != (buf[end] | (buf[end + 1] << 8)):
-                self.crc_errors += 1
-                self._lose_sync()
-                self.bytes_discarded += 1
-                pos = i + 1
-                continue
-            out.append(Frame(buf[i + 2], buf[i + 3], bytes(buf[i + 6:end])))
-            self._in_sync = True
-            pos = end + 2
+                    self.bytes_discarded += i - pos
+                    pos = i
+                if n - i < 6:
+                    break
+                length = buf[i + 4] | (buf[i + 5] << 8)
+                if length > MAX_LEN:
+                    self.bad_lengths += 1
+                    self._lose_sync()
+                    self.bytes_discarded += 1
+                    pos = i + 1
+                    continue
+                end = i + 6 + length
+                if n < end + 2:
+                    break
+                if crc(mv[i + 2:end], 0xFFFF) != (buf[end] | (buf[end + 1] << 8)):
+                    self.crc_errors += 1
+                    self._lose_sync()
+                    self.bytes_discarded += 1
+                    pos = i + 1
+                    continue
+                out.append(Frame(buf[i + 2], buf[i + 3], mv[i + 6:end].tobytes()))
+                self._in_sync = True
+                pos = end + 2
+        finally:
+            mv.release()
         if pos:
             del buf[:pos]
         self.frames += len(out)
