@@ -522,6 +522,6 @@ def write_summary(path: Path, rows: list[dict[str, Any]]) -> None:
     w.writerow([neutralize(c) for c in cols])
     for r in rows:
         w.writerow([csv_cell(r.get(c)) for c in cols])
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(buf.getvalue(), encoding="utf-8", newline="")
-    tmp.replace(path)
+    from forcelab.interop.export_common import write_atomic_text
+
+    write_atomic_text(path, buf.getvalue())

@@ -347,10 +347,23 @@ def claim_outputs(paths: list[Path], overwrite: bool = False) -> None:
 
 
 def write_atomic_text(path: Path, text: str) -> None:
-    """Write a text file through a temporary name, so a failed export leaves no half file."""
+    """Write a text file through a temporary name, so a failed export leaves no half file.
+
+    Raises
+    ------
+    ExportError
+        If the file cannot be written (full disk, no permission, ...).
+    """
     tmp = path.with_name(path.name + ".part")
-    tmp.write_text(text, encoding="utf-8", newline="")
-    tmp.replace(path)
+    try:
+        tmp.write_text(text, encoding="utf-8", newline="")
+        tmp.replace(path)
+    except OSError as exc:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass  # nothing was created
+        raise ExportError(f"could not write {path}: {exc.strerror or exc}") from None
 
 
 def is_plate_stream(stream: Stream) -> bool:

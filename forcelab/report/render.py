@@ -13,7 +13,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from forcelab.errors import InputError
+from forcelab.errors import ExportError, InputError
 from forcelab.report.build import Report, SessionReport, build_report
 from forcelab.report.content import DISCLAIMER, TrialReport
 from forcelab.report.figures import (
@@ -355,6 +355,8 @@ def write_report(
         else:
             tmp.write_text(render_html(report), encoding="utf-8")
         tmp.replace(out)
+    except OSError as exc:
+        raise ExportError(f"could not write {out}: {exc.strerror or exc}") from None
     finally:
         tmp.unlink(missing_ok=True)
     return out

@@ -61,3 +61,22 @@ def test_plain_recording_with_reader_options(shared_data, tmp_path):
     assert 38 <= sides.count("left") <= 39 and 38 <= sides.count("right") <= 39
     r = run_cli("export", src, "--format", "json", "--trial", "x", "-o", tmp_path / "g.json")
     assert r.returncode == 2 and "session files" in r.stderr
+
+
+def test_write_failure_is_an_export_error_and_leaves_no_part_file(tmp_path):
+    from forcelab.errors import ExportError
+    from forcelab.interop.export_common import write_atomic_text
+
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x")
+    with pytest.raises(ExportError, match="could not write"):
+        write_atomic_text(not_a_folder / "out.json", "{}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_output_folder_that_is_a_file(sessions, tmp_path):
+    blocker = tmp_path / "out"
+    blocker.write_text("a file, not a folder")
+    r = run_cli("export", sessions["plate"], "--format", "csv", "-o", blocker / "sub")
+    assert r.returncode == 2 and "cannot create the output folder" in r.stderr
+    assert "Traceback" not in r.stderr and blocker.read_text() == "a file, not a folder"
