@@ -61,9 +61,19 @@ cdef inline double _max8(const double* p) noexcept nogil:
 
 
 cdef inline bint _finite8(const double* p) noexcept nogil:
-    # min/max trees may drop a NaN; a NaN anywhere makes this sum NaN (inf was made NaN)
+    # min/max trees may drop a NaN; a NaN or inf anywhere makes this sum non-finite
     cdef double t = ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]))
-    return t == t
+    return t - t == 0.0
+
+
+cdef inline bint _bad(double v) noexcept nogil:
+    """True for NaN and +-inf: samples that were not measured (a gap)."""
+    return not (v - v == 0.0)
+
+
+cdef inline bint _low(double u, double thr) noexcept nogil:
+    """A finite flight sample below the threshold (counted in the baseline statistics)."""
+    return u < thr and u > -INFINITY
 
 
 cdef class Detector:
@@ -148,7 +158,7 @@ cdef class Detector:
         # samples before this chunk come from the tail of the previous one
         while a < b and a < off:
             u = self._tail[g - (off - a)]
-            if u < thr:
+            if _low(u, thr):
                 d = u - base
                 c += 1
                 if (a & 3) == 0:
@@ -166,7 +176,7 @@ cdef class Detector:
             a += 1
         while a < b and (a & 3) != 0:
             u = x[a - off]
-            if u < thr:
+            if _low(u, thr):
                 d = u - base
                 c += 1
                 if (a & 3) == 1:
@@ -182,29 +192,29 @@ cdef class Detector:
         # aligned blocks of four: branch-free (a rejected sample adds exactly 0.0)
         while a + 4 <= b:
             u = x[a - off]
-            d = u - base if u < thr else 0.0
-            c += u < thr
+            d = u - base if _low(u, thr) else 0.0
+            c += _low(u, thr)
             s0 += d
             q0 += d * d
             u = x[a + 1 - off]
-            d = u - base if u < thr else 0.0
-            c += u < thr
+            d = u - base if _low(u, thr) else 0.0
+            c += _low(u, thr)
             s1 += d
             q1 += d * d
             u = x[a + 2 - off]
-            d = u - base if u < thr else 0.0
-            c += u < thr
+            d = u - base if _low(u, thr) else 0.0
+            c += _low(u, thr)
             s2 += d
             q2 += d * d
             u = x[a + 3 - off]
-            d = u - base if u < thr else 0.0
-            c += u < thr
+            d = u - base if _low(u, thr) else 0.0
+            c += _low(u, thr)
             s3 += d
             q3 += d * d
             a += 4
         while a < b:
             u = x[a - off]
-            if u < thr:
+            if _low(u, thr):
                 d = u - base
                 c += 1
                 if (a & 3) == 0:
@@ -308,7 +318,7 @@ cdef class Detector:
                         i += 8
                     while i < n:
                         v = x[i]
-                        if not (v <= on_thr):
+                        if not (v <= on_thr and v > -INFINITY):
                             break
                         if v < off_thr:
                             last_low = i
@@ -320,7 +330,7 @@ cdef class Detector:
                     if i >= n:
                         break
                     v = x[i]
-                    if v != v:
+                    if _bad(v):
                         self.edge_reason = R_GAP
                         self.last_low = off + i
                         i += 1
@@ -342,7 +352,7 @@ cdef class Detector:
                     if not self.committed:
                         while i < n:
                             v = x[i]
-                            if not (v >= st_off):
+                            if not (v >= st_off and v < INFINITY):
                                 break
                             if v > st_max:
                                 st_max = v
@@ -362,7 +372,7 @@ cdef class Detector:
                             i += 8
                         while i < n:
                             v = x[i]
-                            if not (v >= st_off):
+                            if not (v >= st_off and v < INFINITY):
                                 break
                             if v > st_max:
                                 st_max = v
@@ -372,7 +382,7 @@ cdef class Detector:
                         break
                     v = x[i]
                     length = off + i - self.st_start
-                    if v != v:
+                    if _bad(v):
                         if length >= self.min_contact:
                             o_start[k] = self.st_start
                             o_end[k] = off + i
@@ -401,7 +411,7 @@ cdef class Detector:
                     i0 = i
                     while i < n:
                         v = x[i]
-                        if not (v <= on_thr):
+                        if not (v <= on_thr and v > -INFINITY):
                             break
                         if off + i - self.t_end >= self.min_flight:
                             break
@@ -414,7 +424,7 @@ cdef class Detector:
                     if i >= n:
                         break
                     v = x[i]
-                    if v != v or v <= on_thr:
+                    if _bad(v) or v <= on_thr:
                         # confirmed end (the flight lasted min_flight samples, or a gap began)
                         o_start[k] = self.st_start
                         o_end[k] = self.t_end
@@ -424,7 +434,7 @@ cdef class Detector:
                         k += 1
                         self._learn(self.st_reason)
                         self.phase = FLIGHT
-                        if v != v:
+                        if _bad(v):
                             self.edge_reason = R_GAP
                             self.last_low = off + i
                             i += 1
@@ -580,10 +590,15 @@ def stance_metrics(const double[::1] x, const cnp.int64_t[::1] start, const cnp.
             if i2 >= 0:
                 a_second[k] = m2
                 tr = m1
-                for j in range(i1, i2 + 1):
+                j = i1
+                while j <= i2:
+                    if j + 8 <= i2 + 1 and not (_min8(&x[s + j]) - b < tr):
+                        j += 8
+                        continue
                     f = x[s + j] - b
                     if f < tr:
                         tr = f
+                    j += 1
                 a_trough[k] = tr
             # impact peak: first running maximum inside the window followed by a drop
             w = <Py_ssize_t>floor(n * impact_window_frac)

@@ -122,7 +122,7 @@ def asymmetry_of(left: Any, right: Any, metric: str = "", label: str = "") -> di
     }
     name = label or metric or "value"
     if not lv.size or not rv.size:
-        out["text"] = f"{name}: n/a (needs stances on both sides)"
+        out["text"] = f"{name}: n/a (not measured on both sides)"
         return out
     lm, rm = out["left_mean"], out["right_mean"]
     floor = comparison_floor(metric)

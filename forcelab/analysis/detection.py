@@ -183,7 +183,7 @@ def initial_state(window: np.ndarray, opts: dict[str, float]) -> tuple[float, fl
 def first_finite(x: np.ndarray, count: int) -> np.ndarray:
     """The first ``count`` finite samples of ``x`` (all of them when there are fewer)."""
     out = x[:count]
-    if np.isnan(out).any() or out.size < count:
+    if not np.isfinite(out).all() or out.size < count:
         # holes: look further until `count` finite samples are found (or the data ends)
         finite = x[np.isfinite(x)]
         return finite[:count]
@@ -313,7 +313,7 @@ def detect_stances(force_n: Any, rate_hz: float, **options: Any) -> Stances:
         For a bad rate, a non-1-D or non-numeric signal, or bad options.
     """
     rate = check_rate(rate_hz)
-    x = as_force(force_n)
+    x = as_force(force_n, check_inf=False)  # the kernel treats +-inf as NaN (a gap)
     opts = check_options(options)
     counts = sample_counts(opts, rate)
     init = initial_state(first_finite(x, counts["init_window"]), opts)
