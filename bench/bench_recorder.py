@@ -47,6 +47,15 @@ def thread_cpu_s(native_id: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def cpu_by_thread() -> dict[str, float]:
+    """CPU seconds so far of every recorder thread, by thread name."""
+    return {
+        t.name: thread_cpu_s(t.native_id)
+        for t in threading.enumerate()
+        if t.native_id is not None and t.name.startswith(RECORDER_THREAD_PREFIXES)
+    }
+
+
 def cpu_by_role() -> dict[str, float]:
     """CPU seconds so far of the recorder's threads, of the rest, and of the process."""
     recorder = other = 0.0
@@ -73,10 +82,10 @@ def live_session(seconds: float, folder: str) -> None:
         ctl.start_recording(path, athlete={"name": "bench", "body_mass_kg": 70})
         ctl.start_trial("bench")
         time.sleep(1.0)  # settle (threads started, SWMR on)
-        c0, w0 = cpu_by_role(), time.monotonic()
+        c0, w0, t0 = cpu_by_role(), time.monotonic(), cpu_by_thread()
         n0 = {d.name: d.samples_recorded for d in ctl.snapshot().devices}
         time.sleep(seconds)
-        c1, w1 = cpu_by_role(), time.monotonic()
+        c1, w1, t1 = cpu_by_role(), time.monotonic(), cpu_by_thread()
         snap = ctl.snapshot()
         summary = ctl.stop_recording()
     finally:
@@ -99,6 +108,9 @@ def live_session(seconds: float, folder: str) -> None:
         f"   recorder threads CPU      {rec_pct:6.1f} % of one core "
         f"({rec_pct / 100:.3f} CPU-s per s of recording)"
     )
+    for name in sorted(t1):
+        share = 100 * (t1[name] - t0.get(name, 0.0)) / wall
+        print(f"     {name:<36} {share:5.1f} %")
     print(f"   simulators + main thread  {sim_pct:6.1f} % of one core (not the recorder)")
     print(f"   whole process             {proc_pct:6.1f} % of one core")
     print(f"   samples lost (gaps + overflow): {lost}")
