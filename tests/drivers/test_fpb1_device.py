@@ -68,11 +68,18 @@ def test_continuous_stream_forces_equal_what_the_simulator_generated(open_sim, c
     assert abs(th[-1] + blocks[-1].n / 1000 - time.time()) < 0.5
 
 
-def test_stances_on_received_data_match_the_true_stances(open_sim, concat, stream_for):
+@pytest.mark.parametrize("gait, seconds, min_stances", [
+    ("speed=3.5&strike=rear", 2.5, 3),
+    ("speed=4.0&strike=fore", 2.5, 3),
+    ("mode=walk&speed=1.4", 3.0, 2),
+])
+def test_stances_on_received_data_match_the_true_stances(
+    open_sim, concat, stream_for, gait, seconds, min_stances
+):
     from forcelab.analysis import detect_stances
 
-    devs = open_sim("sim:treadmill?seed=5&speed=3.5&asymmetry=-0.08&start=0.2")
-    blocks = stream_for(devs, 2.5)
+    devs = open_sim(f"sim:treadmill?seed=5&{gait}&asymmetry=-0.08&start=0.2")
+    blocks = stream_for(devs, seconds)
     for dev, blks in zip(devs, blocks, strict=True):
         sim = _sim(dev)
         seq, x = concat(blks)
@@ -82,7 +89,7 @@ def test_stances_on_received_data_match_the_true_stances(open_sim, concat, strea
                  if v]
         truth = [t for t in sim.truth_stances(0, len(seq))
                  if t["start"] > 5 and t["end"] < len(seq) - 5]
-        assert len(truth) >= 3
+        assert len(truth) >= min_stances
         assert all(t["side"] == dev.side for t in truth)
         assert len(found) == len(truth)
         for (a, b), t in zip(found, truth, strict=True):
