@@ -559,6 +559,7 @@ class Csv4Device(Device):
             raise ProtocolError(f"CSV4 board reports units {banner['units']!r} (raw or N)")
         self.rate_hz = int(banner["rate_hz"])
         self.units = banner["units"]
+        self.min_block_lines = max(1, self.rate_hz // 40)
         self._read_calibration()
         self._discard_pending()
         self._reset_stream_state()
@@ -667,8 +668,14 @@ class Csv4Device(Device):
         try:
             while True:
                 self._read_chunk(max(0.0, min(deadline - time.monotonic(), 0.05)))
-                if self._pending_t:
+                n_pending = sum(len(t) for t in self._pending_t)
+                if n_pending >= self.min_block_lines or \
+                        (n_pending and time.monotonic() >= deadline):
                     return self._make_blocks()
+                if n_pending:
+                    # let the next line arrive instead of waking for every line
+                    time.sleep(max(0.0, min(1.0 / self.rate_hz, deadline - time.monotonic())))
+                    continue
                 if time.monotonic() >= deadline:
                     # the held-back newest line is released once nothing follows it
                     stale = len(self._hold_a) and \

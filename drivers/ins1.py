@@ -123,27 +123,38 @@ CHANNELS = (
 # CRC and framing
 
 
-def _make_table() -> tuple[list[int], np.ndarray]:
+def _make_tables() -> tuple[list[int], list[int], np.ndarray]:
     table = []
     for i in range(256):
         crc = i
         for _ in range(8):
             crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
         table.append(crc)
-    return table, np.array(table, dtype=np.uint16)
+    t8 = np.array(table, dtype=np.int64)
+    # Two bytes at a time: for a 16-bit reflected CRC the state after the 16-bit word w
+    # depends on crc ^ w only: T16[x] = (T[x & 0xFF] >> 8) ^ T[((x >> 8) ^ T[x & 0xFF]) & 0xFF].
+    x = np.arange(1 << 16, dtype=np.int64)
+    lo = t8[x & 0xFF]
+    t16 = ((lo >> 8) ^ t8[((x >> 8) ^ lo) & 0xFF]).astype(np.int64)
+    return table, t16.tolist(), t16
 
 
-_CRC_TABLE, _CRC_TABLE_NP = _make_table()
+_CRC_TABLE, _CRC_TABLE16, _CRC_TABLE16_NP = _make_tables()
+_CRC_TABLE_NP = np.array(_CRC_TABLE, dtype=np.int64)
 
 
 def crc16_modbus(data: bytes | bytearray | memoryview, crc: int = 0xFFFF) -> int:
-    """CRC-16/MODBUS (reflected poly 0xA001, init 0xFFFF, no final xor).
+    """CRC-16/MODBUS (reflected poly 0xA001, init 0xFFFF, no final xor), 16 bits per step.
 
     ``crc16_modbus(b"123456789") == 0x4B37``.
     """
-    table = _CRC_TABLE
-    for b in bytes(data):
-        crc = (crc >> 8) ^ table[(crc ^ b) & 0xFF]
+    data = bytes(data)
+    n2 = len(data) // 2
+    t16 = _CRC_TABLE16
+    for w in struct.unpack_from(f"<{n2}H", data):
+        crc = t16[crc ^ w]
+    if len(data) & 1:
+        crc = (crc >> 8) ^ _CRC_TABLE[(crc ^ data[-1]) & 0xFF]
     return crc
 
 
@@ -152,11 +163,16 @@ def _crc_residues(buf: np.ndarray, starts: np.ndarray, length: int) -> np.ndarra
 
     Running the CRC over a frame including its little-endian CRC gives a residue of 0.
     """
-    rows = buf[starts[:, None] + np.arange(length)]
-    crc = np.full(len(starts), 0xFFFF, dtype=np.uint16)
-    table = _CRC_TABLE_NP
-    for j in range(length):
-        crc = (crc >> 8) ^ table[(crc ^ rows[:, j]) & 0xFF]
+    n2 = length // 2
+    rows = buf[starts[:, None] + np.arange(2 * n2)].astype(np.int64)
+    words = np.ascontiguousarray((rows[:, 0::2] | (rows[:, 1::2] << 8)).T)
+    crc = np.full(len(starts), 0xFFFF, dtype=np.int64)
+    t16 = _CRC_TABLE16_NP
+    for j in range(n2):
+        crc = t16[crc ^ words[j]]
+    if length & 1:
+        last = buf[starts + length - 1].astype(np.int64)
+        crc = (crc >> 8) ^ _CRC_TABLE_NP[(crc ^ last) & 0xFF]
     return crc
 
 
@@ -284,13 +300,9 @@ class Ins1Codec:
         """Index of the first candidate whose CRC fails, or None."""
         if not starts:
             return None
-        if len(starts) < 24:
-            table = _CRC_TABLE
+        if len(starts) < 256:
             for k, (s, ln) in enumerate(zip(starts, lens, strict=True)):
-                crc = 0xFFFF
-                for b in buf[s : s + FRAME_OVERHEAD + ln]:
-                    crc = (crc >> 8) ^ table[(crc ^ b) & 0xFF]
-                if crc:
+                if crc16_modbus(buf[s : s + FRAME_OVERHEAD + ln]):
                     return k
             return None
         arr = np.frombuffer(bytes(buf), dtype=np.uint8)
@@ -562,7 +574,9 @@ class ClockFit:
         rtt = np.asarray(self._rtt)
         span = dev.max() - dev.min()
         if span < self.min_span_s or len(dev) < 3:
-            k = int(np.argmin(rtt))
+            # too short to see a rate error: offset from the best of the most recent points
+            recent = max(0, len(dev) - 5)
+            k = recent + int(np.argmin(rtt[recent:]))
             self.t_ref_dev_s = float(dev[k])
             self.offset_s = float(host[k])
             self.skew = 1.0
@@ -708,6 +722,7 @@ class Ins1Device(Device):
         self._raise_pending: ConnectionLost | None = None
         self._last_reconnect_try = 0.0
         self._last_sync = 0.0
+        self._sync_pending_since: float | None = None
         self._rebooted = False
         self._reset_stream_state()
         self._transport = Transport.open(port, baudrate=self.baudrate)
@@ -817,6 +832,7 @@ class Ins1Device(Device):
         tx = rx + ((t_tx_us - t_rx_us) % (1 << 32))
         self.clock.add(t_send_s, t_recv_s, rx * 1e-6, tx * 1e-6)
         self.stats.time_syncs += 1
+        self._sync_pending_since = None
 
     def _device_time_us(self, raw: int) -> int:
         """Unwrap a raw u32 device time near the last sample time (jump-corrected)."""
@@ -849,6 +865,7 @@ class Ins1Device(Device):
                 for fr in self._feed(data):
                     reply = fr.type == (ctype | REPLY) and len(fr.payload) >= 2
                     if reply and fr.payload[0] == token:
+                        self._reply_t_recv = t_recv
                         status = fr.payload[1]
                         if status != 0:
                             if ctype == START and attempt > 0 and status == 2:
@@ -872,14 +889,14 @@ class Ins1Device(Device):
     def _sync_once(self) -> None:
         t_send_ns = time.time_ns()
         body = self._command(TIME_SYNC, struct.pack("<Q", t_send_ns))
-        t_recv = time.time()
-        self._on_sync_reply(body, t_recv)
+        self._on_sync_reply(body, self._reply_t_recv)
 
     def _send_sync_async(self) -> None:
         """Send TIME_SYNC without waiting; the reply is fitted when it arrives."""
         self._write(encode_frame(TIME_SYNC, bytes([self._next_token()])
                                  + struct.pack("<Q", time.time_ns())))
         self._last_sync = time.monotonic()
+        self._sync_pending_since = self._last_sync
 
     # -- public API ----------------------------------------------------------------------------
     @property
@@ -975,6 +992,9 @@ class Ins1Device(Device):
             while True:
                 if self._streaming and time.monotonic() - self._last_sync >= self.sync_interval_s:
                     self._send_sync_async()
+                elif self._sync_pending_since is not None and \
+                        time.monotonic() - self._sync_pending_since > 0.25:
+                    self._sync_pending_since = None  # its reply was lost (damaged frame)
                 remaining = deadline - time.monotonic()
                 data = self._read_bytes(max(0.0, min(remaining, 0.05)))
                 if data:
@@ -990,6 +1010,12 @@ class Ins1Device(Device):
                     if self._samples:
                         blocks.extend(self._make_blocks())
                     return blocks
+                if self._samples and self._sync_pending_since is None:
+                    # let the rest of the block arrive instead of waking for every frame
+                    # (not while a TIME_SYNC reply is due: its arrival time must be exact)
+                    missing = self.min_block_samples - len(self._samples)
+                    time.sleep(max(0.0, min(missing / self.ins1_info.rate_hz,
+                                            deadline - time.monotonic())))
         except ConnectionLost as exc:
             lost = self._on_lost(exc)
             if self._samples:
