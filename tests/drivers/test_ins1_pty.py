@@ -299,7 +299,7 @@ def test_both_feet_share_the_host_time_base(insoles):
         t_model = np.array([sent["t_model_s"][row[b.seq]] for b in blocks])
         err = np.array([b.t_host_s for b in blocks]) - (setup.t0_host_s + t_model)
         # one time base, no drift; a loaded 2-core machine delays some round trips
-        assert np.percentile(np.abs(err - np.median(err)), 90) < 3e-3
+        assert np.percentile(np.abs(err - np.median(err)), 90) < 5e-3  # 1 sample at 200 Hz
         assert np.max(np.abs(err - np.median(err))) < 15e-3
         assert abs(np.median(err)) < 5e-3
     # 2.5 s of round trips on a loaded 2-core machine: sign and size, not ppm precision
