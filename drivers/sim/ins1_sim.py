@@ -135,6 +135,11 @@ class Ins1Simulator(Simulator):
         self._offset_raw = (np.arange(16) % 3).astype(np.int64)  # unzeroed sensor offsets
         self._reset_state()
 
+    @property
+    def serial(self) -> str:
+        """Serial number (as GET_INFO reports it)."""
+        return self.info.serial
+
     def _reset_state(self) -> None:
         self.streaming = False
         self.seq = self.seq_start
