@@ -160,3 +160,33 @@ def test_kill_9_loses_at_most_one_second(tmp_path):
             last_sample_s = f.t0_unix_s + data.t_s[-1]
             # the driver's own latency (a few frames) + the writer's flush period <= 1 s
             assert t_kill - last_sample_s <= 1.0, t_kill - last_sample_s
+
+
+def test_unplug_during_recording_keeps_recording_the_rest_and_exits_1(tmp_path):
+    out = tmp_path / "unplug.h5"
+    r = _record(
+        "--device", "sim:insoles?seed=4&faults=unplug:1.0&fault_side=left",
+        "--athlete", "Gus", "--duration", "3", "-o", str(out), "--interval", "0",
+    )
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert "error: insole_left" in r.stdout  # reported when it happened
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("forcelab record: error during recording: insole_left")
+    with open_session(out) as f:
+        assert f.state["closed"]
+        assert any(e["kind"] == "connection_lost" for e in f.events)
+        left = f.stream_summary("insole_left")["n_samples"]
+        right = f.stream_summary("insole_right")["n_samples"]
+        assert 20 <= left < right - 100  # the right foot went on being recorded
+
+
+def test_weighing_a_running_athlete_is_refused_before_anything_is_recorded(tmp_path):
+    out = tmp_path / "weigh.h5"
+    r = _record("--device", "sim:insoles?seed=5", "--athlete", "Hal", "--weigh", "1",
+                "--duration", "2", "-o", str(out))
+    assert r.returncode == 2
+    assert "moved during weighing" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not out.exists()
+    r = _record("--device", "sim:insoles", "--athlete", "Hal", "--weigh", "1",
+                "--body-mass", "70", "--duration", "2", "-o", str(out))
+    assert r.returncode == 2 and "either --body-mass or --weigh" in r.stderr

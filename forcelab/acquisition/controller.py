@@ -723,6 +723,8 @@ class SessionController:
         """Stop recording if needed, stop and close every device. Any state -> idle."""
         with self._op_lock:
             if self._writer_thread is not None:
+                if self._trial is not None:
+                    self.stop_trial()
                 self._stop_recording_threads()
             workers, self._workers = self._workers, []
             for w in workers:

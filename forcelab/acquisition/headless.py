@@ -21,6 +21,8 @@ from forcelab.acquisition.errors import AcquisitionError
 from forcelab.errors import InputError
 
 MAX_DURATION_S = 7 * 24 * 3600.0
+#: Seconds given to the athlete to step on between taring and weighing.
+STEP_ON_S = 5.0
 
 
 def check_duration(duration_s: Any) -> float:
@@ -151,6 +153,7 @@ def record_headless(
     operator: str = "",
     notes: str = "",
     tare: bool = False,
+    weigh_s: float = 0.0,
     interval_s: float = 1.0,
     out: TextIO | None = None,
     controller: SessionController | None = None,
@@ -172,6 +175,9 @@ def record_headless(
         Name and tags of the trial covering the recording (default trial name "trial 1").
     tare : bool
         Zero the devices before recording (nothing may stand on them).
+    weigh_s : float
+        When > 0, measure body weight over this many s of quiet standing before recording (the
+        athlete steps on after taring); a moving athlete raises NotStillError.
     interval_s : float
         Progress line period, s (0 = no progress lines).
     out : text stream
@@ -185,22 +191,49 @@ def record_headless(
     -------
     dict
         :meth:`SessionController.stop_recording` summary plus ``interrupted`` (signal name or
-        None) and ``devices`` (stream names).
+        None) and ``errors`` (every error reported during the session, also recovered ones).
     """
     out = out or sys.stdout
     duration_s = check_duration(duration_s)
     check_new_file(path)
     ctl = controller or SessionController()
     summary: dict[str, Any] = {}
+    errors: list[str] = []
+
+    def report(events: list[Any]) -> bool:
+        """Print warnings and errors; True when the session file can no longer be written."""
+        file_lost = False
+        for ev in events:
+            if ev.severity != "info":
+                print(f"{ev.severity}: {ev.message}", file=out, flush=True)
+            if ev.severity == "error":
+                errors.append(ev.message)
+            file_lost |= ev.kind == "writer_error"
+        return file_lost
+
     with _StopRequest() as stop:
         try:
             names = ctl.connect(list(devices))
             print(f"connected: {', '.join(names)}", file=out, flush=True)
             if on_connected is not None:
                 on_connected(ctl)
-            if tare:
+            if tare and not stop.event.is_set():
                 ctl.tare()
                 print("devices zeroed", file=out, flush=True)
+            if weigh_s and not stop.event.is_set():
+                if tare:
+                    print(f"step on now; weighing starts in {STEP_ON_S:g} s", file=out, flush=True)
+                    stop.event.wait(STEP_ON_S)
+                print(f"weighing: stand still for {weigh_s:g} s", file=out, flush=True)
+                bw = ctl.weigh(weigh_s)
+                print(f"body mass {bw.body_mass_kg:.1f} kg ({bw.method})", file=out, flush=True)
+                athlete = {
+                    **athlete,
+                    "body_mass_kg": bw.body_mass_kg,
+                    "body_mass_method": bw.method,
+                }
+            if stop.event.is_set():
+                raise AcquisitionError(f"stopped by {stop.signal_name} before recording started")
             ctl.start_recording(path, athlete=athlete, operator=operator, notes=notes)
             ctl.start_trial(trial or "trial 1", tags=tags)
             print(
@@ -212,10 +245,9 @@ def record_headless(
                 now = time.monotonic()
                 if now >= t_end:
                     break
-                for ev in ctl.poll_events():
-                    if ev.severity != "info":
-                        print(f"{ev.severity}: {ev.message}", file=out, flush=True)
-                if ctl.state == State.ERROR:
+                # a lost device is reported and the others go on being recorded (a driver that
+                # reconnects resumes); only a session file that cannot be written ends it early
+                if report(ctl.poll_events()):
                     break
                 if interval_s and now >= next_print:
                     print(format_progress(ctl.snapshot()), file=out, flush=True)
@@ -223,9 +255,7 @@ def record_headless(
                 stop.event.wait(min(0.1, max(0.0, t_end - now)))
             if ctl.state in (State.RECORDING, State.ERROR):
                 summary = ctl.stop_recording()
-            for ev in ctl.poll_events():
-                if ev.severity != "info":
-                    print(f"{ev.severity}: {ev.message}", file=out, flush=True)
+            report(ctl.poll_events())
         finally:
             try:
                 if ctl.state in (State.RECORDING, State.ERROR) and ctl.path is not None:
@@ -233,6 +263,7 @@ def record_headless(
             finally:
                 ctl.disconnect()
     summary["interrupted"] = stop.signal_name
+    summary["errors"] = errors
     if not summary.get("path"):
         raise AcquisitionError("nothing was recorded")
     return summary

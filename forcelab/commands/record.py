@@ -43,6 +43,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--tare", action="store_true", help="zero the devices first (nothing may stand on them)"
     )
     parser.add_argument(
+        "--weigh",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="measure body mass from S seconds of quiet standing before recording (instead of "
+        "--body-mass; with --tare the athlete steps on after zeroing)",
+    )
+    parser.add_argument(
         "--interval",
         type=float,
         default=1.0,
@@ -76,6 +84,10 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--athlete needs a name")
     if not args.interval >= 0:
         raise InputError(f"--interval must be 0 or a positive number of s, got {args.interval}")
+    if args.weigh and not 0.5 <= args.weigh <= 60:
+        raise InputError(f"--weigh must be 0.5 to 60 s of quiet standing, got {args.weigh}")
+    if args.weigh and body_mass_kg is not None:
+        raise InputError("give either --body-mass or --weigh, not both")
     check_new_file(args.output)
     athlete = {"name": args.athlete.strip(), "id": args.athlete_id}
     if body_mass_kg is not None:
@@ -90,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         operator=args.operator,
         notes=args.notes,
         tare=args.tare,
+        weigh_s=args.weigh,
         interval_s=args.interval,
     )
     print(
@@ -103,7 +116,14 @@ def run(args: argparse.Namespace) -> int:
     text = format_live_summary(summary.get("live") or {})
     if text:
         print(text)
-    if summary.get("error"):
-        print(f"forcelab record: error during recording: {summary['error']}", file=sys.stderr)
+    if summary.get("errors"):
+        first = summary["errors"][0]
+        more = len(summary["errors"]) - 1
+        print(
+            f"forcelab record: error during recording: {first}"
+            + (f" (and {more} more)" if more else "")
+            + "; the file keeps everything recorded",
+            file=sys.stderr,
+        )
         return 1
     return 0
