@@ -388,8 +388,10 @@ def test_device_clock_jumps_are_detected_and_removed(open_sim, stream_for):
     during = [r for r in sim.faults.records("clockjump") if t0_model + 0.05 < r.t_s < t_last - 0.05]
     assert during, "no clock jump while streaming: the test would prove nothing"
     jumps = [e for e in dev.pop_events() if e.kind == "clock_jump"]
-    assert len([e for e in jumps if e.arg]) >= len(during)
-    assert all(abs(e.arg - 500_000) < 2000 for e in jumps if e.arg)
+    # jumps within one frame interval show up as one event of their sum
+    sizes = [e.arg / 500_000 for e in jumps if e.arg]
+    assert all(abs(x - round(x)) < 0.004 and round(x) >= 1 for x in sizes)
+    assert round(sum(sizes)) >= len(during)
     # device time stays consistent with the sample counter...
     t_dev = np.array([b.t_device_s for b in blocks])
     seq = np.array([b.seq for b in blocks])
