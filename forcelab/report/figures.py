@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from forcelab.report.content import CURVE_POINTS
+from forcelab.report.content import CURVE_POINTS, fmt
 
 #: colours per side, readable by the most common colour-vision deficiencies
 SIDE_COLOURS = {"left": "#0072B2", "right": "#D55E00"}
@@ -97,11 +97,12 @@ def draw_stride_peaks(ax: Any, peaks: dict[str, tuple[np.ndarray, np.ndarray]], 
             continue
         c = _colour(side, i)
         ax.plot(t - t0, v, "o-",
-                color=c, markersize=3, linewidth=1.0, label=f"{side} (mean {np.mean(v):.2f})")
+                color=c, markersize=3, linewidth=1.0,
+                label=f"{side} (mean {fmt(float(np.mean(v)), unit)})")
     if not any(p[0].size for p in peaks.values()):
         _no_data(ax, "no mid-stance peaks")
     else:
-        ax.legend(loc="lower right", frameon=False)
+        ax.legend(loc="best", frameon=False)
     ax.set_xlabel("time in trial (s)")
     ax.set_ylabel(f"mid-stance peak ({unit})")
     ax.set_title(title or "Mid-stance peak, stride by stride", fontsize=10)
