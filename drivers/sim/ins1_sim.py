@@ -146,6 +146,8 @@ class Ins1Simulator(Simulator):
         self.flags = 0
         self.weight_scale = 1.0
         self.overflow = False
+        self._stall_began: float | None = None
+        self._link_flag = False
         self._next_k = 0
         self._crystal_start_s = 0.0
         self.codec.reset()
@@ -223,9 +225,23 @@ class Ins1Simulator(Simulator):
         return 3, b""
 
     def produce(self, crystal_now_s: float) -> None:
-        """Send one SAMPLE frame per sample due on the device crystal."""
+        """Send one SAMPLE frame per sample due on the device crystal.
+
+        After a stall (the radio link dropped out, frames were buffered) the burst is followed
+        by an EVENT "link restored" (arg = stall length in ms) and the next sample carries the
+        "link re-established" flag.
+        """
         if not self.streaming:
             return
+        now = self.model_time_s()
+        if now < self._stall_until:
+            if self._stall_began is None:
+                self._stall_began = now
+        elif self._stall_began is not None:
+            ms = int(round((now - self._stall_began) * 1000))
+            self._stall_began = None
+            self.send(ins1.encode_frame(ins1.EVENT, struct.pack("<BI", 3, ms)))
+            self._link_flag = True
         period = 1.0 / self.info.rate_hz
         k_end = int(np.floor((crystal_now_s - self._crystal_start_s) / period)) + 1
         if k_end <= self._next_k:
@@ -281,6 +297,9 @@ class Ins1Simulator(Simulator):
         if self.overflow and n:
             s["flags"][0] |= ins1.FLAG_BUFFER_OVERFLOW
             self.overflow = False
+        if self._link_flag and n:
+            s["flags"][0] |= ins1.FLAG_LINK_REESTABLISHED
+            self._link_flag = False
         self.seq += n
         return s
 

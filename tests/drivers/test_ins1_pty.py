@@ -322,3 +322,28 @@ def test_bad_ports_and_silent_devices_give_clear_errors(tmp_path):
         assert time.monotonic() - t0 < 3
     finally:
         silent.close()
+
+
+def test_stalls_then_bursts_and_clock_jumps_lose_nothing(insoles):
+    setup = insoles(faults="stall:1.5,stall_s:0.2,clockjump:1.0,clockjump_s:0.25",
+                    fault_side="left", seed=3)
+    sim = setup.left
+    dev = ins1.open_ins1(setup.urls[0])
+    blocks, _, _ = _collect(dev, 2.5)
+    dev.close()
+    seq, _ = _per_sample(blocks)
+    assert np.array_equal(seq, np.arange(seq[0], seq[0] + len(seq)))  # bursts, not losses
+    assert dev.stats.dropped_samples == 0
+    stalls, jumps = sim.faults.records("stall"), sim.faults.records("clockjump")
+    assert stalls and jumps
+    events = dev.pop_events()
+    restored = [e for e in events if e.kind == "link_restored"]
+    # back-to-back stalls merge into one longer dropout
+    assert len(restored) >= 1 and all(150 <= e.arg <= 200 * len(stalls) + 100 for e in restored)
+    assert any(b.status & ins1.FLAG_LINK_REESTABLISHED for b in blocks)
+    # every device clock jump is detected and taken out: device time stays on the sample grid
+    assert dev.stats.clock_jumps == sum(1 for e in events if e.kind == "clock_jump") >= 1
+    t_dev = np.array([b.t_device_s for b in blocks])
+    expect = t_dev[0] + (np.array([b.seq for b in blocks]) - blocks[0].seq) / 200.0
+    drift = 60e-6 * (expect - t_dev[0])  # the left crystal runs 60 ppm fast
+    assert np.max(np.abs(t_dev - expect - drift)) < 1e-3
