@@ -252,3 +252,16 @@ def test_open_devices_sim_diy_and_clear_errors(tmp_path):
             csv4.open_csv4(silent.device, boot_timeout=0.4)
     finally:
         silent.close()
+
+
+def test_saturated_cells_are_flagged_overrange(diy):
+    setup = diy(faults="overrange:0.05", start=30)
+    dev = _open(setup)
+    blocks, _, _ = _collect(dev, 1.0)
+    dev.close()
+    _, values = _seq_values(blocks)
+    saturated = np.isclose(_counts(dev, values)[:, 0], csv4.RAW_LIMIT)
+    assert saturated.any() and dev.stats.overrange == int(saturated.sum())
+    flagged = [b for b in blocks if b.status & csv4.STATUS_OVERRANGE]
+    assert flagged and sum(b.n for b in flagged) >= saturated.sum()
+    assert setup.board.faults.records("overrange")
