@@ -895,7 +895,11 @@ class FPB1Device(Device):
         if self._t_start_us is not None:
             # Samples since START that never arrived (the first frames were lost).
             missing = int(round((int(run.t_us[0]) - self._t_start_us) * 1e-6 * rate))
-            if not 0 <= missing <= 2 * rate:
+            # More samples than could have been taken since START (host time of the START
+            # reply's device time, plus a frame and some slack) cannot have been lost.
+            t_host_start = float(self.clock.to_host(self._t_start_us * 1e-6))
+            bound = (time.time() - t_host_start + 0.05) * rate + 16
+            if not 0 <= missing <= bound:
                 # Streaming starts at once: a first frame seconds away from START (or before
                 # it) means the device clock jumped in between, not that data was lost.
                 self._events.append(DeviceEvent("clock_jump", -1, time.time(), 0,
