@@ -239,21 +239,23 @@ def load_source(
     return source
 
 
+#: session header fields carried into exports (see forcelab.store.SessionFile)
+SESSION_FIELDS = ("uuid", "created_utc", "schema_version", "software_version", "operator",
+                  "notes")
+
+
 def _load_session(path: Path, trial: str | None) -> ExportSource:
     from forcelab.store import open_session, read_recording
 
     sf = open_session(path)
     try:
         athlete = dict(sf.athlete or {})
-        info = sf.info_dict() if hasattr(sf, "info_dict") else {}
+        # the session header only (info_dict() would also summarise every stream's samples)
+        session = {k: getattr(sf, k) for k in SESSION_FIELDS if hasattr(sf, k)}
         trials_raw = [_trial_record(t) for t in (sf.trials or [])]
     finally:
-        close = getattr(sf, "close", None)
-        if close is not None:
-            close()
-    session = {k: v for k, v in dict(info).items()
-               if k not in ("athlete", "streams", "trials", "events", "markers", "analyses")}
-    session.setdefault("source", str(path))
+        sf.close()
+    session["source"] = str(path)
     names = [str(t.get("name", "")) for t in trials_raw]
     if trial is not None:
         if trial not in names:
