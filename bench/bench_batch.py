@@ -6,7 +6,8 @@
 Prints wall time per configuration, the speed-up against the 1-worker run of the same
 invocation, and the analysis CPU time of all workers divided by the wall time (≈ number of
 busy cores; every worker must have done part of the work). The sessions are real forcelab
-session files written with the store from the gait model.
+session files written with the store from the gait model (20 distinct ones, copied to make up
+the number).
 Target (issue 6): ≥ 1.7× with 2 workers on a 2-core machine.
 """
 
@@ -28,10 +29,12 @@ from forcelab.recording import Recording, Stream
 from forcelab.store import write_recording
 
 
-def make_sessions(folder: Path, n: int, duration_s: float, rate_hz: float) -> None:
-    """Write ``n`` treadmill sessions (left/right belts) of ``duration_s`` s at ``rate_hz``."""
+def make_sessions(folder: Path, n: int, duration_s: float, rate_hz: float,
+                  distinct: int = 20) -> None:
+    """Write ``n`` treadmill session files (left/right belts) of ``duration_s`` s at
+    ``rate_hz``: ``distinct`` different sessions, copied to make up ``n`` files."""
     t = np.arange(int(duration_s * rate_hz)) / rate_hz
-    for i in range(n):
+    for i in range(min(n, distinct)):
         model = GaitModel(GaitParams(speed_m_s=2.5 + 0.01 * (i % 100),
                                      asymmetry=-0.1 + 0.001 * i, body_mass_kg=60 + i % 30),
                           seed=i)
@@ -44,6 +47,8 @@ def make_sessions(folder: Path, n: int, duration_s: float, rate_hz: float) -> No
         write_recording(Recording(streams, body_mass_kg=60 + i % 30), folder / f"s{i:03d}.h5",
                         athlete={"id": f"ATH-{i % 40:02d}", "name": f"Runner {i % 40}"},
                         trial="run")
+    for i in range(distinct, n):
+        shutil.copyfile(folder / f"s{i % distinct:03d}.h5", folder / f"s{i:03d}.h5")
 
 
 def timed(folder: Path, out: Path, jobs: int) -> tuple[float, float, int]:
