@@ -73,13 +73,17 @@ def per_stance_numpy(x: np.ndarray, rate_hz: float) -> int:
     return len(out["peak_force_n"])
 
 
-def best_of(fn, repeats: int, *args) -> tuple[float, int]:
-    best, result = float("inf"), 0
+def interleaved_best(fns: dict, repeats: int) -> dict:
+    """Best wall time of each function, run in turns so that changing machine load hits all
+    of them alike."""
+    best = {name: float("inf") for name in fns}
+    result = {}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        result = fn(*args)
-        best = min(best, time.perf_counter() - t0)
-    return best, result
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            result[name] = fn()
+            best[name] = min(best[name], time.perf_counter() - t0)
+    return {name: (best[name], result[name]) for name in fns}
 
 
 def main() -> None:
@@ -91,7 +95,7 @@ def main() -> None:
     left = running_signal(duration, rate, 1, 1500.0)
     right = running_signal(duration, rate, 2, 1420.0)
     total = left.size + right.size
-    repeats = 3 if args.quick else 5
+    repeats = 3 if args.quick else 7
 
     def both(fn):
         def run():
@@ -99,12 +103,18 @@ def main() -> None:
 
         return run
 
-    t_ours, n_ours = best_of(both(ours), repeats)
-    t_a, n_a = best_of(both(numpy_vectorised), repeats)
+    timed = interleaved_best({"ours": both(ours), "a": both(numpy_vectorised)}, repeats)
+    (t_ours, n_ours), (t_a, n_a) = timed["ours"], timed["a"]
     # (b) is slow: time it on a slice and scale to the full length
     cut = int(min(duration, 120.0) * rate)
-    t_b_slice, _ = best_of(lambda: per_stance_numpy(left[:cut], rate), 1)
-    t_b = t_b_slice * total / cut
+    sliced = interleaved_best(
+        {
+            "b": lambda: per_stance_numpy(left[:cut], rate),
+            "ours": lambda: ours(left[:cut], rate),
+        },
+        1 if not args.quick else 2,
+    )
+    t_b = sliced["b"][0] * total / cut
     print(f"data: {duration / 3600:.3g} h of 1 kHz two-sided running = {total / 1e6:.2f} M samples")
     print(
         f"forcelab compiled (detection + full metric set): {t_ours * 1e3:8.1f} ms "

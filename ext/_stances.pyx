@@ -307,9 +307,10 @@ cdef class Detector:
                     i0 = i
                     # blocks of 8 while no sample reaches `on` (the usual flight)
                     while i + 8 <= n:
-                        if not (_max8(&x[i]) <= on_thr) or not _finite8(&x[i]):
+                        v = _max8(&x[i])
+                        if not (v <= on_thr) or not _finite8(&x[i]):
                             break
-                        if _max8(&x[i]) < off_thr:
+                        if v < off_thr:
                             last_low = i + 7
                         else:
                             for j in range(i, i + 8):
@@ -481,6 +482,47 @@ cdef class Detector:
                 np.array(out[4], dtype=np.float64))
 
 
+cdef void _half_max(const double* p, Py_ssize_t lo, Py_ssize_t hi, double b, double* best,
+                    Py_ssize_t* best_i, double* s0, double* s1, double* s2,
+                    double* s3) noexcept nogil:
+    """First index and value of max(p[j] - b) for j in [lo, hi); adds p[lo:hi] to the sums.
+
+    Blocks of 8 give their maximum; only the first block holding the overall maximum is
+    searched for its first occurrence (same index as np.argmax).
+    """
+    cdef Py_ssize_t j = lo, bi = -1, ti = -1
+    cdef double m = best[0], v, a0 = s0[0], a1 = s1[0], a2 = s2[0], a3 = s3[0]
+    while j + 8 <= hi:
+        a0 += p[j] + p[j + 4]
+        a1 += p[j + 1] + p[j + 5]
+        a2 += p[j + 2] + p[j + 6]
+        a3 += p[j + 3] + p[j + 7]
+        v = _max8(&p[j]) - b
+        if v > m:
+            m = v
+            bi = j
+        j += 8
+    while j < hi:
+        a0 += p[j]
+        v = p[j] - b
+        if v > m:
+            m = v
+            ti = j
+        j += 1
+    if ti >= 0:
+        best_i[0] = ti
+    elif bi >= 0:
+        j = bi
+        while p[j] - b != m:
+            j += 1
+        best_i[0] = j
+    best[0] = m
+    s0[0] = a0
+    s1[0] = a1
+    s2[0] = a2
+    s3[0] = a3
+
+
 def count_infinite(x):
     """1 if any sample of the float64 array is +-inf, else 0 (fast pre-check; inf -> NaN)."""
     cdef const cnp.uint64_t[::1] u = np.ascontiguousarray(x, dtype=np.float64).view(np.uint64)
@@ -531,51 +573,19 @@ def stance_metrics(const double[::1] x, const cnp.int64_t[::1] start, const cnp.
             h = n // 2
             if h < 1:
                 h = 1
-            # pass 1: peak, impulse, first/second peak
-            mx = x[s] - b
-            p = 0
-            m1 = mx
-            i1 = 0
+            # pass 1 (one read of the stance): impulse, first-half and second-half maxima
             s0 = 0.0
             s1 = 0.0
             s2 = 0.0
             s3 = 0.0
-            j = 0
-            while j < h:
-                if j + 8 <= h and not (_max8(&x[s + j]) - b > m1):
-                    j += 8
-                    continue
-                f = x[s + j] - b
-                if f > m1:
-                    m1 = f
-                    i1 = j
-                j += 1
+            m1 = -INFINITY
+            i1 = 0
             m2 = NAN
             i2 = -1
+            _half_max(&x[s], 0, h, b, &m1, &i1, &s0, &s1, &s2, &s3)
             if h < n:
-                m2 = x[s + h] - b
-                i2 = h
-            j = h + 1
-            while j < n:
-                if j + 8 <= n and not (_max8(&x[s + j]) - b > m2):
-                    j += 8
-                    continue
-                f = x[s + j] - b
-                if f > m2:
-                    m2 = f
-                    i2 = j
-                j += 1
-            # impulse: four partial sums break the floating-point add latency chain
-            j = 0
-            while j + 4 <= n:
-                s0 += x[s + j]
-                s1 += x[s + j + 1]
-                s2 += x[s + j + 2]
-                s3 += x[s + j + 3]
-                j += 4
-            while j < n:
-                s0 += x[s + j]
-                j += 1
+                m2 = -INFINITY
+                _half_max(&x[s], h, n, b, &m2, &i2, &s0, &s1, &s2, &s3)
             ssum = ((s0 + s1) + (s2 + s3)) - n * b
             if i2 >= 0 and m2 > m1:
                 mx = m2
