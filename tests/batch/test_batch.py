@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import threading
 
 import pytest
 from synth_sessions import make_session, run_cli
@@ -107,3 +109,20 @@ def test_cli_analyze_summary_delegates_here(folder, tmp_path):
     assert r.returncode == 0, r.stderr
     rows = _rows(out)
     assert len(rows) == 3 and "3/3 files" in r.stderr
+
+
+def test_workers_come_from_a_fork_server_when_threads_run(folder, tmp_path):
+    """A caller with running threads (the console) never forks itself: same rows anyway."""
+    stop = threading.Event()
+    worker = threading.Thread(target=stop.wait, daemon=True)
+    worker.start()
+    try:
+        res = run_batch([folder / "s1.h5", folder / "s2.h5"], tmp_path / "t.csv", jobs=2,
+                        progress=False)
+    finally:
+        stop.set()
+        worker.join()
+    serial = run_batch([folder / "s1.h5", folder / "s2.h5"], tmp_path / "u.csv", jobs=1,
+                       progress=False)
+    assert res.engine == "processes" and res.rows == serial.rows and not res.failures
+    assert os.getpid() not in res.extra["worker_cpu_s"]
