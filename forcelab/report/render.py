@@ -42,6 +42,8 @@ th,td{border:1px solid #ccc;padding:4px 8px;text-align:left}th{background:#f4f4f
 .summary{font-size:1.05em;background:#f7f9fc;border-left:4px solid #0072B2;padding:8px 12px}
 .disclaimer{margin-top:28px;padding:8px 12px;border:1px solid #bbb;background:#fafafa}
 .small{color:#666;font-size:0.85em}
+@media print{body{max-width:none;margin:0;font-size:10pt}.figs img{width:49%;min-width:0}
+h3{break-after:avoid}table,.figs{break-inside:avoid}}
 """
 
 
