@@ -50,22 +50,22 @@ def test_records_insoles_with_trial_tags_and_live_figures(tmp_path):
     out = tmp_path / "ann.h5"
     r = _record(
         "--device", "sim:insoles?seed=7&asymmetry=-0.1", "--athlete", "Ann", "--body-mass", "61",
-        "--duration", "7", "-o", str(out), "--trial", "easy run", "--tag", "baseline",
+        "--duration", "6.5", "-o", str(out), "--trial", "easy run", "--tag", "baseline",
         "--tag", "shoe A",
     )
     assert r.returncode == 0, r.stderr
-    assert "recording 7 s" in r.stdout
+    assert "recording 6.5 s" in r.stdout
     assert "insole_left" in r.stdout and "stances" in r.stdout
     assert "mid-stance peak" in r.stdout  # live per-side figures after the detector warmed up
     with open_session(out) as f:
         assert f.athlete["name"] == "Ann" and f.athlete["body_mass_kg"] == pytest.approx(61)
         trial = f.trials[0]
         assert trial["name"] == "easy run" and trial["tags"] == ["baseline", "shoe A"]
-        assert trial["duration_s"] == pytest.approx(7.0, abs=0.5)
+        assert trial["duration_s"] == pytest.approx(6.5, abs=0.5)
         assert f.state["closed"]
         for side in ("left", "right"):
             s = f.stream_summary(f"insole_{side}")
-            assert s["n_samples"] == pytest.approx(700, abs=60)  # 100 Hz for 7 s
+            assert s["n_samples"] == pytest.approx(650, abs=60)  # 100 Hz for 6.5 s
 
 
 @pytest.mark.parametrize(
@@ -165,8 +165,8 @@ def test_kill_9_loses_at_most_one_second(tmp_path):
 def test_unplug_during_recording_keeps_recording_the_rest_and_exits_1(tmp_path):
     out = tmp_path / "unplug.h5"
     r = _record(
-        "--device", "sim:insoles?seed=4&faults=unplug:1.0&fault_side=left",
-        "--athlete", "Gus", "--duration", "3", "-o", str(out), "--interval", "0",
+        "--device", "sim:insoles?seed=4&faults=unplug:2.5&fault_side=left",
+        "--athlete", "Gus", "--duration", "5", "-o", str(out), "--interval", "0",
     )
     assert r.returncode == 1, (r.stdout, r.stderr)
     assert "error: insole_left" in r.stdout  # reported when it happened
