@@ -20,11 +20,13 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from forcelab.errors import ExportError
 from forcelab.interop.export_common import (
     ExportSource,
     ExportTrial,
@@ -88,24 +90,54 @@ def data_table(trial: ExportTrial) -> tuple[list[str], np.ndarray]:
     return [neutralize(h) for h in header], np.column_stack(columns)
 
 
-def data_text(trial: ExportTrial) -> str:
-    """Full text of a trial's data CSV."""
+#: rows formatted at a time (bounds the memory of long trials: ~50 MB for 20 columns)
+CHUNK_ROWS = 20_000
+
+
+def data_chunks(trial: ExportTrial, chunk_rows: int | None = None) -> Iterator[str]:
+    """The text of a trial's data CSV, in pieces (header first), formatted with NumPy;
+    ``chunk_rows`` rows per piece (default :data:`CHUNK_ROWS`)."""
+    chunk_rows = chunk_rows or CHUNK_ROWS
     header, table = data_table(trial)
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerow(header)
-    # format column-wise with NumPy (no per-sample Python loop), empty cells for NaN
-    cols = []
-    for j in range(table.shape[1]):
-        col = table[:, j]
-        fmt = np.char.mod("%.10g", np.nan_to_num(col))
-        cols.append(np.where(np.isfinite(col), fmt, ""))
-    if cols:
-        rows = cols[0]
-        for c in cols[1:]:
-            rows = np.char.add(np.char.add(rows, ","), c)
-        buf.write("\n".join(rows.tolist()))
-        buf.write("\n")
-    return buf.getvalue()
+    yield buf.getvalue()
+    for r0 in range(0, table.shape[0], chunk_rows):
+        block = table[r0:r0 + chunk_rows]
+        rows = None
+        for j in range(block.shape[1]):
+            col = block[:, j]
+            text = np.where(np.isfinite(col), np.char.mod("%.10g", np.nan_to_num(col)), "")
+            rows = text if rows is None else np.char.add(np.char.add(rows, ","), text)
+        if rows is not None and rows.size:
+            yield "\n".join(rows.tolist()) + "\n"
+
+
+def data_text(trial: ExportTrial) -> str:
+    """Full text of a trial's data CSV."""
+    return "".join(data_chunks(trial))
+
+
+def write_data_csv(trial: ExportTrial, path: Path) -> None:
+    """Write a trial's data CSV chunk by chunk through a temporary file.
+
+    Raises
+    ------
+    ExportError
+        If the file cannot be written; nothing is left behind.
+    """
+    tmp = path.with_name(path.name + ".part")
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            for piece in data_chunks(trial):
+                fh.write(piece)
+        tmp.replace(path)
+    except OSError as exc:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        raise ExportError(f"could not write {path}: {exc.strerror or exc}") from None
 
 
 #: first columns of the stance table, then every other metric in the analysis's order
@@ -167,15 +199,20 @@ def export_csv(
     data_paths = output_paths(source, out, ".csv")
     stance_paths = [p.with_name(p.stem + "_stances.csv") for p in data_paths]
     claim_outputs(data_paths + stance_paths, overwrite)
-    texts = []
-    for trial in source.trials:
-        stances = trial.stances(analysis_options)
-        texts.append((data_text(trial), stance_text(source.athlete_id, trial, stances)))
-    written = []
-    for (data, stance), p, sp in zip(texts, data_paths, stance_paths, strict=True):
-        write_atomic_text(p, data)
-        write_atomic_text(sp, stance)
-        written += [p, sp]
+    tables = [stance_text(source.athlete_id, trial, trial.stances(analysis_options))
+              for trial in source.trials]
+    written: list[Path] = []
+    try:
+        for trial, table, p, sp in zip(source.trials, tables, data_paths, stance_paths,
+                                       strict=True):
+            write_data_csv(trial, p)
+            written.append(p)
+            write_atomic_text(sp, table)
+            written.append(sp)
+    except ExportError:
+        for done in written:  # all trials or none
+            done.unlink(missing_ok=True)
+        raise
     return written
 
 

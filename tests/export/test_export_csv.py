@@ -117,3 +117,19 @@ def test_forcelabs_own_table_reader_reads_the_export(sessions, tmp_path):
         b, o = back.stream(side), orig.stream(side)
         assert b.rate_hz == o.rate_hz and abs(b.t0_s - o.t0_s) < 1e-9
         np.testing.assert_allclose(b.fz, o.fz, rtol=1e-9, atol=1e-9)
+
+
+def test_long_trials_are_written_in_chunks(monkeypatch, tmp_path):
+    import forcelab.interop.export_csv as mod
+
+    monkeypatch.setattr(mod, "CHUNK_ROWS", 7)
+    fz = np.arange(100.0)
+    fz[[0, 6, 7, 99]] = np.nan
+    trial = ExportTrial("t", Recording([Stream("p", 10.0, {"fz": fz})]))
+    pieces = list(mod.data_chunks(trial))
+    assert len(pieces) == 1 + 15  # header + ceil(100 / 7)
+    path = tmp_path / "c.csv"
+    mod.write_data_csv(trial, path)
+    t, v = read_data_csv(path)["p.fz"]
+    _equal(v, fz)
+    assert path.read_text() == data_text(trial)
