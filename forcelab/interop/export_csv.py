@@ -32,6 +32,7 @@ from forcelab.interop.export_common import (
     ExportTrial,
     claim_outputs,
     output_paths,
+    table_chunks,
     write_atomic_text,
 )
 
@@ -90,27 +91,14 @@ def data_table(trial: ExportTrial) -> tuple[list[str], np.ndarray]:
     return [neutralize(h) for h in header], np.column_stack(columns)
 
 
-#: rows formatted at a time (bounds the memory of long trials: ~50 MB for 20 columns)
-CHUNK_ROWS = 20_000
-
-
 def data_chunks(trial: ExportTrial, chunk_rows: int | None = None) -> Iterator[str]:
     """The text of a trial's data CSV, in pieces (header first), formatted with NumPy;
-    ``chunk_rows`` rows per piece (default :data:`CHUNK_ROWS`)."""
-    chunk_rows = chunk_rows or CHUNK_ROWS
+    ``chunk_rows`` rows per piece (default ``export_common.CHUNK_ROWS``)."""
     header, table = data_table(trial)
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerow(header)
     yield buf.getvalue()
-    for r0 in range(0, table.shape[0], chunk_rows):
-        block = table[r0:r0 + chunk_rows]
-        rows = None
-        for j in range(block.shape[1]):
-            col = block[:, j]
-            text = np.where(np.isfinite(col), np.char.mod("%.10g", np.nan_to_num(col)), "")
-            rows = text if rows is None else np.char.add(np.char.add(rows, ","), text)
-        if rows is not None and rows.size:
-            yield "\n".join(rows.tolist()) + "\n"
+    yield from table_chunks(table, ",", "%.10g", chunk_rows)
 
 
 def data_text(trial: ExportTrial) -> str:

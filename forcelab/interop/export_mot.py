@@ -38,6 +38,7 @@ from forcelab.interop.export_common import (
     on_grid,
     output_paths,
     stance_sides_per_sample,
+    table_chunks,
     write_atomic_text,
 )
 
@@ -148,7 +149,8 @@ def mot_text(name: str, time_s: np.ndarray, feet: dict[str, dict[str, np.ndarray
     buf.write(f"{name}\nversion=1\nnRows={table.shape[0]}\nnColumns={table.shape[1]}\n"
               "inDegrees=no\nendheader\n")
     buf.write("\t".join(labels) + "\n")
-    np.savetxt(buf, table, fmt="%.10g", delimiter="\t")
+    for piece in table_chunks(table, "\t", "%.10g"):
+        buf.write(piece)
     return buf.getvalue()
 
 

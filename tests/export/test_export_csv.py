@@ -120,9 +120,10 @@ def test_forcelabs_own_table_reader_reads_the_export(sessions, tmp_path):
 
 
 def test_long_trials_are_written_in_chunks(monkeypatch, tmp_path):
+    import forcelab.interop.export_common as common
     import forcelab.interop.export_csv as mod
 
-    monkeypatch.setattr(mod, "CHUNK_ROWS", 7)
+    monkeypatch.setattr(common, "CHUNK_ROWS", 7)
     fz = np.arange(100.0)
     fz[[0, 6, 7, 99]] = np.nan
     trial = ExportTrial("t", Recording([Stream("p", 10.0, {"fz": fz})]))
