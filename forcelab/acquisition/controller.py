@@ -941,6 +941,11 @@ class SessionController:
             try:
                 for w in self._workers:
                     writer.add_stream(w.stream, w.device.info)
+                start_swmr = getattr(writer, "start_swmr", None)
+                if start_swmr is not None:
+                    # readable by other processes (and after a kill -9) from now on, not only
+                    # from the first block
+                    start_swmr()
             except BaseException:
                 writer.close()
                 raise
