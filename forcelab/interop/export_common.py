@@ -488,8 +488,12 @@ CHUNK_ROWS = 20_000
 
 def table_chunks(table: np.ndarray, sep: str = ",", fmt: str = "%.10g",
                  chunk_rows: int | None = None) -> Iterator[str]:
-    """Format a numeric table as text lines, a chunk of rows at a time, with NumPy's string
-    functions (no Python loop per sample). NaN becomes an empty cell.
+    """Format a numeric table as text lines, a chunk of rows at a time. Non-finite values
+    become empty cells.
+
+    Each row is formatted by one C-level ``%`` operation on the whole row (what
+    ``numpy.savetxt`` does, several times faster than element-wise NumPy string functions);
+    "nan" can only ever be a whole cell, so missing cells are emptied by one replace per chunk.
 
     Yields
     ------
@@ -497,12 +501,13 @@ def table_chunks(table: np.ndarray, sep: str = ",", fmt: str = "%.10g",
         ``chunk_rows`` lines (default :data:`CHUNK_ROWS`), each ending with a newline.
     """
     chunk_rows = chunk_rows or CHUNK_ROWS
+    if table.ndim != 2 or table.shape[1] == 0:
+        return
+    row_fmt = sep.join([fmt] * table.shape[1])
     for r0 in range(0, table.shape[0], chunk_rows):
         block = table[r0:r0 + chunk_rows]
-        rows = None
-        for j in range(block.shape[1]):
-            col = block[:, j]
-            text = np.where(np.isfinite(col), np.char.mod(fmt, np.nan_to_num(col)), "")
-            rows = text if rows is None else np.char.add(np.char.add(rows, sep), text)
-        if rows is not None and rows.size:
-            yield "\n".join(rows.tolist()) + "\n"
+        finite = bool(np.all(np.isfinite(block)))
+        if not finite:
+            block = np.where(np.isinf(block), np.nan, block)
+        text = "\n".join([row_fmt % tuple(row) for row in block.tolist()]) + "\n"
+        yield text if finite else text.replace("nan", "")
