@@ -89,7 +89,11 @@ def test_a_plate_and_two_insoles_share_the_session_time_base(tmp_path, sim_setup
     time, land on one session time base: every foot strike is where the simulator put it."""
     feet = sim_setup("insoles", seed=5, drift_ppm=300, drift_ppm_right=-100, rate=100)
     belts = sim_setup("treadmill", seed=6, drift=80)
-    t0_belts = time.time() - belts.simulators[0].model_time_s()
+    # model time 0 of each belt's simulator on the host clock (each simulator has its own)
+    t0_belt = {
+        side: time.time() - sim.model_time_s()
+        for side, sim in zip(("left", "right"), belts.simulators, strict=True)
+    }
     controller.connect([*feet.urls, *belts.urls])
     assert controller.stream_names == ["insole_left", "insole_right", "plate_left", "plate_right"]
     path = tmp_path / "clocks.h5"
@@ -107,7 +111,7 @@ def test_a_plate_and_two_insoles_share_the_session_time_base(tmp_path, sim_setup
                 (f"insole_{side}",
                  [s["start_host_s"] - t0 for s in true_feet if s["side"] == side]),
                 (f"plate_{side}",
-                 [t0_belts + s.start_s - t0 for s in true_belts if s.side == side]),
+                 [t0_belt[side] + s.start_s - t0 for s in true_belts if s.side == side]),
             ):
                 starts = _strike_times(f.read_stream(name))
                 assert starts.size >= 3, name
