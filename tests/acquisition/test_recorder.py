@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
@@ -32,8 +33,29 @@ def test_every_sent_sample_is_in_the_file_and_drops_are_gaps(tmp_path, insoles, 
     path = tmp_path / "session.h5"
     controller.start_recording(path, athlete=ATHLETE, operator="lab tech", notes="test")
     controller.start_trial("run 3 m/s", tags=["baseline", "shoe A"], speed_m_s=3.0)
+
+    # a "GUI" polls as fast as it can from two threads meanwhile; it never holds anything up
+    polls, problems, stop = [0], [], threading.Event()
+
+    def gui():
+        try:
+            while not stop.is_set():
+                controller.snapshot()
+                controller.peek("insole_left", 10.0)
+                controller.poll_events()
+                polls[0] += 1
+        except Exception as exc:  # reported to the test below
+            problems.append(exc)
+
+    pollers = [threading.Thread(target=gui) for _ in range(2)]
+    for t in pollers:
+        t.start()
     wait_until(lambda: min(recorded(controller, n) for n in names) >= 250, what="2.5 s of data")
     t_marker = controller.add_marker("shoe change")
+    stop.set()
+    for t in pollers:
+        t.join()
+    assert not problems and polls[0] > 100
     summary = controller.stop_recording()
     assert controller.state == State.STOPPED
     controller.disconnect()
