@@ -195,7 +195,7 @@ def summary_row(file: str, athlete: dict[str, Any], session_date: str, trial: st
 
 
 def analyze_file(path: str, reader_options: dict[str, Any] | None = None,
-                 analysis_options: dict[str, Any] | None = None
+                 analysis_options: dict[str, Any] | None = None, save_results: bool = False
                  ) -> tuple[list[dict[str, Any]], list[BatchFailure]]:
     """Analyse one file; never raises for a bad file (the failure is returned instead).
 
@@ -207,6 +207,9 @@ def analyze_file(path: str, reader_options: dict[str, Any] | None = None,
         Options for non-session recordings; ``trial`` selects one trial of session files.
     analysis_options : dict, optional
         Options for ``analyze_recording``.
+    save_results : bool
+        Also store each trial's result in the session file (``forcelab.store.write_analysis``,
+        with the trial name in the parameters). Plain recordings are never written to.
 
     Returns
     -------
@@ -233,6 +236,17 @@ def analyze_file(path: str, reader_options: dict[str, Any] | None = None,
                                     result))
         except Exception as exc:  # noqa: BLE001
             failures.append(BatchFailure(str(path), t.name, _describe(exc)))
+            continue
+        if save_results and source.kind == "session":
+            from forcelab.store import write_analysis
+
+            params = {**dict(getattr(result, "parameters", {}) or {}), "trial": t.name,
+                      "batch": True}
+            try:
+                write_analysis(path, result.to_dict(), params)
+            except Exception as exc:  # noqa: BLE001
+                failures.append(BatchFailure(str(path), t.name,
+                                             f"analysed, but not saved: {_describe(exc)}"))
     return rows, failures
 
 
@@ -255,12 +269,13 @@ def _describe(exc: BaseException) -> str:
 
 
 def _analyze_chunk(paths: list[str], reader_options: dict[str, Any] | None,
-                   analysis_options: dict[str, Any] | None
+                   analysis_options: dict[str, Any] | None, save_results: bool = False
                    ) -> tuple[int, float, list[tuple[str, list[dict[str, Any]],
                                                      list[BatchFailure]]]]:
     """Analyse a few files in a worker; also returns the worker's pid and CPU time spent (s)."""
     c0 = time.process_time()
-    out = [(p, *analyze_file(p, reader_options, analysis_options)) for p in paths]
+    out = [(p, *analyze_file(p, reader_options, analysis_options, save_results))
+           for p in paths]
     return os.getpid(), time.process_time() - c0, out
 
 
@@ -363,6 +378,7 @@ def run_batch(
     overwrite: bool = True,
     progress_stream: TextIO | None = None,
     connect_timeout_s: float = 10.0,
+    save_results: bool = False,
 ) -> BatchResult:
     """Analyse many files in parallel and write one summary row per athlete × trial.
 
@@ -389,6 +405,8 @@ def run_batch(
         Where progress and failures go (default stderr).
     connect_timeout_s : float
         How long to try reaching the dask scheduler, in s.
+    save_results : bool
+        Also store every trial's result in its session file (see :func:`analyze_file`).
 
     Returns
     -------
@@ -420,21 +438,21 @@ def run_batch(
     if dask_address:
         engine, used_jobs = "dask", 0
         _run_dask(str_files, dask_address, reader_options, analysis_options, bar, results,
-                  connect_timeout_s)
+                  connect_timeout_s, save_results)
     else:
         used_jobs = min(jobs or default_jobs(), len(files))
         if used_jobs <= 1:
             engine = "serial"
             c0 = time.process_time()
             for f in str_files:
-                rows, fails = analyze_file(f, reader_options, analysis_options)
+                rows, fails = analyze_file(f, reader_options, analysis_options, save_results)
                 results[f] = (rows, fails)
                 bar.update(1, 1 if fails else 0)
             worker_cpu[os.getpid()] = time.process_time() - c0
         else:
             engine = "processes"
             _run_pool(str_files, used_jobs, reader_options, analysis_options, bar, results,
-                      worker_cpu)
+                      worker_cpu, save_results)
     bar.close()
     rows: list[dict[str, Any]] = []
     failures: list[BatchFailure] = []
@@ -462,12 +480,13 @@ def run_batch(
 def _run_pool(files: list[str], jobs: int, reader_options: dict[str, Any] | None,
               analysis_options: dict[str, Any] | None, bar: Progress,
               results: dict[str, tuple[list[dict[str, Any]], list[BatchFailure]]],
-              worker_cpu: dict[int, float]) -> None:
+              worker_cpu: dict[int, float], save_results: bool = False) -> None:
     # small chunks keep both workers busy to the end while amortising the task overhead
     size = max(1, min(8, len(files) // (jobs * 8)))
     chunks = [files[i:i + size] for i in range(0, len(files), size)]
     with ProcessPoolExecutor(max_workers=jobs, mp_context=_pool_context()) as pool:
-        pending = {pool.submit(_analyze_chunk, c, reader_options, analysis_options): c
+        pending = {pool.submit(_analyze_chunk, c, reader_options, analysis_options,
+                               save_results): c
                    for c in chunks}
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -487,7 +506,7 @@ def _run_pool(files: list[str], jobs: int, reader_options: dict[str, Any] | None
 def _run_dask(files: list[str], address: str, reader_options: dict[str, Any] | None,
               analysis_options: dict[str, Any] | None, bar: Progress,
               results: dict[str, tuple[list[dict[str, Any]], list[BatchFailure]]],
-              timeout_s: float) -> None:
+              timeout_s: float, save_results: bool = False) -> None:
     try:
         from dask.distributed import Client, as_completed
     except ImportError:
@@ -500,7 +519,8 @@ def _run_dask(files: list[str], address: str, reader_options: dict[str, Any] | N
         raise InputError(f"cannot reach the dask scheduler at {address}: {exc}") from None
     with client:
         futures = client.map(analyze_file, files, reader_options=reader_options,
-                             analysis_options=analysis_options, pure=False)
+                             analysis_options=analysis_options, save_results=save_results,
+                             pure=False)
         by_future = dict(zip(futures, files, strict=True))
         for fut in as_completed(futures, loop=client.loop):
             f = by_future[fut]

@@ -126,3 +126,23 @@ def test_workers_come_from_a_fork_server_when_threads_run(folder, tmp_path):
                        progress=False)
     assert res.engine == "processes" and res.rows == serial.rows and not res.failures
     assert os.getpid() not in res.extra["worker_cpu_s"]
+
+
+def test_results_saved_into_session_files_on_request(tmp_path):
+    from forcelab.store import read_analyses
+
+    a = tmp_path / "a.h5"
+    make_session(a, trials=(("run", 3.0, 3.0), ("fast", 3.0, 4.0)))
+    plain = tmp_path / "plain.csv"
+    plain.write_text("time,fz\n" + "\n".join(f"{i / 100},{700 if (i // 30) % 2 else 0}"
+                                              for i in range(600)))
+    before = plain.read_bytes()
+    res = run_batch([a, plain], tmp_path / "s.csv", jobs=2, progress=False, save_results=True)
+    assert not res.failures, res.failures
+    stored = read_analyses(a)
+    assert [s["parameters"]["trial"] for s in stored] == ["run", "fast"]
+    row = next(r for r in res.rows if r["file"] == str(a) and r["trial"] == "run")
+    assert len(stored[0]["result"]["stances"]) == row["n_stances"] + row["n_invalid"]
+    assert plain.read_bytes() == before  # plain recordings are never written to
+    run_batch([a], tmp_path / "t.csv", jobs=1, progress=False)
+    assert len(read_analyses(a)) == 2  # nothing saved unless asked
