@@ -226,7 +226,7 @@ def analyze_file(path: str, reader_options: dict[str, Any] | None = None,
     try:
         if trial is not None and not _is_session(path):
             trial = None  # the trial option only applies to session files
-        source = load_source(path, trial=trial, reader_options=opts)
+        source = load_source(path, trial=trial, reader_options=opts, lenient=True)
     except Exception as exc:  # noqa: BLE001 - any failure of one file is reported, not raised
         return rows, [BatchFailure(str(path), "", _describe(exc))]
     for t in source.trials:

@@ -179,6 +179,7 @@ def load_source(
     reader_options: dict[str, Any] | None = None,
     anonymize: bool = False,
     key: bytes | None = None,
+    lenient: bool = False,
 ) -> ExportSource:
     """Open a session file or a recording for export.
 
@@ -195,6 +196,9 @@ def load_source(
         Drop names and free-text notes, pseudonymise the athlete id.
     key : bytes, optional
         Pseudonym key (default: see :mod:`forcelab.interop.anonymize`).
+    lenient : bool
+        Ignore reader options that do not apply to session files (for commands that take a
+        mix of session files and other recordings with one set of options).
 
     Returns
     -------
@@ -213,7 +217,17 @@ def load_source(
     if path.is_dir():
         raise IsADirectoryError(21, "Is a directory (give a file)", str(path))
     if is_session(path):
-        source = _load_session(path, trial)
+        from forcelab.interop.load import check_reader_options
+
+        opts = dict(reader_options or {})
+        if lenient:
+            opts = {k: v for k, v in opts.items() if k in ("trial", "body_mass_kg")}
+        opts = check_reader_options(opts, ("trial", "body_mass_kg"), "session files")
+        source = _load_session(path, trial if trial is not None else opts.get("trial"))
+        if "body_mass_kg" in opts:  # a mass given on the command line wins over the file's
+            source.athlete["body_mass_kg"] = opts["body_mass_kg"]
+            for t in source.trials:
+                t.recording.body_mass_kg = opts["body_mass_kg"]
     else:
         if trial is not None:
             raise InputError(

@@ -146,3 +146,16 @@ def test_results_saved_into_session_files_on_request(tmp_path):
     assert plain.read_bytes() == before  # plain recordings are never written to
     run_batch([a], tmp_path / "t.csv", jobs=1, progress=False)
     assert len(read_analyses(a)) == 2  # nothing saved unless asked
+
+
+def test_mixed_sessions_and_tables_share_one_set_of_reader_options(folder, tmp_path, shared_data):
+    """--rate/--vertical/... apply to the tables; session files ignore them."""
+    src = shared_data / "fukuchi2017_running" / "RBDS001runT25forces.txt"
+    opts = {"time_unit": "frame", "rate_hz": 300, "vertical": "Fy", "cop_ml": "COPz",
+            "body_mass_kg": 62.0}
+    res = run_batch([folder / "s1.h5", src], tmp_path / "m.csv", jobs=1, progress=False,
+                    reader_options=opts)
+    assert not res.failures, res.failures
+    by_file = {r["file"]: r for r in res.rows}
+    assert by_file[str(src)]["n_left"] >= 38 and by_file[str(src)]["body_mass_kg"] == 62.0
+    assert by_file[str(folder / "s1.h5")]["body_mass_kg"] == 62.0  # the given mass wins

@@ -112,3 +112,11 @@ def test_trial_without_stances_still_exports(tmp_path):
     doc = _strict_load(path)
     assert doc["trials"][0]["analysis"] is None
     assert "no stances" in doc["trials"][0]["analysis_error"]
+
+
+def test_reader_options_on_session_files(sessions, tmp_path):
+    src = load_source(sessions["plate"], reader_options={"body_mass_kg": 80.0})
+    assert src.athlete["body_mass_kg"] == 80.0
+    assert src.trials[0].analysis().body_mass_kg == 80.0
+    with pytest.raises(InputError, match="session files"):
+        load_source(sessions["plate"], reader_options={"rate_hz": 100.0})
