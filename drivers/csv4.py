@@ -67,7 +67,13 @@ CHANNELS = (
 )
 
 _NUM = r"[-+]?\d+(?:\.\d*)?"
-_DATA_RE = re.compile(rf"^\s*(\d+)\s*,\s*({_NUM})\s*,\s*({_NUM})\s*,\s*({_NUM})\s*,\s*({_NUM})\s*$")
+_SEP = r"[ \t]*,[ \t]*"
+_DATA_LINE = rf"[ \t]*(\d+){_SEP}({_NUM}){_SEP}({_NUM}){_SEP}({_NUM}){_SEP}({_NUM})[ \t]*\r?"
+_DATA_LINE_NC = rf"[ \t]*\d+{_SEP}{_NUM}{_SEP}{_NUM}{_SEP}{_NUM}{_SEP}{_NUM}[ \t]*\r?"
+#: A data line: exactly five numbers (t_ms an unsigned integer), one line (re.M).
+_DATA_RE_M = re.compile(rf"^{_DATA_LINE}$", re.M)
+#: Every line that is not a data line (comments, header, garbage), without its "\r".
+_OTHER_RE_M = re.compile(rf"^(?!{_DATA_LINE_NC}$)([^\n]*?)\r?$", re.M)
 _HEADER_RE = re.compile(r"^\s*t_ms\s*,\s*c0\s*,\s*c1\s*,\s*c2\s*,\s*c3\s*$")
 _BANNER_RE = re.compile(r"#\s*fpdiy\s+v(\S+)(.*)$")
 _CAL_RE = re.compile(r"#\s*cal\s+off=(\S+)\s+scale=(\S+)")
@@ -131,48 +137,48 @@ class Csv4Parser:
                 self.bad_lines += 1
                 buf.clear()
             return Csv4Chunk(np.zeros(0, np.int64), np.zeros((0, 4)))
-        text = bytes(buf[: end + 1])
+        text = bytes(buf[:end])  # complete lines without the last line end
         del buf[: end + 1]
-        raw_lines = text.split(b"\n")[:-1]
+        if self._skip_first:
+            self._skip_first = False
+            nl = text.find(b"\n")
+            first = text if nl < 0 else text[:nl]
+            hash_at = first.find(b"#")
+            if hash_at < 0:  # a partial line: drop it
+                self.bytes_discarded += len(first) + 1
+                if nl < 0:
+                    return Csv4Chunk(np.zeros(0, np.int64), np.zeros((0, 4)))
+                text = text[nl + 1 :]
+            else:  # reset garbage before the banner
+                self.bytes_discarded += hash_at
+                text = text[hash_at:]
+        s = text.decode("ascii", "replace")
+        n_lines = s.count("\n") + 1
+        self.lines += n_lines
+        rows = _DATA_RE_M.findall(s)  # every data line at C speed
         comments: list[str] = []
-        rows: list[tuple[str, ...]] = []
         headers = 0
-        for k, raw in enumerate(raw_lines):
-            line = raw.decode("ascii", "replace").rstrip("\r")
-            if k == 0 and self._skip_first:
-                self._skip_first = False
-                hash_at = line.find("#")
-                if hash_at < 0:
-                    self.bytes_discarded += len(raw) + 1
+        if len(rows) < n_lines:
+            for line in _OTHER_RE_M.findall(s):  # the few other lines
+                stripped = line.strip()
+                if not stripped:
                     continue
-                self.bytes_discarded += hash_at
-                line = line[hash_at:]
-            self.lines += 1
-            m = _DATA_RE.match(line)
-            if m:
-                rows.append(m.groups())
-                continue
-            stripped = line.strip()
-            if not stripped:
-                continue
-            if stripped.startswith("#"):
-                comments.append(stripped)
-                continue
-            if _HEADER_RE.match(line):
-                headers += 1
-                continue
-            self.bad_lines += 1
-            hash_at = line.find("#")
-            if hash_at > 0:  # garbage glued to a comment (reset noise before the banner)
-                self.bytes_discarded += hash_at
-                comments.append(line[hash_at:].strip())
-            else:
-                self.bytes_discarded += len(raw) + 1
+                if stripped.startswith("#"):
+                    comments.append(stripped)
+                elif _HEADER_RE.match(line):
+                    headers += 1
+                else:
+                    self.bad_lines += 1
+                    hash_at = line.find("#")
+                    if hash_at > 0:  # garbage glued to a comment (reset noise, banner)
+                        self.bytes_discarded += hash_at
+                        comments.append(line[hash_at:].strip())
+                    else:
+                        self.bytes_discarded += len(line) + 1
         self.data_lines += len(rows)
         if rows:
             arr = np.array(rows, dtype=np.float64)
-            t_ms = arr[:, 0]
-            ok = t_ms < 2.0**32
+            ok = arr[:, 0] < 2.0**32
             if not ok.all():
                 self.bad_lines += int((~ok).sum())
                 self.data_lines -= int((~ok).sum())
@@ -417,7 +423,7 @@ class Csv4Device(Device):
         self._requested_units = units
         self.stats = Csv4Stats()
         self.parser = Csv4Parser()
-        self.clock = ClockFit(keep=600, n_bins=16, min_span_s=2.0, outlier_s=0.05)
+        self.clock = ClockFit(keep=600, n_bins=16, min_span_s=2.0, outlier_s=0.05, gate_s=None)
         self._events: list[DeviceEvent] = []
         self._pending_t: list[np.ndarray] = []
         self._pending_c: list[np.ndarray] = []

@@ -500,11 +500,20 @@ class ClockFit:
         Device-time span (s) of the points needed before the skew is fitted.
     outlier_s : float
         Residual (s) beyond which a point is rejected.
+    gate_s : float or None
+        Round trips longer than ``max(gate_s, 4 × their lower quartile)`` are not used (None:
+        keep all, for arrival-time points whose "delay" includes the clock offset).
     """
 
     def __init__(
-        self, keep: int = 240, n_bins: int = 12, min_span_s: float = 2.0, outlier_s: float = 0.005
+        self,
+        keep: int = 240,
+        n_bins: int = 12,
+        min_span_s: float = 2.0,
+        outlier_s: float = 0.005,
+        gate_s: float | None = 0.002,
     ) -> None:
+        self.gate_s = gate_s
         self.keep = int(keep)
         self.n_bins = int(n_bins)
         self.min_span_s = float(min_span_s)
@@ -572,6 +581,11 @@ class ClockFit:
         dev = np.asarray(self._dev)
         host = np.asarray(self._host)
         rtt = np.asarray(self._rtt)
+        if self.gate_s is not None and len(rtt) >= 4:
+            # round trips far above the usual ones were delayed on one leg: not used
+            good = rtt <= max(self.gate_s, 4.0 * float(np.percentile(rtt, 25)))
+            if good.sum() >= 2:
+                dev, host, rtt = dev[good], host[good], rtt[good]
         span = dev.max() - dev.min()
         if span < self.min_span_s or len(dev) < 3:
             # too short to see a rate error: offset from the best of the most recent points
@@ -693,7 +707,7 @@ class Ins1Device(Device):
         port: str,
         *,
         rate_hz: int | None = None,
-        sync_interval_s: float = 0.5,
+        sync_interval_s: float = 0.25,
         command_timeout_s: float = 0.5,
         baudrate: int = 460800,
         reconnect_interval_s: float = 0.25,

@@ -114,7 +114,11 @@ def test_stream_continuity_forces_and_stances_match_the_simulator(diy):
     seq, values = _seq_values(blocks)
     assert np.array_equal(seq, np.arange(seq[0], seq[0] + len(seq)))
     assert all(b.gap_before == 0 for b in blocks) and dev.stats.bad_lines == 0
-    assert len(seq) == pytest.approx(80 * (t1 - t0), rel=0.06)
+    # rate x duration: on the board's millis() (1 ms steps), roughly on the host clock (a
+    # loaded machine delays the simulator thread, which then stops a little early)
+    span_dev = blocks[-1].t_device_s + (blocks[-1].n - 1) / 80.0 - blocks[0].t_device_s
+    assert len(seq) == pytest.approx(span_dev * 80.0 + 1, abs=1.01)
+    assert len(seq) == pytest.approx(80 * (t1 - t0), rel=0.15)
     # find where the received lines start in the simulator's truth
     sent = board.sent
     counts = _counts(dev, values)
@@ -128,20 +132,24 @@ def test_stream_continuity_forces_and_stances_match_the_simulator(diy):
     loaded = values[:, 4] > 200
     p = setup.truth.plate(rows["t_model_s"][loaded])
     assert np.allclose(values[loaded, 5], np.clip(p["cop_x"], -0.18, 0.18), atol=0.005)
-    # stances on the received data (host time) against the model's true stances
-    t_host = np.concatenate([b.t_host_s + np.arange(b.n) / 80.0 for b in blocks])
+    # stances on the received data against the model's true stances: edges in model time
+    # (through the matched lines) within two sample periods
+    t_model = rows["t_model_s"]
     on = values[:, 4] > 20.0
     edges = np.diff(np.concatenate(([0], on.astype(int), [0])))
-    found = [(t_host[a], t_host[b - 1]) for a, b in
+    found = [(t_model[a], t_model[b - 1]) for a, b in
              zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True)
              if a > 0 and b < len(on)]
     true = [s for s in setup.truth.stances()
-            if setup.t0_host_s + s.start_s > t_host[0] + 0.02
-            and setup.t0_host_s + s.end_s < t_host[-1] - 0.02]
+            if s.start_s > t_model[0] + 0.02 and s.end_s < t_model[-1] - 0.02]
     assert len(found) == len(true) >= 4
     for (a, b), s in zip(found, true, strict=True):
-        assert a == pytest.approx(setup.t0_host_s + s.start_s, abs=0.03)
-        assert b == pytest.approx(setup.t0_host_s + s.end_s, abs=0.03)
+        assert a == pytest.approx(s.start_s, abs=0.025)  # two periods: rise to 20 N
+        assert b == pytest.approx(s.end_s, abs=0.025)
+    # and the host time base (fitted to the earliest arrivals) puts them where they happened
+    t_host = np.concatenate([b.t_host_s + np.arange(b.n) / 80.0 for b in blocks])
+    err = t_host - (setup.t0_host_s + t_model)
+    assert abs(np.median(err)) < 0.03 and np.percentile(np.abs(err - np.median(err)), 90) < 0.02
 
 
 def test_corruption_loses_only_damaged_lines_and_gaps_have_the_right_length(diy):
@@ -255,7 +263,7 @@ def test_open_devices_sim_diy_and_clear_errors(tmp_path):
 
 
 def test_saturated_cells_are_flagged_overrange(diy):
-    setup = diy(faults="overrange:0.05", start=30)
+    setup = diy(faults="overrange:0.5,overrange_s:0.03", start=30)
     dev = _open(setup)
     blocks, _, _ = _collect(dev, 1.0)
     dev.close()
