@@ -224,6 +224,7 @@ class _DeviceWorker(threading.Thread):
                 if not lost:
                     lost = True
                     self.state = "lost"
+                    self.measured_rate_hz = 0.0
                     self.error = str(exc) or "connection lost"
                     self.controller._report_failure(self.stream, "connection_lost", exc)
                 self.stop_event.wait(0.2)
