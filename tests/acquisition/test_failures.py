@@ -211,3 +211,37 @@ def test_a_stalled_writer_never_blocks_acquisition_and_overflow_becomes_a_gap(
             assert missing == s["overflow_writer_samples"] + s["dropped_samples"]
             assert int(data.gaps["n_missing"].sum()) == missing
             assert s["overflow_writer_samples"] > 0
+
+
+def test_injected_enospc_on_every_hdf5_write_mid_recording(tmp_path, insoles, monkeypatch):
+    """The store's injection: from some moment on, every HDF5 write raises ENOSPC."""
+    import errno
+
+    import h5py
+
+    setup = insoles(seed=14)
+    ctl = SessionController()
+    path = tmp_path / "enospc.h5"
+    try:
+        ctl.connect(setup.urls)
+        ctl.start_recording(path, athlete=ATHLETE)
+        wait_until(lambda: recorded(ctl, "insole_left") >= 100, what="1 s of data")
+        time.sleep(0.6)  # at least one flush of what was recorded so far
+
+        def no_space(*args, **kwargs):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        with monkeypatch.context() as m:
+            for cls, name in ((h5py.Dataset, "__setitem__"), (h5py.Dataset, "resize"),
+                              (h5py.File, "flush")):
+                m.setattr(cls, name, no_space)
+            wait_until(lambda: ctl.state == State.ERROR, what="the write error to be reported")
+        assert "disk is full" in ctl.snapshot().error or "No space" in ctl.snapshot().error
+        n_acquired = recorded(ctl, "insole_left")
+        assert ctl.stop_recording()["error"]
+    finally:
+        ctl.close()
+    with open_session(path) as f:
+        data = f.read_stream("insole_left")
+        assert 100 <= data.seq.size <= n_acquired
+        np.testing.assert_array_equal(data.seq, np.arange(data.seq[0], data.seq[0] + data.seq.size))
