@@ -565,7 +565,7 @@ class Csv4Device(Device):
             raise ProtocolError(f"CSV4 board reports units {banner['units']!r} (raw or N)")
         self.rate_hz = int(banner["rate_hz"])
         self.units = banner["units"]
-        self.min_block_lines = max(1, self.rate_hz // 40)
+        self.min_block_lines = max(1, self.rate_hz // 20)  # 50 ms per block
         self._read_calibration()
         self._discard_pending()
         self._reset_stream_state()
@@ -662,7 +662,7 @@ class Csv4Device(Device):
         return float(self.scales_counts_per_n[cell])
 
     def read(self, timeout: float = 0.1) -> list[Block]:
-        """Return the Blocks decoded within ``timeout`` s (early once 20 ms worth arrived)."""
+        """Return the Blocks decoded within ``timeout`` s (early once 50 ms worth arrived)."""
         if self._raise_pending is not None:
             exc, self._raise_pending = self._raise_pending, None
             raise exc

@@ -776,7 +776,7 @@ class Ins1Device(Device):
             self.ins1_info.rate_hz = rate
         if rate not in RATES_HZ:
             raise ProtocolError(f"INS1 device reports rate {rate} Hz, not one of {RATES_HZ}")
-        self.min_block_samples = max(1, rate // 50)
+        self.min_block_samples = max(1, rate // 20)  # 50 ms per block: few wake-ups
         for _ in range(self.handshake_syncs):
             self._sync_once()
         info = self.ins1_info
@@ -990,7 +990,7 @@ class Ins1Device(Device):
     def read(self, timeout: float = 0.1) -> list[Block]:
         """Return the Blocks decoded within ``timeout`` s.
 
-        Returns early once ``min_block_samples`` samples (20 ms worth) were decoded, so a
+        Returns early once ``min_block_samples`` samples (50 ms worth) were decoded, so a
         recorder polling with a generous timeout gets small blocks at a steady pace.
         """
         if self._raise_pending is not None:
