@@ -884,8 +884,13 @@ class Ins1Device(Device):
                         if status != 0:
                             if ctype == START and attempt > 0 and status == 2:
                                 return b""  # the first START arrived; its reply was lost
+                            hint = {
+                                (ZERO, 2): ": the insole is loaded; lift the foot and zero again",
+                                (SET_RATE, 2): ": stop streaming before changing the rate",
+                                (SET_RATE, 1): f": rates are {RATES_HZ} Hz",
+                            }.get((ctype, status), "")
                             raise ProtocolError(
-                                f"INS1 {name} refused: {STATUS_TEXT.get(status, status)}"
+                                f"INS1 {name} refused: {STATUS_TEXT.get(status, status)}{hint}"
                             )
                         return fr.payload[2:]
                     self._dispatch(fr, t_recv)

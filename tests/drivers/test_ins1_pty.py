@@ -262,7 +262,7 @@ def test_zero_and_weight_calibration(insoles):
         while loaded.truth.foot("left", np.array([loaded.left.model_time_s()]))["fz"][0] < 50:
             assert time.monotonic() < deadline
             time.sleep(0.005)
-        with pytest.raises(ProtocolError, match="refused"):
+        with pytest.raises(ProtocolError, match="refused: BAD_STATE: the insole is loaded"):
             dev.zero()
 
 
@@ -360,3 +360,18 @@ def test_stalls_then_bursts_and_clock_jumps_lose_nothing(insoles):
     expect = t_dev[0] + (np.array([b.seq for b in blocks]) - blocks[0].seq) / 200.0
     drift = 60e-6 * (expect - t_dev[0])  # the left crystal runs 60 ppm fast
     assert np.max(np.abs(t_dev - expect - drift)) < 1e-3
+
+
+def test_open_devices_starts_and_stops_the_simulated_pair():
+    devs = open_devices("sim:insoles?seed=11&rate=50&name=t-ins1-open")
+    setup = devs[0].sim_setup
+    assert [d.info.side for d in devs] == ["left", "right"]
+    assert all(d.info.rate_hz == 50.0 for d in devs)
+    pair = ins1.pair_insoles(devs)
+    assert pair.pair_id == setup.left.info.pair_id
+    pair.close()
+    assert setup.stopped
+    with pytest.raises(DeviceError, match="unknown option"):
+        open_devices("sim:insoles?colour=red")
+    with pytest.raises(DeviceError, match="INS1 rates"):
+        open_devices("sim:insoles?rate=70")
