@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
         raise FileNotFoundError(2, "No such file", args.path)
     if args.recover is not None and Path(args.recover).exists():
         raise InputError(f"{args.recover} already exists; forcelab never overwrites a file")
-    report = check_session(args.path)
+    report = check_session(args.path, isolated=True)
     if args.json:
         print(json.dumps(report, indent=1))
     else:

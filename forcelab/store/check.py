@@ -27,8 +27,11 @@ CHECK_EXIT = {"ok": 0, "incomplete": 1, "unreadable": 2}
 _READ_ROWS = 1 << 18
 
 
-def check_session(path: str | os.PathLike) -> dict[str, Any]:
+def check_session(path: str | os.PathLike, isolated: bool = False) -> dict[str, Any]:
     """Report what a session file holds and what of it is readable.
+
+    With ``isolated=True`` the file is read in a child process, so a damaged file that makes
+    the HDF5 library crash is reported as unreadable instead of ending the caller.
 
     Returns
     -------
@@ -42,12 +45,15 @@ def check_session(path: str | os.PathLike) -> dict[str, Any]:
     """
     from forcelab.store.reader import open_session
 
+    if isolated:
+        return _check_in_child(Path(path))
     path = Path(path)
     report: dict[str, Any] = {"path": str(path), "problems": []}
     try:
         sf = open_session(path)
     except (SessionFileError, FileNotFoundError) as exc:
-        report.update(status="unreadable", exit_code=2, error=" ".join(str(exc).split()))
+        error = " ".join(str(exc).split()).split("; run 'forcelab check")[0]
+        report.update(status="unreadable", exit_code=2, error=error)
         return report
     problems: list[str] = report["problems"]
     with sf:
@@ -110,6 +116,28 @@ def check_session(path: str | os.PathLike) -> dict[str, Any]:
     status = "incomplete" if problems else "ok"
     report.update(status=status, exit_code=CHECK_EXIT[status], error=None)
     return report
+
+
+def _check_in_child(path: Path) -> dict[str, Any]:
+    import json
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "forcelab.store.check", str(path)],
+        capture_output=True, text=True,
+    )
+    if proc.returncode == 0:
+        try:
+            return json.loads(proc.stdout)
+        except ValueError:
+            pass
+    why = f"signal {-proc.returncode}" if proc.returncode < 0 else f"status {proc.returncode}"
+    return {
+        "path": str(path), "problems": [], "status": "unreadable",
+        "exit_code": CHECK_EXIT["unreadable"],
+        "error": f"{path} is damaged: the HDF5 library failed reading it ({why})",
+    }
 
 
 def _check_stream(sf: Any, name: str, problems: list[str]) -> dict[str, Any]:
@@ -263,3 +291,10 @@ def _copy_rows(ds: h5py.Dataset, group: h5py.Group, name: str, n: int) -> None:
 
 def _short(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:200] or type(exc).__name__
+
+
+if __name__ == "__main__":  # the child process of check_session(isolated=True)
+    import json
+    import sys
+
+    print(json.dumps(check_session(sys.argv[1])))

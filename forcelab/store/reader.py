@@ -108,6 +108,14 @@ def _open_h5(path: Path) -> tuple[h5py.File, bool]:
     try:
         return h5py.File(path, "r"), False
     except OSError as first:
+        # Only a file flagged as open by a writer (being recorded, or the recorder died) is
+        # opened as an SWMR reader; SWMR reading skips the end-of-file check, so a truncated
+        # or otherwise damaged file must not take this path.
+        if "already open for write" not in str(first):
+            raise SessionFileError(
+                f"{path} is damaged and cannot be opened ({_short(first)}); "
+                f"run 'forcelab check {path}' to see what can be recovered"
+            ) from None
         try:
             return h5py.File(path, "r", libver="latest", swmr=True), True
         except OSError:
