@@ -43,6 +43,7 @@ import collections
 import concurrent.futures
 import dataclasses
 import enum
+import json
 import os
 import threading
 import time
@@ -416,9 +417,7 @@ def _coalesce(items: list[tuple[str, Any, Any]]) -> list[tuple[str, Any, Any]]:
     for i, blocks in pending.items():
         if len(blocks) > 1:
             first = blocks[0]
-            merged = dataclasses.replace(
-                first, samples=np.concatenate([b.samples for b in blocks])
-            )
+            merged = dataclasses.replace(first, samples=np.concatenate([b.samples for b in blocks]))
             out[i] = (out[i][0], out[i][1], merged)
     return out
 
@@ -439,6 +438,7 @@ class _AnalysisThread(threading.Thread):
         self.queue = queue
         self.session_start_s = session_start_s
         self.stop_event = threading.Event()
+        self.writer_queue: WorkQueue | None = None
 
     def run(self) -> None:
         try:
@@ -446,14 +446,45 @@ class _AnalysisThread(threading.Thread):
                 stopping = self.stop_event.is_set()
                 for kind, key, item in _coalesce(self.queue.get_all(0.2)):
                     if kind == "data":
-                        self.live.feed(key, item, float(item.t_host_s) - self.session_start_s)
+                        t_first_s = float(item.t_host_s) - self.session_start_s
+                        self._store(self.live.feed(key, item, t_first_s))
                 if stopping and len(self.queue) == 0:
                     break
                 # live figures need no lower latency; batching saves most of the per-call cost
                 self.stop_event.wait(ANALYSIS_BATCH_S)
-            self.live.flush()
+            self._store(self.live.flush())
         except Exception as exc:  # reported as error state; recording itself goes on
             self.controller._report_failure(None, "analysis_error", exc)
+
+    def _store(self, stances: list[dict[str, Any]]) -> None:
+        """Live stances go into the session file as ``stance`` events (t_s = contact start,
+        arg = mid-stance peak in N, message = JSON with side, end, contact time, validity)."""
+        if self.writer_queue is None:
+            return
+        for st in stances:
+            peak = st.get("midstance_peak_n")
+            message = json.dumps(
+                {
+                    "side": st.get("side"),
+                    "end_s": round(float(st["end_s"]), 4),
+                    "contact_time_s": _rounded(st.get("contact_time_s"), 4),
+                    "midstance_peak_n": _rounded(peak, 1),
+                    "valid": bool(st.get("valid", True)),
+                    "reason": st.get("reason") or "",
+                },
+                separators=(",", ":"),
+            )
+            self.writer_queue.put_control(
+                (
+                    "add_event",
+                    (st["stream"], "stance", float(st["start_s"])),
+                    {"arg": int(round(peak)) if peak is not None else 0, "message": message},
+                )
+            )
+
+
+def _rounded(value: Any, digits: int) -> float | None:
+    return None if value is None else round(float(value), digits)
 
 
 class SessionController:
@@ -977,6 +1008,7 @@ class SessionController:
             self._writer_thread = _WriterThread(self, writer, self._writer_q, self.flush_interval_s)
             self._writer_thread.link_sources = {w.stream: w.device for w in self._workers}
             self._analysis_thread = _AnalysisThread(self, live, self._analysis_q, session_start)
+            self._analysis_thread.writer_queue = self._writer_q
             self._writer_thread.start()
             self._analysis_thread.start()
             for w in self._workers:  # a lost device that comes back is recorded too

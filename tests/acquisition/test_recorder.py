@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -247,7 +248,7 @@ def _live_figures(tmp_path, setup, controller):
     controller.connect(setup.urls)
     controller.start_recording(tmp_path / "live.h5", athlete={"name": "Fay", "body_mass_kg": 80})
     controller.start_trial("warm-up")
-    wait_until(lambda: controller.snapshot().stance_count >= 20, what="20 live stances")
+    wait_until(lambda: len(controller.live_stances()) >= 20, what="20 live stances")
     snap = controller.snapshot()
     live = snap.live
     assert live["si_pct"] == pytest.approx(10.0, abs=3.0)
@@ -263,4 +264,14 @@ def _live_figures(tmp_path, setup, controller):
     controller.start_trial("main")
     assert controller.snapshot().live["n_stances"] <= 2
     controller.stop_recording()
-    assert controller.live_stances() == controller.live_stances()  # kept after stopping
+    n_total = controller.snapshot().stance_count
+    # every live stance is in the session file as a "stance" event
+    with open_session(tmp_path / "live.h5") as f:
+        events = [e for e in f.events if e["kind"] == "stance"]
+    assert len(events) == n_total
+    details = [json.loads(e["message"]) for e in events]
+    assert {d["side"] for d in details} == {"left", "right"}
+    for e, d in zip(events, details, strict=True):
+        assert d["end_s"] > e["t_s"]
+        if d["valid"]:
+            assert e["arg"] == round(d["midstance_peak_n"])
