@@ -67,6 +67,8 @@ WRITER_BATCH_S = 0.05
 #: in-memory buffer, and the cost of each append, small).
 WRITER_FLUSH_BLOCKS = 256
 _KIND_BY_PROTOCOL = {"FPB1": "plate", "INS1": "insole", "CSV4": "diyplate"}
+#: Which device's stances make a side's live figures when several see one foot (lower wins).
+SOURCE_PRIORITY = {"FPB1": 0, "CSV4": 1, "INS1": 2}
 
 
 class State(str, enum.Enum):
@@ -987,7 +989,14 @@ class SessionController:
                 info = w.device.info
                 if "fz" in w.channels:
                     cop = w.channels.index("cop_x") if "cop_x" in w.channels else None
-                    live.add_stream(w.stream, info.rate_hz, info.side, w.channels.index("fz"), cop)
+                    live.add_stream(
+                        w.stream,
+                        info.rate_hz,
+                        info.side,
+                        w.channels.index("fz"),
+                        cop,
+                        priority=SOURCE_PRIORITY.get(str(info.protocol).upper(), 3),
+                    )
             max_rate = max(w.rate_hz for w in self._workers)
             self._writer_q = WorkQueue(int(self.writer_buffer_s * max_rate))
             self._analysis_q = WorkQueue(int(self.analysis_buffer_s * max_rate))

@@ -103,6 +103,7 @@ class LiveAnalyzer:
         )
         self._n_total = 0
         self._since_s = -np.inf
+        self._priority: dict[str, int] = {}
 
     def add_stream(
         self,
@@ -111,8 +112,12 @@ class LiveAnalyzer:
         side: str | None,
         fz_column: int,
         cop_ml_column: int | None = None,
+        priority: int = 0,
     ) -> None:
-        """Declare a stream: its rate (Hz), side, and the Block columns of Fz and COP ML."""
+        """Declare a stream: its rate (Hz), side, the Block columns of Fz and COP ML, and its
+        priority as the source of a side's figures when several streams see one foot (lower
+        wins; the recorder gives force plates 0, DIY plates 1, insoles 2)."""
+        self._priority[name] = int(priority)
         state = _StreamState(
             name=name,
             rate_hz=float(rate_hz),
@@ -258,40 +263,33 @@ class LiveAnalyzer:
             ``sides``: per side (or per stream when the side is unknown) ``n_stances``,
             ``midstance_peak_n`` (mean, N), ``midstance_peak_sd_n``, ``last_midstance_peak_n``,
             ``midstance_peak_bw`` (mean, BW, None without body mass), ``contact_time_s`` (mean),
-            ``stride_time_s`` (median), ``cadence_spm`` (steps/min); and overall ``n_stances``
-            (all, valid or not), ``n_valid``, ``si_pct`` (Robinson SI of the mid-stance peak,
-            positive = right higher, None until both sides have a stance), ``symmetry_text``,
-            ``cadence_spm``, ``contact_time_s``.
+            ``stride_time_s`` (median), ``cadence_spm`` (steps/min) and ``source`` (the stream
+            they come from: when several devices see one foot, e.g. a belt plate and an insole,
+            the one added with the lowest ``priority`` (plates before insoles)); ``streams``: the
+            same per stream and side (``"plate_left"``, ``"plate:left"`` for a plate under both
+            feet); and overall ``n_stances`` (all, valid or not), ``n_valid``, ``si_pct``
+            (Robinson SI of the mid-stance peak, positive = right higher, None until both sides
+            have a stance), ``symmetry_text``, ``cadence_spm``, ``contact_time_s``.
         """
         with self._lock:
             stances = [s for s in self._stances if s.get("valid", True)]
             n_all = len(self._stances)
-        groups: dict[str, list[dict[str, Any]]] = {}
+        by_stream: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
         for s in stances:
-            groups.setdefault(s["side"] or s["stream"], []).append(s)
+            by_stream.setdefault((s["stream"], s["side"]), []).append(s)
+        streams = {
+            (name if side is None or side in name else f"{name}:{side}"): self._group(group, name)
+            for (name, side), group in by_stream.items()
+        }
         sides: dict[str, dict[str, Any]] = {}
-        for key, group in groups.items():
-            peaks = np.array([_num(s.get("midstance_peak_n")) for s in group])
-            contact = np.array([_num(s.get("contact_time_s")) for s in group])
-            starts = np.sort(np.array([float(s["start_s"]) for s in group]))
-            strides = np.diff(starts)
-            strides = strides[strides < 3.0]
-            stride_s = float(np.median(strides)) if strides.size else None
-            mean_peak = _nanmean(peaks)
-            sides[key] = {
-                "n_stances": len(group),
-                "midstance_peak_n": mean_peak,
-                "midstance_peak_sd_n": _nanstd(peaks),
-                "last_midstance_peak_n": _num_or_none(peaks[-1]) if peaks.size else None,
-                "midstance_peak_bw": (
-                    mean_peak / (self.body_mass_kg * 9.80665)
-                    if mean_peak is not None and self.body_mass_kg
-                    else None
-                ),
-                "contact_time_s": _nanmean(contact),
-                "stride_time_s": stride_s,
-                "cadence_spm": 120.0 / stride_s if stride_s else None,
-            }
+        order = {name: k for k, name in enumerate(self._streams)}
+        for (name, side), group in sorted(
+            by_stream.items(),
+            key=lambda kv: (self._priority.get(kv[0][0], 0), order.get(kv[0][0], 0)),
+        ):
+            key = side or name
+            if key not in sides:
+                sides[key] = self._group(group, name)
         si = None
         if "left" in sides and "right" in sides:
             left = sides["left"]["midstance_peak_n"]
@@ -302,6 +300,7 @@ class LiveAnalyzer:
         contacts = [v["contact_time_s"] for v in sides.values() if v["contact_time_s"]]
         return {
             "sides": sides,
+            "streams": streams,
             "n_stances": n_all,
             "n_valid": len(stances),
             "si_pct": si,
@@ -309,6 +308,30 @@ class LiveAnalyzer:
             "cadence_spm": float(np.mean(cadences)) if cadences else None,
             "contact_time_s": float(np.mean(contacts)) if contacts else None,
             "body_mass_kg": self.body_mass_kg,
+        }
+
+    def _group(self, group: list[dict[str, Any]], source: str) -> dict[str, Any]:
+        peaks = np.array([_num(s.get("midstance_peak_n")) for s in group])
+        contact = np.array([_num(s.get("contact_time_s")) for s in group])
+        starts = np.sort(np.array([float(s["start_s"]) for s in group]))
+        strides = np.diff(starts)
+        strides = strides[strides < 3.0]
+        stride_s = float(np.median(strides)) if strides.size else None
+        mean_peak = _nanmean(peaks)
+        return {
+            "n_stances": len(group),
+            "midstance_peak_n": mean_peak,
+            "midstance_peak_sd_n": _nanstd(peaks),
+            "last_midstance_peak_n": _num_or_none(peaks[-1]) if peaks.size else None,
+            "midstance_peak_bw": (
+                mean_peak / (self.body_mass_kg * 9.80665)
+                if mean_peak is not None and self.body_mass_kg
+                else None
+            ),
+            "contact_time_s": _nanmean(contact),
+            "stride_time_s": stride_s,
+            "cadence_spm": 120.0 / stride_s if stride_s else None,
+            "source": source,
         }
 
 

@@ -127,3 +127,32 @@ def test_symmetry_words():
     assert symmetry_text(None) == "n/a"
     assert robinson_si_pct(100.0, 110.0) == pytest.approx(100 * 10 / 105)
     assert robinson_si_pct(0.0, 0.0) is None
+
+
+def test_a_foot_seen_by_a_plate_and_an_insole_takes_its_figures_from_the_plate():
+    rate_plate, rate_insole, seconds = 500.0, 100.0, 20.0
+    model = GaitModel(GaitParams(speed_m_s=3.0, asymmetry=-0.06), seed=6)
+    live = LiveAnalyzer()
+    for side in ("left", "right"):
+        for name, rate, priority, scale in (
+            (f"insole_{side}", rate_insole, 2, 0.8),  # insoles read 20 % low, as they do
+            (f"plate_{side}", rate_plate, 0, 1.0),
+        ):
+            live.add_stream(name, rate, side, fz_column=0, priority=priority)
+            t = np.arange(int(seconds * rate)) / rate
+            fz = scale * model.foot(side, t + 0.013)["fz"][:, None]  # devices not in step
+            for b in _blocks(fz, rate, [64]):
+                live.feed(name, b, b.seq / rate)
+    live.flush()
+    fig = live.figures()
+    for side in ("left", "right"):
+        s = fig["sides"][side]
+        assert s["source"] == f"plate_{side}"
+        plate = fig["streams"][f"plate_{side}"]
+        insole = fig["streams"][f"insole_{side}"]
+        assert s["midstance_peak_n"] == plate["midstance_peak_n"]
+        assert insole["midstance_peak_n"] == pytest.approx(0.8 * plate["midstance_peak_n"],
+                                                           rel=0.02)
+        # stride time from one device per foot, not from both interleaved
+        assert s["cadence_spm"] == pytest.approx(model.params.mean_cadence_spm, rel=0.03)
+    assert fig["si_pct"] == pytest.approx(_truth_si(model, seconds), abs=1.0)
