@@ -61,6 +61,61 @@ def layout_for(side: str) -> list[dict[str, Any]]:
     return [dict(s, x_mm=-s["x_mm"]) for s in RIGHT_LAYOUT]
 
 
+def load_opengo(path: str) -> dict[str, dict[str, Any]]:
+    """Read a Moticon OpenGo export (tab-separated, ``#`` header) for insole playback.
+
+    Returns per side (``"left"``, ``"right"``): ``p`` (n, 16) pressures in N/cm², ``acc``
+    (n, 3) g, ``gyr`` (n, 3) deg/s, ``f`` (n,) total force N, ``cop`` (n, 2) normalised,
+    ``valid`` (n,) rows that have data for this side, ``rate_hz`` and ``area_mm2`` (16,): the
+    sensor areas for which Σ p·A reproduces the exported total force (least squares), so a
+    played-back insole passes the driver's cross-check like the real one.
+
+    Raises
+    ------
+    DeviceError
+        The file is missing or is not an OpenGo export.
+    """
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            header = None
+            for line in fh:
+                if not line.startswith("#"):
+                    break
+                if "\t" in line and "time" in line:
+                    header = line.lstrip("#").strip("\n").split("\t")
+        data = np.genfromtxt(path, delimiter="\t", comments="#", dtype=float)
+    except (OSError, ValueError) as exc:
+        raise DeviceError(f"cannot read insole playback file {path!r}: {exc}") from None
+    if header is None or data.ndim != 2 or data.shape[1] < len(header) - 2:
+        raise DeviceError(f"{path!r} is not a Moticon OpenGo export (no '# time ...' header)")
+    names = [h.strip() for h in header]
+
+    def cols(prefix: str) -> list[int]:
+        return [i for i, n in enumerate(names) if n.startswith(prefix)]
+
+    t = data[:, names.index("time")]
+    dt = np.diff(t[np.isfinite(t)])
+    rate = float(np.round(1.0 / np.median(dt))) if dt.size else 100.0
+    out: dict[str, dict[str, Any]] = {}
+    for side in ("left", "right"):
+        pc = [names.index(f"{side} pressure {k}[N/cm²]") for k in range(1, 17)]
+        ac, gc = cols(f"{side} acceleration"), cols(f"{side} angular")
+        fc = names.index(f"{side} total force[N]")
+        cc = cols(f"{side} center of pressure")
+        p, f = data[:, pc], data[:, fc]
+        valid = np.isfinite(p).all(axis=1) & np.isfinite(f)
+        if valid.sum() < 20:
+            raise DeviceError(f"{path!r} has no {side} insole data to play back")
+        area_cm2, *_ = np.linalg.lstsq(p[valid], f[valid], rcond=None)
+        out[side] = {
+            "p": np.nan_to_num(p), "acc": np.nan_to_num(data[:, ac]),
+            "gyr": np.nan_to_num(data[:, gc]), "f": np.nan_to_num(f),
+            "cop": np.nan_to_num(data[:, cc]), "valid": valid, "rate_hz": rate,
+            "area_mm2": np.clip(np.round(area_cm2 * 100.0), 1, 65535).astype(int),
+        }
+    return out
+
+
 SENT_DTYPE = np.dtype(
     [("frame", "<i8"), ("seq", "<i8"), ("seq16", "<u2"), ("t_dev_us", "<u4"),
      ("t_model_s", "<f8"), ("f_total", "<u2"), ("p", "<u2", (16,)), ("boot", "<i4")]
@@ -107,6 +162,8 @@ class Ins1Simulator(Simulator):
         size_code: int = 42,
         firmware: str = "1.2.0",
         seq_start: int = 0,
+        playback: dict[str, Any] | None = None,
+        playback_start_s: float = 0.0,
         **kw: Any,
     ) -> None:
         if side not in ("left", "right"):
@@ -116,9 +173,17 @@ class Ins1Simulator(Simulator):
         super().__init__(port, **kw)
         if clock_start_s is not None:
             self.boot_offset_s = float(clock_start_s)
+        self.layout = layout_for(side)
+        self.playback = playback
+        if playback is not None:  # replay a recorded insole: its rate and sensor areas
+            rate_hz = int(playback["rate_hz"])
+            if rate_hz not in ins1.RATES_HZ:
+                raise DeviceError(f"playback rate {rate_hz} Hz is not an INS1 rate")
+            for sensor, area in zip(self.layout, playback["area_mm2"].tolist(), strict=True):
+                sensor["area_mm2"] = int(area)
+            self._play_row0 = int(round(playback_start_s * rate_hz)) % len(playback["f"])
         self.info = ins1.Ins1Info(side, int(pair_id), size_code, serial[:12], firmware, 16,
                                   int(rate_hz), 2.5, 1 / 4096, 0.1)
-        self.layout = layout_for(side)
         self._x = np.array([s["x_mm"] for s in self.layout], float)
         self._y = np.array([s["y_mm"] for s in self.layout], float)
         self._area = np.array([s["area_mm2"] for s in self.layout], float)
@@ -132,6 +197,7 @@ class Ins1Simulator(Simulator):
         self.boots = 0
         self.seq_start = int(seq_start) % 65536
         self.f_total_gain = 1.0  # != 1: the device total disagrees with its pressures
+        self._play_rows: list[np.ndarray] = []
         self._offset_raw = (np.arange(16) % 3).astype(np.int64)  # unzeroed sensor offsets
         self._reset_state()
 
@@ -249,11 +315,13 @@ class Ins1Simulator(Simulator):
         k = np.arange(self._next_k, k_end)
         self._next_k = k_end
         t = self.model_time_of(self._crystal_start_s + k * period)
-        s = self.make_samples(t)
+        s, present = self.make_samples(t, k)
         payloads = ins1.encode_samples(s)
         seq = self.seq - len(s) + np.arange(len(s))
-        ids = np.empty(len(s), dtype=np.int64)
+        ids = np.full(len(s), -1, dtype=np.int64)
         for i, (p, q) in enumerate(zip(payloads, seq.tolist(), strict=True)):
+            if not present[i]:
+                continue  # a recording without this sample: the device lost it
             ids[i] = self.frame_id
             if not self.send(ins1.encode_frame(ins1.SAMPLE, p), seq=q, n=1):
                 self.samples_dropped += 1
@@ -262,8 +330,13 @@ class Ins1Simulator(Simulator):
         self._record(s, t, ids, seq)
 
     # -- samples -------------------------------------------------------------------------
-    def make_samples(self, t: np.ndarray) -> np.ndarray:
-        """SAMPLE records for model times ``t`` (advances the sequence counter)."""
+    def make_samples(self, t: np.ndarray, k: np.ndarray | None = None
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """SAMPLE records for model times ``t`` (sample numbers ``k`` since START) and which
+        of them exist (all, except rows of a played-back recording without data for this
+        foot). Advances the sequence counter."""
+        if self.playback is not None:
+            return self._playback_samples(np.arange(len(t)) if k is None else k)
         foot = self.gait.foot(self.info.side, t)
         fz = foot["fz"] * self.weight_scale
         p_kpa = insole_pressures(fz, foot["cop_x"], foot["cop_y"], self._x, self._y, self._area)
@@ -301,7 +374,28 @@ class Ins1Simulator(Simulator):
             s["flags"][0] |= ins1.FLAG_LINK_REESTABLISHED
             self._link_flag = False
         self.seq += n
-        return s
+        return s, np.ones(n, bool)
+
+    def _playback_samples(self, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        pb = self.playback
+        rows = (self._play_row0 + k) % len(pb["f"])
+        n = len(rows)
+        s = np.zeros(n, ins1.SAMPLE_DTYPE)
+        s["side"] = ord("L" if self.info.side == "left" else "R")
+        s["seq"] = (self.seq + np.arange(n)) % 65536
+        t_dev = self.crystal_time_s(self.model_time_of(
+            self._crystal_start_s + k / self.info.rate_hz)) + self.clock_jumps_s
+        s["t_dev_us"] = np.rint(t_dev * 1e6).astype(np.int64) % (1 << 32)
+        s["p"] = np.clip(np.rint(pb["p"][rows] * 10.0 / self.info.p_lsb_kpa), 0, 0xFFFE)
+        s["acc"] = np.clip(np.rint(pb["acc"][rows] * 4096), -32768, 32767)
+        s["gyr"] = np.clip(np.rint(pb["gyr"][rows] * 10), -32768, 32767)
+        s["f_total"] = np.clip(np.rint(pb["f"][rows] / ins1.F_TOTAL_LSB_N), 0, 0xFFFF)
+        s["cop"] = np.rint(pb["cop"][rows] / ins1.COP_LSB)
+        s["battery_pct"] = self.battery_pct
+        s["flags"] = ins1.FLAG_ZEROED | ins1.FLAG_WEIGHT_CALIBRATED
+        self.seq += n
+        self._play_rows.append(rows)
+        return s, pb["valid"][rows]
 
     def _record(self, s: np.ndarray, t: np.ndarray, frame_ids: np.ndarray,
                 seq: np.ndarray) -> None:
@@ -315,6 +409,12 @@ class Ins1Simulator(Simulator):
         rec["p"] = s["p"]
         rec["boot"] = self.boots
         self.sent_chunks.append(rec)
+
+    @property
+    def played_rows(self) -> np.ndarray:
+        """Playback: the recording's row of each generated sample (parallel to :attr:`sent`)."""
+        with self._lock:
+            return np.concatenate(self._play_rows) if self._play_rows else np.zeros(0, int)
 
     @property
     def sent(self) -> np.ndarray:
@@ -371,7 +471,8 @@ class InsoleSetup(Setup):
 
 
 INSOLE_OPTIONS = ("rate", "drift", "drift_ppm", "drift_ppm_right", "clock_start_s",
-                  "sensor_fault", "pair_id", "fault_side", "faults", "name", "seq_start")
+                  "sensor_fault", "pair_id", "fault_side", "faults", "name", "seq_start",
+                  "playback", "playback_start")
 
 
 def start_insoles(options: dict[str, Any] | None = None) -> InsoleSetup:
@@ -384,7 +485,9 @@ def start_insoles(options: dict[str, Any] | None = None) -> InsoleSetup:
     ``drift`` / ``drift_ppm`` (left foot's clock error, default 60 ppm), ``drift_ppm_right``
     (default −½ of the left), ``clock_start_s`` (device clock at start; near 4294.97 s the u32
     µs counter wraps), ``seq_start`` (first sequence number; the u16 wraps), ``sensor_fault``
-    (index 0..15 of a left-insole sensor reporting 0xFFFF),
+    (index 0..15 of a left-insole sensor reporting 0xFFFF), ``playback`` (path of a Moticon
+    OpenGo export to replay instead of the gait model; rows without data for a foot are lost
+    frames) and ``playback_start`` (s into the file),
     ``pair_id``, ``name`` (port name prefix).
 
     Raises
@@ -411,6 +514,10 @@ def start_insoles(options: dict[str, Any] | None = None) -> InsoleSetup:
     faults = opts.pop("faults", None)
     spec = FaultSpec.parse(faults)
     base = str(opts.pop("name", "ins1"))
+    playback = opts.pop("playback", None)
+    play_start = _opt(opts, "playback_start", 0.0, float)
+    opts.pop("playback_start", None)
+    recording = load_opengo(str(playback)) if playback else None
     for k in ("drift", "drift_ppm", "drift_ppm_right", "clock_start_s", "sensor_fault",
               "pair_id", "rate", "seq_start"):
         opts.pop(k, None)
@@ -428,6 +535,8 @@ def start_insoles(options: dict[str, Any] | None = None) -> InsoleSetup:
                 port, side, serial, pair_id, gait, rate_hz=rate,
                 sensor_fault=sensor_fault if side == "left" else None,
                 clock_start_s=clock_start, seed=seed * 2 + k, seq_start=seq_start,
+                playback=recording[side] if recording else None,
+                playback_start_s=play_start,
                 faults=spec if fault_side in (side, "both") else None,
                 drift_ppm=drift_l if side == "left" else drift_r))
         for sim in sims:

@@ -375,3 +375,57 @@ def test_open_devices_starts_and_stops_the_simulated_pair():
         open_devices("sim:insoles?colour=red")
     with pytest.raises(DeviceError, match="INS1 rates"):
         open_devices("sim:insoles?rate=70")
+
+
+def test_real_moticon_recording_played_back_through_the_protocol(shared_data):
+    """A real OpenGo walking recording streamed by the simulated insoles: the driver returns
+    the recorded pressures and forces exactly, Σ p·A matches the device total on real data,
+    rows the recording lacks become gaps of the right length, and stance onsets agree with
+    the insole vendor's own gait report."""
+    import csv
+
+    folder = shared_data / "moticon_opengo_walking"
+    setup = start_insoles({"playback": str(folder / "230927_102114.txt"),
+                           "playback_start": 4.0, "name": "t-ins1-playback"})
+    try:
+        pair = ins1.pair_insoles([ins1.open_ins1(u) for u in setup.urls])
+        pair.start()
+        got = {"left": [], "right": []}
+        end = time.monotonic() + 2.6
+        while time.monotonic() < end:
+            for side, blocks in pair.read(0.05).items():
+                got[side] += blocks
+        pair.stop()
+        for side, blocks in pair.read(0.2).items():
+            got[side] += blocks
+        pair.close()
+    finally:
+        setup.stop()
+    from forcelab.drivers.sim.ins1_sim import load_opengo
+
+    rec = load_opengo(str(folder / "230927_102114.txt"))
+    for side in ("left", "right"):
+        sim = setup.left if side == "left" else setup.right
+        dev = pair.left if side == "left" else pair.right
+        seq, values = _per_sample(got[side])
+        row_of = dict(zip(sim.sent["seq"].tolist(), sim.played_rows.tolist(), strict=True))
+        rows = np.array([row_of[int(q)] for q in seq])
+        r = rec[side]
+        assert r["valid"][rows].all()
+        assert np.allclose(values[:, 3:19], r["p"][rows] * 10.0)  # N/cm² -> kPa, exact grid
+        assert np.allclose(values[:, 0], r["f"][rows])
+        assert np.allclose(values[:, 1:3], r["cop"][rows], atol=5e-5)
+        assert dev.stats.force_mismatch == 0  # Σ p·A agrees with the total on real data
+        in_range = np.arange(rows[0], rows[-1] + 1)
+        assert dev.stats.dropped_samples == int(np.sum(~r["valid"][in_range]))
+        # stance onsets against the vendor's initial contacts in this window (50 N: swing
+        # phases of this recording carry up to ~40 N of toe contact)
+        t_file = rows / r["rate_hz"]
+        on = values[:, 0] > 50.0
+        onsets = t_file[1:][on[1:] & ~on[:-1]]
+        onsets = onsets[(onsets > t_file[0] + 0.05) & (onsets < t_file[-1] - 0.05)]
+        with open(folder / f"gait_report_230927_10_21_14_{side}_steps.csv") as fh:
+            ic = [float(row["Initial contact (s)"]) for row in csv.DictReader(fh)]
+        ic = [x for x in ic if t_file[0] + 0.05 < x < t_file[-1] - 0.05]
+        assert len(onsets) == len(ic) >= 1
+        assert np.allclose(onsets, ic, atol=0.03)
