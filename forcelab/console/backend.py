@@ -151,6 +151,13 @@ class ConsoleBackend:
             return self.state in ("connected", "stopped")
         return False
 
+    @property
+    def trials(self) -> list[dict[str, Any]]:
+        """Trials recorded in this console session: ``name``, ``tags``, ``path`` and, once
+        stopped, ``recording`` (the controller's stop report: samples recorded, dropped and
+        overflowed per stream, error)."""
+        return [dict(t) for t in self._trials]
+
     def trial_count(self) -> int:
         """Number of trials recorded in this console session."""
         return len(self._trials)
@@ -227,8 +234,11 @@ class ConsoleBackend:
     def stop_trial(self) -> dict[str, Any]:
         """Stop the trial and finalise its session file; returns ``{"name", "tags", "path",
         "recording"}`` (``recording`` is the controller's stop report)."""
+        report = self._stop_recording()
+        if self._current_trial is not None:
+            self._current_trial["recording"] = report
         info = dict(self._current_trial or {"path": str(self.session_path)})
-        info["recording"] = self._stop_recording()
+        info["recording"] = report
         self._current_trial = None
         return info
 

@@ -8,8 +8,10 @@ never tares while it connects. The GUI never blocks on a job.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeoutError
 from typing import Any
 
 from PyQt5.QtCore import QObject, pyqtSignal
@@ -32,33 +34,50 @@ class JobRunner(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="forcelab-console-job")
-        self._pending: dict[int, str] = {}
+        self._lock = threading.Lock()
+        self._pending = 0
         self.busy_with: str | None = None
 
     @property
     def busy(self) -> bool:
-        """True while a job is queued or running."""
-        return bool(self._pending)
+        """True while a job is queued or running (False again before ``finished`` is handled)."""
+        with self._lock:
+            return self._pending > 0
 
     def submit(self, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future:
         """Run ``fn(*args, **kwargs)`` on the worker thread; ``finished`` reports the outcome."""
-        future = self._pool.submit(self._run, name, fn, args, kwargs)
-        self._pending[id(future)] = name
-        future.add_done_callback(lambda f: self._pending.pop(id(f), None))
-        return future
+        with self._lock:
+            self._pending += 1
+        try:
+            return self._pool.submit(self._run, name, fn, args, kwargs)
+        except RuntimeError:  # shut down: the window is closing
+            with self._lock:
+                self._pending -= 1
+            raise
 
     def _run(self, name: str, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
         self.busy_with = name
         self.started.emit(name)
+        result, error = None, None
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:  # reported to the GUI thread, which shows it
-            self.busy_with = None
-            self.finished.emit(name, None, exc)
-            return None
+            error = exc
         self.busy_with = None
-        self.finished.emit(name, result, None)
+        with self._lock:
+            self._pending -= 1
+        self.finished.emit(name, result, error)
         return result
+
+    def drain(self, timeout_s: float | None = None) -> bool:
+        """Wait until the jobs submitted so far have run; False if ``timeout_s`` passed first."""
+        try:
+            self._pool.submit(lambda: None).result(timeout=timeout_s)
+        except RuntimeError:  # already shut down: nothing can be pending
+            return True
+        except FutureTimeoutError:
+            return False
+        return True
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop accepting jobs; with ``wait`` block until the running one ends."""

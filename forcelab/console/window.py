@@ -178,6 +178,8 @@ class ConsoleWindow(QMainWindow):
         self.session_path: str | None = None
         self._closing = False
         self._close_confirmed = False
+        self._close_failed = False
+        self._closed = False
         self._weighing = False
         self.setWindowTitle("forcelab console")
         self.setMinimumSize(1024, 640)
@@ -218,8 +220,8 @@ class ConsoleWindow(QMainWindow):
             combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
             combo.setMinimumContentsLength(12)
         width = controls.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width()
-        scroll.setMinimumWidth(max(360, width + 6))
-        scroll.setMaximumWidth(max(460, width + 6))
+        scroll.setMinimumWidth(max(400, width + 6))
+        scroll.setMaximumWidth(max(480, width + 6))
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         central.addWidget(scroll)
 
@@ -829,7 +831,12 @@ class ConsoleWindow(QMainWindow):
             self.restoreState(state)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
-        """Ask before closing while recording; then finalise the session file."""
+        """Ask before closing while recording; then finalise the session file and release the
+        devices. If that fails the window stays open once with the reason in the banner (what
+        was flushed is in the file); closing again quits."""
+        if self._closed:
+            event.accept()
+            return
         if self.backend.is_recording and not self._close_confirmed:
             if not self._confirm(
                 "Recording in progress",
@@ -842,12 +849,22 @@ class ConsoleWindow(QMainWindow):
         self.status_timer.stop()
         self.settings.save_geometry(self.saveGeometry(), self.saveState())
         self.settings.sync()
-        self.jobs.shutdown(wait=True)
+        self.jobs.drain(timeout_s=60.0)
         try:
             self.backend.close()
-        except (ForcelabError, Exception) as exc:  # the operator must see why
-            QMessageBox.critical(self, "Closing the session failed", str(exc))
+        except Exception as exc:  # shown to the operator; a second close quits anyway
+            if not self._close_failed:
+                self._close_failed = True
+                self.status_timer.start()
+                self.show_error(
+                    f"Closing the session failed: {exc}. Everything flushed before this is in "
+                    "the file; close the window again to quit."
+                )
+                event.ignore()
+                return
+        self.jobs.shutdown(wait=False)
         self.review.close_file()
+        self._closed = True
         event.accept()
 
 

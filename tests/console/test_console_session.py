@@ -64,6 +64,17 @@ def log_lines(window) -> list[str]:
     return [window.log_list.item(i).text() for i in range(window.log_list.count())]
 
 
+def assert_complete(data, recorded: dict) -> None:
+    """Every sample the recorder took from the device is in the file, and every sample the
+    link lost is an explicit gap (no silent hole, no overflow)."""
+    assert recorded["overflow_writer_samples"] == 0
+    assert data.samples.shape[0] == recorded["samples_recorded"]
+    missing = int(np.sum(data.gaps["n_missing"])) if data.gaps.size else 0
+    assert np.all(np.diff(data.seq) >= 1)
+    assert int(data.seq[-1] - data.seq[0] + 1) == data.samples.shape[0] + missing
+    assert missing <= recorded["dropped_samples"]
+
+
 def read_file(path):
     from forcelab.store import open_session
 
@@ -116,11 +127,10 @@ def test_connect_tare_weigh_record_stop_and_the_file_holds_the_trial(qtbot, cons
     assert trials[0]["stop_s"] is not None and trials[0]["duration_s"] > 3.0
     assert [m["label"] for m in markers] == ["M1"]
     assert set(streams) == set(live_curves)
-    report = console.backend._trials[-1]
-    for data in streams.values():
+    report = console.backend.trials[-1]
+    for name, data in streams.items():
         assert data.samples.shape[0] > 3.0 * data.rate_hz
-        assert np.all(np.diff(data.seq) == 1)
-        assert data.gaps.size == 0
+        assert_complete(data, report["recording"]["streams"][name])
         fz = data.channel("fz")
         assert np.nanmax(fz) > 500.0
     assert "Trial: 12 km/h  [treadmill, barefoot]" in console.last_summary
@@ -189,16 +199,14 @@ def test_a_stalled_gui_thread_loses_no_sample(qtbot, console):
     pump(qtbot, 1.0)
     time.sleep(2.0)  # the GUI thread is blocked: no timer, no peek, no event handling
     pump(qtbot, 1.0)
-    snap = console.backend.controller.snapshot()
     stop(qtbot, console)
-    report = console.backend._trials[-1]
+    report = console.backend.trials[-1]
     _, _, _, streams = read_file(report["path"])
-    for dev in snap.devices:
-        assert dev.overflow_writer_samples == 0 and dev.dropped_samples == 0
-        data = streams[dev.name]
-        assert np.all(np.diff(data.seq) == 1) and data.gaps.size == 0
-        # every sample the device delivered while recording is in the file (4 s of them)
-        assert data.samples.shape[0] >= dev.samples_recorded >= 3.5 * data.rate_hz
+    for name, recorded in report["recording"]["streams"].items():
+        data = streams[name]
+        # every sample the devices delivered during the 4 s, the stalled 2 s included
+        assert recorded["samples_recorded"] >= 3.5 * data.rate_hz
+        assert_complete(data, recorded)
 
 
 def _answer_question(button: int, answered: list) -> None:
@@ -229,3 +237,71 @@ def test_closing_while_recording_asks_then_finalises_the_file(qtbot, console):
     assert trials[0]["stop_s"] is not None
     for data in streams.values():
         assert data.samples.shape[0] > 1.5 * data.rate_hz
+
+
+@pytest.mark.parametrize(
+    "device, streams",
+    [
+        ("sim:plate?asymmetry=-0.12&seed=21", 1),  # one plate under both feet: sides from COP
+        ("sim:insoles?asymmetry=-0.12&seed=21", 2),  # INS1 pair at 100 Hz, one stream per foot
+    ],
+)
+def test_other_setups_show_sides_and_asymmetry(qtbot, console, device, streams):
+    connect(qtbot, console, device)
+    console.mass_spin.setValue(70.0)
+    start(qtbot, console, "setup")
+    qtbot.waitUntil(lambda: console.last_snapshot is not None
+                    and console.last_snapshot.left_n >= 8 and console.last_snapshot.right_n >= 8,
+                    timeout=30_000)
+    assert console.asymmetry.si_pct == pytest.approx(-12.0, abs=3.0)
+    assert {s for s, _ in console.stride_bars.values} == {"left", "right"}
+    assert len(console.force_plot.curve_names()) == streams
+    stop(qtbot, console)
+    _, _, _, data = read_file(console.session_path)
+    assert len(data) == streams
+    assert all(d.samples.shape[0] > 2.0 * d.rate_hz for d in data.values())
+
+
+def test_full_disk_during_a_trial_shows_the_error_and_keeps_the_data(qtbot, console,
+                                                                     monkeypatch):
+    """The file system reports almost no free space mid-trial (a full disk cannot be made
+    here): the store closes the file cleanly, the console says so, nothing before is lost."""
+    import forcelab.store.writer as writer_module
+
+    real_statvfs = writer_module.os.statvfs
+    full = {"on": False}
+
+    class _Full:
+        def __init__(self, st):
+            self.f_frsize = st.f_frsize
+            self.f_bavail = 10 if full["on"] else st.f_bavail
+
+    monkeypatch.setattr(writer_module.os, "statvfs", lambda p: _Full(real_statvfs(p)))
+    connect(qtbot, console, "sim:treadmill?seed=9")
+    start(qtbot, console, "disk")
+    pump(qtbot, 2.0)
+    full["on"] = True
+    qtbot.waitUntil(lambda: console.error_banner.isVisible(), timeout=10_000)
+    assert "disk" in console.last_error.lower()
+    stop(qtbot, console)
+    full["on"] = False
+    trials, _, _, streams = read_file(console.session_path)
+    assert [t["name"] for t in trials] == ["disk"]
+    for data in streams.values():
+        assert data.samples.shape[0] > 1.5 * data.rate_hz
+        assert np.all(np.diff(data.seq) >= 1)
+
+
+def test_refresh_lists_running_simulated_ports_and_disconnect_releases_them(qtbot, console):
+    connect(qtbot, console, "sim:treadmill?seed=12")
+    qtbot.mouseClick(console.refresh_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: any("device(s) found" in line for line in log_lines(console)),
+                    timeout=10_000)
+    items = [console.device_combo.itemText(i) for i in range(console.device_combo.count())]
+    ports = [i for i in items if i.startswith("fpb1://")]
+    assert len(ports) >= 2
+    assert console.device_combo.currentText() == "sim:treadmill?seed=12"
+    qtbot.mouseClick(console.disconnect_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: console.backend.state == "idle" and not console.jobs.busy,
+                    timeout=15_000)
+    assert console.connect_button.isEnabled() and not console.tare_button.isEnabled()
