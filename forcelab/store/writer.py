@@ -76,6 +76,7 @@ class _StreamBuffer:
         self.blocks: list[tuple] = []
         self.gaps: list[tuple] = []
         self.link_rows: list[tuple] = []
+        self.pending_nbytes = 0  # bytes of samples and sequence numbers not yet written
         self.rows_total = 0  # rows appended (written + pending)
         self.rows_written = 0
         self.blocks_written = 0
@@ -90,7 +91,7 @@ class _StreamBuffer:
         self.n_gaps = 0
 
     def pending_bytes(self) -> int:
-        return sum(a.nbytes for a in self.samples) + 8 * sum(a.size for a in self.seq)
+        return self.pending_nbytes
 
 
 class SessionWriter:
@@ -421,6 +422,7 @@ class SessionWriter:
                 )
             s.samples.append(np.array(samples, dtype=s.dtype, copy=True))
             s.seq.append(np.arange(seq0, seq0 + n, dtype=np.int64))
+            s.pending_nbytes += s.samples[-1].nbytes + 8 * n
             s.blocks.append(
                 (s.rows_total, seq0, n, t_s, float(block.t_device_s), int(block.status or 0))
             )
@@ -828,6 +830,7 @@ class SessionWriter:
             s.rows_written += data.shape[0]
             s.samples.clear()
             s.seq.clear()
+            s.pending_nbytes = 0
         if s.blocks:
             _append(self._ds(g + "blocks"), s.blocks, L.BLOCK_DTYPE)
             s.blocks_written += len(s.blocks)
