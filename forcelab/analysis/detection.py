@@ -24,10 +24,13 @@ and slow drift do not change what is found:
   below ``off`` again, so ``on`` only confirms the contact and does not delay it.
 - **Durations.** A contact shorter than ``min_contact_s`` is a blip, not a stance (the flight
   goes on). A drop below ``off`` for less than ``min_flight_s`` does not end the stance.
-- **Gaps and edges.** A NaN sample is a gap: a stance loaded when the gap begins ends there, and a
-  stance that begins before any unloaded sample was seen after a gap both get reason ``"gap"``
-  (invalid). A stance that begins before any unloaded sample was seen in the file is
-  ``"partial_start"``; one still loaded at the last sample is ``"partial_end"``.
+- **Gaps and edges.** Runs of at most ``max_gap_s`` missing samples between two measured ones
+  (a dropped row) are bridged by linear interpolation for the analysis (counted in
+  ``parameters["bridged_samples"]``). A longer run of NaN (or inf) samples is a gap: a stance
+  loaded when the gap begins ends there, and a stance that begins after a gap before any
+  unloaded sample was seen both get reason ``"gap"`` (invalid). A stance that begins before any
+  unloaded sample was seen in the file is ``"partial_start"``; one still loaded at the last
+  sample is ``"partial_end"``.
 
 Because the detector only keeps running sums, feeding the samples in chunks gives exactly the
 stances of a single call (see :class:`forcelab.analysis.StreamingAnalyzer`).
@@ -63,6 +66,7 @@ DEFAULT_OPTIONS: dict[str, float] = {
     "level_alpha": 0.3,
     "noise_alpha": 0.5,
     "min_flight_samples": 3,
+    "max_gap_s": 0.02,
 }
 """Detection options and their defaults (forces in N, durations in s, fractions of level)."""
 
@@ -150,7 +154,39 @@ def sample_counts(opts: dict[str, float], rate_hz: float) -> dict[str, int]:
         "guard": max(0, int(round(opts["guard_s"] * rate_hz))),
         "min_stats": max(1, int(opts["min_flight_samples"])),
         "init_window": max(1, int(round(opts["init_window_s"] * rate_hz))),
+        "max_gap": max(0, int(round(opts["max_gap_s"] * rate_hz))),
     }
+
+
+def bridge_gaps(x: np.ndarray, max_gap: int) -> tuple[np.ndarray, int]:
+    """Fill runs of at most ``max_gap`` missing samples (NaN/inf) by linear interpolation.
+
+    Only runs with a measured sample on both sides are filled; longer runs stay gaps. Used for
+    analysis only (a one-row dropout in an insole export must not split a stance); stored data
+    is never changed.
+
+    Returns
+    -------
+    tuple
+        The signal (the input itself when nothing was filled) and the number of filled samples.
+    """
+    if max_gap <= 0 or x.size == 0:
+        return x, 0
+    bad = ~np.isfinite(x)
+    if not bad.any():
+        return x, 0
+    edges = np.diff(np.concatenate(([0], bad.view(np.int8), [0])))
+    starts = np.flatnonzero(edges == 1)
+    ends = np.flatnonzero(edges == -1)
+    ok = (ends - starts <= max_gap) & (starts > 0) & (ends < x.size)
+    if not ok.any():
+        return x, 0
+    y = x.copy()
+    for a, b in zip(starts[ok], ends[ok], strict=True):
+        left, right = x[a - 1], x[b]
+        frac = np.arange(1, b - a + 1) / (b - a + 1)
+        y[a:b] = left + (right - left) * frac
+    return y, int(np.sum(ends[ok] - starts[ok]))
 
 
 def initial_state(window: np.ndarray, opts: dict[str, float]) -> tuple[float, float, float]:
@@ -316,6 +352,7 @@ def detect_stances(force_n: Any, rate_hz: float, **options: Any) -> Stances:
     x = as_force(force_n, check_inf=False)  # the kernel treats +-inf as NaN (a gap)
     opts = check_options(options)
     counts = sample_counts(opts, rate)
+    x, n_bridged = bridge_gaps(x, counts["max_gap"])
     init = initial_state(first_finite(x, counts["init_window"]), opts)
     det = make_detector(opts, rate, init)
     parts = [det.feed(x), det.finish()]
@@ -325,6 +362,7 @@ def detect_stances(force_n: Any, rate_hz: float, **options: Any) -> Stances:
         "initial_baseline_n": init[0],
         "initial_noise_n": init[1],
         "initial_level_n": init[2],
+        "bridged_samples": n_bridged,
         "method": "hysteresis thresholds above a baseline tracked from flight phases",
         "implementation": "compiled",
     }

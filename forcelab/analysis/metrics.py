@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from forcelab import _stances
-from forcelab.analysis.detection import Stances, as_force
+from forcelab.analysis.detection import Stances, as_force, bridge_gaps
 from forcelab.errors import InputError
 from forcelab.recording import check_body_mass, check_rate
 
@@ -208,6 +208,9 @@ def stance_metrics(
     x = as_force(force_n, check_inf=False)  # a non-finite sample shows in the stance's impulse
     if not isinstance(stances, Stances):
         raise InputError("stances must be a Stances object (from detect_stances)")
+    # the dropouts the detector bridged are bridged the same way here
+    max_gap_s = float(stances.parameters.get("options", {}).get("max_gap_s", 0.0))
+    x, _ = bridge_gaps(x, max(0, int(round(max_gap_s * rate))))
     opts = check_metric_options(options)
     if len(stances) and stances.end.max() > x.shape[0]:
         raise InputError(

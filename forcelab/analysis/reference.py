@@ -18,6 +18,7 @@ import numpy as np
 from forcelab.analysis.detection import (
     Stances,
     as_force,
+    bridge_gaps,
     check_options,
     first_finite,
     initial_state,
@@ -233,6 +234,7 @@ def detect_stances_reference(force_n: Any, rate_hz: float, **options: Any) -> St
     x = as_force(force_n)
     opts = check_options(options)
     counts = sample_counts(opts, rate)
+    x, _ = bridge_gaps(x, counts["max_gap"])
     init = initial_state(first_finite(x, counts["init_window"]), opts)
     out = _RefDetector(opts, counts, init).run(x)
     cols = list(zip(*out, strict=True)) if out else [[], [], [], [], []]

@@ -18,6 +18,7 @@ from forcelab.analysis.detection import (
     DEFAULT_OPTIONS,
     Stances,
     as_force,
+    bridge_gaps,
     check_options,
     initial_state,
     make_detector,
@@ -107,7 +108,10 @@ class StreamingAnalyzer:
         self._prev_gap = False
         self._flushed = False
         self.n_samples = 0
+        self.bridged_samples = 0
         self.initial_state: tuple[float, float, float] | None = None
+        self._held = np.empty(0, dtype=np.float64)  # trailing dropout that may be bridged
+        self._prev = np.nan  # last sample passed to the detector
 
     @property
     def baseline_n(self) -> float | None:
@@ -137,6 +141,33 @@ class StreamingAnalyzer:
             raise InputError("this StreamingAnalyzer was flushed; create a new one")
         x = as_force(fz_chunk, "fz_chunk")
         self.n_samples += x.shape[0]
+        return self._push(self._bridge(x, final=False))
+
+    def _bridge(self, x: np.ndarray, final: bool) -> np.ndarray:
+        """Bridge short dropouts exactly as the batch detector does; a missing run at the end
+        of the data seen so far is held back until the next sample shows how long it is."""
+        z = np.concatenate((self._held, x)) if self._held.size else x
+        gap = self._counts["max_gap"]
+        hold = 0
+        if not final and gap > 0 and z.size and not np.isfinite(z[-1]):
+            finite = np.flatnonzero(np.isfinite(z))
+            run = z.size - (int(finite[-1]) + 1) if finite.size else z.size
+            if run <= gap and (finite.size or np.isfinite(self._prev)):
+                hold = run
+        self._held = z[z.size - hold :].copy() if hold else np.empty(0, dtype=np.float64)
+        out = z[: z.size - hold]
+        if gap > 0 and out.size:
+            bridged, count = bridge_gaps(np.concatenate(([self._prev], out)), gap)
+            if count:
+                out = bridged[1:]
+                self.bridged_samples += count
+        if out.size:
+            self._prev = float(out[-1])
+        return out
+
+    def _push(self, x: np.ndarray) -> list[dict[str, Any]]:
+        if x.size == 0:
+            return []
         self._buf = np.concatenate((self._buf, x)) if self._buf.size else x.copy()
         if self._detector is None:
             self._n_finite += int(np.count_nonzero(np.isfinite(x)))
@@ -150,10 +181,10 @@ class StreamingAnalyzer:
         """End of data: return the remaining stances (a stance still loaded is partial_end)."""
         if self._flushed:
             return []
-        rows: list[dict[str, Any]] = []
+        rows = self._push(self._bridge(np.empty(0, dtype=np.float64), final=True))
         if self._detector is None:
             self._start_detector()
-            rows = self._run(self._buf)
+            rows += self._run(self._buf)
         self._flushed = True
         return rows + self._emit(self._detector.finish())
 

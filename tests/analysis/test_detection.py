@@ -56,12 +56,12 @@ def test_zeroed_data_with_exact_zeros_in_flight():
 def test_nan_gap_inside_a_stance_makes_it_invalid():
     x, starts, ends = make_gait(n_stances=6, rate_hz=500.0)
     mid = (starts[2] + ends[2]) // 2
-    x[mid : mid + 5] = np.nan
+    x[mid : mid + 15] = np.nan  # 30 ms: longer than max_gap_s (20 ms)
     st_ = detect_stances(x, 500.0)
     assert list(st_.reason) == ["", "", "gap", "gap", "", "", ""]
-    assert st_.end[2] == mid and st_.start[3] == mid + 5
+    assert st_.end[2] == mid and st_.start[3] == mid + 15
     gap_in_flight = x.copy()
-    gap_in_flight[ends[3] + 10 : ends[3] + 20] = np.nan
+    gap_in_flight[ends[3] + 10 : ends[3] + 30] = np.nan
     assert list(detect_stances(gap_in_flight, 500.0).reason).count("gap") == 2
 
 
@@ -190,6 +190,26 @@ def test_infinite_samples_are_gaps_like_nan():
     with_inf[ends[2] + 20] = -np.inf
     with_nan[mid] = np.nan
     with_nan[ends[2] + 20] = np.nan
-    a, b = detect_stances(with_inf, 500.0), detect_stances(with_nan, 500.0)
+    a = detect_stances(with_inf, 500.0, max_gap_s=0.0)
+    b = detect_stances(with_nan, 500.0, max_gap_s=0.0)
     np.testing.assert_array_equal(a.start, b.start)
     assert list(a.reason) == list(b.reason) == ["", "gap", "gap", "", ""][: len(a)]
+
+
+def test_short_dropouts_are_bridged_longer_ones_are_gaps():
+    x, starts, ends = make_gait(n_stances=5, rate_hz=100.0, contact_s=0.6, flight_s=0.4)
+    holes = x.copy()
+    for s, e in zip(starts, ends, strict=True):
+        holes[(s + e) // 2] = np.nan  # one dropped row in every stance
+    holes[(starts[2] + ends[2]) // 2 + 10 : (starts[2] + ends[2]) // 2 + 12] = np.nan
+    st_ = detect_stances(holes, 100.0)
+    assert st_.valid.all() and len(st_) == 5
+    assert st_.parameters["bridged_samples"] == 7
+    table = stance_metrics(holes, st_, 100.0)
+    np.testing.assert_allclose(
+        table["peak_force_n"],
+        stance_metrics(x, detect_stances(x, 100.0), 100.0)["peak_force_n"],
+        rtol=0.01,
+    )
+    strict = detect_stances(holes, 100.0, max_gap_s=0.0)
+    assert list(strict.reason).count("gap") == 11  # each hole splits a stance in two

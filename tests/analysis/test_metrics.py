@@ -136,7 +136,7 @@ def test_metric_inputs_are_checked():
         stance_metrics(x[:150], st_, RATE)
     with pytest.raises(InputError, match="NaN or inf"):
         bad = x.copy()
-        bad[st_.start[0] + 5] = np.nan
+        bad[st_.start[0] + 5 : st_.start[0] + 40] = np.nan  # longer than max_gap_s
         stance_metrics(bad, st_, RATE)
     with pytest.raises(InputError, match="Stances"):
         stance_metrics(x, [(0, 10)], RATE)

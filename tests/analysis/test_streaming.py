@@ -67,9 +67,10 @@ def test_streaming_equals_batch_with_random_chunks(
         noise_n=float(rng.uniform(0, 10)),
         seed=seed,
     )
-    if x.size and nan_frac > 0.7:
-        i = int(nan_frac * (x.size - 1))
-        x[i : i + 7] = np.nan
+    for _ in range(int(nan_frac * 4)):  # dropouts, some bridged, some gaps
+        if x.size:
+            i = int(rng.integers(0, x.size))
+            x[i : i + int(rng.integers(1, 16))] = np.nan
     cuts = [int(f * x.size) for f in cuts_frac]
     opts = {"init_window_s": init_window_s}
     assert_rows_equal(
@@ -83,6 +84,10 @@ def test_streaming_sample_by_sample_and_one_chunk_agree():
     each = stream_rows(x, 200.0, list(range(1, x.size)))
     assert_rows_equal(one, each)
     assert len(one) == len(starts)
+    holes = x.copy()
+    holes[starts + 10] = np.nan  # bridged dropouts held back across chunk edges
+    holes[-1] = np.nan
+    assert_rows_equal(stream_rows(holes, 200.0, list(range(1, x.size))), batch_rows(holes, 200.0))
     assert all(r["valid"] for r in one)
 
 
