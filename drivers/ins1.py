@@ -462,7 +462,10 @@ def force_from_pressures(p_kpa: np.ndarray, area_mm2: np.ndarray) -> np.ndarray:
 
 
 def force_mismatch(
-    f_total_n: np.ndarray, f_sum_n: np.ndarray, tolerance_n: float = 15.0, tolerance_rel=0.1
+    f_total_n: np.ndarray,
+    f_sum_n: np.ndarray,
+    tolerance_n: float = 15.0,
+    tolerance_rel: float = 0.1,
 ) -> np.ndarray:
     """True where the device total force and Σ p·A disagree by more than the tolerance.
 
@@ -700,6 +703,27 @@ class Ins1Device(Device):
         Time to wait for each reply, in s (commands are retried twice).
     baudrate : int
         Line rate (ignored by USB-CDC and ptys).
+    reconnect_interval_s : float
+        Least time between two reconnect attempts while the link is down, in s.
+    handshake_syncs : int
+        TIME_SYNC round trips at open (the clock is usable from the first block on).
+
+    Attributes
+    ----------
+    info : DeviceInfo
+        Identity, rate, channels, calibration (LSBs, zero offsets, weight scale), layout,
+        ``extra["pair_id"]``.
+    stats : Ins1Stats
+        Link counters plus ``duplicates``, ``force_mismatch``, ``sensor_faults``,
+        ``clock_jumps``, ``time_syncs``.
+    clock : ClockFit
+        Device clock -> host clock (``clock.drift_ppm``).
+
+    Notes
+    -----
+    ``Block.status`` is the OR of the samples' INS1 flags (bit 0 zeroed, 1 weight-calibrated,
+    2 sensor fault, 3 buffer overflow, 4 link re-established) plus bit 8
+    (:data:`STATUS_FORCE_MISMATCH`) when Σ p·A from the layout disagrees with ``fz``.
     """
 
     def __init__(
@@ -826,9 +850,11 @@ class Ins1Device(Device):
             self._samples.append(frame.payload)
         elif frame.type == EVENT and len(frame.payload) >= 5:
             kind, arg = struct.unpack_from("<BI", frame.payload)
+            info = getattr(self, "ins1_info", None)
+            side = info.side if info is not None else "?"
             self._events.append(
                 DeviceEvent(EVENT_KINDS.get(kind, f"event_{kind}"), self._seq_unwrapped,
-                            t_recv_s, arg, f"INS1 {self.ins1_info.side} event {kind}")
+                            t_recv_s, arg, f"INS1 {side} insole event {kind}")
             )
         elif frame.type == BOOT:
             self._rebooted = True
