@@ -63,4 +63,28 @@ def run_console(
     window.show()
     if review:
         window.open_review(review)
-    return int(app.exec_())
+    _close_on_signals(window)
+    status = int(app.exec_())
+    if window.session_path:
+        print(f"last session file: {window.session_path}")
+    return status
+
+
+def _close_on_signals(window: object) -> None:
+    """Ctrl+C (SIGINT) or SIGTERM close the window like the close button, without asking:
+    a running trial is stopped and its file finalised. A 200 ms timer lets Python see the
+    signal while Qt's event loop runs."""
+    import signal
+
+    from PyQt5.QtCore import QTimer
+
+    def handler(signum: int, _frame: object) -> None:
+        window._close_confirmed = True  # type: ignore[attr-defined]
+        window.close()  # type: ignore[attr-defined]
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, handler)
+    timer = QTimer(window)  # type: ignore[arg-type]
+    timer.setInterval(200)
+    timer.timeout.connect(lambda: None)
+    timer.start()

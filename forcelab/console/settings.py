@@ -77,15 +77,19 @@ class ConsoleSettings:
     @property
     def devices(self) -> list[str]:
         """Device strings used last time (newest first)."""
-        value = self.qsettings.value("devices/recent", [])
-        if isinstance(value, str):
-            value = [value] if value else []
-        return [str(v) for v in (value or []) if str(v).strip()]
+        value = self.qsettings.value("devices/recent", "")
+        if not isinstance(value, str):  # anything else is not ours: start afresh
+            return []
+        return [v.strip() for v in value.split("\n") if v.strip()]
 
     def remember_device(self, device: str) -> None:
-        """Put ``device`` first in the recent device strings (at most 10 kept)."""
+        """Put ``device`` first in the recent device strings (at most 10 kept, one per line)."""
+        device = " ".join(str(device).split())
+        if not device:
+            return
         recent = [d for d in self.devices if d != device]
-        self.qsettings.setValue("devices/recent", [device, *recent][:10])
+        self.qsettings.setValue("devices/recent", "\n".join([device, *recent][:10]))
+        self.qsettings.sync()
 
     @property
     def output_dir(self) -> Path:

@@ -138,3 +138,36 @@ def test_cli_help_lists_the_console():
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0
     assert "--device" in proc.stdout and "--review" in proc.stdout
+
+
+def test_cli_console_connects_the_simulator_and_quits_cleanly_on_ctrl_c(tmp_path):
+    """``forcelab console --device sim:treadmill`` as a real subprocess; SIGINT closes it."""
+    import os
+    import signal
+    import time
+
+    pytest.importorskip("forcelab.drivers.open")
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", FORCELAB_CONFIG_DIR=str(tmp_path))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "forcelab", "console", "--device", "sim:treadmill?seed=2",
+         "--output-dir", str(tmp_path / "sessions")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        ini = tmp_path / "console.ini"
+        # the console remembers a device string once it is connected
+        while time.monotonic() < deadline and proc.poll() is None:
+            if ini.exists() and "sim:treadmill" in ini.read_text(encoding="utf-8"):
+                break
+            time.sleep(0.2)
+        assert proc.poll() is None, proc.stderr.read()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    assert "sim:treadmill?seed=2" in (tmp_path / "console.ini").read_text(encoding="utf-8")
