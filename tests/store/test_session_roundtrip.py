@@ -10,6 +10,8 @@ import h5py
 import numpy as np
 import pytest
 from forcelab.drivers.base import Block, LinkStats
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from store_helpers import csv4_info, insole_info, make_block, plate_info, values
 
 from forcelab.errors import InputError, SessionFileError
@@ -318,3 +320,33 @@ def test_is_session_file(tmp_path, session_path):
         f["x"] = [1, 2]
     assert not is_session_file(plain)
     assert not is_session_file(tmp_path / "missing.h5")
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    sizes=st.lists(st.integers(1, 40), min_size=1, max_size=25),
+    gaps=st.lists(st.integers(0, 30), min_size=25, max_size=25),
+    first_seq=st.integers(0, 10**9),
+)
+def test_property_every_sample_lands_at_its_sequence_number(tmp_path_factory, sizes, gaps,
+                                                            first_seq):
+    path = tmp_path_factory.mktemp("prop") / "p.h5"
+    rate = 200.0
+    blocks, seq = [], first_seq
+    for size, gap in zip(sizes, gaps, strict=False):
+        seq += gap if blocks else 0
+        blocks.append(make_block(seq, size, 7, rate, T0 + 3.0 + (seq - first_seq) / rate
+                                 - seq / rate, gap_before=gap if blocks else 0))
+        seq += size
+    _record(path, {"diy": (csv4_info(), blocks)}).close()
+    s = read_recording(path).streams[0]
+    sent = np.concatenate([np.arange(b.seq, b.seq + b.n) for b in blocks])
+    assert s.n_samples == sent[-1] - first_seq + 1
+    expected = np.full(s.n_samples, np.nan)
+    expected[sent - first_seq] = values(sent, 7)[:, 4]
+    np.testing.assert_array_equal(s.fz, expected.astype(np.float32).astype(np.float64))
+    assert s.t0_s == pytest.approx(3.0, abs=1e-6)
+    with open_session(path) as sf:
+        summary = sf.stream_summary("diy")
+    assert summary["samples_missing"] == s.n_samples - sent.size
