@@ -273,3 +273,29 @@ def test_saturated_cells_are_flagged_overrange(diy):
     flagged = [b for b in blocks if b.status & csv4.STATUS_OVERRANGE]
     assert flagged and sum(b.n for b in flagged) >= saturated.sum()
     assert setup.board.faults.records("overrange")
+
+
+def test_reconnects_by_board_id_when_the_board_returns_on_another_port(diy):
+    first = diy(board_id="FPDIY-MOVE1", name="t-csv4-move-a", start=30)
+    dev = _open(first)
+    dev.start()
+    blocks = []
+    while not blocks:
+        blocks = dev.read(0.1)
+    first.stop()  # the cable is pulled: this port disappears
+    with pytest.raises(ConnectionLost):
+        for _ in range(20):
+            dev.read(0.1)
+    other = diy(board_id="FPDIY-OTHER", name="t-csv4-move-b", start=30)
+    again = diy(board_id="FPDIY-MOVE1", name="t-csv4-move-c", start=30)  # re-enumerated
+    after = []
+    deadline = time.monotonic() + 6
+    while not after and time.monotonic() < deadline:
+        try:
+            after = dev.read(0.1)
+        except ConnectionLost:
+            time.sleep(0.05)
+    assert after and dev.connected and dev.stats.reconnects == 1
+    assert dev.port == again.ports[0] != other.ports[0]
+    assert after[0].gap_before > 0
+    dev.close()
