@@ -384,6 +384,25 @@ class Csv4Device(Device):
         Time to wait for each reply in s (tare and calibration add 40 sample periods).
     baudrate : int
         Line rate in bit/s (default 115200).
+    reconnect_interval_s : float
+        Least time between two reconnect attempts while the link is down, in s.
+
+    Attributes
+    ----------
+    info : DeviceInfo
+        Board id (``serial``), rate, channels, calibration (``units``, ``offsets_counts``,
+        ``scales_counts_per_n``), ``extra`` (plate size, cell order, COP threshold).
+    stats : Csv4Stats
+        Link counters plus ``duplicates``, ``overrange``, ``clock_resets``, ``comments``.
+    max_step_ms : int
+        Longest plausible step between two lines' t_ms (longer: a corrupt line or a restart).
+
+    Notes
+    -----
+    ``Block.status`` bit 0 (:data:`STATUS_OVERRANGE`): a cell saturated (raw ±(2^23 − 1)).
+    Bit flips cannot be detected in a line protocol without a checksum when they leave a
+    well-formed line: a flipped digit in a cell value passes (a flipped t_ms is caught by
+    :func:`validate_millis`).
     """
 
     def __init__(
