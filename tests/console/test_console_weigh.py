@@ -1,0 +1,105 @@
+"""Weighing from the console with a standing athlete.
+
+The simulators only model running and walking, so a quiet-standing athlete is an in-test FPB1-
+like plate (a real :class:`forcelab.drivers.Device` producing 1 kHz blocks in real time) handed
+to the real SessionController; everything above it (controller, weighing, window) is real.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from forcelab.drivers import Block, Channel, Device, DeviceInfo, LinkStats
+from PyQt5.QtCore import Qt
+
+from forcelab.console.athletes import Athlete
+from forcelab.console.settings import ConsoleSettings
+from forcelab.console.window import ConsoleWindow
+
+G = 9.80665
+
+
+class StandingPlate(Device):
+    """A plate with someone standing on it: ``weight_n`` plus noise and optional sway (N)."""
+
+    def __init__(self, weight_n: float, sway_n: float = 0.0, rate_hz: float = 1000.0) -> None:
+        self.info = DeviceInfo("FPB1", "test plate", "TP-1", "1.0", None, rate_hz,
+                               (Channel("fz", "N"), Channel("cop_x", "m")))
+        self.stats = LinkStats()
+        self.weight_n, self.sway_n, self.rate_hz = weight_n, sway_n, rate_hz
+        self._rng = np.random.default_rng(3)
+        self._t0 = None
+        self._seq = 0
+
+    def start(self) -> None:
+        self._t0 = time.time()
+
+    def stop(self) -> None:
+        self._t0 = None
+
+    def zero(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self._t0 = None
+
+    def read(self, timeout: float = 0.1) -> list[Block]:
+        time.sleep(min(timeout, 0.02))
+        if self._t0 is None:
+            return []
+        due = int((time.time() - self._t0) * self.rate_hz) - self._seq
+        if due <= 0:
+            return []
+        t = (self._seq + np.arange(due)) / self.rate_hz
+        fz = (self.weight_n + self.sway_n * np.sin(2 * np.pi * 1.3 * t)
+              + self._rng.normal(0, 1.5, due))
+        block = Block(self._seq, t[0], self._t0 + t[0],
+                      np.column_stack([fz, np.zeros(due)]))
+        self._seq += due
+        return [block]
+
+
+@pytest.fixture
+def window(qtbot, config_dir):
+    w = ConsoleWindow(settings=ConsoleSettings())
+    qtbot.addWidget(w)
+    w.show()
+    yield w
+    w.close()
+
+
+def test_weighing_a_still_athlete_fills_in_and_saves_the_body_mass(qtbot, window):
+    window.save_athlete(Athlete("Still Stan", body_mass_kg=65.0))
+    window.backend.controller.connect_devices([StandingPlate(72.4 * G)])
+    qtbot.waitUntil(lambda: window.backend.is_connected, timeout=5_000)
+    pump_until = time.monotonic() + 0.5
+    while time.monotonic() < pump_until:
+        qtbot.wait(50)
+    qtbot.keyClick(window, Qt.Key_G, Qt.ControlModifier)
+    qtbot.waitUntil(lambda: window.stillness.state == "still", timeout=10_000)  # live light
+    qtbot.waitUntil(lambda: not window.jobs.busy and window.stillness.state == "done",
+                    timeout=20_000)
+    assert window.mass_spin.value() == pytest.approx(72.4, abs=0.2)
+    assert "72.4 kg" in window.stillness.text()
+    assert not window.error_banner.isVisible()
+    # the measured mass is kept for the athlete, between runs too
+    from forcelab.console.athletes import AthleteStore
+
+    stored = AthleteStore(window.settings.folder / "athletes.json").load()
+    assert [(a.name, round(a.body_mass_kg, 1)) for a in stored] == [("Still Stan", 72.4)]
+
+
+def test_a_swaying_athlete_is_not_weighed_and_nothing_changes(qtbot, window):
+    window.save_athlete(Athlete("Wobbly Walt", body_mass_kg=80.0))
+    window.backend.controller.connect_devices([StandingPlate(80 * G, sway_n=150.0)])
+    qtbot.waitUntil(lambda: window.backend.is_connected, timeout=5_000)
+    qtbot.wait(300)
+    qtbot.mouseClick(window.weigh_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: window.stillness.state == "moving", timeout=5_000)
+    qtbot.waitUntil(lambda: not window.jobs.busy and window.stillness.state == "failed",
+                    timeout=20_000)
+    assert window.error_banner.isVisible() and "Weigh failed" in window.last_error
+    assert window.mass_spin.value() == pytest.approx(80.0)
+    assert window.current_athlete().body_mass_kg == pytest.approx(80.0)
