@@ -83,7 +83,7 @@ cdef class Detector:
     cdef public double level_alpha, noise_alpha
     cdef public Py_ssize_t min_contact, min_flight, guard, min_stats
     cdef public double base, noise, level, on_thr, off_thr
-    cdef public int phase, edge_reason, st_reason, committed
+    cdef public int phase, edge_reason, st_reason, committed, saw_missing
     cdef public Py_ssize_t fl_start, st_start, t_end, pos, fn, last_low
     cdef public double cbase, cnoise, st_off, st_max
     cdef public object tail
@@ -116,6 +116,7 @@ cdef class Detector:
         self.edge_reason = R_PARTIAL_START
         self.st_reason = R_OK
         self.committed = 0
+        self.saw_missing = 0
         self.fl_start = 0
         self.last_low = -1
         self.st_start = 0
@@ -332,6 +333,7 @@ cdef class Detector:
                         break
                     v = x[i]
                     if _bad(v):
+                        self.saw_missing = 1
                         self.edge_reason = R_GAP
                         self.last_low = off + i
                         i += 1
@@ -384,6 +386,7 @@ cdef class Detector:
                     v = x[i]
                     length = off + i - self.st_start
                     if _bad(v):
+                        self.saw_missing = 1
                         if length >= self.min_contact:
                             o_start[k] = self.st_start
                             o_end[k] = off + i
@@ -436,6 +439,7 @@ cdef class Detector:
                         self._learn(self.st_reason)
                         self.phase = FLIGHT
                         if _bad(v):
+                            self.saw_missing = 1
                             self.edge_reason = R_GAP
                             self.last_low = off + i
                             i += 1

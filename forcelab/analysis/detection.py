@@ -352,10 +352,19 @@ def detect_stances(force_n: Any, rate_hz: float, **options: Any) -> Stances:
     x = as_force(force_n, check_inf=False)  # the kernel treats +-inf as NaN (a gap)
     opts = check_options(options)
     counts = sample_counts(opts, rate)
-    x, n_bridged = bridge_gaps(x, counts["max_gap"])
-    init = initial_state(first_finite(x, counts["init_window"]), opts)
-    det = make_detector(opts, rate, init)
-    parts = [det.feed(x), det.finish()]
+
+    def run(signal: np.ndarray) -> tuple:
+        init = initial_state(first_finite(signal, counts["init_window"]), opts)
+        det = make_detector(opts, rate, init)
+        return init, det, [det.feed(signal), det.finish()]
+
+    init, det, parts = run(x)
+    n_bridged = 0
+    if det.saw_missing and counts["max_gap"] > 0:
+        # the detector met missing samples: bridge short dropouts and detect again
+        bridged, n_bridged = bridge_gaps(x, counts["max_gap"])
+        if n_bridged:
+            init, det, parts = run(bridged)
     start, end, code, base, _peak = (np.concatenate(c) for c in zip(*parts, strict=True))
     params = {
         "options": opts,

@@ -208,9 +208,7 @@ def stance_metrics(
     x = as_force(force_n, check_inf=False)  # a non-finite sample shows in the stance's impulse
     if not isinstance(stances, Stances):
         raise InputError("stances must be a Stances object (from detect_stances)")
-    # the dropouts the detector bridged are bridged the same way here
     max_gap_s = float(stances.parameters.get("options", {}).get("max_gap_s", 0.0))
-    x, _ = bridge_gaps(x, max(0, int(round(max_gap_s * rate))))
     opts = check_metric_options(options)
     if len(stances) and stances.end.max() > x.shape[0]:
         raise InputError(
@@ -223,7 +221,12 @@ def stance_metrics(
         if ap.shape != x.shape:
             raise InputError("ap_force_n must have as many samples as force_n")
     raw = kernel_metrics(x, stances, rate, opts)
-    bad = ~np.isfinite(raw["impulse_ns"])  # NaN or inf anywhere in a stance shows in its sum
+    bad = ~np.isfinite(raw["impulse_ns"])
+    if bad.any() and max_gap_s > 0:
+        # the dropouts the detector bridged are bridged the same way here
+        x, _ = bridge_gaps(x, max(0, int(round(max_gap_s * rate))))
+        raw = kernel_metrics(x, stances, rate, opts)
+        bad = ~np.isfinite(raw["impulse_ns"])  # NaN or inf anywhere in a stance shows in its sum
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
         raise InputError(
