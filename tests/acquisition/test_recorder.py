@@ -274,4 +274,4 @@ def _live_figures(tmp_path, setup, controller):
     for e, d in zip(events, details, strict=True):
         assert d["end_s"] > e["t_s"]
         if d["valid"]:
-            assert e["arg"] == round(d["midstance_peak_n"])
+            assert abs(e["arg"] - d["midstance_peak_n"]) <= 0.55  # N, rounded twice
