@@ -189,6 +189,18 @@ def bridge_gaps(x: np.ndarray, max_gap: int) -> tuple[np.ndarray, int]:
     return y, int(np.sum(ends[ok] - starts[ok]))
 
 
+def _percentiles_2_98(vals: np.ndarray) -> tuple[float, float]:
+    """2nd and 98th percentiles (linear interpolation) with one partial sort."""
+    n = vals.size
+    pos = np.array([0.02, 0.98]) * (n - 1)
+    lo_i = np.floor(pos).astype(np.intp)
+    hi_i = np.minimum(lo_i + 1, n - 1)
+    part = np.partition(vals, np.unique(np.concatenate((lo_i, hi_i))))
+    frac = pos - lo_i
+    out = part[lo_i] + (part[hi_i] - part[lo_i]) * frac
+    return float(out[0]), float(out[1])
+
+
 def initial_state(window: np.ndarray, opts: dict[str, float]) -> tuple[float, float, float]:
     """Initial (baseline_n, noise_n, level_n) from the first finite samples.
 
@@ -207,7 +219,7 @@ def initial_state(window: np.ndarray, opts: dict[str, float]) -> tuple[float, fl
     vals = window[np.isfinite(window)]
     if vals.size == 0:
         return 0.0, 0.0, 0.0
-    lo, hi = np.percentile(vals, [2.0, 98.0])
+    lo, hi = _percentiles_2_98(vals)
     span = float(hi - lo)
     if span < opts["min_level_n"]:
         return float(np.mean(vals)), float(np.std(vals)), 0.0
