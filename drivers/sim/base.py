@@ -75,7 +75,9 @@ class Simulator:
         self._timers: list[tuple[float, int, Callable[[], None]]] = []
         self._timer_ids = itertools.count()
         self._stall_until = -1.0
+        self._last_step: float | None = None
         self._held: list[bytes] = []
+        self._outbox = bytearray()
         self._stream_started_at: float | None = None
         self._unplugged_at: float | None = None
         self._unplug_done = False
@@ -131,7 +133,22 @@ class Simulator:
         if self._held or self.model_time_s() < self._stall_until:
             self._held.append(data)
             return True
-        return self.port.write(data)
+        # Collected and written once per loop step (one write syscall, not one per frame).
+        port = self.port
+        if not port.plugged:
+            return False
+        if port.pending + len(self._outbox) + len(data) > port.max_pending:
+            self.flush_output()
+            if port.pending + len(data) > port.max_pending:
+                return False
+        self._outbox += data
+        return True
+
+    def flush_output(self) -> None:
+        """Write what :meth:`send` collected to the port now."""
+        if self._outbox:
+            self.port.write(bytes(self._outbox))
+            self._outbox.clear()
 
     def schedule(self, delay_s: float, fn: Callable[[], None]) -> None:
         """Run ``fn`` in the simulator thread after ``delay_s`` s of model time."""
@@ -158,6 +175,7 @@ class Simulator:
             self.port.open()
         self._t0_mono = time.monotonic()
         self.on_boot()
+        self.flush_output()  # the power-up banner goes out at once
         self._thread = threading.Thread(target=self._run, name=f"sim-{self.port.name}",
                                         daemon=True)
         self._thread.start()
@@ -184,16 +202,19 @@ class Simulator:
             self.port.unplug()
             self._unplugged_at = self.model_time_s()
             self._held.clear()
+            self._outbox.clear()
             self.faults.note("unplug", t_s=self._unplugged_at)
 
     def replug(self) -> None:
         """Plug back in: new pty under the same name; the device boots."""
         with self._lock:
             self.port.replug()
+            self._outbox.clear()
             self._unplugged_at = None
             self.faults.note("replug", t_s=self.model_time_s())
             self.cancel_timers()
             self.on_boot()
+            self.flush_output()
 
     def _run(self) -> None:
         try:
@@ -230,15 +251,19 @@ class Simulator:
         while self._timers and self._timers[0][0] <= now:
             _, _, fn = heapq.heappop(self._timers)
             fn()
-        jump = self.faults.clock_jump(self.period_s, now)
+        dt = now - self._last_step if self._last_step is not None else self.period_s
+        self._last_step = now
+        jump = self.faults.clock_jump(dt, now)
         if jump:
             self.clock_jumps_s += jump
-        stall = self.faults.stall(self.period_s, now)
+        stall = self.faults.stall(dt, now)
         if stall:
             self._stall_until = now + stall
         self.produce(self.crystal_time_s(now))
+        self.flush_output()
         if self._held and now >= self._stall_until:
             held, self._held = self._held, []
-            for chunk in held:
-                self.port.write(chunk)
+            if not self.port.write(b"".join(held)):
+                for chunk in held:  # too much at once: as much as the port takes
+                    self.port.write(chunk)
         self.port.pump()

@@ -66,6 +66,11 @@ class FPB1Simulator(Simulator):
     seq_start : int
         Wire sequence number of the first sample after START (0 per protocol; other values
         exercise the 2^32 wrap).
+    size_mm : tuple of int
+        Plate size reported by GET_CAL.
+    period_s : float
+        Pacing loop period in s: frames due are written every ``period_s`` (commands are answered
+        as soon as they arrive).
     """
 
     MODEL = "FPB1-SIM"
@@ -84,8 +89,9 @@ class FPB1Simulator(Simulator):
         noise_n: float = 0.3,
         seq_start: int = 0,
         size_mm: tuple[int, int] = (500, 1600),
+        period_s: float = 0.01,
     ) -> None:
-        super().__init__(port, seed=seed, faults=faults, drift_ppm=drift_ppm)
+        super().__init__(port, seed=seed, faults=faults, drift_ppm=drift_ppm, period_s=period_s)
         self.gait = gait
         self.sides = tuple(sides)
         self.serial = serial
@@ -95,6 +101,10 @@ class FPB1Simulator(Simulator):
         self.calibration = make_calibration(seed, size_mm)
         rng = np.random.default_rng([self.seed, 0x0FF])
         self.bridge_offsets = rng.integers(-3000, 3000, 6).astype(np.float64)
+        cal = self.calibration
+        # loads -> float counts in one product: (diag(1/mV/V per count) C^-1)^T
+        self._loads_to_counts_t = (np.linalg.inv(cal.matrix) / cal.mvv_per_count[:, None]).T
+        self._noise_cache: dict[tuple[int, int], np.ndarray] = {}
         self._codec = fpb1.FPB1Codec()
         self.commands_seen: list[int] = []
         self.rate_hz = fpb1.DEFAULT_RATE_HZ
@@ -122,14 +132,30 @@ class FPB1Simulator(Simulator):
         """Model times (s) of run samples ``k``."""
         return self.model_time_of(self.run_c0 + np.asarray(k, dtype=float) / self.rate_hz)
 
+    def _noise_block(self, b: int) -> np.ndarray:
+        key = (self.run_id, b)
+        cache = self._noise_cache
+        if key not in cache:
+            if len(cache) > 8:
+                cache.pop(next(iter(cache)))
+            cache[key] = np.random.default_rng(
+                [self.seed, self.run_id, b, 0x401]).standard_normal((_NOISE_BLOCK, 6)) \
+                * (self.noise_n * np.array([1, 1, 1, 0.1, 0.1, 0.1]))
+        return cache[key]
+
     def _noise(self, k: np.ndarray) -> np.ndarray:
+        """Noise of run samples ``k`` (deterministic per sample index; N and N·m)."""
         if self.noise_n <= 0 or k.size == 0:
             return np.zeros((k.size, 6))
-        blocks = np.arange(k[0] // _NOISE_BLOCK, k[-1] // _NOISE_BLOCK + 1)
-        parts = [np.random.default_rng([self.seed, self.run_id, int(b), 0x401]).standard_normal(
-            (_NOISE_BLOCK, 6)) for b in blocks]
-        noise = np.concatenate(parts)[k - blocks[0] * _NOISE_BLOCK]
-        return noise * (self.noise_n * np.array([1, 1, 1, 0.1, 0.1, 0.1]))
+        b0, b1 = int(k[0] // _NOISE_BLOCK), int(k[-1] // _NOISE_BLOCK)
+        if b0 == b1 and np.all(k // _NOISE_BLOCK == b0):
+            return self._noise_block(b0)[k - b0 * _NOISE_BLOCK]
+        blocks = k // _NOISE_BLOCK
+        out = np.empty((k.size, 6))
+        for b in np.unique(blocks).tolist():
+            sel = blocks == b
+            out[sel] = self._noise_block(int(b))[k[sel] - b * _NOISE_BLOCK]
+        return out
 
     def true_loads(self, k: np.ndarray, overrange: np.ndarray | None = None) -> np.ndarray:
         """Physical loads Fx, Fy, Fz (N), Mx, My, Mz (N·m) of run samples ``k`` (with noise)."""
@@ -150,7 +176,7 @@ class FPB1Simulator(Simulator):
 
     def raw_counts(self, loads: np.ndarray, zeroed: bool = True) -> np.ndarray:
         """Float ADC counts of ``loads`` (bridge offsets added, zero subtracted, not rounded)."""
-        counts = self.calibration.loads_to_counts(loads) + self.bridge_offsets
+        counts = loads @ self._loads_to_counts_t + self.bridge_offsets
         if zeroed:
             counts = counts - self.zero_counts
         return counts

@@ -380,9 +380,10 @@ class GaitModel:
             mx_sum[on] += (f["fz"] * f["cop_ml"])[on]
             my_sum[on] += (f["fz"] * f["cop_ap"])[on]
         loaded = fz >= threshold_n
-        with np.errstate(invalid="ignore", divide="ignore"):
-            cop_x = np.where(loaded, mx_sum / np.where(loaded, fz, 1.0), np.nan)
-            cop_y = np.where(loaded, my_sum / np.where(loaded, fz, 1.0), np.nan)
+        cop_x = np.full(n, np.nan)
+        cop_y = np.full(n, np.nan)
+        np.divide(mx_sum, fz, out=cop_x, where=loaded)
+        np.divide(my_sum, fz, out=cop_y, where=loaded)
         if len(feet) > 1:
             for f in feet:
                 on = (f["fz"] > 0) & loaded
