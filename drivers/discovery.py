@@ -8,6 +8,7 @@ ones from the registry in :mod:`forcelab.drivers.sim.pty` (any process of this u
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from forcelab.drivers.sim.pty import list_sim_ports
@@ -49,3 +50,44 @@ def list_devices() -> list[dict[str, Any]]:
             "owner_pid": rec.get("owner_pid"),
         })
     return out
+
+
+def probe_port(device: str, timeout_s: float = 0.5) -> dict[str, Any]:
+    """Ask the device on ``device`` who it is (FPB1 IDENTIFY), without changing its state.
+
+    Opening a port may reset an Arduino-style board (CSV4); only call this when asked to.
+
+    Returns
+    -------
+    dict
+        ``{"protocol": "FPB1", "model", "serial", "firmware"}`` when an FPB1 plate answers,
+        ``{"protocol": None, "note": "..."}`` otherwise (busy, no answer, cannot open).
+    """
+    from forcelab.drivers import fpb1
+    from forcelab.drivers.errors import DeviceError
+    from forcelab.drivers.transport import Transport
+
+    try:
+        t = Transport.open(device, baudrate=921600)
+    except DeviceError as exc:
+        busy = "lock" in str(exc).lower() or "busy" in str(exc).lower()
+        return {"protocol": None, "note": "in use by another program" if busy else "cannot open"}
+    try:
+        codec = fpb1.FPB1Codec()
+        t.write(fpb1.encode_frame(fpb1.IDENTIFY, b"", 0x7F))
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for f in codec.feed(t.read(0.05)):
+                is_reply = f.type == fpb1.IDENTIFY | fpb1.REPLY and f.token == 0x7F
+                if is_reply and f.payload[:1] == b"\0":
+                    try:
+                        ident = fpb1.Identity.unpack(f.payload[1:])
+                    except DeviceError:
+                        continue
+                    return {"protocol": "FPB1", "model": ident.model, "serial": ident.serial,
+                            "firmware": ident.firmware}
+        return {"protocol": None, "note": "no FPB1 answer (INS1/CSV4 devices are not probed)"}
+    except DeviceError as exc:
+        return {"protocol": None, "note": f"link error: {exc}"}
+    finally:
+        t.close()

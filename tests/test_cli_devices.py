@@ -61,6 +61,11 @@ def test_simulate_lists_ports_that_devices_and_drivers_see_and_stops_on_ctrl_c(s
         assert listed[p]["simulated"] is True
         assert listed[p]["serial_number"].startswith("FP0021")
         assert "VID:PID=1209:F0CE" in listed[p]["hwid"]
+    probed = run_cli("devices", "--json", "--probe", paths[0])
+    assert probed.returncode == 0, probed.stderr
+    info = {d["device"]: d for d in json.loads(probed.stdout)}[paths[0]]["probe"]
+    assert info == {"protocol": "FPB1", "model": "FPB1-SIM",
+                    "serial": listed[paths[0]]["serial_number"], "firmware": "1.2.0"}
     table = run_cli("devices")
     assert table.returncode == 0 and paths[0] in table.stdout and "1209:F0CE" in table.stdout
     # the printed device string opens the plate with the real driver in another process

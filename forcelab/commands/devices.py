@@ -13,6 +13,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--json", action="store_true", help="print one JSON list instead of a table"
     )
     parser.add_argument(
+        "--probe", nargs="*", metavar="DEVICE",
+        help="open the listed ports (default: every port) and ask an FPB1 plate for its model "
+             "and serial (opening may reset Arduino-style boards)",
+    )
+    parser.add_argument(
         "--all", action="store_true",
         help="also list built-in serial ports without USB information (/dev/ttyS*)",
     )
@@ -34,14 +39,20 @@ def run(args: argparse.Namespace) -> int:
     if not args.all:
         devices = [d for d in devices if d["simulated"] or d.get("vid") is not None
                    or d.get("hwid") not in ("", "n/a")]
+    if args.probe is not None:
+        from forcelab.drivers.discovery import probe_port
+
+        wanted = set(args.probe)
+        for d in devices:
+            if not wanted or d["device"] in wanted:
+                d["probe"] = probe_port(d["device"])
     if args.json:
         print(json.dumps(devices, indent=1))
         return 0
     real = [d for d in devices if not d["simulated"]]
     sims = [d for d in devices if d["simulated"]]
     rows = [("DEVICE", "VID:PID", "SERIAL", "DESCRIPTION")]
-    rows += [(d["device"], _vid_pid(d), d["serial_number"] or "-", d["description"] or "-")
-             for d in real]
+    rows += [(d["device"], _vid_pid(d), d["serial_number"] or "-", _describe(d)) for d in real]
     if len(rows) == 1:
         print("no serial ports found (plug in a device, or run `forcelab simulate treadmill`)")
     else:
@@ -50,9 +61,20 @@ def run(args: argparse.Namespace) -> int:
         print()
         print("simulated devices (open them with fpb1://, ins1://, csv4:// + the path):")
         _table([("DEVICE", "VID:PID", "SERIAL", "DESCRIPTION")]
-               + [(d["device"], _vid_pid(d), d["serial_number"] or "-", d["description"] or "-")
+               + [(d["device"], _vid_pid(d), d["serial_number"] or "-", _describe(d))
                   for d in sims])
     return 0
+
+
+def _describe(d: dict) -> str:
+    text = d["description"] or "-"
+    probe = d.get("probe")
+    if probe:
+        if probe.get("protocol"):
+            text += f"  [{probe['protocol']} {probe['model']} serial {probe['serial']}]"
+        else:
+            text += f"  [{probe.get('note', 'no answer')}]"
+    return text
 
 
 def _table(rows: list[tuple[str, ...]]) -> None:

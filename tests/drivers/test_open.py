@@ -117,3 +117,23 @@ def test_plate_behind_a_tcp_bridge_via_socket_url():
             stop.set()
     finally:
         setup.stop()
+
+
+def test_probe_port_answers_only_for_fpb1_plates():
+    from forcelab.drivers.discovery import probe_port
+    from forcelab.drivers.sim.pty import SimPort, free_name
+    from forcelab.drivers.sim.setups import start_setup
+
+    silent = SimPort(free_name("probe-silent")).open()
+    try:
+        got = probe_port(silent.device, timeout_s=0.3)
+        assert got["protocol"] is None and "no FPB1 answer" in got["note"]
+    finally:
+        silent.close()
+    assert probe_port("/dev/no-such-port")["note"] == "cannot open"
+    with start_setup("plate", {"seed": 33}) as setup:
+        got = probe_port(setup.ports[0])
+        assert got["protocol"] == "FPB1" and got["serial"] == setup.simulators[0].serial
+        # probing leaves the plate usable
+        (dev,) = open_devices(setup.urls[0])
+        dev.close()
