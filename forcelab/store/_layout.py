@@ -25,6 +25,10 @@ import numpy as np
 FORMAT_ID = "forcelab-session"
 SCHEMA_VERSION = 1
 
+#: HDF5 file format bounds: the 1.10 format (the oldest with SWMR), and no newer, so HDF5 1.10+
+#: tools (MATLAB, HDFView, older h5py) read the files even when written with a newer library.
+FILE_FORMAT = ("v110", "v110")
+
 #: Session-relative times below this are taken as seconds since the session start; larger
 #: values as seconds on the host ``time.time()`` epoch (1e9 s is September 2001).
 EPOCH_THRESHOLD_S = 1e9

@@ -209,7 +209,7 @@ def recover_session(src: str | os.PathLike, dst: str | os.PathLike) -> dict[str,
     with open_session(src) as sf:
         h5 = sf._h5
         try:
-            out = h5py.File(dst, "x", libver="latest")
+            out = h5py.File(dst, "x", libver=L.FILE_FORMAT)
         except OSError as exc:
             raise SessionFileError(f"cannot create {dst}: {_short(exc)}") from None
         try:

@@ -11,9 +11,11 @@ Life of a session file::
     # close(): everything written, file marked closed cleanly
 
 Durability. Appends are buffered and written in chunks. The buffer is written and the file
-flushed when it is at least ``flush_interval_s`` old (default 0.5 s): on the next ``append`` or
-``maybe_flush()`` call, and (with ``auto_flush=True``, the default) by an internal timer thread,
-so data also reaches the disk when no more blocks arrive (an unplugged device). The first
+flushed when it is at least ``flush_interval_s`` old (default 0.5 s) or holds 1 MiB of samples:
+checked on every ``append`` and ``maybe_flush()`` call (``flush_due()`` says whether one is due),
+and, with ``auto_flush=True`` (the default), every ``flush_interval_s / 2`` by an internal timer
+thread, so data also reaches the disk when no more blocks arrive (an unplugged device). Buffered
+data is therefore never older than 0.75 s plus the time of one write. The first
 ``append`` (or ``start_swmr()``) switches the file to HDF5 SWMR mode: from then on the file on disk
 is always readable, by another process while it is recorded and after a ``kill -9``, and holds
 everything up to the last flush. Streams must be declared before that (an HDF5 SWMR writer cannot
@@ -208,7 +210,7 @@ class SessionWriter:
         t0 = time.time() if t0_unix_s is None else float(t0_unix_s)
         reserve = _make_reserve(path, int(reserve_bytes))
         try:
-            h5 = h5py.File(path, "x", libver="latest")
+            h5 = h5py.File(path, "x", libver=L.FILE_FORMAT)
         except FileExistsError:
             _release(reserve)
             raise SessionFileError(
