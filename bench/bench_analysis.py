@@ -73,16 +73,16 @@ def per_stance_numpy(x: np.ndarray, rate_hz: float) -> int:
     return len(out["peak_force_n"])
 
 
-def interleaved_best(fns: dict, repeats: int) -> dict:
-    """Best wall time of each function, run in turns so that changing machine load hits all
-    of them alike."""
+def interleaved_best(fns: dict, repeats: int, clock=time.perf_counter) -> dict:
+    """Best time of each function on ``clock``, run in turns so that changing machine load
+    hits all of them alike."""
     best = {name: float("inf") for name in fns}
     result = {}
     for _ in range(repeats):
         for name, fn in fns.items():
-            t0 = time.perf_counter()
+            t0 = clock()
             result[name] = fn()
-            best[name] = min(best[name], time.perf_counter() - t0)
+            best[name] = min(best[name], clock() - t0)
     return {name: (best[name], result[name]) for name in fns}
 
 
@@ -129,6 +129,27 @@ def main() -> None:
         f"{total / t_b / 1e6:8.1f} M samples/s"
     )
     print(f"ratio forcelab / (a): {t_a / t_ours:6.2f}x   forcelab / (b): {t_b / t_ours:6.1f}x")
+    # CPU time of this process (less sensitive to other processes on a shared machine), and
+    # one vectorised np.max pass over the same samples as a yardstick of the machine's speed
+    cpu = interleaved_best(
+        {
+            "ours": both(ours),
+            "a": both(numpy_vectorised),
+            "max": lambda: (float(left.max()), float(right.max())),
+        },
+        repeats,
+        clock=time.process_time,
+    )
+    c_ours, c_a, c_max = cpu["ours"][0], cpu["a"][0], cpu["max"][0]
+    print(
+        f"CPU time: forcelab {total / max(c_ours, 1e-9) / 1e6:.1f} M samples/s, "
+        f"(a) {total / max(c_a, 1e-9) / 1e6:.1f} M samples/s, "
+        f"ratio {c_a / max(c_ours, 1e-9):.2f}x; "
+        f"one np.max pass {total / max(c_max, 1e-9) / 1e6:.0f} M samples/s "
+        f"(forcelab costs {c_ours / max(c_max, 1e-9):.1f} np.max passes)"
+    )
+    if args.quick:
+        print("(quick: per-call overhead dominates at this size; run without --quick for figures)")
     print("targets: >= 500 M samples/s, >= 1x (a), >= 30x (b)")
 
 
