@@ -111,6 +111,11 @@ def _open_h5(path: Path) -> tuple[h5py.File, bool]:
         # Only a file flagged as open by a writer (being recorded, or the recorder died) is
         # opened as an SWMR reader; SWMR reading skips the end-of-file check, so a truncated
         # or otherwise damaged file must not take this path.
+        if "unable to lock file" in str(first):
+            raise SessionFileError(
+                f"{path} is being set up by a recorder right now (devices are being declared); "
+                "it can be read as soon as recording starts: try again in a moment"
+            ) from None
         if "already open for write" not in str(first):
             raise SessionFileError(
                 f"{path} is damaged and cannot be opened ({_short(first)}); "

@@ -149,3 +149,23 @@ def test_write_analysis_refuses_bad_input(recorded, tmp_path):
     with pytest.raises(SessionFileError, match="not a forcelab session"):
         write_analysis(text, {"stances": []}, {})
     assert read_analyses(recorded) == []
+
+
+def test_file_being_set_up_by_a_writer_gives_a_clear_message(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "setup.h5"
+    w = SessionWriter.create(path, athlete={}, auto_flush=False)  # no sample yet: not SWMR
+    try:
+        r = subprocess.run(
+            [sys.executable, "-m", "forcelab", "info", str(path)], capture_output=True,
+            text=True, timeout=60,
+        )
+        assert r.returncode == 2 and "being set up by a recorder" in r.stderr, r.stderr
+        w.add_stream("plate", plate_info())
+        w.start_swmr()
+        with open_session(path) as sf:  # readable as soon as recording starts
+            assert sf.streams == ["plate"] and sf.state["recording"] is True
+    finally:
+        w.close()
