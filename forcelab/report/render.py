@@ -242,7 +242,7 @@ def _pdf_trial_page(pdf: Any, s: SessionReport, tr: TrialReport, report: Report)
         ax.axis("off")
         table = ax.table(cellText=rows, cellColours=colours, bbox=(0, 0, 1, 1),
                          colLabels=["metric", "left", "right", "SI", "95 % CI", "direction"],
-                         colWidths=[0.22, 0.19, 0.19, 0.08, 0.14, 0.18])
+                         colWidths=[0.25, 0.17, 0.17, 0.07, 0.14, 0.20], cellLoc="center")
         table.auto_set_font_size(False)
         table.set_fontsize(6.5)
         y -= height + 0.02
@@ -252,7 +252,7 @@ def _pdf_trial_page(pdf: Any, s: SessionReport, tr: TrialReport, report: Report)
         ax = fig.add_axes((0.15, y - height, 0.7, height))
         ax.axis("off")
         table = ax.table(cellText=[list(r) for r in tr.gait_rows], colLabels=["", c1, c2],
-                         bbox=(0, 0, 1, 1))
+                         bbox=(0, 0, 1, 1), colWidths=[0.4, 0.3, 0.3])
         table.auto_set_font_size(False)
         table.set_fontsize(7)
         y -= height + 0.02
