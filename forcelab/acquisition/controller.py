@@ -67,6 +67,8 @@ WRITER_BATCH_S = 0.05
 #: in-memory buffer, and the cost of each append, small).
 WRITER_FLUSH_BLOCKS = 256
 _KIND_BY_PROTOCOL = {"FPB1": "plate", "INS1": "insole", "CSV4": "diyplate"}
+#: Seconds before taring that count as "while zeroing" for the loaded-plate warning.
+TARE_LOOKBACK_S = 1.0
 #: Which device's stances make a side's live figures when several see one foot (lower wins).
 SOURCE_PRIORITY = {"FPB1": 0, "CSV4": 1, "INS1": 2}
 
@@ -792,8 +794,23 @@ class SessionController:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def tare(self, timeout_s: float = 15.0) -> None:
+    def tare(self, timeout_s: float = 15.0, loaded_range_n: float = 100.0) -> dict[str, float]:
         """Zero every device (nothing may stand on them). connected/stopped -> taring -> back.
+
+        Parameters
+        ----------
+        timeout_s : float
+            Longest wait for all devices to finish zeroing, s.
+        loaded_range_n : float
+            A stream whose vertical force varied by more than this while it was zeroed or in the
+            ``TARE_LOOKBACK_S`` before (N) had someone moving on it: a warning event says so
+            (the zero is probably wrong).
+
+        Returns
+        -------
+        dict
+            Per stream, the range (max − min) of vertical force over that window, N (NaN when
+            the device sent no samples meanwhile).
 
         Raises
         ------
@@ -803,6 +820,7 @@ class SessionController:
         with self._op_lock:
             previous = self._require("tare", State.CONNECTED, State.STOPPED)
             self._set_state(State.TARING, "taring")
+            t_start = time.time()
             try:
                 futures = [(w.stream, w.request(w.device.zero)) for w in self._workers]
                 deadline = time.monotonic() + timeout_s
@@ -818,7 +836,26 @@ class SessionController:
                         raise AcquisitionError(f"zeroing {name} failed: {exc}") from exc
             finally:
                 self._restore_state(State.TARING, previous)
-            self._post_event("tared", "info", "all devices zeroed")
+            ranges: dict[str, float] = {}
+            for w in self._workers:
+                if "fz" not in w.channels:
+                    continue
+                _, d = w.ring.since(t_start - TARE_LOOKBACK_S)
+                fz = d[:, w.channels.index("fz")]
+                fz = fz[np.isfinite(fz)]
+                ranges[w.stream] = float(fz.max() - fz.min()) if fz.size else float("nan")
+            loaded = {k: v for k, v in ranges.items() if v > loaded_range_n}
+            self._post_event("tared", "info", "all devices zeroed", data={"range_n": ranges})
+            for name, value in loaded.items():
+                self._post_event(
+                    "tare_loaded",
+                    "warning",
+                    f"{name}: the force varied by {value:.0f} N while zeroing, so someone was on "
+                    "it; the zero is probably wrong: step off and tare again",
+                    name,
+                    data={"range_n": value},
+                )
+            return ranges
 
     def weigh(
         self,
