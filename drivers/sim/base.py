@@ -199,11 +199,11 @@ class Simulator:
     def unplug(self) -> None:
         """Pull the cable now (the device loses power)."""
         with self._lock:
-            self.port.unplug()
             self._unplugged_at = self.model_time_s()
+            self.faults.note("unplug", t_s=self._unplugged_at)  # logged before the driver sees it
+            self.port.unplug()
             self._held.clear()
             self._outbox.clear()
-            self.faults.note("unplug", t_s=self._unplugged_at)
 
     def replug(self) -> None:
         """Plug back in: new pty under the same name; the device boots."""
