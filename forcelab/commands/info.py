@@ -70,6 +70,8 @@ def format_info(info: dict) -> str:
         )
     if not info["streams"]:
         lines.append("(no streams)")
+    for name in info.get("incomplete_streams", []):
+        lines.append(f"{name:<12} (never completely created: the disk filled while declaring it)")
     lines.append("")
     if info["trials"]:
         lines.append(f"{'trial':<24} {'start s':>9} {'stop s':>9} {'speed m/s':>9}  tags")

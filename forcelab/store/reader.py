@@ -427,6 +427,7 @@ class SessionFile:
             "notes": self.notes,
             "athlete": self.athlete,
             "streams": streams,
+            "incomplete_streams": self.incomplete_streams,
             "trials": self.trials,
             "markers": self.markers,
             "n_events": len(self._table("events")),
