@@ -80,3 +80,35 @@ def test_output_folder_that_is_a_file(sessions, tmp_path):
     r = run_cli("export", sessions["plate"], "--format", "csv", "-o", blocker / "sub")
     assert r.returncode == 2 and "cannot create the output folder" in r.stderr
     assert "Traceback" not in r.stderr and blocker.read_text() == "a file, not a folder"
+
+
+def test_export_and_report_while_the_session_is_being_recorded(tmp_path):
+    """Another process exports a session that is still open for writing (SWMR)."""
+    import json
+
+    import numpy as np
+    from forcelab.drivers.base import Block
+    from forcelab.drivers.sim.gait import GaitModel, GaitParams
+    from synth_sessions import T0_UNIX_S, _plate_info, _plate_samples
+
+    from forcelab.store import SessionWriter
+
+    rate = 250.0
+    t = np.arange(int(6 * rate)) / rate
+    samples = _plate_samples(GaitModel(GaitParams(speed_m_s=3.0), seed=1).plate(t))
+    path = tmp_path / "live.h5"
+    with SessionWriter.create(path, athlete={"id": "L1", "body_mass_kg": 70.0},
+                              t0_unix_s=T0_UNIX_S, auto_flush=False, reserve_bytes=0) as w:
+        w.add_stream("plate", _plate_info("SN1", None, rate))
+        w.start_trial("live", t_s=0.0)  # still running while we export
+        for i in range(0, t.size, 50):
+            w.append("plate", Block(seq=i, t_device_s=t[i], t_host_s=T0_UNIX_S + t[i],
+                                    samples=samples[i:i + 50]))
+        w.flush()
+        r = run_cli("export", path, "--format", "json", "-o", tmp_path / "out")
+        assert r.returncode == 0, r.stderr
+        r2 = run_cli("report", path, "-o", tmp_path / "out" / "r.html")
+        assert r2.returncode == 0, r2.stderr
+    doc = json.loads((tmp_path / "out" / "live.json").read_text())
+    stances = doc["trials"][0]["analysis"]["stances"]
+    assert doc["trials"][0]["info"]["stop_s"] is None and len(stances) > 10
