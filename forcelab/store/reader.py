@@ -461,7 +461,9 @@ def open_session(path: str | os.PathLike) -> SessionFile:
     return SessionFile(path)
 
 
-def read_recording(path: str | os.PathLike, trial: str | None = None) -> Recording:
+def read_recording(
+    path: str | os.PathLike, trial: str | None = None, streams: list[str] | None = None
+) -> Recording:
     """Read a session file as a Recording on the session time base.
 
     Parameters
@@ -471,6 +473,10 @@ def read_recording(path: str | os.PathLike, trial: str | None = None) -> Recordi
     trial : str, optional
         Only this trial's interval [start_s, stop_s) (a trial left running by a crash extends
         to the end of the data).
+    streams : list of str, optional
+        Only these streams (default: all). When two streams measure the same foot (a treadmill
+        belt and an insole), the force plate keeps the side and the other stream is read with
+        side None (listed in ``meta["side_conflicts"]``); pass ``streams`` to choose.
 
     Returns
     -------
@@ -498,9 +504,15 @@ def read_recording(path: str | os.PathLike, trial: str | None = None) -> Recordi
                 raise InputError(f"no trial {trial!r} in {path}; trials: {names}")
             t = match[0]
             interval = (t["start_s"], math.inf if t["stop_s"] is None else t["stop_s"])
-        streams = []
+        names = sf.streams
+        if streams is not None:
+            unknown = [n for n in streams if n not in names]
+            if unknown:
+                raise InputError(f"no stream {unknown[0]!r} in {path}; streams are {names}")
+            names = [n for n in names if n in streams]
+        streams_out: list[Stream] = []
         skipped = []
-        for name in sf.streams:
+        for name in names:
             try:
                 data = sf.read_stream(name)
             except (OSError, RuntimeError, KeyError, ValueError) as exc:
@@ -513,7 +525,10 @@ def read_recording(path: str | os.PathLike, trial: str | None = None) -> Recordi
             if stream is None:
                 skipped.append(name)
             else:
-                streams.append(stream)
+                streams_out.append(stream)
+        conflicts = _resolve_side_conflicts(
+            streams_out, {n: sf.stream_info(n).get("protocol", "") for n in names}
+        )
         athlete = sf.athlete
         meta = {
             "session_uuid": sf.uuid,
@@ -526,9 +541,32 @@ def read_recording(path: str | os.PathLike, trial: str | None = None) -> Recordi
         }
         if skipped:
             meta["skipped_streams"] = skipped
+        if conflicts:
+            meta["side_conflicts"] = conflicts
         return Recording(
-            streams=streams, body_mass_kg=athlete.get("body_mass_kg"), source=str(path), meta=meta
+            streams=streams_out, body_mass_kg=athlete.get("body_mass_kg"), source=str(path),
+            meta=meta,
         )
+
+
+def _resolve_side_conflicts(streams: list[Stream], protocols: dict[str, str]) -> dict[str, str]:
+    """One stream per side: force plates (FPB1, CSV4, imported) before insoles, then the first
+    declared; the others lose their side. Returns {stream: side it had}."""
+    rank = {"INS1": 1}
+    taken: dict[str, str] = {}
+    order = sorted(range(len(streams)),
+                   key=lambda i: (rank.get(protocols.get(streams[i].name, "").upper(), 0), i))
+    lost = {}
+    for i in order:
+        s = streams[i]
+        if s.side is None:
+            continue
+        if s.side in taken:
+            lost[s.name] = s.side
+            s.side = None
+        else:
+            taken[s.side] = s.name
+    return lost
 
 
 def _to_stream(name: str, info: dict, data: StreamData, interval: tuple | None) -> Stream | None:

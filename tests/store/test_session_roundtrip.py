@@ -350,3 +350,18 @@ def test_property_every_sample_lands_at_its_sequence_number(tmp_path_factory, si
     with open_session(path) as sf:
         summary = sf.stream_summary("diy")
     assert summary["samples_missing"] == s.n_samples - sent.size
+
+
+def test_belt_and_insole_on_the_same_foot_and_stream_choice(session_path):
+    belt = [make_block(i * 100, 100, 9, 1000.0, T0) for i in range(5)]
+    insole = [make_block(i * 10, 10, 25, 100.0, T0) for i in range(5)]
+    _record(session_path, {"left_insole": (insole_info("left"), insole),
+                           "belt_left": (plate_info(side="left"), belt)}).close()
+    rec = read_recording(session_path)
+    sides = {s.name: s.side for s in rec.streams}
+    assert sides == {"left_insole": None, "belt_left": "left"}  # the plate keeps the side
+    assert rec.meta["side_conflicts"] == {"left_insole": "left"}
+    only = read_recording(session_path, streams=["left_insole"])
+    assert [(s.name, s.side) for s in only.streams] == [("left_insole", "left")]
+    with pytest.raises(InputError, match="no stream 'belt_right'"):
+        read_recording(session_path, streams=["belt_right"])
