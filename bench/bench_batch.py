@@ -51,8 +51,9 @@ def make_sessions(folder: Path, n: int, duration_s: float, rate_hz: float,
         shutil.copyfile(folder / f"s{i % distinct:03d}.h5", folder / f"s{i:03d}.h5")
 
 
-def timed(folder: Path, out: Path, jobs: int) -> tuple[float, float, int]:
-    """Wall time (s), analysis CPU of all workers / wall (busy cores), summary rows."""
+def timed(folder: Path, out: Path, jobs: int) -> tuple[float, float, int, str]:
+    """Wall time (s), analysis CPU of all workers / wall (busy cores), summary rows, and how
+    the analysis CPU time was split between the workers."""
     t0 = time.perf_counter()
     res = run_batch([folder], out, jobs=jobs, progress=False)
     wall = time.perf_counter() - t0
@@ -61,7 +62,9 @@ def timed(folder: Path, out: Path, jobs: int) -> tuple[float, float, int]:
         raise SystemExit(f"{len(res.failures)} of {res.n_files} files failed, e.g. {shown}")
     workers = res.extra["worker_cpu_s"]
     assert len(workers) == jobs, f"{len(workers)} workers did the work, expected {jobs}"
-    return wall, sum(workers.values()) / wall, len(res.rows)
+    total = sum(workers.values())
+    split = " / ".join(f"{100 * v / total:.0f} %" for v in sorted(workers.values()))
+    return wall, total / wall, len(res.rows), split
 
 
 def main() -> int:
@@ -84,17 +87,21 @@ def main() -> int:
               f"written in {time.perf_counter() - t0:.1f} s; {default_jobs()} cores available; "
               f"load average {os.getloadavg()[0]:.2f}")
         configs = sorted({1, 2, default_jobs()})
-        best: dict[int, tuple[float, float, int]] = {}
+        best: dict[int, tuple[float, float, int, str]] = {}
         for _ in range(repeat):
             for jobs in configs:
-                wall, busy, rows = timed(data, tmp / f"summary{jobs}.csv", jobs)
-                if jobs not in best or wall < best[jobs][0]:
-                    best[jobs] = (wall, busy, rows)
+                result = timed(data, tmp / f"summary{jobs}.csv", jobs)
+                if jobs not in best or result[0] < best[jobs][0]:
+                    best[jobs] = result
         base = best[1][0]
-        print(f"{'workers':>8} {'wall s':>8} {'files/s':>8} {'busy cores':>10} {'speed-up':>9}")
+        print(f"{'workers':>8} {'wall s':>8} {'files/s':>8} {'busy cores':>10} {'speed-up':>9}"
+              "  work split")
         for jobs in configs:
-            wall, busy, rows = best[jobs]
-            print(f"{jobs:>8} {wall:8.2f} {n / wall:8.1f} {busy:10.2f} {base / wall:8.2f}x")
+            wall, busy, rows, split = best[jobs]
+            print(f"{jobs:>8} {wall:8.2f} {n / wall:8.1f} {busy:10.2f} {base / wall:8.2f}x"
+                  f"  {split}")
+        print(f"load average now {os.getloadavg()[0]:.2f} (other processes compete for the "
+              "same cores; 'busy cores' is the CPU share the batch actually got)")
         same = (tmp / "summary1.csv").read_text() == (tmp / "summary2.csv").read_text()
         print(f"summaries identical across worker counts: {same}; rows: {best[1][2]}")
         if 2 in best:
