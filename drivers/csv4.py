@@ -698,9 +698,8 @@ class Csv4Device(Device):
                         (n_pending and time.monotonic() >= deadline):
                     return self._make_blocks()
                 if n_pending:
-                    # let the next line arrive instead of waking for every line
-                    time.sleep(max(0.0, min(1.0 / self.rate_hz, deadline - time.monotonic())))
-                    continue
+                    continue  # bytes are taken at once (a pulled cable loses what waits in
+                    # the OS buffer); they become Blocks once 50 ms worth arrived
                 if time.monotonic() >= deadline:
                     # the held-back newest line is released once nothing follows it
                     stale = len(self._hold_a) and \

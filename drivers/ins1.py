@@ -762,6 +762,7 @@ class Ins1Device(Device):
         self._last_sync = 0.0
         self._sync_pending_since: float | None = None
         self._rebooted = False
+        self._resync_needed = False
         self._reset_stream_state()
         self._transport = Transport.open(port, baudrate=self.baudrate)
         try:
@@ -801,6 +802,7 @@ class Ins1Device(Device):
         if rate not in RATES_HZ:
             raise ProtocolError(f"INS1 device reports rate {rate} Hz, not one of {RATES_HZ}")
         self.min_block_samples = max(1, rate // 20)  # 50 ms per block: few wake-ups
+        self._resync_needed = False  # a BOOT seen so far is older than these round trips
         for _ in range(self.handshake_syncs):
             self._sync_once()
         info = self.ins1_info
@@ -857,7 +859,11 @@ class Ins1Device(Device):
                             t_recv_s, arg, f"INS1 {side} insole event {kind}")
             )
         elif frame.type == BOOT:
-            self._rebooted = True
+            # while streaming: restart the stream; while stopped: only the clock restarted
+            if self._streaming:
+                self._rebooted = True
+            else:
+                self._resync_needed = True
             self._events.append(DeviceEvent("reboot", self._seq_unwrapped, t_recv_s, 0,
                                             "the insole restarted"))
         elif frame.type == (TIME_SYNC | REPLY) and len(frame.payload) >= 18:
@@ -970,10 +976,20 @@ class Ins1Device(Device):
         self._transport.close()
         return self._lost
 
+    def _resync_after_idle_reboot(self) -> None:
+        """The insole restarted while stopped: its clock (and rate) restarted."""
+        self._resync_needed = False
+        self.clock.reset()
+        self._command(SET_RATE, struct.pack("<H", self.ins1_info.rate_hz))
+        for _ in range(3):
+            self._sync_once()
+
     def start(self) -> None:
         """Start streaming (SAMPLE frames at ``info.rate_hz``)."""
         self._guard()
         try:
+            if self._resync_needed:
+                self._resync_after_idle_reboot()
             self._command(START)
         except ConnectionLost as exc:
             raise self._on_lost(exc) from exc
@@ -1055,12 +1071,6 @@ class Ins1Device(Device):
                     if self._samples:
                         blocks.extend(self._make_blocks())
                     return blocks
-                if self._samples and self._sync_pending_since is None:
-                    # let the rest of the block arrive instead of waking for every frame
-                    # (not while a TIME_SYNC reply is due: its arrival time must be exact)
-                    missing = self.min_block_samples - len(self._samples)
-                    time.sleep(max(0.0, min(missing / self.ins1_info.rate_hz,
-                                            deadline - time.monotonic())))
         except ConnectionLost as exc:
             lost = self._on_lost(exc)
             if self._samples:
@@ -1220,8 +1230,8 @@ class Ins1Device(Device):
             self._t_host_last = t_host_last
 
     def _resume_after_connect(self) -> None:
-        if self._requested_rate is not None:
-            self._command(SET_RATE, struct.pack("<H", self.ins1_info.rate_hz))
+        # a restarted insole is back at its default rate: set the one this stream uses
+        self._command(SET_RATE, struct.pack("<H", self.ins1_info.rate_hz))
         for _ in range(3):
             self._sync_once()
         if self._streaming:
@@ -1290,7 +1300,7 @@ class Ins1Device(Device):
                 self._lost = None
                 self._reset_for_resume(gap=True)
                 self._resume_after_connect()
-                self._rebooted = False  # a BOOT seen while reconnecting is handled here
+                self._rebooted = self._resync_needed = False  # handled right here
             except DeviceError:
                 tr.close()
                 self._transport = old

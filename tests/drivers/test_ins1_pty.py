@@ -429,3 +429,35 @@ def test_real_moticon_recording_played_back_through_the_protocol(shared_data):
         ic = [x for x in ic if t_file[0] + 0.05 < x < t_file[-1] - 0.05]
         assert len(onsets) == len(ic) >= 1
         assert np.allclose(onsets, ic, atol=0.03)
+
+
+def test_insole_restart_while_idle_and_while_streaming(insoles):
+    setup = insoles(rate=100)
+    sim = setup.left
+    dev = ins1.open_ins1(setup.urls[0], rate=200)
+    with sim._lock:  # a brown-out while stopped: clock and rate restart
+        sim.info.rate_hz = 100
+        sim.on_boot()
+    time.sleep(0.1)
+    dev.read(0.05)
+    dev.start()  # re-synchronises and sets the rate again before streaming
+    assert sim.info.rate_hz == 200 and sim.streaming
+    before = []
+    while sum(b.n for b in before) < 100:
+        before += dev.read(0.1)
+    with sim._lock:  # a restart while streaming: streaming stops, seq and clock restart
+        sim.info.rate_hz = 100
+        sim.on_boot()
+    t_boot = time.time()
+    after = []
+    while not after or sum(b.n for b in after) < 50:
+        after += dev.read(0.1)
+        assert time.time() - t_boot < 5
+    dev.stop()
+    dev.close()
+    assert "reboot" in [e.kind for e in dev.pop_events()]
+    assert sim.info.rate_hz == 200  # set again after the restart
+    first = after[0]
+    assert first.gap_before >= 1 and first.seq > before[-1].seq
+    seq, _ = _per_sample(after)
+    assert np.all(np.diff(seq) >= 1)
