@@ -268,6 +268,7 @@ def _load_session(path: Path, trial: str | None) -> ExportSource:
         # the session header only (info_dict() would also summarise every stream's samples)
         session = {k: getattr(sf, k) for k in SESSION_FIELDS if hasattr(sf, k)}
         trials_raw = [_trial_record(t) for t in (sf.trials or [])]
+        plate_sizes = _plate_sizes(sf)
     finally:
         sf.close()
     session["source"] = str(path)
@@ -284,7 +285,30 @@ def _load_session(path: Path, trial: str | None) -> ExportSource:
             trials.append(ExportTrial(name, read_recording(path, trial=name), rec_info))
     else:
         trials.append(ExportTrial("session", read_recording(path), {"name": "session"}))
+    if plate_sizes:
+        for t in trials:
+            t.recording.meta = {**(t.recording.meta or {}), "plate_size_mm": plate_sizes}
     return ExportSource(path, "session", athlete, session, trials, stem=path.stem)
+
+
+def _plate_sizes(sf: Any) -> dict[str, list[float]]:
+    """Plate sizes (mm, x then y: across and along the direction of travel) that the devices
+    reported in their calibration (FPB1 GET_CAL) or description."""
+    sizes = {}
+    for name in sf.streams:
+        try:
+            info = sf.stream_info(name)
+        except Exception:  # noqa: BLE001 - a size is a nicety; the default is used without it
+            continue
+        for where in (info.get("calibration") or {}, info.get("extra") or {}):
+            size = where.get("size_mm") if isinstance(where, dict) else None
+            try:
+                if size is not None and len(size) == 2 and all(float(v) > 0 for v in size):
+                    sizes[name] = [float(size[0]), float(size[1])]
+                    break
+            except (TypeError, ValueError):
+                continue
+    return sizes
 
 
 def anonymize_source(source: ExportSource, key: bytes | None = None) -> None:

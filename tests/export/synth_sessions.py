@@ -26,7 +26,7 @@ FPB1_CHANNELS = (("fx", "N"), ("fy", "N"), ("fz", "N"), ("mx", "N*m"), ("my", "N
 def _plate_info(serial: str, side: str | None, rate_hz: float) -> DeviceInfo:
     return DeviceInfo("FPB1", "FPB1-600", serial, "1.0", side, rate_hz,
                       tuple(Channel(n, u) for n, u in FPB1_CHANNELS),
-                      extra={"size_mm": [500, 600]})
+                      extra={"size_mm": [450, 800]})
 
 
 def _insole_info(serial: str, side: str, rate_hz: float) -> DeviceInfo:

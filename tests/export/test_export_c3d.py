@@ -72,8 +72,11 @@ def test_treadmill_round_trip_forces_cop_events(sessions, tmp_path):
         plates = c["data"]["platform"]
         _check_plate(plates[0], rec.stream("left"), t0)
         _check_plate(plates[1], rec.stream("right"), t0)
-        # left plate at negative X, right plate at positive X
+        # left plate at negative X, right plate at positive X, sized as the devices reported
         assert plates[0]["corners"][0].mean() < 0 < plates[1]["corners"][0].mean()
+        for pf in plates:
+            span = pf["corners"].max(axis=1) - pf["corners"].min(axis=1)
+            np.testing.assert_allclose(span, [450.0, 800.0, 0.0])
 
         # events: one Foot Strike / Foot Off per complete stance, with the side as context
         stances = trial.analysis().stances
