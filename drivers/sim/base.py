@@ -167,13 +167,17 @@ class Simulator:
             self._stream_started_at = self.model_time_s()
 
     # -- lifecycle -------------------------------------------------------------------------
-    def start(self) -> Simulator:
-        """Open the port (if needed), boot the device and run the thread; returns self."""
+    def start(self, t0_mono: float | None = None) -> Simulator:
+        """Open the port (if needed), boot the device and run the thread; returns self.
+
+        ``t0_mono`` (``time.monotonic()`` value) sets model time 0; simulators sharing one gait
+        model (the two belts of a treadmill) must share it.
+        """
         if self._thread is not None:
             return self
         if not self.port.plugged:
             self.port.open()
-        self._t0_mono = time.monotonic()
+        self._t0_mono = time.monotonic() if t0_mono is None else float(t0_mono)
         self.on_boot()
         self.flush_output()  # the power-up banner goes out at once
         self._thread = threading.Thread(target=self._run, name=f"sim-{self.port.name}",

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import importlib
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -68,6 +69,8 @@ class Setup:
         The gait model: true stances (``truth.stances()``) and parameters.
     options : dict
         The options the setup was started with.
+    t0_host_s : float
+        Host time (``time.time()`` epoch) of model time 0.
     """
 
     name: str
@@ -76,9 +79,18 @@ class Setup:
     simulators: list[Any]
     truth: GaitModel
     options: dict[str, Any] = field(default_factory=dict)
+    t0_host_s: float = 0.0
     _users: set[int] = field(default_factory=set, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     stopped: bool = False
+
+    def true_stances(self, until_host_s: float | None = None) -> list[dict[str, Any]]:
+        """The true stances begun before ``until_host_s`` (default: now), with host times
+        ``start_host_s``, ``end_host_s`` (s, ``time.time()`` epoch) beside the model times."""
+        t0 = self.t0_host_s
+        until = time.time() if until_host_s is None else float(until_host_s)
+        return [dict(s.to_dict(), start_host_s=t0 + s.start_s, end_host_s=t0 + s.end_s)
+                for s in self.truth.stances(0.0, until - t0)]
 
     def stop(self) -> None:
         """Stop every simulator and remove its port (idempotent). Re-raises a simulator error."""
@@ -244,8 +256,9 @@ def _fpb1_setup(name: str, options: dict[str, Any],
             query.update({k: str(v) for k, v in driver_opts.items()})
             q = urllib.parse.urlencode(query)
             urls.append(f"fpb1://{port.device}" + (f"?{q}" if q else ""))
+        t0_mono = time.monotonic()  # one model time axis for every device of the setup
         for sim in sims:
-            sim.start()
+            sim.start(t0_mono=t0_mono)
     except BaseException:
         for sim in sims:
             try:
@@ -253,7 +266,9 @@ def _fpb1_setup(name: str, options: dict[str, Any],
             except RuntimeError:
                 pass
         raise
-    return Setup(name, [s.port.device for s in sims], urls, sims, gait, dict(options))
+    t0_host_s = time.time() - (time.monotonic() - t0_mono)
+    return Setup(name, [s.port.device for s in sims], urls, sims, gait, dict(options),
+                 t0_host_s=t0_host_s)
 
 
 def _free_serial(base: str, taken: set[str]) -> str:

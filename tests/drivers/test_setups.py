@@ -63,3 +63,15 @@ def test_registered_factories_are_used():
             assert calls == [{"x": "1"}] and len(s.ports) == 1
     finally:
         SETUPS.pop("test-custom")
+
+
+def test_devices_of_one_setup_share_the_model_time_axis_and_host_times():
+    import time
+
+    with start_setup("treadmill", {"seed": 3}) as s:
+        left, right = s.simulators
+        assert left._t0_mono == right._t0_mono
+        assert abs(s.t0_host_s - (time.time() - left.model_time_s())) < 0.05
+        time.sleep(0.8)
+        st = s.true_stances()
+        assert st and st[0]["start_host_s"] == s.t0_host_s + st[0]["start_s"]
