@@ -269,13 +269,14 @@ cdef class Detector:
 
     @property
     def keep_from(self):
-        """First global sample index a streaming caller must still hold for metrics."""
+        """First global sample index a streaming caller must still hold for metrics (one
+        sample before a possible stance, for the interpolated contact time)."""
         if self.phase == FLIGHT:
-            return min(self.pos, self.last_low + 1)
-        return self.st_start
+            return max(0, min(self.pos, self.last_low))
+        return max(0, self.st_start - 1)
 
     def feed(self, const double[::1] x):
-        """Process the next samples; return arrays (start, end, reason, baseline_n, peak_n).
+        """Process the next samples; return arrays (start, end, reason, baseline_n, off_n).
 
         Indices are global (counted from the first sample ever fed).
         """
@@ -392,7 +393,7 @@ cdef class Detector:
                             o_end[k] = off + i
                             o_reason[k] = R_GAP
                             o_base[k] = self.cbase
-                            o_peak[k] = self.st_max - self.cbase
+                            o_peak[k] = self.st_off
                             k += 1
                             self.fl_start = off + i
                         self.phase = FLIGHT
@@ -434,7 +435,7 @@ cdef class Detector:
                         o_end[k] = self.t_end
                         o_reason[k] = self.st_reason
                         o_base[k] = self.cbase
-                        o_peak[k] = self.st_max - self.cbase
+                        o_peak[k] = self.st_off
                         k += 1
                         self._learn(self.st_reason)
                         self.phase = FLIGHT
@@ -472,13 +473,13 @@ cdef class Detector:
                 out[1].append(self.pos)
                 out[2].append(reason)
                 out[3].append(self.cbase)
-                out[4].append(self.st_max - self.cbase)
+                out[4].append(self.st_off)
         elif self.phase == TENTATIVE:
             out[0].append(self.st_start)
             out[1].append(self.t_end)
             out[2].append(self.st_reason)
             out[3].append(self.cbase)
-            out[4].append(self.st_max - self.cbase)
+            out[4].append(self.st_off)
             self._learn(self.st_reason)
         self.phase = FLIGHT
         return (np.array(out[0], dtype=np.int64), np.array(out[1], dtype=np.int64),

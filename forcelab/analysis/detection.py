@@ -21,7 +21,9 @@ and slow drift do not change what is found:
   valid stance the level follows its peak above baseline (weight ``level_alpha``).
 - **Contact edges.** A stance is an excursion above ``off`` that reaches ``on``: it starts at the
   first sample after the last sample below ``off`` and ends (exclusive) at the first sample
-  below ``off`` again, so ``on`` only confirms the contact and does not delay it.
+  below ``off`` again, so ``on`` only confirms the contact and does not delay it. The metrics
+  place contact and toe-off between samples where the force crosses ``off`` (linear
+  interpolation; ``Stances.off_n``).
 - **Durations.** A contact shorter than ``min_contact_s`` is a blip, not a stance (the flight
   goes on). A drop below ``off`` for less than ``min_flight_s`` does not end the stance.
 - **Gaps and edges.** Runs of at most ``max_gap_s`` missing samples between two measured ones
@@ -280,6 +282,9 @@ class Stances:
         Sampling rate in Hz of the signal the indices refer to.
     parameters : dict
         Options used and the initial baseline/noise/level estimates.
+    off_n : ndarray of float64, optional
+        The absolute force (N) at which each stance's contact edges were found; used to place
+        contact and toe-off between samples. NaN (the default) keeps whole samples.
     """
 
     start: np.ndarray
@@ -289,6 +294,7 @@ class Stances:
     baseline_n: np.ndarray
     rate_hz: float = 1.0
     parameters: dict[str, Any] = field(default_factory=dict)
+    off_n: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.start = np.asarray(self.start, dtype=np.int64).reshape(-1)
@@ -299,7 +305,10 @@ class Stances:
         self.valid = np.asarray(self.valid, dtype=bool).reshape(-1)
         self.reason = np.asarray(self.reason, dtype=object).reshape(-1)
         self.baseline_n = np.asarray(self.baseline_n, dtype=np.float64).reshape(-1)
-        for name in ("valid", "reason", "baseline_n"):
+        if self.off_n is None:
+            self.off_n = np.full(m, np.nan)
+        self.off_n = np.asarray(self.off_n, dtype=np.float64).reshape(-1)
+        for name in ("valid", "reason", "baseline_n", "off_n"):
             if getattr(self, name).shape[0] != m:
                 raise InputError(f"stances column {name} has the wrong length")
         if m and (np.any(self.end <= self.start) or np.any(self.start < 0)):
@@ -317,11 +326,14 @@ class Stances:
         baseline_n: np.ndarray,
         rate_hz: float,
         parameters: dict[str, Any] | None = None,
+        off_n: np.ndarray | None = None,
     ) -> Stances:
         """Build from the detector's reason codes (0 = valid, see :data:`REASONS`)."""
         codes = np.asarray(reason_code, dtype=np.int64)
         reasons = _REASON_TEXT[codes]
-        return cls(start, end, codes == 0, reasons, baseline_n, rate_hz, dict(parameters or {}))
+        return cls(
+            start, end, codes == 0, reasons, baseline_n, rate_hz, dict(parameters or {}), off_n
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable columns (times in s)."""
@@ -377,7 +389,7 @@ def detect_stances(force_n: Any, rate_hz: float, **options: Any) -> Stances:
         bridged, n_bridged = bridge_gaps(x, counts["max_gap"])
         if n_bridged:
             init, det, parts = run(bridged)
-    start, end, code, base, _peak = (np.concatenate(c) for c in zip(*parts, strict=True))
+    start, end, code, base, off_n = (np.concatenate(c) for c in zip(*parts, strict=True))
     params = {
         "options": opts,
         "initial_baseline_n": init[0],
@@ -387,4 +399,4 @@ def detect_stances(force_n: Any, rate_hz: float, **options: Any) -> Stances:
         "method": "hysteresis thresholds above a baseline tracked from flight phases",
         "implementation": "compiled",
     }
-    return Stances.from_codes(start, end, code, base, rate, params)
+    return Stances.from_codes(start, end, code, base, rate, params, off_n)

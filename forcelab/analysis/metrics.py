@@ -20,6 +20,8 @@ All forces are measured above the stance's tracked baseline (``Stances.baseline_
 - ``impulse_ns``: sum of force / rate (rectangle rule), N*s.
 - ``braking_impulse_ns`` / ``propulsive_impulse_ns``: time integral of the negative / positive
   part of the anterior-posterior force (only with ``ap_force_n``).
+- ``start_s`` / ``end_s`` / ``contact_time_s``: contact and toe-off are placed between samples
+  where the force crosses the stance's ``off`` threshold (linear interpolation).
 - ``flight_time_s``: time from the previous stance's end to this stance's start in the same
   signal (NaN for the first stance and next to a gap).
 - With a body mass: every force also in body weights (``*_bw``), loading rates in BW/s and
@@ -116,6 +118,37 @@ def kernel_metrics(
     )
 
 
+def contact_edges(
+    x: np.ndarray, stances: Stances, index_offset: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Contact and toe-off in (fractional) samples where the force crosses ``stances.off_n``.
+
+    Linear interpolation between the last unloaded and the first loaded sample (and the other
+    way round at toe-off); whole samples where a neighbour is missing or ``off_n`` is NaN.
+    ``x`` holds the samples from global index ``index_offset`` on; the result is global.
+    """
+    s, e, off = stances.start, stances.end, stances.off_n
+    start_f = (s + index_offset).astype(np.float64)
+    end_f = (e + index_offset).astype(np.float64)
+    n = x.shape[0]
+    if len(stances) == 0 or n == 0:
+        return start_f, end_f
+    with np.errstate(invalid="ignore", divide="ignore"):
+        has = s >= 1
+        xa = x[np.where(has, s - 1, 0)]
+        xb = x[np.minimum(s, n - 1)]
+        ok = has & np.isfinite(xa) & (xa < off) & (xb >= off)
+        frac = (off - xa) / (xb - xa)
+        start_f[ok] = (s[ok] + index_offset - 1).astype(np.float64) + frac[ok]
+        has = e < n
+        xa = x[np.maximum(e - 1, 0)]
+        xb = x[np.where(has, e, n - 1)]
+        ok = has & np.isfinite(xb) & (xb < off) & (xa >= off)
+        frac = (xa - off) / (xa - xb)
+        end_f[ok] = (e[ok] + index_offset - 1).astype(np.float64) + frac[ok]
+    return start_f, end_f
+
+
 def assemble(
     raw: dict[str, np.ndarray],
     stances: Stances,
@@ -123,15 +156,26 @@ def assemble(
     body_mass_kg: float | None,
     ap: np.ndarray | None,
     t0_s: float = 0.0,
+    x: np.ndarray | None = None,
+    index_offset: int = 0,
 ) -> dict[str, np.ndarray]:
-    """Turn kernel output into the public columnar table with JSON metric names."""
+    """Turn kernel output into the public columnar table with JSON metric names.
+
+    With the signal ``x`` (samples from global index ``index_offset``), contact and toe-off are
+    placed between samples (:func:`contact_edges`).
+    """
     start = stances.start
     end = stances.end
     n = (end - start).astype(np.float64)
+    if x is not None:
+        start_f, end_f = contact_edges(x, stances, index_offset)
+    else:
+        start_f = (start + index_offset).astype(np.float64)
+        end_f = (end + index_offset).astype(np.float64)
     table: dict[str, np.ndarray] = {
-        "start_s": t0_s + start / rate_hz,
-        "end_s": t0_s + end / rate_hz,
-        "contact_time_s": n / rate_hz,
+        "start_s": t0_s + start_f / rate_hz,
+        "end_s": t0_s + end_f / rate_hz,
+        "contact_time_s": (end_f - start_f) / rate_hz,
     }
     for name in ("peak_force_n", "midstance_peak_n", "impact_peak_n"):
         table[name] = raw[name]
@@ -153,7 +197,7 @@ def assemble(
     table["propulsive_impulse_ns"] = propulsive
     flight = np.full(len(stances), np.nan)
     if len(stances) > 1:
-        flight[1:] = (start[1:] - end[:-1]) / rate_hz
+        flight[1:] = (start_f[1:] - end_f[:-1]) / rate_hz
         gap = stances.reason == "gap"
         flight[1:][gap[1:] | gap[:-1]] = np.nan
     table["flight_time_s"] = flight
@@ -222,7 +266,7 @@ def stance_metrics(
             raise InputError("ap_force_n must have as many samples as force_n")
     raw = kernel_metrics(x, stances, rate, opts)
     bad = ~np.isfinite(raw["impulse_ns"])
-    if bad.any() and max_gap_s > 0:
+    if max_gap_s > 0 and (bad.any() or _edge_missing(x, stances)):
         # the dropouts the detector bridged are bridged the same way here
         x, _ = bridge_gaps(x, max(0, int(round(max_gap_s * rate))))
         raw = kernel_metrics(x, stances, rate, opts)
@@ -233,4 +277,13 @@ def stance_metrics(
             f"stance {k} (samples {stances.start[k]}..{stances.end[k]}) contains NaN or inf; "
             "stances from detect_stances never do"
         )
-    return assemble(raw, stances, rate, mass, ap)
+    return assemble(raw, stances, rate, mass, ap, x=x)
+
+
+def _edge_missing(x: np.ndarray, stances: Stances) -> bool:
+    """True when a sample next to a stance (used for the contact edges) is missing."""
+    if len(stances) == 0 or x.size == 0:
+        return False
+    before = x[np.maximum(stances.start - 1, 0)]
+    after = x[np.minimum(stances.end, x.size - 1)]
+    return bool(~np.isfinite(before).all() or ~np.isfinite(after).all())

@@ -121,7 +121,7 @@ class _RefDetector:
         self.thresholds()
 
     def emit(self, start: int, end: int, reason: int, learn: bool) -> None:
-        self.out.append((start, end, reason, self.cbase, self.st_max - self.cbase))
+        self.out.append((start, end, reason, self.cbase, self.st_off))
         if learn and reason == _OK:
             self.level = self.level + self.o["level_alpha"] * (
                 (self.st_max - self.cbase) - self.level
@@ -252,6 +252,7 @@ def detect_stances_reference(force_n: Any, rate_hz: float, **options: Any) -> St
         np.array(cols[3], dtype=np.float64),
         rate,
         params,
+        off_n=np.array(cols[4], dtype=np.float64),
     )
 
 

@@ -28,6 +28,7 @@ from forcelab.analysis.metrics import (
     METRIC_OPTIONS,
     assemble,
     check_metric_options,
+    contact_edges,
     kernel_metrics,
 )
 from forcelab.errors import InputError
@@ -104,7 +105,7 @@ class StreamingAnalyzer:
         self._buf = np.empty(0, dtype=np.float64)
         self._buf0 = 0  # global index of self._buf[0]
         self._n_finite = 0
-        self._prev_end = -1
+        self._prev_end = float("nan")  # toe-off of the last stance returned (samples)
         self._prev_gap = False
         self._flushed = False
         self.n_samples = 0
@@ -202,23 +203,24 @@ class StreamingAnalyzer:
         return rows
 
     def _emit(self, found: tuple[np.ndarray, ...]) -> list[dict[str, Any]]:
-        start, end, code, base, _peak = found
+        start, end, code, base, off_n = found
         if start.shape[0] == 0:
             return []
-        st = Stances.from_codes(start - self._buf0, end - self._buf0, code, base, self.rate_hz)
+        st = Stances.from_codes(
+            start - self._buf0, end - self._buf0, code, base, self.rate_hz, off_n=off_n
+        )
         raw = kernel_metrics(self._buf, st, self.rate_hz, self.metric_options)
         table = assemble(
-            raw, st, self.rate_hz, self.body_mass_kg, None, t0_s=self._buf0 / self.rate_hz
+            raw, st, self.rate_hz, self.body_mass_kg, None, x=self._buf, index_offset=self._buf0
         )
         # flight time across calls: the previous stance may have been emitted earlier
+        start_f, end_f = contact_edges(self._buf, st, self._buf0)
         gap = st.reason == "gap"
-        prev_end = np.concatenate(([self._prev_end], end[:-1]))
+        prev_end = np.concatenate(([self._prev_end], end_f[:-1]))
         prev_gap = np.concatenate(([self._prev_gap], gap[:-1]))
-        flight = (start - prev_end) / self.rate_hz
-        flight[(prev_end < 0) | gap | prev_gap] = np.nan
+        flight = (start_f - prev_end) / self.rate_hz
+        flight[np.isnan(prev_end) | gap | prev_gap] = np.nan
         table["flight_time_s"] = flight
-        table["start_s"] = start / self.rate_hz
-        table["end_s"] = end / self.rate_hz
-        self._prev_end = int(end[-1])
+        self._prev_end = float(end_f[-1])
         self._prev_gap = bool(gap[-1])
         return table_rows(table)
