@@ -63,9 +63,6 @@ PLATE_PROTOCOLS = ("FPB1", "CSV4")
 #: The live analyser and the writer take their queued blocks at most this often (s).
 ANALYSIS_BATCH_S = 0.1
 WRITER_BATCH_S = 0.05
-#: While catching up on a backlog the writer flushes after this many blocks (keeps the store's
-#: in-memory buffer, and the cost of each append, small).
-WRITER_FLUSH_BLOCKS = 256
 _KIND_BY_PROTOCOL = {"FPB1": "plate", "INS1": "insole", "CSV4": "diyplate"}
 #: Seconds before taring that count as "while zeroing" for the loaded-plate warning.
 TARE_LOOKBACK_S = 1.0
@@ -343,17 +340,12 @@ class _WriterThread(threading.Thread):
     def run(self) -> None:
         last_flush = time.monotonic()
         maybe_flush = getattr(self.writer, "maybe_flush", None)
-        appended = 0
         try:
             while True:
                 stopping = self.stop_event.is_set()
                 for kind, key, item in self.queue.get_all(min(0.2, self.flush_s)):
                     if kind == "data":
                         self.writer.append(key, item)
-                        appended += 1
-                        if appended >= WRITER_FLUSH_BLOCKS:  # catching up on a backlog
-                            self.writer.flush()
-                            appended = 0
                     else:
                         method, args, kwargs = item
                         getattr(self.writer, method)(*args, **kwargs)
