@@ -125,8 +125,9 @@ def run_demo(
             interval_s=1.0 if progress else 0.0,
             out=out,
         )
-        # the true stances of the recorded interval (model time 0 = setup start, within ms)
-        t_end_model_s = time.time() - t_setup_s
+        # the true stances of the recorded interval (model time 0 is setup.t0_host_s)
+        t0_model_host_s = float(getattr(setup, "t0_host_s", t_setup_s))
+        t_end_model_s = time.time() - t0_model_host_s
         t_begin_model_s = t_end_model_s - float(summary["duration_s"])
         truth = [
             s for s in setup.truth.stances(0.0, t_end_model_s) if s.start_s >= t_begin_model_s
