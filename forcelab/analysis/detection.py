@@ -345,6 +345,7 @@ class Stances:
             "valid": self.valid.tolist(),
             "reason": [str(r) for r in self.reason],
             "baseline_n": self.baseline_n.tolist(),
+            "off_n": [None if np.isnan(v) else float(v) for v in self.off_n],
         }
 
 

@@ -204,13 +204,14 @@ def _step_stride(rows: list[dict[str, Any]]) -> None:
     """Add step_time_s / stride_time_s to stances with a known side (in place).
 
     Step: from the previous contact of the other foot; stride: from the previous contact of the
-    same foot. Contacts cut by a gap are not used, and the counting restarts after them.
+    same foot. Contacts cut by a gap or by the start of the file are not used, and the counting
+    restarts after them.
     """
     sided = sorted((r for r in rows if r["side"] in SIDES), key=lambda r: r["start_s"])
     last: dict[str, float | None] = {"left": None, "right": None}
     for r in sided:
-        if r["reason"] == "gap":
-            # contacts inside a gap are unknown: step and stride restart after it
+        if r["reason"] in ("gap", "partial_start"):
+            # contacts inside a gap (or before the file) are unknown: counting restarts after
             r["step_time_s"] = None
             r["stride_time_s"] = None
             last = {"left": None, "right": None}
