@@ -70,7 +70,13 @@ def test_opensim_walking_has_11_to_12_stances_per_side(shared_data):
     assert sorted(partial) == ["partial_end", "partial_start"]
     # walking: no flight between feet, cadence of normal walking
     assert all(s["flight_time_s"] in (None, 0.0) for s in result.stances)
-    assert 90 <= result.summary["left"]["cadence_spm"] <= 110
+    left, right = result.summary["left"], result.summary["right"]
+    assert 90 <= left["cadence_spm"] <= 110
+    # both feet walk the same cadence; a stride is two steps (partial contacts not used)
+    assert left["cadence_spm"] == pytest.approx(right["cadence_spm"], rel=0.03)
+    assert left["stride_time_s"] == pytest.approx(
+        left["step_time_s"] + right["step_time_s"], rel=0.02
+    )
 
 
 def read_opengo(shared_data):
