@@ -159,3 +159,26 @@ def test_mixed_sessions_and_tables_share_one_set_of_reader_options(folder, tmp_p
     by_file = {r["file"]: r for r in res.rows}
     assert by_file[str(src)]["n_left"] >= 38 and by_file[str(src)]["body_mass_kg"] == 62.0
     assert by_file[str(folder / "s1.h5")]["body_mass_kg"] == 62.0  # the given mass wins
+
+
+def test_progress_bar_redraws_in_place_on_a_terminal():
+    from forcelab.batch import Progress
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    out = Tty()
+    bar = Progress(3, out)
+    for failed in (0, 1, 0):
+        bar.update(1, failed)
+        bar._last_draw = 0.0  # no throttling between these instant updates
+    bar.close()
+    text = out.getvalue()
+    assert text.count("\r[") == 3 and text.endswith("\n")
+    assert "3/3 files, 1 failed" in text and "#" * 30 in text
+    quiet = io.StringIO()
+    silent = Progress(3, quiet, enabled=False)
+    silent.update(3)
+    silent.close()
+    assert quiet.getvalue() == ""
