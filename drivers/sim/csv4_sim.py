@@ -27,6 +27,7 @@ from forcelab.drivers.csv4 import RAW_LIMIT
 from forcelab.drivers.errors import DeviceError
 from forcelab.drivers.sim.base import Simulator
 from forcelab.drivers.sim.gait import GaitModel
+from forcelab.drivers.sim.ins1_sim import _t0_field
 from forcelab.drivers.sim.pty import SimPort, free_name
 from forcelab.drivers.sim.setups import Setup, check_unknown, gait_from_options
 
@@ -323,10 +324,6 @@ class DiySetup(Setup):
         """The simulated board."""
         return self.simulators[0]
 
-    @property
-    def t0_host_s(self) -> float:
-        """Host time (``time.time()``) of model time 0."""
-        return time.time() - (time.monotonic() - self.simulators[0]._t0_mono)
 
 
 DIY_OPTIONS = ("rate", "units", "width", "length", "noise", "reset_silence", "clock_start_s",
@@ -390,7 +387,8 @@ def start_diy(options: dict[str, Any] | None = None) -> DiySetup:
                             width_m=width, length_m=length, noise_counts=noise,
                             reset_silence_s=silence, clock_start_s=clock_start, seed=seed,
                             faults=faults, drift_ppm=drift, calibrated=calibrated)
-        sim.start()
+        t0_mono = time.monotonic()
+        sim.start(t0_mono=t0_mono)
     except BaseException:
         port.close()
         raise
@@ -398,4 +396,4 @@ def start_diy(options: dict[str, Any] | None = None) -> DiySetup:
     if silence > 1.0:
         query += f"&boot_timeout={silence + 1.5:g}"
     return DiySetup("diy", [port.device], [f"csv4://{port.device}?{query}"], [sim], gait,
-                    dict(options or {}))
+                    dict(options or {}), **_t0_field(t0_mono))

@@ -18,6 +18,7 @@ time, raw values, the frame id given to the fault injector), the model's true st
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 import time
 import zlib
@@ -448,12 +449,6 @@ class InsoleSetup(Setup):
     """
 
     @property
-    def t0_host_s(self) -> float:
-        """Host time (``time.time()``) of model time 0."""
-        t0 = self.simulators[0]._t0_mono
-        return time.time() - (time.monotonic() - t0)
-
-    @property
     def left(self) -> Ins1Simulator:
         """The left insole's simulator."""
         return self.simulators[0]
@@ -463,11 +458,12 @@ class InsoleSetup(Setup):
         """The right insole's simulator."""
         return self.simulators[1]
 
-    def true_stances(self) -> list[dict[str, Any]]:
-        """The stances the gait model generated, with host times (``*_host_s``)."""
-        t0 = self.t0_host_s
-        return [dict(s.to_dict(), start_host_s=t0 + s.start_s, end_host_s=t0 + s.end_s)
-                for s in self.truth.stances()]
+
+def _t0_field(t0_mono: float) -> dict[str, float]:
+    """``t0_host_s`` for Setup versions that store it as a field (others compute it)."""
+    if "t0_host_s" in {f.name for f in dataclasses.fields(Setup)}:
+        return {"t0_host_s": time.time() - (time.monotonic() - t0_mono)}
+    return {}
 
 
 INSOLE_OPTIONS = ("rate", "drift", "drift_ppm", "drift_ppm_right", "clock_start_s",
@@ -539,9 +535,9 @@ def start_insoles(options: dict[str, Any] | None = None) -> InsoleSetup:
                 playback_start_s=play_start,
                 faults=spec if fault_side in (side, "both") else None,
                 drift_ppm=drift_l if side == "left" else drift_r))
+        t0_mono = time.monotonic()  # one model time axis for both feet
         for sim in sims:
-            sim.start()
-        sims[1]._t0_mono = sims[0]._t0_mono  # one model time axis for both feet
+            sim.start(t0_mono=t0_mono)
     except BaseException:
         for sim in sims:
             try:
@@ -551,4 +547,4 @@ def start_insoles(options: dict[str, Any] | None = None) -> InsoleSetup:
         raise
     return InsoleSetup("insoles", [s.port.device for s in sims],
                        [f"ins1://{s.port.device}" for s in sims], sims, gait,
-                       dict(options or {}))
+                       dict(options or {}), **_t0_field(t0_mono))

@@ -140,12 +140,9 @@ def test_stream_continuity_forces_and_stances_match_the_simulator(diy):
     found = [(t_model[a], t_model[b - 1]) for a, b in
              zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True)
              if a > 0 and b < len(on)]
-    true = [s for s in setup.truth.stances()
-            if s.start_s > t_model[0] + 0.02 and s.end_s < t_model[-1] - 0.02]
-    assert len(found) == len(true) >= 4
-    for (a, b), s in zip(found, true, strict=True):
-        assert a == pytest.approx(s.start_s, abs=0.025)  # two periods: rise to 20 N
-        assert b == pytest.approx(s.end_s, abs=0.025)
+    true = [(s.start_s, s.end_s) for s in setup.truth.stances()]
+    # two periods: the force rises to 20 N after first contact
+    assert match_stances(found, true, t_model[0], t_model[-1], tol=0.025) >= 4
     # and the host time base (fitted to the earliest arrivals) puts them where they happened
     t_host = np.concatenate([b.t_host_s + np.arange(b.n) / 80.0 for b in blocks])
     err = t_host - (setup.t0_host_s + t_model)
@@ -299,3 +296,19 @@ def test_reconnects_by_board_id_when_the_board_returns_on_another_port(diy):
     assert dev.port == again.ports[0] != other.ports[0]
     assert after[0].gap_before > 0
     dev.close()
+
+
+def match_stances(found, true, lo, hi, tol):
+    """Every true stance inside (lo, hi) was found, and every found stance safely inside was
+    true, with both edges within ``tol`` s. Returns the number of true stances checked."""
+    found = np.asarray(found, dtype=float).reshape(-1, 2)
+    true = np.asarray(true, dtype=float).reshape(-1, 2)
+    true_in = true[(true[:, 0] > lo) & (true[:, 1] < hi)]
+    found_in = found[(found[:, 0] > lo + tol) & (found[:, 1] < hi - tol)]
+    for a, b in true_in:
+        k = int(np.argmin(np.abs(found[:, 0] - a)))
+        assert abs(found[k, 0] - a) <= tol and abs(found[k, 1] - b) <= tol, (a, b, found[k])
+    for a, b in found_in:
+        k = int(np.argmin(np.abs(true[:, 0] - a)))
+        assert abs(true[k, 0] - a) <= tol and abs(true[k, 1] - b) <= tol, (a, b, true[k])
+    return len(true_in)

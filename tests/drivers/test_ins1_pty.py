@@ -114,12 +114,8 @@ def test_stream_is_continuous_with_forces_and_stances_of_the_simulator(insoles):
     t_model = sent["t_model_s"][idx]
     found = [(t_model[a], t_model[b - 1] + 0.005) for a, b in _runs(values[:, 0] > 20.0)
              if a > 0 and b < len(t_model)]
-    true = [s for s in setup.true_stances() if s["side"] == "left"
-            and s["start_s"] > t_model[0] + 0.01 and s["end_s"] < t_model[-1] - 0.01]
-    assert len(found) == len(true) >= 2
-    for (a, b), s in zip(found, true, strict=True):
-        assert a == pytest.approx(s["start_s"], abs=0.0101)
-        assert b == pytest.approx(s["end_s"], abs=0.0101)
+    true = [(s["start_s"], s["end_s"]) for s in setup.true_stances() if s["side"] == "left"]
+    assert match_stances(found, true, t_model[0], t_model[-1], tol=0.0101) >= 2
     # and the host time base (TIME_SYNC fit) puts them where they happened, within two
     # samples even on a loaded machine (test_both_feet_share_the_host_time_base is stricter)
     t_host = np.concatenate([b.t_host_s + np.arange(b.n) / 200.0 for b in blocks])
@@ -461,3 +457,19 @@ def test_insole_restart_while_idle_and_while_streaming(insoles):
     assert first.gap_before >= 1 and first.seq > before[-1].seq
     seq, _ = _per_sample(after)
     assert np.all(np.diff(seq) >= 1)
+
+
+def match_stances(found, true, lo, hi, tol):
+    """Every true stance inside (lo, hi) was found, and every found stance safely inside was
+    true, with both edges within ``tol`` s. Returns the number of true stances checked."""
+    found = np.asarray(found, dtype=float).reshape(-1, 2)
+    true = np.asarray(true, dtype=float).reshape(-1, 2)
+    true_in = true[(true[:, 0] > lo) & (true[:, 1] < hi)]
+    found_in = found[(found[:, 0] > lo + tol) & (found[:, 1] < hi - tol)]
+    for a, b in true_in:
+        k = int(np.argmin(np.abs(found[:, 0] - a)))
+        assert abs(found[k, 0] - a) <= tol and abs(found[k, 1] - b) <= tol, (a, b, found[k])
+    for a, b in found_in:
+        k = int(np.argmin(np.abs(true[:, 0] - a)))
+        assert abs(true[k, 0] - a) <= tol and abs(true[k, 1] - b) <= tol, (a, b, true[k])
+    return len(true_in)
