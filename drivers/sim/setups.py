@@ -69,8 +69,6 @@ class Setup:
         The gait model: true stances (``truth.stances()``) and parameters.
     options : dict
         The options the setup was started with.
-    t0_host_s : float
-        Host time (``time.time()`` epoch) of model time 0.
     """
 
     name: str
@@ -79,10 +77,16 @@ class Setup:
     simulators: list[Any]
     truth: GaitModel
     options: dict[str, Any] = field(default_factory=dict)
-    t0_host_s: float = 0.0
     _users: set[int] = field(default_factory=set, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     stopped: bool = False
+
+    @property
+    def t0_host_s(self) -> float:
+        """Host time (s, ``time.time()`` epoch) of model time 0 (shared by the simulators)."""
+        sims = self.simulators
+        sim = next(iter(sims.values())) if isinstance(sims, dict) else sims[0]
+        return time.time() - sim.model_time_s()
 
     def true_stances(self, until_host_s: float | None = None) -> list[dict[str, Any]]:
         """The true stances begun before ``until_host_s`` (default: now), with host times
@@ -266,9 +270,7 @@ def _fpb1_setup(name: str, options: dict[str, Any],
             except RuntimeError:
                 pass
         raise
-    t0_host_s = time.time() - (time.monotonic() - t0_mono)
-    return Setup(name, [s.port.device for s in sims], urls, sims, gait, dict(options),
-                 t0_host_s=t0_host_s)
+    return Setup(name, [s.port.device for s in sims], urls, sims, gait, dict(options))
 
 
 def _free_serial(base: str, taken: set[str]) -> str:
