@@ -29,7 +29,7 @@ import struct
 import time
 import urllib.parse
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from forcelab.drivers.base import Block, Channel, Device, DeviceEvent, DeviceInfo, LinkStats
@@ -192,9 +192,8 @@ def encode_frame(frame_type: int, payload: bytes = b"") -> bytes:
     return body + struct.pack("<H", crc16_modbus(body))
 
 
-@dataclass
-class Frame:
-    """One decoded INS1 frame: its type and payload bytes."""
+class Frame(NamedTuple):
+    """One decoded INS1 frame: its type and payload bytes (a light tuple: many per second)."""
 
     type: int
     payload: bytes
