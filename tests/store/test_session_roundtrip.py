@@ -322,7 +322,7 @@ def test_is_session_file(tmp_path, session_path):
     assert not is_session_file(tmp_path / "missing.h5")
 
 
-@settings(max_examples=40, deadline=None,
+@settings(max_examples=25, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     sizes=st.lists(st.integers(1, 40), min_size=1, max_size=25),
