@@ -47,6 +47,7 @@ class Snapshot:
     stances: list[tuple[str | None, float]] = field(default_factory=list)
     session_path: str | None = None
     trial: str | None = None
+    n_markers: int = 0
     error: str | None = None
 
 
@@ -431,5 +432,6 @@ def snapshot_from_controller(snap: Any) -> Snapshot:
         stances=[],
         session_path=snap.path,
         trial=snap.trial,
+        n_markers=int(snap.n_markers or 0),
         error=snap.error,
     )

@@ -68,8 +68,9 @@ from forcelab.errors import FileFormatError, ForcelabError, InputError
 PLOT_INTERVAL_MS = 33
 STATUS_INTERVAL_MS = 200
 STILL_SD_N = 15.0
-DEVICE_COLUMNS = ("Device", "Side", "State", "Hz", "Lost", "Errors")
-FIGURES = ("Cadence", "Contact time L", "Contact time R", "Stances", "Elapsed", "File size")
+DEVICE_COLUMNS = ("Device", "Side", "State", "Hz", "Lost", "Err")
+FIGURES = ("Trial", "Markers", "Cadence", "Stances", "Contact time L", "Contact time R",
+           "Elapsed", "File size")
 
 
 def format_bytes(n: float | None) -> str:
@@ -745,6 +746,8 @@ class ConsoleWindow(QMainWindow):
             ct = snap.contact_time_s.get(side)
             self.figures.set(key, f"{ct * 1000:.0f} ms" if _finite(ct) else "—")
         self.figures.set("Stances", str(snap.n_stances))
+        self.figures.set("Trial", f"● {snap.trial}" if snap.trial else "—")
+        self.figures.set("Markers", str(snap.n_markers) if snap.trial else "—")
         self.figures.set("Elapsed", format_elapsed(snap.elapsed_s))
         self.figures.set("File size", format_bytes(snap.file_size_bytes))
         self._update_controls()

@@ -38,7 +38,9 @@ def window(qtbot, config_dir):
 def test_review_a_real_walking_session_and_export_it(qtbot, window, walking_session, tmp_path):
     window.open_review(str(walking_session))
     assert window.tabs.currentWidget() is window.review
-    qtbot.waitUntil(lambda: window.review.analysis is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: window.review.analysis is not None or window.error_banner.isVisible(),
+                    timeout=60_000)
+    assert not window.error_banner.isVisible(), window.last_error
     review = window.review
     assert review.trial_list.count() == 2 and review.selected_trial() == "walk1"
     assert "OpenSim subject01 (72.6 kg)" in review.info_label.text()

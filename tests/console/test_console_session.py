@@ -32,12 +32,14 @@ def console(qtbot, config_dir, tmp_path):
     """A real console window with its sessions in tmp_path; closed (devices released) after."""
     window = ConsoleWindow(settings=ConsoleSettings())
     window.output_edit.setText(str(tmp_path / "sessions"))
-    qtbot.addWidget(window)
+    # not qtbot.addWidget: pytest-qt would close it before this fixture's teardown, and a
+    # test that failed mid-trial would then wait for an answer to "stop recording?"
     window.resize(1366, 768)
     window.show()
     yield window
     window._close_confirmed = True
     window.close()
+    window.deleteLater()
 
 
 def connect(qtbot, window, device: str) -> None:
@@ -115,6 +117,8 @@ def test_connect_tare_weigh_record_stop_and_the_file_holds_the_trial(qtbot, cons
     pump(qtbot, 3.0)
     qtbot.keyClick(console, Qt.Key_F9)  # marker shortcut
     pump(qtbot, 0.5)
+    assert console.figures.text("Trial") == "● 12 km/h"
+    assert console.figures.text("Markers") == "1"
     live_curves = console.force_plot.curve_names()
     assert len(live_curves) == 2
     t_live, fz_live = console.force_plot.curve_data(live_curves[0])
