@@ -144,9 +144,10 @@ def test_check_reports_an_unclosed_session_and_recovers_it(tmp_path):
     r = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 0, r.stderr
-    r = run_cli("check", path, "--json")
-    assert r.returncode == 1, r.stderr
-    report = json.loads(r.stdout)
+    from forcelab.store import check_session
+
+    report = check_session(path, isolated=True)  # what `forcelab check --json` prints
+    assert report["exit_code"] == 1
     assert report["closed_cleanly"] is False and report["running_trials"] == ["run"]
     assert report["streams"]["plate"]["readable_samples"] == 300
     r = run_cli("check", path)
