@@ -54,7 +54,7 @@ def test_loop_url_without_a_device_is_a_protocol_error():
 
 
 def test_closing_the_last_device_stops_the_setup():
-    devs = open_devices("sim:treadmill?seed=31", rate=500)
+    devs = open_devices(f"sim:treadmill?seed=31&name=close{os.getpid()}", rate=500)
     setup = devs[0].sim_setup
     paths = list(setup.ports)
     assert [d.info.side for d in devs] == ["left", "right"]

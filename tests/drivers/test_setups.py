@@ -11,7 +11,8 @@ from forcelab.drivers.sim.setups import parse_query
 
 
 def test_treadmill_has_two_plates_one_per_belt():
-    with start_setup("treadmill", "speed=3.4&seed=2&asymmetry=-0.1&mass=80") as s:
+    query = f"speed=3.4&seed=2&asymmetry=-0.1&mass=80&name=tm{os.getpid()}"
+    with start_setup("treadmill", query) as s:
         assert len(s.simulators) == 2 and len(s.ports) == 2
         assert [sim.sides for sim in s.simulators] == [("left",), ("right",)]
         assert s.urls[0].endswith("?side=left") and s.urls[1].endswith("?side=right")
