@@ -53,7 +53,8 @@ def start(qtbot, window, name: str = "", tags: str = "") -> None:
     window.trial_name.setText(name)
     window.trial_tags.setText(tags)
     qtbot.keyClick(window, Qt.Key_F5)
-    qtbot.waitUntil(lambda: window.backend.is_recording and not window.jobs.busy, timeout=15_000)
+    qtbot.waitUntil(lambda: window.backend.is_recording and not window.jobs.busy
+                    and window.record_button.text().startswith("Stop"), timeout=15_000)
 
 
 def stop(qtbot, window) -> None:
@@ -87,8 +88,7 @@ def read_file(path):
 
 def test_connect_tare_weigh_record_stop_and_the_file_holds_the_trial(qtbot, console):
     connect(qtbot, console, "sim:treadmill?seed=11")
-    pump(qtbot, 0.5)
-    assert console.device_table.rowCount() == 2
+    qtbot.waitUntil(lambda: console.device_table.rowCount() == 2, timeout=10_000)
     sides = {console.device_table.item(r, 1).text() for r in range(console.device_table.rowCount())}
     assert sides == {"left", "right"}
 
@@ -117,8 +117,8 @@ def test_connect_tare_weigh_record_stop_and_the_file_holds_the_trial(qtbot, cons
     pump(qtbot, 3.0)
     qtbot.keyClick(console, Qt.Key_F9)  # marker shortcut
     pump(qtbot, 0.5)
+    qtbot.waitUntil(lambda: console.figures.text("Markers") == "1", timeout=10_000)
     assert console.figures.text("Trial") == "● 12 km/h"
-    assert console.figures.text("Markers") == "1"
     live_curves = console.force_plot.curve_names()
     assert len(live_curves) == 2
     t_live, fz_live = console.force_plot.curve_data(live_curves[0])
