@@ -604,6 +604,8 @@ class FPB1Device(Device):
         self.clock = ClockFit()
         self.duplicates = 0
         self.protocol_errors = 0
+        self.stale_frames = 0
+        self._accept_data = False
         self._lock = threading.RLock()
         self._token = 0
         self._replies: dict[int, Frame] = {}
@@ -719,7 +721,10 @@ class FPB1Device(Device):
         data: list[bytes] = []
         for f in frames:
             if f.type == DATA:
-                data.append(f.payload)
+                if self._accept_data:
+                    data.append(f.payload)
+                else:
+                    self.stale_frames += 1  # left streaming by an earlier program: not ours
                 continue
             if data:
                 self._on_data(data)
@@ -1001,6 +1006,7 @@ class FPB1Device(Device):
         """Start streaming (fmt and samples per frame as configured)."""
         with self._lock:
             self.ping()  # fresh clock check right before streaming
+            self._accept_data = True
             self._next_wire_seq = None
             body = self.command(START, struct.pack("<BB", self.fmt, self.spf))
             if len(body) != 8:

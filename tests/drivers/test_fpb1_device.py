@@ -434,3 +434,24 @@ def test_set_rate_while_stopped(open_sim, stream_for):
     with pytest.raises(DeviceError, match="stop streaming"):
         dev.set_rate(1000)
     dev.stop()
+
+
+def test_a_plate_left_streaming_by_a_crashed_program_is_stopped_and_its_data_ignored(open_sim):
+    (first,) = open_sim("sim:plate?seed=22")
+    port = first.port
+    first.start()
+    first.read(0.2)
+    first._transport.close()  # the program dies without STOP: the plate keeps streaming
+    time.sleep(0.2)
+    dev = FPB1Device(port)
+    try:
+        assert not dev.streaming and dev.read(0.2) == []
+        dev.start()
+        blocks = []
+        t_end = time.monotonic() + 0.5
+        while time.monotonic() < t_end:
+            blocks += dev.read(0.05)
+        assert blocks[0].seq == 0 and blocks[0].gap_before == 0
+        assert dev.stats.dropped_samples == 0
+    finally:
+        dev.close()
