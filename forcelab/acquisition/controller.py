@@ -63,6 +63,8 @@ PLATE_PROTOCOLS = ("FPB1", "CSV4")
 #: The live analyser and the writer take their queued blocks at most this often (s).
 ANALYSIS_BATCH_S = 0.1
 WRITER_BATCH_S = 0.05
+#: Acquisition threads read their device continuously (no pause between reads): drivers time
+#: clock-sync replies by when they are read, so a pause would bias the time base.
 _KIND_BY_PROTOCOL = {"FPB1": "plate", "INS1": "insole", "CSV4": "diyplate"}
 #: Seconds before taring that count as "while zeroing" for the loaded-plate warning.
 TARE_LOOKBACK_S = 1.0
