@@ -35,3 +35,18 @@ def test_unknown_command_exits_nonzero():
     r = run_cli("no-such-command")
     assert r.returncode != 0
     assert "Traceback" not in r.stderr
+
+
+def test_closed_output_pipe_is_not_a_traceback(shared_data):
+    # `forcelab analyze FILE --json | head -1`: the reader closes the pipe before the output ends.
+    mot = shared_data / "opensim_walking" / "subject01_walk1_grf.mot"
+    p = subprocess.Popen(
+        [sys.executable, "-m", "forcelab", "analyze", str(mot), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        bufsize=0,
+    )
+    p.stdout.close()
+    _, err = p.communicate(timeout=120)
+    assert b"Traceback" not in err, err.decode()
+    assert p.returncode == 0
