@@ -42,6 +42,14 @@ cdef inline double _max3(double a, double b, double c) noexcept nogil:
     return m
 
 
+cdef inline double _capped(double term, double cap_frac, double level) noexcept nogil:
+    """The noise term of a threshold, at most cap_frac x level once a level is known."""
+    cdef double cap = cap_frac * level
+    if level > 0.0 and term > cap:
+        return cap
+    return term
+
+
 cdef inline double _dmin(double a, double b) noexcept nogil:
     return a if a < b else b
 
@@ -80,7 +88,7 @@ cdef class Detector:
     """Resumable stance detector; see forcelab.analysis.detection for the definitions."""
 
     cdef public double on_frac, off_frac, k_on, k_off, min_on_n, min_off_n
-    cdef public double level_alpha, noise_alpha
+    cdef public double level_alpha, noise_alpha, cap_on, cap_off
     cdef public Py_ssize_t min_contact, min_flight, guard, min_stats
     cdef public double base, noise, level, on_thr, off_thr
     cdef public int phase, edge_reason, st_reason, committed, saw_missing
@@ -96,7 +104,8 @@ cdef class Detector:
     def __init__(self, double on_frac, double off_frac, double k_on, double k_off,
                  double min_on_n, double min_off_n, double level_alpha, double noise_alpha,
                  Py_ssize_t min_contact, Py_ssize_t min_flight, Py_ssize_t guard,
-                 Py_ssize_t min_stats, double base0, double noise0, double level0):
+                 Py_ssize_t min_stats, double base0, double noise0, double level0,
+                 double cap_on, double cap_off):
         self.on_frac = on_frac
         self.off_frac = off_frac
         self.k_on = k_on
@@ -105,6 +114,8 @@ cdef class Detector:
         self.min_off_n = min_off_n
         self.level_alpha = level_alpha
         self.noise_alpha = noise_alpha
+        self.cap_on = cap_on
+        self.cap_off = cap_off
         self.min_contact = min_contact if min_contact > 1 else 1
         self.min_flight = min_flight if min_flight > 1 else 1
         self.guard = guard if guard > 0 else 0
@@ -141,9 +152,11 @@ cdef class Detector:
         self.fn = 0
 
     cdef inline void _thresholds(self) noexcept nogil:
-        self.on_thr = self.base + _max3(self.on_frac * self.level, self.k_on * self.noise,
+        self.on_thr = self.base + _max3(self.on_frac * self.level,
+                                        _capped(self.k_on * self.noise, self.cap_on, self.level),
                                         self.min_on_n)
-        self.off_thr = self.base + _max3(self.off_frac * self.level, self.k_off * self.noise,
+        self.off_thr = self.base + _max3(self.off_frac * self.level,
+                                         _capped(self.k_off * self.noise, self.cap_off, self.level),
                                          self.min_off_n)
 
     cdef void _accumulate(self, const double[::1] x, Py_ssize_t off, Py_ssize_t a,
@@ -252,7 +265,8 @@ cdef class Detector:
         else:
             self.cbase = self.base
             self.cnoise = self.noise
-        self.st_off = self.cbase + _max3(self.off_frac * self.level, self.k_off * self.cnoise,
+        self.st_off = self.cbase + _max3(self.off_frac * self.level,
+                                         _capped(self.k_off * self.cnoise, self.cap_off, self.level),
                                          self.min_off_n)
 
     cdef inline void _commit(self) noexcept nogil:

@@ -13,7 +13,10 @@ and slow drift do not change what is found:
   mean, noise = SD, level = 0.
 - **Thresholds.** ``on = baseline + max(on_fraction * level, noise_factor_on * noise, min_on_n)``
   and ``off = baseline + max(off_fraction * level, noise_factor_off * noise, min_off_n)``
-  (hysteresis: every "on" parameter must exceed its "off" counterpart).
+  (hysteresis: every "on" parameter must exceed its "off" counterpart). Once a level is known,
+  the noise terms are capped at ``noise_cap_on`` / ``noise_cap_off`` x level, so a noise
+  estimate inflated by an unusual flight (standing on the plate before running) cannot lift
+  the thresholds into the stances.
 - **Baseline tracking.** During each flight, samples below ``off`` are accumulated, leaving out
   ``guard_s`` after toe-off and before the next contact (the accumulation lags the input by the
   guard); when the next stance starts, their mean becomes the stance's baseline and the noise
@@ -58,6 +61,8 @@ DEFAULT_OPTIONS: dict[str, float] = {
     "off_fraction": 0.03,
     "noise_factor_on": 4.0,
     "noise_factor_off": 3.0,
+    "noise_cap_on": 0.25,
+    "noise_cap_off": 0.2,
     "min_on_n": 12.0,
     "min_off_n": 8.0,
     "min_contact_s": 0.05,
@@ -109,6 +114,7 @@ def check_options(options: dict[str, Any] | None) -> dict[str, float]:
     for on, off in (
         ("on_fraction", "off_fraction"),
         ("noise_factor_on", "noise_factor_off"),
+        ("noise_cap_on", "noise_cap_off"),
         ("min_on_n", "min_off_n"),
     ):
         if not opts[on] > opts[off]:
@@ -260,6 +266,8 @@ def make_detector(opts: dict[str, float], rate_hz: float, init: tuple[float, flo
         base0,
         noise0,
         level0,
+        opts["noise_cap_on"],
+        opts["noise_cap_off"],
     )
 
 

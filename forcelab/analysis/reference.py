@@ -43,6 +43,13 @@ def _find(x: np.ndarray, i: int, hi: int, pred: Callable[[np.ndarray], np.ndarra
     return hi
 
 
+def _capped(term: float, cap_frac: float, level: float) -> float:
+    cap = cap_frac * level
+    if level > 0.0 and term > cap:
+        return cap
+    return term
+
+
 def _seq_sum(acc: float, values: np.ndarray) -> float:
     """acc + values[0] + values[1] + ... added in order (as the kernel does)."""
     if values.size == 0:
@@ -69,10 +76,14 @@ class _RefDetector:
     def thresholds(self) -> None:
         o = self.o
         self.on = self.base + max(
-            o["on_fraction"] * self.level, o["noise_factor_on"] * self.noise, o["min_on_n"]
+            o["on_fraction"] * self.level,
+            _capped(o["noise_factor_on"] * self.noise, o["noise_cap_on"], self.level),
+            o["min_on_n"],
         )
         self.off = self.base + max(
-            o["off_fraction"] * self.level, o["noise_factor_off"] * self.noise, o["min_off_n"]
+            o["off_fraction"] * self.level,
+            _capped(o["noise_factor_off"] * self.noise, o["noise_cap_off"], self.level),
+            o["min_off_n"],
         )
 
     def accumulate(self, x: np.ndarray, lo: int, hi: int) -> None:
@@ -108,7 +119,9 @@ class _RefDetector:
             self.cnoise = self.noise
         o = self.o
         self.st_off = self.cbase + max(
-            o["off_fraction"] * self.level, o["noise_factor_off"] * self.cnoise, o["min_off_n"]
+            o["off_fraction"] * self.level,
+            _capped(o["noise_factor_off"] * self.cnoise, o["noise_cap_off"], self.level),
+            o["min_off_n"],
         )
 
     def commit(self) -> None:

@@ -213,3 +213,14 @@ def test_short_dropouts_are_bridged_longer_ones_are_gaps():
     )
     strict = detect_stances(holes, 100.0, max_gap_s=0.0)
     assert list(strict.reason).count("gap") == 11  # each hole splits a stance in two
+
+
+def test_standing_on_the_plate_before_running_is_forgotten_within_three_stances():
+    x, starts, _ = make_gait(n_stances=8, lead_s=0.2, noise_n=3.0)
+    stand = 700.0 + np.random.default_rng(0).normal(0.0, 5.0, 6000)  # weighing, 6 s
+    y = np.concatenate([stand, np.linspace(700.0, 0.0, 100), x])
+    st_ = detect_stances(y, 1000.0)
+    assert len(st_) == len(starts)
+    np.testing.assert_allclose(st_.baseline_n[2:], 0.0, atol=5.0)
+    peaks = stance_metrics(y, st_, 1000.0)["peak_force_n"]
+    np.testing.assert_allclose(peaks[2:], 1500.0, rtol=0.02)
