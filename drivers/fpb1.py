@@ -85,6 +85,8 @@ ST_OVERTEMP = 1 << 11
 DATA_HEADER = struct.Struct("<IQBBH")  # seq, t_us, n, fmt, status (16 bytes)
 EVENT_BODY = struct.Struct("<IBI")
 ADC_FULL_SCALE = 1 << 23
+#: A line quiet this long (s) with bytes pending holds a damaged frame that will never complete.
+QUIET_S = 0.05
 
 CHANNELS = (
     Channel("fx", "N"), Channel("fy", "N"), Channel("fz", "N"),
@@ -151,6 +153,18 @@ class FPB1Codec:
         if self._in_sync:
             self.resyncs += 1
             self._in_sync = False
+
+    def expire(self) -> list[Frame]:
+        """The line went quiet with bytes pending: an incomplete frame at the head will never
+        complete (it was truncated, or its LEN was corrupted). Give up on it one byte at a time
+        and return the complete frames found in what follows (e.g. a reply stuck behind it)."""
+        out: list[Frame] = []
+        while self._buf:
+            self._lose_sync()
+            self.bytes_discarded += 1
+            del self._buf[:1]
+            out += self.feed(b"")
+        return out
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[Frame]:
         """Add received bytes; return the complete, CRC-checked frames in order."""
@@ -643,13 +657,17 @@ class FPB1Device(Device):
             self._mark_lost(exc)
             raise
         if data:
+            self._last_rx = time.monotonic()
             self.stats.bytes_received += len(data)
             self._process(self.codec.feed(data))
-            c = self.codec
-            self.stats.frames = c.frames
-            self.stats.crc_errors = c.crc_errors
-            self.stats.resyncs = c.resyncs
-            self.stats.bytes_discarded = c.bytes_discarded
+        elif self.codec.pending_bytes and time.monotonic() - self._last_rx > QUIET_S:
+            # Nothing more is coming: what is pending can only be a damaged frame.
+            self._process(self.codec.expire())
+        c = self.codec
+        self.stats.frames = c.frames
+        self.stats.crc_errors = c.crc_errors
+        self.stats.resyncs = c.resyncs
+        self.stats.bytes_discarded = c.bytes_discarded
 
     def _mark_lost(self, exc: ConnectionLost) -> None:
         if self._lost is None:
@@ -920,6 +938,7 @@ class FPB1Device(Device):
 
     _gap_pending = 0
     _block_seq0 = 0
+    _last_rx = 0.0
     _t_start_us: int | None = None
 
     def _emit(self, run: DataRun, a: int, b: int, samples: np.ndarray, n: int) -> None:

@@ -233,3 +233,15 @@ def test_clock_fit_recovers_offset_and_skew():
     for dev in (510.0, 530.0):
         truth = dev + offset + skew * (dev - 500.0)
         assert abs(clock.to_host(dev) - truth) < 0.002
+
+
+def test_expire_frees_a_reply_stuck_behind_a_truncated_frame():
+    data = fpb1.encode_frame(0x40, bytes(200), 0)
+    reply = fpb1.encode_frame(0x85, b"\x00\x01\x02\x03\x04", 9)
+    c = fpb1.FPB1Codec()
+    # the DATA frame was cut short; the STOP reply follows and then the line goes quiet
+    assert c.feed(data[:40] + reply) == []
+    assert c.pending_bytes == 40 + len(reply)
+    assert c.expire() == [fpb1.Frame(0x85, 9, b"\x00\x01\x02\x03\x04")]
+    assert c.pending_bytes == 0 and c.bytes_discarded == 40 and c.resyncs == 1
+    assert c.expire() == []

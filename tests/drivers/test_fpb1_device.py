@@ -455,3 +455,17 @@ def test_a_plate_left_streaming_by_a_crashed_program_is_stopped_and_its_data_ign
         assert dev.stats.dropped_samples == 0
     finally:
         dev.close()
+
+
+def test_a_reply_behind_a_truncated_frame_is_still_received(open_sim):
+    (dev,) = open_sim("sim:plate?seed=23&faults=truncate:1")  # every DATA frame cut short
+    dev.start()
+    got = []
+    t_end = time.monotonic() + 0.4
+    while time.monotonic() < t_end:
+        got += dev.read(0.05)
+    t0 = time.monotonic()
+    dev.stop()  # the STOP reply comes right after a truncated frame, then the line is quiet
+    assert time.monotonic() - t0 < 0.9
+    assert got == [] and dev.stats.resyncs > 0
+    assert dev.get_status()["frames_sent"] > 20
