@@ -345,7 +345,8 @@ class ConsoleBackend:
     def _collect_bars(self, live: dict[str, Any], unit: str, mass: float | None) -> None:
         """Keep the mid-stance peak of every completed valid stance of the trial (oldest first).
 
-        Reads the controller's live stance list only when the stance count changed.
+        Reads the controller's live stance list (the last 200) only when the stance count
+        changed.
         """
         sides = live.get("sides") or {}
         count = sum(int(f.get("n_stances") or 0) for f in sides.values())
@@ -363,13 +364,7 @@ class ConsoleBackend:
         self._bars = bars[-200:]
 
     def _live_stances(self) -> list[dict[str, Any]]:
-        fn = getattr(self.controller, "live_stances", None)
-        if fn is not None:
-            return list(fn())
-        # SessionController has no public accessor for the live stance list yet; its
-        # LiveAnalyzer.stances() is thread-safe and returns copies.
-        live = getattr(self.controller, "_live", None)
-        return live.stances() if live is not None else []
+        return list(self.controller.live_stances(last_n=200))
 
 
 def coach_lines(result: dict[str, Any] | None) -> list[str]:
