@@ -65,7 +65,7 @@ def render(outdir: Path, seconds: float = 12.0, device: str = DEFAULT_DEVICE,
 
         app = make_app()
         window = ConsoleWindow(devices=[device])
-        window.settings.operator = "Lab technician"
+        window.operator_edit.setText("Lab technician")
         window.output_edit.setText(str(Path(tmp) / "sessions"))
         window.save_athlete(Athlete("Demo Runner", athlete_id="RUN-007", body_mass_kg=70.0))
         window.resize(*size)

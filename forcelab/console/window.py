@@ -358,8 +358,14 @@ class ConsoleWindow(QMainWindow):
         self.trial_name.setPlaceholderText("trial 1")
         self.trial_tags = QLineEdit()
         self.trial_tags.setPlaceholderText("12 km/h, barefoot")
+        self.operator_edit = QLineEdit(self.settings.operator)
+        self.operator_edit.setPlaceholderText("who runs the session")
+        self.operator_edit.editingFinished.connect(
+            lambda: setattr(self.settings, "operator", self.operator_edit.text().strip())
+        )
         form.addRow("Name", self.trial_name)
         form.addRow("Tags", self.trial_tags)
+        form.addRow("Operator", self.operator_edit)
         row = QHBoxLayout()
         self.output_edit = QLineEdit(str(self.settings.output_dir))
         self.output_edit.setToolTip("Folder where the session file is created (never overwritten).")
@@ -584,7 +590,7 @@ class ConsoleWindow(QMainWindow):
         self.stride_bars.set_stances([])
         self.jobs.submit(
             "start", self.backend.start_trial, name, tags, athlete=athlete_dict,
-            operator=self.settings.operator, output_dir=output_dir,
+            operator=self.operator_edit.text().strip(), output_dir=output_dir,
         )
         self.last_trial = {"name": name, "tags": tags}
 

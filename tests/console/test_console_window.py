@@ -171,3 +171,34 @@ def test_cli_console_connects_the_simulator_and_quits_cleanly_on_ctrl_c(tmp_path
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     assert "sim:treadmill?seed=2" in (tmp_path / "console.ini").read_text(encoding="utf-8")
+
+
+def test_screenshot_script_renders_the_console_with_a_simulated_session(tmp_path):
+    """``python -m forcelab.console.screenshots OUTDIR`` (documented in the README)."""
+    pytest.importorskip("forcelab.drivers.open")
+    import os
+
+    import numpy as np
+    from PyQt5.QtGui import QImage
+
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    proc = subprocess.run(
+        [sys.executable, "-m", "forcelab.console.screenshots", str(tmp_path / "shots"),
+         "--seconds", "4", "--size", "1366x768"],
+        capture_output=True, text=True, timeout=110, env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    names = sorted(p.name for p in (tmp_path / "shots").iterdir())
+    assert names == ["console-live.png", "console-review.png", "console-summary.png"]
+    for name in names:
+        image = QImage(str(tmp_path / "shots" / name))
+        assert (image.width(), image.height()) == (1366, 768)
+        ptr = image.convertToFormat(QImage.Format_RGB32).constBits()
+        ptr.setsize(image.width() * image.height() * 4)
+        pixels = np.frombuffer(ptr, np.uint8).reshape(image.height(), image.width(), 4)
+        assert len(np.unique(pixels[::8, ::8, :3].reshape(-1, 3), axis=0)) > 20  # not blank
+    bad = subprocess.run(
+        [sys.executable, "-m", "forcelab.console.screenshots", str(tmp_path / "x"),
+         "--size", "huge"], capture_output=True, text=True, timeout=60, env=env,
+    )
+    assert bad.returncode == 2 and "--size must look like 1366x768" in bad.stderr
