@@ -1,9 +1,11 @@
 """The session controller: devices -> acquisition threads -> writer + live analyser -> snapshots.
 
 One :class:`SessionController` drives a recording session for both ``forcelab record`` and the
-operator console. It is thread-safe: every public method may be called from any thread (a GUI calls
+operator console. It is thread-safe: every public method may be called from any thread.
+Operations are serialised, and one that the current state does not allow fails at once with
+StateError instead of waiting for a running tare or weighing. A GUI calls
 :meth:`~SessionController.snapshot`, :meth:`~SessionController.poll_events` and
-:meth:`~SessionController.peek` from its timer; these never block on acquisition or disk I/O).
+:meth:`~SessionController.peek` from its timer; these never block on acquisition or disk I/O.
 
 States and transitions (anything else raises :class:`~forcelab.acquisition.errors.StateError`)::
 
@@ -706,6 +708,7 @@ class SessionController:
         urls = [devices] if isinstance(devices, str) else list(devices)
         if not urls:
             raise AcquisitionError("no device given; name at least one, e.g. sim:treadmill")
+        self._require("connect", State.IDLE)
         with self._op_lock:
             self._require("connect", State.IDLE)
             opener = self._open_devices
@@ -723,6 +726,7 @@ class SessionController:
 
     def connect_devices(self, devices: Iterable[Any]) -> list[str]:
         """Take over already opened Device objects (closed by :meth:`disconnect`); see connect."""
+        self._require("connect", State.IDLE)
         with self._op_lock:
             self._require("connect", State.IDLE)
             return self._connect_opened(list(devices))
@@ -811,6 +815,7 @@ class SessionController:
         AcquisitionError
             If a device fails to zero or does not answer within ``timeout_s``.
         """
+        self._require("tare", State.CONNECTED, State.STOPPED)
         with self._op_lock:
             previous = self._require("tare", State.CONNECTED, State.STOPPED)
             self._set_state(State.TARING, "taring")
@@ -887,6 +892,7 @@ class SessionController:
             ) from None
         if not 0.5 <= duration_s <= 60.0:
             raise AcquisitionError(f"weighing duration must be 0.5 to 60 s, got {duration_s!r}")
+        self._require("weigh", State.CONNECTED, State.STOPPED)
         with self._op_lock:
             previous = self._require("weigh", State.CONNECTED, State.STOPPED)
             workers = self._weigh_workers(streams)
@@ -977,6 +983,7 @@ class SessionController:
         forcelab.errors.SessionFileError
             If the file exists or cannot be created.
         """
+        self._require("start recording", State.CONNECTED, State.STOPPED)
         with self._op_lock:
             self._require("start recording", State.CONNECTED, State.STOPPED)
             path = os.fspath(path)
@@ -1075,6 +1082,7 @@ class SessionController:
         tags = tuple(str(t) for t in tags)
         if speed_m_s is not None and not (np.isfinite(speed_m_s) and 0 <= speed_m_s <= 15):
             raise AcquisitionError(f"treadmill speed must be 0 to 15 m/s, got {speed_m_s!r}")
+        self._require("start a trial", State.RECORDING)
         with self._op_lock:
             self._require("start a trial", State.RECORDING)
             if name in self._trial_names:
@@ -1102,6 +1110,7 @@ class SessionController:
 
     def stop_trial(self) -> None:
         """Stop the open trial (no-op without one). Recording only."""
+        self._require("stop a trial", State.RECORDING, State.ERROR)
         with self._op_lock:
             self._require("stop a trial", State.RECORDING, State.ERROR)
             if self._trial is None:
@@ -1122,6 +1131,7 @@ class SessionController:
     def add_marker(self, label: str) -> float:
         """Put a marker now; returns its session time in s. Recording only."""
         label = str(label).strip() or "marker"
+        self._require("add a marker", State.RECORDING)
         with self._op_lock:
             self._require("add a marker", State.RECORDING)
             t_s = self._now_session_s()
@@ -1145,6 +1155,7 @@ class SessionController:
             ``path``, ``duration_s``, per stream ``samples_recorded``/``overflow_writer_samples``/
             ``dropped_samples``, ``stance_count``, ``live`` figures, ``error`` (or None).
         """
+        self._require("stop recording", State.RECORDING, State.ERROR)
         with self._op_lock:
             self._require("stop recording", State.RECORDING, State.ERROR)
             if self._writer_thread is None:

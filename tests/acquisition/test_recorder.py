@@ -289,3 +289,25 @@ def _live_figures(tmp_path, setup, controller):
         assert d["end_s"] > e["t_s"]
         if d["valid"]:
             assert abs(e["arg"] - d["midstance_peak_n"]) <= 0.55  # N, rounded twice
+
+
+def test_a_call_the_state_forbids_fails_at_once_during_weighing(sim_setup, controller):
+    setup = sim_setup("treadmill", seed=15, start=100)
+    controller.connect(setup.urls)
+    result = {}
+
+    def weigh():
+        try:
+            controller.weigh(3.0)
+        except NotStillError as exc:  # an empty plate
+            result["error"] = exc
+
+    t = threading.Thread(target=weigh)
+    t.start()
+    wait_until(lambda: controller.state == State.WEIGHING, what="weighing to start")
+    # "while weighing": refused at once (after waiting for the weighing it would say "connected")
+    with pytest.raises(StateError, match="while weighing"):
+        controller.add_marker("too early")
+    assert controller.snapshot().state == State.WEIGHING  # snapshots never wait either
+    t.join()
+    assert "too low" in str(result["error"])
