@@ -55,10 +55,13 @@ def two_means_split(values: np.ndarray) -> float:
 
 
 def local_right(c: np.ndarray) -> np.ndarray:
-    """True where a stance's COP lies to the right of the mean of its neighbours' COPs.
+    """True where a stance's COP lies to the right of the mean of its two neighbours' COPs.
 
     Comparing with the neighbours (the other foot when feet alternate) rather than with one
-    global boundary keeps the decision right while the athlete drifts across the belt.
+    global boundary keeps the decision right while the athlete drifts across the belt, and it
+    is robust to one foot's COP varying more than the other's (seen in real treadmill data,
+    where a wider window misreads normal steps). A cross-step is therefore seen when the foot
+    lands past where the other foot lands around it.
     """
     n = c.shape[0]
     ref = np.empty(n)

@@ -5,10 +5,13 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 from forcelab.analysis import (
     AnalysisResult,
+    Stances,
     analyze_recording,
     assign_sides_from_cop,
     asymmetry,
@@ -200,3 +203,41 @@ def test_summary_per_stream_without_sides_and_errors():
         analyze_recording(rec, {"threshold": 20})
     with pytest.raises(InputError, match="body mass"):
         analyze_recording(rec, {"body_mass_kg": 5000})
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(4, 40),
+    drift_frac=st.floats(-0.2, 0.2),
+    half_width_m=st.floats(0.03, 0.1),
+    first_right=st.booleans(),
+    cross_at=st.lists(st.integers(0, 39), max_size=4),
+    cross_depth=st.floats(1.3, 2.5),
+    seed=st.integers(0, 1000),
+)
+def test_sides_property(n, drift_frac, half_width_m, first_right, cross_at, cross_depth, seed):
+    """Alternating feet on a drifting line: every side right, every cross-step (a foot landing
+    past where the other foot lands) flagged."""
+    rng = np.random.default_rng(seed)
+    starts = np.arange(n) * 100
+    st_ = Stances(
+        starts, starts + 60, np.ones(n, bool), np.array([""] * n, object), np.zeros(n), 200.0
+    )
+    crosses = sorted({k for k in cross_at if 2 <= k < n - 2})  # not at a run's edge
+    crosses = [k for i, k in enumerate(crosses) if i == 0 or k - crosses[i - 1] > 3]
+    cop = np.full(n * 100, np.nan)
+    truth = []
+    for k in range(n):
+        right = (k % 2 == 0) == first_right
+        truth.append("right" if right else "left")
+        line = drift_frac * half_width_m * k  # drifting across the belt, up to 20 % per step
+        side = 1.0 if right else -1.0
+        offset = side * half_width_m
+        if k in crosses:  # the foot lands past where the other foot lands
+            offset = -side * cross_depth * half_width_m
+        cop[starts[k] : starts[k] + 60] = line + offset + rng.normal(0, 0.002)
+    if len(crosses) * 3 >= n:  # too many cross-steps to tell the alternation phase
+        return
+    sides, cross = assign_sides_from_cop(cop, st_)
+    assert list(sides) == truth
+    assert list(np.flatnonzero(cross)) == crosses
