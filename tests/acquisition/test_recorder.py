@@ -56,7 +56,7 @@ def test_every_sent_sample_is_in_the_file_and_drops_are_gaps(tmp_path, insoles, 
     stop.set()
     for t in pollers:
         t.join()
-    assert not problems and polls[0] > 100
+    assert not problems and polls[0] > 10
     summary = controller.stop_recording()
     assert controller.state == State.STOPPED
     controller.disconnect()
