@@ -34,6 +34,7 @@ import numpy as np
 from forcelab.errors import InputError
 
 SIDES = ("left", "right")
+SENSORS = ("plate", "insole")
 STANDARD_UNITS = {"fz": "N", "fap": "N", "fml": "N", "cop_ml": "m", "cop_ap": "m", "tz": "N*m"}
 
 
@@ -91,6 +92,10 @@ class Stream:
         Time of the first sample in s on the recording's time base.
     units : dict of str to str
         Unit of each channel; standard channels get their standard unit by default.
+    sensor : {"plate", "insole"}
+        What measured the force: a force plate (or treadmill belt) measures the whole ground
+        reaction; a pressure insole measures the normal force under the sole, which rises and
+        falls more gradually at contact and toe-off (analysis picks its thresholds by this).
     """
 
     name: str
@@ -99,9 +104,12 @@ class Stream:
     side: str | None = None
     t0_s: float = 0.0
     units: dict[str, str] = field(default_factory=dict)
+    sensor: str = "plate"
 
     def __post_init__(self) -> None:
         self.rate_hz = check_rate(self.rate_hz)
+        if self.sensor not in SENSORS:
+            raise InputError(f"stream sensor must be one of {SENSORS}, got {self.sensor!r}")
         if self.side not in (None, *SIDES):
             raise InputError(f"stream side must be 'left', 'right' or None, got {self.side!r}")
         if "fz" not in self.channels:
