@@ -77,6 +77,59 @@ DEFAULT_OPTIONS: dict[str, float] = {
 }
 """Detection options and their defaults (forces in N, durations in s, fractions of level)."""
 
+SENSOR_OPTIONS: dict[str, dict[str, float]] = {
+    "plate": {},
+    "insole": {"on_fraction": 0.10, "off_fraction": 0.08},
+}
+"""Detection settings per sensor kind (``Stream.sensor``) that replace :data:`DEFAULT_OPTIONS`.
+
+A pressure insole measures the normal force under the sole, which rises and falls more
+gradually than the ground reaction on a plate; contact and toe-off thresholds at 10 % / 8 % of
+the level match the Moticon OpenGo vendor report best (docs/metrics.md). They apply as a pair:
+a caller who sets ``on_fraction`` or ``off_fraction`` gets exactly the fractions asked for.
+"""
+
+_PAIRED = ("on_fraction", "off_fraction")
+
+
+def sensor_options(
+    sensor: str, options: dict[str, Any] | None = None
+) -> tuple[dict[str, float], str]:
+    """Full, checked detection options for a stream measured by ``sensor``.
+
+    Parameters
+    ----------
+    sensor : {"plate", "insole"}
+        What measured the force (``Stream.sensor``).
+    options : dict, optional
+        Options given by the caller; they take precedence. If the caller sets ``on_fraction``
+        or ``off_fraction``, the sensor's threshold fractions are not used at all.
+
+    Returns
+    -------
+    options : dict
+        Every detection option (as :func:`check_options` returns them).
+    source : str
+        ``"<sensor> defaults"`` when the sensor's settings were used, ``"caller"`` when the
+        caller's fractions won, ``"defaults"`` for a sensor without settings of its own.
+
+    Raises
+    ------
+    InputError
+        For an unknown sensor kind or bad options.
+    """
+    if sensor not in SENSOR_OPTIONS:
+        raise InputError(
+            f"unknown sensor kind {sensor!r}; known kinds: {', '.join(SENSOR_OPTIONS)}"
+        )
+    given = dict(options or {})
+    own = SENSOR_OPTIONS[sensor]
+    if not own:
+        return check_options(given), "defaults"
+    if any(k in given for k in _PAIRED):
+        return check_options(given), "caller"
+    return check_options({**own, **given}), f"{sensor} defaults"
+
 
 def check_options(options: dict[str, Any] | None) -> dict[str, float]:
     """Return the full, checked set of detection options.

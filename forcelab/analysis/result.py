@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from forcelab.analysis.asymmetry import LABELS, asymmetry
-from forcelab.analysis.detection import detect_stances
+from forcelab.analysis.detection import detect_stances, sensor_options
 from forcelab.analysis.metrics import LOADING_RATE_METHODS, stance_metrics
 from forcelab.analysis.sides import assign_sides_from_cop
 from forcelab.analysis.streaming import split_options, table_rows
@@ -293,7 +293,10 @@ def analyze_recording(
         Streams with a vertical force channel ``fz`` (N); per-side streams carry ``side``; a
         stream with side None and a ``cop_ml`` channel (m) is split into left/right by COP.
     options : dict, optional
-        Detection and metric options (see :func:`detect_stances`, :func:`stance_metrics`),
+        Detection and metric options (see :func:`detect_stances`, :func:`stance_metrics`);
+        streams with ``sensor == "insole"`` use the insole thresholds of
+        :data:`forcelab.analysis.detection.SENSOR_OPTIONS` unless ``on_fraction`` or
+        ``off_fraction`` is given (``parameters["streams"][name]`` says which were used),
         plus ``body_mass_kg`` (overrides the recording's) and ``max_pause_s`` (alternation runs
         for COP sides, default 1.5 s).
 
@@ -314,11 +317,13 @@ def analyze_recording(
     mass = check_body_mass(opts.pop("body_mass_kg", None)) or recording.body_mass_kg
     max_pause_s = float(opts.pop("max_pause_s", 1.5))
     det_opts, met_opts = split_options(opts)
+    given_det = {k: v for k, v in opts.items() if k in det_opts}
     rows: list[dict[str, Any]] = []
     per_stream: dict[str, Any] = {}
     side_source = None
     for stream in recording.streams:
-        st = detect_stances(stream.fz, stream.rate_hz, **det_opts)
+        stream_det, det_source = sensor_options(stream.sensor, given_det)
+        st = detect_stances(stream.fz, stream.rate_hz, **stream_det)
         ap = stream.channels.get("fap")
         table = stance_metrics(stream.fz, st, stream.rate_hz, mass, ap, **met_opts)
         table["start_s"] = table["start_s"] + stream.t0_s
@@ -342,6 +347,9 @@ def analyze_recording(
         base = st.baseline_n
         per_stream[stream.name] = {
             "side": stream.side,
+            "sensor": stream.sensor,
+            "detection": stream_det,
+            "detection_source": det_source,
             "rate_hz": stream.rate_hz,
             "n_samples": stream.n_samples,
             "n_stances": len(st),

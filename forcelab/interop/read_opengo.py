@@ -137,7 +137,7 @@ def read_opengo(path: str | Path, **options: Any) -> Recording:
         stream_units = {ch: units[side][ch][0] for ch in cols}
         stream_units["fz"] = "N"
         streams.append(Stream(name=side, rate_hz=grid.rate_hz, channels=channels, side=side,
-                              t0_s=grid.t0_s, units=stream_units))
+                              t0_s=grid.t0_s, units=stream_units, sensor="insole"))
     if not streams:
         raise FileFormatError(
             f"{path}: no 'left total force[N]' or 'right total force[N]' data in this export; "

@@ -85,7 +85,7 @@ def write_recording(
                     "channels": [[n, s.units.get(n, "")] for n in names],
                     "calibration": {},
                     "layout": None,
-                    "extra": {"source": source, "meta": meta},
+                    "extra": {"source": source, "meta": meta, "sensor": s.sensor},
                 },
             )
         starts = [s.t0_s for s in recording.streams] or [0.0]

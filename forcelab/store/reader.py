@@ -600,8 +600,19 @@ def _to_stream(name: str, info: dict, data: StreamData, interval: tuple | None) 
         units[out_name] = unit
     t0 = float(times[lo]) if lo < length else (float(interval[0]) if interval else t_first)
     return Stream(
-        name=name, rate_hz=rate, channels=channels, side=info.get("side"), t0_s=t0, units=units
+        name=name, rate_hz=rate, channels=channels, side=info.get("side"), t0_s=t0, units=units,
+        sensor=_sensor(info),
     )
+
+
+def _sensor(info: dict) -> str:
+    """Sensor kind of a stored stream: insole for INS1 and imported insole streams, else plate."""
+    if str(info.get("protocol", "")).upper() == "INS1":
+        return "insole"
+    extra = info.get("extra")
+    if isinstance(extra, dict) and extra.get("sensor") == "insole":
+        return "insole"
+    return "plate"
 
 
 def _positions(seq: np.ndarray, t_s: np.ndarray, rate_hz: float) -> np.ndarray:
