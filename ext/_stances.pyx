@@ -555,10 +555,14 @@ def count_infinite(x):
 
 def stance_metrics(const double[::1] x, const cnp.int64_t[::1] start, const cnp.int64_t[::1] end,
                    const double[::1] baseline, double rate_hz, double impact_window_frac,
-                   double impact_prominence_frac, double surrogate_frac):
+                   double impact_prominence_frac, double surrogate_frac,
+                   double double_hump_frac, double trough_lo_frac, double trough_hi_frac):
     """Per-stance metrics in one pass per stance; returns a dict of arrays (forces in N).
 
     ``x[start[k]:end[k]]`` minus ``baseline[k]`` is the force of stance k (no NaN inside).
+    First peak, trough and second peak are NaN unless the stance has a double hump: both
+    half maxima exceed the trough by ``double_hump_frac`` x peak and the trough lies within
+    ``[trough_lo_frac, trough_hi_frac]`` x n of the stance.
     """
     cdef Py_ssize_t m = start.shape[0]
     names = ("peak_force_n", "peak_idx", "midstance_peak_n", "midstance_idx", "impact_peak_n",
@@ -579,7 +583,7 @@ def stance_metrics(const double[::1] x, const cnp.int64_t[::1] start, const cnp.
     cdef double[::1] a_vilr = arrays["vilr_n_s"]
     cdef double[::1] a_impulse = arrays["impulse_ns"]
     cdef cnp.int8_t[::1] a_method = method_a
-    cdef Py_ssize_t k, j, s, n, h, p, i1, i2, w, ri, di, mi, j20, j80, jend
+    cdef Py_ssize_t k, j, s, n, h, p, i1, i2, w, ri, di, mi, j20, j80, jend, ti
     cdef double s0, s1, s2, s3
     cdef double b, f, mx, ssum, m1, m2, tr, r, prom, fref, l20, l80, t20, t80, slope, vmax
     with nogil:
@@ -615,10 +619,9 @@ def stance_metrics(const double[::1] x, const cnp.int64_t[::1] start, const cnp.
             a_peak[k] = mx
             a_peak_i[k] = p
             a_impulse[k] = ssum / rate_hz
-            a_first[k] = m1
             if i2 >= 0:
-                a_second[k] = m2
                 tr = m1
+                ti = i1
                 j = i1
                 while j <= i2:
                     if j + 8 <= i2 + 1 and not (_min8(&x[s + j]) - b < tr):
@@ -627,8 +630,14 @@ def stance_metrics(const double[::1] x, const cnp.int64_t[::1] start, const cnp.
                     f = x[s + j] - b
                     if f < tr:
                         tr = f
+                        ti = j
                     j += 1
-                a_trough[k] = tr
+                # a real double hump (walking): both humps clear the trough, trough mid-stance
+                if (m1 - tr >= double_hump_frac * mx and m2 - tr >= double_hump_frac * mx
+                        and ti >= trough_lo_frac * n and ti <= trough_hi_frac * n):
+                    a_first[k] = m1
+                    a_second[k] = m2
+                    a_trough[k] = tr
             # impact peak: first running maximum inside the window followed by a drop
             w = <Py_ssize_t>floor(n * impact_window_frac)
             prom = impact_prominence_frac * mx

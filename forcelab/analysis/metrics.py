@@ -6,7 +6,10 @@ All forces are measured above the stance's tracked baseline (``Stances.baseline_
 - ``peak_force_n``: maximum vertical force in the stance.
 - ``first_peak_n`` / ``second_peak_n``: maximum in the first / second half of the stance;
   ``trough_n``: minimum between them (walking's loading-response peak, mid-stance valley and
-  push-off peak).
+  push-off peak). Walking-only: all three are None (NaN) unless the stance has a real double
+  hump: both humps exceed the trough by ``double_hump_fraction`` x peak force and the trough
+  lies within :data:`TROUGH_WINDOW_PCT` (30-70 %) of stance. A running stance (one active
+  peak) has none.
 - ``impact_peak_n`` / ``impact_peak_pct``: the running maximum inside the first
   ``impact_window_pct`` % of stance that is followed by a drop of more than
   ``impact_prominence_fraction`` x peak before the force exceeds it again; None (NaN) otherwise.
@@ -50,8 +53,12 @@ METRIC_OPTIONS: dict[str, float] = {
     "impact_window_pct": 20.0,
     "impact_prominence_fraction": 0.10,
     "surrogate_pct": 13.0,
+    "double_hump_fraction": 0.05,
 }
 """Metric options and their defaults."""
+
+TROUGH_WINDOW_PCT = (30.0, 70.0)
+"""Where the trough of a double hump must lie, in % of stance (first index, last index)."""
 
 FORCE_METRICS = (
     "peak_force_n",
@@ -99,6 +106,11 @@ def check_metric_options(options: dict[str, Any] | None) -> dict[str, float]:
             raise InputError(f"{key} must be between 0 and 100 %, got {opts[key]}")
     if not 0.0 <= opts["impact_prominence_fraction"] < 1.0:
         raise InputError("impact_prominence_fraction must be between 0 and 1")
+    if not 0.0 <= opts["double_hump_fraction"] < 1.0:
+        raise InputError(
+            f"double_hump_fraction must be between 0 and 1 (of the peak force), got "
+            f"{opts['double_hump_fraction']}"
+        )
     return opts
 
 
@@ -115,6 +127,9 @@ def kernel_metrics(
         opts["impact_window_pct"] / 100.0,
         opts["impact_prominence_fraction"],
         opts["surrogate_pct"] / 100.0,
+        opts["double_hump_fraction"],
+        TROUGH_WINDOW_PCT[0] / 100.0,
+        TROUGH_WINDOW_PCT[1] / 100.0,
     )
 
 

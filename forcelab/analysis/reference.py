@@ -24,7 +24,7 @@ from forcelab.analysis.detection import (
     initial_state,
     sample_counts,
 )
-from forcelab.analysis.metrics import check_metric_options
+from forcelab.analysis.metrics import TROUGH_WINDOW_PCT, check_metric_options
 from forcelab.recording import check_rate
 
 _OK, _PARTIAL_START, _PARTIAL_END, _GAP = 0, 1, 2, 3
@@ -282,6 +282,8 @@ def stance_metrics_reference(
         o["impact_prominence_fraction"],
         o["surrogate_pct"] / 100.0,
     )
+    hump_frac = o["double_hump_fraction"]
+    trough_lo, trough_hi = TROUGH_WINDOW_PCT[0] / 100.0, TROUGH_WINDOW_PCT[1] / 100.0
     m = len(stances)
     names = (
         "peak_force_n",
@@ -312,10 +314,14 @@ def stance_metrics_reference(
         out["peak_force_n"][k] = mx
         out["peak_idx"][k] = p
         out["impulse_ns"][k] = np.sum(f) / rate
-        out["first_peak_n"][k] = m1
         if i2 >= 0:
-            out["second_peak_n"][k] = f[i2]
-            out["trough_n"][k] = np.min(f[i1 : i2 + 1])
+            ti = i1 + int(np.argmin(f[i1 : i2 + 1]))
+            tr = f[ti]
+            hump = hump_frac * mx
+            if m1 - tr >= hump and f[i2] - tr >= hump and trough_lo * n <= ti <= trough_hi * n:
+                out["first_peak_n"][k] = m1
+                out["second_peak_n"][k] = f[i2]
+                out["trough_n"][k] = tr
         # impact peak
         w = math.floor(n * win)
         prom = prom_frac * mx

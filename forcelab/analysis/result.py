@@ -19,6 +19,9 @@ from forcelab.recording import SIDES, Recording, check_body_mass
 NOT_SUMMARISED = {"start_s", "end_s", "baseline_n", "step_time_s", "stride_time_s"}
 """Numeric stance keys that are not averaged in the summary (times of day, corrections)."""
 
+MISSING = "-"
+"""How a missing value is shown in the text tables."""
+
 MAX_STEP_S = 2.5
 """Step times above this (s) are pauses, not steps, and are left out of step/stride time."""
 
@@ -108,7 +111,10 @@ class AnalysisResult:
         return lines
 
     def format_text(self) -> str:
-        """Human-readable report: a table per side (or stream) and the coach's lines."""
+        """Human-readable report: a table per side (or stream) and the coach's lines.
+
+        Rows whose value is missing for every side (or stream) are left out.
+        """
         out: list[str] = []
         if self.source:
             out.append(f"Recording: {self.source}")
@@ -129,10 +135,10 @@ class AnalysisResult:
         width = max([len(r[0]) for r in rows] + [10])
         out.append(" " * width + "".join(f"{g:>16}" for g in groups))
         for label, key, fmt in rows:
-            cells = []
-            for g in groups:
-                cells.append(f"{_cell(self.summary[g], key, fmt):>16}")
-            out.append(f"{label:<{width}}" + "".join(cells))
+            values = [_cell(self.summary[g], key, fmt) for g in groups]
+            if fmt != "int" and all(v == MISSING for v in values):
+                continue  # e.g. walking-only double-hump metrics of a run
+            out.append(f"{label:<{width}}" + "".join(f"{v:>16}" for v in values))
         lines = self.coach_lines()
         if lines:
             out.append("")
@@ -187,10 +193,10 @@ def _cell(group: dict[str, Any], key: str, fmt: str) -> str:
         return str(v if v is not None else 0)
     if fmt in ("ms1", "f1_1"):
         if v is None:
-            return "-"
+            return MISSING
         return f"{v * 1000:.0f}" if fmt == "ms1" else f"{v:.1f}"
     if not isinstance(v, dict) or v.get("mean") is None:
-        return "-"
+        return MISSING
     m, sd = v["mean"], v.get("sd")
     if fmt == "ms":
         m, sd = m * 1000, (sd * 1000 if sd is not None else None)

@@ -13,6 +13,9 @@ def stance_shape(n: int, peak_n: float, kind: str = "running") -> np.ndarray:
     if kind == "walking":
         # two humps (loading response, push-off) with a mid-stance valley
         return peak_n * (np.sin(np.pi * t) * (0.75 + 0.25 * np.cos(4 * np.pi * t)) + 0.0)
+    if kind == "double_hump":
+        # real walking: loading-response and push-off humps with a mid-stance trough at 50 %
+        return peak_n * np.sin(np.pi * t) * (1.0 - 0.35 * np.cos(4 * np.pi * t))
     if kind == "box":
         return np.full(n, peak_n)
     raise ValueError(kind)

@@ -177,6 +177,32 @@ def test_analyze_recording_two_sides_known_asymmetry():
         assert {"stream", "side", "start_s", "midstance_peak_bw", "valid", "reason"} <= set(s)
 
 
+def test_walking_only_rows_appear_for_walking_and_not_for_running():
+    run = analyze_recording(two_sided_recording(mass=75.0))
+    assert run.stances and all(
+        s["first_peak_n"] is None and s["trough_bw"] is None and s["second_peak_bw"] is None
+        for s in run.stances
+    )
+    assert run.summary["left"]["first_peak_n"] == {"mean": None, "sd": None}
+    text = run.format_text()
+    assert "Peak force (BW)" in text and "Mid-stance peak (BW)" in text
+    for row in ("First peak", "Trough", "Second peak"):
+        assert row not in text
+    streams = []
+    for side, seed in (("left", 1), ("right", 2)):
+        fz, _, _ = make_gait(rate_hz=200.0, n_stances=8, contact_s=0.6, flight_s=0.5,
+                             peak_n=800.0, kind="double_hump", noise_n=3.0, seed=seed)
+        streams.append(Stream(side, 200.0, {"fz": fz}, side=side))
+    walk = analyze_recording(Recording(streams, body_mass_kg=75.0))
+    valid = [s for s in walk.stances if s["valid"]]
+    assert len(valid) >= 12
+    assert all(s["trough_n"] < s["first_peak_n"] and s["trough_n"] < s["second_peak_n"]
+               for s in valid)
+    text = walk.format_text()
+    for row in ("First peak (BW)", "Trough (BW)", "Second peak (BW)"):
+        assert row in text
+
+
 def test_result_round_trips_through_json():
     result = analyze_recording(two_sided_recording(mass=70.0))
     text = json.dumps(result.to_dict(), allow_nan=False)

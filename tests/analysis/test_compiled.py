@@ -42,7 +42,7 @@ def test_public_functions_dispatch_to_the_compiled_kernel(monkeypatch):
     assert detection._stances is kernel and metrics._stances is kernel
 
 
-def assert_same(x, rate_hz, **options):
+def assert_same(x, rate_hz, metric_options=None, **options):
     a = detect_stances(x, rate_hz, **options)
     b = detect_stances_reference(x, rate_hz, **options)
     np.testing.assert_array_equal(a.start, b.start)
@@ -53,8 +53,8 @@ def assert_same(x, rate_hz, **options):
     # metrics see the signal with short dropouts bridged, as detection did
     n_gap = sample_counts(check_options(options), rate_hz)["max_gap"]
     xb, _ = bridge_gaps(as_force(x), n_gap)
-    ka = kernel_metrics(xb, a, rate_hz, check_metric_options(None))
-    kb = stance_metrics_reference(xb, a, rate_hz)
+    ka = kernel_metrics(xb, a, rate_hz, check_metric_options(metric_options))
+    kb = stance_metrics_reference(xb, a, rate_hz, **(metric_options or {}))
     for key, ref in kb.items():
         if key == "impulse_ns":  # summation order differs (sequential vs pairwise)
             np.testing.assert_allclose(ka[key], ref, rtol=1e-10, atol=1e-9)
@@ -70,7 +70,7 @@ gait_params = st.fixed_dictionaries(
         "contact_s": st.floats(0.08, 0.9),
         "flight_s": st.floats(0.02, 0.5),
         "peak_n": st.floats(50.0, 3000.0),
-        "kind": st.sampled_from(["running", "walking", "box"]),
+        "kind": st.sampled_from(["running", "walking", "double_hump", "box"]),
         "lead_s": st.floats(0.0, 0.5),
         "tail_s": st.floats(0.0, 0.5),
         "offset_n": st.floats(-40.0, 40.0),
@@ -88,6 +88,7 @@ gait_params = st.fixed_dictionaries(
     nan_at=st.lists(st.floats(0.0, 1.0), max_size=3),
     nan_len=st.integers(1, 40),
     quantum=st.sampled_from([0.0, 1.0, 25.0]),
+    hump=st.sampled_from([0.0, 0.05, 0.2]),
     options=st.fixed_dictionaries(
         {},
         optional={
@@ -100,14 +101,16 @@ gait_params = st.fixed_dictionaries(
         },
     ),
 )
-def test_compiled_equals_reference_on_gait_like_signals(params, nan_at, nan_len, quantum, options):
+def test_compiled_equals_reference_on_gait_like_signals(
+    params, nan_at, nan_len, quantum, hump, options
+):
     x, _, _ = make_gait(**params)
     if quantum:  # quantised signals make exact ties with thresholds likely
         x = np.round(x / quantum) * quantum
     for frac in nan_at:
         i = int(frac * max(x.size - 1, 0))
         x[i : i + nan_len] = np.nan
-    assert_same(x, params["rate_hz"], **options)
+    assert_same(x, params["rate_hz"], {"double_hump_fraction": hump}, **options)
 
 
 @settings(max_examples=80, deadline=None)

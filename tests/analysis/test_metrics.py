@@ -110,6 +110,67 @@ def test_walking_first_peak_trough_second_peak():
     np.testing.assert_allclose(t["impulse_ns"], f.sum() / RATE)
 
 
+def walking_knots(first_n, trough_n, second_n, at=(100, 200, 300), n=400):
+    """Piecewise-linear stance: 60 N -> first hump -> trough -> second hump -> 60 N."""
+    return np.interp(np.arange(n), [0, *at, n - 1], [60, first_n, trough_n, second_n, 60])
+
+
+def double_hump(f, **options):
+    x, _, _ = place([f, f], gap=300)
+    t = stance_metrics(x, detect_stances(x, RATE), RATE, body_mass_kg=70.0, **options)
+    return t
+
+
+@pytest.mark.parametrize(
+    "f",
+    [
+        np.sin(np.pi * (np.arange(250) + 0.5) / 250) * 2000.0,  # running: one active peak
+        impact_stance(),  # running with an impact peak: still one active peak
+        impact_stance(k=25, active_n=1600.0),  # heel strike impact near the first half's end
+        walking_knots(700, 690, 800),  # shallow dip: 10 N is not a hump (5 % of 800 N = 40 N)
+        walking_knots(700, 300, 800, at=(40, 80, 300)),  # trough at 20 % of stance
+        walking_knots(700, 300, 800, at=(100, 300, 340)),  # trough at 75 % of stance
+    ],
+    ids=["sine", "impact", "late_impact", "shallow", "early_trough", "late_trough"],
+)
+def test_single_hump_stances_have_no_first_peak_trough_second_peak(f):
+    t = double_hump(f)
+    assert len(t["peak_force_n"]) == 2
+    assert np.all(np.isfinite(t["peak_force_n"]))
+    for key in ("first_peak_n", "trough_n", "second_peak_n",
+                "first_peak_bw", "trough_bw", "second_peak_bw"):
+        assert np.all(np.isnan(t[key])), key
+
+
+def test_double_hump_of_a_walking_stance_is_found_at_its_place():
+    from .gait import make_gait
+
+    x, _, _ = make_gait(rate_hz=RATE, n_stances=4, contact_s=0.6, peak_n=900.0,
+                        kind="double_hump")
+    t = stance_metrics(x, detect_stances(x, RATE), RATE)
+    c = (np.arange(600) + 0.5) / 600
+    f = 900.0 * np.sin(np.pi * c) * (1.0 - 0.35 * np.cos(4 * np.pi * c))
+    # forces are above the tracked baseline, which sits a few N off on this noiseless signal
+    np.testing.assert_allclose(t["first_peak_n"], f[:300].max(), rtol=5e-3)
+    np.testing.assert_allclose(t["second_peak_n"], f[300:].max(), rtol=5e-3)
+    np.testing.assert_allclose(t["trough_n"], f[200:400].min(), rtol=5e-3)
+
+
+def test_double_hump_threshold_is_a_fraction_of_the_peak():
+    f = walking_knots(700, 690, 800)  # both humps 10 N / 110 N above the trough
+    t = double_hump(f, double_hump_fraction=0.01)  # 8 N is enough
+    np.testing.assert_allclose(t["first_peak_n"], 700.0)
+    np.testing.assert_allclose(t["trough_n"], 690.0)
+    np.testing.assert_allclose(t["second_peak_n"], 800.0)
+    np.testing.assert_allclose(t["trough_bw"], 690.0 / (70.0 * G_M_S2))
+    # trough at the window's edges: 30 % and 70 % of stance count as mid-stance
+    for at in ((60, 120, 300), (100, 280, 340)):
+        t = double_hump(walking_knots(700, 300, 800, at=at))
+        np.testing.assert_allclose(t["trough_n"], 300.0)
+    with pytest.raises(InputError, match="double_hump_fraction"):
+        double_hump(f, double_hump_fraction=1.5)
+
+
 def test_forces_are_measured_above_the_tracked_baseline():
     f = impact_stance()
     x, _, _ = place([f, f, f])
@@ -162,3 +223,27 @@ def test_hand_made_stances_work():
     st_ = Stances(starts, ends, [True], [""], [0.0], RATE)
     t = stance_metrics(x, st_, RATE)
     np.testing.assert_allclose(t["impulse_ns"], 50.0)
+
+
+@pytest.mark.parametrize(
+    ("mode", "strike", "double"),
+    [("run", "rear", False), ("run", "fore", False), ("walk", "rear", True)],
+)
+def test_simulated_gait_double_hump_only_when_walking(mode, strike, double):
+    from forcelab.drivers.sim.gait import GaitModel, GaitParams
+
+    from forcelab.analysis import analyze_recording
+    from forcelab.recording import Recording, Stream
+
+    speed = 3.0 if mode == "run" else 1.3
+    model = GaitModel(GaitParams(mode=mode, strike=strike, speed_m_s=speed), seed=1)
+    t = np.arange(0.0, 8.0, 1 / 500.0)
+    streams = [Stream(s, 500.0, {"fz": model.foot(s, t)["fz"]}, side=s) for s in ("left", "right")]
+    result = analyze_recording(Recording(streams, body_mass_kg=70.0))
+    valid = [s for s in result.stances if s["valid"]]
+    assert len(valid) >= 10
+    for s in valid:
+        assert (s["first_peak_bw"] is not None) == double
+        assert (s["trough_bw"] is not None) == double
+        assert (s["second_peak_bw"] is not None) == double
+    assert ("First peak (BW)" in result.format_text()) == double

@@ -31,6 +31,8 @@ def test_fukuchi_run_split_by_cop_matches_published_peaks(shared_data):
     assert all(a != b for a, b in zip(sides[:-1], sides[1:], strict=True))  # alternation
     assert result.asymmetry["peak_force_bw"]["higher"] == "left"
     assert result.parameters["methods"]["sides"] == "cop_ml"
+    # running: one active peak, so no walking double hump in any stance
+    assert all(s["first_peak_n"] is None and s["trough_n"] is None for s in result.stances)
     # contact is ~40 % of the gait cycle (stride time), as the authors report
     ratio = left["contact_time_s"]["mean"] / left["stride_time_s"]
     assert 0.33 <= ratio <= 0.42
@@ -66,6 +68,10 @@ def test_opensim_walking_has_11_to_12_stances_per_side(shared_data):
     for side in ("left", "right"):
         assert 11 <= result.summary[side]["n_stances"] <= 12
         assert 0.7 <= result.summary[side]["contact_time_s"]["mean"] <= 0.85
+    # walking: every valid stance has the double hump, its trough below both peaks
+    for s in result.stances:
+        if s["valid"]:
+            assert s["trough_n"] < min(s["first_peak_n"], s["second_peak_n"])
     partial = [s["reason"] for s in result.stances if not s["valid"]]
     assert sorted(partial) == ["partial_end", "partial_start"]
     # walking: no flight between feet, cadence of normal walking
