@@ -10,6 +10,14 @@ propulsion); ``fml`` + toward the subject's right; plate COP ``cop_ml`` (m, + ri
 ``cop_ap`` (m, + forward) relative to the plate centre; insole COP normalised to ±0.5 of the
 insole width (x, + toward the wearer's right) and length (y, + toward the toes).
 
+Quiet standing: with ``stand_s`` > 0 the athlete first stands still with both feet on the
+sensors from ``start_s`` for ``stand_s`` seconds (half-cosine step-on/step-off ramps of
+:data:`STAND_RAMP_S`), body weight split between the feet (the share drifts slowly by a few %),
+total vertical force swaying by a few N (SD ≈ 2.5 N, 1–4 Hz) and the COP by a few mm. The run
+begins one flight time (at least 0.1 s) after the step-off: the first true stance starts at
+:attr:`GaitParams.run_start_s`. :meth:`GaitModel.standing` gives the standing interval, its quiet
+part (without ramps) and the true weight, for checking weighing.
+
 Asymmetry: ``asymmetry`` is the symmetry index of mid-stance peak loading, SI = (R − L)/((R + L)/2);
 −0.08 means the left side loads 8 % more. ``contact_asymmetry`` does the same for contact time.
 The left peak is ``M (1 − SI/2)`` and the right ``M (1 + SI/2)`` so that SI is exact on average.
@@ -61,6 +69,9 @@ class GaitParams:
         Model time of the first foot contact in s (before: nobody on the plate).
     step_width_m : float
         Medio-lateral distance between the feet in m (one plate under both feet).
+    stand_s : float
+        Seconds of quiet standing (both feet) from ``start_s`` before the run; 0 = none,
+        else at least 0.5 s.
     """
 
     mode: str = "run"
@@ -76,6 +87,7 @@ class GaitParams:
     variability: float = 0.02
     start_s: float = 0.5
     step_width_m: float = 0.12
+    stand_s: float = 0.0
 
     def __post_init__(self) -> None:
         if self.mode not in _MODES:
@@ -90,6 +102,7 @@ class GaitParams:
             "variability": (self.variability, 0.0, 0.2),
             "start_s": (self.start_s, 0.0, 1e6),
             "step_width_m": (self.step_width_m, 0.0, 0.5),
+            "stand_s": (self.stand_s, 0.0, 3600.0),
         }
         for opt in ("cadence_spm", "contact_time_s", "peak_bw", "impact_bw"):
             v = getattr(self, opt)
@@ -101,6 +114,11 @@ class GaitParams:
         for name, (v, lo, hi) in checks.items():
             if not (isinstance(v, (int, float)) and math.isfinite(v) and lo <= v <= hi):
                 raise ValueError(f"gait option {name}={v!r} is out of range [{lo}, {hi}]")
+        if 0 < self.stand_s < 2 * STAND_RAMP_S + 0.2:
+            raise ValueError(
+                f"stand_s={self.stand_s} s is too short to stand still; use 0 (no standing) or "
+                f"at least {2 * STAND_RAMP_S + 0.2:.1f} s"
+            )
         ct, step = self.mean_contact_time_s, 60.0 / self.mean_cadence_spm
         if self.mode == "run" and ct >= 2 * step:
             raise ValueError(
@@ -144,6 +162,14 @@ class GaitParams:
         return float(1.3 + 0.12 * self.speed_m_s)
 
     @property
+    def run_start_s(self) -> float:
+        """Model time of the first running/walking stance in s (after standing, if any)."""
+        if self.stand_s <= 0:
+            return float(self.start_s)
+        flight = max(60.0 / self.mean_cadence_spm - self.mean_contact_time_s, 0.1)
+        return float(self.start_s + self.stand_s + flight)
+
+    @property
     def body_weight_n(self) -> float:
         """Body weight in N."""
         return self.body_mass_kg * G_M_S2
@@ -155,6 +181,7 @@ class GaitParams:
             mean_cadence_spm=self.mean_cadence_spm,
             mean_contact_time_s=self.mean_contact_time_s,
             mean_peak_bw=self.mean_peak_bw,
+            run_start_s=self.run_start_s,
         )
         return d
 
@@ -185,6 +212,17 @@ class TrueStance:
         d = asdict(self)
         d["contact_time_s"] = self.contact_time_s
         return d
+
+
+#: Step-on and step-off ramps of quiet standing in s.
+STAND_RAMP_S = 0.15
+# Quiet-standing sway: (frequency Hz, amplitude) of total vertical force (N), the left foot's
+# share of body weight (fraction) and the COP (m, ML and AP).
+_SWAY_FZ = ((1.1, 2.6), (2.3, 2.0), (3.7, 1.3))
+_SWAY_SHARE = ((0.13, 0.03), (0.31, 0.01))
+_SWAY_COP_ML = ((0.21, 0.003), (0.47, 0.0015))
+_SWAY_COP_AP = ((0.17, 0.005), (0.39, 0.002))
+_COM_HEIGHT_M = 1.0  # centre of mass above the COP (inverted pendulum for the sway shear)
 
 
 # Shape constants (fractions of stance).
@@ -232,8 +270,10 @@ class GaitModel:
         # Per-stance arrays for vectorised evaluation (parallel to _stances).
         # (start_s, end_s, midstance_n, impact_n, is_left) arrays, replaced as one tuple
         self._arrays = (np.empty(0), np.empty(0), np.empty(0), np.empty(0), np.empty(0, bool))
-        self._next_start = self.params.start_s
+        self._next_start = self.params.run_start_s
         self._next_left = True
+        # phases of the standing sway components (own stream: same stances with or without)
+        self._sway_phase = np.random.default_rng([self.seed, 0x57A4D]).uniform(0, 2 * np.pi, 9)
         self._lock = threading.Lock()  # several simulators (plates, insoles) share one model
 
     # -- stance layout ---------------------------------------------------------------------
@@ -292,6 +332,58 @@ class GaitModel:
             f = f + max(impact_n - base, 0.0) * _impact_bump(tau)
         return f
 
+    def standing(self) -> dict[str, float] | None:
+        """The quiet standing before the run (model times in s), or None without standing.
+
+        Returns
+        -------
+        dict or None
+            ``start_s``, ``end_s`` (feet on / off the sensors, ramps included),
+            ``quiet_start_s``, ``quiet_end_s`` (without the ramps), ``weight_n`` (true body
+            weight in N, the mean total vertical force while quiet), ``body_mass_kg``.
+        """
+        p = self.params
+        if p.stand_s <= 0:
+            return None
+        return {"start_s": float(p.start_s), "end_s": float(p.start_s + p.stand_s),
+                "quiet_start_s": float(p.start_s + STAND_RAMP_S),
+                "quiet_end_s": float(p.start_s + p.stand_s - STAND_RAMP_S),
+                "weight_n": float(p.body_weight_n), "body_mass_kg": float(p.body_mass_kg)}
+
+    def _sway(self, comps: tuple[tuple[float, float], ...], t: np.ndarray, k0: int) -> np.ndarray:
+        out = np.zeros(t.shape[0])
+        for j, (f_hz, amp) in enumerate(comps):
+            out += amp * np.sin(2 * np.pi * f_hz * t + self._sway_phase[k0 + j])
+        return out
+
+    def _add_standing(self, out: dict[str, np.ndarray], t: np.ndarray, left: bool) -> None:
+        """Add the quiet-standing load of one foot to ``out`` (in place)."""
+        p = self.params
+        t_on, t_off = p.start_s, p.start_s + p.stand_s
+        a = int(np.searchsorted(t, t_on, "left"))
+        b = int(np.searchsorted(t, t_off, "left"))
+        if b <= a:
+            return
+        ts = t[a:b]
+        up = (ts - t_on) / STAND_RAMP_S
+        down = (t_off - ts) / STAND_RAMP_S
+        ramp = np.minimum(np.clip(up, 0, 1), np.clip(down, 0, 1))
+        env = 0.5 - 0.5 * np.cos(np.pi * ramp)
+        total = p.body_weight_n + self._sway(_SWAY_FZ, ts, 0)
+        share_left = 0.5 + self._sway(_SWAY_SHARE, ts, 3)
+        fz = env * total * (share_left if left else 1.0 - share_left)
+        sgn = -1.0 if left else 1.0
+        cop_ml = self._sway(_SWAY_COP_ML, ts, 5)
+        cop_ap = self._sway(_SWAY_COP_AP, ts, 7)
+        out["fz"][a:b] += fz
+        # the small shear that moves the centre of mass with the sway (≈ 0.2 % of the load)
+        out["fml"][a:b] += fz * cop_ml / _COM_HEIGHT_M
+        out["fap"][a:b] += fz * cop_ap / _COM_HEIGHT_M
+        out["cop_ml"][a:b] = sgn * 0.5 * max(p.step_width_m, 0.1) + cop_ml
+        out["cop_ap"][a:b] = 0.05 + cop_ap
+        out["cop_x"][a:b] = cop_ml / 0.1
+        out["cop_y"][a:b] = -0.05 + cop_ap / 0.26
+
     def stances(self, t0_s: float = 0.0, t1_s: float | None = None) -> list[TrueStance]:
         """True stances that start in [t0_s, t1_s) (model time, s)."""
         if t1_s is None:
@@ -319,6 +411,8 @@ class GaitModel:
             out[k] = np.full(n, np.nan)
         if n == 0:
             return out
+        if self.params.stand_s > 0:
+            self._add_standing(out, t, side == "left")
         self._extend(float(t[-1]))
         p = self.params
         bw = p.body_weight_n

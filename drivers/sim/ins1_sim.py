@@ -513,6 +513,9 @@ def start_insoles(options: dict[str, Any] | None = None) -> InsoleSetup:
     playback = opts.pop("playback", None)
     play_start = _opt(opts, "playback_start", 0.0, float)
     opts.pop("playback_start", None)
+    if playback and gait.params.stand_s > 0:
+        raise DeviceError("sim:insoles: stand= cannot be combined with playback= (the played-back "
+                          "recording has its own start); drop one of the two options")
     recording = load_opengo(str(playback)) if playback else None
     for k in ("drift", "drift_ppm", "drift_ppm_right", "clock_start_s", "sensor_fault",
               "pair_id", "rate", "seq_start"):

@@ -12,7 +12,8 @@
 
 Common options: gait (``mode`` run/walk, ``speed`` m/s, ``cadence`` steps/min, ``contact`` s,
 ``strike`` rear/mid/fore, ``mass`` kg, ``peak_bw``, ``impact_bw``, ``asymmetry`` (SI of mid-stance
-peak, (R − L)/((R + L)/2)), ``contact_asymmetry``, ``variability``, ``start`` s), ``seed``,
+peak, (R − L)/((R + L)/2)), ``contact_asymmetry``, ``variability``, ``start`` s, ``stand`` s of
+quiet standing on both feet before the run, see :meth:`Setup.standing`), ``seed``,
 ``faults`` (see :mod:`forcelab.drivers.sim.faults`), ``drift`` ppm, ``name`` (port name base).
 FPB1 setups also take ``noise`` (N), ``seq_start`` and driver options ``rate`` (Hz),
 ``fmt`` (raw/cal) and ``spf`` (samples per frame), which :func:`forcelab.drivers.open_devices`
@@ -95,6 +96,24 @@ class Setup:
         until = time.time() if until_host_s is None else float(until_host_s)
         return [dict(s.to_dict(), start_host_s=t0 + s.start_s, end_host_s=t0 + s.end_s)
                 for s in self.truth.stances(0.0, until - t0)]
+
+    def standing(self) -> dict[str, float] | None:
+        """The quiet standing before the run (``stand=S``), or None without standing.
+
+        Returns
+        -------
+        dict or None
+            The model times of :meth:`GaitModel.standing` (``start_s``, ``end_s``,
+            ``quiet_start_s``, ``quiet_end_s``, s), the same as host times (``*_host_s``, s,
+            ``time.time()`` epoch), ``weight_n`` (true body weight, N) and ``body_mass_kg``.
+        """
+        st = self.truth.standing()
+        if st is None:
+            return None
+        t0 = self.t0_host_s
+        for key in ("start_s", "end_s", "quiet_start_s", "quiet_end_s"):
+            st[key[:-2] + "_host_s"] = t0 + st[key]
+        return st
 
     def stop(self) -> None:
         """Stop every simulator and remove its port (idempotent). Re-raises a simulator error."""
@@ -180,7 +199,7 @@ _GAIT_KEYS = {
     "peak_bw": ("peak_bw", float), "impact_bw": ("impact_bw", float),
     "asymmetry": ("asymmetry", float), "contact_asymmetry": ("contact_asymmetry", float),
     "variability": ("variability", float), "start": ("start_s", float),
-    "step_width": ("step_width_m", float),
+    "step_width": ("step_width_m", float), "stand": ("stand_s", float),
     # spellings used by sim:insoles
     "body_mass": ("body_mass_kg", float), "contact_time": ("contact_time_s", float),
     "start_s": ("start_s", float),
