@@ -20,6 +20,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--asymmetry", type=float,
         help="symmetry index of mid-stance peak loading, (R-L)/((R+L)/2); -0.08 = left 8%% more",
     )
+    parser.add_argument(
+        "--stand", type=float, metavar="S",
+        help="the athlete first stands still on both feet for S seconds (for tare-and-weigh "
+             "workflows), then runs",
+    )
     parser.add_argument("--seed", type=int, help="random seed (same seed, same gait)")
     parser.add_argument("--faults", help="fault injection, e.g. bitflip:1e-4,drop:0.001")
     parser.add_argument(
@@ -38,7 +43,7 @@ def _options(args: argparse.Namespace) -> dict[str, str]:
     opts: dict[str, str] = {}
     for key, name in (("speed", "speed"), ("mode", "mode"), ("strike", "strike"),
                       ("mass", "body_mass"), ("asymmetry", "asymmetry"), ("seed", "seed"),
-                      ("faults", "faults")):
+                      ("stand", "stand"), ("faults", "faults")):
         v = getattr(args, key)
         if v is not None:
             opts[name] = str(v)
@@ -48,6 +53,14 @@ def _options(args: argparse.Namespace) -> dict[str, str]:
         k, v = item.split("=", 1)
         opts[k.strip().lower()] = v.strip()
     return opts
+
+
+def pair_string(urls: list[str]) -> str | None:
+    """The one device string that opens all INS1 insoles of ``urls`` together
+    (``ins1:///left,/right``, as :func:`forcelab.drivers.open_devices` accepts), or None when
+    fewer than two of them are INS1 ports."""
+    paths = [u[len("ins1://"):] for u in urls if u.startswith("ins1://") and "?" not in u]
+    return "ins1://" + ",".join(paths) if len(paths) >= 2 else None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,6 +81,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"simulating {args.setup!r}; device strings (use with --device):", flush=True)
         for url in setup.urls:
             print(f"  {url}", flush=True)
+        pair = pair_string(setup.urls)
+        if pair:
+            print(f"  both feet in one string: {pair}", flush=True)
+        standing = setup.standing()
+        if standing is not None:
+            print(f"the athlete steps on {standing['start_s']:.1f} s after start, stands still "
+                  f"until {standing['end_s']:.1f} s, then the run begins", flush=True)
         print("press Ctrl-C to stop", flush=True)
         sims = setup.simulators
         sims = list(sims.values()) if isinstance(sims, dict) else list(sims)
