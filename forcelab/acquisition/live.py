@@ -31,6 +31,7 @@ class _StreamState:
     cop_column: int | None
     options: dict[str, Any]
     body_mass_kg: float | None
+    sensor: str = "plate"
     analyzer: Any = None
     next_seq: int | None = None
     t_first_s: float = 0.0
@@ -41,7 +42,13 @@ class _StreamState:
     def new_analyzer(self) -> None:
         from forcelab.analysis import StreamingAnalyzer
 
-        self.analyzer = StreamingAnalyzer(self.rate_hz, self.body_mass_kg, **self.options)
+        options = dict(self.options)
+        if not any(k in options for k in ("on_fraction", "off_fraction")):
+            # the same per-sensor contact thresholds as the batch analysis of the file
+            from forcelab.analysis import detection
+
+            options.update(getattr(detection, "SENSOR_OPTIONS", {}).get(self.sensor, {}))
+        self.analyzer = StreamingAnalyzer(self.rate_hz, self.body_mass_kg, **options)
         self.n_fed = 0
         if self.cop_column is not None:
             self.cop_ring = np.full(int(30 * self.rate_hz), np.nan)
@@ -113,10 +120,13 @@ class LiveAnalyzer:
         fz_column: int,
         cop_ml_column: int | None = None,
         priority: int = 0,
+        sensor: str = "plate",
     ) -> None:
         """Declare a stream: its rate (Hz), side, the Block columns of Fz and COP ML, and its
         priority as the source of a side's figures when several streams see one foot (lower
-        wins; the recorder gives force plates 0, DIY plates 1, insoles 2)."""
+        wins; the recorder gives force plates 0, DIY plates 1, insoles 2) and what measures it
+        (``"plate"`` or ``"insole"``: insoles get the analysis' insole contact thresholds unless
+        the options set them)."""
         self._priority[name] = int(priority)
         state = _StreamState(
             name=name,
@@ -126,6 +136,7 @@ class LiveAnalyzer:
             cop_column=None if side is not None else cop_ml_column,
             options=self.options,
             body_mass_kg=self.body_mass_kg,
+            sensor=sensor,
         )
         state.new_analyzer()
         self._streams[name] = state
