@@ -451,6 +451,9 @@ class Csv4Device(Device):
         self._chunks = 0
         self.max_step_ms = 5000  # longer steps between lines: corrupt t_ms or a restart
         self._streaming = False
+        #: While streaming, lines younger than this (s) when a read() times out wait for the
+        #: next read (fewer, larger blocks for a recorder that polls often).
+        self.hold_s = 0.05
         self._closed = False
         self._lost: ConnectionLost | None = None
         self._raise_pending: ConnectionLost | None = None
@@ -681,7 +684,12 @@ class Csv4Device(Device):
         return float(self.scales_counts_per_n[cell])
 
     def read(self, timeout: float = 0.1) -> list[Block]:
-        """Return the Blocks decoded within ``timeout`` s (early once 50 ms worth arrived)."""
+        """Return the Blocks decoded within ``timeout`` s (early once 50 ms worth arrived).
+
+        While streaming, lines received less than ``hold_s`` (50 ms) ago when the timeout ends
+        wait for the next read, so a recorder polling every few ms gets 50 ms blocks; after
+        stop() or an unplug every received line is returned at once.
+        """
         if self._raise_pending is not None:
             exc, self._raise_pending = self._raise_pending, None
             raise exc
@@ -694,13 +702,17 @@ class Csv4Device(Device):
             while True:
                 self._read_chunk(max(0.0, min(deadline - time.monotonic(), 0.05)))
                 n_pending = sum(len(t) for t in self._pending_t)
-                if n_pending >= self.min_block_lines or \
-                        (n_pending and time.monotonic() >= deadline):
+                at_deadline = time.monotonic() >= deadline
+                if n_pending >= self.min_block_lines or (n_pending and at_deadline and (
+                        not self._streaming
+                        or time.time() - float(self._pending_a[0][0]) >= self.hold_s)):
                     return self._make_blocks()
                 if n_pending:
+                    if at_deadline:
+                        return []  # young lines wait for the next read (few, larger blocks)
                     continue  # bytes are taken at once (a pulled cable loses what waits in
                     # the OS buffer); they become Blocks once 50 ms worth arrived
-                if time.monotonic() >= deadline:
+                if at_deadline:
                     # the held-back newest line is released once nothing follows it
                     stale = len(self._hold_a) and \
                         time.time() - float(self._hold_a[-1]) > 3e-3 * self.period_ms

@@ -752,6 +752,11 @@ class Ins1Device(Device):
         self.clock = ClockFit()
         self._events: list[DeviceEvent] = []
         self._samples: list[bytes] = []
+        self._samples_since: float | None = None  # time.monotonic() of the oldest pending
+        #: While streaming, a read() returning before ``min_block_samples`` were received keeps
+        #: samples younger than this (s) for the next read: fewer, larger blocks for a recorder
+        #: that polls often (per-block conversion costs far more than per-sample).
+        self.hold_s = 0.05
         self._token = 0
         self._streaming = False
         self._closed = False
@@ -848,6 +853,8 @@ class Ins1Device(Device):
     def _dispatch(self, frame: Frame, t_recv_s: float) -> None:
         """Handle an unsolicited frame (or a late reply)."""
         if frame.type == SAMPLE:
+            if not self._samples:
+                self._samples_since = time.monotonic()
             self._samples.append(frame.payload)
         elif frame.type == EVENT and len(frame.payload) >= 5:
             kind, arg = struct.unpack_from("<BI", frame.payload)
@@ -1037,7 +1044,10 @@ class Ins1Device(Device):
         """Return the Blocks decoded within ``timeout`` s.
 
         Returns early once ``min_block_samples`` samples (50 ms worth) were decoded, so a
-        recorder polling with a generous timeout gets small blocks at a steady pace.
+        recorder polling with a generous timeout gets small blocks at a steady pace. A read
+        that ends before that keeps samples received less than ``hold_s`` (50 ms) ago for the
+        next read while streaming (a recorder polling every few ms gets the same 50 ms blocks);
+        after stop(), a reboot or an unplug every received sample is returned at once.
         """
         if self._raise_pending is not None:
             exc, self._raise_pending = self._raise_pending, None
@@ -1065,9 +1075,12 @@ class Ins1Device(Device):
                         self._dispatch(fr, t_recv)
                 if self._rebooted:
                     self._handle_reboot()
-                if len(self._samples) >= self.min_block_samples or \
-                        time.monotonic() >= deadline:
-                    if self._samples:
+                now = time.monotonic()
+                if len(self._samples) >= self.min_block_samples or now >= deadline:
+                    if self._samples and (
+                            len(self._samples) >= self.min_block_samples
+                            or not self._streaming
+                            or now - self._samples_since >= self.hold_s):
                         blocks.extend(self._make_blocks())
                     return blocks
         except ConnectionLost as exc:
@@ -1100,6 +1113,7 @@ class Ins1Device(Device):
     # -- samples -> blocks -----------------------------------------------------------------------
     def _make_blocks(self) -> list[Block]:
         payloads, self._samples = self._samples, []
+        self._samples_since = None
         try:
             arr = decode_samples(payloads)
         except ProtocolError:

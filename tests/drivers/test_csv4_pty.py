@@ -313,3 +313,32 @@ def match_stances(found, true, lo, hi, tol):
         k = int(np.argmin(np.abs(true[:, 0] - a)))
         assert abs(true[k, 0] - a) <= tol and abs(true[k, 1] - b) <= tol, (a, b, true[k])
     return len(true_in)
+
+
+def test_frequent_polls_hold_young_lines_and_stop_returns_them_all(diy):
+    setup = diy(calibrated=1)
+    dev = _open(setup)
+    try:
+        dev.hold_s = 1e9  # hold everything while streaming (a recorder polling every few ms)
+        dev.min_block_lines = 10**9
+        dev.start()
+        held = []
+        end = time.monotonic() + 0.6
+        while time.monotonic() < end:
+            held += dev.read(0.0)
+            time.sleep(0.005)
+        assert held == []  # nothing handed out while the lines are young
+        dev.stop()
+        blocks = dev.read(0.2)
+        blocks += dev.read(0.2)  # the newest line is released once nothing follows it
+        seq, _ = _seq_values(blocks)
+        assert len(seq) > 20
+        assert np.array_equal(seq, np.arange(seq[0], seq[0] + len(seq)))
+        span_dev = blocks[-1].t_device_s + (blocks[-1].n - 1) / 80.0 - blocks[0].t_device_s
+        assert len(seq) == pytest.approx(span_dev * 80.0 + 1, abs=1.01)
+        # every line the board sent after START is there, the last one included
+        sent_after_start = setup.board.sent[-len(seq):]
+        assert np.allclose(_counts(dev, _seq_values(blocks)[1]), sent_after_start["cells"],
+                           atol=1e-3)
+    finally:
+        dev.close()

@@ -474,3 +474,52 @@ def match_stances(found, true, lo, hi, tol):
         k = int(np.argmin(np.abs(true[:, 0] - a)))
         assert abs(true[k, 0] - a) <= tol and abs(true[k, 1] - b) <= tol, (a, b, true[k])
     return len(true_in)
+
+
+def test_frequent_polls_hold_young_samples_and_stop_returns_them_all(insoles):
+    setup = insoles()
+    sim = setup.left
+    dev = ins1.open_ins1(setup.urls[0])
+    try:
+        dev.hold_s = 1e9  # hold everything while streaming (a recorder polling every few ms)
+        dev.min_block_samples = 10**9
+        dev.start()
+        held = []
+        end = time.monotonic() + 0.5
+        while time.monotonic() < end:
+            held += dev.read(0.0)
+            time.sleep(0.005)
+        assert held == []  # nothing handed out while the samples are young
+        dev.stop()
+        blocks = dev.read(0.2)
+        seq, _ = _per_sample(blocks)
+        sent = sim.sent["seq"]
+        assert len(seq) == len(sent) > 50
+        assert np.array_equal(seq, np.arange(seq[0], seq[0] + len(seq)))
+        assert (seq[-1] - sent[-1]) % 65536 == 0
+    finally:
+        dev.close()
+
+
+def test_unplug_returns_held_samples_before_raising(insoles):
+    setup = insoles(faults="unplug:0.6", fault_side="left")
+    sim = setup.left
+    dev = ins1.open_ins1(setup.urls[0])
+    try:
+        dev.hold_s = 1e9
+        dev.min_block_samples = 10**9
+        dev.start()
+        got = []
+        deadline = time.monotonic() + 5
+        with pytest.raises(ConnectionLost):
+            while time.monotonic() < deadline:
+                got += dev.read(0.0)
+                time.sleep(0.005)
+        assert got, "the samples held before the unplug were not returned"
+        seq, _ = _per_sample(got)
+        assert np.array_equal(seq, np.arange(seq[0], seq[0] + len(seq)))
+        unplug = sim.faults.records("unplug")[0]
+        sent_before = sim.sent["seq"][sim.sent["t_model_s"] < unplug.t_s]
+        assert seq[-1] >= sent_before[-1] - 2  # at most what was still in the pty's buffer
+    finally:
+        dev.close()
