@@ -47,7 +47,7 @@ class _StreamState:
             # the same per-sensor contact thresholds as the batch analysis of the file
             from forcelab.analysis import detection
 
-            options.update(getattr(detection, "SENSOR_OPTIONS", {}).get(self.sensor, {}))
+            options.update(detection.SENSOR_OPTIONS.get(self.sensor, {}))
         self.analyzer = StreamingAnalyzer(self.rate_hz, self.body_mass_kg, **options)
         self.n_fed = 0
         if self.cop_column is not None:
