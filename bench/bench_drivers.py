@@ -10,7 +10,9 @@ process (``time.process_time``), so a busy machine slows them less than wall-clo
    the transport and decoded by the same functions the device uses; ratio = samples/s over the
    2 kHz a plate produces.
 3. recorder CPU: the reading thread's CPU time while draining two simulated FPB1 plates at 2 kHz
-   and two INS1 insoles at 200 Hz in real time, as % of one core (target < 5 %).
+   and two INS1 insoles at 200 Hz in real time, as % of one core (target < 5 %), with INS1
+   and CSV4 reading in 50 ms blocks (default) against the previous per-read hand-out (every
+   read parses and returns what arrived), alternating A B A B in the same run.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import threading
 import time
 
 import numpy as np
-from forcelab.drivers import fpb1, open_devices
+from forcelab.drivers import fpb1, ins1, open_devices
 from forcelab.drivers.sim.fpb1_sim import make_calibration
 from forcelab.drivers.sim.pty import SimPort, free_name
 from forcelab.drivers.transport import Transport
@@ -161,10 +163,38 @@ def _start_simulator(setup: str, *args: str) -> tuple[subprocess.Popen, list[str
     raise RuntimeError(f"forcelab simulate {setup} failed: {p.stderr.read()}")
 
 
+def _per_frame_reading(devices: list, on: bool) -> None:
+    """Switch INS1/CSV4 devices to the previous per-read behaviour (every read parses what
+    arrived and hands it out at once) or back to the default (parse and hand out 50 ms
+    blocks): the baseline of the same run."""
+    for d in devices:
+        if d.info.protocol in ("INS1", "CSV4"):
+            d.hold_s = 0.0 if on else 0.05
+        if d.info.protocol == "INS1":
+            d._parse_bytes = 0 if on else d.min_block_samples * (
+                ins1.FRAME_OVERHEAD + ins1.SAMPLE_SIZE)
+
+
+def _drain(devices: list, seconds: float) -> tuple[float, int, dict[str, float]]:
+    c0, w0 = time.process_time(), time.perf_counter()
+    n = 0
+    per_proto: dict[str, float] = {}
+    while time.perf_counter() - w0 < seconds:
+        for d in devices:
+            t = time.thread_time()
+            n += sum(b.n for b in d.read(0.0))
+            key = d.info.protocol
+            per_proto[key] = per_proto.get(key, 0.0) + time.thread_time() - t
+        time.sleep(0.02)  # a recorder draining its devices at 50 Hz
+    cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+    return 100 * cpu / wall, int(n / wall), {k: 100 * v / wall for k, v in per_proto.items()}
+
+
 def bench_recorder_cpu(quick: bool) -> None:
-    seconds = 2.0 if quick else 10.0
+    seconds = 2.0 if quick else 8.0
     procs = []
     devices = []
+    results = []
     try:
         p, urls = _start_simulator("treadmill", "--seed", "1")
         procs.append(p)
@@ -176,17 +206,12 @@ def bench_recorder_cpu(quick: bool) -> None:
             devices += open_devices(u)
         for d in devices:
             d.start()
-        c0, w0 = time.process_time(), time.perf_counter()
-        n = 0
-        per_proto: dict[str, float] = {}
-        while time.perf_counter() - w0 < seconds:
-            for d in devices:
-                t = time.thread_time()
-                n += sum(b.n for b in d.read(0.0))
-                key = d.info.protocol
-                per_proto[key] = per_proto.get(key, 0.0) + time.thread_time() - t
-            time.sleep(0.02)  # a recorder draining its devices at 50 Hz
-        cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+        _drain(devices, 0.5)  # settle: clock fits, first blocks
+        # A B A B: per-frame baseline and default alternate, so load changes hit both
+        for _ in range(2):
+            for legacy in (True, False):
+                _per_frame_reading(devices, legacy)
+                results.append((legacy, *_drain(devices, seconds / 2)))
         for d in devices:
             d.stop()
     finally:
@@ -195,12 +220,22 @@ def bench_recorder_cpu(quick: bool) -> None:
         for p in procs:
             p.send_signal(signal.SIGINT)
             p.communicate(timeout=20)
-    pct = 100 * cpu / wall
-    print(f"recorder CPU: {pct:5.2f} % of one core draining 2 plates @ 2 kHz + 2 insoles @ "
-          f"200 Hz ({n / wall:.0f} samples/s; simulators in another process)  ratio to 5 % "
-          f"target {pct / 5:4.2f}  {'OK' if pct < 5 else 'ABOVE'}")
-    print("  of which in read(): " + ", ".join(f"{k} {100 * v / wall:.2f} %"
-                                             for k, v in sorted(per_proto.items())))
+    figs = {}
+    for legacy in (True, False):
+        rows = [r for r in results if r[0] == legacy]
+        figs[legacy] = (float(np.mean([r[1] for r in rows])), int(np.mean([r[2] for r in rows])),
+                        {k: float(np.mean([r[3].get(k, 0.0) for r in rows]))
+                         for k in rows[0][3]})
+    for legacy, label in ((True, "per-frame baseline"), (False, "50 ms blocks (default)")):
+        pct, rate, per = figs[legacy]
+        print(f"recorder CPU, {label:22s}: {pct:5.2f} % of one core draining 2 plates @ 2 kHz + "
+              f"2 insoles @ 200 Hz ({rate} samples/s; simulators in another process)  ratio to "
+              f"5 % target {pct / 5:4.2f}  {'OK' if pct < 5 else 'ABOVE'}")
+        print("  of which in read(): "
+              + ", ".join(f"{k} {v:.2f} %" for k, v in sorted(per.items())))
+    base, new = figs[True], figs[False]
+    print(f"  default / baseline CPU: total {new[0] / base[0]:.2f}, INS1 "
+          f"{new[2].get('INS1', 0) / max(base[2].get('INS1', 0), 1e-9):.2f}")
 
 
 def main() -> None:

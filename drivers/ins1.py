@@ -237,6 +237,14 @@ class Ins1Codec:
             self.bytes_discarded += n
             self._lost = True
 
+    def push(self, data: bytes | bytearray | memoryview) -> None:
+        """Add received bytes without parsing them yet (``feed(b"")`` parses them later:
+        whole runs of frames at once cost far less than one frame per call)."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"Ins1Codec.push needs bytes, not {type(data).__name__}")
+        self.bytes_received += len(data)
+        self._buf += data
+
     def feed(self, data: bytes | bytearray | memoryview) -> list[Frame]:
         """Add received bytes; return the complete, CRC-checked frames, in order."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
@@ -753,6 +761,8 @@ class Ins1Device(Device):
         self._events: list[DeviceEvent] = []
         self._samples: list[bytes] = []
         self._samples_since: float | None = None  # time.monotonic() of the oldest pending
+        self._parse_bytes = 0  # bytes of a block's worth of SAMPLE frames (set by the handshake)
+        self._bytes_since: float | None = None  # time.monotonic() of the oldest unparsed byte
         #: While streaming, a read() returning before ``min_block_samples`` were received keeps
         #: samples younger than this (s) for the next read: fewer, larger blocks for a recorder
         #: that polls often (per-block conversion costs far more than per-sample).
@@ -797,6 +807,7 @@ class Ins1Device(Device):
         if len(self.layout) != N_SENSORS:
             raise ProtocolError(f"INS1 layout has {len(self.layout)} sensors, expected 16")
         self.min_block_samples = 1
+        self._parse_bytes = 0
         self._area_mm2 = np.array([s["area_mm2"] for s in self.layout], dtype=np.float64)
         rate = self.ins1_info.rate_hz
         if self._requested_rate is not None and self._requested_rate != rate:
@@ -806,6 +817,7 @@ class Ins1Device(Device):
         if rate not in RATES_HZ:
             raise ProtocolError(f"INS1 device reports rate {rate} Hz, not one of {RATES_HZ}")
         self.min_block_samples = max(1, rate // 20)  # 50 ms per block: few wake-ups
+        self._parse_bytes = self.min_block_samples * (FRAME_OVERHEAD + SAMPLE_SIZE)
         self._resync_needed = False  # a BOOT seen so far is older than these round trips
         for _ in range(self.handshake_syncs):
             self._sync_once()
@@ -853,8 +865,8 @@ class Ins1Device(Device):
     def _dispatch(self, frame: Frame, t_recv_s: float) -> None:
         """Handle an unsolicited frame (or a late reply)."""
         if frame.type == SAMPLE:
-            if not self._samples:
-                self._samples_since = time.monotonic()
+            if not self._samples:  # held from when its bytes arrived
+                self._samples_since = self._bytes_since or time.monotonic()
             self._samples.append(frame.payload)
         elif frame.type == EVENT and len(frame.payload) >= 5:
             kind, arg = struct.unpack_from("<BI", frame.payload)
@@ -1068,14 +1080,21 @@ class Ins1Device(Device):
                 remaining = deadline - time.monotonic()
                 data = self._read_bytes(max(0.0, min(remaining, 0.05)))
                 if data:
-                    t_recv = time.time()
-                    for fr in self._feed(data):
-                        if fr.type == BOOT and self._samples:
-                            blocks.extend(self._make_blocks())  # samples before the reboot
-                        self._dispatch(fr, t_recv)
+                    # Bytes are taken from the port at once (a pulled cable loses nothing
+                    # already delivered) but parsed once a block's worth is here, unless a
+                    # TIME_SYNC reply is awaited (its arrival time must be exact).
+                    if self._bytes_since is None:
+                        self._bytes_since = time.monotonic()
+                    self.codec.push(data)
+                    if self._sync_pending_since is not None or not self._streaming or \
+                            self.codec.pending_bytes >= self._parse_bytes:
+                        self._parse_received(blocks)
+                now = time.monotonic()
+                if now >= deadline and self._bytes_since is not None and (
+                        not self._streaming or now - self._bytes_since >= self.hold_s):
+                    self._parse_received(blocks)
                 if self._rebooted:
                     self._handle_reboot()
-                now = time.monotonic()
                 if len(self._samples) >= self.min_block_samples or now >= deadline:
                     if self._samples and (
                             len(self._samples) >= self.min_block_samples
@@ -1084,6 +1103,7 @@ class Ins1Device(Device):
                         blocks.extend(self._make_blocks())
                     return blocks
         except ConnectionLost as exc:
+            self._parse_received(blocks)  # everything received before the loss
             lost = self._on_lost(exc)
             if self._samples:
                 blocks.extend(self._make_blocks())
@@ -1091,6 +1111,15 @@ class Ins1Device(Device):
                 self._raise_pending = lost
                 return blocks
             raise lost from exc
+
+    def _parse_received(self, blocks: list[Block]) -> None:
+        """Parse the bytes pushed into the codec and dispatch their frames."""
+        t_recv = time.time()
+        for fr in self._feed(b""):
+            if fr.type == BOOT and self._samples:
+                blocks.extend(self._make_blocks())  # samples before the reboot
+            self._dispatch(fr, t_recv)
+        self._bytes_since = None
 
     def pop_events(self) -> list[DeviceEvent]:
         """Events since the last call (device EVENT frames, unplug, replug, reboot, clock jump)."""

@@ -244,3 +244,27 @@ def test_clock_fit_recovers_drift_and_offset_from_noisy_round_trips(ppm):
 def test_clock_fit_needs_a_round_trip_before_mapping():
     with pytest.raises(ProtocolError, match="TIME_SYNC"):
         ins1.ClockFit().to_host(1.0)
+
+
+def test_pushed_bytes_parse_later_exactly_like_fed_bytes():
+    rng = np.random.default_rng(3)
+    frames = [ins1.encode_frame(ins1.SAMPLE, bytes(rng.integers(0, 256, ins1.SAMPLE_SIZE,
+                                                                 dtype=np.uint8)))
+              for _ in range(40)]
+    stream = b"\x00junk" + b"".join(frames[:20]) + b"INS1\x01" + b"".join(frames[20:])
+    fed = ins1.Ins1Codec()
+    want = fed.feed(stream)
+    pushed = ins1.Ins1Codec()
+    cuts = np.sort(rng.integers(0, len(stream), 12))
+    got = []
+    bounds = np.concatenate(([0], cuts, [len(stream)]))
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        pushed.push(stream[a:b])
+        if a % 2:  # parse at arbitrary points; frames come out once, in order
+            got += pushed.feed(b"")
+    got += pushed.feed(b"")
+    assert got == want and len(want) == 40
+    assert (pushed.bytes_received, pushed.bytes_discarded, pushed.frames) == \
+        (fed.bytes_received, fed.bytes_discarded, fed.frames) == (len(stream), 10, 40)
+    with pytest.raises(TypeError):
+        pushed.push("text")
