@@ -833,26 +833,6 @@ class Csv4Device(Device):
         return blocks
 
     # -- reconnect -----------------------------------------------------------------------
-    def _candidate_ports(self) -> list[str]:
-        out = [self.port]
-        try:
-            from serial.tools import list_ports
-
-            for p in list_ports.comports():
-                if p.serial_number and p.serial_number == self.info.serial:
-                    out.append(p.device)
-        except Exception:  # noqa: BLE001 - discovery is best effort
-            pass
-        try:
-            from forcelab.drivers.sim.pty import list_sim_ports
-
-            for rec in list_sim_ports():
-                if rec.get("serial_number") == self.info.serial:
-                    out.append(rec["device"])
-        except Exception:  # noqa: BLE001 - no simulators running
-            pass
-        return list(dict.fromkeys(out))
-
     def reconnect(self, timeout_s: float = 4.0) -> bool:
         """Try to reopen the link until ``timeout_s`` passes; True when connected again."""
         deadline = time.monotonic() + timeout_s
@@ -872,7 +852,9 @@ class Csv4Device(Device):
         if not force and now - self._last_reconnect_try < self.reconnect_interval_s:
             raise self._lost
         self._last_reconnect_try = now
-        for path in self._candidate_ports():
+        from forcelab.drivers.discovery import ports_for_serial
+
+        for path in ports_for_serial(self.info.serial, self.port):
             try:
                 tr = Transport.open(path, baudrate=self.baudrate)
             except DeviceError:

@@ -52,6 +52,18 @@ def list_devices() -> list[dict[str, Any]]:
     return out
 
 
+def ports_for_serial(serial: str, current: str) -> list[str]:
+    """Where a device with serial number ``serial`` may be now: ``current`` first, then every
+    real or simulated port reporting that serial (a replugged device may come back elsewhere).
+
+    URLs such as ``socket://`` are not serial ports and are only ever retried as they are.
+    """
+    out = [current]
+    if "://" not in current:
+        out += [d["device"] for d in list_devices() if serial and d.get("serial_number") == serial]
+    return list(dict.fromkeys(out))
+
+
 def probe_port(device: str, timeout_s: float = 0.5) -> dict[str, Any]:
     """Ask the device on ``device`` who it is (FPB1 IDENTIFY), without changing its state.
 

@@ -1175,15 +1175,10 @@ class FPB1Device(Device):
 
     def _try_reconnect_once(self) -> bool:
         """One pass over the candidate ports (old path, then any with the same serial)."""
-        from forcelab.drivers.discovery import list_devices
+        from forcelab.drivers.discovery import ports_for_serial
 
         was_streaming = self._streaming or self._streaming_before_loss
-        candidates = [self.port]
-        if "://" not in self.port:
-            candidates += [d["device"] for d in list_devices()
-                           if d.get("serial_number") == self.info.serial
-                           and d["device"] != self.port]
-        for path in candidates:
+        for path in ports_for_serial(self.info.serial, self.port):
             if not wait_for_port(path, 0.0):
                 continue
             try:
