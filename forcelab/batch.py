@@ -218,13 +218,14 @@ def analyze_file(path: str, reader_options: dict[str, Any] | None = None,
     failures : list of BatchFailure
     """
     from forcelab.interop.export_common import load_source
+    from forcelab.store import is_session_file
 
     opts = dict(reader_options or {})
     trial = opts.pop("trial", None)
     rows: list[dict[str, Any]] = []
     failures: list[BatchFailure] = []
     try:
-        if trial is not None and not _is_session(path):
+        if trial is not None and not is_session_file(path):
             trial = None  # the trial option only applies to session files
         source = load_source(path, trial=trial, reader_options=opts, lenient=True)
     except Exception as exc:  # noqa: BLE001 - any failure of one file is reported, not raised
@@ -248,15 +249,6 @@ def analyze_file(path: str, reader_options: dict[str, Any] | None = None,
                 failures.append(BatchFailure(str(path), t.name,
                                              f"analysed, but not saved: {_describe(exc)}"))
     return rows, failures
-
-
-def _is_session(path: str) -> bool:
-    from forcelab.interop.export_common import is_session
-
-    try:
-        return is_session(Path(path))
-    except Exception:  # noqa: BLE001 - unreadable files are reported by load_source
-        return False
 
 
 def _describe(exc: BaseException) -> str:

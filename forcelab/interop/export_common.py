@@ -152,26 +152,6 @@ def _trial_record(trial: Any) -> dict[str, Any]:
     raise ExportError(f"cannot understand the trial record {trial!r} of this session file")
 
 
-def is_session(path: Path) -> bool:
-    """True when ``path`` is a forcelab session file.
-
-    Raises
-    ------
-    SessionFileError
-        If the file is HDF5 but so damaged that it cannot even be recognised.
-    """
-    from forcelab.errors import SessionFileError
-    from forcelab.store import is_session_file
-
-    try:
-        return bool(is_session_file(path))
-    except Exception as exc:  # noqa: BLE001 - h5py raises RuntimeError on some broken files
-        raise SessionFileError(
-            f"{path} is damaged and cannot be opened ({' '.join(str(exc).split())[:160]}); "
-            f"run 'forcelab check {path}' to see what can be recovered"
-        ) from None
-
-
 def load_source(
     path: str | Path,
     *,
@@ -216,7 +196,9 @@ def load_source(
         raise FileNotFoundError(2, "No such file", str(path))
     if path.is_dir():
         raise IsADirectoryError(21, "Is a directory (give a file)", str(path))
-    if is_session(path):
+    from forcelab.store import is_session_file
+
+    if is_session_file(path):
         from forcelab.interop.load import check_reader_options
 
         opts = dict(reader_options or {})

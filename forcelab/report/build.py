@@ -100,7 +100,8 @@ def build_report(
     InputError
         If no input is given or the threshold makes no sense.
     """
-    from forcelab.interop.export_common import is_session, load_source
+    from forcelab.interop.export_common import load_source
+    from forcelab.store import is_session_file
 
     if not paths:
         raise InputError("give at least one session file or recording to report on")
@@ -108,7 +109,7 @@ def build_report(
     sessions = []
     parameters: dict[str, Any] = {}
     for p in paths:
-        if trial is not None and not is_session(Path(p)):
+        if trial is not None and not is_session_file(p):
             raise InputError(f"--trial only applies to forcelab session files; {p} is not one")
         source = load_source(p, trial=trial, reader_options=reader_options, anonymize=anonymize,
                              lenient=len(paths) > 1)

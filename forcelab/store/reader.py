@@ -107,7 +107,7 @@ def _open_h5(path: Path) -> tuple[h5py.File, bool]:
         )
     try:
         return h5py.File(path, "r"), False
-    except OSError as first:
+    except (OSError, RuntimeError) as first:  # h5py raises RuntimeError on some broken superblocks
         # Only a file flagged as open by a writer (being recorded, or the recorder died) is
         # opened as an SWMR reader; SWMR reading skips the end-of-file check, so a truncated
         # or otherwise damaged file must not take this path.
@@ -123,7 +123,7 @@ def _open_h5(path: Path) -> tuple[h5py.File, bool]:
             ) from None
         try:
             return h5py.File(path, "r", libver="latest", swmr=True), True
-        except OSError:
+        except (OSError, RuntimeError):
             raise SessionFileError(
                 f"{path} is damaged and cannot be opened ({_short(first)}); "
                 f"run 'forcelab check {path}' to see what can be recovered"
