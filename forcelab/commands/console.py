@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "open the operator console window (devices, athlete, trials, live asymmetry, review)"
+HELP = "Open the operator console window (devices, athlete, trials, live asymmetry, review)."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

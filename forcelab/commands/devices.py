@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "list serial ports (VID:PID, serial number, description) and running simulated devices"
+HELP = "List serial ports (VID:PID, serial number, description) and running simulated devices."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "export a session (or any recording) to CSV, C3D, OpenSim .mot or JSON"
+from forcelab.commands._reader_options import add_reader_arguments, reader_options
+
+HELP = "Export a session (or any recording) to CSV, C3D, OpenSim .mot or JSON."
 FORMATS = ("csv", "c3d", "mot", "json")
 
 
@@ -22,22 +24,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="drop names and free-text notes, replace the athlete id by a stable "
                              "pseudonym (keyed hash, see docs/exports.md)")
     parser.add_argument("--force", action="store_true", help="replace existing output files")
-    try:
-        from forcelab.commands._reader_options import add_reader_arguments
-    except ImportError:  # the readers' shared options are not installed
-        pass
-    else:
-        add_reader_arguments(parser)
-    if "--trial" not in parser._option_string_actions:
-        parser.add_argument("--trial", metavar="NAME", default=None,
-                            help="export only this trial of a session file")
+    add_reader_arguments(parser)
 
 
 def _reader_options(args: argparse.Namespace) -> dict:
-    try:
-        from forcelab.commands._reader_options import reader_options
-    except ImportError:
-        return {}
     opts = dict(reader_options(args))
     opts.pop("trial", None)
     return opts

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "coach report (HTML or PDF): stance curves, stride peaks, left/right asymmetry, trends"
+from forcelab.commands._reader_options import add_reader_arguments, reader_options
+
+HELP = "Coach report (HTML or PDF): stance curves, stride peaks, left/right asymmetry, trends."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,27 +22,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--anonymize", action="store_true",
                         help="show a pseudonym instead of the athlete's name and id, drop notes")
     parser.add_argument("--force", action="store_true", help="replace an existing report")
-    try:
-        from forcelab.commands._reader_options import add_reader_arguments
-    except ImportError:  # the readers' shared options are not installed
-        pass
-    else:
-        add_reader_arguments(parser)
-    if "--trial" not in parser._option_string_actions:
-        parser.add_argument("--trial", metavar="NAME", default=None,
-                            help="report only this trial of each session file")
+    add_reader_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     """Build and write the report; prints its path."""
     from forcelab.report.render import write_report
 
-    try:
-        from forcelab.commands._reader_options import reader_options
-    except ImportError:
-        options: dict = {}
-    else:
-        options = dict(reader_options(args))
+    options = dict(reader_options(args))
     options.pop("trial", None)
     out = write_report(args.paths, args.output, overwrite=args.force, reader_options=options,
                        trial=getattr(args, "trial", None), threshold_pct=args.threshold,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "run simulated plates/insoles behind serial ports (treadmill, plate, insoles, diy)"
+HELP = "Run simulated plates/insoles behind serial ports (treadmill, plate, insoles, diy)."
 
 SETUP_NAMES = ("treadmill", "plate", "insoles", "diy")
 
