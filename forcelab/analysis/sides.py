@@ -134,33 +134,3 @@ def assign_sides_from_cop(
         sides[a:b] = np.where(is_right, "right", "left")
         cross[a:b] = obs != is_right
     return sides, cross
-    c = stance_cop(cop, stances)
-    split = two_means_split(c)
-    known = np.isfinite(c)
-    cop_right = c > split
-    # runs of consecutive stances
-    pause = np.zeros(m, dtype=bool)
-    pause[1:] = (stances.start[1:] - stances.end[:-1]) / stances.rate_hz > max_pause_s
-    gap = stances.reason == "gap"
-    breaks = pause | ~known
-    breaks[1:] |= gap[1:] | gap[:-1] | ~known[:-1]
-    breaks[0] = True
-    run_starts = np.flatnonzero(breaks)
-    run_ends = np.append(run_starts[1:], m)
-    for a, b in zip(run_starts, run_ends, strict=True):
-        if not known[a]:
-            continue
-        if b - a == 1:
-            sides[a] = "right" if cop_right[a] else "left"
-            continue
-        parity = (np.arange(b - a) % 2).astype(bool)
-        obs = cop_right[a:b]
-        agree_a = int(np.sum(obs == parity))  # starts left
-        agree_b = int(np.sum(obs == ~parity))  # starts right
-        if agree_a > agree_b or (agree_a == agree_b and not obs[0]):
-            is_right = parity
-        else:
-            is_right = ~parity
-        sides[a:b] = np.where(is_right, "right", "left")
-        cross[a:b] = obs != is_right
-    return sides, cross
