@@ -1291,6 +1291,7 @@ class Ins1Device(Device):
             time.sleep(0.05)
 
     def _try_reconnect(self, force: bool = False) -> bool:
+        from forcelab.drivers.discovery import ports_for_serial
         from forcelab.drivers.transport import Transport
 
         if self._lost is None:
@@ -1299,8 +1300,6 @@ class Ins1Device(Device):
         if not force and now - self._last_reconnect_try < self.reconnect_interval_s:
             raise self._lost
         self._last_reconnect_try = now
-        from forcelab.drivers.discovery import ports_for_serial
-
         for path in ports_for_serial(self.info.serial, self.port):
             try:
                 tr = Transport.open(path, baudrate=self.baudrate)
