@@ -13,13 +13,43 @@ from typing import Any
 
 import numpy as np
 
+#: Channel roles: what a column measures, in the analysis' vocabulary. Every consumer (recorder,
+#: store, console, analysis mapping) reads these, never a protocol's own column names.
+ROLE_VERTICAL = "fz"  # vertical ground-reaction force (N), positive into the ground
+ROLE_FORCE_AP = "fap"  # fore-aft (anterior-posterior) force (N), positive forward
+ROLE_FORCE_ML = "fml"  # medio-lateral force (N)
+ROLE_MOMENT_X = "mx"
+ROLE_MOMENT_Y = "my"
+ROLE_MOMENT_Z = "mz"  # plate moments about the plate's own axes (N*m)
+ROLE_COP_ML = "cop_ml"  # medio-lateral centre of pressure (m, or 1 = fraction of an insole)
+ROLE_COP_AP = "cop_ap"  # fore-aft centre of pressure
+ROLE_FREE_MOMENT = "tz"  # free vertical moment (N*m)
+ROLE_CELL = "cell"  # one load cell of a multi-cell plate (N)
+ROLE_PRESSURE = "pressure"  # one pressure sensor of an insole
+ROLE_ACCELERATION = "acc"  # accelerometer axis
+ROLE_ANGULAR_RATE = "gyr"  # gyroscope axis
+ROLES = (
+    ROLE_VERTICAL, ROLE_FORCE_AP, ROLE_FORCE_ML, ROLE_MOMENT_X, ROLE_MOMENT_Y, ROLE_MOMENT_Z,
+    ROLE_COP_ML, ROLE_COP_AP, ROLE_FREE_MOMENT, ROLE_CELL, ROLE_PRESSURE, ROLE_ACCELERATION,
+    ROLE_ANGULAR_RATE,
+)
+
+#: Device kinds: what a device stream is. ``sensor`` (plate or insole) follows from it.
+KIND_PLATE = "plate"  # a force plate or one belt of an instrumented treadmill
+KIND_INSOLE = "insole"  # one pressure insole (one foot)
+KIND_DIY_PLATE = "diyplate"  # a load-cell plate (four cells, vertical force only)
+KINDS = (KIND_PLATE, KIND_INSOLE, KIND_DIY_PLATE)
+
 
 @dataclass(frozen=True)
 class Channel:
-    """One channel of a device: its name and physical unit (e.g. ``Channel("fz", "N")``)."""
+    """One channel of a device: its name, physical unit and role
+    (e.g. ``Channel("fz", "N", ROLE_VERTICAL)``); ``role`` is None for a column no consumer reads
+    by meaning (a raw counter, a battery level)."""
 
     name: str
     unit: str
+    role: str | None = None
 
 
 @dataclass
@@ -29,7 +59,8 @@ class DeviceInfo:
     Parameters
     ----------
     protocol : str
-        Wire protocol: "FPB1", "INS1" or "CSV4".
+        Wire protocol or source ("FPB1", "INS1", "CSV4", ...): informational only; consumers
+        read ``kind`` and the channel roles.
     model, serial, firmware : str
         As the device reports them.
     side : {"left", "right", None}
@@ -44,6 +75,8 @@ class DeviceInfo:
         Insole sensor layout: ``{"x_mm", "y_mm", "area_mm2", "region"}`` per sensor.
     extra : dict
         Anything else the device reports (pair id, plate size, origin, port, ...).
+    kind : str
+        What the stream is: one of :data:`KINDS` (plate, insole, diyplate).
     """
 
     protocol: str
@@ -56,16 +89,30 @@ class DeviceInfo:
     calibration: dict[str, Any] = field(default_factory=dict)
     layout: list[dict[str, Any]] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    kind: str = KIND_PLATE
 
     @property
     def channel_names(self) -> list[str]:
         """Names of the sample columns, in order."""
         return [c.name for c in self.channels]
 
+    @property
+    def sensor(self) -> str:
+        """``"insole"`` for insoles, ``"plate"`` for every plate kind (picks contact thresholds)."""
+        return "insole" if self.kind == KIND_INSOLE else "plate"
+
+    def columns_by_role(self) -> dict[str, list[int]]:
+        """Column indices per role, in channel order (``{"fz": [2], "cell": [0, 1, 2, 3]}``)."""
+        out: dict[str, list[int]] = {}
+        for i, c in enumerate(self.channels):
+            if c.role:
+                out.setdefault(c.role, []).append(i)
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict (inverse of :meth:`from_dict`)."""
         d = asdict(self)
-        d["channels"] = [[c.name, c.unit] for c in self.channels]
+        d["channels"] = [[c.name, c.unit, c.role] for c in self.channels]
         return d
 
     @classmethod

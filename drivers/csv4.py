@@ -45,7 +45,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from forcelab.drivers.base import Block, Channel, Device, DeviceEvent, DeviceInfo, LinkStats
+from forcelab.drivers.base import (
+    KIND_DIY_PLATE,
+    ROLE_CELL,
+    ROLE_COP_AP,
+    ROLE_COP_ML,
+    ROLE_VERTICAL,
+    Block,
+    Channel,
+    Device,
+    DeviceEvent,
+    DeviceInfo,
+    LinkStats,
+)
 from forcelab.drivers.errors import ConnectionLost, DeviceError, ProtocolError
 from forcelab.drivers.ins1 import TERMIOS_ERRORS, ClockFit
 
@@ -57,13 +69,13 @@ STATUS_OVERRANGE = 1 << 0
 """Block.status bit: a cell saturated in this block."""
 
 CHANNELS = (
-    Channel("c0", "N"),
-    Channel("c1", "N"),
-    Channel("c2", "N"),
-    Channel("c3", "N"),
-    Channel("fz", "N"),
-    Channel("cop_x", "m"),
-    Channel("cop_y", "m"),
+    Channel("c0", "N", ROLE_CELL),
+    Channel("c1", "N", ROLE_CELL),
+    Channel("c2", "N", ROLE_CELL),
+    Channel("c3", "N", ROLE_CELL),
+    Channel("fz", "N", ROLE_VERTICAL),
+    Channel("cop_x", "m", ROLE_COP_ML),
+    Channel("cop_y", "m", ROLE_COP_AP),
 )
 
 _NUM = r"[-+]?\d+(?:\.\d*)?"
@@ -593,6 +605,7 @@ class Csv4Device(Device):
         self._reset_stream_state()
         self.info = DeviceInfo(
             protocol="CSV4",
+            kind=KIND_DIY_PLATE,
             model=f"fpdiy v{banner['version']} 4-cell plate",
             serial=banner["id"],
             firmware=str(banner["version"]),

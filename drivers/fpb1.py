@@ -31,7 +31,24 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
-from forcelab.drivers.base import Block, Channel, Device, DeviceEvent, DeviceInfo, LinkStats
+from forcelab.drivers.base import (
+    KIND_PLATE,
+    ROLE_COP_AP,
+    ROLE_COP_ML,
+    ROLE_FORCE_AP,
+    ROLE_FORCE_ML,
+    ROLE_FREE_MOMENT,
+    ROLE_MOMENT_X,
+    ROLE_MOMENT_Y,
+    ROLE_MOMENT_Z,
+    ROLE_VERTICAL,
+    Block,
+    Channel,
+    Device,
+    DeviceEvent,
+    DeviceInfo,
+    LinkStats,
+)
 from forcelab.drivers.errors import ConnectionLost, DeviceError, DeviceNotFound, ProtocolError
 from forcelab.drivers.transport import Transport, wait_for_port
 
@@ -89,9 +106,12 @@ ADC_FULL_SCALE = 1 << 23
 QUIET_S = 0.05
 
 CHANNELS = (
-    Channel("fx", "N"), Channel("fy", "N"), Channel("fz", "N"),
-    Channel("mx", "N*m"), Channel("my", "N*m"), Channel("mz", "N*m"),
-    Channel("cop_x", "m"), Channel("cop_y", "m"), Channel("tz", "N*m"),
+    Channel("fx", "N", ROLE_FORCE_ML), Channel("fy", "N", ROLE_FORCE_AP),
+    Channel("fz", "N", ROLE_VERTICAL),
+    Channel("mx", "N*m", ROLE_MOMENT_X), Channel("my", "N*m", ROLE_MOMENT_Y),
+    Channel("mz", "N*m", ROLE_MOMENT_Z),
+    Channel("cop_x", "m", ROLE_COP_ML), Channel("cop_y", "m", ROLE_COP_AP),
+    Channel("tz", "N*m", ROLE_FREE_MOMENT),
 )
 
 
@@ -989,6 +1009,7 @@ class FPB1Device(Device):
             self.ping()
         self.info = DeviceInfo(
             protocol="FPB1",
+            kind=KIND_PLATE,
             model=self.identity.model,
             serial=self.identity.serial,
             firmware=self.identity.firmware,

@@ -32,7 +32,21 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
-from forcelab.drivers.base import Block, Channel, Device, DeviceEvent, DeviceInfo, LinkStats
+from forcelab.drivers.base import (
+    KIND_INSOLE,
+    ROLE_ACCELERATION,
+    ROLE_ANGULAR_RATE,
+    ROLE_COP_AP,
+    ROLE_COP_ML,
+    ROLE_PRESSURE,
+    ROLE_VERTICAL,
+    Block,
+    Channel,
+    Device,
+    DeviceEvent,
+    DeviceInfo,
+    LinkStats,
+)
 from forcelab.drivers.errors import ConnectionLost, DeviceError, ProtocolError
 
 try:  # pyserial's flush() calls tcdrain, whose error is termios.error, not OSError
@@ -112,10 +126,11 @@ _INFO = struct.Struct("<cIB12s8sBHfff")
 _LAYOUT_ITEM = struct.Struct("<hhHB")
 
 CHANNELS = (
-    (Channel("fz", "N"), Channel("cop_x", "1"), Channel("cop_y", "1"))
-    + tuple(Channel(f"p{i:02d}", "kPa") for i in range(1, N_SENSORS + 1))
-    + tuple(Channel(f"acc_{a}", "g") for a in "xyz")
-    + tuple(Channel(f"gyr_{a}", "deg/s") for a in "xyz")
+    (Channel("fz", "N", ROLE_VERTICAL), Channel("cop_x", "1", ROLE_COP_ML),
+     Channel("cop_y", "1", ROLE_COP_AP))
+    + tuple(Channel(f"p{i:02d}", "kPa", ROLE_PRESSURE) for i in range(1, N_SENSORS + 1))
+    + tuple(Channel(f"acc_{a}", "g", ROLE_ACCELERATION) for a in "xyz")
+    + tuple(Channel(f"gyr_{a}", "deg/s", ROLE_ANGULAR_RATE) for a in "xyz")
 )
 
 
@@ -824,6 +839,7 @@ class Ins1Device(Device):
         info = self.ins1_info
         self.info = DeviceInfo(
             protocol="INS1",
+            kind=KIND_INSOLE,
             model=f"INS1 insole size {info.size_code}",
             serial=info.serial,
             firmware=info.firmware,

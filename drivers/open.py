@@ -28,9 +28,8 @@ from typing import Any
 
 from forcelab.drivers.base import Device
 from forcelab.drivers.errors import DeviceError, DeviceNotFound
+from forcelab.drivers.registry import DEFAULT_SCHEME, SCHEMES, opener_for
 from forcelab.drivers.sim.setups import parse_query, start_setup
-
-PROTOCOLS = ("fpb1", "ins1", "csv4")
 
 
 def split_url(url: str) -> tuple[str, list[str], dict[str, str]]:
@@ -46,8 +45,8 @@ def split_url(url: str) -> tuple[str, list[str], dict[str, str]]:
         raise DeviceNotFound("no device given; use e.g. fpb1:///dev/ttyACM0 or sim:treadmill")
     scheme, sep, rest = url.partition(":")
     scheme = scheme.lower()
-    if not sep or scheme not in PROTOCOLS + ("sim",):
-        proto, target = "fpb1", url  # a bare path or a pyserial URL: FPB1 by default
+    if not sep or scheme not in SCHEMES:
+        proto, target = DEFAULT_SCHEME, url  # a bare path or a pyserial URL
     else:
         proto, target = scheme, rest
         if proto != "sim" and target.startswith("//") and not target.startswith("///"):
@@ -153,14 +152,26 @@ def open_devices(url: str, **kw: Any) -> list[Device]:
     """
     proto, ports, opts = split_url(url)
     opts.update({str(k).lower(): str(v) for k, v in kw.items()})
-    if proto == "sim":
-        return _open_sim(ports[0], opts)
-    if proto == "fpb1":
-        return _open_fpb1(ports, opts)
-    return _open_other(proto, ports, opts)
+    return opener_for(proto)(",".join(ports), opts)
 
 
-def _open_sim(name: str, opts: dict[str, str]) -> list[Device]:
+def open_fpb1(target: str, opts: dict[str, str]) -> list[Device]:
+    """Registry opener of ``fpb1:`` (one plate per comma-separated port)."""
+    return _open_fpb1(target.split(","), opts)
+
+
+def open_ins1(target: str, opts: dict[str, str]) -> list[Device]:
+    """Registry opener of ``ins1:`` (one insole per port; two are checked as a pair)."""
+    return _open_other("ins1", target.split(","), opts)
+
+
+def open_csv4(target: str, opts: dict[str, str]) -> list[Device]:
+    """Registry opener of ``csv4:``."""
+    return _open_other("csv4", target.split(","), opts)
+
+
+def open_sim(name: str, opts: dict[str, str]) -> list[Device]:
+    """Registry opener of ``sim:``: start the named simulated setup and open its devices."""
     setup = start_setup(name, opts)
     devices: list[Device] = []
     try:
