@@ -62,7 +62,7 @@ def split_url(url: str) -> tuple[str, list[str], dict[str, str]]:
         target, query = target.split("?", 1)
     opts = parse_query(query)
     ports = [p for p in target.split(",") if p] if proto != "sim" else [target]
-    if not ports or not ports[0]:
+    if (not ports or not ports[0]) and proto != "lsl":  # lsl:?type=Force selects by fields
         raise DeviceNotFound(f"device string {url!r} names no port")
     return proto, ports, opts
 

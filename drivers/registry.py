@@ -27,6 +27,7 @@ SCHEMES: dict[str, tuple[str, str]] = {
     "ins1": ("forcelab.drivers.open:open_ins1", "INS1 pressure insole(s), one port per foot"),
     "csv4": ("forcelab.drivers.open:open_csv4", "CSV4 DIY four-load-cell plate (ASCII serial)"),
     "sim": ("forcelab.drivers.open:open_sim", "a simulated setup behind real ptys"),
+    "lsl": ("forcelab.drivers.lsl:open_lsl", "Lab Streaming Layer stream(s): lsl:NAME"),
 }
 
 #: The scheme of a bare path or pyserial URL (``/dev/ttyACM0``, ``socket://host:4001``).

@@ -1,0 +1,106 @@
+"""Play a recording as a real LSL outlet, in real time, in its own process.
+
+``python -m forcelab.drivers.sim.lsl_player REC.npz --name NAME [options]``
+
+``REC.npz`` holds ``samples`` (n x channels, float), ``rate_hz``, and optionally ``labels`` and
+``units`` (one string per channel): what a lab's LSL app would publish. Tests write it from a
+real recording read with forcelab's readers; the player itself only needs NumPy and pylsl.
+
+The stream carries ``desc/channels/channel/{label, unit, type}`` (unless ``--no-metadata``) and
+``desc/acquisition``. Samples are time-stamped on the player's LSL clock at their nominal times
+(``start + i / rate``) and pushed in chunks of ``--chunk-s`` s as that time passes, as a device
+with its own clock does. ``--pause-at S --pause-for S`` destroys the outlet after S s of data and
+opens a new one with the same source_id after the pause (the samples of the pause are lost, like
+an unplugged sender). The player prints one line per state change (``streaming``, ``paused``,
+``resumed``, ``done``) and, after the last sample, holds the outlet until it is terminated or its
+standard input closes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+
+import numpy as np
+import pylsl
+
+
+def make_outlet(name: str, stream_type: str, source_id: str, rate_hz: float,
+                labels: list[str] | None, units: list[str] | None, n_channels: int,
+                chunk_n: int) -> pylsl.StreamOutlet:
+    """A float32 outlet with channel metadata (labels/units None: none written)."""
+    info = pylsl.StreamInfo(name, stream_type, n_channels, rate_hz, pylsl.cf_float32, source_id)
+    if labels is not None:
+        chans = info.desc().append_child("channels")
+        for i in range(n_channels):
+            ch = chans.append_child("channel")
+            ch.append_child_value("label", labels[i])
+            if units is not None:
+                ch.append_child_value("unit", units[i])
+            ch.append_child_value("type", "Force")
+    acq = info.desc().append_child("acquisition")
+    acq.append_child_value("manufacturer", "forcelab")
+    acq.append_child_value("model", "LSL player")
+    return pylsl.StreamOutlet(info, chunk_size=chunk_n, max_buffered=60)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the player; returns the exit status."""
+    p = argparse.ArgumentParser(prog="python -m forcelab.drivers.sim.lsl_player",
+                                description=__doc__.split("\n\n")[0])
+    p.add_argument("recording", help=".npz with samples, rate_hz, labels, units")
+    p.add_argument("--name", required=True, help="LSL stream name")
+    p.add_argument("--type", default="Force", help="LSL stream type (default Force)")
+    p.add_argument("--source-id", default="", help="LSL source_id (default: the name)")
+    p.add_argument("--chunk-s", type=float, default=0.01, help="push period in s")
+    p.add_argument("--no-metadata", action="store_true", help="publish no channel labels")
+    p.add_argument("--pause-at", type=float, default=None, metavar="S")
+    p.add_argument("--pause-for", type=float, default=0.0, metavar="S")
+    args = p.parse_args(argv)
+    with np.load(args.recording, allow_pickle=False) as rec:
+        samples = np.ascontiguousarray(rec["samples"], dtype=np.float32)
+        rate_hz = float(rec["rate_hz"])
+        labels = [str(x) for x in rec["labels"]] if "labels" in rec else None
+        units = [str(x) for x in rec["units"]] if "units" in rec else None
+    if args.no_metadata:
+        labels = units = None
+    n, n_ch = samples.shape
+    chunk_n = max(1, int(round(args.chunk_s * rate_hz)))
+    source_id = args.source_id or args.name
+
+    def outlet() -> pylsl.StreamOutlet:
+        return make_outlet(args.name, args.type, source_id, rate_hz, labels, units, n_ch, chunk_n)
+
+    stop = threading.Event()
+    threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+    out = outlet()
+    print(f"streaming {args.name} {n} samples at {rate_hz:g} Hz", flush=True)
+    t0 = pylsl.local_clock()
+    sent = 0
+    paused = args.pause_at is None
+    while sent < n and not stop.is_set():
+        now = pylsl.local_clock()
+        due = min(n, int((now - t0) * rate_hz) + 1)
+        if not paused and due / rate_hz >= args.pause_at:
+            del out
+            print(f"paused at {sent}", flush=True)
+            stop.wait(args.pause_for)
+            paused = True
+            out = outlet()
+            sent = min(n, int((pylsl.local_clock() - t0) * rate_hz) + 1)
+            print(f"resumed at {sent}", flush=True)
+            continue
+        if due > sent:
+            stamps = t0 + np.arange(sent, due) / rate_hz
+            out.push_chunk(samples[sent:due], stamps.tolist())
+            sent = due
+        stop.wait(max(0.0, t0 + (sent + chunk_n - 1) / rate_hz - pylsl.local_clock()))
+    print(f"done {sent}", flush=True)
+    stop.wait()
+    del out
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
