@@ -25,6 +25,7 @@ any LSL app) publish LSL streams; this driver opens them like any other device.
 from __future__ import annotations
 
 import collections
+import os
 import time
 from typing import Any
 
@@ -60,6 +61,25 @@ try:  # the optional extra forcelab[lsl]
 except ImportError:  # pragma: no cover - exercised only where pylsl is not installed
     pylsl = None
     LostError = LslTimeout = RuntimeError
+
+#: Where liblsl looks for a lab's own configuration (lsl_api.cfg), besides $LSLAPICFG.
+LIBLSL_CONFIG_FILES = ("lsl_api.cfg", "~/lsl_api/lsl_api.cfg", "/etc/lsl_api/lsl_api.cfg")
+
+
+def _quiet_liblsl() -> None:
+    """liblsl logs INFO lines on stderr by default; keep the terminal to forcelab's own messages
+    (it reports losses itself) unless the lab configures liblsl with its own file."""
+    if pylsl is None or os.environ.get("LSLAPICFG"):
+        return
+    if any(os.path.exists(os.path.expanduser(p)) for p in LIBLSL_CONFIG_FILES):
+        return
+    try:
+        pylsl.set_config_content("[log]\nlevel = -3\n")
+    except NotImplementedError:  # liblsl < 1.17.7: its default logging stays
+        pass
+
+
+_quiet_liblsl()
 
 INSTALL_HINT = "LSL devices need pylsl (with liblsl): pip install 'forcelab[lsl]'"
 #: StreamInfo fields a device string may select streams by.

@@ -6,6 +6,8 @@ LabRecorder file map alike. Imports NumPy and the standard library only (no pyls
 
 Conventions (see docs/labs.md)
 ------------------------------
+* forcelab's own channel names (``fz fap fml cop_ml cop_ap tz``, what forcelab's LSL outlet
+  publishes) are read as what they name.
 * Labels are matched case-insensitively, ignoring spaces, ``_``, ``-`` and ``.``:
   ``Fx Fy Fz`` (also ``Force X``, ``GRFz``) are forces, ``Mx My Mz`` (``Moment X``) plate moments,
   ``COPx COPy`` (``CoP X``) the centre of pressure, ``Tz``/``free moment`` the free moment,
@@ -74,6 +76,8 @@ _TOTAL_LABEL = re.compile(r"^(totalforce|forcetotal|ftotal|fsum|sumforce|force|n
 _FREE_MOMENT = re.compile(r"^(tz|ty|tx|freemoment|t)$")
 _PRESSURE = re.compile(r"^(p|pressure|pressuresensor|sensor)(\d+)$")
 _CELL = re.compile(r"^(cell|loadcell|lc)(\d+)$")
+_FORCELAB_NAMES = {"fap": ROLE_FORCE_AP, "fml": ROLE_FORCE_ML, "copml": ROLE_COP_ML,
+                   "copap": ROLE_COP_AP}
 _STANDARD_NAME = {
     ROLE_VERTICAL: "fz", ROLE_FORCE_AP: "fap", ROLE_FORCE_ML: "fml", ROLE_COP_ML: "cop_ml",
     ROLE_COP_AP: "cop_ap", ROLE_FREE_MOMENT: "tz", ROLE_MOMENT_X: "mx", ROLE_MOMENT_Y: "my",
@@ -362,6 +366,9 @@ def map_channels(
     roles[v_col] = ROLE_VERTICAL
     if c_col is not None:
         roles[c_col] = ROLE_COP_ML
+    for i, n in enumerate(norm):  # forcelab's own names (a forcelab outlet, re-read)
+        if roles[i] is None and n in _FORCELAB_NAMES and (c_col is None or n != "copml"):
+            roles[i] = _FORCELAB_NAMES[n]
     for i, (q, a) in axis_of.items():
         if roles[i] is None and (q, a) in role_of_axis:
             roles[i] = role_of_axis[(q, a)]

@@ -11,8 +11,9 @@ The stream carries ``desc/channels/channel/{label, unit, type}`` (unless ``--no-
 (``start + i / rate``) and pushed in chunks of ``--chunk-s`` s as that time passes, as a device
 with its own clock does. ``--pause-at S --pause-for S`` destroys the outlet after S s of data and
 opens a new one with the same source_id after the pause (the samples of the pause are lost, like
-an unplugged sender). The player prints one line per state change (``streaming``, ``paused``,
-``resumed``, ``done``) and, after the last sample, holds the outlet until it is terminated or its
+an unplugged sender). ``--wait-consumer S`` starts the first sample once an inlet connects.
+The player prints one line per state change (``ready``, ``streaming``, ``paused``, ``resumed``,
+``done``) and, after the last sample, holds the outlet until it is terminated or its
 standard input closes.
 """
 
@@ -55,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--source-id", default="", help="LSL source_id (default: the name)")
     p.add_argument("--chunk-s", type=float, default=0.01, help="push period in s")
     p.add_argument("--no-metadata", action="store_true", help="publish no channel labels")
+    p.add_argument("--wait-consumer", type=float, default=0.0, metavar="S",
+                   help="start the first sample once an inlet has connected (at most S s)")
     p.add_argument("--pause-at", type=float, default=None, metavar="S")
     p.add_argument("--pause-for", type=float, default=0.0, metavar="S")
     args = p.parse_args(argv)
@@ -75,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
     out = outlet()
+    print(f"ready {args.name}", flush=True)
+    if args.wait_consumer > 0:
+        out.wait_for_consumers(args.wait_consumer)
     print(f"streaming {args.name} {n} samples at {rate_hz:g} Hz", flush=True)
     t0 = pylsl.local_clock()
     sent = 0

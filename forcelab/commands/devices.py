@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "List serial ports (VID:PID, serial number, description) and running simulated devices."
+HELP = ("List serial ports (VID:PID, serial number, description), running simulated devices and "
+        "the Lab Streaming Layer streams on the network.")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,6 +17,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--probe", nargs="*", metavar="DEVICE",
         help="open the listed ports (default: every port) and ask an FPB1 plate for its model "
              "and serial (opening may reset Arduino-style boards)",
+    )
+    parser.add_argument(
+        "--lsl-wait", type=float, default=1.0, metavar="S",
+        help="seconds to look for LSL streams (0: do not look; default 1)",
     )
     parser.add_argument(
         "--all", action="store_true",
@@ -46,8 +51,14 @@ def run(args: argparse.Namespace) -> int:
         for d in devices:
             if not wanted or d["device"] in wanted:
                 d["probe"] = probe_port(d["device"])
+    streams = []
+    if args.lsl_wait > 0:
+        from forcelab.drivers.lsl import list_streams
+
+        streams = list_streams(min(args.lsl_wait, 30.0))
     if args.json:
-        print(json.dumps(devices, indent=1))
+        print(json.dumps(devices + [{"device": s["device"], "lsl": s} for s in streams],
+                         indent=1))
         return 0
     real = [d for d in devices if not d["simulated"]]
     sims = [d for d in devices if d["simulated"]]
@@ -63,6 +74,13 @@ def run(args: argparse.Namespace) -> int:
         _table([("DEVICE", "VID:PID", "SERIAL", "DESCRIPTION")]
                + [(d["device"], _vid_pid(d), d["serial_number"] or "-", _describe(d))
                   for d in sims])
+    if streams:
+        print()
+        print("LSL streams (open them with the device string shown; see docs/labs.md):")
+        _table([("DEVICE", "NAME", "TYPE", "CHANNELS", "RATE", "HOST")]
+               + [(s["device"], s["name"], s["type"] or "-", str(s["channel_count"]),
+                   f"{s['rate_hz']:g} Hz" if s["rate_hz"] > 0 else "irregular", s["hostname"])
+                  for s in streams])
     return 0
 
 

@@ -57,6 +57,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="seconds between progress lines (0: none; default 1)",
     )
+    parser.add_argument(
+        "--lsl-outlet",
+        action="store_true",
+        help="also publish every recorded stream as an LSL outlet (forcelab-<stream>, type "
+        "Force) and stances and markers on forcelab-markers (needs forcelab[lsl])",
+    )
     parser.epilog = (
         "Stops at the end of --duration or on Ctrl-C; the file is always finalised. "
         "Exit status: 0 recorded, 1 recorded but a device or the disk failed during the "
@@ -89,6 +95,12 @@ def run(args: argparse.Namespace) -> int:
     if args.weigh and body_mass_kg is not None:
         raise InputError("give either --body-mass or --weigh, not both")
     check_new_file(args.output)
+    controller = None
+    if args.lsl_outlet:
+        from forcelab.acquisition import SessionController
+        from forcelab.acquisition.lsl_outlet import outlet_writer_factory
+
+        controller = SessionController(session_writer_factory=outlet_writer_factory())
     athlete = {"name": args.athlete.strip(), "id": args.athlete_id}
     if body_mass_kg is not None:
         athlete.update(body_mass_kg=body_mass_kg, body_mass_method="entered")
@@ -104,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
         tare=args.tare,
         weigh_s=args.weigh,
         interval_s=args.interval,
+        controller=controller,
     )
     print(
         f"saved {summary['path']} ({summary['duration_s']:.1f} s"

@@ -1,0 +1,223 @@
+"""LSL inlet devices against real LSL outlets in another process (pylsl over loopback).
+
+The player streams the first seconds of a real treadmill run (Fukuchi 2017, 300 Hz) in real
+time; ``forcelab record --device lsl:...`` records it like a lab plate.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from forcelab.drivers import open_devices
+from forcelab.drivers.base import ROLE_COP_ML, ROLE_VERTICAL
+from forcelab.drivers.errors import ConnectionLost
+from lsl_testing import (
+    RATE_HZ,
+    Player,
+    fukuchi_portion,
+    unique_name,
+    write_player_file,
+)
+
+from forcelab.analysis import analyze_recording
+from forcelab.interop import load_recording
+from forcelab.recording import Recording, Stream
+from forcelab.store import open_session
+
+ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+def record(*args: str, timeout: float = 90) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "forcelab", "record", *args],
+                          capture_output=True, text=True, timeout=timeout, env=ENV)
+
+
+@pytest.fixture
+def players():
+    started: list[Player] = []
+    yield started
+    for p in started:
+        p.stop()
+
+
+def align(recorded: np.ndarray, source: np.ndarray) -> int:
+    """Index in ``source`` where ``recorded`` (float32 copies of it) begins."""
+    want = recorded[:30].astype(np.float32)
+    src = source.astype(np.float32)
+    hits = [i for i in range(src.size - want.size)
+            if np.array_equal(src[i:i + want.size], want)]
+    assert len(hits) == 1, hits
+    return hits[0]
+
+
+def read_samples(device, n: int, timeout_s: float = 30.0) -> np.ndarray:
+    """Read from a started device until it delivered ``n`` samples (a deadline, no sleep)."""
+    got, total = [], 0
+    deadline = time.monotonic() + timeout_s
+    while total < n:
+        assert time.monotonic() < deadline, f"only {total} of {n} samples arrived"
+        for b in device.read(0.1):
+            got.append(b.samples)
+            total += b.n
+    return np.concatenate(got)
+
+
+def test_recorded_lsl_run_gives_the_stances_of_the_file(tmp_path, players):
+    fz, cop = fukuchi_portion()
+    name = unique_name("fukuchi")
+    rec_file = write_player_file(tmp_path / "run.npz", np.column_stack([fz, cop]),
+                                 ["Fz", "COPx"], ["N", "m"])
+    players.append(Player(rec_file, name, "--wait-consumer", "30"))
+    out = tmp_path / "lsl.h5"
+    r = record("--device", f"lsl:{name}", "--athlete", "RBDS001", "--body-mass", "62",
+               "--duration", "9.5", "-o", str(out), "--interval", "0")
+    assert r.returncode == 0, r.stderr
+    assert "connected: lsl" in r.stdout
+    with open_session(out) as f:
+        (stream,) = f.streams
+        info = f.stream_info(stream)
+        assert info["protocol"] == "LSL" and info["rate_hz"] == RATE_HZ
+        assert f.stream_summary(stream)["gaps"] == 0
+    recording = load_recording(out)
+    s = recording.streams[0]
+    start = align(s.fz, fz)
+    n = s.n_samples
+    assert n >= 7.5 * RATE_HZ  # everything after connecting, minus the start of the recording
+    np.testing.assert_allclose(s.channels["cop_ml"], cop[start:start + n].astype(np.float32),
+                               rtol=0, atol=1e-7)
+    direct = analyze_recording(Recording(
+        [Stream("plate", RATE_HZ, {"fz": fz[start:start + n], "cop_ml": cop[start:start + n]})],
+        body_mass_kg=62.0))
+    via_lsl = analyze_recording(recording)
+    a = [(round(st["start_s"] * RATE_HZ), st["side"], st["valid"]) for st in direct.stances]
+    b = [(round((st["start_s"] - s.t0_s) * RATE_HZ), st["side"], st["valid"])
+         for st in via_lsl.stances]
+    assert len(a) >= 20 and a == b
+    for side in ("left", "right"):
+        assert via_lsl.summary[side]["peak_force_n"]["mean"] == pytest.approx(
+            direct.summary[side]["peak_force_n"]["mean"], rel=1e-5)
+        assert via_lsl.summary[side]["contact_time_s"]["mean"] == pytest.approx(
+            direct.summary[side]["contact_time_s"]["mean"], abs=1e-9)
+
+
+def test_stream_that_stops_and_returns_is_a_counted_gap(tmp_path, players):
+    fz, cop = fukuchi_portion()
+    name = unique_name("pausing")
+    rec_file = write_player_file(tmp_path / "run.npz", np.column_stack([fz, cop]),
+                                 ["Fz", "COPx"], ["N", "m"])
+    player = Player(rec_file, name, "--wait-consumer", "30", "--pause-at", "2.5",
+                    "--pause-for", "1.5")
+    players.append(player)
+    out = tmp_path / "pause.h5"
+    r = record("--device", f"lsl:{name}", "--athlete", "A", "--duration", "8.5", "-o", str(out),
+               "--interval", "0")
+    # a device lost during the recording: exit 1, the file keeps everything
+    assert r.returncode == 1, r.stderr
+    assert f"LSL stream '{name}' is gone" in r.stdout
+    assert "reconnected" in r.stdout
+    paused = int(player.expect("paused").split()[-1])
+    resumed = int(player.expect("resumed").split()[-1])
+    with open_session(out) as f:
+        (stream,) = f.streams
+        summary = f.stream_summary(stream)
+        data = f.read_stream(stream)
+    assert summary["gaps"] == 1
+    # the samples the sender never sent, plus those sent before the inlet found it again
+    assert resumed - paused <= summary["samples_missing"] < resumed - paused + 3 * RATE_HZ
+    seq = np.asarray(data.seq)
+    after = seq[seq > seq[0] + 4 * RATE_HZ]
+    assert after.size > RATE_HZ  # recording went on after the stream came back
+    # every recorded sample sits at its own place: seq maps back onto the file
+    first = align(np.asarray(data.samples)[:, 0], fz)
+    np.testing.assert_array_equal(
+        np.asarray(data.samples)[:, 0], fz[first + seq - seq[0]].astype(np.float32))
+
+
+def test_stream_without_channel_metadata_needs_the_options(tmp_path, players):
+    fz, cop = fukuchi_portion()
+    name = unique_name("bare")
+    rec_file = write_player_file(tmp_path / "run.npz", np.column_stack([cop, fz]),
+                                 ["a", "b"], ["", ""])
+    players.append(Player(rec_file, name, "--no-metadata"))
+    out = tmp_path / "never.h5"
+    r = record("--device", f"lsl:{name}", "--athlete", "A", "--duration", "2", "-o", str(out))
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in r.stderr
+    assert "no channel labels" in lines[0] and "vertical=" in lines[0] and "cop_ml=" in lines[0]
+    assert not out.exists()
+    (dev,) = open_devices(f"lsl:{name}?vertical=2&cop_ml=1&cop_ml_right=negative")
+    try:
+        roles = dev.info.columns_by_role()
+        assert roles[ROLE_VERTICAL] == [1] and roles[ROLE_COP_ML] == [0]
+        dev.start()
+        got = read_samples(dev, 600)
+        start = align(got[:, 1], fz)
+        np.testing.assert_allclose(got[:, 0], -cop[start:start + got.shape[0]], atol=1e-6)
+    finally:
+        dev.close()
+
+
+def test_kilonewtons_and_millimetres_are_read_in_n_and_m(tmp_path, players):
+    fz, cop = fukuchi_portion()
+    name = unique_name("units")
+    rec_file = write_player_file(tmp_path / "run.npz",
+                                 np.column_stack([fz / 1000.0, cop * 1000.0, fz / 9.80665]),
+                                 ["Fz", "COP x", "weight"], ["kN", "mm", "kgf"])
+    players.append(Player(rec_file, name))
+    (dev,) = open_devices(f"lsl:{name}")
+    try:
+        assert [(c.name, c.unit) for c in dev.info.channels] == [
+            ("fz", "N"), ("cop_ml", "m"), ("weight", "kgf")]
+        dev.start()
+        got = read_samples(dev, 600)
+    finally:
+        dev.close()
+    start = align((got[:, 0] / 1000.0).astype(np.float32), (fz / 1000.0))
+    n = got.shape[0]
+    np.testing.assert_allclose(got[:, 0], fz[start:start + n], rtol=1e-6, atol=1e-3)
+    np.testing.assert_allclose(got[:, 1], cop[start:start + n], rtol=1e-6, atol=1e-7)
+
+
+def test_unknown_stream_and_bad_options_are_one_line_errors(tmp_path):
+    out = tmp_path / "x.h5"
+    r = record("--device", f"lsl:{unique_name('absent')}?resolve_s=0.5", "--athlete", "A",
+               "--duration", "1", "-o", str(out))
+    assert r.returncode == 2 and "no LSL stream matches name=" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    r = record("--device", "lsl:x?colour=red", "--athlete", "A", "--duration", "1",
+               "-o", str(out))
+    assert r.returncode == 2 and "unknown lsl: option(s) colour" in r.stderr
+    assert not out.exists()
+
+
+def test_a_lost_stream_raises_connection_lost_and_reattaches(tmp_path, players):
+    fz, cop = fukuchi_portion()
+    name = unique_name("replug")
+    rec_file = write_player_file(tmp_path / "run.npz", np.column_stack([fz, cop]),
+                                 ["Fz", "COPx"], ["N", "m"])
+    player = Player(rec_file, name, "--wait-consumer", "30", "--pause-at", "1.0",
+                    "--pause-for", "0.5")
+    players.append(player)
+    (dev,) = open_devices(f"lsl:{name}")
+    try:
+        dev.start()
+        kinds, gaps = [], []
+        deadline = time.monotonic() + 30
+        while "replug" not in kinds or not gaps:
+            assert time.monotonic() < deadline, kinds
+            try:
+                gaps += [b.gap_before for b in dev.read(0.1) if b.gap_before]
+            except ConnectionLost as exc:
+                assert "is gone" in str(exc)
+            kinds += [ev.kind for ev in dev.pop_events()]
+        assert kinds[:2] == ["unplug", "replug"]
+        assert dev.stats.gaps == 1 and dev.stats.dropped_samples == gaps[0] > 0.5 * RATE_HZ
+        assert dev.stats.reconnects == 1
+    finally:
+        dev.close()
