@@ -17,6 +17,9 @@ file receives is published too (same samples, same gaps), with no change to the 
   "midstance_peak_n", "valid", "reason"}``), operator marker (``{"event": "marker", "label",
   "t_s"}``) and device event (``{"event": KIND, "stream", "t_s", "message"}``), time-stamped at
   the moment it refers to (a stance at its contact start). ``t_s`` is session time in s.
+* When the recording ends the outlets stay for OUTLET_LINGER_S s, then disappear: an inlet
+  loses what it has not pulled when its outlet goes, so this is what lets it take the last
+  samples.
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ OUTLET_PREFIX = "forcelab-"
 MARKERS_NAME = "forcelab-markers"
 #: Seconds of samples an outlet keeps for a slow inlet (LSL's max_buffered).
 OUTLET_BUFFER_S = 30
+#: Seconds the outlets stay after the recording ends: an inlet loses whatever it has not pulled
+#: when its outlet goes away, so they linger until inlets have taken the last samples.
+OUTLET_LINGER_S = 0.5
 
 
 class LslOutlet:
@@ -118,7 +124,9 @@ class LslOutlet:
         self.markers_pushed += 1
 
     def close(self) -> None:
-        """Withdraw every outlet (inlets see the streams disappear)."""
+        """Withdraw every outlet after OUTLET_LINGER_S s (inlets see the streams disappear)."""
+        if self._outlets or self.markers_pushed:
+            time.sleep(OUTLET_LINGER_S)
         self._outlets.clear()
         self._markers = None
 
