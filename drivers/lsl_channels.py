@@ -207,13 +207,14 @@ class ChannelMap:
 
 def _unit_scale(unit: str, table: Mapping[str, float], default: str, what: str,
                 label: str, stream: str) -> tuple[float, str]:
+    """Factor to N, m or N*m of a channel's unit (``default`` when it carries none)."""
     u = unit.strip().lower().replace("²", "2")
     if not u:
         u = default
     if u in table:
         return table[u], u
     raise DeviceError(
-        f"LSL stream {stream!r}: channel {label!r} is in {unit!r}, but a {what} must be in "
+        f"{stream}: channel {label!r} is in {unit!r}, but a {what} must be in "
         f"{', '.join(sorted({k for k in table if ' ' not in k and '*' not in k}))}; "
         "set the unit in the sending app"
     )
@@ -232,7 +233,7 @@ def _pick(ref: str, labels: Sequence[str], option: str, stream: str) -> int:
         return int(ref) - 1
     shown = ", ".join(label or f"#{i + 1}" for i, label in enumerate(labels))
     raise DeviceError(
-        f"LSL stream {stream!r}: {option}={ref} names no channel; channels are: {shown} "
+        f"{stream}: {option}{ref} names no channel; channels are: {shown} "
         f"(or give a channel number 1-{len(labels)})"
     )
 
@@ -243,6 +244,9 @@ def map_channels(
     n_channels: int,
     source: Sequence[SourceChannel],
     options: Mapping[str, str] | None = None,
+    *,
+    what: str = "LSL stream",
+    flags: Mapping[str, str] | None = None,
 ) -> ChannelMap:
     """Decide what every channel of a stream measures and how to convert it.
 
@@ -258,6 +262,11 @@ def map_channels(
         Any of :data:`MAPPING_OPTIONS`: ``vertical`` (label or 1-based number), ``cop_ml``,
         ``cop_ml_right`` (positive|negative), ``side`` (left|right), ``force_unit``,
         ``length_unit`` (unit of role channels that carry none), ``origin_z_mm``.
+    what : str
+        How messages name the stream ("LSL stream", "XDF stream").
+    flags : mapping of str to str, optional
+        How the user spells each option in messages (default ``vertical=``; the command line
+        passes ``{"vertical": "--vertical "}``); options without a spelling are left out of hints.
 
     Returns
     -------
@@ -276,20 +285,29 @@ def map_channels(
             f"unknown LSL channel option(s) {', '.join(unknown)}; valid: "
             f"{', '.join(MAPPING_OPTIONS)}"
         )
+    spell = {k: f"{k}=" for k in MAPPING_OPTIONS} if flags is None else dict(flags)
+    join = "&" if flags is None else " "
+    stream = f"{what} {stream_name!r}"
+
+    def o(key: str) -> str:
+        return spell.get(key, f"{key}=")
+
+    cop_hint = f"{o('cop_ml')}LABEL{join}{o('cop_ml_right')}positive|negative"
     src = list(source)[:n_channels]
     src += [SourceChannel()] * (n_channels - len(src))
     labels = [c.label for c in src]
     norm = [_norm(c.label) for c in src]
     if not any(labels) and "vertical" not in opts:
+        units = ("; units are N and m unless force_unit=/length_unit= say otherwise"
+                 if "force_unit" in spell else "; units are taken as N and m")
         raise DeviceError(
-            f"LSL stream {stream_name!r} ({stream_type or 'no type'}, {n_channels} channels) "
-            f"carries no channel labels: give vertical=N (the vertical force's channel, 1-"
-            f"{n_channels}), and for one plate under both feet cop_ml=N&cop_ml_right="
-            "positive|negative; units are N and m unless force_unit=/length_unit= say otherwise"
+            f"{stream} ({stream_type or 'no type'}, {n_channels} channels) carries no channel "
+            f"labels: give {o('vertical')}N (the vertical force's channel, 1-{n_channels}), and "
+            f"for one plate under both feet {cop_hint.replace('LABEL', 'N')}{units}"
         )
     side = opts.get("side", "").lower() or None
     if side not in (None, "left", "right"):
-        raise DeviceError(f"side={opts['side']} must be left or right")
+        raise DeviceError(f"{o('side')}{opts['side']} must be left or right")
     if side is None:
         words = set(re.findall(r"[a-z]+", stream_name.lower()))
         side = "left" if "left" in words and "right" not in words else (
@@ -297,11 +315,11 @@ def map_channels(
     direction = opts.get("cop_ml_right", "positive").lower()
     if direction not in ("positive", "negative"):
         raise DeviceError(
-            f"cop_ml_right={opts['cop_ml_right']} must be positive or negative (the direction "
-            "of the subject's right on the COP axis)"
+            f"{o('cop_ml_right')}{opts['cop_ml_right']} must be positive or negative (the "
+            "direction of the subject's right on the COP axis)"
         )
     if "cop_ml_right" in opts and "cop_ml" not in opts:
-        raise DeviceError("cop_ml_right= only applies together with cop_ml=LABEL")
+        raise DeviceError(f"{o('cop_ml_right')}only applies together with {o('cop_ml')}LABEL")
     ml_sign = -1.0 if direction == "negative" else 1.0
     force_unit = opts.get("force_unit", "N")
     length_unit = opts.get("length_unit", "m")
@@ -327,7 +345,7 @@ def map_channels(
             axis_of[i] = (q, m.group(2))
 
     if "vertical" in opts:
-        v_col = _pick(opts["vertical"], labels, "vertical", stream_name)
+        v_col = _pick(opts["vertical"], labels, o("vertical"), stream)
     else:
         cands = [i for i, (q, a) in axis_of.items() if q == "f" and a == "z"]
         cands = cands or [i for i, n in enumerate(norm) if _TOTAL_LABEL.match(n)]
@@ -338,18 +356,18 @@ def map_channels(
             shown = ", ".join(label or f"#{i + 1}" for i, label in enumerate(labels))
             why = "several" if cands else "no"
             raise DeviceError(
-                f"LSL stream {stream_name!r}: {why} channel(s) look like the vertical force "
-                f"(channels: {shown}); give vertical=LABEL (and cop_ml=LABEL&cop_ml_right="
-                "positive|negative for one plate under both feet)"
+                f"{stream}: {why} channel(s) look like the vertical force "
+                f"(channels: {shown}); give {o('vertical')}LABEL (and {cop_hint} for one plate "
+                "under both feet)"
             )
         v_col = cands[0]
     v_axis = axis_of.get(v_col, ("f", "z"))[1]
     if "cop_ml" in opts:
-        c_col = _pick(opts["cop_ml"], labels, "cop_ml", stream_name)
+        c_col = _pick(opts["cop_ml"], labels, o("cop_ml"), stream)
         ml_axis = axis_of.get(c_col, ("cop", _HORIZONTAL[v_axis][0]))[1]
         if ml_axis == v_axis:
             raise DeviceError(
-                f"LSL stream {stream_name!r}: cop_ml={opts['cop_ml']} lies on the vertical axis "
+                f"{stream}: {o('cop_ml')}{opts['cop_ml']} lies on the vertical axis "
                 f"{v_axis}; name the medio-lateral COP channel"
             )
     else:
@@ -389,9 +407,9 @@ def map_channels(
     for i, r in enumerate(roles):
         if r in _STANDARD_NAME and r in seen_roles:
             raise DeviceError(
-                f"LSL stream {stream_name!r}: channels {labels[seen_roles[r]]!r} and "
+                f"{stream}: channels {labels[seen_roles[r]]!r} and "
                 f"{labels[i]!r} both read as {_STANDARD_NAME[r]}; name the one to use with "
-                "vertical=/cop_ml="
+                f"{o('vertical')}/{o('cop_ml')}"
             )
         if r is not None:
             seen_roles[r] = i
@@ -407,14 +425,14 @@ def map_channels(
         scale = 1.0
         if r in (ROLE_VERTICAL, ROLE_FORCE_AP, ROLE_FORCE_ML, ROLE_CELL):
             scale, u = _unit_scale(unit, _FORCE_UNITS, force_unit.lower(), "force", label,
-                                   stream_name)
+                                   stream)
             out_unit = "N"
         elif r in (ROLE_COP_ML, ROLE_COP_AP):
             scale, u = _unit_scale(unit, _LENGTH_UNITS, length_unit.lower(), "position", label,
-                                   stream_name)
+                                   stream)
             out_unit = "m"
         elif r in (ROLE_MOMENT_X, ROLE_MOMENT_Y, ROLE_MOMENT_Z, ROLE_FREE_MOMENT):
-            scale, u = _unit_scale(unit, _MOMENT_UNITS, "n*m", "moment", label, stream_name)
+            scale, u = _unit_scale(unit, _MOMENT_UNITS, "n*m", "moment", label, stream)
             out_unit = "N*m"
         else:
             u, out_unit = unit, unit
@@ -441,7 +459,7 @@ def map_channels(
     if dz_m is not None and not has_cop:
         if not need <= set(by_axis) or v_axis != "z":
             raise DeviceError(
-                f"LSL stream {stream_name!r}: origin_z_mm= computes the COP from Fx Fy Fz Mx My "
+                f"{stream}: origin_z_mm= computes the COP from Fx Fy Fz Mx My "
                 "(z vertical), which this stream does not carry; leave origin_z_mm out"
             )
         cols = tuple(by_axis[k] for k in (("f", "x"), ("f", "y"), ("f", "z"), ("m", "x"),

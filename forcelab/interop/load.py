@@ -10,6 +10,7 @@ HDF5 signature                  forcelab session file                 forcelab.s
 C3D parameter-block signature   C3D force platforms (ezc3d)           read_c3d
 ``endheader`` / ``.mot .sto``   OpenSim GRF storage                   read_mot
 ``# ... total force[N]``        Moticon OpenGo text export            read_opengo
+``XDF:`` magic                  LabRecorder XDF (pyxdf)               read_xdf
 anything else that is text      delimited table (CSV/TSV/whitespace)  read_delimited
 ==============================  ====================================  ======================
 
@@ -44,6 +45,7 @@ READER_OPTIONS = (
     "cop_ml_right",
     "body_mass_kg",
     "trial",
+    "stream",
 )
 TIME_UNITS = ("s", "ms", "frame")
 COP_DIRECTIONS = ("positive", "negative")
@@ -60,9 +62,11 @@ OPTION_FLAGS = {
     "cop_ml_right": "--cop-ml-right",
     "body_mass_kg": "--body-mass",
     "trial": "--trial",
+    "stream": "--stream",
 }
 
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+_XDF_SIGNATURE = b"XDF:"
 _SNIFF_BYTES = 8192
 _MISSING_TOKENS = frozenset({"", "nan", "NaN", "NAN", "NA", "N/A", "n/a", "-nan", "null", "NULL"})
 
@@ -686,7 +690,7 @@ def detect_format(path: str | Path) -> str:
     Returns
     -------
     str
-        One of "session", "c3d", "mot", "opengo", "delimited".
+        One of "session", "c3d", "mot", "opengo", "xdf", "delimited".
 
     Raises
     ------
@@ -705,6 +709,8 @@ def detect_format(path: str | Path) -> str:
     ext = p.suffix.lower()
     if head.startswith(_HDF5_SIGNATURE) or ext in (".h5", ".hdf5"):
         return "session"
+    if head.startswith(_XDF_SIGNATURE) or ext == ".xdf":
+        return "xdf"
     if ext == ".c3d" or (len(head) >= 512 and head[1] == 0x50 and b"\x00" in head[:512]):
         return "c3d"
     text = head.decode("latin-1")
@@ -724,11 +730,12 @@ def load_recording(path: str | Path, **reader_options: Any) -> Recording:
     ----------
     path : str or Path
         The file: delimited text (CSV/TSV/whitespace), OpenSim .mot/.sto, C3D, Moticon OpenGo
-        .txt export, or a forcelab session file (.h5).
+        .txt export, LabRecorder .xdf, or a forcelab session file (.h5).
     **reader_options
         rate_hz (Hz), time_column, time_unit ("s", "ms", "frame"), vertical (column),
         map ({"left": COL, "right": COL} or "left=COL,right=COL"), cop_ml (column),
-        cop_ml_right ("positive"/"negative"), body_mass_kg (kg), trial (session files only).
+        cop_ml_right ("positive"/"negative"), body_mass_kg (kg), trial (session files only),
+        stream (XDF files only: the force stream's name).
         Options a format does not use are refused. See docs/formats.md.
 
     Returns
@@ -765,6 +772,10 @@ def load_recording(path: str | Path, **reader_options: Any) -> Recording:
         from forcelab.interop.read_opengo import read_opengo
 
         return read_opengo(p, **reader_options)
+    if fmt == "xdf":
+        from forcelab.interop.read_xdf import read_xdf
+
+        return read_xdf(p, **reader_options)
     from forcelab.interop.read_delimited import read_delimited
 
     return read_delimited(p, **reader_options)

@@ -48,7 +48,7 @@ from forcelab.interop.load import (
 )
 from forcelab.recording import Recording, Stream
 
-ALLOWED_OPTIONS = tuple(k for k in READER_OPTIONS if k != "trial")
+ALLOWED_OPTIONS = tuple(k for k in READER_OPTIONS if k not in ("trial", "stream"))
 
 _TIME_NAMES = re.compile(
     r"^(time|t|times|time_s|time \(s\)|time\[s\]|time_ms|time \(ms\)|time\[ms\]|timestamp|"

@@ -102,6 +102,8 @@ def write_recording(
                                     status=0, gap_before=0),
                 )
         writer.stop_trial(t_s=max(ends))
+        for m in recording.meta.get("markers") or []:  # e.g. an XDF file's marker streams
+            writer.add_marker(str(m["label"]), t_s=float(m["t_s"]))
         writer.close()
     except BaseException:
         if not writer.closed:
