@@ -21,7 +21,8 @@ Conventions (see docs/labs.md)
   unit is read in ``force_unit``/``length_unit`` (default N and m); any other unit is an error.
 * COP from forces and moments (``COPx = (-My - Fx*dz)/Fz``, ``COPy = (Mx - Fy*dz)/Fz``, AMTI and
   Bertec sign convention, ``dz`` = ``origin_z_mm`` from the top surface down to the moment origin)
-  is computed when the stream carries Fx Fy Fz Mx My but no COP, and ``origin_z_mm`` is given.
+  is computed when the stream carries Fx Fy Fz Mx My but no COP, and ``origin_z_mm`` is given;
+  ``cop_ml=x`` (or ``y``) then says which plate axis is medio-lateral.
 """
 
 from __future__ import annotations
@@ -362,7 +363,11 @@ def map_channels(
             )
         v_col = cands[0]
     v_axis = axis_of.get(v_col, ("f", "z"))[1]
-    if "cop_ml" in opts:
+    axis_only = re.fullmatch(r"(cop)?([xyz])", _norm(opts.get("cop_ml", "")))
+    if axis_only and dz_m is not None and not any(q == "cop" for q, _ in axis_of.values()):
+        c_col = None  # the axis of a COP computed from moments
+        ml_axis = axis_only.group(2)
+    elif "cop_ml" in opts:
         c_col = _pick(opts["cop_ml"], labels, o("cop_ml"), stream)
         ml_axis = axis_of.get(c_col, ("cop", _HORIZONTAL[v_axis][0]))[1]
         if ml_axis == v_axis:

@@ -30,7 +30,8 @@ import pylsl
 def make_outlet(name: str, stream_type: str, source_id: str, rate_hz: float,
                 labels: list[str] | None, units: list[str] | None, n_channels: int,
                 chunk_n: int) -> pylsl.StreamOutlet:
-    """A float32 outlet with channel metadata (labels/units None: none written)."""
+    """A float32 outlet with channel metadata (labels/units None: none written); ``rate_hz``
+    is the declared nominal rate (0 = irregular)."""
     info = pylsl.StreamInfo(name, stream_type, n_channels, rate_hz, pylsl.cf_float32, source_id)
     if labels is not None:
         chans = info.desc().append_child("channels")
@@ -56,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--source-id", default="", help="LSL source_id (default: the name)")
     p.add_argument("--chunk-s", type=float, default=0.01, help="push period in s")
     p.add_argument("--no-metadata", action="store_true", help="publish no channel labels")
+    p.add_argument("--irregular", action="store_true",
+                   help="declare an irregular rate (nominal_srate 0); samples keep their times")
     p.add_argument("--wait-consumer", type=float, default=0.0, metavar="S",
                    help="start the first sample once an inlet has connected (at most S s)")
     p.add_argument("--pause-at", type=float, default=None, metavar="S")
@@ -73,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     source_id = args.source_id or args.name
 
     def outlet() -> pylsl.StreamOutlet:
-        return make_outlet(args.name, args.type, source_id, rate_hz, labels, units, n_ch, chunk_n)
+        declared = 0.0 if args.irregular else rate_hz
+        return make_outlet(args.name, args.type, source_id, declared, labels, units, n_ch,
+                           chunk_n)
 
     stop = threading.Event()
     threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()

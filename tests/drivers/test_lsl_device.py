@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from forcelab.drivers import open_devices
 from forcelab.drivers.base import ROLE_COP_ML, ROLE_VERTICAL
-from forcelab.drivers.errors import ConnectionLost
+from forcelab.drivers.errors import ConnectionLost, DeviceError
 from lsl_testing import (
     RATE_HZ,
     Player,
@@ -170,6 +170,8 @@ def test_kilonewtons_and_millimetres_are_read_in_n_and_m(tmp_path, players):
                                  np.column_stack([fz / 1000.0, cop * 1000.0, fz / 9.80665]),
                                  ["Fz", "COP x", "weight"], ["kN", "mm", "kgf"])
     players.append(Player(rec_file, name))
+    with pytest.raises(DeviceError, match="rate= only applies to irregular-rate streams"):
+        open_devices(f"lsl:{name}?rate=100")
     (dev,) = open_devices(f"lsl:{name}")
     try:
         assert [(c.name, c.unit) for c in dev.info.channels] == [
@@ -221,3 +223,24 @@ def test_a_lost_stream_raises_connection_lost_and_reattaches(tmp_path, players):
         assert dev.stats.reconnects == 1
     finally:
         dev.close()
+
+
+def test_irregular_rate_stream_is_resampled_onto_its_measured_rate(tmp_path, players):
+    fz, cop = fukuchi_portion()
+    name = unique_name("irregular")
+    rec_file = write_player_file(tmp_path / "run.npz", np.column_stack([fz, cop]),
+                                 ["Fz", "COPx"], ["N", "m"])
+    players.append(Player(rec_file, name, "--irregular"))
+    (dev,) = open_devices(f"lsl:{name}")
+    try:
+        assert dev.info.rate_hz == RATE_HZ  # measured from the time stamps
+        assert dev.info.extra["resampled"] is True
+        dev.start()
+        got = read_samples(dev, 600)
+    finally:
+        dev.close()
+    # the samples lie on the grid, so resampling gives them back
+    start = align(got[:, 0], fz)
+    np.testing.assert_allclose(got[:, 0], fz[start:start + got.shape[0]].astype(np.float32),
+                               rtol=1e-5, atol=1e-3)
+    assert dev.stats.gaps == 0
