@@ -93,6 +93,11 @@ INLET_BUFFER_S = 60
 TIME_CORRECTION_PERIOD_S = 2.0
 #: Seconds of recent samples kept for a software zero (tare).
 ZERO_WINDOW_S = 0.25
+#: A read waits for this many seconds of samples (or its timeout) before it returns, looking
+#: every READ_POLL_S s: senders that push every sample would otherwise cost one read per sample,
+#: and liblsl's own timed wait costs more CPU than these few looks. Adds at most their sum.
+READ_BATCH_S = 0.010
+READ_POLL_S = 0.005
 #: Samples of an irregular stream used to estimate its rate when ``rate=`` is not given.
 RATE_ESTIMATE_SAMPLES = 20
 _ZEROED_ROLES = (ROLE_VERTICAL, ROLE_FORCE_AP, ROLE_FORCE_ML, ROLE_CELL, ROLE_MOMENT_X,
@@ -260,9 +265,11 @@ class LslDevice(Device):
             rate = nominal
         self._rate_hz = float(rate)
         self._period_s = 1.0 / self._rate_hz
+        self._batch_n = max(1, min(self._buf.shape[0], int(READ_BATCH_S * self._rate_hz)))
         zero_cols = [i for i, c in enumerate(cmap.channels) if c.role in _ZEROED_ROLES]
         self._zero_cols = np.asarray(zero_cols, dtype=np.intp)
         self._offset = np.zeros(len(cmap.channels))
+        self._zeroed = False
         self._recent: collections.deque[np.ndarray] = collections.deque()
         self._recent_n = 0
         self._epoch_offset_s = time.time() - pylsl.local_clock()
@@ -330,9 +337,9 @@ class LslDevice(Device):
             time.sleep(timeout)
             return []
         try:
+            self._wait_for_batch(timeout)
             data, ts = self._inlet.pull_chunk(
-                timeout=timeout, max_samples=self._buf.shape[0], dest_obj=self._buf,
-                min_samples=1, as_numpy=True,
+                timeout=0.0, max_samples=self._buf.shape[0], dest_obj=self._buf, as_numpy=True,
             )
         except LostError:
             self._mark_lost()
@@ -342,17 +349,15 @@ class LslDevice(Device):
             return []
         self.stats.frames += n
         self.stats.bytes_received += n * self._n_source * self._buf.itemsize
-        now = pylsl.local_clock()
-        if now >= self._tc_next:
+        if time.monotonic() >= self._tc_next:
             self._refresh_time_correction(0.0)
-        t = np.asarray(ts, dtype=np.float64) + self._tc_s
         values = self._map.apply(data)
         self._remember(values)
-        if self._zero_cols.size:
-            values[:, self._zero_cols] -= self._offset[self._zero_cols]
+        if self._zeroed:
+            values = values - self._offset
         if self._irregular:
-            return self._resample(t, values)
-        return self._blocks(t, values, ts)
+            return self._resample(np.asarray(ts, dtype=np.float64) + self._tc_s, values)
+        return self._blocks(ts, values)
 
     def zero(self) -> None:
         """Software tare: subtract the mean of the last 0.25 s of force and moment channels."""
@@ -360,6 +365,7 @@ class LslDevice(Device):
             raise DeviceError(f"{self._name}: no samples yet to zero from; is the stream live?")
         recent = np.concatenate(list(self._recent))
         self._offset[self._zero_cols] = np.nanmean(recent[:, self._zero_cols], axis=0)
+        self._zeroed = bool(np.any(self._offset))
 
     def close(self) -> None:
         """Close the inlet; safe to call twice."""
@@ -374,6 +380,11 @@ class LslDevice(Device):
         """Events since the last call (``unplug`` when the stream went, ``replug`` back)."""
         out, self._events = self._events, []
         return out
+
+    @property
+    def time_correction_s(self) -> float:
+        """The sender's clock offset to this machine's LSL clock (s), as last measured."""
+        return self._tc_s
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -419,37 +430,54 @@ class LslDevice(Device):
             )
         return float(round(1.0 / float(np.median(dt)), 3))
 
+    def _wait_for_batch(self, timeout: float) -> None:
+        """Return once READ_BATCH_S s of samples wait in the inlet, or after ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        while self._inlet.samples_available() < self._batch_n:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(READ_POLL_S, left))
+
     def _refresh_time_correction(self, timeout: float) -> None:
         try:
             self._tc_s = float(self._inlet.time_correction(timeout=max(timeout, 0.05)))
         except (LslTimeout, LostError):  # keep the last offset; the next read notices a loss
             pass
-        self._tc_next = pylsl.local_clock() + TIME_CORRECTION_PERIOD_S
+        self._tc_next = time.monotonic() + TIME_CORRECTION_PERIOD_S
 
     def _remember(self, values: np.ndarray) -> None:
-        self._recent.append(values.copy())
+        """Keep the newest ZERO_WINDOW_S s of samples (before zeroing) for :meth:`zero`."""
+        self._recent.append(values)
         self._recent_n += values.shape[0]
         keep = max(1, int(ZERO_WINDOW_S * self._rate_hz))
         while self._recent_n - self._recent[0].shape[0] >= keep:
             self._recent_n -= self._recent.popleft().shape[0]
 
-    def _blocks(self, t: np.ndarray, values: np.ndarray, ts_raw: np.ndarray) -> list[Block]:
-        """Regular rate: number samples by their time stamps; jumps beyond jitter are gaps."""
+    def _blocks(self, ts: np.ndarray, values: np.ndarray) -> list[Block]:
+        """Regular rate: number samples by their time stamps (``ts``, the sender's clock);
+        jumps beyond the jitter are gaps."""
         period = self._period_s
         tol = max(2.5 * period, 4.0 * self._jitter_s, 0.003)
-        breaks = np.flatnonzero(np.abs(np.diff(t) - period) > tol) + 1
+        n_all = values.shape[0]
+        if abs(float(ts[-1] - ts[0]) - (n_all - 1) * period) <= tol:
+            bounds = [(0, n_all)]  # the usual case: one contiguous run
+        else:
+            breaks = (np.flatnonzero(np.abs(np.diff(ts) - period) > tol) + 1).tolist()
+            bounds = list(zip([0, *breaks], [*breaks, n_all], strict=True))
         out = []
-        for a, b in zip(np.r_[0, breaks], np.r_[breaks, t.size], strict=True):
+        for a, b in bounds:
             gap = 0
+            t_a = float(ts[a]) + self._tc_s
             if self._anchor_s is None:
-                self._anchor_s = float(t[a])
+                self._anchor_s = t_a
             else:
-                resid = float(t[a]) - self._anchor_s
+                resid = t_a - self._anchor_s
                 if resid > tol:
                     gap = int(round(resid * self._rate_hz))
-                    self._anchor_s = float(t[a])
+                    self._anchor_s = t_a
                 elif resid < -tol:  # the sender's clock went back: re-anchor, no gap
-                    self._anchor_s = float(t[a])
+                    self._anchor_s = t_a
                 else:  # follow the sender's true rate and the jitter of its time stamps
                     self._jitter_s += 0.05 * (abs(resid) - self._jitter_s)
                     self._anchor_s += 0.1 * resid
@@ -459,14 +487,13 @@ class LslDevice(Device):
                 self._next_seq += gap
             out.append(Block(
                 seq=self._next_seq,
-                t_device_s=float(ts_raw[a]),
+                t_device_s=float(ts[a]),
                 t_host_s=self._anchor_s + self._epoch_offset_s,
                 samples=values[a:b],
                 gap_before=gap,
             ))
-            n = int(b - a)
-            self._next_seq += n
-            self._anchor_s += n * period
+            self._next_seq += b - a
+            self._anchor_s += (b - a) * period
         return out
 
     def _resample(self, t: np.ndarray, values: np.ndarray) -> list[Block]:

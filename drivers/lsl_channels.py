@@ -185,10 +185,21 @@ class ChannelMap:
     _cop_dz_m: float = 0.0
     _cop_ml_first: bool = True
     _cop_ml_sign: float = 1.0
+    _identity: bool = False  # every source column once, in order (no copy by index needed)
+    _scaled: bool = True
+
+    def __post_init__(self) -> None:
+        self._identity = bool(np.array_equal(self._columns, np.arange(self._columns.size)))
+        self._scaled = bool(np.any(self._scales != 1.0))
 
     def apply(self, samples: np.ndarray) -> np.ndarray:
         """Samples of the stream (n, n_source_channels) -> forcelab channels (n, len(channels)),
         in N, m, N*m, float64."""
+        if self._cop is None and self._identity:
+            out = np.array(samples, dtype=np.float64)
+            if self._scaled:
+                out *= self._scales
+            return out
         src = np.asarray(samples, dtype=np.float64)
         out = src[:, self._columns] * self._scales
         if self._cop is not None:
