@@ -253,7 +253,7 @@ def throughput(seconds: float, folder: str) -> None:
 def demo(seconds: float, folder: str) -> None:
     import io
 
-    from forcelab.acquisition.demo import run_demo
+    from forcelab.commands._demo_session import run_demo
 
     out = io.StringIO()
     r = run_demo(os.path.join(folder, "demo.h5"), duration_s=seconds, progress=False, out=out)

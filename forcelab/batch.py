@@ -30,7 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from forcelab.analysis.result import loading_rate_method
 from forcelab.errors import ForcelabError, InputError
+from forcelab.interop.export_common import write_atomic_text
+from forcelab.interop.export_csv import csv_cell, neutralize
+from forcelab.sources import is_session_file, load_source
+from forcelab.store import write_analysis
 
 #: file name endings the batch picks up when given a folder
 RECORDING_SUFFIXES = (".h5", ".hdf5", ".csv", ".tsv", ".txt", ".mot", ".sto", ".c3d")
@@ -155,8 +160,6 @@ def _mean(summary_group: dict[str, Any], key: str) -> float | None:
 def summary_row(file: str, athlete: dict[str, Any], session_date: str, trial: str,
                 info: dict[str, Any], result: Any) -> dict[str, Any]:
     """The summary row of one analysed trial."""
-    from forcelab.report.content import loading_rate_method
-
     stances = list(result.stances)
     valid = [s for s in stances if s.get("valid", False)]
     summary = dict(result.summary or {})
@@ -217,9 +220,6 @@ def analyze_file(path: str, reader_options: dict[str, Any] | None = None,
         One summary row per trial.
     failures : list of BatchFailure
     """
-    from forcelab.interop.export_common import load_source
-    from forcelab.store import is_session_file
-
     opts = dict(reader_options or {})
     trial = opts.pop("trial", None)
     rows: list[dict[str, Any]] = []
@@ -239,8 +239,6 @@ def analyze_file(path: str, reader_options: dict[str, Any] | None = None,
             failures.append(BatchFailure(str(path), t.name, _describe(exc)))
             continue
         if save_results and source.kind == "session":
-            from forcelab.store import write_analysis
-
             params = {**dict(getattr(result, "parameters", {}) or {}), "trial": t.name,
                       "batch": True}
             try:
@@ -526,14 +524,10 @@ def _run_dask(files: list[str], address: str, reader_options: dict[str, Any] | N
 
 def write_summary(path: Path, rows: list[dict[str, Any]]) -> None:
     """Write the summary CSV (text cells neutralised against spreadsheet formulas)."""
-    from forcelab.interop.export_csv import csv_cell, neutralize
-
     cols = summary_columns()
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow([neutralize(c) for c in cols])
     for r in rows:
         w.writerow([csv_cell(r.get(c)) for c in cols])
-    from forcelab.interop.export_common import write_atomic_text
-
     write_atomic_text(path, buf.getvalue())

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from forcelab.analysis.metrics import G_M_S2
+from forcelab.analysis.result import loading_rate_method
 from forcelab.recording import Recording
 
 #: the force-asymmetry disclaimer every report carries
@@ -266,20 +267,6 @@ def gait_table(summary: dict[str, Any]) -> tuple[list[tuple[str, str, str]], tup
         if any(v not in ("", "n/a") for v in vals):
             rows.append((label, vals[0], vals[1]))
     return rows, (cols[0], cols[1])
-
-
-def loading_rate_method(stances: list[dict[str, Any]]) -> str:
-    """The loading-rate method used by most valid stances (and how many used another)."""
-    methods = Counter(str(s.get("loading_rate_method") or "") for s in stances
-                      if s.get("valid", False))
-    methods.pop("", None)
-    if not methods:
-        return "n/a"
-    (top, n), total = methods.most_common(1)[0], sum(methods.values())
-    if n == total:
-        return top
-    return f"{top} ({n} of {total} stances; others: " + ", ".join(
-        f"{m} ×{c}" for m, c in methods.items() if m != top) + ")"
 
 
 def plain_paragraph(tr: TrialReport, threshold_pct: float, summary: dict[str, Any]) -> str:

@@ -409,9 +409,7 @@ class SessionFile:
     def analyses(self) -> list[dict[str, Any]]:
         """Stored analysis results (oldest first): ``name``, ``created_utc``,
         ``software_version``, ``parameters``, ``result``."""
-        from forcelab.store.analysis_io import read_analyses_from
-
-        return read_analyses_from(self._h5)
+        return _read_analyses(self._h5)
 
     def info_dict(self) -> dict[str, Any]:
         """A JSON-serialisable summary (what ``forcelab info --json`` prints)."""
@@ -683,6 +681,34 @@ def _athlete_dict(row: np.void) -> dict[str, Any]:
         t_s=float(row["t_s"]),
     )
     return d
+
+
+def _read_analyses(h5: h5py.File) -> list[dict[str, Any]]:
+    """Analyses of an open file (layout in :mod:`forcelab.store.analysis_io`)."""
+    if "analysis" not in h5:
+        return []
+    out = []
+    groups = h5["analysis"]
+    for name in sorted(groups):
+        g = groups[name]
+        try:
+            result = json.loads(L.text(g["result_json"][()]))
+        except (KeyError, ValueError):
+            result = None
+        try:
+            params = json.loads(L.text(g.attrs.get("parameters_json", "{}")))
+        except ValueError:
+            params = {}
+        out.append(
+            {
+                "name": name,
+                "created_utc": L.text(g.attrs.get("created_utc", "")),
+                "software_version": L.text(g.attrs.get("software_version", "")),
+                "parameters": params,
+                "result": result,
+            }
+        )
+    return out
 
 
 def _count(items) -> dict[str, int]:
