@@ -18,7 +18,6 @@ from __future__ import annotations
 import csv
 import importlib
 import io
-import math
 import multiprocessing
 import os
 import sys
@@ -34,6 +33,7 @@ from forcelab.analysis.result import loading_rate_method
 from forcelab.errors import ForcelabError, InputError
 from forcelab.interop.export_common import write_atomic_text
 from forcelab.interop.export_csv import csv_cell, neutralize
+from forcelab.recording import finite_or_none
 from forcelab.sources import is_session_file, load_source
 from forcelab.store import write_analysis
 
@@ -144,17 +144,9 @@ def expand_inputs(paths: Iterable[str | os.PathLike]) -> list[Path]:
     return out
 
 
-def _num(value: Any) -> float | None:
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
-
-
 def _mean(summary_group: dict[str, Any], key: str) -> float | None:
     v = summary_group.get(key)
-    return _num(v.get("mean") if isinstance(v, dict) else v)
+    return finite_or_none(v.get("mean") if isinstance(v, dict) else v)
 
 
 def summary_row(file: str, athlete: dict[str, Any], session_date: str, trial: str,
@@ -169,8 +161,8 @@ def summary_row(file: str, athlete: dict[str, Any], session_date: str, trial: st
         "athlete_name": athlete.get("name") or "",
         "session_date": session_date,
         "trial": trial,
-        "speed_m_s": _num(info.get("speed_m_s")),
-        "body_mass_kg": _num(getattr(result, "body_mass_kg", None)),
+        "speed_m_s": finite_or_none(info.get("speed_m_s")),
+        "body_mass_kg": finite_or_none(getattr(result, "body_mass_kg", None)),
         "n_stances": len(valid),
         "n_left": sum(1 for s in valid if s.get("side") == "left"),
         "n_right": sum(1 for s in valid if s.get("side") == "right"),
@@ -185,11 +177,11 @@ def summary_row(file: str, athlete: dict[str, Any], session_date: str, trial: st
     for m in SUMMARY_METRICS:
         a = asym.get(m) or {}
         ci = a.get("ci95_pct") or (None, None)
-        row[f"{m}_left"] = _num(a.get("left_mean"))
-        row[f"{m}_right"] = _num(a.get("right_mean"))
-        row[f"{m}_si_pct"] = _num(a.get("si_pct"))
-        row[f"{m}_ci95_lo"] = _num(ci[0]) if len(ci) == 2 else None
-        row[f"{m}_ci95_hi"] = _num(ci[1]) if len(ci) == 2 else None
+        row[f"{m}_left"] = finite_or_none(a.get("left_mean"))
+        row[f"{m}_right"] = finite_or_none(a.get("right_mean"))
+        row[f"{m}_si_pct"] = finite_or_none(a.get("si_pct"))
+        row[f"{m}_ci95_lo"] = finite_or_none(ci[0]) if len(ci) == 2 else None
+        row[f"{m}_ci95_hi"] = finite_or_none(ci[1]) if len(ci) == 2 else None
         row[f"{m}_higher"] = a.get("higher") or ""
         if not a:  # sides unknown: report the per-side summary means that exist
             row[f"{m}_left"] = _mean(summary.get("left") or {}, m)

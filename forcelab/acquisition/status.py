@@ -2,8 +2,8 @@
 
 :class:`SessionState` holds what a :class:`~forcelab.acquisition.SessionController` is doing and
 what went wrong; the controller adds the operations (connect, tare, weigh, record) and the worker
-threads (:mod:`forcelab.acquisition.workers`) report to it through the methods of
-:class:`~forcelab.acquisition.workers.WorkerReports`.
+threads (:mod:`forcelab.acquisition.workers`) report to it through :meth:`report_failure`,
+:meth:`device_recovered`, :meth:`device_event`, :meth:`report_overflow` and :meth:`post_event`.
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@
   ``flush_s``.
 * :class:`AnalysisWorker`: feeds the :class:`~forcelab.acquisition.live.LiveAnalyzer`.
 
-Workers report to the session through :class:`WorkerReports` (the controller implements it).
+Workers report to the session through the methods of
+:class:`~forcelab.acquisition.status.SessionState` (the controller's base).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import dataclasses
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -27,8 +28,8 @@ from forcelab.acquisition.buffers import RingBuffer, WorkQueue
 from forcelab.acquisition.errors import AcquisitionError
 from forcelab.acquisition.live import LiveAnalyzer
 from forcelab.acquisition.session_writer import SessionWriter, WriterCommand, stance_event
-from forcelab.acquisition.status import DeviceStatus
-from forcelab.drivers.base import Block, Device, DeviceEvent
+from forcelab.acquisition.status import DeviceStatus, SessionState
+from forcelab.drivers.base import Block, Device
 from forcelab.drivers.errors import ConnectionLost
 
 #: The live analyser and the writer take their queued blocks at most this often (s).
@@ -38,37 +39,11 @@ WRITER_BATCH_S = 0.05
 QueueItem = tuple[str, str | None, Block | WriterCommand]
 
 
-class WorkerReports(Protocol):
-    """What worker threads tell the session (implemented by the controller; thread-safe)."""
-
-    def report_failure(self, stream: str | None, kind: str, exc: BaseException) -> None:
-        """A failure: error state, an error event, and the event in the file."""
-
-    def device_recovered(self, stream: str) -> None:
-        """A lost device streams again."""
-
-    def device_event(self, stream: str, ev: DeviceEvent) -> None:
-        """Something the device reported besides samples."""
-
-    def report_overflow(self, stream: str, which: str, n: int) -> None:
-        """A queue refused ``n`` samples of ``stream`` (``which``: writer or analyser)."""
-
-    def post_event(
-        self,
-        kind: str,
-        severity: str,
-        message: str,
-        stream: str | None = None,
-        data: dict[str, Any] | None = None,
-    ) -> None:
-        """An event for the operator."""
-
-
 class DeviceWorker(threading.Thread):
     """Acquisition thread of one device: ``Device.read`` -> ring buffer and, while recording, the
     writer's and the analyser's queues (see :mod:`forcelab.acquisition.controller`)."""
 
-    def __init__(self, reports: WorkerReports, name: str, device: Device, ring_s: float):
+    def __init__(self, reports: SessionState, name: str, device: Device, ring_s: float):
         super().__init__(name=f"forcelab-acq-{name}", daemon=True)
         self.reports = reports
         self.stream = name
@@ -221,7 +196,7 @@ class WriterWorker(threading.Thread):
 
     def __init__(
         self,
-        reports: WorkerReports,
+        reports: SessionState,
         writer: SessionWriter,
         queue: WorkQueue,
         flush_s: float,
@@ -314,7 +289,7 @@ class AnalysisWorker(threading.Thread):
 
     def __init__(
         self,
-        reports: WorkerReports,
+        reports: SessionState,
         live: LiveAnalyzer,
         queue: WorkQueue,
         session_start_s: float,

@@ -19,7 +19,7 @@ import h5py
 import numpy as np
 
 from forcelab.errors import InputError, SessionFileError
-from forcelab.recording import STANDARD_UNITS, Recording, Stream
+from forcelab.recording import STANDARD_UNITS, Recording, Stream, finite_or_none
 from forcelab.store import _layout as L
 from forcelab.store._model import KIND_INSOLE, sensor_of, stream_model
 
@@ -298,7 +298,7 @@ class SessionFile:
         out = []
         for r in self._table("trials"):
             start = float(r["start_s"])
-            stop = L.finite_or_none(r["stop_s"])
+            stop = finite_or_none(r["stop_s"])
             try:
                 tags = json.loads(L.text(r["tags_json"]) or "[]")
             except ValueError:
@@ -310,7 +310,7 @@ class SessionFile:
                     "start_s": start,
                     "stop_s": stop,
                     "duration_s": None if stop is None else stop - start,
-                    "speed_m_s": L.finite_or_none(r["speed_m_s"]),
+                    "speed_m_s": finite_or_none(r["speed_m_s"]),
                     "shoe": L.text(r["shoe"]),
                     "notes": L.text(r["notes"]),
                 }
@@ -676,7 +676,7 @@ def _athlete_dict(row: np.void) -> dict[str, Any]:
     d.update(
         id=L.text(row["id"]),
         name=L.text(row["name"]),
-        body_mass_kg=L.finite_or_none(row["body_mass_kg"]),
+        body_mass_kg=finite_or_none(row["body_mass_kg"]),
         body_mass_method=L.text(row["body_mass_method"]),
         t_s=float(row["t_s"]),
     )

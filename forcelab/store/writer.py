@@ -50,7 +50,7 @@ import h5py
 import numpy as np
 
 from forcelab.errors import InputError, SessionFileError
-from forcelab.recording import check_rate
+from forcelab.recording import check_rate, finite_or_none
 from forcelab.store import _layout as L
 from forcelab.store._model import stream_model
 from forcelab.store._writing import (
@@ -536,7 +536,7 @@ class SessionWriter:
         row = self._athlete_rows[-1]
         d = json_loads(L.text(row[5])) or {}
         d.update(
-            id=L.text(row[1]), name=L.text(row[2]), body_mass_kg=L.finite_or_none(row[3]),
+            id=L.text(row[1]), name=L.text(row[2]), body_mass_kg=finite_or_none(row[3]),
             body_mass_method=L.text(row[4]),
         )
         return d
