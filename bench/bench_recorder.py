@@ -25,6 +25,17 @@ import time
 
 import numpy as np
 from forcelab.drivers import Block, Channel, Device, DeviceInfo, LinkStats
+from forcelab.drivers.base import (
+    ROLE_COP_AP,
+    ROLE_COP_ML,
+    ROLE_FORCE_AP,
+    ROLE_FORCE_ML,
+    ROLE_FREE_MOMENT,
+    ROLE_MOMENT_X,
+    ROLE_MOMENT_Y,
+    ROLE_MOMENT_Z,
+    ROLE_VERTICAL,
+)
 
 from forcelab.acquisition import SessionController
 
@@ -126,6 +137,8 @@ class PacedPlate(Device):
 
     def __init__(self, side: str, rate_hz: float, spf: int = 8) -> None:
         names = ("fx", "fy", "fz", "mx", "my", "mz", "cop_x", "cop_y", "tz")
+        roles = (ROLE_FORCE_ML, ROLE_FORCE_AP, ROLE_VERTICAL, ROLE_MOMENT_X, ROLE_MOMENT_Y,
+                 ROLE_MOMENT_Z, ROLE_COP_ML, ROLE_COP_AP, ROLE_FREE_MOMENT)
         self.info = DeviceInfo(
             "FPB1",
             "bench",
@@ -133,7 +146,7 @@ class PacedPlate(Device):
             "1",
             side,
             float(rate_hz),
-            tuple(Channel(c, "N") for c in names),
+            tuple(Channel(c, "N", r) for c, r in zip(names, roles, strict=True)),
         )
         self.stats = LinkStats()
         rng = np.random.default_rng(0)
@@ -253,7 +266,7 @@ def throughput(seconds: float, folder: str) -> None:
 def demo(seconds: float, folder: str) -> None:
     import io
 
-    from forcelab.acquisition.demo import run_demo
+    from forcelab.commands._demo_session import run_demo
 
     out = io.StringIO()
     r = run_demo(os.path.join(folder, "demo.h5"), duration_s=seconds, progress=False, out=out)
