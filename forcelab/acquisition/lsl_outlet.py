@@ -27,13 +27,17 @@ from __future__ import annotations
 import json
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 
 from forcelab.acquisition.errors import AcquisitionError
+from forcelab.acquisition.session_writer import SessionWriter
+from forcelab.drivers.base import Block, DeviceInfo, LinkStats
 from forcelab.drivers.lsl import pylsl  # None without the extra forcelab[lsl]
+from forcelab.store import SessionWriter as HDF5SessionWriter
+from forcelab.store._layout import EPOCH_THRESHOLD_S
 
 OUTLET_PREFIX = "forcelab-"
 MARKERS_NAME = "forcelab-markers"
@@ -132,46 +136,61 @@ class LslOutlet:
 
 
 class OutletWriter:
-    """A session writer that also publishes what it writes (see the module docstring).
+    """A :class:`~forcelab.acquisition.session_writer.SessionWriter` that also publishes what it
+    writes (see the module docstring): the file first, then the outlets."""
 
-    Every attribute not defined here is the wrapped writer's.
-    """
-
-    def __init__(self, writer: Any, outlet: LslOutlet) -> None:
+    def __init__(self, writer: SessionWriter, outlet: LslOutlet) -> None:
         self._writer = writer
         self.outlet = outlet
+        self.t0_unix_s = float(writer.t0_unix_s)
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._writer, name)
-
-    def add_stream(self, name: str, info: Any) -> None:
+    def add_stream(self, name: str, info: DeviceInfo) -> None:
         """Declare the stream in the file and open its outlet."""
         self._writer.add_stream(name, info)
         self.outlet.add_stream(name, info)
 
-    def append(self, name: str, block: Any) -> None:
+    def start_swmr(self) -> None:
+        """Make the file readable by other processes."""
+        self._writer.start_swmr()
+
+    def append(self, name: str, block: Block) -> None:
         """Write the block, then publish it."""
         self._writer.append(name, block)
         self.outlet.push_block(name, block)
 
-    def add_event(self, name: str | None, kind: str, t_s: float | None = None,
-                  **kwargs: Any) -> None:
-        """Write the event; publish stances and device events as JSON markers."""
-        self._writer.add_event(name, kind, t_s, **kwargs)
-        t = self._now_s() if t_s is None else float(t_s)
-        payload: dict[str, Any] = {"event": kind, "stream": name, "t_s": round(t, 4)}
-        message = kwargs.get("message", "")
+    def update_link_stats(self, name: str, stats: LinkStats) -> None:
+        """Record the link counters in the file."""
+        self._writer.update_link_stats(name, stats)
+
+    def add_event(self, name: str | None, kind: str, t_s: float | None = None, seq: int = -1,
+                  arg: int = 0, message: str = "") -> None:
+        """Write the event; publish it as a JSON marker (a stance with its figures)."""
+        self._writer.add_event(name, kind, t_s, seq=seq, arg=arg, message=message)
+        payload: dict[str, Any] = {"event": kind, "stream": name, "t_s": self._session_s(t_s)}
         if kind == "stance" and message:
             payload.update(json.loads(message))
         elif message:
             payload["message"] = message
         self.outlet.push_marker(payload)
 
+    def start_trial(self, name: str, tags: Iterable[str] = (), speed_m_s: float | None = None,
+                    shoe: str = "", notes: str = "", t_s: float | None = None) -> None:
+        """Start a trial in the file."""
+        self._writer.start_trial(name, tags=tags, speed_m_s=speed_m_s, shoe=shoe, notes=notes,
+                                 t_s=t_s)
+
+    def stop_trial(self, t_s: float | None = None) -> str | None:
+        """Stop the running trial in the file."""
+        return self._writer.stop_trial(t_s=t_s)
+
     def add_marker(self, label: str, t_s: float | None = None) -> None:
         """Write the operator marker and publish it."""
         self._writer.add_marker(label, t_s=t_s)
-        t = self._now_s() if t_s is None else float(t_s)
-        self.outlet.push_marker({"event": "marker", "label": label, "t_s": round(t, 4)})
+        self.outlet.push_marker({"event": "marker", "label": label, "t_s": self._session_s(t_s)})
+
+    def maybe_flush(self) -> bool:
+        """Flush the file when its interval is due."""
+        return self._writer.maybe_flush()
 
     def close(self) -> None:
         """Close the file, then withdraw the outlets."""
@@ -180,16 +199,20 @@ class OutletWriter:
         finally:
             self.outlet.close()
 
-    def _now_s(self) -> float:
-        return time.time() - self.outlet.t0_unix_s
+    def _session_s(self, t_s: float | None) -> float:
+        """Session time (s) of a writer time argument (None = now; epoch values converted)."""
+        t = time.time() if t_s is None else float(t_s)
+        return round(t - self.t0_unix_s if t >= EPOCH_THRESHOLD_S else t, 4)
 
 
-def outlet_writer_factory(base: Callable[..., Any] | None = None) -> Callable[..., OutletWriter]:
+def outlet_writer_factory(
+    base: Callable[..., SessionWriter] = HDF5SessionWriter.create,
+) -> Callable[..., OutletWriter]:
     """A ``session_writer_factory`` for SessionController that publishes the session over LSL.
 
     Parameters
     ----------
-    base : callable or None
+    base : callable
         The factory of the real writer (default :meth:`forcelab.store.SessionWriter.create`).
 
     Raises
@@ -201,16 +224,10 @@ def outlet_writer_factory(base: Callable[..., Any] | None = None) -> Callable[..
         raise AcquisitionError("publishing over LSL needs pylsl: pip install 'forcelab[lsl]'")
 
     def factory(path: Any, **kwargs: Any) -> OutletWriter:
-        make = base
-        if make is None:
-            from forcelab.store import SessionWriter
-
-            make = SessionWriter.create
-        writer = make(path, **kwargs)
+        writer = base(path, **kwargs)
         try:
-            t0 = float(getattr(writer, "t0_unix_s", time.time()))
             uuid = str(getattr(writer, "uuid", "") or "")
-            return OutletWriter(writer, LslOutlet(t0, uuid))
+            return OutletWriter(writer, LslOutlet(float(writer.t0_unix_s), uuid))
         except BaseException:
             writer.close()
             raise

@@ -109,9 +109,7 @@ def test_outside_inlet_receives_recorded_samples_and_stance_markers(tmp_path):
 
 
 def test_operator_markers_are_published_with_their_session_time(tmp_path):
-    from forcelab.store import SessionWriter
-
-    writer = outlet_writer_factory(SessionWriter.create)(tmp_path / "m.h5", athlete={"name": "B"})
+    writer = outlet_writer_factory()(tmp_path / "m.h5", athlete={"name": "B"})
     assert isinstance(writer, OutletWriter)
     info = DeviceInfo("TEST", "m", "s1", "", "left", 100.0,
                       (Channel("fz", "N", "fz"), Channel("cop_ml", "m", "cop_ml")))
