@@ -77,7 +77,8 @@ def test_recorded_lsl_run_gives_the_stances_of_the_file(tmp_path, players):
     r = record("--device", f"lsl:{name}", "--athlete", "RBDS001", "--body-mass", "62",
                "--duration", "9.5", "-o", str(out), "--interval", "0")
     assert r.returncode == 0, r.stderr
-    assert "connected: lsl" in r.stdout
+    assert "connected: plate" in r.stdout
+    assert "live asymmetry" in r.stdout  # sides from the stream's medio-lateral COP, live
     with open_session(out) as f:
         (stream,) = f.streams
         info = f.stream_info(stream)
