@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from forcelab.errors import AnalysisError, InputError
+from forcelab.recording import MarkerTrajectories
 
 #: Landmark label spellings per side, in order of preference (case-insensitive; a ``subject:``
 #: prefix is ignored). Fukuchi et al. 2017 (R.Iliac.Crest, R.ASIS, R.PSIS), Plug-in Gait
@@ -302,3 +303,107 @@ def describe_pelvic_drop(drop_deg: np.ndarray, sides: Sequence[str | None]) -> s
         diff = mean - stats[other[lead]][0]
         text += f"; {diff:.1f}° more than on {other[lead]}-foot stances"
     return text
+
+
+#: At least this share of the valid sided stances must get a value, else the markers are
+#: "too gappy" to describe the trial (the values that exist are still kept per stance).
+MIN_SHARE_WITH_DROP = 0.5
+
+
+def medio_lateral_axis(left_xyz: np.ndarray, right_xyz: np.ndarray, vertical_axis: int) -> int:
+    """The lab axis (not the vertical) along which the left and right landmarks lie apart."""
+    d = np.abs(np.asarray(right_xyz, dtype=np.float64) - np.asarray(left_xyz, dtype=np.float64))
+    spread = [np.nanmedian(d[:, a]) if a != vertical_axis and np.isfinite(d[:, a]).any()
+              else -1.0 for a in range(3)]
+    return int(np.argmax(spread))
+
+
+def add_pelvic_drop(
+    rows: list[dict],
+    trajectories: MarkerTrajectories,
+    static: MarkerTrajectories | None = None,
+    vertical_axis: int | None = None,
+) -> dict:
+    """Add ``pelvic_drop_deg`` and ``pelvic_drop_pct`` to every stance row (None where unknown).
+
+    Parameters
+    ----------
+    rows : list of dict
+        Stance rows with ``start_s``, ``end_s`` (recording time base, s) and ``side``.
+    trajectories : MarkerTrajectories
+        The trial's marker trajectories.
+    static : MarkerTrajectories, optional
+        A static standing trial of the same athlete: its mean obliquity is the neutral.
+    vertical_axis : int, optional
+        The lab's upward axis, when the trajectories do not say.
+
+    Returns
+    -------
+    dict
+        What was used: ``landmarks`` (method), ``left``/``right`` labels, ``vertical_axis``,
+        ``ml_axis``, ``neutral_deg``, ``neutral_method``, ``n_stances_with_value``, ``text``
+        (the coach's line or None), and ``warning`` when the markers are too gappy.
+
+    Raises
+    ------
+    AnalysisError
+        No pelvis markers, or no usable marker sample; the rows keep None then.
+    InputError
+        The vertical axis is unknown or the axes contradict the markers.
+    """
+    for r in rows:
+        r["pelvic_drop_deg"] = None
+        r["pelvic_drop_pct"] = None
+    found = find_pelvis_markers(trajectories.labels)
+    up = trajectories.vertical_axis if vertical_axis is None else vertical_axis
+    if up is None:
+        raise InputError(
+            "the vertical axis of the marker trajectories is unknown: give it (option "
+            "--marker-vertical x|y|z)"
+        )
+    points = {lab: trajectories.point(lab) for lab in found.left + found.right}
+    left, right = landmark(points, found.left), landmark(points, found.right)
+    ml = medio_lateral_axis(left, right, up)
+    obl = pelvic_obliquity_deg(left, right, up, ml)
+    static_obl = None
+    if static is not None:
+        s_found = find_pelvis_markers(static.labels)
+        s_points = {lab: static.point(lab) for lab in s_found.left + s_found.right}
+        static_obl = pelvic_obliquity_deg(
+            landmark(s_points, s_found.left), landmark(s_points, s_found.right), up, ml
+        )
+    neutral, how = neutral_obliquity_deg(obl, static_obl)
+    sides = [r.get("side") for r in rows]
+    res = pelvic_drop_per_stance(
+        obl, trajectories.rate_hz, trajectories.t0_s,
+        np.array([r["start_s"] for r in rows], dtype=np.float64),
+        np.array([r["end_s"] for r in rows], dtype=np.float64),
+        sides, neutral, how,
+    )
+    for r, d, p in zip(rows, res.drop_deg, res.time_pct, strict=True):
+        if np.isfinite(d):
+            r["pelvic_drop_deg"] = float(d)
+            r["pelvic_drop_pct"] = float(p)
+    candidates = [r for r in rows if r.get("valid", True) and r.get("side") in ("left", "right")]
+    with_value = [r for r in candidates if r["pelvic_drop_deg"] is not None]
+    info = {
+        "landmarks": found.method,
+        "left": list(found.left),
+        "right": list(found.right),
+        "vertical_axis": "xyz"[up],
+        "ml_axis": "xyz"[ml],
+        "neutral_deg": neutral,
+        "neutral_method": how,
+        "n_stances_with_value": len(with_value),
+        "text": describe_pelvic_drop(
+            np.array([r["pelvic_drop_deg"] if r["pelvic_drop_deg"] is not None else np.nan
+                      for r in candidates]),
+            [r["side"] for r in candidates],
+        ),
+    }
+    if candidates and len(with_value) < MIN_SHARE_WITH_DROP * len(candidates):
+        info["warning"] = (
+            f"pelvis markers too gappy: only {len(with_value)} of {len(candidates)} stances have "
+            "a complete pelvis during contact"
+        )
+    return info
