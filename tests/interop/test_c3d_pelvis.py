@@ -42,16 +42,21 @@ def _obliquity(t, drops):
     return obl
 
 
-def write_run_c3d(path, drops, gap_stance=None, labels=PELVIS):
-    """Two z-down plates in a lab with x forward, y to the left, z up; left foot on plate 1."""
+def write_run_c3d(path, drops, gap_stance=None, labels=PELVIS, static=False):
+    """Two z-down plates in a lab with x forward, y to the left, z up; left foot on plate 1.
+    ``static``: the athlete stands still on both plates at the neutral obliquity."""
     load = stance_train(ANALOG_HZ, n_stances=N_STANCES, contact_s=CONTACT_S, flight_s=FLIGHT_S,
                         peak_n=1800.0, lead_s=LEAD_S)
+    if static:
+        drops = np.zeros(N_STANCES)
     n = load.size
     per_plate = [np.zeros(n), np.zeros(n)]
     start, end = _stance_times()
     for k in range(N_STANCES):
         i0, i1 = int(round(start[k] * ANALOG_HZ)), int(round(end[k] * ANALOG_HZ))
         per_plate[k % 2][i0:i1] = load[i0:i1]
+    if static:
+        per_plate = [np.full(n, 350.0), np.full(n, 350.0)]
     c = ezc3d.c3d()
     n_frames = int(n * POINT_HZ / ANALOG_HZ)
     t = np.arange(n_frames) / POINT_HZ
@@ -170,3 +175,24 @@ def test_cli_json_carries_pelvic_drop(tmp_path):
     doc = json.loads(out.stdout)
     got = [s["pelvic_drop_deg"] for s in doc["stances"] if s["valid"]]
     np.testing.assert_allclose(got, expected_drops(t, obl, DROPS), atol=0.1)
+
+
+def test_static_trial_gives_the_neutral(tmp_path):
+    path, static = tmp_path / "run.c3d", tmp_path / "static.c3d"
+    write_run_c3d(path, DROPS)
+    write_run_c3d(static, DROPS, static=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "forcelab", "analyze", str(path), "--map", "left=1,right=2",
+         "--static", str(static), "--json"], capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["parameters"]["pelvis"]["neutral_method"] == "static standing trial"
+    assert doc["parameters"]["pelvis"]["neutral_deg"] == pytest.approx(NEUTRAL_DEG, abs=1e-3)
+    got = [s["pelvic_drop_deg"] for s in doc["stances"] if s["valid"]]
+    np.testing.assert_allclose(got, DROPS, atol=0.1)  # measured from the true neutral
+    bad = subprocess.run(
+        [sys.executable, "-m", "forcelab", "analyze", str(path), "--static", "nowhere.c3d"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--static" in bad.stderr
