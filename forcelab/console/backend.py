@@ -81,14 +81,23 @@ class ConsoleBackend:
     Parameters
     ----------
     controller_factory : callable or None
-        Builds the SessionController; ``forcelab.acquisition.SessionController`` by default.
+        Builds the SessionController; by default ``forcelab.acquisition.SessionController``
+        writing through :meth:`session_writer` (so :attr:`publish_lsl` applies).
+
+    Attributes
+    ----------
+    publish_lsl : bool
+        Publish each recording started from now on as LSL outlets (the console checkbox).
     """
 
     def __init__(self, controller_factory: Callable[[], Any] | None = None) -> None:
+        self.publish_lsl = False
         if controller_factory is None:
             from forcelab.acquisition import SessionController
 
-            controller_factory = SessionController
+            def controller_factory() -> Any:
+                return SessionController(session_writer_factory=self.session_writer)
+
         self._factory = controller_factory
         self.controller: Any = controller_factory()
         self.session_path: Path | None = None
@@ -102,6 +111,16 @@ class ConsoleBackend:
         self._display: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._display_origin: float | None = None
         self._last_peek: float | None = None
+
+    def session_writer(self, path: Path, **kwargs: Any) -> Any:
+        """The writer of a new session file; it also publishes over LSL while
+        :attr:`publish_lsl` is set (see :mod:`forcelab.acquisition.lsl_outlet`)."""
+        from forcelab.acquisition.lsl_outlet import outlet_writer_factory
+        from forcelab.store import SessionWriter
+
+        if self.publish_lsl:
+            return outlet_writer_factory()(path, **kwargs)
+        return SessionWriter.create(path, **kwargs)
 
     # -- discovery -------------------------------------------------------------------------
     @staticmethod

@@ -25,6 +25,7 @@ from PyQt5.QtCore import Qt, QTimer, pyqtSignal
 from PyQt5.QtGui import QCloseEvent, QFont, QKeySequence
 from PyQt5.QtWidgets import (
     QAction,
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -375,6 +376,13 @@ class ConsoleWindow(QMainWindow):
         row.addWidget(self.output_edit, 1)
         row.addWidget(browse)
         form.addRow("Folder", row)
+        self.lsl_check = QCheckBox("Publish on Lab Streaming Layer")
+        self.lsl_check.setToolTip(
+            "While recording, every stream is also an LSL outlet (forcelab-<stream>) and stances "
+            "and markers go to forcelab-markers, for LabRecorder, EMG or video (docs/labs.md)."
+        )
+        self.lsl_check.toggled.connect(lambda on: setattr(self.backend, "publish_lsl", on))
+        form.addRow("LSL", self.lsl_check)
         self.session_label = QLabel("no session file yet")
         self.session_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         self.session_label.setTextInteractionFlags(Qt.TextSelectableByMouse)

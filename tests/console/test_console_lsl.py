@@ -1,0 +1,86 @@
+"""The console's "Publish on Lab Streaming Layer" checkbox: a real window (offscreen) records the
+simulated treadmill while an outside pylsl inlet (this test) takes the published samples."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pylsl
+import pytest
+from pylsl.util import LostError
+from PyQt5.QtCore import Qt
+
+from forcelab.console.settings import ConsoleSettings
+from forcelab.console.window import ConsoleWindow
+from forcelab.store import open_session
+
+
+@pytest.fixture
+def console(qtbot, config_dir, tmp_path):
+    window = ConsoleWindow(settings=ConsoleSettings())
+    window.output_edit.setText(str(tmp_path / "sessions"))
+    window.show()
+    yield window
+    window._close_confirmed = True
+    window.close()
+    window.deleteLater()
+
+
+def test_checkbox_publishes_the_recording_over_lsl(qtbot, console):
+    console.device_combo.setCurrentText("sim:treadmill?seed=21")
+    qtbot.mouseClick(console.connect_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: console.backend.is_connected and not console.jobs.busy,
+                    timeout=30_000)
+    assert not console.backend.publish_lsl
+    console.lsl_check.setChecked(True)
+    assert console.backend.publish_lsl
+    resolver = pylsl.ContinuousResolver(pred="name='forcelab-plate_left' or "
+                                             "name='forcelab-markers'")
+    qtbot.keyClick(console, Qt.Key_F5)
+    qtbot.waitUntil(lambda: console.backend.is_recording and not console.jobs.busy,
+                    timeout=15_000)
+    found = {}
+    qtbot.waitUntil(lambda: found.update({i.name(): i for i in resolver.results()})
+                    or len(found) == 2, timeout=30_000)
+    inlets = {k: pylsl.StreamInlet(v, recover=False) for k, v in found.items()}
+    for inlet in inlets.values():
+        inlet.open_stream(timeout=10)
+    got = {k: [] for k in inlets}
+    live = set(inlets)
+
+    def pull() -> None:
+        for key in list(live):
+            try:
+                data, _ = inlets[key].pull_chunk(timeout=0.0, max_samples=8192)
+            except LostError:  # the recording ended and its outlets went
+                live.discard(key)
+                continue
+            got[key] += data
+
+    # stance markers arrive once the live analyser has seen a few steps
+    deadline = time.monotonic() + 60
+    while not any(json.loads(m[0])["event"] == "stance" for m in got["forcelab-markers"]):
+        assert time.monotonic() < deadline
+        qtbot.wait(100)
+        pull()
+    qtbot.keyClick(console, Qt.Key_F9)  # an operator marker
+    deadline = time.monotonic() + 30
+    while not any(json.loads(m[0])["event"] == "marker" for m in got["forcelab-markers"]):
+        assert time.monotonic() < deadline
+        qtbot.wait(100)
+        pull()
+    console.last_summary = ""
+    qtbot.keyClick(console, Qt.Key_F5)
+    deadline = time.monotonic() + 60
+    while live:  # pull until the outlets are withdrawn (they linger for the last samples)
+        assert time.monotonic() < deadline
+        qtbot.wait(50)
+        pull()
+    qtbot.waitUntil(lambda: bool(console.last_summary), timeout=60_000)
+    with open_session(console.backend.session_path) as f:
+        stored = np.asarray(f.read_stream("plate_left").samples, dtype=np.float32)
+    received = np.asarray(got["forcelab-plate_left"], dtype=np.float32)
+    assert received.shape[0] > 1000
+    np.testing.assert_array_equal(received, stored[stored.shape[0] - received.shape[0]:])
