@@ -6,6 +6,7 @@ time; ``forcelab record --device lsl:...`` records it like a lab plate.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from lsl_testing import (
     RATE_HZ,
     Player,
     fukuchi_portion,
+    shared_data,
     unique_name,
     write_player_file,
 )
@@ -245,3 +247,47 @@ def test_irregular_rate_stream_is_resampled_onto_its_measured_rate(tmp_path, pla
     np.testing.assert_allclose(got[:, 0], fz[start:start + got.shape[0]].astype(np.float32),
                                rtol=1e-5, atol=1e-3)
     assert dev.stats.gaps == 0
+
+
+def test_devices_lists_the_lsl_streams_beside_the_serial_ports(tmp_path, players):
+    fz, cop = fukuchi_portion()
+    name = unique_name("listed")
+    rec_file = write_player_file(tmp_path / "run.npz", np.column_stack([fz, cop]),
+                                 ["Fz", "COPx"], ["N", "m"])
+    players.append(Player(rec_file, name, "--source-id", f"src-{name}"))
+    cmd = [sys.executable, "-m", "forcelab", "devices", "--lsl-wait", "3"]
+    r = subprocess.run([*cmd, "--json"], capture_output=True, text=True, timeout=60, env=ENV)
+    assert r.returncode == 0, r.stderr
+    entries = [d for d in json.loads(r.stdout) if d.get("lsl", {}).get("name") == name]
+    assert entries == [{"device": f"lsl:?source_id=src-{name}", "lsl": {
+        "device": f"lsl:?source_id=src-{name}", "name": name, "type": "Force",
+        "channel_count": 2, "rate_hz": RATE_HZ, "source_id": f"src-{name}",
+        "hostname": entries[0]["lsl"]["hostname"]}}]
+    table = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=ENV)
+    assert "LSL streams" in table.stdout
+    row = next(line for line in table.stdout.splitlines() if name in line)
+    assert row.split()[:2] == [f"lsl:?source_id=src-{name}", name] and "300 Hz" in row
+    # the device string it prints opens the stream
+    (dev,) = open_devices(entries[0]["device"])
+    dev.close()
+
+
+@pytest.mark.parametrize("args, hint", [
+    (["record", "--device", "lsl:x", "--athlete", "A", "--duration", "1", "-o", "{out}"],
+     "LSL devices need pylsl"),
+    (["record", "--device", "sim:plate", "--athlete", "A", "--duration", "1", "-o", "{out}",
+      "--lsl-outlet"], "publishing over LSL needs pylsl"),
+    (["analyze", "{xdf}"], "reading XDF needs pyxdf"),
+])
+def test_without_the_lsl_extra_one_line_says_what_to_install(tmp_path, args, hint):
+    out = tmp_path / "x.h5"
+    code = ("import sys; sys.modules['pylsl'] = None; sys.modules['pyxdf'] = None; "
+            "from forcelab.cli import main; sys.exit(main(sys.argv[1:]))")
+    xdf = shared_data() / "xdf_examples" / "minimal.xdf"
+    r = subprocess.run([sys.executable, "-c", code,
+                        *[a.format(out=out, xdf=xdf) for a in args]],
+                       capture_output=True, text=True, timeout=60, env=ENV)
+    assert r.returncode == 2
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert hint in r.stderr and "pip install 'forcelab[lsl]'" in r.stderr
+    assert not out.exists()
