@@ -14,6 +14,9 @@ wall time, in % of one core, and the reading thread's own share (``thread_time``
 same run: a bare pylsl inlet that only pulls the same stream into NumPy (``pull_chunk`` into a
 preallocated buffer, the cheapest way to take samples from LSL), read with the same timeout, so the
 device's own cost shows as the difference and the ratio.
+
+Last, the sender is told to quit and the time until ``read`` raises ConnectionLost is reported
+(the recorder reports the loss at that moment).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import pylsl
 from forcelab.drivers import open_devices
+from forcelab.drivers.errors import ConnectionLost
 
 LABELS = ["Fx", "Fy", "Fz", "Mx", "My", "Mz"]
 UNITS = ["N", "N", "N", "N*m", "N*m", "N*m"]
@@ -105,6 +109,26 @@ def bench_baseline(name: str, seconds: float) -> tuple[np.ndarray, tuple[float, 
     return np.concatenate(lat), ((_cpu_s() - cpu0) / wall, (time.thread_time() - th0) / wall), n
 
 
+def bench_loss(name: str, proc: subprocess.Popen) -> float:
+    """Seconds from telling the sender to quit to ConnectionLost from ``read``."""
+    (dev,) = open_devices(f"lsl:{name}")
+    try:
+        dev.start()
+        while not dev.read(0.5):
+            pass
+        t0 = time.perf_counter()
+        proc.stdin.close()  # the player withdraws its outlet and exits
+        while True:
+            try:
+                dev.read(0.05)
+            except ConnectionLost:
+                return time.perf_counter() - t0
+            if time.perf_counter() - t0 > 30:
+                raise SystemExit("the lost stream was never reported")
+    finally:
+        dev.close()
+
+
 def report(what: str, lat: np.ndarray, cpu: tuple[float, float], n: int,
            seconds: float) -> None:
     p50, p99, worst = np.percentile(lat, [50, 99, 100]) * 1e3
@@ -134,8 +158,11 @@ def main() -> None:
             report("lsl: device (roles, units, clock, gaps)", lat_d, cpu_d, n_d, seconds)
             print(f"ratio device/baseline: CPU {cpu_d[0] / max(cpu_b[0], 1e-9):.2f}x, p99 latency "
                   f"{np.percentile(lat_d, 99) / np.percentile(lat_b, 99):.2f}x")
+            lost_s = bench_loss(name, proc)
+            print(f"sender quits -> ConnectionLost from read: {lost_s * 1e3:.0f} ms")
         finally:
-            proc.stdin.close()
+            if not proc.stdin.closed:
+                proc.stdin.close()
             proc.wait(timeout=10)
 
 
