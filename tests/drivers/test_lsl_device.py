@@ -47,6 +47,16 @@ def players():
         p.stop()
 
 
+def play_run(tmp_path, players, prefix: str, *args: str):
+    """Start the player on the Fukuchi portion (Fz in N, COPx in m); returns it and the run."""
+    fz, cop = fukuchi_portion()
+    rec_file = write_player_file(tmp_path / "run.npz", np.column_stack([fz, cop]),
+                                 ["Fz", "COPx"], ["N", "m"])
+    player = Player(rec_file, unique_name(prefix), *args)
+    players.append(player)
+    return player, fz, cop
+
+
 def align(recorded: np.ndarray, source: np.ndarray) -> int:
     """Index in ``source`` where ``recorded`` (float32 copies of it) begins."""
     want = recorded[:30].astype(np.float32)
@@ -70,11 +80,8 @@ def read_samples(device, n: int, timeout_s: float = 30.0) -> np.ndarray:
 
 
 def test_recorded_lsl_run_gives_the_stances_of_the_file(tmp_path, players):
-    fz, cop = fukuchi_portion()
-    name = unique_name("fukuchi")
-    rec_file = write_player_file(tmp_path / "run.npz", np.column_stack([fz, cop]),
-                                 ["Fz", "COPx"], ["N", "m"])
-    players.append(Player(rec_file, name, "--wait-consumer", "30"))
+    player, fz, cop = play_run(tmp_path, players, "fukuchi", "--wait-consumer", "30")
+    name = player.name
     out = tmp_path / "lsl.h5"
     r = record("--device", f"lsl:{name}", "--athlete", "RBDS001", "--body-mass", "62",
                "--duration", "9.5", "-o", str(out), "--interval", "0")
@@ -109,13 +116,9 @@ def test_recorded_lsl_run_gives_the_stances_of_the_file(tmp_path, players):
 
 
 def test_stream_that_stops_and_returns_is_a_counted_gap(tmp_path, players):
-    fz, cop = fukuchi_portion()
-    name = unique_name("pausing")
-    rec_file = write_player_file(tmp_path / "run.npz", np.column_stack([fz, cop]),
-                                 ["Fz", "COPx"], ["N", "m"])
-    player = Player(rec_file, name, "--wait-consumer", "30", "--pause-at", "2.5",
-                    "--pause-for", "1.5")
-    players.append(player)
+    player, fz, _ = play_run(tmp_path, players, "pausing", "--wait-consumer", "30",
+                               "--pause-at", "2.5", "--pause-for", "1.5")
+    name = player.name
     out = tmp_path / "pause.h5"
     r = record("--device", f"lsl:{name}", "--athlete", "A", "--duration", "8.5", "-o", str(out),
                "--interval", "0")
@@ -202,13 +205,9 @@ def test_unknown_stream_and_bad_options_are_one_line_errors(tmp_path):
 
 
 def test_a_lost_stream_raises_connection_lost_and_reattaches(tmp_path, players):
-    fz, cop = fukuchi_portion()
-    name = unique_name("replug")
-    rec_file = write_player_file(tmp_path / "run.npz", np.column_stack([fz, cop]),
-                                 ["Fz", "COPx"], ["N", "m"])
-    player = Player(rec_file, name, "--wait-consumer", "30", "--pause-at", "1.0",
-                    "--pause-for", "0.5")
-    players.append(player)
+    player, _, _ = play_run(tmp_path, players, "replug", "--wait-consumer", "30",
+                               "--pause-at", "1.0", "--pause-for", "0.5")
+    name = player.name
     (dev,) = open_devices(f"lsl:{name}")
     try:
         dev.start()
@@ -229,11 +228,8 @@ def test_a_lost_stream_raises_connection_lost_and_reattaches(tmp_path, players):
 
 
 def test_irregular_rate_stream_is_resampled_onto_its_measured_rate(tmp_path, players):
-    fz, cop = fukuchi_portion()
-    name = unique_name("irregular")
-    rec_file = write_player_file(tmp_path / "run.npz", np.column_stack([fz, cop]),
-                                 ["Fz", "COPx"], ["N", "m"])
-    players.append(Player(rec_file, name, "--irregular"))
+    player, fz, cop = play_run(tmp_path, players, "irregular", "--irregular")
+    name = player.name
     (dev,) = open_devices(f"lsl:{name}")
     try:
         assert dev.info.rate_hz == RATE_HZ  # measured from the time stamps
@@ -250,23 +246,21 @@ def test_irregular_rate_stream_is_resampled_onto_its_measured_rate(tmp_path, pla
 
 
 def test_devices_lists_the_lsl_streams_beside_the_serial_ports(tmp_path, players):
-    fz, cop = fukuchi_portion()
-    name = unique_name("listed")
-    rec_file = write_player_file(tmp_path / "run.npz", np.column_stack([fz, cop]),
-                                 ["Fz", "COPx"], ["N", "m"])
-    players.append(Player(rec_file, name, "--source-id", f"src-{name}"))
+    sid = unique_name("src")
+    player, _, _ = play_run(tmp_path, players, "listed", "--source-id", sid)
+    name = player.name
     cmd = [sys.executable, "-m", "forcelab", "devices", "--lsl-wait", "3"]
     r = subprocess.run([*cmd, "--json"], capture_output=True, text=True, timeout=60, env=ENV)
     assert r.returncode == 0, r.stderr
     entries = [d for d in json.loads(r.stdout) if d.get("lsl", {}).get("name") == name]
-    assert entries == [{"device": f"lsl:?source_id=src-{name}", "lsl": {
-        "device": f"lsl:?source_id=src-{name}", "name": name, "type": "Force",
-        "channel_count": 2, "rate_hz": RATE_HZ, "source_id": f"src-{name}",
+    assert entries == [{"device": f"lsl:?source_id={sid}", "lsl": {
+        "device": f"lsl:?source_id={sid}", "name": name, "type": "Force",
+        "channel_count": 2, "rate_hz": RATE_HZ, "source_id": sid,
         "hostname": entries[0]["lsl"]["hostname"]}}]
     table = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=ENV)
     assert "LSL streams" in table.stdout
     row = next(line for line in table.stdout.splitlines() if name in line)
-    assert row.split()[:2] == [f"lsl:?source_id=src-{name}", name] and "300 Hz" in row
+    assert row.split()[:2] == [f"lsl:?source_id={sid}", name] and "300 Hz" in row
     # the device string it prints opens the stream
     (dev,) = open_devices(entries[0]["device"])
     dev.close()
