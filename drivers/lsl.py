@@ -316,8 +316,7 @@ class LslDevice(Device):
                 f"LSL stream {self._name!r} does not answer within {self._resolve_s:g} s"
             ) from None
         self._refresh_time_correction(self._resolve_s)
-        self._anchor_s = None
-        self._last = None
+        self._last = None  # a restart after stop() is a gap, numbered from the time stamps
         self._streaming = True
 
     def stop(self) -> None:

@@ -285,3 +285,25 @@ def test_without_the_lsl_extra_one_line_says_what_to_install(tmp_path, args, hin
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
     assert hint in r.stderr and "pip install 'forcelab[lsl]'" in r.stderr
     assert not out.exists()
+
+
+def test_zero_subtracts_the_unloaded_offset_of_force_channels(tmp_path, players):
+    n = int(20 * RATE_HZ)
+    rng = np.random.default_rng(4)
+    fz = 27.0 + rng.normal(0.0, 0.5, n)  # an unloaded plate that was never zeroed
+    cop = np.full(n, 0.12)
+    rec_file = write_player_file(tmp_path / "empty.npz", np.column_stack([fz, cop]),
+                                 ["Fz", "COPx"], ["N", "m"])
+    player = Player(rec_file, unique_name("tare"))
+    players.append(player)
+    (dev,) = open_devices(f"lsl:{player.name}")
+    try:
+        dev.start()
+        before = read_samples(dev, 150)
+        dev.zero()
+        after = read_samples(dev, 300)
+    finally:
+        dev.close()
+    assert np.mean(before[:, 0]) == pytest.approx(27.0, abs=0.5)
+    assert np.mean(after[:, 0]) == pytest.approx(0.0, abs=0.3)
+    np.testing.assert_allclose(after[:, 1], 0.12, rtol=1e-6)  # a COP is not zeroed
