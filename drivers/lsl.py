@@ -240,6 +240,7 @@ class LslDevice(Device):
         self._streaming = False
         self._closed = False
         name = stream.name()
+        self._stream_name = name
         sid = stream.source_id()
         self._reattach_predicate = (
             f"source_id='{sid}'" if sid and "'" not in sid
@@ -251,8 +252,9 @@ class LslDevice(Device):
         self._n_source = full.channel_count()
         nominal = float(full.nominal_srate())
         self._irregular = nominal <= 0
+        # one second of samples in the stream's own type (liblsl writes into it directly)
         self._buf = np.empty((max(64, int(max(nominal, 100.0))), self._n_source),
-                             dtype=np.float64)
+                             dtype=_DTYPES[full.channel_format()])
         if self._irregular:
             rate = rate_hz if rate_hz is not None else self._estimate_rate(inlet, name)
         else:
@@ -304,7 +306,7 @@ class LslDevice(Device):
     def start(self) -> None:
         """Open the stream and start taking its samples (earlier ones are dropped)."""
         if self._inlet is None:
-            raise ConnectionLost(self._lost_message or f"{self._name}: LSL stream is gone")
+            raise ConnectionLost(self._lost_message)
         try:
             self._inlet.open_stream(timeout=self._resolve_s)
             self._inlet.flush()
@@ -313,7 +315,7 @@ class LslDevice(Device):
             raise ConnectionLost(self._lost_message) from None
         except LslTimeout:
             raise DeviceError(
-                f"LSL stream {self._name!r} does not answer within {self._resolve_s:g} s"
+                f"LSL stream {self._stream_name!r} does not answer within {self._resolve_s:g} s"
             ) from None
         self._refresh_time_correction(self._resolve_s)
         self._last = None  # a restart after stop() is a gap, numbered from the time stamps
@@ -328,7 +330,7 @@ class LslDevice(Device):
     def read(self, timeout: float = 0.1) -> list[Block]:
         """Blocks received within ``timeout`` s; ConnectionLost while the stream is gone."""
         if self._closed:
-            raise ConnectionLost(f"{self._name}: closed")
+            raise ConnectionLost(f"LSL stream {self._stream_name!r}: closed")
         if self._inlet is None:
             if not self._reattach():
                 raise ConnectionLost(self._lost_message)
@@ -361,7 +363,9 @@ class LslDevice(Device):
     def zero(self) -> None:
         """Software tare: subtract the mean of the last 0.25 s of force and moment channels."""
         if not self._recent:
-            raise DeviceError(f"{self._name}: no samples yet to zero from; is the stream live?")
+            raise DeviceError(
+                f"LSL stream {self._stream_name!r}: no samples yet to zero from; is it live?"
+            )
         recent = np.concatenate(list(self._recent))
         self._offset[self._zero_cols] = np.nanmean(recent[:, self._zero_cols], axis=0)
         self._zeroed = bool(np.any(self._offset))
@@ -386,10 +390,6 @@ class LslDevice(Device):
         return self._tc_s
 
     # -- internals -----------------------------------------------------------------------------
-
-    @property
-    def _name(self) -> str:
-        return str(self._reattach_predicate)
 
     def _open_inlet(self, stream: Any) -> tuple[Any, Any, ChannelMap]:
         inlet = pylsl.StreamInlet(stream, max_buflen=INLET_BUFFER_S, recover=False)
@@ -540,10 +540,9 @@ class LslDevice(Device):
 
     def _mark_lost(self) -> None:
         inlet, self._inlet = self._inlet, None
-        lsl_name = self.info.extra["lsl"]["name"] if hasattr(self, "info") else self._name
         self._lost_message = (
-            f"LSL stream {lsl_name!r} is gone (its sender stopped or the network dropped); "
-            "recording goes on and the stream is reattached when it comes back"
+            f"LSL stream {self._stream_name!r} is gone (its sender stopped or the network "
+            "dropped); recording goes on and the stream is reattached when it comes back"
         )
         if inlet is not None:
             inlet.close_stream()
@@ -588,3 +587,4 @@ class LslDevice(Device):
 
 _FORMATS = {1: "float32", 2: "double64", 3: "string", 4: "int32", 5: "int16", 6: "int8",
             7: "int64", 0: "undefined"}
+_DTYPES = {1: np.float32, 2: np.float64, 4: np.int32, 5: np.int16, 6: np.int8, 7: np.int64}
