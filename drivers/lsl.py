@@ -15,8 +15,10 @@ any LSL app) publish LSL streams; this driver opens them like any other device.
   this machine's LSL clock), mapped to the ``time.time()`` epoch. A regular-rate stream's sample
   numbers follow its time stamps: a jump in time stamps beyond the jitter (LSL's own sample
   loss, a stream that came back) is an explicit gap (``Block.gap_before``), counted in
-  ``LinkStats.gaps``/``dropped_samples``. Irregular-rate streams are linearly interpolated onto a
-  uniform grid; slots more than two periods from any sample are a gap.
+  ``LinkStats.gaps``/``dropped_samples``; a stream that comes back with its clock reset (the
+  sender restarted) is a gap as long as it was away by this computer's clock. Irregular-rate
+  streams are linearly interpolated onto a uniform grid; slots more than two periods from any
+  sample are a gap.
 * Loss: when the stream disappears (its sender quit, the network went away) ``read`` raises
   ConnectionLost at once and keeps raising it while the stream is gone; each read then looks
   for the stream again (same source_id, or same name, type and host) and reattaches to it.
@@ -280,6 +282,8 @@ class LslDevice(Device):
         self._next_seq = 0
         self._anchor_s: float | None = None  # expected LSL time (this machine) of _next_seq
         self._jitter_s = 0.0
+        self._arrival_s = time.monotonic()  # when the newest samples were pulled
+        self._lost_arrival_s: float | None = None  # _arrival_s when the stream was lost
         self._last: tuple[float, np.ndarray] | None = None  # irregular: newest (t, sample)
         acq = acquisition_from_xml(full.as_xml())
         self.info = DeviceInfo(
@@ -349,6 +353,7 @@ class LslDevice(Device):
         if n == 0:
             return []
         self.stats.frames += n
+        self._arrival_s = time.monotonic()
         self.stats.bytes_received += n * self._n_source * self._buf.itemsize
         if time.monotonic() >= self._tc_next:
             self._refresh_time_correction(0.0)
@@ -475,8 +480,11 @@ class LslDevice(Device):
                 if resid > tol:
                     gap = int(round(resid * self._rate_hz))
                     self._anchor_s = t_a
-                elif resid < -tol:  # the sender's clock went back: re-anchor, no gap
+                elif resid < -tol:  # the sender's clock went back (it restarted): re-anchor
                     self._anchor_s = t_a
+                    if self._lost_arrival_s is not None:  # away time by this host's clock
+                        away_s = time.monotonic() - self._lost_arrival_s - (b - a) * period
+                        gap = max(0, int(round(away_s * self._rate_hz)))
                 else:  # follow the sender's true rate and the jitter of its time stamps
                     self._jitter_s += 0.05 * (abs(resid) - self._jitter_s)
                     self._anchor_s += 0.1 * resid
@@ -484,6 +492,7 @@ class LslDevice(Device):
                 self.stats.gaps += 1
                 self.stats.dropped_samples += gap
                 self._next_seq += gap
+            self._lost_arrival_s = None
             out.append(Block(
                 seq=self._next_seq,
                 t_device_s=float(ts[a]),
@@ -539,6 +548,7 @@ class LslDevice(Device):
         return blocks
 
     def _mark_lost(self) -> None:
+        self._lost_arrival_s = self._arrival_s
         inlet, self._inlet = self._inlet, None
         self._lost_message = (
             f"LSL stream {self._stream_name!r} is gone (its sender stopped or the network "

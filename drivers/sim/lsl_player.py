@@ -11,7 +11,8 @@ The stream carries ``desc/channels/channel/{label, unit, type}`` (unless ``--no-
 (``start + i / rate``) and pushed in chunks of ``--chunk-s`` s as that time passes, as a device
 with its own clock does. ``--pause-at S --pause-for S`` destroys the outlet after S s of data and
 opens a new one with the same source_id after the pause (the samples of the pause are lost, like
-an unplugged sender). ``--wait-consumer S`` starts the first sample once an inlet connects.
+an unplugged sender); ``--clock-back S`` stamps the samples after the pause S s earlier (a sender
+whose clock restarted). ``--wait-consumer S`` starts the first sample once an inlet connects.
 The player prints one line per state change (``ready``, ``streaming``, ``paused``, ``resumed``,
 ``done``) and, after the last sample, holds the outlet until it is terminated or its
 standard input closes.
@@ -63,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="start the first sample once an inlet has connected (at most S s)")
     p.add_argument("--pause-at", type=float, default=None, metavar="S")
     p.add_argument("--pause-for", type=float, default=0.0, metavar="S")
+    p.add_argument("--clock-back", type=float, default=0.0, metavar="S",
+                   help="after the pause, time-stamp S s earlier (a sender that restarted)")
     args = p.parse_args(argv)
     with np.load(args.recording, allow_pickle=False) as rec:
         samples = np.ascontiguousarray(rec["samples"], dtype=np.float32)
@@ -88,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         out.wait_for_consumers(args.wait_consumer)
     print(f"streaming {args.name} {n} samples at {rate_hz:g} Hz", flush=True)
     t0 = pylsl.local_clock()
+    stamp0 = t0  # the clock the samples are stamped with
     sent = 0
     paused = args.pause_at is None
     while sent < n and not stop.is_set():
@@ -100,10 +104,11 @@ def main(argv: list[str] | None = None) -> int:
             paused = True
             out = outlet()
             sent = min(n, int((pylsl.local_clock() - t0) * rate_hz) + 1)
+            stamp0 = t0 - args.clock_back
             print(f"resumed at {sent}", flush=True)
             continue
         if due > sent:
-            stamps = t0 + np.arange(sent, due) / rate_hz
+            stamps = stamp0 + np.arange(sent, due) / rate_hz
             out.push_chunk(samples[sent:due], stamps.tolist())
             sent = due
         stop.wait(max(0.0, t0 + (sent + chunk_n - 1) / rate_hz - pylsl.local_clock()))

@@ -204,9 +204,12 @@ def test_unknown_stream_and_bad_options_are_one_line_errors(tmp_path):
     assert not out.exists()
 
 
-def test_a_lost_stream_raises_connection_lost_and_reattaches(tmp_path, players):
+@pytest.mark.parametrize("clock_back", ["0", "100"])
+def test_a_lost_stream_raises_connection_lost_and_reattaches(tmp_path, players, clock_back):
+    # clock_back 100: the sender comes back with its clock 100 s earlier (it restarted); the
+    # time it was away is still a gap, measured on this computer's clock
     player, _, _ = play_run(tmp_path, players, "replug", "--wait-consumer", "30",
-                               "--pause-at", "1.0", "--pause-for", "0.5")
+                            "--pause-at", "1.0", "--pause-for", "0.5", "--clock-back", clock_back)
     name = player.name
     (dev,) = open_devices(f"lsl:{name}")
     try:
