@@ -6,6 +6,7 @@
 ``fpb1:socket://host:4001``            an FPB1 plate behind a serial-over-TCP bridge
 ``ins1:///dev/ttyUSB0,/dev/ttyUSB1``   INS1 insoles (one port per foot; options per the driver)
 ``csv4:///dev/ttyUSB1?baud=115200``    a DIY CSV4 plate
+``lsl:NAME``, ``lsl:?type=Force``     Lab Streaming Layer stream(s) (see forcelab.drivers.lsl)
 ``/dev/ttyACM0``, ``socket://...``,    FPB1 (the default protocol)
 ``loop://``
 ``sim:treadmill?speed=3&asymmetry=-0.08&seed=1&faults=bitflip:1e-4,drop:0.001``

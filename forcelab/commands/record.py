@@ -16,7 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         required=True,
         metavar="DEV",
         help="device string, repeatable: fpb1:///dev/ttyACM0, ins1:///dev/rfcomm0, "
-        "csv4:///dev/ttyUSB0?baud=115200, or a simulated setup such as sim:treadmill",
+        "csv4:///dev/ttyUSB0?baud=115200, lsl:NAME (a Lab Streaming Layer stream), or a "
+        "simulated setup such as sim:treadmill",
     )
     parser.add_argument("--athlete", required=True, metavar="NAME", help="athlete name")
     parser.add_argument("--athlete-id", default="", metavar="ID", help="athlete id (optional)")
