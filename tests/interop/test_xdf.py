@@ -186,7 +186,7 @@ def test_stances_from_the_xdf_file_equal_those_of_the_run(xdf_file, run):
         == key
 
 
-def test_cli_analyze_and_import_an_xdf_file(xdf_file, tmp_path):
+def test_cli_analyze_import_export_and_report_an_xdf_file(xdf_file, tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     r = subprocess.run([sys.executable, "-m", "forcelab", "analyze", str(xdf_file), "--stream",
                         "Treadmill", "--body-mass", "62"],
@@ -201,6 +201,16 @@ def test_cli_analyze_and_import_an_xdf_file(xdf_file, tmp_path):
     with open_session(out) as f:
         assert [(m["label"], round(m["t_s"], 3)) for m in f.markers] == [
             ("start", 1.0), ("shoe B", 4.5), ('{"event": "stop"}', 8.25)]
+    csv = tmp_path / "lab.csv"
+    html = tmp_path / "lab.html"
+    for args in (["export", str(xdf_file), "--format", "csv", "-o", str(csv)],
+                 ["report", str(xdf_file), "-o", str(html)]):
+        r = subprocess.run([sys.executable, "-m", "forcelab", *args],
+                           capture_output=True, text=True, timeout=120, env=env)
+        assert r.returncode == 0, r.stderr
+    header = csv.read_text().splitlines()[0]
+    assert "fz" in header and "cop_ml" in header
+    assert "stances were analysed" in html.read_text(encoding="utf-8")
 
 
 def test_bad_stream_name_and_options_are_clear(xdf_file):
