@@ -12,7 +12,9 @@ The stream carries ``desc/channels/channel/{label, unit, type}`` (unless ``--no-
 with its own clock does. ``--pause-at S --pause-for S`` destroys the outlet after S s of data and
 opens a new one with the same source_id after the pause (the samples of the pause are lost, like
 an unplugged sender); ``--clock-back S`` stamps the samples after the pause S s earlier (a sender
-whose clock restarted). ``--wait-consumer S`` starts the first sample once an inlet connects.
+whose clock restarted). ``--skip-at S --skip-s D`` never sends D s of samples from S s on while
+the outlet stays (samples lost inside the sender: a jump in time stamps). ``--wait-consumer S``
+starts the first sample once an inlet connects.
 The player prints one line per state change (``ready``, ``streaming``, ``paused``, ``resumed``,
 ``done``) and, after the last sample, holds the outlet until it is terminated or its
 standard input closes.
@@ -64,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="start the first sample once an inlet has connected (at most S s)")
     p.add_argument("--pause-at", type=float, default=None, metavar="S")
     p.add_argument("--pause-for", type=float, default=0.0, metavar="S")
+    p.add_argument("--skip-at", type=float, default=None, metavar="S",
+                   help="never send the samples from S s on for --skip-s s (the outlet stays)")
+    p.add_argument("--skip-s", type=float, default=0.0, metavar="S")
     p.add_argument("--clock-back", type=float, default=0.0, metavar="S",
                    help="after the pause, time-stamp S s earlier (a sender that restarted)")
     args = p.parse_args(argv)
@@ -108,8 +113,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"resumed at {sent}", flush=True)
             continue
         if due > sent:
-            stamps = stamp0 + np.arange(sent, due) / rate_hz
-            out.push_chunk(samples[sent:due], stamps.tolist())
+            idx = np.arange(sent, due)
+            if args.skip_at is not None:  # samples lost inside the sender: a jump in stamps
+                lo, hi = int(args.skip_at * rate_hz), int((args.skip_at + args.skip_s) * rate_hz)
+                idx = idx[(idx < lo) | (idx >= hi)]
+            if idx.size:
+                out.push_chunk(samples[idx], (stamp0 + idx / rate_hz).tolist())
             sent = due
         stop.wait(max(0.0, t0 + (sent + chunk_n - 1) / rate_hz - pylsl.local_clock()))
     print(f"done {sent}", flush=True)

@@ -310,3 +310,29 @@ def test_zero_subtracts_the_unloaded_offset_of_force_channels(tmp_path, players)
     assert np.mean(before[:, 0]) == pytest.approx(27.0, abs=0.5)
     assert np.mean(after[:, 0]) == pytest.approx(0.0, abs=0.3)
     np.testing.assert_allclose(after[:, 1], 0.12, rtol=1e-6)  # a COP is not zeroed
+
+
+def test_samples_lost_inside_a_live_stream_are_an_exact_gap(tmp_path, players):
+    # 0.3 s of samples (90) never sent while the stream stays: LSL's own sample loss
+    player, fz, _ = play_run(tmp_path, players, "skip", "--wait-consumer", "30",
+                             "--skip-at", "1.5", "--skip-s", "0.3")
+    (dev,) = open_devices(f"lsl:{player.name}")
+    try:
+        dev.start()
+        blocks = []
+        deadline = time.monotonic() + 30
+        while sum(b.n for b in blocks) < 3 * RATE_HZ:
+            assert time.monotonic() < deadline
+            blocks += dev.read(0.1)
+            assert not dev.pop_events()  # no unplug: the stream never went away
+    finally:
+        dev.close()
+    gaps = [b for b in blocks if b.gap_before]
+    assert len(gaps) == 1 and gaps[0].gap_before == 90
+    assert dev.stats.gaps == 1 and dev.stats.dropped_samples == 90
+    seq = np.concatenate([b.seq + np.arange(b.n) for b in blocks])
+    values = np.concatenate([b.samples[:, 0] for b in blocks])
+    start = align(values, fz)
+    # every sample sits at its own number: the gap is where the samples are missing
+    np.testing.assert_array_equal(values, fz[start + seq - seq[0]].astype(np.float32))
+    assert seq[-1] - seq[0] + 1 == seq.size + 90
