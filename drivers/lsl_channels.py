@@ -178,32 +178,25 @@ class ChannelMap:
     kind: str
     side: str | None
     description: list[str] = field(default_factory=list)
-    _columns: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
     _scales: np.ndarray = field(default_factory=lambda: np.zeros(0))
     _cop: tuple[int, ...] | None = None  # source columns of fx, fy, fz, mx, my
     _cop_scales: tuple[float, ...] = ()
     _cop_dz_m: float = 0.0
     _cop_ml_first: bool = True
     _cop_ml_sign: float = 1.0
-    _identity: bool = False  # every source column once, in order (no copy by index needed)
-    _scaled: bool = True
+    _scaled: bool = True  # some channel needs a unit factor or a sign
 
     def __post_init__(self) -> None:
-        self._identity = bool(np.array_equal(self._columns, np.arange(self._columns.size)))
         self._scaled = bool(np.any(self._scales != 1.0))
 
     def apply(self, samples: np.ndarray) -> np.ndarray:
         """Samples of the stream (n, n_source_channels) -> forcelab channels (n, len(channels)),
-        in N, m, N*m, float64."""
-        if self._cop is None and self._identity:
-            out = np.array(samples, dtype=np.float64)
-            if self._scaled:
-                out *= self._scales
-            return out
-        src = np.asarray(samples, dtype=np.float64)
-        out = src[:, self._columns] * self._scales
+        in N, m, N*m, float64: one output column per source column, in order, then the
+        computed ``cop_ml``, ``cop_ap`` when the map computes the COP."""
+        out = np.array(samples, dtype=np.float64)
+        cop = None
         if self._cop is not None:
-            fx, fy, fz, mx, my = (src[:, c] * s for c, s in zip(self._cop, self._cop_scales,
+            fx, fy, fz, mx, my = (out[:, c] * s for c, s in zip(self._cop, self._cop_scales,
                                                                  strict=True))
             dz = self._cop_dz_m
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -213,8 +206,10 @@ class ChannelMap:
             cop_x[low] = np.nan
             cop_y[low] = np.nan
             ml, ap = (cop_x, cop_y) if self._cop_ml_first else (cop_y, cop_x)
-            out = np.column_stack([out, ml * self._cop_ml_sign, ap])
-        return out
+            cop = (ml * self._cop_ml_sign, ap)
+        if self._scaled:
+            out *= self._scales
+        return out if cop is None else np.column_stack([out, *cop])
 
 
 def _unit_scale(unit: str, table: Mapping[str, float], default: str, what: str,
@@ -431,7 +426,6 @@ def map_channels(
             seen_roles[r] = i
 
     out_channels: list[Channel] = []
-    columns: list[int] = []
     scales: list[float] = []
     description: list[str] = []
     used_names: set[str] = set()
@@ -459,7 +453,6 @@ def map_channels(
             name += "_"
         used_names.add(name)
         out_channels.append(Channel(name, out_unit, r))
-        columns.append(i)
         scales.append(scale)
         if r is not None:
             description.append(
@@ -468,7 +461,7 @@ def map_channels(
             )
 
     cmap = ChannelMap(tuple(out_channels), KIND_PLATE, side, description,
-                      np.asarray(columns, dtype=np.intp), np.asarray(scales, dtype=np.float64))
+                      np.asarray(scales, dtype=np.float64))
     need = {("f", "x"), ("f", "y"), ("f", "z"), ("m", "x"), ("m", "y")}
     by_axis = {qa: i for i, qa in axis_of.items()}
     has_cop = any(r in (ROLE_COP_ML, ROLE_COP_AP) for r in roles)
