@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from acquisition_helpers import recorded, wait_until
 
-from forcelab.acquisition import SessionController, State
+from forcelab.acquisition import SessionController, State, StateError
 from forcelab.store import SessionWriter, open_session
 
 ATHLETE = {"name": "Eve", "body_mass_kg": 58.0}
@@ -151,7 +151,7 @@ def fill_disk(folder, leave_bytes):
 
 _FULL_DISK_SCRIPT = """
 import json, os, sys, time
-from forcelab.acquisition import SessionController, State
+from forcelab.acquisition import SessionController, State, StateError
 from forcelab.store import SessionWriter
 sys.path.insert(0, sys.argv[3])
 from acquisition_helpers import recorded, wait_until
@@ -295,3 +295,17 @@ def test_injected_enospc_on_every_hdf5_write_mid_recording(tmp_path, insoles, mo
         data = f.read_stream("insole_left")
         assert 100 <= data.seq.size <= n_acquired
         np.testing.assert_array_equal(data.seq, np.arange(data.seq[0], data.seq[0] + data.seq.size))
+
+
+def test_start_is_refused_while_every_device_is_lost(tmp_path, insoles, controller):
+    """No session file with nothing in it: with every device unplugged, Start says why."""
+    setup = insoles(seed=13, faults="unplug:0.5")
+    controller.connect(setup.urls)
+    wait_until(
+        lambda: all(d.state == "lost" for d in controller.snapshot().devices),
+        what="both insoles to be lost",
+    )
+    path = tmp_path / "never.h5"
+    with pytest.raises(StateError, match="insole_(left|right).*stop or disconnect"):
+        controller.start_recording(path, athlete=ATHLETE)
+    assert not path.exists()
