@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from forcelab.acquisition.buffers import RingBuffer, WorkQueue
+from forcelab.acquisition.buffers import QueueItem, RingBuffer, WorkQueue
 from forcelab.acquisition.errors import AcquisitionError
 from forcelab.acquisition.live import LiveAnalyzer
-from forcelab.acquisition.session_writer import AddGap, SessionWriter, WriterCommand, stance_event
+from forcelab.acquisition.session_writer import AddGap, SessionWriter, stance_event
 from forcelab.acquisition.status import DeviceStatus, SessionState
 from forcelab.drivers.base import Block, Device
 from forcelab.drivers.errors import ConnectionLost
@@ -35,8 +35,6 @@ from forcelab.drivers.errors import ConnectionLost
 #: The live analyser and the writer take their queued blocks at most this often (s).
 ANALYSIS_BATCH_S = 0.1
 WRITER_BATCH_S = 0.05
-#: One item of a work queue: ("data", stream, Block) or ("control", None, WriterCommand).
-QueueItem = tuple[str, str | None, Block | WriterCommand]
 
 
 class DeviceWorker(threading.Thread):
