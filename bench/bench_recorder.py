@@ -25,17 +25,7 @@ import time
 
 import numpy as np
 from forcelab.drivers import Block, Channel, Device, DeviceInfo, LinkStats
-from forcelab.drivers.base import (
-    ROLE_COP_AP,
-    ROLE_COP_ML,
-    ROLE_FORCE_AP,
-    ROLE_FORCE_ML,
-    ROLE_FREE_MOMENT,
-    ROLE_MOMENT_X,
-    ROLE_MOMENT_Y,
-    ROLE_MOMENT_Z,
-    ROLE_VERTICAL,
-)
+from forcelab.drivers import base as dev
 
 from forcelab.acquisition import SessionController
 
@@ -137,8 +127,9 @@ class PacedPlate(Device):
 
     def __init__(self, side: str, rate_hz: float, spf: int = 8) -> None:
         names = ("fx", "fy", "fz", "mx", "my", "mz", "cop_x", "cop_y", "tz")
-        roles = (ROLE_FORCE_ML, ROLE_FORCE_AP, ROLE_VERTICAL, ROLE_MOMENT_X, ROLE_MOMENT_Y,
-                 ROLE_MOMENT_Z, ROLE_COP_ML, ROLE_COP_AP, ROLE_FREE_MOMENT)
+        roles = (dev.ROLE_FORCE_ML, dev.ROLE_FORCE_AP, dev.ROLE_VERTICAL, dev.ROLE_MOMENT_X,
+                 dev.ROLE_MOMENT_Y, dev.ROLE_MOMENT_Z, dev.ROLE_COP_ML, dev.ROLE_COP_AP,
+                 dev.ROLE_FREE_MOMENT)
         self.info = DeviceInfo(
             "FPB1",
             "bench",

@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from forcelab.acquisition.buffers import RingBuffer, WorkQueue
+from forcelab.acquisition.buffers import QueueItem, RingBuffer, WorkQueue
 from forcelab.acquisition.errors import AcquisitionError
 from forcelab.acquisition.live import LiveAnalyzer
-from forcelab.acquisition.session_writer import SessionWriter, WriterCommand, stance_event
+from forcelab.acquisition.session_writer import AddGap, SessionWriter, stance_event
 from forcelab.acquisition.status import DeviceStatus, SessionState
 from forcelab.drivers.base import Block, Device
 from forcelab.drivers.errors import ConnectionLost
@@ -35,17 +35,15 @@ from forcelab.drivers.errors import ConnectionLost
 #: The live analyser and the writer take their queued blocks at most this often (s).
 ANALYSIS_BATCH_S = 0.1
 WRITER_BATCH_S = 0.05
-#: One item of a work queue: ("data", stream, Block) or ("control", None, WriterCommand).
-QueueItem = tuple[str, str | None, Block | WriterCommand]
 
 
 class DeviceWorker(threading.Thread):
     """Acquisition thread of one device: ``Device.read`` -> ring buffer and, while recording, the
     writer's and the analyser's queues (see :mod:`forcelab.acquisition.controller`)."""
 
-    def __init__(self, reports: SessionState, name: str, device: Device, ring_s: float):
+    def __init__(self, session: SessionState, name: str, device: Device, ring_s: float):
         super().__init__(name=f"forcelab-acq-{name}", daemon=True)
-        self.reports = reports
+        self.session = session
         self.stream = name
         self.device = device
         info = device.info
@@ -67,6 +65,8 @@ class DeviceWorker(threading.Thread):
         self.dropped_samples = 0
         self.overflow_writer_samples = 0
         self.overflow_analysis_samples = 0
+        self.samples_unwritten = 0
+        self.last_sample_t_s = -np.inf  # host time of the newest sample read, s
         self._writer_gap = 0
         self._rate_window = (time.monotonic(), 0)
         self.measured_rate_hz: float | None = None
@@ -97,24 +97,24 @@ class DeviceWorker(threading.Thread):
                     self.state = "lost"
                     self.measured_rate_hz = 0.0
                     self.error = str(exc) or "connection lost"
-                    self.reports.report_failure(self.stream, "connection_lost", exc)
+                    self.session.report_failure(self.stream, "connection_lost", exc)
                 self.stop_event.wait(0.2)
                 continue
             except Exception as exc:  # every other failure ends this device's acquisition
                 self.state = "error"
                 self.error = str(exc) or type(exc).__name__
-                self.reports.report_failure(self.stream, "device_error", exc)
+                self.session.report_failure(self.stream, "device_error", exc)
                 self._fail_commands(exc)
                 return
             if lost and blocks:
                 lost = False
                 self.state = "streaming"
                 self.error = None
-                self.reports.device_recovered(self.stream)
+                self.session.device_recovered(self.stream)
             for block in blocks:
                 self._process(block)
             for ev in events:
-                self.reports.device_event(self.stream, ev)
+                self.session.device_event(self.stream, ev)
         self._fail_commands(AcquisitionError(f"{self.stream}: acquisition stopped"))
 
     def _run_commands(self) -> None:
@@ -138,6 +138,7 @@ class DeviceWorker(threading.Thread):
         samples = block.samples
         self.ring.write(block.t_host_s + np.arange(n) / self.rate_hz, samples)
         self.samples += n
+        self.last_sample_t_s = float(block.t_host_s) + (n - 1) / self.rate_hz
         self.dropped_samples += int(block.gap_before)
         now = time.monotonic()
         t_win, n_win = self._rate_window
@@ -159,9 +160,29 @@ class DeviceWorker(threading.Thread):
                 else:
                     self._writer_gap += n
                     self.overflow_writer_samples += n
-                    self.reports.report_overflow(self.stream, "writer", n)
+                    self.session.report_overflow(self.stream, "writer", n)
             if aq is not None and not aq.put(self.stream, block, n):
                 self.overflow_analysis_samples += n
+
+    def unplugged_gap(self, since_s: float, now_s: float) -> AddGap | None:
+        """While this device is lost (or stopped by an error): the samples it did not send from
+        its last sample (or ``since_s``, whichever is later) up to ``now_s`` (host s), as a gap
+        for the session file; counted in ``dropped_samples``. None while it streams."""
+        if self.state == "streaming":
+            return None
+        t_from = max(self.last_sample_t_s + 1.0 / self.rate_hz, since_s)
+        n_missing = int((now_s - t_from) * self.rate_hz)
+        if n_missing <= 0:
+            return None
+        self.dropped_samples += n_missing
+        return AddGap(self.stream, n_missing, t_from)
+
+    def settle_recorded(self, n_stored: int) -> None:
+        """After the session file is closed: ``samples_recorded`` becomes what the file holds;
+        samples queued for it that never reached the disk (a write error, a full disk) are
+        counted in ``samples_unwritten``."""
+        self.samples_unwritten = max(0, self.samples_recorded - n_stored)
+        self.samples_recorded = n_stored
 
     def attach(self, writer_q: WorkQueue | None, analysis_q: WorkQueue | None) -> None:
         with self.sink_lock:
@@ -186,6 +207,7 @@ class DeviceWorker(threading.Thread):
             dropped_samples=self.dropped_samples,
             overflow_writer_samples=self.overflow_writer_samples,
             overflow_analysis_samples=self.overflow_analysis_samples,
+            samples_unwritten=self.samples_unwritten,
             link=self.device.stats.to_dict(),
             error=self.error,
         )
@@ -196,14 +218,14 @@ class WriterWorker(threading.Thread):
 
     def __init__(
         self,
-        reports: SessionState,
+        session: SessionState,
         writer: SessionWriter,
         queue: WorkQueue,
         flush_s: float,
         link_sources: dict[str, Device],
     ):
         super().__init__(name="forcelab-writer", daemon=True)
-        self.reports = reports
+        self.session = session
         self.writer = writer
         self.queue = queue
         self.flush_s = flush_s
@@ -235,12 +257,12 @@ class WriterWorker(threading.Thread):
             self.closed = True
         except Exception as exc:  # full disk, I/O error: reported, then the file is closed
             self.failed = True
-            self.reports.report_failure(None, "writer_error", exc)
+            self.session.report_failure(None, "writer_error", exc)
             try:
                 self.writer.close()
                 self.closed = True
             except Exception as exc2:  # the file keeps what the last flush wrote
-                self.reports.post_event(
+                self.session.post_event(
                     "writer_error",
                     "error",
                     f"closing the session file failed too: {exc2}",
@@ -289,14 +311,14 @@ class AnalysisWorker(threading.Thread):
 
     def __init__(
         self,
-        reports: SessionState,
+        session: SessionState,
         live: LiveAnalyzer,
         queue: WorkQueue,
         session_start_s: float,
         writer_queue: WorkQueue,
     ):
         super().__init__(name="forcelab-live-analysis", daemon=True)
-        self.reports = reports
+        self.session = session
         self.live = live
         self.queue = queue
         self.session_start_s = session_start_s
@@ -317,7 +339,7 @@ class AnalysisWorker(threading.Thread):
                 self.stop_event.wait(ANALYSIS_BATCH_S)
             self._store(self.live.flush())
         except Exception as exc:  # reported as error state; recording itself goes on
-            self.reports.report_failure(None, "analysis_error", exc)
+            self.session.report_failure(None, "analysis_error", exc)
 
     def _store(self, stances: list[dict[str, Any]]) -> None:
         """Live stances go into the session file as ``stance`` events."""

@@ -595,7 +595,10 @@ def _resolve_side_conflicts(streams: list[Stream], kinds: dict[str, str]) -> dic
 
 
 def _to_stream(name: str, info: dict, data: StreamData, interval: tuple | None) -> Stream | None:
-    if "fz" not in data.channels:
+    roles = info["channel_roles"]
+    names = [_recording_name(c, u, r)
+             for c, u, r in zip(data.channels, data.units, roles, strict=True)]
+    if "fz" not in names:  # no vertical force: nothing the analysis can use
         return None
     rate = data.rate_hz
     n = data.samples.shape[0]
@@ -614,9 +617,8 @@ def _to_stream(name: str, info: dict, data: StreamData, interval: tuple | None) 
     channels: dict[str, np.ndarray] = {}
     units: dict[str, str] = {}
     keep = (pos >= lo) & (pos < hi)
-    roles = info["channel_roles"]
     for j, (ch, unit) in enumerate(zip(data.channels, data.units, strict=True)):
-        out_name = _recording_name(ch, unit, roles[j])
+        out_name = names[j]
         if out_name in channels:  # a mapped name collides with a raw one: keep the raw name
             out_name = ch
         arr = np.full(hi - lo, np.nan)
