@@ -158,6 +158,14 @@ class OutletWriter:
         self._writer.append(name, block)
         self.outlet.push_block(name, block)
 
+    def add_gap(self, name: str, n_missing: int, t_s: float | None = None) -> None:
+        """Record samples that never arrived (the outlet simply has none to send)."""
+        self._writer.add_gap(name, n_missing, t_s)
+
+    def n_samples_stored(self, name: str) -> int:
+        """Samples of stream ``name`` the file holds."""
+        return self._writer.n_samples_stored(name)
+
     def update_link_stats(self, name: str, stats: LinkStats) -> None:
         """Record the link counters in the file."""
         self._writer.update_link_stats(name, stats)

@@ -15,6 +15,7 @@ from forcelab.drivers.base import Block, Channel, DeviceInfo
 from pylsl.util import LostError
 
 from forcelab.acquisition.lsl_outlet import MARKERS_NAME, OutletWriter, outlet_writer_factory
+from forcelab.acquisition.session_writer import SessionWriter
 from forcelab.store import open_session
 
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -106,6 +107,15 @@ def test_outside_inlet_receives_recorded_samples_and_stance_markers(tmp_path):
     t_marks = np.asarray(stamps[MARKERS_NAME]) + tc[MARKERS_NAME]
     t_mark_session = np.asarray([m["t_s"] for m in markers])
     assert np.ptp(t_marks - t_mark_session) < 0.005
+
+
+def test_outlet_writer_is_a_whole_session_writer():
+    """Every method of the recorder's SessionWriter interface is there (a method added to the
+    interface later fails here, not in the middle of a recording)."""
+    wanted = {n for n, v in vars(SessionWriter).items()
+              if callable(v) and not n.startswith("_")}
+    assert wanted and wanted <= {n for n in dir(OutletWriter) if not n.startswith("_")}
+    assert "t0_unix_s" in SessionWriter.__annotations__
 
 
 def test_operator_markers_are_published_with_their_session_time(tmp_path):
