@@ -98,8 +98,8 @@ ZERO_WINDOW_S = 0.25
 #: A read waits for this many seconds of samples (or its timeout) before it returns, looking
 #: every READ_POLL_S s: senders that push every sample would otherwise cost one read per sample,
 #: and liblsl's own timed wait costs more CPU than these few looks. Adds at most their sum.
-READ_BATCH_S = 0.010
-READ_POLL_S = 0.005
+READ_BATCH_S = 0.006
+READ_POLL_S = 0.003
 #: Samples of an irregular stream used to estimate its rate when ``rate=`` is not given.
 RATE_ESTIMATE_SAMPLES = 20
 _ZEROED_ROLES = (ROLE_VERTICAL, ROLE_FORCE_AP, ROLE_FORCE_ML, ROLE_CELL, ROLE_MOMENT_X,
