@@ -50,7 +50,7 @@ def split_url(url: str) -> tuple[str, list[str], dict[str, str]]:
         proto, target = DEFAULT_SCHEME, url  # a bare path or a pyserial URL
     else:
         proto, target = scheme, rest
-        if proto != "sim" and target.startswith("//") and not target.startswith("///"):
+        if proto not in ("sim", "lsl") and target.startswith("//") and not target.startswith("///"):
             # fpb1://dev/ttyX is a typo for fpb1:///dev/ttyX
             raise DeviceNotFound(
                 f"device string {url!r}: use three slashes for a path, e.g. "

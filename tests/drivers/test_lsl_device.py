@@ -264,9 +264,11 @@ def test_devices_lists_the_lsl_streams_beside_the_serial_ports(tmp_path, players
     assert "LSL streams" in table.stdout
     row = next(line for line in table.stdout.splitlines() if name in line)
     assert row.split()[:2] == [f"lsl:?source_id={sid}", name] and "300 Hz" in row
-    # the device string it prints opens the stream
-    (dev,) = open_devices(entries[0]["device"])
-    dev.close()
+    # the device string it prints opens the stream, and so does the name with or without //
+    for device in (entries[0]["device"], f"lsl:{name}", f"lsl://{name}"):
+        (dev,) = open_devices(device)
+        assert dev.info.extra["lsl"]["source_id"] == sid
+        dev.close()
 
 
 @pytest.mark.parametrize("args, hint", [
