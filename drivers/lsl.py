@@ -581,7 +581,7 @@ class LslDevice(Device):
                 if self._streaming:
                     inlet.open_stream(timeout=0.5)
                     self._inlet = inlet
-                    self._refresh_time_correction(0.5)
+                    self._refresh_time_correction(2.0)  # the first estimate takes ~0.6 s
                 else:
                     self._inlet = inlet
             except (LslTimeout, LostError, DeviceError):
