@@ -121,9 +121,10 @@ def read_xdf(path: str | Path, **options: Any) -> Recording:
     finally:
         log.removeHandler(notes)
         log.propagate = propagate
-    numeric = [s for s in streams if _field(s["info"], "channel_format") not in _TEXT_FORMATS]
-    markers = [s for s in streams if s not in numeric
-               or _field(s["info"], "type").lower() == "markers"]
+    is_text = [_field(s["info"], "channel_format") in _TEXT_FORMATS for s in streams]
+    numeric = [s for s, text in zip(streams, is_text, strict=True) if not text]
+    markers = [s for s, text in zip(streams, is_text, strict=True)
+               if text or _field(s["info"], "type").lower() == "markers"]
     if "stream" in opts:
         want = opts["stream"]
         chosen = [s for s in numeric if _field(s["info"], "name") == want] or [
