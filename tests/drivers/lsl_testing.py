@@ -13,8 +13,8 @@ import pytest
 from forcelab.interop import load_recording
 
 ROOT = Path(__file__).resolve().parents[2]
-#: ../shared/data from the repository root; a worktree beside the checkout finds it at /work.
-DATA_CANDIDATES = (ROOT.parent / "shared" / "data", Path("/work/shared/data"))
+#: The real recordings: ../shared/data from the repository root (as tests/conftest.py says).
+SHARED_DATA = ROOT.parent / "shared" / "data"
 FUKUCHI = ("fukuchi2017_running", "RBDS001runT25forces.txt")
 RATE_HZ = 300.0
 #: Seconds of the run the tests stream (10 s hold about 13 stances per side).
@@ -23,10 +23,9 @@ PORTION_S = 9.0
 
 def shared_data() -> Path:
     """The folder of real recordings; the test is skipped with the reason when it is absent."""
-    for p in DATA_CANDIDATES:
-        if p.is_dir():
-            return p
-    pytest.skip(f"real recordings not found at {DATA_CANDIDATES[0]}")
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real recordings not found at {SHARED_DATA}")
+    return SHARED_DATA
 
 
 def fukuchi_portion() -> tuple[np.ndarray, np.ndarray]:

@@ -21,21 +21,11 @@ from forcelab.interop import load_recording
 from forcelab.recording import Recording, Stream
 from forcelab.store import open_session
 
-ROOT = Path(__file__).resolve().parents[2]
-#: ../shared/data from the repository root; a worktree beside the checkout finds it at /work.
-DATA = next((p for p in (ROOT.parent / "shared" / "data", Path("/work/shared/data"))
-             if p.is_dir()), None)
 RATE_HZ = 300.0
 #: The sender's clock runs this far from the recording computer's (ClockOffset chunks).
 CLOCK_OFFSET_S = -12.5
 BOUNDARY = bytes([0x43, 0xA5, 0x46, 0xDC, 0xCB, 0xF5, 0x41, 0x0F, 0xB3, 0x0E, 0xD5, 0x46,
                   0x73, 0x83, 0xCB, 0xE4])
-
-
-def data_dir() -> Path:
-    if DATA is None:
-        pytest.skip("real recordings (../shared/data) not found")
-    return DATA
 
 
 # ------------------------------------------------------------------ an XDF writer (the spec)
@@ -110,8 +100,8 @@ def write_xdf(path: Path, streams: list[dict]) -> Path:
 
 
 @pytest.fixture(scope="module")
-def run():
-    d = np.loadtxt(data_dir() / "fukuchi2017_running" / "RBDS001runT25forces.txt", skiprows=1)
+def run(shared_data):
+    d = np.loadtxt(shared_data / "fukuchi2017_running" / "RBDS001runT25forces.txt", skiprows=1)
     n = int(10 * RATE_HZ)
     # Fy is vertical (N); COPz (mm) is medio-lateral, larger = right (data README)
     return d[:n, 2].astype(np.float32).astype(float), d[:n, 6].astype(np.float32).astype(float)
@@ -213,19 +203,19 @@ def test_cli_analyze_import_export_and_report_an_xdf_file(xdf_file, tmp_path):
     assert "stances were analysed" in html.read_text(encoding="utf-8")
 
 
-def test_bad_stream_name_and_options_are_clear(xdf_file):
+def test_bad_stream_name_and_options_are_clear(xdf_file, shared_data):
     with pytest.raises(InputError, match="--stream 'Nope': no stream with samples"):
         load_recording(xdf_file, stream="Nope")
     with pytest.raises(InputError, match="--vertical Fq names no channel"):
         load_recording(xdf_file, stream="Treadmill", vertical="Fq")
     with pytest.raises(InputError, match="--stream cannot be used"):
-        load_recording(data_dir() / "fukuchi2017_running" / "RBDS001runT25forces.txt",
+        load_recording(shared_data / "fukuchi2017_running" / "RBDS001runT25forces.txt",
                        stream="x", vertical="Fy")
 
 
 @pytest.mark.parametrize("name", ["minimal.xdf", "clock_resets.xdf", "empty_streams.xdf"])
-def test_example_files_without_force_data_say_so_in_one_line(name):
-    path = data_dir() / "xdf_examples" / name
+def test_example_files_without_force_data_say_so_in_one_line(name, shared_data):
+    path = shared_data / "xdf_examples" / name
     with pytest.raises(FileFormatError, match="no force stream in this XDF file .* --stream"):
         load_recording(path)
     r = subprocess.run([sys.executable, "-m", "forcelab", "analyze", str(path)],
@@ -235,8 +225,8 @@ def test_example_files_without_force_data_say_so_in_one_line(name):
     assert "Traceback" not in r.stderr
 
 
-def test_clock_resets_are_handled_when_a_stream_is_named():
-    rec = load_recording(data_dir() / "xdf_examples" / "clock_resets.xdf", stream="BioSemi",
+def test_clock_resets_are_handled_when_a_stream_is_named(shared_data):
+    rec = load_recording(shared_data / "xdf_examples" / "clock_resets.xdf", stream="BioSemi",
                          vertical="1")
     (s,) = rec.streams
     assert s.rate_hz == 100.0
@@ -248,8 +238,8 @@ def test_clock_resets_are_handled_when_a_stream_is_named():
     assert t[-1] <= s.t0_s + s.duration_s + 60
 
 
-def test_empty_force_stream_and_damaged_file(tmp_path):
-    path = data_dir() / "xdf_examples" / "empty_streams.xdf"
+def test_empty_force_stream_and_damaged_file(tmp_path, shared_data):
+    path = shared_data / "xdf_examples" / "empty_streams.xdf"
     with pytest.raises(FileFormatError, match="hold no samples"):
         load_recording(path, stream="Empty data stream: test stream 0 counter")
     bad = tmp_path / "cut.xdf"
