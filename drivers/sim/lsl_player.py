@@ -8,16 +8,21 @@ real recording read with forcelab's readers; the player itself only needs NumPy 
 
 The stream carries ``desc/channels/channel/{label, unit, type}`` (unless ``--no-metadata``) and
 ``desc/acquisition``. Samples are time-stamped on the player's LSL clock at their nominal times
-(``start + i / rate``) and pushed in chunks of ``--chunk-s`` s as that time passes, as a device
-with its own clock does. ``--pause-at S --pause-for S`` destroys the outlet after S s of data and
-opens a new one with the same source_id after the pause (the samples of the pause are lost, like
-an unplugged sender); ``--clock-back S`` stamps the samples after the pause S s earlier (a sender
-whose clock restarted). ``--skip-at S --skip-s D`` never sends D s of samples from S s on while
-the outlet stays (samples lost inside the sender: a jump in time stamps). ``--wait-consumer S``
-starts the first sample once an inlet connects.
-The player prints one line per state change (``ready``, ``streaming``, ``paused``, ``resumed``,
-``done``) and, after the last sample, holds the outlet until it is terminated or its
-standard input closes.
+(``start + i / rate``; with ``--stamp-at-push`` by LSL when pushed) and pushed in chunks of
+``--chunk-s`` s as that time passes, as a device with its own clock does.
+
+Faults, as a lab sees them:
+
+* ``--pause-at S --pause-for P``: the outlet is destroyed after S s of data and a new one with the
+  same source_id opens P s later (the samples of the pause are lost, like an unplugged sender);
+  ``--clock-back C`` stamps the samples after the pause C s earlier (a sender that restarted).
+* ``--skip-at S --skip-s D``: D s of samples from S s on are never sent while the outlet stays
+  (samples lost inside the sender: a jump in time stamps).
+* ``--irregular``: the stream declares an irregular rate (nominal_srate 0).
+
+``--wait-consumer S`` starts the first sample once an inlet connects. The player prints one line
+per state change (``ready``, ``streaming``, ``paused``, ``resumed``, ``done``) and, after the last
+sample, holds the outlet until it is terminated or its standard input closes.
 """
 
 from __future__ import annotations
@@ -66,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="start the first sample once an inlet has connected (at most S s)")
     p.add_argument("--pause-at", type=float, default=None, metavar="S")
     p.add_argument("--pause-for", type=float, default=0.0, metavar="S")
+    p.add_argument("--stamp-at-push", action="store_true",
+                   help="let LSL stamp each chunk when it is pushed (its last sample at the push "
+                        "time, the others back at the nominal rate), as most LSL apps do")
     p.add_argument("--skip-at", type=float, default=None, metavar="S",
                    help="never send the samples from S s on for --skip-s s (the outlet stays)")
     p.add_argument("--skip-s", type=float, default=0.0, metavar="S")
@@ -117,7 +125,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.skip_at is not None:  # samples lost inside the sender: a jump in stamps
                 lo, hi = int(args.skip_at * rate_hz), int((args.skip_at + args.skip_s) * rate_hz)
                 idx = idx[(idx < lo) | (idx >= hi)]
-            if idx.size:
+            if idx.size and args.stamp_at_push:
+                out.push_chunk(samples[idx])
+            elif idx.size:
                 out.push_chunk(samples[idx], (stamp0 + idx / rate_hz).tolist())
             sent = due
         stop.wait(max(0.0, t0 + (sent + chunk_n - 1) / rate_hz - pylsl.local_clock()))

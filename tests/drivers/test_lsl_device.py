@@ -338,3 +338,19 @@ def test_samples_lost_inside_a_live_stream_are_an_exact_gap(tmp_path, players):
     # every sample sits at its own number: the gap is where the samples are missing
     np.testing.assert_array_equal(values, fz[start + seq - seq[0]].astype(np.float32))
     assert seq[-1] - seq[0] + 1 == seq.size + 90
+
+
+def test_time_stamps_jittered_by_the_push_are_not_mistaken_for_loss(tmp_path, players):
+    # most LSL apps let LSL stamp a chunk when it is pushed: chunk boundaries jitter with the
+    # sender's scheduling (more on this loaded machine), yet nothing is lost
+    player, fz, _ = play_run(tmp_path, players, "jitter", "--wait-consumer", "30",
+                             "--stamp-at-push", "--chunk-s", "0.02")
+    (dev,) = open_devices(f"lsl:{player.name}")
+    try:
+        dev.start()
+        got = read_samples(dev, int(4 * RATE_HZ))
+    finally:
+        dev.close()
+    assert dev.stats.gaps == 0 and dev.stats.dropped_samples == 0
+    start = align(got[:, 0], fz)
+    np.testing.assert_array_equal(got[:, 0], fz[start:start + got.shape[0]].astype(np.float32))
