@@ -17,7 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from forcelab.analysis import StreamingAnalyzer, detection
+from forcelab.analysis.asymmetry import robinson_si_pct, symmetry_text
 from forcelab.recording import check_body_mass
+
+__all__ = ["MAX_STANCES_KEPT", "LiveAnalyzer", "robinson_si_pct", "symmetry_text"]
 
 MAX_STANCES_KEPT = 20000
 
@@ -40,39 +44,14 @@ class _StreamState:
     cop_means: collections.deque = field(default_factory=lambda: collections.deque(maxlen=20))
 
     def new_analyzer(self) -> None:
-        from forcelab.analysis import StreamingAnalyzer
-
         options = dict(self.options)
         if not any(k in options for k in ("on_fraction", "off_fraction")):
             # the same per-sensor contact thresholds as the batch analysis of the file
-            from forcelab.analysis import detection
-
             options.update(detection.SENSOR_OPTIONS.get(self.sensor, {}))
         self.analyzer = StreamingAnalyzer(self.rate_hz, self.body_mass_kg, **options)
         self.n_fed = 0
         if self.cop_column is not None:
             self.cop_ring = np.full(int(30 * self.rate_hz), np.nan)
-
-
-def symmetry_text(si_pct: float | None, what: str = "") -> str:
-    """Direction of an asymmetry in words, e.g. ``"7.8 % higher on the left"``."""
-    if si_pct is None or not np.isfinite(si_pct):
-        return "n/a"
-    prefix = f"{what} " if what else ""
-    if abs(si_pct) < 0.05:
-        return f"{prefix}equal left and right"
-    side = "right" if si_pct > 0 else "left"
-    return f"{prefix}{abs(si_pct):.1f} % higher on the {side}"
-
-
-def robinson_si_pct(left: float, right: float) -> float | None:
-    """Robinson symmetry index (R − L)/((R + L)/2)·100 %, or None when it is meaningless."""
-    if not (np.isfinite(left) and np.isfinite(right)):
-        return None
-    mean = (left + right) / 2.0
-    if abs(mean) < 1e-9:
-        return None
-    return float((right - left) / mean * 100.0)
 
 
 class LiveAnalyzer:

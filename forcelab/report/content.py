@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from forcelab.analysis import symmetry_text
 from forcelab.recording import Recording
 
 #: the force-asymmetry disclaimer every report carries
@@ -297,7 +298,7 @@ def plain_paragraph(tr: TrialReport, threshold_pct: float, summary: dict[str, An
         if p.text:  # the analysis's own coach line
             parts.append(p.text.rstrip(".") + ".")
         else:
-            parts.append(f"{p.label}: {abs(p.si_pct):.1f} % higher on the {p.higher}.")
+            parts.append(f"{p.label}: {symmetry_text(p.si_pct)}.")
         if abs(p.si_pct) >= threshold_pct:
             parts.append(f"That is above the {threshold_pct:g} % level this report flags, "
                          "so it is worth watching over the next sessions.")
