@@ -748,3 +748,89 @@ def stance_metrics(const double[::1] x, const cnp.int64_t[::1] start, const cnp.
             a_vilr[k] = vmax
     arrays["loading_rate_method"] = method_a
     return arrays
+
+
+def refine_edges(const double[::1] x, const cnp.int64_t[::1] start, const cnp.int64_t[::1] end,
+                 const double[::1] baseline, double threshold, const cnp.int64_t[::1] lower,
+                 Py_ssize_t window, bint final):
+    """Move each stance's contact and toe-off to where the force crosses its edge level.
+
+    The level is ``b + threshold`` where b is the mean of the samples in
+    ``[max(start - window, lower), start)`` below ``baseline + threshold / 2`` (the flight just
+    before the contact, without the edges of the stances around it; ``baseline`` when fewer
+    than 3 such samples). The edge moves outward when the edge sample is at or above the level
+    (away from the stance while samples stay at or above it, at most ``window`` samples, never
+    below ``lower[k]``), inward when it is below (first / last sample of the stance at or above
+    it). An outward walk that meets a missing sample, ``lower[k]``, the end of ``x`` or the
+    window without a sample below the level keeps the detected edge. Returns (start, end,
+    level, pending): ``pending[k]`` is 1 when the toe-off walk ran into the end of ``x`` inside
+    the window and ``final`` is false (a streaming caller must wait for more samples).
+    """
+    cdef Py_ssize_t m = start.shape[0], n = x.shape[0], k, s, e, j, lo, hi, cnt
+    cdef double lv, v, acc, cut
+    s_a = np.empty(m, dtype=np.int64)
+    e_a = np.empty(m, dtype=np.int64)
+    l_a = np.empty(m, dtype=np.float64)
+    p_a = np.zeros(m, dtype=np.int8)
+    cdef cnp.int64_t[::1] o_s = s_a
+    cdef cnp.int64_t[::1] o_e = e_a
+    cdef double[::1] o_l = l_a
+    cdef cnp.int8_t[::1] o_p = p_a
+    with nogil:
+        for k in range(m):
+            s = start[k]
+            e = end[k]
+            o_s[k] = s
+            o_e[k] = e
+            lo = s - window
+            if lo < lower[k]:
+                lo = lower[k]
+            if lo < 0:
+                lo = 0
+            cut = baseline[k] + 0.5 * threshold
+            acc = 0.0
+            cnt = 0
+            for j in range(lo, s):
+                v = x[j]
+                if v < cut and v > -INFINITY:
+                    acc += v
+                    cnt += 1
+            lv = (acc / cnt if cnt >= 3 else baseline[k]) + threshold
+            o_l[k] = lv
+            if not (lv == lv) or e <= s:
+                continue
+            if x[s] >= lv:
+                j = s - 1
+                while j >= lo:
+                    v = x[j]
+                    if not (v >= lv and v < INFINITY):
+                        break
+                    j -= 1
+                if j >= lo and x[j] < lv and x[j] > -INFINITY:
+                    o_s[k] = j + 1
+            else:
+                j = s
+                while j < e and x[j] < lv:
+                    j += 1
+                if j >= e:
+                    continue  # the stance never reaches the level: keep the detected edges
+                o_s[k] = j
+            if x[e - 1] >= lv:
+                hi = e + window
+                j = e
+                while j < hi and j < n:
+                    v = x[j]
+                    if not (v >= lv and v < INFINITY):
+                        break
+                    j += 1
+                if j < hi and j < n:
+                    if x[j] < lv and x[j] > -INFINITY:
+                        o_e[k] = j
+                elif j >= n and j < hi and not final:
+                    o_p[k] = 1
+            else:
+                j = e - 1
+                while j > o_s[k] and x[j] < lv:
+                    j -= 1
+                o_e[k] = j + 1
+    return s_a, e_a, l_a, p_a

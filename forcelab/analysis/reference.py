@@ -20,7 +20,9 @@ from forcelab.analysis.detection import (
     as_force,
     bridge_gaps,
     check_options,
+    edge_threshold_n,
     first_finite,
+    flight_noise_n,
     initial_state,
     sample_counts,
 )
@@ -248,25 +250,77 @@ def detect_stances_reference(force_n: Any, rate_hz: float, **options: Any) -> St
     opts = check_options(options)
     counts = sample_counts(opts, rate)
     x, _ = bridge_gaps(x, counts["max_gap"])
-    init = initial_state(first_finite(x, counts["init_window"]), opts)
+    window = first_finite(x, counts["init_window"])
+    init = initial_state(window, opts)
     out = _RefDetector(opts, counts, init).run(x)
     cols = list(zip(*out, strict=True)) if out else [[], [], [], [], []]
+    start = np.array(cols[0], dtype=np.int64)
+    end = np.array(cols[1], dtype=np.int64)
+    base = np.array(cols[3], dtype=np.float64)
+    off_n = np.array(cols[4], dtype=np.float64)
+    threshold_n = edge_threshold_n(opts, flight_noise_n(window, opts))
+    if threshold_n is not None:
+        start, end, off_n = refine_edges_reference(
+            x, start, end, base, threshold_n, counts["edge_window"]
+        )
     params = {
         "options": opts,
         "initial_baseline_n": init[0],
         "initial_noise_n": init[1],
         "initial_level_n": init[2],
+        "contact_threshold_n": threshold_n,
         "implementation": "numpy reference",
     }
     return Stances.from_codes(
-        np.array(cols[0], dtype=np.int64),
-        np.array(cols[1], dtype=np.int64),
-        np.array(cols[2], dtype=np.int64),
-        np.array(cols[3], dtype=np.float64),
-        rate,
-        params,
-        off_n=np.array(cols[4], dtype=np.float64),
+        start, end, np.array(cols[2], dtype=np.int64), base, rate, params, off_n=off_n
     )
+
+
+def refine_edges_reference(
+    x: np.ndarray,
+    start: np.ndarray,
+    end: np.ndarray,
+    baseline_n: np.ndarray,
+    threshold_n: float,
+    window: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """NumPy reference of the compiled ``refine_edges`` (whole data, ``final=True``).
+
+    Level: mean of the flight samples before the contact (within ``window``, after the previous
+    stance's detected end) below ``baseline + threshold / 2``, plus ``threshold_n``. Each edge
+    moves to the level crossing: outward over at most ``window`` samples when the edge sample is
+    at or above the level and a finite sample below it is found there, inward otherwise.
+    """
+    new_s, new_e = start.copy(), end.copy()
+    level_n = np.empty(start.shape[0])
+    n = x.shape[0]
+    for k in range(start.shape[0]):
+        s, e = int(start[k]), int(end[k])
+        lower = int(end[k - 1]) if k else 0
+        lo = max(s - window, lower, 0)
+        flight = x[lo:s]
+        flight = flight[flight < baseline_n[k] + 0.5 * threshold_n]
+        b = _seq_sum(0.0, flight) / flight.size if flight.size >= 3 else baseline_n[k]
+        lv = level_n[k] = b + threshold_n
+        if x[s] >= lv:
+            seg = x[lo:s][::-1]  # s-1, s-2, ..., lo
+            stop = np.flatnonzero(~(seg >= lv) | ~np.isfinite(seg))
+            if stop.size and np.isfinite(seg[stop[0]]):
+                new_s[k] = s - stop[0]
+        else:
+            inside = np.flatnonzero(x[s:e] >= lv)
+            if inside.size == 0:
+                continue
+            new_s[k] = s + inside[0]
+        if x[e - 1] >= lv:
+            seg = x[e : min(e + window, n)]
+            stop = np.flatnonzero(~(seg >= lv) | ~np.isfinite(seg))
+            if stop.size and np.isfinite(seg[stop[0]]):
+                new_e[k] = e + stop[0]
+        else:
+            last = np.flatnonzero(x[new_s[k] : e] >= lv)
+            new_e[k] = new_s[k] + (last[-1] + 1 if last.size else 1)
+    return new_s, new_e, level_n
 
 
 def stance_metrics_reference(

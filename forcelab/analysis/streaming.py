@@ -20,8 +20,11 @@ from forcelab.analysis.detection import (
     as_force,
     bridge_gaps,
     check_options,
+    edge_threshold_n,
+    flight_noise_n,
     initial_state,
     make_detector,
+    refine_edges,
     sample_counts,
 )
 from forcelab.analysis.metrics import (
@@ -113,6 +116,13 @@ class StreamingAnalyzer:
         self.initial_state: tuple[float, float, float] | None = None
         self._held = np.empty(0, dtype=np.float64)  # trailing dropout that may be bridged
         self._prev = np.nan  # last sample passed to the detector
+        self.contact_threshold_n: float | None = None
+        # detected stances whose toe-off crossing is not in the buffer yet (global indices)
+        self._pending: list[np.ndarray] = [np.empty(0, np.int64)] * 2 + [
+            np.empty(0, np.int8),
+            np.empty(0, np.float64),
+        ]
+        self._prev_det_end = 0  # detected end of the last stance released
 
     @property
     def baseline_n(self) -> float | None:
@@ -187,23 +197,55 @@ class StreamingAnalyzer:
             self._start_detector()
             rows += self._run(self._buf)
         self._flushed = True
-        return rows + self._emit(self._detector.finish())
+        return rows + self._emit(self._detector.finish(), final=True)
 
     def _start_detector(self) -> None:
         finite = self._buf[np.isfinite(self._buf)][: self._counts["init_window"]]
         self.initial_state = initial_state(finite, self.options)
+        self.contact_threshold_n = edge_threshold_n(
+            self.options, flight_noise_n(finite, self.options)
+        )
         self._detector = make_detector(self.options, self.rate_hz, self.initial_state)
 
     def _run(self, x: np.ndarray) -> list[dict[str, Any]]:
-        rows = self._emit(self._detector.feed(np.ascontiguousarray(x)))
+        rows = self._emit(self._detector.feed(np.ascontiguousarray(x)), final=False)
         keep = int(self._detector.keep_from)
+        if self._pending[0].size:
+            keep = min(keep, int(self._pending[0][0]))
+        if self.contact_threshold_n is not None:
+            # the contact edge may move back up to edge_window samples
+            keep = max(keep - self._counts["edge_window"] - 1, 0)
         if keep > self._buf0:
             self._buf = self._buf[keep - self._buf0 :].copy()
             self._buf0 = keep
         return rows
 
-    def _emit(self, found: tuple[np.ndarray, ...]) -> list[dict[str, Any]]:
+    def _emit(self, found: tuple[np.ndarray, ...], final: bool) -> list[dict[str, Any]]:
         start, end, code, base, off_n = found
+        if self.contact_threshold_n is not None:
+            start, end, code, base = (
+                np.concatenate((p, f))
+                for p, f in zip(self._pending, (start, end, code, base), strict=True)
+            )
+            if start.shape[0] == 0:
+                return []
+            rs, re, off_n, pending = refine_edges(
+                self._buf,
+                start - self._buf0,
+                end - self._buf0,
+                base,
+                self.contact_threshold_n,
+                self._counts["edge_window"],
+                prev_end=self._prev_det_end - self._buf0,
+                final=final,
+            )
+            ready = int(np.argmax(pending)) if pending.any() else start.shape[0]
+            self._pending = [a[ready:] for a in (start, end, code, base)]
+            if ready == 0:
+                return []
+            self._prev_det_end = int(end[ready - 1])
+            start, end = rs[:ready] + self._buf0, re[:ready] + self._buf0
+            code, base, off_n = code[:ready], base[:ready], off_n[:ready]
         if start.shape[0] == 0:
             return []
         st = Stances.from_codes(

@@ -190,14 +190,23 @@ def test_walking_only_rows_appear_for_walking_and_not_for_running():
         assert row not in text
     streams = []
     for side, seed in (("left", 1), ("right", 2)):
-        fz, _, _ = make_gait(rate_hz=200.0, n_stances=8, contact_s=0.6, flight_s=0.5,
-                             peak_n=800.0, kind="double_hump", noise_n=3.0, seed=seed)
+        fz, _, _ = make_gait(
+            rate_hz=200.0,
+            n_stances=8,
+            contact_s=0.6,
+            flight_s=0.5,
+            peak_n=800.0,
+            kind="double_hump",
+            noise_n=3.0,
+            seed=seed,
+        )
         streams.append(Stream(side, 200.0, {"fz": fz}, side=side))
     walk = analyze_recording(Recording(streams, body_mass_kg=75.0))
     valid = [s for s in walk.stances if s["valid"]]
     assert len(valid) >= 12
-    assert all(s["trough_n"] < s["first_peak_n"] and s["trough_n"] < s["second_peak_n"]
-               for s in valid)
+    assert all(
+        s["trough_n"] < s["first_peak_n"] and s["trough_n"] < s["second_peak_n"] for s in valid
+    )
     text = walk.format_text()
     for row in ("First peak (BW)", "Trough (BW)", "Second peak (BW)"):
         assert row in text

@@ -137,16 +137,21 @@ def test_single_hump_stances_have_no_first_peak_trough_second_peak(f):
     t = double_hump(f)
     assert len(t["peak_force_n"]) == 2
     assert np.all(np.isfinite(t["peak_force_n"]))
-    for key in ("first_peak_n", "trough_n", "second_peak_n",
-                "first_peak_bw", "trough_bw", "second_peak_bw"):
+    for key in (
+        "first_peak_n",
+        "trough_n",
+        "second_peak_n",
+        "first_peak_bw",
+        "trough_bw",
+        "second_peak_bw",
+    ):
         assert np.all(np.isnan(t[key])), key
 
 
 def test_double_hump_of_a_walking_stance_is_found_at_its_place():
     from .gait import make_gait
 
-    x, _, _ = make_gait(rate_hz=RATE, n_stances=4, contact_s=0.6, peak_n=900.0,
-                        kind="double_hump")
+    x, _, _ = make_gait(rate_hz=RATE, n_stances=4, contact_s=0.6, peak_n=900.0, kind="double_hump")
     t = stance_metrics(x, detect_stances(x, RATE), RATE)
     c = (np.arange(600) + 0.5) / 600
     f = 900.0 * np.sin(np.pi * c) * (1.0 - 0.35 * np.cos(4 * np.pi * c))
