@@ -834,3 +834,56 @@ def refine_edges(const double[::1] x, const cnp.int64_t[::1] start, const cnp.in
                     j -= 1
                 o_e[k] = j + 1
     return s_a, e_a, l_a, p_a
+
+
+def alternation(const cnp.int8_t[::1] obs, double same_cost):
+    """Most likely foot sequence of one run of stances (two-state Viterbi).
+
+    ``obs[k]`` is 1 when stance k looks like a right-foot contact, 0 when it looks like a
+    left one. A stance whose side disagrees with its observation costs 1; two contacts of the
+    same foot in a row cost ``same_cost``; alternation costs nothing. Ties go to the path whose
+    first stance agrees with ``obs[0]``, then to alternation. Returns int8: 1 = right.
+    """
+    cdef Py_ssize_t n = obs.shape[0], k
+    out_a = np.zeros(n, dtype=np.int8)
+    back_a = np.zeros((n, 2), dtype=np.int8)
+    cdef cnp.int8_t[::1] out = out_a
+    cdef cnp.int8_t[:, ::1] back = back_a
+    cdef double c0, c1, n0, n1, stay, alt
+    cdef int last
+    if n == 0:
+        return out_a
+    # cost of a path ending left (0) / right (1); a first stance against its observation pays
+    # a little extra so that ties keep it
+    c0 = (1.0 if obs[0] == 1 else 0.0) + (1e-6 if obs[0] == 1 else 0.0)
+    c1 = (1.0 if obs[0] == 0 else 0.0) + (1e-6 if obs[0] == 0 else 0.0)
+    with nogil:
+        for k in range(1, n):
+            # ending left at k: from right (alternation) or from left (same foot)
+            alt = c1
+            stay = c0 + same_cost
+            if alt <= stay:
+                n0 = alt
+                back[k, 0] = 1
+            else:
+                n0 = stay
+                back[k, 0] = 0
+            alt = c0
+            stay = c1 + same_cost
+            if alt <= stay:
+                n1 = alt
+                back[k, 1] = 0
+            else:
+                n1 = stay
+                back[k, 1] = 1
+            c0 = n0 + (1.0 if obs[k] == 1 else 0.0)
+            c1 = n1 + (1.0 if obs[k] == 0 else 0.0)
+        last = 0 if c0 <= c1 else 1
+        k = n - 1
+        while True:
+            out[k] = last
+            if k == 0:
+                break
+            last = back[k, last]
+            k -= 1
+    return out_a

@@ -260,7 +260,7 @@ def asymmetry(left: Any, right: Any, metrics: Any = None) -> dict[str, Any]:
     return {m: asymmetry_of(left[m], right[m], m, LABELS.get(m, "")) for m in metrics}
 
 
-_NOT_COMPARED = {"start_s", "end_s", "baseline_n"}
+_NOT_COMPARED = {"start_s", "end_s", "baseline_n", "cop_ml_m"}
 
 LABELS = {
     "contact_time_s": "Contact time",
@@ -290,5 +290,6 @@ LABELS = {
     "propulsive_impulse_ns": "Propulsive impulse",
     "propulsive_impulse_bw_s": "Propulsive impulse",
     "step_time_s": "Step time",
+    "step_width_m": "Step width",
     "stride_time_s": "Stride time",
 }

@@ -65,7 +65,7 @@ from forcelab import _stances
 from forcelab.errors import InputError
 from forcelab.recording import check_rate
 
-REASONS = ("", "partial_start", "partial_end", "gap", "cross_step")
+REASONS = ("", "partial_start", "partial_end", "gap")
 """Reason text per reason code; "" means valid."""
 _REASON_TEXT = np.array(REASONS, dtype=object)
 
@@ -446,8 +446,7 @@ class Stances:
     valid : ndarray of bool
         True for complete stances that can be used in statistics.
     reason : ndarray of str
-        Why a stance is invalid ("partial_start", "partial_end", "gap", "cross_step"); "" when
-        valid.
+        Why a stance is invalid ("partial_start", "partial_end", "gap"); "" when valid.
     baseline_n : ndarray of float64
         Baseline (N) tracked from the flight before each stance; metrics are measured above it.
     rate_hz : float

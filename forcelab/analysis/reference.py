@@ -430,3 +430,28 @@ def stance_metrics_reference(
             out["vilr_n_s"][k] = np.max(np.diff(f[lo - 1 : j80 + 1]) * rate)
     out["loading_rate_method"] = method
     return out
+
+
+def alternation_reference(looks_right: np.ndarray, same_cost: float) -> np.ndarray:
+    """NumPy reference of the compiled ``alternation`` kernel: every foot sequence's cost by
+    dynamic programming over both end states (same costs and tie rules), True = right."""
+    obs = np.asarray(looks_right, dtype=bool)
+    n = obs.size
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    miss = np.stack([obs.astype(float), (~obs).astype(float)], axis=1)  # cost of left, right
+    cost = miss[0] + 1e-6 * miss[0]
+    back = np.zeros((n, 2), dtype=np.intp)
+    for k in range(1, n):
+        new = np.empty(2)
+        for state in (0, 1):
+            alt, stay = cost[1 - state], cost[state] + same_cost
+            back[k, state] = 1 - state if alt <= stay else state
+            new[state] = min(alt, stay)
+        cost = new + miss[k]
+    path = np.empty(n, dtype=bool)
+    last = 0 if cost[0] <= cost[1] else 1
+    for k in range(n - 1, -1, -1):
+        path[k] = bool(last)
+        last = back[k, last]
+    return path

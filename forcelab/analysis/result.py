@@ -11,19 +11,16 @@ import numpy as np
 from forcelab.analysis.asymmetry import LABELS, asymmetry
 from forcelab.analysis.detection import detect_stances, sensor_options
 from forcelab.analysis.metrics import LOADING_RATE_METHODS, stance_metrics
-from forcelab.analysis.sides import assign_sides_from_cop
+from forcelab.analysis.sides import MAX_STEP_S, sides_by_alternation, stance_cop, step_widths
 from forcelab.analysis.streaming import split_options, table_rows
 from forcelab.errors import AnalysisError, InputError
 from forcelab.recording import SIDES, Recording, check_body_mass
 
-NOT_SUMMARISED = {"start_s", "end_s", "baseline_n", "step_time_s", "stride_time_s"}
+NOT_SUMMARISED = {"start_s", "end_s", "baseline_n", "step_time_s", "stride_time_s", "cop_ml_m"}
 """Numeric stance keys that are not averaged in the summary (times of day, corrections)."""
 
 MISSING = "-"
 """How a missing value is shown in the text tables."""
-
-MAX_STEP_S = 2.5
-"""Step times above this (s) are pauses, not steps, and are left out of step/stride time."""
 
 COACH_METRICS = (
     "midstance_peak",
@@ -129,6 +126,11 @@ class AnalysisResult:
                 reasons[s["reason"]] = reasons.get(s["reason"], 0) + 1
         if reasons:
             out.append("Excluded: " + ", ".join(f"{v} {k}" for k, v in sorted(reasons.items())))
+        n_double = sum(1 for s in self.stances if s.get("double_contact"))
+        if n_double:
+            out.append(
+                f"Double contacts (the same foot twice in a row, a skip or stumble): {n_double}"
+            )
         out.append("")
         groups = list(self.summary)
         rows = _table_rows(self.summary, self.body_mass_kg is not None)
@@ -161,6 +163,8 @@ def _table_rows(summary: dict[str, Any], with_bw: bool) -> list[tuple[str, str, 
         ("Step time (ms)", "step_time_s", "ms1"),
         ("Stride time (ms)", "stride_time_s", "ms1"),
         ("Cadence (steps/min)", "cadence_spm", "f1_1"),
+        ("Step width (mm)", "step_width_m", "mm"),
+        ("Crossover steps (%)", "crossover_pct", "f1_1"),
     ]
     forces = ["peak_force", "midstance_peak", "impact_peak", "first_peak", "trough", "second_peak"]
     rows.extend(spec)
@@ -198,7 +202,7 @@ def _cell(group: dict[str, Any], key: str, fmt: str) -> str:
     if not isinstance(v, dict) or v.get("mean") is None:
         return MISSING
     m, sd = v["mean"], v.get("sd")
-    if fmt == "ms":
+    if fmt in ("ms", "mm"):
         m, sd = m * 1000, (sd * 1000 if sd is not None else None)
         digits = 0
     else:
@@ -252,6 +256,19 @@ def _contralateral_flight(rows: list[dict[str, Any]]) -> None:
             latest_gap = r["reason"] == "gap"
 
 
+def _step_width(rows: list[dict[str, Any]]) -> None:
+    """Add step_width_m and crossover to every stance (in place; None where unknown)."""
+    widths = step_widths(
+        [r["side"] for r in rows],
+        [r["start_s"] for r in rows],
+        [np.nan if r.get("cop_ml_m") is None else r["cop_ml_m"] for r in rows],
+    )
+    for r, w in zip(rows, widths, strict=True):
+        known = bool(np.isfinite(w))
+        r["step_width_m"] = float(w) if known else None
+        r["crossover"] = bool(w < 0.0) if known else None
+
+
 def _summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     valid = [r for r in rows if r.get("valid")]
     out: dict[str, Any] = {"n_stances": len(valid)}
@@ -261,7 +278,7 @@ def _summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
         nums = [v for v in vals if isinstance(v, (int, float)) and not isinstance(v, bool)]
         if not nums and not all(v is None for v in vals):
             continue
-        if key in ("valid",):
+        if key in ("valid", "crossover", "double_contact"):
             continue
         arr = np.array(nums, dtype=np.float64)
         out[key] = {
@@ -273,11 +290,17 @@ def _summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
         out[key] = float(np.mean(vals)) if vals else None
     step = out["step_time_s"]
     out["cadence_spm"] = 60.0 / step if step else None
+    cross = [r["crossover"] for r in valid if r.get("crossover") is not None]
+    out["crossover_pct"] = 100.0 * sum(cross) / len(cross) if cross else None
     return out
 
 
 def _columns(rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
-    keys = [k for k in (rows[0] if rows else {}) if k not in ("start_s", "end_s", "baseline_n")]
+    keys = [
+        k
+        for k in (rows[0] if rows else {})
+        if k not in ("start_s", "end_s", "baseline_n", "cop_ml_m")
+    ]
     cols: dict[str, np.ndarray] = {}
     for key in keys:
         vals = [r.get(key) for r in rows]
@@ -335,16 +358,19 @@ def analyze_recording(
         table["start_s"] = table["start_s"] + stream.t0_s
         table["end_s"] = table["end_s"] + stream.t0_s
         sides = np.full(len(st), stream.side, dtype=object)
-        n_cross = 0
+        double = np.zeros(len(st), dtype=bool)
+        cop = np.full(len(st), np.nan)
+        if "cop_ml" in stream.channels and len(st):
+            cop = stance_cop(np.asarray(stream.channels["cop_ml"], dtype=np.float64), st)
         if stream.side is None and "cop_ml" in stream.channels and len(st):
-            sides, cross = assign_sides_from_cop(stream.channels["cop_ml"], st, max_pause_s)
-            mark = cross & table["valid"]
-            table["valid"] = table["valid"] & ~cross
-            table["reason"] = np.where(mark, "cross_step", table["reason"]).astype(object)
-            n_cross = int(cross.sum())
+            sides, double = sides_by_alternation(
+                cop, table["start_s"], table["end_s"], st.reason == "gap", max_pause_s
+            )
             side_source = "cop_ml"
         elif stream.side is not None:
             side_source = side_source or "stream"
+        table["cop_ml_m"] = cop
+        table["double_contact"] = double
         srows = table_rows(table)
         for r, side in zip(srows, sides, strict=True):
             r["stream"] = stream.name
@@ -359,7 +385,8 @@ def analyze_recording(
             "rate_hz": stream.rate_hz,
             "n_samples": stream.n_samples,
             "n_stances": len(st),
-            "n_cross_steps": n_cross,
+            "n_double_contacts": int(double.sum()),
+            "contact_threshold_n": st.parameters["contact_threshold_n"],
             "initial_baseline_n": st.parameters["initial_baseline_n"],
             "initial_noise_n": st.parameters["initial_noise_n"],
             "initial_level_n": st.parameters["initial_level_n"],
@@ -383,6 +410,7 @@ def analyze_recording(
     if has_sides:
         _step_stride(rows)
         _contralateral_flight(rows)
+        _step_width(rows)
     summary: dict[str, Any] = {}
     asym: dict[str, Any] = {}
     if has_sides:
