@@ -3,9 +3,12 @@
 The :class:`LiveAnalyzer` is fed the same :class:`~forcelab.drivers.Block` objects the writer gets
 (by the recorder's analyser thread, never by the acquisition threads) and keeps, per side, the
 completed stances of the current trial: mean mid-stance peak (N and BW), contact time, stride time,
-cadence, and the Robinson symmetry index of the mid-stance peak, SI = (R − L)/((R + L)/2)·100 %
-(positive = right higher). Sides come from the device (insole side, treadmill belt) or, for one
-plate under both feet, from the medio-lateral centre of pressure of each stance.
+cadence, step width and crossover, and the Robinson symmetry index of the mid-stance peak
+(:func:`forcelab.analysis.robinson_si_pct`). Sides come from the device (insole side, treadmill
+belt) or, for one plate under both feet, from the medio-lateral centre of pressure of each stance
+by the batch analysis' own alternation rule (:mod:`forcelab.analysis.sides`), re-run over the
+stream's stances as each one completes, so a side may change when a later stance shows a double
+contact; once the data ends, every side is the one the batch analysis of the file gives.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import numpy as np
 
 from forcelab.analysis import StreamingAnalyzer, detection
 from forcelab.analysis.asymmetry import robinson_si_pct, symmetry_text
+from forcelab.analysis.sides import median_cop, middle_half, sides_by_alternation, step_widths
 from forcelab.recording import check_body_mass
 
 __all__ = ["MAX_STANCES_KEPT", "LiveAnalyzer", "robinson_si_pct", "symmetry_text"]
@@ -41,7 +45,9 @@ class _StreamState:
     t_first_s: float = 0.0
     n_fed: int = 0
     cop_ring: np.ndarray | None = None
-    cop_means: collections.deque = field(default_factory=lambda: collections.deque(maxlen=20))
+    history: collections.deque = field(
+        default_factory=lambda: collections.deque(maxlen=MAX_STANCES_KEPT)
+    )
 
     def new_analyzer(self) -> None:
         options = dict(self.options)
@@ -50,6 +56,7 @@ class _StreamState:
             options.update(detection.SENSOR_OPTIONS.get(self.sensor, {}))
         self.analyzer = StreamingAnalyzer(self.rate_hz, self.body_mass_kg, **options)
         self.n_fed = 0
+        self.history.clear()
         if self.cop_column is not None:
             self.cop_ring = np.full(int(30 * self.rate_hz), np.nan)
 
@@ -62,7 +69,9 @@ class LiveAnalyzer:
     body_mass_kg : float or None
         Athlete body mass in kg; enables figures in body weights.
     options : dict or None
-        Stance-detection options passed to :class:`forcelab.analysis.StreamingAnalyzer`.
+        Stance-detection options passed to :class:`forcelab.analysis.StreamingAnalyzer`, and
+        ``max_pause_s`` (a pause that starts a new alternation run for COP sides, 1.5 s as in
+        the batch analysis).
     max_gap_fill_s : float
         Gaps up to this long (s) are fed as NaN (a stance across them is invalid); longer gaps
         restart the stream's detector.
@@ -81,6 +90,7 @@ class LiveAnalyzer:
     ) -> None:
         self.body_mass_kg = check_body_mass(body_mass_kg)
         self.options = dict(options or {})
+        self.max_pause_s = float(self.options.pop("max_pause_s", 1.5))
         self.max_gap_fill_s = float(max_gap_fill_s)
         self._streams: dict[str, _StreamState] = {}
         self._lock = threading.Lock()
@@ -101,7 +111,8 @@ class LiveAnalyzer:
         priority: int = 0,
         sensor: str = "plate",
     ) -> None:
-        """Declare a stream: its rate (Hz), side, the Block columns of Fz and COP ML, and its
+        """Declare a stream: its rate (Hz), side, the Block columns of Fz and COP ML (sides of a
+        stream without a side, and step width; several streams' COP must share one frame), its
         priority as the source of a side's figures when several streams see one foot (lower
         wins; the recorder gives force plates 0, DIY plates 1, insoles 2) and what measures it
         (``"plate"`` or ``"insole"``: insoles get the analysis' insole contact thresholds unless
@@ -112,7 +123,7 @@ class LiveAnalyzer:
             rate_hz=float(rate_hz),
             side=side,
             fz_column=int(fz_column),
-            cop_column=None if side is not None else cop_ml_column,
+            cop_column=cop_ml_column,
             options=self.options,
             body_mass_kg=self.body_mass_kg,
             sensor=sensor,
@@ -191,9 +202,11 @@ class LiveAnalyzer:
             self._since_s = -np.inf if since_s is None else float(since_s)
 
     def stances(self) -> list[dict[str, Any]]:
-        """Copies of the stances kept for the running figures."""
+        """Copies of the stances kept for the running figures, with ``step_width_m`` and
+        ``crossover`` (None where unknown)."""
         with self._lock:
-            return [dict(s) for s in self._stances]
+            rows = [dict(s) for s in self._stances]
+        return _with_step_width(rows)
 
     @property
     def n_stances(self) -> int:
@@ -218,31 +231,43 @@ class LiveAnalyzer:
             d["stream"] = st.name
             d["start_s"] = st.t_first_s + float(s["start_s"])
             d["end_s"] = st.t_first_s + float(s["end_s"])
-            d["side"] = st.side if st.side is not None else self._side_from_cop(st, s)
+            d["side"] = st.side
+            d["cop_ml_m"] = self._stance_cop(st, s)
+            d["double_contact"] = False
             out.append(d)
         if out:
             with self._lock:
+                if st.side is None and st.cop_ring is not None:
+                    st.history.extend(out)
+                    self._resolve_sides(st)
                 self._stances.extend(s for s in out if s["start_s"] >= self._since_s)
                 self._n_total += len(out)
-        return out
+        return [dict(d) for d in out]
 
-    def _side_from_cop(self, st: _StreamState, stance: dict[str, Any]) -> str | None:
+    def _stance_cop(self, st: _StreamState, stance: dict[str, Any]) -> float | None:
+        """Median ML COP (m) over the middle half of the stance, as the batch analysis."""
         if st.cop_ring is None:
             return None
         cap = st.cop_ring.shape[0]
-        i0 = int(round(float(stance["start_s"]) * st.rate_hz))
-        i1 = int(round(float(stance["end_s"]) * st.rate_hz))
-        q = (i1 - i0) // 4
-        lo, hi = i0 + q, max(i0 + q + 1, i1 - q)
+        lo, hi = middle_half(int(stance["sample_start"]), int(stance["sample_end"]))
         if hi <= lo or st.n_fed - lo > cap:
             return None
-        values = st.cop_ring[np.arange(lo, hi) % cap]
-        if not np.isfinite(values).any():
-            return None
-        mean = float(np.nanmean(values))
-        st.cop_means.append(mean)
-        midline = float(np.median(st.cop_means)) if len(st.cop_means) >= 4 else 0.0
-        return "right" if mean > midline else "left"
+        value = median_cop(st.cop_ring[np.arange(lo, hi) % cap])
+        return value if np.isfinite(value) else None
+
+    def _resolve_sides(self, st: _StreamState) -> None:
+        """Sides of all the stream's stances by the batch alternation rule (under the lock)."""
+        rows = list(st.history)
+        sides, double = sides_by_alternation(
+            [np.nan if r["cop_ml_m"] is None else r["cop_ml_m"] for r in rows],
+            [r["start_s"] for r in rows],
+            [r["end_s"] for r in rows],
+            [r.get("reason") == "gap" for r in rows],
+            self.max_pause_s,
+        )
+        for r, side, dbl in zip(rows, sides, double, strict=True):
+            r["side"] = side
+            r["double_contact"] = bool(dbl)
 
     def figures(self) -> dict[str, Any]:
         """Running figures of the current trial.
@@ -262,8 +287,9 @@ class LiveAnalyzer:
             have a stance), ``symmetry_text``, ``cadence_spm``, ``contact_time_s``.
         """
         with self._lock:
-            stances = [s for s in self._stances if s.get("valid", True)]
-            n_all = len(self._stances)
+            kept = [dict(s) for s in self._stances]
+        n_all = len(kept)
+        stances = [s for s in _with_step_width(kept) if s.get("valid", True)]
         by_stream: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
         for s in stances:
             by_stream.setdefault((s["stream"], s["side"]), []).append(s)
@@ -303,6 +329,8 @@ class LiveAnalyzer:
     def _group(self, group: list[dict[str, Any]], source: str) -> dict[str, Any]:
         peaks = np.array([_num(s.get("midstance_peak_n")) for s in group])
         contact = np.array([_num(s.get("contact_time_s")) for s in group])
+        widths = np.array([_num(s.get("step_width_m")) for s in group])
+        crossed = np.array([bool(s["crossover"]) for s in group if s.get("crossover") is not None])
         starts = np.sort(np.array([float(s["start_s"]) for s in group]))
         strides = np.diff(starts)
         strides = strides[strides < 3.0]
@@ -319,10 +347,28 @@ class LiveAnalyzer:
                 else None
             ),
             "contact_time_s": _nanmean(contact),
+            "step_width_m": _nanmean(widths),
+            "step_width_sd_m": _nanstd(widths),
+            "crossover_pct": (100.0 * float(np.mean(crossed)) if crossed.size else None),
             "stride_time_s": stride_s,
             "cadence_spm": 120.0 / stride_s if stride_s else None,
             "source": source,
         }
+
+
+def _with_step_width(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Add step_width_m and crossover to stance dicts (time order across streams)."""
+    rows.sort(key=lambda r: r["start_s"])
+    widths = step_widths(
+        [r["side"] for r in rows],
+        [r["start_s"] for r in rows],
+        [_num(r.get("cop_ml_m")) for r in rows],
+    )
+    for r, w in zip(rows, widths, strict=True):
+        known = bool(np.isfinite(w))
+        r["step_width_m"] = float(w) if known else None
+        r["crossover"] = bool(w < 0.0) if known else None
+    return rows
 
 
 def _num(value: Any) -> float:

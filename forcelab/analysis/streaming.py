@@ -141,7 +141,9 @@ class StreamingAnalyzer:
         -------
         list of dict
             Completed stances in time order; keys as ``AnalysisResult.stances`` without
-            ``stream``/``side``; ``start_s``/``end_s`` relative to the first fed sample.
+            ``stream``/``side``; ``start_s``/``end_s`` relative to the first fed sample, and
+            ``sample_start``/``sample_end`` (first and one-past-last sample index of the
+            stance, counted from the first fed sample).
 
         Raises
         ------
@@ -263,6 +265,10 @@ class StreamingAnalyzer:
         flight = (start_f - prev_end) / self.rate_hz
         flight[np.isnan(prev_end) | gap | prev_gap] = np.nan
         table["flight_time_s"] = flight
+        # sample indices (counted from the first fed sample): live analysis reads the stance's
+        # COP over the same samples as the batch analysis
+        table["sample_start"] = st.start + self._buf0
+        table["sample_end"] = st.end + self._buf0
         self._prev_end = float(end_f[-1])
         self._prev_gap = bool(gap[-1])
         return table_rows(table)
