@@ -260,7 +260,7 @@ def asymmetry(left: Any, right: Any, metrics: Any = None) -> dict[str, Any]:
     return {m: asymmetry_of(left[m], right[m], m, LABELS.get(m, "")) for m in metrics}
 
 
-_NOT_COMPARED = {"start_s", "end_s", "baseline_n", "cop_ml_m"}
+_NOT_COMPARED = {"start_s", "end_s", "sample_start", "sample_end", "baseline_n", "cop_ml_m"}
 
 LABELS = {
     "contact_time_s": "Contact time",

@@ -23,6 +23,7 @@ All forces are measured above the stance's tracked baseline (``Stances.baseline_
 - ``impulse_ns``: sum of force / rate (rectangle rule), N*s.
 - ``braking_impulse_ns`` / ``propulsive_impulse_ns``: time integral of the negative / positive
   part of the anterior-posterior force (only with ``ap_force_n``).
+- ``sample_start`` / ``sample_end``: first and one-past-last sample index of the stance.
 - ``start_s`` / ``end_s`` / ``contact_time_s``: contact and toe-off are placed between samples
   where the force crosses the stance's ``off`` threshold (linear interpolation).
 - ``flight_time_s``: time from the previous stance's end to this stance's start in the same
@@ -190,6 +191,8 @@ def assemble(
     table: dict[str, np.ndarray] = {
         "start_s": t0_s + start_f / rate_hz,
         "end_s": t0_s + end_f / rate_hz,
+        "sample_start": start + index_offset,
+        "sample_end": end + index_offset,
         "contact_time_s": (end_f - start_f) / rate_hz,
     }
     for name in ("peak_force_n", "midstance_peak_n", "impact_peak_n"):

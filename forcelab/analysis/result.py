@@ -16,7 +16,16 @@ from forcelab.analysis.streaming import split_options, table_rows
 from forcelab.errors import AnalysisError, InputError
 from forcelab.recording import SIDES, Recording, check_body_mass
 
-NOT_SUMMARISED = {"start_s", "end_s", "baseline_n", "step_time_s", "stride_time_s", "cop_ml_m"}
+NOT_SUMMARISED = {
+    "start_s",
+    "end_s",
+    "sample_start",
+    "sample_end",
+    "baseline_n",
+    "step_time_s",
+    "stride_time_s",
+    "cop_ml_m",
+}
 """Numeric stance keys that are not averaged in the summary (times of day, corrections)."""
 
 MISSING = "-"
@@ -293,6 +302,10 @@ def _summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     cross = [r["crossover"] for r in valid if r.get("crossover") is not None]
     out["crossover_pct"] = 100.0 * sum(cross) / len(cross) if cross else None
     return out
+
+
+_COMPARED_TIMES = {"step_time_s", "stride_time_s"}
+"""Not averaged per stance in the summary (one figure per side) but compared left/right."""
 
 
 def _columns(rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:

@@ -265,10 +265,6 @@ class StreamingAnalyzer:
         flight = (start_f - prev_end) / self.rate_hz
         flight[np.isnan(prev_end) | gap | prev_gap] = np.nan
         table["flight_time_s"] = flight
-        # sample indices (counted from the first fed sample): live analysis reads the stance's
-        # COP over the same samples as the batch analysis
-        table["sample_start"] = st.start + self._buf0
-        table["sample_end"] = st.end + self._buf0
         self._prev_end = float(end_f[-1])
         self._prev_gap = bool(gap[-1])
         return table_rows(table)
