@@ -575,13 +575,18 @@ def count_infinite(x):
 def stance_metrics(const double[::1] x, const cnp.int64_t[::1] start, const cnp.int64_t[::1] end,
                    const double[::1] baseline, double rate_hz, double impact_window_frac,
                    double impact_prominence_frac, double surrogate_frac,
-                   double double_hump_frac, double trough_lo_frac, double trough_hi_frac):
+                   double double_hump_frac, double trough_lo_frac, double trough_hi_frac,
+                   double first_hi_frac, double second_lo_frac):
     """Per-stance metrics in one pass per stance; returns a dict of arrays (forces in N).
 
     ``x[start[k]:end[k]]`` minus ``baseline[k]`` is the force of stance k (no NaN inside).
-    First peak, trough and second peak are NaN unless the stance has a double hump: both
-    half maxima exceed the trough by ``double_hump_frac`` x peak and the trough lies within
-    ``[trough_lo_frac, trough_hi_frac]`` x n of the stance.
+    First peak, trough and second peak are NaN unless the stance has a walking double hump:
+    the trough (minimum between the two half maxima) lies within ``[trough_lo_frac,
+    trough_hi_frac]`` x n and either both half maxima exceed it by ``double_hump_frac`` x peak
+    (pattern 1) or, a shallow or flat valley, the first maximum lies at most ``first_hi_frac``
+    x n and the second at least ``second_lo_frac`` x n into the stance (pattern 2). A double-hump
+    stance has no running mid-stance peak (NaN). ``peak_pattern``: 0 single peak, 1 double
+    hump, 2 double hump with a shallow valley.
     """
     cdef Py_ssize_t m = start.shape[0]
     names = ("peak_force_n", "peak_idx", "midstance_peak_n", "midstance_idx", "impact_peak_n",
@@ -589,6 +594,8 @@ def stance_metrics(const double[::1] x, const cnp.int64_t[::1] start, const cnp.
              "impulse_ns")
     arrays = {name: np.full(m, NAN) for name in names}
     method_a = np.zeros(m, dtype=np.int8)
+    pattern_a = np.zeros(m, dtype=np.int8)
+    cdef cnp.int8_t[::1] a_pattern = pattern_a
     cdef double[::1] a_peak = arrays["peak_force_n"]
     cdef double[::1] a_peak_i = arrays["peak_idx"]
     cdef double[::1] a_mid = arrays["midstance_peak_n"]
@@ -602,7 +609,8 @@ def stance_metrics(const double[::1] x, const cnp.int64_t[::1] start, const cnp.
     cdef double[::1] a_vilr = arrays["vilr_n_s"]
     cdef double[::1] a_impulse = arrays["impulse_ns"]
     cdef cnp.int8_t[::1] a_method = method_a
-    cdef Py_ssize_t k, j, s, n, h, p, i1, i2, w, ri, di, mi, j20, j80, jend, ti
+    cdef Py_ssize_t k, j, s, n, h, p, i1, i2, w, ri, di, mi, j20, j80, jend, ti, tl
+    cdef double tmid
     cdef double s0, s1, s2, s3
     cdef double b, f, mx, ssum, m1, m2, tr, r, prom, fref, l20, l80, t20, t80, slope, vmax
     with nogil:
@@ -648,19 +656,30 @@ def stance_metrics(const double[::1] x, const cnp.int64_t[::1] start, const cnp.
             if i2 >= 0:
                 tr = m1
                 ti = i1
+                tl = i1
                 j = i1
                 while j <= i2:
-                    if j + 8 <= i2 + 1 and not (_min8(&x[s + j]) - b < tr):
+                    if j + 8 <= i2 + 1 and not (_min8(&x[s + j]) - b <= tr):
                         j += 8
                         continue
                     f = x[s + j] - b
                     if f < tr:
                         tr = f
                         ti = j
+                        tl = j
+                    elif f == tr:
+                        tl = j
                     j += 1
-                # a real double hump (walking): both humps clear the trough, trough mid-stance
-                if (m1 - tr >= double_hump_frac * mx and m2 - tr >= double_hump_frac * mx
-                        and ti >= trough_lo_frac * n and ti <= trough_hi_frac * n):
+                # a walking double hump: trough (the middle of a flat one) mid-stance, and
+                # both humps clear it, or (a shallow or flat valley) the humps sit early and
+                # late in the stance
+                tmid = 0.5 * (ti + tl)
+                if tmid >= trough_lo_frac * n and tmid <= trough_hi_frac * n:
+                    if m1 - tr >= double_hump_frac * mx and m2 - tr >= double_hump_frac * mx:
+                        a_pattern[k] = 1
+                    elif i1 <= first_hi_frac * n and i2 >= second_lo_frac * n:
+                        a_pattern[k] = 2
+                if a_pattern[k] != 0:
                     a_first[k] = m1
                     a_second[k] = m2
                     a_trough[k] = tr
@@ -708,6 +727,10 @@ def stance_metrics(const double[::1] x, const cnp.int64_t[::1] start, const cnp.
                     jend = n - 1
                 fref = x[s + jend] - b
                 a_method[k] = LR_SURROGATE
+            if a_pattern[k] != 0:
+                # two humps: the running mid-stance peak does not exist
+                a_mid[k] = NAN
+                a_mid_i[k] = NAN
             # loading rates over 20-80 % of the reference force on the rising edge
             if fref <= 0.0 or jend < 1:
                 a_method[k] = LR_NONE
@@ -747,6 +770,7 @@ def stance_metrics(const double[::1] x, const cnp.int64_t[::1] start, const cnp.
                 j += 1
             a_vilr[k] = vmax
     arrays["loading_rate_method"] = method_a
+    arrays["peak_pattern"] = pattern_a
     return arrays
 
 

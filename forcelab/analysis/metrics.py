@@ -6,15 +6,19 @@ All forces are measured above the stance's tracked baseline (``Stances.baseline_
 - ``peak_force_n``: maximum vertical force in the stance.
 - ``first_peak_n`` / ``second_peak_n``: maximum in the first / second half of the stance;
   ``trough_n``: minimum between them (walking's loading-response peak, mid-stance valley and
-  push-off peak). Walking-only: all three are None (NaN) unless the stance has a real double
-  hump: both humps exceed the trough by ``double_hump_fraction`` x peak force and the trough
-  lies within :data:`TROUGH_WINDOW_PCT` (30-70 %) of stance. A running stance (one active
-  peak) has none.
+  push-off peak). Walking-only: all three are None (NaN) unless the stance has a walking
+  double hump: the trough lies within :data:`TROUGH_WINDOW_PCT` (30-70 %) of stance and both
+  humps exceed it by ``double_hump_fraction`` x peak force (``peak_pattern``
+  "double_hump"), or the valley is shallow or flat but the first peak lies in the first 35 %
+  and the second in the last 35 % of stance (:data:`WALKING_PEAKS_PCT`; "shallow_valley":
+  the values are given and flagged, as a gait report gives them). A running stance (one
+  active peak) has none ("single_peak").
 - ``impact_peak_n`` / ``impact_peak_pct``: the running maximum inside the first
   ``impact_window_pct`` % of stance that is followed by a drop of more than
   ``impact_prominence_fraction`` x peak before the force exceeds it again; None (NaN) otherwise.
 - ``midstance_peak_n`` / ``midstance_peak_pct``: the active peak: the maximum after that drop when
-  there is an impact peak, else the stance maximum; timing in % of contact time.
+  there is an impact peak, else the stance maximum; timing in % of contact time. A running
+  metric: None for a double-hump stance (its two peaks are compared instead).
 - ``valr_n_s`` / ``vilr_n_s``: average / instantaneous (largest sample-to-sample) loading rate
   between 20 % and 80 % of the impact peak on the rising edge (crossings linearly interpolated);
   without an impact peak the reference force is the force at ``surrogate_pct`` % (13 %) of
@@ -60,6 +64,14 @@ METRIC_OPTIONS: dict[str, float] = {
 
 TROUGH_WINDOW_PCT = (30.0, 70.0)
 """Where the trough of a double hump must lie, in % of stance (first index, last index)."""
+
+WALKING_PEAKS_PCT = (35.0, 65.0)
+"""A shallow or flat valley still makes a walking double hump when the first peak lies at most
+35 % and the second at least 65 % into the stance (a running peak lies near the middle)."""
+
+PEAK_PATTERNS = ("single_peak", "double_hump", "shallow_valley")
+"""Peak pattern name per pattern code of the kernel."""
+_PATTERN_TEXT = np.array(PEAK_PATTERNS, dtype=object)
 
 FORCE_METRICS = (
     "peak_force_n",
@@ -131,6 +143,8 @@ def kernel_metrics(
         opts["double_hump_fraction"],
         TROUGH_WINDOW_PCT[0] / 100.0,
         TROUGH_WINDOW_PCT[1] / 100.0,
+        WALKING_PEAKS_PCT[0] / 100.0,
+        WALKING_PEAKS_PCT[1] / 100.0,
     )
 
 
@@ -202,6 +216,7 @@ def assemble(
         table["impact_peak_pct"] = 100.0 * raw["impact_idx"] / n
     for name in ("first_peak_n", "trough_n", "second_peak_n", "valr_n_s", "vilr_n_s"):
         table[name] = raw[name]
+    table["peak_pattern"] = _PATTERN_TEXT[raw["peak_pattern"].astype(np.intp)]
     table["loading_rate_method"] = _METHOD_TEXT[raw["loading_rate_method"].astype(np.intp)]
     table["impulse_ns"] = raw["impulse_ns"]
     braking = np.full(len(stances), np.nan)

@@ -26,7 +26,7 @@ from forcelab.analysis.detection import (
     initial_state,
     sample_counts,
 )
-from forcelab.analysis.metrics import TROUGH_WINDOW_PCT, check_metric_options
+from forcelab.analysis.metrics import TROUGH_WINDOW_PCT, WALKING_PEAKS_PCT, check_metric_options
 from forcelab.recording import check_rate
 
 _OK, _PARTIAL_START, _PARTIAL_END, _GAP = 0, 1, 2, 3
@@ -355,6 +355,8 @@ def stance_metrics_reference(
     )
     out = {name: np.full(m, np.nan) for name in names}
     method = np.zeros(m, dtype=np.int8)
+    pattern = np.zeros(m, dtype=np.int8)
+    first_hi, second_lo = WALKING_PEAKS_PCT[0] / 100.0, WALKING_PEAKS_PCT[1] / 100.0
     for k in range(m):
         s, e, b = int(stances.start[k]), int(stances.end[k]), float(stances.baseline_n[k])
         n = e - s
@@ -369,10 +371,17 @@ def stance_metrics_reference(
         out["peak_idx"][k] = p
         out["impulse_ns"][k] = np.sum(f) / rate
         if i2 >= 0:
-            ti = i1 + int(np.argmin(f[i1 : i2 + 1]))
+            seg = f[i1 : i2 + 1]
+            ti = i1 + int(np.argmin(seg))
             tr = f[ti]
+            tl = i1 + int(np.flatnonzero(seg == tr)[-1])  # a flat trough: its middle counts
             hump = hump_frac * mx
-            if m1 - tr >= hump and f[i2] - tr >= hump and trough_lo * n <= ti <= trough_hi * n:
+            if trough_lo * n <= 0.5 * (ti + tl) <= trough_hi * n:
+                if m1 - tr >= hump and f[i2] - tr >= hump:
+                    pattern[k] = 1
+                elif i1 <= first_hi * n and i2 >= second_lo * n:
+                    pattern[k] = 2
+            if pattern[k]:
                 out["first_peak_n"][k] = m1
                 out["second_peak_n"][k] = f[i2]
                 out["trough_n"][k] = tr
@@ -405,6 +414,9 @@ def stance_metrics_reference(
             jend = min(math.floor(n * surr), n - 1)
             fref = f[jend]
             method[k] = 2
+        if pattern[k]:
+            out["midstance_peak_n"][k] = np.nan
+            out["midstance_idx"][k] = np.nan
         if fref <= 0.0 or jend < 1:
             method[k] = 0
             continue
@@ -429,6 +441,7 @@ def stance_metrics_reference(
         if lo <= j80:
             out["vilr_n_s"][k] = np.max(np.diff(f[lo - 1 : j80 + 1]) * rate)
     out["loading_rate_method"] = method
+    out["peak_pattern"] = pattern
     return out
 
 

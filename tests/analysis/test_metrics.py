@@ -106,7 +106,9 @@ def test_walking_first_peak_trough_second_peak():
     np.testing.assert_allclose(t["trough_n"], 450.0)
     np.testing.assert_allclose(t["second_peak_n"], 800.0)
     np.testing.assert_allclose(t["peak_force_n"], 800.0)
-    np.testing.assert_allclose(t["midstance_peak_pct"], 75.0)
+    # two humps: no running mid-stance peak (was the larger hump, at 75 % of stance)
+    assert np.all(np.isnan(t["midstance_peak_n"])) and np.all(np.isnan(t["midstance_peak_pct"]))
+    assert list(t["peak_pattern"]) == ["double_hump"] * 2
     np.testing.assert_allclose(t["impulse_ns"], f.sum() / RATE)
 
 
@@ -127,16 +129,17 @@ def double_hump(f, **options):
         np.sin(np.pi * (np.arange(250) + 0.5) / 250) * 2000.0,  # running: one active peak
         impact_stance(),  # running with an impact peak: still one active peak
         impact_stance(k=25, active_n=1600.0),  # heel strike impact near the first half's end
-        walking_knots(700, 690, 800),  # shallow dip: 10 N is not a hump (5 % of 800 N = 40 N)
         walking_knots(700, 300, 800, at=(40, 80, 300)),  # trough at 20 % of stance
         walking_knots(700, 300, 800, at=(100, 300, 340)),  # trough at 75 % of stance
     ],
-    ids=["sine", "impact", "late_impact", "shallow", "early_trough", "late_trough"],
+    ids=["sine", "impact", "late_impact", "early_trough", "late_trough"],
 )
 def test_single_hump_stances_have_no_first_peak_trough_second_peak(f):
     t = double_hump(f)
     assert len(t["peak_force_n"]) == 2
     assert np.all(np.isfinite(t["peak_force_n"]))
+    assert np.all(np.isfinite(t["midstance_peak_n"]))
+    assert list(t["peak_pattern"]) == ["single_peak"] * 2
     for key in (
         "first_peak_n",
         "trough_n",
@@ -252,3 +255,20 @@ def test_simulated_gait_double_hump_only_when_walking(mode, strike, double):
         assert (s["trough_bw"] is not None) == double
         assert (s["second_peak_bw"] is not None) == double
     assert ("First peak (BW)" in result.format_text()) == double
+
+
+@pytest.mark.parametrize(
+    "trough_n, pattern",
+    [(690.0, "shallow_valley"), (700.0, "shallow_valley"), (300.0, "double_hump")],
+    ids=["shallow", "flat", "deep"],
+)
+def test_walking_peaks_are_given_for_shallow_and_flat_valleys_and_flagged(trough_n, pattern):
+    """A slow step whose valley is shallow (10 N below the first peak, under the 5 % hump
+    criterion) or flat still gets its first peak, trough and second peak, as a gait report
+    gives them, flagged as shallow_valley; a double hump never gets a mid-stance peak."""
+    t = double_hump(walking_knots(700, trough_n, 800))
+    assert list(t["peak_pattern"]) == [pattern] * 2
+    np.testing.assert_allclose(t["first_peak_n"], 700.0)
+    np.testing.assert_allclose(t["trough_n"], trough_n)
+    np.testing.assert_allclose(t["second_peak_n"], 800.0)
+    assert np.all(np.isnan(t["midstance_peak_n"]))

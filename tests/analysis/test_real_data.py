@@ -159,3 +159,26 @@ def test_opengo_with_plate_defaults_places_edges_at_20n(shared_data):
     assert e["ours_ic"].size == 14
     assert np.max(np.abs(e["ours_to"] - e["fixed_to"])) <= 0.015
     assert np.max(np.abs(e["ours_ic"] - e["fixed_ic"])) <= 0.015
+
+
+def test_opengo_walking_peaks_match_the_vendor_gait_report(shared_data):
+    """First peak, local minimum between the peaks and second peak of every step of the
+    vendor's report (14 steps, both feet), from the insole analysis of the same recording."""
+    folder = shared_data / "moticon_opengo_walking"
+    n_steps = 0
+    for side, (f, _, _) in read_opengo(shared_data).items():
+        ref = np.genfromtxt(
+            folder / f"gait_report_230927_10_21_14_{side}_steps.csv", delimiter=",", skip_header=1
+        )
+        st_ = detect_stances(f, 100.0, **sensor_options("insole")[0])
+        t = stance_metrics(f, st_, 100.0)
+        for row in ref:
+            k = int(np.argmin(np.abs(t["start_s"] - row[1])))
+            assert t["peak_pattern"][k] in ("double_hump", "shallow_valley")
+            assert np.isnan(t["midstance_peak_n"][k])  # never a "mid-stance peak" for 2 humps
+            base = st_.baseline_n[k]  # the vendor reports the insole's total force as read
+            assert t["first_peak_n"][k] + base == pytest.approx(row[9], abs=1.0)
+            assert t["trough_n"][k] + base == pytest.approx(row[13], abs=1.0)
+            assert t["second_peak_n"][k] + base == pytest.approx(row[11], abs=1.0)
+            n_steps += 1
+    assert n_steps == 14
