@@ -37,6 +37,7 @@ class _StreamState:
     side: str | None
     fz_column: int
     cop_column: int | None
+    ap_column: int | None
     options: dict[str, Any]
     body_mass_kg: float | None
     sensor: str = "plate"
@@ -110,13 +111,15 @@ class LiveAnalyzer:
         cop_ml_column: int | None = None,
         priority: int = 0,
         sensor: str = "plate",
+        ap_column: int | None = None,
     ) -> None:
         """Declare a stream: its rate (Hz), side, the Block columns of Fz and COP ML (sides of a
         stream without a side, and step width; several streams' COP must share one frame), its
         priority as the source of a side's figures when several streams see one foot (lower
         wins; the recorder gives force plates 0, DIY plates 1, insoles 2) and what measures it
         (``"plate"`` or ``"insole"``: insoles get the analysis' insole contact thresholds unless
-        the options set them)."""
+        the options set them), and the Block column of the fore-aft force (N, positive forward)
+        when there is one (peak braking and propulsive forces)."""
         self._priority[name] = int(priority)
         state = _StreamState(
             name=name,
@@ -124,6 +127,7 @@ class LiveAnalyzer:
             side=side,
             fz_column=int(fz_column),
             cop_column=cop_ml_column,
+            ap_column=ap_column,
             options=self.options,
             body_mass_kg=self.body_mass_kg,
             sensor=sensor,
@@ -174,10 +178,12 @@ class LiveAnalyzer:
                 st.new_analyzer()
             st.t_first_s = t_first_s
         elif gap > 0:
-            out += self._push(st, np.full(gap, np.nan), np.full(gap, np.nan))
+            missing = np.full(gap, np.nan)
+            out += self._push(st, missing, missing, missing if st.ap_column is not None else None)
         fz = samples[:, st.fz_column]
         cop = samples[:, st.cop_column] if st.cop_column is not None else None
-        out += self._push(st, fz, cop)
+        ap = samples[:, st.ap_column] if st.ap_column is not None else None
+        out += self._push(st, fz, cop, ap)
         st.next_seq = seq + samples.shape[0]
         return out
 
@@ -215,14 +221,16 @@ class LiveAnalyzer:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _push(self, st: _StreamState, fz: np.ndarray, cop: np.ndarray | None) -> list[dict]:
+    def _push(
+        self, st: _StreamState, fz: np.ndarray, cop: np.ndarray | None, ap: np.ndarray | None
+    ) -> list[dict]:
         if st.cop_ring is not None:
             n = fz.shape[0]
             cap = st.cop_ring.shape[0]
             idx = (st.n_fed + np.arange(max(0, n - cap), n)) % cap
             st.cop_ring[idx] = (cop if cop is not None else np.full(n, np.nan))[-cap:]
         st.n_fed += fz.shape[0]
-        return self._finish(st, st.analyzer.feed(np.ascontiguousarray(fz, dtype=np.float64)))
+        return self._finish(st, st.analyzer.feed(np.ascontiguousarray(fz, dtype=np.float64), ap))
 
     def _finish(self, st: _StreamState, stances: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out = []
@@ -284,7 +292,11 @@ class LiveAnalyzer:
             same per stream and side (``"plate_left"``, ``"plate:left"`` for a plate under both
             feet); and overall ``n_stances`` (all, valid or not), ``n_valid``, ``si_pct``
             (Robinson SI of the mid-stance peak, positive = right higher, None until both sides
-            have a stance), ``symmetry_text``, ``cadence_spm``, ``contact_time_s``.
+            have a stance), ``symmetry_text``, ``cadence_spm``, ``contact_time_s``. Per side
+            also the means of ``first_peak_n``, ``trough_n``, ``second_peak_n`` (walking),
+            ``peak_braking_n``, ``peak_propulsive_n`` (with a fore-aft column), ``valr_n_s``
+            with ``loading_rate_quality`` ("indicative" below 500 Hz), ``step_width_m``,
+            ``step_width_sd_m`` and ``crossover_pct``.
         """
         with self._lock:
             kept = [dict(s) for s in self._stances]
@@ -336,7 +348,21 @@ class LiveAnalyzer:
         strides = strides[strides < 3.0]
         stride_s = float(np.median(strides)) if strides.size else None
         mean_peak = _nanmean(peaks)
+        extra = {
+            key: _nanmean(np.array([_num(s.get(key)) for s in group]))
+            for key in (
+                "first_peak_n",
+                "trough_n",
+                "second_peak_n",
+                "peak_braking_n",
+                "peak_propulsive_n",
+                "valr_n_s",
+            )
+        }
+        indicative = any(s.get("loading_rate_quality") == "indicative" for s in group)
         return {
+            **extra,
+            "loading_rate_quality": "indicative" if indicative else "measured",
             "n_stances": len(group),
             "midstance_peak_n": mean_peak,
             "midstance_peak_sd_n": _nanstd(peaks),

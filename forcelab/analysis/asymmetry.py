@@ -291,5 +291,9 @@ LABELS = {
     "propulsive_impulse_bw_s": "Propulsive impulse",
     "step_time_s": "Step time",
     "step_width_m": "Step width",
+    "peak_braking_n": "Peak braking force",
+    "peak_braking_bw": "Peak braking force",
+    "peak_propulsive_n": "Peak propulsive force",
+    "peak_propulsive_bw": "Peak propulsive force",
     "stride_time_s": "Stride time",
 }

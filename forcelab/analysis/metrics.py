@@ -25,8 +25,16 @@ All forces are measured above the stance's tracked baseline (``Stances.baseline_
   stance (Ueda et al. 2016). ``loading_rate_method`` names what was used per stance:
   "impact_peak", "stance_13pct" or "none".
 - ``impulse_ns``: sum of force / rate (rectangle rule), N*s.
+- ``loading_rate_quality``: "indicative" when the rate is below :data:`MIN_LOADING_RATE_HZ`
+  (500 Hz: insoles, HX711 boards), else "measured". ``loading_rate_note``:
+  :data:`VILR_BELOW_VALR` when the VILR came out below the VALR, which the definitions rule
+  out (too few samples on the rising edge); that VILR is then None, "" otherwise.
 - ``braking_impulse_ns`` / ``propulsive_impulse_ns``: time integral of the negative / positive
   part of the anterior-posterior force (only with ``ap_force_n``).
+- ``peak_braking_n`` / ``peak_propulsive_n``: largest backward (braking, reported positive) /
+  forward (propulsive) anterior-posterior force in the stance, 0 when the force never points
+  that way (only with ``ap_force_n``; Napier et al. 2018: peak braking force predicted running
+  injury prospectively).
 - ``sample_start`` / ``sample_end``: first and one-past-last sample index of the stance.
 - ``start_s`` / ``end_s`` / ``contact_time_s``: contact and toe-off are placed between samples
   where the force crosses the stance's ``off`` threshold (linear interpolation).
@@ -80,7 +88,20 @@ FORCE_METRICS = (
     "first_peak_n",
     "trough_n",
     "second_peak_n",
+    "peak_braking_n",
+    "peak_propulsive_n",
 )
+
+MIN_LOADING_RATE_HZ = 500.0
+"""Loading rates from data sampled below this rate (Hz) are flagged "indicative": the 20-80 %
+rise of a running impact lasts 10-30 ms, a handful of samples at 100-300 Hz."""
+
+LOADING_RATE_QUALITY = ("measured", "indicative")
+"""``loading_rate_quality`` per stance: measured at >= 500 Hz, or indicative below."""
+
+VILR_BELOW_VALR = "vilr_below_valr"
+"""``loading_rate_note`` of a stance whose VILR came out below its VALR (impossible by the
+definitions: too few samples on the rising edge); its VILR is not given."""
 RATE_METRICS = ("valr_n_s", "vilr_n_s")
 IMPULSE_METRICS = ("impulse_ns", "braking_impulse_ns", "propulsive_impulse_ns")
 
@@ -214,8 +235,14 @@ def assemble(
     with np.errstate(invalid="ignore", divide="ignore"):
         table["midstance_peak_pct"] = 100.0 * raw["midstance_idx"] / n
         table["impact_peak_pct"] = 100.0 * raw["impact_idx"] / n
-    for name in ("first_peak_n", "trough_n", "second_peak_n", "valr_n_s", "vilr_n_s"):
+    for name in ("first_peak_n", "trough_n", "second_peak_n", "valr_n_s"):
         table[name] = raw[name]
+    with np.errstate(invalid="ignore"):
+        impossible = raw["vilr_n_s"] < raw["valr_n_s"]
+    table["vilr_n_s"] = np.where(impossible, np.nan, raw["vilr_n_s"])
+    table["loading_rate_note"] = np.where(impossible, VILR_BELOW_VALR, "").astype(object)
+    quality = LOADING_RATE_QUALITY[int(rate_hz < MIN_LOADING_RATE_HZ)]
+    table["loading_rate_quality"] = np.full(len(stances), quality, dtype=object)
     table["peak_pattern"] = _PATTERN_TEXT[raw["peak_pattern"].astype(np.intp)]
     table["loading_rate_method"] = _METHOD_TEXT[raw["loading_rate_method"].astype(np.intp)]
     table["impulse_ns"] = raw["impulse_ns"]
@@ -228,6 +255,7 @@ def assemble(
         propulsive = (csp[end] - csp[start]) / rate_hz
     table["braking_impulse_ns"] = braking
     table["propulsive_impulse_ns"] = propulsive
+    table["peak_braking_n"], table["peak_propulsive_n"] = ap_peaks(ap, start, end)
     flight = np.full(len(stances), np.nan)
     if len(stances) > 1:
         flight[1:] = (start_f[1:] - end_f[:-1]) / rate_hz
@@ -242,6 +270,25 @@ def assemble(
         for name in FORCE_METRICS + RATE_METRICS + IMPULSE_METRICS:
             table[bw_name(name)] = table[name] / bw_n
     return table
+
+
+def ap_peaks(
+    ap: np.ndarray | None, start: np.ndarray, end: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Peak braking and propulsive force (N, both >= 0) per stance, NaN without ``ap``.
+
+    ``ap`` is the anterior-posterior force (N, positive forward) of the samples the stance
+    indices refer to; a stance with a missing AP sample gets NaN.
+    """
+    m = start.shape[0]
+    if ap is None or m == 0:
+        return np.full(m, np.nan), np.full(m, np.nan)
+    idx = np.column_stack([start, end]).ravel()
+    last = idx[-1] >= ap.shape[0]
+    cut = idx[:-1] if last else idx
+    lowest = np.minimum.reduceat(ap, cut)[::2]
+    highest = np.maximum.reduceat(ap, cut)[::2]
+    return np.maximum(-lowest, 0.0), np.maximum(highest, 0.0)
 
 
 def stance_metrics(

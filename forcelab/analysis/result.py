@@ -10,7 +10,13 @@ import numpy as np
 
 from forcelab.analysis.asymmetry import LABELS, asymmetry
 from forcelab.analysis.detection import detect_stances, sensor_options
-from forcelab.analysis.metrics import LOADING_RATE_METHODS, stance_metrics
+from forcelab.analysis.metrics import (
+    LOADING_RATE_METHODS,
+    LOADING_RATE_QUALITY,
+    MIN_LOADING_RATE_HZ,
+    VILR_BELOW_VALR,
+    stance_metrics,
+)
 from forcelab.analysis.sides import MAX_STEP_S, sides_by_alternation, stance_cop, step_widths
 from forcelab.analysis.streaming import split_options, table_rows
 from forcelab.errors import AnalysisError, InputError
@@ -33,8 +39,11 @@ MISSING = "-"
 
 COACH_METRICS = (
     "midstance_peak",
+    "first_peak",
+    "second_peak",
     "peak_force",
     "impact_peak",
+    "peak_braking",
     "valr",
     "contact_time_s",
     "impulse",
@@ -106,15 +115,56 @@ class AnalysisResult:
             raise InputError(f"not an analysis result: missing or malformed {exc}") from None
 
     def coach_lines(self) -> list[str]:
-        """The asymmetry lines a coach reads, most important first."""
+        """The asymmetry lines a coach reads, most important first (metrics measured on
+        neither side, such as the walking peaks of a run, are left out)."""
         lines = []
         for base in COACH_METRICS:
             for name in (f"{base}_bw", f"{base}_n") if not base.endswith("_s") else (base,):
                 a = self.asymmetry.get(name)
+                if a is not None and not (a.get("left_n") or a.get("right_n")):
+                    break  # measured on neither side (e.g. walking peaks of a run)
                 if a is not None and a.get("text"):
                     lines.append(a["text"])
                     break
         return lines
+
+    def notes(self) -> list[str]:
+        """Lines that say how to read the figures: walking peaks, indicative loading rates,
+        VILR left out (empty when there is nothing to say)."""
+        out: list[str] = []
+        valid = [s for s in self.stances if s.get("valid")]
+        humps = [s for s in valid if s.get("peak_pattern") in ("double_hump", "shallow_valley")]
+        if humps:
+            shallow = sum(1 for s in humps if s["peak_pattern"] == "shallow_valley")
+            line = (
+                f"Walking: {len(humps)} stances have two peaks (first peak, trough, second peak "
+                "compared left/right; no running mid-stance peak for them)"
+            )
+            if shallow:
+                line += f"; {shallow} with a shallow or flat valley (peaks still given)"
+            out.append(line + ".")
+        slow = sorted(
+            {
+                p["rate_hz"]
+                for p in self.parameters.get("streams", {}).values()
+                if p.get("loading_rate_quality") == "indicative"
+            }
+        )
+        if slow and any(s.get("valr_n_s") is not None for s in valid):
+            rates = ", ".join(f"{r:g}" for r in slow)
+            out.append(
+                f"Loading rates are indicative: sampled at {rates} Hz, below the "
+                f"{MIN_LOADING_RATE_HZ:g} Hz a loading rate needs."
+            )
+        dropped = sum(1 for s in valid if s.get("loading_rate_note") == VILR_BELOW_VALR)
+        if dropped:
+            out.append(
+                f"VILR not given for {dropped} stance(s): it came out below VALR, which the "
+                "definitions rule out (too few samples on the rising edge)."
+            )
+        if out:
+            out.insert(0, "")
+        return out
 
     def format_text(self) -> str:
         """Human-readable report: a table per side (or stream) and the coach's lines.
@@ -150,6 +200,7 @@ class AnalysisResult:
             if fmt != "int" and all(v == MISSING for v in values):
                 continue  # e.g. walking-only double-hump metrics of a run
             out.append(f"{label:<{width}}" + "".join(f"{v:>16}" for v in values))
+        out.extend(self.notes())
         lines = self.coach_lines()
         if lines:
             out.append("")
@@ -175,7 +226,16 @@ def _table_rows(summary: dict[str, Any], with_bw: bool) -> list[tuple[str, str, 
         ("Step width (mm)", "step_width_m", "mm"),
         ("Crossover steps (%)", "crossover_pct", "f1_1"),
     ]
-    forces = ["peak_force", "midstance_peak", "impact_peak", "first_peak", "trough", "second_peak"]
+    forces = [
+        "peak_force",
+        "midstance_peak",
+        "impact_peak",
+        "first_peak",
+        "trough",
+        "second_peak",
+        "peak_braking",
+        "peak_propulsive",
+    ]
     rows.extend(spec)
     for f in forces:
         if with_bw:
@@ -299,6 +359,10 @@ def _summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
         out[key] = float(np.mean(vals)) if vals else None
     step = out["step_time_s"]
     out["cadence_spm"] = 60.0 / step if step else None
+    quality = {r.get("loading_rate_quality") for r in valid}
+    out["loading_rate_quality"] = (
+        "indicative" if "indicative" in quality else ("measured" if quality else None)
+    )
     cross = [r["crossover"] for r in valid if r.get("crossover") is not None]
     out["crossover_pct"] = 100.0 * sum(cross) / len(cross) if cross else None
     return out
@@ -399,6 +463,7 @@ def analyze_recording(
             "n_samples": stream.n_samples,
             "n_stances": len(st),
             "n_double_contacts": int(double.sum()),
+            "loading_rate_quality": LOADING_RATE_QUALITY[int(stream.rate_hz < MIN_LOADING_RATE_HZ)],
             "contact_threshold_n": st.parameters["contact_threshold_n"],
             "initial_baseline_n": st.parameters["initial_baseline_n"],
             "initial_noise_n": st.parameters["initial_noise_n"],

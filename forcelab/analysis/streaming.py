@@ -107,6 +107,9 @@ class StreamingAnalyzer:
         self._detector = None
         self._buf = np.empty(0, dtype=np.float64)
         self._buf0 = 0  # global index of self._buf[0]
+        self._ap = np.empty(0, dtype=np.float64)  # AP force from global index self._ap0 on
+        self._ap0 = 0
+        self._has_ap = False
         self._n_finite = 0
         self._prev_end = float("nan")  # toe-off of the last stance returned (samples)
         self._prev_gap = False
@@ -129,13 +132,16 @@ class StreamingAnalyzer:
         """Current tracked baseline (N), or None while the analyzer is still initialising."""
         return None if self._detector is None else float(self._detector.base)
 
-    def feed(self, fz_chunk: Any) -> list[dict[str, Any]]:
+    def feed(self, fz_chunk: Any, ap_chunk: Any = None) -> list[dict[str, Any]]:
         """Add samples; return the stances completed by them.
 
         Parameters
         ----------
         fz_chunk : array_like, shape (k,)
             Next vertical force samples in N (NaN = not measured).
+        ap_chunk : array_like, shape (k,), optional
+            The anterior-posterior force of the same samples in N (positive forward), for
+            braking/propulsive peaks and impulses; NaN (unknown) when not given.
 
         Returns
         -------
@@ -153,6 +159,14 @@ class StreamingAnalyzer:
         if self._flushed:
             raise InputError("this StreamingAnalyzer was flushed; create a new one")
         x = as_force(fz_chunk, "fz_chunk")
+        if ap_chunk is not None:
+            ap = as_force(ap_chunk, "ap_chunk")
+            if ap.shape != x.shape:
+                raise InputError("ap_chunk must have as many samples as fz_chunk")
+            self._has_ap = True
+        else:
+            ap = np.full(x.shape[0], np.nan)
+        self._ap = np.concatenate((self._ap, ap))
         self.n_samples += x.shape[0]
         return self._push(self._bridge(x, final=False))
 
@@ -220,6 +234,8 @@ class StreamingAnalyzer:
         if keep > self._buf0:
             self._buf = self._buf[keep - self._buf0 :].copy()
             self._buf0 = keep
+            self._ap = self._ap[keep - self._ap0 :].copy()
+            self._ap0 = keep
         return rows
 
     def _emit(self, found: tuple[np.ndarray, ...], final: bool) -> list[dict[str, Any]]:
@@ -254,8 +270,11 @@ class StreamingAnalyzer:
             start - self._buf0, end - self._buf0, code, base, self.rate_hz, off_n=off_n
         )
         raw = kernel_metrics(self._buf, st, self.rate_hz, self.metric_options)
+        ap = None
+        if self._has_ap:
+            ap = self._ap[self._buf0 - self._ap0 :][: self._buf.shape[0]]
         table = assemble(
-            raw, st, self.rate_hz, self.body_mass_kg, None, x=self._buf, index_offset=self._buf0
+            raw, st, self.rate_hz, self.body_mass_kg, ap, x=self._buf, index_offset=self._buf0
         )
         # flight time across calls: the previous stance may have been emitted earlier
         start_f, end_f = contact_edges(self._buf, st, self._buf0)
