@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,12 +83,26 @@ class AnalysisResult:
     body_mass_kg: float | None = None
     source: str = ""
 
+    def si(self) -> dict[str, float | None]:
+        """Robinson SI (%) per metric under a short name: ``midstance_peak_si``,
+        ``peak_braking_si``, ``valr_si``, ``contact_time_si``, ... (from the body-weight
+        values when there are both; None where the SI is n/a)."""
+        out: dict[str, float | None] = {}
+        for name, a in self.asymmetry.items():
+            short = re.sub(r"_(bw_s|n_s|bw|ns|n|s|pct|m|spm)$", "", name) + "_si"
+            if short.endswith("_pct_si"):
+                continue
+            if short not in out or name.endswith(("_bw", "_bw_s")):
+                out[short] = a.get("si_pct")
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict (NaN never appears; missing values are None)."""
         return {
             "stances": [dict(s) for s in self.stances],
             "summary": self.summary,
             "asymmetry": self.asymmetry,
+            "si": self.si(),
             "parameters": self.parameters,
             "body_mass_kg": self.body_mass_kg,
             "source": self.source,

@@ -354,3 +354,18 @@ def test_step_width_and_crossover_in_the_result():
         assert result.summary[side]["step_width_m"]["sd"] == pytest.approx(np.std(widths, ddof=1))
     text = result.format_text()
     assert "Step width (mm)" in text and "Crossover steps (%)" in text
+
+
+def test_json_carries_the_metric_names_feedback_reads():
+    result = analyze_recording(two_sided_recording(mass=75.0))
+    d = json.loads(json.dumps(result.to_dict(), allow_nan=False))
+    assert d["si"]["midstance_peak_si"] == pytest.approx(
+        d["asymmetry"]["midstance_peak_bw"]["si_pct"]
+    )
+    assert d["si"]["contact_time_si"] == pytest.approx(d["asymmetry"]["contact_time_s"]["si_pct"])
+    stance = d["stances"][3]
+    for key in ("valr_n_s", "peak_braking_n", "contact_time_s", "step_width_m", "crossover"):
+        assert key in stance
+    for side in ("left", "right"):
+        for key in ("cadence_spm", "step_width_m", "crossover_pct", "loading_rate_quality"):
+            assert key in d["summary"][side]
