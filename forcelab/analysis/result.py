@@ -19,9 +19,10 @@ from forcelab.analysis.metrics import (
     stance_metrics,
 )
 from forcelab.analysis.sides import MAX_STEP_S, sides_by_alternation, stance_cop, step_widths
+from forcelab.analysis.split import split_by_cop, walking_on_one_plate
 from forcelab.analysis.streaming import split_options, table_rows
 from forcelab.errors import AnalysisError, InputError
-from forcelab.recording import SIDES, Recording, check_body_mass
+from forcelab.recording import SIDES, Recording, Stream, check_body_mass
 
 NOT_SUMMARISED = {
     "start_s",
@@ -170,6 +171,26 @@ class AnalysisResult:
             out.append(
                 f"Loading rates are indicative: sampled at {rates} Hz, below the "
                 f"{MIN_LOADING_RATE_HZ:g} Hz a loading rate needs."
+            )
+        split = sorted(
+            {
+                p["split_from"]
+                for p in self.parameters.get("streams", {}).values()
+                if "split_from" in p
+            }
+        )
+        cannot = sorted(
+            n
+            for n, p in self.parameters.get("streams", {}).items()
+            if p.get("split") == CANNOT_SPLIT
+        )
+        if cannot:
+            out.append(f"One plate under both feet ({', '.join(cannot)}): {CANNOT_SPLIT}.")
+        if split:
+            out.append(
+                f"Walking on one plate ({', '.join(split)}): the feet overlap in time, so left "
+                "and right force were estimated from the medio-lateral COP (butterfly pattern, "
+                "Roerdink et al. 2008); treat them as estimates."
             )
         dropped = sum(1 for s in valid if s.get("loading_rate_note") == VILR_BELOW_VALR)
         if dropped:
@@ -442,7 +463,8 @@ def analyze_recording(
     rows: list[dict[str, Any]] = []
     per_stream: dict[str, Any] = {}
     side_source = None
-    for stream in recording.streams:
+    streams, split_notes = _split_walking(recording.streams, given_det)
+    for stream in streams:
         stream_det, det_source = sensor_options(stream.sensor, given_det)
         st = detect_stances(stream.fz, stream.rate_hz, **stream_det)
         ap = stream.channels.get("fap")
@@ -454,7 +476,8 @@ def analyze_recording(
         cop = np.full(len(st), np.nan)
         if "cop_ml" in stream.channels and len(st):
             cop = stance_cop(np.asarray(stream.channels["cop_ml"], dtype=np.float64), st)
-        if stream.side is None and "cop_ml" in stream.channels and len(st):
+        mergeable = split_notes.get(stream.name, {}).get("split") != CANNOT_SPLIT
+        if stream.side is None and "cop_ml" in stream.channels and len(st) and mergeable:
             sides, double = sides_by_alternation(
                 cop, table["start_s"], table["end_s"], st.reason == "gap", max_pause_s
             )
@@ -470,6 +493,7 @@ def analyze_recording(
         rows.extend(srows)
         base = st.baseline_n
         per_stream[stream.name] = {
+            **split_notes.get(stream.name, {}),
             "side": stream.side,
             "sensor": stream.sensor,
             "detection": stream_det,
@@ -515,7 +539,7 @@ def analyze_recording(
             asym = asymmetry(left, right)
             asym = {k: _jsonable(v) for k, v in asym.items()}
     else:
-        for stream in recording.streams:
+        for stream in streams:
             summary[stream.name] = _summarise([r for r in rows if r["stream"] == stream.name])
     parameters = {
         "detection": det_opts,
@@ -532,6 +556,66 @@ def analyze_recording(
         "streams": per_stream,
     }
     return AnalysisResult(rows, summary, asym, parameters, mass, recording.source)
+
+
+SPLIT_METHOD = (
+    "walking on one plate: left and right force estimated from the medio-lateral COP "
+    "(butterfly pattern, Roerdink et al. 2008; lever rule between the foot lines)"
+)
+
+
+CANNOT_SPLIT = (
+    "contacts longer than one walking step on one plate, but the medio-lateral COP does not "
+    "tell the feet apart: left and right cannot be split (use two plates, a split-belt "
+    "treadmill or insoles)"
+)
+
+
+def _split_walking(
+    streams: list[Stream], given_det: dict[str, Any]
+) -> tuple[list[Stream], dict[str, dict[str, Any]]]:
+    """Streams to analyse: a one-plate stream whose stances are merged walking steps becomes a
+    left and a right stream split from the COP (:mod:`forcelab.analysis.split`)."""
+    out: list[Stream] = []
+    notes: dict[str, dict[str, Any]] = {}
+    for stream in streams:
+        if stream.side is not None or "cop_ml" not in stream.channels:
+            out.append(stream)
+            continue
+        cop = np.asarray(stream.channels["cop_ml"], dtype=np.float64)
+        det, _ = sensor_options(stream.sensor, given_det)
+        st = detect_stances(stream.fz, stream.rate_hz, **det)
+        verdict = walking_on_one_plate(cop, st.start, st.end, stream.rate_hz)
+        if verdict != "split":
+            out.append(stream)
+            if verdict == "cannot":
+                notes[stream.name] = {"split": CANNOT_SPLIT}
+            continue
+        loaded = np.zeros(stream.n_samples, dtype=bool)
+        for a, b in zip(st.start, st.end, strict=True):
+            loaded[a:b] = True
+        fz = np.asarray(stream.fz, dtype=np.float64)
+        fz_l, fz_r, cop_l, cop_r = split_by_cop(fz, cop, loaded, stream.rate_hz)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share_r = np.where(fz != 0, fz_r / fz, 0.5)
+        for side, f, c in (("left", fz_l, cop_l), ("right", fz_r, cop_r)):
+            channels = {"fz": f, "cop_ml": c}
+            if "fap" in stream.channels:
+                ap = np.asarray(stream.channels["fap"], dtype=np.float64)
+                channels["fap"] = ap * (share_r if side == "right" else 1.0 - share_r)
+            name = f"{stream.name}:{side}"
+            out.append(
+                Stream(
+                    name,
+                    stream.rate_hz,
+                    channels,
+                    side=side,
+                    t0_s=stream.t0_s,
+                    sensor=stream.sensor,
+                )
+            )
+            notes[name] = {"split_from": stream.name, "split": SPLIT_METHOD}
+    return out, notes
 
 
 def _jsonable(a: dict[str, Any]) -> dict[str, Any]:
