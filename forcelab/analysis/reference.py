@@ -299,8 +299,13 @@ def refine_edges_reference(
         lower = int(end[k - 1]) if k else 0
         lo = max(s - window, lower, 0)
         flight = x[lo:s]
-        flight = flight[flight < baseline_n[k] + 0.5 * threshold_n]
-        b = _seq_sum(0.0, flight) / flight.size if flight.size >= 3 else baseline_n[k]
+        use = flight < baseline_n[k] + 0.5 * threshold_n  # NaN (missing) is never below
+        # summed as the kernel sums: four lanes by position, the remainder in lane 0
+        lane = np.arange(flight.size) % 4
+        lane[4 * (flight.size // 4) :] = 0
+        sums = [_seq_sum(0.0, flight[(lane == r) & use]) for r in range(4)]
+        count = int(use.sum())
+        b = ((sums[0] + sums[1]) + (sums[2] + sums[3])) / count if count >= 3 else baseline_n[k]
         lv = level_n[k] = b + threshold_n
         if x[s] >= lv:
             seg = x[lo:s][::-1]  # s-1, s-2, ..., lo

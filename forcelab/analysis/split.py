@@ -3,7 +3,7 @@
 While walking on a single-plate treadmill the feet overlap in time (double support), so the
 plate's total force never returns to zero between steps and stance detection finds one long
 contact per bout instead of alternating stances. The COP draws the *butterfly* pattern
-(Roerdink et al. 2008, Gait Posture 27:149): during single support it stays on the stance foot's
+(Roerdink et al. 2008, J Biomech 41:2628-2632): during single support it stays on the stance foot's
 line, during double support it travels quickly from one foot to the other. Here:
 
 - **Detection** (:func:`walking_on_one_plate`): a stream has merged walking stances when a
