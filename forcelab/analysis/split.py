@@ -115,8 +115,14 @@ def split_by_cop(
     smooth = _moving_mean(cop_ml, ok, max(1, int(round(SMOOTH_S * rate_hz / 2))))
     speed = np.abs(np.gradient(np.where(np.isfinite(smooth), smooth, 0.0))) * rate_hz
     still = ok & (speed < STILL_M_S)
-    right_line = _filled(_moving_mean(cop_ml, still & (cop_ml > mid), half))
-    left_line = _filled(_moving_mean(cop_ml, still & (cop_ml <= mid), half))
+    right_line = _moving_mean(cop_ml, still & (cop_ml > mid), half)
+    left_line = _moving_mean(cop_ml, still & (cop_ml <= mid), half)
+    # where the window holds one foot only (the first step), the two "lines" are that foot's
+    # COP: such lines are unknown and taken from the nearest window that sees both feet
+    with np.errstate(invalid="ignore"):
+        apart = right_line - left_line >= 0.5 * MIN_FOOT_DISTANCE_M
+    right_line = _filled(np.where(apart, right_line, np.nan))
+    left_line = _filled(np.where(apart, left_line, np.nan))
     with np.errstate(invalid="ignore", divide="ignore"):
         u = (cop_ml - left_line) / (right_line - left_line)
         share = np.clip((u - DEAD_ZONE) / (1.0 - 2.0 * DEAD_ZONE), 0.0, 1.0)
