@@ -296,4 +296,6 @@ LABELS = {
     "peak_propulsive_n": "Peak propulsive force",
     "peak_propulsive_bw": "Peak propulsive force",
     "stride_time_s": "Stride time",
+    "pelvic_drop_deg": "Contralateral pelvic drop",
+    "pelvic_drop_pct": "Pelvic drop timing",
 }

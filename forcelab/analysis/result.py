@@ -18,6 +18,7 @@ from forcelab.analysis.metrics import (
     VILR_BELOW_VALR,
     stance_metrics,
 )
+from forcelab.analysis.pelvis import add_pelvic_drop
 from forcelab.analysis.sides import MAX_STEP_S, sides_by_alternation, stance_cop, step_widths
 from forcelab.analysis.split import split_by_cop, walking_on_one_plate
 from forcelab.analysis.streaming import split_options, table_rows
@@ -142,6 +143,9 @@ class AnalysisResult:
                 if a is not None and a.get("text"):
                     lines.append(a["text"])
                     break
+        pelvis_line = self.parameters.get("pelvis", {}).get("text")
+        if pelvis_line:
+            lines.append(pelvis_line[0].upper() + pelvis_line[1:])
         return lines
 
     def notes(self) -> list[str]:
@@ -237,6 +241,10 @@ class AnalysisResult:
                 continue  # e.g. walking-only double-hump metrics of a run
             out.append(f"{label:<{width}}" + "".join(f"{v:>16}" for v in values))
         out.extend(self.notes())
+        pelvis = self.parameters.get("pelvis", {})
+        for key in ("error", "warning"):
+            if pelvis.get(key):
+                out.append(f"Pelvis: {pelvis[key]}")
         lines = self.coach_lines()
         if lines:
             out.append("")
@@ -293,6 +301,7 @@ def _table_rows(summary: dict[str, Any], with_bw: bool) -> list[tuple[str, str, 
         )
     )
     rows.append(("Impulse (N s)", "impulse_ns", "f1"))
+    rows.append(("Pelvic drop, swing side (deg)", "pelvic_drop_deg", "f1"))
     return rows
 
 
@@ -458,6 +467,7 @@ def analyze_recording(
     opts = dict(options or {})
     mass = check_body_mass(opts.pop("body_mass_kg", None)) or recording.body_mass_kg
     max_pause_s = float(opts.pop("max_pause_s", 1.5))
+    opts_pelvis = {k: opts.pop(k) for k in ("static", "vertical_axis") if k in opts}
     det_opts, met_opts = split_options(opts)
     given_det = {k: v for k, v in opts.items() if k in det_opts}
     rows: list[dict[str, Any]] = []
@@ -528,6 +538,7 @@ def analyze_recording(
         _step_stride(rows)
         _contralateral_flight(rows)
         _step_width(rows)
+    pelvis = _pelvis(rows, recording, opts_pelvis) if recording.trajectories is not None else None
     summary: dict[str, Any] = {}
     asym: dict[str, Any] = {}
     if has_sides:
@@ -555,6 +566,8 @@ def analyze_recording(
         },
         "streams": per_stream,
     }
+    if pelvis is not None:
+        parameters["pelvis"] = pelvis
     return AnalysisResult(rows, summary, asym, parameters, mass, recording.source)
 
 
@@ -616,6 +629,15 @@ def _split_walking(
             )
             notes[name] = {"split_from": stream.name, "split": SPLIT_METHOD}
     return out, notes
+
+
+def _pelvis(rows: list[dict[str, Any]], recording: Recording, opts: dict[str, Any]) -> dict:
+    """Contralateral pelvic drop per stance from the recording's marker trajectories; a
+    problem with the markers is one line in the result, and the force analysis stands."""
+    try:
+        return add_pelvic_drop(rows, recording.trajectories, **opts)
+    except (AnalysisError, InputError) as exc:
+        return {"error": str(exc)}
 
 
 def _jsonable(a: dict[str, Any]) -> dict[str, Any]:
