@@ -182,3 +182,26 @@ def test_opengo_walking_peaks_match_the_vendor_gait_report(shared_data):
             assert t["second_peak_n"][k] + base == pytest.approx(row[11], abs=1.0)
             n_steps += 1
     assert n_steps == 14
+
+
+def test_fukuchi_zeroed_run_contacts_at_the_20n_crossings(shared_data):
+    """The Fukuchi treadmill run is zeroed (flight reads 0 N): every complete stance's contact
+    and toe-off lie at the 20 N crossings around its peak, well within 5 ms."""
+    fz, _ = read_fukuchi(shared_data)
+    st_ = detect_stances(fz, 300.0)
+    t = stance_metrics(fz, st_, 300.0)
+    assert st_.parameters["contact_threshold_n"] == 20.0
+    for k in np.flatnonzero(st_.valid):
+        s, e = st_.start[k], st_.end[k]
+        p = s + int(np.argmax(fz[s:e]))
+        j = p
+        while fz[j - 1] >= 20.0:
+            j -= 1
+        on = (j - 1) + (20.0 - fz[j - 1]) / (fz[j] - fz[j - 1])
+        j = p
+        while fz[j] >= 20.0:
+            j += 1
+        off = (j - 1) + (fz[j - 1] - 20.0) / (fz[j - 1] - fz[j])
+        assert t["start_s"][k] == pytest.approx(on / 300.0, abs=0.005)
+        assert t["end_s"][k] == pytest.approx(off / 300.0, abs=0.005)
+        assert t["contact_time_s"][k] == pytest.approx((off - on) / 300.0, abs=0.005)
