@@ -71,3 +71,21 @@ def test_walking_on_one_plate_without_apart_feet_says_it_cannot_split():
     assert "cannot be split" in result.parameters["streams"]["plate"]["split"]
     assert "cannot be split" in result.format_text()
     assert all(s["side"] is None for s in result.stances)
+
+
+def test_two_belts_in_one_frame_give_the_step_width():
+    """Two belts (one per foot) whose COP channels share the treadmill frame: the step width
+    between the feet is the simulated one, and no step crosses."""
+    rate = 500.0
+    model = GaitModel(GaitParams(speed_m_s=3.0, step_width_m=0.14), seed=7)
+    t = np.arange(int(20 * rate)) / rate
+    streams = []
+    for side in ("left", "right"):
+        foot = model.foot(side, t)
+        streams.append(
+            Stream(f"belt_{side}", rate, {"fz": foot["fz"], "cop_ml": foot["cop_ml"]}, side=side)
+        )
+    result = analyze_recording(Recording(streams, 70.0))
+    for side in ("left", "right"):
+        assert result.summary[side]["step_width_m"]["mean"] == pytest.approx(0.14, abs=0.01)
+        assert result.summary[side]["crossover_pct"] == 0.0
