@@ -89,6 +89,8 @@ PREDICATE_FIELDS = ("name", "type", "source_id", "hostname", "uid", "session_id"
                     "channel_count", "nominal_srate", "channel_format")
 DEVICE_OPTIONS = (*MAPPING_OPTIONS, "resolve_s", "rate")
 DEFAULT_RESOLVE_S = 5.0
+#: After the first stream a predicate without a name matches, how long to look for more (s).
+MORE_STREAMS_S = 1.0
 #: Seconds of samples the inlet buffers when the recorder falls behind (LSL's max_buflen).
 INLET_BUFFER_S = 60
 #: How often the clock offset to the sender is refreshed (s); liblsl re-measures it itself.
@@ -192,6 +194,9 @@ def open_lsl(target: str, options: dict[str, str]) -> list[Device]:
             + (", ".join(seen) if seen else "none")
             + " (check the sending app, or raise resolve_s=)"
         )
+    if not name:  # a predicate may match several streams (two belts): give the rest a moment
+        found += pylsl.resolve_bypred(predicate, minimum=len(found) + 1,
+                                      timeout=MORE_STREAMS_S)
     unique = {i.uid(): i for i in found}
     devices: list[Device] = []
     try:

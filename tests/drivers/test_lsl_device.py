@@ -354,3 +354,19 @@ def test_time_stamps_jittered_by_the_push_are_not_mistaken_for_loss(tmp_path, pl
     assert dev.stats.gaps == 0 and dev.stats.dropped_samples == 0
     start = align(got[:, 0], fz)
     np.testing.assert_array_equal(got[:, 0], fz[start:start + got.shape[0]].astype(np.float32))
+
+
+def test_a_predicate_opens_every_matching_stream(tmp_path, players):
+    stream_type = unique_name("ForceTest")  # no other stream on this machine has this type
+    fz, cop = fukuchi_portion()
+    rec_file = write_player_file(tmp_path / "run.npz", np.column_stack([fz, cop]),
+                                 ["Fz", "COPx"], ["N", "m"])
+    for side in ("left", "right"):
+        players.append(Player(rec_file, unique_name(f"belt {side}"), "--type", stream_type))
+    devices = open_devices(f"lsl:?type={stream_type}")
+    try:
+        assert sorted(d.info.side for d in devices) == ["left", "right"]
+        assert all(d.info.extra["lsl"]["type"] == stream_type for d in devices)
+    finally:
+        for d in devices:
+            d.close()
