@@ -45,7 +45,7 @@ def test_outside_inlet_receives_recorded_samples_and_stance_markers(tmp_path):
     resolver = pylsl.ContinuousResolver(pred="starts-with(name,'forcelab-')")
     proc = subprocess.Popen(
         [sys.executable, "-m", "forcelab", "record", "--device", "sim:treadmill?seed=3",
-         "--athlete", "Ann", "--body-mass", "60", "--duration", "20", "-o", str(out),
+         "--athlete", "Ann", "--body-mass", "60", "--duration", "30", "-o", str(out),
          "--interval", "0", "--lsl-outlet"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
     )
@@ -95,8 +95,13 @@ def test_outside_inlet_receives_recorded_samples_and_stance_markers(tmp_path):
         stances = [e for e in f.events if e["kind"] == "stance"]
     markers = [json.loads(m[0]) for m in got[MARKERS_NAME]]
     stance_markers = [m for m in markers if m["event"] == "stance"]
-    assert len(stances) >= 10
-    assert len(stance_markers) >= 0.95 * len(stances)
+    assert len(stances) >= 20
+    assert len(stance_markers) >= 0.9 * len(stances)
+    # once the inlet was there, no stance is missing (a stance is published when it ends)
+    joined_s = min(m["t_s"] for m in stance_markers) + 1.0
+    for e in (e for e in stances if e["t_s"] > joined_s):
+        assert any(m["stream"] == e["stream"] and abs(m["t_s"] - e["t_s"]) < 1e-3
+                   for m in stance_markers), e
     t_events = np.asarray([e["t_s"] for e in stances])
     for m in stance_markers:
         e = stances[int(np.argmin(np.abs(t_events - m["t_s"])))]
