@@ -42,10 +42,12 @@ TABLE_METRICS = (
     ("second_peak", "Second peak (walking)", "walking"),
     ("peak_braking", "Peak braking force", "fore-aft"),
     ("peak_propulsive", "Peak propulsive force", "fore-aft"),
+    ("pelvic_drop", "Contralateral pelvic drop (by stance foot)", "pelvis"),
 )
 #: kinds of TABLE_METRICS rows left out when neither side has a value (a run has no walking
-#: peaks, a plate without a fore-aft channel no braking force)
-OPTIONAL_KINDS = ("walking", "fore-aft")
+#: peaks, a plate without a fore-aft channel no braking force, a recording without pelvis
+#: markers no pelvic drop)
+OPTIONAL_KINDS = ("walking", "fore-aft", "pelvis")
 
 
 def metric_key(available: Any, base: str, prefer_bw: bool = True) -> tuple[str, str] | None:
@@ -60,6 +62,8 @@ def metric_key(available: Any, base: str, prefer_bw: bool = True) -> tuple[str, 
     keys = set(available)
     if base.endswith("_s") and base in keys:
         return base, "s"
+    if f"{base}_deg" in keys:
+        return f"{base}_deg", "°"
     bw = [(f"{base}_bw", "BW"), (f"{base}_bw_s", "BW·s" if base == "impulse" else "BW/s")]
     newton = [(f"{base}_n", "N"), (f"{base}_n_s", "N/s"), (f"{base}_ns", "N·s")]
     for key, unit in (bw + newton) if prefer_bw else (newton + bw):
@@ -74,7 +78,7 @@ def digits_for(unit: str, value: float = 0.0) -> int:
         return 2
     if unit == "s":
         return 3
-    if unit in ("%", "BW/s", "spm"):
+    if unit in ("%", "BW/s", "spm", "°"):
         return 1
     return 0 if abs(value) >= 100 else 1
 
@@ -362,4 +366,10 @@ def trial_report(session_label: str, trial_name: str, info: dict[str, Any], reco
     if not stances:
         tr.warnings.append("No stances were found in this trial.")
     tr.paragraph = plain_paragraph(tr, summary)
+    pelvis = (getattr(result, "parameters", None) or {}).get("pelvis") or {}
+    if pelvis.get("text"):
+        tr.paragraph += f" {pelvis['text'][0].upper()}{pelvis['text'][1:]}."
+    for key in ("error", "warning"):
+        if pelvis.get(key):
+            tr.warnings.append(f"Pelvis: {pelvis[key]}")
     return tr
