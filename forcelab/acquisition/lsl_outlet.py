@@ -45,7 +45,7 @@ MARKERS_NAME = "forcelab-markers"
 OUTLET_BUFFER_S = 30
 #: Seconds the outlets stay after the recording ends: an inlet loses whatever it has not pulled
 #: when its outlet goes away, so they linger until inlets have taken the last samples.
-OUTLET_LINGER_S = 0.5
+OUTLET_LINGER_S = 1.0
 
 
 class LslOutlet:

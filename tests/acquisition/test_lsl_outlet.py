@@ -83,7 +83,8 @@ def test_outside_inlet_receives_recorded_samples_and_stance_markers(tmp_path):
             # gets every sample of the file, in order
             assert received.shape[0] >= 0.95 * stored.shape[0], (received.shape, stored.shape)
             start = stored.shape[0] - received.shape[0]
-            np.testing.assert_array_equal(received, stored[start:])
+            np.testing.assert_array_equal(received, stored[start:],
+                                          err_msg=f"{stream}: joined after {start} samples")
             labels = full[key].get_channel_labels()
             units = full[key].get_channel_units()
             assert labels == list(data.channels) and units == list(data.units)
