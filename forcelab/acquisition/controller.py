@@ -1034,7 +1034,7 @@ class SessionController:
                         w.channels.index("fz"),
                         cop,
                         priority=SOURCE_PRIORITY.get(str(info.protocol).upper(), 3),
-                        sensor="insole" if str(info.protocol).upper() == "INS1" else "plate",
+                        sensor=info.sensor,
                     )
             max_rate = max(w.rate_hz for w in self._workers)
             self._writer_q = WorkQueue(int(self.writer_buffer_s * max_rate))

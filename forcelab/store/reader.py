@@ -606,8 +606,9 @@ def _to_stream(name: str, info: dict, data: StreamData, interval: tuple | None) 
 
 
 def _sensor(info: dict) -> str:
-    """Sensor kind of a stored stream: insole for INS1 and imported insole streams, else plate."""
-    if str(info.get("protocol", "")).upper() == "INS1":
+    """Sensor kind of a stored stream: insole for insole devices (DeviceInfo ``kind``), INS1 and
+    imported insole streams, else plate."""
+    if info.get("kind") == "insole" or str(info.get("protocol", "")).upper() == "INS1":
         return "insole"
     extra = info.get("extra")
     if isinstance(extra, dict) and extra.get("sensor") == "insole":
