@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from forcelab.drivers.arrival_clock import ArrivalClock
 from forcelab.drivers.base import (
     KIND_DIY_PLATE,
     ROLE_CELL,
@@ -67,7 +68,6 @@ from forcelab.drivers.base import (
 from forcelab.drivers.csv4 import cells_to_forces
 from forcelab.drivers.discovery import list_devices, ports_for_serial
 from forcelab.drivers.errors import ConnectionLost, DeviceError, ProtocolError
-from forcelab.drivers.ins1 import ClockFit
 from forcelab.drivers.line_formats import ROLE_FORCE, LineFormat
 from forcelab.drivers.transport import Transport
 
@@ -195,7 +195,7 @@ class LineDevice(Device):
         self.baudrate = int(baudrate)
         self.reconnect_interval_s = float(reconnect_interval_s)
         self.stats = LineStats()
-        self.clock = ClockFit(keep=600, n_bins=16, min_span_s=2.0, outlier_s=0.05, gate_s=None)
+        self.clock = ArrivalClock()
         self._events: list[DeviceEvent] = []
         self._buf = bytearray()
         self._skip_partial = True
@@ -210,7 +210,6 @@ class LineDevice(Device):
         self._tc_last = 0.0
         self._arr_last = 0.0
         self._rebase = False
-        self._envelope: list[tuple[float, float]] = []
         self._transport = Transport.open(port, baudrate=self.baudrate)
         try:
             self.rate_hz = self._handshake(rate_hz)
@@ -352,10 +351,11 @@ class LineDevice(Device):
         self.stats.bad_reasons[key] = self.stats.bad_reasons.get(key, 0) + 1
 
     # -- lines -> blocks -----------------------------------------------------------------
-    def _place(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Number the pending lines; returns seq, continuous device time (s), values, gaps."""
+    def _place(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Number the pending lines; returns seq, continuous device time (s), values, gaps and
+        arrival times (s)."""
         period = 1.0 / self.rate_hz
-        seqs, tcs, vals, gaps = [], [], [], []
+        seqs, tcs, vals, gaps, arrivals = [], [], [], [], []
         for t, values, arrival in self._pending:
             if self._seq is None:
                 gap, tc, seq = 0, (t if t is not None else 0.0), 0
@@ -383,27 +383,18 @@ class LineDevice(Device):
             tcs.append(tc)
             vals.append(values)
             gaps.append(gap)
-            # the envelope: a line arrives after it was made, never before
-            self._envelope.append((tc, arrival))
+            arrivals.append(arrival)
         self._pending.clear()
         return (np.array(seqs, np.int64), np.array(tcs), np.array(vals, float).reshape(
-            len(vals), len(self.fmt.value_roles)), np.array(gaps, np.int64))
+            len(vals), len(self.fmt.value_roles)), np.array(gaps, np.int64), np.array(arrivals))
 
     def _make_blocks(self) -> list[Block]:
         if not self._pending:
             return []
-        self._envelope = []
-        seq, tc, values, gaps = self._place()
+        seq, tc, values, gaps, arrival = self._place()
         if not len(seq):
             return []
-        env = np.array(self._envelope)
-        lag = env[:, 1] - env[:, 0]
-        bins = np.floor(env[:, 0] / 0.1).astype(np.int64)
-        order = np.lexsort((lag, bins))
-        first = np.ones(len(order), bool)
-        first[1:] = bins[order][1:] != bins[order][:-1]
-        for i in order[first].tolist():
-            self.clock.add_point(float(env[i, 0]), float(env[i, 1]), float(lag[i]))
+        self.clock.add(tc, arrival)
         t_host = self.clock.to_host(tc)
         forces = self._to_forces(values)
         cuts = np.flatnonzero(gaps > 0)
@@ -477,7 +468,6 @@ class LineDevice(Device):
     def _discard(self) -> None:
         """Lines received while stopped: they still move the time line (no false gap later)."""
         if self._pending:
-            self._envelope = []
             self._place()
 
     def _average(self) -> np.ndarray:

@@ -28,21 +28,25 @@ from __future__ import annotations
 
 import collections
 import errno
+import select
 import socket
+import struct
+import sys
 import threading
 import time
 
 import numpy as np
+from forcelab.drivers.arrival_clock import ArrivalClock
 from forcelab.drivers.base import KIND_INSOLE, Block, Device, DeviceEvent, DeviceInfo, LinkStats
 from forcelab.drivers.errors import ConnectionLost, DeviceError, ProtocolError
-from forcelab.drivers.ins1 import CHANNELS, ClockFit
+from forcelab.drivers.ins1 import CHANNELS
 from forcelab.drivers.opengo_codec import (
     BAD_FIELD_COUNT,
     BAD_TIMESTAMP,
     NOT_NUMERIC,
     Sequencer,
     foot_samples,
-    parse_datagram,
+    parse_datagrams,
 )
 
 DEFAULT_HOST = "0.0.0.0"
@@ -50,6 +54,10 @@ DEFAULT_PORT = 8888
 DEFAULT_RATE_HZ = 100.0
 SIDES = ("left", "right")
 _MAX_DATAGRAM = 8192
+#: Linux's SO_TIMESTAMPNS (socket(7)): the kernel stamps each datagram's arrival (CLOCK_REALTIME,
+#: the clock of time.time()); elsewhere arrival is read when the datagram is taken.
+_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35 if sys.platform == "linux" else None)
+_TIMESPEC = struct.Struct("@qq")
 
 
 class OpenGoStats(LinkStats):
@@ -95,7 +103,7 @@ class OpenGoReceiver:
     hold_s : float
         How long a datagram is held for datagrams that overtook it (s).
     block_s : float
-        Samples are handed out in blocks about this long (s).
+        The socket is drained and samples are handed out about this often (s).
     """
 
     def __init__(self, host: str, port: int, rate_hz: float, unit: str | None = None,
@@ -105,7 +113,7 @@ class OpenGoReceiver:
         self.block_s = float(block_s)
         self.seq = Sequencer(self.rate_hz, None if unit is None else
                              {"s": 1.0, "ms": 1e-3}[unit])
-        self.clock = ClockFit(keep=600, n_bins=16, min_span_s=2.0, outlier_s=0.05, gate_s=None)
+        self.clock = ArrivalClock()
         self.stats = {side: OpenGoStats() for side in SIDES}
         self.counts = {BAD_FIELD_COUNT: 0, NOT_NUMERIC: 0, BAD_TIMESTAMP: 0}
         self.datagrams = 0
@@ -134,94 +142,115 @@ class OpenGoReceiver:
             raise DeviceError(f"cannot listen for OpenGo datagrams on {host}:{port}: "
                               f"{exc.strerror or exc}") from None
         self.host, self.port = self.sock.getsockname()[:2]
-        self.sock.settimeout(0.1)
+        self.sock.setblocking(False)
+        self._kernel_stamps = _SO_TIMESTAMPNS is not None
+        if self._kernel_stamps:
+            try:
+                self.sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+            except OSError:
+                self._kernel_stamps = False
+        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"opengo-udp-{self.port}",
                                         daemon=True)
         self._thread.start()
 
     # -- thread ----------------------------------------------------------------------------
     def _run(self) -> None:
+        """Drain the socket every ``block_s``: datagrams wait in the kernel's buffer meanwhile,
+        with their arrival time stamped by the kernel (SO_TIMESTAMPNS), so the thread wakes a
+        few times per block, not once per datagram."""
         sock = self.sock
         while not self._closed:
-            oldest = self.seq.oldest_arrival()
-            wait = 0.1 if oldest is None else oldest + self.block_s - time.time()
-            try:
-                sock.settimeout(min(0.1, max(0.001, wait)))
-                data = sock.recv(_MAX_DATAGRAM)
-            except TimeoutError:
-                data = None
-            except OSError as exc:
-                if not self._closed:
-                    self._fail(exc)
-                return
             batch = []
-            if data is not None:
-                batch.append((data, time.time()))
-                sock.setblocking(False)
-                try:
-                    while len(batch) < 256:  # what else is waiting, without blocking
-                        batch.append((sock.recv(_MAX_DATAGRAM), time.time()))
-                except (BlockingIOError, InterruptedError):
-                    pass
-                except OSError as exc:
-                    if not self._closed:
-                        self._fail(exc)
-                    return
+            try:
+                ready, _, _ = select.select([sock], [], [], 0.1)
+                while ready and len(batch) < 65536:
+                    batch.append(self._recv(sock))
+            except (BlockingIOError, InterruptedError):
+                pass
+            except (OSError, ValueError) as exc:  # ValueError: closed under select
+                if not self._closed:
+                    self._fail(OSError(str(exc)))
+                return
             with self.cond:
-                for payload, arrival in batch:
-                    self._take(payload, arrival)
                 if batch:
+                    self._take(batch)
                     self.last_arrival_mono = time.monotonic()
-                oldest = self.seq.oldest_arrival()
-                now = time.time()
-                if oldest is not None and now - oldest >= self.block_s and self.error is None:
-                    self._emit(*self.seq.release(now - self.hold_s))
-                if batch or self.error is not None:
-                    self.cond.notify_all()
+                emitted = False
+                if self.seq.oldest_arrival() is not None and self.error is None:
+                    emitted = self._emit(*self.seq.release(time.time() - self.hold_s))
+                if emitted or self.error is not None:
+                    self.cond.notify_all()  # readers wake for blocks, not for each datagram
+            if batch:
+                self._wake.wait(self.block_s)
+
+    def _recv(self, sock: socket.socket) -> tuple[bytes, float]:
+        """One datagram and its arrival time (the kernel's stamp when there is one)."""
+        if not self._kernel_stamps:
+            return sock.recv(_MAX_DATAGRAM), time.time()
+        data, ancillary, _, _ = sock.recvmsg(_MAX_DATAGRAM, 64)
+        for level, kind, cdata in ancillary:
+            if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(cdata) >= 16:
+                sec, nsec = _TIMESPEC.unpack_from(cdata)
+                return data, sec + nsec * 1e-9
+        return data, time.time()
 
     def _fail(self, exc: OSError) -> None:
         with self.cond:
             self.error = DeviceError(f"the UDP socket {self.host}:{self.port} failed: {exc}")
             self.cond.notify_all()
 
-    def _take(self, payload: bytes, arrival: float) -> None:
-        self.datagrams += 1
-        self.bytes_received += len(payload)
-        parsed = parse_datagram(payload)
-        if isinstance(parsed, str):
-            self.counts[parsed] += 1
-            return
-        if self.error is not None:
-            return
-        try:
-            self.seq.push(parsed[0], parsed[1], arrival)
-        except ProtocolError as exc:
-            self.error = exc
+    def _take(self, batch: list[tuple[bytes, float]]) -> None:
+        """Parse and sequence a batch of (datagram, arrival time) pairs."""
+        self.datagrams += len(batch)
+        self.bytes_received += sum(len(p) for p, _ in batch)
+        for parsed, (_, arrival) in zip(parse_datagrams([p for p, _ in batch]), batch,
+                                        strict=True):
+            if isinstance(parsed, str):
+                self.counts[parsed] += 1
+            elif self.error is None:
+                try:
+                    self.seq.push(parsed[0], parsed[1], arrival)
+                except ProtocolError as exc:
+                    self.error = exc
 
     def _emit(self, seq: np.ndarray, t_dev_s: np.ndarray, arrival: np.ndarray,
-              values: np.ndarray) -> None:
+              values: np.ndarray) -> bool:
+        """Turn released datagrams into blocks per foot; True when a block was made."""
         if not len(seq):
-            return
+            return False
+        made = False
         # sample numbers are the continuous device time (a restarted OpenGo clock keeps them)
         t_cont = seq / self.rate_hz
-        lag = arrival - t_cont
-        for i in _lowest_per_bin(t_cont, lag, 0.1):
-            self.clock.add_point(float(t_cont[i]), float(arrival[i]), float(lag[i]))
+        self.clock.add(t_cont, arrival)
         t_host = self.clock.to_host(t_cont)
+        now = time.monotonic()
         for side in SIDES:
             samples, valid = foot_samples(values, side)
             st = self.stats[side]
-            st.nan_samples += int((~valid).sum())
-            if valid.any():
-                self.last_sample_mono[side] = time.monotonic()
+            n_valid = int(np.count_nonzero(valid))
+            st.nan_samples += len(valid) - n_valid
+            if not n_valid:
+                continue
+            self.last_sample_mono[side] = now
             if not self.streaming[side]:
                 continue
             idx = np.flatnonzero(valid)
-            if not idx.size:
-                continue
             s = seq[idx]
             last = self._last_seq[side]
-            prev = np.concatenate(([s[0] - 1 if last is None else last], s[:-1]))
+            first = int(s[0])
+            self._last_seq[side] = int(s[-1])
+            if int(s[-1]) - first == len(s) - 1:  # the usual case: one run, no hole inside
+                g = 0 if last is None else first - last - 1
+                if g:
+                    st.dropped_samples += g
+                    st.gaps += 1
+                self.blocks[side].append(Block(seq=first, t_device_s=float(t_dev_s[idx[0]]),
+                                               t_host_s=float(t_host[idx[0]]),
+                                               samples=samples[idx], gap_before=g))
+                made = True
+                continue
+            prev = np.concatenate(([first - 1 if last is None else last], s[:-1]))
             gaps = s - prev - 1
             cuts = np.flatnonzero(gaps > 0)
             bounds = np.concatenate(([0], cuts[cuts > 0], [len(s)]))
@@ -234,7 +263,8 @@ class OpenGoReceiver:
                 self.blocks[side].append(Block(seq=int(s[a]), t_device_s=float(t_dev_s[rows[0]]),
                                                t_host_s=float(t_host[rows[0]]),
                                                samples=samples[rows], gap_before=g))
-            self._last_seq[side] = int(s[-1])
+                made = True
+        return made
 
     def update_stats(self, side: str) -> OpenGoStats:
         """Copy the socket's counters into one foot's stats (call with ``cond`` held)."""
@@ -259,20 +289,12 @@ class OpenGoReceiver:
             last = not self.users and not self._closed
             if last:
                 self._closed = True
+                self._wake.set()
             self.cond.notify_all()
         if last:
             self.sock.close()
             if self._thread is not threading.current_thread():
                 self._thread.join(timeout=2.0)
-
-
-def _lowest_per_bin(t: np.ndarray, lag: np.ndarray, bin_s: float) -> list[int]:
-    """Index of the lowest ``lag`` in each ``bin_s`` bin of ``t`` (the arrival envelope)."""
-    bins = np.floor(t / bin_s).astype(np.int64)
-    order = np.lexsort((lag, bins))
-    first = np.ones(len(order), bool)
-    first[1:] = bins[order][1:] != bins[order][:-1]
-    return order[first].tolist()
 
 
 class OpenGoInsole(Device):
