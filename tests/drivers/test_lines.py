@@ -398,3 +398,29 @@ def test_tare_on_a_stopped_device_keeps_reading(board, tmp_path, monkeypatch):
         np.testing.assert_allclose(f[:, 0], 0.0, atol=1e-9)
     finally:
         dev.close()
+
+
+def test_forcelab_calibrate_command_tares_and_scales_a_board(board, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path)}
+    sim = board(lambda k, t, c: str(int(round(-3000 + 150.0 * c.sum()))), rate_hz=80,
+                serial="LC-CLI")
+    url = lines_url(sim, units="raw", rate="80")
+
+    def calibrate(*args):
+        r = subprocess.run([sys.executable, "-m", "forcelab", "calibrate", "--device", url,
+                            *args], capture_output=True, text=True, timeout=120, env=env)
+        return r
+
+    r = calibrate("--tare")
+    assert r.returncode == 0, r.stderr
+    assert "offsets -3000 counts" in r.stdout and "saved in" in r.stdout
+    sim.set_load([0, 0, 0, 20 * G])  # 20 kg on the board before the command opens it
+    r = calibrate("--known-kg", "20")
+    assert r.returncode == 0, r.stderr
+    saved = json.loads(board_file(sim.port.serial_number).read_text())
+    assert saved["offsets"] == [-3000.0]
+    assert saved["scales"][0] == pytest.approx(150.0, abs=0.5 / (20 * G))
+    r = calibrate("--known-kg", "20", "--cell", "TL")
+    assert r.returncode == 2 and "cell must be one of (no cells)" in r.stderr
+    assert "Traceback" not in r.stderr
