@@ -295,3 +295,26 @@ def test_live_walk_records_the_stances_of_the_export_and_the_vendor_report(
         assert np.all(np.abs(start[k] - ic) < 0.05)  # every vendor step found ...
         assert sorted(set(k.tolist())) == list(range(len(mine)))  # ... and no extra stance
         assert np.mean(np.abs(ct[k] - stance)) <= 0.020  # stance-time MAE
+
+
+def test_sim_opengo_gait_model_in_ms_is_opened_by_its_device_string():
+    """``sim:opengo`` with the gait model and millisecond timestamps: the unit is inferred, both
+    feet stream the model's stances, and closing the devices stops the sender."""
+    devs = open_devices("sim:opengo?unit=ms&seed=2&speed=2")
+    setup = devs[0].sim_setup
+    try:
+        for d in devs:
+            d.start()
+        blocks, lost = _drain(devs, lambda b: all(sum(x.n for x in v) >= 300
+                                                  for v in b.values()), 20.0)
+        assert not lost
+        rx = devs[0].receiver
+        assert rx.seq.unit == "ms"
+        for d in devs:
+            fz = np.concatenate([b.samples[:, 0] for b in blocks[d.info.side]])
+            assert fz.max() > 500 and fz.min() == 0.0  # stances and swing phases
+            assert d.stats.dropped_samples == 0 and d.stats.bad_lines == 0
+    finally:
+        for d in devs:
+            d.close()
+    assert setup.stopped and not setup.simulators[0]._thread.is_alive()
