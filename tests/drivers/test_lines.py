@@ -20,6 +20,8 @@ from forcelab.drivers.line_formats import LineFormat, role_of
 from forcelab.drivers.lines import board_file
 from forcelab.drivers.sim.base import Simulator
 from forcelab.drivers.sim.pty import SimPort, free_name
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from forcelab.store import open_session
 
@@ -159,6 +161,17 @@ def test_parsers_read_the_usual_sketches_and_refuse_the_rest():
         role_of("humidity")
     with pytest.raises(ValueError, match="named group"):
         LineFormat("regex", pattern="Reading: (.*)")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=80), st.sampled_from(["ws", "csv", "json", "regex"]))
+def test_no_line_crashes_a_parser_or_becomes_a_wrong_sample(text, fmt):
+    pattern = r"Reading:\s*(?P<force>[-0-9.]*)" if fmt == "regex" else None
+    f = LineFormat(fmt, ["t_ms", "force"] if fmt == "csv" else None, pattern)
+    p = f.parse(text)
+    assert p.kind in ("data", "header", "empty", "bad")
+    if p.kind == "data":  # only finite numbers that stand in the line
+        assert all(np.isfinite(v) for v in p.values) and len(p.values) == 1
 
 
 # ------------------------------------------------------------------- real ptys, each format

@@ -20,8 +20,11 @@ from forcelab.drivers.opengo_codec import (
     foot_samples,
     infer_unit_scale,
     parse_datagram,
+    parse_datagrams,
 )
 from forcelab.drivers.sim.opengo_sim import OpenGoSender, export_rows
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 WALK = "moticon_opengo_walking/230927_102114.txt"
 
@@ -64,6 +67,19 @@ def test_bad_datagrams_say_why():
     _, values = parse_datagram(good.replace(b"512.0", b"nan"))
     assert foot_samples(values[None, :], "left")[1].tolist() == [False]
     assert foot_samples(values[None, :], "right")[1].tolist() == [True]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=600), st.integers(0, 50))
+def test_no_datagram_crashes_the_parser(junk, k):
+    good = documented_datagram().split()
+    spliced = b" ".join(good[:k] + [junk] + good[k + 1:])
+    for payload in (junk, spliced):
+        one = parse_datagram(payload)
+        assert one in (BAD_FIELD_COUNT, NOT_NUMERIC, BAD_TIMESTAMP) or len(one[1]) == 51
+        many = parse_datagrams([payload, documented_datagram()])
+        assert (many[0] == one) if isinstance(one, str) else np.array_equal(
+            many[0][1], one[1], equal_nan=True)
 
 
 def test_timestamp_unit_is_inferred_from_increments():
@@ -179,7 +195,8 @@ def test_faults_are_counted_exactly_and_no_sample_is_invented(shared_data):
         d.start()
     sender = OpenGoSender(
         "127.0.0.1", port, rows=first, speed=5.0, seed=3,
-        faults="drop:0.02,duplicate:0.02,reorder:0.02,garbage:0.02,pause:1.5,pause_s:1.3",
+        faults="drop:0.02,duplicate:0.02,reorder:0.02,garbage:0.02,burst:1,burst_s:0.2,"
+               "pause:1.5,pause_s:1.3",
     ).start()
     try:
         # the file's own timeline: row k is sample round(t_k * 100) (one row is missing in it)
@@ -194,7 +211,7 @@ def test_faults_are_counted_exactly_and_no_sample_is_invented(shared_data):
         for side in blocks:
             blocks[side] += more[side]
         log = {k: sender.records(k) for k in ("drop", "pause", "duplicate", "reorder",
-                                              "garbage")}
+                                              "garbage", "burst")}
         assert all(log.values()), {k: len(v) for k, v in log.items()}  # every fault happened
         sent = set(sender.sent_rows)
         assert sent == set(range(len(first))) - {r.frame for r in log["drop"] + log["pause"]}
