@@ -43,6 +43,7 @@ from forcelab.drivers.ins1 import CHANNELS
 from forcelab.drivers.opengo_codec import (
     BAD_FIELD_COUNT,
     BAD_TIMESTAMP,
+    KPA_PER_N_CM2,
     NOT_NUMERIC,
     Sequencer,
     foot_samples,
@@ -329,7 +330,8 @@ class OpenGoInsole(Device):
             side=side,
             rate_hz=receiver.rate_hz,
             channels=CHANNELS,
-            calibration={"pressure_kpa_per_n_cm2": 10.0, "timestamp_unit": unit or "inferred"},
+            calibration={"pressure_kpa_per_n_cm2": KPA_PER_N_CM2,
+                         "timestamp_unit": unit or "inferred"},
             layout=None,
             extra={"address": address, "host": receiver.host, "port": receiver.port,
                    "transport": "udp", "lost_after_s": self.lost_after_s},

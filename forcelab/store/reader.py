@@ -29,6 +29,7 @@ CHANNEL_MAPS = {
     "FPB1": {"fx": "fml", "fy": "fap", "fz": "fz", "cop_x": "cop_ml", "cop_y": "cop_ap",
              "tz": "tz"},
     "CSV4": {"fz": "fz", "cop_x": "cop_ml", "cop_y": "cop_ap"},
+    "LINES": {"fz": "fz", "cop_x": "cop_ml", "cop_y": "cop_ap"},
 }
 
 

@@ -23,6 +23,7 @@ from forcelab.drivers.sim.pty import SimPort, free_name
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from forcelab.interop import load_recording
 from forcelab.store import open_session
 
 G = 9.80665
@@ -338,6 +339,9 @@ def test_calibration_in_forcelab_round_trip_file_and_session(board, tmp_path, mo
         stored_cal = f.stream_info(f.streams[0])["calibration"]
     assert stored_cal["scales"] == got.tolist() and stored_cal["calibrated"] is True
     assert stored_cal["board"] == dev.board
+    stream = load_recording(out).streams[0]  # read back as any plate: COP by its role
+    assert stream.sensor == "plate" and {"fz", "cop_ml", "cop_ap"} <= set(stream.channels)
+    assert np.nanmean(stream.fz) == pytest.approx(4 * 171.6, rel=0.005)
 
 
 def test_centre_calibration_of_a_single_force_board(board, tmp_path, monkeypatch):
