@@ -44,8 +44,9 @@ def firmware_binary(tmp_path_factory):
 
 
 def run_trace(duration_s=9.0, rate_hz=1000.0, seed=4):
-    """Cell forces (N) of a runner on the plate (nobody for the first second) and the truth."""
-    gait = GaitModel(GaitParams(mode="run", speed_m_s=3.0, strike="mid", start_s=1.0), seed=seed)
+    """Cell forces (N) of a runner on the plate and the truth. Nobody stands on it for the first
+    2.5 s: the recording starts meanwhile, however slow the machine is."""
+    gait = GaitModel(GaitParams(mode="run", speed_m_s=3.0, strike="mid", start_s=2.5), seed=seed)
     t = np.arange(0.0, duration_s, 1.0 / rate_hz)
     p = gait.plate(t)
     fz = np.clip(p["fz"], 0.0, None)
@@ -202,13 +203,32 @@ def test_forcelab_records_the_firmware_with_its_own_tare_and_calibration(board, 
     stream = rec.streams[0]
     res = analyze_recording(rec)
     truth = board["stances"]
+    true_start = np.array([s.start_s for s in truth])
     valid = [s for s in res.stances if s["valid"]]
-    assert len(valid) == len(truth)
+    # On a starved machine the native "board" can miss HX711 conversions (a real MCU would
+    # not): those are explicit gaps, and a stance crossing one is invalid, never wrong.
+    with open_session(path) as f:
+        missing = f.read_stream(f.streams[0]).gaps["n_missing"].sum()
+    gap_stances = [s for s in res.stances if not s["valid"] and s["reason"] == "gap"]
+    assert all(s["reason"] == "gap" for s in res.stances if not s["valid"])
+    assert missing > 0 or not gap_stances  # a stance is invalid only where samples are missing
+    assert len(valid) >= 0.8 * len(truth)
+    # trace time of the recording: the offset that puts the first valid stance on a true one
+    offsets = valid[0]["start_s"] - true_start
+    offset = min(offsets, key=lambda o: np.median(np.abs(
+        [np.min(np.abs(true_start + o - s["start_s"])) for s in valid])))
+    k = np.array([np.argmin(np.abs(true_start + offset - s["start_s"])) for s in valid])
+    assert len(set(k.tolist())) == len(valid)  # each valid stance is a different true one
+    start_err = np.array([s["start_s"] for s in valid]) - (true_start[k] + offset)
+    assert np.all(np.abs(start_err - np.median(start_err)) < 2.5 / 80)  # within 2 samples
+    found = set(k.tolist()) | {int(np.argmin(np.abs(true_start + offset - s["start_s"])))
+                               for s in gap_stances}
+    assert found == set(range(len(truth)))  # every true stance: found, or crossed by a gap
     peaks = np.array([s["peak_force_n"] for s in valid])
-    true_peaks = np.array([s.peak_n for s in truth])
+    true_peaks = np.array([truth[i].peak_n for i in k])
     assert peaks.mean() == pytest.approx(true_peaks.mean(), rel=0.03)
     contact = np.array([s["end_s"] - s["start_s"] for s in valid])
-    true_contact = np.array([s.contact_time_s for s in truth])
+    true_contact = np.array([truth[i].contact_time_s for i in k])
     assert abs(contact.mean() - true_contact.mean()) < 1.5 / 80  # within ~one sample at 80 Hz
     # the tare was the firmware's: the empty plate reads ~0 N between steps
     fz = stream.fz[np.isfinite(stream.fz)]

@@ -4,9 +4,10 @@
 //   opens that path like a USB serial port. Output nobody reads is dropped (as a USB-serial chip
 //   does), input arrives byte by byte through Serial.available()/read().
 // - Four fake HX711 chips sit on the sketch's pins (shared SCK on pin 2, DOUT on 3..6, RATE on
-//   7): each converts at 80 Hz (RATE high) or 10 Hz, pulls DOUT low when a conversion is ready
-//   and shifts its 24-bit two's complement value out MSB first on SCK rising edges; the 25th
-//   pulse selects channel A / gain 128 and starts the next conversion.
+//   7): each converts at 80 Hz (RATE high) or 10 Hz on its own clock, pulls DOUT low when a
+//   conversion is ready and shifts its 24-bit two's complement value out MSB first on SCK
+//   rising edges; the 25th pulse selects channel A / gain 128. A conversion not read before the
+//   next one ends is lost, as on a real chip.
 // - What the chips convert comes from a trace file (FPDIY_TRACE): line 1 the trace rate in Hz,
 //   line 2 the four cells' zero offsets (counts), line 3 their sensitivities (counts per N),
 //   then one line per sample with the four cells' forces in N. A control file (FPDIY_CONTROL),
@@ -142,7 +143,7 @@ double cell_force_n(int cell, double t_s) {
 
 // ------------------------------------------------------------------ fake HX711
 struct Hx711 {
-  double next_ready_s = 0.1;  // first conversion after power-up settling
+  double next_ready_s = 0.1;  // the next conversion the sketch has not read yet
   int pulses = 0;             // SCK rising edges of the current read-out
   int32_t value = 0;
   bool dout = true;
@@ -150,6 +151,10 @@ struct Hx711 {
 Hx711 chips[4];
 bool sck = false;
 bool rate_high = false;
+// The chips convert on their own oscillator: conversion k ends at grid0_s + k * period, read
+// or not. A conversion the sketch reads late is still the one of its grid time; one it does not
+// read before the next ends is lost (overwritten), as on a real HX711.
+double grid0_s = 0.1;
 
 double period_s() { return rate_high ? 1.0 / 80.0 : 1.0 / 10.0; }
 
@@ -163,6 +168,13 @@ int32_t convert(int cell, double t_s) {
   return (int32_t)counts;
 }
 
+void set_rate(bool high) {
+  if (high == rate_high) return;
+  rate_high = high;
+  grid0_s = now_s() + period_s();  // the chips restart converting at the new rate
+  for (Hx711 &chip : chips) chip.next_ready_s = grid0_s;
+}
+
 void clock_edge(bool high) {
   if (high == sck) return;
   sck = high;
@@ -172,16 +184,17 @@ void clock_edge(bool high) {
     Hx711 &chip = chips[c];
     if (chip.pulses == 0) {
       if (t < chip.next_ready_s) continue;  // not ready: a pulse does nothing useful
-      chip.value = convert(c, chip.next_ready_s);
+      double k = std::floor((t - grid0_s) / period_s());
+      double done_s = grid0_s + k * period_s();  // the newest finished conversion
+      chip.value = convert(c, done_s);
+      chip.next_ready_s = done_s + period_s();
     }
     chip.pulses++;
     if (chip.pulses <= 24) {
       chip.dout = (((uint32_t)chip.value) >> (24 - chip.pulses)) & 1u;
-    } else {  // 25th pulse: gain 128, next conversion
+    } else {  // 25th pulse: gain 128, channel A
       chip.dout = true;
       chip.pulses = 0;
-      double next = chip.next_ready_s + period_s();
-      chip.next_ready_s = next > t ? next : t + period_s();
     }
   }
 }
@@ -214,7 +227,7 @@ void pump_pty() {
   if (!tx.empty()) {
     ssize_t n = ::write(master_fd, tx.data(), tx.size());
     if (n > 0) tx.erase(0, (size_t)n);
-    if (tx.size() > 4096) {  // nobody reads: drop, like a USB-serial chip without a host
+    if (tx.size() > 65536) {  // nobody reads (~20 s): drop, as a USB-serial chip without a host
       tx_dropped += tx.size();
       tx.clear();
     }
@@ -230,7 +243,7 @@ void pinMode(uint8_t, uint8_t) {}
 
 void digitalWrite(uint8_t pin, uint8_t value) {
   if (pin == SCK_PIN) clock_edge(value != LOW);
-  if (pin == RATE_PIN) rate_high = value != LOW;
+  if (pin == RATE_PIN) set_rate(value != LOW);
 }
 
 int digitalRead(uint8_t pin) {
