@@ -15,7 +15,8 @@
 //   (the trace plays from now on; after its end the plate is empty again), "load <cell> <N>"
 //   (a known weight on one cell, 0 removes it); what was applied is copied to "<control>.ack".
 //   FPDIY_NOISE is the noise SD in counts.
-// - EEPROM is a 512-byte file (FPDIY_EEPROM); millis() counts from the start, wrapping at 2^32.
+// - EEPROM is a 512-byte file (FPDIY_EEPROM); millis() counts from the start, wrapping at 2^32,
+//   on the MCU's own clock (see now_s below).
 // SIGTERM/SIGINT end the program.
 
 #include <Arduino.h>
@@ -51,7 +52,14 @@ std::string rx;
 std::string tx;
 unsigned long tx_dropped = 0;
 
-double now_s() { return std::chrono::duration<double>(Clock::now() - t_start).count(); }
+// The MCU's time. A real microcontroller reads each conversion within microseconds of DOUT
+// going low; this process may be descheduled for tens of ms on a busy PC. So the sketch runs on
+// a virtual clock that main() moves to every instant the sketch has work (each conversion as it
+// finishes, then the present): a late process emits its lines late, as a slow USB link would,
+// but every line carries the millis() and the value a real board would have given it.
+double real_s() { return std::chrono::duration<double>(Clock::now() - t_start).count(); }
+double mcu_s = 0.0;
+double now_s() { return mcu_s; }
 
 // ------------------------------------------------------------------ trace and scene
 struct Trace {
@@ -184,7 +192,7 @@ void clock_edge(bool high) {
     Hx711 &chip = chips[c];
     if (chip.pulses == 0) {
       if (t < chip.next_ready_s) continue;  // not ready: a pulse does nothing useful
-      double k = std::floor((t - grid0_s) / period_s());
+      double k = std::floor((t - grid0_s) / period_s() + 1e-6);  // t may be a grid instant
       double done_s = grid0_s + k * period_s();  // the newest finished conversion
       chip.value = convert(c, done_s);
       chip.next_ready_s = done_s + period_s();
@@ -318,8 +326,19 @@ int main() {
   if (const char *c = std::getenv("FPDIY_CONTROL")) control_path = c;
   if (const char *n = std::getenv("FPDIY_NOISE")) noise_counts = std::atof(n);
   open_pty();
+  mcu_s = real_s();
   setup();
   while (!stop_requested) {
+    double real = real_s();
+    // every conversion that finished by now, each at its own instant (see now_s)
+    for (double due = chips[0].next_ready_s; due <= real; due = chips[0].next_ready_s) {
+      mcu_s = due > mcu_s ? due : mcu_s;
+      check_control();
+      pump_pty();
+      loop();
+      if (chips[0].next_ready_s <= due) break;  // the sketch did not read it: go on in real time
+    }
+    mcu_s = real > mcu_s ? real : mcu_s;
     check_control();
     pump_pty();
     loop();
