@@ -165,7 +165,7 @@ class Sequencer:
     unit_scale : float or None
         Seconds per timestamp unit; None = infer from the first ``n_infer`` datagrams.
     n_infer : int
-        Datagrams held to infer the unit.
+        Datagrams held to infer the unit and check the rate.
     late_s, restart_s : float
         A timestamp more than ``late_s`` (s) behind the newest (a UDP datagram is late by
         milliseconds, not by half a second), or more than ``restart_s`` ahead of where the
@@ -191,6 +191,7 @@ class Sequencer:
         self.late_s = float(late_s)
         self.restart_s = float(restart_s)
         self._infer: list[tuple[float, np.ndarray, float]] = []
+        self._checked = False  # unit known and the rate checked on the first datagrams
         self._pending: dict[int, tuple[float, np.ndarray, float]] = {}
         self._t0_s: float | None = None
         self._seq0 = 0
@@ -224,14 +225,19 @@ class Sequencer:
         ProtocolError
             The timestamps step at a rate far from ``rate_hz`` (the message names the rate).
         """
-        if self.unit_scale is None:
+        if not self._checked:
             self._infer.append((t_raw, values, arrival_s))
             if len(self._infer) < self.n_infer:
                 return
             ts = np.array([d[0] for d in self._infer])
-            self.unit_scale = infer_unit_scale(ts)
+            if self.unit_scale is None:
+                self.unit_scale = infer_unit_scale(ts)
             steps = np.diff(np.sort(ts))
-            step_s = float(np.median(steps[steps > 0])) * self.unit_scale
+            steps = steps[steps > 0]
+            if not steps.size:
+                raise ProtocolError("OpenGo timestamps do not advance")
+            self._checked = True
+            step_s = float(np.median(steps)) * self.unit_scale
             if not 0.75 <= step_s * self.rate_hz <= 1.34:
                 raise ProtocolError(
                     f"OpenGo timestamps advance by {step_s * 1000:.3g} ms per datagram "

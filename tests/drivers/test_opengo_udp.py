@@ -119,8 +119,9 @@ def test_sequencer_counts_duplicates_reorders_late_and_restarts():
     assert sq.restarts == 1 and seq.tolist() == [58 + 1000]
 
 
-def test_a_rate_that_does_not_fit_is_a_clear_error():
-    sq = Sequencer(100.0)
+@pytest.mark.parametrize("unit_scale", [None, 1.0])
+def test_a_rate_that_does_not_fit_is_a_clear_error(unit_scale):
+    sq = Sequencer(100.0, unit_scale)  # also when the unit is given
     with pytest.raises(ProtocolError, match=r"50 Hz.*rate=50"):
         for k in range(5):
             sq.push(k * 0.02, np.zeros(51), k * 0.02)
