@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from forcelab.drivers import open_devices
 from forcelab.drivers.errors import ConnectionLost, DeviceError, ProtocolError
+from forcelab.drivers.open import split_url
 from forcelab.drivers.opengo_codec import (
     BAD_FIELD_COUNT,
     BAD_TIMESTAMP,
@@ -22,6 +23,7 @@ from forcelab.drivers.opengo_codec import (
     parse_datagram,
     parse_datagrams,
 )
+from forcelab.drivers.opengo_udp import parse_address
 from forcelab.drivers.sim.opengo_sim import OpenGoSender, export_rows
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -156,11 +158,17 @@ def test_cli_bad_port_is_one_line_exit_2(tmp_path):
     assert not out.exists()
 
 
-def test_default_address_and_pair(tmp_path):
-    devs = open_devices("opengo-udp:?lost_after=0.5")
+def test_default_address_and_pair():
+    # "opengo-udp:" alone listens on 0.0.0.0:8888 (not bound here: the port may be taken)
+    assert split_url("opengo-udp:?lost_after=0.5") == ("opengo-udp", [""], {"lost_after": "0.5"})
+    assert parse_address("") == ("0.0.0.0", 8888)
+    assert parse_address("//192.168.1.20") == ("192.168.1.20", 8888)
+    assert parse_address(":9000") == ("0.0.0.0", 9000)
+    devs = open_devices("opengo-udp://127.0.0.1:0?lost_after=0.5")
     try:
         assert [d.info.side for d in devs] == ["left", "right"]
-        assert devs[0].info.extra["host"] == "0.0.0.0" and devs[0].info.extra["port"] == 8888
+        assert devs[0].info.extra["host"] == "127.0.0.1" and devs[0].info.extra["port"] > 0
+        assert devs[0].info.extra["lost_after_s"] == 0.5
         assert devs[0].receiver is devs[1].receiver
         assert all(d.info.sensor == "insole" and d.info.rate_hz == 100.0 for d in devs)
         with pytest.raises(DeviceError, match="zero them in the OpenGo app"):
