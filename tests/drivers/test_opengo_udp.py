@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -344,3 +345,15 @@ def test_sim_opengo_gait_model_in_ms_is_opened_by_its_device_string():
         for d in devs:
             d.close()
     assert setup.stopped and not setup.simulators[0]._thread.is_alive()
+
+
+def test_bench_udp_quick_runs_and_loses_nothing_at_ten_times_the_rate():
+    """bench/bench_udp.py --quick (CI smoke mode): it runs and reports, and at 10x the real rate
+    no datagram is lost (CPU figures are the bench's to quote, not this test's)."""
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, str(root / "bench" / "bench_udp.py"), "--quick"],
+                         capture_output=True, text=True, timeout=300, check=True).stdout
+    fast = next(line for line in out.splitlines() if line.startswith("10x real rate"))
+    sent = int(fast.split(": ")[1].split()[0])
+    assert f"received left {sent}, right {sent}; missing samples 0" in fast
+    assert "ratio pair/baseline CPU" in out
