@@ -108,7 +108,7 @@ class OpenGoReceiver:
     """
 
     def __init__(self, host: str, port: int, rate_hz: float, unit: str | None = None,
-                 hold_s: float = 0.02, block_s: float = 0.06) -> None:
+                 hold_s: float = 0.02, block_s: float = 0.1) -> None:
         self.rate_hz = float(rate_hz)
         self.hold_s = float(hold_s)
         self.block_s = float(block_s)
