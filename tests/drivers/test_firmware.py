@@ -160,17 +160,31 @@ def test_every_command_and_reply_of_the_protocol(board):
 def test_forcelab_records_the_firmware_with_its_own_tare_and_calibration(board, tmp_path):
     url = f"csv4://{board['port']}?width={WIDTH_M}&length={LENGTH_M}"
     control = board["control"]
-    # calibration through the firmware's own commands: tare, then a known 10 kg on each cell
+    # calibration through the firmware's own commands: tare, then a known 10 kg on each cell;
+    # the tare and the first cell as a user does it (forcelab calibrate), the others by the driver
+    load_n = 10 * 9.80665
+
+    def weight_on(cell):
+        set_scene(control, "scene empty\n" + "".join(
+            f"load {c} {load_n if c == cell else 0}\n" for c in range(4)))
+
+    def calibrate_cli(*args):
+        r = subprocess.run([sys.executable, "-m", "forcelab", "calibrate", "--device", url, *args],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+        return r.stdout
+
+    assert "(in the board's EEPROM)" in calibrate_cli("--tare")
+    weight_on(0)
+    calibrate_cli("--known-kg", "10", "--cell", "TL")
     dev = Csv4Device(board["port"], width_m=WIDTH_M, length_m=LENGTH_M)
     try:
-        dev.zero()
-        load_n = 98.0665
-        scales = []
-        for cell in (0, 1, 2, 3, None):  # the weight on one cell at a time, then off
-            set_scene(control, "scene empty\n" + "".join(
-                f"load {c} {load_n if c == cell else 0}\n" for c in range(4)))
+        for cell in (1, 2, 3, None):  # the weight on one cell at a time, then off
+            weight_on(cell)
             if cell is not None:
-                scales.append(dev.calibrate_cell(cell, load_n))
+                dev.calibrate_cell(cell, load_n)
+        scales = dev.scales_counts_per_n.tolist()
+        np.testing.assert_allclose(dev.offsets_counts, TRUE_OFFSETS, atol=25)  # the CLI's tare
     finally:
         dev.close()
     np.testing.assert_allclose(scales, TRUE_SCALES, rtol=0.003)
