@@ -444,3 +444,8 @@ def test_forcelab_calibrate_command_tares_and_scales_a_board(board, tmp_path, mo
     r = calibrate("--known-kg", "20", "--cell", "TL")
     assert r.returncode == 2 and "cell must be one of (no cells)" in r.stderr
     assert "Traceback" not in r.stderr
+    r = subprocess.run([sys.executable, "-m", "forcelab", "calibrate", "--device",
+                        "opengo-udp://127.0.0.1:0", "--tare"],
+                       capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 2 and "is not one DIY board" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
