@@ -124,8 +124,60 @@ cdef extern from *:
     #endif
         return (Py_ssize_t)((c[0] + c[1]) + (c[2] + c[3]));
     }
+    /* Tests on a block of 8 samples, the detector's fast paths: each is the scalar loop's
+       test applied to all 8 samples (a block that fails goes to the scalar loop). */
+    #ifdef __SSE2__
+    #define FL_LOAD8(p) __m128d v0 = _mm_loadu_pd(p), v1 = _mm_loadu_pd((p) + 2), \
+                                v2 = _mm_loadu_pd((p) + 4), v3 = _mm_loadu_pd((p) + 6)
+    static inline int FL_ALL4(__m128d a, __m128d b, __m128d c, __m128d d) {
+        return _mm_movemask_pd(_mm_and_pd(_mm_and_pd(a, b), _mm_and_pd(c, d))) == 3;
+    }
+    #endif
+    /* every sample <= hi and > -inf */
+    static inline int FL_ALL_LE8(const double* p, double hi) {
+    #ifdef __SSE2__
+        const __m128d h = _mm_set1_pd(hi), n = _mm_set1_pd(-INFINITY);
+        FL_LOAD8(p);
+        return FL_ALL4(_mm_and_pd(_mm_cmple_pd(v0, h), _mm_cmpgt_pd(v0, n)),
+                       _mm_and_pd(_mm_cmple_pd(v1, h), _mm_cmpgt_pd(v1, n)),
+                       _mm_and_pd(_mm_cmple_pd(v2, h), _mm_cmpgt_pd(v2, n)),
+                       _mm_and_pd(_mm_cmple_pd(v3, h), _mm_cmpgt_pd(v3, n)));
+    #else
+        for (int j = 0; j < 8; j++) if (!(p[j] <= hi && p[j] > -INFINITY)) return 0;
+        return 1;
+    #endif
+    }
+    /* every sample < hi */
+    static inline int FL_ALL_LT8(const double* p, double hi) {
+    #ifdef __SSE2__
+        const __m128d h = _mm_set1_pd(hi);
+        FL_LOAD8(p);
+        return FL_ALL4(_mm_cmplt_pd(v0, h), _mm_cmplt_pd(v1, h), _mm_cmplt_pd(v2, h),
+                       _mm_cmplt_pd(v3, h));
+    #else
+        for (int j = 0; j < 8; j++) if (!(p[j] < hi)) return 0;
+        return 1;
+    #endif
+    }
+    /* every sample >= lo and < +inf */
+    static inline int FL_ALL_GE8(const double* p, double lo) {
+    #ifdef __SSE2__
+        const __m128d l = _mm_set1_pd(lo), n = _mm_set1_pd(INFINITY);
+        FL_LOAD8(p);
+        return FL_ALL4(_mm_and_pd(_mm_cmpge_pd(v0, l), _mm_cmplt_pd(v0, n)),
+                       _mm_and_pd(_mm_cmpge_pd(v1, l), _mm_cmplt_pd(v1, n)),
+                       _mm_and_pd(_mm_cmpge_pd(v2, l), _mm_cmplt_pd(v2, n)),
+                       _mm_and_pd(_mm_cmpge_pd(v3, l), _mm_cmplt_pd(v3, n)));
+    #else
+        for (int j = 0; j < 8; j++) if (!(p[j] >= lo && p[j] < INFINITY)) return 0;
+        return 1;
+    #endif
+    }
     """
     void FL_PREFETCH(const double* p) noexcept nogil
+    bint FL_ALL_LE8(const double* p, double hi) noexcept nogil
+    bint FL_ALL_LT8(const double* p, double hi) noexcept nogil
+    bint FL_ALL_GE8(const double* p, double lo) noexcept nogil
     Py_ssize_t FL_ACC_BELOW(const double* p, Py_ssize_t len, double base, double thr,
                             double* s4, double* q4) noexcept nogil
     void FL_SUM_BELOW(const double* p, Py_ssize_t len, double cut, double* sum,
@@ -189,12 +241,6 @@ cdef inline double _min8(const double* p) noexcept nogil:
 cdef inline double _max8(const double* p) noexcept nogil:
     return _dmax(_dmax(_dmax(p[0], p[1]), _dmax(p[2], p[3])),
                  _dmax(_dmax(p[4], p[5]), _dmax(p[6], p[7])))
-
-
-cdef inline bint _finite8(const double* p) noexcept nogil:
-    # min/max trees may drop a NaN; a NaN or inf anywhere makes this sum non-finite
-    cdef double t = ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]))
-    return t - t == 0.0
 
 
 cdef inline bint _bad(double v) noexcept nogil:
@@ -552,10 +598,9 @@ cdef class Detector:
                     while i + 8 <= n:
                         if i + PREFETCH_AHEAD < n:  # ahead, across page boundaries
                             FL_PREFETCH(&x[i + PREFETCH_AHEAD])
-                        v = _max8(&x[i])
-                        if not (v <= on_thr) or not _finite8(&x[i]):
+                        if not FL_ALL_LE8(&x[i], on_thr):
                             break
-                        if v < off_thr:
+                        if FL_ALL_LT8(&x[i], off_thr):
                             last_low = i + 7
                         else:
                             for j in range(i, i + 8):
@@ -613,7 +658,7 @@ cdef class Detector:
                         while i + 8 <= n:
                             if i + PREFETCH_AHEAD < n:
                                 FL_PREFETCH(&x[i + PREFETCH_AHEAD])
-                            if not (_min8(&x[i]) >= st_off) or not _finite8(&x[i]):
+                            if not FL_ALL_GE8(&x[i], st_off):
                                 break
                             v = _max8(&x[i])
                             if v > st_max:
