@@ -301,10 +301,23 @@ def initial_state(window: np.ndarray, opts: dict[str, float]) -> tuple[float, fl
     tuple of float
         Baseline (N), noise SD (N) and level above baseline (N).
     """
+    return _initial_state(*_window_stats(window), opts)
+
+
+def _window_stats(window: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """The finite samples of ``window`` and their 2nd and 98th percentiles (NaN when none)."""
     vals = window[np.isfinite(window)]
     if vals.size == 0:
+        return vals, math.nan, math.nan
+    return (vals, *_percentiles_2_98(vals))
+
+
+def _initial_state(
+    vals: np.ndarray, lo: float, hi: float, opts: dict[str, float]
+) -> tuple[float, float, float]:
+    """:func:`initial_state` from :func:`_window_stats`."""
+    if vals.size == 0:
         return 0.0, 0.0, 0.0
-    lo, hi = _percentiles_2_98(vals)
     span = float(hi - lo)
     if span < opts["min_level_n"]:
         return float(np.mean(vals)), float(np.std(vals)), 0.0
@@ -322,10 +335,13 @@ def flight_noise_n(window: np.ndarray, opts: dict[str, float]) -> float:
     white noise or mains ripple gives its SD. Used for the contact threshold
     (:func:`edge_threshold_n`), not by the detector.
     """
-    vals = window[np.isfinite(window)]
+    return _flight_noise_n(*_window_stats(window), opts)
+
+
+def _flight_noise_n(vals: np.ndarray, lo: float, hi: float, opts: dict[str, float]) -> float:
+    """:func:`flight_noise_n` from :func:`_window_stats`."""
     if vals.size < 3:
         return 0.0
-    lo, hi = _percentiles_2_98(vals)
     span = float(hi - lo)
     low = vals <= lo + 0.1 * span if span >= opts["min_level_n"] else np.ones(vals.size, bool)
     pair = low[1:] & low[:-1]
@@ -572,10 +588,10 @@ def detect_stances(force_n: Any, rate_hz: float, **options: Any) -> Stances:
     counts = sample_counts(opts, rate)
 
     def run(signal: np.ndarray) -> tuple:
-        first = first_finite(signal, counts["init_window"])
-        init = initial_state(first, opts)
+        stats = _window_stats(first_finite(signal, counts["init_window"]))
+        init = _initial_state(*stats, opts)
         det = make_detector(opts, rate, init)
-        threshold_n = edge_threshold_n(opts, flight_noise_n(first, opts))
+        threshold_n = edge_threshold_n(opts, _flight_noise_n(*stats, opts))
         if threshold_n is None:
             return init, det, threshold_n, [det.feed(signal), det.finish()]
         # edges refined as each stance is found (its samples still in the cache)
