@@ -97,7 +97,7 @@ def main() -> None:
     total = left.size + right.size
     # best of many runs in turns: on a loaded machine a longer series finds runs of both
     # contenders without other processes in the way (the same number for each)
-    repeats = 3 if args.quick else 15
+    repeats = 3 if args.quick else 25
 
     def both(fn):
         def run():
