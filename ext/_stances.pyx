@@ -34,50 +34,6 @@ cdef extern from *:
     #ifdef __SSE2__
     #include <emmintrin.h>
     #endif
-    /* Samples p[0:len] below `cut` (finite or +-inf excluded): their sum and count, summed in
-       four lanes by index mod 4 (the remainder goes to lane 0) and the lanes added as
-       (0 + 1) + (2 + 3). SSE2 holds two lanes per register: the same additions in the same
-       order as the scalar loop, so the result is bit-identical. */
-    static inline void FL_SUM_BELOW(const double* p, Py_ssize_t len, double cut,
-                                    double* sum, Py_ssize_t* count) {
-        double a[4] = {0.0, 0.0, 0.0, 0.0};
-        int64_t c[4] = {0, 0, 0, 0};
-        Py_ssize_t j = 0;
-        int ok;
-    #ifdef __SSE2__
-        __m128d a01 = _mm_setzero_pd(), a23 = _mm_setzero_pd();
-        __m128i c01 = _mm_setzero_si128(), c23 = _mm_setzero_si128();
-        const __m128d vc = _mm_set1_pd(cut), vn = _mm_set1_pd(-INFINITY);
-        for (; j + 4 <= len; j += 4) {
-            __m128d v01 = _mm_loadu_pd(p + j), v23 = _mm_loadu_pd(p + j + 2);
-            __m128d m01 = _mm_and_pd(_mm_cmplt_pd(v01, vc), _mm_cmpgt_pd(v01, vn));
-            __m128d m23 = _mm_and_pd(_mm_cmplt_pd(v23, vc), _mm_cmpgt_pd(v23, vn));
-            a01 = _mm_add_pd(a01, _mm_and_pd(v01, m01));
-            a23 = _mm_add_pd(a23, _mm_and_pd(v23, m23));
-            c01 = _mm_sub_epi64(c01, _mm_castpd_si128(m01));
-            c23 = _mm_sub_epi64(c23, _mm_castpd_si128(m23));
-        }
-        _mm_storeu_pd(a, a01);
-        _mm_storeu_pd(a + 2, a23);
-        _mm_storeu_si128((__m128i*)c, c01);
-        _mm_storeu_si128((__m128i*)(c + 2), c23);
-    #else
-        for (; j + 4 <= len; j += 4) {
-            for (int r = 0; r < 4; r++) {
-                ok = p[j + r] < cut && p[j + r] > -INFINITY;
-                a[r] += FL_KEEP(p[j + r], ok);
-                c[r] += ok;
-            }
-        }
-    #endif
-        for (; j < len; j++) {
-            ok = p[j] < cut && p[j] > -INFINITY;
-            a[0] += FL_KEEP(p[j], ok);
-            c[0] += ok;
-        }
-        *sum = (a[0] + a[1]) + (a[2] + a[3]);
-        *count = (Py_ssize_t)((c[0] + c[1]) + (c[2] + c[3]));
-    }
     /* Blocks of four samples p[0:len] (len a multiple of 4, lane r = index mod 4): each lane's
        sum and sum of squares of (p - base) over the samples below `thr` (finite or -inf
        excluded) are added to s4[r] and q4[r]; returns how many samples were added. Same
@@ -123,6 +79,22 @@ cdef extern from *:
         }
     #endif
         return (Py_ssize_t)((c[0] + c[1]) + (c[2] + c[3]));
+    }
+    /* Samples p[0:len] below `cut` (finite or +-inf excluded): their sum and count, summed in
+       four lanes by index mod 4 (the remainder goes to lane 0) and the lanes added as
+       (0 + 1) + (2 + 3). The blocks are FL_ACC_BELOW's sums about 0 (p - 0.0 is p exactly). */
+    static inline void FL_SUM_BELOW(const double* p, Py_ssize_t len, double cut,
+                                    double* sum, Py_ssize_t* count) {
+        double a[4] = {0.0, 0.0, 0.0, 0.0}, q[4] = {0.0, 0.0, 0.0, 0.0};
+        Py_ssize_t j = len & ~(Py_ssize_t)3;
+        Py_ssize_t n = FL_ACC_BELOW(p, j, 0.0, cut, a, q);
+        for (; j < len; j++) {
+            int ok = p[j] < cut && p[j] > -INFINITY;
+            a[0] += FL_KEEP(p[j], ok);
+            n += ok;
+        }
+        *sum = (a[0] + a[1]) + (a[2] + a[3]);
+        *count = n;
     }
     /* Tests on a block of 8 samples, the detector's fast paths: each is the scalar loop's
        test applied to all 8 samples (a block that fails goes to the scalar loop). */
