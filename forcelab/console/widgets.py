@@ -17,8 +17,18 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt5.QtCore import Qt
-from PyQt5.QtWidgets import QFrame, QGridLayout, QLabel, QVBoxLayout, QWidget
+from PyQt5.QtCore import Qt, pyqtSignal
+from PyQt5.QtWidgets import (
+    QAbstractItemView,
+    QFrame,
+    QGridLayout,
+    QHeaderView,
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 LEFT_COLOUR = (31, 119, 180)
 RIGHT_COLOUR = (255, 127, 14)
@@ -26,6 +36,8 @@ OTHER_COLOURS = [(44, 160, 44), (148, 103, 189), (140, 86, 75), (127, 127, 127)]
 OK_COLOUR = "#2e7d32"
 WARN_COLOUR = "#c62828"
 NEUTRAL_COLOUR = "#616161"
+MARKER_COLOUR = "#6a1b9a"
+EVENT_COLOUR = "#c62828"
 
 
 def side_colour(side: str | None, index: int = 0) -> tuple[int, int, int]:
@@ -35,6 +47,11 @@ def side_colour(side: str | None, index: int = 0) -> tuple[int, int, int]:
     if side == "right":
         return RIGHT_COLOUR
     return OTHER_COLOURS[index % len(OTHER_COLOURS)]
+
+
+def side_pen_style(side: str | None) -> Qt.PenStyle:
+    """Line style of a side, so left and right differ without colour: left solid, right dashed."""
+    return Qt.DashLine if side == "right" else Qt.SolidLine
 
 
 def describe_si(si_pct: float | None) -> str:
@@ -321,3 +338,109 @@ class StillnessIndicator(QLabel):
         self.state = state
         self.setText(f"● {words}" + (f" {detail}" if detail else ""))
         self.setStyleSheet(f"color: {colour}; font-weight: bold;")
+
+
+#: Columns of the per-stride table: (title, key in N, key in BW, what the number is).
+STANCE_COLUMNS = (
+    ("#", None, None, "Stance number in the trial"),
+    ("Side", None, None, "Foot of this stance (L = left, R = right)"),
+    ("Start (s)", "start_s", "start_s", "Foot contact, s since the session start"),
+    ("Contact (ms)", "contact_time_s", "contact_time_s", "Contact time of the stance, ms"),
+    ("Peak", "peak_force_n", "peak_force_bw", "Highest vertical force of the stance"),
+    ("Mid-stance", "midstance_peak_n", "midstance_peak_bw",
+     "Mid-stance (active) peak of vertical force"),
+    ("Impact", "impact_peak_n", "impact_peak_bw", "Impact peak, when the stance has one"),
+    ("VALR", "valr_n_s", "valr_bw_s", "Vertical average loading rate (per s)"),
+    ("VILR", "vilr_n_s", "vilr_bw_s", "Vertical instantaneous loading rate (per s)"),
+    ("Flags", None, None, "Why a stance is not used (partial, gap, ...) or how it was measured"),
+)
+
+
+class StanceTable(QTableWidget):
+    """One row per stance (side, contact, peaks, loading rates, flags); a click or Enter on a row
+    emits :attr:`stance_chosen` with the stance's index.
+
+    Signals
+    -------
+    stance_chosen(int)
+        Index of the chosen stance in the list given to :meth:`set_stances`.
+    """
+
+    stance_chosen = pyqtSignal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(0, len(STANCE_COLUMNS), parent)
+        self.unit = "N"
+        self.verticalHeader().setVisible(False)
+        self.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.setSelectionMode(QAbstractItemView.SingleSelection)
+        self.setAlternatingRowColors(True)
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeToContents)
+        header.setStretchLastSection(True)
+        self.setToolTip("Click a row (or move with the arrow keys) to see that stance")
+        self.currentCellChanged.connect(lambda row, *_: self._chosen(row))
+        self.cellClicked.connect(lambda row, _col: self._chosen(row))
+        self._set_headers()
+
+    def _set_headers(self) -> None:
+        for col, (title, key_n, _, tip) in enumerate(STANCE_COLUMNS):
+            unit = ""
+            if key_n and key_n.endswith("_n"):
+                unit = f" ({self.unit})"
+            elif key_n and key_n.endswith("_n_s"):
+                unit = f" ({self.unit}/s)"
+            item = QTableWidgetItem(title + unit)
+            item.setToolTip(tip)
+            self.setHorizontalHeaderItem(col, item)
+
+    def _chosen(self, row: int) -> None:
+        if row >= 0:
+            self.stance_chosen.emit(row)
+
+    def set_stances(self, stances: Sequence[Mapping], unit: str = "N") -> None:
+        """Show ``stances`` (dicts of ``AnalysisResult.stances``) with forces in ``unit``
+        ("N" or "BW")."""
+        self.unit = "BW" if unit == "BW" else "N"
+        self._set_headers()
+        self.blockSignals(True)
+        self.setRowCount(len(stances))
+        for row, st in enumerate(stances):
+            for col, (title, key_n, key_bw, tip) in enumerate(STANCE_COLUMNS):
+                text = _stance_cell(row, st, key_bw if self.unit == "BW" else key_n, title)
+                item = QTableWidgetItem(text)
+                item.setToolTip(f"{tip}: {text}" if text else tip)
+                if col == 1:
+                    item.setForeground(pg.mkColor(*side_colour(st.get("side"))))
+                if not st.get("valid", True):
+                    item.setForeground(pg.mkColor(NEUTRAL_COLOUR))
+                self.setItem(row, col, item)
+        self.blockSignals(False)
+
+
+def _stance_cell(row: int, st: Mapping, key: str | None, title: str) -> str:
+    if title == "#":
+        return str(row + 1)
+    if title == "Side":
+        side = st.get("side")
+        return {"left": "L", "right": "R"}.get(side, side or "—")
+    if title == "Flags":
+        flags = []
+        if not st.get("valid", True):
+            flags.append(f"not used: {st.get('reason') or 'invalid'}")
+        method = st.get("loading_rate_method")
+        if method and method != "impact_peak":
+            flags.append(f"loading rate: {method}")
+        return "; ".join(flags)
+    value = st.get(key) if key else None
+    if value is None or not math.isfinite(float(value)):
+        return "—"
+    value = float(value)
+    if key == "contact_time_s":
+        return f"{value * 1000:.0f}"
+    if key == "start_s":
+        return f"{value:.2f}"
+    if key.endswith("_bw") or key.endswith("_bw_s"):
+        return f"{value:.2f}"
+    return f"{value:.0f}"
