@@ -56,7 +56,7 @@ from typing import Any
 import numpy as np
 
 from forcelab.acquisition.buffers import RingBuffer, WorkQueue
-from forcelab.acquisition.errors import AcquisitionError, StateError
+from forcelab.acquisition.errors import AcquisitionError, StateError, TareRefusedError
 from forcelab.acquisition.live import LiveAnalyzer
 from forcelab.acquisition.weighing import BodyWeight, measure_body_weight, total_force_on_grid
 from forcelab.recording import check_body_mass
@@ -68,8 +68,11 @@ WRITER_BATCH_S = 0.05
 #: Acquisition threads read their device continuously (no pause between reads): drivers time
 #: clock-sync replies by when they are read, so a pause would bias the time base.
 _KIND_BY_PROTOCOL = {"FPB1": "plate", "INS1": "insole", "CSV4": "diyplate"}
-#: Seconds before taring that count as "while zeroing" for the loaded-plate warning.
+#: Seconds before taring that count as "while zeroing" for the loaded-plate warning, and that
+#: must show an unloaded, still sensor for a tare to be accepted.
 TARE_LOOKBACK_S = 1.0
+#: A mean vertical force above this (N, 10 kg) before taring means someone stands on the sensor.
+TARE_LOADED_N = 98.0
 #: Which device's stances make a side's live figures when several see one foot (lower wins).
 SOURCE_PRIORITY = {"FPB1": 0, "CSV4": 1, "INS1": 2}
 
@@ -350,6 +353,9 @@ class _WriterThread(threading.Thread):
                 for kind, key, item in self.queue.get_all(min(0.2, self.flush_s)):
                     if kind == "data":
                         self.writer.append(key, item)
+                    elif item[0] == "sync":  # everything queued before is written: flush
+                        self.writer.flush()
+                        item[1][0].set()
                     else:
                         method, args, kwargs = item
                         getattr(self.writer, method)(*args, **kwargs)
@@ -812,12 +818,17 @@ class SessionController:
 
         Raises
         ------
+        TareRefusedError
+            Before zeroing anything, when a stream's force varied by more than
+            ``loaded_range_n`` or averaged more than ``TARE_LOADED_N`` over the last
+            ``TARE_LOOKBACK_S`` (someone moves or stands on it).
         AcquisitionError
             If a device fails to zero or does not answer within ``timeout_s``.
         """
         self._require("tare", State.CONNECTED, State.STOPPED)
         with self._op_lock:
             previous = self._require("tare", State.CONNECTED, State.STOPPED)
+            self._refuse_loaded_tare(loaded_range_n)
             self._set_state(State.TARING, "taring")
             t_start = time.time()
             try:
@@ -855,6 +866,32 @@ class SessionController:
                     data={"range_n": value},
                 )
             return ranges
+
+    def _refuse_loaded_tare(self, moving_range_n: float) -> None:
+        """Raise before zeroing when a stream's vertical force over the last
+        ``TARE_LOOKBACK_S`` varies by more than ``moving_range_n`` (someone moves on it) or
+        averages more than ``TARE_LOADED_N`` (someone stands on it): a zero taken then is wrong.
+        """
+        problems = []
+        for w in self._workers:
+            if "fz" not in w.channels:
+                continue
+            _, d = w.ring.since(time.time() - TARE_LOOKBACK_S)
+            fz = d[:, w.channels.index("fz")]
+            fz = fz[np.isfinite(fz)]
+            if not fz.size:
+                continue
+            if fz.max() - fz.min() > moving_range_n:
+                problems.append(
+                    f"{w.stream} force varies by {fz.max() - fz.min():.0f} N (someone moves on it)"
+                )
+            elif abs(fz.mean()) > TARE_LOADED_N:
+                problems.append(f"{w.stream} carries {fz.mean():.0f} N (someone stands on it)")
+        if problems:
+            raise TareRefusedError(
+                "tare refused, the sensors are loaded: " + "; ".join(problems)
+                + ". Ask the athlete to step off, wait until the force is flat, then tare again"
+            )
 
     def weigh(
         self,
@@ -1129,13 +1166,14 @@ class SessionController:
                 data={"name": name, "t_s": t_s},
             )
 
-    def add_marker(self, label: str) -> float:
-        """Put a marker now; returns its session time in s. Recording only."""
+    def add_marker(self, label: str, t_s: float | None = None) -> float:
+        """Put a marker now (or at session time ``t_s``, s, e.g. when a key was pressed before
+        the marker was named); returns its session time in s. Recording only."""
         label = str(label).strip() or "marker"
         self._require("add a marker", State.RECORDING)
         with self._op_lock:
             self._require("add a marker", State.RECORDING)
-            t_s = self._now_session_s()
+            t_s = self._now_session_s() if t_s is None else float(t_s)
             self._control("add_marker", label, t_s=t_s)
             with self._lock:
                 self._n_markers += 1
@@ -1146,6 +1184,23 @@ class SessionController:
                 data={"label": label, "t_s": t_s},
             )
             return t_s
+
+    def sync_file(self, timeout_s: float = 10.0) -> None:
+        """Wait until everything queued for the session file so far (samples, trials, markers)
+        is written and flushed, so a reader sees it. Recording only.
+
+        Raises
+        ------
+        AcquisitionError
+            If the writer does not get there within ``timeout_s`` s (it failed or fell behind).
+        """
+        self._require("sync the session file", State.RECORDING, State.ERROR)
+        done = threading.Event()
+        self._control("sync", done)
+        if not done.wait(timeout_s):
+            raise AcquisitionError(
+                f"the session file was not written within {timeout_s:.0f} s; see the error shown"
+            )
 
     def stop_recording(self) -> dict[str, Any]:
         """Stop writing, drain the queues, close the file. recording/error -> stopped.

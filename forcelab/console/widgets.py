@@ -30,6 +30,8 @@ from PyQt5.QtWidgets import (
     QWidget,
 )
 
+from forcelab.acquisition.weighing import STANDARD_GRAVITY_M_S2
+
 LEFT_COLOUR = (31, 119, 180)
 RIGHT_COLOUR = (255, 127, 14)
 OTHER_COLOURS = [(44, 160, 44), (148, 103, 189), (140, 86, 75), (127, 127, 127)]
@@ -68,8 +70,26 @@ def describe_si(si_pct: float | None) -> str:
     return f"{abs(si_pct):.1f} % higher on the {side}"
 
 
+def break_gaps(t_s: np.ndarray, y: np.ndarray, max_gap_periods: float = 3.0
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Insert a NaN wherever consecutive samples are further apart than ``max_gap_periods``
+    times the median sample period, so a line drawn with ``connect="finite"`` breaks there
+    (an unplug or a tare pause is not drawn as force)."""
+    if t_s.size < 3:
+        return t_s, y
+    dt = np.diff(t_s)
+    jumps = np.flatnonzero(dt > max_gap_periods * np.median(dt)) + 1
+    if not jumps.size:
+        return t_s, y
+    return np.insert(t_s, jumps, t_s[jumps - 1]), np.insert(y, jumps, np.nan)
+
+
 class LiveForcePlot(pg.PlotWidget):
     """Scrolling vertical force of each stream over the last ``window_s`` seconds.
+
+    The force axis fits the data (auto scale) unless a fixed top is set; force is shown in N
+    or in body weights. Gaps in the data (unplug, tare) are breaks in the line; markers are
+    labelled vertical lines.
 
     Parameters
     ----------
@@ -83,9 +103,13 @@ class LiveForcePlot(pg.PlotWidget):
         super().__init__(parent=parent, background="w")
         self.window_s = float(window_s)
         self._curves: dict[str, pg.PlotDataItem] = {}
+        self._markers: list[pg.InfiniteLine] = []
         self.frames_drawn = 0
+        self.unit = "N"
+        self._scale = 1.0
+        self.fixed_max: float | None = None
         item = self.getPlotItem()
-        item.setLabel("left", "Vertical force", units="N")
+        item.setLabel("left", "Vertical force (N)")
         item.setLabel("bottom", "Session time", units="s")
         item.showGrid(x=True, y=True, alpha=0.3)
         item.setDownsampling(auto=True, mode="peak")
@@ -93,58 +117,165 @@ class LiveForcePlot(pg.PlotWidget):
         item.setMouseEnabled(x=False, y=True)
         item.hideButtons()
         self._legend = item.addLegend(offset=(10, 5))
-        self.setYRange(-50, 2500, padding=0)
+        self.set_fixed_max(None)
         self.setXRange(0, self.window_s, padding=0)
-        self.setMinimumHeight(180)
+        self.setMinimumHeight(150)
+        self.setToolTip("Vertical force of each device; breaks are gaps, violet lines markers")
 
     def curve_names(self) -> list[str]:
         """Names of the streams drawn so far."""
         return list(self._curves)
 
     def curve_data(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """The (time s, force N) arrays currently held by the curve of ``name``."""
+        """The (time s, force in the shown unit) arrays held by the curve of ``name``."""
         x, y = self._curves[name].getOriginalDataset()
         if x is None:
             return np.empty(0), np.empty(0)
         return np.asarray(x), np.asarray(y)
 
     def clear_curves(self) -> None:
-        """Remove every curve (a new session starts)."""
+        """Remove every curve and marker (a new connection)."""
         for curve in self._curves.values():
             self.getPlotItem().removeItem(curve)
         self._legend.clear()
         self._curves.clear()
+        self.clear_markers()
+
+    def set_unit(self, unit: str, body_mass_kg: float | None = None) -> None:
+        """Show force in "N" or in "BW" (body weights of ``body_mass_kg``)."""
+        if unit == "BW" and body_mass_kg:
+            self.unit, self._scale = "BW", 1.0 / (body_mass_kg * STANDARD_GRAVITY_M_S2)
+        else:
+            self.unit, self._scale = "N", 1.0
+        self.getPlotItem().setLabel("left", f"Vertical force ({self.unit})")
+
+    def set_fixed_max(self, top: float | None) -> None:
+        """Fix the force axis to 0..``top`` (in the shown unit), or fit the data (None)."""
+        self.fixed_max = top
+        item = self.getPlotItem()
+        if top is None:
+            item.enableAutoRange(axis="y", enable=True)
+        else:
+            item.disableAutoRange(axis="y")
+            self.setYRange(-0.02 * top, top, padding=0)
+
+    def y_range(self) -> tuple[float, float]:
+        """The force range shown now (in the shown unit)."""
+        lo, hi = self.getPlotItem().viewRange()[1]
+        return float(lo), float(hi)
+
+    def add_marker(self, t_s: float, label: str) -> None:
+        """Draw a labelled marker at session time ``t_s``, s."""
+        line = pg.InfiniteLine(
+            pos=t_s, angle=90, movable=False, label=label,
+            pen=pg.mkPen(MARKER_COLOUR, width=2, style=Qt.DashDotLine),
+            labelOpts={"position": 0.9, "color": MARKER_COLOUR, "fill": (255, 255, 255, 200)},
+        )
+        self.addItem(line)
+        self._markers.append(line)
+
+    def marker_labels(self) -> list[tuple[float, str]]:
+        """(time s, label) of the markers drawn."""
+        return [(float(m.value()), m.label.format) for m in self._markers]
+
+    def clear_markers(self) -> None:
+        """Remove the drawn markers (a new trial starts)."""
+        for line in self._markers:
+            self.removeItem(line)
+        self._markers.clear()
 
     def update_data(
         self,
         data: Mapping[str, tuple[np.ndarray, np.ndarray]],
         sides: Mapping[str, str | None] | None = None,
     ) -> None:
-        """Draw fresh data: ``{stream: (t_s, fz_n)}`` with session times in s.
+        """Draw fresh data: ``{stream: (t_s, fz_n)}`` with session times in s and force in N.
 
         The x range follows the newest sample so the plot scrolls; streams absent from ``data``
-        keep their last curve.
+        keep their last curve; time gaps become breaks.
         """
         sides = sides or {}
         t_end = -math.inf
         for i, (name, (t_s, fz_n)) in enumerate(data.items()):
             t_s = np.asarray(t_s, dtype=np.float64)
-            fz_n = np.asarray(fz_n, dtype=np.float64)
+            fz = np.asarray(fz_n, dtype=np.float64) * self._scale
             curve = self._curves.get(name)
             if curve is None:
                 side = sides.get(name)
                 label = name if side is None or side == name else f"{name} ({side})"
                 curve = self.plot(
-                    name=label, pen=pg.mkPen(side_colour(side, i), width=1.5),
-                    connect="finite",
+                    name=label, connect="finite",
+                    pen=pg.mkPen(side_colour(side, i), width=1.5, style=side_pen_style(side)),
                 )
                 self._curves[name] = curve
-            curve.setData(t_s, fz_n)
+            curve.setData(*break_gaps(t_s, fz))
             if t_s.size:
                 t_end = max(t_end, float(t_s[-1]))
         if math.isfinite(t_end):
             self.setXRange(max(0.0, t_end - self.window_s), max(self.window_s, t_end), padding=0)
         self.frames_drawn += 1
+
+
+class InsoleMap(pg.GraphicsLayoutWidget):
+    """Pressure map of each insole (one dot per cell, colour and size by pressure) with the
+    centre-of-pressure trace of the last second.
+
+    Feed it :meth:`forcelab.console.backend.ConsoleBackend.peek_insoles`.
+    """
+
+    def __init__(self, max_kpa: float = 400.0, parent: QWidget | None = None) -> None:
+        super().__init__(parent=parent)
+        self.setBackground("w")
+        self.max_kpa = float(max_kpa)
+        self._views: dict[str, tuple[pg.ScatterPlotItem, pg.PlotDataItem, pg.PlotItem]] = {}
+        self._cmap = pg.colormap.get("viridis")
+        self.setMinimumWidth(160)
+        self.setToolTip(
+            "Insole pressure per cell (bigger, yellower = more kPa) and the centre-of-pressure "
+            "path over the last second (black line)"
+        )
+
+    def update_data(self, insoles: Mapping[str, Mapping]) -> None:
+        """Draw ``{stream: {"side", "cells_kpa", "layout", "cop_ml", "cop_ap"}}``."""
+        for col, (name, d) in enumerate(sorted(insoles.items(), key=lambda kv: kv[1]["side"]
+                                                or "")):
+            view = self._views.get(name)
+            layout = d["layout"]
+            xs = np.array([c["x_mm"] for c in layout], dtype=float)
+            ys = np.array([c["y_mm"] for c in layout], dtype=float)
+            if d["side"] == "left":
+                xs = -xs  # medial cells towards the middle for both feet
+            if view is None:
+                plot = self.addPlot(row=0, col=col, title=f"{d['side'] or name}")
+                plot.setAspectLocked(True)
+                plot.hideAxis("left")
+                plot.hideAxis("bottom")
+                plot.setMouseEnabled(False, False)
+                plot.hideButtons()
+                dots = pg.ScatterPlotItem(pxMode=True)
+                trace = pg.PlotDataItem(pen=pg.mkPen("k", width=2), connect="finite")
+                plot.addItem(dots)
+                plot.addItem(trace)
+                plot.setRange(xRange=(xs.min() - 20, xs.max() + 20),
+                              yRange=(ys.min() - 20, ys.max() + 20))
+                view = (dots, trace, plot)
+                self._views[name] = view
+            dots, trace, _plot = view
+            kpa = np.nan_to_num(np.asarray(d["cells_kpa"], dtype=float), nan=0.0)
+            level = np.clip(kpa / self.max_kpa, 0.0, 1.0)
+            dots.setData(xs, ys, size=8 + 18 * level,
+                         brush=[pg.mkBrush(c) for c in self._cmap.mapToQColor(level)])
+            # COP is normalised to the insole (±0.5 of width and length): to the cell frame
+            width = xs.max() - xs.min() + 30
+            length = ys.max() - ys.min() + 30
+            ml = np.asarray(d["cop_ml"], dtype=float) * width * (-1 if d["side"] == "left"
+                                                                 else 1)
+            ap = (np.asarray(d["cop_ap"], dtype=float) + 0.5) * length + ys.min() - 15
+            trace.setData(ml + (xs.max() + xs.min()) / 2, ap)
+
+    def stream_names(self) -> list[str]:
+        """Insole streams drawn so far."""
+        return list(self._views)
 
 
 class StrideBars(pg.PlotWidget):
@@ -285,9 +416,11 @@ class AsymmetryReadout(QFrame):
 
 
 class FigureGrid(QFrame):
-    """Small labelled figures (cadence, contact time, stances, elapsed, file size...)."""
+    """Small labelled figures (cadence, contact time, stances, elapsed, file size...), each
+    with a tooltip saying what the number is."""
 
-    def __init__(self, names: Sequence[str], columns: int = 2, parent: QWidget | None = None):
+    def __init__(self, names: Sequence[str], columns: int = 2, parent: QWidget | None = None,
+                 tooltips: Mapping[str, str] | None = None):
         super().__init__(parent)
         self.setFrameShape(QFrame.StyledPanel)
         grid = QGridLayout(self)
@@ -301,6 +434,9 @@ class FigureGrid(QFrame):
             font.setPointSize(13)
             font.setBold(True)
             value.setFont(font)
+            tip = (tooltips or {}).get(name, name)
+            title.setToolTip(tip)
+            value.setToolTip(tip)
             row, col = divmod(i, columns)
             grid.addWidget(title, row * 2, col)
             grid.addWidget(value, row * 2 + 1, col)
@@ -325,18 +461,20 @@ class StillnessIndicator(QLabel):
         self.state = "idle"
         self.set_state("idle")
 
-    def set_state(self, state: str, detail: str = "") -> None:
-        """``state`` is "idle", "moving", "still", "done" or "failed"."""
+    def set_state(self, state: str, detail: str = "", tip: str = "") -> None:
+        """``state`` is "idle", "moving", "still", "done" or "failed"; ``tip`` (the reason,
+        e.g. the weighing's message) becomes the tooltip."""
         colours = {
-            "idle": ("#bdbdbd", "not weighing"),
-            "moving": ("#ef6c00", "moving"),
-            "still": ("#2e7d32", "still"),
-            "done": ("#1565c0", "weighed"),
-            "failed": (WARN_COLOUR, "too much movement"),
+            "idle": ("#bdbdbd", "○", "not weighing"),
+            "moving": ("#ef6c00", "◐", "not still"),
+            "still": ("#2e7d32", "●", "still"),
+            "done": ("#1565c0", "✔", "weighed"),
+            "failed": (WARN_COLOUR, "✖", "not weighed (see the message)"),
         }
-        colour, words = colours.get(state, colours["idle"])
+        colour, symbol, words = colours.get(state, colours["idle"])
         self.state = state
-        self.setText(f"● {words}" + (f" {detail}" if detail else ""))
+        self.setText(f"{symbol} {words}" + (f" {detail}" if detail else ""))
+        self.setToolTip(tip or "Whether the athlete stands still enough to be weighed")
         self.setStyleSheet(f"color: {colour}; font-weight: bold;")
 
 
