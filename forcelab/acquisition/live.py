@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from forcelab.analysis import StreamingAnalyzer, detection
+from forcelab.analysis.metrics import G_M_S2
 from forcelab.recording import check_body_mass
 
 MAX_STANCES_KEPT = 20000
@@ -40,13 +42,9 @@ class _StreamState:
     cop_means: collections.deque = field(default_factory=lambda: collections.deque(maxlen=20))
 
     def new_analyzer(self) -> None:
-        from forcelab.analysis import StreamingAnalyzer
-
         options = dict(self.options)
         if not any(k in options for k in ("on_fraction", "off_fraction")):
             # the same per-sensor contact thresholds as the batch analysis of the file
-            from forcelab.analysis import detection
-
             options.update(detection.SENSOR_OPTIONS.get(self.sensor, {}))
         self.analyzer = StreamingAnalyzer(self.rate_hz, self.body_mass_kg, **options)
         self.n_fed = 0
@@ -335,7 +333,7 @@ class LiveAnalyzer:
             "midstance_peak_sd_n": _nanstd(peaks),
             "last_midstance_peak_n": _num_or_none(peaks[-1]) if peaks.size else None,
             "midstance_peak_bw": (
-                mean_peak / (self.body_mass_kg * 9.80665)
+                mean_peak / (self.body_mass_kg * G_M_S2)
                 if mean_peak is not None and self.body_mass_kg
                 else None
             ),

@@ -1014,22 +1014,26 @@ class ConsoleWindow(QMainWindow):
                 self.stop_recording()
 
     def _update_stillness(self, data: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
-        """The light judges the last second with the weighing's own criteria."""
-        from forcelab.acquisition import NotStillError
-        from forcelab.acquisition.weighing import measure_body_weight, total_force_on_grid
+        """The light judges the last second with forcelab's one stillness criterion (the one
+        the weighing applies), and says when nobody stands on the sensors."""
+        from forcelab.acquisition.weighing import MIN_WEIGHT_N, is_still, sway
 
-        ends = [t[-1] for t, _ in data.values() if len(t) >= 2]
-        if len(ends) != len(data):
-            return
-        t_to = min(ends)
-        rate = max((len(t) - 1) / max(t[-1] - t[0], 1e-9) for t, _ in data.values())
-        total = total_force_on_grid(list(data.values()), t_to - 1.0, t_to, rate)
-        try:
-            bw = measure_body_weight(total, rate)
-        except NotStillError as exc:
-            self.stillness.set_state("moving", tip=str(exc))
-            return
-        self.stillness.set_state("still", f"({bw.body_mass_kg:.1f} kg)")
+        totals = []
+        for t_s, fz in data.values():
+            if len(t_s) < 2:
+                return
+            totals.append(fz[t_s >= t_s[-1] - 1.0])
+        n = min(len(x) for x in totals)
+        total = np.sum([x[-n:] for x in totals], axis=0)
+        sd_n, range_n = sway(total)
+        detail = f"(SD {sd_n:.0f} N, range {range_n:.0f} N)"
+        if not np.nanmean(total) > MIN_WEIGHT_N:
+            self.stillness.set_state("moving", "(nobody on the sensors)",
+                                     tip="Step on the plates and stand still")
+        elif is_still(sd_n, range_n):
+            self.stillness.set_state("still", detail)
+        else:
+            self.stillness.set_state("moving", detail, tip="Ask the athlete to stand still")
 
     def refresh_status(self) -> None:
         """Read the status snapshot and drain the event queue (5 Hz timer)."""

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from forcelab.analysis.metrics import G_M_S2
 from forcelab.recording import Recording
 
 #: the force-asymmetry disclaimer every report carries
@@ -159,7 +160,7 @@ def stance_curves(recording: Recording, stances: list[dict[str, Any]], body_mass
     values are in body weights when the body mass is known, otherwise in N. A stance's
     baseline (``baseline_n`` when the analysis reports one) is subtracted.
     """
-    scale, unit = (1.0 / (body_mass_kg * 9.80665), "BW") if body_mass_kg else (1.0, "N")
+    scale, unit = (1.0 / (body_mass_kg * G_M_S2), "BW") if body_mass_kg else (1.0, "N")
     grid = np.linspace(0.0, 1.0, CURVE_POINTS)
     groups: dict[str, list[np.ndarray]] = {}
     streams = {s.name: s for s in recording.streams}
@@ -195,7 +196,7 @@ def stride_peaks(stances: list[dict[str, Any]], body_mass_kg: float | None
         if body_mass_kg:
             bw = _num(st.get("midstance_peak_bw"))
             value = bw if bw is not None else (
-                None if value is None else value / (body_mass_kg * 9.80665))
+                None if value is None else value / (body_mass_kg * G_M_S2))
         if not st.get("valid", False) or value is None:
             continue
         side = st.get("side") or st.get("stream") or "all"

@@ -19,18 +19,11 @@ import h5py
 import numpy as np
 
 from forcelab.errors import InputError, SessionFileError
-from forcelab.recording import Recording, Stream
+from forcelab.recording import STANDARD_UNITS, Recording, Stream
 from forcelab.store import _layout as L
+from forcelab.store._model import KIND_INSOLE, sensor_of, stream_model
 
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-
-#: Channel renames from device columns to Recording channels, per protocol (docs/contracts).
-CHANNEL_MAPS = {
-    "FPB1": {"fx": "fml", "fy": "fap", "fz": "fz", "cop_x": "cop_ml", "cop_y": "cop_ap",
-             "tz": "tz"},
-    "CSV4": {"fz": "fz", "cop_x": "cop_ml", "cop_y": "cop_ap"},
-}
-
 
 @dataclass
 class StreamData:
@@ -274,7 +267,8 @@ class SessionFile:
 
     def stream_info(self, name: str) -> dict[str, Any]:
         """The stored DeviceInfo dict of a stream (``protocol``, ``model``, ``serial``, ``side``,
-        ``rate_hz``, ``channels`` [[name, unit]...], ``calibration``, ``layout``, ``extra``)."""
+        ``rate_hz``, ``channels`` [[name, unit]...], ``kind``, ``channel_roles`` (one per
+        channel, ``""`` for none), ``calibration``, ``layout``, ``extra``)."""
         g = self._group(name)
         try:
             d = json.loads(L.text(g.attrs["device_info_json"]))
@@ -287,6 +281,14 @@ class SessionFile:
             [L.text(n), L.text(u)]
             for n, u in zip(g.attrs["channel_names"], g.attrs["channel_units"], strict=True)
         ]
+        stored_roles = g.attrs.get("channel_roles")
+        d["kind"], d["channel_roles"] = stream_model(
+            str(d.get("protocol") or ""),
+            [c[0] for c in d["channels"]],
+            L.text(g.attrs.get("kind", "")),
+            None if stored_roles is None else [L.text(r) for r in stored_roles],
+            d.get("extra"),
+        )
         return d
 
     @property
@@ -482,9 +484,10 @@ def read_recording(
     -------
     Recording
         One Stream per stored stream with samples, ``t0_s`` in s since the session start;
-        missing samples (gaps) are NaN at their place so time stays uniform. Channels are
-        renamed per protocol: FPB1 fx->fml, fy->fap, cop_x->cop_ml, cop_y->cop_ap; CSV4
-        cop_x->cop_ml, cop_y->cop_ap; other channels keep their names. Body mass comes from the
+        missing samples (gaps) are NaN at their place so time stays uniform. A channel whose
+        role is a standard Recording channel (``fz``, ``fap``, ``fml``, ``cop_ml``, ``cop_ap``,
+        ``tz``) in its standard unit is named after the role (a plate's fx -> fml, fy -> fap,
+        cop_x -> cop_ml, cop_y -> cop_ap); other channels keep their names. Body mass comes from the
         athlete.
 
     Raises
@@ -527,7 +530,7 @@ def read_recording(
             else:
                 streams_out.append(stream)
         conflicts = _resolve_side_conflicts(
-            streams_out, {n: sf.stream_info(n).get("protocol", "") for n in names}
+            streams_out, {n: sf.stream_info(n)["kind"] for n in names}
         )
         athlete = sf.athlete
         meta = {
@@ -549,13 +552,13 @@ def read_recording(
         )
 
 
-def _resolve_side_conflicts(streams: list[Stream], protocols: dict[str, str]) -> dict[str, str]:
-    """One stream per side: force plates (FPB1, CSV4, imported) before insoles, then the first
-    declared; the others lose their side. Returns {stream: side it had}."""
-    rank = {"INS1": 1}
+def _resolve_side_conflicts(streams: list[Stream], kinds: dict[str, str]) -> dict[str, str]:
+    """One stream per side: plates of every kind (imported ones too) before insoles, then the
+    first declared; the others lose their side. Returns {stream: side it had}."""
     taken: dict[str, str] = {}
-    order = sorted(range(len(streams)),
-                   key=lambda i: (rank.get(protocols.get(streams[i].name, "").upper(), 0), i))
+    order = sorted(
+        range(len(streams)), key=lambda i: (kinds.get(streams[i].name) == KIND_INSOLE, i)
+    )
     lost = {}
     for i in order:
         s = streams[i]
@@ -586,12 +589,12 @@ def _to_stream(name: str, info: dict, data: StreamData, interval: tuple | None) 
     if interval is not None:
         lo = int(np.searchsorted(times, interval[0], side="left"))
         hi = int(np.searchsorted(times, interval[1], side="left"))
-    mapping = CHANNEL_MAPS.get(str(info.get("protocol", "")).upper(), {})
     channels: dict[str, np.ndarray] = {}
     units: dict[str, str] = {}
     keep = (pos >= lo) & (pos < hi)
+    roles = info["channel_roles"]
     for j, (ch, unit) in enumerate(zip(data.channels, data.units, strict=True)):
-        out_name = mapping.get(ch, ch)
+        out_name = _recording_name(ch, unit, roles[j])
         if out_name in channels:  # a mapped name collides with a raw one: keep the raw name
             out_name = ch
         arr = np.full(hi - lo, np.nan)
@@ -601,18 +604,17 @@ def _to_stream(name: str, info: dict, data: StreamData, interval: tuple | None) 
     t0 = float(times[lo]) if lo < length else (float(interval[0]) if interval else t_first)
     return Stream(
         name=name, rate_hz=rate, channels=channels, side=info.get("side"), t0_s=t0, units=units,
-        sensor=_sensor(info),
+        sensor=sensor_of(info["kind"]),
     )
 
 
-def _sensor(info: dict) -> str:
-    """Sensor kind of a stored stream: insole for INS1 and imported insole streams, else plate."""
-    if str(info.get("protocol", "")).upper() == "INS1":
-        return "insole"
-    extra = info.get("extra")
-    if isinstance(extra, dict) and extra.get("sensor") == "insole":
-        return "insole"
-    return "plate"
+def _recording_name(name: str, unit: str, role: str) -> str:
+    """A channel's name in a Recording: its role when the role is one of the Recording's
+    standard channels and the unit is the standard one (a plate's ``cop_x`` in m becomes
+    ``cop_ml``); else its own name (an insole's COP as a fraction of the insole stays ``cop_x``)."""
+    if role in STANDARD_UNITS and unit == STANDARD_UNITS[role]:
+        return role
+    return name
 
 
 def _positions(seq: np.ndarray, t_s: np.ndarray, rate_hz: float) -> np.ndarray:
