@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from forcelab.acquisition.weighing import STANDARD_GRAVITY_M_S2
+from forcelab.acquisition.errors import AcquisitionError
+from forcelab.analysis.metrics import G_M_S2 as STANDARD_GRAVITY_M_S2
 from forcelab.drivers.base import (
     KIND_INSOLE,
     ROLE_COP_AP,
@@ -304,7 +305,10 @@ class ConsoleBackend:
         try:
             self.controller.stop_trial()
             report = self._trial_report(info.pop("baseline", {}))
-            self.controller.sync_file()
+            try:
+                self.controller.sync_file()
+            except AcquisitionError as exc:  # the writer failed: the file keeps what it has
+                report["error"] = report["error"] or str(exc)
         finally:
             self._current_trial = None
         info["recording"] = report

@@ -30,7 +30,7 @@ from PyQt5.QtWidgets import (
     QWidget,
 )
 
-from forcelab.acquisition.weighing import STANDARD_GRAVITY_M_S2
+from forcelab.analysis.metrics import G_M_S2 as STANDARD_GRAVITY_M_S2
 
 LEFT_COLOUR = (31, 119, 180)
 RIGHT_COLOUR = (255, 127, 14)

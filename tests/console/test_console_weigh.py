@@ -12,6 +12,7 @@ import time
 import numpy as np
 import pytest
 from forcelab.drivers import Block, Channel, Device, DeviceInfo, LinkStats
+from forcelab.drivers.base import ROLE_COP_ML, ROLE_VERTICAL
 from PyQt5.QtCore import Qt
 
 from forcelab.console.athletes import Athlete
@@ -26,7 +27,8 @@ class StandingPlate(Device):
 
     def __init__(self, weight_n: float, sway_n: float = 0.0, rate_hz: float = 1000.0) -> None:
         self.info = DeviceInfo("FPB1", "test plate", "TP-1", "1.0", None, rate_hz,
-                               (Channel("fz", "N"), Channel("cop_x", "m")))
+                               (Channel("fz", "N", ROLE_VERTICAL),
+                                Channel("cop_x", "m", ROLE_COP_ML)))
         self.stats = LinkStats()
         self.weight_n, self.sway_n, self.rate_hz = weight_n, sway_n, rate_hz
         self._rng = np.random.default_rng(3)
@@ -84,11 +86,26 @@ def test_weighing_a_still_athlete_fills_in_and_saves_the_body_mass(qtbot, window
     assert window.mass_spin.value() == pytest.approx(72.4, abs=0.2)
     assert "72.4 kg" in window.stillness.text()
     assert not window.error_banner.isVisible()
-    # the measured mass is kept for the athlete, between runs too
+    # weighing never overwrites the athlete's stored mass by itself: the operator saves it
     from forcelab.console.athletes import AthleteStore
 
-    stored = AthleteStore(window.settings.folder / "athletes.json").load()
-    assert [(a.name, round(a.body_mass_kg, 1)) for a in stored] == [("Still Stan", 72.4)]
+    def stored():
+        return [(a.name, round(a.body_mass_kg, 1))
+                for a in AthleteStore(window.settings.folder / "athletes.json").load()]
+
+    assert stored() == [("Still Stan", 65.0)]
+    assert window.save_mass_button.isVisible()
+    assert window.save_mass_button.text() == "Save 72.4 kg to Still Stan"
+    # the session file says the mass was weighed, not entered
+    athlete = window._athlete_for_file()
+    assert athlete["body_mass_kg"] == pytest.approx(72.4, abs=0.2)
+    assert athlete["body_mass_method"].startswith("weighed on")
+    qtbot.mouseClick(window.save_mass_button, Qt.LeftButton)
+    assert stored() == [("Still Stan", 72.4)]
+    assert not window.save_mass_button.isVisible()
+    # a mass typed over the weighed one is recorded as entered
+    window.mass_spin.setValue(70.0)
+    assert "body_mass_method" not in window._athlete_for_file()
 
 
 def test_a_swaying_athlete_is_not_weighed_and_nothing_changes(qtbot, window):
