@@ -202,3 +202,24 @@ def test_screenshot_script_renders_the_console_with_a_simulated_session(tmp_path
          "--size", "huge"], capture_output=True, text=True, timeout=60, env=env,
     )
     assert bad.returncode == 2 and "--size must look like 1366x768" in bad.stderr
+
+
+def test_cli_without_qt_system_libraries_or_display_names_what_is_missing(tmp_path):
+    """X11 platform, no DISPLAY: Qt would abort the process; the console says in one line what
+    is missing (the libraries of the Qt X11 plugin on a bare Linux, or the display)."""
+    from forcelab.console.app import _missing_xcb_libraries
+
+    env = {"PATH": "/usr/bin:/bin", "QT_QPA_PLATFORM": "xcb", "HOME": str(tmp_path),
+           "FORCELAB_CONFIG_DIR": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-m", "forcelab", "console"], capture_output=True,
+                          text=True, timeout=60, env=env)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("forcelab console: error:"), proc.stderr
+    assert "Traceback" not in proc.stderr
+    missing = _missing_xcb_libraries()
+    if missing:  # a bare Linux (this machine lacks libxcb-icccm4, for one)
+        assert all(lib in lines[0] for lib in missing)
+        assert "apt-get install libxcb-icccm4" in lines[0]
+    else:
+        assert "no display found" in lines[0]
