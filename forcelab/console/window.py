@@ -484,6 +484,7 @@ class ConsoleWindow(QMainWindow):
         row = QHBoxLayout()
         self.marker_name = QComboBox()
         self.marker_name.setEditable(True)
+        self.marker_name.setInsertPolicy(QComboBox.NoInsert)
         self.marker_name.addItems(MARKER_PRESETS)
         self.marker_name.setCurrentText("")
         self.marker_name.lineEdit().setPlaceholderText("marker name (F9, type, Enter)")
@@ -861,10 +862,10 @@ class ConsoleWindow(QMainWindow):
         self._marker_timer.start()
 
     def commit_marker(self) -> None:
-        """Place the pending marker (or one now) with the name in the marker field."""
+        """Place the marker pending since F9 with the name in the marker field."""
         self._marker_timer.stop()
         t_s, self._pending_marker_t = self._pending_marker_t, None
-        if not self.backend.is_recording:
+        if t_s is None or not self.backend.is_recording:
             return
         try:
             label, t_s = self.backend.add_marker(self.marker_name.currentText(), t_s)
