@@ -137,6 +137,7 @@ class ReviewPanel(QWidget):
         self.overview: dict[str, Any] | None = None
         self.analysis: dict[str, Any] | None = None
         self._stances: list[dict[str, Any]] = []
+        self._select: str | None = None
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         top = QHBoxLayout()
@@ -221,9 +222,11 @@ class ReviewPanel(QWidget):
         if path:
             self.open_file(path)
 
-    def open_file(self, path: str) -> None:
-        """Read a session file's overview in the background, then list its trials."""
+    def open_file(self, path: str, trial: str | None = None) -> None:
+        """Read a session file's overview in the background, then list its trials (and select
+        ``trial`` when given, else the first)."""
         self.path = str(path)
+        self._select = trial
         self.file_label.setText(f"Opening {path}…")
         self.trial_list.clear()
         self.text.clear()
@@ -302,7 +305,9 @@ class ReviewPanel(QWidget):
             item = QListWidgetItem(label)
             item.setData(Qt.UserRole, trial.get("name"))
             self.trial_list.addItem(item)
-        self.trial_list.setCurrentRow(1 if overview["trials"] else 0)
+        names = [t.get("name") for t in overview["trials"]]
+        wanted = names.index(self._select) + 1 if self._select in names else 1
+        self.trial_list.setCurrentRow(wanted if overview["trials"] else 0)
 
     def _show_analysis(self, analysis: dict[str, Any]) -> None:
         self.analysis = analysis

@@ -54,6 +54,7 @@ from PyQt5.QtWidgets import (
 
 from forcelab.console.athletes import Athlete, AthleteStore
 from forcelab.console.backend import ConsoleBackend, Snapshot
+from forcelab.console.history import HistoryPanel
 from forcelab.console.jobs import JobRunner
 from forcelab.console.review import ReviewPanel
 from forcelab.console.settings import ConsoleSettings
@@ -295,6 +296,11 @@ class ConsoleWindow(QMainWindow):
         self.review = ReviewPanel(self.jobs)
         self.review.error.connect(self.show_error)
         self.tabs.addTab(self.review, "Review")
+        self.history = HistoryPanel(self.jobs)
+        self.history.threshold_pct = self.settings.threshold_pct
+        self.history.open_trial.connect(self.open_review)
+        self.tabs.addTab(self.history, "History")
+        self.tabs.currentChanged.connect(self._tab_changed)
         rlay.addWidget(self.tabs, 1)
         central.addWidget(right)
         central.setStretchFactor(0, 0)
@@ -897,15 +903,28 @@ class ConsoleWindow(QMainWindow):
         self.force_plot.set_fixed_max(None if self.auto_scale.isChecked()
                                       else self.fixed_max.value())
 
-    def open_review(self, path: str | None = None) -> None:
-        """Open a session file in the Review tab (asks for it when ``path`` is None)."""
+    def open_review(self, path: str | None = None, trial: str | None = None) -> None:
+        """Open a session file in the Review tab (asks for it when ``path`` is None), with
+        ``trial`` selected when given."""
         self.tabs.setCurrentWidget(self.review)
         if not path:
             path, _ = QFileDialog.getOpenFileName(
                 self, "Open session file", str(self.settings.output_dir), "Sessions (*.h5)"
             )
         if path:
-            self.review.open_file(path)
+            self.review.open_file(path, trial)
+
+    def show_history(self) -> None:
+        """Load the selected athlete's sessions from the session folder into the History tab."""
+        athlete = self.current_athlete()
+        folder = Path(self.output_edit.text().strip() or self.settings.output_dir)
+        self.history.threshold_pct = self.settings.threshold_pct
+        self.history.show_athlete(folder, athlete.name if athlete else "",
+                                  athlete.athlete_id if athlete else "")
+
+    def _tab_changed(self, index: int) -> None:
+        if self.tabs.widget(index) is self.history:
+            self.show_history()
 
     # ------------------------------------------------------------------ job results
     def _job_finished(self, name: str, result: Any, error: BaseException | None) -> None:

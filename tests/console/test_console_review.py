@@ -83,27 +83,11 @@ def test_export_command_lines():
         export_command("xls", "s.h5", None, "x")
 
 
-def running_recording(duration_s: float, rate_hz: float = 1000.0, gap_s=(20.0, 20.5)):
-    """Two belts of alternating half-sine stances (0.25 s contact, 1.6 kN peak), with a NaN gap."""
-    from forcelab.recording import Recording, Stream
-
-    t = np.arange(int(duration_s * rate_hz)) / rate_hz
-    streams = []
-    for side, offset in (("left", 0.0), ("right", 0.35)):
-        phase = (t - offset) % 0.7
-        fz = np.where(phase < 0.25, 1600.0 * np.sin(np.pi * phase / 0.25), 0.0)
-        fz[(t >= gap_s[0]) & (t < gap_s[1])] = np.nan
-        streams.append(Stream(side, rate_hz, {"fz": fz}, side=side))
-    return Recording(streams, body_mass_kg=70.0)
-
-
-def test_review_draws_a_long_trial_to_its_end_with_gaps_as_breaks(qtbot, window, tmp_path):
+def test_review_draws_a_long_trial_to_its_end_with_gaps_as_breaks(qtbot, window, tmp_path,
+                                                                  running_session):
     """A 48 s trial at 1 kHz: every sample is plotted (the screen is reduced by pyqtgraph's own
     peak downsampling), the end is there, the gap is a break, the zoom follows the overview."""
-    from forcelab.store import write_recording
-
-    path = tmp_path / "long.h5"
-    write_recording(running_recording(48.0), path, athlete={"name": "Long Runner"}, trial="48 s")
+    path = running_session(tmp_path / "long.h5", 48.0, trial="48 s")
     window.open_review(str(path))
     qtbot.waitUntil(lambda: window.review.analysis is not None or window.error_banner.isVisible(),
                     timeout=60_000)
