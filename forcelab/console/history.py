@@ -132,7 +132,7 @@ class HistoryPanel(QWidget):
         top.addWidget(self.title, 1)
         top.addWidget(self.refresh_button)
         lay.addLayout(top)
-        split = QSplitter(Qt.Horizontal)
+        split = QSplitter(Qt.Vertical)
         self.tree = QTreeWidget()
         self.tree.setColumnCount(len(HISTORY_COLUMNS))
         self.tree.setHeaderLabels(HISTORY_COLUMNS)
@@ -140,6 +140,7 @@ class HistoryPanel(QWidget):
             self.tree.headerItem().setToolTip(col, tip)
         self.tree.setToolTip("Double-click (or Enter on) a trial to open it in Review")
         self.tree.itemActivated.connect(self._activated)
+        self.tree.setMinimumHeight(120)
         split.addWidget(self.tree)
         self.plot = pg.PlotWidget(background="w")
         item = self.plot.getPlotItem()
@@ -152,8 +153,10 @@ class HistoryPanel(QWidget):
             "dashed lines: the warning threshold; above 0 = right higher"
         )
         split.addWidget(self.plot)
-        split.setStretchFactor(0, 2)
-        split.setStretchFactor(1, 3)
+        self.plot.setMinimumHeight(160)
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 1)
+        split.setSizes([1000, 1000])
         lay.addWidget(split, 1)
         self._request: tuple[Path, str, str] | None = None
         self.refresh_button.clicked.connect(self.refresh)
@@ -190,8 +193,8 @@ class HistoryPanel(QWidget):
                            f"{n_trials} trial(s)")
         self.tree.clear()
         for s in sessions:
-            top = QTreeWidgetItem([f"{s['created_utc'][:16].replace('T', ' ')}  "
-                                   f"{Path(s['path']).name}"])
+            top = QTreeWidgetItem([s["created_utc"][:16].replace("T", " ") or
+                                   Path(s["path"]).name])
             top.setToolTip(0, s["path"])
             for t in s["trials"]:
                 ci = t["ci95_pct"]

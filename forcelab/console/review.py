@@ -182,6 +182,8 @@ class ReviewPanel(QWidget):
         self.overview_plot = _force_plot("Whole trial: drag the shaded band to zoom")
         self.overview_plot.setMinimumHeight(80)
         self.overview_plot.getPlotItem().setMouseEnabled(x=False, y=False)
+        self.overview_plot.getPlotItem().setLabel("left", "")
+        self.overview_plot.getPlotItem().setLabel("bottom", "")
         self.zoom_region = pg.LinearRegionItem(brush=pg.mkBrush(100, 100, 200, 40))
         self.zoom_region.setZValue(10)
         self.overview_plot.addItem(self.zoom_region)

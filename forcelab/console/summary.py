@@ -18,6 +18,7 @@ from PyQt5.QtWidgets import (
     QGridLayout,
     QLabel,
     QPlainTextEdit,
+    QSizePolicy,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
@@ -56,25 +57,22 @@ class SummaryPanel(QWidget):
         self.file_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.file_label.setWordWrap(True)
         lay.addWidget(self.file_label)
-        top = QWidget()
-        tlay = QGridLayout(top)
-        tlay.setContentsMargins(0, 0, 0, 0)
         self.coach = QLabel("")
         self.coach.setWordWrap(True)
         self.coach.setFrameShape(QFrame.StyledPanel)
         self.coach.setToolTip("Left/right asymmetry of the trial with its 95 % confidence interval")
+        self.coach.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Maximum)
         cfont = self.coach.font()
-        cfont.setPointSize(cfont.pointSize() + 2)
+        cfont.setPointSize(cfont.pointSize() + 1)
         self.coach.setFont(cfont)
+        lay.addWidget(self.coach)
         self.recording = QFrame()
         self.recording.setFrameShape(QFrame.StyledPanel)
+        self.recording.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Maximum)
         self.recording_grid = QGridLayout(self.recording)
-        self.recording_grid.setContentsMargins(6, 4, 6, 4)
-        tlay.addWidget(self.coach, 0, 0)
-        tlay.addWidget(self.recording, 0, 1)
-        tlay.setColumnStretch(0, 3)
-        tlay.setColumnStretch(1, 2)
-        lay.addWidget(top)
+        self.recording_grid.setContentsMargins(6, 2, 6, 2)
+        self.recording_grid.setVerticalSpacing(0)
+        lay.addWidget(self.recording)
         self.tabs = QTabWidget()
         strides = QSplitter(Qt.Horizontal)
         self.stance_table = StanceTable()
@@ -86,10 +84,11 @@ class SummaryPanel(QWidget):
         item.setLabel("bottom", "Time in stance", units="s")
         item.showGrid(x=True, y=True, alpha=0.3)
         self.stance_plot.setToolTip("The stance picked in the table")
-        self.stance_plot.setMinimumWidth(180)
+        self.stance_plot.setMinimumWidth(150)
         strides.addWidget(self.stance_plot)
         strides.setStretchFactor(0, 3)
-        strides.setStretchFactor(1, 2)
+        strides.setStretchFactor(1, 1)
+        strides.setSizes([3000, 1000])
         self.tabs.addTab(strides, "Strides")
         self.details = QPlainTextEdit()
         self.details.setReadOnly(True)
@@ -98,6 +97,7 @@ class SummaryPanel(QWidget):
         self.details.setFont(mono)
         self.tabs.addTab(self.details, "Details")
         lay.addWidget(self.tabs, 1)
+        lay.setStretch(lay.indexOf(self.tabs), 1)
 
     def show_pending(self, name: str) -> None:
         """Say that ``name`` is being analysed."""

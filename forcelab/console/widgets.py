@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pyqtgraph as pg
 from PyQt5.QtCore import Qt, pyqtSignal
+from PyQt5.QtGui import QBrush, QColor
 from PyQt5.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -116,7 +117,8 @@ class LiveForcePlot(pg.PlotWidget):
         item.setClipToView(True)
         item.setMouseEnabled(x=False, y=True)
         item.hideButtons()
-        self._legend = item.addLegend(offset=(10, 5))
+        self._legend = item.addLegend(offset=(-10, 2), colCount=2, labelTextSize="8pt",
+                                      brush=pg.mkBrush(255, 255, 255, 200))
         self.set_fixed_max(None)
         self.setXRange(0, self.window_s, padding=0)
         self.setMinimumHeight(150)
@@ -303,8 +305,14 @@ class StrideBars(pg.PlotWidget):
             side: pg.BarGraphItem(x=[], height=[], width=0.8, brush=pg.mkBrush(*side_colour(side)))
             for side in ("left", "right", None)
         }
-        for bar in self._bars.values():
+        # right bars are hatched too, so the sides differ without colour
+        hatch = QBrush(QColor(0, 0, 0, 140), Qt.BDiagPattern)
+        self._right_hatch = pg.BarGraphItem(x=[], height=[], width=0.8, brush=hatch,
+                                            pen=pg.mkPen(None))
+        for bar in (*self._bars.values(), self._right_hatch):
             self.addItem(bar)
+        self.setToolTip("Mid-stance peak of each stance: left plain, right hatched; dashed "
+                        "lines are the side means")
         self._means = {
             side: pg.InfiniteLine(
                 angle=0, movable=False,
@@ -330,6 +338,8 @@ class StrideBars(pg.PlotWidget):
             xs = [i for i, (s, _) in enumerate(shown) if s == side]
             hs = [v for s, v in shown if s == side]
             bar.setOpts(x=xs, height=hs, width=0.8)
+            if side == "right":
+                self._right_hatch.setOpts(x=xs, height=hs, width=0.8)
         for side, line in self._means.items():
             hs = [v for s, v in shown if s == side]
             line.setVisible(bool(hs))
@@ -358,6 +368,9 @@ class AsymmetryReadout(QFrame):
         self.detail = QLabel("")
         for lab in (self.title, self.value, self.words, self.detail):
             lab.setAlignment(Qt.AlignCenter)
+            lab.setWordWrap(True)
+        self.setToolTip("Robinson symmetry index of the mid-stance peak over this trial's "
+                        "stances (positive = right higher), with the side means and counts")
         font = self.value.font()
         font.setPointSize(28)
         font.setBold(True)
@@ -431,7 +444,7 @@ class FigureGrid(QFrame):
             title.setStyleSheet("color: #616161;")
             value = QLabel("—")
             font = value.font()
-            font.setPointSize(13)
+            font.setPointSize(11)
             font.setBold(True)
             value.setFont(font)
             tip = (tooltips or {}).get(name, name)
@@ -482,6 +495,7 @@ class StillnessIndicator(QLabel):
 STANCE_COLUMNS = (
     ("#", None, None, "Stance number in the trial"),
     ("Side", None, None, "Foot of this stance (L = left, R = right)"),
+    ("Device", None, None, "The device (stream) that measured this stance"),
     ("Start (s)", "start_s", "start_s", "Foot contact, s since the session start"),
     ("Contact (ms)", "contact_time_s", "contact_time_s", "Contact time of the stance, ms"),
     ("Peak", "peak_force_n", "peak_force_bw", "Highest vertical force of the stance"),
@@ -560,6 +574,8 @@ class StanceTable(QTableWidget):
 def _stance_cell(row: int, st: Mapping, key: str | None, title: str) -> str:
     if title == "#":
         return str(row + 1)
+    if title == "Device":
+        return str(st.get("stream") or "")
     if title == "Side":
         side = st.get("side")
         return {"left": "L", "right": "R"}.get(side, side or "—")

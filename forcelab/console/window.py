@@ -77,15 +77,15 @@ AUTO_START_N = 200.0
 MARKER_NAME_MS = 6000
 MARKER_PRESETS = ("warm-up end", "speed change", "fatigue", "pain", "shoe change", "incline")
 DEVICE_COLUMNS = ("Device", "Side", "State", "Hz", "Lost", "Err")
-FIGURES = ("Trial", "Markers", "Cadence", "Stances", "Contact time L", "Contact time R",
-           "Elapsed", "File size")
+FIGURES = ("Trial", "Markers", "Cadence", "Stances", "Contact L", "Contact R", "Elapsed",
+           "File size")
 FIGURE_TIPS = {
     "Trial": "The trial being recorded (● = recording)",
     "Markers": "Markers placed in this trial",
     "Cadence": "Steps per minute over the recent stances",
     "Stances": "Completed stances in this trial (both feet)",
-    "Contact time L": "Mean contact time of the left foot, ms",
-    "Contact time R": "Mean contact time of the right foot, ms",
+    "Contact L": "Mean contact time of the left foot, ms",
+    "Contact R": "Mean contact time of the right foot, ms",
     "Elapsed": "Time since the session file was created (mm:ss)",
     "File size": "Size of the session file on disk",
 }
@@ -340,7 +340,7 @@ class ConsoleWindow(QMainWindow):
         header.setStretchLastSection(True)
         header.setMinimumSectionSize(28)
         self.device_table.setMinimumHeight(90)
-        self.device_table.setMaximumHeight(130)
+        self.device_table.setMaximumHeight(150)
         lay.addWidget(self.device_table)
         self.state_label = QLabel("State: idle")
         self.state_label.setWordWrap(True)
@@ -554,20 +554,15 @@ class ConsoleWindow(QMainWindow):
         self.insole_map.setVisible(False)
         top.addWidget(self.insole_map, 1)
         lay.addLayout(top, 3)
+        self.figures = FigureGrid(FIGURES, columns=len(FIGURES), tooltips=FIGURE_TIPS)
+        lay.addWidget(self.figures)
         bottom = QHBoxLayout()
         self.stride_bars = StrideBars()
         bottom.addWidget(self.stride_bars, 3)
-        side = QVBoxLayout()
-        side.setContentsMargins(0, 0, 0, 0)
         self.asymmetry = AsymmetryReadout(self.settings.threshold_pct)
-        side.addWidget(self.asymmetry)
-        self.figures = FigureGrid(FIGURES, tooltips=FIGURE_TIPS)
-        side.addWidget(self.figures)
-        holder = QWidget()
-        holder.setLayout(side)
-        holder.setMinimumWidth(260)
-        holder.setMaximumWidth(420)
-        bottom.addWidget(holder, 2)
+        self.asymmetry.setMinimumWidth(240)
+        self.asymmetry.setMaximumWidth(420)
+        bottom.addWidget(self.asymmetry, 2)
         lay.addLayout(bottom, 2)
         return tab
 
@@ -879,7 +874,6 @@ class ConsoleWindow(QMainWindow):
             self.show_error(f"Marker not added: {exc}")
             return
         self.force_plot.add_marker(t_s, label)
-        self.log(f"marker {label} at {t_s:.1f} s")
         self.marker_name.setCurrentText("")
         self.force_plot.setFocus()
 
@@ -1071,8 +1065,11 @@ class ConsoleWindow(QMainWindow):
         self.state_label.setText(
             f"State: {snap.state}" + (f" — {snap.error}" if snap.error else "")
         )
+        state = snap.state
+        if state == "recording" and not self.backend.is_recording:
+            state = "session file open, between trials"
         self.statusBar().showMessage(
-            f"{snap.state}  ·  {len(snap.devices)} device(s)"
+            f"{state}  ·  {len(snap.devices)} device(s)"
             + (f"  ·  {snap.session_path}" if snap.session_path else "")
         )
         self._fill_device_table(snap)
@@ -1084,7 +1081,7 @@ class ConsoleWindow(QMainWindow):
         self.figures.set(
             "Cadence", f"{snap.cadence_spm:.0f} spm" if _finite(snap.cadence_spm) else "—"
         )
-        for side, key in (("left", "Contact time L"), ("right", "Contact time R")):
+        for side, key in (("left", "Contact L"), ("right", "Contact R")):
             ct = snap.contact_time_s.get(side)
             self.figures.set(key, f"{ct * 1000:.0f} ms" if _finite(ct) else "—")
         self.figures.set("Stances", str(snap.n_stances))

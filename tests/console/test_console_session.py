@@ -176,7 +176,7 @@ def test_live_asymmetry_converges_to_the_simulated_asymmetry(qtbot, console):
     assert (right - left) / ((right + left) / 2) * 100 == pytest.approx(-15.0, abs=4.0)
     cadence = console.figures.text("Cadence")
     assert cadence.endswith("spm") and 120 < float(cadence.split()[0]) < 220
-    assert console.figures.text("Contact time L").endswith("ms")
+    assert console.figures.text("Contact L").endswith("ms")
     stop(qtbot, console)
     assert "higher on the left" in console.summary.coach.text().splitlines()[0]
 
