@@ -18,7 +18,6 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pyqtgraph as pg
 from PyQt5.QtCore import Qt, pyqtSignal
-from PyQt5.QtGui import QBrush, QColor
 from PyQt5.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -171,7 +170,7 @@ class LiveForcePlot(pg.PlotWidget):
         line = pg.InfiniteLine(
             pos=t_s, angle=90, movable=False, label=label,
             pen=pg.mkPen(MARKER_COLOUR, width=2, style=Qt.DashDotLine),
-            labelOpts={"position": 0.9, "color": MARKER_COLOUR, "fill": (255, 255, 255, 200)},
+            labelOpts={"position": 0.6, "color": MARKER_COLOUR, "fill": (255, 255, 255, 200)},
         )
         self.addItem(line)
         self._markers.append(line)
@@ -301,18 +300,17 @@ class StrideBars(pg.PlotWidget):
         item.showGrid(y=True, alpha=0.3)
         item.setMouseEnabled(x=False, y=False)
         item.hideButtons()
+        # right bars have a dashed black outline too, so the sides differ without colour
+        outline = {"right": pg.mkPen("k", width=1.5, style=Qt.DashLine)}
         self._bars = {
-            side: pg.BarGraphItem(x=[], height=[], width=0.8, brush=pg.mkBrush(*side_colour(side)))
+            side: pg.BarGraphItem(x=[], height=[], width=0.8, brush=pg.mkBrush(*side_colour(side)),
+                                  pen=outline.get(side, pg.mkPen(None)))
             for side in ("left", "right", None)
         }
-        # right bars are hatched too, so the sides differ without colour
-        hatch = QBrush(QColor(0, 0, 0, 140), Qt.BDiagPattern)
-        self._right_hatch = pg.BarGraphItem(x=[], height=[], width=0.8, brush=hatch,
-                                            pen=pg.mkPen(None))
-        for bar in (*self._bars.values(), self._right_hatch):
+        for bar in self._bars.values():
             self.addItem(bar)
-        self.setToolTip("Mid-stance peak of each stance: left plain, right hatched; dashed "
-                        "lines are the side means")
+        self.setToolTip("Mid-stance peak of each stance: left plain, right with a dashed "
+                        "outline; dashed lines are the side means")
         self._means = {
             side: pg.InfiniteLine(
                 angle=0, movable=False,
@@ -338,8 +336,6 @@ class StrideBars(pg.PlotWidget):
             xs = [i for i, (s, _) in enumerate(shown) if s == side]
             hs = [v for s, v in shown if s == side]
             bar.setOpts(x=xs, height=hs, width=0.8)
-            if side == "right":
-                self._right_hatch.setOpts(x=xs, height=hs, width=0.8)
         for side, line in self._means.items():
             hs = [v for s, v in shown if s == side]
             line.setVisible(bool(hs))
