@@ -37,8 +37,9 @@ def connect(qtbot, window, device: str) -> None:
 def start(qtbot, window, name: str) -> None:
     window.trial_name.setText(name)
     qtbot.keyClick(window, Qt.Key_F5)
-    qtbot.waitUntil(lambda: window.backend.is_recording and not window.jobs.busy
-                    and window.record_button.text().startswith("Stop"), timeout=15_000)
+    # the job's result is handled (session file shown) once the log says so
+    qtbot.waitUntil(lambda: any(f"recording '{name}'" in window.log_list.item(i).text()
+                                for i in range(window.log_list.count())), timeout=15_000)
 
 
 def stop(qtbot, window) -> None:

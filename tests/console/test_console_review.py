@@ -117,8 +117,9 @@ def test_review_draws_a_long_trial_to_its_end_with_gaps_as_breaks(qtbot, window,
     st = stances[row]
     assert lo < st["start_s"] < st["end_s"] < hi and hi - lo < 1.0
     assert table.item(row, 1).text() in ("L", "R")
-    assert "BW" in table.horizontalHeaderItem(5).text()
-    assert table.item(row, 5).toolTip().startswith("Mid-stance")
+    assert table.item(row, 2).text() == st["stream"]
+    assert "BW" in table.horizontalHeaderItem(6).text()
+    assert table.item(row, 6).toolTip().startswith("Mid-stance")
     # mean curves with SD bands per side
     mean = review.analysis["stance_curves"]
     assert set(mean) == {"left", "right"}
