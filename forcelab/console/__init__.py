@@ -25,6 +25,6 @@ Keyboard shortcuts: F5 or Ctrl+R start/stop a trial, F9 or Ctrl+M marker, Ctrl+T
 Ctrl+G weigh, Ctrl+O open a session file for review, Ctrl+Q quit.
 
 The acquisition never waits on the GUI: the window only peeks at the controller's ring buffers
-(~30 Hz) and reads its status snapshot (5 Hz); devices, writer and live analysis run on the
+(~33 Hz) and reads its status snapshot (5 Hz); devices, writer and live analysis run on the
 controller's own threads.
 """

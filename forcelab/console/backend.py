@@ -109,6 +109,7 @@ class ConsoleBackend:
         self._bars: list[tuple[str | None, float, float]] = []
         self._bar_counts: dict[str, int] = {}
         self._sides: dict[str, str | None] = {}
+        self._roles: dict[str, dict[str, list[int]]] = {}
         self._display: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._display_origin: float | None = None
         self._last_peek: float | None = None
@@ -207,6 +208,7 @@ class ConsoleBackend:
             raise InputError("no device given; try sim:treadmill")
         names = list(self.controller.connect(devices))
         self._sides = {}
+        self._roles = {}
         return names
 
     def disconnect(self) -> str | None:
@@ -447,7 +449,10 @@ class ConsoleBackend:
     def _role_channel(self, stream: str, role: str) -> str | None:
         """Name of the first channel of ``stream`` with ``role`` (None when it has none)."""
         info = self.controller.device_info(stream)
-        cols = info.columns_by_role().get(role) or []
+        roles = self._roles.get(stream)
+        if roles is None:
+            roles = self._roles[stream] = info.columns_by_role()
+        cols = roles.get(role) or []
         return info.channels[cols[0]].name if cols else None
 
     def peek_insoles(self, trace_s: float = 1.0) -> dict[str, dict[str, Any]]:
@@ -465,7 +470,9 @@ class ConsoleBackend:
             info = self.controller.device_info(stream)
             if info.kind != KIND_INSOLE:
                 continue
-            roles = info.columns_by_role()
+            roles = self._roles.get(stream)
+            if roles is None:
+                roles = self._roles[stream] = info.columns_by_role()
             _, data = self.controller.peek(stream, trace_s)
             if not data.shape[0]:
                 continue

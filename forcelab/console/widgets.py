@@ -2,7 +2,7 @@
 
 - :class:`LiveForcePlot`: scrolling left/right vertical force over the last 10 s. Built for
   2 kHz streams: peak-mode downsampling and clip-to-view, and it only redraws when the console's
-  ~30 Hz timer hands it a fresh ring-buffer peek (it never pulls data itself).
+  ~33 Hz timer hands it a fresh ring-buffer peek (it never pulls data itself).
 - :class:`StrideBars`: one bar per completed stance, mid-stance peak, coloured per side.
 - :class:`AsymmetryReadout`: SI % with the direction in words, coloured by a threshold.
 - :class:`StillnessIndicator`: the "stand still" light shown while weighing.
