@@ -4,6 +4,7 @@ store and analysis; the window is a real ConsoleWindow (pytest-qt, offscreen).""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from PyQt5.QtCore import QPoint, Qt
 
@@ -203,3 +204,25 @@ def test_start_and_the_log_stay_in_view_at_the_minimum_size(qtbot, config_dir, s
                    window.weigh_action, window.new_session_action, window.connect_action,
                    window.open_action):
         assert not action.shortcut().isEmpty()
+
+
+def test_an_armed_trial_starts_when_the_athlete_steps_on(qtbot, console):
+    import time
+
+    connect(qtbot, console, "sim:treadmill?seed=10&start=4")  # on the belt after 4 s
+    console.auto_start.setChecked(True)
+    qtbot.keyClick(console, Qt.Key_F5)
+    armed_at = time.monotonic()
+    assert console.record_button.text().startswith("Armed")
+    assert not console.backend.is_recording
+    qtbot.waitUntil(lambda: console.backend.is_recording, timeout=20_000)
+    waited_s = time.monotonic() - armed_at
+    qtbot.waitUntil(lambda: console.record_button.text().startswith("Stop"), timeout=10_000)
+    qtbot.wait(1000)
+    stop(qtbot, console)
+    from forcelab.store import read_recording
+
+    rec = read_recording(console.session_path, trial="trial 1")
+    total = sum(s.fz[: int(0.3 * s.rate_hz)] for s in rec.streams if s.side is not None)
+    assert waited_s > 1.0  # nothing started while the belts were empty
+    assert np.nanmax(total) > 200.0  # the trial begins with the athlete on the belt
