@@ -749,11 +749,16 @@ class SessionController(SessionState):
     def stop_recording(self) -> dict[str, Any]:
         """Stop writing, drain the queues, close the file. recording/error -> stopped.
 
+        A device still unplugged at the stop leaves a gap in its stream from its last sample
+        to now, with its length (``gaps`` table), so the file says how much is missing.
+
         Returns
         -------
         dict
-            ``path``, ``duration_s``, per stream ``samples_recorded``/``overflow_writer_samples``/
-            ``dropped_samples``, ``stance_count``, ``live`` figures, ``error`` (or None).
+            :meth:`Snapshot.summary`: ``path``, ``duration_s``, per stream
+            ``samples_recorded`` (what the file holds), ``dropped_samples``,
+            ``overflow_writer_samples``, ``samples_unwritten``; ``stance_count``, ``live``
+            figures, ``error`` (or None).
         """
         self._require("stop recording", State.RECORDING, State.ERROR)
         with self._op_lock:
@@ -771,28 +776,15 @@ class SessionController(SessionState):
                 with self._lock:
                     self._error = snap.error
             self.post_event("recording_stopped", "info", f"session saved in {snap.path}")
-            return {
-                "path": snap.path,
-                "duration_s": snap.elapsed_s,
-                "file_size_bytes": snap.file_size_bytes,
-                "streams": {
-                    d.name: {
-                        "samples_recorded": d.samples_recorded,
-                        "dropped_samples": d.dropped_samples,
-                        "overflow_writer_samples": d.overflow_writer_samples,
-                        "overflow_analysis_samples": d.overflow_analysis_samples,
-                        "link": d.link,
-                    }
-                    for d in snap.devices
-                },
-                "stance_count": snap.stance_count,
-                "live": snap.live,
-                "error": snap.error,
-            }
+            return snap.summary()
 
     def _stop_recording_threads(self) -> None:
+        start, now = self._session_start_s or time.time(), time.time()
         for w in self._workers:
             w.attach(None, None)  # waits for a put in flight (sink lock)
+            gap = w.unplugged_gap(start, now) if not self._writer_failed.is_set() else None
+            if gap is not None:
+                self._control(gap)
         wt, at = self._writer_thread, self._analysis_thread
         if at is not None:
             at.stop_event.set()
@@ -800,6 +792,8 @@ class SessionController(SessionState):
         if wt is not None:
             wt.stop_event.set()
             wt.join()
+            for w in self._workers:
+                w.settle_recorded(wt.writer.n_samples_stored(w.stream))
         with self._lock:
             self._record_stop_mono = time.monotonic()
             self._recording = False

@@ -37,6 +37,13 @@ class SessionWriter(Protocol):
     def append(self, name: str, block: Block) -> None:
         """Queue one block of samples of stream ``name``."""
 
+    def add_gap(self, name: str, n_missing: int, t_s: float | None = None) -> None:
+        """Record samples of stream ``name`` that no block will bring (a device that stayed
+        unplugged until the end), the first due at ``t_s``."""
+
+    def n_samples_stored(self, name: str) -> int:
+        """Samples of stream ``name`` in the file on disk (committed by a completed flush)."""
+
     def update_link_stats(self, name: str, stats: LinkStats) -> None:
         """Record the link error counters of stream ``name``."""
 
@@ -139,6 +146,19 @@ class AddMarker:
 
 
 @dataclass(frozen=True)
+class AddGap:
+    """``n_missing`` samples of ``stream`` that never came, the first due at ``t_s`` (host s)."""
+
+    stream: str
+    n_missing: int
+    t_s: float
+
+    def apply(self, writer: SessionWriter) -> None:
+        """Hand the gap to ``writer``."""
+        writer.add_gap(self.stream, self.n_missing, t_s=self.t_s)
+
+
+@dataclass(frozen=True)
 class Sync:
     """Flush the file, then set ``done``: everything queued before is then readable."""
 
@@ -151,7 +171,7 @@ class Sync:
 
 
 #: A control item of the writer queue.
-WriterCommand = AddEvent | StartTrial | StopTrial | AddMarker | Sync
+WriterCommand = AddEvent | StartTrial | StopTrial | AddMarker | AddGap | Sync
 
 
 def stance_event(stance: dict[str, Any]) -> AddEvent:

@@ -2,8 +2,8 @@
 
 :class:`SessionState` holds what a :class:`~forcelab.acquisition.SessionController` is doing and
 what went wrong; the controller adds the operations (connect, tare, weigh, record) and the worker
-threads (:mod:`forcelab.acquisition.workers`) report to it through the methods of
-:class:`~forcelab.acquisition.workers.WorkerReports`.
+threads (:mod:`forcelab.acquisition.workers`) report to it through :meth:`report_failure`,
+:meth:`device_recovered`, :meth:`device_event`, :meth:`report_overflow` and :meth:`post_event`.
 """
 
 from __future__ import annotations
@@ -84,6 +84,7 @@ class DeviceStatus:
     dropped_samples: int
     overflow_writer_samples: int
     overflow_analysis_samples: int
+    samples_unwritten: int
     link: dict[str, int]
     error: str | None
 
@@ -110,6 +111,32 @@ class Snapshot:
     body_mass_method: str | None
     devices: tuple[DeviceStatus, ...]
     live: dict[str, Any]
+
+    def summary(self) -> dict[str, Any]:
+        """What :meth:`SessionController.stop_recording` returns: ``path``, ``duration_s``,
+        ``file_size_bytes``, per stream ``samples_recorded`` (in the file),
+        ``dropped_samples`` (lost by the link or while unplugged), ``overflow_writer_samples``,
+        ``overflow_analysis_samples``, ``samples_unwritten`` (queued for a file that failed)
+        and ``link``; ``stance_count``, ``live`` figures, ``error`` (or None)."""
+        return {
+            "path": self.path,
+            "duration_s": self.elapsed_s,
+            "file_size_bytes": self.file_size_bytes,
+            "streams": {
+                d.name: {
+                    "samples_recorded": d.samples_recorded,
+                    "dropped_samples": d.dropped_samples,
+                    "overflow_writer_samples": d.overflow_writer_samples,
+                    "overflow_analysis_samples": d.overflow_analysis_samples,
+                    "samples_unwritten": d.samples_unwritten,
+                    "link": d.link,
+                }
+                for d in self.devices
+            },
+            "stance_count": self.stance_count,
+            "live": self.live,
+            "error": self.error,
+        }
 
 
 class SessionState:

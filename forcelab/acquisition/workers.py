@@ -8,7 +8,8 @@
   ``flush_s``.
 * :class:`AnalysisWorker`: feeds the :class:`~forcelab.acquisition.live.LiveAnalyzer`.
 
-Workers report to the session through :class:`WorkerReports` (the controller implements it).
+Workers report to the session through the methods of
+:class:`~forcelab.acquisition.status.SessionState` (the controller's base).
 """
 
 from __future__ import annotations
@@ -19,16 +20,16 @@ import dataclasses
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from forcelab.acquisition.buffers import RingBuffer, WorkQueue
 from forcelab.acquisition.errors import AcquisitionError
 from forcelab.acquisition.live import LiveAnalyzer
-from forcelab.acquisition.session_writer import SessionWriter, WriterCommand, stance_event
-from forcelab.acquisition.status import DeviceStatus
-from forcelab.drivers.base import Block, Device, DeviceEvent
+from forcelab.acquisition.session_writer import AddGap, SessionWriter, WriterCommand, stance_event
+from forcelab.acquisition.status import DeviceStatus, SessionState
+from forcelab.drivers.base import Block, Device
 from forcelab.drivers.errors import ConnectionLost
 
 #: The live analyser and the writer take their queued blocks at most this often (s).
@@ -38,37 +39,11 @@ WRITER_BATCH_S = 0.05
 QueueItem = tuple[str, str | None, Block | WriterCommand]
 
 
-class WorkerReports(Protocol):
-    """What worker threads tell the session (implemented by the controller; thread-safe)."""
-
-    def report_failure(self, stream: str | None, kind: str, exc: BaseException) -> None:
-        """A failure: error state, an error event, and the event in the file."""
-
-    def device_recovered(self, stream: str) -> None:
-        """A lost device streams again."""
-
-    def device_event(self, stream: str, ev: DeviceEvent) -> None:
-        """Something the device reported besides samples."""
-
-    def report_overflow(self, stream: str, which: str, n: int) -> None:
-        """A queue refused ``n`` samples of ``stream`` (``which``: writer or analyser)."""
-
-    def post_event(
-        self,
-        kind: str,
-        severity: str,
-        message: str,
-        stream: str | None = None,
-        data: dict[str, Any] | None = None,
-    ) -> None:
-        """An event for the operator."""
-
-
 class DeviceWorker(threading.Thread):
     """Acquisition thread of one device: ``Device.read`` -> ring buffer and, while recording, the
     writer's and the analyser's queues (see :mod:`forcelab.acquisition.controller`)."""
 
-    def __init__(self, reports: WorkerReports, name: str, device: Device, ring_s: float):
+    def __init__(self, reports: SessionState, name: str, device: Device, ring_s: float):
         super().__init__(name=f"forcelab-acq-{name}", daemon=True)
         self.reports = reports
         self.stream = name
@@ -92,6 +67,8 @@ class DeviceWorker(threading.Thread):
         self.dropped_samples = 0
         self.overflow_writer_samples = 0
         self.overflow_analysis_samples = 0
+        self.samples_unwritten = 0
+        self.last_sample_t_s = -np.inf  # host time of the newest sample read, s
         self._writer_gap = 0
         self._rate_window = (time.monotonic(), 0)
         self.measured_rate_hz: float | None = None
@@ -163,6 +140,7 @@ class DeviceWorker(threading.Thread):
         samples = block.samples
         self.ring.write(block.t_host_s + np.arange(n) / self.rate_hz, samples)
         self.samples += n
+        self.last_sample_t_s = float(block.t_host_s) + (n - 1) / self.rate_hz
         self.dropped_samples += int(block.gap_before)
         now = time.monotonic()
         t_win, n_win = self._rate_window
@@ -188,6 +166,26 @@ class DeviceWorker(threading.Thread):
             if aq is not None and not aq.put(self.stream, block, n):
                 self.overflow_analysis_samples += n
 
+    def unplugged_gap(self, since_s: float, now_s: float) -> AddGap | None:
+        """While this device is lost (or stopped by an error): the samples it did not send from
+        its last sample (or ``since_s``, whichever is later) up to ``now_s`` (host s), as a gap
+        for the session file; counted in ``dropped_samples``. None while it streams."""
+        if self.state == "streaming":
+            return None
+        t_from = max(self.last_sample_t_s + 1.0 / self.rate_hz, since_s)
+        n_missing = int((now_s - t_from) * self.rate_hz)
+        if n_missing <= 0:
+            return None
+        self.dropped_samples += n_missing
+        return AddGap(self.stream, n_missing, t_from)
+
+    def settle_recorded(self, n_stored: int) -> None:
+        """After the session file is closed: ``samples_recorded`` becomes what the file holds;
+        samples queued for it that never reached the disk (a write error, a full disk) are
+        counted in ``samples_unwritten``."""
+        self.samples_unwritten = max(0, self.samples_recorded - n_stored)
+        self.samples_recorded = n_stored
+
     def attach(self, writer_q: WorkQueue | None, analysis_q: WorkQueue | None) -> None:
         with self.sink_lock:
             self.writer_q, self.analysis_q = writer_q, analysis_q
@@ -211,6 +209,7 @@ class DeviceWorker(threading.Thread):
             dropped_samples=self.dropped_samples,
             overflow_writer_samples=self.overflow_writer_samples,
             overflow_analysis_samples=self.overflow_analysis_samples,
+            samples_unwritten=self.samples_unwritten,
             link=self.device.stats.to_dict(),
             error=self.error,
         )
@@ -221,7 +220,7 @@ class WriterWorker(threading.Thread):
 
     def __init__(
         self,
-        reports: WorkerReports,
+        reports: SessionState,
         writer: SessionWriter,
         queue: WorkQueue,
         flush_s: float,
@@ -314,7 +313,7 @@ class AnalysisWorker(threading.Thread):
 
     def __init__(
         self,
-        reports: WorkerReports,
+        reports: SessionState,
         live: LiveAnalyzer,
         queue: WorkQueue,
         session_start_s: float,

@@ -17,6 +17,7 @@ from typing import Any
 from forcelab import __version__
 from forcelab.errors import InputError
 from forcelab.report.content import DEFAULT_THRESHOLD_PCT, TrialReport, trial_report
+from forcelab.sources import is_session_file, load_source
 
 
 @dataclass
@@ -100,9 +101,6 @@ def build_report(
     InputError
         If no input is given or the threshold makes no sense.
     """
-    from forcelab.interop.export_common import load_source
-    from forcelab.store import is_session_file
-
     if not paths:
         raise InputError("give at least one session file or recording to report on")
     threshold = _check_threshold(threshold_pct)

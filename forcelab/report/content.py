@@ -7,7 +7,6 @@ lay that data out, so the wording and the numbers are the same in every output.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from forcelab.analysis.metrics import G_M_S2
-from forcelab.recording import Recording
+from forcelab.analysis.result import loading_rate_method
+from forcelab.recording import Recording, finite_or_none
 
 #: the force-asymmetry disclaimer every report carries
 DISCLAIMER = (
@@ -60,14 +60,6 @@ def metric_key(available: Any, base: str, prefer_bw: bool = True) -> tuple[str, 
     return None
 
 
-def _num(value: Any) -> float | None:
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
-
-
 def digits_for(unit: str, value: float = 0.0) -> int:
     """Decimals shown for a value in ``unit``."""
     if unit in ("BW", "BW·s"):
@@ -81,7 +73,7 @@ def digits_for(unit: str, value: float = 0.0) -> int:
 
 def fmt(value: Any, unit: str = "", digits: int | None = None, show_unit: bool = True) -> str:
     """Format a number for people: sensible digits per unit, "n/a" for missing values."""
-    f = _num(value)
+    f = finite_or_none(value)
     if f is None:
         return "n/a"
     text = f"{f:.{digits if digits is not None else digits_for(unit, f)}f}"
@@ -92,10 +84,10 @@ def fmt(value: Any, unit: str = "", digits: int | None = None, show_unit: bool =
 
 def mean_sd(mean: Any, sd: Any, unit: str) -> str:
     """``"2.41 ± 0.05 BW"`` (SD with the mean's decimals; just the mean without an SD)."""
-    m = _num(mean)
+    m = finite_or_none(mean)
     if m is None:
         return "n/a"
-    s = _num(sd)
+    s = finite_or_none(sd)
     d = digits_for(unit, m)
     if s is None:
         return fmt(m, unit, d)
@@ -176,7 +168,7 @@ def stance_curves(recording: Recording, stances: list[dict[str, Any]], body_mass
         i0, i1 = max(i0, 0), min(i1, stream.n_samples)
         if i1 - i0 < 3:
             continue
-        seg = stream.fz[i0:i1] - float(_num(st.get("baseline_n")) or 0.0)
+        seg = stream.fz[i0:i1] - float(finite_or_none(st.get("baseline_n")) or 0.0)
         if not np.all(np.isfinite(seg)):
             continue
         x = np.linspace(0.0, 1.0, seg.size)
@@ -192,9 +184,9 @@ def stride_peaks(stances: list[dict[str, Any]], body_mass_kg: float | None
     """
     out: dict[str, tuple[list[float], list[float]]] = {}
     for st in stances:
-        value = _num(st.get("midstance_peak_n"))
+        value = finite_or_none(st.get("midstance_peak_n"))
         if body_mass_kg:
-            bw = _num(st.get("midstance_peak_bw"))
+            bw = finite_or_none(st.get("midstance_peak_bw"))
             value = bw if bw is not None else (
                 None if value is None else value / (body_mass_kg * G_M_S2))
         if not st.get("valid", False) or value is None:
@@ -218,12 +210,12 @@ def asymmetry_rows(asymmetry: dict[str, Any], threshold_pct: float) -> list[Asym
         left = f"{mean_sd(a.get('left_mean'), a.get('left_sd'), unit)} (n={a.get('left_n', 0)})"
         right = (f"{mean_sd(a.get('right_mean'), a.get('right_sd'), unit)}"
                  f" (n={a.get('right_n', 0)})")
-        si = _num(a.get("si_pct"))
+        si = finite_or_none(a.get("si_pct"))
         ci = a.get("ci95_pct")
         ci_t = (float(ci[0]), float(ci[1])) if ci is not None and len(ci) == 2 and all(
-            _num(c) is not None for c in ci) else None
+            finite_or_none(c) is not None for c in ci) else None
         rows.append(AsymmetryRow(label, key, unit, left, right, si,
-                                 _num(a.get("symmetry_angle_pct")), ci_t, a.get("higher"),
+                                 finite_or_none(a.get("symmetry_angle_pct")), ci_t, a.get("higher"),
                                  str(a.get("text") or ""), level_of(si, threshold_pct)))
     return rows
 
@@ -268,20 +260,6 @@ def gait_table(summary: dict[str, Any]) -> tuple[list[tuple[str, str, str]], tup
     return rows, (cols[0], cols[1])
 
 
-def loading_rate_method(stances: list[dict[str, Any]]) -> str:
-    """The loading-rate method used by most valid stances (and how many used another)."""
-    methods = Counter(str(s.get("loading_rate_method") or "") for s in stances
-                      if s.get("valid", False))
-    methods.pop("", None)
-    if not methods:
-        return "n/a"
-    (top, n), total = methods.most_common(1)[0], sum(methods.values())
-    if n == total:
-        return top
-    return f"{top} ({n} of {total} stances; others: " + ", ".join(
-        f"{m} ×{c}" for m, c in methods.items() if m != top) + ")"
-
-
 def plain_paragraph(tr: TrialReport, threshold_pct: float, summary: dict[str, Any]) -> str:
     """A few sentences a coach reads first."""
     parts = []
@@ -313,9 +291,11 @@ def plain_paragraph(tr: TrialReport, threshold_pct: float, summary: dict[str, An
     else:
         parts.append("Left and right could not be compared: the recording does not say which "
                      "foot each stance belongs to.")
-    cadence = [_num(_summary_value(summary.get(g, {}), "cadence_spm")) for g in summary]
+    cadence = [finite_or_none(_summary_value(summary.get(g, {}), "cadence_spm")) for g in summary]
     cadence = [c for c in cadence if c is not None]
-    contact = [_num(_summary_value(summary.get(g, {}), "contact_time_s")) for g in summary]
+    contact = [
+        finite_or_none(_summary_value(summary.get(g, {}), "contact_time_s")) for g in summary
+    ]
     contact = [c for c in contact if c is not None]
     if contact:
         text = f"Contact time averaged {1000 * float(np.mean(contact)):.0f} ms"

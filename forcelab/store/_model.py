@@ -56,7 +56,8 @@ def stream_model(
     channel_names : sequence of str
         Channel names, in column order.
     kind : str or None
-        The stored kind; None or ``""`` for a file that predates it.
+        The stored kind; None or ``""`` for a file that predates it (and ignored for a known
+        protocol when ``roles`` are missing: such a description predates the device model).
     roles : sequence of (str or None) or None
         The stored roles, one per channel; None (or no role at all) for a file that predates
         them.
@@ -70,13 +71,11 @@ def stream_model(
         One per channel, ``""`` where a channel has no role.
     """
     proto = str(protocol or "").upper()
-    if not kind:
-        kind = _LEGACY_KIND.get(proto)
-        if kind is None:
-            sensor = extra.get("sensor") if isinstance(extra, Mapping) else None
-            kind = KIND_INSOLE if sensor == KIND_INSOLE else KIND_PLATE
     if roles is not None and len(roles) == len(channel_names) and any(roles):
-        return str(kind), [str(r or "") for r in roles]
+        return str(kind or _kind_without_model(proto, extra)), [str(r or "") for r in roles]
+    # A description without roles predates the device model: its kind (DeviceInfo's default
+    # "plate" then says nothing) and its roles both follow from the protocol.
+    kind = _LEGACY_KIND.get(proto) or kind or _kind_without_model(proto, extra)
     table = _LEGACY_ROLES.get(proto, {})
     out = []
     for name in channel_names:
@@ -87,6 +86,15 @@ def stream_model(
             role = name
         out.append(role or "")
     return str(kind), out
+
+
+def _kind_without_model(proto: str, extra: Mapping[str, Any] | None) -> str:
+    """Kind of a stream that does not say: by protocol, else imported insoles say
+    ``sensor="insole"`` in their extra description, else a plate."""
+    if proto in _LEGACY_KIND:
+        return _LEGACY_KIND[proto]
+    sensor = extra.get("sensor") if isinstance(extra, Mapping) else None
+    return KIND_INSOLE if sensor == KIND_INSOLE else KIND_PLATE
 
 
 def sensor_of(kind: str) -> str:

@@ -19,7 +19,7 @@ import h5py
 import numpy as np
 
 from forcelab.errors import InputError, SessionFileError
-from forcelab.recording import STANDARD_UNITS, Recording, Stream
+from forcelab.recording import STANDARD_UNITS, Recording, Stream, finite_or_none
 from forcelab.store import _layout as L
 from forcelab.store._model import KIND_INSOLE, sensor_of, stream_model
 
@@ -298,7 +298,7 @@ class SessionFile:
         out = []
         for r in self._table("trials"):
             start = float(r["start_s"])
-            stop = L.finite_or_none(r["stop_s"])
+            stop = finite_or_none(r["stop_s"])
             try:
                 tags = json.loads(L.text(r["tags_json"]) or "[]")
             except ValueError:
@@ -310,7 +310,7 @@ class SessionFile:
                     "start_s": start,
                     "stop_s": stop,
                     "duration_s": None if stop is None else stop - start,
-                    "speed_m_s": L.finite_or_none(r["speed_m_s"]),
+                    "speed_m_s": finite_or_none(r["speed_m_s"]),
                     "shoe": L.text(r["shoe"]),
                     "notes": L.text(r["notes"]),
                 }
@@ -409,9 +409,7 @@ class SessionFile:
     def analyses(self) -> list[dict[str, Any]]:
         """Stored analysis results (oldest first): ``name``, ``created_utc``,
         ``software_version``, ``parameters``, ``result``."""
-        from forcelab.store.analysis_io import read_analyses_from
-
-        return read_analyses_from(self._h5)
+        return _read_analyses(self._h5)
 
     def info_dict(self) -> dict[str, Any]:
         """A JSON-serialisable summary (what ``forcelab info --json`` prints)."""
@@ -573,7 +571,10 @@ def _resolve_side_conflicts(streams: list[Stream], kinds: dict[str, str]) -> dic
 
 
 def _to_stream(name: str, info: dict, data: StreamData, interval: tuple | None) -> Stream | None:
-    if "fz" not in data.channels:
+    roles = info["channel_roles"]
+    names = [_recording_name(c, u, r)
+             for c, u, r in zip(data.channels, data.units, roles, strict=True)]
+    if "fz" not in names:  # no vertical force: nothing the analysis can use
         return None
     rate = data.rate_hz
     n = data.samples.shape[0]
@@ -592,9 +593,8 @@ def _to_stream(name: str, info: dict, data: StreamData, interval: tuple | None) 
     channels: dict[str, np.ndarray] = {}
     units: dict[str, str] = {}
     keep = (pos >= lo) & (pos < hi)
-    roles = info["channel_roles"]
     for j, (ch, unit) in enumerate(zip(data.channels, data.units, strict=True)):
-        out_name = _recording_name(ch, unit, roles[j])
+        out_name = names[j]
         if out_name in channels:  # a mapped name collides with a raw one: keep the raw name
             out_name = ch
         arr = np.full(hi - lo, np.nan)
@@ -678,11 +678,39 @@ def _athlete_dict(row: np.void) -> dict[str, Any]:
     d.update(
         id=L.text(row["id"]),
         name=L.text(row["name"]),
-        body_mass_kg=L.finite_or_none(row["body_mass_kg"]),
+        body_mass_kg=finite_or_none(row["body_mass_kg"]),
         body_mass_method=L.text(row["body_mass_method"]),
         t_s=float(row["t_s"]),
     )
     return d
+
+
+def _read_analyses(h5: h5py.File) -> list[dict[str, Any]]:
+    """Analyses of an open file (layout in :mod:`forcelab.store.analysis_io`)."""
+    if "analysis" not in h5:
+        return []
+    out = []
+    groups = h5["analysis"]
+    for name in sorted(groups):
+        g = groups[name]
+        try:
+            result = json.loads(L.text(g["result_json"][()]))
+        except (KeyError, ValueError):
+            result = None
+        try:
+            params = json.loads(L.text(g.attrs.get("parameters_json", "{}")))
+        except ValueError:
+            params = {}
+        out.append(
+            {
+                "name": name,
+                "created_utc": L.text(g.attrs.get("created_utc", "")),
+                "software_version": L.text(g.attrs.get("software_version", "")),
+                "parameters": params,
+                "result": result,
+            }
+        )
+    return out
 
 
 def _count(items) -> dict[str, int]:

@@ -50,7 +50,7 @@ import h5py
 import numpy as np
 
 from forcelab.errors import InputError, SessionFileError
-from forcelab.recording import check_rate
+from forcelab.recording import check_rate, finite_or_none
 from forcelab.store import _layout as L
 from forcelab.store._model import stream_model
 from forcelab.store._writing import (
@@ -304,6 +304,12 @@ class SessionWriter:
         """Samples appended so far to stream ``name`` (written or still buffered)."""
         return self._stream(name).rows_total
 
+    def n_samples_stored(self, name: str) -> int:
+        """Samples of stream ``name`` in the file on disk: committed by a completed flush (after
+        a write error or a full disk, what the file keeps; after ``close``, every sample)."""
+        self._stream(name)
+        return int(self._committed.get(f"/streams/{name}/samples", 0))
+
     def start_swmr(self) -> None:
         """Switch to SWMR writing now (the first ``append`` does it otherwise).
 
@@ -394,6 +400,22 @@ class SessionWriter:
             if not self._swmr:
                 self._guarded(self._enter_swmr)
             self._maybe_flush_locked()
+
+    def add_gap(self, name: str, n_missing: int, t_s: float | None = None) -> None:
+        """Record ``n_missing`` samples of stream ``name`` that no block will bring: the time a
+        device stayed unplugged until the end of the recording. ``t_s`` is when the first
+        missing sample was due; the gap stands after the samples appended so far
+        (``seq_start`` is the next sequence number, or -1 when the stream has none yet)."""
+        with self._lock:
+            self._check_usable()
+            s = self._stream(name)
+            n = int(n_missing)
+            if n <= 0:
+                raise InputError(f"a gap needs at least one missing sample, got {n_missing!r}")
+            seq_start = s.next_seq if s.next_seq is not None else -1
+            s.gaps.append((s.rows_total, seq_start, n, self._session_time(t_s)))
+            s.n_gaps += 1
+            s.n_missing += n
 
     def update_link_stats(self, name: str, stats: Any) -> None:
         """Record the link error counters of stream ``name`` (a row is kept when they change).
@@ -536,7 +558,7 @@ class SessionWriter:
         row = self._athlete_rows[-1]
         d = json_loads(L.text(row[5])) or {}
         d.update(
-            id=L.text(row[1]), name=L.text(row[2]), body_mass_kg=L.finite_or_none(row[3]),
+            id=L.text(row[1]), name=L.text(row[2]), body_mass_kg=finite_or_none(row[3]),
             body_mass_method=L.text(row[4]),
         )
         return d

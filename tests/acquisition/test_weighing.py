@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from forcelab.acquisition import NotStillError, measure_body_weight, total_force_on_grid
+from forcelab.acquisition.weighing import STILL_MAX_RANGE_N, STILL_MAX_SD_N, is_still, sway
 from forcelab.errors import InputError
 
 
@@ -77,14 +78,7 @@ def test_total_force_sums_streams_on_independent_clocks():
 
 @pytest.mark.parametrize("sway_sd_n", [2.0, 6.0, 9.0, 12.0, 20.0])
 def test_one_stillness_criterion_for_weighing_and_the_still_light(sway_sd_n):
-    """``is_still(*sway(force))`` is exactly what weighing accepts (the console's light reads it)."""
-    from forcelab.acquisition.weighing import (
-        STILL_MAX_RANGE_N,
-        STILL_MAX_SD_N,
-        is_still,
-        sway,
-    )
-
+    """``is_still(*sway(force))`` is exactly what weighing accepts (the console light reads it)."""
     force = _standing(70.0, 3, 500, sway_sd_n, seed=3)
     sd_n, range_n = sway(force)
     assert sd_n == pytest.approx(np.std(force)) and range_n == pytest.approx(np.ptp(force))

@@ -3,32 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
-from forcelab.drivers.base import (
-    KIND_DIY_PLATE,
-    KIND_INSOLE,
-    ROLE_ACCELERATION,
-    ROLE_ANGULAR_RATE,
-    ROLE_CELL,
-    ROLE_COP_AP,
-    ROLE_COP_ML,
-    ROLE_FORCE_AP,
-    ROLE_FORCE_ML,
-    ROLE_FREE_MOMENT,
-    ROLE_MOMENT_X,
-    ROLE_MOMENT_Y,
-    ROLE_MOMENT_Z,
-    ROLE_PRESSURE,
-    ROLE_VERTICAL,
-    Block,
-    Channel,
-    DeviceInfo,
-)
+from forcelab.drivers import base as dev
+from forcelab.drivers.base import Block, Channel, DeviceInfo
 
-PLATE_CHANNELS = [("fx", "N", ROLE_FORCE_ML), ("fy", "N", ROLE_FORCE_AP),
-                  ("fz", "N", ROLE_VERTICAL), ("mx", "N*m", ROLE_MOMENT_X),
-                  ("my", "N*m", ROLE_MOMENT_Y), ("mz", "N*m", ROLE_MOMENT_Z),
-                  ("cop_x", "m", ROLE_COP_ML), ("cop_y", "m", ROLE_COP_AP),
-                  ("tz", "N*m", ROLE_FREE_MOMENT)]
+PLATE_CHANNELS = [("fx", "N", dev.ROLE_FORCE_ML), ("fy", "N", dev.ROLE_FORCE_AP),
+                  ("fz", "N", dev.ROLE_VERTICAL), ("mx", "N*m", dev.ROLE_MOMENT_X),
+                  ("my", "N*m", dev.ROLE_MOMENT_Y), ("mz", "N*m", dev.ROLE_MOMENT_Z),
+                  ("cop_x", "m", dev.ROLE_COP_ML), ("cop_y", "m", dev.ROLE_COP_AP),
+                  ("tz", "N*m", dev.ROLE_FREE_MOMENT)]
 
 
 def plate_info(serial: str = "P1", rate_hz: float = 1000.0, side: str | None = None) -> DeviceInfo:
@@ -41,25 +23,27 @@ def plate_info(serial: str = "P1", rate_hz: float = 1000.0, side: str | None = N
 
 
 def insole_info(side: str, rate_hz: float = 100.0) -> DeviceInfo:
-    chans = [("fz", "N", ROLE_VERTICAL), ("cop_x", "1", ROLE_COP_ML), ("cop_y", "1", ROLE_COP_AP)]
-    chans += [(f"p{i:02d}", "kPa", ROLE_PRESSURE) for i in range(1, 17)]
-    chans += [(f"acc_{a}", "g", ROLE_ACCELERATION) for a in "xyz"]
-    chans += [(f"gyr_{a}", "deg/s", ROLE_ANGULAR_RATE) for a in "xyz"]
+    chans = [("fz", "N", dev.ROLE_VERTICAL), ("cop_x", "1", dev.ROLE_COP_ML),
+             ("cop_y", "1", dev.ROLE_COP_AP)]
+    chans += [(f"p{i:02d}", "kPa", dev.ROLE_PRESSURE) for i in range(1, 17)]
+    chans += [(f"acc_{a}", "g", dev.ROLE_ACCELERATION) for a in "xyz"]
+    chans += [(f"gyr_{a}", "deg/s", dev.ROLE_ANGULAR_RATE) for a in "xyz"]
     layout = [{"x_mm": float(i), "y_mm": float(2 * i), "area_mm2": 80.0, "region": "heel"}
               for i in range(16)]
     return DeviceInfo(
         protocol="INS1", model="INS-16", serial=f"I-{side}", firmware="1.0", side=side,
         rate_hz=rate_hz, channels=tuple(Channel(*c) for c in chans), layout=layout,
-        kind=KIND_INSOLE,
+        kind=dev.KIND_INSOLE,
     )
 
 
 def csv4_info() -> DeviceInfo:
-    chans = [(f"c{i}", "N", ROLE_CELL) for i in range(4)]
-    chans += [("fz", "N", ROLE_VERTICAL), ("cop_x", "m", ROLE_COP_ML), ("cop_y", "m", ROLE_COP_AP)]
+    chans = [(f"c{i}", "N", dev.ROLE_CELL) for i in range(4)]
+    chans += [("fz", "N", dev.ROLE_VERTICAL), ("cop_x", "m", dev.ROLE_COP_ML),
+              ("cop_y", "m", dev.ROLE_COP_AP)]
     return DeviceInfo(protocol="CSV4", model="DIY", serial="D1", firmware="0.3", side=None,
                       rate_hz=200.0, channels=tuple(Channel(*c) for c in chans),
-                      kind=KIND_DIY_PLATE)
+                      kind=dev.KIND_DIY_PLATE)
 
 
 def values(seq: np.ndarray, n_channels: int) -> np.ndarray:
