@@ -246,19 +246,27 @@ def zero_devices(workers: list[DeviceWorker], timeout_s: float) -> None:
             raise AcquisitionError(f"zeroing {name} failed: {exc}") from exc
 
 
-def vertical_force_ranges(workers: list[DeviceWorker], t_from_s: float) -> dict[str, float]:
-    """Per stream with a vertical force, its range (max − min) since ``t_from_s`` (host s), N;
-    NaN when the device sent no samples meanwhile."""
-    ranges: dict[str, float] = {}
+def _recent_vertical_force(workers: list[DeviceWorker], t_from_s: float
+                           ) -> list[tuple[str, np.ndarray]]:
+    """Per stream with a vertical force: (stream, its finite samples since ``t_from_s``, N)."""
+    out = []
     for w in workers:
         col = w.column(ROLE_VERTICAL)
         if col is None:
             continue
         _, d = w.ring.since(t_from_s)
         fz = d[:, col]
-        fz = fz[np.isfinite(fz)]
-        ranges[w.stream] = float(fz.max() - fz.min()) if fz.size else float("nan")
-    return ranges
+        out.append((w.stream, fz[np.isfinite(fz)]))
+    return out
+
+
+def vertical_force_ranges(workers: list[DeviceWorker], t_from_s: float) -> dict[str, float]:
+    """Per stream with a vertical force, its range (max − min) since ``t_from_s`` (host s), N;
+    NaN when the device sent no samples meanwhile."""
+    return {
+        stream: float(fz.max() - fz.min()) if fz.size else float("nan")
+        for stream, fz in _recent_vertical_force(workers, t_from_s)
+    }
 
 
 def refuse_loaded_tare(workers: list[DeviceWorker], t_from_s: float, moving_range_n: float
@@ -267,21 +275,15 @@ def refuse_loaded_tare(workers: list[DeviceWorker], t_from_s: float, moving_rang
     varies by more than ``moving_range_n`` (someone moves on it) or averages more than
     :data:`MIN_WEIGHT_N` (someone stands on it): a zero taken then would be wrong."""
     problems = []
-    for w in workers:
-        col = w.column(ROLE_VERTICAL)
-        if col is None:
-            continue
-        _, d = w.ring.since(t_from_s)
-        fz = d[:, col]
-        fz = fz[np.isfinite(fz)]
+    for stream, fz in _recent_vertical_force(workers, t_from_s):
         if not fz.size:
             continue
         if fz.max() - fz.min() > moving_range_n:
             problems.append(
-                f"{w.stream} force varies by {fz.max() - fz.min():.0f} N (someone moves on it)"
+                f"{stream} force varies by {fz.max() - fz.min():.0f} N (someone moves on it)"
             )
         elif abs(fz.mean()) > MIN_WEIGHT_N:
-            problems.append(f"{w.stream} carries {fz.mean():.0f} N (someone stands on it)")
+            problems.append(f"{stream} carries {fz.mean():.0f} N (someone stands on it)")
     if problems:
         raise TareRefusedError(
             "tare refused, the sensors are loaded: " + "; ".join(problems)

@@ -7,6 +7,24 @@ import pytest
 
 
 @pytest.fixture
+def console(qtbot, config_dir, tmp_path):
+    """A real console window with its sessions in tmp_path; closed (devices released) after."""
+    from forcelab.console.settings import ConsoleSettings
+    from forcelab.console.window import ConsoleWindow
+
+    window = ConsoleWindow(settings=ConsoleSettings())
+    window.output_edit.setText(str(tmp_path / "sessions"))
+    # not qtbot.addWidget: pytest-qt would close it before this fixture's teardown, and a
+    # test that failed mid-trial would then wait for an answer to "stop recording?"
+    window.resize(1366, 768)
+    window.show()
+    yield window
+    window._close_confirmed = True
+    window.close()
+    window.deleteLater()
+
+
+@pytest.fixture
 def config_dir(tmp_path, monkeypatch):
     """A fresh FORCELAB_CONFIG_DIR so tests never touch the user's athletes or settings."""
     folder = tmp_path / "config"

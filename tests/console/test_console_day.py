@@ -16,18 +16,6 @@ pytest.importorskip("forcelab.drivers.open")
 CONNECT_TIMEOUT_MS = 30_000
 
 
-@pytest.fixture
-def console(qtbot, config_dir, tmp_path):
-    window = ConsoleWindow(settings=ConsoleSettings())
-    window.output_edit.setText(str(tmp_path / "sessions"))
-    window.resize(1366, 768)
-    window.show()
-    yield window
-    window._close_confirmed = True
-    window.close()
-    window.deleteLater()
-
-
 def connect(qtbot, window, device: str) -> None:
     window.device_combo.setCurrentText(device)
     qtbot.keyClick(window, Qt.Key_K, Qt.ControlModifier)

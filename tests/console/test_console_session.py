@@ -13,9 +13,7 @@ import pytest
 from PyQt5.QtCore import Qt, QTimer
 from PyQt5.QtWidgets import QApplication, QMessageBox
 
-from forcelab.console.settings import ConsoleSettings
 from forcelab.console.widgets import OK_COLOUR, WARN_COLOUR
-from forcelab.console.window import ConsoleWindow
 
 pytest.importorskip("forcelab.drivers.open")
 
@@ -25,21 +23,6 @@ CONNECT_TIMEOUT_MS = 30_000
 def pump(qtbot, seconds: float) -> None:
     """Let the event loop (and the console's timers) run for ``seconds``."""
     qtbot.wait(int(seconds * 1000))
-
-
-@pytest.fixture
-def console(qtbot, config_dir, tmp_path):
-    """A real console window with its sessions in tmp_path; closed (devices released) after."""
-    window = ConsoleWindow(settings=ConsoleSettings())
-    window.output_edit.setText(str(tmp_path / "sessions"))
-    # not qtbot.addWidget: pytest-qt would close it before this fixture's teardown, and a
-    # test that failed mid-trial would then wait for an answer to "stop recording?"
-    window.resize(1366, 768)
-    window.show()
-    yield window
-    window._close_confirmed = True
-    window.close()
-    window.deleteLater()
 
 
 def connect(qtbot, window, device: str) -> None:
