@@ -204,10 +204,10 @@ class LiveForcePlot(pg.PlotWidget):
             if curve is None:
                 side = sides.get(name)
                 label = name if side is None or side == name else f"{name} ({side})"
-                curve = self.plot(
-                    name=label, connect="finite",
-                    pen=pg.mkPen(side_colour(side, i), width=1.5, style=side_pen_style(side)),
-                )
+                # 1-pixel solid pens: Qt draws them several times faster than wide or dashed
+                # ones (the sides are named in the legend, so colour is not the only signal)
+                curve = self.plot(name=label, connect="finite",
+                                  pen=pg.mkPen(side_colour(side, i), width=1))
                 self._curves[name] = curve
             curve.setData(*break_gaps(t_s, fz))
             if t_s.size:
