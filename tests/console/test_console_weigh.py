@@ -100,6 +100,22 @@ def test_weighing_a_still_athlete_fills_in_and_saves_the_body_mass(qtbot, window
     athlete = window._athlete_for_file()
     assert athlete["body_mass_kg"] == pytest.approx(72.4, abs=0.2)
     assert athlete["body_mass_method"].startswith("weighed on")
+    # a trial: the session file records the weighed mass and how it was measured
+    window.output_edit.setText(str(window.settings.folder / "sessions"))
+    qtbot.keyClick(window, Qt.Key_F5)
+    qtbot.waitUntil(lambda: window.session_path is not None and not window.jobs.busy,
+                    timeout=15_000)
+    qtbot.wait(300)
+    window.last_summary = ""
+    qtbot.keyClick(window, Qt.Key_F5)
+    qtbot.waitUntil(lambda: bool(window.last_summary), timeout=60_000)
+    from forcelab.store import open_session
+
+    with open_session(window.session_path) as session:
+        recorded = session.athlete
+    assert recorded["name"] == "Still Stan"
+    assert recorded["body_mass_kg"] == pytest.approx(72.4, abs=0.2)
+    assert recorded["body_mass_method"].startswith("weighed on")
     qtbot.mouseClick(window.save_mass_button, Qt.LeftButton)
     assert stored() == [("Still Stan", 72.4)]
     assert not window.save_mass_button.isVisible()
