@@ -700,6 +700,7 @@ class ConsoleWindow(QMainWindow):
         return self.athletes.find(name) if name else None
 
     def _athlete_picked(self, *_: Any) -> None:
+        self.save_mass_button.setVisible(False)  # a weighed mass is offered to its athlete only
         athlete = self.current_athlete()
         self.mass_spin.setValue(athlete.body_mass_kg or 0.0 if athlete else 0.0)
         self.settings.last_athlete = athlete.name if athlete else ""
