@@ -1,10 +1,10 @@
 """The History tab: one athlete's sessions and trials, and the trend of their asymmetry.
 
 The session folder is searched for session files of the athlete (by id when both sides have
-one, else by name); every trial is analysed the way the coach report does it
-(:func:`forcelab.report.build.build_report`), so the console and the report show the same
-figures. The trend chart puts the mid-stance peak symmetry index of each trial, with its 95 %
-confidence interval across strides, in the order the sessions were recorded.
+one, else by name); every trial is read back and analysed by forcelab.analysis (as the Summary
+and Review tabs do, and as ``forcelab analyze`` does). The trend chart puts the mid-stance peak
+symmetry index of each trial, with its 95 % confidence interval across strides, in the order the
+sessions were recorded.
 """
 
 from __future__ import annotations
@@ -65,8 +65,7 @@ def find_athlete_sessions(folder: Path, name: str, athlete_id: str = "") -> list
     return sorted(found, key=lambda s: (s["created_utc"], s["path"]))
 
 
-def athlete_history(folder: Path, name: str, athlete_id: str = "",
-                    threshold_pct: float = 10.0) -> dict[str, Any]:
+def athlete_history(folder: Path, name: str, athlete_id: str = "") -> dict[str, Any]:
     """The athlete's sessions with per-trial key figures and the asymmetry trend (runs on a job).
 
     Returns
@@ -75,30 +74,34 @@ def athlete_history(folder: Path, name: str, athlete_id: str = "",
         ``athlete``; ``sessions``: ``[{"path", "created_utc", "trials": [{"name",
         "duration_s", "n_stances", "si_pct", "ci95_pct", "text"}]}]``; ``points``: one per
         trial in recording order, ``{"label", "session", "trial", "si_pct", "ci95_pct"}``.
+        The index is the mid-stance peak's (in BW when the file has a body mass).
     """
-    from forcelab.report.build import build_report
+    from forcelab.console.review import analyse_trial, load_session_overview
 
-    sessions = find_athlete_sessions(folder, name, athlete_id)
-    if not sessions:
-        return {"athlete": name, "sessions": [], "points": []}
-    report = build_report([s["path"] for s in sessions], threshold_pct=threshold_pct)
     out, points = [], []
-    for meta, sess in zip(sessions, report.sessions, strict=True):
+    for meta in find_athlete_sessions(folder, name, athlete_id):
         trials = []
-        for tr in sess.trials:
-            p = tr.primary
-            trial = {
-                "name": tr.trial,
-                "duration_s": float(tr.duration_s),
-                "n_stances": int(sum(tr.n_stances.values())),
-                "si_pct": p.si_pct if p else None,
-                "ci95_pct": tuple(p.ci95_pct) if p and p.ci95_pct else None,
-                "text": p.text if p else "no left/right comparison",
+        overview = load_session_overview(meta["path"])
+        for trial in overview["trials"]:
+            if trial.get("stop_s") is None:
+                continue  # still recording, or cut short by a crash: not a finished trial
+            analysis = analyse_trial(meta["path"], trial["name"])
+            result = analysis.get("result") or {}
+            asym = result.get("asymmetry") or {}
+            head = asym.get("midstance_peak_bw") or asym.get("midstance_peak_n") or {}
+            ci = head.get("ci95_pct")
+            figures = {
+                "name": trial["name"],
+                "duration_s": float(trial.get("duration_s") or 0.0),
+                "n_stances": sum(1 for st in result.get("stances") or [] if st.get("valid")),
+                "si_pct": head.get("si_pct"),
+                "ci95_pct": tuple(ci) if ci else None,
+                "text": head.get("text") or analysis["text"].splitlines()[0],
             }
-            trials.append(trial)
-            points.append({"label": f"{meta['created_utc'][:16].replace('T', ' ')}",
-                           "session": meta["path"], "trial": tr.trial,
-                           "si_pct": trial["si_pct"], "ci95_pct": trial["ci95_pct"]})
+            trials.append(figures)
+            points.append({"label": meta["created_utc"][:16].replace("T", " "),
+                           "session": meta["path"], "trial": trial["name"],
+                           "si_pct": figures["si_pct"], "ci95_pct": figures["ci95_pct"]})
         out.append({**meta, "trials": trials})
     return {"athlete": name, "sessions": out, "points": points}
 
@@ -173,8 +176,7 @@ class HistoryPanel(QWidget):
             return
         folder, name, athlete_id = self._request
         self.title.setText(f"{name}: reading the sessions in {folder}…")
-        self.jobs.submit("history", athlete_history, folder, name, athlete_id,
-                         self.threshold_pct)
+        self.jobs.submit("history", athlete_history, folder, name, athlete_id)
 
     def _job_finished(self, name: str, result: Any, error: BaseException | None) -> None:
         if name != "history":

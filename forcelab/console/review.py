@@ -29,6 +29,7 @@ from PyQt5.QtWidgets import (
     QWidget,
 )
 
+from forcelab.analysis.metrics import G_M_S2 as STANDARD_GRAVITY_M_S2
 from forcelab.console.exports import available_exports, run_export
 from forcelab.console.jobs import JobRunner
 from forcelab.console.widgets import (
@@ -41,6 +42,8 @@ from forcelab.console.widgets import (
 
 #: Events the file holds for every stance or for bookkeeping: not drawn as labels in Review.
 QUIET_EVENTS = frozenset({"stance"})
+#: Points of a stance curve normalised to 0–100 % of stance.
+STANCE_CURVE_POINTS = 101
 #: Span the zoomed Review plot shows when a trial opens, s.
 REVIEW_ZOOM_S = 10.0
 
@@ -80,7 +83,6 @@ def analyse_trial(path: str, trial: str | None, body_mass_kg: float | None = Non
     """
     from forcelab.analysis import analyze_recording
     from forcelab.errors import AnalysisError
-    from forcelab.report.content import stance_curves
     from forcelab.store import open_session, read_recording
 
     recording = read_recording(path, trial=trial)
@@ -109,13 +111,49 @@ def analyse_trial(path: str, trial: str | None, body_mass_kg: float | None = Non
     except AnalysisError as exc:
         return {**out, "text": f"No analysis: {exc}", "result": None}
     result_dict = result.to_dict()
-    groups, unit = stance_curves(recording, result_dict["stances"], mass)
-    out["stance_curves"] = {
-        side: (arr.mean(axis=0), arr.std(axis=0, ddof=1) if len(arr) > 1 else 0 * arr[0])
-        for side, arr in groups.items()
-    }
-    out["curve_unit"] = unit
+    out["stance_curves"], out["curve_unit"] = mean_stance_curves(
+        recording, result_dict["stances"], mass
+    )
     return {**out, "text": result.format_text(), "result": result_dict}
+
+
+def mean_stance_curves(
+    recording: Any, stances: list[dict[str, Any]], body_mass_kg: float | None
+) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], str]:
+    """Mean and SD of the vertical force over 0–100 % of stance (101 points) per side.
+
+    Every valid stance without a gap is resampled to 101 points after subtracting its
+    baseline (``baseline_n``); sides are "left"/"right", or the stream name when a stance has
+    no side.
+
+    Returns
+    -------
+    dict, str
+        ``{side: (mean, sd)}`` (SD 0 for a single stance) in BW with a body mass, else in N;
+        and the unit ("BW" or "N").
+    """
+    scale, unit = (1.0 / (body_mass_kg * STANDARD_GRAVITY_M_S2), "BW") if body_mass_kg else (
+        1.0, "N")
+    grid = np.linspace(0.0, 1.0, STANCE_CURVE_POINTS)
+    streams = {s.name: s for s in recording.streams}
+    groups: dict[str, list[np.ndarray]] = {}
+    for st in stances:
+        stream = streams.get(st.get("stream"))
+        if not st.get("valid") or stream is None:
+            continue
+        i0 = max(int(round((float(st["start_s"]) - stream.t0_s) * stream.rate_hz)), 0)
+        i1 = min(int(round((float(st["end_s"]) - stream.t0_s) * stream.rate_hz)),
+                 stream.n_samples)
+        segment = stream.fz[i0:i1] - float(st.get("baseline_n") or 0.0)
+        if segment.size < 3 or not np.isfinite(segment).all():
+            continue
+        curve = np.interp(grid, np.linspace(0.0, 1.0, segment.size), segment) * scale
+        groups.setdefault(st.get("side") or stream.name, []).append(curve)
+    out = {}
+    for side, curves in groups.items():
+        arr = np.vstack(curves)
+        out[side] = (arr.mean(axis=0), arr.std(axis=0, ddof=1) if len(arr) > 1 else 0 * arr[0])
+    return out, unit
 
 
 class ReviewPanel(QWidget):
