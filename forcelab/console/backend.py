@@ -267,7 +267,7 @@ class ConsoleBackend:
         self._bars = []
         self._bar_counts = {}
         self._current_trial = {"name": name, "tags": list(tags), "path": str(path),
-                               "baseline": baseline}
+                               "baseline": baseline, "started": time.monotonic()}
         self._trials.append(self._current_trial)
         return Path(str(path))
 
@@ -495,9 +495,12 @@ class ConsoleBackend:
         ]
 
     def snapshot(self) -> Snapshot:
-        """The controller's status, shaped for the window (never blocks)."""
+        """The controller's status, shaped for the window (never blocks); ``elapsed_s`` is the
+        running trial's time since its Start (None between trials)."""
         snap = self.controller.snapshot()
         result = snapshot_from_controller(snap)
+        started = (self._current_trial or {}).get("started")  # read once: Stop runs on a job
+        result.elapsed_s = time.monotonic() - started if started is not None else None
         self._collect_bars(snap.live or {}, result.unit, snap.body_mass_kg)
         result.stances = [(side, value) for side, value, _ in self._bars]
         return result

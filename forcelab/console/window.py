@@ -90,7 +90,7 @@ FIGURE_TIPS = {
     "Stances": "Completed stances in this trial (both feet)",
     "Contact L": "Mean contact time of the left foot, ms",
     "Contact R": "Mean contact time of the right foot, ms",
-    "Elapsed": "Time since the session file was created (mm:ss)",
+    "Elapsed": "Time since this trial's Start (mm:ss)",
     "File size": "Size of the session file on disk",
 }
 

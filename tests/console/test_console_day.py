@@ -214,3 +214,31 @@ def test_an_armed_trial_starts_when_the_athlete_steps_on(qtbot, console):
     total = sum(s.fz[: int(0.3 * s.rate_hz)] for s in rec.streams if s.side is not None)
     assert waited_s > 1.0  # nothing started while the belts were empty
     assert np.nanmax(total) > 200.0  # the trial begins with the athlete on the belt
+
+
+def test_insoles_show_their_pressure_maps_and_cop_and_force_in_bw(qtbot, console):
+    connect(qtbot, console, "sim:insoles?seed=4")
+    qtbot.waitUntil(lambda: console.insole_map.isVisible()
+                    and len(console.insole_map.stream_names()) == 2, timeout=15_000)
+    maps = console.insole_map._views
+    assert {plot.titleLabel.text for _, _, plot in maps.values()} == {"left", "right"}
+
+    def loaded() -> bool:  # some cell under load: bigger dots, and a centre-of-pressure path
+        for dots, trace, _ in maps.values():
+            sizes = np.array([p.size() for p in dots.points()])
+            x, y = trace.getData()
+            if sizes.size == 16 and sizes.max() > 12 and x is not None and np.isfinite(x).any():
+                return True
+        return False
+
+    qtbot.waitUntil(loaded, timeout=15_000)
+    # force in body weights needs a body mass; with one, the axis says BW
+    console.mass_spin.setValue(0.0)
+    console.unit_combo.setCurrentText("BW")
+    assert console.unit_combo.currentText() == "N" and "body mass" in console.last_error
+    console.mass_spin.setValue(68.0)
+    console.unit_combo.setCurrentText("BW")
+    assert console.force_plot.getPlotItem().getAxis("left").labelText == "Vertical force (BW)"
+    qtbot.waitUntil(lambda: bool(console.force_plot.curve_names())
+                    and np.nanmax(console.force_plot.curve_data(
+                        console.force_plot.curve_names()[0])[1]) < 5.0, timeout=10_000)
