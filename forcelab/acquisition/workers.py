@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from forcelab.acquisition.buffers import RingBuffer, WorkQueue
+from forcelab.acquisition.buffers import QueueItem, RingBuffer, WorkQueue
 from forcelab.acquisition.errors import AcquisitionError
 from forcelab.acquisition.live import LiveAnalyzer
-from forcelab.acquisition.session_writer import AddGap, SessionWriter, WriterCommand, stance_event
+from forcelab.acquisition.session_writer import AddGap, SessionWriter, stance_event
 from forcelab.acquisition.status import DeviceStatus, SessionState
 from forcelab.drivers.base import Block, Device
 from forcelab.drivers.errors import ConnectionLost
@@ -35,17 +35,15 @@ from forcelab.drivers.errors import ConnectionLost
 #: The live analyser and the writer take their queued blocks at most this often (s).
 ANALYSIS_BATCH_S = 0.1
 WRITER_BATCH_S = 0.05
-#: One item of a work queue: ("data", stream, Block) or ("control", None, WriterCommand).
-QueueItem = tuple[str, str | None, Block | WriterCommand]
 
 
 class DeviceWorker(threading.Thread):
     """Acquisition thread of one device: ``Device.read`` -> ring buffer and, while recording, the
     writer's and the analyser's queues (see :mod:`forcelab.acquisition.controller`)."""
 
-    def __init__(self, reports: SessionState, name: str, device: Device, ring_s: float):
+    def __init__(self, session: SessionState, name: str, device: Device, ring_s: float):
         super().__init__(name=f"forcelab-acq-{name}", daemon=True)
-        self.reports = reports
+        self.session = session
         self.stream = name
         self.device = device
         info = device.info
@@ -99,24 +97,24 @@ class DeviceWorker(threading.Thread):
                     self.state = "lost"
                     self.measured_rate_hz = 0.0
                     self.error = str(exc) or "connection lost"
-                    self.reports.report_failure(self.stream, "connection_lost", exc)
+                    self.session.report_failure(self.stream, "connection_lost", exc)
                 self.stop_event.wait(0.2)
                 continue
             except Exception as exc:  # every other failure ends this device's acquisition
                 self.state = "error"
                 self.error = str(exc) or type(exc).__name__
-                self.reports.report_failure(self.stream, "device_error", exc)
+                self.session.report_failure(self.stream, "device_error", exc)
                 self._fail_commands(exc)
                 return
             if lost and blocks:
                 lost = False
                 self.state = "streaming"
                 self.error = None
-                self.reports.device_recovered(self.stream)
+                self.session.device_recovered(self.stream)
             for block in blocks:
                 self._process(block)
             for ev in events:
-                self.reports.device_event(self.stream, ev)
+                self.session.device_event(self.stream, ev)
         self._fail_commands(AcquisitionError(f"{self.stream}: acquisition stopped"))
 
     def _run_commands(self) -> None:
@@ -162,7 +160,7 @@ class DeviceWorker(threading.Thread):
                 else:
                     self._writer_gap += n
                     self.overflow_writer_samples += n
-                    self.reports.report_overflow(self.stream, "writer", n)
+                    self.session.report_overflow(self.stream, "writer", n)
             if aq is not None and not aq.put(self.stream, block, n):
                 self.overflow_analysis_samples += n
 
@@ -220,14 +218,14 @@ class WriterWorker(threading.Thread):
 
     def __init__(
         self,
-        reports: SessionState,
+        session: SessionState,
         writer: SessionWriter,
         queue: WorkQueue,
         flush_s: float,
         link_sources: dict[str, Device],
     ):
         super().__init__(name="forcelab-writer", daemon=True)
-        self.reports = reports
+        self.session = session
         self.writer = writer
         self.queue = queue
         self.flush_s = flush_s
@@ -259,12 +257,12 @@ class WriterWorker(threading.Thread):
             self.closed = True
         except Exception as exc:  # full disk, I/O error: reported, then the file is closed
             self.failed = True
-            self.reports.report_failure(None, "writer_error", exc)
+            self.session.report_failure(None, "writer_error", exc)
             try:
                 self.writer.close()
                 self.closed = True
             except Exception as exc2:  # the file keeps what the last flush wrote
-                self.reports.post_event(
+                self.session.post_event(
                     "writer_error",
                     "error",
                     f"closing the session file failed too: {exc2}",
@@ -313,14 +311,14 @@ class AnalysisWorker(threading.Thread):
 
     def __init__(
         self,
-        reports: SessionState,
+        session: SessionState,
         live: LiveAnalyzer,
         queue: WorkQueue,
         session_start_s: float,
         writer_queue: WorkQueue,
     ):
         super().__init__(name="forcelab-live-analysis", daemon=True)
-        self.reports = reports
+        self.session = session
         self.live = live
         self.queue = queue
         self.session_start_s = session_start_s
@@ -341,7 +339,7 @@ class AnalysisWorker(threading.Thread):
                 self.stop_event.wait(ANALYSIS_BATCH_S)
             self._store(self.live.flush())
         except Exception as exc:  # reported as error state; recording itself goes on
-            self.reports.report_failure(None, "analysis_error", exc)
+            self.session.report_failure(None, "analysis_error", exc)
 
     def _store(self, stances: list[dict[str, Any]]) -> None:
         """Live stances go into the session file as ``stance`` events."""

@@ -52,15 +52,13 @@ import numpy as np
 from forcelab.errors import InputError, SessionFileError
 from forcelab.recording import MarkerTrajectories, check_rate, finite_or_none
 from forcelab.store import _layout as L
+from forcelab.store._disk import _DiskGuard
 from forcelab.store._model import stream_model
 from forcelab.store._writing import (
     _append,
     _athlete_row,
-    _close_quietly,
     _create_file,
     _info_dict,
-    _is_disk_full,
-    _oserror_text,
     _release,
     _Reserve,
     _StreamBuffer,
@@ -78,7 +76,7 @@ MAX_PENDING_BYTES = 1024 * 1024
 _SAMPLE_DTYPES = {"float32": np.float32, "float64": np.float64}
 
 
-class SessionWriter:
+class SessionWriter(_DiskGuard):
     """Write one forcelab session file (HDF5, SWMR). Create it with :meth:`create`.
 
     All ``t_s`` arguments are seconds on the host ``time.time()`` epoch (as ``Block.t_host_s``
@@ -627,27 +625,6 @@ class SessionWriter:
     def _pending_bytes(self) -> int:
         return sum(s.pending_bytes() for s in self._streams.values())
 
-    def _check_free_space(self) -> None:
-        try:
-            st = os.statvfs(self.path.parent)
-        except OSError:
-            return
-        free = st.f_bavail * st.f_frsize
-        pending = self._pending_bytes()
-        if free >= self._min_free_bytes + pending:
-            return
-        # Write what we hold while there is still room, close cleanly, then tell the user.
-        self._guarded(self._flush_steps)
-        self._close_file("disk_full")
-        err = SessionFileError(
-            f"disk almost full ({free / 1e6:.1f} MB free on {self.path.parent}): recording "
-            f"stopped and {self.path} closed cleanly with everything recorded up to "
-            f"{self._last_data_time():.1f} s; free disk space and start a new session"
-        )
-        self._error = err
-        self._error_reported = True
-        raise err
-
     def _timer_loop(self) -> None:
         while not self._timer_stop.wait(self._flush_interval_s / 2):
             with self._lock:
@@ -749,50 +726,6 @@ class SessionWriter:
     def _last_data_time(self) -> float:
         times = [s.last_t_s for s in self._streams.values() if np.isfinite(s.last_t_s)]
         return max(times) if times else self._session_time(None)
-
-    def _guarded(self, op: Any) -> Any:
-        """Run an HDF5 operation; turn any failure into the writer's SessionFileError."""
-        try:
-            return op()
-        except SessionFileError:
-            raise
-        except Exception as exc:
-            self._fail(exc)
-
-    def _fail(self, exc: BaseException) -> None:
-        disk_full = _is_disk_full(exc)
-        reason = "disk_full" if disk_full else "write_error"
-        what = "the disk is full" if disk_full else _oserror_text(exc)
-        # Give HDF5 room to write its metadata and close the file consistently.
-        _release(self._reserve)
-        self._reserve = None
-        try:
-            self._shrink_to_committed()
-            self._h5.flush()
-            self._mark_closed(reason)
-        except Exception:  # noqa: BLE001 - the user gets the original error below
-            _close_quietly(self._h5)
-        self._closed = True
-        err = SessionFileError(
-            f"cannot write session file {self.path}: {what}. Recording stopped; the file keeps "
-            f"everything flushed before (up to about {self._committed_time():.1f} s of the "
-            "session). Free disk space or check the drive, then start a new session."
-        )
-        self._error = err
-        self._error_reported = True
-        raise err from exc
-
-    def _shrink_to_committed(self) -> None:
-        """Cut every dataset back to its committed rows: drops the chunks of the failed flush
-        from HDF5's cache so the metadata alone (small) has to fit on the disk to close."""
-        for p, n in self._committed.items():
-            ds = self._ds(p)
-            if ds.shape[0] > n:
-                ds.resize((n, *ds.shape[1:]))
-
-    def _committed_time(self) -> float:
-        times = [s.committed_t_s for s in self._streams.values() if np.isfinite(s.committed_t_s)]
-        return max(times) if times else 0.0
 
     def _ds(self, path: str) -> h5py.Dataset:
         """Open datasets once and keep them open: closing an HDF5 dataset flushes its chunk

@@ -46,28 +46,29 @@ class StandingBoard(Device):
     def start(self) -> None:
         self._t0 = time.time()
 
-    def stop(self) -> None:
-        self._t0 = None
-
     def zero(self) -> None:
         """Nothing to zero on a simulated board."""
+
+    def stop(self) -> None:
+        self.close()
 
     def close(self) -> None:
         self._t0 = None
 
     def read(self, timeout: float = 0.1) -> list[Block]:
+        """The samples due since the last read (as a real board streams them)."""
         time.sleep(min(timeout, 0.02))
         if self._t0 is None:
             return []
-        due = int((time.time() - self._t0) * self.rate_hz) - self._seq
-        if due <= 0:
+        n_due = int((time.time() - self._t0) * self.rate_hz)
+        if n_due <= self._seq:
             return []
-        t = (self._seq + np.arange(due)) / self.rate_hz
-        load = MASS_KG * G_M_S2 + self._rng.normal(0, 1.0, due)
-        block = Block(self._seq, t[0], self._t0 + t[0],
-                      np.column_stack([load, np.full(due, 0.01), np.full(due, 21.0)]))
-        self._seq += due
-        return [block]
+        seq = np.arange(self._seq, n_due)
+        load = MASS_KG * G_M_S2 + self._rng.normal(0, 1.0, seq.size)
+        samples = np.column_stack([load, np.full(seq.size, 0.01), np.full(seq.size, 21.0)])
+        t_first = seq[0] / self.rate_hz
+        self._seq = n_due
+        return [Block(int(seq[0]), t_first, self._t0 + t_first, samples)]
 
 
 def test_a_device_of_an_unknown_protocol_is_used_by_its_kind_and_roles(tmp_path, controller):
