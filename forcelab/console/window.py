@@ -1,16 +1,23 @@
 """The operator console's main window.
 
-Layout (fits 1366×768): a scrollable control column on the left (devices, athlete, trial) and
-tabs on the right: *Live* (scrolling force, stride bars, asymmetry readout, cadence and contact
-time), *Summary* (the finished trial's analysis, as ``forcelab analyze`` prints it) and *Review*
-(open a previous session file: trials, plots, asymmetry, exports).
+Layout (usable from 1024×640, fits 1366×768): on the left a scrollable column (devices, athlete,
+trial form) above an always-visible action panel (Start/Stop, markers, New session, the log);
+on the right tabs: *Live* (scrolling force, insole maps, trial figures, stride bars, asymmetry),
+*Summary* (the finished trial in panels, with the per-stride table), *Review* (a session file:
+overview and zoom, markers and events, strides, mean curves, exports) and *History* (the
+athlete's sessions and asymmetry trend).
+
+One session file holds many trials: Start/Stop make trials in it, *New session* finalises it.
 
 The window never waits on the acquisition: a ~33 Hz timer peeks at the controller's ring buffer
 for the plot, a 5 Hz timer reads the status snapshot and drains the event queue, and slow
-operations (connect, tare, weigh, analysis) run on a :class:`~forcelab.console.jobs.JobRunner`.
+operations (connect, tare, weigh, stop, analysis) run on a
+:class:`~forcelab.console.jobs.JobRunner`.
 
-Shortcuts: F5 / Ctrl+R start or stop a trial, F9 / Ctrl+M marker, Ctrl+T tare, Ctrl+G weigh,
-Ctrl+O open a session file for review, Ctrl+Q quit.
+Shortcuts (every action has one; the Session and View menus list them): F5 / Ctrl+R start or stop
+a trial, F9 / Ctrl+M marker (then type its name, Enter), Ctrl+N new session file, Ctrl+T tare,
+Ctrl+G weigh, Ctrl+K / Ctrl+Shift+K connect / disconnect, Ctrl+O open a session file for review,
+Ctrl+1…4 tabs, Esc dismiss the banner, Ctrl+Q quit.
 """
 
 from __future__ import annotations
