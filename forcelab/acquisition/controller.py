@@ -438,6 +438,8 @@ class SessionController(SessionState):
         self._require("tare", State.CONNECTED, State.STOPPED)
         with self._op_lock:
             previous = self._require("tare", State.CONNECTED, State.STOPPED)
+            # judge a whole lookback window, also right after connecting
+            time.sleep(max(0.0, self._connect_time_s + TARE_LOOKBACK_S - time.time()))
             refuse_loaded_tare(self._workers, time.time() - TARE_LOOKBACK_S, loaded_range_n)
             self._set_state(State.TARING, "taring")
             t_start = time.time()

@@ -80,6 +80,8 @@ from forcelab.errors import FileFormatError, ForcelabError, InputError
 #: drawn per second with the timer's jitter and the status refresh in between).
 PLOT_INTERVAL_MS = 30
 STATUS_INTERVAL_MS = 200
+#: Warnings that need the operator's action, shown in the banner (event kind -> banner kind).
+BANNER_WARNINGS = {"tare_loaded": "tare"}
 #: The insole pressure maps and COP traces are redrawn at most this often, s.
 INSOLE_INTERVAL_S = 0.1
 #: Total vertical force that starts an armed trial (someone stepped on), N.
@@ -1082,7 +1084,9 @@ class ConsoleWindow(QMainWindow):
         """Read the status snapshot and drain the event queue (5 Hz timer)."""
         for event in self.backend.pop_events():
             text = event.get("message") or event.get("kind", "event")
-            if event.get("severity") == "error":
+            if event.get("kind") in BANNER_WARNINGS:
+                self.show_error(text, kind=BANNER_WARNINGS[event["kind"]])
+            elif event.get("severity") == "error":
                 kind = "connection" if event.get("kind") == "connection_lost" else "error"
                 self.show_error(text, kind=kind)
             else:

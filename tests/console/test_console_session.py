@@ -71,7 +71,7 @@ def read_file(path):
 
 
 def test_connect_tare_weigh_record_stop_and_the_file_holds_the_trial(qtbot, console):
-    connect(qtbot, console, "sim:treadmill?seed=11")
+    connect(qtbot, console, "sim:treadmill?seed=11&start=2")  # the runner starts after 2 s
     qtbot.waitUntil(lambda: console.device_table.rowCount() == 2, timeout=10_000)
     sides = {console.device_table.item(r, 1).text() for r in range(console.device_table.rowCount())}
     assert sides == {"left", "right"}
@@ -124,6 +124,13 @@ def test_connect_tare_weigh_record_stop_and_the_file_holds_the_trial(qtbot, cons
     assert console.summary.title.text() == "Trial: 12 km/h  [treadmill, barefoot]"
     assert "higher on the" in console.summary.coach.text()
     assert console.summary.stance_table.rowCount() > 5
+    # a row of the stride table shows that stance's curve
+    stance = console.summary.summary["result"]["stances"][3]
+    console.summary.stance_table.setCurrentCell(3, 0)
+    (curve,) = console.summary.stance_plot.getPlotItem().listDataItems()
+    x, y = curve.getData()
+    assert x[-1] == pytest.approx(stance["end_s"] - stance["start_s"], abs=0.01)
+    assert np.nanmax(y) == pytest.approx(stance["peak_force_n"], rel=0.05)
     assert console.tabs.currentIndex() == 1
     assert report["name"] == "12 km/h"
 
