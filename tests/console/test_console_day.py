@@ -65,6 +65,7 @@ def test_after_a_replug_the_banner_goes_and_the_trial_counts_only_its_own_losses
     qtbot.waitUntil(lambda: all(console.device_table.item(r, 3).text() not in ("—", "0")
                                 for r in range(2)), timeout=10_000)
     lost_since_connect = [int(console.device_table.item(r, 4).text()) for r in range(2)]
+    assert min(lost_since_connect) > 500  # about a second of each plate lost while unplugged
     start(qtbot, console, "after replug")
     qtbot.wait(2000)
     stop(qtbot, console)
