@@ -86,6 +86,7 @@ from forcelab.drivers.base import (
     KIND_INSOLE,
     KIND_PLATE,
     ROLE_COP_ML,
+    ROLE_FORCE_AP,
     ROLE_VERTICAL,
     Device,
     DeviceInfo,
@@ -615,6 +616,7 @@ class SessionController(SessionState):
                         w.column(ROLE_COP_ML),
                         priority=SOURCE_PRIORITY.get(info.kind, len(SOURCE_PRIORITY)),
                         sensor=info.sensor,
+                        ap_column=w.column(ROLE_FORCE_AP),
                     )
             max_rate = max(w.rate_hz for w in self._workers)
             self._writer_q = WorkQueue(int(self.writer_buffer_s * max_rate))
