@@ -30,9 +30,8 @@ from PyQt5.QtWidgets import (
     QWidget,
 )
 
-from forcelab.analysis.metrics import G_M_S2 as STANDARD_GRAVITY_M_S2
-
 from forcelab.analysis import symmetry_text
+from forcelab.analysis.metrics import G_M_S2 as STANDARD_GRAVITY_M_S2
 
 LEFT_COLOUR = (31, 119, 180)
 RIGHT_COLOUR = (255, 127, 14)
