@@ -449,8 +449,10 @@ def analyze_recording(
         streams with ``sensor == "insole"`` use the insole thresholds of
         :data:`forcelab.analysis.detection.SENSOR_OPTIONS` unless ``on_fraction`` or
         ``off_fraction`` is given (``parameters["streams"][name]`` says which were used),
-        plus ``body_mass_kg`` (overrides the recording's) and ``max_pause_s`` (alternation runs
-        for COP sides, default 1.5 s).
+        plus ``body_mass_kg`` (overrides the recording's), ``max_pause_s`` (alternation runs
+        for COP sides, default 1.5 s), ``bands`` (the lab's asymmetry reference bands, see
+        :func:`forcelab.analysis.asymmetry.reference_band`), ``static`` and ``vertical_axis``
+        (pelvis markers, see :func:`forcelab.analysis.pelvis.add_pelvic_drop`).
 
     Returns
     -------
@@ -469,6 +471,7 @@ def analyze_recording(
     mass = check_body_mass(opts.pop("body_mass_kg", None)) or recording.body_mass_kg
     max_pause_s = float(opts.pop("max_pause_s", 1.5))
     opts_pelvis = {k: opts.pop(k) for k in ("static", "vertical_axis") if k in opts}
+    bands = opts.pop("bands", None)
     det_opts, met_opts = split_options(opts)
     given_det = {k: v for k, v in opts.items() if k in det_opts}
     rows: list[dict[str, Any]] = []
@@ -548,7 +551,7 @@ def analyze_recording(
         left = _columns([r for r in rows if r["side"] == "left" and r["valid"]])
         right = _columns([r for r in rows if r["side"] == "right" and r["valid"]])
         if left and right:
-            asym = asymmetry(left, right)
+            asym = asymmetry(left, right, bands=bands)
             asym = {k: _jsonable(v) for k, v in asym.items()}
     else:
         for stream in streams:
