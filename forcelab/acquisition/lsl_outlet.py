@@ -196,6 +196,10 @@ class OutletWriter:
         self._writer.add_marker(label, t_s=t_s)
         self.outlet.push_marker({"event": "marker", "label": label, "t_s": self._session_s(t_s)})
 
+    def flush(self) -> None:
+        """Write what is queued to the file now."""
+        self._writer.flush()
+
     def maybe_flush(self) -> bool:
         """Flush the file when its interval is due."""
         return self._writer.maybe_flush()

@@ -71,15 +71,18 @@ def test_checkbox_publishes_the_recording_over_lsl(qtbot, console):
         assert time.monotonic() < deadline
         qtbot.wait(100)
         pull()
+    path = console.backend.session_path
     console.last_summary = ""
-    qtbot.keyClick(console, Qt.Key_F5)
+    qtbot.mouseClick(console.record_button, Qt.LeftButton)  # stop the trial
+    qtbot.waitUntil(lambda: bool(console.last_summary), timeout=60_000)
+    qtbot.waitUntil(lambda: not console.jobs.busy, timeout=60_000)
+    console.new_session()  # finalise the session file: its outlets go (after their linger)
     deadline = time.monotonic() + 60
-    while live:  # pull until the outlets are withdrawn (they linger for the last samples)
+    while live:  # pull until the outlets are withdrawn, so the last samples arrive too
         assert time.monotonic() < deadline
         qtbot.wait(50)
         pull()
-    qtbot.waitUntil(lambda: bool(console.last_summary), timeout=60_000)
-    with open_session(console.backend.session_path) as f:
+    with open_session(path) as f:
         stored = np.asarray(f.read_stream("plate_left").samples, dtype=np.float32)
     received = np.asarray(got["forcelab-plate_left"], dtype=np.float32)
     assert received.shape[0] > 1000
