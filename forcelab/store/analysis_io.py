@@ -9,7 +9,6 @@ tools can read the per-stance table without parsing JSON.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Mapping
@@ -110,14 +109,9 @@ def read_analyses_from(h5: h5py.File) -> list[dict[str, Any]]:
     groups = h5["analysis"]
     for name in sorted(groups):
         g = groups[name]
-        try:
-            result = json.loads(L.text(g["result_json"][()]))
-        except (KeyError, ValueError):
-            result = None
-        try:
-            params = json.loads(L.text(g.attrs.get("parameters_json", "{}")))
-        except ValueError:
-            params = {}
+        what = f"stored analysis {name!r}"
+        result = L.parse_json(g["result_json"][()], what) if "result_json" in g else None
+        params = L.parse_json(g.attrs.get("parameters_json", ""), f"parameters of {what}") or {}
         out.append(
             {
                 "name": name,

@@ -7,7 +7,6 @@ base (gaps become NaN samples so time stays uniform).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -241,9 +240,9 @@ class SessionFile:
         rows = self._table("athlete")
         if len(rows) == 0:
             return {"id": "", "name": "", "body_mass_kg": None, "body_mass_method": ""}
-        out = _athlete_dict(rows[-1])
+        out = _athlete_dict(rows[-1], self.path)
         if len(rows) > 1:
-            out["history"] = [_athlete_dict(r) for r in rows[:-1]]
+            out["history"] = [_athlete_dict(r, self.path) for r in rows[:-1]]
         return out
 
     @property
@@ -276,10 +275,8 @@ class SessionFile:
         """The stored DeviceInfo dict of a stream (``protocol``, ``model``, ``serial``, ``side``,
         ``rate_hz``, ``channels`` [[name, unit]...], ``calibration``, ``layout``, ``extra``)."""
         g = self._group(name)
-        try:
-            d = json.loads(L.text(g.attrs["device_info_json"]))
-        except (KeyError, ValueError):
-            d = {}
+        d = L.parse_json(g.attrs.get("device_info_json", ""),
+                         f"the device description of stream {name!r}", self.path) or {}
         d.setdefault("protocol", L.text(g.attrs.get("protocol", "")))
         d["rate_hz"] = float(g.attrs["rate_hz"])
         d["side"] = L.text(g.attrs.get("side", "")) or None
@@ -297,10 +294,8 @@ class SessionFile:
         for r in self._table("trials"):
             start = float(r["start_s"])
             stop = L.finite_or_none(r["stop_s"])
-            try:
-                tags = json.loads(L.text(r["tags_json"]) or "[]")
-            except ValueError:
-                tags = []
+            tags = L.parse_json(r["tags_json"], f"the tags of trial {L.text(r['name'])!r}",
+                                self.path) or []
             out.append(
                 {
                     "name": L.text(r["name"]),
@@ -345,10 +340,7 @@ class SessionFile:
         if rows is None or len(rows) == 0:
             return {k: 0 for k in L.LINK_COUNTERS}
         last = rows[-1]
-        try:
-            d = json.loads(L.text(last["json"]))
-        except ValueError:
-            d = {}
+        d = L.parse_json(last["json"], f"the link counters of stream {name!r}", self.path) or {}
         d.update({k: int(last[k]) for k in L.LINK_COUNTERS})
         return d
 
@@ -667,11 +659,8 @@ def _writer_running(path: Path, last_flush_unix_s: float) -> bool:
     return alive
 
 
-def _athlete_dict(row: np.void) -> dict[str, Any]:
-    try:
-        extra = json.loads(L.text(row["extra_json"]) or "{}")
-    except ValueError:
-        extra = {}
+def _athlete_dict(row: np.void, path: Path) -> dict[str, Any]:
+    extra = L.parse_json(row["extra_json"], "the athlete's extra fields", path) or {}
     d = dict(extra) if isinstance(extra, dict) else {}
     d.update(
         id=L.text(row["id"]),

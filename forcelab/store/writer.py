@@ -417,7 +417,7 @@ class SessionWriter:
                 s.n_missing += missing
             elif seq0 < s.next_seq:
                 self._events.append(
-                    (t_s, L.fixed(name, L.EVENT_DTYPE, "stream"), b"seq_reset", seq0,
+                    (t_s, L.fixed(name, L.EVENT_DTYPE, "stream"), "seq_reset", seq0,
                      s.next_seq, L.fixed(
                          f"sequence numbers restarted at {seq0} (expected {s.next_seq})",
                          L.EVENT_DTYPE, "message"))
@@ -574,7 +574,7 @@ class SessionWriter:
     def athlete(self) -> dict[str, Any]:
         """The current athlete fields."""
         row = self._athlete_rows[-1]
-        d = json_loads(L.text(row[5])) or {}
+        d = L.parse_json(row[5], "the athlete's extra fields", self.path) or {}
         d.update(
             id=L.text(row[1]), name=L.text(row[2]), body_mass_kg=L.finite_or_none(row[3]),
             body_mass_method=L.text(row[4]),
@@ -862,16 +862,6 @@ class SessionWriter:
 
 
 # ---------------------------------------------------------------------- helpers
-def json_loads(text: str) -> Any:
-    """Parse JSON, or None for an empty / broken string."""
-    import json
-
-    try:
-        return json.loads(text) if text else None
-    except ValueError:
-        return None
-
-
 def _init_file(h5: h5py.File, t0: float, operator: str, notes: str) -> None:
     a = h5.attrs
     a["format"] = L.FORMAT_ID
