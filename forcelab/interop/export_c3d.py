@@ -2,12 +2,19 @@
 
 Layout of the file (documented for Visual3D, Mokka, OpenSim and ezc3d users in docs/exports.md):
 
-- No 3-D points; ``POINT:RATE`` equals the analog rate (one analog sample per frame) and
-  ``POINT:UNITS`` is "mm", so positions (CORNERS, ORIGIN) are in mm and moments in N*mm.
+- No 3-D points; ``POINT:UNITS`` is "mm", so positions (CORNERS, ORIGIN) are in mm and moments
+  in N*mm. As lab systems do, a frame holds several analog samples: ``POINT:RATE`` is the analog
+  rate divided by a whole number (at most 200 frames/s: 1000 Hz -> 200 Hz, 5 samples per
+  frame), and long trials get more samples per frame so the frame count stays within what
+  every reader takes (``POINT:FRAMES`` is a signed 16-bit number: at most 32,767 frames). The
+  frame count is also in ``POINT:LONG_FRAMES`` and ``TRIAL:ACTUAL_START_FIELD`` /
+  ``ACTUAL_END_FIELD`` (the C3D conventions for long files). The last frame is filled up with
+  zeros; ``FORCELAB:ANALOG_SAMPLES`` holds the number of measured analog samples.
 - Every stream is put on one common time grid at the fastest stream's rate (streams already
   on that grid are copied, others linearly interpolated). Frame 1 is time 0; the session time
-  of frame 1 is stored in ``FORCELAB:T0_S``. C3D has no "missing" value, so samples that were
-  not measured (gaps, outside a stream) are written as 0.
+  of frame 1 is stored in ``FORCELAB:T0_S`` (as text: C3D numbers are float32, which would
+  round a session time of an hour to a few hundred microseconds). C3D has no "missing" value,
+  so samples that were not measured (gaps, outside a stream) are written as 0.
 - A force-plate stream (``fz`` and ``cop_ml`` in m; ``cop_ap``, ``fap``, ``fml``, ``tz`` when
   present, else 0) becomes a TYPE 2 platform with
   six analog channels ``Fx<i> Fy<i> Fz<i> Mx<i> My<i> Mz<i>`` holding the force and moment the
@@ -28,6 +35,7 @@ Layout of the file (documented for Visual3D, Mokka, OpenSim and ezc3d users in d
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +56,23 @@ from forcelab.interop.export_common import (
 #: default plate size (width along X, length along Y) in mm when the device did not report one
 DEFAULT_PLATE_MM = (500.0, 600.0)
 PLATE_GAP_MM = 20.0
+#: highest frame rate written (Hz): analog samples per frame = ceil(analog rate / this)
+MAX_POINT_RATE_HZ = 200.0
+#: most frames written: POINT:FRAMES is a signed 16-bit C3D integer
+MAX_FRAMES = 32767
+
+
+def samples_per_frame(rate_hz: float, n_samples: int) -> int:
+    """Analog samples per C3D frame for ``n_samples`` at ``rate_hz`` (Hz): enough that the
+    frame rate is at most :data:`MAX_POINT_RATE_HZ` and the frames at most :data:`MAX_FRAMES`,
+    preferring a count that gives a frame rate C3D's float32 holds exactly (1000 Hz: 5, 8, 10
+    samples per frame), so readers that derive the ratio from the two rates get it right."""
+    least = max(1, math.ceil(rate_hz / MAX_POINT_RATE_HZ - 1e-9),
+                math.ceil(n_samples / MAX_FRAMES))
+    for k in range(least, 4 * least + 1):
+        if float(np.float32(rate_hz / k)) * k == float(np.float32(rate_hz)):
+            return k
+    return least
 
 
 def _ezc3d():
@@ -194,13 +219,24 @@ def build_c3d(
     if not columns:
         raise ExportError(f"trial {trial.name!r} has no channels to export")
 
+    per_frame = samples_per_frame(rate, n)
+    n_frames = math.ceil(n / per_frame)
+    analogs = np.zeros((len(columns), n_frames * per_frame))
+    analogs[:, :n] = np.vstack(columns)
     c = ezc3d.c3d()
     del c["data"]["rotations"]
-    c["parameters"]["POINT"]["RATE"]["value"] = [rate]
+    c["parameters"]["POINT"]["RATE"]["value"] = [rate / per_frame]
     c["parameters"]["ANALOG"]["RATE"]["value"] = [rate]
     c["parameters"]["ANALOG"]["LABELS"]["value"] = labels
-    c["data"]["points"] = np.zeros((4, 0, n))
-    c["data"]["analogs"] = np.vstack(columns)[np.newaxis, :, :]
+    c["data"]["points"] = np.zeros((4, 0, n_frames))
+    c["data"]["analogs"] = analogs[np.newaxis, :, :]
+    _set_param(c, "POINT", "LONG_FRAMES", np.array([float(n_frames)]),
+               "number of frames (as a float, for files over 65535 frames)")
+    _set_param(c, "TRIAL", "ACTUAL_START_FIELD", np.array([1, 0], dtype=np.int64),
+               "first frame (low, high 16-bit word)")
+    _set_param(c, "TRIAL", "ACTUAL_END_FIELD",
+               np.array([n_frames & 0xFFFF, n_frames >> 16], dtype=np.int64),
+               "last frame (low, high 16-bit word)")
     _set_param(c, "POINT", "UNITS", np.array(["mm"]))
     _set_param(c, "ANALOG", "UNITS", np.array(units))
     _set_param(c, "ANALOG", "DESCRIPTIONS", np.array(descriptions))
@@ -242,8 +278,10 @@ def build_c3d(
     _set_param(c, "MANUFACTURER", "COMPANY", np.array([sw["name"]]))
     _set_param(c, "MANUFACTURER", "SOFTWARE", np.array([sw["name"]]))
     _set_param(c, "MANUFACTURER", "VERSION_LABEL", np.array([sw["version"]]))
-    _set_param(c, "FORCELAB", "T0_S", np.array([float(time_s[0])]),
-               "session time of frame 1 in s")
+    _set_param(c, "FORCELAB", "T0_S", np.array([repr(float(time_s[0]))]),
+               "session time of frame 1 in s (text: every digit of the float64)")
+    _set_param(c, "FORCELAB", "ANALOG_SAMPLES", np.array([float(n)]),
+               "measured analog samples per channel (the last frame is filled with zeros)")
     _set_param(c, "FORCELAB", "TRIAL", np.array([trial.name or "trial"]))
     for key, value in (extra_params or {}).items():
         group, _, name = key.partition(":")

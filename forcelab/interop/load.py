@@ -44,6 +44,7 @@ READER_OPTIONS = (
     "cop_ml_right",
     "body_mass_kg",
     "trial",
+    "allow_partial",
 )
 TIME_UNITS = ("s", "ms", "frame")
 COP_DIRECTIONS = ("positive", "negative")
@@ -60,6 +61,7 @@ OPTION_FLAGS = {
     "cop_ml_right": "--cop-ml-right",
     "body_mass_kg": "--body-mass",
     "trial": "--trial",
+    "allow_partial": "--allow-partial",
 }
 
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -178,6 +180,8 @@ def check_reader_options(options: dict[str, Any], allowed: Iterable[str], what: 
             out[key] = direction
         elif key == "map":
             out[key] = parse_map(value)
+        elif key == "allow_partial":
+            out[key] = bool(value)
         else:
             text = str(value).strip()
             if not text:
@@ -654,6 +658,8 @@ def reader_notes(recording: Recording) -> list[str]:
             f"{', '.join(map(str, meta['negated']))}: force pointed down and was negated "
             "so that load is positive"
         )
+    if meta.get("partial"):
+        notes.append(f"the file is {meta['partial']}; only those were read")
     cop = meta.get("cop_ml")
     if isinstance(cop, dict) and str(cop.get("unit", "")).endswith(("(magnitude)", "(assumed)")):
         notes.append(f"centre of pressure {cop.get('column')!r} read as {cop['unit']}")

@@ -34,6 +34,7 @@ PROCESSING:Bodymass (Vicon) is used unless ``body_mass_kg`` is given.
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ from forcelab.errors import FileFormatError, InputError
 from forcelab.interop.load import check_reader_options
 from forcelab.recording import Recording, Stream, check_body_mass
 
-ALLOWED_OPTIONS = ("map", "cop_ml", "cop_ml_right", "body_mass_kg")
+ALLOWED_OPTIONS = ("map", "cop_ml", "cop_ml_right", "body_mass_kg", "allow_partial")
 
 #: Below this vertical load (N) the centre of pressure is undefined (NaN).
 COP_MIN_LOAD_N = 20.0
@@ -156,6 +157,35 @@ def _cop_axis(ref: str) -> tuple[int, float]:
     return _AXES.index(text), sign
 
 
+def _expected_frames(path: Path, params: dict) -> tuple[int, int, int] | None:
+    """(frames the header announces, bytes per frame, first data byte) from the file's own
+    header and parameters, or None when they cannot be worked out (then nothing is checked)."""
+    with open(path, "rb") as fh:
+        head = fh.read(512)
+        fh.seek(max(head[0] - 1, 0) * 512)
+        param_head = fh.read(4)
+    if len(head) < 512 or len(param_head) < 4:
+        return None
+    order = ">" if param_head[3] == 86 else "<"  # 84 Intel, 85 DEC, 86 MIPS (big-endian)
+    n_points, analog_per_frame, first, last = struct.unpack(order + "HHHH", head[2:10])
+    data_start = struct.unpack(order + "H", head[16:18])[0]
+    if param_head[3] == 85:  # DEC float: the sign is the top bit of the first 16-bit word
+        is_float = bool(struct.unpack("<H", head[12:14])[0] & 0x8000)
+    else:
+        is_float = struct.unpack(order + "f", head[12:16])[0] < 0
+    end = _param(params, "TRIAL", "ACTUAL_END_FIELD")
+    start = _param(params, "TRIAL", "ACTUAL_START_FIELD")
+    frames = last - first + 1 if last >= first else 0
+    if end is not None and start is not None and len(end) >= 2 and len(start) >= 2:
+        words = [int(v) & 0xFFFF for v in (*start[:2], *end[:2])]
+        frames = max(frames, (words[2] + (words[3] << 16)) - (words[0] + (words[1] << 16)) + 1)
+    word = 4 if is_float else 2
+    frame_bytes = (4 * n_points + analog_per_frame) * word
+    if frames <= 0 or frame_bytes <= 0 or data_start < 2:
+        return None
+    return frames, frame_bytes, (data_start - 1) * 512
+
+
 def read_c3d(path: str | Path, **options: Any) -> Recording:
     """Read the force platforms of a C3D file into a Recording.
 
@@ -165,7 +195,8 @@ def read_c3d(path: str | Path, **options: Any) -> Recording:
         The .c3d file.
     **options
         map ({"left": PLATFORM, "right": PLATFORM}, 1-based numbers), cop_ml (lab axis,
-        e.g. "x" or "-y"), cop_ml_right ("positive"/"negative"), body_mass_kg (kg).
+        e.g. "x" or "-y"), cop_ml_right ("positive"/"negative"), body_mass_kg (kg),
+        allow_partial (read the complete frames of a file that is cut short).
 
     Returns
     -------
@@ -176,7 +207,8 @@ def read_c3d(path: str | Path, **options: Any) -> Recording:
     Raises
     ------
     FileFormatError
-        If ezc3d cannot read the file, it has no force platforms, or their parameters are
+        If ezc3d cannot read the file, it is cut short (fewer frames than its header says,
+        unless ``allow_partial``), it has no force platforms, or their parameters are
         inconsistent.
     InputError
         For nonsense options.
@@ -213,7 +245,32 @@ def read_c3d(path: str | Path, **options: Any) -> Recording:
     if not rate_hz > 0:
         rate_hz = float(c3d["header"]["analogs"]["frame_rate"])
     point_rate = float(c3d["header"]["points"]["frame_rate"]) or rate_hz
+    per_frame = max(1, int(round(rate_hz / point_rate)))
+    partial = None
+    expected = _expected_frames(path, params)
+    if expected is not None:
+        frames, frame_bytes, data_at = expected
+        complete = max(0, (path.stat().st_size - data_at) // frame_bytes)
+        if complete < frames:
+            partial = f"cut short: holds {complete} of the {frames} frames its header announces"
+            if not opts.get("allow_partial"):
+                raise FileFormatError(
+                    f"{path}: the C3D file is {partial} ({100.0 * complete / frames:.0f} %); "
+                    "add --allow-partial to read the complete frames"
+                )
+            analogs = analogs[:, : complete * per_frame]
+            if analogs.shape[1] == 0:
+                raise FileFormatError(f"{path}: the C3D file is {partial}: no data to read")
+    measured = _param(params, "FORCELAB", "ANALOG_SAMPLES")
+    if measured is not None and len(measured):
+        analogs = analogs[:, : max(1, int(round(float(np.asarray(measured).ravel()[0]))))]
     t0_s = float(c3d["header"]["points"]["first_frame"]) / point_rate
+    t0_text = _param(params, "FORCELAB", "T0_S")
+    if t0_text is not None and len(t0_text):
+        try:
+            t0_s = float(np.asarray(t0_text).ravel()[0])
+        except ValueError:
+            raise FileFormatError(f"{path}: FORCELAB:T0_S {t0_text!r} is not a time in s") from None
     length_unit = _first_str(_param(params, "POINT", "UNITS"), "mm").lower()
     if length_unit not in _LENGTH:
         raise FileFormatError(f"{path}: POINT:UNITS {length_unit!r} is not mm, cm or m")
@@ -263,6 +320,10 @@ def read_c3d(path: str | Path, **options: Any) -> Recording:
         moment_scale = _moment_scale(units, length_scale)
         origin = origins[:, k] * length_scale if origins.ndim == 2 and origins.shape[1] > k \
             else np.zeros(3)
+        if origin[2] > 0:
+            # ORIGIN points from the transducer to the surface centre, so z < 0 on a z-down
+            # plate; some systems store it with the opposite sign: flip it, as ezc3d does
+            origin = -origin
         cal = cal_all[:, :, k] if cal_all.ndim == 3 and cal_all.shape[2] > k else None
         corner_m = corners[:, :, k] * length_scale if corners.ndim == 3 and \
             corners.shape[2] > k and np.any(corners[:, :, k]) else None
@@ -313,4 +374,6 @@ def read_c3d(path: str | Path, **options: Any) -> Recording:
                 meta["body_mass_ignored"] = str(stored)
     if negated:
         meta["negated"] = negated
+    if partial:
+        meta["partial"] = partial
     return Recording(streams=streams, body_mass_kg=body_mass, source=str(path), meta=meta)

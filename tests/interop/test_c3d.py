@@ -226,3 +226,35 @@ def test_c3d_without_platforms_or_with_bad_channels(tmp_path):
     cut.write_bytes(data[:700])
     with pytest.raises(FileFormatError, match="cut.c3d"):
         load_recording(cut)
+
+
+def test_positive_origin_z_is_flipped_as_ezc3d_does(tmp_path):
+    """Some systems store ORIGIN with z > 0; ezc3d flips the vector and gets the COP right."""
+    origin_mm = (1.0, -2.0, -40.0)
+    plate = type2_plate(LOAD, COP_PLATE, origin_mm=origin_mm)
+    plate["origin"] = -np.array(origin_mm)  # the same plate, ORIGIN written with z > 0
+    path = write_c3d(tmp_path / "zpos.c3d", [plate])
+    s = load_recording(path).streams[0]
+    loaded = LOAD >= 20.0
+    x, y = expected_lab_cop()
+    np.testing.assert_allclose(s.channels["cop_x"][loaded], x, atol=1e-5)
+    np.testing.assert_allclose(s.channels["cop_y"][loaded], y, atol=1e-5)
+    ref = ezc3d.c3d(str(path), extract_forceplat_data=True)["data"]["platform"][0]
+    np.testing.assert_allclose(ref["center_of_pressure"][0, loaded] / 1000.0,
+                               s.channels["cop_x"][loaded], atol=1e-5)
+
+
+def test_c3d_cut_short_is_an_error_unless_partial_reading_is_asked(tmp_path):
+    path = write_c3d(tmp_path / "full.c3d", [type2_plate(LOAD, COP_PLATE)])
+    data = path.read_bytes()
+    half = tmp_path / "half.c3d"
+    half.write_bytes(data[: len(data) // 2])
+    with pytest.raises(FileFormatError, match=r"cut short: holds \d+ of the \d+ frames"):
+        load_recording(half)
+    rec = load_recording(half, allow_partial=True)
+    s = rec.streams[0]
+    assert 0.3 * LOAD.size < s.n_samples < 0.6 * LOAD.size
+    assert s.n_samples % int(ANALOG_HZ / POINT_HZ) == 0  # whole frames only
+    np.testing.assert_allclose(s.fz, LOAD[: s.n_samples], atol=1e-3)
+    assert "cut short" in rec.meta["partial"]
+    assert load_recording(path).streams[0].n_samples == LOAD.size  # a whole file reads whole
