@@ -36,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     batch = parser.add_argument_group("several files")
     batch.add_argument("--summary", metavar="OUT.csv",
                        help="analyse every file (folders: all recordings in them) into one CSV")
+    batch.add_argument("--force", action="store_true",
+                       help="replace an existing --summary CSV (never one of the inputs)")
     batch.add_argument("--jobs", metavar="N", help="parallel processes for --summary")
     batch.add_argument("--dask", metavar="ADDRESS",
                        help="run --summary on a dask.distributed scheduler at ADDRESS")
@@ -97,8 +99,8 @@ def run(args: argparse.Namespace) -> int:
         if args.json or args.save:
             raise InputError("--json and --save apply to one file; --summary writes one CSV")
         return _run_batch(args, paths, opts)
-    if args.jobs is not None or args.dask is not None:
-        raise InputError("--jobs and --dask apply to --summary OUT.csv (several files)")
+    if args.jobs is not None or args.dask is not None or args.force:
+        raise InputError("--jobs, --dask and --force apply to --summary OUT.csv (several files)")
     if len(paths) > 1:
         raise InputError(f"{len(paths)} files given: analyse several files with --summary OUT.csv")
     path = paths[0]
@@ -138,6 +140,7 @@ def _run_one(args: argparse.Namespace, path, opts: dict) -> int:
 
 def _run_batch(args: argparse.Namespace, paths: list, opts: dict) -> int:
     import sys
+    from pathlib import Path
 
     from forcelab.errors import InputError
 
@@ -152,6 +155,18 @@ def _run_batch(args: argparse.Namespace, paths: list, opts: dict) -> int:
     for p in paths:
         if not p.exists():
             raise FileNotFoundError(2, "No such file or directory", str(p))
+    summary = Path(args.summary)
+    if not summary.parent.is_dir():
+        raise InputError(f"folder {summary.parent} does not exist; create it or choose another "
+                         "--summary")
+    if summary.is_dir():
+        raise InputError(f"{summary} is a folder; --summary names the CSV file to write")
+    if summary.exists():
+        if any(summary.resolve() == p.resolve() for p in paths):
+            raise InputError(f"{summary} is one of the files to analyse; pick another --summary")
+        if not args.force:
+            raise InputError(f"{summary} already exists; remove it, pick another --summary, "
+                             "or use --force")
     try:
         from forcelab.batch import run_batch
     except ImportError:
@@ -159,7 +174,7 @@ def _run_batch(args: argparse.Namespace, paths: list, opts: dict) -> int:
             "batch analysis (--summary) is not available in this installation of forcelab"
         ) from None
     result = run_batch([str(p) for p in paths], summary_csv=args.summary, jobs=jobs,
-                       dask_address=args.dask, reader_options=opts,
+                       dask_address=args.dask, reader_options=opts, overwrite=args.force,
                        analysis_options=analysis_options(args.option))
     failures = getattr(result, "failures", [])
     n_files = getattr(result, "n_files", len(paths))

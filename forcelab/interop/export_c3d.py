@@ -332,7 +332,7 @@ def export_c3d(
         The files written.
     """
     paths = output_paths(source, out, ".c3d")
-    claim_outputs(paths, overwrite)
+    claim_outputs(paths, overwrite, source=source, out=out)
     written = []
     for trial, path in zip(source.trials, paths, strict=True):
         stances = trial.stances(analysis_options)

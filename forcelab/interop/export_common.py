@@ -349,22 +349,51 @@ def output_paths(
     return [directory / f"{n}{suffix}" for n in names]
 
 
-def claim_outputs(paths: list[Path], overwrite: bool = False) -> None:
-    """Check the outputs can be written: refuse to replace existing files unless asked.
+def claim_outputs(
+    paths: list[Path],
+    overwrite: bool = False,
+    *,
+    source: ExportSource | None = None,
+    out: str | Path | None = None,
+) -> None:
+    """Check the outputs can be written before anything is: never the input file itself (not
+    even with ``overwrite``), no existing file unless asked, and no folder made up.
+
+    The folder rule (the same for every command): forcelab creates no folder it was not
+    named. A folder given as ``out`` is created when missing, inside a folder that exists; the
+    folder of an output file must exist.
 
     Raises
     ------
     InputError
-        If a file exists and ``overwrite`` is False, or an output folder cannot be created.
+        If an output is the input, exists and ``overwrite`` is False, is a folder, or its
+        folder does not exist (and was not named as ``out``) or cannot be created.
     """
+    named = Path(out) if out is not None and not any(
+        str(out).lower().endswith(p.suffix.lower()) for p in paths) else None
+    src = source.path.resolve() if source is not None else None
     for p in paths:
-        if p.exists() and not overwrite:
-            raise InputError(f"{p} already exists; remove it, pick another -o, or use --force")
+        if src is not None and p.resolve() == src:
+            raise InputError(
+                f"{p} is the file being exported; forcelab never writes over its input "
+                "(not even with --force): pick another -o"
+            )
         if p.exists() and p.is_dir():
             raise InputError(f"{p} is a directory, not a file")
-    for parent in {p.parent for p in paths}:
+        if p.exists() and not overwrite:
+            raise InputError(f"{p} already exists; remove it, pick another -o, or use --force")
+    for parent in sorted({p.parent for p in paths}):
+        if parent.is_dir():
+            continue
+        if parent.exists():
+            raise InputError(f"{parent} is a file, not a folder")
+        if parent == named and parent.parent.exists() and not parent.parent.is_dir():
+            raise InputError(f"cannot create the output folder {parent}: {parent.parent} is a "
+                             "file")
+        if named is None or parent != named or not parent.parent.is_dir():
+            raise InputError(f"folder {parent} does not exist; create it or choose another -o")
         try:
-            parent.mkdir(parents=True, exist_ok=True)
+            parent.mkdir()
         except OSError as exc:
             raise InputError(f"cannot create the output folder {parent}: {exc.strerror}") from None
 

@@ -186,7 +186,7 @@ def export_csv(
     """
     data_paths = output_paths(source, out, ".csv")
     stance_paths = [p.with_name(p.stem + "_stances.csv") for p in data_paths]
-    claim_outputs(data_paths + stance_paths, overwrite)
+    claim_outputs(data_paths + stance_paths, overwrite, source=source, out=out)
     tables = [stance_text(source.athlete_id, trial, trial.stances(analysis_options))
               for trial in source.trials]
     written: list[Path] = []

@@ -51,7 +51,7 @@ from forcelab.recording import Recording, Stream
 ALLOWED_OPTIONS = tuple(k for k in READER_OPTIONS if k != "trial")
 
 _TIME_NAMES = re.compile(
-    r"^(time|t|times|time_s|time \(s\)|time\[s\]|time_ms|time \(ms\)|time\[ms\]|timestamp|"
+    r"^(time|t|times|time_s|time ?\(s\)|time ?\[s\]|time_ms|time ?\(ms\)|time ?\[ms\]|timestamp|"
     r"seconds|sec|frame|frames|frame_no|frame number|sample|samples)$",
     re.IGNORECASE,
 )
