@@ -34,6 +34,9 @@ def run(args: argparse.Namespace) -> int:
         raise FileNotFoundError(2, "No such file", args.path)
     if args.recover is not None and Path(args.recover).exists():
         raise InputError(f"{args.recover} already exists; forcelab never overwrites a file")
+    if args.recover is not None and not Path(args.recover).parent.is_dir():
+        raise InputError(f"folder {Path(args.recover).parent} does not exist; create it or "
+                         "choose another --recover file")
     report = check_session(args.path, isolated=True)
     if args.json:
         print(json.dumps(report, indent=1))
@@ -43,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         if report["status"] == "unreadable":
             print(f"forcelab check: nothing to recover from {args.path}", file=sys.stderr)
             return report["exit_code"]
-        recover_session(args.path, args.recover)
+        recover_session(args.path, args.recover, isolated=True)
         print(f"recovered into {args.recover} (closed cleanly)", file=sys.stderr)
     return report["exit_code"]
 

@@ -36,6 +36,7 @@ Layout of the file (documented for Visual3D, Mokka, OpenSim and ezc3d users in d
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,7 @@ from forcelab.interop.export_common import (
     output_paths,
     software_info,
 )
+from forcelab.store import check_free_space
 
 #: default plate size (width along X, length along Y) in mm when the device did not report one
 DEFAULT_PLATE_MM = (500.0, 600.0)
@@ -60,6 +62,8 @@ PLATE_GAP_MM = 20.0
 MAX_POINT_RATE_HZ = 200.0
 #: most frames written: POINT:FRAMES is a signed 16-bit C3D integer
 MAX_FRAMES = 32767
+#: room for the C3D header and parameter section (bytes), beyond the data
+C3D_HEADER_BYTES = 256 * 1024
 
 
 def samples_per_frame(rate_hz: float, n_samples: int) -> int:
@@ -337,11 +341,23 @@ def export_c3d(
     for trial, path in zip(source.trials, paths, strict=True):
         stances = trial.stances(analysis_options)
         c = build_c3d(trial, stances, subject=source.athlete_id)
+        data_bytes = int(np.asarray(c["data"]["analogs"]).size) * 4
+        # ezc3d does not report a full disk: check the room first and the size afterwards
+        check_free_space(path.parent, data_bytes + C3D_HEADER_BYTES, path.name)
         tmp = path.with_name(path.stem + ".part.c3d")
         try:
             c.write(str(tmp))
+            if tmp.stat().st_size < data_bytes:
+                raise ExportError(
+                    f"could not write {path}: only {tmp.stat().st_size} of at least "
+                    f"{data_bytes} bytes reached the disk (full disk?); nothing was written"
+                )
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
         except Exception as exc:  # ezc3d raises plain RuntimeError/ValueError
             tmp.unlink(missing_ok=True)
+            if isinstance(exc, ExportError):
+                raise
             raise ExportError(f"could not write {path}: {exc}") from exc
         tmp.replace(path)
         written.append(path)

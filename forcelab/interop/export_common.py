@@ -14,6 +14,7 @@ offset in ``FORCELAB:T0_S``.
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -406,9 +407,16 @@ def write_atomic_text(path: Path, text: str) -> None:
     ExportError
         If the file cannot be written (full disk, no permission, ...).
     """
+    from forcelab.store import check_free_space
+
+    data = text.encode("utf-8")
+    check_free_space(path.parent, len(data), path.name)
     tmp = path.with_name(path.name + ".part")
     try:
-        tmp.write_text(text, encoding="utf-8", newline="")
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
         tmp.replace(path)
     except OSError as exc:
         try:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -119,6 +120,8 @@ def write_data_csv(trial: ExportTrial, path: Path) -> None:
         with open(tmp, "w", encoding="utf-8", newline="") as fh:
             for piece in data_chunks(trial):
                 fh.write(piece)
+            fh.flush()
+            os.fsync(fh.fileno())
         tmp.replace(path)
     except OSError as exc:
         try:

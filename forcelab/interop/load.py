@@ -47,6 +47,9 @@ READER_OPTIONS = (
     "allow_partial",
 )
 TIME_UNITS = ("s", "ms", "frame")
+#: Plausible sampling rates of a force recording given with --rate (Hz).
+MIN_READER_RATE_HZ = 1.0
+MAX_READER_RATE_HZ = 100_000.0
 COP_DIRECTIONS = ("positive", "negative")
 MAP_SIDES = ("left", "right")
 
@@ -163,6 +166,11 @@ def check_reader_options(options: dict[str, Any], allowed: Iterable[str], what: 
     for key, value in given.items():
         if key == "rate_hz":
             out[key] = check_rate(value)
+            if not MIN_READER_RATE_HZ <= out[key] <= MAX_READER_RATE_HZ:
+                raise InputError(
+                    f"--rate must be between {MIN_READER_RATE_HZ:g} and {MAX_READER_RATE_HZ:g} "
+                    f"Hz (the sampling rate of the recording), got {value!r}"
+                )
         elif key == "body_mass_kg":
             out[key] = check_body_mass(value)
         elif key == "time_unit":

@@ -22,6 +22,7 @@ import numpy as np
 
 from forcelab.errors import SessionFileError
 from forcelab.store import _layout as L
+from forcelab.store.writer import check_free_space, publish_new
 
 CHECK_EXIT = {"ok": 0, "incomplete": 1, "unreadable": 2}
 _READ_ROWS = 1 << 18
@@ -43,19 +44,22 @@ def check_session(path: str | os.PathLike, isolated: bool = False) -> dict[str, 
         ``trials``, ``running_trials``, ``n_markers``, ``n_events``, ``n_analyses`` and
         ``problems`` (list of sentences).
     """
-    from forcelab.store.reader import open_session
-
     if isolated:
         return _check_in_child(Path(path))
     path = Path(path)
     report: dict[str, Any] = {"path": str(path), "problems": []}
     try:
-        sf = open_session(path)
+        sf = _open_for_check(path)
     except (SessionFileError, FileNotFoundError) as exc:
         error = " ".join(str(exc).split()).split("; run 'forcelab check")[0]
         report.update(status="unreadable", exit_code=2, error=error)
         return report
     problems: list[str] = report["problems"]
+    if getattr(sf, "cut_short", None):
+        report["cut_short"] = sf.cut_short
+        problems.append(
+            f"the file is cut short ({sf.cut_short}): only what lies before the cut is readable"
+        )
     with sf:
         try:
             state = sf.state
@@ -113,9 +117,53 @@ def check_session(path: str | os.PathLike, isolated: bool = False) -> dict[str, 
         for name in sf.streams:
             streams[name] = _check_stream(sf, name, problems)
         report["streams"] = streams
+        if not any(s.get("n_samples") for s in streams.values()):
+            problems.append("no samples: nothing was recorded (every device was lost, or none "
+                            "was connected)")
     status = "incomplete" if problems else "ok"
     report.update(status=status, exit_code=CHECK_EXIT[status], error=None)
     return report
+
+
+def _open_for_check(path: Path) -> Any:
+    """Open a session for checking: as every reader does, or, when the file is cut short (a
+    copy or a disk that ended early), with HDF5's end-of-file check off so that everything
+    before the cut can still be read."""
+    from forcelab.store.reader import SessionFile, open_session
+
+    try:
+        return open_session(path)
+    except SessionFileError as exc:
+        if "truncated file" not in str(exc):
+            raise
+        cut = str(exc)
+
+    class _CutShort(SessionFile):
+        def __init__(self) -> None:
+            self.path = path
+            try:
+                self._h5 = h5py.File(path, "r", libver="latest", swmr=True)
+            except (OSError, RuntimeError):
+                raise SessionFileError(f"{path} is damaged and cannot be opened ({cut})") from None
+            self.swmr = True
+            try:
+                self._check_header()
+                self._committed = self._read_committed()
+            except Exception as e:  # noqa: BLE001 - any failure here: nothing to salvage
+                self._h5.close()
+                raise SessionFileError(f"{path} is damaged ({_short(e)})") from None
+
+    sf = _CutShort()
+    sf.cut_short = _cut_size(cut)
+    return sf
+
+
+def _cut_size(message: str) -> str:
+    """ "1681784 of 1698772 bytes" from HDF5's 'truncated file: eof = A, ..., stored_eof = B'."""
+    import re
+
+    m = re.search(r"eof = (\d+).*stored_eof = (\d+)", message)
+    return f"{m.group(1)} of {m.group(2)} bytes" if m else "shorter than its header says"
 
 
 def _check_in_child(path: Path) -> dict[str, Any]:
@@ -144,10 +192,14 @@ def _check_stream(sf: Any, name: str, problems: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {"error": None}
     try:
         summary = sf.stream_summary(name)
-    except Exception as exc:  # noqa: BLE001
-        problems.append(f"stream {name!r}: description unreadable ({_short(exc)})")
-        out["error"] = _short(exc)
-        return out
+    except Exception as exc:  # noqa: BLE001 - count from the raw datasets instead
+        try:
+            summary = _raw_summary(sf, name)
+        except Exception:  # noqa: BLE001
+            problems.append(f"stream {name!r}: description unreadable ({_short(exc)})")
+            out["error"] = _short(exc)
+            return out
+        problems.append(f"stream {name!r}: its tables are partly unreadable ({_short(exc)})")
     out.update(
         n_samples=summary["n_samples"], rate_hz=summary["rate_hz"], gaps=summary["gaps"],
         samples_missing=summary["samples_missing"], duration_s=summary["duration_s"],
@@ -156,6 +208,12 @@ def _check_stream(sf: Any, name: str, problems: list[str]) -> dict[str, Any]:
     readable = _readable_rows(g["samples"], summary["n_samples"])
     readable = min(readable, _readable_rows(g["seq"], summary["n_samples"]))
     out["readable_samples"] = readable
+    if summary["samples_missing"] and summary["rate_hz"]:
+        missing_s = summary["samples_missing"] / summary["rate_hz"]
+        problems.append(
+            f"stream {name!r}: {summary['gaps']} gap(s), {summary['samples_missing']} samples "
+            f"({missing_s:.2f} s) not recorded (unplugged or lost on the link)"
+        )
     if readable < summary["n_samples"]:
         out["error"] = f"samples after row {readable} unreadable"
         problems.append(
@@ -165,6 +223,18 @@ def _check_stream(sf: Any, name: str, problems: list[str]) -> dict[str, Any]:
     if stored > summary["n_samples"]:
         out["unflushed_rows_dropped"] = stored - summary["n_samples"]
     return out
+
+
+def _raw_summary(sf: Any, name: str) -> dict[str, Any]:
+    """The counts of :meth:`SessionFile.stream_summary` from what of the tables is readable."""
+    g = sf._h5["streams"][name]
+    n = min(sf._n_valid(g["samples"]), sf._n_valid(g["seq"]))
+    rate = float(g.attrs["rate_hz"])
+    gaps = _readable_table(sf, g["gaps"])
+    gaps = gaps[gaps["row"] <= n]
+    return {"n_samples": n, "rate_hz": rate, "gaps": int(len(gaps)),
+            "samples_missing": int(gaps["n_missing"].sum()) if len(gaps) else 0,
+            "duration_s": n / rate}
 
 
 def _readable_rows(ds: h5py.Dataset, n: int) -> int:
@@ -186,43 +256,93 @@ def _readable_rows(ds: h5py.Dataset, n: int) -> int:
     return n
 
 
-def recover_session(src: str | os.PathLike, dst: str | os.PathLike) -> dict[str, Any]:
+def recover_session(
+    src: str | os.PathLike, dst: str | os.PathLike, isolated: bool = False
+) -> dict[str, Any]:
     """Write everything readable of ``src`` into a new, cleanly closed session ``dst``.
 
+    Every complete chunk before the first unreadable one is kept, also from a file cut short.
     Trials left running are stopped at the end of the data; the copy records where it came
     from (root attributes ``recovered_from``, ``recovered_utc``, ``original_close_reason``).
-    Returns the :func:`check_session` report of ``src``.
+    The copy is written to a temporary file beside ``dst`` (``.DST.recovering``) and appears
+    under its name only when complete; ``src`` is never modified. With ``isolated=True`` the
+    work runs in a child process, so a file that crashes the HDF5 library cannot end the caller.
+
+    Returns
+    -------
+    dict
+        The :func:`check_session` report of ``src``.
 
     Raises
     ------
     SessionFileError
-        If ``src`` is not a readable session or ``dst`` exists / cannot be written.
+        If ``src`` is not a readable session, ``dst`` exists or its folder does not, the disk
+        has not room for the copy, or the copy cannot be written.
     """
-    from forcelab.store.reader import open_session
-
     src, dst = Path(src), Path(dst)
+    if os.path.lexists(dst):
+        raise SessionFileError(f"{dst} already exists; forcelab never overwrites a session file")
+    if not dst.parent.is_dir():
+        raise SessionFileError(f"cannot create {dst}: folder {dst.parent} does not exist")
+    if isolated:
+        return _recover_in_child(src, dst)
     report = check_session(src)
     if report["status"] == "unreadable":
         raise SessionFileError(f"nothing to recover: {report['error']}")
-    if os.path.lexists(dst):
-        raise SessionFileError(f"{dst} already exists; forcelab never overwrites a session file")
-    with open_session(src) as sf:
-        h5 = sf._h5
+    check_free_space(dst.parent, src.stat().st_size, f"the recovered copy of {src.name}")
+    tmp = dst.with_name(f".{dst.name}.recovering")
+    tmp.unlink(missing_ok=True)
+    sf = _open_for_check(src)
+    try:
         try:
-            out = h5py.File(dst, "x", libver=L.FILE_FORMAT)
+            out = h5py.File(tmp, "x", libver=L.FILE_FORMAT)
         except OSError as exc:
             raise SessionFileError(f"cannot create {dst}: {_short(exc)}") from None
         try:
-            _copy_session(sf, h5, out, report)
-        except Exception as exc:  # noqa: BLE001
+            _copy_session(sf, sf._h5, out, report)
+            out.flush()
             out.close()
-            os.remove(dst)
+            publish_new(tmp, dst)
+        except Exception as exc:  # noqa: BLE001
+            try:
+                out.close()
+            except Exception:  # noqa: BLE001 - the user gets the original error
+                pass
+            tmp.unlink(missing_ok=True)
+            if isinstance(exc, SessionFileError):
+                raise
             raise SessionFileError(f"recovery into {dst} failed: {_short(exc)}") from None
-        out.close()
+    finally:
+        sf.close()
     reserve = L.reserve_path(src)
     if reserve.exists() and L.writer_alive(src) is False:
         reserve.unlink()  # forcelab's own disk-full reserve, left by a crashed recorder
     return report
+
+
+def _recover_in_child(src: Path, dst: Path) -> dict[str, Any]:
+    import json
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "forcelab.store.check", str(src), "--recover", str(dst)],
+        capture_output=True, text=True,
+    )
+    try:
+        answer = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.stdout.strip() else {}
+    except ValueError:
+        answer = {}
+    if proc.returncode == 0 and "report" in answer:
+        return answer["report"]
+    dst.with_name(f".{dst.name}.recovering").unlink(missing_ok=True)
+    if "error" in answer:
+        raise SessionFileError(answer["error"])
+    why = f"signal {-proc.returncode}" if proc.returncode < 0 else f"status {proc.returncode}"
+    raise SessionFileError(
+        f"recovery of {src} failed: the HDF5 library failed reading it ({why}); {dst} was not "
+        "written"
+    )
 
 
 def _copy_session(sf: Any, h5: h5py.File, out: h5py.File, report: dict) -> None:
@@ -243,12 +363,13 @@ def _copy_session(sf: Any, h5: h5py.File, out: h5py.File, report: dict) -> None:
             g_out.attrs[k] = v
         _copy_rows(g_in["samples"], g_out, "samples", n)
         _copy_rows(g_in["seq"], g_out, "seq", n)
-        blocks = sf._table(f"/streams/{name}/blocks")
+        blocks = _readable_table(sf, g_in["blocks"])
         blocks = blocks[blocks["row"] < n]
         _copy_rows(g_in["blocks"], g_out, "blocks", len(blocks))
-        gaps = sf._table(f"/streams/{name}/gaps")
+        gaps = _readable_table(sf, g_in["gaps"])
         _copy_rows(g_in["gaps"], g_out, "gaps", int(np.count_nonzero(gaps["row"] <= n)))
-        _copy_rows(g_in["link_stats"], g_out, "link_stats", sf._n_valid(g_in["link_stats"]))
+        _copy_rows(g_in["link_stats"], g_out, "link_stats",
+                   len(_readable_table(sf, g_in["link_stats"])))
         if n and len(blocks):
             b = blocks[-1]
             seq_last = int(g_in["seq"][n - 1])
@@ -256,7 +377,7 @@ def _copy_session(sf: Any, h5: h5py.File, out: h5py.File, report: dict) -> None:
                 g_in.attrs["rate_hz"]))
         paths += [f"/streams/{name}/{d}" for d in ("samples", "seq", *L.STREAM_TABLES)]
     for table in L.ROOT_TABLES:
-        rows = sf._table(table)
+        rows = _readable_table(sf, h5[table])
         if table == "trials" and len(rows):
             rows = rows.copy()
             open_ = ~np.isfinite(rows["stop_s"])
@@ -279,6 +400,11 @@ def _copy_session(sf: Any, h5: h5py.File, out: h5py.File, report: dict) -> None:
         h5.copy(h5["analysis"], out, "analysis")
 
 
+def _readable_table(sf: Any, ds: h5py.Dataset) -> np.ndarray:
+    """The committed rows of a table up to its first unreadable chunk."""
+    return ds[: _readable_rows(ds, sf._n_valid(ds))]
+
+
 def _copy_rows(ds: h5py.Dataset, group: h5py.Group, name: str, n: int) -> None:
     new = group.create_dataset(
         name, shape=(n, *ds.shape[1:]), maxshape=ds.maxshape, dtype=ds.dtype, chunks=ds.chunks,
@@ -293,8 +419,15 @@ def _short(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:200] or type(exc).__name__
 
 
-if __name__ == "__main__":  # the child process of check_session(isolated=True)
+if __name__ == "__main__":  # the child process of check_session / recover_session(isolated)
     import json
     import sys
 
-    print(json.dumps(check_session(sys.argv[1])))
+    if len(sys.argv) == 4 and sys.argv[2] == "--recover":
+        try:
+            print(json.dumps({"report": recover_session(sys.argv[1], sys.argv[3])}))
+        except SessionFileError as exc:
+            print(json.dumps({"error": str(exc)}))
+            sys.exit(2)
+    else:
+        print(json.dumps(check_session(sys.argv[1])))
