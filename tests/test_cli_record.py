@@ -190,3 +190,23 @@ def test_weighing_a_running_athlete_is_refused_before_anything_is_recorded(tmp_p
     r = _record("--device", "sim:insoles", "--athlete", "Hal", "--weigh", "1",
                 "--body-mass", "70", "--duration", "2", "-o", str(out))
     assert r.returncode == 2 and "either --body-mass or --weigh" in r.stderr
+
+
+def test_sighup_closes_the_file_cleanly(tmp_path):
+    """A closed terminal (SIGHUP) stops the recording like Ctrl-C: the file is finalised."""
+    out = tmp_path / "hangup.h5"
+    proc = _start("--device", "sim:insoles?seed=4", "--athlete", "Di", "--duration", "120",
+                  "-o", str(out), "--interval", "0")
+    try:
+        _wait_for_samples(out, "insole_left", 100, proc)
+        proc.send_signal(signal.SIGHUP)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, stderr
+    assert "stopped by SIG" in stdout
+    with open_session(out) as f:
+        assert f.state["closed"] and f.state["close_reason"] == "normal"
+        assert f.trials[0]["stop_s"] is not None

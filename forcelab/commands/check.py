@@ -56,10 +56,9 @@ def format_report(r: dict) -> str:
     head = {"ok": "OK: complete and closed cleanly",
             "incomplete": "INCOMPLETE: readable, see below",
             "unreadable": "UNREADABLE"}[r["status"]]
-    lines = [f"{r['path']}: {head}"]
     if r["status"] == "unreadable":
-        lines.append(f"  {r['error']}")
-        return "\n".join(lines)
+        return f"{r['path']}: {head}: {r['error']}"
+    lines = [f"{r['path']}: {head}"]
     for name, s in r.get("streams", {}).items():
         if s.get("n_samples") is None:
             lines.append(f"  stream {name}: unreadable ({s['error']})")

@@ -13,6 +13,9 @@ forcelab session (foreign, newer schema, destroyed).
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,7 @@ import numpy as np
 
 from forcelab.errors import SessionFileError
 from forcelab.store import _layout as L
+from forcelab.store.reader import SessionFile, open_session
 from forcelab.store.writer import check_free_space, publish_new
 
 CHECK_EXIT = {"ok": 0, "incomplete": 1, "unreadable": 2}
@@ -127,43 +131,47 @@ def check_session(path: str | os.PathLike, isolated: bool = False) -> dict[str, 
 
 def _open_for_check(path: Path) -> Any:
     """Open a session for checking: as every reader does, or, when the file is cut short (a
-    copy or a disk that ended early), with HDF5's end-of-file check off so that everything
-    before the cut can still be read."""
-    from forcelab.store.reader import SessionFile, open_session
-
+    copy or a disk that ended early), through a temporary copy filled up with zeros to the
+    length its header gives (sparse: the zeros take no disk space), so everything before the
+    cut can still be read and what was cut off reads as damaged chunks. The source is only read.
+    """
     try:
         return open_session(path)
     except SessionFileError as exc:
-        if "truncated file" not in str(exc):
+        m = re.search(r"truncated file: eof = (\d+).*stored_eof = (\d+)", str(exc))
+        if m is None:
             raise
-        cut = str(exc)
-
-    class _CutShort(SessionFile):
-        def __init__(self) -> None:
-            self.path = path
-            try:
-                self._h5 = h5py.File(path, "r", libver="latest", swmr=True)
-            except (OSError, RuntimeError):
-                raise SessionFileError(f"{path} is damaged and cannot be opened ({cut})") from None
-            self.swmr = True
-            try:
-                self._check_header()
-                self._committed = self._read_committed()
-            except Exception as e:  # noqa: BLE001 - any failure here: nothing to salvage
-                self._h5.close()
-                raise SessionFileError(f"{path} is damaged ({_short(e)})") from None
-
-    sf = _CutShort()
-    sf.cut_short = _cut_size(cut)
+        size, stored = int(m.group(1)), int(m.group(2))
+    folder = tempfile.mkdtemp(prefix="forcelab-check-")
+    padded = Path(folder) / path.name
+    try:
+        shutil.copyfile(path, padded)
+        os.truncate(padded, stored)
+        sf = _PaddedCopy(path, padded)
+    except (OSError, SessionFileError) as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise SessionFileError(
+            f"{path} is cut short ({size} of {stored} bytes) and cannot be read "
+            f"({_short(exc)})"
+        ) from None
+    sf.cut_short = f"{size} of {stored} bytes"
     return sf
 
 
-def _cut_size(message: str) -> str:
-    """ "1681784 of 1698772 bytes" from HDF5's 'truncated file: eof = A, ..., stored_eof = B'."""
-    import re
+class _PaddedCopy(SessionFile):
+    """A session read through a zero-padded temporary copy (removed on close); ``path`` is
+    the original file."""
 
-    m = re.search(r"eof = (\d+).*stored_eof = (\d+)", message)
-    return f"{m.group(1)} of {m.group(2)} bytes" if m else "shorter than its header says"
+    def __init__(self, path: Path, padded: Path) -> None:
+        super().__init__(padded)
+        self.path = path
+        self._padded = padded
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            shutil.rmtree(self._padded.parent, ignore_errors=True)
 
 
 def _check_in_child(path: Path) -> dict[str, Any]:

@@ -76,6 +76,8 @@ class StreamData:
 def is_session_file(path: str | os.PathLike) -> bool:
     """True when ``path`` is a forcelab session file (any schema version); never raises."""
     try:
+        if not Path(path).is_file():
+            return False  # a folder, a FIFO or a device: never opened (a FIFO would block)
         with open(path, "rb") as f:
             if f.read(8) != _HDF5_SIGNATURE:
                 return False
@@ -97,6 +99,8 @@ def _open_h5(path: Path) -> tuple[h5py.File, bool]:
         raise FileNotFoundError(2, "No such file", str(path))
     if path.is_dir():
         raise SessionFileError(f"{path} is a folder, not a session file")
+    if not path.is_file():
+        raise SessionFileError(f"{path} is not a regular file (a pipe or a device?)")
     with open(path, "rb") as f:
         head = f.read(8)
     if head != _HDF5_SIGNATURE:
