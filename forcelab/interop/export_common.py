@@ -295,24 +295,24 @@ def _plate_sizes(sf: Any) -> dict[str, list[float]]:
 
 
 def anonymize_source(source: ExportSource, key: bytes | None = None) -> None:
-    """Pseudonymise an opened source in place (athlete, session and trial records, file stem)."""
-    from forcelab.interop.anonymize import anonymize_athlete, scrub_text_fields
+    """Pseudonymise an opened source in place by allow-lists (see
+    :mod:`forcelab.interop.anonymize`): athlete, session, trial records and names, reader
+    metadata and the output file stem."""
+    from forcelab.interop.anonymize import (
+        KEPT_META_FIELDS,
+        KEPT_SESSION_FIELDS,
+        KEPT_TRIAL_FIELDS,
+        anonymize_athlete,
+        keep_fields,
+    )
 
-    source.athlete = anonymize_athlete(source.athlete, key)
-    session = scrub_text_fields(source.session)
-    for k in ("athlete", "athlete_id", "athlete_name"):
-        session.pop(k, None)
-    source.session = session
-    for t in source.trials:
-        t.info = scrub_text_fields(t.info)
+    source.athlete = anonymize_athlete(source.athlete, key, fallback=f"file:{source.path.stem}")
+    source.session = keep_fields(source.session, KEPT_SESSION_FIELDS)
+    for i, t in enumerate(source.trials, start=1):
+        t.name = f"trial{i}"
+        t.info = {**keep_fields(t.info, KEPT_TRIAL_FIELDS), "name": t.name}
         t.recording.source = ""
-        meta = dict(t.recording.meta or {})
-        for k in list(meta):
-            if k.lower() in ("subject", "subject_id", "subject_name", "athlete", "athlete_id",
-                             "name", "notes", "header", "source", "path", "file", "trials",
-                             "markers"):
-                meta.pop(k)
-        t.recording.meta = meta
+        t.recording.meta = keep_fields(t.recording.meta or {}, KEPT_META_FIELDS)
     date = source.date.replace("-", "")
     source.stem = source.athlete_id + (f"_{date}" if date else "")
     source.anonymized = True
