@@ -23,7 +23,10 @@ Layout of the file (documented for Visual3D, Mokka, OpenSim and ezc3d users in d
   load). ORIGIN is 0 (moments are already about the surface centre), CAL_MATRIX is the identity
   (the channels are already in N and N*mm), ZERO is [0, 0] (data are already zeroed: no
   software re-zeroing). CORNERS place the plates side by side in the lab frame (X right,
-  Y forward, Z up): left stream at negative X, right stream at positive X. A reader that
+  Y forward, Z up): left stream at negative X, right stream at positive X, sized as the device
+  reported (default 500 x 600 mm). A plate whose COP is in lab coordinates (an imported
+  recording: it leaves a default plate centred at 0) is placed where the data say instead:
+  centred on the loaded COP and 100 mm larger than its extent. A reader that
   follows the C3D rules (ezc3d, BTK/Mokka, Visual3D) therefore gets back the ground-reaction
   force as minus the platform force, and the COP relative to the plate centre equals forcelab's
   ``cop_ml``/``cop_ap``.
@@ -105,12 +108,46 @@ def _set_param(c3d: Any, group: str, name: str, value: Any, description: str = "
     c3d["parameters"].add_parameter(group, param)
 
 
-def _plate_size_mm(recording_meta: dict[str, Any], stream_name: str) -> tuple[float, float]:
+def _plate_size_mm(recording_meta: dict[str, Any], stream_name: str) -> tuple[float, float] | None:
+    """The size (mm) the device reported for a stream's plate, or None."""
     plates = recording_meta.get("plate_size_mm") or {}
     size = plates.get(stream_name) if isinstance(plates, dict) else None
     if size is not None and len(size) == 2 and all(float(v) > 0 for v in size):
         return float(size[0]), float(size[1])
-    return DEFAULT_PLATE_MM
+    return None
+
+
+#: a plate placed where its data say is this much larger than the loaded COP's extent (mm)
+PLACED_PLATE_MARGIN_MM = 100.0
+#: vertical load (N) above which the COP is taken to show where the plate is
+PLACEMENT_LOAD_N = 50.0
+
+
+def _plate_placement(stream: Any, size_mm: tuple[float, float] | None
+                     ) -> tuple[tuple[float, float] | None, tuple[float, float]]:
+    """Where a plate goes: ``(centre, size)`` in mm, centre None for the side-by-side layout.
+
+    A plate whose size the device reported, or whose loaded COP stays on a default plate
+    centred at 0 (COP relative to the plate centre, as forcelab's devices give it), keeps the
+    layout. A COP in lab coordinates (imported recordings: Fukuchi, another C3D) puts the plate
+    where the data say: centred on the loaded COP and large enough to hold all of it.
+    """
+    if size_mm is not None:
+        return None, size_mm
+    fz = np.asarray(stream.channels["fz"], dtype=np.float64)
+    ml = np.asarray(stream.channels["cop_ml"], dtype=np.float64) * 1000.0
+    ap = np.asarray(stream.channels.get("cop_ap", np.zeros_like(fz)), dtype=np.float64) * 1000.0
+    loaded = (fz > PLACEMENT_LOAD_N) & np.isfinite(ml) & np.isfinite(ap)
+    if loaded.sum() < 2:
+        return None, DEFAULT_PLATE_MM
+    lo_ml, hi_ml = np.percentile(ml[loaded], [0.0, 100.0])
+    lo_ap, hi_ap = np.percentile(ap[loaded], [0.0, 100.0])
+    half_w, half_l = DEFAULT_PLATE_MM[0] / 2, DEFAULT_PLATE_MM[1] / 2
+    if -half_w <= lo_ml and hi_ml <= half_w and -half_l <= lo_ap and hi_ap <= half_l:
+        return None, DEFAULT_PLATE_MM
+    size = (max(DEFAULT_PLATE_MM[0], hi_ml - lo_ml + PLACED_PLATE_MARGIN_MM),
+            max(DEFAULT_PLATE_MM[1], hi_ap - lo_ap + PLACED_PLATE_MARGIN_MM))
+    return (float((lo_ml + hi_ml) / 2), float((lo_ap + hi_ap) / 2)), size
 
 
 def _side_context(side: str | None) -> str:
@@ -163,19 +200,25 @@ def build_c3d(
 
     corners = np.zeros((3, 4, len(plates)))
     channel_idx = np.zeros((6, len(plates)), dtype=np.int64)
-    sizes = [_plate_size_mm(rec.meta or {}, s.name) for s in plates]
-    total_w = sum(w for w, _ in sizes) + PLATE_GAP_MM * max(len(plates) - 1, 0)
+    placements = [_plate_placement(s, _plate_size_mm(rec.meta or {}, s.name)) for s in plates]
+    laid_out = [size for centre, size in placements if centre is None]
+    total_w = sum(w for w, _ in laid_out) + PLATE_GAP_MM * max(len(laid_out) - 1, 0)
     x_left = -total_w / 2.0
-    for i, (stream, (w, length)) in enumerate(zip(plates, sizes, strict=True)):
-        cx = x_left + w / 2.0
-        x_left += w + PLATE_GAP_MM
+    for i, (stream, (centre, (w, length))) in enumerate(zip(plates, placements, strict=True)):
+        if centre is None:  # side by side, COP relative to the plate centre
+            cx, cy = x_left + w / 2.0, 0.0
+            x_left += w + PLATE_GAP_MM
+            off_ml = off_ap = 0.0
+        else:  # where the data say: the COP is in lab coordinates
+            cx, cy = centre
+            off_ml, off_ap = centre
         # corners in the lab frame, numbered in the plate's quadrant order +x+y, -x+y, -x-y,
         # +x-y with plate x = lab X, plate y = -lab Y, plate z = -lab Z (z down)
         corners[:, :, i] = np.array([
-            [cx + w / 2, -length / 2, 0.0],
-            [cx - w / 2, -length / 2, 0.0],
-            [cx - w / 2, length / 2, 0.0],
-            [cx + w / 2, length / 2, 0.0],
+            [cx + w / 2, cy - length / 2, 0.0],
+            [cx - w / 2, cy - length / 2, 0.0],
+            [cx - w / 2, cy + length / 2, 0.0],
+            [cx + w / 2, cy + length / 2, 0.0],
         ]).T
         g = {c: on_grid(stream, c, time_s, rate) for c in stream.channels}
         zeros = np.zeros(n)
@@ -183,8 +226,9 @@ def build_c3d(
         fml = np.nan_to_num(g.get("fml", zeros))
         fap = np.nan_to_num(g.get("fap", zeros))
         tz = np.nan_to_num(g.get("tz", zeros))
-        cop_ml_mm = np.nan_to_num(g["cop_ml"]) * 1000.0
-        cop_ap_mm = np.nan_to_num(g.get("cop_ap", zeros)) * 1000.0
+        # COP relative to the plate centre (mm); unmeasured samples at the centre
+        cop_ml_mm = np.nan_to_num(g["cop_ml"] * 1000.0 - off_ml)
+        cop_ap_mm = np.nan_to_num(g.get("cop_ap", zeros) * 1000.0 - off_ap)
         # force applied to the plate (= - ground reaction) in plate coordinates
         f_local = np.vstack([-fml, fap, fz])
         x_p, y_p = cop_ml_mm, -cop_ap_mm
