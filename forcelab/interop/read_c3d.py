@@ -25,10 +25,13 @@ and parameters, not taken from a vendor's processed output:
   outputs are in N and m. FORCE_PLATFORM:ZERO is not applied: the analysis measures force
   above the baseline it tracks from unloaded phases.
 
-Channels: ``fz`` (N) and the lab-horizontal centre of pressure ``cop_<axis>`` (m, NaN while the
-vertical load is under 20 N). ``cop_ml`` = a lab axis (``x``, ``y``, ``z``, optionally ``-x``)
-adds ``cop_ml`` and ``fml`` (reaction force toward the subject's right) for a plate under both
-feet. ``map`` {"left": 1, "right": 2} names the feet on platforms 1 and 2. A body mass in
+Channels: ``fz`` (N), for each lab-horizontal axis the ground-reaction force ``f<axis>`` (N)
+and the centre of pressure ``cop_<axis>`` (m, NaN while the vertical load is under 20 N), and
+the free moment ``tz`` (N·m, ground reaction about the lab vertical through the COP, NaN
+unloaded), all with their units. ``cop_ml`` = a lab axis (``x``, ``y``, ``z``, optionally
+``-x``) names the subject's right and adds ``cop_ml``/``fml`` (toward the right) and
+``cop_ap``/``fap`` (forward = up x right), so exports (.mot) carry every force.
+``map`` {"left": 1, "right": 2} names the feet on platforms 1 and 2. A body mass in
 PROCESSING:Bodymass (Vicon) is used unless ``body_mass_kg`` is given.
 """
 
@@ -101,12 +104,15 @@ def _plate_forces(
     ptype: int, ch: np.ndarray, origin_m: np.ndarray, cal: np.ndarray | None,
     length_scale: float, moment_scale: float, where: str,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Force (3, n) in N and centre of pressure (2, n) in m, plate frame, rel. to the centre."""
+    """Force (3, n) in N, centre of pressure (2, n) in m (plate frame, relative to the surface
+    centre) and free moment (n,) in N*m about the plate z axis through the COP, all applied to
+    the plate."""
     a, b, c = origin_m
     with np.errstate(divide="ignore", invalid="ignore"):
         if ptype == 1:
             force = ch[0:3]
             cop = ch[3:5] * length_scale
+            free = ch[5] * moment_scale
         elif ptype in (2, 4):
             out = ch[0:6]
             if ptype == 4:
@@ -114,21 +120,27 @@ def _plate_forces(
                     raise FileFormatError(f"{where}: a TYPE-4 platform without CAL_MATRIX")
                 out = cal @ out
             force = out[0:3]
-            mx, my = out[3] * moment_scale, out[4] * moment_scale
+            mx, my, mz = out[3] * moment_scale, out[4] * moment_scale, out[5] * moment_scale
             fx, fy, fz = force
-            cop = np.vstack([(c * fx - my) / fz - a, (mx + c * fy) / fz - b])
+            px, py = (c * fx - my) / fz, (mx + c * fy) / fz  # COP from the transducer origin
+            cop = np.vstack([px - a, py - b])
+            free = mz - (px * fy - py * fx)
         elif ptype == 3:
             fx12, fx34, fy14, fy23, fz1, fz2, fz3, fz4 = ch[0:8]
             fx, fy, fz = fx12 + fx34, fy14 + fy23, fz1 + fz2 + fz3 + fz4
             mx = b * (fz1 + fz2 - fz3 - fz4)
             my = a * (-fz1 + fz2 + fz3 - fz4)
+            mz = b * (-fx12 + fx34) + a * (fy14 - fy23)
             force = np.vstack([fx, fy, fz])
-            cop = np.vstack([(c * fx - my) / fz, (mx + c * fy) / fz])
+            px, py = (c * fx - my) / fz, (mx + c * fy) / fz
+            cop = np.vstack([px, py])
+            free = mz - (px * fy - py * fx)
         else:
             raise FileFormatError(
                 f"{where}: force platform TYPE-{ptype} is not supported (types 1 to 4 are)"
             )
-    return np.asarray(force, dtype=np.float64), np.asarray(cop, dtype=np.float64)
+    return (np.asarray(force, dtype=np.float64), np.asarray(cop, dtype=np.float64),
+            np.asarray(free, dtype=np.float64))
 
 
 def _platform_number(ref: str, n_plates: int, path: Path) -> int:
@@ -328,10 +340,14 @@ def read_c3d(path: str | Path, **options: Any) -> Recording:
         corner_m = corners[:, :, k] * length_scale if corners.ndim == 3 and \
             corners.shape[2] > k and np.any(corners[:, :, k]) else None
         rot, centre, have_corners = _plate_frame(corner_m)
-        force, cop_plate = _plate_forces(ptype, ch, origin, cal, length_scale, moment_scale,
-                                         where)
+        force, cop_plate, free_plate = _plate_forces(ptype, ch, origin, cal, length_scale,
+                                                     moment_scale, where)
         force_lab = rot @ force
         vertical = int(np.argmax(np.abs(rot[:, 2])))
+        up = np.zeros(3)
+        up[vertical] = 1.0
+        # the applied free moment about plate z, as the ground reaction about lab up
+        free = -free_plate * rot[vertical, 2]
         load = -force_lab[vertical]
         finite = load[np.isfinite(load)]
         if finite.size:
@@ -339,25 +355,40 @@ def read_c3d(path: str | Path, **options: Any) -> Recording:
             if -lo > hi and -lo > 50.0:
                 load = -load
                 force_lab = -force_lab
+                free = -free
                 negated.append(f"platform{k + 1}")
         cop_lab = centre[:, None] + rot @ np.vstack([cop_plate, np.zeros(cop_plate.shape[1])])
         unloaded = ~(load >= COP_MIN_LOAD_N)
         cop_lab[:, unloaded] = np.nan
+        free[unloaded] = np.nan
         chans: dict[str, np.ndarray] = {"fz": load}
+        units = {"fz": "N"}
         for axis in range(3):
             if axis != vertical:
+                # ground reaction along each horizontal lab axis, and the COP on it
+                chans[f"f{_AXES[axis]}"] = -force_lab[axis]
                 chans[f"cop_{_AXES[axis]}"] = cop_lab[axis]
+                units[f"f{_AXES[axis]}"] = "N"
+                units[f"cop_{_AXES[axis]}"] = "m"
+        chans["tz"] = free
+        units["tz"] = "N*m"
         if cop_axis is not None:
             axis, sign = cop_axis
             if axis == vertical:
                 raise InputError(
                     f"--cop-ml {opts['cop_ml']!r} is the vertical axis of platform {k + 1}"
                 )
-            chans["cop_ml"] = cop_lab[axis] * sign * right_sign
-            chans["fml"] = -force_lab[axis] * sign * right_sign
+            right = np.zeros(3)
+            right[axis] = sign * right_sign
+            forward = np.cross(up, right)  # lab axes are right-handed: forward = up x right
+            chans["cop_ml"] = right @ cop_lab
+            chans["fml"] = -(right @ force_lab)
+            chans["cop_ap"] = forward @ cop_lab
+            chans["fap"] = -(forward @ force_lab)
+            units.update(cop_ml="m", fml="N", cop_ap="m", fap="N")
         side = sides.get(k + 1)
         streams.append(Stream(name=f"platform{k + 1}", rate_hz=rate_hz, channels=chans,
-                              side=side, t0_s=t0_s))
+                              side=side, t0_s=t0_s, units=units))
         plates_meta.append({
             "platform": k + 1, "type": ptype, "channels": [int(i) + 1 for i in idx],
             "vertical_axis": _AXES[vertical], "corners": bool(have_corners), "side": side,
