@@ -304,7 +304,7 @@ def build_c3d(
         _set_param(c, "FORCE_PLATFORM", "UNITS", np.array(["N"]))
         _set_param(c, "FORCE_PLATFORM", "LABELS", np.array([s.name for s in plates]))
 
-    events = _events(stances or [], float(time_s[0]))
+    events = _events(stances or [], float(time_s[0]), {st.name: st for st in streams})
     if events:
         times = np.array([[np.floor(t / 60.0) for t, _, _ in events],
                           [t - 60.0 * np.floor(t / 60.0) for t, _, _ in events]])
@@ -338,15 +338,37 @@ def build_c3d(
     return c
 
 
-def _events(stances: list[dict[str, Any]], t0_s: float) -> list[tuple[float, str, str]]:
+def _measured(streams: dict[str, Any], name: Any, t_s: float) -> bool:
+    """Whether the vertical force of stream ``name`` was measured around time ``t_s`` (two
+    samples either side), i.e. a foot strike or foot off there is an event, not a gap's edge."""
+    stream = streams.get(name)
+    if stream is None or "fz" not in stream.channels or not np.isfinite(t_s):
+        return False
+    i = int(round((t_s - stream.t0_s) * stream.rate_hz))
+    window = np.asarray(stream.channels["fz"][max(0, i - 2):i + 3], dtype=np.float64)
+    return window.size > 0 and bool(np.all(np.isfinite(window)))
+
+
+def _events(stances: list[dict[str, Any]], t0_s: float, streams: dict[str, Any] | None = None
+            ) -> list[tuple[float, str, str]]:
+    """Foot Strike / Foot Off events (time from frame 1, context, label). A stance cut by a
+    gap keeps the event at its measured end (the strike before an unplug, the foot off after
+    a replug); partial stances at the file edges keep the one inside the file."""
     events: list[tuple[float, str, str]] = []
     for s in stances:
-        if not s.get("valid", True) and s.get("reason") not in ("partial_start", "partial_end"):
-            continue
+        reason = s.get("reason")
+        strike = off = s.get("valid", True) or reason in ("partial_start", "partial_end")
+        if reason == "partial_start":
+            strike = False
+        if reason == "partial_end":
+            off = False
+        if reason == "gap" and streams is not None:
+            strike = _measured(streams, s.get("stream"), float(s["start_s"]))
+            off = _measured(streams, s.get("stream"), float(s["end_s"]))
         ctx = _side_context(s.get("side"))
-        if s.get("reason") != "partial_start":
+        if strike:
             events.append((float(s["start_s"]) - t0_s, ctx, "Foot Strike"))
-        if s.get("reason") != "partial_end":
+        if off:
             events.append((float(s["end_s"]) - t0_s, ctx, "Foot Off"))
     events = [e for e in events if e[0] >= 0.0 and np.isfinite(e[0])]
     events.sort(key=lambda e: e[0])
