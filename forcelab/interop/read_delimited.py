@@ -329,14 +329,17 @@ def read_delimited(path: str | Path, **options: Any) -> Recording:
                      meta=meta)
 
 
-_EXPORT_COLUMN = re.compile(r"^(?P<stream>[^.\s\[]+)\.(?P<ch>[^\s\[]+)(?: \[(?P<unit>[^\]]*)\])?$")
+_EXPORT_COLUMN = re.compile(
+    r"^(?P<stream>[^.\s\[@]+)(?:@(?P<sensor>plate|insole))?\.(?P<ch>[^\s\[]+)"
+    r"(?: \[(?P<unit>[^\]]*)\])?$"
+)
 _SHARED_TIME = "time [s]"
 
 
 def _forcelab_layout(names: list[str]) -> dict[str, dict[str, Any]] | None:
-    """The streams of a forcelab CSV export (``time [s]``, ``<stream>.<channel> [unit]``; a
-    ``<stream>.time [s]`` column per stream when the streams do not share one time base), or
-    None when the header is not one."""
+    """The streams of a forcelab CSV export (``time [s]``, ``<stream>[@insole].<channel>
+    [unit]``; a ``<stream>.time [s]`` column per stream when the streams do not share one
+    time base), or None when the header is not one."""
     streams: dict[str, dict[str, Any]] = {}
     shared = None
     for i, name in enumerate(names):
@@ -348,7 +351,8 @@ def _forcelab_layout(names: list[str]) -> dict[str, dict[str, Any]] | None:
         m = _EXPORT_COLUMN.match(name)
         if m is None:
             return None
-        s = streams.setdefault(m["stream"], {"time": shared, "channels": {}})
+        s = streams.setdefault(m["stream"], {"time": shared, "channels": {},
+                                             "sensor": m["sensor"] or "plate"})
         if m["ch"] == "time" and m["unit"] == "s":
             s["time"] = i
         else:
@@ -361,9 +365,9 @@ def _forcelab_layout(names: list[str]) -> dict[str, dict[str, Any]] | None:
 
 def _read_forcelab_export(table: Table, layout: dict[str, dict[str, Any]], path: Path,
                           opts: dict) -> Recording:
-    """Read forcelab's own CSV export back: every stream with its channels, units and its own
-    time base; a stream named ``left``/``right`` (or ending ``_left``/``_right``) gets that
-    side."""
+    """Read forcelab's own CSV export back: every stream with its channels, units, sensor
+    (``<stream>@insole``) and its own time base; a stream named ``left``/``right`` (or ending
+    ``_left``/``_right``) gets that side."""
     streams = []
     for name, spec in layout.items():
         t = table.values[:, spec["time"]]
@@ -377,7 +381,7 @@ def _read_forcelab_export(table: Table, layout: dict[str, dict[str, Any]], path:
         side = next((w for w in ("left", "right") if name == w or name.endswith(f"_{w}")),
                     None)
         streams.append(Stream(name=name, rate_hz=grid.rate_hz, channels=channels, side=side,
-                              t0_s=grid.t0_s, units=units))
+                              t0_s=grid.t0_s, units=units, sensor=spec["sensor"]))
     meta = {"format": "forcelab-csv", "time": {"method": "per stream"}}
     return Recording(streams=streams, body_mass_kg=opts.get("body_mass_kg"), source=str(path),
                      meta=meta)

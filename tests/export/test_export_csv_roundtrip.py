@@ -47,3 +47,17 @@ def test_streams_at_different_rates_keep_their_own_time(tmp_path):
     assert abs(i.t0_s - 2.013) < 1e-9 and abs(p.t0_s - 2.0) < 1e-9
     np.testing.assert_allclose(i.channels["fz"], insole.channels["fz"], rtol=1e-9)
     assert p.units == {"fz": "N", "cop_ml": "m"}
+
+
+def test_insoles_keep_sensor_insole_through_csv(sessions, tmp_path):
+    """Insole streams come back as insoles, so the analysis uses the insole thresholds and
+    finds the same toe-offs as on the session itself."""
+    (path, _) = export_csv(load_source(sessions["insoles"]), tmp_path)
+    back = load_recording(path)
+    assert [s.sensor for s in back.streams] == ["insole", "insole"]
+    from forcelab.analysis import analyze_recording
+
+    ends = [s["end_s"] for s in analyze_recording(back).stances]
+    direct = [s["end_s"] for s in analyze_recording(read_recording(sessions["insoles"],
+                                                                   trial="walk")).stances]
+    assert len(ends) == len(direct) and np.allclose(ends, direct, atol=1e-6)
