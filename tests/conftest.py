@@ -7,6 +7,8 @@ CI can never pass with those tests silently skipped.
 """
 
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -27,3 +29,28 @@ def shared_data() -> Path:
             pytest.fail(f"{message} (FORCELAB_REQUIRE_SHARED_DATA is set)", pytrace=False)
         pytest.skip(message)
     return SHARED_DATA
+
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """Mount a size-limited tmpfs: ``small_fs(size_bytes) -> folder``, unmounted after the test.
+
+    Needs root; the test is skipped with the reason when mounting is not permitted.
+    """
+    mounted = []
+
+    def mount(size_bytes: int) -> Path:
+        folder = tmp_path / f"small{len(mounted)}"
+        folder.mkdir()
+        if shutil.which("mount") is None:
+            pytest.skip("no mount command: cannot make a size-limited file system here")
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={int(size_bytes)}", "tmpfs",
+                            str(folder)], capture_output=True, text=True)
+        if r.returncode != 0:
+            pytest.skip(f"cannot mount a small tmpfs here (needs root): {r.stderr.strip()}")
+        mounted.append(folder)
+        return folder
+
+    yield mount
+    for folder in mounted:
+        subprocess.run(["umount", str(folder)], capture_output=True)

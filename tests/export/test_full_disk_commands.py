@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import subprocess
 
 import pytest
 from synth_sessions import make_session, run_cli
@@ -22,20 +21,9 @@ FS_BYTES = 4 * 1024 * 1024
 
 
 @pytest.fixture
-def small_fs(tmp_path):
-    """A 4 MiB tmpfs mounted for this test (unmounted afterwards)."""
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    if shutil.which("mount") is None:
-        pytest.skip("no mount command: cannot make a size-limited file system here")
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={FS_BYTES}", "tmpfs", str(mnt)],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here (needs root): {r.stderr.strip()}")
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", str(mnt)], capture_output=True)
+def small_fs(small_fs):
+    """A 4 MiB tmpfs mounted for this test."""
+    return small_fs(FS_BYTES)
 
 
 def fill(folder, leave_bytes: int):
