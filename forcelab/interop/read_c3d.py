@@ -273,6 +273,12 @@ def read_c3d(path: str | Path, **options: Any) -> Recording:
             analogs = analogs[:, : complete * per_frame]
             if analogs.shape[1] == 0:
                 raise FileFormatError(f"{path}: the C3D file is {partial}: no data to read")
+        elif analogs.shape[1] < frames * per_frame and not opts.get("allow_partial"):
+            raise FileFormatError(
+                f"{path}: the file holds {frames} frames but only "
+                f"{analogs.shape[1] // per_frame} could be read (a long file the C3D library "
+                "does not follow); add --allow-partial to read those"
+            )
     measured = _param(params, "FORCELAB", "ANALOG_SAMPLES")
     if measured is not None and len(measured):
         analogs = analogs[:, : max(1, int(round(float(np.asarray(measured).ravel()[0]))))]
