@@ -46,8 +46,10 @@ def run(args: argparse.Namespace) -> int:
         if report["status"] == "unreadable":
             print(f"forcelab check: nothing to recover from {args.path}", file=sys.stderr)
             return report["exit_code"]
-        recover_session(args.path, args.recover, isolated=True)
-        print(f"recovered into {args.recover} (closed cleanly)", file=sys.stderr)
+        recovered = recover_session(args.path, args.recover, isolated=True)
+        lost = recovered.get("not_recovered")
+        print(f"recovered into {args.recover} (closed cleanly)"
+              + (f"; unreadable, not copied: {', '.join(lost)}" if lost else ""), file=sys.stderr)
     return report["exit_code"]
 
 

@@ -404,8 +404,20 @@ def _copy_session(sf: Any, h5: h5py.File, out: h5py.File, report: dict) -> None:
     out.create_dataset("session_state", data=state)
     out.create_dataset("committed_rows", data=np.array([out[p].shape[0] for p in paths], "i8"))
     out["committed_rows"].attrs["datasets"] = paths
-    if "analysis" in h5:
-        h5.copy(h5["analysis"], out, "analysis")
+    # every other group (stored analyses, marker trajectories, ...) as it is, when readable
+    lost = []
+    for name in h5:
+        if name in out:
+            continue
+        try:
+            h5.copy(h5[name], out, name)
+        except Exception:  # noqa: BLE001 - damaged: the rest of the session is still rescued
+            if name in out:
+                del out[name]
+            lost.append(name)
+    if lost:
+        out.attrs["not_recovered"] = lost
+        report["not_recovered"] = lost
 
 
 def _readable_table(sf: Any, ds: h5py.Dataset) -> np.ndarray:

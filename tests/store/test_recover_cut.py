@@ -99,3 +99,16 @@ def test_check_reports_unplugged_time(tmp_path):
     report = check_session(path)
     assert report["status"] == "incomplete" and report["exit_code"] == 1
     assert any("2500 samples (2.50 s) not recorded" in p for p in report["problems"])
+
+
+def test_recover_keeps_the_other_groups_of_the_session(cut_session, tmp_path):
+    """Stored analyses and marker trajectories (/analysis, /motion) are copied too."""
+    import h5py
+
+    src = tmp_path / "s.h5"
+    with h5py.File(src, "r+") as h5:
+        h5.create_group("motion").create_dataset("positions", data=np.arange(12.0))
+    report = recover_session(src, tmp_path / "copy.h5")
+    assert "not_recovered" not in report
+    with h5py.File(tmp_path / "copy.h5", "r") as h5:
+        np.testing.assert_array_equal(h5["motion/positions"][()], np.arange(12.0))
