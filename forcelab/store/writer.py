@@ -915,6 +915,7 @@ def check_free_space(folder: str | os.PathLike, need_bytes: int, what: str) -> N
 def publish_new(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
     """Give the complete file ``tmp`` its final name ``path``, which must not exist (a hard
     link: an existing file is never replaced, even one created meanwhile), then drop ``tmp``.
+    On file systems without hard links (FAT, exFAT) the name is checked, then ``tmp`` renamed.
 
     Raises
     ------
@@ -924,14 +925,19 @@ def publish_new(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
     tmp, path = Path(tmp), Path(path)
     with open(tmp, "rb+") as fh:
         os.fsync(fh.fileno())
+    exists = SessionFileError(f"{path} already exists; forcelab never overwrites a session file")
     try:
         os.link(tmp, path)
     except FileExistsError:
-        raise SessionFileError(
-            f"{path} already exists; forcelab never overwrites a session file"
-        ) from None
+        raise exists from None
     except OSError as exc:
-        raise SessionFileError(f"cannot create {path}: {_oserror_text(exc)}") from None
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS):
+            raise SessionFileError(f"cannot create {path}: {_oserror_text(exc)}") from None
+        # no hard links on this file system (FAT/exFAT memory sticks): a rename after a check
+        if os.path.lexists(path):
+            raise exists from None
+        os.rename(tmp, path)
+        return
     tmp.unlink()
 
 

@@ -112,3 +112,25 @@ def test_recover_keeps_the_other_groups_of_the_session(cut_session, tmp_path):
     assert "not_recovered" not in report
     with h5py.File(tmp_path / "copy.h5", "r") as h5:
         np.testing.assert_array_equal(h5["motion/positions"][()], np.arange(12.0))
+
+
+def test_publishing_works_without_hard_links(tmp_path, monkeypatch):
+    """FAT/exFAT memory sticks have no hard links: the finished file is renamed instead, and
+    an existing file is still never replaced."""
+    import errno
+    import os
+
+    from forcelab.store import publish_new
+
+    def no_links(src, dst):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    tmp = tmp_path / ".x.h5.part"
+    tmp.write_bytes(b"complete")
+    publish_new(tmp, tmp_path / "x.h5")
+    assert (tmp_path / "x.h5").read_bytes() == b"complete" and not tmp.exists()
+    tmp.write_bytes(b"second")
+    with pytest.raises(SessionFileError, match="already exists"):
+        publish_new(tmp, tmp_path / "x.h5")
+    assert (tmp_path / "x.h5").read_bytes() == b"complete"
