@@ -54,6 +54,7 @@ def test_analyze_summary_refuses_an_existing_csv(sessions, tmp_path):
     ("analyze", "{plate}", "--summary", "{missing}/s.csv"),
     ("check", "{plate}", "--recover", "{missing}/r.h5"),
     ("import", "{plate}", "-o", "{missing}/i.h5"),
+    ("report", "{plate}", "-o", "{missing}/r.html"),
 ])
 def test_a_missing_output_folder_is_one_error_line_and_never_created(sessions, tmp_path,
                                                                        command):
