@@ -214,7 +214,7 @@ def _check_stream(sf: Any, name: str, problems: list[str]) -> dict[str, Any]:
     )
     g = sf._h5["streams"][name]
     readable = _readable_rows(g["samples"], summary["n_samples"])
-    readable = min(readable, _readable_rows(g["seq"], summary["n_samples"]))
+    readable = min(readable, len(_sequence_numbers(sf, g, readable)))
     out["readable_samples"] = readable
     if summary["samples_missing"] and summary["rate_hz"]:
         missing_s = summary["samples_missing"] / summary["rate_hz"]
@@ -243,6 +243,29 @@ def _raw_summary(sf: Any, name: str) -> dict[str, Any]:
     return {"n_samples": n, "rate_hz": rate, "gaps": int(len(gaps)),
             "samples_missing": int(gaps["n_missing"].sum()) if len(gaps) else 0,
             "duration_s": n / rate}
+
+
+def _sequence_numbers(sf: Any, g: h5py.Group, n: int) -> np.ndarray:
+    """The sequence numbers of the first rows (up to ``n``) of a stream: the readable part of
+    ``seq``, continued from the block table (every block gives its first sequence number and
+    length) where a damaged ``seq`` chunk would otherwise cost the samples beside it."""
+    known = _readable_rows(g["seq"], n)
+    seq = g["seq"][:known]
+    if known >= n:
+        return seq
+    blocks = _readable_table(sf, g["blocks"])
+    blocks = blocks[(blocks["row"] + blocks["n"] > known) & (blocks["row"] < n)]
+    if len(blocks) == 0 or int(blocks["row"][0]) > known:
+        return seq
+    # rows covered without a hole, block after block, from the first unreadable one on
+    ends = blocks["row"] + blocks["n"]
+    holes = np.flatnonzero(blocks["row"][1:] != ends[:-1])
+    last = holes[0] + 1 if holes.size else len(blocks)
+    blocks = blocks[:last]
+    rows = np.arange(known, min(n, int(ends[last - 1])))
+    which = np.searchsorted(blocks["row"], rows, side="right") - 1
+    rebuilt = blocks["seq"][which] + (rows - blocks["row"][which])
+    return np.concatenate([seq, rebuilt.astype(np.int64)])
 
 
 def _readable_rows(ds: h5py.Dataset, n: int) -> int:
@@ -370,7 +393,9 @@ def _copy_session(sf: Any, h5: h5py.File, out: h5py.File, report: dict) -> None:
         for k, v in g_in.attrs.items():
             g_out.attrs[k] = v
         _copy_rows(g_in["samples"], g_out, "samples", n)
-        _copy_rows(g_in["seq"], g_out, "seq", n)
+        seq = _sequence_numbers(sf, g_in, n)[:n]
+        g_out.create_dataset("seq", data=seq, maxshape=g_in["seq"].maxshape,
+                             chunks=g_in["seq"].chunks, compression="gzip", shuffle=True)
         blocks = _readable_table(sf, g_in["blocks"])
         blocks = blocks[blocks["row"] < n]
         _copy_rows(g_in["blocks"], g_out, "blocks", len(blocks))
@@ -380,7 +405,7 @@ def _copy_session(sf: Any, h5: h5py.File, out: h5py.File, report: dict) -> None:
                    len(_readable_table(sf, g_in["link_stats"])))
         if n and len(blocks):
             b = blocks[-1]
-            seq_last = int(g_in["seq"][n - 1])
+            seq_last = int(seq[n - 1])
             last_t = max(last_t, float(b["t_s"]) + (seq_last - int(b["seq"])) / float(
                 g_in.attrs["rate_hz"]))
         paths += [f"/streams/{name}/{d}" for d in ("samples", "seq", *L.STREAM_TABLES)]

@@ -134,3 +134,27 @@ def test_publishing_works_without_hard_links(tmp_path, monkeypatch):
     with pytest.raises(SessionFileError, match="already exists"):
         publish_new(tmp, tmp_path / "x.h5")
     assert (tmp_path / "x.h5").read_bytes() == b"complete"
+
+
+def test_a_damaged_seq_chunk_costs_no_samples(tmp_path):
+    """The sequence numbers of a damaged ``seq`` chunk are rebuilt from the block table, so
+    the samples beside it are kept (every one of them, with its number)."""
+    import h5py
+
+    path = tmp_path / "s.h5"
+    with SessionWriter.create(path, athlete={"name": "Ana"}, auto_flush=False) as w:
+        w.add_stream("plate", plate_info())
+        for i in range(0, 8000, 500):
+            w.append("plate", make_block(i, 500, 9, 1000.0, w.t0_unix_s))
+    with h5py.File(path, "r") as f:
+        info = f["streams/plate/seq"].id.get_chunk_info(2)  # rows 2000..2999
+    raw = bytearray(path.read_bytes())
+    raw[info.byte_offset: info.byte_offset + info.size] = b"\xff" * info.size
+    bad = tmp_path / "bad.h5"
+    bad.write_bytes(bytes(raw))
+    report = recover_session(bad, tmp_path / "fixed.h5")
+    assert report["streams"]["plate"]["readable_samples"] == 8000
+    with open_session(tmp_path / "fixed.h5") as sf:
+        data = sf.read_stream("plate")
+    np.testing.assert_array_equal(data.seq, np.arange(8000))
+    np.testing.assert_array_equal(data.samples, values(np.arange(8000), 9))
