@@ -213,19 +213,20 @@ def _check_stream(sf: Any, name: str, problems: list[str]) -> dict[str, Any]:
         samples_missing=summary["samples_missing"], duration_s=summary["duration_s"],
     )
     g = sf._h5["streams"][name]
-    readable = _readable_rows(g["samples"], summary["n_samples"])
-    readable = min(readable, len(_sequence_numbers(sf, g, readable)))
+    keep, _ = _salvageable_rows(sf, g, summary["n_samples"])
+    readable = int(keep.sum())
     out["readable_samples"] = readable
     if summary["samples_missing"] and summary["rate_hz"]:
         missing_s = summary["samples_missing"] / summary["rate_hz"]
         problems.append(
             f"stream {name!r}: {summary['gaps']} gap(s), {summary['samples_missing']} samples "
-            f"({missing_s:.2f} s) not recorded (unplugged or lost on the link)"
+            f"({missing_s:.2f} s) missing (unplugged, lost on the link, or in a damaged file)"
         )
     if readable < summary["n_samples"]:
-        out["error"] = f"samples after row {readable} unreadable"
+        out["error"] = f"{summary['n_samples'] - readable} samples in damaged chunks"
         problems.append(
-            f"stream {name!r}: only {readable} of {summary['n_samples']} samples readable"
+            f"stream {name!r}: only {readable} of {summary['n_samples']} samples readable "
+            "(damaged chunks are skipped by --recover)"
         )
     stored = int(g["samples"].shape[0])
     if stored > summary["n_samples"]:
@@ -245,27 +246,58 @@ def _raw_summary(sf: Any, name: str) -> dict[str, Any]:
             "duration_s": n / rate}
 
 
-def _sequence_numbers(sf: Any, g: h5py.Group, n: int) -> np.ndarray:
-    """The sequence numbers of the first rows (up to ``n``) of a stream: the readable part of
-    ``seq``, continued from the block table (every block gives its first sequence number and
-    length) where a damaged ``seq`` chunk would otherwise cost the samples beside it."""
-    known = _readable_rows(g["seq"], n)
-    seq = g["seq"][:known]
-    if known >= n:
-        return seq
-    blocks = _readable_table(sf, g["blocks"])
-    blocks = blocks[(blocks["row"] + blocks["n"] > known) & (blocks["row"] < n)]
-    if len(blocks) == 0 or int(blocks["row"][0]) > known:
-        return seq
-    # rows covered without a hole, block after block, from the first unreadable one on
-    ends = blocks["row"] + blocks["n"]
-    holes = np.flatnonzero(blocks["row"][1:] != ends[:-1])
-    last = holes[0] + 1 if holes.size else len(blocks)
-    blocks = blocks[:last]
-    rows = np.arange(known, min(n, int(ends[last - 1])))
-    which = np.searchsorted(blocks["row"], rows, side="right") - 1
-    rebuilt = blocks["seq"][which] + (rows - blocks["row"][which])
-    return np.concatenate([seq, rebuilt.astype(np.int64)])
+def _readable_mask(ds: h5py.Dataset, n: int) -> np.ndarray:
+    """Which of the first ``n`` rows of a chunked dataset can be read (chunk by chunk: a
+    damaged chunk costs its own rows only)."""
+    ok = np.zeros(n, dtype=bool)
+    chunk = ds.chunks[0] if ds.chunks else 1
+    step = max(_READ_ROWS, chunk)
+    for start in range(0, n, step):
+        stop = min(n, start + step)
+        try:
+            ds[start:stop]
+            ok[start:stop] = True
+        except Exception:  # noqa: BLE001 - narrow down to the bad chunks
+            for a in range(start, stop, chunk):
+                try:
+                    ds[a : min(stop, a + chunk)]
+                    ok[a : min(stop, a + chunk)] = True
+                except Exception:  # noqa: BLE001
+                    continue
+    return ok
+
+
+def _read_rows(ds: h5py.Dataset, rows: np.ndarray) -> np.ndarray:
+    """The rows marked True (readable chunks only), read a chunk run at a time."""
+    parts = []
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], rows.view(np.int8), [0]))))
+    for a, b in zip(edges[::2], edges[1::2], strict=True):
+        for start in range(int(a), int(b), _READ_ROWS):
+            parts.append(ds[start : min(int(b), start + _READ_ROWS)])
+    if not parts:
+        return np.zeros((0, *ds.shape[1:]), dtype=ds.dtype)
+    return np.concatenate(parts)
+
+
+def _salvageable_rows(sf: Any, g: h5py.Group, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(keep, seq)`` for the first ``n`` rows of a stream: rows whose samples chunk reads and
+    whose sequence number is known, and every row's sequence number (-1 unknown). A damaged
+    ``seq`` chunk is rebuilt from the block table (each block gives its first number and
+    length), so it costs no samples."""
+    samples_ok = _readable_mask(g["samples"], n)
+    seq_ok = _readable_mask(g["seq"], n)
+    seq = np.full(n, -1, dtype=np.int64)
+    seq[seq_ok] = _read_rows(g["seq"], seq_ok)
+    known = seq_ok.copy()
+    if not known.all():
+        for b in _readable_table(sf, g["blocks"]):
+            a, z = int(b["row"]), min(n, int(b["row"]) + int(b["n"]))
+            if a >= z:
+                continue
+            fill = ~known[a:z]
+            seq[a:z][fill] = int(b["seq"]) + np.flatnonzero(fill)
+            known[a:z] = True
+    return samples_ok & known, seq
 
 
 def _readable_rows(ds: h5py.Dataset, n: int) -> int:
@@ -292,7 +324,8 @@ def recover_session(
 ) -> dict[str, Any]:
     """Write everything readable of ``src`` into a new, cleanly closed session ``dst``.
 
-    Every complete chunk before the first unreadable one is kept, also from a file cut short.
+    Every chunk that reads is kept, also after a damaged one and from a file cut short; rows
+    lost in damaged chunks become a gap (their count, time unknown).
     Trials left running are stopped at the end of the data; the copy records where it came
     from (root attributes ``recovered_from``, ``recovered_utc``, ``original_close_reason``).
     The copy is written to a temporary file beside ``dst`` (``.DST.recovering``) and appears
@@ -387,27 +420,26 @@ def _copy_session(sf: Any, h5: h5py.File, out: h5py.File, report: dict) -> None:
     out.create_group("streams", track_order=True)
     for name in sf.streams:
         info = report["streams"].get(name, {})
-        n = int(info.get("readable_samples", 0) or 0)
         g_in = h5["streams"][name]
         g_out = out["streams"].create_group(name)
         for k, v in g_in.attrs.items():
             g_out.attrs[k] = v
-        _copy_rows(g_in["samples"], g_out, "samples", n)
-        seq = _sequence_numbers(sf, g_in, n)[:n]
-        g_out.create_dataset("seq", data=seq, maxshape=g_in["seq"].maxshape,
-                             chunks=g_in["seq"].chunks, compression="gzip", shuffle=True)
-        blocks = _readable_table(sf, g_in["blocks"])
-        blocks = blocks[blocks["row"] < n]
-        _copy_rows(g_in["blocks"], g_out, "blocks", len(blocks))
-        gaps = _readable_table(sf, g_in["gaps"])
-        _copy_rows(g_in["gaps"], g_out, "gaps", int(np.count_nonzero(gaps["row"] <= n)))
+        rate = float(g_in.attrs["rate_hz"])
+        n_in = int(info.get("n_samples", 0) or 0)
+        keep, seq_all = _salvageable_rows(sf, g_in, n_in)
+        samples = _read_rows(g_in["samples"], keep)
+        seq = seq_all[keep]
+        n = len(seq)
+        _new_dataset(g_in["samples"], g_out, "samples", samples)
+        _new_dataset(g_in["seq"], g_out, "seq", seq)
+        blocks, gaps = _salvaged_tables(sf, g_in, keep, seq_all, rate)
+        _new_dataset(g_in["blocks"], g_out, "blocks", blocks)
+        _new_dataset(g_in["gaps"], g_out, "gaps", gaps)
         _copy_rows(g_in["link_stats"], g_out, "link_stats",
                    len(_readable_table(sf, g_in["link_stats"])))
         if n and len(blocks):
             b = blocks[-1]
-            seq_last = int(seq[n - 1])
-            last_t = max(last_t, float(b["t_s"]) + (seq_last - int(b["seq"])) / float(
-                g_in.attrs["rate_hz"]))
+            last_t = max(last_t, float(b["t_s"]) + (int(seq[-1]) - int(b["seq"])) / rate)
         paths += [f"/streams/{name}/{d}" for d in ("samples", "seq", *L.STREAM_TABLES)]
     for table in L.ROOT_TABLES:
         rows = _readable_table(sf, h5[table])
@@ -443,6 +475,42 @@ def _copy_session(sf: Any, h5: h5py.File, out: h5py.File, report: dict) -> None:
     if lost:
         out.attrs["not_recovered"] = lost
         report["not_recovered"] = lost
+
+
+def _salvaged_tables(sf: Any, g: h5py.Group, keep: np.ndarray, seq: np.ndarray, rate: float
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """The block and gap tables of the rows kept by a recovery: blocks renumbered (and started
+    at their first kept row), gaps renumbered, and one gap more for every run of rows lost in
+    damaged chunks."""
+    n = keep.size
+    before = np.concatenate(([0], np.cumsum(keep)))  # kept rows before each original row
+    blocks_in = _readable_table(sf, g["blocks"])
+    blocks = []
+    for b in blocks_in:
+        a, z = int(b["row"]), min(n, int(b["row"]) + int(b["n"]))
+        kept = np.flatnonzero(keep[a:z]) + a if a < z else []
+        if len(kept) == 0:
+            continue
+        r0 = int(kept[0])
+        shift = (int(seq[r0]) - int(b["seq"])) / rate
+        blocks.append((int(before[r0]), int(seq[r0]), len(kept), float(b["t_s"]) + shift,
+                       float(b["t_device_s"]) + shift, int(b["status"])))
+    gaps = [(int(before[min(int(r["row"]), n)]), int(r["seq_start"]), int(r["n_missing"]),
+             float(r["t_s"])) for r in _readable_table(sf, g["gaps"]) if int(r["row"]) <= n]
+    lost = np.flatnonzero(np.diff(np.concatenate(([0], (~keep).view(np.int8), [0]))))
+    for a, z in zip(lost[::2], lost[1::2], strict=True):
+        gaps.append((int(before[a]), int(seq[a]), int(z - a), float("nan")))
+    gaps.sort(key=lambda r: r[0])
+    return np.array(blocks, dtype=L.BLOCK_DTYPE), np.array(gaps, dtype=L.GAP_DTYPE)
+
+
+def _new_dataset(like: h5py.Dataset, group: h5py.Group, name: str, data: np.ndarray) -> None:
+    """A dataset ``name`` holding ``data``, with the chunking and compression of ``like``."""
+    group.create_dataset(
+        name, data=data, maxshape=like.maxshape, chunks=like.chunks,
+        compression=like.compression, compression_opts=like.compression_opts,
+        shuffle=like.shuffle,
+    )
 
 
 def _readable_table(sf: Any, ds: h5py.Dataset) -> np.ndarray:
