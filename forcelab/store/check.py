@@ -12,9 +12,12 @@ forcelab session (foreign, newer schema, destroyed).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -175,10 +178,6 @@ class _PaddedCopy(SessionFile):
 
 
 def _check_in_child(path: Path) -> dict[str, Any]:
-    import json
-    import subprocess
-    import sys
-
     proc = subprocess.run(
         [sys.executable, "-m", "forcelab.store.check", str(path)],
         capture_output=True, text=True,
@@ -385,10 +384,6 @@ def recover_session(
 
 
 def _recover_in_child(src: Path, dst: Path) -> dict[str, Any]:
-    import json
-    import subprocess
-    import sys
-
     proc = subprocess.run(
         [sys.executable, "-m", "forcelab.store.check", str(src), "--recover", str(dst)],
         capture_output=True, text=True,
@@ -533,9 +528,6 @@ def _short(exc: BaseException) -> str:
 
 
 if __name__ == "__main__":  # the child process of check_session / recover_session(isolated)
-    import json
-    import sys
-
     if len(sys.argv) == 4 and sys.argv[2] == "--recover":
         try:
             print(json.dumps({"report": recover_session(sys.argv[1], sys.argv[3])}))
