@@ -88,10 +88,11 @@ def test_stride_bars_keep_the_last_stances_per_side(qtbot):
 def test_stillness_indicator_states(qtbot):
     light = StillnessIndicator()
     qtbot.addWidget(light)
-    for state, word in [("moving", "moving"), ("still", "still"), ("done", "weighed"),
-                        ("failed", "too much movement"), ("bogus", "not weighing")]:
-        light.set_state(state)
+    for state, word in [("moving", "not still"), ("still", "still"), ("done", "weighed"),
+                        ("failed", "not weighed"), ("bogus", "not weighing")]:
+        light.set_state(state, tip="why")
         assert word in light.text()
+        assert light.toolTip() == "why"
 
 
 def test_settings_are_isolated_and_persist(config_dir, tmp_path):
@@ -125,3 +126,52 @@ def test_damaged_settings_value_falls_back_to_default(config_dir):
 
 def config_dir_of_env():
     return config_dir()
+
+
+def test_live_plot_breaks_the_line_at_a_gap_instead_of_drawing_force(qtbot):
+    """An unplug (no samples for 1.5 s) must be a break, not a straight line that looks like
+    force."""
+    plot = LiveForcePlot(window_s=10.0)
+    qtbot.addWidget(plot)
+    rate = 1000.0
+    t = np.concatenate([np.arange(0, 3.0, 1 / rate), np.arange(4.5, 6.0, 1 / rate)])
+    fz = np.full(t.size, 800.0)
+    plot.update_data({"plate": (t, fz)}, {"plate": "left"})
+    x, y = plot.curve_data("plate")
+    inside = np.flatnonzero((x >= 2.999) & (x <= 4.5))
+    assert np.isnan(y[inside]).any()  # the curve is broken inside the gap
+    assert np.count_nonzero(np.isnan(y)) == 1
+    assert np.array_equal(y[np.isfinite(y)], fz)
+    assert plot.getPlotItem().listDataItems()[0].opts["connect"] == "finite"
+
+
+def test_live_plot_scales_to_a_heavy_runner_or_to_a_fixed_top(qtbot):
+    """A 110 kg runner at 5 m/s peaks near 2.9 kN: auto scale shows the peak; the fixed scale
+    keeps the chosen top; BW divides by body weight."""
+    plot = LiveForcePlot(window_s=10.0)
+    qtbot.addWidget(plot)
+    plot.resize(600, 300)
+    plot.show()
+    t = np.arange(0, 8.0, 1e-3)
+    fz = 2900.0 * np.clip(np.sin(2 * np.pi * 1.5 * t), 0, None)
+    plot.update_data({"plate": (t, fz)})
+    qtbot.waitUntil(lambda: plot.y_range()[1] >= 2900.0, timeout=5_000)
+    plot.set_fixed_max(2000.0)
+    plot.update_data({"plate": (t, fz)})
+    assert plot.y_range()[1] == pytest.approx(2000.0)
+    plot.set_fixed_max(None)
+    plot.set_unit("BW", 110.0)
+    plot.update_data({"plate": (t, fz)})
+    _, y = plot.curve_data("plate")
+    assert np.nanmax(y) == pytest.approx(2900.0 / (110.0 * 9.80665), rel=1e-3)
+    qtbot.waitUntil(lambda: 2.6 < plot.y_range()[1] < 4.0, timeout=5_000)
+    assert plot.getPlotItem().getAxis("left").labelText == "Vertical force (BW)"
+
+
+def test_live_plot_draws_labelled_markers(qtbot):
+    plot = LiveForcePlot()
+    qtbot.addWidget(plot)
+    plot.add_marker(3.5, "speed change")
+    assert plot.marker_labels() == [(3.5, "speed change")]
+    plot.clear_markers()
+    assert plot.marker_labels() == []
