@@ -16,7 +16,11 @@ import io
 import time
 
 import numpy as np
-from forcelab.drivers import csv4, ins1
+from forcelab.drivers.csv4 import Csv4Device
+from forcelab.drivers.ins1 import Ins1Device, pair_insoles
+from forcelab.drivers.protocols import csv4, ins1
+from forcelab.drivers.sim.csv4_sim import start_diy
+from forcelab.drivers.sim.ins1_sim import start_insoles
 
 
 def _best(fn, repeat: int) -> float:
@@ -96,14 +100,9 @@ def bench_csv4_decode(n: int, repeat: int) -> None:
 
 
 def bench_end_to_end(duration_s: float) -> None:
-    from forcelab.drivers.csv4 import open_csv4
-    from forcelab.drivers.ins1 import open_ins1, pair_insoles
-    from forcelab.drivers.sim.csv4_sim import start_diy
-    from forcelab.drivers.sim.ins1_sim import start_insoles
-
     setup = start_insoles({"seed": 5, "rate": 200, "name": "bench-ins1"})
     try:
-        pair = pair_insoles([open_ins1(u) for u in setup.urls])
+        pair = pair_insoles([Ins1Device.from_url(u) for u in setup.urls])
         pair.start()
         n = 0
         c0, w0 = time.thread_time(), time.monotonic()
@@ -119,7 +118,7 @@ def bench_end_to_end(duration_s: float) -> None:
           f"CPU {cpu / wall * 100:.2f} % of one core")
     setup = start_diy({"seed": 5, "name": "bench-csv4"})
     try:
-        dev = open_csv4(setup.urls[0])
+        dev = Csv4Device.from_url(setup.urls[0])
         dev.start()
         n = 0
         c0, w0 = time.thread_time(), time.monotonic()

@@ -23,13 +23,17 @@ import zlib
 from typing import Any
 
 import numpy as np
-from forcelab.drivers.csv4 import RAW_LIMIT
 from forcelab.drivers.errors import DeviceError
+from forcelab.drivers.protocols.csv4 import RAW_LIMIT
 from forcelab.drivers.sim.base import Simulator
 from forcelab.drivers.sim.gait import GaitModel
-from forcelab.drivers.sim.ins1_sim import _t0_field
 from forcelab.drivers.sim.pty import SimPort, free_name
-from forcelab.drivers.sim.setups import Setup, check_unknown, gait_from_options
+from forcelab.drivers.sim.setup_base import (
+    Setup,
+    check_unknown,
+    gait_from_options,
+    num_option,
+)
 
 SENT_DTYPE = np.dtype(
     [("frame", "<i8"), ("t_ms", "<u4"), ("t_model_s", "<f8"), ("force_n", "<f8", (4,)),
@@ -330,16 +334,6 @@ DIY_OPTIONS = ("rate", "units", "width", "length", "noise", "reset_silence", "cl
                "drift", "drift_ppm", "faults", "name", "board_id", "calibrated")
 
 
-def _num(opts: dict[str, Any], key: str, default: Any, kind: type = float) -> Any:
-    if key not in opts:
-        return default
-    raw = opts.pop(key)
-    try:
-        return kind(raw)
-    except (TypeError, ValueError):
-        raise DeviceError(f"sim:diy option {key}={raw!r} is not a valid number") from None
-
-
 def start_diy(options: dict[str, Any] | None = None) -> DiySetup:
     """Start a simulated CSV4 plate (``sim:diy?...``).
 
@@ -358,14 +352,14 @@ def start_diy(options: dict[str, Any] | None = None) -> DiySetup:
     """
     opts = {str(k).lower(): v for k, v in dict(options or {}).items()}
     gait, seed = gait_from_options(opts)
-    rate = _num(opts, "rate", 80, int)
+    rate = num_option(opts, "rate", 80, int)
     units = str(opts.pop("units", "raw"))
-    width = _num(opts, "width", 0.40)
-    length = _num(opts, "length", 0.60)
-    noise = _num(opts, "noise", 30.0)
-    silence = _num(opts, "reset_silence", 1.5)
-    clock_start = _num(opts, "clock_start_s", 12.345)
-    drift = _num(opts, "drift_ppm", _num(opts, "drift", 80.0))
+    width = num_option(opts, "width", 0.40)
+    length = num_option(opts, "length", 0.60)
+    noise = num_option(opts, "noise", 30.0)
+    silence = num_option(opts, "reset_silence", 1.5)
+    clock_start = num_option(opts, "clock_start_s", 12.345)
+    drift = num_option(opts, "drift_ppm", num_option(opts, "drift", 80.0))
     faults = opts.pop("faults", None)
     name = str(opts.pop("name", "diy"))
     pname = free_name(name)
@@ -396,4 +390,4 @@ def start_diy(options: dict[str, Any] | None = None) -> DiySetup:
     if silence > 1.0:
         query += f"&boot_timeout={silence + 1.5:g}"
     return DiySetup("diy", [port.device], [f"csv4://{port.device}?{query}"], [sim], gait,
-                    dict(options or {}), **_t0_field(t0_mono))
+                    dict(options or {}))

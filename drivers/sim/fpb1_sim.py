@@ -20,8 +20,8 @@ import struct
 from typing import Any
 
 import numpy as np
-from forcelab.drivers import fpb1
-from forcelab.drivers.fpb1 import Calibration, Identity, encode_data, encode_frame
+from forcelab.drivers.protocols import fpb1
+from forcelab.drivers.protocols.fpb1 import Calibration, Identity, encode_data, encode_frame
 from forcelab.drivers.sim.base import Simulator
 from forcelab.drivers.sim.faults import FaultSpec
 from forcelab.drivers.sim.gait import GaitModel

@@ -18,20 +18,19 @@ time, raw values, the frame id given to the fault injector), the model's true st
 
 from __future__ import annotations
 
-import dataclasses
 import struct
 import time
 import zlib
 from typing import Any
 
 import numpy as np
-from forcelab.drivers import ins1
 from forcelab.drivers.errors import DeviceError
+from forcelab.drivers.protocols import ins1
 from forcelab.drivers.sim.base import Simulator
 from forcelab.drivers.sim.faults import FaultSpec
 from forcelab.drivers.sim.gait import GaitModel, insole_pressures
 from forcelab.drivers.sim.pty import SimPort, free_name
-from forcelab.drivers.sim.setups import Setup, check_unknown, gait_from_options
+from forcelab.drivers.sim.setup_base import Setup, check_unknown, gait_from_options
 
 #: Default sensor layout of the right insole (mm from the heel centre, +x toward the wearer's
 #: right, +y toward the toes); the left insole is its mirror image (x -> -x).
@@ -459,13 +458,6 @@ class InsoleSetup(Setup):
         return self.simulators[1]
 
 
-def _t0_field(t0_mono: float) -> dict[str, float]:
-    """``t0_host_s`` for Setup versions that store it as a field (others compute it)."""
-    if "t0_host_s" in {f.name for f in dataclasses.fields(Setup)}:
-        return {"t0_host_s": time.time() - (time.monotonic() - t0_mono)}
-    return {}
-
-
 INSOLE_OPTIONS = ("rate", "drift", "drift_ppm", "drift_ppm_right", "clock_start_s",
                   "sensor_fault", "pair_id", "fault_side", "faults", "name", "seq_start",
                   "playback", "playback_start")
@@ -550,4 +542,4 @@ def start_insoles(options: dict[str, Any] | None = None) -> InsoleSetup:
         raise
     return InsoleSetup("insoles", [s.port.device for s in sims],
                        [f"ins1://{s.port.device}" for s in sims], sims, gait,
-                       dict(options or {}), **_t0_field(t0_mono))
+                       dict(options or {}))

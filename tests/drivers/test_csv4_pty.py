@@ -6,9 +6,10 @@ import time
 
 import numpy as np
 import pytest
-from forcelab.drivers import csv4
+from forcelab.drivers.csv4 import STATUS_OVERRANGE, Csv4Device
 from forcelab.drivers.errors import ConnectionLost, DeviceError, DeviceNotFound, ProtocolError
 from forcelab.drivers.open import open_devices
+from forcelab.drivers.protocols.csv4 import RAW_LIMIT
 from forcelab.drivers.sim.csv4_sim import start_diy
 
 
@@ -27,7 +28,7 @@ def diy(request):
 
 
 def _open(setup, **kw):
-    return csv4.open_csv4(setup.urls[0], **kw)
+    return Csv4Device.from_url(setup.urls[0], **kw)
 
 
 def _collect(dev, duration_s):
@@ -249,13 +250,13 @@ def test_open_devices_sim_diy_and_clear_errors(tmp_path):
     with pytest.raises(DeviceError, match="unknown option"):
         open_devices("sim:diy?colour=red")
     with pytest.raises(DeviceNotFound, match="cannot open"):
-        csv4.open_csv4(f"csv4://{tmp_path}/ttyNOPE")
+        Csv4Device.from_url(f"csv4://{tmp_path}/ttyNOPE")
     from forcelab.drivers.sim.pty import SimPort
 
     silent = SimPort("t-csv4-silent", serial_number="X").open()
     try:
         with pytest.raises(ProtocolError, match="no CSV4 banner"):
-            csv4.open_csv4(silent.device, boot_timeout=0.4)
+            Csv4Device.from_url(silent.device, boot_timeout=0.4)
     finally:
         silent.close()
 
@@ -266,9 +267,9 @@ def test_saturated_cells_are_flagged_overrange(diy):
     blocks, _, _ = _collect(dev, 1.0)
     dev.close()
     _, values = _seq_values(blocks)
-    saturated = np.isclose(_counts(dev, values)[:, 0], csv4.RAW_LIMIT)
+    saturated = np.isclose(_counts(dev, values)[:, 0], RAW_LIMIT)
     assert saturated.any() and dev.stats.overrange == int(saturated.sum())
-    flagged = [b for b in blocks if b.status & csv4.STATUS_OVERRANGE]
+    flagged = [b for b in blocks if b.status & STATUS_OVERRANGE]
     assert flagged and sum(b.n for b in flagged) >= saturated.sum()
     assert setup.board.faults.records("overrange")
 

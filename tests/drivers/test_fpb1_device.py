@@ -7,9 +7,9 @@ import time
 
 import numpy as np
 import pytest
-from forcelab.drivers import fpb1
 from forcelab.drivers.errors import ConnectionLost, DeviceError, DeviceNotFound, ProtocolError
 from forcelab.drivers.fpb1 import FPB1Device
+from forcelab.drivers.protocols import fpb1
 from forcelab.drivers.sim.pty import SimPort, free_name
 
 
@@ -31,7 +31,7 @@ def test_handshake_identity_and_calibration_read_back(open_sim):
     assert info.calibration["origin_m"] == pytest.approx(list(sim.calibration.origin_m))
     assert info.extra["rates_hz"] == list(fpb1.RATES_HZ)
     assert sim.commands_seen[:3] == [fpb1.STOP, fpb1.IDENTIFY, fpb1.GET_CAL]
-    assert dev.clock.n >= 5 and dev.clock.best_rtt_s < 0.5
+    assert dev.clock.n_points >= 5 and dev.clock.best_rtt_s < 0.5
     # DeviceInfo survives its JSON form
     assert type(info).from_dict(info.to_dict()) == info
 

@@ -6,9 +6,10 @@ import time
 
 import numpy as np
 import pytest
-from forcelab.drivers import ins1
 from forcelab.drivers.errors import ConnectionLost, DeviceError, DeviceNotFound, ProtocolError
+from forcelab.drivers.ins1 import Ins1Device, pair_insoles
 from forcelab.drivers.open import open_devices
+from forcelab.drivers.protocols import ins1 as wire
 from forcelab.drivers.sim.ins1_sim import start_insoles
 
 
@@ -55,7 +56,7 @@ def _runs(on):
 def test_handshake_reads_identity_layout_and_calibration(insoles):
     setup = insoles()
     sim = setup.left
-    with ins1.open_ins1(setup.urls[0]) as dev:
+    with Ins1Device.from_url(setup.urls[0]) as dev:
         info = dev.info
         assert (info.protocol, info.side, info.serial) == ("INS1", "left", sim.info.serial)
         assert info.rate_hz == 200.0 and info.firmware == sim.info.firmware
@@ -71,18 +72,18 @@ def test_handshake_reads_identity_layout_and_calibration(insoles):
 
 def test_set_rate_is_sent_and_read_back(insoles):
     setup = insoles(rate=100)
-    with ins1.open_ins1(setup.urls[1] + "?rate=50") as dev:
+    with Ins1Device.from_url(setup.urls[1] + "?rate=50") as dev:
         assert dev.info.rate_hz == 50.0 and setup.right.info.rate_hz == 50
     with pytest.raises(DeviceError, match="rate 70"):
-        ins1.open_ins1(setup.urls[1], rate=70)
+        Ins1Device.from_url(setup.urls[1], rate=70)
     with pytest.raises(DeviceError, match="unknown option"):
-        ins1.open_ins1(setup.urls[1], colour="red")
+        Ins1Device.from_url(setup.urls[1], colour="red")
 
 
 def test_stream_is_continuous_with_forces_and_stances_of_the_simulator(insoles):
     setup = insoles(start_s=0.2, speed=3.5)
     sim = setup.left
-    dev = ins1.open_ins1(setup.urls[0])
+    dev = Ins1Device.from_url(setup.urls[0])
     blocks, t_start, t_stop = _collect(dev, 2.5)
     dev.close()
     seq, values = _per_sample(blocks)
@@ -125,7 +126,7 @@ def test_stream_is_continuous_with_forces_and_stances_of_the_simulator(insoles):
 
 def test_bit_flips_lose_exactly_the_damaged_frames(insoles):
     setup = insoles(faults="bitflip:2e-3", fault_side="left")
-    dev = ins1.open_ins1(setup.urls[0])
+    dev = Ins1Device.from_url(setup.urls[0])
     blocks, _, _ = _collect(dev, 2.0)
     dev.close()
     sim = setup.left
@@ -143,7 +144,7 @@ def test_bit_flips_lose_exactly_the_damaged_frames(insoles):
 
 def test_dropped_and_duplicated_frames_become_exact_gaps(insoles):
     setup = insoles(faults="drop:0.03,duplicate:0.03", fault_side="right")
-    dev = ins1.open_ins1(setup.urls[1])
+    dev = Ins1Device.from_url(setup.urls[1])
     blocks, _, _ = _collect(dev, 2.0)
     dev.close()
     sim = setup.right
@@ -163,7 +164,7 @@ def test_dropped_and_duplicated_frames_become_exact_gaps(insoles):
 
 def test_sequence_and_device_clock_wrap_without_a_gap(insoles):
     setup = insoles(seq_start=65300, clock_start_s=4294.2, drift=0)
-    dev = ins1.open_ins1(setup.urls[0])
+    dev = Ins1Device.from_url(setup.urls[0])
     blocks, _, _ = _collect(dev, 1.5)
     dev.close()
     seq, _ = _per_sample(blocks)
@@ -179,7 +180,7 @@ def test_sequence_and_device_clock_wrap_without_a_gap(insoles):
 def test_unplug_raises_within_a_second_loses_nothing_and_replug_resumes(insoles):
     setup = insoles(faults="unplug:1.0,replug:0.5", fault_side="left")
     sim = setup.left
-    dev = ins1.open_ins1(setup.urls[0])
+    dev = Ins1Device.from_url(setup.urls[0])
     dev.start()
     before = []
     deadline = time.monotonic() + 5
@@ -221,27 +222,27 @@ def test_unplug_raises_within_a_second_loses_nothing_and_replug_resumes(insoles)
 def test_sensor_fault_reads_nan_and_force_mismatch_is_flagged(insoles):
     setup = insoles(sensor_fault=3, start_s=0.1)
     setup.right.f_total_gain = 1.4
-    left = ins1.open_ins1(setup.urls[0])
-    right = ins1.open_ins1(setup.urls[1])
+    left = Ins1Device.from_url(setup.urls[0])
+    right = Ins1Device.from_url(setup.urls[1])
     lb, _, _ = _collect(left, 1.0)
     rb, _, _ = _collect(right, 1.0)
     _, lv = _per_sample(lb)
     assert np.isnan(lv[:, 3 + 3]).all() and np.isfinite(np.delete(lv[:, 3:19], 3, 1)).all()
     assert left.stats.sensor_faults == len(lv) and left.stats.force_mismatch == 0
-    assert all(b.status & ins1.FLAG_SENSOR_FAULT for b in lb)
+    assert all(b.status & wire.FLAG_SENSOR_FAULT for b in lb)
     _, rv = _per_sample(rb)
-    f_sum = ins1.force_from_pressures(rv[:, 3:19], right._area_mm2)
-    expected = ins1.force_mismatch(rv[:, 0], f_sum)
+    f_sum = wire.force_from_pressures(rv[:, 3:19], right._area_mm2)
+    expected = wire.force_mismatch(rv[:, 0], f_sum)
     assert right.stats.force_mismatch == int(expected.sum()) > 0
     assert np.all(rv[expected, 0] > 1.3 * f_sum[expected])  # only the loaded, scaled samples
-    assert any(b.status & ins1.STATUS_FORCE_MISMATCH for b in rb)
+    assert any(b.status & wire.STATUS_FORCE_MISMATCH for b in rb)
     left.close()
     right.close()
 
 
 def test_zero_and_weight_calibration(insoles):
     setup = insoles(start_s=30.0)  # nobody on the insoles yet
-    with ins1.open_ins1(setup.urls[0]) as dev:
+    with Ins1Device.from_url(setup.urls[0]) as dev:
         dev.zero()
         assert dev.zero_offsets == (np.arange(16) % 3).tolist()
         assert dev.info.calibration["zero_offsets"] == dev.zero_offsets
@@ -250,10 +251,10 @@ def test_zero_and_weight_calibration(insoles):
         with pytest.raises(DeviceError, match="positive"):
             dev.set_weight(-5)
         blocks, _, _ = _collect(dev, 0.3)
-        assert all(b.status & ins1.FLAG_ZEROED and b.status & ins1.FLAG_WEIGHT_CALIBRATED
+        assert all(b.status & wire.FLAG_ZEROED and b.status & wire.FLAG_WEIGHT_CALIBRATED
                    for b in blocks)
     loaded = insoles(start_s=0.0, name="loaded")
-    with ins1.open_ins1(loaded.urls[0]) as dev:
+    with Ins1Device.from_url(loaded.urls[0]) as dev:
         # a foot on the insole: the device refuses to zero
         deadline = time.monotonic() + 2
         while loaded.truth.foot("left", np.array([loaded.left.model_time_s()]))["fz"][0] < 50:
@@ -266,18 +267,18 @@ def test_zero_and_weight_calibration(insoles):
 def test_two_left_feet_and_foreign_pairs_are_clear_errors(insoles):
     a = insoles(seed=1, name="pa")
     b = insoles(seed=2, name="pb")
-    la, ra, lb = (ins1.open_ins1(u) for u in (a.urls[0], a.urls[1], b.urls[0]))
+    la, ra, lb = (Ins1Device.from_url(u) for u in (a.urls[0], a.urls[1], b.urls[0]))
     try:
-        pair = ins1.pair_insoles([ra, la])
+        pair = pair_insoles([ra, la])
         assert pair.left is la and pair.right is ra and pair.pair_id == a.left.info.pair_id
         with pytest.raises(DeviceError, match="left feet"):
-            ins1.pair_insoles([la, lb])
-        rb = ins1.open_ins1(b.urls[1])
+            pair_insoles([la, lb])
+        rb = Ins1Device.from_url(b.urls[1])
         with pytest.raises(DeviceError, match="different pairs"):
-            ins1.pair_insoles([la, rb])
+            pair_insoles([la, rb])
         rb.close()
         with pytest.raises(DeviceError, match="exactly two"):
-            ins1.pair_insoles([la])
+            pair_insoles([la])
     finally:
         for d in (la, ra, lb):
             d.close()
@@ -288,7 +289,7 @@ def test_two_left_feet_and_foreign_pairs_are_clear_errors(insoles):
 def test_both_feet_share_the_host_time_base(insoles):
     setup = insoles(drift=2000, drift_ppm_right=-2000, start_s=0.2)
     devs = open_devices(",".join(setup.urls).replace(",ins1://", ","))
-    pair = ins1.pair_insoles(devs)
+    pair = pair_insoles(devs)
     for d in devs:
         d.sync_interval_s = 0.02
     pair.start()
@@ -320,14 +321,14 @@ def test_both_feet_share_the_host_time_base(insoles):
 
 def test_bad_ports_and_silent_devices_give_clear_errors(tmp_path):
     with pytest.raises(DeviceNotFound, match="cannot open"):
-        ins1.open_ins1(f"ins1://{tmp_path}/ttyNOPE")
+        Ins1Device.from_url(f"ins1://{tmp_path}/ttyNOPE")
     from forcelab.drivers.sim.pty import SimPort
 
     silent = SimPort("t-ins1-silent", serial_number="X").open()
     try:
         t0 = time.monotonic()
         with pytest.raises(ProtocolError, match="no reply to INS1 GET_INFO"):
-            ins1.open_ins1(silent.device, command_timeout_s=0.1)
+            Ins1Device.from_url(silent.device, command_timeout_s=0.1)
         assert time.monotonic() - t0 < 3
     finally:
         silent.close()
@@ -337,7 +338,7 @@ def test_stalls_then_bursts_and_clock_jumps_lose_nothing(insoles):
     setup = insoles(faults="stall:1.5,stall_s:0.2,clockjump:4.0,clockjump_s:0.25",
                     fault_side="left", seed=3)
     sim = setup.left
-    dev = ins1.open_ins1(setup.urls[0])
+    dev = Ins1Device.from_url(setup.urls[0])
     blocks, _, _ = _collect(dev, 2.5)
     dev.close()
     seq, _ = _per_sample(blocks)
@@ -349,7 +350,7 @@ def test_stalls_then_bursts_and_clock_jumps_lose_nothing(insoles):
     restored = [e for e in events if e.kind == "link_restored"]
     # back-to-back stalls merge into one longer dropout
     assert len(restored) >= 1 and all(150 <= e.arg <= 200 * len(stalls) + 100 for e in restored)
-    assert any(b.status & ins1.FLAG_LINK_REESTABLISHED for b in blocks)
+    assert any(b.status & wire.FLAG_LINK_REESTABLISHED for b in blocks)
     # every device clock jump is detected and taken out: device time stays on the sample grid
     n_jumps = sum(1 for e in events if e.kind == "clock_jump")
     assert 1 <= dev.stats.clock_jumps == n_jumps <= len(jumps)
@@ -364,7 +365,7 @@ def test_open_devices_starts_and_stops_the_simulated_pair():
     setup = devs[0].sim_setup
     assert [d.info.side for d in devs] == ["left", "right"]
     assert all(d.info.rate_hz == 50.0 for d in devs)
-    pair = ins1.pair_insoles(devs)
+    pair = pair_insoles(devs)
     assert pair.pair_id == setup.left.info.pair_id
     pair.close()
     assert setup.stopped
@@ -385,7 +386,7 @@ def test_real_moticon_recording_played_back_through_the_protocol(shared_data):
     setup = start_insoles({"playback": str(folder / "230927_102114.txt"),
                            "playback_start": 4.0, "name": "t-ins1-playback"})
     try:
-        pair = ins1.pair_insoles([ins1.open_ins1(u) for u in setup.urls])
+        pair = pair_insoles([Ins1Device.from_url(u) for u in setup.urls])
         pair.start()
         got = {"left": [], "right": []}
         end = time.monotonic() + 2.6
@@ -431,7 +432,7 @@ def test_real_moticon_recording_played_back_through_the_protocol(shared_data):
 def test_insole_restart_while_idle_and_while_streaming(insoles):
     setup = insoles(rate=100)
     sim = setup.left
-    dev = ins1.open_ins1(setup.urls[0], rate=200)
+    dev = Ins1Device.from_url(setup.urls[0], rate=200)
     with sim._lock:  # a brown-out while stopped: clock and rate restart
         sim.info.rate_hz = 100
         sim.on_boot()
@@ -479,7 +480,7 @@ def match_stances(found, true, lo, hi, tol):
 def test_frequent_polls_hold_young_samples_and_stop_returns_them_all(insoles):
     setup = insoles()
     sim = setup.left
-    dev = ins1.open_ins1(setup.urls[0])
+    dev = Ins1Device.from_url(setup.urls[0])
     try:
         dev.hold_s = 1e9  # hold everything while streaming (a recorder polling every few ms)
         dev.min_block_samples = 10**9
@@ -504,7 +505,7 @@ def test_frequent_polls_hold_young_samples_and_stop_returns_them_all(insoles):
 def test_unplug_returns_held_samples_before_raising(insoles):
     setup = insoles(faults="unplug:0.6", fault_side="left")
     sim = setup.left
-    dev = ins1.open_ins1(setup.urls[0])
+    dev = Ins1Device.from_url(setup.urls[0])
     try:
         dev.hold_s = 1e9
         dev.min_block_samples = 10**9

@@ -34,7 +34,7 @@ def test_split_url(url, expected):
     ("", DeviceNotFound, "no device given"),
     ("fpb1://dev/ttyACM0", DeviceNotFound, "three slashes"),
     ("fpb1:///dev/no-such-plate", DeviceNotFound, "cannot open serial port"),
-    ("fpb1:///dev/null?bogus=1", DeviceError, "unknown FPB1 option"),
+    ("fpb1:///dev/null?bogus=1", DeviceError, "unknown option 'bogus' for FPB1"),
     ("fpb1:///dev/null?rate=fast", DeviceError, "bad FPB1 option value"),
     ("sim:moon", DeviceNotFound, "unknown simulated setup"),
     ("sim:plate?speed=abc", DeviceError, "not a number"),
