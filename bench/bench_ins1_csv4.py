@@ -99,6 +99,30 @@ def bench_csv4_decode(n: int, repeat: int) -> None:
           f"ratio full/baseline time = {t_full / t_base:.2f}")
 
 
+def bench_ins1_damaged(repeat: int) -> None:
+    """Parse time on damaged data grows with its size, not faster: 16 KiB and 64 KiB of
+    plausible headers whose CRCs all fail (each one a candidate frame), in 4 KiB reads."""
+    rng = np.random.default_rng(1)
+    headers = bytearray()
+    while len(headers) < 64 * 1024:
+        length = int(rng.integers(0, 513))
+        headers += b"INS1" + bytes([1, ins1.SAMPLE]) + length.to_bytes(2, "little")
+    times = {}
+    for size in (16 * 1024, 64 * 1024):
+        data = bytes(headers[:size])
+
+        def parse(data: bytes = data) -> None:
+            codec = ins1.Ins1Codec()
+            for at in range(0, len(data), 4096):
+                codec.feed(data[at:at + 4096])
+
+        times[size] = _best(parse, repeat)
+    ratio = times[64 * 1024] / times[16 * 1024]
+    print(f"INS1 parse of damaged data (fake headers, every CRC fails): 16 KiB "
+          f"{times[16 * 1024] * 1e3:.1f} ms, 64 KiB {times[64 * 1024] * 1e3:.1f} ms; "
+          f"ratio 64/16 KiB = {ratio:.2f} (linear: 4)")
+
+
 def bench_end_to_end(duration_s: float) -> None:
     setup = start_insoles({"seed": 5, "rate": 200, "name": "bench-ins1"})
     try:
@@ -139,6 +163,7 @@ def main() -> None:
     n_ins1, n_csv4, repeat, dur = (20_000, 10_000, 2, 1.0) if args.quick else \
         (200_000, 100_000, 3, 5.0)
     bench_ins1_decode(n_ins1, repeat)
+    bench_ins1_damaged(repeat)
     bench_csv4_decode(n_csv4, repeat)
     bench_end_to_end(dur)
 

@@ -74,6 +74,7 @@ from forcelab.drivers.protocols.fpb1 import (
     Identity,
     encode_frame,
 )
+from forcelab.drivers.sequence import SequenceCheck
 from forcelab.drivers.serial_device import (
     SerialDevice,
     convert_options,
@@ -160,6 +161,7 @@ class FPB1Device(DataTimeline, SerialDevice):
         self.codec = FPB1Codec()
         # PINGs come once a second while streaming: the skew is fitted over 10 s of them
         self.clock = ClockFit(keep=512, n_bins=8, min_span_s=10.0)
+        self._seq_check = SequenceCheck(1 << 32, None)  # u32 counter, u64 clock
         self.duplicates = 0
         self.protocol_errors = 0
         self.stale_frames = 0
@@ -301,6 +303,7 @@ class FPB1Device(DataTimeline, SerialDevice):
                                         + self._clock_corr_us)
                     self._next_wire_seq = None
                     self._last_t_us = None
+                    self._seq_check.reset()
                 self._replies[f.token] = f
             elif f.type == EVENT:
                 self._on_event(f.payload)
@@ -313,6 +316,7 @@ class FPB1Device(DataTimeline, SerialDevice):
                 self._streaming = False
                 self._next_wire_seq = None
                 self._last_t_us = None
+                self._seq_check.reset()
                 self._clock_corr_us = 0
                 self.clock.reset()
             else:
@@ -569,6 +573,7 @@ class FPB1Device(DataTimeline, SerialDevice):
         self._async_pings.clear()
         self.clock.reset()
         self._last_t_us = None
+        self._seq_check.reset()
         self._clock_corr_us = 0
         self._transport.reset_input()
         try:

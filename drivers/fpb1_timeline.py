@@ -28,7 +28,7 @@ from forcelab.drivers.protocols.fpb1 import (
     decode_data,
     loads_to_samples,
 )
-from forcelab.drivers.sequence import contradicted_by_clock
+from forcelab.drivers.sequence import SequenceCheck
 
 
 class DataTimeline:
@@ -49,10 +49,10 @@ class DataTimeline:
     _next_wire_seq: int | None
     _next_seq: int
     _last_host_end: float | None
+    _seq_check: SequenceCheck
     _pending_gap_from_host: float | None = None
     _last_t_us: int | None = None
     _last_wire_for_t = 0
-    _last_n_for_t = 0
     _clock_corr_us = 0
     _gap_pending = 0
     _block_seq0 = 0
@@ -118,12 +118,9 @@ class DataTimeline:
 
     def _drop_wild_seq(self, run: DataRun) -> DataRun:
         """Drop (and count in ``stats.corrupt_frames``) the frames whose sequence number the
-        device clock contradicts (:func:`~forcelab.drivers.sequence.contradicted_by_clock`)."""
-        reference = None if self._last_t_us is None else \
-            (self._last_wire_for_t, self._last_t_us, self._last_n_for_t)
+        device clock contradicts (:class:`~forcelab.drivers.sequence.SequenceCheck`)."""
         period_us = 1e6 / self.info.rate_hz
-        bad = contradicted_by_clock(run.seq, run.t_us, reference, run.n, period_us,
-                                    1000 + 2 * period_us, 1 << 32, None)
+        bad = self._seq_check.judge(run.seq, run.t_us, run.n, period_us, 1000 + 2 * period_us)
         if not bad.any():
             return run
         self.stats.corrupt_frames += int(bad.sum())
@@ -150,7 +147,6 @@ class DataTimeline:
         flagged = np.abs(jump) > 1000 + 2e6 / rate
         self._last_t_us = int(t[-1])
         self._last_wire_for_t = int(seq[-1])
-        self._last_n_for_t = run.n
         if flagged.any():
             corr = self._clock_corr_us - np.cumsum(np.where(flagged, jump, 0))
             for i in np.flatnonzero(flagged).tolist():

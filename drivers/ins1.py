@@ -73,7 +73,7 @@ from forcelab.drivers.protocols.ins1 import (
     samples_to_physical,
     unpack_layout,
 )
-from forcelab.drivers.sequence import contradicted_by_clock
+from forcelab.drivers.sequence import SequenceCheck
 from forcelab.drivers.serial_device import (
     SerialDevice,
     convert_options,
@@ -216,6 +216,7 @@ class Ins1Device(SerialDevice):
 
     # -- handshake ---------------------------------------------------------------------------
     def _reset_stream_state(self) -> None:
+        self._seq_check = SequenceCheck(1 << 16, 1 << 32)  # u16 counter, u32 µs clock
         self._seq_last16: int | None = None
         self._seq_unwrapped = -1
         self._t_last_raw: int | None = None
@@ -664,11 +665,9 @@ class Ins1Device(SerialDevice):
 
     def _drop_wild_seq(self, arr: np.ndarray, period_us: float) -> np.ndarray:
         """Drop (and count in ``stats.corrupt_frames``) the samples whose sequence number the
-        device clock contradicts (:func:`~forcelab.drivers.sequence.contradicted_by_clock`)."""
-        reference = None if self._seq_last16 is None or self._t_last_raw is None else \
-            (self._seq_last16, self._t_last_raw, 1)
-        bad = contradicted_by_clock(arr["seq"], arr["t_dev_us"], reference, 1, period_us,
-                                    max(0.5 * period_us, 2000.0), 1 << 16, 1 << 32)
+        device clock contradicts (:class:`~forcelab.drivers.sequence.SequenceCheck`)."""
+        bad = self._seq_check.judge(arr["seq"], arr["t_dev_us"], 1, period_us,
+                                    max(0.5 * period_us, 2000.0))
         self.stats.corrupt_frames += int(bad.sum())
         return arr[~bad] if bad.any() else arr
 

@@ -17,75 +17,119 @@ from __future__ import annotations
 
 import numpy as np
 
+#: Consecutive frames that agree with each other but not with the last good frame, after which
+#: they are taken as a new time line rather than as damaged.
+CONFIRM_FRAMES = 3
 
-def contradicted_by_clock(
-    seq: np.ndarray,
-    t_us: np.ndarray,
-    reference: tuple[int, int, int] | None,
-    n_per_frame: int,
-    period_us: float,
-    tolerance_us: float,
-    seq_modulus: int,
-    t_modulus: int | None,
-) -> np.ndarray:
-    """Which frames carry a sequence number their own device time contradicts.
+
+class SequenceCheck:
+    """Judges each frame's sequence number by its device time, across calls.
 
     Parameters
     ----------
-    seq, t_us : ndarray of int
-        Wire sequence numbers (first sample of each frame) and device times in µs, in arrival
-        order.
-    reference : tuple of int or None
-        ``(seq, t_us, n)`` of the last good frame before these, or None (then the first frame
-        is taken as good and judges the others).
-    n_per_frame : int
-        Samples per frame of these frames.
-    period_us : float
-        Sample period in µs.
-    tolerance_us : float
-        How far the time step may stray from the step the counter claims, in µs.
     seq_modulus : int
         Where the wire counter wraps (2^32, 2^16).
     t_modulus : int or None
         Where the device clock wraps in µs (2^32), None when it does not (a 64-bit clock).
 
-    Returns
-    -------
-    ndarray of bool
-        True for frames to drop: the time step continues the last good frame (within the
-        tolerance) while the counter step disagrees with it by more than the tolerance. Each
-        frame is judged against the last good frame before it, so one damaged frame never
-        condemns its neighbours.
+    Notes
+    -----
+    :meth:`judge` returns the frames to drop: their counter step from the last good frame is
+    not the plain continuation (``n`` samples of that frame; a clock step then is a clock jump,
+    the driver's business) and disagrees with their clock step by more than the tolerance.
+    Each frame is judged against the last good frame before it, so one damaged frame never
+    condemns its neighbours. With no good frame yet (after :meth:`reset`), the first frame that
+    its successor agrees with is the judge; the frames before it stay only if they agree with
+    it. :data:`CONFIRM_FRAMES` condemned frames in a row that agree with each other start a new
+    time line (the clock jumped while frames were lost), so a stale reference never condemns a
+    whole stream.
     """
-    seq = np.asarray(seq, dtype=np.int64)
-    t_us = np.asarray(t_us, dtype=np.int64)
-    k = len(seq)
-    bad = np.zeros(k, dtype=bool)
-    if k == 0:
-        return bad
-    first = 0
-    if reference is None:
-        reference, first = (int(seq[0]), int(t_us[0]), n_per_frame), 1
 
-    def wild(dseq: np.ndarray, dt: np.ndarray, n_prev: np.ndarray) -> np.ndarray:
-        dseq = (dseq + seq_modulus // 2) % seq_modulus - seq_modulus // 2
-        if t_modulus is not None:
-            dt = (dt + t_modulus // 2) % t_modulus - t_modulus // 2
-        return (np.abs(dt - n_prev * period_us) <= tolerance_us) & \
-            (np.abs(dseq * period_us - dt) > tolerance_us)
+    def __init__(self, seq_modulus: int, t_modulus: int | None) -> None:
+        self.seq_modulus = int(seq_modulus)
+        self.t_modulus = t_modulus
+        self.reset()
 
-    # The usual case, at NumPy speed: every frame against the one before it.
-    ref_seq, ref_t, ref_n = reference
-    n_prev = np.full(k, n_per_frame, dtype=np.int64)
-    n_prev[0] = ref_n
-    suspect = wild(seq - np.concatenate(([ref_seq], seq[:-1])),
-                   t_us - np.concatenate(([ref_t], t_us[:-1])), n_prev)
-    if not suspect[first:].any():
-        return bad
-    # A suspect: judge frame by frame against the last good one.
-    for i in range(first, k):
-        if wild(np.int64(seq[i] - ref_seq), np.int64(t_us[i] - ref_t), np.int64(ref_n)):
+    def reset(self) -> None:
+        """Forget the last good frame (START, reboot, reconnect: the counters restart)."""
+        self._ref: tuple[int, int, int] | None = None  # seq, t_us, n of the last good frame
+        self._run: list[tuple[int, int]] = []  # condemned in a row, agreeing with each other
+
+    def _steps(self, dseq: np.ndarray, dt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        m = self.seq_modulus
+        dseq = (dseq + m // 2) % m - m // 2
+        if self.t_modulus is not None:
+            dt = (dt + self.t_modulus // 2) % self.t_modulus - self.t_modulus // 2
+        return dseq, dt
+
+    def judge(self, seq: np.ndarray, t_us: np.ndarray, n_per_frame: int, period_us: float,
+              tolerance_us: float) -> np.ndarray:
+        """Which of these frames (in arrival order) carry a sequence number their own device
+        time contradicts.
+
+        Parameters
+        ----------
+        seq, t_us : ndarray of int
+            Wire sequence numbers (first sample of each frame) and device times in µs.
+        n_per_frame : int
+            Samples per frame.
+        period_us : float
+            Sample period in µs.
+        tolerance_us : float
+            How far the clock step may stray from the step the counter claims, in µs.
+
+        Returns
+        -------
+        ndarray of bool
+            True for the frames to drop.
+        """
+        seq = np.asarray(seq, dtype=np.int64)
+        t_us = np.asarray(t_us, dtype=np.int64)
+        k = len(seq)
+        bad = np.zeros(k, dtype=bool)
+        if k == 0:
+            return bad
+
+        def disagree(dseq: np.ndarray, dt: np.ndarray) -> np.ndarray:
+            dseq, dt = self._steps(dseq, dt)
+            return np.abs(dseq * period_us - dt) > tolerance_us
+
+        def wild(dseq: np.ndarray, dt: np.ndarray, n_prev: np.ndarray) -> np.ndarray:
+            return (self._steps(dseq, dt)[0] != n_prev) & disagree(dseq, dt)
+
+        first = 0
+        if self._ref is None:
+            confirmed = np.flatnonzero(~disagree(seq[1:] - seq[:-1], t_us[1:] - t_us[:-1]))
+            first = int(confirmed[0]) if len(confirmed) else 0
+            bad[:first] = disagree(seq[first] - seq[:first], t_us[first] - t_us[:first])
+            self._ref = (int(seq[first]), int(t_us[first]), n_per_frame)
+            first += 1
+        ref_seq, ref_t, ref_n = self._ref
+        if first < k:
+            # The usual case, at NumPy speed: every frame against the one before it.
+            s, t = seq[first:], t_us[first:]
+            n_prev = np.full(len(s), n_per_frame, dtype=np.int64)
+            n_prev[0] = ref_n
+            suspect = wild(s - np.concatenate(([ref_seq], s[:-1])),
+                           t - np.concatenate(([ref_t], t[:-1])), n_prev)
+            if not suspect.any() and not self._run:
+                self._ref = (int(seq[-1]), int(t_us[-1]), n_per_frame)
+                return bad
+        for i in range(first, k):
+            si, ti = int(seq[i]), int(t_us[i])
+            if not wild(np.int64(si - ref_seq), np.int64(ti - ref_t), np.int64(ref_n)):
+                ref_seq, ref_t, ref_n = si, ti, n_per_frame
+                self._run = []
+                continue
             bad[i] = True
-            continue
-        ref_seq, ref_t, ref_n = int(seq[i]), int(t_us[i]), n_per_frame
-    return bad
+            if self._run and disagree(np.int64(si - self._run[-1][0]),
+                                      np.int64(ti - self._run[-1][1])):
+                self._run = []
+            self._run.append((si, ti))
+            if len(self._run) >= CONFIRM_FRAMES:  # a new time line: keep what is still here
+                back = min(i + 1 - first, CONFIRM_FRAMES)
+                bad[i + 1 - back:i + 1] = False
+                ref_seq, ref_t, ref_n = si, ti, n_per_frame
+                self._run = []
+        self._ref = (ref_seq, ref_t, ref_n)
+        return bad

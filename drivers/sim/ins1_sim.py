@@ -323,6 +323,9 @@ class Ins1Simulator(Simulator):
             if not present[i]:
                 continue  # a recording without this sample: the device lost it
             ids[i] = self.frame_id
+            jump = self.faults.wild_seq(self.frame_id, q, 1, float(t[i]))
+            if jump:  # the seq field (after the side byte) sent wrong, the CRC right
+                p = p[:1] + struct.pack("<H", (int(s["seq"][i]) + jump) % 65536) + p[3:]
             if not self.send(ins1.encode_frame(ins1.SAMPLE, p), seq=q, n=1):
                 self.samples_dropped += 1
                 self.samples_lost_overflow += 1

@@ -469,3 +469,23 @@ def test_a_reply_behind_a_truncated_frame_is_still_received(open_sim):
     assert time.monotonic() - t0 < 0.9
     assert got == [] and dev.stats.resyncs > 0
     assert dev.get_status()["frames_sent"] > 20
+
+
+@pytest.mark.parametrize("jump", [100_000, -50])
+def test_a_frame_with_a_wild_sequence_number_and_a_valid_crc_loses_only_itself(
+    open_sim, concat, stream_for, jump
+):
+    (dev,) = open_sim(f"sim:plate?seed=25&faults=wildseq:0.03,wildseq_n:{jump}")
+    sim = _sim(dev)
+    (blocks,) = stream_for([dev], 1.5)
+    seq, x = concat(blocks)
+    wild = sorted(r.seq for r in sim.faults.records("wildseq") if r.seq <= seq[-1])
+    assert wild, "no frame was damaged: the test would prove nothing"
+    assert dev.stats.corrupt_frames == len(wild)
+    # exactly the damaged frames' samples are missing, as explicit gaps; nothing else
+    missing = sorted(set(range(int(seq[0]), int(seq[-1]) + 1)) - set(seq.tolist()))
+    assert missing == sorted(s + i for s in wild for i in range(dev.spf))
+    assert sum(b.gap_before for b in blocks) == dev.stats.dropped_samples == len(missing)
+    assert dev.duplicates == 0
+    assert not [e for e in dev.pop_events() if e.kind == "clock_jump"]
+    np.testing.assert_allclose(x[:, :6], sim.expected_loads(seq), atol=0.01)

@@ -280,3 +280,47 @@ def test_pushed_bytes_parse_later_exactly_like_fed_bytes():
         (fed.bytes_received, fed.bytes_discarded, fed.frames) == (len(stream), 10, 40)
     with pytest.raises(TypeError):
         pushed.push("text")
+
+
+def _fake_headers(n: int, seed: int) -> bytes:
+    """Garbage made of plausible INS1 headers (magic, version 1, lengths up to 512) with no
+    payload behind them: every one is a candidate frame whose CRC fails."""
+    rng = np.random.default_rng(seed)
+    out = bytearray()
+    while len(out) < n:
+        out += b"INS1" + bytes([1, 0x50]) + struct.pack("<H", int(rng.integers(0, 513)))
+    return bytes(out[:n])
+
+
+def _dense_headers(n: int, seed: int) -> bytes:
+    """The worst case: a header claiming the longest payload every 8 bytes."""
+    return (b"INS1\x01\x50\x00\x02" * (n // 8 + 1))[:n]
+
+
+def _damaged_frames(n: int, seed: int) -> bytes:
+    rng = np.random.default_rng(seed)
+    stream = bytearray(b"".join(_sample_frames(n // 69 + 1, seed)))[:n]
+    for pos in rng.integers(0, len(stream), len(stream) // 50):
+        stream[pos] ^= 1 << int(rng.integers(0, 8))
+    return bytes(stream)
+
+
+def _random_bytes(n: int, seed: int) -> bytes:
+    return np.random.default_rng(seed).integers(0, 256, n, dtype=np.uint8).tobytes()
+
+
+@pytest.mark.parametrize("make", [_fake_headers, _dense_headers, _damaged_frames, _random_bytes])
+def test_parse_work_is_linear_in_the_input_whatever_the_damage(make):
+    """The work (bytes scanned for the magic + bytes run through the CRC) per byte received is
+    bounded, and 4x the input costs 4x the work (64 KiB of headers took 16.7 s before)."""
+    work = {}
+    for size in (16 * 1024, 64 * 1024):
+        data = make(size, 7)
+        codec = ins1.Ins1Codec()
+        for at in range(0, size, 4096):  # as the device delivers it: 4 KiB reads
+            codec.feed(data[at:at + 4096])
+        codec.feed(b"")
+        assert codec.bytes_received == size
+        work[size] = codec.bytes_examined
+        assert codec.bytes_examined <= ins1.WORST_CASE_WORK_PER_BYTE * size
+    assert work[64 * 1024] <= 4 * work[16 * 1024] * 1.1

@@ -162,6 +162,25 @@ def test_dropped_and_duplicated_frames_become_exact_gaps(insoles):
     assert dev.stats.gaps == sum(1 for b in blocks if b.gap_before)
 
 
+@pytest.mark.parametrize("jump", [10, -5])
+def test_a_sample_with_a_wild_sequence_number_and_a_valid_crc_loses_only_itself(insoles, jump):
+    setup = insoles(faults=f"wildseq:0.02,wildseq_n:{jump}", fault_side="left")
+    dev = Ins1Device.from_url(setup.urls[0])
+    blocks, _, _ = _collect(dev, 2.0)
+    dev.close()
+    sim = setup.left
+    sent = sim.sent
+    wild = np.isin(sent["frame"], [r.frame for r in sim.faults.records("wildseq")])
+    seq, values = _per_sample(blocks)
+    in_range = (sent["seq"] >= seq[0]) & (sent["seq"] <= seq[-1])
+    assert np.sum(in_range & wild) > 0, "no sample was damaged: the test would prove nothing"
+    assert np.array_equal(seq, sent["seq"][in_range & ~wild])  # nothing else lost or moved
+    assert dev.stats.corrupt_frames == int(np.sum(in_range & wild))
+    assert dev.stats.dropped_samples == dev.stats.corrupt_frames
+    assert max(b.gap_before for b in blocks) == 1  # never a gap of minutes
+    assert dev.stats.duplicates == 0 and dev.stats.clock_jumps == 0
+
+
 def test_sequence_and_device_clock_wrap_without_a_gap(insoles):
     setup = insoles(seq_start=65300, clock_start_s=4294.2, drift=0)
     dev = Ins1Device.from_url(setup.urls[0])
