@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -91,23 +92,16 @@ CHANNELS = (
 )
 
 
+@dataclass
 class Csv4Stats(LinkStats):
     """LinkStats plus CSV4 counters: ``duplicates`` (repeated t_ms dropped), ``overrange``
     (samples with a saturated cell), ``clock_resets`` (millis() went backwards: the board
     restarted), ``comments``."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.duplicates = 0
-        self.overrange = 0
-        self.clock_resets = 0
-        self.comments = 0
-
-    def to_dict(self) -> dict[str, int]:
-        d = super().to_dict()
-        d.update(duplicates=self.duplicates, overrange=self.overrange,
-                 clock_resets=self.clock_resets, comments=self.comments)
-        return d
+    duplicates: int = 0
+    overrange: int = 0
+    clock_resets: int = 0
+    comments: int = 0
 
 
 class Csv4Device(SerialDevice):
@@ -213,12 +207,7 @@ class Csv4Device(SerialDevice):
         #: next read (fewer, larger blocks for a recorder that polls often).
         self.hold_s = 0.05
         self._reset_stream_state()
-        self._open_transport()
-        try:
-            self._handshake()
-        except BaseException:
-            self._transport.close()
-            raise
+        self._connect()
 
     # -- state ---------------------------------------------------------------------------
     def _reset_stream_state(self) -> None:
@@ -425,13 +414,7 @@ class Csv4Device(SerialDevice):
         wait for the next read, so a recorder polling every few ms gets 50 ms blocks; after
         stop() or an unplug every received line is returned at once.
         """
-        if self._raise_pending is not None:
-            exc, self._raise_pending = self._raise_pending, None
-            raise exc
-        if self._closed:
-            raise DeviceError(f"CSV4 device on {self.port} is closed")
-        if self._lost is not None:
-            self._reconnect_if_due()
+        self._before_read()
         deadline = time.monotonic() + max(0.0, float(timeout))
         try:
             while True:
@@ -460,18 +443,8 @@ class Csv4Device(SerialDevice):
                 return blocks
             raise lost from exc
 
-    def close(self) -> None:
-        """Stop streaming (if the link is up) and release the port; safe to call twice."""
-        if self._closed:
-            return
-        if self._lost is None and self._streaming:
-            try:
-                self._command("x", ("# ok stop",), timeout_s=0.2, retries=0)
-            except DeviceError:
-                pass
-        self._streaming = False
-        self._closed = True
-        self._transport.close()
+    def _stop_quickly(self) -> None:
+        self._command("x", ("# ok stop",), timeout_s=0.2, retries=0)
 
     # -- lines -> blocks -----------------------------------------------------------------
     def _make_blocks(self, flush: bool = False) -> list[Block]:

@@ -179,12 +179,8 @@ class FPB1Device(DataTimeline, SerialDevice):
         self._last_host_end: float | None = None
         self._autozero = False
         self._zero_offsets: list[int] | None = None
-        self._open_transport()
-        try:
-            self._handshake(int(rate_hz))
-        except BaseException:
-            self._transport.close()
-            raise
+        self._rate_at_open_hz = int(rate_hz)
+        self._connect()
 
     # -- plumbing ------------------------------------------------------------------------
     def _next_token(self) -> int:
@@ -364,7 +360,8 @@ class FPB1Device(DataTimeline, SerialDevice):
         self._counts_to_loads_t = (cal.matrix * cal.mvv_per_count[None, :]).T.copy()
 
     # -- handshake -----------------------------------------------------------------------
-    def _handshake(self, rate_hz: int) -> None:
+    def _handshake(self) -> None:
+        rate_hz = self._rate_at_open_hz
         self._transport.reset_input()
         # A plate left streaming by a crashed program: stop it (BAD_STATE when already stopped).
         try:
@@ -600,19 +597,13 @@ class FPB1Device(DataTimeline, SerialDevice):
     _ping_disagreements = 0
     _last_rx = 0.0
 
+    def _stop_quickly(self) -> None:
+        self.command(STOP, timeout_s=0.3)
+
     def close(self) -> None:
         """Stop streaming if possible and release the port (idempotent)."""
-        if self._closed:
-            return
         with self._lock:
-            if self._streaming and self._lost is None:
-                try:
-                    self.command(STOP, timeout_s=0.3)
-                except DeviceError:
-                    pass
-            self._streaming = False
-            self._closed = True
-            self._transport.close()
+            super().close()
 
     def __repr__(self) -> str:
         serial = getattr(getattr(self, "info", None), "serial", "?")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import struct
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -93,29 +94,17 @@ CHANNELS = (
 )
 
 
+@dataclass
 class Ins1Stats(LinkStats):
     """LinkStats plus INS1 counters: ``duplicates`` (repeated seq dropped), ``force_mismatch``
     (samples whose Σ p·A disagrees with the device total), ``sensor_faults`` (samples with a
     faulty sensor), ``clock_jumps`` (device clock discontinuities), ``time_syncs``."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.duplicates = 0
-        self.force_mismatch = 0
-        self.sensor_faults = 0
-        self.clock_jumps = 0
-        self.time_syncs = 0
-
-    def to_dict(self) -> dict[str, int]:
-        d = super().to_dict()
-        d.update(
-            duplicates=self.duplicates,
-            force_mismatch=self.force_mismatch,
-            sensor_faults=self.sensor_faults,
-            clock_jumps=self.clock_jumps,
-            time_syncs=self.time_syncs,
-        )
-        return d
+    duplicates: int = 0
+    force_mismatch: int = 0
+    sensor_faults: int = 0
+    clock_jumps: int = 0
+    time_syncs: int = 0
 
 
 class Ins1Device(SerialDevice):
@@ -207,12 +196,7 @@ class Ins1Device(SerialDevice):
         self._rebooted = False
         self._resync_needed = False
         self._reset_stream_state()
-        self._open_transport()
-        try:
-            self._handshake()
-        except BaseException:
-            self._transport.close()
-            raise
+        self._connect()
 
     # -- handshake ---------------------------------------------------------------------------
     def _reset_stream_state(self) -> None:
@@ -477,13 +461,7 @@ class Ins1Device(SerialDevice):
         next read while streaming (a recorder polling every few ms gets the same 50 ms blocks);
         after stop(), a reboot or an unplug every received sample is returned at once.
         """
-        if self._raise_pending is not None:
-            exc, self._raise_pending = self._raise_pending, None
-            raise exc
-        if self._closed:
-            raise DeviceError(f"INS1 device on {self.port} is closed")
-        if self._lost is not None:
-            self._reconnect_if_due()
+        self._before_read()
         deadline = time.monotonic() + max(0.0, float(timeout))
         blocks: list[Block] = []
         try:
@@ -537,18 +515,8 @@ class Ins1Device(SerialDevice):
             self._dispatch(fr, t_recv)
         self._bytes_since = None
 
-    def close(self) -> None:
-        """Stop streaming (if the link is up) and release the port; safe to call twice."""
-        if self._closed:
-            return
-        if self._lost is None and self._streaming:
-            try:
-                self._command(STOP, retries=0, timeout_s=0.2)
-            except DeviceError:
-                pass
-        self._streaming = False
-        self._closed = True
-        self._transport.close()
+    def _stop_quickly(self) -> None:
+        self._command(STOP, retries=0, timeout_s=0.2)
 
     # -- samples -> blocks -----------------------------------------------------------------------
     def _make_blocks(self) -> list[Block]:

@@ -44,6 +44,7 @@ class SerialDevice(Device):
 
     info: DeviceInfo
     stats: LinkStats
+    _streaming: bool
     port: str
     baudrate: int
     reconnect_interval_s: float
@@ -106,6 +107,56 @@ class SerialDevice(Device):
                                         str(self._lost)))
         self._transport.close()
         return self._lost
+
+    # -- open, read, close -----------------------------------------------------------------
+    @abc.abstractmethod
+    def _handshake(self) -> None:
+        """Bring the freshly opened device into a known state (stopped, identified)."""
+
+    @abc.abstractmethod
+    def _stop_quickly(self) -> None:
+        """Send the protocol's STOP with a short timeout (used by close())."""
+
+    def _connect(self) -> None:
+        """Open the port and run the handshake; the port is released again when it fails."""
+        self._open_transport()
+        try:
+            self._handshake()
+        except BaseException:
+            self._transport.close()
+            raise
+
+    def _before_read(self) -> None:
+        """What every ``read`` does first: raise the loss held back while the Blocks received
+        before it were handed out, refuse a closed device, try to reconnect a lost one.
+
+        Raises
+        ------
+        ConnectionLost
+            The link is (still) down.
+        DeviceError
+            The device is closed.
+        """
+        if self._raise_pending is not None:
+            exc, self._raise_pending = self._raise_pending, None
+            raise exc
+        if self._closed:
+            raise DeviceError(f"{self.kind_label} on {self.port} is closed")
+        if self._lost is not None:
+            self._reconnect_if_due()
+
+    def close(self) -> None:
+        """Stop streaming (if the link is up) and release the port; safe to call twice."""
+        if self._closed:
+            return
+        if self._lost is None and self._streaming:
+            try:
+                self._stop_quickly()
+            except DeviceError:
+                pass
+        self._streaming = False
+        self._closed = True
+        self._transport.close()
 
     # -- reconnect -----------------------------------------------------------------------
     @abc.abstractmethod

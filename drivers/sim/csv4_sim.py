@@ -18,13 +18,12 @@ back (clipped to the plate). Ground truth per line is kept in :attr:`Csv4Simulat
 
 from __future__ import annotations
 
-import time
 import zlib
 from typing import Any
 
 import numpy as np
 from forcelab.drivers.errors import DeviceError
-from forcelab.drivers.protocols.csv4 import RAW_LIMIT
+from forcelab.drivers.protocols.csv4 import RATES_HZ, RAW_LIMIT, UNITS
 from forcelab.drivers.sim.base import Simulator
 from forcelab.drivers.sim.gait import GaitModel
 from forcelab.drivers.sim.pty import SimPort, free_name
@@ -33,6 +32,7 @@ from forcelab.drivers.sim.setup_base import (
     check_unknown,
     gait_from_options,
     num_option,
+    start_together,
 )
 
 SENT_DTYPE = np.dtype(
@@ -69,6 +69,8 @@ class Csv4Simulator(Simulator):
     **kw
         ``seed``, ``faults``, ``drift_ppm``, ``period_s`` of :class:`Simulator`.
     """
+
+    SENT_DTYPE = SENT_DTYPE
 
     def __init__(
         self,
@@ -114,7 +116,6 @@ class Csv4Simulator(Simulator):
             self.scales = np.round(self.true_scales, 4)
         self.boots = 0
         self.commands: list[str] = []
-        self.sent_chunks: list[np.ndarray] = []
         self._line_buf = bytearray()
         self._silent_until = -np.inf
         self._first_boot = True
@@ -311,14 +312,6 @@ class Csv4Simulator(Simulator):
             self.scales[cell] = scale
             self._reply(f"# ok cal cell={cell} scale={scale:.4f}")
 
-    @property
-    def sent(self) -> np.ndarray:
-        """Every data line generated so far (:data:`SENT_DTYPE`), including damaged ones."""
-        with self._lock:
-            if not self.sent_chunks:
-                return np.zeros(0, SENT_DTYPE)
-            return np.concatenate(self.sent_chunks)
-
 
 class DiySetup(Setup):
     """A running simulated CSV4 plate (a :class:`Setup` named ``"diy"``)."""
@@ -372,7 +365,7 @@ def start_diy(options: dict[str, Any] | None = None) -> DiySetup:
         raise DeviceError(f"sim:diy plate size {width} x {length} m is out of range 0.05..5")
     if not 0 <= noise <= 1e5 or not 0 <= silence <= 10:
         raise DeviceError("sim:diy noise must be 0..1e5 counts and reset_silence 0..10 s")
-    if rate not in (10, 80) or units not in ("raw", "N"):
+    if rate not in RATES_HZ or units not in UNITS:
         raise DeviceError(f"sim:diy rate={rate} units={units}: rate 10/80 Hz, units raw/N")
     port = SimPort(pname, description="forcelab simulated CSV4 DIY plate",
                    serial_number=board_id, vid=0x1A86, pid=0x7523).open()
@@ -381,8 +374,7 @@ def start_diy(options: dict[str, Any] | None = None) -> DiySetup:
                             width_m=width, length_m=length, noise_counts=noise,
                             reset_silence_s=silence, clock_start_s=clock_start, seed=seed,
                             faults=faults, drift_ppm=drift, calibrated=calibrated)
-        t0_mono = time.monotonic()
-        sim.start(t0_mono=t0_mono)
+        start_together([sim])
     except BaseException:
         port.close()
         raise

@@ -196,3 +196,19 @@ def check_unknown(setup: str, opts: dict[str, Any], known: tuple[str, ...] = ())
         raise DeviceError(
             f"unknown option(s) {', '.join(left)} for sim:{setup}; valid: {', '.join(valid)}"
         )
+
+
+def start_together(simulators: list[Any]) -> None:
+    """Start simulators on one model time axis (the devices of one setup share it)."""
+    t0_mono = time.monotonic()
+    for sim in simulators:
+        sim.start(t0_mono=t0_mono)
+
+
+def stop_all(simulators: list[Any]) -> None:
+    """Stop simulators after a failed setup start; errors of the stops are not the news."""
+    for sim in simulators:
+        try:
+            sim.stop()
+        except RuntimeError:
+            pass

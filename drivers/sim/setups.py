@@ -29,7 +29,6 @@ factory must pop the options it understands from its own copy and raise
 from __future__ import annotations
 
 import importlib
-import time
 import urllib.parse
 from collections.abc import Callable
 from typing import Any
@@ -46,6 +45,8 @@ from forcelab.drivers.sim.setup_base import (
     check_unknown,
     gait_from_options,
     num_option,
+    start_together,
+    stop_all,
 )
 
 __all__ = ["SETUPS", "Setup", "check_unknown", "gait_from_options", "parse_query",
@@ -91,15 +92,9 @@ def _fpb1_setup(name: str, options: dict[str, Any],
             query.update({k: str(v) for k, v in driver_opts.items()})
             q = urllib.parse.urlencode(query)
             urls.append(f"fpb1://{port.device}" + (f"?{q}" if q else ""))
-        t0_mono = time.monotonic()  # one model time axis for every device of the setup
-        for sim in sims:
-            sim.start(t0_mono=t0_mono)
+        start_together(sims)  # one model time axis for every device of the setup
     except BaseException:
-        for sim in sims:
-            try:
-                sim.stop()
-            except RuntimeError:
-                pass
+        stop_all(sims)
         raise
     return Setup(name, [s.port.device for s in sims], urls, sims, gait, dict(options))
 

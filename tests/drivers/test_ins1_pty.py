@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import csv
 import time
 
 import numpy as np
 import pytest
+from driver_helpers import (
+    collect,
+    match_stances,
+    per_sample,
+    read_after_reconnect,
+    read_samples,
+    wait_until,
+)
 from forcelab.drivers.errors import ConnectionLost, DeviceError, DeviceNotFound, ProtocolError
 from forcelab.drivers.ins1 import Ins1Device, pair_insoles
 from forcelab.drivers.open import open_devices
 from forcelab.drivers.protocols import ins1 as wire
-from forcelab.drivers.sim.ins1_sim import start_insoles
+from forcelab.drivers.sim.ins1_sim import load_opengo, start_insoles
+from forcelab.drivers.sim.pty import SimPort
 
 
 @pytest.fixture
@@ -25,26 +35,6 @@ def insoles(request):
     yield start
     for s in setups:
         s.stop()
-
-
-def _collect(dev, duration_s, *, until_lost=False):
-    """Stream for duration_s; returns (blocks, t_start, t_stop)."""
-    blocks = []
-    dev.start()
-    t_start = time.time()
-    end = time.monotonic() + duration_s
-    while time.monotonic() < end:
-        blocks += dev.read(0.05)
-    t_stop = time.time()
-    dev.stop()
-    blocks += dev.read(0.15)
-    return blocks, t_start, t_stop
-
-
-def _per_sample(blocks):
-    seq = np.concatenate([b.seq + np.arange(b.n) for b in blocks])
-    values = np.concatenate([b.samples for b in blocks])
-    return seq, values
 
 
 def _runs(on):
@@ -84,9 +74,9 @@ def test_stream_is_continuous_with_forces_and_stances_of_the_simulator(insoles):
     setup = insoles(start_s=0.2, speed=3.5)
     sim = setup.left
     dev = Ins1Device.from_url(setup.urls[0])
-    blocks, t_start, t_stop = _collect(dev, 2.5)
+    blocks, t_start, t_stop = collect(dev, 2.5)
     dev.close()
-    seq, values = _per_sample(blocks)
+    seq, values = per_sample(blocks)
     assert np.array_equal(seq, np.arange(seq[0], seq[0] + len(seq)))  # no gap, no repeat
     assert all(b.gap_before == 0 for b in blocks)
     # rate x duration: exactly on the device clock, roughly on the host's (a loaded machine
@@ -127,12 +117,12 @@ def test_stream_is_continuous_with_forces_and_stances_of_the_simulator(insoles):
 def test_bit_flips_lose_exactly_the_damaged_frames(insoles):
     setup = insoles(faults="bitflip:2e-3", fault_side="left")
     dev = Ins1Device.from_url(setup.urls[0])
-    blocks, _, _ = _collect(dev, 2.0)
+    blocks, _, _ = collect(dev, 2.0)
     dev.close()
     sim = setup.left
     damaged = sim.faults.damaged_frames()
     sent = sim.sent
-    seq, _ = _per_sample(blocks)
+    seq, _ = per_sample(blocks)
     in_range = (sent["seq"] >= seq[0]) & (sent["seq"] <= seq[-1])
     intact = in_range & ~np.isin(sent["frame"], list(damaged))
     assert np.array_equal(seq, sent["seq"][intact])
@@ -145,12 +135,12 @@ def test_bit_flips_lose_exactly_the_damaged_frames(insoles):
 def test_dropped_and_duplicated_frames_become_exact_gaps(insoles):
     setup = insoles(faults="drop:0.03,duplicate:0.03", fault_side="right")
     dev = Ins1Device.from_url(setup.urls[1])
-    blocks, _, _ = _collect(dev, 2.0)
+    blocks, _, _ = collect(dev, 2.0)
     dev.close()
     sim = setup.right
     sent = sim.sent
     dropped = np.isin(sent["frame"], list(sim.faults.dropped_frames()))
-    seq, _ = _per_sample(blocks)
+    seq, _ = per_sample(blocks)
     in_range = (sent["seq"] >= seq[0]) & (sent["seq"] <= seq[-1])
     assert np.array_equal(seq, sent["seq"][in_range & ~dropped])
     # each block's gap_before is exactly the number of samples missing before it
@@ -166,12 +156,12 @@ def test_dropped_and_duplicated_frames_become_exact_gaps(insoles):
 def test_a_sample_with_a_wild_sequence_number_and_a_valid_crc_loses_only_itself(insoles, jump):
     setup = insoles(faults=f"wildseq:0.02,wildseq_n:{jump}", fault_side="left")
     dev = Ins1Device.from_url(setup.urls[0])
-    blocks, _, _ = _collect(dev, 2.0)
+    blocks, _, _ = collect(dev, 2.0)
     dev.close()
     sim = setup.left
     sent = sim.sent
     wild = np.isin(sent["frame"], [r.frame for r in sim.faults.records("wildseq")])
-    seq, values = _per_sample(blocks)
+    seq, values = per_sample(blocks)
     in_range = (sent["seq"] >= seq[0]) & (sent["seq"] <= seq[-1])
     assert np.sum(in_range & wild) > 0, "no sample was damaged: the test would prove nothing"
     assert np.array_equal(seq, sent["seq"][in_range & ~wild])  # nothing else lost or moved
@@ -184,9 +174,9 @@ def test_a_sample_with_a_wild_sequence_number_and_a_valid_crc_loses_only_itself(
 def test_sequence_and_device_clock_wrap_without_a_gap(insoles):
     setup = insoles(seq_start=65300, clock_start_s=4294.2, drift=0)
     dev = Ins1Device.from_url(setup.urls[0])
-    blocks, _, _ = _collect(dev, 1.5)
+    blocks, _, _ = collect(dev, 1.5)
     dev.close()
-    seq, _ = _per_sample(blocks)
+    seq, _ = per_sample(blocks)
     assert seq[0] >= 65300 and seq[-1] > 65536  # the u16 counter wrapped
     assert np.array_equal(seq, np.arange(seq[0], seq[0] + len(seq)))
     t_dev = np.array([b.t_device_s for b in blocks])
@@ -214,18 +204,12 @@ def test_unplug_raises_within_a_second_loses_nothing_and_replug_resumes(insoles)
     assert t_raised - (setup.t0_host_s + unplug.t_s) < 1.0
     assert "unplugged" in str(err.value) or "lost" in str(err.value)
     assert not dev.connected
-    seq, _ = _per_sample(before)
+    seq, _ = per_sample(before)
     assert np.array_equal(seq, np.arange(seq[0], seq[0] + len(seq)))
     sent_before = sim.sent["seq"][sim.sent["t_model_s"] < unplug.t_s]
     assert seq[-1] >= sent_before[-1] - 2  # at most what was still in the pty's buffer
     # replug: read keeps raising until the port is back, then streaming resumes
-    after = []
-    deadline = time.monotonic() + 4
-    while not after and time.monotonic() < deadline:
-        try:
-            after = dev.read(0.1)
-        except ConnectionLost:
-            time.sleep(0.05)
+    after = read_after_reconnect(dev, 4.0)
     assert after, "streaming did not resume after the replug"
     assert dev.connected and dev.stats.reconnects == 1 and sim.boots == 2
     kinds = [e.kind for e in dev.pop_events()]
@@ -243,13 +227,13 @@ def test_sensor_fault_reads_nan_and_force_mismatch_is_flagged(insoles):
     setup.right.f_total_gain = 1.4
     left = Ins1Device.from_url(setup.urls[0])
     right = Ins1Device.from_url(setup.urls[1])
-    lb, _, _ = _collect(left, 1.0)
-    rb, _, _ = _collect(right, 1.0)
-    _, lv = _per_sample(lb)
+    lb, _, _ = collect(left, 1.0)
+    rb, _, _ = collect(right, 1.0)
+    _, lv = per_sample(lb)
     assert np.isnan(lv[:, 3 + 3]).all() and np.isfinite(np.delete(lv[:, 3:19], 3, 1)).all()
     assert left.stats.sensor_faults == len(lv) and left.stats.force_mismatch == 0
     assert all(b.status & wire.FLAG_SENSOR_FAULT for b in lb)
-    _, rv = _per_sample(rb)
+    _, rv = per_sample(rb)
     f_sum = wire.force_from_pressures(rv[:, 3:19], right._area_mm2)
     expected = wire.force_mismatch(rv[:, 0], f_sum)
     assert right.stats.force_mismatch == int(expected.sum()) > 0
@@ -269,7 +253,7 @@ def test_zero_and_weight_calibration(insoles):
         assert scale == pytest.approx(1.1, rel=1e-6)
         with pytest.raises(DeviceError, match="positive"):
             dev.set_weight(-5)
-        blocks, _, _ = _collect(dev, 0.3)
+        blocks, _, _ = collect(dev, 0.3)
         assert all(b.status & wire.FLAG_ZEROED and b.status & wire.FLAG_WEIGHT_CALIBRATED
                    for b in blocks)
     loaded = insoles(start_s=0.0, name="loaded")
@@ -320,7 +304,7 @@ def test_both_feet_share_the_host_time_base(insoles):
     pair.stop()
     for side, sim in (("left", setup.left), ("right", setup.right)):
         blocks = got[side]
-        seq, _ = _per_sample(blocks)
+        seq, _ = per_sample(blocks)
         sent = sim.sent
         row = {int(q): k for k, q in enumerate(sent["seq"])}
         t_model = np.array([sent["t_model_s"][row[b.seq]] for b in blocks])
@@ -341,8 +325,6 @@ def test_both_feet_share_the_host_time_base(insoles):
 def test_bad_ports_and_silent_devices_give_clear_errors(tmp_path):
     with pytest.raises(DeviceNotFound, match="cannot open"):
         Ins1Device.from_url(f"ins1://{tmp_path}/ttyNOPE")
-    from forcelab.drivers.sim.pty import SimPort
-
     silent = SimPort("t-ins1-silent", serial_number="X").open()
     try:
         t0 = time.monotonic()
@@ -358,9 +340,9 @@ def test_stalls_then_bursts_and_clock_jumps_lose_nothing(insoles):
                     fault_side="left", seed=3)
     sim = setup.left
     dev = Ins1Device.from_url(setup.urls[0])
-    blocks, _, _ = _collect(dev, 2.5)
+    blocks, _, _ = collect(dev, 2.5)
     dev.close()
-    seq, _ = _per_sample(blocks)
+    seq, _ = per_sample(blocks)
     assert np.array_equal(seq, np.arange(seq[0], seq[0] + len(seq)))  # bursts, not losses
     assert dev.stats.dropped_samples == 0
     stalls, jumps = sim.faults.records("stall"), sim.faults.records("clockjump")
@@ -399,8 +381,6 @@ def test_real_moticon_recording_played_back_through_the_protocol(shared_data):
     the recorded pressures and forces exactly, Σ p·A matches the device total on real data,
     rows the recording lacks become gaps of the right length, and stance onsets agree with
     the insole vendor's own gait report."""
-    import csv
-
     folder = shared_data / "moticon_opengo_walking"
     setup = start_insoles({"playback": str(folder / "230927_102114.txt"),
                            "playback_start": 4.0, "name": "t-ins1-playback"})
@@ -418,13 +398,11 @@ def test_real_moticon_recording_played_back_through_the_protocol(shared_data):
         pair.close()
     finally:
         setup.stop()
-    from forcelab.drivers.sim.ins1_sim import load_opengo
-
     rec = load_opengo(str(folder / "230927_102114.txt"))
     for side in ("left", "right"):
         sim = setup.left if side == "left" else setup.right
         dev = pair.left if side == "left" else pair.right
-        seq, values = _per_sample(got[side])
+        seq, values = per_sample(got[side])
         row_of = dict(zip(sim.sent["seq"].tolist(), sim.played_rows.tolist(), strict=True))
         rows = np.array([row_of[int(q)] for q in seq])
         r = rec[side]
@@ -455,47 +433,41 @@ def test_insole_restart_while_idle_and_while_streaming(insoles):
     with sim._lock:  # a brown-out while stopped: clock and rate restart
         sim.info.rate_hz = 100
         sim.on_boot()
-    time.sleep(0.1)
-    dev.read(0.05)
+
+    def boot_seen() -> bool:
+        assert dev.read(0.05) == []  # stopped: frames are handled, no samples
+        return "reboot" in [e.kind for e in dev.pop_events()]
+
+    wait_until(boot_seen, 5.0, "the BOOT frame")
     dev.start()  # re-synchronises and sets the rate again before streaming
     assert sim.info.rate_hz == 200 and sim.streaming
-    before = []
-    while sum(b.n for b in before) < 100:
-        before += dev.read(0.1)
+    before = read_samples(dev, 100, 5.0)
     with sim._lock:  # a restart while streaming: streaming stops, seq and clock restart
         sim.info.rate_hz = 100
         sim.on_boot()
-    t_boot = time.time()
-    after = []
-    while not after or sum(b.n for b in after) < 50:
-        after += dev.read(0.1)
-        assert time.time() - t_boot < 5
+        n_before = int(np.sum(sim.sent["boot"] == sim.boots - 1))  # samples of the old boot
+    blocks = before + read_samples(dev, n_before - sum(b.n for b in before) + 50, 5.0)
     dev.stop()
     dev.close()
     assert "reboot" in [e.kind for e in dev.pop_events()]
     assert sim.info.rate_hz == 200  # set again after the restart
-    first = after[0]
-    assert first.gap_before >= 1 and first.seq > before[-1].seq
-    seq, _ = _per_sample(after)
+    # every sample of the old boot arrived; the next block is the first after the restart
+    counts = np.cumsum([b.n for b in blocks])
+    k = int(np.searchsorted(counts, n_before, side="right"))
+    assert counts[k - 1] == n_before
+    last, first = blocks[k - 1], blocks[k]
+    # the counters restarted, so the gap comes from time: the samples the device really did
+    # not take between its last sample before the restart and its first after it (within the
+    # fitted clocks' error), never a wrap of the 16-bit counter
+    sent = sim.sent
+    old = sent[sent["boot"] == sim.boots - 1]
+    new = sent[sent["boot"] == sim.boots]
+    true_gap = round((new["t_model_s"][0] - old["t_model_s"][-1]) * 200) - 1
+    clock_error = int(np.ceil(dev.clock.best_rtt_s * 200))  # both fits are off by < RTT/2
+    assert abs(first.gap_before - true_gap) <= 1 + clock_error
+    assert first.seq == last.seq + last.n + first.gap_before
+    seq, _ = per_sample(blocks)
     assert np.all(np.diff(seq) >= 1)
-
-
-def match_stances(found, true, lo, hi, tol):
-    """Every true stance inside (lo, hi) was found, and every found stance safely inside was
-    true, with both edges within ``tol`` s. Returns the number of true stances checked."""
-    found = np.asarray(found, dtype=float).reshape(-1, 2)
-    true = np.asarray(true, dtype=float).reshape(-1, 2)
-    true_in = true[(true[:, 0] > lo) & (true[:, 1] < hi)]
-    found_in = found[(found[:, 0] > lo + tol) & (found[:, 1] < hi - tol)]
-    for a, b in true_in:
-        k = int(np.argmin(np.abs(found[:, 0] - a)))
-        assert abs(found[k, 0] - a) <= tol and abs(found[k, 1] - b) <= tol, (a, b, found[k])
-    for a, b in found_in:
-        k = int(np.argmin(np.abs(true[:, 0] - a)))
-        assert abs(true[k, 0] - a) <= tol and abs(true[k, 1] - b) <= tol, (a, b, true[k])
-    return len(true_in)
-
-
 def test_frequent_polls_hold_young_samples_and_stop_returns_them_all(insoles):
     setup = insoles()
     sim = setup.left
@@ -512,7 +484,7 @@ def test_frequent_polls_hold_young_samples_and_stop_returns_them_all(insoles):
         assert held == []  # nothing handed out while the samples are young
         dev.stop()
         blocks = dev.read(0.2)
-        seq, _ = _per_sample(blocks)
+        seq, _ = per_sample(blocks)
         sent = sim.sent["seq"]
         assert len(seq) == len(sent) > 50
         assert np.array_equal(seq, np.arange(seq[0], seq[0] + len(seq)))
@@ -536,7 +508,7 @@ def test_unplug_returns_held_samples_before_raising(insoles):
                 got += dev.read(0.0)
                 time.sleep(0.005)
         assert got, "the samples held before the unplug were not returned"
-        seq, _ = _per_sample(got)
+        seq, _ = per_sample(got)
         assert np.array_equal(seq, np.arange(seq[0], seq[0] + len(seq)))
         unplug = sim.faults.records("unplug")[0]
         sent_before = sim.sent["seq"][sim.sent["t_model_s"] < unplug.t_s]
