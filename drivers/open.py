@@ -109,11 +109,3 @@ def parse_query(query: str) -> dict[str, str]:
         k, v = item.split("=", 1)
         out[urllib.parse.unquote_plus(k).strip().lower()] = urllib.parse.unquote_plus(v).strip()
     return out
-
-
-
-def describe_url(url: str) -> str:
-    """One line saying what a device string opens (for messages)."""
-    proto, ports, opts = split_url(url)
-    q = urllib.parse.urlencode(opts)
-    return f"{proto}: {', '.join(ports)}" + (f" ({q})" if q else "")
