@@ -487,12 +487,12 @@ def test_a_frame_with_a_wild_sequence_number_and_a_valid_crc_loses_only_itself(
     sim = _sim(dev)
     (blocks,) = stream_for([dev], 1.5)
     seq, x = concat(blocks)
-    wild = sorted(r.seq for r in sim.faults.records("wildseq") if r.seq <= seq[-1])
+    wild = sorted(r.seq for r in sim.faults.records("wildseq"))  # stop() drained the link
     assert wild, "no frame was damaged: the test would prove nothing"
     assert dev.stats.corrupt_frames == len(wild)
     # exactly the damaged frames' samples are missing, as explicit gaps; nothing else
     missing = sorted(set(range(int(seq[0]), int(seq[-1]) + 1)) - set(seq.tolist()))
-    assert missing == sorted(s + i for s in wild for i in range(dev.spf))
+    assert missing == sorted(s + i for s in wild if s < seq[-1] for i in range(dev.spf))
     assert sum(b.gap_before for b in blocks) == dev.stats.dropped_samples == len(missing)
     assert dev.duplicates == 0
     assert not [e for e in dev.pop_events() if e.kind == "clock_jump"]
