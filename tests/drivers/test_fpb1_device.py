@@ -49,7 +49,6 @@ def test_continuous_stream_forces_equal_what_the_simulator_generated(open_sim, c
     blocks = []
     while time.monotonic() - t0 < 1.5:
         blocks += dev.read(0.02)
-    elapsed = time.monotonic() - t0
     dev.stop()
     blocks += dev.read(0.05)
     seq, x = concat(blocks)
@@ -58,8 +57,8 @@ def test_continuous_stream_forces_equal_what_the_simulator_generated(open_sim, c
     np.testing.assert_array_equal(seq, np.arange(n))
     assert all(b.gap_before == 0 for b in blocks)
     assert dev.stats.dropped_samples == 0 and dev.stats.crc_errors == 0
-    # sample count ~ rate x duration
-    assert abs(n - 1000 * elapsed) < 0.05 * 1000 * elapsed + 60
+    # every sample the plate took between START and STOP arrived (1.5 s of them or so)
+    assert n == sim.k > 1000
     # forces equal to the simulator's within quantisation (1 count ~ 0.002 N)
     expected = sim.expected_loads(np.arange(n))
     np.testing.assert_allclose(x[:, :6], expected, atol=0.01)
@@ -67,10 +66,11 @@ def test_continuous_stream_forces_equal_what_the_simulator_generated(open_sim, c
     unloaded = x[:, 2] < dev.cop_threshold_n
     assert unloaded.any() and np.isnan(x[unloaded, 6:]).all()
     assert np.isfinite(x[~unloaded, 6:]).all()
-    # host time base: blocks in order and within a fraction of a second of the wall clock
+    # host time base: blocks in order, each at the host time its first sample was taken
     th = np.array([b.t_host_s for b in blocks])
     assert np.all(np.diff(th) > 0)
-    assert abs(th[-1] + blocks[-1].n / 1000 - time.time()) < 0.5
+    true_host = dev.sim_setup.t0_host_s + sim.sample_model_times(np.array([b.seq for b in blocks]))
+    assert np.all(np.abs(th - true_host) < 0.02)  # within 20 ms (RTT on a loaded host)
 
 
 @pytest.mark.parametrize("gait, seconds, min_stances", [

@@ -74,18 +74,17 @@ def test_stream_is_continuous_with_forces_and_stances_of_the_simulator(insoles):
     setup = insoles(start_s=0.2, speed=3.5)
     sim = setup.left
     dev = Ins1Device.from_url(setup.urls[0])
-    blocks, t_start, t_stop = collect(dev, 2.5)
+    blocks, _, _ = collect(dev, 2.5)
     dev.close()
     seq, values = per_sample(blocks)
     assert np.array_equal(seq, np.arange(seq[0], seq[0] + len(seq)))  # no gap, no repeat
     assert all(b.gap_before == 0 for b in blocks)
-    # rate x duration: exactly on the device clock, roughly on the host's (a loaded machine
-    # delays the simulator thread, which then stops a little early)
+    # rate x duration on the device clock
     span_dev = blocks[-1].t_device_s + (blocks[-1].n - 1) / 200.0 - blocks[0].t_device_s
     assert len(seq) == pytest.approx(span_dev * 200.0 * (1 - 60e-6) + 1, abs=1.01)
-    assert len(seq) == pytest.approx(200 * (t_stop - t_start), rel=0.15)
-    # exactly what the device sent
+    # exactly what the device sent, every sample of it (stop() drains the link)
     sent = sim.sent
+    assert len(seq) == len(sent) > 300
     row = {int(q): k for k, q in enumerate(sent["seq"])}
     idx = np.array([row[int(q)] for q in seq])
     assert np.array_equal(values[:, 0], sent["f_total"][idx] * 0.5)
