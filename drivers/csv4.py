@@ -424,7 +424,8 @@ class Csv4Device(SerialDevice):
                 if n_pending >= self.min_block_lines or (n_pending and at_deadline and (
                         not self._streaming
                         or time.time() - float(self._pending_a[0][0]) >= self.hold_s)):
-                    return self._make_blocks()
+                    # stopped: no line will follow the newest to vouch for its t_ms
+                    return self._make_blocks(flush=not self._streaming)
                 if n_pending:
                     if at_deadline:
                         return []  # young lines wait for the next read (few, larger blocks)
