@@ -74,6 +74,54 @@ def comparison_floor(metric: str) -> float:
     return 1e-9
 
 
+def robinson_si_pct(left: float, right: float) -> float | None:
+    """Robinson symmetry index ``(R - L) / ((R + L) / 2) * 100`` in %, positive = right higher.
+
+    The one home of the formula (batch asymmetry, live figures, demo and reports call it).
+
+    Parameters
+    ----------
+    left, right : float
+        Mean of the metric on the left and on the right (any one unit).
+
+    Returns
+    -------
+    float or None
+        The index in %, or None when a value is not finite or the mean of both is zero.
+    """
+    if not (math.isfinite(left) and math.isfinite(right)):
+        return None
+    mean = (left + right) / 2.0
+    if abs(mean) < 1e-9:
+        return None
+    return float((right - left) / mean * 100.0)
+
+
+SYMMETRIC_BELOW_PCT = 0.05
+"""A symmetry index smaller than this (%) is shown as "symmetric" (it rounds to 0.0 %)."""
+
+
+def symmetry_text(si_pct: float | None, what: str = "") -> str:
+    """A symmetry index in words: ``"7.8 % higher on the left"``, ``"symmetric"``, ``"n/a"``.
+
+    The one home of "SI in words" (analysis text, live figures, console and reports call it).
+
+    Parameters
+    ----------
+    si_pct : float or None
+        Robinson SI in % (positive = right higher); None or NaN when unknown.
+    what : str
+        Optional words put in front, e.g. ``"contact time"``.
+    """
+    if si_pct is None or not math.isfinite(si_pct):
+        return "n/a"
+    prefix = f"{what} " if what else ""
+    if abs(si_pct) < SYMMETRIC_BELOW_PCT:
+        return f"{prefix}symmetric"
+    side = "right" if si_pct > 0 else "left"
+    return f"{prefix}{abs(si_pct):.1f} % higher on the {side}"
+
+
 def symmetry_angle_pct(left: float, right: float) -> float:
     """Zifchock symmetry angle in % (positive = right higher)."""
     theta = math.degrees(math.atan2(left, right))
@@ -129,7 +177,7 @@ def asymmetry_of(left: Any, right: Any, metric: str = "", label: str = "") -> di
     if (lm * rm < 0) or max(abs(lm), abs(rm)) < floor or abs(lm + rm) < 1e-12:
         out["text"] = f"{name}: n/a (too small to compare)"
         return out
-    si = (rm - lm) / ((rm + lm) / 2.0) * 100.0
+    si = robinson_si_pct(lm, rm)
     out["si_pct"] = si
     out["symmetry_angle_pct"] = symmetry_angle_pct(lm, rm)
     if lv.size > 1 and rv.size > 1:
@@ -177,10 +225,7 @@ def describe(name: str, metric: str, a: dict[str, Any]) -> str:
     si = a["si_pct"]
     if si is None:
         return head + "n/a"
-    if abs(si) < 0.05:
-        text = head + "no difference"
-    else:
-        text = head + f"{abs(si):.1f} % higher on the {a['higher']}"
+    text = head + symmetry_text(si)
     ci = a["ci95_pct"]
     if ci is not None:
         lo, hi = (ci[0], ci[1]) if si >= 0 else (-ci[1], -ci[0])
@@ -215,7 +260,7 @@ def asymmetry(left: Any, right: Any, metrics: Any = None) -> dict[str, Any]:
     return {m: asymmetry_of(left[m], right[m], m, LABELS.get(m, "")) for m in metrics}
 
 
-_NOT_COMPARED = {"start_s", "end_s", "baseline_n"}
+_NOT_COMPARED = {"start_s", "end_s", "sample_start", "sample_end", "baseline_n", "cop_ml_m"}
 
 LABELS = {
     "contact_time_s": "Contact time",
@@ -245,5 +290,12 @@ LABELS = {
     "propulsive_impulse_ns": "Propulsive impulse",
     "propulsive_impulse_bw_s": "Propulsive impulse",
     "step_time_s": "Step time",
+    "step_width_m": "Step width",
+    "peak_braking_n": "Peak braking force",
+    "peak_braking_bw": "Peak braking force",
+    "peak_propulsive_n": "Peak propulsive force",
+    "peak_propulsive_bw": "Peak propulsive force",
     "stride_time_s": "Stride time",
+    "pelvic_drop_deg": "Contralateral pelvic drop",
+    "pelvic_drop_pct": "Pelvic drop timing",
 }

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from forcelab.analysis import symmetry_text
 from forcelab.recording import Recording
 
 #: the force-asymmetry disclaimer every report carries
@@ -36,7 +37,15 @@ TABLE_METRICS = (
     ("impulse", "Vertical impulse", "impulse"),
     ("contact_time_s", "Contact time", "time"),
     ("flight_time_s", "Flight time", "time"),
+    ("first_peak", "First peak (walking)", "walking"),
+    ("trough", "Trough between the peaks (walking)", "walking"),
+    ("second_peak", "Second peak (walking)", "walking"),
+    ("peak_braking", "Peak braking force", "fore-aft"),
+    ("peak_propulsive", "Peak propulsive force", "fore-aft"),
 )
+#: kinds of TABLE_METRICS rows left out when neither side has a value (a run has no walking
+#: peaks, a plate without a fore-aft channel no braking force)
+OPTIONAL_KINDS = ("walking", "fore-aft")
 
 
 def metric_key(available: Any, base: str, prefer_bw: bool = True) -> tuple[str, str] | None:
@@ -214,6 +223,8 @@ def asymmetry_rows(asymmetry: dict[str, Any], threshold_pct: float) -> list[Asym
             continue
         key, unit = found
         a = asymmetry[key] or {}
+        if _kind in OPTIONAL_KINDS and not (a.get("left_n") or a.get("right_n")):
+            continue
         left = f"{mean_sd(a.get('left_mean'), a.get('left_sd'), unit)} (n={a.get('left_n', 0)})"
         right = (f"{mean_sd(a.get('right_mean'), a.get('right_sd'), unit)}"
                  f" (n={a.get('right_n', 0)})")
@@ -243,12 +254,16 @@ def gait_table(summary: dict[str, Any]) -> tuple[list[tuple[str, str, str]], tup
     rows = []
     specs = [("contact_time_s", "Contact time", "s"), ("flight_time_s", "Flight time", "s"),
              ("step_time_s", "Step time", "s"), ("stride_time_s", "Stride time", "s"),
-             ("cadence_spm", "Cadence", "spm")]
+             ("cadence_spm", "Cadence", "spm"), ("step_width_m", "Step width", "mm"),
+             ("crossover_pct", "Crossover steps", "%")]
+    indicative = any((summary.get(g) or {}).get("loading_rate_quality") == "indicative"
+                     for g in groups)
     for base, label in (("valr", "Average loading rate (VALR)"),
                         ("vilr", "Instantaneous loading rate (VILR)")):
         found = metric_key(summary[groups[0]], base)
         if found:
-            specs.append((found[0], label, found[1]))
+            # below 500 Hz the analysis flags loading rates as indicative
+            specs.append((found[0], label + (" (indicative)" if indicative else ""), found[1]))
     for key, label, unit in specs:
         vals = []
         for g in cols:
@@ -257,6 +272,9 @@ def gait_table(summary: dict[str, Any]) -> tuple[list[tuple[str, str, str]], tup
                 continue
             s = summary.get(g) or {}
             v = s.get(key)
+            if unit == "mm":  # step width is stored in m
+                v = ({k: (x * 1000.0 if x is not None else None) for k, x in v.items()}
+                     if isinstance(v, dict) else v)
             if isinstance(v, dict):
                 text = mean_sd(v.get("mean"), v.get("sd"), unit)
             else:
@@ -297,7 +315,7 @@ def plain_paragraph(tr: TrialReport, threshold_pct: float, summary: dict[str, An
         if p.text:  # the analysis's own coach line
             parts.append(p.text.rstrip(".") + ".")
         else:
-            parts.append(f"{p.label}: {abs(p.si_pct):.1f} % higher on the {p.higher}.")
+            parts.append(f"{p.label}: {symmetry_text(p.si_pct)}.")
         if abs(p.si_pct) >= threshold_pct:
             parts.append(f"That is above the {threshold_pct:g} % level this report flags, "
                          "so it is worth watching over the next sessions.")

@@ -13,6 +13,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from forcelab.analysis import symmetry_text
 from forcelab.errors import ExportError, InputError
 from forcelab.report.build import Report, SessionReport, build_report
 from forcelab.report.content import DISCLAIMER, TrialReport
@@ -65,7 +66,7 @@ def _ci(row: Any) -> str:
 def _direction(row: Any) -> str:
     if row.si_pct is None or row.higher not in ("left", "right"):
         return "n/a"
-    return f"{abs(row.si_pct):.1f} % higher on the {row.higher}"
+    return symmetry_text(row.si_pct)
 
 
 def _athlete_line(athlete: dict[str, Any], anonymized: bool) -> str:
