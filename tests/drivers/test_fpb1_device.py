@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 import pytest
-from driver_helpers import match_stances, wait_until
+from driver_helpers import match_stances, read_samples, wait_until
 from forcelab.drivers.errors import ConnectionLost, DeviceError, DeviceNotFound, ProtocolError
 from forcelab.drivers.fpb1 import FPB1Device
 from forcelab.drivers.protocols import fpb1
@@ -500,3 +500,46 @@ def test_a_frame_with_a_wild_sequence_number_and_a_valid_crc_loses_only_itself(
     assert dev.duplicates == 0
     assert not [e for e in dev.pop_events() if e.kind == "clock_jump"]
     np.testing.assert_allclose(x[:, :6], sim.expected_loads(seq), atol=0.01)
+
+
+class _FirstFrameWild(FPB1Simulator):
+    """Sends the first DATA frame of each run with its sequence number 100,000 too high and
+    a valid CRC (the frame a driver must align its counter with)."""
+
+    wild_sent = 0
+
+    def streaming_started(self) -> None:
+        self._first_pending = True
+        super().streaming_started()
+
+    def send(self, data: bytes, **kw) -> bool:
+        if data[2] == fpb1.DATA and getattr(self, "_first_pending", False):
+            self._first_pending = False
+            self.wild_sent += 1
+            payload = bytearray(data[6:-2])
+            payload[0:4] = struct.pack("<I", (struct.unpack_from("<I", payload)[0] + 100_000))
+            data = fpb1.encode_frame(fpb1.DATA, bytes(payload))
+        return super().send(data, **kw)
+
+
+def test_a_wild_first_frame_after_start_costs_at_most_two_frames_not_the_stream():
+    port = SimPort(free_name("wildfirst")).open()
+    sim = _FirstFrameWild(port, GaitModel(seed=4), serial="WILD1").start()
+    try:
+        with FPB1Device(port.device, rate_hz=1000) as dev:
+            dev.start()
+            blocks = read_samples(dev, 800, 10.0)
+            dev.stop()
+            blocks += dev.read(0.05)
+        assert sim.wild_sent == 1
+        seq = np.concatenate([b.seq + np.arange(b.n) for b in blocks])
+        assert np.all(np.diff(seq) > 0)
+        # the frames right after the wild one disagree with it: at most two of them are dropped
+        # (fewer when they arrive together) before they start the time line anew; their samples
+        # are the only gap, nothing else is lost (no flood of "duplicates")
+        lost = dev.stats.corrupt_frames
+        assert lost <= 2 and dev.duplicates == 0
+        assert sum(b.gap_before for b in blocks) == lost * dev.spf
+        assert len(seq) == sim.k - lost * dev.spf
+    finally:
+        sim.stop()
