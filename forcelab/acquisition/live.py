@@ -21,7 +21,13 @@ from typing import Any
 import numpy as np
 
 from forcelab.analysis import StreamingAnalyzer, detection
-from forcelab.analysis.asymmetry import robinson_si_pct, symmetry_text
+from forcelab.analysis.asymmetry import (
+    CI_TARGET_PCT,
+    asymmetry_of,
+    robinson_si_pct,
+    symmetry_text,
+)
+from forcelab.analysis.metrics import G_M_S2
 from forcelab.analysis.sides import median_cop, middle_half, sides_by_alternation, step_widths
 from forcelab.recording import check_body_mass
 
@@ -292,7 +298,11 @@ class LiveAnalyzer:
             same per stream and side (``"plate_left"``, ``"plate:left"`` for a plate under both
             feet); and overall ``n_stances`` (all, valid or not), ``n_valid``, ``si_pct``
             (Robinson SI of the mid-stance peak, positive = right higher, None until both sides
-            have a stance), ``symmetry_text``, ``cadence_spm``, ``contact_time_s``. Per side
+            have a stance), ``symmetry_text`` (worded as its 95 % CI allows, with the steps
+            still needed for ±2 %), ``si_ci95_pct``, ``si_detectable`` (the CI excludes 0),
+            ``si_verdict`` and ``si_band_pct`` (against healthy runners), ``strides_needed``
+            and ``si_settled`` (the CI is within ±2 %: until then readouts grey out),
+            ``cadence_spm``, ``contact_time_s``. Per side
             also the means of ``first_peak_n``, ``trough_n``, ``second_peak_n`` (walking),
             ``peak_braking_n``, ``peak_propulsive_n`` (with a fore-aft column), ``valr_n_s``
             with ``loading_rate_quality`` ("indicative" below 500 Hz), ``step_width_m``,
@@ -310,6 +320,7 @@ class LiveAnalyzer:
             for (name, side), group in by_stream.items()
         }
         sides: dict[str, dict[str, Any]] = {}
+        peaks: dict[str, np.ndarray] = {}
         order = {name: k for k, name in enumerate(self._streams)}
         for (name, side), group in sorted(
             by_stream.items(),
@@ -318,12 +329,16 @@ class LiveAnalyzer:
             key = side or name
             if key not in sides:
                 sides[key] = self._group(group, name)
+                peaks[key] = np.array([_num(s.get("midstance_peak_n")) for s in group])
         si = None
+        noise: dict[str, Any] = {}
         if "left" in sides and "right" in sides:
             left = sides["left"]["midstance_peak_n"]
             right = sides["right"]["midstance_peak_n"]
             if left is not None and right is not None:
                 si = robinson_si_pct(left, right)
+                noise = asymmetry_of(peaks["left"], peaks["right"], "midstance_peak_n",
+                                     "Mid-stance peak")
         cadences = [v["cadence_spm"] for v in sides.values() if v["cadence_spm"]]
         contacts = [v["contact_time_s"] for v in sides.values() if v["contact_time_s"]]
         return {
@@ -332,7 +347,13 @@ class LiveAnalyzer:
             "n_stances": n_all,
             "n_valid": len(stances),
             "si_pct": si,
-            "symmetry_text": symmetry_text(si, "mid-stance peak"),
+            "symmetry_text": _live_words(si, noise),
+            "si_ci95_pct": noise.get("ci95_pct"),
+            "si_detectable": bool(noise.get("detectable")),
+            "si_verdict": noise.get("verdict"),
+            "si_band_pct": noise.get("band_si_pct"),
+            "strides_needed": noise.get("strides_needed"),
+            "si_settled": noise.get("ci95_pct") is not None and noise.get("strides_needed") == 0,
             "cadence_spm": float(np.mean(cadences)) if cadences else None,
             "contact_time_s": float(np.mean(contacts)) if contacts else None,
             "body_mass_kg": self.body_mass_kg,
@@ -368,7 +389,7 @@ class LiveAnalyzer:
             "midstance_peak_sd_n": _nanstd(peaks),
             "last_midstance_peak_n": _num_or_none(peaks[-1]) if peaks.size else None,
             "midstance_peak_bw": (
-                mean_peak / (self.body_mass_kg * 9.80665)
+                mean_peak / (self.body_mass_kg * G_M_S2)
                 if mean_peak is not None and self.body_mass_kg
                 else None
             ),
@@ -380,6 +401,22 @@ class LiveAnalyzer:
             "cadence_spm": 120.0 / stride_s if stride_s else None,
             "source": source,
         }
+
+
+def _live_words(si: float | None, a: dict[str, Any]) -> str:
+    """The live asymmetry readout in words, as sure as its confidence interval allows."""
+    if si is None:
+        return symmetry_text(None)
+    ci, more = a.get("ci95_pct"), a.get("strides_needed")
+    if ci is None:
+        return "mid-stance peak: too few strides to compare yet"
+    text = (symmetry_text(si, "mid-stance peak") if a.get("detectable")
+            else "mid-stance peak: no detectable difference")
+    lo, hi = ci
+    text += f" (95 % CI {lo:+.1f} to {hi:+.1f} %)"
+    if more:
+        text += f"; {more} more step{'s' if more != 1 else ''} per side for ±{CI_TARGET_PCT:g} %"
+    return text
 
 
 def _with_step_width(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

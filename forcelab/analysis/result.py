@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -448,8 +449,10 @@ def analyze_recording(
         streams with ``sensor == "insole"`` use the insole thresholds of
         :data:`forcelab.analysis.detection.SENSOR_OPTIONS` unless ``on_fraction`` or
         ``off_fraction`` is given (``parameters["streams"][name]`` says which were used),
-        plus ``body_mass_kg`` (overrides the recording's) and ``max_pause_s`` (alternation runs
-        for COP sides, default 1.5 s).
+        plus ``body_mass_kg`` (overrides the recording's), ``max_pause_s`` (alternation runs
+        for COP sides, default 1.5 s), ``bands`` (the lab's asymmetry reference bands, see
+        :func:`forcelab.analysis.asymmetry.reference_band`), ``static`` and ``vertical_axis``
+        (pelvis markers, see :func:`forcelab.analysis.pelvis.add_pelvic_drop`).
 
     Returns
     -------
@@ -468,6 +471,7 @@ def analyze_recording(
     mass = check_body_mass(opts.pop("body_mass_kg", None)) or recording.body_mass_kg
     max_pause_s = float(opts.pop("max_pause_s", 1.5))
     opts_pelvis = {k: opts.pop(k) for k in ("static", "vertical_axis") if k in opts}
+    bands = opts.pop("bands", None)
     det_opts, met_opts = split_options(opts)
     given_det = {k: v for k, v in opts.items() if k in det_opts}
     rows: list[dict[str, Any]] = []
@@ -547,7 +551,7 @@ def analyze_recording(
         left = _columns([r for r in rows if r["side"] == "left" and r["valid"]])
         right = _columns([r for r in rows if r["side"] == "right" and r["valid"]])
         if left and right:
-            asym = asymmetry(left, right)
+            asym = asymmetry(left, right, bands=bands)
             asym = {k: _jsonable(v) for k, v in asym.items()}
     else:
         for stream in streams:
@@ -647,3 +651,17 @@ def _jsonable(a: dict[str, Any]) -> dict[str, Any]:
             v = None
         out[k] = v
     return out
+
+
+def loading_rate_method(stances: list[dict[str, Any]]) -> str:
+    """The loading-rate method used by most valid stances (and how many used another)."""
+    methods = Counter(str(s.get("loading_rate_method") or "") for s in stances
+                      if s.get("valid", False))
+    methods.pop("", None)
+    if not methods:
+        return "n/a"
+    (top, n), total = methods.most_common(1)[0], sum(methods.values())
+    if n == total:
+        return top
+    return f"{top} ({n} of {total} stances; others: " + ", ".join(
+        f"{m} ×{c}" for m, c in methods.items() if m != top) + ")"

@@ -30,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="print one JSON object (stances, summary, asymmetry, parameters)")
     out.add_argument("--save", action="store_true",
                      help="store the results in the session file (forcelab .h5 files only)")
+    out.add_argument("--bands", metavar="FILE.json",
+                     help="the lab's own asymmetry bands per metric (default: the published "
+                          "bands of healthy runners)")
     out.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                      help="analysis option, e.g. min_contact_s=0.08 (repeatable; see "
                           "docs for the names)")
@@ -129,6 +132,10 @@ def _run_one(args: argparse.Namespace, path, opts: dict) -> int:
 
     options = analysis_options(args.option) or {}
     options.update(_pelvis_options(args, path, opts))
+    if args.bands:
+        from forcelab.commands._bands import load_bands
+
+        options["bands"] = load_bands(args.bands)
     result = analyze_recording(recording, options or None)
     for note in reader_notes(recording):
         print(f"forcelab analyze: note: {note}", file=sys.stderr)

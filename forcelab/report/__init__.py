@@ -8,26 +8,15 @@ Public API::
 
 Contents: athlete, date, trials; mean left and right stance curves with SD bands (0-100 %
 stance); the mid-stance peak of every stride over time; the asymmetry table (SI, symmetry angle,
-95 % CI, direction, colour against the threshold, default 10 %); contact time, cadence and
+95 % CI, direction, colour against the band healthy runners show for each metric, never for a
+difference the CI cannot tell from zero); contact time, cadence and
 loading rates with the method used; a plain-language paragraph; and the reminder that force
 asymmetry is a loading measure, not a diagnosis. Figures are static matplotlib (Agg) images.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from forcelab.report.build import build_report
+from forcelab.report.render import render_html, render_pdf, write_report
 
 __all__ = ["build_report", "render_html", "render_pdf", "write_report"]
-
-
-def __getattr__(name: str) -> Any:
-    # lazy: importing forcelab.report must not pull matplotlib in before it is needed
-    if name == "build_report":
-        from forcelab.report.build import build_report
-
-        return build_report
-    if name in ("render_html", "render_pdf", "write_report"):
-        from forcelab.report import render
-
-        return getattr(render, name)
-    raise AttributeError(f"module 'forcelab.report' has no attribute {name!r}")

@@ -41,10 +41,13 @@ def test_robinson_si_and_symmetry_angle():
 
 
 def test_coach_line_format():
-    a = {"left_mean": 2.41, "right_mean": 2.23, "higher": "left", "ci95_pct": [-9.7, -5.9]}
+    a = {"left_mean": 2.41, "right_mean": 2.23, "higher": "left", "ci95_pct": [-9.7, -5.9],
+         "left_n": 20, "right_n": 20, "detectable": True, "verdict": "within_band",
+         "band_si_pct": 10.7, "band_words": "healthy runners show"}
     a["si_pct"] = (2.23 - 2.41) / ((2.23 + 2.41) / 2) * 100
     assert describe("Mid-stance peak", "midstance_peak_bw", a) == (
         "Mid-stance peak 2.41 BW left, 2.23 BW right: 7.8 % higher on the left (95 % CI 5.9–9.7 %)"
+        ", within the 10.7 % healthy runners show"
     )
 
 

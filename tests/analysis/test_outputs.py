@@ -26,7 +26,7 @@ def one_plate_run_with_braking(rate_hz):
 
 def test_report_tables_show_braking_step_width_crossover_and_rate_flags():
     result = one_plate_run_with_braking(250.0)
-    rows = {r.label: r for r in asymmetry_rows(result.asymmetry, 10.0)}
+    rows = {r.label: r for r in asymmetry_rows(result.asymmetry)}
     braking = rows["Peak braking force"]
     assert braking.higher == "right" and braking.unit == "BW"
     assert "First peak (walking)" not in rows  # a run has no walking peaks
@@ -53,7 +53,7 @@ def test_walking_peaks_reach_the_report_table():
         )
         walk.append(Stream(side, 500.0, {"fz": fz}, side=side))
     result = analyze_recording(Recording(walk, body_mass_kg=70.0))
-    rows = {r.label: r for r in asymmetry_rows(result.asymmetry, 10.0)}
+    rows = {r.label: r for r in asymmetry_rows(result.asymmetry)}
     assert rows["First peak (walking)"].higher == "left"
     assert rows["Second peak (walking)"].higher == "left"
     assert "Trough between the peaks (walking)" in rows
