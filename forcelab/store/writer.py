@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -842,8 +843,6 @@ def rewrite_session(path: str | os.PathLike, update: Any, extra_bytes: int) -> A
     SessionFileError
         If there is not enough free space, or the copy or the update fails.
     """
-    import shutil
-
     path = Path(path)
     tmp = path.with_name(f".{path.name}.saving")
     check_free_space(path.parent, path.stat().st_size + int(extra_bytes),
