@@ -185,14 +185,6 @@ class ControlColumn:
         self.session_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         self.session_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
         form.addRow("File", self.session_label)
-        self.threshold_spin = QDoubleSpinBox()
-        self.threshold_spin.setRange(0.5, 100.0)
-        self.threshold_spin.setDecimals(1)
-        self.threshold_spin.setSuffix(" %")
-        self.threshold_spin.setValue(self.settings.threshold_pct)
-        self.threshold_spin.setToolTip("The live asymmetry turns red at or above this |SI|")
-        self.threshold_spin.valueChanged.connect(self._threshold_changed)
-        form.addRow("SI &warning at", self.threshold_spin)
         return box
 
     def _build_action_panel(self) -> QWidget:

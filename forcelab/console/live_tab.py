@@ -140,7 +140,7 @@ class LiveTab:
         bottom = QHBoxLayout()
         self.stride_bars = StrideBars()
         bottom.addWidget(self.stride_bars, 3)
-        self.asymmetry = AsymmetryReadout(self.settings.threshold_pct)
+        self.asymmetry = AsymmetryReadout()
         self.asymmetry.setMinimumWidth(240)
         self.asymmetry.setMaximumWidth(420)
         bottom.addWidget(self.asymmetry, 2)
@@ -246,7 +246,8 @@ class LiveTab:
         self._fill_device_table(snap)
         unit = "BW" if snap.unit == "BW" else "N"
         self.asymmetry.set_values(
-            snap.si_pct, snap.left_mean, snap.right_mean, snap.left_n, snap.right_n, unit
+            snap.si_pct, snap.left_mean, snap.right_mean, snap.left_n, snap.right_n, unit,
+            noise=snap.si_noise,
         )
         self.stride_bars.set_stances(snap.stances, unit)
         self.figures.set(

@@ -302,9 +302,6 @@ class SessionActions:
         if folder:
             self.output_edit.setText(folder)
 
-    def _threshold_changed(self, value: float) -> None:
-        self.settings.threshold_pct = value
-        self.asymmetry.set_threshold(value)
 
     # ------------------------------------------------------------------ job results
     def _job_finished(self, name: str, result: Any, error: BaseException | None) -> None:

@@ -209,7 +209,6 @@ class ConsoleWindow(ControlColumn, LiveTab, SessionActions, QMainWindow):
         self.review.error.connect(self.show_error)
         self.tabs.addTab(self.review, "Review")
         self.history = HistoryPanel(self.jobs)
-        self.history.threshold_pct = self.settings.threshold_pct
         self.history.open_trial.connect(self.open_review)
         self.tabs.addTab(self.history, "History")
         self.tabs.currentChanged.connect(self._tab_changed)
@@ -284,7 +283,6 @@ class ConsoleWindow(ControlColumn, LiveTab, SessionActions, QMainWindow):
         """Load the selected athlete's sessions from the session folder into the History tab."""
         athlete = self.current_athlete()
         folder = Path(self.output_edit.text().strip() or self.settings.output_dir)
-        self.history.threshold_pct = self.settings.threshold_pct
         self.history.show_athlete(folder, athlete.name if athlete else "",
                                   athlete.athlete_id if athlete else "")
 
