@@ -81,8 +81,9 @@ def athlete_history(folder: Path, name: str, athlete_id: str = "") -> dict[str, 
     -------
     dict
         ``athlete``; ``sessions``: ``[{"path", "created_utc", "trials": [{"name",
-        "duration_s", "n_stances", "si_pct", "ci95_pct", "text", "level", "band_si_pct"}]}]``
-        (``level`` by :func:`forcelab.analysis.asymmetry.level_of`, band in %); ``points``: one
+        "duration_s", "n_stances", "si_pct", "ci95_pct", "text", "level", "band_si_pct",
+        "noise"}]}]`` (``level`` by :func:`forcelab.analysis.asymmetry.level_of` from ``noise``:
+        ``detectable``, ``verdict``, ``band_si_pct`` in %); ``points``: one
         per trial in recording order, ``{"label", "session", "trial", "si_pct", "ci95_pct",
         "level", "band_si_pct"}``.
         The index is the mid-stance peak's (in BW when the file has a body mass).
@@ -110,6 +111,7 @@ def athlete_history(folder: Path, name: str, athlete_id: str = "") -> dict[str, 
                 "text": head.get("text") or analysis["text"].splitlines()[0],
                 "level": level_of(head),
                 "band_si_pct": head.get("band_si_pct"),
+                "noise": {k: head.get(k) for k in ("detectable", "verdict", "band_si_pct")},
             }
             trials.append(figures)
             points.append({"label": meta["created_utc"][:16].replace("T", " "),

@@ -13,7 +13,8 @@ import pytest
 from PyQt5.QtCore import Qt, QTimer
 from PyQt5.QtWidgets import QApplication, QMessageBox
 
-from forcelab.console.widgets import NEUTRAL_COLOUR, WARN_COLOUR
+from forcelab.analysis.asymmetry import LEVEL_WORDS
+from forcelab.console.widgets import LEVEL_COLOURS, NEUTRAL_COLOUR, WARN_COLOUR
 
 pytest.importorskip("forcelab.drivers.open")
 
@@ -183,7 +184,12 @@ def test_live_asymmetry_converges_to_the_simulated_asymmetry(qtbot, console):
     assert cadence.endswith("spm") and 120 < float(cadence.split()[0]) < 220
     assert console.figures.text("Contact L").endswith("ms")
     stop(qtbot, console)
-    assert "higher on the left" in console.summary.coach.text().splitlines()[0]
+    headline = console.summary.coach.text().splitlines()[0]
+    assert "higher on the left" in headline
+    # the Summary colours the headline by the same level rule: 15 % is above the band
+    assert console.summary.coach_level in ("watch", "flag")
+    assert LEVEL_WORDS[console.summary.coach_level] in headline
+    assert LEVEL_COLOURS[console.summary.coach_level] in console.summary.coach.styleSheet()
 
 
 def test_unplug_during_a_trial_shows_the_error_and_keeps_the_data(qtbot, console):
