@@ -28,7 +28,7 @@ from typing import Any
 
 from forcelab.drivers.base import Device
 from forcelab.drivers.errors import DeviceError, DeviceNotFound
-from forcelab.drivers.registry import DEFAULT_SCHEME, SCHEMES, opener_for
+from forcelab.drivers.registry import ADDRESS_SCHEMES, DEFAULT_SCHEME, SCHEMES, opener_for
 from forcelab.drivers.sim.setups import parse_query, start_setup
 
 
@@ -49,7 +49,8 @@ def split_url(url: str) -> tuple[str, list[str], dict[str, str]]:
         proto, target = DEFAULT_SCHEME, url  # a bare path or a pyserial URL
     else:
         proto, target = scheme, rest
-        if proto != "sim" and target.startswith("//") and not target.startswith("///"):
+        if proto != "sim" and proto not in ADDRESS_SCHEMES and target.startswith("//") \
+                and not target.startswith("///"):
             # fpb1://dev/ttyX is a typo for fpb1:///dev/ttyX
             raise DeviceNotFound(
                 f"device string {url!r}: use three slashes for a path, e.g. "
@@ -62,7 +63,9 @@ def split_url(url: str) -> tuple[str, list[str], dict[str, str]]:
         target, query = target.split("?", 1)
     opts = parse_query(query)
     ports = [p for p in target.split(",") if p] if proto != "sim" else [target]
-    if not ports or not ports[0]:
+    if proto in ADDRESS_SCHEMES:
+        ports = [target]  # empty: the scheme's default address
+    elif not ports or not ports[0]:
         raise DeviceNotFound(f"device string {url!r} names no port")
     return proto, ports, opts
 
@@ -189,7 +192,7 @@ def open_sim(name: str, opts: dict[str, str]) -> list[Device]:
                 merged: dict[str, str] = {}
                 for _, o in items:
                     merged.update(o)
-                devices += _open_other(proto, all_ports, merged)
+                devices += opener_for(proto)(",".join(all_ports), merged)
     except BaseException:
         for d in devices:
             d.close()

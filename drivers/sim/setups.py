@@ -8,6 +8,7 @@
 ``plate``      one FPB1 plate under both feet (COP x separates the feet)
 ``insoles``    a pair of INS1 insoles (``forcelab.drivers.sim.ins1_sim.start_insoles``)
 ``diy``        a DIY CSV4 load-cell plate (``forcelab.drivers.sim.csv4_sim.start_diy``)
+``opengo``     Moticon OpenGo insoles streamed over UDP (``forcelab.drivers.sim.opengo_sim``)
 =============  ===============================================================================
 
 Common options: gait (``mode`` run/walk, ``speed`` m/s, ``cadence`` steps/min, ``contact`` s,
@@ -45,6 +46,7 @@ SETUPS: dict[str, str | Callable[[dict[str, Any]], Setup]] = {
     "plate": "forcelab.drivers.sim.setups:start_plate",
     "insoles": "forcelab.drivers.sim.ins1_sim:start_insoles",
     "diy": "forcelab.drivers.sim.csv4_sim:start_diy",
+    "opengo": "forcelab.drivers.sim.opengo_sim:start_opengo",
 }
 
 #: Options the drivers use (passed on by open_devices, ignored by the simulators).
