@@ -553,7 +553,16 @@ STANCE_COLUMNS = (
     ("Impact", "impact_peak_n", "impact_peak_bw", "Impact peak, when the stance has one"),
     ("VALR", "valr_n_s", "valr_bw_s", "Vertical average loading rate (per s)"),
     ("VILR", "vilr_n_s", "vilr_bw_s", "Vertical instantaneous loading rate (per s)"),
-    ("Flags", None, None, "Why a stance is not used (partial, gap, ...) or how it was measured"),
+    ("Braking", "peak_braking_n", "peak_braking_bw",
+     "Peak braking (fore-aft) force, when the device measures it"),
+    ("Step width (mm)", "step_width_m", "step_width_m",
+     "Right foot's medio-lateral position minus the left's, from the previous contact of the "
+     "other foot; negative = the feet crossed (crossover step)"),
+    ("Pelvic drop (°)", "pelvic_drop_deg", "pelvic_drop_deg",
+     "Largest drop of the swing side's hip below neutral during this stance (pelvis markers)"),
+    ("Flags", None, None,
+     "Why a stance is not used (partial, gap, ...), crossover steps, and how loading rates "
+     "were measured"),
 )
 
 
@@ -632,9 +641,15 @@ def _stance_cell(row: int, st: Mapping, key: str | None, title: str) -> str:
         flags = []
         if not st.get("valid", True):
             flags.append(f"not used: {st.get('reason') or 'invalid'}")
+        if st.get("crossover"):
+            flags.append("crossover step")
         method = st.get("loading_rate_method")
         if method and method != "impact_peak":
             flags.append(f"loading rate: {method}")
+        if st.get("loading_rate_quality") == "indicative":
+            flags.append("loading rates indicative (sampled below 500 Hz)")
+        if st.get("loading_rate_note"):
+            flags.append(str(st["loading_rate_note"]))
         return "; ".join(flags)
     value = st.get(key) if key else None
     if value is None or not math.isfinite(float(value)):
@@ -644,6 +659,10 @@ def _stance_cell(row: int, st: Mapping, key: str | None, title: str) -> str:
         return f"{value * 1000:.0f}"
     if key == "start_s":
         return f"{value:.2f}"
+    if key == "step_width_m":
+        return f"{value * 1000:+.0f}"
+    if key == "pelvic_drop_deg":
+        return f"{value:.1f}"
     if key.endswith("_bw") or key.endswith("_bw_s"):
         return f"{value:.2f}"
     return f"{value:.0f}"
