@@ -4,7 +4,7 @@ A sample can arrive late (buffering, a busy host, a burst after a stall) but nev
 was made, so the lower envelope of (device time, arrival time) points is the device clock on the
 host's time base. :class:`ArrivalClock` keeps, per ``bin_s`` of device time, the point with the
 smallest lag (arrival − device time) and hands one point per closed bin to a
-:class:`~forcelab.drivers.ins1.ClockFit` fitted to that envelope (offset, and skew once the
+:class:`~forcelab.drivers.clock.ClockFit` fitted to that envelope (offset, and skew once the
 points span ``min_span_s``). Fitting once per bin, not per sample, keeps a 100 Hz stream's clock
 at a few fits per second.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from forcelab.drivers.ins1 import ClockFit
+from forcelab.drivers.clock import ClockFit
 
 
 class ArrivalClock:

@@ -65,10 +65,10 @@ from forcelab.drivers.base import (
     DeviceInfo,
     LinkStats,
 )
-from forcelab.drivers.csv4 import cells_to_forces
 from forcelab.drivers.discovery import list_devices, ports_for_serial
 from forcelab.drivers.errors import ConnectionLost, DeviceError, ProtocolError
 from forcelab.drivers.line_formats import ROLE_FORCE, LineFormat
+from forcelab.drivers.protocols.csv4 import cells_to_forces
 from forcelab.drivers.transport import Transport
 
 STANDARD_GRAVITY = 9.80665

@@ -38,7 +38,7 @@ from forcelab.drivers.opengo_codec import N_FIELDS, datagram_text, wire_order
 from forcelab.drivers.sim.faults import FaultRecord
 from forcelab.drivers.sim.gait import GaitModel, insole_pressures
 from forcelab.drivers.sim.ins1_sim import layout_for
-from forcelab.drivers.sim.setups import Setup, check_unknown, gait_from_options
+from forcelab.drivers.sim.setup_base import Setup, check_unknown, gait_from_options
 
 #: Junk datagrams sent by the ``garbage`` fault, in turn, and the reason a receiver gives.
 JUNK = (

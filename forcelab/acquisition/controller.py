@@ -72,6 +72,7 @@ from forcelab.acquisition.status import (
     Snapshot,
     State,
 )
+from forcelab.acquisition.streams import live_analyzer_for, stream_names_for
 from forcelab.acquisition.weighing import (
     BodyWeight,
     refuse_loaded_tare,
@@ -82,11 +83,6 @@ from forcelab.acquisition.weighing import (
 from forcelab.acquisition.workers import AnalysisWorker, DeviceWorker, WriterWorker
 from forcelab.drivers import open_devices as open_device_string
 from forcelab.drivers.base import (
-    KIND_DIY_PLATE,
-    KIND_INSOLE,
-    KIND_PLATE,
-    ROLE_COP_ML,
-    ROLE_FORCE_AP,
     ROLE_VERTICAL,
     Device,
     DeviceInfo,
@@ -107,26 +103,6 @@ __all__ = [
 #: Seconds before taring that count as "while zeroing" for the loaded-plate warning, and that
 #: must show an unloaded, still sensor for a tare to be accepted.
 TARE_LOOKBACK_S = 1.0
-#: Which device's stances make a side's live figures when several see one foot (lower wins).
-SOURCE_PRIORITY = {KIND_PLATE: 0, KIND_DIY_PLATE: 1, KIND_INSOLE: 2}
-
-
-def stream_names_for(infos: Iterable[DeviceInfo]) -> list[str]:
-    """Readable unique stream names for device infos: ``plate_left``, ``insole_right``, ``plate``.
-
-    The name is the device kind (plate, insole, diyplate, ...) with the side as suffix;
-    duplicates get ``_2``, ``_3``, ...
-    """
-    names: list[str] = []
-    for info in infos:
-        base = f"{info.kind}_{info.side}" if info.side else info.kind
-        name, k = base, 2
-        while name in names:
-            name, k = f"{base}_{k}", k + 1
-        names.append(name)
-    return names
-
-
 class SessionController(SessionState):
     """Connects devices, tares, weighs, records sessions with trials and markers (thread-safe).
 
@@ -603,21 +579,7 @@ class SessionController(SessionState):
                 writer.close()
                 raise
             session_start = float(writer.t0_unix_s)
-            live = LiveAnalyzer(self._body_mass_kg, self.analysis_options)
-            for w in self._workers:
-                info = w.device.info
-                fz = w.column(ROLE_VERTICAL)
-                if fz is not None:
-                    live.add_stream(
-                        w.stream,
-                        info.rate_hz,
-                        info.side,
-                        fz,
-                        w.column(ROLE_COP_ML),
-                        priority=SOURCE_PRIORITY.get(info.kind, len(SOURCE_PRIORITY)),
-                        sensor=info.sensor,
-                        ap_column=w.column(ROLE_FORCE_AP),
-                    )
+            live = live_analyzer_for(self._workers, self._body_mass_kg, self.analysis_options)
             max_rate = max(w.rate_hz for w in self._workers)
             self._writer_q = WorkQueue(int(self.writer_buffer_s * max_rate))
             self._analysis_q = WorkQueue(int(self.analysis_buffer_s * max_rate))

@@ -93,17 +93,14 @@ def run_console(
     devices: list[str] | None = None,
     output_dir: str | None = None,
     review: str | None = None,
-    threshold_pct: float | None = None,
 ) -> int:
     """Open the console window and run the event loop; returns the exit status.
 
     Raises
     ------
     InputError
-        For a nonsense threshold, a missing review file or no display to draw on.
+        For a missing review file or no display to draw on.
     """
-    if threshold_pct is not None and not 0.0 < threshold_pct <= 100.0:
-        raise InputError(f"--threshold must be between 0 and 100 %, got {threshold_pct}")
     if review is not None and not Path(review).is_file():
         raise InputError(f"session file {review} not found; check the path given to --review")
     check_qt_platform()
@@ -114,8 +111,6 @@ def run_console(
     settings = ConsoleSettings()
     if output_dir is not None:
         settings.output_dir = output_dir
-    if threshold_pct is not None:
-        settings.threshold_pct = threshold_pct
     window = ConsoleWindow(settings=settings, devices=devices or [], autoconnect=bool(devices))
     window.show()
     if review:

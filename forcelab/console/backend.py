@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from forcelab.acquisition.errors import AcquisitionError
-from forcelab.analysis.metrics import G_M_S2 as STANDARD_GRAVITY_M_S2
+from forcelab.analysis.asymmetry import LEVEL_WORDS, level_of
+from forcelab.analysis.metrics import G_M_S2
 from forcelab.drivers.base import (
     KIND_INSOLE,
     ROLE_COP_AP,
@@ -31,6 +32,32 @@ from forcelab.drivers.base import (
     ROLE_VERTICAL,
 )
 from forcelab.errors import InputError
+
+
+def live_asymmetry(live: dict[str, Any]) -> dict[str, Any]:
+    """The live figures' SI noise in the keys of an ``asymmetry_of`` result.
+
+    Parameters
+    ----------
+    live : dict
+        :meth:`forcelab.acquisition.live.LiveAnalyzer.figures`.
+
+    Returns
+    -------
+    dict
+        ``text``, ``ci95_pct`` (%), ``detectable``, ``verdict``, ``band_si_pct`` (%),
+        ``strides_needed`` and ``settled`` (the 95 % CI is within ±2 %).
+    """
+    return {
+        "text": live.get("symmetry_text") or "",
+        "ci95_pct": live.get("si_ci95_pct"),
+        "detectable": bool(live.get("si_detectable")),
+        "verdict": live.get("si_verdict"),
+        "band_si_pct": live.get("si_band_pct"),
+        "strides_needed": live.get("strides_needed"),
+        "settled": bool(live.get("si_settled")),
+    }
+
 
 SIM_SETUPS = ("sim:treadmill", "sim:plate", "sim:insoles", "sim:diy")
 
@@ -45,6 +72,8 @@ class Snapshot:
     file_size_bytes: float | None = None
     n_stances: int = 0
     si_pct: float | None = None
+    #: What the analysis says about the SI's noise (see :func:`live_asymmetry`).
+    si_noise: dict[str, Any] = field(default_factory=dict)
     left_mean: float | None = None
     right_mean: float | None = None
     left_n: int = 0
@@ -386,7 +415,8 @@ class ConsoleBackend:
         -------
         dict
             The :func:`~forcelab.console.review.analyse_trial` result plus ``name``, ``tags``,
-            ``path``, ``coach`` (headline asymmetry lines), ``error`` (during recording) and
+            ``path``, ``coach`` (headline asymmetry lines with their levels, see
+            :func:`coach_lines`), ``error`` (during recording) and
             ``streams``: per stream ``samples`` and ``missing`` counted in the file (a gap's
             samples are missing), ``dropped`` by the link and ``overflow`` (lost to a writer
             that fell behind) between this trial's Start and Stop.
@@ -540,7 +570,7 @@ class ConsoleBackend:
             peak = st.get("midstance_peak_n")
             if not st.get("valid", True) or peak is None or not np.isfinite(peak):
                 continue
-            value = peak / (mass * STANDARD_GRAVITY_M_S2) if unit == "BW" and mass else peak
+            value = peak / (mass * G_M_S2) if unit == "BW" and mass else peak
             bars.append((st.get("side"), float(value), float(st.get("start_s", 0.0))))
         bars.sort(key=lambda b: b[2])
         self._bars = bars[-200:]
@@ -549,18 +579,30 @@ class ConsoleBackend:
         return list(self.controller.live_stances(last_n=200))
 
 
-def coach_lines(result: dict[str, Any] | None) -> list[str]:
+def coach_lines(result: dict[str, Any] | None) -> list[tuple[str, str]]:
     """The headline asymmetry sentences of an analysis (mid-stance peak, contact time), from
-    ``AnalysisResult.to_dict()``; the wording is the analysis's own."""
+    ``AnalysisResult.to_dict()``, each with its level.
+
+    Returns
+    -------
+    list of (str, str)
+        The analysis's own sentence followed by its level in words and the metric's healthy
+        band (%), and the level (:func:`forcelab.analysis.asymmetry.level_of`).
+    """
     if not result:
         return []
     asym = result.get("asymmetry") or {}
     lines = []
     for keys in (("midstance_peak_bw", "midstance_peak_n"), ("contact_time_s",)):
         for key in keys:
-            text = (asym.get(key) or {}).get("text")
-            if text:
-                lines.append(text)
+            a = asym.get(key) or {}
+            if a.get("text"):
+                level = level_of(a)
+                band = a.get("band_si_pct")
+                words = LEVEL_WORDS[level] if level in ("ok", "watch", "flag") else ""
+                if words and band is not None:
+                    words += f" (|SI| ≤ {band:.1f} %)"
+                lines.append((str(a["text"]) + (f" — {words}" if words else ""), level))
                 break
     return lines
 
@@ -584,7 +626,7 @@ def snapshot_from_controller(snap: Any) -> Snapshot:
         v = fig.get("midstance_peak_n")
         if v is None:
             return None
-        return v / (mass * STANDARD_GRAVITY_M_S2) if unit == "BW" else float(v)
+        return v / (mass * G_M_S2) if unit == "BW" else float(v)
 
     devices = []
     for d in snap.devices:
@@ -608,6 +650,7 @@ def snapshot_from_controller(snap: Any) -> Snapshot:
         file_size_bytes=snap.file_size_bytes,
         n_stances=int(snap.stance_count or 0),
         si_pct=live.get("si_pct"),
+        si_noise=live_asymmetry(live),
         left_mean=mean("left"),
         right_mean=mean("right"),
         left_n=int((sides.get("left") or {}).get("n_stances") or 0),

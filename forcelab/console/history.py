@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PyQt5.QtCore import Qt, pyqtSignal
+from PyQt5.QtGui import QColor
 from PyQt5.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -26,8 +27,16 @@ from PyQt5.QtWidgets import (
     QWidget,
 )
 
+from forcelab.analysis.asymmetry import level_of, reference_band
 from forcelab.console.jobs import JobRunner
-from forcelab.console.widgets import MARKER_COLOUR, NEUTRAL_COLOUR, WARN_COLOUR
+from forcelab.console.widgets import (
+    LEVEL_COLOURS,
+    MARKER_COLOUR,
+    NEUTRAL_COLOUR,
+    OK_COLOUR,
+    level_tip,
+    si_text,
+)
 
 HISTORY_COLUMNS = ("Session / trial", "Duration", "Stances", "Mid-stance SI", "95 % CI")
 HISTORY_TIPS = (
@@ -72,8 +81,11 @@ def athlete_history(folder: Path, name: str, athlete_id: str = "") -> dict[str, 
     -------
     dict
         ``athlete``; ``sessions``: ``[{"path", "created_utc", "trials": [{"name",
-        "duration_s", "n_stances", "si_pct", "ci95_pct", "text"}]}]``; ``points``: one per
-        trial in recording order, ``{"label", "session", "trial", "si_pct", "ci95_pct"}``.
+        "duration_s", "n_stances", "si_pct", "ci95_pct", "text", "level", "band_si_pct",
+        "noise"}]}]`` (``level`` by :func:`forcelab.analysis.asymmetry.level_of` from ``noise``:
+        ``detectable``, ``verdict``, ``band_si_pct`` in %); ``points``: one
+        per trial in recording order, ``{"label", "session", "trial", "si_pct", "ci95_pct",
+        "level", "band_si_pct"}``.
         The index is the mid-stance peak's (in BW when the file has a body mass).
     """
     from forcelab.console.review import analyse_trial, load_session_overview
@@ -97,11 +109,15 @@ def athlete_history(folder: Path, name: str, athlete_id: str = "") -> dict[str, 
                 "si_pct": head.get("si_pct"),
                 "ci95_pct": tuple(ci) if ci else None,
                 "text": head.get("text") or analysis["text"].splitlines()[0],
+                "level": level_of(head),
+                "band_si_pct": head.get("band_si_pct"),
+                "noise": {k: head.get(k) for k in ("detectable", "verdict", "band_si_pct")},
             }
             trials.append(figures)
             points.append({"label": meta["created_utc"][:16].replace("T", " "),
                            "session": meta["path"], "trial": trial["name"],
-                           "si_pct": figures["si_pct"], "ci95_pct": figures["ci95_pct"]})
+                           "si_pct": figures["si_pct"], "ci95_pct": figures["ci95_pct"],
+                           "level": figures["level"], "band_si_pct": figures["band_si_pct"]})
         out.append({**meta, "trials": trials})
     return {"athlete": name, "sessions": out, "points": points}
 
@@ -122,7 +138,6 @@ class HistoryPanel(QWidget):
         self.jobs = jobs
         self.jobs.finished.connect(self._job_finished)
         self.history: dict[str, Any] | None = None
-        self.threshold_pct = 10.0
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         top = QHBoxLayout()
@@ -153,7 +168,8 @@ class HistoryPanel(QWidget):
         item.hideButtons()
         self.plot.setToolTip(
             "Symmetry index of each trial (dot) with its 95 % confidence interval (bar); "
-            "dashed lines: the warning threshold; above 0 = right higher"
+            "dashed lines: the healthy runners' band of the mid-stance peak; dots coloured only "
+            "when the interval tells the difference from zero; above 0 = right higher"
         )
         split.addWidget(self.plot)
         self.plot.setMinimumHeight(160)
@@ -202,12 +218,13 @@ class HistoryPanel(QWidget):
                 ci = t["ci95_pct"]
                 row = QTreeWidgetItem([
                     t["name"], f"{t['duration_s']:.0f} s", str(t["n_stances"]),
-                    f"{t['si_pct']:+.1f} %" if t["si_pct"] is not None else "n/a",
+                    si_text(t["si_pct"], t["level"]),
                     f"{ci[0]:+.1f} to {ci[1]:+.1f} %" if ci else "—",
                 ])
                 row.setData(0, Qt.UserRole, (s["path"], t["name"]))
+                row.setForeground(3, QColor(LEVEL_COLOURS[t["level"]]))
                 for col in range(len(HISTORY_COLUMNS)):
-                    row.setToolTip(col, t["text"])
+                    row.setToolTip(col, level_tip(t["text"], t["level"], t["band_si_pct"]))
                 top.addChild(row)
             self.tree.addTopLevelItem(top)
             top.setExpanded(True)
@@ -219,9 +236,11 @@ class HistoryPanel(QWidget):
         item = self.plot.getPlotItem()
         item.clear()
         known = [(i, p) for i, p in enumerate(points) if p["si_pct"] is not None]
-        for level in (self.threshold_pct, -self.threshold_pct):
+        bands = [p["band_si_pct"] for _, p in known if p.get("band_si_pct") is not None]
+        band = bands[-1] if bands else reference_band("midstance_peak_n").si_pct
+        for level in (band, -band):
             item.addItem(pg.InfiniteLine(pos=level, angle=0,
-                                         pen=pg.mkPen(WARN_COLOUR, style=Qt.DashLine)))
+                                         pen=pg.mkPen(OK_COLOUR, style=Qt.DashLine)))
         item.addItem(pg.InfiniteLine(pos=0.0, angle=0, pen=pg.mkPen(NEUTRAL_COLOUR)))
         if not known:
             return
@@ -235,7 +254,7 @@ class HistoryPanel(QWidget):
                                           pen=pg.mkPen(MARKER_COLOUR, width=1.5))
         item.addItem(self.error_bars)
         item.plot(x, y, pen=pg.mkPen(MARKER_COLOUR, width=1), symbol="o", symbolSize=9,
-                  symbolBrush=MARKER_COLOUR)
+                  symbolBrush=[pg.mkBrush(LEVEL_COLOURS[p["level"]]) for _, p in known])
         ticks = []
         last = None
         for i, p in enumerate(points):

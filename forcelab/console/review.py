@@ -29,7 +29,7 @@ from PyQt5.QtWidgets import (
     QWidget,
 )
 
-from forcelab.analysis.metrics import G_M_S2 as STANDARD_GRAVITY_M_S2
+from forcelab.analysis.metrics import G_M_S2
 from forcelab.console.exports import available_exports, run_export
 from forcelab.console.jobs import JobRunner
 from forcelab.console.widgets import (
@@ -132,7 +132,7 @@ def mean_stance_curves(
         ``{side: (mean, sd)}`` (SD 0 for a single stance) in BW with a body mass, else in N;
         and the unit ("BW" or "N").
     """
-    scale, unit = (1.0 / (body_mass_kg * STANDARD_GRAVITY_M_S2), "BW") if body_mass_kg else (
+    scale, unit = (1.0 / (body_mass_kg * G_M_S2), "BW") if body_mass_kg else (
         1.0, "N")
     grid = np.linspace(0.0, 1.0, STANCE_CURVE_POINTS)
     streams = {s.name: s for s in recording.streams}

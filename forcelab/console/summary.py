@@ -25,7 +25,7 @@ from PyQt5.QtWidgets import (
     QWidget,
 )
 
-from forcelab.console.widgets import StanceTable, side_colour, side_pen_style
+from forcelab.console.widgets import LEVEL_COLOURS, StanceTable, side_colour, side_pen_style
 
 #: Per-device figures of the recording panel: (key, title, what it is).
 RECORDING_FIGURES = (
@@ -114,11 +114,15 @@ class SummaryPanel(QWidget):
         self.title.setText(f"Trial: {summary.get('name')}" + (f"  [{', '.join(tags)}]"
                                                               if tags else ""))
         self.file_label.setText(f"File: {summary.get('path')}")
-        lines = list(summary.get("coach") or [])
+        coach = list(summary.get("coach") or [])
+        lines = [text for text, _level in coach]
         if summary.get("error"):
             lines.append(f"⚠ during recording: {summary['error']}")
         self.coach.setText("\n".join(lines) or "No asymmetry: " + str(summary.get("text", ""))
                            .splitlines()[0])
+        # coloured by the headline's level: never for a difference inside the noise
+        self.coach_level = coach[0][1] if coach else "na"
+        self.coach.setStyleSheet(f"color: {LEVEL_COLOURS[self.coach_level]};")
         self._fill_recording(summary.get("streams") or {})
         result = summary.get("result") or {}
         self._stances = list(result.get("stances") or [])

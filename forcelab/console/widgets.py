@@ -4,7 +4,8 @@
   2 kHz streams: peak-mode downsampling and clip-to-view, and it only redraws when the console's
   ~33 Hz timer hands it a fresh ring-buffer peek (it never pulls data itself).
 - :class:`StrideBars`: one bar per completed stance, mid-stance peak, coloured per side.
-- :class:`AsymmetryReadout`: SI % with the direction in words, coloured by a threshold.
+- :class:`AsymmetryReadout`: SI % in the analysis's words, coloured only when its confidence
+  interval tells it from zero, by the metric's healthy band; grey until the interval settles.
 - :class:`StillnessIndicator`: the "stand still" light shown while weighing.
 
 Colours: left is blue, right is orange, everywhere in the console.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
@@ -31,14 +33,23 @@ from PyQt5.QtWidgets import (
 )
 
 from forcelab.analysis import symmetry_text
-from forcelab.analysis.metrics import G_M_S2 as STANDARD_GRAVITY_M_S2
+from forcelab.analysis.asymmetry import LEVEL_WORDS, level_of
+from forcelab.analysis.metrics import G_M_S2
 
 LEFT_COLOUR = (31, 119, 180)
 RIGHT_COLOUR = (255, 127, 14)
 OTHER_COLOURS = [(44, 160, 44), (148, 103, 189), (140, 86, 75), (127, 127, 127)]
 OK_COLOUR = "#2e7d32"
+WATCH_COLOUR = "#ef6c00"
 WARN_COLOUR = "#c62828"
 NEUTRAL_COLOUR = "#616161"
+#: Colour of an asymmetry by its level (:data:`forcelab.analysis.asymmetry.LEVELS`): a
+#: difference the confidence interval cannot tell from zero is never coloured.
+LEVEL_COLOURS = {"na": NEUTRAL_COLOUR, "noise": NEUTRAL_COLOUR, "ok": OK_COLOUR,
+                 "watch": WATCH_COLOUR, "flag": WARN_COLOUR}
+READOUT_TIP = ("Robinson symmetry index of the mid-stance peak over this trial's stances "
+               "(positive = right higher) with its 95 % confidence interval, the side means "
+               "and counts")
 MARKER_COLOUR = "#6a1b9a"
 EVENT_COLOUR = "#c62828"
 
@@ -64,6 +75,28 @@ def describe_si(si_pct: float | None) -> str:
     the index is unknown.
     """
     return symmetry_text(si_pct)
+
+
+def asymmetry_colour(a: Mapping[str, Any]) -> str:
+    """Colour of one metric's asymmetry (an ``asymmetry_of`` result or the live figures'
+    equivalent) by :func:`forcelab.analysis.asymmetry.level_of`."""
+    return LEVEL_COLOURS[level_of(dict(a))]
+
+
+def si_text(si_pct: float | None, level: str) -> str:
+    """An SI (%) for a table cell: signed only when detectable (``level`` by
+    :func:`forcelab.analysis.asymmetry.level_of`), ``"not detectable"`` inside the noise."""
+    if si_pct is None or level == "na":
+        return "n/a"
+    return "not detectable" if level == "noise" else f"{si_pct:+.1f} %"
+
+
+def level_tip(text: str, level: str, band_si_pct: float | None) -> str:
+    """The analysis's words for an asymmetry with its level in words and the band (%)."""
+    words = LEVEL_WORDS[level]
+    if level in ("ok", "watch", "flag") and band_si_pct is not None:
+        words += f" (healthy runners: |SI| ≤ {band_si_pct:.1f} %)"
+    return f"{text}\n{words}" if text else words
 
 
 def break_gaps(t_s: np.ndarray, y: np.ndarray, max_gap_periods: float = 3.0
@@ -141,7 +174,7 @@ class LiveForcePlot(pg.PlotWidget):
     def set_unit(self, unit: str, body_mass_kg: float | None = None) -> None:
         """Show force in "N" or in "BW" (body weights of ``body_mass_kg``)."""
         if unit == "BW" and body_mass_kg:
-            self.unit, self._scale = "BW", 1.0 / (body_mass_kg * STANDARD_GRAVITY_M_S2)
+            self.unit, self._scale = "BW", 1.0 / (body_mass_kg * G_M_S2)
         else:
             self.unit, self._scale = "N", 1.0
         self.getPlotItem().setLabel("left", f"Vertical force ({self.unit})")
@@ -343,16 +376,22 @@ class StrideBars(pg.PlotWidget):
 
 
 class AsymmetryReadout(QFrame):
-    """Large SI % readout with the direction in words, coloured by ``threshold_pct``.
+    """Large SI % readout of the mid-stance peak in the analysis's own words.
 
-    Green while |SI| < threshold, red at or above it, grey when unknown.
+    Coloured by :func:`asymmetry_colour` (the level rules of
+    :func:`forcelab.analysis.asymmetry.level_of`): a difference the 95 % confidence interval
+    cannot tell from zero is grey with no direction, a detectable one is green within its
+    metric's healthy band and amber / red above it, and the whole readout stays grey until the
+    interval is within ±2 % (the words say how many more steps that needs). The words always
+    say what the colour says.
     """
 
-    def __init__(self, threshold_pct: float = 10.0, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setFrameShape(QFrame.StyledPanel)
-        self.threshold_pct = float(threshold_pct)
         self.si_pct: float | None = None
+        self.level = "na"
+        self.settled = False
         self.title = QLabel("Mid-stance peak asymmetry")
         self.value = QLabel("—")
         self.value.setObjectName("asymmetryValue")
@@ -361,8 +400,7 @@ class AsymmetryReadout(QFrame):
         for lab in (self.title, self.value, self.words, self.detail):
             lab.setAlignment(Qt.AlignCenter)
             lab.setWordWrap(True)
-        self.setToolTip("Robinson symmetry index of the mid-stance peak over this trial's "
-                        "stances (positive = right higher), with the side means and counts")
+        self.setToolTip(READOUT_TIP)
         font = self.value.font()
         font.setPointSize(28)
         font.setBold(True)
@@ -378,13 +416,6 @@ class AsymmetryReadout(QFrame):
         """The colour currently shown (hex)."""
         return self._colour
 
-    def set_threshold(self, threshold_pct: float) -> None:
-        """Change the warning threshold in % and repaint."""
-        self.threshold_pct = float(threshold_pct)
-        self.set_values(self.si_pct, *self._last_means)
-
-    _last_means: tuple = (None, None, 0, 0, "N")
-
     def set_values(
         self,
         si_pct: float | None,
@@ -393,26 +424,52 @@ class AsymmetryReadout(QFrame):
         left_n: int = 0,
         right_n: int = 0,
         unit: str = "N",
+        noise: Mapping[str, Any] | None = None,
     ) -> None:
-        """Show a new SI (% , positive = right higher) with the side means and counts."""
-        self._last_means = (left_mean, right_mean, left_n, right_n, unit)
+        """Show a new SI (%, positive = right higher) with the side means and counts.
+
+        Parameters
+        ----------
+        si_pct : float or None
+            Robinson SI of the mid-stance peak, % (None until both sides have a stance).
+        left_mean, right_mean : float or None
+            Side means of the mid-stance peak, in ``unit``.
+        left_n, right_n : int
+            Stances per side.
+        unit : str
+            "N" or "BW".
+        noise : mapping or None
+            What the analysis says about the SI's noise (``live_asymmetry`` of the live
+            figures): ``text``, ``ci95_pct``, ``detectable``, ``verdict``, ``band_si_pct`` (%),
+            ``strides_needed`` and ``settled``.
+        """
+        a = dict(noise or {})
         ok = si_pct is not None and math.isfinite(si_pct)
         self.si_pct = float(si_pct) if ok else None
+        a["si_pct"] = self.si_pct
+        self.level = level_of(a)
+        self.settled = bool(a.get("settled")) and ok
+        band = a.get("band_si_pct")
         if not ok:
             self.value.setText("—")
             self.words.setText("waiting for stances on both sides")
-            self._paint(NEUTRAL_COLOUR)
         else:
-            self.value.setText(f"SI {si_pct:+.1f} %")
-            self.words.setText(describe_si(si_pct))
-            self._paint(WARN_COLOUR if abs(si_pct) >= self.threshold_pct else OK_COLOUR)
+            detectable = self.level in ("ok", "watch", "flag")
+            self.value.setText(f"SI {si_pct:+.1f} %" if detectable else "not detectable")
+            self.words.setText(str(a.get("text") or describe_si(si_pct if detectable else 0.0)))
+        self._paint(asymmetry_colour(a) if self.settled else NEUTRAL_COLOUR)
         fmt = "{:.2f}" if unit == "BW" else "{:.0f}"
         parts = []
         for label, mean, n in (("L", left_mean, left_n), ("R", right_mean, right_n)):
             if mean is not None and math.isfinite(mean):
                 parts.append(f"{label} {fmt.format(mean)} {unit} (n={n})")
-        limit = f"warning at |SI| ≥ {self.threshold_pct:g} %"
-        self.detail.setText("   ".join(parts) + ("\n" if parts else "") + limit)
+        verdict = (LEVEL_WORDS[self.level] + (f" ±{band:.1f} %" if band is not None else "")
+                   if self.level in ("ok", "watch", "flag") else "")
+        if ok and not self.settled:
+            verdict = "settling: grey until the 95 % CI is within ±2 %"
+        self.detail.setText("   ".join(parts) + ("\n" if parts and verdict else "") + verdict)
+        self.setToolTip(READOUT_TIP + (f"\nHealthy runners' band for the mid-stance peak: "
+                                       f"|SI| ≤ {band:.1f} %" if band is not None else ""))
 
     def _paint(self, colour: str) -> None:
         self._colour = colour
@@ -496,7 +553,16 @@ STANCE_COLUMNS = (
     ("Impact", "impact_peak_n", "impact_peak_bw", "Impact peak, when the stance has one"),
     ("VALR", "valr_n_s", "valr_bw_s", "Vertical average loading rate (per s)"),
     ("VILR", "vilr_n_s", "vilr_bw_s", "Vertical instantaneous loading rate (per s)"),
-    ("Flags", None, None, "Why a stance is not used (partial, gap, ...) or how it was measured"),
+    ("Braking", "peak_braking_n", "peak_braking_bw",
+     "Peak braking (fore-aft) force, when the device measures it"),
+    ("Step width (mm)", "step_width_m", "step_width_m",
+     "Right foot's medio-lateral position minus the left's, from the previous contact of the "
+     "other foot; negative = the feet crossed (crossover step)"),
+    ("Pelvic drop (°)", "pelvic_drop_deg", "pelvic_drop_deg",
+     "Largest drop of the swing side's hip below neutral during this stance (pelvis markers)"),
+    ("Flags", None, None,
+     "Why a stance is not used (partial, gap, ...), crossover steps, and how loading rates "
+     "were measured"),
 )
 
 
@@ -575,9 +641,15 @@ def _stance_cell(row: int, st: Mapping, key: str | None, title: str) -> str:
         flags = []
         if not st.get("valid", True):
             flags.append(f"not used: {st.get('reason') or 'invalid'}")
+        if st.get("crossover"):
+            flags.append("crossover step")
         method = st.get("loading_rate_method")
         if method and method != "impact_peak":
             flags.append(f"loading rate: {method}")
+        if st.get("loading_rate_quality") == "indicative":
+            flags.append("loading rates indicative (sampled below 500 Hz)")
+        if st.get("loading_rate_note"):
+            flags.append(str(st["loading_rate_note"]))
         return "; ".join(flags)
     value = st.get(key) if key else None
     if value is None or not math.isfinite(float(value)):
@@ -587,6 +659,10 @@ def _stance_cell(row: int, st: Mapping, key: str | None, title: str) -> str:
         return f"{value * 1000:.0f}"
     if key == "start_s":
         return f"{value:.2f}"
+    if key == "step_width_m":
+        return f"{value * 1000:+.0f}"
+    if key == "pelvic_drop_deg":
+        return f"{value:.1f}"
     if key.endswith("_bw") or key.endswith("_bw_s"):
         return f"{value:.2f}"
     return f"{value:.0f}"

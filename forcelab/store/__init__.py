@@ -22,7 +22,7 @@ from forcelab.store.reader import (
     open_session,
     read_recording,
 )
-from forcelab.store.writer import SessionWriter
+from forcelab.store.writer import SessionWriter, check_free_space, publish_new, rewrite_session
 
 __all__ = [
     "CHECK_EXIT",
@@ -31,12 +31,15 @@ __all__ = [
     "SessionFile",
     "SessionWriter",
     "StreamData",
+    "check_free_space",
     "check_session",
     "is_session_file",
     "open_session",
+    "publish_new",
     "read_analyses",
     "read_recording",
     "recover_session",
+    "rewrite_session",
     "write_analysis",
     "write_recording",
 ]

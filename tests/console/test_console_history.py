@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 from PyQt5.QtCore import Qt
 
+from forcelab.analysis.asymmetry import LEVEL_WORDS, level_of
 from forcelab.console.athletes import Athlete
 from forcelab.console.settings import ConsoleSettings
+from forcelab.console.widgets import LEVEL_COLOURS
 from forcelab.console.window import ConsoleWindow
 
 
@@ -50,6 +52,16 @@ def test_history_lists_the_athletes_sessions_and_the_asymmetry_trend(qtbot, wind
     row = tree.topLevelItem(0).child(0)
     assert row.text(0) == "run 1" and row.text(3).startswith("+")
     assert "higher on the right" in row.toolTip(3)
+    # each SI is shown and coloured by its level (the rule of the report): signed and coloured
+    # only when the interval tells it from zero, the level in words in the tooltip
+    for k, p in enumerate(history["points"]):
+        cell = tree.topLevelItem(k).child(0)
+        assert p["level"] == level_of({"si_pct": p["si_pct"], "ci95_pct": p["ci95_pct"],
+                                       **history["sessions"][k]["trials"][0]["noise"]})
+        assert cell.foreground(3).color().name() == LEVEL_COLOURS[p["level"]]
+        assert (cell.text(3) == "not detectable") == (p["level"] == "noise")
+        assert LEVEL_WORDS[p["level"]] in cell.toolTip(3)
+    assert history["points"][0]["level"] in ("ok", "watch", "flag")  # 10 %: detectable
     bars = window.history.error_bars
     assert np.allclose(bars.opts["y"], si)
     assert window.history.title.text() == "Ann Runner: 3 session(s), 3 trial(s)"

@@ -89,12 +89,10 @@ def test_actions_without_devices_explain_what_to_do(qtbot, window):
     assert window.backend.state == "idle"
 
 
-def test_threshold_setting_is_saved_and_recolours(qtbot, window, config_dir):
-    window.asymmetry.set_values(-12.0, 2.4, 2.1, 5, 5, "BW")
-    assert window.asymmetry.colour == "#c62828"
-    window.threshold_spin.setValue(15.0)
-    assert window.asymmetry.colour == "#2e7d32"
-    assert ConsoleSettings().threshold_pct == 15.0
+def test_no_single_threshold_any_more(window):
+    """The readout is coloured by each metric's healthy band, not by one operator threshold."""
+    assert not hasattr(window, "threshold_spin")
+    assert not hasattr(window.settings, "threshold_pct")
 
 
 def test_small_helpers():
@@ -119,7 +117,6 @@ def test_unique_path_never_overwrites(tmp_path):
 @pytest.mark.parametrize(
     "args, words",
     [
-        (["--threshold", "500"], "--threshold must be between 0 and 100"),
         (["--review", "no/such/file.h5"], "not found"),
     ],
 )

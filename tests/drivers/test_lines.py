@@ -41,7 +41,7 @@ class SketchSim(Simulator):
         super().__init__(port, seed=5, drift_ppm=40.0, period_s=0.004)
         self.make_line, self.rate_hz, self.header = make_line, rate_hz, header
         self.load_n = np.zeros(4)
-        self.sent: list[tuple[int, int, str]] = []  # (boot, k, line)
+        self.lines_sent: list[tuple[int, int, str]] = []  # (boot, k, line)
         self.injected: list[str] = []
         self._inject: list[str] = []
         self.boots = 0
@@ -78,13 +78,13 @@ class SketchSim(Simulator):
             line = self.make_line(k, int(k * 1000 / self.rate_hz), self.load_n.copy())
             if line is None:  # this line is lost on the way
                 continue
-            self.sent.append((self.boots, k, line))
+            self.lines_sent.append((self.boots, k, line))
             self.send((line + "\r\n").encode(), seq=k, n=1)
         self._k = max(self._k, k_end)
 
     def sent_lines(self, boot=None):
         with self._lock:
-            return [s for s in self.sent if boot is None or s[0] == boot]
+            return [s for s in self.lines_sent if boot is None or s[0] == boot]
 
 
 @pytest.fixture
