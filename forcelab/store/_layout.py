@@ -111,7 +111,7 @@ ROOT_TABLES = {
 }
 #: Per-stream tables (inside /streams/NAME): name -> (dtype, rows per chunk).
 STREAM_TABLES = {
-    "blocks": (BLOCK_DTYPE, 1024),
+    "blocks": (BLOCK_DTYPE, 256),
     "gaps": (GAP_DTYPE, 64),
     "link_stats": (LINK_STATS_DTYPE, 64),
 }

@@ -22,6 +22,7 @@ import numpy as np
 
 from forcelab.errors import SessionFileError
 from forcelab.store import _layout as L
+from forcelab.store import _packing as P
 
 CHECK_EXIT = {"ok": 0, "incomplete": 1, "unreadable": 2}
 _READ_ROWS = 1 << 18
@@ -153,8 +154,9 @@ def _check_stream(sf: Any, name: str, problems: list[str]) -> dict[str, Any]:
         samples_missing=summary["samples_missing"], duration_s=summary["duration_s"],
     )
     g = sf._h5["streams"][name]
-    readable = _readable_rows(g["samples"], summary["n_samples"])
-    readable = min(readable, _readable_rows(g["seq"], summary["n_samples"]))
+    readable = summary["n_samples"]
+    for d in ("samples", "seq", "counts") if P.COUNTS_TO_UNITS in g.attrs else ("samples", "seq"):
+        readable = min(readable, _readable_growing(sf, f"{g.name}/{d}", summary["n_samples"]))
     out["readable_samples"] = readable
     if readable < summary["n_samples"]:
         out["error"] = f"samples after row {readable} unreadable"
@@ -162,9 +164,24 @@ def _check_stream(sf: Any, name: str, problems: list[str]) -> dict[str, Any]:
             f"stream {name!r}: only {readable} of {summary['n_samples']} samples readable"
         )
     stored = int(g["samples"].shape[0])
-    if stored > summary["n_samples"]:
-        out["unflushed_rows_dropped"] = stored - summary["n_samples"]
+    committed = sf._committed.get(g["samples"].name, stored)
+    if stored > committed:
+        out["unflushed_rows_dropped"] = stored - committed
     return out
+
+
+def _readable_growing(sf: Any, path: str, n: int) -> int:
+    """Rows of a growing dataset readable from the start, its tail included."""
+    ds = sf._h5[path]
+    n_main = min(n, int(ds.shape[0]), sf._committed.get(path, n))
+    readable = _readable_rows(ds, n_main)
+    if readable < n_main or n_main == n:
+        return readable
+    try:
+        sf._rows(path, n_main, n)
+    except Exception:  # noqa: BLE001 - a damaged tail: only the dataset's rows count
+        return readable
+    return n
 
 
 def _readable_rows(ds: h5py.Dataset, n: int) -> int:
@@ -241,20 +258,25 @@ def _copy_session(sf: Any, h5: h5py.File, out: h5py.File, report: dict) -> None:
         g_out = out["streams"].create_group(name)
         for k, v in g_in.attrs.items():
             g_out.attrs[k] = v
-        _copy_rows(g_in["samples"], g_out, "samples", n)
-        _copy_rows(g_in["seq"], g_out, "seq", n)
+        _copy_rows(sf, g_in["samples"], g_out, "samples", n)
+        _copy_rows(sf, g_in["seq"], g_out, "seq", n)
+        if "counts" in g_in:
+            _copy_rows(sf, g_in["counts"], g_out, "counts", n)
         blocks = sf._table(f"/streams/{name}/blocks")
         blocks = blocks[blocks["row"] < n]
-        _copy_rows(g_in["blocks"], g_out, "blocks", len(blocks))
+        _copy_rows(sf, g_in["blocks"], g_out, "blocks", len(blocks))
         gaps = sf._table(f"/streams/{name}/gaps")
-        _copy_rows(g_in["gaps"], g_out, "gaps", int(np.count_nonzero(gaps["row"] <= n)))
-        _copy_rows(g_in["link_stats"], g_out, "link_stats", sf._n_valid(g_in["link_stats"]))
+        _copy_rows(sf, g_in["gaps"], g_out, "gaps", int(np.count_nonzero(gaps["row"] <= n)))
+        links = P.n_rows(h5, g_in["link_stats"].name, sf._committed)
+        _copy_rows(sf, g_in["link_stats"], g_out, "link_stats", links)
         if n and len(blocks):
             b = blocks[-1]
-            seq_last = int(g_in["seq"][n - 1])
+            seq_last = int(sf._rows(g_in["seq"].name, n - 1, n)[0])
             last_t = max(last_t, float(b["t_s"]) + (seq_last - int(b["seq"])) / float(
                 g_in.attrs["rate_hz"]))
         paths += [f"/streams/{name}/{d}" for d in ("samples", "seq", *L.STREAM_TABLES)]
+        if "counts" in g_in:
+            paths.append(f"/streams/{name}/counts")
     for table in L.ROOT_TABLES:
         rows = sf._table(table)
         if table == "trials" and len(rows):
@@ -279,14 +301,15 @@ def _copy_session(sf: Any, h5: h5py.File, out: h5py.File, report: dict) -> None:
         h5.copy(h5["analysis"], out, "analysis")
 
 
-def _copy_rows(ds: h5py.Dataset, group: h5py.Group, name: str, n: int) -> None:
+def _copy_rows(sf: Any, ds: h5py.Dataset, group: h5py.Group, name: str, n: int) -> None:
+    """Copy the first ``n`` committed rows of growing dataset ``ds`` (its tail included)."""
     new = group.create_dataset(
         name, shape=(n, *ds.shape[1:]), maxshape=ds.maxshape, dtype=ds.dtype, chunks=ds.chunks,
         compression=ds.compression, compression_opts=ds.compression_opts, shuffle=ds.shuffle,
     )
     for a in range(0, n, _READ_ROWS):
         b = min(n, a + _READ_ROWS)
-        new[a:b] = ds[a:b]
+        new[a:b] = sf._rows(ds.name, a, b)
 
 
 def _short(exc: BaseException) -> str:

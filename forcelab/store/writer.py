@@ -55,6 +55,7 @@ import forcelab
 from forcelab.errors import InputError, SessionFileError
 from forcelab.recording import check_body_mass, check_rate
 from forcelab.store import _layout as L
+from forcelab.store import _packing as P
 
 DEFAULT_FLUSH_INTERVAL_S = 0.5
 DEFAULT_MIN_FREE_BYTES = 16 * 1024 * 1024
@@ -68,22 +69,22 @@ _ATHLETE_KEYS = ("id", "name", "body_mass_kg", "body_mass_method")
 class _StreamBuffer:
     """What one stream has written and what waits in memory for the next flush."""
 
-    def __init__(self, name: str, n_channels: int, rate_hz: float, dtype: np.dtype) -> None:
+    def __init__(self, name: str, n_channels: int, rate_hz: float, dtype: np.dtype,
+                 counts_to_units: np.ndarray | None = None) -> None:
         self.name = name
         self.n_channels = n_channels
         self.rate_hz = rate_hz
         self.dtype = dtype
+        self.k = counts_to_units  # units per bridge count, when the device streams raw counts
+        self.k_inv = None if counts_to_units is None else np.linalg.inv(counts_to_units)
         self.samples: list[np.ndarray] = []
+        self.counts: list[np.ndarray] = []
         self.seq: list[np.ndarray] = []
         self.blocks: list[tuple] = []
         self.gaps: list[tuple] = []
         self.link_rows: list[tuple] = []
         self.pending_nbytes = 0  # bytes of samples and sequence numbers not yet written
         self.rows_total = 0  # rows appended (written + pending)
-        self.rows_written = 0
-        self.blocks_written = 0
-        self.gaps_written = 0
-        self.link_written = 0
         self.next_seq: int | None = None
         self.last_link: dict[str, int] | None = None
         self.last_t_s = float("nan")  # session time of the last appended sample
@@ -94,6 +95,52 @@ class _StreamBuffer:
 
     def pending_bytes(self) -> int:
         return self.pending_nbytes
+
+
+#: Flush modes: complete chunks and the tails (timed flushes), complete chunks only (a burst of
+#: appends), everything into the datasets (close).
+_TAIL, _CHUNKS, _FINAL = "tail", "chunks", "final"
+
+
+class _Growing:
+    """Write-once appends to one growing dataset (see forcelab.store._packing): complete chunks
+    go into the dataset, the remainder into one of its two tails."""
+
+    def __init__(self, path: str, chunk_rows: int) -> None:
+        self.path = path
+        self.chunk_rows = chunk_rows
+        self.rest: np.ndarray | None = None  # rows after the dataset's last complete chunk
+        self.slot = 0  # the tail that holds them
+        self.on_disk = 0  # rows of ``rest`` written into that tail
+
+    def write(self, ds_of: Any, rows: np.ndarray | None, mode: str) -> None:
+        if rows is None or not len(rows):
+            data = self.rest
+            if data is None or (mode == _TAIL and self.on_disk == len(data)):
+                return
+        else:
+            data = rows if self.rest is None or not len(self.rest) else np.concatenate(
+                [self.rest, rows])
+        k = len(data) if mode == _FINAL else len(data) // self.chunk_rows * self.chunk_rows
+        if k:
+            ds = ds_of(self.path)
+            n0 = ds.shape[0]
+            ds.resize((n0 + k, *ds.shape[1:]))
+            ds[n0:] = data[:k]
+            # the rows left over start a fresh tail in the other slot: the committed rows of
+            # the current one stay untouched until the commit that stops counting them
+            self.slot, self.on_disk = 1 - self.slot, 0
+            data = data[k:]
+        self.rest = data
+        if mode == _TAIL and len(data) > self.on_disk:
+            ds_of(P.tail_path(self.path, self.slot))[self.on_disk : len(data)] = data[
+                self.on_disk :]
+            self.on_disk = len(data)
+
+    def tail_counts(self) -> dict[str, int]:
+        """Committed rows of both tails after this flush."""
+        return {P.tail_path(self.path, self.slot): self.on_disk,
+                P.tail_path(self.path, 1 - self.slot): 0}
 
 
 class SessionWriter:
@@ -132,6 +179,9 @@ class SessionWriter:
         self._events_written = 0
         self._committed_paths: list[str] = []
         self._committed: dict[str, int] = {}
+        self._growing: dict[str, _Growing] = {}
+        self._mode = _TAIL
+        self._written_now: set[str] = set()
         self._timer: threading.Thread | None = None
         self._datasets: dict[str, h5py.Dataset] = {}
         self._timer_stop = threading.Event()
@@ -302,6 +352,7 @@ class SessionWriter:
             if side not in (None, "left", "right"):
                 raise InputError(f"stream side must be 'left', 'right' or None, got {side!r}")
             dtype = np.dtype(self._sample_dtype)
+            k = P.counts_matrix(d.get("calibration"), len(names))
 
             def create() -> None:
                 g = self._h5.require_group("streams").create_group(name)
@@ -316,24 +367,11 @@ class SessionWriter:
                 a["calibration_json"] = L.to_json(d.get("calibration") or {})
                 a["layout_json"] = L.to_json(d.get("layout"))
                 a["extra_json"] = L.to_json(d.get("extra") or {})
-                rows = int(min(max(rate_hz, 256), 8192))
-                g.create_dataset(
-                    "samples", shape=(0, len(names)), maxshape=(None, len(names)), dtype=dtype,
-                    chunks=(rows, len(names)), compression="gzip", compression_opts=4, shuffle=True,
-                )
-                g.create_dataset(
-                    "seq", shape=(0,), maxshape=(None,), dtype="i8", chunks=(rows,),
-                    compression="gzip", compression_opts=4, shuffle=True,
-                )
-                for table, (tdtype, chunk) in L.STREAM_TABLES.items():
-                    g.create_dataset(
-                        table, shape=(0,), maxshape=(None,), dtype=tdtype, chunks=(chunk,),
-                        compression="gzip", compression_opts=4, shuffle=True,
-                    )
+                create_stream_datasets(g, len(names), rate_hz, dtype, k)
                 self._h5.flush()
 
             self._guarded(create)
-            self._streams[name] = _StreamBuffer(name, len(names), rate_hz, dtype)
+            self._streams[name] = _StreamBuffer(name, len(names), rate_hz, dtype, k)
 
     @property
     def streams(self) -> list[str]:
@@ -359,6 +397,12 @@ class SessionWriter:
         paths = [f"/{t}" for t in L.ROOT_TABLES]
         for name in self._streams:
             paths += [f"/streams/{name}/{d}" for d in ("samples", "seq", *L.STREAM_TABLES)]
+            if self._streams[name].k is not None:
+                paths.append(f"/streams/{name}/counts")
+        for p in paths:
+            if P.tail_path(p, 0) in h5:
+                self._growing[p] = _Growing(p, h5[p].chunks[0])
+        paths += [P.tail_path(p, slot) for p in self._growing for slot in (0, 1)]
         h5.create_dataset("committed_rows", data=np.zeros(len(paths), dtype="i8"))
         h5["committed_rows"].attrs["datasets"] = paths
         self._committed_paths = paths
@@ -422,9 +466,14 @@ class SessionWriter:
                          f"sequence numbers restarted at {seq0} (expected {s.next_seq})",
                          L.EVENT_DTYPE, "message"))
                 )
-            s.samples.append(np.array(samples, dtype=s.dtype, copy=True))
+            if s.k is None:
+                s.samples.append(np.array(samples, dtype=s.dtype, copy=True))
+            else:
+                counts, stored = P.to_counts(samples, s.k, s.k_inv, s.dtype)
+                s.counts.append(counts)
+                s.samples.append(stored)
             s.seq.append(np.arange(seq0, seq0 + n, dtype=np.int64))
-            s.pending_nbytes += s.samples[-1].nbytes + 8 * n
+            s.pending_nbytes += s.samples[-1].nbytes + 12 * n
             s.blocks.append(
                 (s.rows_total, seq0, n, t_s, float(block.t_device_s), int(block.status or 0))
             )
@@ -593,8 +642,12 @@ class SessionWriter:
             return self._maybe_flush_locked()
 
     def _maybe_flush_locked(self) -> bool:
-        if self.flush_due() or self._pending_bytes() >= MAX_PENDING_BYTES:
+        if self.flush_due():
             self._flush_locked()
+            return True
+        if self._pending_bytes() >= MAX_PENDING_BYTES:
+            # a burst: write the complete chunks now, the rest with the next timed flush
+            self._flush_locked(_CHUNKS)
             return True
         return False
 
@@ -604,16 +657,25 @@ class SessionWriter:
             self._check_usable()
             self._flush_locked()
 
-    def _flush_locked(self) -> None:
-        self._last_flush_mono = time.monotonic()
+    def _flush_locked(self, mode: str = "tail") -> None:
+        if mode != _CHUNKS:
+            self._last_flush_mono = time.monotonic()
         if self._swmr and self._min_free_bytes:
             self._check_free_space()
-        self._guarded(self._flush_steps)
+        self._guarded(lambda: self._flush_steps(mode))
 
-    def _flush_steps(self) -> None:
+    def _flush_steps(self, mode: str = "tail") -> None:
+        """Write what is buffered: complete chunks into the datasets and, unless ``mode`` is
+        ``"chunks"``, the rest into the tails; ``"final"`` (close) writes everything into the
+        datasets and leaves the tails empty."""
+        self._mode = mode
         self._write_pending_tables()
         for name, s in self._streams.items():
             self._write_stream(name, s)
+        for path, grow in self._growing.items():
+            if path not in self._written_now:
+                grow.write(self._ds, None, mode)
+        self._written_now.clear()
         self._h5.flush()
         if self._swmr:
             self._n_flushes += 1
@@ -681,7 +743,7 @@ class SessionWriter:
                 self._trials_dirty = True
             if not self._swmr:
                 self._guarded(self._enter_swmr)
-            self._guarded(self._flush_steps)
+            self._guarded(lambda: self._flush_steps(_FINAL))
             self._close_file("normal")
 
     def _close_file(self, reason: str) -> None:
@@ -799,10 +861,25 @@ class SessionWriter:
             ds = self._datasets[path] = self._h5[path]
         return ds
 
+    def _put(self, path: str, rows: np.ndarray) -> None:
+        """Append rows to growing dataset ``path`` (through its tail once SWMR writing runs)."""
+        grow = self._growing.get(path)
+        if grow is None:  # before SWMR: nothing is rewritten, write straight into the dataset
+            ds = self._ds(path)
+            n0 = ds.shape[0]
+            ds.resize((n0 + rows.shape[0], *ds.shape[1:]))
+            ds[n0:] = rows
+            return
+        grow.write(self._ds, rows, self._mode)
+        self._written_now.add(path)
+
+    def _put_rows(self, path: str, rows: list[tuple], dtype: np.dtype) -> None:
+        self._put(path, np.array(rows, dtype=dtype))
+
     def _write_pending_tables(self) -> None:
         if len(self._athlete_rows) > self._athlete_written:
             rows = self._athlete_rows[self._athlete_written :]
-            _append(self._ds("/athlete"), rows, L.ATHLETE_DTYPE)
+            self._put_rows("/athlete", rows, L.ATHLETE_DTYPE)
             self._athlete_written = len(self._athlete_rows)
         if self._trials_dirty:
             rows = [_trial_row(t) for t in self._trials]
@@ -811,47 +888,45 @@ class SessionWriter:
             ds[:] = np.array(rows, dtype=L.TRIAL_DTYPE)
             self._trials_dirty = False
         if len(self._markers) > self._markers_written:
-            _append(self._ds("/markers"), self._markers[self._markers_written:], L.MARKER_DTYPE)
+            self._put_rows("/markers", self._markers[self._markers_written:], L.MARKER_DTYPE)
             self._markers_written = len(self._markers)
         if len(self._events) > self._events_written:
-            _append(self._ds("/events"), self._events[self._events_written:], L.EVENT_DTYPE)
+            self._put_rows("/events", self._events[self._events_written:], L.EVENT_DTYPE)
             self._events_written = len(self._events)
 
     def _write_stream(self, name: str, s: _StreamBuffer) -> None:
         g = f"/streams/{name}/"
         if s.samples:
-            data = np.concatenate(s.samples) if len(s.samples) > 1 else s.samples[0]
-            seq = np.concatenate(s.seq) if len(s.seq) > 1 else s.seq[0]
-            n0 = s.rows_written
-            ds = self._ds(g + "samples")
-            ds.resize((n0 + data.shape[0], s.n_channels))
-            ds[n0:] = data
-            dq = self._ds(g + "seq")
-            dq.resize((n0 + data.shape[0],))
-            dq[n0:] = seq
-            s.rows_written += data.shape[0]
+            self._put(g + "samples", np.concatenate(s.samples))
+            self._put(g + "seq", np.concatenate(s.seq))
+            if s.k is not None:
+                self._put(g + "counts", np.concatenate(s.counts))
+                s.counts.clear()
             s.samples.clear()
             s.seq.clear()
             s.pending_nbytes = 0
         if s.blocks:
-            _append(self._ds(g + "blocks"), s.blocks, L.BLOCK_DTYPE)
-            s.blocks_written += len(s.blocks)
+            self._put_rows(g + "blocks", s.blocks, L.BLOCK_DTYPE)
             last = s.blocks[-1]
-            s.last_written_t_s = last[3] + (last[2] - 1) / s.rate_hz
+            if self._mode != _CHUNKS:
+                s.last_written_t_s = last[3] + (last[2] - 1) / s.rate_hz
             s.blocks.clear()
         if s.gaps:
-            _append(self._ds(g + "gaps"), s.gaps, L.GAP_DTYPE)
-            s.gaps_written += len(s.gaps)
+            self._put_rows(g + "gaps", s.gaps, L.GAP_DTYPE)
             s.gaps.clear()
         if s.link_rows:
-            _append(self._ds(g + "link_stats"), s.link_rows, L.LINK_STATS_DTYPE)
-            s.link_written += len(s.link_rows)
+            self._put_rows(g + "link_stats", s.link_rows, L.LINK_STATS_DTYPE)
             s.link_rows.clear()
 
     def _write_commit(self) -> None:
-        counts = [int(self._ds(p).shape[0]) for p in self._committed_paths]
+        tails = {}
+        for grow in self._growing.values():
+            tails.update(grow.tail_counts())
+        counts = [tails[p] if p in tails else int(self._ds(p).shape[0])
+                  for p in self._committed_paths]
         self._ds("/committed_rows")[:] = np.asarray(counts, dtype="i8")
-        self._committed = dict(zip(self._committed_paths, counts, strict=True))
+        self._committed = {p: c for p, c in zip(self._committed_paths, counts, strict=True)
+                           if p not in tails}
         for s in self._streams.values():
             s.committed_t_s = s.last_written_t_s
         state = self._ds("/session_state")
@@ -889,11 +964,25 @@ def _init_file(h5: h5py.File, t0: float, operator: str, notes: str) -> None:
     state["closed_unix_s"] = np.nan
     h5.create_dataset("session_state", data=state)
     for table, (dtype, chunk) in L.ROOT_TABLES.items():
-        h5.create_dataset(
-            table, shape=(0,), maxshape=(None,), dtype=dtype, chunks=(chunk,),
-            compression="gzip", compression_opts=4, shuffle=True,
-        )
+        if table == "trials":  # rewritten as a whole when a trial starts or stops
+            h5.create_dataset(table, shape=(0,), maxshape=(None,), dtype=dtype, chunks=(chunk,),
+                              **P.COMPRESSION)
+        else:
+            P.create_growing(h5, table, (), dtype, chunk)
     h5.create_group("streams", track_order=True)
+
+
+def create_stream_datasets(g: h5py.Group, n_channels: int, rate_hz: float, dtype: np.dtype,
+                           counts_to_units: np.ndarray | None) -> None:
+    """Create the growing datasets of one stream (and their tails) in group ``g``."""
+    rows = P.stream_chunk_rows(rate_hz)
+    P.create_growing(g, "samples", (n_channels,), dtype, rows, columns=True)
+    P.create_growing(g, "seq", (), "i8", rows)
+    if counts_to_units is not None:
+        P.create_growing(g, "counts", (P.N_BRIDGES,), "i4", rows, columns=True)
+        g.attrs[P.COUNTS_TO_UNITS] = counts_to_units
+    for table, (tdtype, chunk) in L.STREAM_TABLES.items():
+        P.create_growing(g, table, (), tdtype, chunk)
 
 
 def _append(ds: h5py.Dataset, rows: list[tuple], dtype: np.dtype) -> None:
