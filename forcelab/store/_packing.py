@@ -118,8 +118,8 @@ def from_counts(counts: np.ndarray, stored: np.ndarray, k: np.ndarray) -> np.nda
 
 
 def create_growing(group: h5py.Group, name: str, shape_rest: tuple, dtype: Any,
-                   chunk_rows: int, columns: bool = False) -> h5py.Dataset:
-    """Create a growing (resizable, compressed) dataset and its one-chunk tail.
+                   chunk_rows: int, columns: bool = False, tails: bool = True) -> h5py.Dataset:
+    """Create a growing (resizable, compressed) dataset and, with ``tails``, its two tails.
 
     ``columns=True`` chunks a 2-D dataset one column per chunk.
     """
@@ -128,7 +128,7 @@ def create_growing(group: h5py.Group, name: str, shape_rest: tuple, dtype: Any,
         name, shape=(0, *shape_rest), maxshape=(None, *shape_rest), dtype=dtype,
         chunks=chunks, **COMPRESSION,
     )
-    for slot in (0, 1):
+    for slot in (0, 1) if tails else ():
         tail = group.file.require_group(tail_path(group.name, slot).rstrip("/"))
         tail.create_dataset(name, shape=(chunk_rows, *shape_rest), dtype=dtype,
                             chunks=(min(chunk_rows, TAIL_CHUNK_ROWS), *shape_rest))

@@ -973,16 +973,16 @@ def _init_file(h5: h5py.File, t0: float, operator: str, notes: str) -> None:
 
 
 def create_stream_datasets(g: h5py.Group, n_channels: int, rate_hz: float, dtype: np.dtype,
-                           counts_to_units: np.ndarray | None) -> None:
-    """Create the growing datasets of one stream (and their tails) in group ``g``."""
+                           counts_to_units: np.ndarray | None, tails: bool = True) -> None:
+    """Create the growing datasets of one stream (and, with ``tails``, their tails) in ``g``."""
     rows = P.stream_chunk_rows(rate_hz)
-    P.create_growing(g, "samples", (n_channels,), dtype, rows, columns=True)
-    P.create_growing(g, "seq", (), "i8", rows)
+    P.create_growing(g, "samples", (n_channels,), dtype, rows, columns=True, tails=tails)
+    P.create_growing(g, "seq", (), "i8", rows, tails=tails)
     if counts_to_units is not None:
-        P.create_growing(g, "counts", (P.N_BRIDGES,), "i4", rows, columns=True)
+        P.create_growing(g, "counts", (P.N_BRIDGES,), "i4", rows, columns=True, tails=tails)
         g.attrs[P.COUNTS_TO_UNITS] = counts_to_units
     for table, (tdtype, chunk) in L.STREAM_TABLES.items():
-        P.create_growing(g, table, (), tdtype, chunk)
+        P.create_growing(g, table, (), tdtype, chunk, tails=tails)
 
 
 def _append(ds: h5py.Dataset, rows: list[tuple], dtype: np.dtype) -> None:
