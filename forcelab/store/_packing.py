@@ -5,14 +5,14 @@ Three rules keep a recorded file close to the size of its compressed data (docs/
 
 - **Write-once chunks.** In HDF5 SWMR mode the library never reuses file space, so a compressed
   chunk rewritten at every flush leaves its older copies behind as dead space. The writer
-  therefore appends only complete chunks to a growing dataset; the rows of the last, incomplete
-  chunk go to an uncompressed *tail* of one chunk, written in place. Each growing dataset has
-  two tails, ``/tail/0/<path>`` and ``/tail/1/<path>``: new rows are added behind the committed
-  rows of the active tail, and when full chunks move into the dataset the remainder goes to the
-  other tail, so a crash in the middle of a flush never touches rows the last commit counts.
-  ``committed_rows`` counts the rows of both tails (one of them is 0); readers append them to the
-  dataset's committed rows. At a clean close the rows move into the dataset and both counts are
-  0, so a closed file holds everything in the datasets themselves.
+  therefore appends only complete chunks to a growing dataset; the rows after its last complete
+  chunk go to an uncompressed *tail* of one chunk (``/tail/<path of the dataset>``), written in
+  place. New rows are written behind the tail's committed rows; when complete chunks move into
+  the dataset, a first commit counts them there and stops counting the tail, and only then is
+  the tail written again from its start, so a crash in the middle of a flush never touches a
+  row that a commit counts. ``committed_rows`` holds the committed rows of each tail too; readers
+  append them to the dataset's committed rows. At a clean close every row moves into the
+  dataset and the tail counts are 0, so a closed file holds everything in the datasets.
 - **Column chunks.** Sample chunks hold one channel each (``(rows, 1)``): consecutive values of
   one channel are alike, which is what shuffle + gzip compress best.
 - **Bridge counts.** A plate that streams raw 24-bit ADC counts turned into forces and moments
@@ -50,10 +50,10 @@ COUNTS_TO_UNITS = "counts_to_units"
 TAIL_CHUNK_ROWS = 256
 
 
-def tail_path(path: str, slot: int) -> str:
-    """Path of tail ``slot`` (0 or 1) of growing dataset ``path`` (``/streams/a/samples`` ->
-    ``/tail/0/streams/a/samples``)."""
-    return f"/{TAIL_GROUP}/{slot}/{path.lstrip('/')}"
+def tail_path(path: str) -> str:
+    """Path of the tail of growing dataset ``path`` (``/streams/a/samples`` ->
+    ``/tail/streams/a/samples``)."""
+    return f"/{TAIL_GROUP}/{path.lstrip('/')}"
 
 
 def stream_chunk_rows(rate_hz: float) -> int:
@@ -119,7 +119,7 @@ def from_counts(counts: np.ndarray, stored: np.ndarray, k: np.ndarray) -> np.nda
 
 def create_growing(group: h5py.Group, name: str, shape_rest: tuple, dtype: Any,
                    chunk_rows: int, columns: bool = False, tails: bool = True) -> h5py.Dataset:
-    """Create a growing (resizable, compressed) dataset and, with ``tails``, its two tails.
+    """Create a growing (resizable, compressed) dataset and, with ``tails``, its tail.
 
     ``columns=True`` chunks a 2-D dataset one column per chunk.
     """
@@ -128,8 +128,8 @@ def create_growing(group: h5py.Group, name: str, shape_rest: tuple, dtype: Any,
         name, shape=(0, *shape_rest), maxshape=(None, *shape_rest), dtype=dtype,
         chunks=chunks, **COMPRESSION,
     )
-    for slot in (0, 1) if tails else ():
-        tail = group.file.require_group(tail_path(group.name, slot).rstrip("/"))
+    if tails:
+        tail = group.file.require_group(tail_path(group.name).rstrip("/"))
         tail.create_dataset(name, shape=(chunk_rows, *shape_rest), dtype=dtype,
                             chunks=(min(chunk_rows, TAIL_CHUNK_ROWS), *shape_rest))
     return ds
@@ -138,11 +138,10 @@ def create_growing(group: h5py.Group, name: str, shape_rest: tuple, dtype: Any,
 def _parts(h5: h5py.File, path: str, committed: dict[str, int]) -> list[tuple[h5py.Dataset, int]]:
     ds = h5[path]
     parts = [(ds, min(int(ds.shape[0]), committed.get(path, int(ds.shape[0]))))]
-    for slot in (0, 1):
-        tp = tail_path(path, slot)
-        n = committed.get(tp, 0)
-        if n and tp in h5:
-            parts.append((h5[tp], min(n, int(h5[tp].shape[0]))))
+    tp = tail_path(path)
+    n = committed.get(tp, 0)
+    if n and tp in h5:
+        parts.append((h5[tp], min(n, int(h5[tp].shape[0]))))
     return parts
 
 

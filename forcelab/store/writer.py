@@ -104,43 +104,39 @@ _TAIL, _CHUNKS, _FINAL = "tail", "chunks", "final"
 
 class _Growing:
     """Write-once appends to one growing dataset (see forcelab.store._packing): complete chunks
-    go into the dataset, the remainder into one of its two tails."""
+    go into the dataset, the rows after its last complete chunk into its tail."""
 
     def __init__(self, path: str, chunk_rows: int) -> None:
         self.path = path
+        self.tail = P.tail_path(path)
         self.chunk_rows = chunk_rows
         self.rest: np.ndarray | None = None  # rows after the dataset's last complete chunk
-        self.slot = 0  # the tail that holds them
-        self.on_disk = 0  # rows of ``rest`` written into that tail
+        self.on_disk = 0  # rows of ``rest`` written into the tail
 
-    def write(self, ds_of: Any, rows: np.ndarray | None, mode: str) -> None:
-        if rows is None or not len(rows):
-            data = self.rest
-            if data is None or (mode == _TAIL and self.on_disk == len(data)):
-                return
-        else:
-            data = rows if self.rest is None or not len(self.rest) else np.concatenate(
-                [self.rest, rows])
-        k = len(data) if mode == _FINAL else len(data) // self.chunk_rows * self.chunk_rows
-        if k:
-            ds = ds_of(self.path)
-            n0 = ds.shape[0]
-            ds.resize((n0 + k, *ds.shape[1:]))
-            ds[n0:] = data[:k]
-            # the rows left over start a fresh tail in the other slot: the committed rows of
-            # the current one stay untouched until the commit that stops counting them
-            self.slot, self.on_disk = 1 - self.slot, 0
-            data = data[k:]
-        self.rest = data
-        if mode == _TAIL and len(data) > self.on_disk:
-            ds_of(P.tail_path(self.path, self.slot))[self.on_disk : len(data)] = data[
-                self.on_disk :]
-            self.on_disk = len(data)
+    def add(self, rows: np.ndarray) -> None:
+        self.rest = rows if self.rest is None or not len(self.rest) else np.concatenate(
+            [self.rest, rows])
 
-    def tail_counts(self) -> dict[str, int]:
-        """Committed rows of both tails after this flush."""
-        return {P.tail_path(self.path, self.slot): self.on_disk,
-                P.tail_path(self.path, 1 - self.slot): 0}
+    def move_chunks(self, ds_of: Any, final: bool) -> bool:
+        """Append the complete chunks (``final``: every row) to the dataset; True if any."""
+        if self.rest is None:
+            return False
+        k = len(self.rest) if final else len(self.rest) // self.chunk_rows * self.chunk_rows
+        if not k:
+            return False
+        ds = ds_of(self.path)
+        n0 = ds.shape[0]
+        ds.resize((n0 + k, *ds.shape[1:]))
+        ds[n0:] = self.rest[:k]
+        self.rest = self.rest[k:]
+        self.on_disk = 0  # the tail starts over once a commit stops counting its rows
+        return True
+
+    def write_tail(self, ds_of: Any) -> None:
+        """Write the rows not yet in the tail behind its committed rows."""
+        if self.rest is not None and len(self.rest) > self.on_disk:
+            ds_of(self.tail)[self.on_disk : len(self.rest)] = self.rest[self.on_disk :]
+            self.on_disk = len(self.rest)
 
 
 class SessionWriter:
@@ -180,8 +176,6 @@ class SessionWriter:
         self._committed_paths: list[str] = []
         self._committed: dict[str, int] = {}
         self._growing: dict[str, _Growing] = {}
-        self._mode = _TAIL
-        self._written_now: set[str] = set()
         self._timer: threading.Thread | None = None
         self._datasets: dict[str, h5py.Dataset] = {}
         self._timer_stop = threading.Event()
@@ -400,9 +394,9 @@ class SessionWriter:
             if self._streams[name].k is not None:
                 paths.append(f"/streams/{name}/counts")
         for p in paths:
-            if P.tail_path(p, 0) in h5:
+            if P.tail_path(p) in h5:
                 self._growing[p] = _Growing(p, h5[p].chunks[0])
-        paths += [P.tail_path(p, slot) for p in self._growing for slot in (0, 1)]
+        paths += [grow.tail for grow in self._growing.values()]
         h5.create_dataset("committed_rows", data=np.zeros(len(paths), dtype="i8"))
         h5["committed_rows"].attrs["datasets"] = paths
         self._committed_paths = paths
@@ -664,18 +658,25 @@ class SessionWriter:
             self._check_free_space()
         self._guarded(lambda: self._flush_steps(mode))
 
-    def _flush_steps(self, mode: str = "tail") -> None:
+    def _flush_steps(self, mode: str = _TAIL) -> None:
         """Write what is buffered: complete chunks into the datasets and, unless ``mode`` is
         ``"chunks"``, the rest into the tails; ``"final"`` (close) writes everything into the
-        datasets and leaves the tails empty."""
-        self._mode = mode
+        datasets and leaves the tails empty.
+
+        Two commits when chunks moved: the first counts the moved rows in the datasets and no
+        longer counts the tails, so the second step may write the tails from their start
+        without touching a row that a commit counts (a crash in between loses only rows
+        appended since the last flush)."""
         self._write_pending_tables()
         for name, s in self._streams.items():
             self._write_stream(name, s)
-        for path, grow in self._growing.items():
-            if path not in self._written_now:
-                grow.write(self._ds, None, mode)
-        self._written_now.clear()
+        moved = [grow.move_chunks(self._ds, mode == _FINAL) for grow in self._growing.values()]
+        if any(moved) and mode == _TAIL:
+            self._h5.flush()
+            self._write_commit()
+        if mode == _TAIL:
+            for grow in self._growing.values():
+                grow.write_tail(self._ds)
         self._h5.flush()
         if self._swmr:
             self._n_flushes += 1
@@ -870,8 +871,7 @@ class SessionWriter:
             ds.resize((n0 + rows.shape[0], *ds.shape[1:]))
             ds[n0:] = rows
             return
-        grow.write(self._ds, rows, self._mode)
-        self._written_now.add(path)
+        grow.add(rows)
 
     def _put_rows(self, path: str, rows: list[tuple], dtype: np.dtype) -> None:
         self._put(path, np.array(rows, dtype=dtype))
@@ -908,8 +908,7 @@ class SessionWriter:
         if s.blocks:
             self._put_rows(g + "blocks", s.blocks, L.BLOCK_DTYPE)
             last = s.blocks[-1]
-            if self._mode != _CHUNKS:
-                s.last_written_t_s = last[3] + (last[2] - 1) / s.rate_hz
+            s.last_written_t_s = last[3] + (last[2] - 1) / s.rate_hz
             s.blocks.clear()
         if s.gaps:
             self._put_rows(g + "gaps", s.gaps, L.GAP_DTYPE)
@@ -919,9 +918,7 @@ class SessionWriter:
             s.link_rows.clear()
 
     def _write_commit(self) -> None:
-        tails = {}
-        for grow in self._growing.values():
-            tails.update(grow.tail_counts())
+        tails = {grow.tail: grow.on_disk for grow in self._growing.values()}
         counts = [tails[p] if p in tails else int(self._ds(p).shape[0])
                   for p in self._committed_paths]
         self._ds("/committed_rows")[:] = np.asarray(counts, dtype="i8")
