@@ -7,7 +7,10 @@
    ptys, recorded by the SessionController into a real session file. The recorder's CPU is the
    CPU time of its own threads (acquisition incl. the drivers' decoding, writer, live analysis,
    store flush timer; read from /proc per thread) divided by wall time; the simulators run in the
-   same process but on their own threads and are reported separately. Also: file size per hour.
+   same process but on their own threads and are reported separately. Also: file size per hour,
+   recorded once with today's writer and once with the writer before compact storage (commit
+   ``bench_store.OLD_REF``) in the same run: the whole file over the session time, and the growth
+   of the file while recording (what an hour adds, without the space allocated once per file).
 2. Sustained throughput: blocks of 8 samples x 9 channels pushed as fast as a device could deliver
    them through the whole recorder (queues, writer thread, live analysis) into a real file, against
    the baseline of calling SessionWriter.append directly in one thread, in the same run.
@@ -22,11 +25,15 @@ import sys
 import tempfile
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 from forcelab.drivers import Block, Channel, Device, DeviceInfo, LinkStats
 
 from forcelab.acquisition import SessionController
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_store import old_writer_class  # noqa: E402
 
 RECORDER_THREAD_PREFIXES = (
     "forcelab-acq",
@@ -70,22 +77,26 @@ def cpu_by_role() -> dict[str, float]:
     return {"recorder": recorder, "other": other, "process": time.process_time()}
 
 
-def live_session(seconds: float, folder: str) -> None:
+def live_session(seconds: float, folder: str, writer_cls: type | None = None,
+                 label: str = "now", report_cpu: bool = True) -> None:
     from forcelab.drivers.sim.setups import start_setup
 
     belts = start_setup("treadmill", {"seed": 1, "asymmetry": -0.08})
     feet = start_setup("insoles", {"seed": 2})
-    ctl = SessionController()
-    path = os.path.join(folder, "live.h5")
+    ctl = SessionController(
+        session_writer_factory=None if writer_cls is None else writer_cls.create)
+    path = os.path.join(folder, f"live-{label}.h5")
     try:
         ctl.connect([*belts.urls, *feet.urls])
         ctl.start_recording(path, athlete={"name": "bench", "body_mass_kg": 70})
         ctl.start_trial("bench")
         time.sleep(1.0)  # settle (threads started, SWMR on)
         c0, w0, t0 = cpu_by_role(), time.monotonic(), cpu_by_thread()
+        size0 = os.path.getsize(path)
         n0 = {d.name: d.samples_recorded for d in ctl.snapshot().devices}
         time.sleep(seconds)
         c1, w1, t1 = cpu_by_role(), time.monotonic(), cpu_by_thread()
+        size1 = os.path.getsize(path)
         snap = ctl.snapshot()
         summary = ctl.stop_recording()
     finally:
@@ -98,6 +109,12 @@ def live_session(seconds: float, folder: str) -> None:
         s["overflow_writer_samples"] + s["dropped_samples"] for s in summary["streams"].values()
     )
     size_per_h = os.path.getsize(path) / summary["duration_s"] * 3600
+    growth_per_h = (size1 - size0) / (w1 - w0) * 3600
+    if not report_cpu:
+        print(f"   writer {label:<7} file size per hour: {size_per_h / 1e6:4.0f} MB whole file "
+              f"({summary['file_size_bytes'] / 1e6:.1f} MB for {summary['duration_s']:.1f} s), "
+              f"{growth_per_h / 1e6:4.0f} MB growth while recording; samples lost {lost}")
+        return
     rec_pct = 100 * (c1["recorder"] - c0["recorder"]) / wall
     sim_pct = 100 * (c1["other"] - c0["other"]) / wall
     proc_pct = 100 * (c1["process"] - c0["process"]) / wall
@@ -114,10 +131,9 @@ def live_session(seconds: float, folder: str) -> None:
     print(f"   simulators + main thread  {sim_pct:6.1f} % of one core (not the recorder)")
     print(f"   whole process             {proc_pct:6.1f} % of one core")
     print(f"   samples lost (gaps + overflow): {lost}")
-    print(
-        f"   file size per hour: {size_per_h / 1e6:.0f} MB "
-        f"({summary['file_size_bytes'] / 1e6:.1f} MB for {summary['duration_s']:.1f} s)"
-    )
+    print(f"   writer {label:<7} file size per hour: {size_per_h / 1e6:4.0f} MB whole file "
+          f"({summary['file_size_bytes'] / 1e6:.1f} MB for {summary['duration_s']:.1f} s), "
+          f"{growth_per_h / 1e6:4.0f} MB growth while recording")
 
 
 class PacedPlate(Device):
@@ -270,10 +286,15 @@ def demo(seconds: float, folder: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a few seconds in all")
+    parser.add_argument("--live", type=float, help="seconds of the live session (default 60)")
     args = parser.parse_args(argv)
-    live_s, thr_s, demo_s = (2.0, 1.0, 6.0) if args.quick else (20.0, 5.0, 60.0)
+    live_s, thr_s, demo_s = (2.0, 1.0, 6.0) if args.quick else (60.0, 5.0, 60.0)
+    live_s = args.live or live_s
     with tempfile.TemporaryDirectory(prefix="forcelab-bench-") as folder:
         live_session(live_s, folder)
+        old = old_writer_class(Path(folder))
+        if old is not None:
+            live_session(live_s, folder, old, "before", report_cpu=False)
         throughput(thr_s, folder)
         demo(demo_s, folder)
     return 0
