@@ -22,6 +22,7 @@ import numpy as np
 from forcelab.errors import SessionFileError
 from forcelab.store import _layout as L
 from forcelab.store import _packing as P
+from forcelab.store.analysis_io import remove_temp_copy
 from forcelab.store.reader import SessionFile, open_session
 from forcelab.store.writer import create_stream_datasets
 
@@ -70,7 +71,7 @@ def compact_session(path: str | os.PathLike, output: str | os.PathLike | None = 
             streams = _write_copy(sf, tmp)
             _verify(sf, tmp)
         except BaseException as exc:
-            tmp.unlink(missing_ok=True)
+            remove_temp_copy(tmp)
             if isinstance(exc, SessionFileError | KeyboardInterrupt):
                 raise
             raise SessionFileError(
@@ -82,7 +83,7 @@ def compact_session(path: str | os.PathLike, output: str | os.PathLike | None = 
             os.fsync(fh.fileno())
         os.replace(tmp, target)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        remove_temp_copy(tmp)
         raise SessionFileError(
             f"cannot replace {target}: {exc.strerror or exc}; the file is unchanged"
         ) from None
@@ -188,3 +189,4 @@ def _verify(sf: SessionFile, tmp: Path) -> None:
             if (new.stream_info(name) != sf.stream_info(name)
                     or new.link_stats(name) != sf.link_stats(name)):
                 raise SessionFileError(f"the compact copy of stream {name!r} differs")
+
