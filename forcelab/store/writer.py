@@ -78,7 +78,6 @@ class _StreamBuffer:
         self.k = counts_to_units  # units per bridge count, when the device streams raw counts
         self.k_inv = None if counts_to_units is None else np.linalg.inv(counts_to_units)
         self.samples: list[np.ndarray] = []
-        self.counts: list[np.ndarray] = []
         self.seq: list[np.ndarray] = []
         self.blocks: list[tuple] = []
         self.gaps: list[tuple] = []
@@ -460,14 +459,12 @@ class SessionWriter:
                          f"sequence numbers restarted at {seq0} (expected {s.next_seq})",
                          L.EVENT_DTYPE, "message"))
                 )
-            if s.k is None:
-                s.samples.append(np.array(samples, dtype=s.dtype, copy=True))
-            else:
-                counts, stored = P.to_counts(samples, s.k, s.k_inv, s.dtype)
-                s.counts.append(counts)
-                s.samples.append(stored)
+            # raw-count streams keep the driver's float64 values until the flush splits them
+            # into counts (one vectorised pass per flush, not per block)
+            s.samples.append(np.array(samples, dtype=s.dtype if s.k is None else np.float64,
+                                      copy=True))
             s.seq.append(np.arange(seq0, seq0 + n, dtype=np.int64))
-            s.pending_nbytes += s.samples[-1].nbytes + 12 * n
+            s.pending_nbytes += s.samples[-1].nbytes + 8 * n
             s.blocks.append(
                 (s.rows_total, seq0, n, t_s, float(block.t_device_s), int(block.status or 0))
             )
@@ -897,11 +894,12 @@ class SessionWriter:
     def _write_stream(self, name: str, s: _StreamBuffer) -> None:
         g = f"/streams/{name}/"
         if s.samples:
-            self._put(g + "samples", np.concatenate(s.samples))
-            self._put(g + "seq", np.concatenate(s.seq))
+            samples = np.concatenate(s.samples)
             if s.k is not None:
-                self._put(g + "counts", np.concatenate(s.counts))
-                s.counts.clear()
+                counts, samples = P.to_counts(samples, s.k, s.k_inv, s.dtype)
+                self._put(g + "counts", counts)
+            self._put(g + "samples", samples)
+            self._put(g + "seq", np.concatenate(s.seq))
             s.samples.clear()
             s.seq.clear()
             s.pending_nbytes = 0
