@@ -118,8 +118,9 @@ def _write_copy(sf: SessionFile, tmp: Path) -> dict[str, dict[str, Any]]:
         out.create_dataset("committed_rows",
                            data=np.array([out[p].shape[0] for p in paths], dtype="i8"))
         out["committed_rows"].attrs["datasets"] = paths
-        if "analysis" in h5:
-            h5.copy(h5["analysis"], out, "analysis")
+        for name in h5:  # analyses, marker trajectories, ...: copied object by object
+            if name not in out and name != P.TAIL_GROUP:
+                h5.copy(h5[name], out, name)
     return streams
 
 
