@@ -26,7 +26,8 @@ import threading
 import time
 
 import numpy as np
-from forcelab.drivers import fpb1, ins1, open_devices
+from forcelab.drivers import open_devices
+from forcelab.drivers.protocols import fpb1, ins1
 from forcelab.drivers.sim.fpb1_sim import make_calibration
 from forcelab.drivers.sim.pty import SimPort, free_name
 from forcelab.drivers.transport import Transport

@@ -16,7 +16,11 @@ import io
 import time
 
 import numpy as np
-from forcelab.drivers import csv4, ins1
+from forcelab.drivers.csv4 import Csv4Device
+from forcelab.drivers.ins1 import Ins1Device, pair_insoles
+from forcelab.drivers.protocols import csv4, ins1
+from forcelab.drivers.sim.csv4_sim import start_diy
+from forcelab.drivers.sim.ins1_sim import start_insoles
 
 
 def _best(fn, repeat: int) -> float:
@@ -95,15 +99,34 @@ def bench_csv4_decode(n: int, repeat: int) -> None:
           f"ratio full/baseline time = {t_full / t_base:.2f}")
 
 
-def bench_end_to_end(duration_s: float) -> None:
-    from forcelab.drivers.csv4 import open_csv4
-    from forcelab.drivers.ins1 import open_ins1, pair_insoles
-    from forcelab.drivers.sim.csv4_sim import start_diy
-    from forcelab.drivers.sim.ins1_sim import start_insoles
+def bench_ins1_damaged(repeat: int) -> None:
+    """Parse time on damaged data grows with its size, not faster: 16 KiB and 64 KiB of
+    plausible headers whose CRCs all fail (each one a candidate frame), in 4 KiB reads."""
+    rng = np.random.default_rng(1)
+    headers = bytearray()
+    while len(headers) < 64 * 1024:
+        length = int(rng.integers(0, 513))
+        headers += b"INS1" + bytes([1, ins1.SAMPLE]) + length.to_bytes(2, "little")
+    times = {}
+    for size in (16 * 1024, 64 * 1024):
+        data = bytes(headers[:size])
 
+        def parse(data: bytes = data) -> None:
+            codec = ins1.Ins1Codec()
+            for at in range(0, len(data), 4096):
+                codec.feed(data[at:at + 4096])
+
+        times[size] = _best(parse, repeat)
+    ratio = times[64 * 1024] / times[16 * 1024]
+    print(f"INS1 parse of damaged data (fake headers, every CRC fails): 16 KiB "
+          f"{times[16 * 1024] * 1e3:.1f} ms, 64 KiB {times[64 * 1024] * 1e3:.1f} ms; "
+          f"ratio 64/16 KiB = {ratio:.2f} (linear: 4)")
+
+
+def bench_end_to_end(duration_s: float) -> None:
     setup = start_insoles({"seed": 5, "rate": 200, "name": "bench-ins1"})
     try:
-        pair = pair_insoles([open_ins1(u) for u in setup.urls])
+        pair = pair_insoles([Ins1Device.from_url(u) for u in setup.urls])
         pair.start()
         n = 0
         c0, w0 = time.thread_time(), time.monotonic()
@@ -119,7 +142,7 @@ def bench_end_to_end(duration_s: float) -> None:
           f"CPU {cpu / wall * 100:.2f} % of one core")
     setup = start_diy({"seed": 5, "name": "bench-csv4"})
     try:
-        dev = open_csv4(setup.urls[0])
+        dev = Csv4Device.from_url(setup.urls[0])
         dev.start()
         n = 0
         c0, w0 = time.thread_time(), time.monotonic()
@@ -140,6 +163,7 @@ def main() -> None:
     n_ins1, n_csv4, repeat, dur = (20_000, 10_000, 2, 1.0) if args.quick else \
         (200_000, 100_000, 3, 5.0)
     bench_ins1_decode(n_ins1, repeat)
+    bench_ins1_damaged(repeat)
     bench_csv4_decode(n_csv4, repeat)
     bench_end_to_end(dur)
 

@@ -8,6 +8,8 @@ after missing samples says how many are missing in ``gap_before``.
 from __future__ import annotations
 
 import abc
+import functools
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -188,6 +190,9 @@ class LinkStats:
     dropped_samples: int = 0
     gaps: int = 0
     reconnects: int = 0
+    #: frames (or samples) with a valid checksum whose sequence number the device clock and the
+    #: rate contradict: dropped, their samples an explicit gap
+    corrupt_frames: int = 0
 
     def to_dict(self) -> dict[str, int]:
         """The counters as a plain dict."""
@@ -200,10 +205,37 @@ class Device(abc.ABC):
     A device is opened connected and stopped. ``start()`` begins streaming; ``read(timeout)``
     returns the Blocks decoded so far (possibly empty) and raises ConnectionLost when the link
     is gone; ``stop()`` ends streaming; ``close()`` releases the port.
+
+    Whoever must know when a device is closed (a simulated setup that stops after its last
+    device) registers with :meth:`add_close_callback`; every implementation's ``close()`` runs
+    the callbacks once, after its own work, whether or not it raised.
     """
 
     info: DeviceInfo
     stats: LinkStats
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        close = cls.__dict__.get("close")
+        if close is None or getattr(close, "__isabstractmethod__", False):
+            return
+
+        @functools.wraps(close)
+        def close_then_notify(self: Device) -> None:
+            try:
+                close(self)
+            finally:
+                self._run_close_callbacks()
+
+        cls.close = close_then_notify  # type: ignore[method-assign]
+
+    def add_close_callback(self, callback: Callable[[Device], None]) -> None:
+        """Call ``callback(device)`` once, when this device is closed."""
+        self.__dict__.setdefault("_close_callbacks", []).append(callback)
+
+    def _run_close_callbacks(self) -> None:
+        for callback in self.__dict__.pop("_close_callbacks", []):
+            callback(self)
 
     @abc.abstractmethod
     def start(self) -> None:

@@ -1,7 +1,7 @@
-"""CSV4 driver: ASCII lines from a DIY four-load-cell plate (HX711 on an ESP32/Arduino).
+"""CSV4 DIY plate device: the :class:`~forcelab.drivers.base.Device` over the CSV4 line parser.
 
-The board prints a banner, a header and then one line per sample (80 Hz, or 10 Hz with the
-HX711 RATE pin low)::
+The board (HX711 on an ESP32/Arduino) prints a banner, a header and then one line per sample
+(80 Hz, or 10 Hz with the HX711 RATE pin low)::
 
     # fpdiy v1.0 id=FPDIY-0001 cells=4 rate=80 units=raw
     t_ms,c0,c1,c2,c3
@@ -24,13 +24,12 @@ Commands (one line each; replies are ``#`` lines)::
     c <cell> <N>    -> # ok cal cell=2 scale=s2   (known load on one cell; 40 samples)
     anything else   -> # err unknown '<cmd>'      (bad arguments: # err <reason>)
 
-Host side (this module): :class:`Csv4Parser` (pure, incremental: partial first line, banner,
-comments, garbage; a data line needs exactly 5 numeric fields, everything else counts as a bad
-line), :func:`cells_to_forces` (F_i = (c_i − off_i)/s_i, Fz = Σ F_i,
-COPx = (W/2)((TR+BR) − (TL+BL))/Fz, COPy = (L/2)((TL+TR) − (BL+BR))/Fz), and
-:class:`Csv4Device` (identify through an Arduino auto-reset, tare, calibration, rate, units,
+:class:`Csv4Device` — identify through an Arduino auto-reset, tare, calibration, rate, units,
 ``millis()`` unwrap, gaps longer than 1.5 periods as explicit gaps, host time from the lower
-envelope of arrival times, unplug detection and reconnect by board id).
+envelope of arrival times (:class:`~forcelab.drivers.clock.ClockFit`), unplug detection and
+reconnect by board id (:class:`~forcelab.drivers.serial_device.SerialDevice`).
+:func:`open_csv4` is the registry opener of ``csv4:`` device strings. The line format lives in
+:mod:`forcelab.drivers.protocols.csv4`.
 
 Block columns: ``c0, c1, c2, c3`` (N per cell), ``fz`` (N), ``cop_x``, ``cop_y`` (m from the
 plate centre, NaN when Fz is below ``cop_threshold_n``).
@@ -40,8 +39,7 @@ from __future__ import annotations
 
 import re
 import time
-import urllib.parse
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -58,13 +56,28 @@ from forcelab.drivers.base import (
     DeviceInfo,
     LinkStats,
 )
-from forcelab.drivers.errors import ConnectionLost, DeviceError, ProtocolError
-from forcelab.drivers.ins1 import TERMIOS_ERRORS, ClockFit
+from forcelab.drivers.clock import ClockFit
+from forcelab.drivers.errors import ConnectionLost, DeviceError, DeviceNotFound, ProtocolError
+from forcelab.drivers.protocols.csv4 import (
+    RATES_HZ,
+    RAW_LIMIT,
+    UNITS,
+    Csv4Chunk,
+    Csv4Parser,
+    cells_to_forces,
+    parse_banner,
+    parse_calibration,
+    signed_ms,
+    validate_millis,
+)
+from forcelab.drivers.serial_device import (
+    SerialDevice,
+    convert_options,
+    open_all,
+    split_port_url,
+    split_ports,
+)
 
-RATES_HZ = (10, 80)
-UNITS = ("raw", "N")
-RAW_LIMIT = (1 << 23) - 1
-"""HX711 full scale: a raw reading of ±(2^23 − 1) means the cell saturated."""
 STATUS_OVERRANGE = 1 << 0
 """Block.status bit: a cell saturated in this block."""
 
@@ -78,291 +91,20 @@ CHANNELS = (
     Channel("cop_y", "m", ROLE_COP_AP),
 )
 
-_NUM = r"[-+]?\d+(?:\.\d*)?"
-_SEP = r"[ \t]*,[ \t]*"
-_DATA_LINE = rf"[ \t]*(\d+){_SEP}({_NUM}){_SEP}({_NUM}){_SEP}({_NUM}){_SEP}({_NUM})[ \t]*\r?"
-_DATA_LINE_NC = rf"[ \t]*\d+{_SEP}{_NUM}{_SEP}{_NUM}{_SEP}{_NUM}{_SEP}{_NUM}[ \t]*\r?"
-#: A data line: exactly five numbers (t_ms an unsigned integer), one line (re.M).
-_DATA_RE_M = re.compile(rf"^{_DATA_LINE}$", re.M)
-#: Every line that is not a data line (comments, header, garbage), without its "\r".
-_OTHER_RE_M = re.compile(rf"^(?!{_DATA_LINE_NC}$)([^\n]*?)\r?$", re.M)
-_HEADER_RE = re.compile(r"^\s*t_ms\s*,\s*c0\s*,\s*c1\s*,\s*c2\s*,\s*c3\s*$")
-_BANNER_RE = re.compile(r"#\s*fpdiy\s+v(\S+)(.*)$")
-_CAL_RE = re.compile(r"#\s*cal\s+off=(\S+)\s+scale=(\S+)")
-
-
-# --------------------------------------------------------------------------------------------
-# Parsing
-
 
 @dataclass
-class Csv4Chunk:
-    """What one :meth:`Csv4Parser.feed` call produced."""
-
-    t_ms: np.ndarray  # int64, raw millis() values (not unwrapped)
-    cells: np.ndarray  # float64, shape (n, 4), as sent (counts or N)
-    comments: list[str] = field(default_factory=list)
-    headers: int = 0
-
-
-class Csv4Parser:
-    """Incremental, tolerant CSV4 line parser (pure, no I/O).
-
-    Parameters
-    ----------
-    skip_first_line : bool
-        Treat everything up to the first line end as a partial line (what a port opened
-        mid-stream delivers first). A banner inside it (after reset garbage) is still found.
-
-    Notes
-    -----
-    Counters: ``lines`` (complete lines seen), ``data_lines``, ``bad_lines`` (neither data,
-    header, comment nor empty; includes garbage before a ``#``), ``bytes_discarded`` (partial
-    first line, garbage). Documented exceptions: TypeError for a non-bytes argument only.
-    """
-
-    MAX_LINE = 512
-
-    def __init__(self, skip_first_line: bool = True) -> None:
-        self._buf = bytearray()
-        self._skip_first = skip_first_line
-        self.lines = 0
-        self.data_lines = 0
-        self.bad_lines = 0
-        self.bytes_discarded = 0
-
-    def reset(self, skip_first_line: bool = True) -> None:
-        """Forget buffered bytes (after a reconnect); counters are kept."""
-        self._buf.clear()
-        self._skip_first = skip_first_line
-
-    def feed(self, data: bytes | bytearray | memoryview) -> Csv4Chunk:
-        """Add received bytes; return the complete data lines and comments."""
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise TypeError(f"Csv4Parser.feed needs bytes, not {type(data).__name__}")
-        buf = self._buf
-        buf += data
-        end = buf.rfind(b"\n")
-        if end < 0:
-            if len(buf) > self.MAX_LINE:  # no line end for too long: garbage
-                self.bytes_discarded += len(buf)
-                self.bad_lines += 1
-                buf.clear()
-            return Csv4Chunk(np.zeros(0, np.int64), np.zeros((0, 4)))
-        text = bytes(buf[:end])  # complete lines without the last line end
-        del buf[: end + 1]
-        if self._skip_first:
-            self._skip_first = False
-            nl = text.find(b"\n")
-            first = text if nl < 0 else text[:nl]
-            hash_at = first.find(b"#")
-            if hash_at < 0:  # a partial line: drop it
-                self.bytes_discarded += len(first) + 1
-                if nl < 0:
-                    return Csv4Chunk(np.zeros(0, np.int64), np.zeros((0, 4)))
-                text = text[nl + 1 :]
-            else:  # reset garbage before the banner
-                self.bytes_discarded += hash_at
-                text = text[hash_at:]
-        s = text.decode("ascii", "replace")
-        n_lines = s.count("\n") + 1
-        self.lines += n_lines
-        rows = _DATA_RE_M.findall(s)  # every data line at C speed
-        comments: list[str] = []
-        headers = 0
-        if len(rows) < n_lines:
-            for line in _OTHER_RE_M.findall(s):  # the few other lines
-                stripped = line.strip()
-                if not stripped:
-                    continue
-                if stripped.startswith("#"):
-                    comments.append(stripped)
-                elif _HEADER_RE.match(line):
-                    headers += 1
-                else:
-                    self.bad_lines += 1
-                    hash_at = line.find("#")
-                    if hash_at > 0:  # garbage glued to a comment (reset noise, banner)
-                        self.bytes_discarded += hash_at
-                        comments.append(line[hash_at:].strip())
-                    else:
-                        self.bytes_discarded += len(line) + 1
-        self.data_lines += len(rows)
-        if rows:
-            arr = np.array(rows, dtype=np.float64)
-            ok = arr[:, 0] < 2.0**32
-            if not ok.all():
-                self.bad_lines += int((~ok).sum())
-                self.data_lines -= int((~ok).sum())
-                arr = arr[ok]
-            return Csv4Chunk(arr[:, 0].astype(np.int64), arr[:, 1:5], comments, headers)
-        return Csv4Chunk(np.zeros(0, np.int64), np.zeros((0, 4)), comments, headers)
-
-
-def parse_banner(line: str) -> dict[str, Any] | None:
-    """``# fpdiy v1.0 id=FPDIY-0001 cells=4 rate=80 units=raw`` -> dict, or None."""
-    m = _BANNER_RE.search(line)
-    if not m:
-        return None
-    fields = dict(re.findall(r"(\w+)=(\S+)", m.group(2)))
-    out: dict[str, Any] = {"version": m.group(1), "id": fields.get("id", ""),
-                           "units": fields.get("units", "raw")}
-    try:
-        out["cells"] = int(fields.get("cells", 4))
-        out["rate_hz"] = int(fields.get("rate", 80))
-    except ValueError:
-        return None
-    return out
-
-
-def parse_calibration(line: str) -> tuple[np.ndarray, np.ndarray] | None:
-    """``# cal off=o0,o1,o2,o3 scale=s0,s1,s2,s3`` -> (offsets, scales in counts/N), or None."""
-    m = _CAL_RE.search(line)
-    if not m:
-        return None
-    try:
-        off = np.array([float(v) for v in m.group(1).split(",")])
-        scale = np.array([float(v) for v in m.group(2).split(",")])
-    except ValueError:
-        return None
-    if off.shape != (4,) or scale.shape != (4,) or not np.all(np.isfinite(scale)) or \
-            np.any(scale == 0):
-        return None
-    return off, scale
-
-
-def cells_to_forces(
-    cells: np.ndarray,
-    offsets: np.ndarray,
-    scales: np.ndarray,
-    width_m: float,
-    length_m: float,
-    cop_threshold_n: float = 20.0,
-) -> np.ndarray:
-    """Cells -> Block columns ``c0..c3`` (N), ``fz`` (N), ``cop_x``, ``cop_y`` (m).
-
-    Parameters
-    ----------
-    cells : ndarray, shape (n, 4)
-        Readings TL, TR, BL, BR (counts, or N with offsets 0 and scales 1).
-    offsets, scales : ndarray, shape (4,)
-        Zero offsets (counts) and sensitivities (counts per N).
-    width_m, length_m : float
-        Distance between the left and right cells / the front and back cells, in m.
-    cop_threshold_n : float
-        Below this Fz (N) the COP is NaN (undefined, not garbage).
-    """
-    f = (np.asarray(cells, dtype=np.float64) - offsets) / scales
-    fz = f.sum(axis=1)
-    out = np.empty((len(f), 7))
-    out[:, :4] = f
-    out[:, 4] = fz
-    loaded = fz >= cop_threshold_n
-    safe = np.where(loaded, fz, 1.0)
-    tl, tr, bl, br = f[:, 0], f[:, 1], f[:, 2], f[:, 3]
-    out[:, 5] = np.where(loaded, 0.5 * width_m * ((tr + br) - (tl + bl)) / safe, np.nan)
-    out[:, 6] = np.where(loaded, 0.5 * length_m * ((tl + tr) - (bl + br)) / safe, np.nan)
-    return out
-
-
-def validate_millis(
-    t_raw: np.ndarray, ref: int | None, max_step_ms: int = 5000, flush: bool = False
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
-    """Judge each line's ``millis()`` against its neighbours (pure).
-
-    Parameters
-    ----------
-    t_raw : ndarray of int
-        Raw t_ms values of consecutive data lines.
-    ref : int or None
-        t_ms of the last accepted line before them (None at the start).
-    max_step_ms : int
-        Largest plausible forward step between lines in ms (longer: corrupt or a restart).
-    flush : bool
-        Decide the newest line too (otherwise it waits for the next one).
-
-    Returns
-    -------
-    keep, restart, undecided : ndarray of bool
-        Lines accepted; accepted lines that start a new timeline (the board restarted, confirmed
-        by the next line); lines left for the next call.
-    n_duplicates, n_corrupt : int
-        Lines dropped as repeats (same t_ms) and as corrupt (a spike or dip that the next line
-        undoes: a flipped digit).
-    """
-    n = len(t_raw)
-    keep = np.zeros(n, bool)
-    restart = np.zeros(n, bool)
-    undecided = np.zeros(n, bool)
-    n_dup = n_bad = 0
-    if n == 0:
-        return keep, restart, undecided, 0, 0
-    last = n if flush else n - 1
-    if not flush:
-        undecided[n - 1] = True
-    if ref is not None:
-        steps = _signed_ms(np.diff(np.concatenate(([ref], t_raw))))
-        if np.all((steps > 0) & (steps <= max_step_ms)):
-            keep[:last] = True  # the usual case: a clean progression
-            return keep, restart, undecided, 0, 0
-
-    def plausible(d: int) -> bool:
-        return 0 < d <= max_step_ms
-
-    for i in range(last):
-        t = int(t_raw[i])
-        if ref is None:
-            keep[i] = True
-            ref = t
-            continue
-        d = int(_signed_ms(t - ref))
-        if d == 0:
-            n_dup += 1
-            continue
-        if i + 1 < n:
-            nxt = int(t_raw[i + 1])
-            d_next = int(_signed_ms(nxt - t))
-            next_ok = plausible(d_next)
-            skip_ok = plausible(int(_signed_ms(nxt - ref)))
-            if plausible(d) and d_next != 0 and not next_ok and skip_ok:
-                n_bad += 1  # a spike that the next line undoes
-                continue
-            if not plausible(d) and next_ok and not skip_ok:
-                keep[i] = restart[i] = True  # a new timeline that the next line confirms
-                ref = t
-                continue
-        if plausible(d) or (i + 1 == n and d > 0):
-            keep[i] = True
-            ref = t
-        else:
-            n_bad += 1
-    return keep, restart, undecided, n_dup, n_bad
-
-
-# --------------------------------------------------------------------------------------------
-# Device
-
-
 class Csv4Stats(LinkStats):
     """LinkStats plus CSV4 counters: ``duplicates`` (repeated t_ms dropped), ``overrange``
     (samples with a saturated cell), ``clock_resets`` (millis() went backwards: the board
     restarted), ``comments``."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.duplicates = 0
-        self.overrange = 0
-        self.clock_resets = 0
-        self.comments = 0
-
-    def to_dict(self) -> dict[str, int]:
-        d = super().to_dict()
-        d.update(duplicates=self.duplicates, overrange=self.overrange,
-                 clock_resets=self.clock_resets, comments=self.comments)
-        return d
+    duplicates: int = 0
+    overrange: int = 0
+    clock_resets: int = 0
+    comments: int = 0
 
 
-class Csv4Device(Device):
+class Csv4Device(SerialDevice):
     """A DIY CSV4 plate on a serial link.
 
     Opened connected and stopped: the handshake waits through an Arduino auto-reset (silence,
@@ -417,6 +159,9 @@ class Csv4Device(Device):
     :func:`validate_millis`).
     """
 
+    kind_label = "CSV4 plate"
+    identified_by = "board id"
+
     def __init__(
         self,
         port: str,
@@ -431,8 +176,6 @@ class Csv4Device(Device):
         baudrate: int = 115200,
         reconnect_interval_s: float = 0.25,
     ) -> None:
-        from forcelab.drivers.transport import Transport
-
         for name, v in (("width_m", width_m), ("length_m", length_m)):
             if not (np.isfinite(v) and 0.05 <= v <= 5.0):
                 raise DeviceError(f"CSV4 plate {name}={v} is not a plate size in m (0.05..5)")
@@ -442,20 +185,17 @@ class Csv4Device(Device):
             raise DeviceError(f"CSV4 units {units!r}: choose 'raw' or 'N'")
         if not (np.isfinite(cop_threshold_n) and cop_threshold_n >= 0):
             raise DeviceError(f"cop_threshold_n must be >= 0 N, got {cop_threshold_n}")
-        self.port = port
+        self._init_link(port, baudrate, reconnect_interval_s)
         self.width_m = float(width_m)
         self.length_m = float(length_m)
         self.cop_threshold_n = float(cop_threshold_n)
         self.boot_timeout_s = float(boot_timeout_s)
         self.command_timeout_s = float(command_timeout_s)
-        self.baudrate = int(baudrate)
-        self.reconnect_interval_s = float(reconnect_interval_s)
         self._requested_rate = int(rate_hz) if rate_hz is not None else None
         self._requested_units = units
         self.stats = Csv4Stats()
         self.parser = Csv4Parser()
         self.clock = ClockFit(keep=600, n_bins=16, min_span_s=2.0, outlier_s=0.05, gate_s=None)
-        self._events: list[DeviceEvent] = []
         self._pending_t: list[np.ndarray] = []
         self._pending_c: list[np.ndarray] = []
         self._pending_a: list[np.ndarray] = []
@@ -466,17 +206,8 @@ class Csv4Device(Device):
         #: While streaming, lines younger than this (s) when a read() times out wait for the
         #: next read (fewer, larger blocks for a recorder that polls often).
         self.hold_s = 0.05
-        self._closed = False
-        self._lost: ConnectionLost | None = None
-        self._raise_pending: ConnectionLost | None = None
-        self._last_reconnect_try = 0.0
         self._reset_stream_state()
-        self._transport = Transport.open(port, baudrate=self.baudrate)
-        try:
-            self._handshake()
-        except BaseException:
-            self._transport.close()
-            raise
+        self._connect()
 
     # -- state ---------------------------------------------------------------------------
     def _reset_stream_state(self) -> None:
@@ -495,10 +226,8 @@ class Csv4Device(Device):
         """Nominal sample period in ms."""
         return 1000.0 / self.rate_hz
 
-    @property
-    def connected(self) -> bool:
-        """False while the link is lost or after close()."""
-        return not self._closed and self._lost is None
+    def _event_seq(self) -> int:
+        return self._seq
 
     # -- I/O -----------------------------------------------------------------------------
     def _read_chunk(self, timeout_s: float) -> Csv4Chunk | None:
@@ -535,10 +264,7 @@ class Csv4Device(Device):
             self._events.append(DeviceEvent("reboot", self._seq, time.time(), 0, line))
 
     def _write_line(self, text: str) -> None:
-        try:
-            self._transport.write(text.encode("ascii") + b"\n")
-        except TERMIOS_ERRORS as exc:  # tcdrain on a vanished pty: not an OSError
-            raise ConnectionLost(f"serial link {self.port!r} lost during write: {exc}") from exc
+        self._transport.write(text.encode("ascii") + b"\n")
 
     def _command(self, text: str, prefixes: tuple[str, ...], *, timeout_s: float | None = None,
                  retries: int = 2) -> str:
@@ -636,21 +362,6 @@ class Csv4Device(Device):
         self._pending_k.clear()
 
     # -- public API ----------------------------------------------------------------------
-    def _guard(self) -> None:
-        if self._closed:
-            raise DeviceError(f"CSV4 device on {self.port} is closed")
-        if self._lost is not None:
-            raise self._lost
-
-    def _on_lost(self, exc: ConnectionLost) -> ConnectionLost:
-        self._lost = ConnectionLost(
-            f"CSV4 plate {self.info.serial} on {self.port}: connection lost ({exc}). Plug it "
-            f"back in; forcelab reconnects by board id."
-        )
-        self._events.append(DeviceEvent("unplug", self._seq, time.time(), 0, str(self._lost)))
-        self._transport.close()
-        return self._lost
-
     def _call(self, fn: Any, *args: Any, **kw: Any) -> Any:
         self._guard()
         try:
@@ -703,13 +414,7 @@ class Csv4Device(Device):
         wait for the next read, so a recorder polling every few ms gets 50 ms blocks; after
         stop() or an unplug every received line is returned at once.
         """
-        if self._raise_pending is not None:
-            exc, self._raise_pending = self._raise_pending, None
-            raise exc
-        if self._closed:
-            raise DeviceError(f"CSV4 device on {self.port} is closed")
-        if self._lost is not None:
-            self._try_reconnect()
+        self._before_read()
         deadline = time.monotonic() + max(0.0, float(timeout))
         try:
             while True:
@@ -738,23 +443,8 @@ class Csv4Device(Device):
                 return blocks
             raise lost from exc
 
-    def pop_events(self) -> list[DeviceEvent]:
-        """Events since the last call (unplug, replug, reboot, clock reset)."""
-        ev, self._events = self._events, []
-        return ev
-
-    def close(self) -> None:
-        """Stop streaming (if the link is up) and release the port; safe to call twice."""
-        if self._closed:
-            return
-        if self._lost is None and self._streaming:
-            try:
-                self._command("x", ("# ok stop",), timeout_s=0.2, retries=0)
-            except DeviceError:
-                pass
-        self._streaming = False
-        self._closed = True
-        self._transport.close()
+    def _stop_quickly(self) -> None:
+        self._command("x", ("# ok stop",), timeout_s=0.2, retries=0)
 
     # -- lines -> blocks -----------------------------------------------------------------
     def _make_blocks(self, flush: bool = False) -> list[Block]:
@@ -788,7 +478,7 @@ class Csv4Device(Device):
         period = self.period_ms
         first_ever = self._t_last_raw is None
         ref = int(t_raw[0]) if first_ever else self._t_last_raw
-        dt = _signed_ms(np.diff(np.concatenate(([ref], t_raw))))
+        dt = signed_ms(np.diff(np.concatenate(([ref], t_raw))))
         dt = np.where(restart, round(period), dt)
         gaps = np.where(dt > 1.5 * period, np.round(dt / period) - 1, 0).astype(np.int64)
         t_ms = (int(t_raw[0]) if first_ever else self._t_last_ms) + np.cumsum(dt)
@@ -848,116 +538,63 @@ class Csv4Device(Device):
     # -- reconnect -----------------------------------------------------------------------
     def reconnect(self, timeout_s: float = 4.0) -> bool:
         """Try to reopen the link until ``timeout_s`` passes; True when connected again."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if self._try_reconnect(force=True):
-                return True
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.05)
+        return self._reconnect_within(timeout_s)
 
-    def _try_reconnect(self, force: bool = False) -> bool:
-        from forcelab.drivers.discovery import ports_for_serial
-        from forcelab.drivers.transport import Transport
+    def _reattach(self, path: str) -> None:
+        """CSV4 order: identify the board by id, restore its rate and units, stop it, restart
+        the time line (the time away becomes a gap), resume streaming; the loss is cleared
+        after all of it (by the caller)."""
+        self.parser.reset()
+        banner = self._identify()
+        if banner["id"] != self.info.serial:
+            raise DeviceNotFound(f"{path} is CSV4 board {banner['id']}, not {self.info.serial}")
+        if banner["rate_hz"] != self.rate_hz:
+            self._command(f"r {self.rate_hz}", ("# ok rate",))
+        if banner["units"] != self.units:
+            self._command(f"u {self.units}", ("# ok units",))
+        self._command("x", ("# ok stop",))
+        self._discard_pending()
+        self.clock.reset()
+        t_host_last, seq = self._t_host_last, self._seq
+        self._reset_stream_state()
+        self._seq = seq
+        if t_host_last is not None:
+            self._gap_from_host = True
+            self._t_host_last = t_host_last
+        if self._streaming:
+            self._command("s", ("# ok start",))
 
-        if self._lost is None:
-            return True
-        now = time.monotonic()
-        if not force and now - self._last_reconnect_try < self.reconnect_interval_s:
-            raise self._lost
-        self._last_reconnect_try = now
-        for path in ports_for_serial(self.info.serial, self.port):
-            try:
-                tr = Transport.open(path, baudrate=self.baudrate)
-            except DeviceError:
-                continue
-            old = self._transport
-            self._transport = tr
-            self.parser.reset()
-            try:
-                banner = self._identify()
-                if banner["id"] != self.info.serial:
-                    raise ProtocolError("another board")
-                if banner["rate_hz"] != self.rate_hz:
-                    self._command(f"r {self.rate_hz}", ("# ok rate",))
-                if banner["units"] != self.units:
-                    self._command(f"u {self.units}", ("# ok units",))
-                self._command("x", ("# ok stop",))
-                self._discard_pending()
-                self.clock.reset()
-                t_host_last, seq = self._t_host_last, self._seq
-                self._reset_stream_state()
-                self._seq = seq
-                if t_host_last is not None:
-                    self._gap_from_host = True
-                    self._t_host_last = t_host_last
-                if self._streaming:
-                    self._command("s", ("# ok start",))
-            except DeviceError:
-                tr.close()
-                self._transport = old
-                continue
-            self._lost = None
-            self.port = path
-            self.stats.reconnects += 1
-            self._events.append(DeviceEvent("replug", self._seq, time.time(), 0,
-                                            f"CSV4 {self.info.serial} reconnected on {path}"))
-            return True
-        if not force:
-            raise self._lost
-        return False
+    @classmethod
+    def from_url(cls, port_url: str, **opts: Any) -> Csv4Device:
+        """Open a CSV4 plate from ``csv4:///dev/ttyUSB1?baud=115200&width=0.4&length=0.6``.
+
+        Options (keyword or URL query): ``baud`` (bit/s), ``width`` / ``length`` (cell
+        spacing, m), ``rate`` (10 or 80 Hz), ``units`` (raw or N), ``cop_threshold`` (N),
+        ``boot_timeout`` (s), ``command_timeout`` (s).
+
+        Raises
+        ------
+        DeviceNotFound
+            The port does not exist.
+        ProtocolError
+            The port answers, but not as a CSV4 board.
+        DeviceError
+            An option is not valid.
+        """
+        path, query = split_port_url("csv4", port_url)
+        conv = {"baud": ("baudrate", int), "baudrate": ("baudrate", int),
+                "width": ("width_m", float), "width_m": ("width_m", float),
+                "length": ("length_m", float), "length_m": ("length_m", float),
+                "rate": ("rate_hz", int), "rate_hz": ("rate_hz", int), "units": ("units", str),
+                "cop_threshold": ("cop_threshold_n", float),
+                "cop_threshold_n": ("cop_threshold_n", float),
+                "boot_timeout": ("boot_timeout_s", float),
+                "boot_timeout_s": ("boot_timeout_s", float),
+                "command_timeout": ("command_timeout_s", float),
+                "command_timeout_s": ("command_timeout_s", float)}
+        return cls(path, **convert_options("CSV4", {**query, **opts}, conv, "is not valid"))
 
 
-def _signed_ms(d: np.ndarray | int) -> np.ndarray:
-    """Difference of u32 millis() values as a signed step (wraps handled)."""
-    return (np.asarray(d, dtype=np.int64) + (1 << 31)) % (1 << 32) - (1 << 31)
-
-
-def _parse_url(port_url: str) -> tuple[str, dict[str, str]]:
-    url = port_url
-    if url.lower().startswith("csv4://"):
-        url = url[len("csv4://") :]
-    path, _, query = url.partition("?")
-    if "://" in path:
-        return url, {}
-    return path, dict(urllib.parse.parse_qsl(query))
-
-
-def open_csv4(port_url: str, **opts: Any) -> Csv4Device:
-    """Open a CSV4 plate from ``csv4:///dev/ttyUSB1?baud=115200&width=0.4&length=0.6``.
-
-    Options (keyword or URL query): ``baud`` (bit/s), ``width`` / ``length`` (cell spacing,
-    m), ``rate`` (10 or 80 Hz), ``units`` (raw or N), ``cop_threshold`` (N), ``boot_timeout``
-    (s), ``command_timeout`` (s).
-
-    Raises
-    ------
-    DeviceNotFound
-        The port does not exist.
-    ProtocolError
-        The port answers, but not as a CSV4 board.
-    DeviceError
-        An option is not valid.
-    """
-    path, query = _parse_url(port_url)
-    merged: dict[str, Any] = {**query, **opts}
-    conv = {"baud": ("baudrate", int), "baudrate": ("baudrate", int),
-            "width": ("width_m", float), "width_m": ("width_m", float),
-            "length": ("length_m", float), "length_m": ("length_m", float),
-            "rate": ("rate_hz", int), "rate_hz": ("rate_hz", int), "units": ("units", str),
-            "cop_threshold": ("cop_threshold_n", float),
-            "cop_threshold_n": ("cop_threshold_n", float),
-            "boot_timeout": ("boot_timeout_s", float),
-            "boot_timeout_s": ("boot_timeout_s", float),
-            "command_timeout": ("command_timeout_s", float),
-            "command_timeout_s": ("command_timeout_s", float)}
-    kw: dict[str, Any] = {}
-    for key, value in merged.items():
-        if key not in conv:
-            raise DeviceError(f"CSV4: unknown option {key!r}; valid: {sorted(conv)}")
-        name, fn = conv[key]
-        try:
-            kw[name] = fn(value)
-        except (TypeError, ValueError):
-            raise DeviceError(f"CSV4: option {key}={value!r} is not valid") from None
-    return Csv4Device(path, **kw)
+def open_csv4(target: str, options: dict[str, str]) -> list[Device]:
+    """Registry opener of ``csv4:``: one DIY plate per comma-separated port."""
+    return open_all(split_ports(target), lambda port: Csv4Device.from_url(port, **options))

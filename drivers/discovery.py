@@ -11,7 +11,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from forcelab.drivers.errors import DeviceError
+from forcelab.drivers.protocols import fpb1
 from forcelab.drivers.sim.pty import list_sim_ports
+from forcelab.drivers.transport import Transport
 from serial.tools import list_ports
 
 
@@ -75,10 +78,6 @@ def probe_port(device: str, timeout_s: float = 0.5) -> dict[str, Any]:
         ``{"protocol": "FPB1", "model", "serial", "firmware"}`` when an FPB1 plate answers,
         ``{"protocol": None, "note": "..."}`` otherwise (busy, no answer, cannot open).
     """
-    from forcelab.drivers import fpb1
-    from forcelab.drivers.errors import DeviceError
-    from forcelab.drivers.transport import Transport
-
     try:
         t = Transport.open(device, baudrate=921600)
     except DeviceError as exc:

@@ -23,10 +23,10 @@ Opener = Callable[[str, dict[str, str]], list[Device]]
 
 #: scheme -> (opener as "module:function", one line for help texts)
 SCHEMES: dict[str, tuple[str, str]] = {
-    "fpb1": ("forcelab.drivers.open:open_fpb1", "FPB1 6-axis force plate (binary serial)"),
-    "ins1": ("forcelab.drivers.open:open_ins1", "INS1 pressure insole(s), one port per foot"),
-    "csv4": ("forcelab.drivers.open:open_csv4", "CSV4 DIY four-load-cell plate (ASCII serial)"),
-    "sim": ("forcelab.drivers.open:open_sim", "a simulated setup behind real ptys"),
+    "fpb1": ("forcelab.drivers.fpb1:open_fpb1", "FPB1 6-axis force plate (binary serial)"),
+    "ins1": ("forcelab.drivers.ins1:open_ins1", "INS1 pressure insole(s), one port per foot"),
+    "csv4": ("forcelab.drivers.csv4:open_csv4", "CSV4 DIY four-load-cell plate (ASCII serial)"),
+    "sim": ("forcelab.drivers.sim.opener:open_sim", "a simulated setup behind real ptys"),
 }
 
 #: The scheme of a bare path or pyserial URL (``/dev/ttyACM0``, ``socket://host:4001``).

@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 from forcelab.drivers.sim.faults import FaultInjector, FaultSpec
 from forcelab.drivers.sim.pty import SimPort
 
@@ -84,6 +85,20 @@ class Simulator:
         self.frame_id = 0
         self.error: BaseException | None = None
         self.samples_lost_overflow = 0
+        #: Ground truth of what was generated, one structured array per step (see :attr:`sent`).
+        self.sent_chunks: list[np.ndarray] = []
+
+    #: dtype of :attr:`sent` (set by simulators that record what they generate).
+    SENT_DTYPE: np.dtype | None = None
+
+    @property
+    def sent(self) -> np.ndarray:
+        """Every sample/line generated so far (:attr:`SENT_DTYPE`), including those a fault
+        dropped or damaged."""
+        with self._lock:
+            if not self.sent_chunks:
+                return np.zeros(0, self.SENT_DTYPE)
+            return np.concatenate(self.sent_chunks)
 
     # -- clocks --------------------------------------------------------------------------
     def model_time_s(self) -> float:

@@ -18,18 +18,22 @@ back (clipped to the plate). Ground truth per line is kept in :attr:`Csv4Simulat
 
 from __future__ import annotations
 
-import time
 import zlib
 from typing import Any
 
 import numpy as np
-from forcelab.drivers.csv4 import RAW_LIMIT
 from forcelab.drivers.errors import DeviceError
+from forcelab.drivers.protocols.csv4 import RATES_HZ, RAW_LIMIT, UNITS
 from forcelab.drivers.sim.base import Simulator
 from forcelab.drivers.sim.gait import GaitModel
-from forcelab.drivers.sim.ins1_sim import _t0_field
 from forcelab.drivers.sim.pty import SimPort, free_name
-from forcelab.drivers.sim.setups import Setup, check_unknown, gait_from_options
+from forcelab.drivers.sim.setup_base import (
+    Setup,
+    check_unknown,
+    gait_from_options,
+    num_option,
+    start_together,
+)
 
 SENT_DTYPE = np.dtype(
     [("frame", "<i8"), ("t_ms", "<u4"), ("t_model_s", "<f8"), ("force_n", "<f8", (4,)),
@@ -65,6 +69,8 @@ class Csv4Simulator(Simulator):
     **kw
         ``seed``, ``faults``, ``drift_ppm``, ``period_s`` of :class:`Simulator`.
     """
+
+    SENT_DTYPE = SENT_DTYPE
 
     def __init__(
         self,
@@ -110,7 +116,6 @@ class Csv4Simulator(Simulator):
             self.scales = np.round(self.true_scales, 4)
         self.boots = 0
         self.commands: list[str] = []
-        self.sent_chunks: list[np.ndarray] = []
         self._line_buf = bytearray()
         self._silent_until = -np.inf
         self._first_boot = True
@@ -307,14 +312,6 @@ class Csv4Simulator(Simulator):
             self.scales[cell] = scale
             self._reply(f"# ok cal cell={cell} scale={scale:.4f}")
 
-    @property
-    def sent(self) -> np.ndarray:
-        """Every data line generated so far (:data:`SENT_DTYPE`), including damaged ones."""
-        with self._lock:
-            if not self.sent_chunks:
-                return np.zeros(0, SENT_DTYPE)
-            return np.concatenate(self.sent_chunks)
-
 
 class DiySetup(Setup):
     """A running simulated CSV4 plate (a :class:`Setup` named ``"diy"``)."""
@@ -328,16 +325,6 @@ class DiySetup(Setup):
 
 DIY_OPTIONS = ("rate", "units", "width", "length", "noise", "reset_silence", "clock_start_s",
                "drift", "drift_ppm", "faults", "name", "board_id", "calibrated")
-
-
-def _num(opts: dict[str, Any], key: str, default: Any, kind: type = float) -> Any:
-    if key not in opts:
-        return default
-    raw = opts.pop(key)
-    try:
-        return kind(raw)
-    except (TypeError, ValueError):
-        raise DeviceError(f"sim:diy option {key}={raw!r} is not a valid number") from None
 
 
 def start_diy(options: dict[str, Any] | None = None) -> DiySetup:
@@ -358,14 +345,14 @@ def start_diy(options: dict[str, Any] | None = None) -> DiySetup:
     """
     opts = {str(k).lower(): v for k, v in dict(options or {}).items()}
     gait, seed = gait_from_options(opts)
-    rate = _num(opts, "rate", 80, int)
+    rate = num_option(opts, "rate", 80, int)
     units = str(opts.pop("units", "raw"))
-    width = _num(opts, "width", 0.40)
-    length = _num(opts, "length", 0.60)
-    noise = _num(opts, "noise", 30.0)
-    silence = _num(opts, "reset_silence", 1.5)
-    clock_start = _num(opts, "clock_start_s", 12.345)
-    drift = _num(opts, "drift_ppm", _num(opts, "drift", 80.0))
+    width = num_option(opts, "width", 0.40)
+    length = num_option(opts, "length", 0.60)
+    noise = num_option(opts, "noise", 30.0)
+    silence = num_option(opts, "reset_silence", 1.5)
+    clock_start = num_option(opts, "clock_start_s", 12.345)
+    drift = num_option(opts, "drift_ppm", num_option(opts, "drift", 80.0))
     faults = opts.pop("faults", None)
     name = str(opts.pop("name", "diy"))
     pname = free_name(name)
@@ -378,7 +365,7 @@ def start_diy(options: dict[str, Any] | None = None) -> DiySetup:
         raise DeviceError(f"sim:diy plate size {width} x {length} m is out of range 0.05..5")
     if not 0 <= noise <= 1e5 or not 0 <= silence <= 10:
         raise DeviceError("sim:diy noise must be 0..1e5 counts and reset_silence 0..10 s")
-    if rate not in (10, 80) or units not in ("raw", "N"):
+    if rate not in RATES_HZ or units not in UNITS:
         raise DeviceError(f"sim:diy rate={rate} units={units}: rate 10/80 Hz, units raw/N")
     port = SimPort(pname, description="forcelab simulated CSV4 DIY plate",
                    serial_number=board_id, vid=0x1A86, pid=0x7523).open()
@@ -387,8 +374,7 @@ def start_diy(options: dict[str, Any] | None = None) -> DiySetup:
                             width_m=width, length_m=length, noise_counts=noise,
                             reset_silence_s=silence, clock_start_s=clock_start, seed=seed,
                             faults=faults, drift_ppm=drift, calibrated=calibrated)
-        t0_mono = time.monotonic()
-        sim.start(t0_mono=t0_mono)
+        start_together([sim])
     except BaseException:
         port.close()
         raise
@@ -396,4 +382,4 @@ def start_diy(options: dict[str, Any] | None = None) -> DiySetup:
     if silence > 1.0:
         query += f"&boot_timeout={silence + 1.5:g}"
     return DiySetup("diy", [port.device], [f"csv4://{port.device}?{query}"], [sim], gait,
-                    dict(options or {}), **_t0_field(t0_mono))
+                    dict(options or {}))

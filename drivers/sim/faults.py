@@ -16,6 +16,9 @@ Syntax (the ``faults=`` option of a simulated setup): comma-separated ``name:val
 ``stall_s:S``           stall duration in s
 ``clockjump:R``         device clock jumps per second (by ``clockjump_s``, default +0.5 s)
 ``clockjump_s:S``       size of a clock jump in s (may be negative)
+``wildseq:P``           per sample-carrying frame: probability its sequence number is sent
+                        off by ``wildseq_n`` with a valid checksum (damage a CRC cannot see)
+``wildseq_n:K``         size of such a jump in samples (default 100000; may be negative)
 ``overrange:P``         per frame: probability an overrange episode (``overrange_s``, default
                         0.05 s) starts: the signal exceeds the ADC range and saturates
 ``partial``             the stream starts mid-frame / mid-line (first bytes cut)
@@ -39,15 +42,18 @@ import numpy as np
 from forcelab.drivers.errors import DeviceError
 
 #: Fault names that take a probability per byte/frame (0..1).
-_PROBABILITIES = ("bitflip", "garbage", "truncate", "duplicate", "drop", "overrange")
+_PROBABILITIES = ("bitflip", "garbage", "truncate", "duplicate", "drop", "overrange",
+                  "wildseq")
 #: Fault names that take a rate per second (>= 0).
 _RATES = ("stall", "clockjump")
 #: Fault names that take a duration or time in s.
 _TIMES = ("stall_s", "clockjump_s", "overrange_s", "unplug", "replug")
+#: Fault names that take a count of samples.
+_COUNTS = ("wildseq_n",)
 #: Flags without a value.
 _FLAGS = ("partial", "reset")
 
-KNOWN_FAULTS = _PROBABILITIES + _RATES + _TIMES + _FLAGS
+KNOWN_FAULTS = _PROBABILITIES + _RATES + _TIMES + _COUNTS + _FLAGS
 
 
 @dataclass
@@ -60,11 +66,13 @@ class FaultSpec:
     duplicate: float = 0.0
     drop: float = 0.0
     overrange: float = 0.0
+    wildseq: float = 0.0
     stall: float = 0.0
     clockjump: float = 0.0
     stall_s: float = 0.3
     clockjump_s: float = 0.5
     overrange_s: float = 0.05
+    wildseq_n: float = 100000.0
     unplug: float | None = None
     replug: float | None = None
     partial: bool = False
@@ -111,6 +119,8 @@ class FaultSpec:
                 raise DeviceError(f"fault {name!r} is a rate per second >= 0 (got {v})")
             if name in ("stall_s", "overrange_s", "unplug", "replug") and v < 0:
                 raise DeviceError(f"fault {name!r} is a time in s >= 0 (got {v})")
+            if name in _COUNTS and (v != int(v) or v == 0):
+                raise DeviceError(f"fault {name!r} is a whole, non-zero number (got {v})")
             setattr(spec, name, v)
         return spec
 
@@ -235,6 +245,15 @@ class FaultInjector:
                                         {"until_s": self._overrange_until}))
             return True
         return False
+
+    def wild_seq(self, frame_id: int, seq: int, n: int, t_s: float = 0.0) -> int:
+        """How far to move the sequence number of this sample-carrying frame (0: not at all);
+        the simulator sends the moved number with a valid checksum."""
+        if self.spec.wildseq and self.rng.random() < self.spec.wildseq:
+            jump = int(self.spec.wildseq_n)
+            self.log.append(FaultRecord("wildseq", frame_id, seq, n, t_s, {"jump": jump}))
+            return jump
+        return 0
 
     def note(self, kind: str, **fields: Any) -> None:
         """Log a fault the simulator carried out itself (unplug, replug, reset)."""

@@ -20,8 +20,8 @@ import struct
 from typing import Any
 
 import numpy as np
-from forcelab.drivers import fpb1
-from forcelab.drivers.fpb1 import Calibration, Identity, encode_data, encode_frame
+from forcelab.drivers.protocols import fpb1
+from forcelab.drivers.protocols.fpb1 import Calibration, Identity, encode_data, encode_frame
 from forcelab.drivers.sim.base import Simulator
 from forcelab.drivers.sim.faults import FaultSpec
 from forcelab.drivers.sim.gait import GaitModel
@@ -373,7 +373,9 @@ class FPB1Simulator(Simulator):
                 if self._event(5, seq, self._overflow_pending):
                     self._overflow_pending = 0
             t_us = int(round((self.run_c0 + kf / self.rate_hz) * 1e6 + jumps_us))
-            frame = encode_frame(fpb1.DATA, encode_data(seq, t_us, status, values[sl], self.fmt))
+            wire_seq = seq + self.faults.wild_seq(self.frame_id, kf, spf, float(t_model[f * spf]))
+            frame = encode_frame(fpb1.DATA, encode_data(wire_seq, t_us, status, values[sl],
+                                                        self.fmt))
             if self.send(frame, seq=kf, n=spf):
                 self.frames_sent += 1
             else:

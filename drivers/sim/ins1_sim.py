@@ -18,20 +18,25 @@ time, raw values, the frame id given to the fault injector), the model's true st
 
 from __future__ import annotations
 
-import dataclasses
 import struct
-import time
 import zlib
 from typing import Any
 
 import numpy as np
-from forcelab.drivers import ins1
 from forcelab.drivers.errors import DeviceError
+from forcelab.drivers.protocols import ins1
 from forcelab.drivers.sim.base import Simulator
 from forcelab.drivers.sim.faults import FaultSpec
 from forcelab.drivers.sim.gait import GaitModel, insole_pressures
 from forcelab.drivers.sim.pty import SimPort, free_name
-from forcelab.drivers.sim.setups import Setup, check_unknown, gait_from_options
+from forcelab.drivers.sim.setup_base import (
+    Setup,
+    check_unknown,
+    gait_from_options,
+    num_option,
+    start_together,
+    stop_all,
+)
 
 #: Default sensor layout of the right insole (mm from the heel centre, +x toward the wearer's
 #: right, +y toward the toes); the left insole is its mirror image (x -> -x).
@@ -149,6 +154,8 @@ class Ins1Simulator(Simulator):
         ``seed``, ``faults``, ``drift_ppm``, ``period_s`` of :class:`Simulator`.
     """
 
+    SENT_DTYPE = SENT_DTYPE
+
     def __init__(
         self,
         port: SimPort,
@@ -191,7 +198,6 @@ class Ins1Simulator(Simulator):
         self.gait = gait
         self.sensor_fault = sensor_fault
         self.codec = ins1.Ins1Codec()
-        self.sent_chunks: list[np.ndarray] = []
         self.commands: list[int] = []
         self.samples_dropped = 0
         self.battery_pct = 87
@@ -324,6 +330,9 @@ class Ins1Simulator(Simulator):
             if not present[i]:
                 continue  # a recording without this sample: the device lost it
             ids[i] = self.frame_id
+            jump = self.faults.wild_seq(self.frame_id, q, 1, float(t[i]))
+            if jump:  # the seq field (after the side byte) sent wrong, the CRC right
+                p = p[:1] + struct.pack("<H", (int(s["seq"][i]) + jump) % 65536) + p[3:]
             if not self.send(ins1.encode_frame(ins1.SAMPLE, p), seq=q, n=1):
                 self.samples_dropped += 1
                 self.samples_lost_overflow += 1
@@ -417,27 +426,9 @@ class Ins1Simulator(Simulator):
         with self._lock:
             return np.concatenate(self._play_rows) if self._play_rows else np.zeros(0, int)
 
-    @property
-    def sent(self) -> np.ndarray:
-        """Every SAMPLE generated so far (:data:`SENT_DTYPE`), including dropped ones."""
-        with self._lock:
-            if not self.sent_chunks:
-                return np.zeros(0, SENT_DTYPE)
-            return np.concatenate(self.sent_chunks)
-
 
 # --------------------------------------------------------------------------------------------
 # Setup
-
-
-def _opt(options: dict[str, Any], name: str, default: Any, conv: Any) -> Any:
-    v = options.get(name, default)
-    if v is None:
-        return None
-    try:
-        return conv(v)
-    except (TypeError, ValueError):
-        raise DeviceError(f"simulated insoles: option {name}={v!r} is not valid") from None
 
 
 class InsoleSetup(Setup):
@@ -457,13 +448,6 @@ class InsoleSetup(Setup):
     def right(self) -> Ins1Simulator:
         """The right insole's simulator."""
         return self.simulators[1]
-
-
-def _t0_field(t0_mono: float) -> dict[str, float]:
-    """``t0_host_s`` for Setup versions that store it as a field (others compute it)."""
-    if "t0_host_s" in {f.name for f in dataclasses.fields(Setup)}:
-        return {"t0_host_s": time.time() - (time.monotonic() - t0_mono)}
-    return {}
 
 
 INSOLE_OPTIONS = ("rate", "drift", "drift_ppm", "drift_ppm_right", "clock_start_s",
@@ -493,17 +477,17 @@ def start_insoles(options: dict[str, Any] | None = None) -> InsoleSetup:
     """
     opts = {str(k).lower(): v for k, v in dict(options or {}).items()}
     gait, seed = gait_from_options(opts)
-    rate = _opt(opts, "rate", 100, int)
+    rate = num_option(opts, "rate", 100, int)
     if rate not in ins1.RATES_HZ:
         raise DeviceError(f"sim:insoles rate={rate}: INS1 rates are {ins1.RATES_HZ} Hz")
-    drift_l = _opt(opts, "drift_ppm", _opt(opts, "drift", 60.0, float), float)
-    drift_r = _opt(opts, "drift_ppm_right", -0.5 * drift_l, float)
-    clock_start = _opt(opts, "clock_start_s", None, float)
-    seq_start = _opt(opts, "seq_start", 0, int)
-    sensor_fault = _opt(opts, "sensor_fault", None, int)
+    drift_l = num_option(opts, "drift_ppm", num_option(opts, "drift", 60.0, float), float)
+    drift_r = num_option(opts, "drift_ppm_right", -0.5 * drift_l, float)
+    clock_start = num_option(opts, "clock_start_s", None, float)
+    seq_start = num_option(opts, "seq_start", 0, int)
+    sensor_fault = num_option(opts, "sensor_fault", None, int)
     if sensor_fault is not None and not 0 <= sensor_fault < 16:
         raise DeviceError(f"sensor_fault must be a sensor index 0..15, not {sensor_fault}")
-    pair_id = _opt(opts, "pair_id", 0x5EED0000 + seed % 0xFFFF, int)
+    pair_id = num_option(opts, "pair_id", 0x5EED0000 + seed % 0xFFFF, int)
     fault_side = str(opts.pop("fault_side", "both")).lower()
     if fault_side not in ("left", "right", "both"):
         raise DeviceError(f"fault_side must be left, right or both, not {fault_side!r}")
@@ -511,15 +495,11 @@ def start_insoles(options: dict[str, Any] | None = None) -> InsoleSetup:
     spec = FaultSpec.parse(faults)
     base = str(opts.pop("name", "ins1"))
     playback = opts.pop("playback", None)
-    play_start = _opt(opts, "playback_start", 0.0, float)
-    opts.pop("playback_start", None)
+    play_start = num_option(opts, "playback_start", 0.0, float)
     if playback and gait.params.stand_s > 0:
         raise DeviceError("sim:insoles: stand= cannot be combined with playback= (the played-back "
                           "recording has its own start); drop one of the two options")
     recording = load_opengo(str(playback)) if playback else None
-    for k in ("drift", "drift_ppm", "drift_ppm_right", "clock_start_s", "sensor_fault",
-              "pair_id", "rate", "seq_start"):
-        opts.pop(k, None)
     check_unknown("insoles", opts, INSOLE_OPTIONS)
     sims: list[Ins1Simulator] = []
     try:
@@ -538,16 +518,10 @@ def start_insoles(options: dict[str, Any] | None = None) -> InsoleSetup:
                 playback_start_s=play_start,
                 faults=spec if fault_side in (side, "both") else None,
                 drift_ppm=drift_l if side == "left" else drift_r))
-        t0_mono = time.monotonic()  # one model time axis for both feet
-        for sim in sims:
-            sim.start(t0_mono=t0_mono)
+        start_together(sims)  # one model time axis for both feet
     except BaseException:
-        for sim in sims:
-            try:
-                sim.stop()
-            except RuntimeError:
-                pass
+        stop_all(sims)
         raise
     return InsoleSetup("insoles", [s.port.device for s in sims],
                        [f"ins1://{s.port.device}" for s in sims], sims, gait,
-                       dict(options or {}), **_t0_field(t0_mono))
+                       dict(options or {}))

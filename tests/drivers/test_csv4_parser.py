@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from forcelab.drivers import csv4
+from forcelab.drivers.protocols import csv4
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

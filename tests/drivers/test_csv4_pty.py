@@ -6,10 +6,13 @@ import time
 
 import numpy as np
 import pytest
-from forcelab.drivers import csv4
+from driver_helpers import collect, match_stances, per_sample, read_after_reconnect
+from forcelab.drivers.csv4 import STATUS_OVERRANGE, Csv4Device
 from forcelab.drivers.errors import ConnectionLost, DeviceError, DeviceNotFound, ProtocolError
 from forcelab.drivers.open import open_devices
+from forcelab.drivers.protocols.csv4 import RAW_LIMIT
 from forcelab.drivers.sim.csv4_sim import start_diy
+from forcelab.drivers.sim.pty import SimPort
 
 
 @pytest.fixture
@@ -27,25 +30,16 @@ def diy(request):
 
 
 def _open(setup, **kw):
-    return csv4.open_csv4(setup.urls[0], **kw)
+    return Csv4Device.from_url(setup.urls[0], **kw)
 
 
-def _collect(dev, duration_s):
-    blocks = []
-    dev.start()
-    t_start = time.time()
-    end = time.monotonic() + duration_s
-    while time.monotonic() < end:
-        blocks += dev.read(0.05)
-    t_stop = time.time()
-    dev.stop()
-    blocks += dev.read(0.15)
-    return blocks, t_start, t_stop
-
-
-def _seq_values(blocks):
-    seq = np.concatenate([b.seq + np.arange(b.n) for b in blocks])
-    return seq, np.concatenate([b.samples for b in blocks])
+def _first_row(sent_cells, got_cells):
+    """Index of the sent line where the received lines start (all of them must match)."""
+    n = len(got_cells)
+    for k in np.flatnonzero(np.all(np.abs(sent_cells - got_cells[0]) < 1e-9, axis=1)):
+        if len(sent_cells) - k >= n and np.allclose(sent_cells[k:k + n], got_cells, atol=1e-9):
+            return int(k)
+    raise AssertionError("the received lines are not a run of the lines the board sent")
 
 
 def _sent_rows(setup, seq, first_k):
@@ -92,9 +86,15 @@ def test_rate_units_tare_and_single_point_calibration(diy):
             dev._command("zz", ("# ok",))
     with _open(setup, rate=10, units="N") as dev:
         assert dev.info.rate_hz == 10.0 and board.rate_hz == 10 and board.units == "N"
-        blocks, t0, t1 = _collect(dev, 1.0)
-        seq, values = _seq_values(blocks)
-        assert len(seq) == pytest.approx(10 * (t1 - t0), abs=2)
+        blocks, _, _ = collect(dev, 1.0)
+        seq, values = per_sample(blocks)
+        # every line the board sent while streaming arrived, 100 ms apart on its own clock
+        sent = board.sent
+        k = _first_row(sent["cells"], values[:, :4])
+        rows = sent[k:k + len(seq)]
+        assert len(seq) >= 5 and np.array_equal(seq, np.arange(seq[0], seq[0] + len(seq)))
+        np.testing.assert_allclose(values[:, :4], rows["cells"], atol=1e-9)
+        assert np.all(np.diff(rows["t_ms"]) == 100)
         # units=N: the board's own calibration applied; unloaded plate reads ~0 N per cell
         assert np.all(np.abs(values[:, :4]) < 1.0)
     with pytest.raises(DeviceError, match="choose 10 or 80"):
@@ -109,9 +109,9 @@ def test_stream_continuity_forces_and_stances_match_the_simulator(diy):
     setup = diy(calibrated=1, start=0.3, speed=3.0, noise=10)
     board = setup.board
     dev = _open(setup)
-    blocks, t0, t1 = _collect(dev, 2.5)
+    blocks, t0, t1 = collect(dev, 2.5)
     dev.close()
-    seq, values = _seq_values(blocks)
+    seq, values = per_sample(blocks)
     assert np.array_equal(seq, np.arange(seq[0], seq[0] + len(seq)))
     assert all(b.gap_before == 0 for b in blocks) and dev.stats.bad_lines == 0
     # rate x duration: on the board's millis() (1 ms steps), roughly on the host clock (a
@@ -154,9 +154,9 @@ def test_corruption_loses_only_damaged_lines_and_gaps_have_the_right_length(diy)
                 start=30, noise=5)
     board = setup.board
     dev = _open(setup)
-    blocks, _, _ = _collect(dev, 2.5)
+    blocks, _, _ = collect(dev, 2.5)
     dev.close()
-    seq, values = _seq_values(blocks)
+    seq, values = per_sample(blocks)
     sent = board.sent
     counts = np.round(_counts(dev, values))
     # undamaged lines of the stream are all received, with their exact values. A line is
@@ -193,9 +193,9 @@ def test_arduino_reset_on_open_and_millis_wrap(diy):
     dev = _open(setup, boot_timeout=2.5)
     assert time.monotonic() - t0 >= 0.8  # waited through the reset
     assert setup.board.faults.records("reset") and dev.stats.bytes_discarded > 0
-    blocks, _, _ = _collect(dev, 1.2)
+    blocks, _, _ = collect(dev, 1.2)
     dev.close()
-    seq, _ = _seq_values(blocks)
+    seq, _ = per_sample(blocks)
     assert np.array_equal(seq, np.arange(seq[0], seq[0] + len(seq)))
     t_dev = np.array([b.t_device_s for b in blocks])
     assert np.all(np.diff(t_dev) > 0)
@@ -218,19 +218,13 @@ def test_unplug_raises_within_a_second_loses_nothing_and_replug_resumes(diy):
         time.sleep(0.01)
     unplug = board.faults.records("unplug")[0]
     assert t_raised - (setup.t0_host_s + unplug.t_s) < 1.0
-    seq, values = _seq_values(before)
+    seq, values = per_sample(before)
     assert np.array_equal(seq, np.arange(seq[0], seq[0] + len(seq)))
     sent_before = board.sent[board.sent["t_model_s"] < unplug.t_s]
     counts = np.round(_counts(dev, values))
     assert np.array_equal(counts[-1], sent_before["cells"][-1]) or \
         np.array_equal(counts[-1], sent_before["cells"][-2])  # at most one line in flight
-    after = []
-    deadline = time.monotonic() + 5
-    while not after and time.monotonic() < deadline:
-        try:
-            after = dev.read(0.1)
-        except ConnectionLost:
-            time.sleep(0.05)
+    after = read_after_reconnect(dev, 5.0)
     assert after and dev.connected and dev.stats.reconnects == 1 and board.boots == 2
     t_last = before[-1].t_host_s + (before[-1].n - 1) / 80.0
     # the gap is measured on the host clock (millis() restarted); ±1 for the ms-rounded t_ms
@@ -249,13 +243,11 @@ def test_open_devices_sim_diy_and_clear_errors(tmp_path):
     with pytest.raises(DeviceError, match="unknown option"):
         open_devices("sim:diy?colour=red")
     with pytest.raises(DeviceNotFound, match="cannot open"):
-        csv4.open_csv4(f"csv4://{tmp_path}/ttyNOPE")
-    from forcelab.drivers.sim.pty import SimPort
-
+        Csv4Device.from_url(f"csv4://{tmp_path}/ttyNOPE")
     silent = SimPort("t-csv4-silent", serial_number="X").open()
     try:
         with pytest.raises(ProtocolError, match="no CSV4 banner"):
-            csv4.open_csv4(silent.device, boot_timeout=0.4)
+            Csv4Device.from_url(silent.device, boot_timeout=0.4)
     finally:
         silent.close()
 
@@ -263,12 +255,12 @@ def test_open_devices_sim_diy_and_clear_errors(tmp_path):
 def test_saturated_cells_are_flagged_overrange(diy):
     setup = diy(faults="overrange:0.5,overrange_s:0.03", start=30)
     dev = _open(setup)
-    blocks, _, _ = _collect(dev, 1.0)
+    blocks, _, _ = collect(dev, 1.0)
     dev.close()
-    _, values = _seq_values(blocks)
-    saturated = np.isclose(_counts(dev, values)[:, 0], csv4.RAW_LIMIT)
+    _, values = per_sample(blocks)
+    saturated = np.isclose(_counts(dev, values)[:, 0], RAW_LIMIT)
     assert saturated.any() and dev.stats.overrange == int(saturated.sum())
-    flagged = [b for b in blocks if b.status & csv4.STATUS_OVERRANGE]
+    flagged = [b for b in blocks if b.status & STATUS_OVERRANGE]
     assert flagged and sum(b.n for b in flagged) >= saturated.sum()
     assert setup.board.faults.records("overrange")
 
@@ -286,33 +278,11 @@ def test_reconnects_by_board_id_when_the_board_returns_on_another_port(diy):
             dev.read(0.1)
     other = diy(board_id="FPDIY-OTHER", name="t-csv4-move-b", start=30)
     again = diy(board_id="FPDIY-MOVE1", name="t-csv4-move-c", start=30)  # re-enumerated
-    after = []
-    deadline = time.monotonic() + 6
-    while not after and time.monotonic() < deadline:
-        try:
-            after = dev.read(0.1)
-        except ConnectionLost:
-            time.sleep(0.05)
+    after = read_after_reconnect(dev, 6.0)
     assert after and dev.connected and dev.stats.reconnects == 1
     assert dev.port == again.ports[0] != other.ports[0]
     assert after[0].gap_before > 0
     dev.close()
-
-
-def match_stances(found, true, lo, hi, tol):
-    """Every true stance inside (lo, hi) was found, and every found stance safely inside was
-    true, with both edges within ``tol`` s. Returns the number of true stances checked."""
-    found = np.asarray(found, dtype=float).reshape(-1, 2)
-    true = np.asarray(true, dtype=float).reshape(-1, 2)
-    true_in = true[(true[:, 0] > lo) & (true[:, 1] < hi)]
-    found_in = found[(found[:, 0] > lo + tol) & (found[:, 1] < hi - tol)]
-    for a, b in true_in:
-        k = int(np.argmin(np.abs(found[:, 0] - a)))
-        assert abs(found[k, 0] - a) <= tol and abs(found[k, 1] - b) <= tol, (a, b, found[k])
-    for a, b in found_in:
-        k = int(np.argmin(np.abs(true[:, 0] - a)))
-        assert abs(true[k, 0] - a) <= tol and abs(true[k, 1] - b) <= tol, (a, b, true[k])
-    return len(true_in)
 
 
 def test_frequent_polls_hold_young_lines_and_stop_returns_them_all(diy):
@@ -331,14 +301,14 @@ def test_frequent_polls_hold_young_lines_and_stop_returns_them_all(diy):
         dev.stop()
         blocks = dev.read(0.2)
         blocks += dev.read(0.2)  # the newest line is released once nothing follows it
-        seq, _ = _seq_values(blocks)
+        seq, _ = per_sample(blocks)
         assert len(seq) > 20
         assert np.array_equal(seq, np.arange(seq[0], seq[0] + len(seq)))
         span_dev = blocks[-1].t_device_s + (blocks[-1].n - 1) / 80.0 - blocks[0].t_device_s
         assert len(seq) == pytest.approx(span_dev * 80.0 + 1, abs=1.01)
         # every line the board sent after START is there, the last one included
         sent_after_start = setup.board.sent[-len(seq):]
-        assert np.allclose(_counts(dev, _seq_values(blocks)[1]), sent_after_start["cells"],
+        assert np.allclose(_counts(dev, per_sample(blocks)[1]), sent_after_start["cells"],
                            atol=1e-3)
     finally:
         dev.close()

@@ -22,6 +22,9 @@ def test_parse_the_documented_syntax():
     ("stall:-1", "rate"),
     ("partial:7", "takes no value"),
     ("bitflip:nan", "finite"),
+    ("wildseq:1.5", "probability"),
+    ("wildseq_n:0", "whole, non-zero"),
+    ("wildseq_n:2.5", "whole, non-zero"),
 ])
 def test_bad_specs_are_clear_errors(bad, match):
     with pytest.raises(DeviceError, match=match):
@@ -75,3 +78,12 @@ def test_time_faults():
     assert any(jumps) and set(jumps) <= {0.0, -0.25}
     ov = FaultInjector("overrange:1,overrange_s:0.1", seed=1)
     assert ov.overrange(0.0) and ov.overrange(0.05)
+
+
+def test_wild_sequence_numbers_are_drawn_per_frame_and_logged():
+    inj = FaultInjector("wildseq:1,wildseq_n:-7", seed=3)
+    assert inj.wild_seq(5, 40, 8, 0.25) == -7
+    (rec,) = inj.records("wildseq")
+    assert (rec.frame, rec.seq, rec.n, rec.detail) == (5, 40, 8, {"jump": -7})
+    assert FaultInjector("wildseq:0", seed=3).wild_seq(5, 40, 8) == 0
+    assert FaultSpec.parse("wildseq:0.01").wildseq_n == 100000

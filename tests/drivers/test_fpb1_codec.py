@@ -7,9 +7,11 @@ import struct
 
 import numpy as np
 import pytest
-from forcelab.drivers import fpb1
-from forcelab.drivers.crc import crc16_ccitt_false, crc16_modbus
+from forcelab.drivers.clock import ClockFit
 from forcelab.drivers.errors import ProtocolError
+from forcelab.drivers.protocols import fpb1
+from forcelab.drivers.protocols.fpb1 import crc16_ccitt_false
+from forcelab.drivers.protocols.ins1 import crc16_modbus
 from forcelab.drivers.sim.fpb1_sim import make_calibration
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -220,7 +222,7 @@ def test_identity_round_trip_and_version_check():
 
 def test_clock_fit_recovers_offset_and_skew():
     rng = np.random.default_rng(2)
-    clock = fpb1.ClockFit(min_span_s=10.0)
+    clock = ClockFit(keep=512, n_bins=8, min_span_s=10.0)  # as FPB1Device uses it
     offset, skew = 1.7e9, 80e-6
     for i in range(200):
         dev = 500.0 + i * 0.2
@@ -228,8 +230,8 @@ def test_clock_fit_recovers_offset_and_skew():
         rtt = 0.0004 + rng.exponential(0.003)
         asym = rng.uniform(0, rtt)  # where the device answered inside the round trip
         tx = host_mid - asym
-        clock.add(int(tx * 1e9), int((tx + rtt) * 1e9), int(round(dev * 1e6)))
-    assert clock.skew == pytest.approx(skew, abs=15e-6)
+        clock.add(tx, tx + rtt, dev)
+    assert clock.skew - 1.0 == pytest.approx(skew, abs=15e-6)
     for dev in (510.0, 530.0):
         truth = dev + offset + skew * (dev - 500.0)
         assert abs(clock.to_host(dev) - truth) < 0.002

@@ -7,10 +7,15 @@ import time
 
 import numpy as np
 import pytest
-from forcelab.drivers import fpb1
+from driver_helpers import wait_until
 from forcelab.drivers.errors import ConnectionLost, DeviceError, DeviceNotFound, ProtocolError
 from forcelab.drivers.fpb1 import FPB1Device
+from forcelab.drivers.protocols import fpb1
+from forcelab.drivers.sim.fpb1_sim import FPB1Simulator
+from forcelab.drivers.sim.gait import GaitModel
 from forcelab.drivers.sim.pty import SimPort, free_name
+
+from forcelab.analysis import detect_stances
 
 
 def _sim(dev):
@@ -31,7 +36,7 @@ def test_handshake_identity_and_calibration_read_back(open_sim):
     assert info.calibration["origin_m"] == pytest.approx(list(sim.calibration.origin_m))
     assert info.extra["rates_hz"] == list(fpb1.RATES_HZ)
     assert sim.commands_seen[:3] == [fpb1.STOP, fpb1.IDENTIFY, fpb1.GET_CAL]
-    assert dev.clock.n >= 5 and dev.clock.best_rtt_s < 0.5
+    assert dev.clock.n_points >= 5 and dev.clock.best_rtt_s < 0.5
     # DeviceInfo survives its JSON form
     assert type(info).from_dict(info.to_dict()) == info
 
@@ -76,8 +81,6 @@ def test_continuous_stream_forces_equal_what_the_simulator_generated(open_sim, c
 def test_stances_on_received_data_match_the_true_stances(
     open_sim, concat, stream_for, gait, seconds, min_stances
 ):
-    from forcelab.analysis import detect_stances
-
     devs = open_sim(f"sim:treadmill?seed=5&{gait}&asymmetry=-0.08&start=0.2")
     blocks = stream_for(devs, seconds)
     for dev, blks in zip(devs, blocks, strict=True):
@@ -333,16 +336,14 @@ def test_host_time_base_matches_true_time_across_drifting_plates(open_sim, strea
 
 
 def test_device_buffer_overflow_becomes_an_explicit_gap():
-    from forcelab.drivers.sim.fpb1_sim import FPB1Simulator
-    from forcelab.drivers.sim.gait import GaitModel
-
     port = SimPort(free_name("overflow"), max_pending=4096).open()
     sim = FPB1Simulator(port, GaitModel(seed=1), serial="OVF1").start()
     try:
         dev = FPB1Device(port.device, rate_hz=2000, samples_per_frame=1)
         try:
             dev.start()
-            time.sleep(2.0)  # the host does not read: the pty and the device buffer fill up
+            # the host does not read: the pty and the device buffer fill up until samples are lost
+            wait_until(lambda: sim.samples_lost_overflow > 0, 10.0, "the device buffer to overflow")
             blocks = []
             t_end = time.monotonic() + 0.6
             while time.monotonic() < t_end:
@@ -442,7 +443,9 @@ def test_a_plate_left_streaming_by_a_crashed_program_is_stopped_and_its_data_ign
     first.start()
     first.read(0.2)
     first._transport.close()  # the program dies without STOP: the plate keeps streaming
-    time.sleep(0.2)
+    sim = _sim(first)
+    k0 = sim.k
+    wait_until(lambda: sim.k >= k0 + 100, 5.0, "the plate to stream on")
     dev = FPB1Device(port)
     try:
         assert not dev.streaming and dev.read(0.2) == []
@@ -469,3 +472,23 @@ def test_a_reply_behind_a_truncated_frame_is_still_received(open_sim):
     assert time.monotonic() - t0 < 0.9
     assert got == [] and dev.stats.resyncs > 0
     assert dev.get_status()["frames_sent"] > 20
+
+
+@pytest.mark.parametrize("jump", [100_000, -50])
+def test_a_frame_with_a_wild_sequence_number_and_a_valid_crc_loses_only_itself(
+    open_sim, concat, stream_for, jump
+):
+    (dev,) = open_sim(f"sim:plate?seed=25&faults=wildseq:0.03,wildseq_n:{jump}")
+    sim = _sim(dev)
+    (blocks,) = stream_for([dev], 1.5)
+    seq, x = concat(blocks)
+    wild = sorted(r.seq for r in sim.faults.records("wildseq") if r.seq <= seq[-1])
+    assert wild, "no frame was damaged: the test would prove nothing"
+    assert dev.stats.corrupt_frames == len(wild)
+    # exactly the damaged frames' samples are missing, as explicit gaps; nothing else
+    missing = sorted(set(range(int(seq[0]), int(seq[-1]) + 1)) - set(seq.tolist()))
+    assert missing == sorted(s + i for s in wild for i in range(dev.spf))
+    assert sum(b.gap_before for b in blocks) == dev.stats.dropped_samples == len(missing)
+    assert dev.duplicates == 0
+    assert not [e for e in dev.pop_events() if e.kind == "clock_jump"]
+    np.testing.assert_allclose(x[:, :6], sim.expected_loads(seq), atol=0.01)

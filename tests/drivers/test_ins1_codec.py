@@ -6,8 +6,10 @@ import struct
 
 import numpy as np
 import pytest
-from forcelab.drivers import crc, ins1
+from forcelab.drivers.clock import ClockFit
 from forcelab.drivers.errors import ProtocolError
+from forcelab.drivers.ins1 import CHANNELS
+from forcelab.drivers.protocols import ins1
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -33,10 +35,20 @@ def _sample_frames(n: int, seed: int = 0) -> list[bytes]:
     return [ins1.encode_frame(ins1.SAMPLE, p) for p in payloads]
 
 
-def test_crc_check_value_matches_the_protocol_and_the_shared_module():
+def _crc16_modbus_bitwise(data: bytes) -> int:
+    """The CRC as the protocol text defines it: reflected poly 0xA001, init 0xFFFF, bit by bit."""
+    crc = 0xFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    return crc
+
+
+def test_crc_check_value_matches_the_protocol_and_a_bitwise_reference():
     assert ins1.crc16_modbus(b"123456789") == 0x4B37
-    data = bytes(range(256)) * 3
-    assert ins1.crc16_modbus(data) == crc.crc16_modbus(data)
+    for data in (bytes(range(256)) * 3, bytes(range(7))):  # even and odd lengths
+        assert ins1.crc16_modbus(data) == _crc16_modbus_bitwise(data)
 
 
 def test_frame_layout_is_magic_version_type_length_payload_crc():
@@ -181,7 +193,7 @@ def test_samples_round_trip_and_physical_units():
     dec = ins1.decode_samples(ins1.encode_samples(s))
     assert np.array_equal(dec, s)
     phys = ins1.samples_to_physical(dec)
-    names = [c.name for c in ins1.CHANNELS]
+    names = [c.name for c in CHANNELS]
     assert names[:3] == ["fz", "cop_x", "cop_y"] and names[3] == "p01" and names[-1] == "gyr_z"
     assert np.allclose(phys[:, 0], s["f_total"] * 0.5)
     assert np.allclose(phys[:, 1:3], s["cop"] * 1e-4)
@@ -224,7 +236,7 @@ def test_force_cross_check_flags_only_real_mismatches():
 @pytest.mark.parametrize("ppm", [-150.0, 35.0, 400.0])
 def test_clock_fit_recovers_drift_and_offset_from_noisy_round_trips(ppm):
     rng = np.random.default_rng(int(ppm) + 1000)
-    fit = ins1.ClockFit()
+    fit = ClockFit()
     host0 = 1.7e9
     dev0 = 123.456
     for k in range(120):  # one round trip every 0.5 s for 60 s
@@ -243,7 +255,7 @@ def test_clock_fit_recovers_drift_and_offset_from_noisy_round_trips(ppm):
 
 def test_clock_fit_needs_a_round_trip_before_mapping():
     with pytest.raises(ProtocolError, match="TIME_SYNC"):
-        ins1.ClockFit().to_host(1.0)
+        ClockFit().to_host(1.0)
 
 
 def test_pushed_bytes_parse_later_exactly_like_fed_bytes():
@@ -268,3 +280,47 @@ def test_pushed_bytes_parse_later_exactly_like_fed_bytes():
         (fed.bytes_received, fed.bytes_discarded, fed.frames) == (len(stream), 10, 40)
     with pytest.raises(TypeError):
         pushed.push("text")
+
+
+def _fake_headers(n: int, seed: int) -> bytes:
+    """Garbage made of plausible INS1 headers (magic, version 1, lengths up to 512) with no
+    payload behind them: every one is a candidate frame whose CRC fails."""
+    rng = np.random.default_rng(seed)
+    out = bytearray()
+    while len(out) < n:
+        out += b"INS1" + bytes([1, 0x50]) + struct.pack("<H", int(rng.integers(0, 513)))
+    return bytes(out[:n])
+
+
+def _dense_headers(n: int, seed: int) -> bytes:
+    """The worst case: a header claiming the longest payload every 8 bytes."""
+    return (b"INS1\x01\x50\x00\x02" * (n // 8 + 1))[:n]
+
+
+def _damaged_frames(n: int, seed: int) -> bytes:
+    rng = np.random.default_rng(seed)
+    stream = bytearray(b"".join(_sample_frames(n // 69 + 1, seed)))[:n]
+    for pos in rng.integers(0, len(stream), len(stream) // 50):
+        stream[pos] ^= 1 << int(rng.integers(0, 8))
+    return bytes(stream)
+
+
+def _random_bytes(n: int, seed: int) -> bytes:
+    return np.random.default_rng(seed).integers(0, 256, n, dtype=np.uint8).tobytes()
+
+
+@pytest.mark.parametrize("make", [_fake_headers, _dense_headers, _damaged_frames, _random_bytes])
+def test_parse_work_is_linear_in_the_input_whatever_the_damage(make):
+    """The work (bytes scanned for the magic + bytes run through the CRC) per byte received is
+    bounded, and 4x the input costs 4x the work (64 KiB of headers took 16.7 s before)."""
+    work = {}
+    for size in (16 * 1024, 64 * 1024):
+        data = make(size, 7)
+        codec = ins1.Ins1Codec()
+        for at in range(0, size, 4096):  # as the device delivers it: 4 KiB reads
+            codec.feed(data[at:at + 4096])
+        codec.feed(b"")
+        assert codec.bytes_received == size
+        work[size] = codec.bytes_examined
+        assert codec.bytes_examined <= ins1.WORST_CASE_WORK_PER_BYTE * size
+    assert work[64 * 1024] <= 4 * work[16 * 1024] * 1.1

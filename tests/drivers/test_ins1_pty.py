@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import csv
 import time
 
 import numpy as np
 import pytest
-from forcelab.drivers import ins1
+from driver_helpers import (
+    collect,
+    match_stances,
+    per_sample,
+    read_after_reconnect,
+    read_samples,
+    wait_until,
+)
 from forcelab.drivers.errors import ConnectionLost, DeviceError, DeviceNotFound, ProtocolError
+from forcelab.drivers.ins1 import Ins1Device, pair_insoles
 from forcelab.drivers.open import open_devices
-from forcelab.drivers.sim.ins1_sim import start_insoles
+from forcelab.drivers.protocols import ins1 as wire
+from forcelab.drivers.sim.ins1_sim import load_opengo, start_insoles
+from forcelab.drivers.sim.pty import SimPort
 
 
 @pytest.fixture
@@ -26,26 +37,6 @@ def insoles(request):
         s.stop()
 
 
-def _collect(dev, duration_s, *, until_lost=False):
-    """Stream for duration_s; returns (blocks, t_start, t_stop)."""
-    blocks = []
-    dev.start()
-    t_start = time.time()
-    end = time.monotonic() + duration_s
-    while time.monotonic() < end:
-        blocks += dev.read(0.05)
-    t_stop = time.time()
-    dev.stop()
-    blocks += dev.read(0.15)
-    return blocks, t_start, t_stop
-
-
-def _per_sample(blocks):
-    seq = np.concatenate([b.seq + np.arange(b.n) for b in blocks])
-    values = np.concatenate([b.samples for b in blocks])
-    return seq, values
-
-
 def _runs(on):
     """(start, end) index pairs of True runs."""
     d = np.diff(np.concatenate(([0], on.astype(int), [0])))
@@ -55,7 +46,7 @@ def _runs(on):
 def test_handshake_reads_identity_layout_and_calibration(insoles):
     setup = insoles()
     sim = setup.left
-    with ins1.open_ins1(setup.urls[0]) as dev:
+    with Ins1Device.from_url(setup.urls[0]) as dev:
         info = dev.info
         assert (info.protocol, info.side, info.serial) == ("INS1", "left", sim.info.serial)
         assert info.rate_hz == 200.0 and info.firmware == sim.info.firmware
@@ -71,21 +62,21 @@ def test_handshake_reads_identity_layout_and_calibration(insoles):
 
 def test_set_rate_is_sent_and_read_back(insoles):
     setup = insoles(rate=100)
-    with ins1.open_ins1(setup.urls[1] + "?rate=50") as dev:
+    with Ins1Device.from_url(setup.urls[1] + "?rate=50") as dev:
         assert dev.info.rate_hz == 50.0 and setup.right.info.rate_hz == 50
     with pytest.raises(DeviceError, match="rate 70"):
-        ins1.open_ins1(setup.urls[1], rate=70)
+        Ins1Device.from_url(setup.urls[1], rate=70)
     with pytest.raises(DeviceError, match="unknown option"):
-        ins1.open_ins1(setup.urls[1], colour="red")
+        Ins1Device.from_url(setup.urls[1], colour="red")
 
 
 def test_stream_is_continuous_with_forces_and_stances_of_the_simulator(insoles):
     setup = insoles(start_s=0.2, speed=3.5)
     sim = setup.left
-    dev = ins1.open_ins1(setup.urls[0])
-    blocks, t_start, t_stop = _collect(dev, 2.5)
+    dev = Ins1Device.from_url(setup.urls[0])
+    blocks, t_start, t_stop = collect(dev, 2.5)
     dev.close()
-    seq, values = _per_sample(blocks)
+    seq, values = per_sample(blocks)
     assert np.array_equal(seq, np.arange(seq[0], seq[0] + len(seq)))  # no gap, no repeat
     assert all(b.gap_before == 0 for b in blocks)
     # rate x duration: exactly on the device clock, roughly on the host's (a loaded machine
@@ -125,13 +116,13 @@ def test_stream_is_continuous_with_forces_and_stances_of_the_simulator(insoles):
 
 def test_bit_flips_lose_exactly_the_damaged_frames(insoles):
     setup = insoles(faults="bitflip:2e-3", fault_side="left")
-    dev = ins1.open_ins1(setup.urls[0])
-    blocks, _, _ = _collect(dev, 2.0)
+    dev = Ins1Device.from_url(setup.urls[0])
+    blocks, _, _ = collect(dev, 2.0)
     dev.close()
     sim = setup.left
     damaged = sim.faults.damaged_frames()
     sent = sim.sent
-    seq, _ = _per_sample(blocks)
+    seq, _ = per_sample(blocks)
     in_range = (sent["seq"] >= seq[0]) & (sent["seq"] <= seq[-1])
     intact = in_range & ~np.isin(sent["frame"], list(damaged))
     assert np.array_equal(seq, sent["seq"][intact])
@@ -143,13 +134,13 @@ def test_bit_flips_lose_exactly_the_damaged_frames(insoles):
 
 def test_dropped_and_duplicated_frames_become_exact_gaps(insoles):
     setup = insoles(faults="drop:0.03,duplicate:0.03", fault_side="right")
-    dev = ins1.open_ins1(setup.urls[1])
-    blocks, _, _ = _collect(dev, 2.0)
+    dev = Ins1Device.from_url(setup.urls[1])
+    blocks, _, _ = collect(dev, 2.0)
     dev.close()
     sim = setup.right
     sent = sim.sent
     dropped = np.isin(sent["frame"], list(sim.faults.dropped_frames()))
-    seq, _ = _per_sample(blocks)
+    seq, _ = per_sample(blocks)
     in_range = (sent["seq"] >= seq[0]) & (sent["seq"] <= seq[-1])
     assert np.array_equal(seq, sent["seq"][in_range & ~dropped])
     # each block's gap_before is exactly the number of samples missing before it
@@ -161,12 +152,31 @@ def test_dropped_and_duplicated_frames_become_exact_gaps(insoles):
     assert dev.stats.gaps == sum(1 for b in blocks if b.gap_before)
 
 
+@pytest.mark.parametrize("jump", [10, -5])
+def test_a_sample_with_a_wild_sequence_number_and_a_valid_crc_loses_only_itself(insoles, jump):
+    setup = insoles(faults=f"wildseq:0.02,wildseq_n:{jump}", fault_side="left")
+    dev = Ins1Device.from_url(setup.urls[0])
+    blocks, _, _ = collect(dev, 2.0)
+    dev.close()
+    sim = setup.left
+    sent = sim.sent
+    wild = np.isin(sent["frame"], [r.frame for r in sim.faults.records("wildseq")])
+    seq, values = per_sample(blocks)
+    in_range = (sent["seq"] >= seq[0]) & (sent["seq"] <= seq[-1])
+    assert np.sum(in_range & wild) > 0, "no sample was damaged: the test would prove nothing"
+    assert np.array_equal(seq, sent["seq"][in_range & ~wild])  # nothing else lost or moved
+    assert dev.stats.corrupt_frames == int(np.sum(in_range & wild))
+    assert dev.stats.dropped_samples == dev.stats.corrupt_frames
+    assert max(b.gap_before for b in blocks) == 1  # never a gap of minutes
+    assert dev.stats.duplicates == 0 and dev.stats.clock_jumps == 0
+
+
 def test_sequence_and_device_clock_wrap_without_a_gap(insoles):
     setup = insoles(seq_start=65300, clock_start_s=4294.2, drift=0)
-    dev = ins1.open_ins1(setup.urls[0])
-    blocks, _, _ = _collect(dev, 1.5)
+    dev = Ins1Device.from_url(setup.urls[0])
+    blocks, _, _ = collect(dev, 1.5)
     dev.close()
-    seq, _ = _per_sample(blocks)
+    seq, _ = per_sample(blocks)
     assert seq[0] >= 65300 and seq[-1] > 65536  # the u16 counter wrapped
     assert np.array_equal(seq, np.arange(seq[0], seq[0] + len(seq)))
     t_dev = np.array([b.t_device_s for b in blocks])
@@ -179,7 +189,7 @@ def test_sequence_and_device_clock_wrap_without_a_gap(insoles):
 def test_unplug_raises_within_a_second_loses_nothing_and_replug_resumes(insoles):
     setup = insoles(faults="unplug:1.0,replug:0.5", fault_side="left")
     sim = setup.left
-    dev = ins1.open_ins1(setup.urls[0])
+    dev = Ins1Device.from_url(setup.urls[0])
     dev.start()
     before = []
     deadline = time.monotonic() + 5
@@ -194,18 +204,12 @@ def test_unplug_raises_within_a_second_loses_nothing_and_replug_resumes(insoles)
     assert t_raised - (setup.t0_host_s + unplug.t_s) < 1.0
     assert "unplugged" in str(err.value) or "lost" in str(err.value)
     assert not dev.connected
-    seq, _ = _per_sample(before)
+    seq, _ = per_sample(before)
     assert np.array_equal(seq, np.arange(seq[0], seq[0] + len(seq)))
     sent_before = sim.sent["seq"][sim.sent["t_model_s"] < unplug.t_s]
     assert seq[-1] >= sent_before[-1] - 2  # at most what was still in the pty's buffer
     # replug: read keeps raising until the port is back, then streaming resumes
-    after = []
-    deadline = time.monotonic() + 4
-    while not after and time.monotonic() < deadline:
-        try:
-            after = dev.read(0.1)
-        except ConnectionLost:
-            time.sleep(0.05)
+    after = read_after_reconnect(dev, 4.0)
     assert after, "streaming did not resume after the replug"
     assert dev.connected and dev.stats.reconnects == 1 and sim.boots == 2
     kinds = [e.kind for e in dev.pop_events()]
@@ -221,27 +225,27 @@ def test_unplug_raises_within_a_second_loses_nothing_and_replug_resumes(insoles)
 def test_sensor_fault_reads_nan_and_force_mismatch_is_flagged(insoles):
     setup = insoles(sensor_fault=3, start_s=0.1)
     setup.right.f_total_gain = 1.4
-    left = ins1.open_ins1(setup.urls[0])
-    right = ins1.open_ins1(setup.urls[1])
-    lb, _, _ = _collect(left, 1.0)
-    rb, _, _ = _collect(right, 1.0)
-    _, lv = _per_sample(lb)
+    left = Ins1Device.from_url(setup.urls[0])
+    right = Ins1Device.from_url(setup.urls[1])
+    lb, _, _ = collect(left, 1.0)
+    rb, _, _ = collect(right, 1.0)
+    _, lv = per_sample(lb)
     assert np.isnan(lv[:, 3 + 3]).all() and np.isfinite(np.delete(lv[:, 3:19], 3, 1)).all()
     assert left.stats.sensor_faults == len(lv) and left.stats.force_mismatch == 0
-    assert all(b.status & ins1.FLAG_SENSOR_FAULT for b in lb)
-    _, rv = _per_sample(rb)
-    f_sum = ins1.force_from_pressures(rv[:, 3:19], right._area_mm2)
-    expected = ins1.force_mismatch(rv[:, 0], f_sum)
+    assert all(b.status & wire.FLAG_SENSOR_FAULT for b in lb)
+    _, rv = per_sample(rb)
+    f_sum = wire.force_from_pressures(rv[:, 3:19], right._area_mm2)
+    expected = wire.force_mismatch(rv[:, 0], f_sum)
     assert right.stats.force_mismatch == int(expected.sum()) > 0
     assert np.all(rv[expected, 0] > 1.3 * f_sum[expected])  # only the loaded, scaled samples
-    assert any(b.status & ins1.STATUS_FORCE_MISMATCH for b in rb)
+    assert any(b.status & wire.STATUS_FORCE_MISMATCH for b in rb)
     left.close()
     right.close()
 
 
 def test_zero_and_weight_calibration(insoles):
     setup = insoles(start_s=30.0)  # nobody on the insoles yet
-    with ins1.open_ins1(setup.urls[0]) as dev:
+    with Ins1Device.from_url(setup.urls[0]) as dev:
         dev.zero()
         assert dev.zero_offsets == (np.arange(16) % 3).tolist()
         assert dev.info.calibration["zero_offsets"] == dev.zero_offsets
@@ -249,11 +253,11 @@ def test_zero_and_weight_calibration(insoles):
         assert scale == pytest.approx(1.1, rel=1e-6)
         with pytest.raises(DeviceError, match="positive"):
             dev.set_weight(-5)
-        blocks, _, _ = _collect(dev, 0.3)
-        assert all(b.status & ins1.FLAG_ZEROED and b.status & ins1.FLAG_WEIGHT_CALIBRATED
+        blocks, _, _ = collect(dev, 0.3)
+        assert all(b.status & wire.FLAG_ZEROED and b.status & wire.FLAG_WEIGHT_CALIBRATED
                    for b in blocks)
     loaded = insoles(start_s=0.0, name="loaded")
-    with ins1.open_ins1(loaded.urls[0]) as dev:
+    with Ins1Device.from_url(loaded.urls[0]) as dev:
         # a foot on the insole: the device refuses to zero
         deadline = time.monotonic() + 2
         while loaded.truth.foot("left", np.array([loaded.left.model_time_s()]))["fz"][0] < 50:
@@ -266,18 +270,18 @@ def test_zero_and_weight_calibration(insoles):
 def test_two_left_feet_and_foreign_pairs_are_clear_errors(insoles):
     a = insoles(seed=1, name="pa")
     b = insoles(seed=2, name="pb")
-    la, ra, lb = (ins1.open_ins1(u) for u in (a.urls[0], a.urls[1], b.urls[0]))
+    la, ra, lb = (Ins1Device.from_url(u) for u in (a.urls[0], a.urls[1], b.urls[0]))
     try:
-        pair = ins1.pair_insoles([ra, la])
+        pair = pair_insoles([ra, la])
         assert pair.left is la and pair.right is ra and pair.pair_id == a.left.info.pair_id
         with pytest.raises(DeviceError, match="left feet"):
-            ins1.pair_insoles([la, lb])
-        rb = ins1.open_ins1(b.urls[1])
+            pair_insoles([la, lb])
+        rb = Ins1Device.from_url(b.urls[1])
         with pytest.raises(DeviceError, match="different pairs"):
-            ins1.pair_insoles([la, rb])
+            pair_insoles([la, rb])
         rb.close()
         with pytest.raises(DeviceError, match="exactly two"):
-            ins1.pair_insoles([la])
+            pair_insoles([la])
     finally:
         for d in (la, ra, lb):
             d.close()
@@ -288,7 +292,7 @@ def test_two_left_feet_and_foreign_pairs_are_clear_errors(insoles):
 def test_both_feet_share_the_host_time_base(insoles):
     setup = insoles(drift=2000, drift_ppm_right=-2000, start_s=0.2)
     devs = open_devices(",".join(setup.urls).replace(",ins1://", ","))
-    pair = ins1.pair_insoles(devs)
+    pair = pair_insoles(devs)
     for d in devs:
         d.sync_interval_s = 0.02
     pair.start()
@@ -300,7 +304,7 @@ def test_both_feet_share_the_host_time_base(insoles):
     pair.stop()
     for side, sim in (("left", setup.left), ("right", setup.right)):
         blocks = got[side]
-        seq, _ = _per_sample(blocks)
+        seq, _ = per_sample(blocks)
         sent = sim.sent
         row = {int(q): k for k, q in enumerate(sent["seq"])}
         t_model = np.array([sent["t_model_s"][row[b.seq]] for b in blocks])
@@ -320,14 +324,12 @@ def test_both_feet_share_the_host_time_base(insoles):
 
 def test_bad_ports_and_silent_devices_give_clear_errors(tmp_path):
     with pytest.raises(DeviceNotFound, match="cannot open"):
-        ins1.open_ins1(f"ins1://{tmp_path}/ttyNOPE")
-    from forcelab.drivers.sim.pty import SimPort
-
+        Ins1Device.from_url(f"ins1://{tmp_path}/ttyNOPE")
     silent = SimPort("t-ins1-silent", serial_number="X").open()
     try:
         t0 = time.monotonic()
         with pytest.raises(ProtocolError, match="no reply to INS1 GET_INFO"):
-            ins1.open_ins1(silent.device, command_timeout_s=0.1)
+            Ins1Device.from_url(silent.device, command_timeout_s=0.1)
         assert time.monotonic() - t0 < 3
     finally:
         silent.close()
@@ -337,10 +339,10 @@ def test_stalls_then_bursts_and_clock_jumps_lose_nothing(insoles):
     setup = insoles(faults="stall:1.5,stall_s:0.2,clockjump:4.0,clockjump_s:0.25",
                     fault_side="left", seed=3)
     sim = setup.left
-    dev = ins1.open_ins1(setup.urls[0])
-    blocks, _, _ = _collect(dev, 2.5)
+    dev = Ins1Device.from_url(setup.urls[0])
+    blocks, _, _ = collect(dev, 2.5)
     dev.close()
-    seq, _ = _per_sample(blocks)
+    seq, _ = per_sample(blocks)
     assert np.array_equal(seq, np.arange(seq[0], seq[0] + len(seq)))  # bursts, not losses
     assert dev.stats.dropped_samples == 0
     stalls, jumps = sim.faults.records("stall"), sim.faults.records("clockjump")
@@ -349,7 +351,7 @@ def test_stalls_then_bursts_and_clock_jumps_lose_nothing(insoles):
     restored = [e for e in events if e.kind == "link_restored"]
     # back-to-back stalls merge into one longer dropout
     assert len(restored) >= 1 and all(150 <= e.arg <= 200 * len(stalls) + 100 for e in restored)
-    assert any(b.status & ins1.FLAG_LINK_REESTABLISHED for b in blocks)
+    assert any(b.status & wire.FLAG_LINK_REESTABLISHED for b in blocks)
     # every device clock jump is detected and taken out: device time stays on the sample grid
     n_jumps = sum(1 for e in events if e.kind == "clock_jump")
     assert 1 <= dev.stats.clock_jumps == n_jumps <= len(jumps)
@@ -364,7 +366,7 @@ def test_open_devices_starts_and_stops_the_simulated_pair():
     setup = devs[0].sim_setup
     assert [d.info.side for d in devs] == ["left", "right"]
     assert all(d.info.rate_hz == 50.0 for d in devs)
-    pair = ins1.pair_insoles(devs)
+    pair = pair_insoles(devs)
     assert pair.pair_id == setup.left.info.pair_id
     pair.close()
     assert setup.stopped
@@ -379,13 +381,11 @@ def test_real_moticon_recording_played_back_through_the_protocol(shared_data):
     the recorded pressures and forces exactly, Σ p·A matches the device total on real data,
     rows the recording lacks become gaps of the right length, and stance onsets agree with
     the insole vendor's own gait report."""
-    import csv
-
     folder = shared_data / "moticon_opengo_walking"
     setup = start_insoles({"playback": str(folder / "230927_102114.txt"),
                            "playback_start": 4.0, "name": "t-ins1-playback"})
     try:
-        pair = ins1.pair_insoles([ins1.open_ins1(u) for u in setup.urls])
+        pair = pair_insoles([Ins1Device.from_url(u) for u in setup.urls])
         pair.start()
         got = {"left": [], "right": []}
         end = time.monotonic() + 2.6
@@ -398,13 +398,11 @@ def test_real_moticon_recording_played_back_through_the_protocol(shared_data):
         pair.close()
     finally:
         setup.stop()
-    from forcelab.drivers.sim.ins1_sim import load_opengo
-
     rec = load_opengo(str(folder / "230927_102114.txt"))
     for side in ("left", "right"):
         sim = setup.left if side == "left" else setup.right
         dev = pair.left if side == "left" else pair.right
-        seq, values = _per_sample(got[side])
+        seq, values = per_sample(got[side])
         row_of = dict(zip(sim.sent["seq"].tolist(), sim.played_rows.tolist(), strict=True))
         rows = np.array([row_of[int(q)] for q in seq])
         r = rec[side]
@@ -431,55 +429,49 @@ def test_real_moticon_recording_played_back_through_the_protocol(shared_data):
 def test_insole_restart_while_idle_and_while_streaming(insoles):
     setup = insoles(rate=100)
     sim = setup.left
-    dev = ins1.open_ins1(setup.urls[0], rate=200)
+    dev = Ins1Device.from_url(setup.urls[0], rate=200)
     with sim._lock:  # a brown-out while stopped: clock and rate restart
         sim.info.rate_hz = 100
         sim.on_boot()
-    time.sleep(0.1)
-    dev.read(0.05)
+
+    def boot_seen() -> bool:
+        assert dev.read(0.05) == []  # stopped: frames are handled, no samples
+        return "reboot" in [e.kind for e in dev.pop_events()]
+
+    wait_until(boot_seen, 5.0, "the BOOT frame")
     dev.start()  # re-synchronises and sets the rate again before streaming
     assert sim.info.rate_hz == 200 and sim.streaming
-    before = []
-    while sum(b.n for b in before) < 100:
-        before += dev.read(0.1)
+    before = read_samples(dev, 100, 5.0)
     with sim._lock:  # a restart while streaming: streaming stops, seq and clock restart
         sim.info.rate_hz = 100
         sim.on_boot()
-    t_boot = time.time()
-    after = []
-    while not after or sum(b.n for b in after) < 50:
-        after += dev.read(0.1)
-        assert time.time() - t_boot < 5
+        n_before = int(np.sum(sim.sent["boot"] == sim.boots - 1))  # samples of the old boot
+    blocks = before + read_samples(dev, n_before - sum(b.n for b in before) + 50, 5.0)
     dev.stop()
     dev.close()
     assert "reboot" in [e.kind for e in dev.pop_events()]
     assert sim.info.rate_hz == 200  # set again after the restart
-    first = after[0]
-    assert first.gap_before >= 1 and first.seq > before[-1].seq
-    seq, _ = _per_sample(after)
+    # every sample of the old boot arrived; the next block is the first after the restart
+    counts = np.cumsum([b.n for b in blocks])
+    k = int(np.searchsorted(counts, n_before, side="right"))
+    assert counts[k - 1] == n_before
+    last, first = blocks[k - 1], blocks[k]
+    # the counters restarted, so the gap comes from time: the samples the device really did
+    # not take between its last sample before the restart and its first after it (within the
+    # fitted clocks' error), never a wrap of the 16-bit counter
+    sent = sim.sent
+    old = sent[sent["boot"] == sim.boots - 1]
+    new = sent[sent["boot"] == sim.boots]
+    true_gap = round((new["t_model_s"][0] - old["t_model_s"][-1]) * 200) - 1
+    clock_error = int(np.ceil(dev.clock.best_rtt_s * 200))  # both fits are off by < RTT/2
+    assert abs(first.gap_before - true_gap) <= 1 + clock_error
+    assert first.seq == last.seq + last.n + first.gap_before
+    seq, _ = per_sample(blocks)
     assert np.all(np.diff(seq) >= 1)
-
-
-def match_stances(found, true, lo, hi, tol):
-    """Every true stance inside (lo, hi) was found, and every found stance safely inside was
-    true, with both edges within ``tol`` s. Returns the number of true stances checked."""
-    found = np.asarray(found, dtype=float).reshape(-1, 2)
-    true = np.asarray(true, dtype=float).reshape(-1, 2)
-    true_in = true[(true[:, 0] > lo) & (true[:, 1] < hi)]
-    found_in = found[(found[:, 0] > lo + tol) & (found[:, 1] < hi - tol)]
-    for a, b in true_in:
-        k = int(np.argmin(np.abs(found[:, 0] - a)))
-        assert abs(found[k, 0] - a) <= tol and abs(found[k, 1] - b) <= tol, (a, b, found[k])
-    for a, b in found_in:
-        k = int(np.argmin(np.abs(true[:, 0] - a)))
-        assert abs(true[k, 0] - a) <= tol and abs(true[k, 1] - b) <= tol, (a, b, true[k])
-    return len(true_in)
-
-
 def test_frequent_polls_hold_young_samples_and_stop_returns_them_all(insoles):
     setup = insoles()
     sim = setup.left
-    dev = ins1.open_ins1(setup.urls[0])
+    dev = Ins1Device.from_url(setup.urls[0])
     try:
         dev.hold_s = 1e9  # hold everything while streaming (a recorder polling every few ms)
         dev.min_block_samples = 10**9
@@ -492,7 +484,7 @@ def test_frequent_polls_hold_young_samples_and_stop_returns_them_all(insoles):
         assert held == []  # nothing handed out while the samples are young
         dev.stop()
         blocks = dev.read(0.2)
-        seq, _ = _per_sample(blocks)
+        seq, _ = per_sample(blocks)
         sent = sim.sent["seq"]
         assert len(seq) == len(sent) > 50
         assert np.array_equal(seq, np.arange(seq[0], seq[0] + len(seq)))
@@ -504,7 +496,7 @@ def test_frequent_polls_hold_young_samples_and_stop_returns_them_all(insoles):
 def test_unplug_returns_held_samples_before_raising(insoles):
     setup = insoles(faults="unplug:0.6", fault_side="left")
     sim = setup.left
-    dev = ins1.open_ins1(setup.urls[0])
+    dev = Ins1Device.from_url(setup.urls[0])
     try:
         dev.hold_s = 1e9
         dev.min_block_samples = 10**9
@@ -516,7 +508,7 @@ def test_unplug_returns_held_samples_before_raising(insoles):
                 got += dev.read(0.0)
                 time.sleep(0.005)
         assert got, "the samples held before the unplug were not returned"
-        seq, _ = _per_sample(got)
+        seq, _ = per_sample(got)
         assert np.array_equal(seq, np.arange(seq[0], seq[0] + len(seq)))
         unplug = sim.faults.records("unplug")[0]
         sent_before = sim.sent["seq"][sim.sent["t_model_s"] < unplug.t_s]

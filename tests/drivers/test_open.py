@@ -11,8 +11,11 @@ import time
 import pytest
 import serial
 from forcelab.drivers import open_devices
+from forcelab.drivers.discovery import probe_port
 from forcelab.drivers.errors import DeviceError, DeviceNotFound, ProtocolError
 from forcelab.drivers.open import split_url
+from forcelab.drivers.sim.pty import SimPort, free_name
+from forcelab.drivers.sim.setups import start_setup
 
 
 @pytest.mark.parametrize("url, expected", [
@@ -34,7 +37,7 @@ def test_split_url(url, expected):
     ("", DeviceNotFound, "no device given"),
     ("fpb1://dev/ttyACM0", DeviceNotFound, "three slashes"),
     ("fpb1:///dev/no-such-plate", DeviceNotFound, "cannot open serial port"),
-    ("fpb1:///dev/null?bogus=1", DeviceError, "unknown FPB1 option"),
+    ("fpb1:///dev/null?bogus=1", DeviceError, "unknown option 'bogus' for FPB1"),
     ("fpb1:///dev/null?rate=fast", DeviceError, "bad FPB1 option value"),
     ("sim:moon", DeviceNotFound, "unknown simulated setup"),
     ("sim:plate?speed=abc", DeviceError, "not a number"),
@@ -97,8 +100,6 @@ def _tcp_bridge(pty_path: str) -> tuple[int, threading.Event]:
 
 
 def test_plate_behind_a_tcp_bridge_via_socket_url():
-    from forcelab.drivers.sim.setups import start_setup
-
     setup = start_setup("plate", {"seed": 32})
     try:
         port, stop = _tcp_bridge(setup.ports[0])
@@ -120,10 +121,6 @@ def test_plate_behind_a_tcp_bridge_via_socket_url():
 
 
 def test_probe_port_answers_only_for_fpb1_plates():
-    from forcelab.drivers.discovery import probe_port
-    from forcelab.drivers.sim.pty import SimPort, free_name
-    from forcelab.drivers.sim.setups import start_setup
-
     silent = SimPort(free_name("probe-silent")).open()
     try:
         got = probe_port(silent.device, timeout_s=0.3)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
+from driver_helpers import wait_until
 from forcelab.drivers.errors import DeviceError, DeviceNotFound
 from forcelab.drivers.sim import SETUPS, register_setup, start_setup
 from forcelab.drivers.sim.setups import parse_query
@@ -67,12 +69,10 @@ def test_registered_factories_are_used():
 
 
 def test_devices_of_one_setup_share_the_model_time_axis_and_host_times():
-    import time
-
     with start_setup("treadmill", {"seed": 3}) as s:
         left, right = s.simulators
         assert left._t0_mono == right._t0_mono
         assert abs(s.t0_host_s - (time.time() - left.model_time_s())) < 0.05
-        time.sleep(0.8)
+        wait_until(s.true_stances, 5.0, "the first true stance")
         st = s.true_stances()
         assert st and abs(st[0]["start_host_s"] - (s.t0_host_s + st[0]["start_s"])) < 0.01

@@ -1,0 +1,214 @@
+"""FPB1 DATA frames -> Blocks: sequence unwrap, gaps, device clock jumps, corrupted frames.
+
+:class:`DataTimeline` is the part of :class:`~forcelab.drivers.fpb1.FPB1Device` that turns
+decoded DATA runs (:func:`~forcelab.drivers.protocols.fpb1.decode_data`) into
+:class:`~forcelab.drivers.base.Block` objects on one unwrapped sequence axis:
+
+- frames whose sequence number the device clock contradicts are dropped and counted
+  (:func:`~forcelab.drivers.sequence.contradicted_by_clock`, ``stats.corrupt_frames``);
+- device clock jumps (time stamps that disagree with the counter) are removed and reported as
+  ``clock_jump`` events;
+- the first frame after START (or a reconnect) is aligned with the START reply's device time, so
+  lost first frames and the time a plate was unplugged become explicit gaps;
+- duplicated or stale frames are dropped (``duplicates``), missing ones become ``gap_before``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from forcelab.drivers.base import Block, DeviceEvent, DeviceInfo, LinkStats
+from forcelab.drivers.clock import ClockFit
+from forcelab.drivers.protocols.fpb1 import (
+    FMT_RAW,
+    ST_OVERFLOW,
+    Calibration,
+    DataRun,
+    decode_data,
+    loads_to_samples,
+)
+from forcelab.drivers.sequence import SequenceCheck
+
+
+class DataTimeline:
+    """DATA runs -> Blocks for an FPB1 plate (mixed into :class:`FPB1Device`, which owns the
+    state it reads: ``info``, ``stats``, ``clock``, ``calibration``, the event and block lists).
+    """
+
+    info: DeviceInfo
+    stats: LinkStats
+    clock: ClockFit
+    calibration: Calibration
+    cop_threshold_n: float
+    duplicates: int
+    protocol_errors: int
+    _counts_to_loads_t: np.ndarray
+    _events: list[DeviceEvent]
+    _blocks: list[Block]
+    _next_wire_seq: int | None
+    _next_seq: int
+    _last_host_end: float | None
+    _seq_check: SequenceCheck
+    _pending_gap_from_host: float | None = None
+    _last_t_us: int | None = None
+    _last_wire_for_t = 0
+    _clock_corr_us = 0
+    _gap_pending = 0
+    _block_seq0 = 0
+    _t_start_us: int | None = None
+
+    def _unwrap_event_seq(self, wire: int) -> int:
+        if self._next_wire_seq is None:
+            return wire
+        d = (wire - self._next_wire_seq + (1 << 31)) % (1 << 32) - (1 << 31)
+        return self._next_seq + d
+
+    def _on_data(self, payloads: list[bytes]) -> None:
+        runs = decode_data(payloads)
+        bad = len(payloads) - sum(len(r.seq) for r in runs)
+        self.protocol_errors += bad
+        for run in runs:
+            self._on_run(run)
+
+    def _on_run(self, run: DataRun) -> None:
+        run = self._drop_wild_seq(run)
+        if not len(run.seq):
+            return
+        n = run.n
+        if run.fmt == FMT_RAW:
+            loads = run.values.reshape(-1, 6) @ self._counts_to_loads_t
+        else:
+            loads = run.values.reshape(-1, 6).astype(np.float64)
+        samples = loads_to_samples(loads, self.calibration.origin_m, self.cop_threshold_n)
+        k = len(run.seq)
+        self._correct_clock(run)
+        if self._next_wire_seq is None:
+            self._first_frame_after_start(run)
+        # Fast path: contiguous frames with one status -> one Block.
+        expect = (self._next_wire_seq + n * np.arange(k, dtype=np.int64)) % (1 << 32)
+        if np.array_equal(expect, run.seq) and np.all(run.status == run.status[0]):
+            self._block_seq0 = self._next_seq
+            self._next_wire_seq = int((run.seq[-1] + n) % (1 << 32))
+            self._next_seq += n * k
+            self._emit(run, 0, k, samples, n)
+            return
+        start: int | None = None
+        for i in range(k):
+            wire = int(run.seq[i])
+            d = (wire - self._next_wire_seq) % (1 << 32)
+            if d >= (1 << 31):  # behind: a duplicated or stale frame
+                if start is not None:
+                    self._emit(run, start, i, samples, n)
+                    start = None
+                self.duplicates += 1
+                continue
+            if start is not None and (d or run.status[i] != run.status[start]):
+                self._emit(run, start, i, samples, n)
+                start = None
+            if d:
+                self._add_gap(d)
+            if start is None:
+                start = i
+                self._block_seq0 = self._next_seq
+            self._next_wire_seq = (wire + n) % (1 << 32)
+            self._next_seq += n
+        if start is not None:
+            self._emit(run, start, k, samples, n)
+
+    def _drop_wild_seq(self, run: DataRun) -> DataRun:
+        """Drop (and count in ``stats.corrupt_frames``) the frames whose sequence number the
+        device clock contradicts (:class:`~forcelab.drivers.sequence.SequenceCheck`)."""
+        period_us = 1e6 / self.info.rate_hz
+        bad = self._seq_check.judge(run.seq, run.t_us, run.n, period_us, 1000 + 2 * period_us)
+        if not bad.any():
+            return run
+        self.stats.corrupt_frames += int(bad.sum())
+        keep = ~bad
+        return DataRun(run.seq[keep], run.t_us[keep], run.status[keep], run.fmt, run.n,
+                       run.values[keep])
+
+    def _correct_clock(self, run: DataRun) -> None:
+        """Remove device clock jumps: frame time stamps that disagree with the sample counter
+        by more than 1 ms + 2 sample periods. Each jump is reported as a ``clock_jump`` event
+        (arg = jump in µs); device times stay consistent with the sample count and the host
+        time base continuous."""
+        rate = self.info.rate_hz
+        t = run.t_us
+        seq = run.seq
+        if self._last_t_us is None:
+            prev_t = np.concatenate(([t[0]], t[:-1]))
+            prev_seq = np.concatenate(([seq[0]], seq[:-1]))
+        else:
+            prev_t = np.concatenate(([self._last_t_us], t[:-1]))
+            prev_seq = np.concatenate(([self._last_wire_for_t], seq[:-1]))
+        dseq = (seq - prev_seq + (1 << 31)) % (1 << 32) - (1 << 31)
+        jump = (t - prev_t) - np.round(dseq * 1e6 / rate).astype(np.int64)
+        flagged = np.abs(jump) > 1000 + 2e6 / rate
+        self._last_t_us = int(t[-1])
+        self._last_wire_for_t = int(seq[-1])
+        if flagged.any():
+            corr = self._clock_corr_us - np.cumsum(np.where(flagged, jump, 0))
+            for i in np.flatnonzero(flagged).tolist():
+                self._events.append(DeviceEvent("clock_jump", -1, time.time(), int(jump[i]),
+                                                "device clock jumped; corrected from the "
+                                                "sample counter"))
+            self._clock_corr_us = int(corr[-1])
+            run.t_us = t + corr
+        elif self._clock_corr_us:
+            run.t_us = t + self._clock_corr_us
+
+
+    def _add_gap(self, n_missing: int) -> None:
+        if n_missing <= 0:
+            return
+        self._gap_pending += n_missing
+        self._next_seq += n_missing
+        self.stats.dropped_samples += n_missing
+        self.stats.gaps += 1
+
+    def _first_frame_after_start(self, run: DataRun) -> None:
+        """Align the unwrapped counter at the first DATA frame after START (or a reconnect)."""
+        rate = self.info.rate_hz
+        wire0 = int(run.seq[0])
+        missing = 0
+        if self._t_start_us is not None:
+            # Samples since START that never arrived (the first frames were lost).
+            missing = int(round((int(run.t_us[0]) - self._t_start_us) * 1e-6 * rate))
+            # More samples than could have been taken since START (host time of the START
+            # reply's device time, plus a frame and some slack) cannot have been lost.
+            t_host_start = float(self.clock.to_host(self._t_start_us * 1e-6))
+            bound = (time.time() - t_host_start + 0.05) * rate + 16
+            if not 0 <= missing <= bound:
+                # Streaming starts at once: a first frame seconds away from START (or before
+                # it) means the device clock jumped in between, not that data was lost.
+                self._events.append(DeviceEvent("clock_jump", -1, time.time(), 0,
+                                                "device clock jumped at START"))
+                missing = 0
+        if self._pending_gap_from_host is not None:
+            # Samples not acquired while the plate was unplugged.
+            t_host0 = float(self.clock.to_host(int(run.t_us[0]) * 1e-6))
+            missing += max(0, int(round((t_host0 - self._pending_gap_from_host) * rate)))
+            self._pending_gap_from_host = None
+        self._next_wire_seq = (wire0 - max(missing, 0)) % (1 << 32)
+        self._t_start_us = None
+
+
+    def _emit(self, run: DataRun, a: int, b: int, samples: np.ndarray, n: int) -> None:
+        t_dev_s = float(run.t_us[a]) * 1e-6
+        seq0 = self._block_seq0
+        block_n = (b - a) * n
+        blk = Block(
+            seq=seq0,
+            t_device_s=t_dev_s,
+            t_host_s=float(self.clock.to_host(t_dev_s)),
+            samples=samples[a * n:b * n],
+            status=int(run.status[a]),
+            gap_before=self._gap_pending,
+        )
+        self._gap_pending = 0
+        if blk.status & ST_OVERFLOW:
+            self._events.append(DeviceEvent("overflow_status", seq0, time.time()))
+        self._blocks.append(blk)
+        self._last_host_end = blk.t_host_s + block_n / self.info.rate_hz
+        self._block_seq0 = seq0 + block_n

@@ -1,0 +1,492 @@
+"""INS1 wire format: frames, SAMPLE/INFO/LAYOUT payloads and their physical units (pure: bytes
+in, values out, no I/O). See docs/protocols.md. Every frame is::
+
+    MAGIC 'INS1' | VER=1 | TYPE u8 | LEN u16 (0..512) | PAYLOAD | CRC-16/MODBUS u16
+
+with the CRC over MAGIC..payload.
+
+- :func:`crc16_modbus`, :func:`encode_frame` and :class:`Ins1Codec` (incremental
+  ``feed(bytes) -> frames``; on a bad CRC it advances ONE byte and hunts again, never skipping a
+  claimed length; counts ``crc_errors``, ``resyncs``, ``bytes_discarded`` and the work it did,
+  ``bytes_checked``, which stays proportional to the input whatever the input is),
+- :func:`decode_samples` (vectorised SAMPLE payloads -> a NumPy structured array) and
+  :func:`samples_to_physical` (counts -> kPa, g, deg/s, N, normalised COP),
+- :class:`Ins1Info`, :func:`pack_layout` / :func:`unpack_layout`, :func:`force_from_pressures`
+  and :func:`force_mismatch` (the Σ p·A cross-check).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+from forcelab.drivers.errors import ProtocolError
+
+MAGIC = b"INS1"
+VERSION = 1
+MAX_PAYLOAD = 512
+HEADER_SIZE = 8
+FRAME_OVERHEAD = HEADER_SIZE + 2
+
+# Command types (host -> device); replies are TYPE | 0x80.
+GET_INFO = 0x01
+GET_LAYOUT = 0x02
+SET_RATE = 0x03
+START = 0x04
+STOP = 0x05
+ZERO = 0x06
+SET_WEIGHT = 0x07
+TIME_SYNC = 0x08
+GET_STATUS = 0x09
+REPLY = 0x80
+# Unsolicited frames.
+SAMPLE = 0x50
+EVENT = 0x51
+BOOT = 0x52
+
+STATUS_TEXT = {0: "OK", 1: "BAD_ARG", 2: "BAD_STATE", 3: "UNSUPPORTED", 4: "BUSY"}
+EVENT_KINDS = {1: "low_battery", 2: "link_lost", 3: "link_restored", 4: "overflow"}
+REGIONS = (
+    "heel-med",
+    "heel-lat",
+    "midfoot-lat",
+    "midfoot-med",
+    "MTH1",
+    "MTH2-3",
+    "MTH4-5",
+    "hallux",
+    "toes2-5",
+)
+RATES_HZ = (25, 50, 100, 200)
+N_SENSORS = 16
+SENSOR_FAULT = 0xFFFF
+
+# SAMPLE flags (device) and host-side status bits added to Block.status.
+FLAG_ZEROED = 1 << 0
+FLAG_WEIGHT_CALIBRATED = 1 << 1
+FLAG_SENSOR_FAULT = 1 << 2
+FLAG_BUFFER_OVERFLOW = 1 << 3
+FLAG_LINK_REESTABLISHED = 1 << 4
+STATUS_FORCE_MISMATCH = 1 << 8
+"""Host bit in Block.status: Σ p·A from the layout disagrees with the device total force."""
+
+SAMPLE_DTYPE = np.dtype(
+    [
+        ("side", "u1"),
+        ("seq", "<u2"),
+        ("t_dev_us", "<u4"),
+        ("p", "<u2", (N_SENSORS,)),
+        ("acc", "<i2", (3,)),
+        ("gyr", "<i2", (3,)),
+        ("f_total", "<u2"),
+        ("cop", "<i2", (2,)),
+        ("battery_pct", "u1"),
+        ("flags", "u1"),
+    ]
+)
+SAMPLE_SIZE = SAMPLE_DTYPE.itemsize  # 59 bytes
+F_TOTAL_LSB_N = 0.5
+COP_LSB = 1e-4
+
+_INFO = struct.Struct("<cIB12s8sBHfff")
+_LAYOUT_ITEM = struct.Struct("<hhHB")
+N_COLUMNS = 3 + N_SENSORS + 6
+"""Columns of :func:`samples_to_physical`: fz, cop_x, cop_y, 16 pressures, 3 acc, 3 gyr."""
+
+
+# --------------------------------------------------------------------------------------------
+# CRC and framing
+
+
+def _make_tables() -> tuple[list[int], list[int], np.ndarray]:
+    table = []
+    for i in range(256):
+        crc = i
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+        table.append(crc)
+    t8 = np.array(table, dtype=np.int64)
+    # Two bytes at a time: for a 16-bit reflected CRC the state after the 16-bit word w
+    # depends on crc ^ w only: T16[x] = (T[x & 0xFF] >> 8) ^ T[((x >> 8) ^ T[x & 0xFF]) & 0xFF].
+    x = np.arange(1 << 16, dtype=np.int64)
+    lo = t8[x & 0xFF]
+    t16 = ((lo >> 8) ^ t8[((x >> 8) ^ lo) & 0xFF]).astype(np.int64)
+    return table, t16.tolist(), t16
+
+
+_CRC_TABLE, _CRC_TABLE16, _CRC_TABLE16_NP = _make_tables()
+_CRC_TABLE_NP = np.array(_CRC_TABLE, dtype=np.int64)
+
+
+def crc16_modbus(data: bytes | bytearray | memoryview, crc: int = 0xFFFF) -> int:
+    """CRC-16/MODBUS (reflected poly 0xA001, init 0xFFFF, no final xor), 16 bits per step.
+
+    ``crc16_modbus(b"123456789") == 0x4B37``.
+    """
+    data = bytes(data)
+    n2 = len(data) // 2
+    t16 = _CRC_TABLE16
+    for w in struct.unpack_from(f"<{n2}H", data):
+        crc = t16[crc ^ w]
+    if len(data) & 1:
+        crc = (crc >> 8) ^ _CRC_TABLE[(crc ^ data[-1]) & 0xFF]
+    return crc
+
+
+def _crc_residues(buf: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
+    """CRC-16/MODBUS over ``buf[s:s+length]`` for many starts at once (0 = frame intact).
+
+    Running the CRC over a frame including its little-endian CRC gives a residue of 0.
+    """
+    n2 = length // 2
+    rows = buf[starts[:, None] + np.arange(2 * n2)].astype(np.int64)
+    words = np.ascontiguousarray((rows[:, 0::2] | (rows[:, 1::2] << 8)).T)
+    crc = np.full(len(starts), 0xFFFF, dtype=np.int64)
+    t16 = _CRC_TABLE16_NP
+    for j in range(n2):
+        crc = t16[crc ^ words[j]]
+    if length & 1:
+        last = buf[starts + length - 1].astype(np.int64)
+        crc = (crc >> 8) ^ _CRC_TABLE_NP[(crc ^ last) & 0xFF]
+    return crc
+
+
+def encode_frame(frame_type: int, payload: bytes = b"") -> bytes:
+    """Build one INS1 frame (MAGIC, VER, TYPE, LEN, payload, CRC-16/MODBUS).
+
+    Raises
+    ------
+    ValueError
+        If the payload is longer than 512 bytes or the type is not a byte.
+    """
+    if len(payload) > MAX_PAYLOAD:
+        raise ValueError(f"INS1 payload of {len(payload)} bytes exceeds {MAX_PAYLOAD}")
+    if not 0 <= frame_type <= 0xFF:
+        raise ValueError(f"INS1 frame type {frame_type} is not a byte")
+    body = MAGIC + struct.pack("<BBH", VERSION, frame_type, len(payload)) + bytes(payload)
+    return body + struct.pack("<H", crc16_modbus(body))
+
+
+class Frame(NamedTuple):
+    """One decoded INS1 frame: its type and payload bytes (a light tuple: many per second)."""
+
+    type: int
+    payload: bytes
+
+
+class Ins1Codec:
+    """Incremental INS1 frame parser: ``feed(bytes) -> list[Frame]``; pure, no I/O.
+
+    Hunts for ``'INS1'``; a header with a wrong version or a length above 512 is not a frame;
+    a complete frame whose CRC fails is counted in ``crc_errors`` and the hunt restarts ONE
+    byte after its start (never skipping the claimed length, so a damaged length field cannot
+    swallow good frames). ``bytes_discarded`` counts bytes that belong to no good frame and
+    ``resyncs`` the times a good frame was found again after discarding bytes.
+
+    Candidate frames are chained and CRC-checked in batches (vectorised from 32 frames on); a
+    batch doubles after each clean one and falls back to one frame after a CRC error, so the
+    frames chained past a damaged one and thrown away are never more than those checked since
+    the previous error. ``bytes_examined`` counts the work (bytes scanned for the magic plus
+    bytes run through the CRC): at most ``WORST_CASE_WORK_PER_BYTE`` per byte received, for
+    clean streams, damaged streams and garbage alike.
+
+    Notes
+    -----
+    Documented exceptions: none for any input bytes; ``TypeError`` for a non-bytes argument.
+    """
+
+    #: Most candidate frames per CRC batch (a clean stream reaches it after a few frames).
+    MAX_BATCH = 1024
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._lost = False
+        self.frames = 0
+        self.crc_errors = 0
+        self.resyncs = 0
+        self.bytes_discarded = 0
+        self.bytes_received = 0
+        self.bytes_examined = 0
+
+    def reset(self) -> None:
+        """Forget buffered bytes (e.g. after a reconnect); counters are kept."""
+        self._buf.clear()
+        self._lost = False
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes held while waiting for the rest of a frame."""
+        return len(self._buf)
+
+    def _discard(self, n: int) -> None:
+        if n > 0:
+            self.bytes_discarded += n
+            self._lost = True
+
+    def push(self, data: bytes | bytearray | memoryview) -> None:
+        """Add received bytes without parsing them yet (``feed(b"")`` parses them later:
+        whole runs of frames at once cost far less than one frame per call)."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"Ins1Codec.push needs bytes, not {type(data).__name__}")
+        self.bytes_received += len(data)
+        self._buf += data
+
+    def _chain(self, i: int, limit: int) -> tuple[list[int], list[int], int | None]:
+        """Up to ``limit`` candidate frames from ``i``, each assumed intact (header checks only).
+
+        Returns their starts and payload lengths, and where the chain stopped waiting for more
+        bytes (None when it stopped at ``limit``).
+        """
+        buf = self._buf
+        n = len(buf)
+        starts: list[int] = []
+        lens: list[int] = []
+        pos = i
+        while len(starts) < limit:
+            j = buf.find(MAGIC, pos)
+            if j < 0:
+                self.bytes_examined += n - pos
+                return starts, lens, max(pos, n - (len(MAGIC) - 1))
+            self.bytes_examined += j + len(MAGIC) - pos
+            if n - j < HEADER_SIZE:
+                return starts, lens, j
+            ln = buf[j + 6] | (buf[j + 7] << 8)
+            if buf[j + 4] != VERSION or ln > MAX_PAYLOAD:
+                pos = j + 1
+                continue
+            if n - j < FRAME_OVERHEAD + ln:
+                return starts, lens, j
+            starts.append(j)
+            lens.append(ln)
+            pos = j + FRAME_OVERHEAD + ln
+        return starts, lens, None
+
+    def feed(self, data: bytes | bytearray | memoryview) -> list[Frame]:
+        """Add received bytes; return the complete, CRC-checked frames, in order."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"Ins1Codec.feed needs bytes, not {type(data).__name__}")
+        self.bytes_received += len(data)
+        buf = self._buf
+        buf += data
+        out: list[Frame] = []
+        i = 0
+        batch = 1
+        while True:
+            starts, lens, stop_at = self._chain(i, batch)
+            self.bytes_examined += sum(lens) + FRAME_OVERHEAD * len(starts)
+            bad = self._first_bad(buf, starts, lens)
+            n_ok = len(starts) if bad is None else bad
+            prev_end = i
+            for k in range(n_ok):
+                s, ln = starts[k], lens[k]
+                self._discard(s - prev_end)
+                if self._lost:
+                    self.resyncs += 1
+                    self._lost = False
+                out.append(Frame(buf[s + 5], bytes(buf[s + HEADER_SIZE : s + HEADER_SIZE + ln])))
+                prev_end = s + FRAME_OVERHEAD + ln
+            self.frames += n_ok
+            if bad is not None:
+                s = starts[bad]
+                self.crc_errors += 1
+                self._discard(s + 1 - prev_end)
+                i, batch = s + 1, 1
+                continue
+            if stop_at is None:  # the batch was full: go on with a larger one
+                i, batch = prev_end, min(2 * batch, self.MAX_BATCH)
+                continue
+            self._discard(stop_at - prev_end)
+            del buf[:stop_at]
+            return out
+
+    @staticmethod
+    def _first_bad(buf: bytearray, starts: list[int], lens: list[int]) -> int | None:
+        """Index of the first candidate whose CRC fails, or None."""
+        if not starts:
+            return None
+        if len(starts) < 32:  # measured crossover: numpy wins from ~30 frames
+            for k, (s, ln) in enumerate(zip(starts, lens, strict=True)):
+                if crc16_modbus(buf[s : s + FRAME_OVERHEAD + ln]):
+                    return k
+            return None
+        first = starts[0]
+        arr = np.frombuffer(bytes(buf[first : starts[-1] + FRAME_OVERHEAD + lens[-1]]),
+                            dtype=np.uint8)
+        st = np.asarray(starts, dtype=np.int64) - first
+        ln_arr = np.asarray(lens, dtype=np.int64)
+        ok = np.ones(len(st), dtype=bool)
+        for ln in np.unique(ln_arr):
+            sel = np.flatnonzero(ln_arr == ln)
+            ok[sel] = _crc_residues(arr, st[sel], int(ln) + FRAME_OVERHEAD) == 0
+        bad = np.flatnonzero(~ok)
+        return int(bad[0]) if len(bad) else None
+
+
+#: Upper bound of ``Ins1Codec.bytes_examined`` per byte received: every byte is scanned for the
+#: magic about twice, and a byte lies inside at most (longest frame / magic length) candidate
+#: frames that fail their CRC, plus as many checked again after a failure.
+WORST_CASE_WORK_PER_BYTE = 2 + 2 * (FRAME_OVERHEAD + MAX_PAYLOAD) // len(MAGIC)
+
+
+# --------------------------------------------------------------------------------------------
+# Payload codecs
+
+
+@dataclass
+class Ins1Info:
+    """GET_INFO / BOOT body of one insole."""
+
+    side: str  # "left" / "right"
+    pair_id: int
+    size_code: int
+    serial: str
+    firmware: str
+    n_sensors: int
+    rate_hz: int
+    p_lsb_kpa: float
+    acc_lsb_g: float
+    gyr_lsb_dps: float
+
+    def pack(self) -> bytes:
+        """The wire body (inverse of :meth:`unpack`)."""
+        return _INFO.pack(
+            b"L" if self.side == "left" else b"R",
+            self.pair_id,
+            self.size_code,
+            self.serial.encode("ascii")[:12],
+            self.firmware.encode("ascii")[:8],
+            self.n_sensors,
+            self.rate_hz,
+            self.p_lsb_kpa,
+            self.acc_lsb_g,
+            self.gyr_lsb_dps,
+        )
+
+    @classmethod
+    def unpack(cls, body: bytes) -> Ins1Info:
+        """Parse a GET_INFO body; raises ProtocolError if it is malformed."""
+        if len(body) < _INFO.size:
+            raise ProtocolError(
+                f"INS1 info body has {len(body)} bytes, expected {_INFO.size}: "
+                "the device does not speak INS1 version 1"
+            )
+        side, pair, size, ser, fw, n, rate, p_lsb, acc_lsb, gyr_lsb = _INFO.unpack_from(body)
+        if side not in (b"L", b"R"):
+            raise ProtocolError(f"INS1 info reports side {side!r}, expected 'L' or 'R'")
+        if n != N_SENSORS:
+            raise ProtocolError(f"INS1 info reports {n} sensors, this driver reads {N_SENSORS}")
+        return cls(
+            side="left" if side == b"L" else "right",
+            pair_id=pair,
+            size_code=size,
+            serial=ser.rstrip(b"\0 ").decode("ascii", "replace"),
+            firmware=fw.rstrip(b"\0 ").decode("ascii", "replace"),
+            n_sensors=n,
+            rate_hz=rate,
+            p_lsb_kpa=float(p_lsb),
+            acc_lsb_g=float(acc_lsb),
+            gyr_lsb_dps=float(gyr_lsb),
+        )
+
+
+def pack_layout(layout: list[dict[str, Any]]) -> bytes:
+    """GET_LAYOUT reply body for a list of ``{"x_mm", "y_mm", "area_mm2", "region"}``."""
+    out = bytes([len(layout)])
+    for s in layout:
+        region = s["region"]
+        if isinstance(region, str):
+            region = REGIONS.index(region)
+        out += _LAYOUT_ITEM.pack(int(s["x_mm"]), int(s["y_mm"]), int(s["area_mm2"]), int(region))
+    return out
+
+
+def unpack_layout(body: bytes) -> list[dict[str, Any]]:
+    """Parse a GET_LAYOUT body into ``[{"x_mm", "y_mm", "area_mm2", "region"}, ...]``.
+
+    Raises
+    ------
+    ProtocolError
+        If the body is truncated, an area is zero or a region code is unknown.
+    """
+    if not body:
+        raise ProtocolError("INS1 layout reply is empty")
+    n = body[0]
+    if len(body) < 1 + n * _LAYOUT_ITEM.size:
+        raise ProtocolError(f"INS1 layout reply announces {n} sensors but is truncated")
+    out = []
+    for k in range(n):
+        x, y, area, region = _LAYOUT_ITEM.unpack_from(body, 1 + k * _LAYOUT_ITEM.size)
+        if area == 0 or region >= len(REGIONS):
+            raise ProtocolError(f"INS1 layout sensor {k + 1}: area {area} mm², region {region}")
+        out.append({"x_mm": x, "y_mm": y, "area_mm2": area, "region": REGIONS[region]})
+    return out
+
+
+def encode_samples(samples: np.ndarray) -> list[bytes]:
+    """SAMPLE payloads (59 bytes each) for a structured array of :data:`SAMPLE_DTYPE`."""
+    raw = np.ascontiguousarray(samples, dtype=SAMPLE_DTYPE).tobytes()
+    return [raw[k : k + SAMPLE_SIZE] for k in range(0, len(raw), SAMPLE_SIZE)]
+
+
+def decode_samples(payloads: list[bytes]) -> np.ndarray:
+    """Decode SAMPLE payloads into one structured array (:data:`SAMPLE_DTYPE`), vectorised.
+
+    Payloads of the wrong size raise ProtocolError (a CRC-valid frame of the wrong size means
+    the device speaks another protocol version).
+    """
+    if not payloads:
+        return np.zeros(0, dtype=SAMPLE_DTYPE)
+    raw = b"".join(payloads)
+    if len(raw) != SAMPLE_SIZE * len(payloads):
+        sizes = sorted({len(p) for p in payloads})
+        raise ProtocolError(f"INS1 SAMPLE payloads of {sizes} bytes, expected {SAMPLE_SIZE}")
+    return np.frombuffer(raw, dtype=SAMPLE_DTYPE)
+
+
+def samples_to_physical(
+    samples: np.ndarray,
+    p_lsb_kpa: float = 2.5,
+    acc_lsb_g: float = 1 / 4096,
+    gyr_lsb_dps: float = 0.1,
+) -> np.ndarray:
+    """Counts -> Block columns ``fz`` (N), ``cop_x, cop_y`` (normalised), ``p01..p16`` (kPa),
+    ``acc_*`` (g), ``gyr_*`` (deg/s).
+
+    Faulty sensors (0xFFFF) become NaN.
+    """
+    n = len(samples)
+    out = np.empty((n, N_COLUMNS), dtype=np.float64)
+    out[:, 0] = samples["f_total"] * F_TOTAL_LSB_N
+    out[:, 1:3] = samples["cop"] * COP_LSB
+    p = samples["p"].astype(np.float64) * p_lsb_kpa
+    p[samples["p"] == SENSOR_FAULT] = np.nan
+    out[:, 3:19] = p
+    out[:, 19:22] = samples["acc"] * acc_lsb_g
+    out[:, 22:25] = samples["gyr"] * gyr_lsb_dps
+    return out
+
+
+def force_from_pressures(p_kpa: np.ndarray, area_mm2: np.ndarray) -> np.ndarray:
+    """Σ p·A in N from pressures (kPa, shape (n, 16)) and sensor areas (mm²).
+
+    NaN (faulty) sensors make the sum NaN: the total cannot be checked then.
+    """
+    return p_kpa @ (np.asarray(area_mm2, dtype=np.float64) * 1e-3)
+
+
+def force_mismatch(
+    f_total_n: np.ndarray,
+    f_sum_n: np.ndarray,
+    tolerance_n: float = 15.0,
+    tolerance_rel: float = 0.1,
+) -> np.ndarray:
+    """True where the device total force and Σ p·A disagree by more than the tolerance.
+
+    The tolerance is ``max(tolerance_n, tolerance_rel * f_total)``: quantisation of 16
+    pressures (2.5 kPa steps) alone accounts for several N. NaN sums never mismatch.
+    """
+    tol = np.maximum(tolerance_n, tolerance_rel * np.abs(f_total_n))
+    with np.errstate(invalid="ignore"):
+        return np.abs(f_total_n - f_sum_n) > tol
