@@ -34,7 +34,7 @@ from types import ModuleType, SimpleNamespace
 
 import h5py
 import numpy as np
-from forcelab.drivers.fpb1 import loads_to_samples
+from forcelab.drivers.protocols.fpb1 import loads_to_samples
 from forcelab.drivers.sim.fpb1_sim import make_calibration
 
 from forcelab.store import SessionWriter, open_session

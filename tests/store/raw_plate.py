@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 from forcelab.drivers.base import Block, Channel, DeviceInfo
-from forcelab.drivers.fpb1 import loads_to_samples
+from forcelab.drivers.protocols.fpb1 import loads_to_samples
 from forcelab.drivers.sim.fpb1_sim import make_calibration
 
 CHANNELS = [("fx", "N"), ("fy", "N"), ("fz", "N"), ("mx", "N*m"), ("my", "N*m"), ("mz", "N*m"),
