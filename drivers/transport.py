@@ -138,8 +138,9 @@ class Transport:
         return 0  # pragma: no cover - _raise_lost always raises
 
     #: Seconds a streaming read waits after the first byte, so that one wake-up takes the
-    #: frames of that time at once (FPB1 at 2 kHz sends a frame every 4 ms).
-    STREAM_GATHER_S = 0.04
+    #: frames of that time at once (FPB1 at 2 kHz sends a frame every 4 ms; 20 ms of its frames
+    #: are 1-2 kB, well inside a serial port's 4 kB buffer).
+    STREAM_GATHER_S = 0.02
 
     def read(self, timeout_s: float = 0.0, gather: bool = False) -> bytes:
         """Return the bytes available, waiting up to ``timeout_s`` s for the first one.
@@ -149,9 +150,11 @@ class Transport:
         timeout_s : float
             Longest wait for the first byte, in s.
         gather : bool
-            Once bytes are waiting, sleep ``STREAM_GATHER_S`` before taking them (a streaming
-            device: one wake-up per block of frames). False returns at once: command replies,
-            whose arrival time the clock fit needs.
+            When the call waits (``timeout_s`` > 0) and bytes are there, sleep
+            ``STREAM_GATHER_S`` before taking them (a streaming device: one wake-up per block of
+            frames; bytes that arrive meanwhile wait in the port's buffer, so an unplug in that
+            time loses them). False returns at once: command replies, whose arrival time the
+            clock fit needs. A poll (``timeout_s`` = 0) never waits.
 
         Raises
         ------
@@ -166,7 +169,7 @@ class Transport:
                 r, _, _ = select.select([self._fd], [], [], max(timeout_s, 0.0))
                 if not r:
                     return b""
-                if gather and self.STREAM_GATHER_S > 0:
+                if gather and timeout_s > 0 and self.STREAM_GATHER_S > 0:
                     time.sleep(self.STREAM_GATHER_S)
                 try:
                     data = os.read(self._fd, MAX_READ_BYTES)
@@ -180,7 +183,7 @@ class Transport:
             if n == 0 and timeout_s > 0:
                 first = port.read(1)
                 if first and gather and self.STREAM_GATHER_S > 0:
-                    time.sleep(self.STREAM_GATHER_S)
+                    time.sleep(self.STREAM_GATHER_S)  # timeout_s > 0 here
                 return first + self._read_rest(port)
             if n == 0:
                 return b""
