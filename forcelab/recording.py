@@ -151,6 +151,64 @@ class Stream:
 
 
 @dataclass
+class MarkerTrajectories:
+    """Motion-capture marker trajectories recorded with the force (e.g. the points of a C3D).
+
+    Parameters
+    ----------
+    labels : list of str
+        Marker labels as the source names them.
+    rate_hz : float
+        Marker sampling rate in Hz.
+    points_m : ndarray, shape (n, n_markers, 3)
+        Positions in m in the lab frame; NaN where a marker was not seen (gaps stay gaps).
+    t0_s : float
+        Time of the first sample on the recording's time base (s).
+    vertical_axis : int or None
+        Index (0, 1, 2) of the lab's upward axis, when the source says (e.g. from the force
+        platforms' orientation); None when unknown.
+    residuals : ndarray, shape (n, n_markers), optional
+        Reconstruction residuals as the source gives them (its length unit; negative = not seen).
+    """
+
+    labels: list[str]
+    rate_hz: float
+    points_m: np.ndarray
+    t0_s: float = 0.0
+    vertical_axis: int | None = None
+    residuals: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        self.rate_hz = check_rate(self.rate_hz)
+        self.labels = [str(lab) for lab in self.labels]
+        self.points_m = np.asarray(self.points_m, dtype=np.float64)
+        if self.points_m.ndim != 3 or self.points_m.shape[1:] != (len(self.labels), 3):
+            raise InputError(
+                f"marker points must have shape (n, {len(self.labels)}, 3), "
+                f"got {self.points_m.shape}"
+            )
+        if len(set(self.labels)) != len(self.labels):
+            raise InputError("marker labels must be unique")
+        if self.vertical_axis not in (None, 0, 1, 2):
+            raise InputError(f"vertical axis must be 0, 1, 2 or None, got {self.vertical_axis!r}")
+        if self.residuals is not None:
+            self.residuals = np.asarray(self.residuals, dtype=np.float64)
+            if self.residuals.shape != self.points_m.shape[:2]:
+                raise InputError("marker residuals must have shape (n, n_markers)")
+
+    def point(self, label: str) -> np.ndarray:
+        """One marker's trajectory, shape (n, 3), in m."""
+        try:
+            return self.points_m[:, self.labels.index(label), :]
+        except ValueError:
+            raise InputError(f"no marker {label!r}; markers are {self.labels}") from None
+
+    def time_s(self) -> np.ndarray:
+        """Time of every marker sample in s on the recording's time base."""
+        return self.t0_s + np.arange(self.points_m.shape[0]) / self.rate_hz
+
+
+@dataclass
 class Recording:
     """A set of streams recorded together, with what is known about the athlete.
 
@@ -164,12 +222,16 @@ class Recording:
         Where the data came from (file path, device string).
     meta : dict
         Free-form, JSON-serialisable metadata from the source (subject id, units, header).
+    trajectories : MarkerTrajectories or None
+        Marker trajectories recorded with the force, on the same time base, when the source
+        has them.
     """
 
     streams: list[Stream]
     body_mass_kg: float | None = None
     source: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+    trajectories: MarkerTrajectories | None = None
 
     def __post_init__(self) -> None:
         self.body_mass_kg = check_body_mass(self.body_mass_kg)

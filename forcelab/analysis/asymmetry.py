@@ -246,4 +246,6 @@ LABELS = {
     "propulsive_impulse_bw_s": "Propulsive impulse",
     "step_time_s": "Step time",
     "stride_time_s": "Stride time",
+    "pelvic_drop_deg": "Contralateral pelvic drop",
+    "pelvic_drop_pct": "Pelvic drop timing",
 }

@@ -11,6 +11,7 @@ import numpy as np
 from forcelab.analysis.asymmetry import LABELS, asymmetry
 from forcelab.analysis.detection import detect_stances, sensor_options
 from forcelab.analysis.metrics import LOADING_RATE_METHODS, stance_metrics
+from forcelab.analysis.pelvis import add_pelvic_drop
 from forcelab.analysis.sides import assign_sides_from_cop
 from forcelab.analysis.streaming import split_options, table_rows
 from forcelab.errors import AnalysisError, InputError
@@ -108,6 +109,9 @@ class AnalysisResult:
                 if a is not None and a.get("text"):
                     lines.append(a["text"])
                     break
+        pelvis_line = self.parameters.get("pelvis", {}).get("text")
+        if pelvis_line:
+            lines.append(pelvis_line[0].upper() + pelvis_line[1:])
         return lines
 
     def format_text(self) -> str:
@@ -139,6 +143,10 @@ class AnalysisResult:
             if fmt != "int" and all(v == MISSING for v in values):
                 continue  # e.g. walking-only double-hump metrics of a run
             out.append(f"{label:<{width}}" + "".join(f"{v:>16}" for v in values))
+        pelvis = self.parameters.get("pelvis", {})
+        for key in ("error", "warning"):
+            if pelvis.get(key):
+                out.append(f"Pelvis: {pelvis[key]}")
         lines = self.coach_lines()
         if lines:
             out.append("")
@@ -184,6 +192,7 @@ def _table_rows(summary: dict[str, Any], with_bw: bool) -> list[tuple[str, str, 
         )
     )
     rows.append(("Impulse (N s)", "impulse_ns", "f1"))
+    rows.append(("Pelvic drop, swing side (deg)", "pelvic_drop_deg", "f1"))
     return rows
 
 
@@ -322,6 +331,7 @@ def analyze_recording(
     opts = dict(options or {})
     mass = check_body_mass(opts.pop("body_mass_kg", None)) or recording.body_mass_kg
     max_pause_s = float(opts.pop("max_pause_s", 1.5))
+    opts_pelvis = {k: opts.pop(k) for k in ("static", "vertical_axis") if k in opts}
     det_opts, met_opts = split_options(opts)
     given_det = {k: v for k, v in opts.items() if k in det_opts}
     rows: list[dict[str, Any]] = []
@@ -383,6 +393,7 @@ def analyze_recording(
     if has_sides:
         _step_stride(rows)
         _contralateral_flight(rows)
+    pelvis = _pelvis(rows, recording, opts_pelvis) if recording.trajectories is not None else None
     summary: dict[str, Any] = {}
     asym: dict[str, Any] = {}
     if has_sides:
@@ -410,7 +421,18 @@ def analyze_recording(
         },
         "streams": per_stream,
     }
+    if pelvis is not None:
+        parameters["pelvis"] = pelvis
     return AnalysisResult(rows, summary, asym, parameters, mass, recording.source)
+
+
+def _pelvis(rows: list[dict[str, Any]], recording: Recording, opts: dict[str, Any]) -> dict:
+    """Contralateral pelvic drop per stance from the recording's marker trajectories; a
+    problem with the markers is one line in the result, and the force analysis stands."""
+    try:
+        return add_pelvic_drop(rows, recording.trajectories, **opts)
+    except (AnalysisError, InputError) as exc:
+        return {"error": str(exc)}
 
 
 def _jsonable(a: dict[str, Any]) -> dict[str, Any]:

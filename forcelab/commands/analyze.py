@@ -36,6 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                      help="analysis option, e.g. min_contact_s=0.08 (repeatable; see "
                           "docs for the names)")
+    pelvis = parser.add_argument_group("pelvis markers (C3D or sessions with /motion)")
+    pelvis.add_argument("--static", metavar="FILE_OR_TRIAL",
+                        help="static standing trial whose mean pelvic obliquity is the neutral: a "
+                             "recording with markers, or the name of a trial of this session")
+    pelvis.add_argument("--marker-vertical", choices=("x", "y", "z"),
+                        help="the markers' upward lab axis, when the file does not say")
     batch = parser.add_argument_group("several files")
     batch.add_argument("--summary", metavar="OUT.csv",
                        help="analyse every file (folders: all recordings in them) into one CSV")
@@ -124,7 +130,9 @@ def _run_one(args: argparse.Namespace, path, opts: dict) -> int:
     recording = load_recording(path, **opts)
     from forcelab.analysis import analyze_recording
 
-    result = analyze_recording(recording, analysis_options(args.option))
+    options = analysis_options(args.option) or {}
+    options.update(_pelvis_options(args, path, opts))
+    result = analyze_recording(recording, options or None)
     for note in reader_notes(recording):
         print(f"forcelab analyze: note: {note}", file=sys.stderr)
     if args.save:
@@ -137,6 +145,30 @@ def _run_one(args: argparse.Namespace, path, opts: dict) -> int:
     else:
         print(result.format_text())
     return 0
+
+
+def _pelvis_options(args: argparse.Namespace, path, opts: dict) -> dict:
+    """Analysis options from --static and --marker-vertical."""
+    from pathlib import Path
+
+    from forcelab.errors import InputError
+    from forcelab.interop import detect_format, load_recording
+
+    out: dict = {}
+    if args.marker_vertical:
+        out["vertical_axis"] = "xyz".index(args.marker_vertical)
+    if args.static:
+        static = Path(args.static)
+        if static.is_file():
+            source = load_recording(static)
+        elif detect_format(path) == "session":
+            source = load_recording(path, trial=args.static)
+        else:
+            raise InputError(f"--static {args.static!r}: no such file")
+        if source.trajectories is None:
+            raise InputError(f"--static {args.static!r} holds no marker trajectories")
+        out["static"] = source.trajectories
+    return out
 
 
 def _run_batch(args: argparse.Namespace, paths: list, opts: dict) -> int:

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from forcelab.errors import FileFormatError, InputError
+from forcelab.interop.c3d_points import markers_from_c3d
 from forcelab.interop.load import check_reader_options
 from forcelab.recording import Recording, Stream, check_body_mass
 
@@ -313,4 +314,7 @@ def read_c3d(path: str | Path, **options: Any) -> Recording:
                 meta["body_mass_ignored"] = str(stored)
     if negated:
         meta["negated"] = negated
-    return Recording(streams=streams, body_mass_kg=body_mass, source=str(path), meta=meta)
+    up = _AXES.index(plates_meta[0]["vertical_axis"])
+    trajectories = markers_from_c3d(c3d, length_scale, t0_s, up)
+    return Recording(streams=streams, body_mass_kg=body_mass, source=str(path), meta=meta,
+                     trajectories=trajectories)

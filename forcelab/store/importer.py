@@ -88,6 +88,8 @@ def write_recording(
                     "extra": {"source": source, "meta": meta, "sensor": s.sensor},
                 },
             )
+        if recording.trajectories is not None:
+            writer.add_trajectories(recording.trajectories, source)
         starts = [s.t0_s for s in recording.streams] or [0.0]
         ends = [s.t0_s + s.duration_s for s in recording.streams] or [0.0]
         writer.start_trial(trial or Path(source).stem or "recording", t_s=min(starts))

@@ -19,9 +19,10 @@ import h5py
 import numpy as np
 
 from forcelab.errors import InputError, SessionFileError
-from forcelab.recording import Recording, Stream
+from forcelab.recording import MarkerTrajectories, Recording, Stream
 from forcelab.store import _layout as L
 from forcelab.store import _packing as P
+from forcelab.store.trajectories import read_trajectories
 
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
@@ -158,6 +159,23 @@ class SessionFile:
             self._h5.close()
             raise SessionFileError(
                 f"{self.path} is damaged ({_short(exc)}); run 'forcelab check {self.path}'"
+            ) from None
+
+    def trajectories(
+        self, interval_s: tuple[float, float] | None = None
+    ) -> MarkerTrajectories | None:
+        """The session's motion-capture marker trajectories (``/motion``), or None.
+
+        Parameters
+        ----------
+        interval_s : (float, float), optional
+            Only [start, stop) of the session time base (s).
+        """
+        try:
+            return read_trajectories(self._h5, interval_s)
+        except (OSError, KeyError, ValueError) as exc:
+            raise SessionFileError(
+                f"the marker trajectories of {self.path} cannot be read ({_short(exc)})"
             ) from None
 
     # ----------------------------------------------------------------- header
@@ -561,7 +579,7 @@ def read_recording(
             meta["side_conflicts"] = conflicts
         return Recording(
             streams=streams_out, body_mass_kg=athlete.get("body_mass_kg"), source=str(path),
-            meta=meta,
+            meta=meta, trajectories=sf.trajectories(interval),
         )
 
 

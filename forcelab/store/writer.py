@@ -53,9 +53,11 @@ import numpy as np
 
 import forcelab
 from forcelab.errors import InputError, SessionFileError
-from forcelab.recording import check_body_mass, check_rate
+from forcelab.recording import MarkerTrajectories, check_body_mass, check_rate
 from forcelab.store import _layout as L
 from forcelab.store import _packing as P
+from forcelab.store.trajectories import GROUP as TRAJECTORY_GROUP
+from forcelab.store.trajectories import write_trajectories
 
 DEFAULT_FLUSH_INTERVAL_S = 0.5
 DEFAULT_MIN_FREE_BYTES = 16 * 1024 * 1024
@@ -365,6 +367,26 @@ class SessionWriter:
 
             self._guarded(create)
             self._streams[name] = _StreamBuffer(name, len(names), rate_hz, dtype, k)
+
+    def add_trajectories(self, trajectories: MarkerTrajectories, source: str = "") -> None:
+        """Store motion-capture marker trajectories (before the first ``append``).
+
+        Raises
+        ------
+        SessionFileError
+            If samples were already written (SWMR mode), the session already has trajectories,
+            or the file cannot be written.
+        """
+        with self._lock:
+            self._check_usable()
+            if self._swmr:
+                raise SessionFileError(
+                    "cannot add marker trajectories once recording has started (HDF5 SWMR files "
+                    "get no new datasets)"
+                )
+            if TRAJECTORY_GROUP in self._h5:
+                raise SessionFileError("this session already holds marker trajectories")
+            self._guarded(lambda: write_trajectories(self._h5, trajectories, source))
 
     @property
     def streams(self) -> list[str]:
@@ -689,7 +711,9 @@ class SessionWriter:
         except OSError:
             return
         free = st.f_bavail * st.f_frsize
-        pending = self._pending_bytes()
+        # a buffered row may be written twice: into a tail now, compressed into its dataset
+        # when its chunk is complete
+        pending = 2 * self._pending_bytes()
         if free >= self._min_free_bytes + pending:
             return
         # Write what we hold while there is still room, close cleanly, then tell the user.
