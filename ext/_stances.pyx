@@ -575,13 +575,18 @@ def count_infinite(x):
 def stance_metrics(const double[::1] x, const cnp.int64_t[::1] start, const cnp.int64_t[::1] end,
                    const double[::1] baseline, double rate_hz, double impact_window_frac,
                    double impact_prominence_frac, double surrogate_frac,
-                   double double_hump_frac, double trough_lo_frac, double trough_hi_frac):
+                   double double_hump_frac, double trough_lo_frac, double trough_hi_frac,
+                   double first_hi_frac, double second_lo_frac):
     """Per-stance metrics in one pass per stance; returns a dict of arrays (forces in N).
 
     ``x[start[k]:end[k]]`` minus ``baseline[k]`` is the force of stance k (no NaN inside).
-    First peak, trough and second peak are NaN unless the stance has a double hump: both
-    half maxima exceed the trough by ``double_hump_frac`` x peak and the trough lies within
-    ``[trough_lo_frac, trough_hi_frac]`` x n of the stance.
+    First peak, trough and second peak are NaN unless the stance has a walking double hump:
+    the trough (minimum between the two half maxima) lies within ``[trough_lo_frac,
+    trough_hi_frac]`` x n and either both half maxima exceed it by ``double_hump_frac`` x peak
+    (pattern 1) or, a shallow or flat valley, the first maximum lies at most ``first_hi_frac``
+    x n and the second at least ``second_lo_frac`` x n into the stance (pattern 2). A double-hump
+    stance has no running mid-stance peak (NaN). ``peak_pattern``: 0 single peak, 1 double
+    hump, 2 double hump with a shallow valley.
     """
     cdef Py_ssize_t m = start.shape[0]
     names = ("peak_force_n", "peak_idx", "midstance_peak_n", "midstance_idx", "impact_peak_n",
@@ -589,6 +594,8 @@ def stance_metrics(const double[::1] x, const cnp.int64_t[::1] start, const cnp.
              "impulse_ns")
     arrays = {name: np.full(m, NAN) for name in names}
     method_a = np.zeros(m, dtype=np.int8)
+    pattern_a = np.zeros(m, dtype=np.int8)
+    cdef cnp.int8_t[::1] a_pattern = pattern_a
     cdef double[::1] a_peak = arrays["peak_force_n"]
     cdef double[::1] a_peak_i = arrays["peak_idx"]
     cdef double[::1] a_mid = arrays["midstance_peak_n"]
@@ -602,7 +609,8 @@ def stance_metrics(const double[::1] x, const cnp.int64_t[::1] start, const cnp.
     cdef double[::1] a_vilr = arrays["vilr_n_s"]
     cdef double[::1] a_impulse = arrays["impulse_ns"]
     cdef cnp.int8_t[::1] a_method = method_a
-    cdef Py_ssize_t k, j, s, n, h, p, i1, i2, w, ri, di, mi, j20, j80, jend, ti
+    cdef Py_ssize_t k, j, s, n, h, p, i1, i2, w, ri, di, mi, j20, j80, jend, ti, tl
+    cdef double tmid
     cdef double s0, s1, s2, s3
     cdef double b, f, mx, ssum, m1, m2, tr, r, prom, fref, l20, l80, t20, t80, slope, vmax
     with nogil:
@@ -648,19 +656,30 @@ def stance_metrics(const double[::1] x, const cnp.int64_t[::1] start, const cnp.
             if i2 >= 0:
                 tr = m1
                 ti = i1
+                tl = i1
                 j = i1
                 while j <= i2:
-                    if j + 8 <= i2 + 1 and not (_min8(&x[s + j]) - b < tr):
+                    if j + 8 <= i2 + 1 and not (_min8(&x[s + j]) - b <= tr):
                         j += 8
                         continue
                     f = x[s + j] - b
                     if f < tr:
                         tr = f
                         ti = j
+                        tl = j
+                    elif f == tr:
+                        tl = j
                     j += 1
-                # a real double hump (walking): both humps clear the trough, trough mid-stance
-                if (m1 - tr >= double_hump_frac * mx and m2 - tr >= double_hump_frac * mx
-                        and ti >= trough_lo_frac * n and ti <= trough_hi_frac * n):
+                # a walking double hump: trough (the middle of a flat one) mid-stance, and
+                # both humps clear it, or (a shallow or flat valley) the humps sit early and
+                # late in the stance
+                tmid = 0.5 * (ti + tl)
+                if tmid >= trough_lo_frac * n and tmid <= trough_hi_frac * n:
+                    if m1 - tr >= double_hump_frac * mx and m2 - tr >= double_hump_frac * mx:
+                        a_pattern[k] = 1
+                    elif i1 <= first_hi_frac * n and i2 >= second_lo_frac * n:
+                        a_pattern[k] = 2
+                if a_pattern[k] != 0:
                     a_first[k] = m1
                     a_second[k] = m2
                     a_trough[k] = tr
@@ -708,6 +727,10 @@ def stance_metrics(const double[::1] x, const cnp.int64_t[::1] start, const cnp.
                     jend = n - 1
                 fref = x[s + jend] - b
                 a_method[k] = LR_SURROGATE
+            if a_pattern[k] != 0:
+                # two humps: the running mid-stance peak does not exist
+                a_mid[k] = NAN
+                a_mid_i[k] = NAN
             # loading rates over 20-80 % of the reference force on the rising edge
             if fref <= 0.0 or jend < 1:
                 a_method[k] = LR_NONE
@@ -747,4 +770,185 @@ def stance_metrics(const double[::1] x, const cnp.int64_t[::1] start, const cnp.
                 j += 1
             a_vilr[k] = vmax
     arrays["loading_rate_method"] = method_a
+    arrays["peak_pattern"] = pattern_a
     return arrays
+
+
+def refine_edges(const double[::1] x, const cnp.int64_t[::1] start, const cnp.int64_t[::1] end,
+                 const double[::1] baseline, double threshold, const cnp.int64_t[::1] lower,
+                 Py_ssize_t window, bint final):
+    """Move each stance's contact and toe-off to where the force crosses its edge level.
+
+    The level is ``b + threshold`` where b is the mean of the samples in
+    ``[max(start - window, lower), start)`` below ``baseline + threshold / 2`` (the flight just
+    before the contact, without the edges of the stances around it; ``baseline`` when fewer
+    than 3 such samples). The edge moves outward when the edge sample is at or above the level
+    (away from the stance while samples stay at or above it, at most ``window`` samples, never
+    below ``lower[k]``), inward when it is below (first / last sample of the stance at or above
+    it). An outward walk that meets a missing sample, ``lower[k]``, the end of ``x`` or the
+    window without a sample below the level keeps the detected edge. Returns (start, end,
+    level, pending): ``pending[k]`` is 1 when the toe-off walk ran into the end of ``x`` inside
+    the window and ``final`` is false (a streaming caller must wait for more samples).
+    """
+    cdef Py_ssize_t m = start.shape[0], n = x.shape[0], k, s, e, j, lo, hi, cnt
+    cdef Py_ssize_t c0, c1, c2, c3
+    cdef bint ok
+    cdef double lv, v, acc, cut, a0, a1, a2, a3
+    s_a = np.empty(m, dtype=np.int64)
+    e_a = np.empty(m, dtype=np.int64)
+    l_a = np.empty(m, dtype=np.float64)
+    p_a = np.zeros(m, dtype=np.int8)
+    cdef cnp.int64_t[::1] o_s = s_a
+    cdef cnp.int64_t[::1] o_e = e_a
+    cdef double[::1] o_l = l_a
+    cdef cnp.int8_t[::1] o_p = p_a
+    with nogil:
+        for k in range(m):
+            if k + 1 < m:
+                # the flight before the next contact is far away: ask for its cache lines
+                # while this stance is refined
+                j = start[k + 1] - window
+                if j < 0:
+                    j = 0
+                while j < start[k + 1] and j < n:
+                    FL_PREFETCH(&x[j])
+                    j += 8
+            s = start[k]
+            e = end[k]
+            o_s[k] = s
+            o_e[k] = e
+            lo = s - window
+            if lo < lower[k]:
+                lo = lower[k]
+            if lo < 0:
+                lo = 0
+            cut = baseline[k] + 0.5 * threshold
+            # mean of the flight samples below `cut`, branch-free in four lanes (a missing
+            # sample or one above `cut` adds exactly 0; the remainder goes to lane 0)
+            a0 = 0.0
+            a1 = 0.0
+            a2 = 0.0
+            a3 = 0.0
+            c0 = 0
+            c1 = 0
+            c2 = 0
+            c3 = 0
+            j = lo
+            while j + 4 <= s:
+                v = x[j]
+                ok = (v < cut) & (v > -INFINITY)
+                a0 += v if ok else 0.0
+                c0 += ok
+                v = x[j + 1]
+                ok = (v < cut) & (v > -INFINITY)
+                a1 += v if ok else 0.0
+                c1 += ok
+                v = x[j + 2]
+                ok = (v < cut) & (v > -INFINITY)
+                a2 += v if ok else 0.0
+                c2 += ok
+                v = x[j + 3]
+                ok = (v < cut) & (v > -INFINITY)
+                a3 += v if ok else 0.0
+                c3 += ok
+                j += 4
+            while j < s:
+                v = x[j]
+                ok = (v < cut) & (v > -INFINITY)
+                a0 += v if ok else 0.0
+                c0 += ok
+                j += 1
+            acc = (a0 + a1) + (a2 + a3)
+            cnt = (c0 + c1) + (c2 + c3)
+            lv = (acc / cnt if cnt >= 3 else baseline[k]) + threshold
+            o_l[k] = lv
+            if not (lv == lv) or e <= s:
+                continue
+            if x[s] >= lv:
+                j = s - 1
+                while j >= lo:
+                    v = x[j]
+                    if not (v >= lv and v < INFINITY):
+                        break
+                    j -= 1
+                if j >= lo and x[j] < lv and x[j] > -INFINITY:
+                    o_s[k] = j + 1
+            else:
+                j = s
+                while j < e and x[j] < lv:
+                    j += 1
+                if j >= e:
+                    continue  # the stance never reaches the level: keep the detected edges
+                o_s[k] = j
+            if x[e - 1] >= lv:
+                hi = e + window
+                j = e
+                while j < hi and j < n:
+                    v = x[j]
+                    if not (v >= lv and v < INFINITY):
+                        break
+                    j += 1
+                if j < hi and j < n:
+                    if x[j] < lv and x[j] > -INFINITY:
+                        o_e[k] = j
+                elif j >= n and j < hi and not final:
+                    o_p[k] = 1
+            else:
+                j = e - 1
+                while j > o_s[k] and x[j] < lv:
+                    j -= 1
+                o_e[k] = j + 1
+    return s_a, e_a, l_a, p_a
+
+
+def alternation(const cnp.int8_t[::1] obs, double same_cost):
+    """Most likely foot sequence of one run of stances (two-state Viterbi).
+
+    ``obs[k]`` is 1 when stance k looks like a right-foot contact, 0 when it looks like a
+    left one. A stance whose side disagrees with its observation costs 1; two contacts of the
+    same foot in a row cost ``same_cost``; alternation costs nothing. Ties go to the path whose
+    first stance agrees with ``obs[0]``, then to alternation. Returns int8: 1 = right.
+    """
+    cdef Py_ssize_t n = obs.shape[0], k
+    out_a = np.zeros(n, dtype=np.int8)
+    back_a = np.zeros((n, 2), dtype=np.int8)
+    cdef cnp.int8_t[::1] out = out_a
+    cdef cnp.int8_t[:, ::1] back = back_a
+    cdef double c0, c1, n0, n1, stay, alt
+    cdef int last
+    if n == 0:
+        return out_a
+    # cost of a path ending left (0) / right (1); a first stance against its observation pays
+    # a little extra so that ties keep it
+    c0 = (1.0 if obs[0] == 1 else 0.0) + (1e-6 if obs[0] == 1 else 0.0)
+    c1 = (1.0 if obs[0] == 0 else 0.0) + (1e-6 if obs[0] == 0 else 0.0)
+    with nogil:
+        for k in range(1, n):
+            # ending left at k: from right (alternation) or from left (same foot)
+            alt = c1
+            stay = c0 + same_cost
+            if alt <= stay:
+                n0 = alt
+                back[k, 0] = 1
+            else:
+                n0 = stay
+                back[k, 0] = 0
+            alt = c0
+            stay = c1 + same_cost
+            if alt <= stay:
+                n1 = alt
+                back[k, 1] = 0
+            else:
+                n1 = stay
+                back[k, 1] = 1
+            c0 = n0 + (1.0 if obs[k] == 1 else 0.0)
+            c1 = n1 + (1.0 if obs[k] == 0 else 0.0)
+        last = 0 if c0 <= c1 else 1
+        k = n - 1
+        while True:
+            out[k] = last
+            if k == 0:
+                break
+            last = back[k, last]
+            k -= 1
+    return out_a

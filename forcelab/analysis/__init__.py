@@ -4,7 +4,7 @@ Pure computation on arrays (NumPy + the compiled core ``forcelab._stances``); no
 Definitions, references and defaults: docs/metrics.md.
 """
 
-from forcelab.analysis.asymmetry import asymmetry, asymmetry_of
+from forcelab.analysis.asymmetry import asymmetry, asymmetry_of, robinson_si_pct, symmetry_text
 from forcelab.analysis.detection import DEFAULT_OPTIONS, REASONS, Stances, detect_stances
 from forcelab.analysis.metrics import METRIC_OPTIONS, stance_metrics
 from forcelab.analysis.result import AnalysisResult, analyze_recording
@@ -23,5 +23,7 @@ __all__ = [
     "asymmetry",
     "asymmetry_of",
     "detect_stances",
+    "robinson_si_pct",
     "stance_metrics",
+    "symmetry_text",
 ]

@@ -8,11 +8,22 @@
   SDs and counts of each side), Student t with ``min(n_left, n_right) - 1`` degrees of freedom.
 - "n/a" (None) when a side has no values, the means have opposite signs, or both means are below
   the metric's comparison floor (e.g. 1 N, 1 ms, 0.001 BW); the CI needs two values per side.
+- A difference is **detectable** only when its 95 % CI excludes zero; otherwise the words say
+  "not distinguishable from symmetric with N strides" and nothing colours it.
+- **Reference bands**: how asymmetric healthy, well-trained runners are, per metric (Girard et
+  al. 2019, instrumented treadmill, symmetry angle, upper end of the reported range, converted
+  to the Robinson SI). A detectable difference is "within" or "above" its metric's band; labs
+  may replace the bands (see :func:`reference_band`).
+- **Strides needed**: how many more strides per side until the CI is within ±2 % (the
+  half-width shrinks with the square root of the count).
+- **Real change between sessions**: a change of SI counts as real when it exceeds the smallest
+  real change ``1.96 * sqrt(se1² + se2²)`` from both sessions' stride-to-stride noise.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -74,6 +85,185 @@ def comparison_floor(metric: str) -> float:
     return 1e-9
 
 
+@dataclass(frozen=True)
+class ReferenceBand:
+    """How asymmetric healthy runners are in one metric.
+
+    Attributes
+    ----------
+    si_pct : float
+        Upper limit of |SI| (%) seen in healthy, well-trained runners.
+    source : str
+        Where the limit comes from (shown with the band).
+    words : str
+        How the text names the band ("healthy runners show", "lab band", "default band").
+    """
+
+    si_pct: float
+    source: str
+    words: str = "healthy runners show"
+
+
+def si_from_symmetry_angle(sa_pct: float) -> float:
+    """The Robinson SI (%) of a pair whose Zifchock symmetry angle is ``sa_pct`` (%).
+
+    SA = (45° − atan(L/R)) / 90° · 100 and SI = 200 (R − L)/(R + L) give
+    SI = 200 · tan(0.9° · SA) exactly.
+    """
+    return 200.0 * math.tan(math.radians(0.9 * sa_pct))
+
+
+_GIRARD_2019 = (
+    "Girard et al. 2019 (9 well-trained runners, instrumented treadmill, 10-25 km/h): upper end "
+    "of the range of symmetry angles, {sa:g} %"
+)
+#: Healthy bands per metric family (the metric name up to its unit suffix). Symmetry angles
+#: from Girard O, Morin JB, Ryu J, Read P, Townsend N (2019), Running velocity does not
+#: influence lower limb mechanical asymmetry, Front Sports Act Living 1:36.
+_BANDS_SA = {
+    "contact_time": 0.7,
+    "flight_time": 2.1,
+    "step_time": 0.9,
+    "stride_time": 0.9,
+    "cadence": 0.9,
+    "valr": 6.9,
+    "vilr": 6.9,
+    "peak_force": 3.4,
+    "midstance_peak": 3.4,
+    "peak_braking": 3.6,
+    "peak_propulsive": 2.2,
+    "braking_impulse": 5.8,
+    "propulsive_impulse": 2.6,
+}
+REFERENCE_BANDS: dict[str, ReferenceBand] = {
+    family: ReferenceBand(si_from_symmetry_angle(sa), _GIRARD_2019.format(sa=sa))
+    for family, sa in _BANDS_SA.items()
+}
+DEFAULT_BAND = ReferenceBand(
+    10.0, "no published healthy band for this metric: the 10 % default", "default band"
+)
+"""Band of metrics without a published healthy reference."""
+
+CI_TARGET_PCT = 2.0
+"""Live readouts grey out until the 95 % CI of the SI is within ± this (%)."""
+
+_UNIT_SUFFIXES = ("_bw_s", "_n_s", "_bw", "_ns", "_n", "_pct", "_spm", "_s", "_m", "_deg")
+
+
+def metric_family(metric: str) -> str:
+    """The metric name without its unit suffix (``valr_bw_s`` -> ``valr``)."""
+    for suffix in _UNIT_SUFFIXES:
+        if metric.endswith(suffix):
+            return metric[: -len(suffix)]
+    return metric
+
+
+def reference_band(metric: str, bands: dict[str, Any] | None = None) -> ReferenceBand:
+    """The healthy band of a metric: the lab's own when given, else the published one.
+
+    Parameters
+    ----------
+    metric : str
+        JSON metric name (``valr_bw_s``) or family (``valr``).
+    bands : dict, optional
+        A lab's bands by family or metric name: ``{"valr": 15}`` or
+        ``{"valr": {"si_pct": 15, "source": "our lab, 2025"}}``.
+    """
+    family = metric_family(metric)
+    for key in (metric, family):
+        if bands and key in bands:
+            value = bands[key]
+            if isinstance(value, dict):
+                source = str(value.get("source") or "the lab's band")
+                return ReferenceBand(float(value["si_pct"]), source, "lab band")
+            return ReferenceBand(float(value), "the lab's band", "lab band")
+    return REFERENCE_BANDS.get(family, DEFAULT_BAND)
+
+
+def strides_for_ci(half_width_pct: float, n: int, target_pct: float = CI_TARGET_PCT) -> int:
+    """More strides per side until a CI of ``half_width_pct`` from ``n`` strides shrinks to
+    ``target_pct`` (0 when it already is): the half-width falls as ``1/sqrt(n)``."""
+    if not (math.isfinite(half_width_pct) and n > 0) or half_width_pct <= target_pct:
+        return 0
+    return max(0, math.ceil(n * (half_width_pct / target_pct) ** 2) - n)
+
+
+def real_change(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any] | None:
+    """Whether the SI of a metric really changed between two sessions.
+
+    Parameters
+    ----------
+    old, new : dict
+        :func:`asymmetry_of` results of the same metric in two sessions (with CIs).
+
+    Returns
+    -------
+    dict or None
+        ``change_pct`` (new − old SI, points of %), ``smallest_real_change_pct``
+        (1.96·sqrt(se_old² + se_new²), se from each CI) and ``changed`` (bool); None when a
+        session has no SI or no CI.
+    """
+    parts = []
+    for a in (old, new):
+        si, ci = a.get("si_pct"), a.get("ci95_pct")
+        n = min(a.get("left_n") or 0, a.get("right_n") or 0)
+        if si is None or ci is None or n < 2:
+            return None
+        parts.append((si, (ci[1] - ci[0]) / 2.0 / t_quantile_975(n - 1)))
+    (si_old, se_old), (si_new, se_new) = parts
+    src = 1.96 * math.sqrt(se_old**2 + se_new**2)
+    change = si_new - si_old
+    return {"change_pct": change, "smallest_real_change_pct": src, "changed": abs(change) > src}
+
+
+def robinson_si_pct(left: float, right: float) -> float | None:
+    """Robinson symmetry index ``(R - L) / ((R + L) / 2) * 100`` in %, positive = right higher.
+
+    The one home of the formula (batch asymmetry, live figures, demo and reports call it).
+
+    Parameters
+    ----------
+    left, right : float
+        Mean of the metric on the left and on the right (any one unit).
+
+    Returns
+    -------
+    float or None
+        The index in %, or None when a value is not finite or the mean of both is zero.
+    """
+    if not (math.isfinite(left) and math.isfinite(right)):
+        return None
+    mean = (left + right) / 2.0
+    if abs(mean) < 1e-9:
+        return None
+    return float((right - left) / mean * 100.0)
+
+
+SYMMETRIC_BELOW_PCT = 0.05
+"""A symmetry index smaller than this (%) is shown as "symmetric" (it rounds to 0.0 %)."""
+
+
+def symmetry_text(si_pct: float | None, what: str = "") -> str:
+    """A symmetry index in words: ``"7.8 % higher on the left"``, ``"symmetric"``, ``"n/a"``.
+
+    The one home of "SI in words" (analysis text, live figures, console and reports call it).
+
+    Parameters
+    ----------
+    si_pct : float or None
+        Robinson SI in % (positive = right higher); None or NaN when unknown.
+    what : str
+        Optional words put in front, e.g. ``"contact time"``.
+    """
+    if si_pct is None or not math.isfinite(si_pct):
+        return "n/a"
+    prefix = f"{what} " if what else ""
+    if abs(si_pct) < SYMMETRIC_BELOW_PCT:
+        return f"{prefix}symmetric"
+    side = "right" if si_pct > 0 else "left"
+    return f"{prefix}{abs(si_pct):.1f} % higher on the {side}"
+
+
 def symmetry_angle_pct(left: float, right: float) -> float:
     """Zifchock symmetry angle in % (positive = right higher)."""
     theta = math.degrees(math.atan2(left, right))
@@ -88,7 +278,9 @@ def _clean(values: Any) -> np.ndarray:
     return arr[np.isfinite(arr)]
 
 
-def asymmetry_of(left: Any, right: Any, metric: str = "", label: str = "") -> dict[str, Any]:
+def asymmetry_of(
+    left: Any, right: Any, metric: str = "", label: str = "", bands: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Asymmetry of one metric from per-stance values of each side.
 
     Parameters
@@ -99,12 +291,17 @@ def asymmetry_of(left: Any, right: Any, metric: str = "", label: str = "") -> di
         JSON name of the metric (chooses the comparison floor and the unit in the text).
     label : str
         Words for the metric in the text ("Mid-stance peak").
+    bands : dict, optional
+        The lab's reference bands (see :func:`reference_band`).
 
     Returns
     -------
     dict
         left_mean, left_sd, left_n, right_mean, right_sd, right_n, si_pct,
-        symmetry_angle_pct, ci95_pct ([lo, hi] or None), higher ("left"/"right"/None), text.
+        symmetry_angle_pct, ci95_pct ([lo, hi] or None), higher ("left"/"right"/None, only for a
+        detectable difference), detectable (the CI excludes 0), band_si_pct, band_source,
+        verdict ("not_detectable", "within_band", "above_band" or None when n/a),
+        strides_needed (more strides per side until the CI is within ±2 %), text.
     """
     lv, rv = _clean(left), _clean(right)
     out: dict[str, Any] = {
@@ -118,6 +315,12 @@ def asymmetry_of(left: Any, right: Any, metric: str = "", label: str = "") -> di
         "symmetry_angle_pct": None,
         "ci95_pct": None,
         "higher": None,
+        "detectable": False,
+        "band_si_pct": None,
+        "band_source": None,
+        "band_words": None,
+        "verdict": None,
+        "strides_needed": None,
         "text": "",
     }
     name = label or metric or "value"
@@ -129,7 +332,7 @@ def asymmetry_of(left: Any, right: Any, metric: str = "", label: str = "") -> di
     if (lm * rm < 0) or max(abs(lm), abs(rm)) < floor or abs(lm + rm) < 1e-12:
         out["text"] = f"{name}: n/a (too small to compare)"
         return out
-    si = (rm - lm) / ((rm + lm) / 2.0) * 100.0
+    si = robinson_si_pct(lm, rm)
     out["si_pct"] = si
     out["symmetry_angle_pct"] = symmetry_angle_pct(lm, rm)
     if lv.size > 1 and rv.size > 1:
@@ -137,12 +340,20 @@ def asymmetry_of(left: Any, right: Any, metric: str = "", label: str = "") -> di
         d_r = 400.0 * lm / (s * s)
         d_l = -400.0 * rm / (s * s)
         var = d_r**2 * out["right_sd"] ** 2 / rv.size + d_l**2 * out["left_sd"] ** 2 / lv.size
-        half = t_quantile_975(min(lv.size, rv.size) - 1) * math.sqrt(var)
+        n = min(lv.size, rv.size)
+        half = t_quantile_975(n - 1) * math.sqrt(var)
         out["ci95_pct"] = [si - half, si + half]
-    if si > 0:
-        out["higher"] = "right"
-    elif si < 0:
-        out["higher"] = "left"
+        out["detectable"] = bool(si - half > 0.0 or si + half < 0.0)
+        out["strides_needed"] = strides_for_ci(half, n)
+    band = reference_band(metric, bands)
+    out["band_si_pct"] = band.si_pct
+    out["band_source"] = band.source
+    out["band_words"] = band.words
+    if not out["detectable"]:
+        out["verdict"] = "not_detectable"
+    else:
+        out["higher"] = "right" if si > 0 else "left"
+        out["verdict"] = "above_band" if abs(si) > band.si_pct else "within_band"
     out["text"] = describe(name, metric, out)
     return out
 
@@ -168,8 +379,13 @@ def _fmt_value(value: float, metric: str) -> str:
 
 
 def describe(name: str, metric: str, a: dict[str, Any]) -> str:
-    """The coach's line: "Mid-stance peak 2.41 BW left, 2.23 BW right: 7.8 % higher on the left
-    (95 % CI 5.9–9.7 %)"."""
+    """The coach's line, worded by what the confidence interval can tell:
+
+    - "Mid-stance peak 2.41 BW left, 2.23 BW right: 7.8 % higher on the left (95 % CI
+      5.9–9.7 %), within the 10.7 % healthy runners show" (detectable);
+    - "...: not distinguishable from symmetric with 7 strides (95 % CI −3.1 to 4.0 %)";
+    - "...: no detectable difference with 1 stride per side" (no CI yet).
+    """
     head = (
         f"{name} {_fmt_value(a['left_mean'], metric)} left, "
         f"{_fmt_value(a['right_mean'], metric)} right: "
@@ -177,18 +393,28 @@ def describe(name: str, metric: str, a: dict[str, Any]) -> str:
     si = a["si_pct"]
     if si is None:
         return head + "n/a"
-    if abs(si) < 0.05:
-        text = head + "no difference"
-    else:
-        text = head + f"{abs(si):.1f} % higher on the {a['higher']}"
     ci = a["ci95_pct"]
-    if ci is not None:
-        lo, hi = (ci[0], ci[1]) if si >= 0 else (-ci[1], -ci[0])
-        text += f" (95 % CI {lo:.1f}–{hi:.1f} %)"
+    n = min(a["left_n"], a["right_n"])
+    if ci is None:
+        return head + f"no detectable difference with {n} stride{'s' if n != 1 else ''} per side"
+    if not a.get("detectable"):
+        return head + (
+            f"not distinguishable from symmetric with {n} strides "
+            f"(95 % CI {ci[0]:.1f} to {ci[1]:.1f} %)"
+        )
+    lo, hi = (ci[0], ci[1]) if si >= 0 else (-ci[1], -ci[0])
+    text = head + symmetry_text(si) + f" (95 % CI {lo:.1f}–{hi:.1f} %)"
+    band = a.get("band_si_pct")
+    if band is not None:
+        where = "above" if a.get("verdict") == "above_band" else "within"
+        words = a.get("band_words") or "band"
+        text += f", {where} the {band:.1f} % {words}"
     return text
 
 
-def asymmetry(left: Any, right: Any, metrics: Any = None) -> dict[str, Any]:
+def asymmetry(
+    left: Any, right: Any, metrics: Any = None, bands: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Left/right asymmetry per metric.
 
     Parameters
@@ -197,6 +423,8 @@ def asymmetry(left: Any, right: Any, metrics: Any = None) -> dict[str, Any]:
         Columnar tables of the (valid) left and right stances, or the values of one metric.
     metrics : iterable of str, optional
         Metrics to compare (default: every numeric column present on both sides).
+    bands : dict, optional
+        The lab's reference bands (see :func:`reference_band`).
 
     Returns
     -------
@@ -205,17 +433,17 @@ def asymmetry(left: Any, right: Any, metrics: Any = None) -> dict[str, Any]:
         for that one metric.
     """
     if not isinstance(left, dict) or not isinstance(right, dict):
-        return asymmetry_of(left, right)
+        return asymmetry_of(left, right, bands=bands)
     if metrics is None:
         metrics = [
             k
             for k in left
             if k in right and np.asarray(left[k]).dtype.kind == "f" and k not in _NOT_COMPARED
         ]
-    return {m: asymmetry_of(left[m], right[m], m, LABELS.get(m, "")) for m in metrics}
+    return {m: asymmetry_of(left[m], right[m], m, LABELS.get(m, ""), bands) for m in metrics}
 
 
-_NOT_COMPARED = {"start_s", "end_s", "baseline_n"}
+_NOT_COMPARED = {"start_s", "end_s", "sample_start", "sample_end", "baseline_n", "cop_ml_m"}
 
 LABELS = {
     "contact_time_s": "Contact time",
@@ -245,6 +473,11 @@ LABELS = {
     "propulsive_impulse_ns": "Propulsive impulse",
     "propulsive_impulse_bw_s": "Propulsive impulse",
     "step_time_s": "Step time",
+    "step_width_m": "Step width",
+    "peak_braking_n": "Peak braking force",
+    "peak_braking_bw": "Peak braking force",
+    "peak_propulsive_n": "Peak propulsive force",
+    "peak_propulsive_bw": "Peak propulsive force",
     "stride_time_s": "Stride time",
     "pelvic_drop_deg": "Contralateral pelvic drop",
     "pelvic_drop_pct": "Pelvic drop timing",

@@ -27,6 +27,18 @@ and slow drift do not change what is found:
   below ``off`` again, so ``on`` only confirms the contact and does not delay it. The metrics
   place contact and toe-off between samples where the force crosses ``off`` (linear
   interpolation; ``Stances.off_n``).
+- **Contact edges by the field's convention.** Detection only finds the stances. Each edge is
+  then moved to where the force crosses ``b + threshold``, b the mean of the flight samples in
+  the ``edge_window_s`` before the contact that lie below ``baseline + threshold / 2`` (the
+  tracked baseline without the edges of slow stances in it), with ``threshold =
+  max(contact_threshold_n, contact_noise_factor x flight noise)`` (robust SD of the flight samples
+  of the initial window) (20 N by default, the
+  convention of running studies; higher when the flight noise makes 20 N meaningless; the
+  value used is ``parameters["contact_threshold_n"]``): outward while the samples stay at or
+  above it (at most ``edge_window_s``, never back past the previous stance's detected end;
+  an edge whose crossing is not found there, e.g. next to a gap, stays where it was found),
+  inward when the detected edge lies below it. ``Stances.off_n`` is then the crossing level.
+  ``contact_threshold_n = 0`` keeps the detector's edges (the insole setting).
 - **Durations.** A contact shorter than ``min_contact_s`` is a blip, not a stance (the flight
   goes on). A drop below ``off`` for less than ``min_flight_s`` does not end the stance.
 - **Gaps and edges.** Runs of at most ``max_gap_s`` missing samples between two measured ones
@@ -43,6 +55,7 @@ stances of a single call (see :class:`forcelab.analysis.StreamingAnalyzer`).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,7 +65,7 @@ from forcelab import _stances
 from forcelab.errors import InputError
 from forcelab.recording import check_rate
 
-REASONS = ("", "partial_start", "partial_end", "gap", "cross_step")
+REASONS = ("", "partial_start", "partial_end", "gap")
 """Reason text per reason code; "" means valid."""
 _REASON_TEXT = np.array(REASONS, dtype=object)
 
@@ -74,19 +87,28 @@ DEFAULT_OPTIONS: dict[str, float] = {
     "noise_alpha": 0.5,
     "min_flight_samples": 3,
     "max_gap_s": 0.02,
+    "contact_threshold_n": 20.0,
+    "contact_noise_factor": 4.0,
+    "edge_window_s": 0.15,
 }
-"""Detection options and their defaults (forces in N, durations in s, fractions of level)."""
+"""Detection options and their defaults (forces in N, durations in s, fractions of level).
+
+``contact_threshold_n`` (0 = off), ``contact_noise_factor`` and ``edge_window_s`` set where
+contact and toe-off are placed after detection (see :func:`edge_threshold_n` and the module
+docstring)."""
 
 SENSOR_OPTIONS: dict[str, dict[str, float]] = {
     "plate": {},
-    "insole": {"on_fraction": 0.10, "off_fraction": 0.08},
+    "insole": {"on_fraction": 0.10, "off_fraction": 0.08, "contact_threshold_n": 0.0},
 }
 """Detection settings per sensor kind (``Stream.sensor``) that replace :data:`DEFAULT_OPTIONS`.
 
 A pressure insole measures the normal force under the sole, which rises and falls more
 gradually than the ground reaction on a plate; contact and toe-off thresholds at 10 % / 8 % of
-the level match the Moticon OpenGo vendor report best (docs/metrics.md). They apply as a pair:
-a caller who sets ``on_fraction`` or ``off_fraction`` gets exactly the fractions asked for.
+the level match the Moticon OpenGo vendor report best (docs/metrics.md), so the edges stay
+there (``contact_threshold_n`` 0: no 20 N refinement) unless the caller sets
+``contact_threshold_n``. The fractions apply as a pair: a caller who sets ``on_fraction`` or
+``off_fraction`` gets exactly the fractions asked for.
 """
 
 _PAIRED = ("on_fraction", "off_fraction")
@@ -127,7 +149,8 @@ def sensor_options(
     if not own:
         return check_options(given), "defaults"
     if any(k in given for k in _PAIRED):
-        return check_options(given), "caller"
+        rest = {k: v for k, v in own.items() if k not in _PAIRED}
+        return check_options({**rest, **given}), "caller"
     return check_options({**own, **given}), f"{sensor} defaults"
 
 
@@ -216,6 +239,7 @@ def sample_counts(opts: dict[str, float], rate_hz: float) -> dict[str, int]:
         "min_stats": max(1, int(opts["min_flight_samples"])),
         "init_window": max(1, int(round(opts["init_window_s"] * rate_hz))),
         "max_gap": max(0, int(round(opts["max_gap_s"] * rate_hz))),
+        "edge_window": max(0, int(round(opts["edge_window_s"] * rate_hz))),
     }
 
 
@@ -289,6 +313,28 @@ def initial_state(window: np.ndarray, opts: dict[str, float]) -> tuple[float, fl
     return base, float(np.std(low)), max(float(hi) - base, 0.0)
 
 
+def flight_noise_n(window: np.ndarray, opts: dict[str, float]) -> float:
+    """Robust noise SD (N) of the flight samples of the initial window.
+
+    ``1.4826 x MAD / sqrt(2)`` of the differences between neighbouring flight samples (those
+    :func:`initial_state` takes for the baseline). Differences ignore a slow drift, the median
+    ignores the few rising and falling edge samples, so a clean, zeroed flight gives 0 N and
+    white noise or mains ripple gives its SD. Used for the contact threshold
+    (:func:`edge_threshold_n`), not by the detector.
+    """
+    vals = window[np.isfinite(window)]
+    if vals.size < 3:
+        return 0.0
+    lo, hi = _percentiles_2_98(vals)
+    span = float(hi - lo)
+    low = vals <= lo + 0.1 * span if span >= opts["min_level_n"] else np.ones(vals.size, bool)
+    pair = low[1:] & low[:-1]
+    if not pair.any():
+        return 0.0
+    d = np.diff(vals)[pair]
+    return float(1.4826 * np.median(np.abs(d - np.median(d))) / math.sqrt(2.0))
+
+
 def first_finite(x: np.ndarray, count: int) -> np.ndarray:
     """The first ``count`` finite samples of ``x`` (all of them when there are fewer)."""
     out = x[:count]
@@ -324,6 +370,71 @@ def make_detector(opts: dict[str, float], rate_hz: float, init: tuple[float, flo
     )
 
 
+def edge_threshold_n(opts: dict[str, float], noise_n: float) -> float | None:
+    """Force above baseline (N) where contact and toe-off are placed, or None (edges as found).
+
+    ``max(contact_threshold_n, contact_noise_factor * noise_n)`` with the stream's flight noise
+    ``noise_n`` (N, :func:`flight_noise_n`); None when ``contact_threshold_n`` is 0.
+    """
+    if opts["contact_threshold_n"] <= 0:
+        return None
+    return float(max(opts["contact_threshold_n"], opts["contact_noise_factor"] * noise_n))
+
+
+def refine_edges(
+    x: np.ndarray,
+    start: np.ndarray,
+    end: np.ndarray,
+    baseline_n: np.ndarray,
+    threshold_n: float,
+    window: int,
+    prev_end: int,
+    final: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Contact edges at ``baseline + threshold_n`` (compiled kernel ``refine_edges``).
+
+    Parameters
+    ----------
+    x : ndarray
+        The force (N) the stance indices refer to (missing samples bridged as detected).
+    start, end : ndarray of int64
+        Detected stance edges (end exclusive).
+    baseline_n : ndarray
+        Per-stance baseline (N) tracked by the detector; the level is measured above the mean
+        of the flight samples just before each contact that lie below it + ``threshold_n / 2``
+        (this baseline when there are fewer than 3).
+    threshold_n : float
+        Crossing level above the baseline (N).
+    window : int
+        Samples an edge may move outward at most.
+    prev_end : int
+        Detected end of the stance before ``start[0]`` (the first walk back stops there).
+    final : bool
+        False while more samples may still come (streaming).
+
+    Returns
+    -------
+    tuple
+        New start, new end, the edge level per stance (N; contact and toe-off are interpolated
+        at it) and the pending flags (toe-off walk needs more samples; only when not ``final``).
+    """
+    lower = np.empty_like(start)
+    if start.size:
+        lower[0] = prev_end
+        lower[1:] = end[:-1]
+    new_s, new_e, level, pending = _stances.refine_edges(
+        np.ascontiguousarray(x, dtype=np.float64),
+        np.ascontiguousarray(start, dtype=np.int64),
+        np.ascontiguousarray(end, dtype=np.int64),
+        np.ascontiguousarray(baseline_n, dtype=np.float64),
+        float(threshold_n),
+        np.ascontiguousarray(lower, dtype=np.int64),
+        int(window),
+        bool(final),
+    )
+    return new_s, new_e, level, pending.astype(bool)
+
+
 @dataclass
 class Stances:
     """Detected stances of one force signal, as columns.
@@ -335,8 +446,7 @@ class Stances:
     valid : ndarray of bool
         True for complete stances that can be used in statistics.
     reason : ndarray of str
-        Why a stance is invalid ("partial_start", "partial_end", "gap", "cross_step"); "" when
-        valid.
+        Why a stance is invalid ("partial_start", "partial_end", "gap"); "" when valid.
     baseline_n : ndarray of float64
         Baseline (N) tracked from the flight before each stance; metrics are measured above it.
     rate_hz : float
@@ -450,14 +560,23 @@ def detect_stances(force_n: Any, rate_hz: float, **options: Any) -> Stances:
         # the detector met missing samples: bridge short dropouts and detect again
         bridged, n_bridged = bridge_gaps(x, counts["max_gap"])
         if n_bridged:
+            x = bridged
             init, det, parts = run(bridged)
     start, end, code, base, off_n = (np.concatenate(c) for c in zip(*parts, strict=True))
+    threshold_n = edge_threshold_n(
+        opts, flight_noise_n(first_finite(x, counts["init_window"]), opts)
+    )
+    if threshold_n is not None:
+        start, end, off_n, _ = refine_edges(
+            x, start, end, base, threshold_n, counts["edge_window"], prev_end=0, final=True
+        )
     params = {
         "options": opts,
         "initial_baseline_n": init[0],
         "initial_noise_n": init[1],
         "initial_level_n": init[2],
         "bridged_samples": n_bridged,
+        "contact_threshold_n": threshold_n,
         "method": "hysteresis thresholds above a baseline tracked from flight phases",
         "implementation": "compiled",
     }

@@ -6,23 +6,36 @@ All forces are measured above the stance's tracked baseline (``Stances.baseline_
 - ``peak_force_n``: maximum vertical force in the stance.
 - ``first_peak_n`` / ``second_peak_n``: maximum in the first / second half of the stance;
   ``trough_n``: minimum between them (walking's loading-response peak, mid-stance valley and
-  push-off peak). Walking-only: all three are None (NaN) unless the stance has a real double
-  hump: both humps exceed the trough by ``double_hump_fraction`` x peak force and the trough
-  lies within :data:`TROUGH_WINDOW_PCT` (30-70 %) of stance. A running stance (one active
-  peak) has none.
+  push-off peak). Walking-only: all three are None (NaN) unless the stance has a walking
+  double hump: the trough lies within :data:`TROUGH_WINDOW_PCT` (30-70 %) of stance and both
+  humps exceed it by ``double_hump_fraction`` x peak force (``peak_pattern``
+  "double_hump"), or the valley is shallow or flat but the first peak lies in the first 35 %
+  and the second in the last 35 % of stance (:data:`WALKING_PEAKS_PCT`; "shallow_valley":
+  the values are given and flagged, as a gait report gives them). A running stance (one
+  active peak) has none ("single_peak").
 - ``impact_peak_n`` / ``impact_peak_pct``: the running maximum inside the first
   ``impact_window_pct`` % of stance that is followed by a drop of more than
   ``impact_prominence_fraction`` x peak before the force exceeds it again; None (NaN) otherwise.
 - ``midstance_peak_n`` / ``midstance_peak_pct``: the active peak: the maximum after that drop when
-  there is an impact peak, else the stance maximum; timing in % of contact time.
+  there is an impact peak, else the stance maximum; timing in % of contact time. A running
+  metric: None for a double-hump stance (its two peaks are compared instead).
 - ``valr_n_s`` / ``vilr_n_s``: average / instantaneous (largest sample-to-sample) loading rate
   between 20 % and 80 % of the impact peak on the rising edge (crossings linearly interpolated);
   without an impact peak the reference force is the force at ``surrogate_pct`` % (13 %) of
   stance (Ueda et al. 2016). ``loading_rate_method`` names what was used per stance:
   "impact_peak", "stance_13pct" or "none".
 - ``impulse_ns``: sum of force / rate (rectangle rule), N*s.
+- ``loading_rate_quality``: "indicative" when the rate is below :data:`MIN_LOADING_RATE_HZ`
+  (500 Hz: insoles, HX711 boards), else "measured". ``loading_rate_note``:
+  :data:`VILR_BELOW_VALR` when the VILR came out below the VALR, which the definitions rule
+  out (too few samples on the rising edge); that VILR is then None, "" otherwise.
 - ``braking_impulse_ns`` / ``propulsive_impulse_ns``: time integral of the negative / positive
   part of the anterior-posterior force (only with ``ap_force_n``).
+- ``peak_braking_n`` / ``peak_propulsive_n``: largest backward (braking, reported positive) /
+  forward (propulsive) anterior-posterior force in the stance, 0 when the force never points
+  that way (only with ``ap_force_n``; Napier et al. 2018: peak braking force predicted running
+  injury prospectively).
+- ``sample_start`` / ``sample_end``: first and one-past-last sample index of the stance.
 - ``start_s`` / ``end_s`` / ``contact_time_s``: contact and toe-off are placed between samples
   where the force crosses the stance's ``off`` threshold (linear interpolation).
 - ``flight_time_s``: time from the previous stance's end to this stance's start in the same
@@ -60,6 +73,14 @@ METRIC_OPTIONS: dict[str, float] = {
 TROUGH_WINDOW_PCT = (30.0, 70.0)
 """Where the trough of a double hump must lie, in % of stance (first index, last index)."""
 
+WALKING_PEAKS_PCT = (35.0, 65.0)
+"""A shallow or flat valley still makes a walking double hump when the first peak lies at most
+35 % and the second at least 65 % into the stance (a running peak lies near the middle)."""
+
+PEAK_PATTERNS = ("single_peak", "double_hump", "shallow_valley")
+"""Peak pattern name per pattern code of the kernel."""
+_PATTERN_TEXT = np.array(PEAK_PATTERNS, dtype=object)
+
 FORCE_METRICS = (
     "peak_force_n",
     "midstance_peak_n",
@@ -67,7 +88,20 @@ FORCE_METRICS = (
     "first_peak_n",
     "trough_n",
     "second_peak_n",
+    "peak_braking_n",
+    "peak_propulsive_n",
 )
+
+MIN_LOADING_RATE_HZ = 500.0
+"""Loading rates from data sampled below this rate (Hz) are flagged "indicative": the 20-80 %
+rise of a running impact lasts 10-30 ms, a handful of samples at 100-300 Hz."""
+
+LOADING_RATE_QUALITY = ("measured", "indicative")
+"""``loading_rate_quality`` per stance: measured at >= 500 Hz, or indicative below."""
+
+VILR_BELOW_VALR = "vilr_below_valr"
+"""``loading_rate_note`` of a stance whose VILR came out below its VALR (impossible by the
+definitions: too few samples on the rising edge); its VILR is not given."""
 RATE_METRICS = ("valr_n_s", "vilr_n_s")
 IMPULSE_METRICS = ("impulse_ns", "braking_impulse_ns", "propulsive_impulse_ns")
 
@@ -130,6 +164,8 @@ def kernel_metrics(
         opts["double_hump_fraction"],
         TROUGH_WINDOW_PCT[0] / 100.0,
         TROUGH_WINDOW_PCT[1] / 100.0,
+        WALKING_PEAKS_PCT[0] / 100.0,
+        WALKING_PEAKS_PCT[1] / 100.0,
     )
 
 
@@ -190,6 +226,8 @@ def assemble(
     table: dict[str, np.ndarray] = {
         "start_s": t0_s + start_f / rate_hz,
         "end_s": t0_s + end_f / rate_hz,
+        "sample_start": start + index_offset,
+        "sample_end": end + index_offset,
         "contact_time_s": (end_f - start_f) / rate_hz,
     }
     for name in ("peak_force_n", "midstance_peak_n", "impact_peak_n"):
@@ -197,8 +235,15 @@ def assemble(
     with np.errstate(invalid="ignore", divide="ignore"):
         table["midstance_peak_pct"] = 100.0 * raw["midstance_idx"] / n
         table["impact_peak_pct"] = 100.0 * raw["impact_idx"] / n
-    for name in ("first_peak_n", "trough_n", "second_peak_n", "valr_n_s", "vilr_n_s"):
+    for name in ("first_peak_n", "trough_n", "second_peak_n", "valr_n_s"):
         table[name] = raw[name]
+    with np.errstate(invalid="ignore"):
+        impossible = raw["vilr_n_s"] < raw["valr_n_s"]
+    table["vilr_n_s"] = np.where(impossible, np.nan, raw["vilr_n_s"])
+    table["loading_rate_note"] = np.where(impossible, VILR_BELOW_VALR, "").astype(object)
+    quality = LOADING_RATE_QUALITY[int(rate_hz < MIN_LOADING_RATE_HZ)]
+    table["loading_rate_quality"] = np.full(len(stances), quality, dtype=object)
+    table["peak_pattern"] = _PATTERN_TEXT[raw["peak_pattern"].astype(np.intp)]
     table["loading_rate_method"] = _METHOD_TEXT[raw["loading_rate_method"].astype(np.intp)]
     table["impulse_ns"] = raw["impulse_ns"]
     braking = np.full(len(stances), np.nan)
@@ -210,6 +255,7 @@ def assemble(
         propulsive = (csp[end] - csp[start]) / rate_hz
     table["braking_impulse_ns"] = braking
     table["propulsive_impulse_ns"] = propulsive
+    table["peak_braking_n"], table["peak_propulsive_n"] = ap_peaks(ap, start, end)
     flight = np.full(len(stances), np.nan)
     if len(stances) > 1:
         flight[1:] = (start_f[1:] - end_f[:-1]) / rate_hz
@@ -224,6 +270,25 @@ def assemble(
         for name in FORCE_METRICS + RATE_METRICS + IMPULSE_METRICS:
             table[bw_name(name)] = table[name] / bw_n
     return table
+
+
+def ap_peaks(
+    ap: np.ndarray | None, start: np.ndarray, end: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Peak braking and propulsive force (N, both >= 0) per stance, NaN without ``ap``.
+
+    ``ap`` is the anterior-posterior force (N, positive forward) of the samples the stance
+    indices refer to; a stance with a missing AP sample gets NaN.
+    """
+    m = start.shape[0]
+    if ap is None or m == 0:
+        return np.full(m, np.nan), np.full(m, np.nan)
+    idx = np.column_stack([start, end]).ravel()
+    last = idx[-1] >= ap.shape[0]
+    cut = idx[:-1] if last else idx
+    lowest = np.minimum.reduceat(ap, cut)[::2]
+    highest = np.maximum.reduceat(ap, cut)[::2]
+    return np.maximum(-lowest, 0.0), np.maximum(highest, 0.0)
 
 
 def stance_metrics(

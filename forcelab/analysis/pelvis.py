@@ -313,8 +313,10 @@ MIN_SHARE_WITH_DROP = 0.5
 def medio_lateral_axis(left_xyz: np.ndarray, right_xyz: np.ndarray, vertical_axis: int) -> int:
     """The lab axis (not the vertical) along which the left and right landmarks lie apart."""
     d = np.abs(np.asarray(right_xyz, dtype=np.float64) - np.asarray(left_xyz, dtype=np.float64))
-    spread = [np.nanmedian(d[:, a]) if a != vertical_axis and np.isfinite(d[:, a]).any()
-              else -1.0 for a in range(3)]
+    spread = [
+        np.nanmedian(d[:, a]) if a != vertical_axis and np.isfinite(d[:, a]).any() else -1.0
+        for a in range(3)
+    ]
     return int(np.argmax(spread))
 
 
@@ -375,10 +377,14 @@ def add_pelvic_drop(
     neutral, how = neutral_obliquity_deg(obl, static_obl)
     sides = [r.get("side") for r in rows]
     res = pelvic_drop_per_stance(
-        obl, trajectories.rate_hz, trajectories.t0_s,
+        obl,
+        trajectories.rate_hz,
+        trajectories.t0_s,
         np.array([r["start_s"] for r in rows], dtype=np.float64),
         np.array([r["end_s"] for r in rows], dtype=np.float64),
-        sides, neutral, how,
+        sides,
+        neutral,
+        how,
     )
     for r, d, p in zip(rows, res.drop_deg, res.time_pct, strict=True):
         if np.isfinite(d):
@@ -396,8 +402,12 @@ def add_pelvic_drop(
         "neutral_method": how,
         "n_stances_with_value": len(with_value),
         "text": describe_pelvic_drop(
-            np.array([r["pelvic_drop_deg"] if r["pelvic_drop_deg"] is not None else np.nan
-                      for r in candidates]),
+            np.array(
+                [
+                    r["pelvic_drop_deg"] if r["pelvic_drop_deg"] is not None else np.nan
+                    for r in candidates
+                ]
+            ),
             [r["side"] for r in candidates],
         ),
     }

@@ -20,11 +20,13 @@ from forcelab.analysis.detection import (
     as_force,
     bridge_gaps,
     check_options,
+    edge_threshold_n,
     first_finite,
+    flight_noise_n,
     initial_state,
     sample_counts,
 )
-from forcelab.analysis.metrics import TROUGH_WINDOW_PCT, check_metric_options
+from forcelab.analysis.metrics import TROUGH_WINDOW_PCT, WALKING_PEAKS_PCT, check_metric_options
 from forcelab.recording import check_rate
 
 _OK, _PARTIAL_START, _PARTIAL_END, _GAP = 0, 1, 2, 3
@@ -248,25 +250,82 @@ def detect_stances_reference(force_n: Any, rate_hz: float, **options: Any) -> St
     opts = check_options(options)
     counts = sample_counts(opts, rate)
     x, _ = bridge_gaps(x, counts["max_gap"])
-    init = initial_state(first_finite(x, counts["init_window"]), opts)
+    window = first_finite(x, counts["init_window"])
+    init = initial_state(window, opts)
     out = _RefDetector(opts, counts, init).run(x)
     cols = list(zip(*out, strict=True)) if out else [[], [], [], [], []]
+    start = np.array(cols[0], dtype=np.int64)
+    end = np.array(cols[1], dtype=np.int64)
+    base = np.array(cols[3], dtype=np.float64)
+    off_n = np.array(cols[4], dtype=np.float64)
+    threshold_n = edge_threshold_n(opts, flight_noise_n(window, opts))
+    if threshold_n is not None:
+        start, end, off_n = refine_edges_reference(
+            x, start, end, base, threshold_n, counts["edge_window"]
+        )
     params = {
         "options": opts,
         "initial_baseline_n": init[0],
         "initial_noise_n": init[1],
         "initial_level_n": init[2],
+        "contact_threshold_n": threshold_n,
         "implementation": "numpy reference",
     }
     return Stances.from_codes(
-        np.array(cols[0], dtype=np.int64),
-        np.array(cols[1], dtype=np.int64),
-        np.array(cols[2], dtype=np.int64),
-        np.array(cols[3], dtype=np.float64),
-        rate,
-        params,
-        off_n=np.array(cols[4], dtype=np.float64),
+        start, end, np.array(cols[2], dtype=np.int64), base, rate, params, off_n=off_n
     )
+
+
+def refine_edges_reference(
+    x: np.ndarray,
+    start: np.ndarray,
+    end: np.ndarray,
+    baseline_n: np.ndarray,
+    threshold_n: float,
+    window: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """NumPy reference of the compiled ``refine_edges`` (whole data, ``final=True``).
+
+    Level: mean of the flight samples before the contact (within ``window``, after the previous
+    stance's detected end) below ``baseline + threshold / 2``, plus ``threshold_n``. Each edge
+    moves to the level crossing: outward over at most ``window`` samples when the edge sample is
+    at or above the level and a finite sample below it is found there, inward otherwise.
+    """
+    new_s, new_e = start.copy(), end.copy()
+    level_n = np.empty(start.shape[0])
+    n = x.shape[0]
+    for k in range(start.shape[0]):
+        s, e = int(start[k]), int(end[k])
+        lower = int(end[k - 1]) if k else 0
+        lo = max(s - window, lower, 0)
+        flight = x[lo:s]
+        use = flight < baseline_n[k] + 0.5 * threshold_n  # NaN (missing) is never below
+        # summed as the kernel sums: four lanes by position, the remainder in lane 0
+        lane = np.arange(flight.size) % 4
+        lane[4 * (flight.size // 4) :] = 0
+        sums = [_seq_sum(0.0, flight[(lane == r) & use]) for r in range(4)]
+        count = int(use.sum())
+        b = ((sums[0] + sums[1]) + (sums[2] + sums[3])) / count if count >= 3 else baseline_n[k]
+        lv = level_n[k] = b + threshold_n
+        if x[s] >= lv:
+            seg = x[lo:s][::-1]  # s-1, s-2, ..., lo
+            stop = np.flatnonzero(~(seg >= lv) | ~np.isfinite(seg))
+            if stop.size and np.isfinite(seg[stop[0]]):
+                new_s[k] = s - stop[0]
+        else:
+            inside = np.flatnonzero(x[s:e] >= lv)
+            if inside.size == 0:
+                continue
+            new_s[k] = s + inside[0]
+        if x[e - 1] >= lv:
+            seg = x[e : min(e + window, n)]
+            stop = np.flatnonzero(~(seg >= lv) | ~np.isfinite(seg))
+            if stop.size and np.isfinite(seg[stop[0]]):
+                new_e[k] = e + stop[0]
+        else:
+            last = np.flatnonzero(x[new_s[k] : e] >= lv)
+            new_e[k] = new_s[k] + (last[-1] + 1 if last.size else 1)
+    return new_s, new_e, level_n
 
 
 def stance_metrics_reference(
@@ -301,6 +360,8 @@ def stance_metrics_reference(
     )
     out = {name: np.full(m, np.nan) for name in names}
     method = np.zeros(m, dtype=np.int8)
+    pattern = np.zeros(m, dtype=np.int8)
+    first_hi, second_lo = WALKING_PEAKS_PCT[0] / 100.0, WALKING_PEAKS_PCT[1] / 100.0
     for k in range(m):
         s, e, b = int(stances.start[k]), int(stances.end[k]), float(stances.baseline_n[k])
         n = e - s
@@ -315,10 +376,17 @@ def stance_metrics_reference(
         out["peak_idx"][k] = p
         out["impulse_ns"][k] = np.sum(f) / rate
         if i2 >= 0:
-            ti = i1 + int(np.argmin(f[i1 : i2 + 1]))
+            seg = f[i1 : i2 + 1]
+            ti = i1 + int(np.argmin(seg))
             tr = f[ti]
+            tl = i1 + int(np.flatnonzero(seg == tr)[-1])  # a flat trough: its middle counts
             hump = hump_frac * mx
-            if m1 - tr >= hump and f[i2] - tr >= hump and trough_lo * n <= ti <= trough_hi * n:
+            if trough_lo * n <= 0.5 * (ti + tl) <= trough_hi * n:
+                if m1 - tr >= hump and f[i2] - tr >= hump:
+                    pattern[k] = 1
+                elif i1 <= first_hi * n and i2 >= second_lo * n:
+                    pattern[k] = 2
+            if pattern[k]:
                 out["first_peak_n"][k] = m1
                 out["second_peak_n"][k] = f[i2]
                 out["trough_n"][k] = tr
@@ -351,6 +419,9 @@ def stance_metrics_reference(
             jend = min(math.floor(n * surr), n - 1)
             fref = f[jend]
             method[k] = 2
+        if pattern[k]:
+            out["midstance_peak_n"][k] = np.nan
+            out["midstance_idx"][k] = np.nan
         if fref <= 0.0 or jend < 1:
             method[k] = 0
             continue
@@ -375,4 +446,30 @@ def stance_metrics_reference(
         if lo <= j80:
             out["vilr_n_s"][k] = np.max(np.diff(f[lo - 1 : j80 + 1]) * rate)
     out["loading_rate_method"] = method
+    out["peak_pattern"] = pattern
     return out
+
+
+def alternation_reference(looks_right: np.ndarray, same_cost: float) -> np.ndarray:
+    """NumPy reference of the compiled ``alternation`` kernel: every foot sequence's cost by
+    dynamic programming over both end states (same costs and tie rules), True = right."""
+    obs = np.asarray(looks_right, dtype=bool)
+    n = obs.size
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    miss = np.stack([obs.astype(float), (~obs).astype(float)], axis=1)  # cost of left, right
+    cost = miss[0] + 1e-6 * miss[0]
+    back = np.zeros((n, 2), dtype=np.intp)
+    for k in range(1, n):
+        new = np.empty(2)
+        for state in (0, 1):
+            alt, stay = cost[1 - state], cost[state] + same_cost
+            back[k, state] = 1 - state if alt <= stay else state
+            new[state] = min(alt, stay)
+        cost = new + miss[k]
+    path = np.empty(n, dtype=bool)
+    last = 0 if cost[0] <= cost[1] else 1
+    for k in range(n - 1, -1, -1):
+        path[k] = bool(last)
+        last = back[k, last]
+    return path

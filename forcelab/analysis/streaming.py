@@ -20,8 +20,11 @@ from forcelab.analysis.detection import (
     as_force,
     bridge_gaps,
     check_options,
+    edge_threshold_n,
+    flight_noise_n,
     initial_state,
     make_detector,
+    refine_edges,
     sample_counts,
 )
 from forcelab.analysis.metrics import (
@@ -104,6 +107,9 @@ class StreamingAnalyzer:
         self._detector = None
         self._buf = np.empty(0, dtype=np.float64)
         self._buf0 = 0  # global index of self._buf[0]
+        self._ap = np.empty(0, dtype=np.float64)  # AP force from global index self._ap0 on
+        self._ap0 = 0
+        self._has_ap = False
         self._n_finite = 0
         self._prev_end = float("nan")  # toe-off of the last stance returned (samples)
         self._prev_gap = False
@@ -113,25 +119,37 @@ class StreamingAnalyzer:
         self.initial_state: tuple[float, float, float] | None = None
         self._held = np.empty(0, dtype=np.float64)  # trailing dropout that may be bridged
         self._prev = np.nan  # last sample passed to the detector
+        self.contact_threshold_n: float | None = None
+        # detected stances whose toe-off crossing is not in the buffer yet (global indices)
+        self._pending: list[np.ndarray] = [np.empty(0, np.int64)] * 2 + [
+            np.empty(0, np.int8),
+            np.empty(0, np.float64),
+        ]
+        self._prev_det_end = 0  # detected end of the last stance released
 
     @property
     def baseline_n(self) -> float | None:
         """Current tracked baseline (N), or None while the analyzer is still initialising."""
         return None if self._detector is None else float(self._detector.base)
 
-    def feed(self, fz_chunk: Any) -> list[dict[str, Any]]:
+    def feed(self, fz_chunk: Any, ap_chunk: Any = None) -> list[dict[str, Any]]:
         """Add samples; return the stances completed by them.
 
         Parameters
         ----------
         fz_chunk : array_like, shape (k,)
             Next vertical force samples in N (NaN = not measured).
+        ap_chunk : array_like, shape (k,), optional
+            The anterior-posterior force of the same samples in N (positive forward), for
+            braking/propulsive peaks and impulses; NaN (unknown) when not given.
 
         Returns
         -------
         list of dict
             Completed stances in time order; keys as ``AnalysisResult.stances`` without
-            ``stream``/``side``; ``start_s``/``end_s`` relative to the first fed sample.
+            ``stream``/``side``; ``start_s``/``end_s`` relative to the first fed sample, and
+            ``sample_start``/``sample_end`` (first and one-past-last sample index of the
+            stance, counted from the first fed sample).
 
         Raises
         ------
@@ -141,6 +159,14 @@ class StreamingAnalyzer:
         if self._flushed:
             raise InputError("this StreamingAnalyzer was flushed; create a new one")
         x = as_force(fz_chunk, "fz_chunk")
+        if ap_chunk is not None:
+            ap = as_force(ap_chunk, "ap_chunk")
+            if ap.shape != x.shape:
+                raise InputError("ap_chunk must have as many samples as fz_chunk")
+            self._has_ap = True
+        else:
+            ap = np.full(x.shape[0], np.nan)
+        self._ap = np.concatenate((self._ap, ap))
         self.n_samples += x.shape[0]
         return self._push(self._bridge(x, final=False))
 
@@ -187,31 +213,68 @@ class StreamingAnalyzer:
             self._start_detector()
             rows += self._run(self._buf)
         self._flushed = True
-        return rows + self._emit(self._detector.finish())
+        return rows + self._emit(self._detector.finish(), final=True)
 
     def _start_detector(self) -> None:
         finite = self._buf[np.isfinite(self._buf)][: self._counts["init_window"]]
         self.initial_state = initial_state(finite, self.options)
+        self.contact_threshold_n = edge_threshold_n(
+            self.options, flight_noise_n(finite, self.options)
+        )
         self._detector = make_detector(self.options, self.rate_hz, self.initial_state)
 
     def _run(self, x: np.ndarray) -> list[dict[str, Any]]:
-        rows = self._emit(self._detector.feed(np.ascontiguousarray(x)))
+        rows = self._emit(self._detector.feed(np.ascontiguousarray(x)), final=False)
         keep = int(self._detector.keep_from)
+        if self._pending[0].size:
+            keep = min(keep, int(self._pending[0][0]))
+        if self.contact_threshold_n is not None:
+            # the contact edge may move back up to edge_window samples
+            keep = max(keep - self._counts["edge_window"] - 1, 0)
         if keep > self._buf0:
             self._buf = self._buf[keep - self._buf0 :].copy()
             self._buf0 = keep
+            self._ap = self._ap[keep - self._ap0 :].copy()
+            self._ap0 = keep
         return rows
 
-    def _emit(self, found: tuple[np.ndarray, ...]) -> list[dict[str, Any]]:
+    def _emit(self, found: tuple[np.ndarray, ...], final: bool) -> list[dict[str, Any]]:
         start, end, code, base, off_n = found
+        if self.contact_threshold_n is not None:
+            start, end, code, base = (
+                np.concatenate((p, f))
+                for p, f in zip(self._pending, (start, end, code, base), strict=True)
+            )
+            if start.shape[0] == 0:
+                return []
+            rs, re, off_n, pending = refine_edges(
+                self._buf,
+                start - self._buf0,
+                end - self._buf0,
+                base,
+                self.contact_threshold_n,
+                self._counts["edge_window"],
+                prev_end=self._prev_det_end - self._buf0,
+                final=final,
+            )
+            ready = int(np.argmax(pending)) if pending.any() else start.shape[0]
+            self._pending = [a[ready:] for a in (start, end, code, base)]
+            if ready == 0:
+                return []
+            self._prev_det_end = int(end[ready - 1])
+            start, end = rs[:ready] + self._buf0, re[:ready] + self._buf0
+            code, base, off_n = code[:ready], base[:ready], off_n[:ready]
         if start.shape[0] == 0:
             return []
         st = Stances.from_codes(
             start - self._buf0, end - self._buf0, code, base, self.rate_hz, off_n=off_n
         )
         raw = kernel_metrics(self._buf, st, self.rate_hz, self.metric_options)
+        ap = None
+        if self._has_ap:
+            ap = self._ap[self._buf0 - self._ap0 :][: self._buf.shape[0]]
         table = assemble(
-            raw, st, self.rate_hz, self.body_mass_kg, None, x=self._buf, index_offset=self._buf0
+            raw, st, self.rate_hz, self.body_mass_kg, ap, x=self._buf, index_offset=self._buf0
         )
         # flight time across calls: the previous stance may have been emitted earlier
         start_f, end_f = contact_edges(self._buf, st, self._buf0)

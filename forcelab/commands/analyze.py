@@ -33,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="store the results in the session file (forcelab .h5 files only); "
                           "with --summary: in every session file, and skip files whose stored "
                           "results are current (resume)")
+    out.add_argument("--bands", metavar="FILE.json",
+                     help="the lab's own asymmetry bands per metric (default: the published "
+                          "bands of healthy runners)")
     out.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                      help="analysis option, e.g. min_contact_s=0.08 (repeatable; see "
                           "docs for the names)")
@@ -132,6 +135,10 @@ def _run_one(args: argparse.Namespace, path, opts: dict) -> int:
 
     options = analysis_options(args.option) or {}
     options.update(_pelvis_options(args, path, opts))
+    if args.bands:
+        from forcelab.commands._bands import load_bands
+
+        options["bands"] = load_bands(args.bands)
     result = analyze_recording(recording, options or None)
     for note in reader_notes(recording):
         print(f"forcelab analyze: note: {note}", file=sys.stderr)

@@ -16,9 +16,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "add a trend across sessions")
     parser.add_argument("-o", "--output", required=True, metavar="OUT",
                         help="report file ending in .html (self-contained) or .pdf")
-    parser.add_argument("--threshold", type=float, default=10.0, metavar="PCT",
-                        help="flag a metric whose symmetry index reaches this many %% "
-                             "(default 10)")
+    parser.add_argument("--bands", metavar="FILE.json",
+                        help="the lab's own asymmetry bands per metric (default: the published "
+                             "bands of healthy runners)")
     parser.add_argument("--anonymize", action="store_true",
                         help="show a pseudonym instead of the athlete's name and id, drop notes")
     parser.add_argument("--force", action="store_true", help="replace an existing report")
@@ -27,12 +27,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build and write the report; prints its path."""
+    from forcelab.commands._bands import load_bands
     from forcelab.report.render import write_report
 
     options = dict(reader_options(args))
     options.pop("trial", None)
+    bands = load_bands(args.bands) if args.bands else None
     out = write_report(args.paths, args.output, overwrite=args.force, reader_options=options,
-                       trial=getattr(args, "trial", None), threshold_pct=args.threshold,
-                       anonymize=args.anonymize)
+                       trial=getattr(args, "trial", None), bands=bands, anonymize=args.anonymize)
     print(out)
     return 0

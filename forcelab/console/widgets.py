@@ -20,6 +20,8 @@ import pyqtgraph as pg
 from PyQt5.QtCore import Qt
 from PyQt5.QtWidgets import QFrame, QGridLayout, QLabel, QVBoxLayout, QWidget
 
+from forcelab.analysis import symmetry_text
+
 LEFT_COLOUR = (31, 119, 180)
 RIGHT_COLOUR = (255, 127, 14)
 OTHER_COLOURS = [(44, 160, 44), (148, 103, 189), (140, 86, 75), (127, 127, 127)]
@@ -43,12 +45,7 @@ def describe_si(si_pct: float | None) -> str:
     Returns e.g. ``"7.8 % higher on the left"``, ``"symmetric"`` below 0.05 %, ``"n/a"`` when
     the index is unknown.
     """
-    if si_pct is None or not math.isfinite(si_pct):
-        return "n/a"
-    if abs(si_pct) < 0.05:
-        return "symmetric"
-    side = "right" if si_pct > 0 else "left"
-    return f"{abs(si_pct):.1f} % higher on the {side}"
+    return symmetry_text(si_pct)
 
 
 class LiveForcePlot(pg.PlotWidget):

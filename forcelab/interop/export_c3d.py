@@ -23,7 +23,8 @@ Layout of the file (documented for Visual3D, Mokka, OpenSim and ezc3d users in d
 - Every other channel (insole pressures, IMU, raw cells, COP of insoles) is an analog channel
   ``<stream>_<channel>`` with its unit.
 - EVENT: "Foot Strike" and "Foot Off" per stance with context "Left"/"Right" (or "General"
-  when the side is unknown), times in s from frame 1.
+  when the side is unknown), times in s from frame 1; at the foot strike also "Crossover" for
+  a crossover step (negative step width) and "Double Contact" for a same-foot double contact.
 """
 
 from __future__ import annotations
@@ -229,11 +230,10 @@ def build_c3d(
         _set_param(c, "EVENT", "CONTEXTS", np.array([ctx for _, ctx, _ in events]))
         _set_param(c, "EVENT", "LABELS", np.array([lab for _, _, lab in events]))
         _set_param(c, "EVENT", "DESCRIPTIONS", np.array([
-            "foot touches the ground" if lab == "Foot Strike" else "foot leaves the ground"
-            for _, _, lab in events]))
+            _EVENT_TEXT[lab] for _, _, lab in events]))
         _set_param(c, "EVENT", "SUBJECTS", np.array([subject] * len(events)))
         _set_param(c, "EVENT", "ICON_IDS", np.array(
-            [1 if lab == "Foot Strike" else 2 for _, _, lab in events], dtype=np.int64))
+            [_EVENT_ICON.get(lab, 0) for _, _, lab in events], dtype=np.int64))
         _set_param(c, "EVENT", "GENERIC_FLAGS", np.zeros(len(events), dtype=np.int64))
     if subject:
         _set_param(c, "SUBJECTS", "USED", np.array([1], dtype=np.int64))
@@ -252,6 +252,15 @@ def build_c3d(
     return c
 
 
+_EVENT_TEXT = {
+    "Foot Strike": "foot touches the ground",
+    "Foot Off": "foot leaves the ground",
+    "Crossover": "foot lands across the other foot's line (negative step width)",
+    "Double Contact": "the same foot lands twice in a row (a skip or stumble)",
+}
+_EVENT_ICON = {"Foot Strike": 1, "Foot Off": 2}
+
+
 def _events(stances: list[dict[str, Any]], t0_s: float) -> list[tuple[float, str, str]]:
     events: list[tuple[float, str, str]] = []
     for s in stances:
@@ -260,6 +269,11 @@ def _events(stances: list[dict[str, Any]], t0_s: float) -> list[tuple[float, str
         ctx = _side_context(s.get("side"))
         if s.get("reason") != "partial_start":
             events.append((float(s["start_s"]) - t0_s, ctx, "Foot Strike"))
+            # the analysis' crossover steps and double contacts, at the foot strike
+            if s.get("crossover"):
+                events.append((float(s["start_s"]) - t0_s, ctx, "Crossover"))
+            if s.get("double_contact"):
+                events.append((float(s["start_s"]) - t0_s, ctx, "Double Contact"))
         if s.get("reason") != "partial_end":
             events.append((float(s["end_s"]) - t0_s, ctx, "Foot Off"))
     events = [e for e in events if e[0] >= 0.0 and np.isfinite(e[0])]

@@ -8,7 +8,8 @@ Public API::
 
 Contents: athlete, date, trials; mean left and right stance curves with SD bands (0-100 %
 stance); the mid-stance peak of every stride over time; the asymmetry table (SI, symmetry angle,
-95 % CI, direction, colour against the threshold, default 10 %); contact time, cadence and
+95 % CI, direction, colour against the band healthy runners show for each metric, never for a
+difference the CI cannot tell from zero); contact time, cadence and
 loading rates with the method used; a plain-language paragraph; and the reminder that force
 asymmetry is a loading measure, not a diagnosis. Figures are static matplotlib (Agg) images.
 """

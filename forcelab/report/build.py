@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from forcelab import __version__
+from forcelab.analysis.asymmetry import real_change
 from forcelab.errors import InputError
-from forcelab.report.content import DEFAULT_THRESHOLD_PCT, TrialReport, trial_report
+from forcelab.report.content import TrialReport, trial_report
 
 
 @dataclass
@@ -38,7 +39,6 @@ class Report:
 
     sessions: list[SessionReport]
     trends: dict[str, list[dict[str, Any]]]
-    threshold_pct: float
     generated_utc: str
     anonymized: bool
     software: str = f"forcelab {__version__}"
@@ -54,23 +54,12 @@ class Report:
         return list(seen.values())
 
 
-def _check_threshold(threshold_pct: float) -> float:
-    try:
-        value = float(threshold_pct)
-    except (TypeError, ValueError):
-        raise InputError(f"the asymmetry threshold must be a number of %, got {threshold_pct!r}"
-                         ) from None
-    if not 0.0 < value < 100.0:
-        raise InputError(f"the asymmetry threshold must be between 0 and 100 %, got {value:g}")
-    return value
-
-
 def build_report(
     paths: list[str | Path],
     *,
     reader_options: dict[str, Any] | None = None,
     trial: str | None = None,
-    threshold_pct: float = DEFAULT_THRESHOLD_PCT,
+    bands: dict[str, Any] | None = None,
     anonymize: bool = False,
     analysis_options: dict[str, Any] | None = None,
 ) -> Report:
@@ -84,8 +73,10 @@ def build_report(
         Options for non-session recordings (rate_hz, vertical, map, cop_ml, body_mass_kg, ...).
     trial : str, optional
         Only this trial of each session file.
-    threshold_pct : float
-        Symmetry index (%) above which the report flags a metric (default 10 %).
+    bands : dict, optional
+        The lab's asymmetry reference bands (see
+        :func:`forcelab.analysis.asymmetry.reference_band`); default: the published bands of
+        healthy runners.
     anonymize : bool
         Show pseudonyms instead of names and ids, drop free-text notes.
     analysis_options : dict, optional
@@ -98,14 +89,15 @@ def build_report(
     Raises
     ------
     InputError
-        If no input is given or the threshold makes no sense.
+        If no input is given.
     """
     from forcelab.interop.export_common import load_source
     from forcelab.store import is_session_file
 
     if not paths:
         raise InputError("give at least one session file or recording to report on")
-    threshold = _check_threshold(threshold_pct)
+    if bands:
+        analysis_options = {**(analysis_options or {}), "bands": bands}
     sessions = []
     parameters: dict[str, Any] = {}
     for p in paths:
@@ -119,15 +111,35 @@ def build_report(
             result = t.analysis(analysis_options) if t.stances(analysis_options) else None
             if result is not None and not parameters:
                 parameters = dict(getattr(result, "parameters", {}) or {})
-            tr = trial_report(label, t.name, t.info, t.recording, result, threshold)
+            tr = trial_report(label, t.name, t.info, t.recording, result)
             if t.analysis_error:
                 tr.warnings.append(f"No stances analysed: {t.analysis_error}")
             trials.append(tr)
         sessions.append(SessionReport(label, source.path, source.kind, source.athlete,
                                       source.date, source.session, trials))
-    return Report(sessions, _trends(sessions), threshold,
+    return Report(sessions, _trends(sessions),
                   datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), anonymize,
                   analysis_parameters=parameters)
+
+
+def _mark_real_changes(points: list[dict[str, Any]]) -> None:
+    """Say per point whether its SI really changed from the previous comparable point
+    (``change``: "changed by +3.1 points" / "no real change (±2.4 points is noise)" / "")."""
+    previous = None
+    for point in points:
+        point["change"] = ""
+        a = point.pop("asymmetry", None)
+        if not a or a.get("si_pct") is None:
+            continue
+        if previous is not None:
+            c = real_change(previous, a)
+            if c is not None:
+                point["change"] = (
+                    f"changed by {c['change_pct']:+.1f} points" if c["changed"] else
+                    f"no real change ({c['change_pct']:+.1f} points; "
+                    f"±{c['smallest_real_change_pct']:.1f} is noise)"
+                )
+        previous = a
 
 
 def _trends(sessions: list[SessionReport]) -> dict[str, list[dict[str, Any]]]:
@@ -154,7 +166,10 @@ def _trends(sessions: list[SessionReport]) -> dict[str, list[dict[str, Any]]]:
                                "si_pct": p.si_pct if p else None,
                                "ci95_pct": p.ci95_pct if p else None,
                                "higher": p.higher if p else None,
+                               "band_si_pct": p.band_si_pct if p else None,
+                               "asymmetry": p.asymmetry if p else None,
                                "left": p.left if p else "n/a", "right": p.right if p else "n/a"})
         if sum(p["si_pct"] is not None for p in points) >= 2:
+            _mark_real_changes(points)
             trends[aid] = points
     return trends

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from forcelab.analysis import symmetry_text
 from forcelab.recording import Recording
 
 #: the force-asymmetry disclaimer every report carries
@@ -23,7 +24,6 @@ DISCLAIMER = (
     "athlete, and it says nothing by itself about injury or its cause."
 )
 
-DEFAULT_THRESHOLD_PCT = 10.0
 CURVE_POINTS = 101
 
 #: metrics of the asymmetry table, in order: (base name, label, kind)
@@ -36,7 +36,15 @@ TABLE_METRICS = (
     ("impulse", "Vertical impulse", "impulse"),
     ("contact_time_s", "Contact time", "time"),
     ("flight_time_s", "Flight time", "time"),
+    ("first_peak", "First peak (walking)", "walking"),
+    ("trough", "Trough between the peaks (walking)", "walking"),
+    ("second_peak", "Second peak (walking)", "walking"),
+    ("peak_braking", "Peak braking force", "fore-aft"),
+    ("peak_propulsive", "Peak propulsive force", "fore-aft"),
 )
+#: kinds of TABLE_METRICS rows left out when neither side has a value (a run has no walking
+#: peaks, a plate without a fore-aft channel no braking force)
+OPTIONAL_KINDS = ("walking", "fore-aft")
 
 
 def metric_key(available: Any, base: str, prefer_bw: bool = True) -> tuple[str, str] | None:
@@ -115,7 +123,10 @@ class AsymmetryRow:
     ci95_pct: tuple[float, float] | None
     higher: str | None
     text: str
-    level: str  # "ok", "watch", "flag" or "na"
+    level: str  # see LEVELS
+    band_si_pct: float | None = None
+    band_source: str | None = None
+    asymmetry: dict[str, Any] | None = None  # the analysis's own figures of this metric
 
 
 @dataclass
@@ -140,15 +151,23 @@ class TrialReport:
     warnings: list[str] = field(default_factory=list)
 
 
-def level_of(si_pct: float | None, threshold_pct: float) -> str:
-    """Colour class of a symmetry index against the threshold."""
-    if si_pct is None:
+#: Colour classes of an asymmetry row: "noise" (the CI cannot tell it from zero: never
+#: coloured), "ok" (detectable, within the metric's healthy band), "watch" (|SI| above the band
+#: but the CI reaches into it), "flag" (the whole CI beyond the band), "na" (not compared).
+LEVELS = ("na", "noise", "ok", "watch", "flag")
+
+
+def level_of(a: dict[str, Any]) -> str:
+    """Colour class of one metric's asymmetry (an ``asymmetry_of`` result), see :data:`LEVELS`."""
+    si, ci, band = _num(a.get("si_pct")), a.get("ci95_pct"), _num(a.get("band_si_pct"))
+    if si is None:
         return "na"
-    if abs(si_pct) >= threshold_pct:
-        return "flag"
-    if abs(si_pct) >= threshold_pct / 2.0:
-        return "watch"
-    return "ok"
+    if not a.get("detectable") or ci is None:
+        return "noise"
+    if band is None or a.get("verdict") != "above_band":
+        return "ok"
+    nearest = min(abs(float(ci[0])), abs(float(ci[1])))
+    return "flag" if nearest > band else "watch"
 
 
 def stance_curves(recording: Recording, stances: list[dict[str, Any]], body_mass_kg: float | None
@@ -205,7 +224,7 @@ def stride_peaks(stances: list[dict[str, Any]], body_mass_kg: float | None
     return {k: (np.asarray(t), np.asarray(v)) for k, (t, v) in out.items()}
 
 
-def asymmetry_rows(asymmetry: dict[str, Any], threshold_pct: float) -> list[AsymmetryRow]:
+def asymmetry_rows(asymmetry: dict[str, Any]) -> list[AsymmetryRow]:
     """The asymmetry table rows for the metrics the analysis compared."""
     rows = []
     for base, label, _kind in TABLE_METRICS:
@@ -214,6 +233,8 @@ def asymmetry_rows(asymmetry: dict[str, Any], threshold_pct: float) -> list[Asym
             continue
         key, unit = found
         a = asymmetry[key] or {}
+        if _kind in OPTIONAL_KINDS and not (a.get("left_n") or a.get("right_n")):
+            continue
         left = f"{mean_sd(a.get('left_mean'), a.get('left_sd'), unit)} (n={a.get('left_n', 0)})"
         right = (f"{mean_sd(a.get('right_mean'), a.get('right_sd'), unit)}"
                  f" (n={a.get('right_n', 0)})")
@@ -223,7 +244,8 @@ def asymmetry_rows(asymmetry: dict[str, Any], threshold_pct: float) -> list[Asym
             _num(c) is not None for c in ci) else None
         rows.append(AsymmetryRow(label, key, unit, left, right, si,
                                  _num(a.get("symmetry_angle_pct")), ci_t, a.get("higher"),
-                                 str(a.get("text") or ""), level_of(si, threshold_pct)))
+                                 str(a.get("text") or ""), level_of(a),
+                                 _num(a.get("band_si_pct")), a.get("band_source"), dict(a)))
     return rows
 
 
@@ -243,12 +265,16 @@ def gait_table(summary: dict[str, Any]) -> tuple[list[tuple[str, str, str]], tup
     rows = []
     specs = [("contact_time_s", "Contact time", "s"), ("flight_time_s", "Flight time", "s"),
              ("step_time_s", "Step time", "s"), ("stride_time_s", "Stride time", "s"),
-             ("cadence_spm", "Cadence", "spm")]
+             ("cadence_spm", "Cadence", "spm"), ("step_width_m", "Step width", "mm"),
+             ("crossover_pct", "Crossover steps", "%")]
+    indicative = any((summary.get(g) or {}).get("loading_rate_quality") == "indicative"
+                     for g in groups)
     for base, label in (("valr", "Average loading rate (VALR)"),
                         ("vilr", "Instantaneous loading rate (VILR)")):
         found = metric_key(summary[groups[0]], base)
         if found:
-            specs.append((found[0], label, found[1]))
+            # below 500 Hz the analysis flags loading rates as indicative
+            specs.append((found[0], label + (" (indicative)" if indicative else ""), found[1]))
     for key, label, unit in specs:
         vals = []
         for g in cols:
@@ -257,6 +283,9 @@ def gait_table(summary: dict[str, Any]) -> tuple[list[tuple[str, str, str]], tup
                 continue
             s = summary.get(g) or {}
             v = s.get(key)
+            if unit == "mm":  # step width is stored in m
+                v = ({k: (x * 1000.0 if x is not None else None) for k, x in v.items()}
+                     if isinstance(v, dict) else v)
             if isinstance(v, dict):
                 text = mean_sd(v.get("mean"), v.get("sd"), unit)
             else:
@@ -281,7 +310,7 @@ def loading_rate_method(stances: list[dict[str, Any]]) -> str:
         f"{m} ×{c}" for m, c in methods.items() if m != top) + ")"
 
 
-def plain_paragraph(tr: TrialReport, threshold_pct: float, summary: dict[str, Any]) -> str:
+def plain_paragraph(tr: TrialReport, summary: dict[str, Any]) -> str:
     """A few sentences a coach reads first."""
     parts = []
     if tr.n_stances:
@@ -293,19 +322,21 @@ def plain_paragraph(tr: TrialReport, threshold_pct: float, summary: dict[str, An
     elif tr.n_invalid:
         parts.append(f"{tr.n_invalid} incomplete or interrupted stances were left out.")
     p = tr.primary
-    if p is not None and p.si_pct is not None and p.higher in ("left", "right"):
-        if p.text:  # the analysis's own coach line
+    if p is not None and p.si_pct is not None:
+        if p.text:  # the analysis's own coach line, worded by its confidence interval
             parts.append(p.text.rstrip(".") + ".")
         else:
-            parts.append(f"{p.label}: {abs(p.si_pct):.1f} % higher on the {p.higher}.")
-        if abs(p.si_pct) >= threshold_pct:
-            parts.append(f"That is above the {threshold_pct:g} % level this report flags, "
-                         "so it is worth watching over the next sessions.")
-        else:
-            parts.append(f"That is below the {threshold_pct:g} % level this report flags.")
-        if p.ci95_pct and p.ci95_pct[0] <= 0.0 <= p.ci95_pct[1]:
+            parts.append(f"{p.label}: {symmetry_text(p.si_pct)}.")
+        if p.level == "noise":
             parts.append("The stride-to-stride spread is as large as the difference, so the "
-                         "two sides cannot be told apart reliably.")
+                         "two sides cannot be told apart; more strides would narrow it.")
+        elif p.level in ("flag", "watch"):
+            parts.append(f"That is more than the {p.band_si_pct:.1f} % healthy runners show"
+                         + (", so it is worth watching over the next sessions."
+                            if p.level == "flag" else
+                            ", though the interval still reaches into that range."))
+        elif p.band_si_pct is not None:
+            parts.append(f"That is within the {p.band_si_pct:.1f} % healthy runners show.")
     elif p is not None:
         parts.append(f"{p.label}: the two sides could not be compared (too few stances "
                      "or values too small).")
@@ -325,13 +356,13 @@ def plain_paragraph(tr: TrialReport, threshold_pct: float, summary: dict[str, An
 
 
 def trial_report(session_label: str, trial_name: str, info: dict[str, Any], recording: Recording,
-                 result: Any, threshold_pct: float) -> TrialReport:
+                 result: Any) -> TrialReport:
     """Build the report content of one analysed trial (``result`` None: nothing was found)."""
     stances = list(result.stances) if result is not None else []
     body_mass = getattr(result, "body_mass_kg", None) or recording.body_mass_kg
     curves, unit = stance_curves(recording, stances, body_mass)
     peaks = stride_peaks(stances, body_mass)
-    rows = asymmetry_rows(dict(getattr(result, "asymmetry", None) or {}), threshold_pct)
+    rows = asymmetry_rows(dict(getattr(result, "asymmetry", None) or {}))
     summary = dict(getattr(result, "summary", None) or {})
     gait_rows, gait_cols = gait_table(summary)
     n_by_side = Counter(str(s.get("side") or s.get("stream") or "all") for s in stances
@@ -347,5 +378,5 @@ def trial_report(session_label: str, trial_name: str, info: dict[str, Any], reco
     tr.primary = next((r for r in rows if r.key.startswith("midstance_peak")), None)
     if not stances:
         tr.warnings.append("No stances were found in this trial.")
-    tr.paragraph = plain_paragraph(tr, threshold_pct, summary)
+    tr.paragraph = plain_paragraph(tr, summary)
     return tr

@@ -108,25 +108,28 @@ def draw_stride_peaks(ax: Any, peaks: dict[str, tuple[np.ndarray, np.ndarray]], 
     ax.set_title(title or "Mid-stance peak, stride by stride", fontsize=10)
 
 
-def trend_figure(points: list[dict[str, Any]], threshold_pct: float, title: str = "") -> Figure:
-    """Symmetry index of the mid-stance peak across sessions (with 95 % CI and threshold band).
+def trend_figure(points: list[dict[str, Any]], title: str = "") -> Figure:
+    """Symmetry index of the mid-stance peak across sessions (with 95 % CI and the band of
+    healthy runners).
 
     Parameters
     ----------
     points : list of dict
-        ``{"label": str, "si_pct": float, "ci95_pct": (lo, hi) or None}`` in time order.
+        ``{"label": str, "si_pct": float, "ci95_pct": (lo, hi) or None,
+        "band_si_pct": float or None}`` in time order.
     """
     fig, ax = _new_figure((6.4, 3.0))
     fig.subplots_adjust(bottom=0.25)
-    draw_trend(ax, points, threshold_pct, title)
+    draw_trend(ax, points, title)
     return fig
 
 
-def draw_trend(ax: Any, points: list[dict[str, Any]], threshold_pct: float, title: str = ""
-               ) -> None:
+def draw_trend(ax: Any, points: list[dict[str, Any]], title: str = "") -> None:
     """Draw :func:`trend_figure`'s content into an existing axes."""
     x = np.arange(len(points))
-    ax.axhspan(-threshold_pct, threshold_pct, color="#e8f3e8", zorder=0)
+    band = next((p["band_si_pct"] for p in points if p.get("band_si_pct")), 0.0)
+    if band:
+        ax.axhspan(-band, band, color="#e8f3e8", zorder=0, label="healthy runners")
     ax.axhline(0.0, color="#888888", linewidth=0.8)
     si = np.array([p["si_pct"] if p.get("si_pct") is not None else np.nan for p in points])
     lo = np.array([p["ci95_pct"][0] if p.get("ci95_pct") else np.nan for p in points])
@@ -138,7 +141,7 @@ def draw_trend(ax: Any, points: list[dict[str, Any]], threshold_pct: float, titl
                     fmt="none", ecolor="#333333", capsize=3, linewidth=1.0)
     ax.set_xticks(x, [p["label"] for p in points], rotation=20, ha="right", fontsize=8)
     ax.set_ylabel("SI (%)  + = right higher")
-    lim = max(threshold_pct * 1.5, float(np.nanmax(np.abs(np.r_[si, lo, hi, 0.0]))) * 1.15)
+    lim = max(band * 1.5, 2.0, float(np.nanmax(np.abs(np.r_[si, lo, hi, 0.0]))) * 1.15)
     ax.set_ylim(-lim, lim)
     ax.set_title(title or "Mid-stance peak asymmetry across sessions", fontsize=10)
 

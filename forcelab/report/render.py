@@ -13,6 +13,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from forcelab.analysis import symmetry_text
 from forcelab.errors import ExportError, InputError
 from forcelab.report.build import Report, SessionReport, build_report
 from forcelab.report.content import DISCLAIMER, TrialReport
@@ -26,9 +27,20 @@ from forcelab.report.figures import (
     trend_figure,
 )
 
-LEVEL_COLOURS = {"ok": "#d9f0d9", "watch": "#fff1c2", "flag": "#f8d0c8", "na": "#eeeeee"}
-LEVEL_WORDS = {"ok": "below threshold", "watch": "approaching threshold",
-               "flag": "above threshold", "na": "n/a"}
+#: Row colours by level (forcelab.report.content.LEVELS): a difference the confidence interval
+#: cannot tell from zero is never coloured.
+LEVEL_COLOURS = {"ok": "#d9f0d9", "watch": "#fff1c2", "flag": "#f8d0c8", "na": "#ffffff",
+                 "noise": "#ffffff"}
+LEVEL_WORDS = {"ok": "within the healthy band", "watch": "may be above the healthy band",
+               "flag": "above the healthy band", "na": "n/a",
+               "noise": "not distinguishable from symmetric"}
+
+
+def _level_words(r: Any) -> str:
+    words = LEVEL_WORDS[r.level]
+    if r.level in ("ok", "watch", "flag") and r.band_si_pct is not None:
+        words += f" ({r.band_si_pct:.1f} %)"
+    return words
 
 CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;color:#222;max-width:1000px;
@@ -65,7 +77,7 @@ def _ci(row: Any) -> str:
 def _direction(row: Any) -> str:
     if row.si_pct is None or row.higher not in ("left", "right"):
         return "n/a"
-    return f"{abs(row.si_pct):.1f} % higher on the {row.higher}"
+    return symmetry_text(row.si_pct)
 
 
 def _athlete_line(athlete: dict[str, Any], anonymized: bool) -> str:
@@ -117,7 +129,7 @@ def _trial_html(tr: TrialReport, report: Report) -> str:
         out.append("<table class=asym><tr><th>metric</th><th>left (mean ± SD)</th>"
                    "<th>right (mean ± SD)</th><th>SI</th><th>symmetry angle</th>"
                    "<th>95 % CI of SI</th><th>direction</th>"
-                   f"<th>vs {report.threshold_pct:g} % threshold</th></tr>")
+                   "<th>vs healthy runners</th></tr>")
         for r in tr.asymmetry:
             colour = LEVEL_COLOURS[r.level]
             angle = "n/a" if r.symmetry_angle_pct is None else f"{r.symmetry_angle_pct:+.1f} %"
@@ -125,7 +137,7 @@ def _trial_html(tr: TrialReport, report: Report) -> str:
                 f'<tr class="level-{r.level}" style="background:{colour}">'
                 f"<td>{e(r.label)}</td><td>{e(r.left)}</td><td>{e(r.right)}</td>"
                 f"<td>{e(_si(r))}</td><td>{e(angle)}</td><td>{e(_ci(r))}</td>"
-                f"<td>{e(_direction(r))}</td><td>{e(LEVEL_WORDS[r.level])}</td></tr>")
+                f"<td>{e(_direction(r))}</td><td>{e(_level_words(r))}</td></tr>")
         out.append("</table><p class=small>SI = (right − left) / mean × 100: positive means "
                    "the right side is higher. Symmetry angle after Zifchock et al. 2008.</p>")
     if tr.gait_rows:
@@ -160,15 +172,16 @@ def _trend_html(report: Report) -> str:
     for aid, points in report.trends.items():
         out.append(f"<h2>Trend across sessions: athlete {e(aid)}</h2>")
         out.append('<div class="figs">' + _img(png_bytes(trend_figure(
-            points, report.threshold_pct)), "asymmetry trend across sessions") + "</div>")
+            points)), "asymmetry trend across sessions") + "</div>")
         out.append("<table class=trend><tr><th>session</th><th>left</th><th>right</th>"
-                   "<th>SI</th><th>95 % CI</th></tr>")
+                   "<th>SI</th><th>95 % CI</th><th>since the previous session</th></tr>")
         for p in points:
             si = "n/a" if p["si_pct"] is None else f"{p['si_pct']:+.1f} %"
             ci = ("n/a" if not p["ci95_pct"] else
                   f"{p['ci95_pct'][0]:+.1f} to {p['ci95_pct'][1]:+.1f} %")
             out.append(f"<tr><td>{e(p['label'])}</td><td>{e(p['left'])}</td>"
-                       f"<td>{e(p['right'])}</td><td>{e(si)}</td><td>{e(ci)}</td></tr>")
+                       f"<td>{e(p['right'])}</td><td>{e(si)}</td><td>{e(ci)}</td>"
+                       f"<td>{e(p.get('change', ''))}</td></tr>")
         out.append("</table>")
     return "\n".join(out)
 
@@ -192,7 +205,9 @@ def render_html(report: Report) -> str:
     parts.append(_trend_html(report))
     parts.append(f'<p class="disclaimer">{e(DISCLAIMER)}</p>')
     parts.append(f"<p class=small>Made by {e(report.software)} on {e(report.generated_utc)}. "
-                 f"Flag threshold {report.threshold_pct:g} % (|SI|). Only complete stances are "
+                 "Colours compare each difference with what healthy runners show for that metric "
+                 "(Girard et al. 2019, or the lab's own bands); a difference the 95 % CI cannot "
+                 "tell from zero is not coloured. Only complete stances are "
                  "counted.</p>")
     parts.append("</body></html>")
     return "\n".join(parts)
@@ -256,9 +271,10 @@ def _pdf_trial_page(pdf: Any, s: SessionReport, tr: TrialReport, report: Report)
         table.auto_set_font_size(False)
         table.set_fontsize(7)
         y -= height + 0.02
-    text(f"Loading rates: {tr.loading_rate_method}. Colours: green below "
-         f"{report.threshold_pct / 2:g} %, yellow approaching, red at or above "
-         f"{report.threshold_pct:g} % |SI| (SI positive = right higher).", 7.5, colour="#555555",
+    text(f"Loading rates: {tr.loading_rate_method}. Colours: green within the band healthy "
+         "runners show for that metric, yellow possibly above it, red above it; no colour when "
+         "the 95 % CI cannot tell the difference from zero (SI positive = right higher).", 7.5,
+         colour="#555555",
          width=140)
     y = min(y, 0.07)
     text(DISCLAIMER, 8, colour="#333333", width=120)
@@ -287,7 +303,7 @@ def _pdf_trend_page(pdf: Any, report: Report) -> None:
         fig.text(0.06, 0.96, f"Trend across sessions: athlete {aid}", fontsize=13,
                  weight="bold", va="top")
         ax = fig.add_axes((0.1, 0.55, 0.8, 0.35))
-        draw_trend(ax, points, report.threshold_pct)
+        draw_trend(ax, points)
         _small(ax)
         fig.text(0.06, 0.06, DISCLAIMER, fontsize=8, wrap=True)
         pdf.savefig(fig)
@@ -323,7 +339,7 @@ def write_report(
     overwrite : bool
         Replace an existing file.
     **options
-        reader_options, trial, threshold_pct, anonymize, analysis_options (see
+        reader_options, trial, bands, anonymize, analysis_options (see
         :func:`forcelab.report.build.build_report`).
 
     Returns

@@ -151,8 +151,61 @@ def test_a_foot_seen_by_a_plate_and_an_insole_takes_its_figures_from_the_plate()
         plate = fig["streams"][f"plate_{side}"]
         insole = fig["streams"][f"insole_{side}"]
         assert s["midstance_peak_n"] == plate["midstance_peak_n"]
-        assert insole["midstance_peak_n"] == pytest.approx(0.8 * plate["midstance_peak_n"],
-                                                           rel=0.02)
+        assert insole["midstance_peak_n"] == pytest.approx(
+            0.8 * plate["midstance_peak_n"], rel=0.02
+        )
         # stride time from one device per foot, not from both interleaved
         assert s["cadence_spm"] == pytest.approx(model.params.mean_cadence_spm, rel=0.03)
     assert fig["si_pct"] == pytest.approx(_truth_si(model, seconds), abs=1.0)
+
+
+def _one_plate_live_and_batch(fz, cop, rate, chunks):
+    from forcelab.analysis import analyze_recording
+    from forcelab.recording import Recording, Stream
+
+    live = LiveAnalyzer()
+    live.add_stream("plate", rate, None, fz_column=0, cop_ml_column=1)
+    for b in _blocks(np.column_stack([fz, cop]), rate, chunks):
+        live.feed("plate", b, b.seq / rate)
+    live.flush()
+    batch = analyze_recording(Recording([Stream("plate", rate, {"fz": fz, "cop_ml": cop})]))
+    return live.stances(), batch.stances
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    chunks=st.lists(st.integers(1, 300), min_size=1, max_size=5),
+    skip_at=st.integers(15, 60),
+    cross_every=st.integers(5, 9),
+)
+def test_live_gives_the_sides_and_step_widths_batch_gives(chunks, skip_at, cross_every):
+    """One plate under both feet, with crossover steps and one skip (same foot twice): the
+    live analysis of the blocks ends with exactly the batch analysis' sides, double contacts,
+    contact edges, step widths and crossovers."""
+    rate = 300.0
+    model = GaitModel(GaitParams(speed_m_s=3.5), seed=3)
+    t = np.arange(int(30 * rate)) / rate
+    plate = model.plate(t)
+    fz, cop = plate["fz"].copy(), plate["cop_x"].copy()
+    # a foot landing 30 % past the other foot's line every few steps, and a skip: from stance
+    # skip_at on, the COP sides are swapped (the same foot landed twice)
+    loaded = np.r_[False, fz > 50.0, False].astype(int)
+    ons = np.flatnonzero(np.diff(loaded) == 1)
+    offs = np.flatnonzero(np.diff(loaded) == -1)
+    mid = float(np.mean(cop[fz > 50.0]))
+    for k, (a, b) in enumerate(zip(ons, offs, strict=True)):
+        if k % cross_every == 0:
+            cop[a:b] = mid - 1.3 * (cop[a:b] - mid)
+        if k >= skip_at:
+            cop[a:b] = mid - (cop[a:b] - mid)
+    live, batch = _one_plate_live_and_batch(fz, cop, rate, chunks)
+    assert len(live) == len(batch) > 50
+    for a, b in zip(live, batch, strict=True):
+        assert a["side"] == b["side"]
+        assert a["double_contact"] == b["double_contact"]
+        assert a["crossover"] == b["crossover"]
+        for key in ("start_s", "end_s", "contact_time_s", "cop_ml_m", "step_width_m"):
+            assert (a[key] is None and b[key] is None) or a[key] == pytest.approx(b[key], abs=1e-9)
+    assert sum(b["double_contact"] for b in batch) == 1
+    assert any(b["crossover"] for b in batch)
+    assert all(b["valid"] for b in batch if b["reason"] == "")

@@ -19,6 +19,8 @@ from forcelab.analysis import (
     detect_stances,
 )
 from forcelab.analysis.asymmetry import describe, symmetry_angle_pct, t_quantile_975
+from forcelab.analysis.reference import alternation_reference
+from forcelab.analysis.sides import alternation, stance_cop, step_widths
 from forcelab.errors import AnalysisError, InputError
 from forcelab.recording import Recording, Stream
 
@@ -39,10 +41,13 @@ def test_robinson_si_and_symmetry_angle():
 
 
 def test_coach_line_format():
-    a = {"left_mean": 2.41, "right_mean": 2.23, "higher": "left", "ci95_pct": [-9.7, -5.9]}
+    a = {"left_mean": 2.41, "right_mean": 2.23, "higher": "left", "ci95_pct": [-9.7, -5.9],
+         "left_n": 20, "right_n": 20, "detectable": True, "verdict": "within_band",
+         "band_si_pct": 10.7, "band_words": "healthy runners show"}
     a["si_pct"] = (2.23 - 2.41) / ((2.23 + 2.41) / 2) * 100
     assert describe("Mid-stance peak", "midstance_peak_bw", a) == (
         "Mid-stance peak 2.41 BW left, 2.23 BW right: 7.8 % higher on the left (95 % CI 5.9–9.7 %)"
+        ", within the 10.7 % healthy runners show"
     )
 
 
@@ -81,26 +86,32 @@ def test_asymmetry_of_tables():
     assert out["peak_force_n"]["higher"] == "left"
 
 
-def alternating_cop(st_, drift_m=0.1, half_width_m=0.05, cross=()):
-    """COP per sample: left/right alternating around a drifting midline."""
+def alternating_cop(st_, drift_m=0.1, half_width_m=0.05, cross=(), cross_depth=1.0):
+    """COP per sample: left/right alternating around a drifting midline; a stance in ``cross``
+    lands ``cross_depth`` x ``half_width_m`` on the other side."""
     n = int(st_.end.max()) + 10
     cop = np.full(n, np.nan)
     for k, (s, e) in enumerate(zip(st_.start, st_.end, strict=True)):
         mid = drift_m * s / n
         side = 1 if k % 2 else -1
         if k in cross:
-            side = -side
+            side = -side * cross_depth
         cop[s:e] = mid + side * half_width_m
     return cop
 
 
-def test_sides_from_cop_with_drift_and_a_cross_step():
+def test_sides_from_cop_with_drift_and_a_crossover_step():
+    """A crossover step keeps its side by alternation (formerly flagged cross_step and made
+    invalid; now crossover is measured by the step width and no stance is lost)."""
     x, _, _ = make_gait(n_stances=20, rate_hz=500.0)
     st_ = detect_stances(x, 500.0)
-    cop = alternating_cop(st_, drift_m=0.3, half_width_m=0.04, cross=(9,))
-    sides, cross = assign_sides_from_cop(cop, st_)
+    cop = alternating_cop(st_, drift_m=0.3, half_width_m=0.04, cross=(9,), cross_depth=1.5)
+    sides, double = assign_sides_from_cop(cop, st_)
     assert list(sides) == ["left", "right"] * 10
-    assert list(np.flatnonzero(cross)) == [9]
+    assert not double.any()
+    widths = step_widths(sides, st_.start / 500.0, stance_cop(cop, st_))
+    assert np.isnan(widths[0])
+    assert list(np.flatnonzero(widths < 0)) == [9, 10]  # the crossing foot, both steps
 
 
 def test_sides_restart_after_a_long_pause_and_reject_short_cop():
@@ -113,10 +124,10 @@ def test_sides_restart_after_a_long_pause_and_reject_short_cop():
         # first run starts left, second run starts right
         right = k % 2 == 1
         cop[s:e] = 0.05 if right else -0.05
-    sides, cross = assign_sides_from_cop(cop, st_)
+    sides, double = assign_sides_from_cop(cop, st_)
     assert list(sides[:5]) == ["left", "right", "left", "right", "left"]
     assert list(sides[5:]) == ["right", "left", "right", "left", "right"]
-    assert not cross.any()
+    assert not double.any()
     with pytest.raises(InputError):
         assign_sides_from_cop(cop[:10], st_)
 
@@ -190,14 +201,23 @@ def test_walking_only_rows_appear_for_walking_and_not_for_running():
         assert row not in text
     streams = []
     for side, seed in (("left", 1), ("right", 2)):
-        fz, _, _ = make_gait(rate_hz=200.0, n_stances=8, contact_s=0.6, flight_s=0.5,
-                             peak_n=800.0, kind="double_hump", noise_n=3.0, seed=seed)
+        fz, _, _ = make_gait(
+            rate_hz=200.0,
+            n_stances=8,
+            contact_s=0.6,
+            flight_s=0.5,
+            peak_n=800.0,
+            kind="double_hump",
+            noise_n=3.0,
+            seed=seed,
+        )
         streams.append(Stream(side, 200.0, {"fz": fz}, side=side))
     walk = analyze_recording(Recording(streams, body_mass_kg=75.0))
     valid = [s for s in walk.stances if s["valid"]]
     assert len(valid) >= 12
-    assert all(s["trough_n"] < s["first_peak_n"] and s["trough_n"] < s["second_peak_n"]
-               for s in valid)
+    assert all(
+        s["trough_n"] < s["first_peak_n"] and s["trough_n"] < s["second_peak_n"] for s in valid
+    )
     text = walk.format_text()
     for row in ("First peak (BW)", "Trough (BW)", "Second peak (BW)"):
         assert row in text
@@ -242,8 +262,9 @@ def test_summary_per_stream_without_sides_and_errors():
     seed=st.integers(0, 1000),
 )
 def test_sides_property(n, drift_frac, half_width_m, first_right, cross_at, cross_depth, seed):
-    """Alternating feet on a drifting line: every side right, every cross-step (a foot landing
-    past where the other foot lands) flagged."""
+    """Alternating feet on a drifting line: every side right, no stance flagged as a double
+    contact, and every crossover step (a foot landing past where the other foot lands) has a
+    negative step width."""
     rng = np.random.default_rng(seed)
     starts = np.arange(n) * 100
     st_ = Stances(
@@ -264,6 +285,90 @@ def test_sides_property(n, drift_frac, half_width_m, first_right, cross_at, cros
         cop[starts[k] : starts[k] + 60] = line + offset + rng.normal(0, 0.002)
     if len(crosses) * 3 >= n:  # too many cross-steps to tell the alternation phase
         return
-    sides, cross = assign_sides_from_cop(cop, st_)
+    sides, double = assign_sides_from_cop(cop, st_)
     assert list(sides) == truth
-    assert list(np.flatnonzero(cross)) == crosses
+    assert not double.any()
+    widths = step_widths(sides, st_.start / 200.0, stance_cop(cop, st_))
+    assert all(widths[k] < 0 for k in crosses)
+    normal = [k for k in range(1, n) if k not in crosses and k - 1 not in crosses]
+    assert all(widths[k] > 0 for k in normal)
+
+
+def test_a_skip_is_a_double_contact_and_every_stance_stays_valid():
+    """L R L R L L R L R ...: the athlete skips once (same foot twice); the COP looks the other
+    way for the rest of the run, so the alternation changes phase there and flags it."""
+    x, _, _ = make_gait(n_stances=20, rate_hz=500.0, seed=3)
+    st_ = detect_stances(x, 500.0)
+    truth = ["left", "right"] * 3 + ["left"] + ["left", "right"] * 6 + ["left"]
+    truth = truth[: len(st_)]
+    cop = np.full(x.size, np.nan)
+    for k, (s, e) in enumerate(zip(st_.start, st_.end, strict=True)):
+        cop[s:e] = 0.05 if truth[k] == "right" else -0.05
+    sides, double = assign_sides_from_cop(cop, st_)
+    assert list(sides) == truth
+    assert list(np.flatnonzero(double)) == [7]
+    rec = Recording([Stream("plate", 500.0, {"fz": x, "cop_ml": cop})])
+    result = analyze_recording(rec)
+    assert [s["double_contact"] for s in result.stances].count(True) == 1
+    assert all(s["valid"] for s in result.stances)
+    assert result.parameters["streams"]["plate"]["n_double_contacts"] == 1
+    assert "Double contacts" in result.format_text()
+
+
+@settings(max_examples=200, deadline=None)
+@given(obs=st.lists(st.booleans(), max_size=60), same_cost=st.sampled_from([0.5, 2.0, 4.0]))
+def test_alternation_kernel_equals_reference(obs, same_cost):
+    looks = np.array(obs, dtype=bool)
+    np.testing.assert_array_equal(
+        alternation(looks, same_cost), alternation_reference(looks, same_cost)
+    )
+
+
+def test_step_width_and_crossover_in_the_result():
+    """One plate, 3.5 m/s-like run: feet land 4 cm either side of a drifting midline, every
+    fifth foot lands 2 cm past the other foot's line (across the body); the right foot's ML
+    position minus the left's, per step."""
+    rate = 500.0
+    x, _, _ = make_gait(n_stances=30, rate_hz=rate, seed=4)
+    st_ = detect_stances(x, rate)
+    cop = np.full(x.size, np.nan)
+    truth_cross = []
+    for k, (s, e) in enumerate(zip(st_.start, st_.end, strict=True)):
+        right = k % 2 == 1
+        lands = (-0.06 if right else 0.06) if k % 5 == 3 else (0.04 if right else -0.04)
+        cop[s:e] = 0.001 * k + lands
+        truth_cross.append(k % 5 == 3)
+    result = analyze_recording(Recording([Stream("plate", rate, {"fz": x, "cop_ml": cop})]))
+    rows = result.stances
+    assert [r["side"] for r in rows] == ["left", "right"] * 15
+    assert all(r["valid"] for r in rows)
+    assert rows[0]["step_width_m"] is None and rows[0]["crossover"] is None
+    for k in range(1, len(rows)):
+        prev, this = rows[k - 1]["cop_ml_m"], rows[k]["cop_ml_m"]
+        expected = this - prev if rows[k]["side"] == "right" else prev - this
+        assert rows[k]["step_width_m"] == pytest.approx(expected, abs=1e-9)
+        assert rows[k]["crossover"] == (truth_cross[k] or truth_cross[k - 1])
+    for side in ("left", "right"):
+        sided = [r for r in rows[1:] if r["side"] == side]
+        pct = 100.0 * sum(r["crossover"] for r in sided) / len(sided)
+        assert result.summary[side]["crossover_pct"] == pytest.approx(pct)
+        widths = [r["step_width_m"] for r in sided]
+        assert result.summary[side]["step_width_m"]["mean"] == pytest.approx(np.mean(widths))
+        assert result.summary[side]["step_width_m"]["sd"] == pytest.approx(np.std(widths, ddof=1))
+    text = result.format_text()
+    assert "Step width (mm)" in text and "Crossover steps (%)" in text
+
+
+def test_json_carries_the_metric_names_feedback_reads():
+    result = analyze_recording(two_sided_recording(mass=75.0))
+    d = json.loads(json.dumps(result.to_dict(), allow_nan=False))
+    assert d["si"]["midstance_peak_si"] == pytest.approx(
+        d["asymmetry"]["midstance_peak_bw"]["si_pct"]
+    )
+    assert d["si"]["contact_time_si"] == pytest.approx(d["asymmetry"]["contact_time_s"]["si_pct"])
+    stance = d["stances"][3]
+    for key in ("valr_n_s", "peak_braking_n", "contact_time_s", "step_width_m", "crossover"):
+        assert key in stance
+    for side in ("left", "right"):
+        for key in ("cadence_spm", "step_width_m", "crossover_pct", "loading_rate_quality"):
+            assert key in d["summary"][side]

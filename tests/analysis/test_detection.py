@@ -224,3 +224,77 @@ def test_standing_on_the_plate_before_running_is_forgotten_within_three_stances(
     np.testing.assert_allclose(st_.baseline_n[2:], 0.0, atol=5.0)
     peaks = stance_metrics(y, st_, 1000.0)["peak_force_n"]
     np.testing.assert_allclose(peaks[2:], 1500.0, rtol=0.02)
+
+
+def threshold_edges(x, threshold_n):
+    """Contact and toe-off (s) where a clean trace crosses a fixed threshold, interpolated."""
+    above = np.r_[False, x >= threshold_n, False].astype(int)
+    on = np.flatnonzero(np.diff(above) == 1)
+    off = np.flatnonzero(np.diff(above) == -1)
+    t_on = on - 1 + (threshold_n - x[on - 1]) / (x[on] - x[on - 1])
+    t_off = off - 1 + (x[off - 1] - threshold_n) / (x[off - 1] - x[off])
+    return t_on, t_off
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        {},
+        {"offset_n": 35.0},
+        {"offset_n": -25.0},
+        {"offset_n": 20.0, "drift_n": -45.0},
+        {"noise_n": 3.0, "seed": 4},
+        {"offset_n": 30.0, "drift_n": 40.0, "noise_n": 2.5, "seed": 5},
+    ],
+    ids=["clean", "untared_up", "untared_down", "drifting", "noisy", "all"],
+)
+@pytest.mark.parametrize("kind", ["running", "double_hump"])
+def test_contact_times_agree_with_20n_on_the_clean_trace(spoil, kind):
+    rate = 1000.0
+    contact_s = 0.25 if kind == "running" else 0.65
+    if kind == "double_hump" and "noise_n" in spoil:
+        # walking edges rise ~4.7 N/ms: 3 N of noise alone moves a crossing by ~0.6 ms (SD)
+        spoil = {**spoil, "noise_n": 1.5}
+    clean, _, _ = make_gait(rate, kind=kind, contact_s=contact_s, peak_n=1500.0)
+    x, _, _ = make_gait(rate, kind=kind, contact_s=contact_s, peak_n=1500.0, **spoil)
+    t_on, t_off = threshold_edges(clean, 20.0)
+    st_ = detect_stances(x, rate)
+    table = stance_metrics(x, st_, rate)
+    assert st_.parameters["contact_threshold_n"] == 20.0
+    assert len(st_) == t_on.size
+    # within one sample of the 20 N threshold on the clean trace
+    assert np.max(np.abs(table["start_s"] * rate - t_on)) <= 1.0
+    assert np.max(np.abs(table["end_s"] * rate - t_off)) <= 1.0
+    # a contact time adds the errors of two edges: within one sample, 1.5 with every fault
+    # at once on slow walking edges
+    tol = 1.5 if kind == "double_hump" and len(spoil) > 2 else 1.0
+    assert np.max(np.abs(table["contact_time_s"] * rate - (t_off - t_on))) <= tol
+
+
+def test_flight_noise_raises_the_contact_threshold_and_is_recorded():
+    x, _, _ = make_gait(1000.0, noise_n=12.0, seed=3)
+    st_ = detect_stances(x, 1000.0)
+    # 4 x the flight noise SD (12 N) instead of a meaningless 20 N
+    assert 40.0 <= st_.parameters["contact_threshold_n"] <= 56.0
+    # edges at that level above the flight just before each contact
+    above = st_.off_n - st_.parameters["contact_threshold_n"]
+    assert np.max(np.abs(above - st_.baseline_n)) < 3.0
+    off = detect_stances(x, 1000.0, contact_threshold_n=0.0)
+    assert off.parameters["contact_threshold_n"] is None
+
+
+def test_slowly_unloading_untared_walk_ends_at_20n_above_baseline():
+    """A long stance that unloads slowly (over 400 ms) on a plate reading -30 N unloaded."""
+    rate = 1000.0
+    n, tail = 900, 400
+    t = np.arange(n) / n
+    stance = 700.0 * np.sin(np.pi * t) * (1.0 - 0.3 * np.cos(4 * np.pi * t))
+    ramp = np.linspace(stance[-1] if stance[-1] > 0 else 60.0, 0.0, tail)
+    one = np.r_[stance[: n - 100], np.linspace(stance[n - 100], 0.0, tail)]
+    assert ramp.size == tail
+    x = np.r_[np.zeros(300), one, np.zeros(500), one, np.zeros(400)] - 30.0
+    st_ = detect_stances(x, rate)
+    table = stance_metrics(x, st_, rate)
+    _, t_off = threshold_edges(x + 30.0, 20.0)
+    assert len(st_) == 2
+    assert np.max(np.abs(table["end_s"] - t_off / rate)) <= 0.030

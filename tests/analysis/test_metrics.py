@@ -106,7 +106,9 @@ def test_walking_first_peak_trough_second_peak():
     np.testing.assert_allclose(t["trough_n"], 450.0)
     np.testing.assert_allclose(t["second_peak_n"], 800.0)
     np.testing.assert_allclose(t["peak_force_n"], 800.0)
-    np.testing.assert_allclose(t["midstance_peak_pct"], 75.0)
+    # two humps: no running mid-stance peak (was the larger hump, at 75 % of stance)
+    assert np.all(np.isnan(t["midstance_peak_n"])) and np.all(np.isnan(t["midstance_peak_pct"]))
+    assert list(t["peak_pattern"]) == ["double_hump"] * 2
     np.testing.assert_allclose(t["impulse_ns"], f.sum() / RATE)
 
 
@@ -127,26 +129,32 @@ def double_hump(f, **options):
         np.sin(np.pi * (np.arange(250) + 0.5) / 250) * 2000.0,  # running: one active peak
         impact_stance(),  # running with an impact peak: still one active peak
         impact_stance(k=25, active_n=1600.0),  # heel strike impact near the first half's end
-        walking_knots(700, 690, 800),  # shallow dip: 10 N is not a hump (5 % of 800 N = 40 N)
         walking_knots(700, 300, 800, at=(40, 80, 300)),  # trough at 20 % of stance
         walking_knots(700, 300, 800, at=(100, 300, 340)),  # trough at 75 % of stance
     ],
-    ids=["sine", "impact", "late_impact", "shallow", "early_trough", "late_trough"],
+    ids=["sine", "impact", "late_impact", "early_trough", "late_trough"],
 )
 def test_single_hump_stances_have_no_first_peak_trough_second_peak(f):
     t = double_hump(f)
     assert len(t["peak_force_n"]) == 2
     assert np.all(np.isfinite(t["peak_force_n"]))
-    for key in ("first_peak_n", "trough_n", "second_peak_n",
-                "first_peak_bw", "trough_bw", "second_peak_bw"):
+    assert np.all(np.isfinite(t["midstance_peak_n"]))
+    assert list(t["peak_pattern"]) == ["single_peak"] * 2
+    for key in (
+        "first_peak_n",
+        "trough_n",
+        "second_peak_n",
+        "first_peak_bw",
+        "trough_bw",
+        "second_peak_bw",
+    ):
         assert np.all(np.isnan(t[key])), key
 
 
 def test_double_hump_of_a_walking_stance_is_found_at_its_place():
     from .gait import make_gait
 
-    x, _, _ = make_gait(rate_hz=RATE, n_stances=4, contact_s=0.6, peak_n=900.0,
-                        kind="double_hump")
+    x, _, _ = make_gait(rate_hz=RATE, n_stances=4, contact_s=0.6, peak_n=900.0, kind="double_hump")
     t = stance_metrics(x, detect_stances(x, RATE), RATE)
     c = (np.arange(600) + 0.5) / 600
     f = 900.0 * np.sin(np.pi * c) * (1.0 - 0.35 * np.cos(4 * np.pi * c))
@@ -247,3 +255,93 @@ def test_simulated_gait_double_hump_only_when_walking(mode, strike, double):
         assert (s["trough_bw"] is not None) == double
         assert (s["second_peak_bw"] is not None) == double
     assert ("First peak (BW)" in result.format_text()) == double
+
+
+@pytest.mark.parametrize(
+    "trough_n, pattern",
+    [(690.0, "shallow_valley"), (700.0, "shallow_valley"), (300.0, "double_hump")],
+    ids=["shallow", "flat", "deep"],
+)
+def test_walking_peaks_are_given_for_shallow_and_flat_valleys_and_flagged(trough_n, pattern):
+    """A slow step whose valley is shallow (10 N below the first peak, under the 5 % hump
+    criterion) or flat still gets its first peak, trough and second peak, as a gait report
+    gives them, flagged as shallow_valley; a double hump never gets a mid-stance peak."""
+    t = double_hump(walking_knots(700, trough_n, 800))
+    assert list(t["peak_pattern"]) == [pattern] * 2
+    np.testing.assert_allclose(t["first_peak_n"], 700.0)
+    np.testing.assert_allclose(t["trough_n"], trough_n)
+    np.testing.assert_allclose(t["second_peak_n"], 800.0)
+    assert np.all(np.isnan(t["midstance_peak_n"]))
+
+
+def test_peak_braking_and_propulsive_forces_in_n_and_bw():
+    """Fore-aft force: braking (backward, negative) in the first half, propulsion after;
+    the peaks are reported as positive magnitudes, in N and body weights."""
+    f = np.sin(np.pi * (np.arange(300) + 0.5) / 300) * 1800.0
+    tau = (np.arange(300) + 0.5) / 300
+    braking_n = (350.0, 420.0)
+    propulsive_n = (300.0, 260.0)
+    x, starts, ends = place([f, f], gap=300)
+    ap = np.zeros(x.size)
+    for k, (s, e) in enumerate(zip(starts, ends, strict=True)):
+        shape = np.sin(2 * np.pi * tau)
+        ap[s:e] = np.where(tau < 0.5, -braking_n[k] * shape, -propulsive_n[k] * shape)
+    t = stance_metrics(x, detect_stances(x, RATE), RATE, body_mass_kg=70.0, ap_force_n=ap)
+    np.testing.assert_allclose(t["peak_braking_n"], braking_n, rtol=1e-4)
+    np.testing.assert_allclose(t["peak_propulsive_n"], propulsive_n, rtol=1e-4)
+    np.testing.assert_allclose(
+        t["peak_braking_bw"], np.array(braking_n) / (70.0 * 9.80665), rtol=1e-4
+    )
+    assert np.all(t["braking_impulse_ns"] < 0) and np.all(t["propulsive_impulse_ns"] > 0)
+    without = stance_metrics(x, detect_stances(x, RATE), RATE)
+    assert np.all(np.isnan(without["peak_braking_n"]))
+
+
+def test_braking_asymmetry_and_text_with_a_fore_aft_channel():
+    from forcelab.analysis import analyze_recording
+    from forcelab.recording import Recording, Stream
+
+    tau = (np.arange(300) + 0.5) / 300
+    f = np.sin(np.pi * tau) * 1800.0
+    ap_one = -np.sin(2 * np.pi * tau) * np.where(tau < 0.5, 400.0, 300.0)
+    streams = []
+    for side, scale, lead in (("left", 1.0, 300), ("right", 0.9, 600)):
+        x, _, _ = place([f] * 6, gap=600)
+        ap, _, _ = place([ap_one * scale] * 6, gap=600)
+        x, ap = np.roll(x, lead - 300), np.roll(ap, lead - 300)
+        streams.append(Stream(side, RATE, {"fz": x, "fap": ap}, side=side))
+    result = analyze_recording(Recording(streams, body_mass_kg=70.0))
+    a = result.asymmetry["peak_braking_bw"]
+    assert a["si_pct"] == pytest.approx((0.9 - 1.0) / 0.95 * 100, abs=0.1)
+    assert a["higher"] == "left"
+    text = result.format_text()
+    assert "Peak braking force (BW)" in text and "Peak propulsive force (N)" in text
+    assert "Peak braking force" in "\n".join(result.coach_lines())
+
+
+def test_loading_rates_below_500_hz_are_indicative_and_vilr_below_valr_is_not_shown():
+    from forcelab.analysis import analyze_recording
+    from forcelab.recording import Recording, Stream
+
+    # 100 Hz: the first loaded sample is already half the peak, so the steepest
+    # sample-to-sample rise (VILR) comes out below the 20-80 % mean slope (VALR)
+    one = np.array([500.0, 900, 1000, 950, 900, 800, 600, 400, 200, 100])
+    x, _, _ = place([one] * 8, gap=40)
+    opts = {"contact_threshold_n": 0.0}  # keep the detector's edges: the first sample is loaded
+    st_ = detect_stances(x, 100.0, **opts)
+    t = stance_metrics(x, st_, 100.0)
+    assert set(t["loading_rate_quality"]) == {"indicative"}
+    assert set(t["loading_rate_note"]) == {"vilr_below_valr"}
+    assert np.all(np.isnan(t["vilr_n_s"])) and np.all(np.isfinite(t["valr_n_s"]))
+    result = analyze_recording(
+        Recording([Stream("L", 100.0, {"fz": x}, side="left")]), options=opts
+    )
+    text = result.format_text()
+    assert "Loading rates are indicative: sampled at 100 Hz" in text
+    assert "VILR not given for 8 stance(s)" in text
+    assert result.summary["left"]["loading_rate_quality"] == "indicative"
+    assert result.parameters["streams"]["L"]["loading_rate_quality"] == "indicative"
+    xf, _, _ = place([np.sin(np.pi * (np.arange(250) + 0.5) / 250) * 1500.0] * 2)
+    fast = stance_metrics(xf, detect_stances(xf, RATE), RATE)
+    assert set(fast["loading_rate_quality"]) == {"measured"}
+    assert set(fast["loading_rate_note"]) == {""}

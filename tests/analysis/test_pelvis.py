@@ -125,8 +125,11 @@ def test_time_base_offset_and_unknown_sides():
     [
         (FUKUCHI_PELVIS, METHOD_CRESTS, ("L.Iliac.Crest",)),
         (("R.ASIS", "L.ASIS", "R.PSIS", "L.PSIS"), METHOD_ASIS_PSIS, ("L.ASIS", "L.PSIS")),
-        (("Runner01:LASI", "Runner01:RASI", "Runner01:LPSI", "Runner01:RPSI"), METHOD_ASIS_PSIS,
-         ("Runner01:LASI", "Runner01:LPSI")),
+        (
+            ("Runner01:LASI", "Runner01:RASI", "Runner01:LPSI", "Runner01:RPSI"),
+            METHOD_ASIS_PSIS,
+            ("Runner01:LASI", "Runner01:LPSI"),
+        ),
         (("LASIS", "RASIS", "LPSIS", "RPSIS", "LKNE"), METHOD_ASIS_PSIS, ("LASIS", "LPSIS")),
     ],
 )

@@ -25,15 +25,27 @@ INSOLE = SENSOR_OPTIONS["insole"]
 
 
 def walking_insole(rate_hz: float = 100.0) -> np.ndarray:
-    fz, _, _ = make_gait(rate_hz=rate_hz, n_stances=8, contact_s=0.6, flight_s=0.5,
-                         peak_n=700.0, kind="walking", noise_n=2.0, seed=3)
+    fz, _, _ = make_gait(
+        rate_hz=rate_hz,
+        n_stances=8,
+        contact_s=0.6,
+        flight_s=0.5,
+        peak_n=700.0,
+        kind="walking",
+        noise_n=2.0,
+        seed=3,
+    )
     return fz
 
 
 def test_insole_stream_uses_insole_thresholds_and_reports_them():
     fz = walking_insole()
-    rec = Recording([Stream("left", 100.0, {"fz": fz}, side="left", sensor="insole"),
-                     Stream("right", 100.0, {"fz": fz}, side="right")])
+    rec = Recording(
+        [
+            Stream("left", 100.0, {"fz": fz}, side="left", sensor="insole"),
+            Stream("right", 100.0, {"fz": fz}, side="right"),
+        ]
+    )
     p = analyze_recording(rec).parameters["streams"]
     assert p["left"]["sensor"] == "insole"
     assert p["left"]["detection_source"] == "insole defaults"
@@ -79,8 +91,12 @@ def test_sensor_options_rejects_unknown_kinds_and_bad_values():
 
 def test_cli_opengo_contacts_agree_with_vendor_without_options(shared_data):
     path = shared_data / "moticon_opengo_walking" / "230927_102114.txt"
-    r = subprocess.run([sys.executable, "-m", "forcelab", "analyze", str(path), "--json"],
-                       capture_output=True, text=True, timeout=90)
+    r = subprocess.run(
+        [sys.executable, "-m", "forcelab", "analyze", str(path), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout)
     for side in ("left", "right"):
@@ -109,8 +125,15 @@ def test_cli_opengo_contacts_agree_with_vendor_without_options(shared_data):
 
 def insole_info(side: str) -> DeviceInfo:
     chans = [("fz", "N"), ("cop_x", "1"), ("cop_y", "1")]
-    return DeviceInfo(protocol="INS1", model="INS-16", serial=f"I-{side}", firmware="1.0",
-                      side=side, rate_hz=100.0, channels=tuple(Channel(n, u) for n, u in chans))
+    return DeviceInfo(
+        protocol="INS1",
+        model="INS-16",
+        serial=f"I-{side}",
+        firmware="1.0",
+        side=side,
+        rate_hz=100.0,
+        channels=tuple(Channel(n, u) for n, u in chans),
+    )
 
 
 def test_session_of_an_ins1_recording_keeps_sensor_insole(tmp_path):
@@ -122,9 +145,17 @@ def test_session_of_an_ins1_recording_keeps_sensor_insole(tmp_path):
         w.add_stream("insole_left", insole_info("left"))
         w.start_trial("walk", t_s=t0)
         for a in range(0, fz.size, 100):
-            w.append("insole_left", SimpleNamespace(
-                seq=a, t_device_s=a / 100.0, t_host_s=t0 + a / 100.0,
-                samples=samples[a:a + 100], status=0, gap_before=0))
+            w.append(
+                "insole_left",
+                SimpleNamespace(
+                    seq=a,
+                    t_device_s=a / 100.0,
+                    t_host_s=t0 + a / 100.0,
+                    samples=samples[a : a + 100],
+                    status=0,
+                    gap_before=0,
+                ),
+            )
         w.stop_trial(t_s=t0 + fz.size / 100.0)
     rec = read_recording(path)
     (stream,) = rec.streams

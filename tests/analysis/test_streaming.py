@@ -117,3 +117,51 @@ def test_streaming_rejects_bad_input_and_use_after_flush():
     live.flush()
     with pytest.raises(InputError, match="flushed"):
         live.feed(np.zeros(3))
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    cuts_frac=st.lists(st.floats(0.0, 1.0), max_size=20),
+    rate_hz=st.sampled_from([100.0, 1000.0]),
+    kind=st.sampled_from(["running", "double_hump"]),
+)
+def test_streaming_equals_batch_on_the_new_metrics(seed, cuts_frac, rate_hz, kind):
+    """Contact edges at 20 N, walking peaks and their pattern, peak braking/propulsive forces
+    and impulses (with a fore-aft channel), rate flags: streaming == batch."""
+    rng = np.random.default_rng(seed)
+    x, starts, ends = make_gait(
+        rate_hz=rate_hz,
+        n_stances=int(rng.integers(1, 8)),
+        contact_s=0.25 if kind == "running" else 0.6,
+        kind=kind,
+        offset_n=float(rng.uniform(-30, 30)),
+        drift_n=float(rng.uniform(-50, 50)),
+        noise_n=float(rng.uniform(0, 4)),
+        seed=seed,
+    )
+    ap = np.zeros(x.size)
+    for s, e in zip(starts, ends, strict=True):
+        tau = (np.arange(e - s) + 0.5) / (e - s)
+        ap[s:e] = -float(rng.uniform(100, 400)) * np.sin(2 * np.pi * tau)
+    ap += rng.normal(0, 2.0, x.size)
+    cuts = [int(f * x.size) for f in cuts_frac]
+    live = StreamingAnalyzer(rate_hz, body_mass_kg=70.0)
+    rows = []
+    bounds = [0, *sorted(cuts), x.size]
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        rows.extend(live.feed(x[a:b], ap[a:b]))
+    rows.extend(live.flush())
+    st_ = detect_stances(x, rate_hz)
+    batch = table_rows(stance_metrics(x, st_, rate_hz, 70.0, ap))
+    assert_rows_equal(rows, batch)
+    assert live.contact_threshold_n == st_.parameters["contact_threshold_n"]
+    assert all(r["peak_braking_n"] is not None for r in batch)
+    quality = "indicative" if rate_hz < 500 else "measured"
+    assert all(r["loading_rate_quality"] == quality for r in batch)
+
+
+def test_ap_chunk_must_match_the_force_chunk():
+    live = StreamingAnalyzer(100.0)
+    with pytest.raises(InputError, match="ap_chunk"):
+        live.feed(np.zeros(10), np.zeros(9))

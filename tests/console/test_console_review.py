@@ -45,7 +45,8 @@ def test_review_a_real_walking_session_and_export_it(qtbot, window, walking_sess
     assert review.trial_list.count() == 2 and review.selected_trial() == "walk1"
     assert "OpenSim subject01 (72.6 kg)" in review.info_label.text()
     text = review.text.toPlainText()
-    assert "Mid-stance peak" in text and "higher on the" in text
+    # walking: two peaks per stance, compared as first/second peak (never a mid-stance peak)
+    assert "First peak" in text and "Mid-stance peak" not in text and "higher on the" in text
     result = review.analysis["result"]
     sides = {s["side"] for s in result["stances"] if s["valid"]}
     assert sides == {"left", "right"}

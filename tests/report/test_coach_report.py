@@ -64,19 +64,37 @@ def test_simulated_session_report(two_sessions, tmp_path):
                    "symmetry angle", "95 % CI", "higher on the left", "Contact time",
                    "Cadence", "Average loading rate (VALR)", "impact_peak", DISCLAIMER):
         assert needed in text, needed
-    # a 12 % asymmetry is flagged against the default 10 % threshold, in colour and in words
-    assert 'class="level-flag"' in page and "above threshold" in text
-    assert "above the 10 % level" in text
+    # a clear 12 % asymmetry of the mid-stance peak lies beyond the 10.7 % healthy runners
+    # show (Girard et al. 2019): coloured and said in words
+    assert 'class="level-flag"' in page and "above the healthy band (10.7 %)" in text
+    assert "more than the 10.7 % healthy runners show" in text
     # self-contained: nothing fetched from anywhere
     assert not re.search(r'(src|href)="(?!data:)', page)
     assert "<script" not in page and "<link" not in page
 
 
-def test_threshold_changes_the_colours(two_sessions, tmp_path):
-    page = write_report([two_sessions[0]], tmp_path / "r.html", threshold_pct=40).read_text()
-    assert 'class="level-flag"' not in page and "40 % threshold" in page
-    assert level_of(None, 10) == "na" and level_of(-12.0, 10) == "flag"
-    assert level_of(6.0, 10) == "watch" and level_of(1.0, 10) == "ok"
+def test_lab_bands_change_the_colours(two_sessions, tmp_path):
+    def midstance_rows(page):
+        return re.findall(r'<tr class="level-(\w+)"[^>]*><td>Mid-stance peak</td>', page)
+
+    default = write_report([two_sessions[0]], tmp_path / "d.html").read_text()
+    # 12 % against the 10.7 % band: above it (red), or possibly above it (yellow) while the
+    # interval still reaches into the band
+    assert len(midstance_rows(default)) == 2
+    assert set(midstance_rows(default)) <= {"flag", "watch"}
+    page = write_report([two_sessions[0]], tmp_path / "r.html",
+                        bands={"midstance_peak": 40}).read_text()
+    assert midstance_rows(page) == ["ok", "ok"]
+    assert "within the healthy band (40.0 %)" in visible_text(page)
+    band = {"band_si_pct": 10.0, "verdict": "above_band", "detectable": True}
+    assert level_of({"si_pct": None}) == "na"
+    assert level_of({**band, "si_pct": -12.0, "ci95_pct": [-14.0, -10.5]}) == "flag"
+    assert level_of({**band, "si_pct": -12.0, "ci95_pct": [-14.0, -9.0]}) == "watch"
+    assert level_of({**band, "si_pct": 6.0, "ci95_pct": [4.0, 8.0], "verdict": "within_band"}
+                    ) == "ok"
+    # a difference the CI cannot tell from zero is never coloured
+    assert level_of({**band, "si_pct": 15.0, "ci95_pct": [-1.0, 31.0], "detectable": False,
+                     "verdict": "not_detectable"}) == "noise"
 
 
 def test_trend_across_sessions_and_anonymised(two_sessions, tmp_path):
@@ -138,8 +156,11 @@ def test_real_recordings_render(shared_data, tmp_path, name):
 def test_bad_requests_fail_clearly(two_sessions, tmp_path):
     with pytest.raises(InputError, match=r"\.html or \.pdf"):
         write_report([two_sessions[0]], tmp_path / "r.docx")
-    with pytest.raises(InputError, match="threshold"):
-        write_report([two_sessions[0]], tmp_path / "r.html", threshold_pct=0)
+    bad = tmp_path / "bands.json"
+    bad.write_text('{"valr": 0}')
+    out = run_cli("report", two_sessions[0], "-o", tmp_path / "r.html", "--bands", bad)
+    assert out.returncode == 2 and "between 0 and 100" in out.stderr
+    assert out.stderr.count("\n") == 1
     assert not (tmp_path / "r.html").exists()
     with pytest.raises(InputError, match="at least one"):
         build_report([])
