@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 from forcelab.drivers import Block, Channel, Device, DeviceInfo, LinkStats
+from forcelab.drivers import base as dev
 
 from forcelab.acquisition import SessionController
 
@@ -148,6 +149,9 @@ class PacedPlate(Device):
 
     def __init__(self, side: str, rate_hz: float, spf: int = 8) -> None:
         names = ("fx", "fy", "fz", "mx", "my", "mz", "cop_x", "cop_y", "tz")
+        roles = (dev.ROLE_FORCE_ML, dev.ROLE_FORCE_AP, dev.ROLE_VERTICAL, dev.ROLE_MOMENT_X,
+                 dev.ROLE_MOMENT_Y, dev.ROLE_MOMENT_Z, dev.ROLE_COP_ML, dev.ROLE_COP_AP,
+                 dev.ROLE_FREE_MOMENT)
         self.info = DeviceInfo(
             "FPB1",
             "bench",
@@ -155,7 +159,7 @@ class PacedPlate(Device):
             "1",
             side,
             float(rate_hz),
-            tuple(Channel(c, "N") for c in names),
+            tuple(Channel(c, "N", r) for c, r in zip(names, roles, strict=True)),
         )
         self.stats = LinkStats()
         rng = np.random.default_rng(0)
@@ -275,7 +279,7 @@ def throughput(seconds: float, folder: str) -> None:
 def demo(seconds: float, folder: str) -> None:
     import io
 
-    from forcelab.acquisition.demo import run_demo
+    from forcelab.commands._demo_session import run_demo
 
     out = io.StringIO()
     r = run_demo(os.path.join(folder, "demo.h5"), duration_s=seconds, progress=False, out=out)

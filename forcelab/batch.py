@@ -25,7 +25,6 @@ import csv
 import importlib
 import io
 import json
-import math
 import multiprocessing
 import os
 import sys
@@ -38,7 +37,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import forcelab
+from forcelab.analysis.result import AnalysisResult, loading_rate_method
 from forcelab.errors import ForcelabError, InputError
+from forcelab.interop.export_common import session_date, write_atomic_text
+from forcelab.interop.export_csv import csv_cell, neutralize
+from forcelab.recording import finite_or_none
+from forcelab.sources import is_session_file, load_source
+from forcelab.store import open_session, write_analyses
 
 #: file name endings the batch picks up when given a folder
 RECORDING_SUFFIXES = (".h5", ".hdf5", ".csv", ".tsv", ".txt", ".mot", ".sto", ".c3d")
@@ -150,24 +155,14 @@ def expand_inputs(paths: Iterable[str | os.PathLike]) -> list[Path]:
     return out
 
 
-def _num(value: Any) -> float | None:
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
-
-
 def _mean(summary_group: dict[str, Any], key: str) -> float | None:
     v = summary_group.get(key)
-    return _num(v.get("mean") if isinstance(v, dict) else v)
+    return finite_or_none(v.get("mean") if isinstance(v, dict) else v)
 
 
 def summary_row(file: str, athlete: dict[str, Any], session_date: str, trial: str,
                 info: dict[str, Any], result: Any) -> dict[str, Any]:
     """The summary row of one analysed trial."""
-    from forcelab.report.content import loading_rate_method
-
     stances = list(result.stances)
     valid = [s for s in stances if s.get("valid", False)]
     summary = dict(result.summary or {})
@@ -177,8 +172,8 @@ def summary_row(file: str, athlete: dict[str, Any], session_date: str, trial: st
         "athlete_name": athlete.get("name") or "",
         "session_date": session_date,
         "trial": trial,
-        "speed_m_s": _num(info.get("speed_m_s")),
-        "body_mass_kg": _num(getattr(result, "body_mass_kg", None)),
+        "speed_m_s": finite_or_none(info.get("speed_m_s")),
+        "body_mass_kg": finite_or_none(getattr(result, "body_mass_kg", None)),
         "n_stances": len(valid),
         "n_left": sum(1 for s in valid if s.get("side") == "left"),
         "n_right": sum(1 for s in valid if s.get("side") == "right"),
@@ -193,11 +188,11 @@ def summary_row(file: str, athlete: dict[str, Any], session_date: str, trial: st
     for m in SUMMARY_METRICS:
         a = asym.get(m) or {}
         ci = a.get("ci95_pct") or (None, None)
-        row[f"{m}_left"] = _num(a.get("left_mean"))
-        row[f"{m}_right"] = _num(a.get("right_mean"))
-        row[f"{m}_si_pct"] = _num(a.get("si_pct"))
-        row[f"{m}_ci95_lo"] = _num(ci[0]) if len(ci) == 2 else None
-        row[f"{m}_ci95_hi"] = _num(ci[1]) if len(ci) == 2 else None
+        row[f"{m}_left"] = finite_or_none(a.get("left_mean"))
+        row[f"{m}_right"] = finite_or_none(a.get("right_mean"))
+        row[f"{m}_si_pct"] = finite_or_none(a.get("si_pct"))
+        row[f"{m}_ci95_lo"] = finite_or_none(ci[0]) if len(ci) == 2 else None
+        row[f"{m}_ci95_hi"] = finite_or_none(ci[1]) if len(ci) == 2 else None
         row[f"{m}_higher"] = a.get("higher") or ""
         if not a:  # sides unknown: report the per-side summary means that exist
             row[f"{m}_left"] = _mean(summary.get("left") or {}, m)
@@ -219,10 +214,6 @@ def _stored_rows(path: str, trial: str | None, key: dict[str, Any]
                  ) -> list[dict[str, Any]] | None:
     """Summary rows of a session file from its stored results when they are current for every
     trial (analysed by a batch with ``key``), else None."""
-    from forcelab.analysis import AnalysisResult
-    from forcelab.interop.export_common import session_date
-    from forcelab.store import is_session_file, open_session
-
     if not is_session_file(path):
         return None
     with open_session(path) as sf:
@@ -255,7 +246,7 @@ def analyze_file(path: str, reader_options: dict[str, Any] | None = None,
     analysis_options : dict, optional
         Options for ``analyze_recording``.
     save_results : bool
-        Also store each trial's result in the session file (``forcelab.store.write_analysis``,
+        Also store each trial's result in the session file (``forcelab.store.write_analyses``,
         with the trial name in the parameters). Plain recordings are never written to.
 
     Returns
@@ -272,9 +263,6 @@ def _analyze_one(path: str, reader_options: dict[str, Any] | None,
                  analysis_options: dict[str, Any] | None, save_results: bool
                  ) -> tuple[list[dict[str, Any]], list[BatchFailure], bool]:
     """:func:`analyze_file`, and whether the file was skipped (stored results current)."""
-    from forcelab.interop.export_common import load_source
-    from forcelab.store import is_session_file
-
     opts = dict(reader_options or {})
     trial = opts.pop("trial", None)
     rows: list[dict[str, Any]] = []
@@ -303,8 +291,6 @@ def _analyze_one(path: str, reader_options: dict[str, Any] | None,
                   "batch": True, "batch_key": key}
         to_save.append((t.name, result.to_dict(), params))
     if save_results and source.kind == "session" and to_save:
-        from forcelab.store import write_analyses
-
         try:  # every trial's result in one atomic write
             write_analyses(path, [(r, p) for _, r, p in to_save])
         except Exception as exc:  # noqa: BLE001
@@ -606,14 +592,10 @@ def _run_dask(files: list[str], address: str, reader_options: dict[str, Any] | N
 
 def write_summary(path: Path, rows: list[dict[str, Any]]) -> None:
     """Write the summary CSV (text cells neutralised against spreadsheet formulas)."""
-    from forcelab.interop.export_csv import csv_cell, neutralize
-
     cols = summary_columns()
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow([neutralize(c) for c in cols])
     for r in rows:
         w.writerow([csv_cell(r.get(c)) for c in cols])
-    from forcelab.interop.export_common import write_atomic_text
-
     write_atomic_text(path, buf.getvalue())

@@ -38,6 +38,15 @@ SENSORS = ("plate", "insole")
 STANDARD_UNITS = {"fz": "N", "fap": "N", "fml": "N", "cop_ml": "m", "cop_ap": "m", "tz": "N*m"}
 
 
+def finite_or_none(value: Any) -> float | None:
+    """``value`` as a finite float, or None (None, NaN, infinity, text that is no number)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if np.isfinite(v) else None
+
+
 def check_body_mass(body_mass_kg: float | None) -> float | None:
     """Return a body mass in kg after checking it is plausible, or None.
 

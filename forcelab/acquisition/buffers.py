@@ -14,9 +14,14 @@ from __future__ import annotations
 import collections
 import threading
 import time
-from typing import Any
 
 import numpy as np
+
+from forcelab.acquisition.session_writer import WriterCommand
+from forcelab.drivers.base import Block
+
+#: One item of a work queue: ("data", stream, Block) or ("control", None, WriterCommand).
+QueueItem = tuple[str, str | None, Block | WriterCommand]
 
 
 class RingBuffer:
@@ -100,14 +105,16 @@ class WorkQueue:
 
     def __init__(self, max_samples_per_key: int) -> None:
         self._max = int(max_samples_per_key)
-        self._items: collections.deque[tuple[str, Any, Any, int]] = collections.deque()
-        self._pending: dict[Any, int] = collections.defaultdict(int)
+        self._items: collections.deque[tuple[str, str | None, Block | WriterCommand, int]] = (
+            collections.deque()
+        )
+        self._pending: dict[str | None, int] = collections.defaultdict(int)
         self._cond = threading.Condition()
-        self.overflows: dict[Any, int] = collections.defaultdict(int)
-        self.overflow_samples: dict[Any, int] = collections.defaultdict(int)
-        self.high_water: dict[Any, int] = collections.defaultdict(int)
+        self.overflows: dict[str, int] = collections.defaultdict(int)
+        self.overflow_samples: dict[str, int] = collections.defaultdict(int)
+        self.high_water: dict[str, int] = collections.defaultdict(int)
 
-    def put(self, key: Any, item: Any, n_samples: int) -> bool:
+    def put(self, key: str, item: Block, n_samples: int) -> bool:
         """Queue a data item of ``n_samples`` samples for stream ``key``; False if it overflowed."""
         with self._cond:
             if self._pending[key] + n_samples > self._max:
@@ -121,13 +128,13 @@ class WorkQueue:
             self._cond.notify()
             return True
 
-    def put_control(self, item: Any) -> None:
+    def put_control(self, item: WriterCommand) -> None:
         """Queue a control item; never refused (control items are few and small)."""
         with self._cond:
             self._items.append(("control", None, item, 0))
             self._cond.notify()
 
-    def get_all(self, timeout: float) -> list[tuple[str, Any, Any]]:
+    def get_all(self, timeout: float) -> list[QueueItem]:
         """Wait up to ``timeout`` s for items, then return all queued ones as (kind, key, item)."""
         deadline = time.monotonic() + timeout
         with self._cond:
@@ -144,7 +151,7 @@ class WorkQueue:
                 out.append((kind, key, item))
             return out
 
-    def pending_samples(self, key: Any) -> int:
+    def pending_samples(self, key: str) -> int:
         """Samples of stream ``key`` waiting in the queue."""
         with self._cond:
             return self._pending[key]

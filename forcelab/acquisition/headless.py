@@ -13,12 +13,13 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, TextIO
 
-from forcelab.acquisition.controller import SessionController, Snapshot, State
+from forcelab.acquisition.controller import SessionController
 from forcelab.acquisition.errors import AcquisitionError
-from forcelab.errors import InputError
+from forcelab.acquisition.status import ControllerEvent, Snapshot, State
+from forcelab.errors import InputError, SessionFileError
 
 MAX_DURATION_S = 7 * 24 * 3600.0
 #: Seconds given to the athlete to step on between taring and weighing.
@@ -50,8 +51,6 @@ def check_new_file(path: str) -> str:
     forcelab.errors.SessionFileError
         If it exists or its folder does not.
     """
-    from forcelab.errors import SessionFileError
-
     path = os.fspath(path)
     if os.path.exists(path):
         raise SessionFileError(
@@ -157,7 +156,7 @@ def record_headless(
     interval_s: float = 1.0,
     out: TextIO | None = None,
     controller: SessionController | None = None,
-    on_connected: Any = None,
+    on_connected: Callable[[SessionController], None] | None = None,
 ) -> dict[str, Any]:
     """Connect, record ``duration_s`` s (or until SIGINT/SIGTERM) into ``path``, finalise.
 
@@ -200,7 +199,7 @@ def record_headless(
     summary: dict[str, Any] = {}
     errors: list[str] = []
 
-    def report(events: list[Any]) -> bool:
+    def report(events: list[ControllerEvent]) -> bool:
         """Print warnings and errors; True when the session file can no longer be written."""
         file_lost = False
         for ev in events:

@@ -27,6 +27,7 @@ from forcelab.analysis.asymmetry import (
     robinson_si_pct,
     symmetry_text,
 )
+from forcelab.analysis.metrics import G_M_S2
 from forcelab.analysis.sides import median_cop, middle_half, sides_by_alternation, step_widths
 from forcelab.recording import check_body_mass
 
@@ -388,7 +389,7 @@ class LiveAnalyzer:
             "midstance_peak_sd_n": _nanstd(peaks),
             "last_midstance_peak_n": _num_or_none(peaks[-1]) if peaks.size else None,
             "midstance_peak_bw": (
-                mean_peak / (self.body_mass_kg * 9.80665)
+                mean_peak / (self.body_mass_kg * G_M_S2)
                 if mean_peak is not None and self.body_mass_kg
                 else None
             ),

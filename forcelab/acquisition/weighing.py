@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
-from forcelab.acquisition.errors import NotStillError
+from forcelab.acquisition.errors import AcquisitionError, NotStillError
+from forcelab.acquisition.workers import DeviceWorker
+from forcelab.analysis.metrics import G_M_S2
+from forcelab.drivers.base import ROLE_VERTICAL
 from forcelab.errors import InputError
 from forcelab.recording import check_rate
 
-STANDARD_GRAVITY_M_S2 = 9.80665
+#: Stillness while weighing: largest standard deviation of the total vertical force, N. Quiet
+#: standing sways a few N; shifting weight or bouncing gives tens to hundreds of N.
+STILL_MAX_SD_N = 10.0
+#: Stillness while weighing: largest max-minus-min of the total vertical force, N (catches a
+#: single bounce or step).
+STILL_MAX_RANGE_N = 60.0
+#: Smallest mean force taken as someone standing on the sensors, N (10 kg).
+MIN_WEIGHT_N = 98.0
 
 
 @dataclass(frozen=True)
@@ -60,13 +72,35 @@ class BodyWeight:
         return d
 
 
+def sway(total_fz_n: np.ndarray) -> tuple[float, float]:
+    """Standard deviation and range (max − min) of a total vertical force, N (NaN ignored;
+    NaN, NaN for no finite sample)."""
+    fz = np.asarray(total_fz_n, dtype=np.float64).ravel()
+    fz = fz[np.isfinite(fz)]
+    if fz.size == 0:
+        return float("nan"), float("nan")
+    return float(fz.std()), float(fz.max() - fz.min())
+
+
+def is_still(
+    sd_n: float,
+    range_n: float,
+    max_sd_n: float = STILL_MAX_SD_N,
+    max_range_n: float = STILL_MAX_RANGE_N,
+) -> bool:
+    """Whether a force with this sway (SD and range, N; see :func:`sway`) counts as standing
+    still enough to be weighed: the one stillness criterion of forcelab (weighing and the
+    console's "still" light)."""
+    return bool(sd_n <= max_sd_n and range_n <= max_range_n)
+
+
 def measure_body_weight(
     total_fz_n: np.ndarray,
     rate_hz: float,
     *,
-    max_sd_n: float = 10.0,
-    max_range_n: float = 60.0,
-    min_weight_n: float = 98.0,
+    max_sd_n: float = STILL_MAX_SD_N,
+    max_range_n: float = STILL_MAX_RANGE_N,
+    min_weight_n: float = MIN_WEIGHT_N,
     max_missing_fraction: float = 0.05,
     source: str = "",
 ) -> BodyWeight:
@@ -80,12 +114,13 @@ def measure_body_weight(
     rate_hz : float
         Sampling rate of ``total_fz_n``, Hz.
     max_sd_n : float
-        Largest standard deviation of the force accepted as standing still, N. Quiet standing
-        sways a few N; shifting weight or bouncing gives tens to hundreds of N.
+        Largest standard deviation of the force accepted as standing still, N
+        (:data:`STILL_MAX_SD_N`).
     max_range_n : float
-        Largest max-minus-min accepted over the window, N (catches a single bounce or step).
+        Largest max-minus-min accepted over the window, N (:data:`STILL_MAX_RANGE_N`).
     min_weight_n : float
-        Smallest mean force accepted as someone standing on the sensors, N (10 kg).
+        Smallest mean force accepted as someone standing on the sensors, N
+        (:data:`MIN_WEIGHT_N`).
     max_missing_fraction : float
         Largest fraction of NaN samples accepted.
     source : str
@@ -125,21 +160,20 @@ def measure_body_weight(
         )
     good = fz[~missing]
     weight_n = float(good.mean())
-    sd_n = float(good.std())
-    range_n = float(good.max() - good.min())
+    sd_n, range_n = sway(good)
     if weight_n < min_weight_n:
         raise NotStillError(
             f"mean vertical force {round(weight_n):d} N is too low to be an athlete standing on "
             "the sensors; step on (after taring with nothing on them) and try again"
         )
-    if sd_n > max_sd_n or range_n > max_range_n:
+    if not is_still(sd_n, range_n, max_sd_n, max_range_n):
         raise NotStillError(
             f"the athlete moved during weighing (force SD {sd_n:.1f} N, range {range_n:.0f} N; "
             f"limits {max_sd_n:.1f} N and {max_range_n:.0f} N); ask them to stand still and "
             "try again"
         )
     return BodyWeight(
-        body_mass_kg=weight_n / STANDARD_GRAVITY_M_S2,
+        body_mass_kg=weight_n / G_M_S2,
         weight_n=weight_n,
         sd_n=sd_n,
         range_n=range_n,
@@ -188,3 +222,73 @@ def total_force_on_grid(
         values[(t[j] - t[j - 1]) > 3 * period] = np.nan
         total += values
     return total
+
+
+def zero_devices(workers: list[DeviceWorker], timeout_s: float) -> None:
+    """Zero every device in its own acquisition thread and wait for all of them.
+
+    Raises
+    ------
+    AcquisitionError
+        If a device fails to zero or does not answer within ``timeout_s`` (s).
+    """
+    futures = [(w.stream, w.request(w.device.zero)) for w in workers]
+    deadline = time.monotonic() + timeout_s
+    for name, fut in futures:
+        try:
+            fut.result(timeout=max(0.0, deadline - time.monotonic()))
+        except concurrent.futures.TimeoutError:
+            raise AcquisitionError(
+                f"{name} did not finish zeroing within {timeout_s:.0f} s; check the "
+                "device and try again"
+            ) from None
+        except Exception as exc:
+            raise AcquisitionError(f"zeroing {name} failed: {exc}") from exc
+
+
+def vertical_force_ranges(workers: list[DeviceWorker], t_from_s: float) -> dict[str, float]:
+    """Per stream with a vertical force, its range (max − min) since ``t_from_s`` (host s), N;
+    NaN when the device sent no samples meanwhile."""
+    ranges: dict[str, float] = {}
+    for w in workers:
+        col = w.column(ROLE_VERTICAL)
+        if col is None:
+            continue
+        _, d = w.ring.since(t_from_s)
+        fz = d[:, col]
+        fz = fz[np.isfinite(fz)]
+        ranges[w.stream] = float(fz.max() - fz.min()) if fz.size else float("nan")
+    return ranges
+
+
+def weigh_standing(
+    workers: list[DeviceWorker], duration_s: float, **stillness: float
+) -> BodyWeight:
+    """Body weight from the summed vertical force of ``workers`` over the next ``duration_s`` s.
+
+    ``stillness`` takes the limits of :func:`measure_body_weight`; raises NotStillError when the
+    athlete moved.
+    """
+    t_from = time.time()
+    time.sleep(duration_s)
+    t_to = t_from + duration_s
+    # wait (briefly) for samples up to t_to to arrive through the drivers
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        if all(_last_time(w) >= t_to - 1.0 / w.rate_hz for w in workers):
+            break
+        time.sleep(0.02)
+    series = []
+    for w in workers:
+        t, d = w.ring.since(t_from - 2.0 / w.rate_hz)
+        series.append((t, d[:, w.column(ROLE_VERTICAL)]))
+    rate = max(w.rate_hz for w in workers)
+    total = total_force_on_grid(series, t_from, t_to, rate)
+    return measure_body_weight(
+        total, rate, source=", ".join(w.stream for w in workers), **stillness
+    )
+
+
+def _last_time(w: DeviceWorker) -> float:
+    t, _ = w.ring.latest(1)
+    return float(t[0]) if t.size else -np.inf

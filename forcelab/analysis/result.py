@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -650,3 +651,17 @@ def _jsonable(a: dict[str, Any]) -> dict[str, Any]:
             v = None
         out[k] = v
     return out
+
+
+def loading_rate_method(stances: list[dict[str, Any]]) -> str:
+    """The loading-rate method used by most valid stances (and how many used another)."""
+    methods = Counter(str(s.get("loading_rate_method") or "") for s in stances
+                      if s.get("valid", False))
+    methods.pop("", None)
+    if not methods:
+        return "n/a"
+    (top, n), total = methods.most_common(1)[0], sum(methods.values())
+    if n == total:
+        return top
+    return f"{top} ({n} of {total} stances; others: " + ", ".join(
+        f"{m} ×{c}" for m, c in methods.items() if m != top) + ")"

@@ -65,8 +65,8 @@ def run(args: argparse.Namespace) -> int:
     """Run the demo; returns 0 when the recovered asymmetry matches the simulated one."""
     import math
 
-    from forcelab.acquisition.demo import run_demo
     from forcelab.acquisition.headless import check_duration, check_new_file
+    from forcelab.commands._demo_session import run_demo
     from forcelab.errors import InputError
     from forcelab.recording import check_body_mass
 

@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         + ")"
     )
     for name, s in summary["streams"].items():
-        lost = s["dropped_samples"] + s["overflow_writer_samples"]
+        lost = s["dropped_samples"] + s["overflow_writer_samples"] + s["samples_unwritten"]
         print(f"  {name:<14} {s['samples_recorded']:9d} samples recorded, {lost} missing")
     text = format_live_summary(summary.get("live") or {})
     if text:

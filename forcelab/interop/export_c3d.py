@@ -32,7 +32,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import ezc3d
 import numpy as np
+from ezc3d import ezc3d as swig
 
 from forcelab.errors import ExportError
 from forcelab.interop.export_common import (
@@ -51,18 +53,8 @@ DEFAULT_PLATE_MM = (500.0, 600.0)
 PLATE_GAP_MM = 20.0
 
 
-def _ezc3d():
-    try:
-        import ezc3d
-        from ezc3d import ezc3d as swig
-    except ImportError as exc:  # pragma: no cover - ezc3d is a hard dependency
-        raise ExportError("C3D export needs the ezc3d package: pip install ezc3d") from exc
-    return ezc3d, swig
-
-
 def _set_param(c3d: Any, group: str, name: str, value: Any, description: str = "") -> None:
     """Add a parameter with the right C3D type (INT for ints, FLOAT, CHAR) and shape."""
-    _, swig = _ezc3d()
     param = swig.Parameter(name, description)
     arr = np.asarray(value)
     if arr.dtype.kind in "iub":
@@ -115,7 +107,6 @@ def build_c3d(
     ezc3d.c3d
         Ready to ``write``.
     """
-    ezc3d, _ = _ezc3d()
     rec = trial.recording
     streams = list(rec.streams)
     time_s, rate = common_grid(streams)

@@ -24,8 +24,13 @@ from typing import Any
 import numpy as np
 
 from forcelab import __version__
-from forcelab.errors import ExportError, InputError
+from forcelab.analysis import analyze_recording
+from forcelab.errors import AnalysisError, ExportError, InputError
+from forcelab.interop.anonymize import anonymize_athlete, scrub_text_fields
+from forcelab.interop.formats import load_recording
+from forcelab.interop.load import check_reader_options
 from forcelab.recording import Recording, Stream
+from forcelab.store import is_session_file, open_session, read_recording
 
 #: the channels a force plate stream needs to become a C3D force platform / OpenSim force
 #: (``cop_ap``, ``fap``, ``fml`` and ``tz`` are used when present, 0 otherwise)
@@ -62,8 +67,6 @@ class ExportTrial:
             If the trial holds no stance (a standing or weighing trial, an empty plate).
         """
         if self._analysis is None or options:
-            from forcelab.analysis import analyze_recording
-
             result = analyze_recording(self.recording, dict(options or {}))
             if options:
                 return result
@@ -74,8 +77,6 @@ class ExportTrial:
         """The trial's stances, or [] when it has none (the reason goes to ``analysis_error``),
         so trials without gait (standing, weighing) still export their samples.
         """
-        from forcelab.errors import AnalysisError
-
         try:
             return list(self.analysis(options).stances)
         except AnalysisError as exc:
@@ -196,11 +197,7 @@ def load_source(
         raise FileNotFoundError(2, "No such file", str(path))
     if path.is_dir():
         raise IsADirectoryError(21, "Is a directory (give a file)", str(path))
-    from forcelab.store import is_session_file
-
     if is_session_file(path):
-        from forcelab.interop.load import check_reader_options
-
         opts = dict(reader_options or {})
         if lenient:
             opts = {k: v for k, v in opts.items() if k in ("trial", "body_mass_kg")}
@@ -216,8 +213,6 @@ def load_source(
                 f"--trial only applies to forcelab session files; {path.name} is a plain "
                 "recording with a single trial"
             )
-        from forcelab.interop import load_recording
-
         rec = load_recording(path, **dict(reader_options or {}))
         meta = dict(rec.meta or {})
         athlete_id = str(meta.get("subject") or meta.get("subject_id") or meta.get("athlete_id")
@@ -242,8 +237,6 @@ SESSION_FIELDS = ("uuid", "created_utc", "schema_version", "software_version", "
 
 
 def _load_session(path: Path, trial: str | None) -> ExportSource:
-    from forcelab.store import open_session, read_recording
-
     sf = open_session(path)
     try:
         athlete = dict(sf.athlete or {})
@@ -295,8 +288,6 @@ def _plate_sizes(sf: Any) -> dict[str, list[float]]:
 
 def anonymize_source(source: ExportSource, key: bytes | None = None) -> None:
     """Pseudonymise an opened source in place (athlete, session and trial records, file stem)."""
-    from forcelab.interop.anonymize import anonymize_athlete, scrub_text_fields
-
     source.athlete = anonymize_athlete(source.athlete, key)
     session = scrub_text_fields(source.session)
     for k in ("athlete", "athlete_id", "athlete_name"):

@@ -1,7 +1,7 @@
-"""Open any supported recording file as a :class:`forcelab.recording.Recording`.
+"""What the readers of recording files share (:mod:`forcelab.interop.formats` dispatches).
 
-:func:`load_recording` looks at the file's content (and, where the content is ambiguous, its
-extension) and hands it to one reader:
+:func:`~forcelab.interop.formats.load_recording` looks at the file's content (and, where the
+content is ambiguous, its extension) and hands it to one reader:
 
 ==============================  ====================================  ======================
 content                         reader                                module
@@ -13,7 +13,7 @@ C3D parameter-block signature   C3D force platforms (ezc3d)           read_c3d
 anything else that is text      delimited table (CSV/TSV/whitespace)  read_delimited
 ==============================  ====================================  ======================
 
-This module also holds what the readers share: reader-option validation, column look-up, text
+This module holds what the readers share: reader-option validation, column look-up, text
 decoding, numeric table parsing and the time-base fitting that turns time stamps (rounded,
 with missing rows, or jittered) into the uniform streams of the recording model. See
 ``docs/formats.md`` for the user-facing description.
@@ -62,8 +62,8 @@ OPTION_FLAGS = {
     "trial": "--trial",
 }
 
-_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-_SNIFF_BYTES = 8192
+#: Bytes read to sniff a file's format (and to tell text from binary).
+SNIFF_BYTES = 8192
 _MISSING_TOKENS = frozenset({"", "nan", "NaN", "NAN", "NA", "N/A", "n/a", "-nan", "null", "NULL"})
 
 
@@ -208,7 +208,7 @@ def read_text(path: Path, what: str = "recording") -> str:
         raise FileFormatError(
             f"{path}: a zip archive or spreadsheet (.xlsx); save the sheet as CSV and read that"
         )
-    if b"\x00" in data[:_SNIFF_BYTES]:
+    if b"\x00" in data[:SNIFF_BYTES]:
         raise FileFormatError(
             f"{path}: binary data that is not a C3D or forcelab session file; "
             "forcelab reads CSV/TSV tables, OpenSim .mot/.sto, C3D, Moticon OpenGo .txt and .h5"
@@ -675,114 +675,3 @@ def reader_notes(recording: Recording) -> list[str]:
             "check --time-unit (time in ms or frame numbers?) or --rate"
         )
     return notes
-
-
-# --------------------------------------------------------------------------- dispatch
-
-
-def detect_format(path: str | Path) -> str:
-    """Return the format of a recording file.
-
-    Returns
-    -------
-    str
-        One of "session", "c3d", "mot", "opengo", "delimited".
-
-    Raises
-    ------
-    FileNotFoundError, IsADirectoryError
-        If the path is not a readable file.
-    FileFormatError
-        If the file is empty.
-    """
-    p = Path(path)
-    if p.is_dir():
-        raise IsADirectoryError(21, "is a directory, not a recording", str(p))
-    with open(p, "rb") as fh:
-        head = fh.read(_SNIFF_BYTES)
-    if not head.strip():
-        raise FileFormatError(f"{p}: the file is empty")
-    ext = p.suffix.lower()
-    if head.startswith(_HDF5_SIGNATURE) or ext in (".h5", ".hdf5"):
-        return "session"
-    if ext == ".c3d" or (len(head) >= 512 and head[1] == 0x50 and b"\x00" in head[:512]):
-        return "c3d"
-    text = head.decode("latin-1")
-    if ext in (".mot", ".sto") or re.search(r"^\s*endheader\s*$", text, re.M | re.I):
-        return "mot"
-    if re.search(r"^#.*total force\s*\[N\]", text, re.M | re.I) or re.match(
-        r"#\s*Start time:", text
-    ):
-        return "opengo"
-    return "delimited"
-
-
-def load_recording(path: str | Path, **reader_options: Any) -> Recording:
-    """Read a recording file of any supported format.
-
-    Parameters
-    ----------
-    path : str or Path
-        The file: delimited text (CSV/TSV/whitespace), OpenSim .mot/.sto, C3D, Moticon OpenGo
-        .txt export, or a forcelab session file (.h5).
-    **reader_options
-        rate_hz (Hz), time_column, time_unit ("s", "ms", "frame"), vertical (column),
-        map ({"left": COL, "right": COL} or "left=COL,right=COL"), cop_ml (column),
-        cop_ml_right ("positive"/"negative"), body_mass_kg (kg), trial (session files only).
-        Options a format does not use are refused. See docs/formats.md.
-
-    Returns
-    -------
-    Recording
-
-    Raises
-    ------
-    FileFormatError
-        If the file is of no known format or is malformed.
-    InputError
-        If a reader option makes no sense.
-    FileNotFoundError, IsADirectoryError
-        If the path is not a file.
-    """
-    p = Path(path)
-    unknown = sorted(k for k in reader_options if k not in READER_OPTIONS)
-    if unknown:
-        raise InputError(
-            f"unknown reader option(s) {', '.join(unknown)}; known: {', '.join(READER_OPTIONS)}"
-        )
-    fmt = detect_format(p)
-    if fmt == "session":
-        return _load_session(p, reader_options)
-    if fmt == "c3d":
-        from forcelab.interop.read_c3d import read_c3d
-
-        return read_c3d(p, **reader_options)
-    if fmt == "mot":
-        from forcelab.interop.read_mot import read_mot
-
-        return read_mot(p, **reader_options)
-    if fmt == "opengo":
-        from forcelab.interop.read_opengo import read_opengo
-
-        return read_opengo(p, **reader_options)
-    from forcelab.interop.read_delimited import read_delimited
-
-    return read_delimited(p, **reader_options)
-
-
-def _load_session(path: Path, reader_options: dict[str, Any]) -> Recording:
-    opts = check_reader_options(reader_options, ("trial", "body_mass_kg"), "session files")
-    with open(path, "rb") as fh:
-        if not fh.read(8).startswith(_HDF5_SIGNATURE):
-            raise FileFormatError(f"{path}: not an HDF5 file, so not a forcelab session file")
-    try:
-        from forcelab.store import read_recording
-    except ImportError:
-        raise FileFormatError(
-            f"{path}: reading forcelab session files needs forcelab.store, which this "
-            "installation does not provide"
-        ) from None
-    recording = read_recording(path, trial=opts.get("trial"))
-    if "body_mass_kg" in opts:
-        recording.body_mass_kg = opts["body_mass_kg"]
-    return recording

@@ -37,6 +37,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import ezc3d
 import numpy as np
 
 from forcelab.errors import FileFormatError, InputError
@@ -184,12 +185,6 @@ def read_c3d(path: str | Path, **options: Any) -> Recording:
     """
     path = Path(path)
     opts = check_reader_options(options, ALLOWED_OPTIONS, "C3D files")
-    try:
-        import ezc3d
-    except ImportError:  # pragma: no cover - ezc3d is a declared dependency
-        raise FileFormatError(
-            "reading C3D files needs the ezc3d package: pip install ezc3d"
-        ) from None
     if path.stat().st_size < 512:
         raise FileFormatError(f"{path}: too short to be a C3D file (a C3D header is 512 bytes)")
     with open(path, "rb") as fh:

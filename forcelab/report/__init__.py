@@ -16,19 +16,7 @@ asymmetry is a loading measure, not a diagnosis. Figures are static matplotlib (
 
 from __future__ import annotations
 
-from typing import Any
+from forcelab.report.build import build_report
+from forcelab.report.render import render_html, render_pdf, write_report
 
 __all__ = ["build_report", "render_html", "render_pdf", "write_report"]
-
-
-def __getattr__(name: str) -> Any:
-    # lazy: importing forcelab.report must not pull matplotlib in before it is needed
-    if name == "build_report":
-        from forcelab.report.build import build_report
-
-        return build_report
-    if name in ("render_html", "render_pdf", "write_report"):
-        from forcelab.report import render
-
-        return getattr(render, name)
-    raise AttributeError(f"module 'forcelab.report' has no attribute {name!r}")

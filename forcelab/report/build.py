@@ -18,6 +18,7 @@ from forcelab import __version__
 from forcelab.analysis.asymmetry import real_change
 from forcelab.errors import InputError
 from forcelab.report.content import TrialReport, trial_report
+from forcelab.sources import is_session_file, load_source
 
 
 @dataclass
@@ -91,9 +92,6 @@ def build_report(
     InputError
         If no input is given.
     """
-    from forcelab.interop.export_common import load_source
-    from forcelab.store import is_session_file
-
     if not paths:
         raise InputError("give at least one session file or recording to report on")
     if bands:

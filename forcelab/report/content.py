@@ -7,7 +7,6 @@ lay that data out, so the wording and the numbers are the same in every output.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +14,9 @@ from typing import Any
 import numpy as np
 
 from forcelab.analysis import symmetry_text
-from forcelab.recording import Recording
+from forcelab.analysis.metrics import G_M_S2
+from forcelab.analysis.result import loading_rate_method
+from forcelab.recording import Recording, finite_or_none
 
 #: the force-asymmetry disclaimer every report carries
 DISCLAIMER = (
@@ -41,10 +42,12 @@ TABLE_METRICS = (
     ("second_peak", "Second peak (walking)", "walking"),
     ("peak_braking", "Peak braking force", "fore-aft"),
     ("peak_propulsive", "Peak propulsive force", "fore-aft"),
+    ("pelvic_drop", "Contralateral pelvic drop (by stance foot)", "pelvis"),
 )
 #: kinds of TABLE_METRICS rows left out when neither side has a value (a run has no walking
-#: peaks, a plate without a fore-aft channel no braking force)
-OPTIONAL_KINDS = ("walking", "fore-aft")
+#: peaks, a plate without a fore-aft channel no braking force, a recording without pelvis
+#: markers no pelvic drop)
+OPTIONAL_KINDS = ("walking", "fore-aft", "pelvis")
 
 
 def metric_key(available: Any, base: str, prefer_bw: bool = True) -> tuple[str, str] | None:
@@ -59,6 +62,8 @@ def metric_key(available: Any, base: str, prefer_bw: bool = True) -> tuple[str, 
     keys = set(available)
     if base.endswith("_s") and base in keys:
         return base, "s"
+    if f"{base}_deg" in keys:
+        return f"{base}_deg", "°"
     bw = [(f"{base}_bw", "BW"), (f"{base}_bw_s", "BW·s" if base == "impulse" else "BW/s")]
     newton = [(f"{base}_n", "N"), (f"{base}_n_s", "N/s"), (f"{base}_ns", "N·s")]
     for key, unit in (bw + newton) if prefer_bw else (newton + bw):
@@ -67,28 +72,20 @@ def metric_key(available: Any, base: str, prefer_bw: bool = True) -> tuple[str, 
     return None
 
 
-def _num(value: Any) -> float | None:
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
-
-
 def digits_for(unit: str, value: float = 0.0) -> int:
     """Decimals shown for a value in ``unit``."""
     if unit in ("BW", "BW·s"):
         return 2
     if unit == "s":
         return 3
-    if unit in ("%", "BW/s", "spm"):
+    if unit in ("%", "BW/s", "spm", "°"):
         return 1
     return 0 if abs(value) >= 100 else 1
 
 
 def fmt(value: Any, unit: str = "", digits: int | None = None, show_unit: bool = True) -> str:
     """Format a number for people: sensible digits per unit, "n/a" for missing values."""
-    f = _num(value)
+    f = finite_or_none(value)
     if f is None:
         return "n/a"
     text = f"{f:.{digits if digits is not None else digits_for(unit, f)}f}"
@@ -99,10 +96,10 @@ def fmt(value: Any, unit: str = "", digits: int | None = None, show_unit: bool =
 
 def mean_sd(mean: Any, sd: Any, unit: str) -> str:
     """``"2.41 ± 0.05 BW"`` (SD with the mean's decimals; just the mean without an SD)."""
-    m = _num(mean)
+    m = finite_or_none(mean)
     if m is None:
         return "n/a"
-    s = _num(sd)
+    s = finite_or_none(sd)
     d = digits_for(unit, m)
     if s is None:
         return fmt(m, unit, d)
@@ -159,7 +156,8 @@ LEVELS = ("na", "noise", "ok", "watch", "flag")
 
 def level_of(a: dict[str, Any]) -> str:
     """Colour class of one metric's asymmetry (an ``asymmetry_of`` result), see :data:`LEVELS`."""
-    si, ci, band = _num(a.get("si_pct")), a.get("ci95_pct"), _num(a.get("band_si_pct"))
+    si, ci = finite_or_none(a.get("si_pct")), a.get("ci95_pct")
+    band = finite_or_none(a.get("band_si_pct"))
     if si is None:
         return "na"
     if not a.get("detectable") or ci is None:
@@ -178,7 +176,7 @@ def stance_curves(recording: Recording, stances: list[dict[str, Any]], body_mass
     values are in body weights when the body mass is known, otherwise in N. A stance's
     baseline (``baseline_n`` when the analysis reports one) is subtracted.
     """
-    scale, unit = (1.0 / (body_mass_kg * 9.80665), "BW") if body_mass_kg else (1.0, "N")
+    scale, unit = (1.0 / (body_mass_kg * G_M_S2), "BW") if body_mass_kg else (1.0, "N")
     grid = np.linspace(0.0, 1.0, CURVE_POINTS)
     groups: dict[str, list[np.ndarray]] = {}
     streams = {s.name: s for s in recording.streams}
@@ -194,7 +192,7 @@ def stance_curves(recording: Recording, stances: list[dict[str, Any]], body_mass
         i0, i1 = max(i0, 0), min(i1, stream.n_samples)
         if i1 - i0 < 3:
             continue
-        seg = stream.fz[i0:i1] - float(_num(st.get("baseline_n")) or 0.0)
+        seg = stream.fz[i0:i1] - float(finite_or_none(st.get("baseline_n")) or 0.0)
         if not np.all(np.isfinite(seg)):
             continue
         x = np.linspace(0.0, 1.0, seg.size)
@@ -210,11 +208,11 @@ def stride_peaks(stances: list[dict[str, Any]], body_mass_kg: float | None
     """
     out: dict[str, tuple[list[float], list[float]]] = {}
     for st in stances:
-        value = _num(st.get("midstance_peak_n"))
+        value = finite_or_none(st.get("midstance_peak_n"))
         if body_mass_kg:
-            bw = _num(st.get("midstance_peak_bw"))
+            bw = finite_or_none(st.get("midstance_peak_bw"))
             value = bw if bw is not None else (
-                None if value is None else value / (body_mass_kg * 9.80665))
+                None if value is None else value / (body_mass_kg * G_M_S2))
         if not st.get("valid", False) or value is None:
             continue
         side = st.get("side") or st.get("stream") or "all"
@@ -238,14 +236,15 @@ def asymmetry_rows(asymmetry: dict[str, Any]) -> list[AsymmetryRow]:
         left = f"{mean_sd(a.get('left_mean'), a.get('left_sd'), unit)} (n={a.get('left_n', 0)})"
         right = (f"{mean_sd(a.get('right_mean'), a.get('right_sd'), unit)}"
                  f" (n={a.get('right_n', 0)})")
-        si = _num(a.get("si_pct"))
+        si = finite_or_none(a.get("si_pct"))
         ci = a.get("ci95_pct")
         ci_t = (float(ci[0]), float(ci[1])) if ci is not None and len(ci) == 2 and all(
-            _num(c) is not None for c in ci) else None
+            finite_or_none(c) is not None for c in ci) else None
         rows.append(AsymmetryRow(label, key, unit, left, right, si,
-                                 _num(a.get("symmetry_angle_pct")), ci_t, a.get("higher"),
+                                 finite_or_none(a.get("symmetry_angle_pct")), ci_t, a.get("higher"),
                                  str(a.get("text") or ""), level_of(a),
-                                 _num(a.get("band_si_pct")), a.get("band_source"), dict(a)))
+                                 finite_or_none(a.get("band_si_pct")), a.get("band_source"),
+                                 dict(a)))
     return rows
 
 
@@ -296,20 +295,6 @@ def gait_table(summary: dict[str, Any]) -> tuple[list[tuple[str, str, str]], tup
     return rows, (cols[0], cols[1])
 
 
-def loading_rate_method(stances: list[dict[str, Any]]) -> str:
-    """The loading-rate method used by most valid stances (and how many used another)."""
-    methods = Counter(str(s.get("loading_rate_method") or "") for s in stances
-                      if s.get("valid", False))
-    methods.pop("", None)
-    if not methods:
-        return "n/a"
-    (top, n), total = methods.most_common(1)[0], sum(methods.values())
-    if n == total:
-        return top
-    return f"{top} ({n} of {total} stances; others: " + ", ".join(
-        f"{m} ×{c}" for m, c in methods.items() if m != top) + ")"
-
-
 def plain_paragraph(tr: TrialReport, summary: dict[str, Any]) -> str:
     """A few sentences a coach reads first."""
     parts = []
@@ -343,9 +328,11 @@ def plain_paragraph(tr: TrialReport, summary: dict[str, Any]) -> str:
     else:
         parts.append("Left and right could not be compared: the recording does not say which "
                      "foot each stance belongs to.")
-    cadence = [_num(_summary_value(summary.get(g, {}), "cadence_spm")) for g in summary]
+    cadence = [finite_or_none(_summary_value(summary.get(g, {}), "cadence_spm")) for g in summary]
     cadence = [c for c in cadence if c is not None]
-    contact = [_num(_summary_value(summary.get(g, {}), "contact_time_s")) for g in summary]
+    contact = [
+        finite_or_none(_summary_value(summary.get(g, {}), "contact_time_s")) for g in summary
+    ]
     contact = [c for c in contact if c is not None]
     if contact:
         text = f"Contact time averaged {1000 * float(np.mean(contact)):.0f} ms"
@@ -379,4 +366,10 @@ def trial_report(session_label: str, trial_name: str, info: dict[str, Any], reco
     if not stances:
         tr.warnings.append("No stances were found in this trial.")
     tr.paragraph = plain_paragraph(tr, summary)
+    pelvis = (getattr(result, "parameters", None) or {}).get("pelvis") or {}
+    if pelvis.get("text"):
+        tr.paragraph += f" {pelvis['text'][0].upper()}{pelvis['text'][1:]}."
+    for key in ("error", "warning"):
+        if pelvis.get(key):
+            tr.warnings.append(f"Pelvis: {pelvis[key]}")
     return tr

@@ -13,6 +13,10 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.backends.backend_pdf import PdfPages
+from matplotlib.figure import Figure
+
 from forcelab.analysis import symmetry_text
 from forcelab.errors import ExportError, InputError
 from forcelab.report.build import Report, SessionReport, build_report
@@ -219,8 +223,6 @@ A4_IN = (8.27, 11.69)
 
 
 def _pdf_trial_page(pdf: Any, s: SessionReport, tr: TrialReport, report: Report) -> None:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
 
     fig = Figure(figsize=A4_IN, dpi=100)
     FigureCanvasAgg(fig)
@@ -294,8 +296,6 @@ def _small(ax: Any) -> None:
 
 
 def _pdf_trend_page(pdf: Any, report: Report) -> None:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
 
     for aid, points in report.trends.items():
         fig = Figure(figsize=A4_IN, dpi=100)
@@ -311,7 +311,6 @@ def _pdf_trend_page(pdf: Any, report: Report) -> None:
 
 def render_pdf(report: Report, path: Path) -> None:
     """Write the report as a PDF (one A4 page per trial, one per athlete trend)."""
-    from matplotlib.backends.backend_pdf import PdfPages
 
     with PdfPages(path, metadata={"Title": "Loading report",
                                   "Creator": report.software}) as pdf:

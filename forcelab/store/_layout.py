@@ -133,14 +133,6 @@ def text(value: Any) -> str:
     return str(value)
 
 
-def finite_or_none(value: Any) -> float | None:
-    """A float, or None for NaN / missing."""
-    if value is None:
-        return None
-    v = float(value)
-    return v if math.isfinite(v) else None
-
-
 def utc_iso(unix_s: float | None) -> str | None:
     """ISO 8601 UTC time with microseconds and a ``Z``, or None."""
     if unix_s is None or not math.isfinite(unix_s):

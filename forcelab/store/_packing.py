@@ -31,6 +31,8 @@ from typing import Any
 import h5py
 import numpy as np
 
+from forcelab.store import _layout as L
+
 #: Group that mirrors the growing datasets with their uncompressed tails.
 TAIL_GROUP = "tail"
 #: Compression of every growing dataset: standard gzip + shuffle, which every HDF5 build reads
@@ -164,3 +166,58 @@ def read_rows(h5: h5py.File, path: str, committed: dict[str, int],
 def n_rows(h5: h5py.File, path: str, committed: dict[str, int]) -> int:
     """Committed rows of growing dataset ``path`` including its tail."""
     return sum(n for _, n in _parts(h5, path, committed))
+
+
+#: Flush modes: complete chunks and the tails (timed flushes), complete chunks only (a burst of
+#: appends), everything into the datasets (close).
+TAIL, CHUNKS, FINAL = "tail", "chunks", "final"
+
+
+class Growing:
+    """Write-once appends to one growing dataset: complete chunks go into the dataset, the rows
+    after its last complete chunk into its tail."""
+
+    def __init__(self, path: str, chunk_rows: int) -> None:
+        self.path = path
+        self.tail = tail_path(path)
+        self.chunk_rows = chunk_rows
+        self.rest: np.ndarray | None = None  # rows after the dataset's last complete chunk
+        self.on_disk = 0  # rows of ``rest`` written into the tail
+
+    def add(self, rows: np.ndarray) -> None:
+        self.rest = rows if self.rest is None or not len(self.rest) else np.concatenate(
+            [self.rest, rows])
+
+    def move_chunks(self, ds_of: Any, final: bool) -> bool:
+        """Append the complete chunks (``final``: every row) to the dataset; True if any."""
+        if self.rest is None:
+            return False
+        k = len(self.rest) if final else len(self.rest) // self.chunk_rows * self.chunk_rows
+        if not k:
+            return False
+        ds = ds_of(self.path)
+        n0 = ds.shape[0]
+        ds.resize((n0 + k, *ds.shape[1:]))
+        ds[n0:] = self.rest[:k]
+        self.rest = self.rest[k:]
+        self.on_disk = 0  # the tail starts over once a commit stops counting its rows
+        return True
+
+    def write_tail(self, ds_of: Any) -> None:
+        """Write the rows not yet in the tail behind its committed rows."""
+        if self.rest is not None and len(self.rest) > self.on_disk:
+            ds_of(self.tail)[self.on_disk : len(self.rest)] = self.rest[self.on_disk :]
+            self.on_disk = len(self.rest)
+
+
+def create_stream_datasets(g: h5py.Group, n_channels: int, rate_hz: float, dtype: np.dtype,
+                           counts_to_units: np.ndarray | None, tails: bool = True) -> None:
+    """Create the growing datasets of one stream (and, with ``tails``, their tails) in ``g``."""
+    rows = stream_chunk_rows(rate_hz)
+    create_growing(g, "samples", (n_channels,), dtype, rows, columns=True, tails=tails)
+    create_growing(g, "seq", (), "i8", rows, tails=tails)
+    if counts_to_units is not None:
+        create_growing(g, "counts", (N_BRIDGES,), "i4", rows, columns=True, tails=tails)
+        g.attrs[COUNTS_TO_UNITS] = counts_to_units
+    for table, (tdtype, chunk) in L.STREAM_TABLES.items():
+        create_growing(g, table, (), tdtype, chunk, tails=tails)

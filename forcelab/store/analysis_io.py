@@ -9,7 +9,6 @@ tools can read the per-stance table without parsing JSON.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -23,6 +22,7 @@ import numpy as np
 import forcelab
 from forcelab.errors import InputError, SessionFileError
 from forcelab.store import _layout as L
+from forcelab.store.reader import open_session
 
 
 def write_analysis(
@@ -68,8 +68,6 @@ def write_analyses(
     InputError
         If a result cannot be stored as JSON.
     """
-    from forcelab.store.reader import open_session
-
     path = Path(path)
     with open_session(path) as sf:  # header, schema and damage checks
         state = sf.state
@@ -130,40 +128,10 @@ def write_analyses(
 
 
 def read_analyses(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """All analyses stored in a session file (oldest first), see :func:`read_analyses_from`."""
-    from forcelab.store.reader import open_session
-
+    """All analyses stored in a session file (oldest first): ``name``, ``created_utc``,
+    ``software_version``, ``parameters`` (dict), ``result`` (dict)."""
     with open_session(path) as sf:
         return sf.analyses
-
-
-def read_analyses_from(h5: h5py.File) -> list[dict[str, Any]]:
-    """Analyses of an open file: ``name``, ``created_utc``, ``software_version``,
-    ``parameters`` (dict), ``result`` (dict)."""
-    if "analysis" not in h5:
-        return []
-    out = []
-    groups = h5["analysis"]
-    for name in sorted(groups):
-        g = groups[name]
-        try:
-            result = json.loads(L.text(g["result_json"][()]))
-        except (KeyError, ValueError):
-            result = None
-        try:
-            params = json.loads(L.text(g.attrs.get("parameters_json", "{}")))
-        except ValueError:
-            params = {}
-        out.append(
-            {
-                "name": name,
-                "created_utc": L.text(g.attrs.get("created_utc", "")),
-                "software_version": L.text(g.attrs.get("software_version", "")),
-                "parameters": params,
-                "result": result,
-            }
-        )
-    return out
 
 
 def _stance_table(stances: list[Mapping[str, Any]]) -> np.ndarray | None:

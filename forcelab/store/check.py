@@ -12,7 +12,10 @@ forcelab session (foreign, newer schema, destroyed).
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,7 @@ import numpy as np
 from forcelab.errors import SessionFileError
 from forcelab.store import _layout as L
 from forcelab.store import _packing as P
+from forcelab.store.reader import open_session
 
 CHECK_EXIT = {"ok": 0, "incomplete": 1, "unreadable": 2}
 _READ_ROWS = 1 << 18
@@ -44,8 +48,6 @@ def check_session(path: str | os.PathLike, isolated: bool = False) -> dict[str, 
         ``trials``, ``running_trials``, ``n_markers``, ``n_events``, ``n_analyses`` and
         ``problems`` (list of sentences).
     """
-    from forcelab.store.reader import open_session
-
     if isolated:
         return _check_in_child(Path(path))
     path = Path(path)
@@ -120,10 +122,6 @@ def check_session(path: str | os.PathLike, isolated: bool = False) -> dict[str, 
 
 
 def _check_in_child(path: Path) -> dict[str, Any]:
-    import json
-    import subprocess
-    import sys
-
     proc = subprocess.run(
         [sys.executable, "-m", "forcelab.store.check", str(path)],
         capture_output=True, text=True,
@@ -215,8 +213,6 @@ def recover_session(src: str | os.PathLike, dst: str | os.PathLike) -> dict[str,
     SessionFileError
         If ``src`` is not a readable session or ``dst`` exists / cannot be written.
     """
-    from forcelab.store.reader import open_session
-
     src, dst = Path(src), Path(dst)
     report = check_session(src)
     if report["status"] == "unreadable":
@@ -317,7 +313,4 @@ def _short(exc: BaseException) -> str:
 
 
 if __name__ == "__main__":  # the child process of check_session(isolated=True)
-    import json
-    import sys
-
     print(json.dumps(check_session(sys.argv[1])))

@@ -24,7 +24,6 @@ from forcelab.store import _layout as L
 from forcelab.store import _packing as P
 from forcelab.store.analysis_io import remove_temp_copy
 from forcelab.store.reader import SessionFile, open_session
-from forcelab.store.writer import create_stream_datasets
 
 #: Rows copied per step (bounded memory for hour-long files).
 _STEP_ROWS = 1 << 18
@@ -135,7 +134,7 @@ def _copy_stream(sf: SessionFile, name: str, out: h5py.File) -> dict[str, Any]:
     calibration = json.loads(L.text(g_in.attrs.get("calibration_json", "{}")) or "{}")
     k = P.counts_matrix(calibration, n_ch)
     rate = float(g_in.attrs["rate_hz"])
-    create_stream_datasets(g, n_ch, rate, dtype, k, tails=False)
+    P.create_stream_datasets(g, n_ch, rate, dtype, k, tails=False)
     for table in L.STREAM_TABLES:  # keep the original row types (older string widths too)
         rows = sf._table(f"{g_in.name}/{table}")
         chunk = g[table].chunks

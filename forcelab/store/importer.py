@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -13,6 +14,8 @@ import numpy as np
 from forcelab.errors import SessionFileError
 from forcelab.recording import Recording
 from forcelab.store._layout import to_json
+from forcelab.store.reader import open_session
+from forcelab.store.writer import SessionWriter
 
 _ROWS_PER_BLOCK = 65536
 
@@ -55,9 +58,6 @@ def write_recording(
     SessionFileError
         If the file exists or cannot be written, or the written file does not read back.
     """
-    from forcelab.store.reader import open_session
-    from forcelab.store.writer import SessionWriter
-
     path = Path(path)
     a = dict(athlete or {})
     if a.get("body_mass_kg") is None and recording.body_mass_kg is not None:
@@ -121,8 +121,6 @@ def write_recording(
 
 
 def _jsonable_meta(meta: Mapping[str, Any]) -> Any:
-    import json
-
     try:
         return json.loads(to_json(dict(meta)))
     except (TypeError, ValueError):

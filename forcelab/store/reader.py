@@ -19,20 +19,19 @@ import h5py
 import numpy as np
 
 from forcelab.errors import InputError, SessionFileError
-from forcelab.recording import MarkerTrajectories, Recording, Stream
+from forcelab.recording import (
+    STANDARD_UNITS,
+    MarkerTrajectories,
+    Recording,
+    Stream,
+    finite_or_none,
+)
 from forcelab.store import _layout as L
 from forcelab.store import _packing as P
+from forcelab.store._model import KIND_INSOLE, sensor_of, stream_model
 from forcelab.store.trajectories import read_trajectories
 
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-
-#: Channel renames from device columns to Recording channels, per protocol (docs/contracts).
-CHANNEL_MAPS = {
-    "FPB1": {"fx": "fml", "fy": "fap", "fz": "fz", "cop_x": "cop_ml", "cop_y": "cop_ap",
-             "tz": "tz"},
-    "CSV4": {"fz": "fz", "cop_x": "cop_ml", "cop_y": "cop_ap"},
-}
-
 
 @dataclass
 class StreamData:
@@ -305,7 +304,8 @@ class SessionFile:
 
     def stream_info(self, name: str) -> dict[str, Any]:
         """The stored DeviceInfo dict of a stream (``protocol``, ``model``, ``serial``, ``side``,
-        ``rate_hz``, ``channels`` [[name, unit]...], ``calibration``, ``layout``, ``extra``)."""
+        ``rate_hz``, ``channels`` [[name, unit]...], ``kind``, ``channel_roles`` (one per
+        channel, ``""`` for none), ``calibration``, ``layout``, ``extra``)."""
         g = self._group(name)
         try:
             d = json.loads(L.text(g.attrs["device_info_json"]))
@@ -318,6 +318,14 @@ class SessionFile:
             [L.text(n), L.text(u)]
             for n, u in zip(g.attrs["channel_names"], g.attrs["channel_units"], strict=True)
         ]
+        stored_roles = g.attrs.get("channel_roles")
+        d["kind"], d["channel_roles"] = stream_model(
+            str(d.get("protocol") or ""),
+            [c[0] for c in d["channels"]],
+            L.text(g.attrs.get("kind", "")),
+            None if stored_roles is None else [L.text(r) for r in stored_roles],
+            d.get("extra"),
+        )
         return d
 
     @property
@@ -327,7 +335,7 @@ class SessionFile:
         out = []
         for r in self._table("trials"):
             start = float(r["start_s"])
-            stop = L.finite_or_none(r["stop_s"])
+            stop = finite_or_none(r["stop_s"])
             try:
                 tags = json.loads(L.text(r["tags_json"]) or "[]")
             except ValueError:
@@ -339,7 +347,7 @@ class SessionFile:
                     "start_s": start,
                     "stop_s": stop,
                     "duration_s": None if stop is None else stop - start,
-                    "speed_m_s": L.finite_or_none(r["speed_m_s"]),
+                    "speed_m_s": finite_or_none(r["speed_m_s"]),
                     "shoe": L.text(r["shoe"]),
                     "notes": L.text(r["notes"]),
                 }
@@ -441,9 +449,7 @@ class SessionFile:
     def analyses(self) -> list[dict[str, Any]]:
         """Stored analysis results (oldest first): ``name``, ``created_utc``,
         ``software_version``, ``parameters``, ``result``."""
-        from forcelab.store.analysis_io import read_analyses_from
-
-        return read_analyses_from(self._h5)
+        return _read_analyses(self._h5)
 
     def info_dict(self) -> dict[str, Any]:
         """A JSON-serialisable summary (what ``forcelab info --json`` prints)."""
@@ -516,9 +522,10 @@ def read_recording(
     -------
     Recording
         One Stream per stored stream with samples, ``t0_s`` in s since the session start;
-        missing samples (gaps) are NaN at their place so time stays uniform. Channels are
-        renamed per protocol: FPB1 fx->fml, fy->fap, cop_x->cop_ml, cop_y->cop_ap; CSV4
-        cop_x->cop_ml, cop_y->cop_ap; other channels keep their names. Body mass comes from the
+        missing samples (gaps) are NaN at their place so time stays uniform. A channel whose
+        role is a standard Recording channel (``fz``, ``fap``, ``fml``, ``cop_ml``, ``cop_ap``,
+        ``tz``) in its standard unit is named after the role (a plate's fx -> fml, fy -> fap,
+        cop_x -> cop_ml, cop_y -> cop_ap); other channels keep their names. Body mass comes from the
         athlete.
 
     Raises
@@ -561,7 +568,7 @@ def read_recording(
             else:
                 streams_out.append(stream)
         conflicts = _resolve_side_conflicts(
-            streams_out, {n: sf.stream_info(n).get("protocol", "") for n in names}
+            streams_out, {n: sf.stream_info(n)["kind"] for n in names}
         )
         athlete = sf.athlete
         meta = {
@@ -583,13 +590,13 @@ def read_recording(
         )
 
 
-def _resolve_side_conflicts(streams: list[Stream], protocols: dict[str, str]) -> dict[str, str]:
-    """One stream per side: force plates (FPB1, CSV4, imported) before insoles, then the first
-    declared; the others lose their side. Returns {stream: side it had}."""
-    rank = {"INS1": 1}
+def _resolve_side_conflicts(streams: list[Stream], kinds: dict[str, str]) -> dict[str, str]:
+    """One stream per side: plates of every kind (imported ones too) before insoles, then the
+    first declared; the others lose their side. Returns {stream: side it had}."""
     taken: dict[str, str] = {}
-    order = sorted(range(len(streams)),
-                   key=lambda i: (rank.get(protocols.get(streams[i].name, "").upper(), 0), i))
+    order = sorted(
+        range(len(streams)), key=lambda i: (kinds.get(streams[i].name) == KIND_INSOLE, i)
+    )
     lost = {}
     for i in order:
         s = streams[i]
@@ -604,7 +611,10 @@ def _resolve_side_conflicts(streams: list[Stream], protocols: dict[str, str]) ->
 
 
 def _to_stream(name: str, info: dict, data: StreamData, interval: tuple | None) -> Stream | None:
-    if "fz" not in data.channels:
+    roles = info["channel_roles"]
+    names = [_recording_name(c, u, r)
+             for c, u, r in zip(data.channels, data.units, roles, strict=True)]
+    if "fz" not in names:  # no vertical force: nothing the analysis can use
         return None
     rate = data.rate_hz
     n = data.samples.shape[0]
@@ -620,12 +630,11 @@ def _to_stream(name: str, info: dict, data: StreamData, interval: tuple | None) 
     if interval is not None:
         lo = int(np.searchsorted(times, interval[0], side="left"))
         hi = int(np.searchsorted(times, interval[1], side="left"))
-    mapping = CHANNEL_MAPS.get(str(info.get("protocol", "")).upper(), {})
     channels: dict[str, np.ndarray] = {}
     units: dict[str, str] = {}
     keep = (pos >= lo) & (pos < hi)
     for j, (ch, unit) in enumerate(zip(data.channels, data.units, strict=True)):
-        out_name = mapping.get(ch, ch)
+        out_name = names[j]
         if out_name in channels:  # a mapped name collides with a raw one: keep the raw name
             out_name = ch
         arr = np.full(hi - lo, np.nan)
@@ -635,18 +644,17 @@ def _to_stream(name: str, info: dict, data: StreamData, interval: tuple | None) 
     t0 = float(times[lo]) if lo < length else (float(interval[0]) if interval else t_first)
     return Stream(
         name=name, rate_hz=rate, channels=channels, side=info.get("side"), t0_s=t0, units=units,
-        sensor=_sensor(info),
+        sensor=sensor_of(info["kind"]),
     )
 
 
-def _sensor(info: dict) -> str:
-    """Sensor kind of a stored stream: insole for INS1 and imported insole streams, else plate."""
-    if str(info.get("protocol", "")).upper() == "INS1":
-        return "insole"
-    extra = info.get("extra")
-    if isinstance(extra, dict) and extra.get("sensor") == "insole":
-        return "insole"
-    return "plate"
+def _recording_name(name: str, unit: str, role: str) -> str:
+    """A channel's name in a Recording: its role when the role is one of the Recording's
+    standard channels and the unit is the standard one (a plate's ``cop_x`` in m becomes
+    ``cop_ml``); else its own name (an insole's COP as a fraction of the insole stays ``cop_x``)."""
+    if role in STANDARD_UNITS and unit == STANDARD_UNITS[role]:
+        return role
+    return name
 
 
 def _positions(seq: np.ndarray, t_s: np.ndarray, rate_hz: float) -> np.ndarray:
@@ -710,11 +718,39 @@ def _athlete_dict(row: np.void) -> dict[str, Any]:
     d.update(
         id=L.text(row["id"]),
         name=L.text(row["name"]),
-        body_mass_kg=L.finite_or_none(row["body_mass_kg"]),
+        body_mass_kg=finite_or_none(row["body_mass_kg"]),
         body_mass_method=L.text(row["body_mass_method"]),
         t_s=float(row["t_s"]),
     )
     return d
+
+
+def _read_analyses(h5: h5py.File) -> list[dict[str, Any]]:
+    """Analyses of an open file (layout in :mod:`forcelab.store.analysis_io`)."""
+    if "analysis" not in h5:
+        return []
+    out = []
+    groups = h5["analysis"]
+    for name in sorted(groups):
+        g = groups[name]
+        try:
+            result = json.loads(L.text(g["result_json"][()]))
+        except (KeyError, ValueError):
+            result = None
+        try:
+            params = json.loads(L.text(g.attrs.get("parameters_json", "{}")))
+        except ValueError:
+            params = {}
+        out.append(
+            {
+                "name": name,
+                "created_utc": L.text(g.attrs.get("created_utc", "")),
+                "software_version": L.text(g.attrs.get("software_version", "")),
+                "parameters": params,
+                "result": result,
+            }
+        )
+    return out
 
 
 def _count(items) -> dict[str, int]:

@@ -39,11 +39,9 @@ thread while the controller adds trials, markers and events from another.
 
 from __future__ import annotations
 
-import errno
 import os
 import threading
 import time
-import uuid as uuid_mod
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -51,11 +49,22 @@ from typing import Any
 import h5py
 import numpy as np
 
-import forcelab
 from forcelab.errors import InputError, SessionFileError
-from forcelab.recording import MarkerTrajectories, check_body_mass, check_rate
+from forcelab.recording import MarkerTrajectories, check_rate, finite_or_none
 from forcelab.store import _layout as L
 from forcelab.store import _packing as P
+from forcelab.store._disk import _DiskGuard
+from forcelab.store._model import stream_model
+from forcelab.store._writing import (
+    _athlete_row,
+    _create_file,
+    _info_dict,
+    _release,
+    _Reserve,
+    _StreamBuffer,
+    _trial_row,
+    json_loads,
+)
 from forcelab.store.trajectories import GROUP as TRAJECTORY_GROUP
 from forcelab.store.trajectories import write_trajectories
 
@@ -65,82 +74,9 @@ DEFAULT_RESERVE_BYTES = 1024 * 1024
 #: Buffered sample bytes that trigger a flush before the interval is up (bursts of blocks).
 MAX_PENDING_BYTES = 1024 * 1024
 _SAMPLE_DTYPES = {"float32": np.float32, "float64": np.float64}
-_ATHLETE_KEYS = ("id", "name", "body_mass_kg", "body_mass_method")
 
 
-class _StreamBuffer:
-    """What one stream has written and what waits in memory for the next flush."""
-
-    def __init__(self, name: str, n_channels: int, rate_hz: float, dtype: np.dtype,
-                 counts_to_units: np.ndarray | None = None) -> None:
-        self.name = name
-        self.n_channels = n_channels
-        self.rate_hz = rate_hz
-        self.dtype = dtype
-        self.k = counts_to_units  # units per bridge count, when the device streams raw counts
-        self.k_inv = None if counts_to_units is None else np.linalg.inv(counts_to_units)
-        self.samples: list[np.ndarray] = []
-        self.seq: list[np.ndarray] = []
-        self.blocks: list[tuple] = []
-        self.gaps: list[tuple] = []
-        self.link_rows: list[tuple] = []
-        self.pending_nbytes = 0  # bytes of samples and sequence numbers not yet written
-        self.rows_total = 0  # rows appended (written + pending)
-        self.next_seq: int | None = None
-        self.last_link: dict[str, int] | None = None
-        self.last_t_s = float("nan")  # session time of the last appended sample
-        self.last_written_t_s = float("nan")
-        self.committed_t_s = float("nan")
-        self.n_missing = 0
-        self.n_gaps = 0
-
-    def pending_bytes(self) -> int:
-        return self.pending_nbytes
-
-
-#: Flush modes: complete chunks and the tails (timed flushes), complete chunks only (a burst of
-#: appends), everything into the datasets (close).
-_TAIL, _CHUNKS, _FINAL = "tail", "chunks", "final"
-
-
-class _Growing:
-    """Write-once appends to one growing dataset (see forcelab.store._packing): complete chunks
-    go into the dataset, the rows after its last complete chunk into its tail."""
-
-    def __init__(self, path: str, chunk_rows: int) -> None:
-        self.path = path
-        self.tail = P.tail_path(path)
-        self.chunk_rows = chunk_rows
-        self.rest: np.ndarray | None = None  # rows after the dataset's last complete chunk
-        self.on_disk = 0  # rows of ``rest`` written into the tail
-
-    def add(self, rows: np.ndarray) -> None:
-        self.rest = rows if self.rest is None or not len(self.rest) else np.concatenate(
-            [self.rest, rows])
-
-    def move_chunks(self, ds_of: Any, final: bool) -> bool:
-        """Append the complete chunks (``final``: every row) to the dataset; True if any."""
-        if self.rest is None:
-            return False
-        k = len(self.rest) if final else len(self.rest) // self.chunk_rows * self.chunk_rows
-        if not k:
-            return False
-        ds = ds_of(self.path)
-        n0 = ds.shape[0]
-        ds.resize((n0 + k, *ds.shape[1:]))
-        ds[n0:] = self.rest[:k]
-        self.rest = self.rest[k:]
-        self.on_disk = 0  # the tail starts over once a commit stops counting its rows
-        return True
-
-    def write_tail(self, ds_of: Any) -> None:
-        """Write the rows not yet in the tail behind its committed rows."""
-        if self.rest is not None and len(self.rest) > self.on_disk:
-            ds_of(self.tail)[self.on_disk : len(self.rest)] = self.rest[self.on_disk :]
-            self.on_disk = len(self.rest)
-
-
-class SessionWriter:
+class SessionWriter(_DiskGuard):
     """Write one forcelab session file (HDF5, SWMR). Create it with :meth:`create`.
 
     All ``t_s`` arguments are seconds on the host ``time.time()`` epoch (as ``Block.t_host_s``
@@ -176,7 +112,8 @@ class SessionWriter:
         self._events_written = 0
         self._committed_paths: list[str] = []
         self._committed: dict[str, int] = {}
-        self._growing: dict[str, _Growing] = {}
+        self._growing: dict[str, P.Growing] = {}
+        self._mode = P.TAIL
         self._timer: threading.Thread | None = None
         self._datasets: dict[str, h5py.Dataset] = {}
         self._timer_stop = threading.Event()
@@ -253,37 +190,7 @@ class SessionWriter:
         if not path.parent.is_dir():
             raise SessionFileError(f"cannot create {path}: folder {path.parent} does not exist")
         t0 = time.time() if t0_unix_s is None else float(t0_unix_s)
-        reserve = _make_reserve(path, int(reserve_bytes))
-        try:
-            h5 = h5py.File(path, "x", libver=L.FILE_FORMAT)
-        except FileExistsError:
-            _release(reserve)
-            raise SessionFileError(
-                f"{path} already exists; forcelab never overwrites a session file: "
-                "choose another file name"
-            ) from None
-        except OSError as exc:
-            _release(reserve)
-            if path.exists() and "exist" in str(exc).lower():
-                raise SessionFileError(
-                    f"{path} already exists; forcelab never overwrites a session file: "
-                    "choose another file name"
-                ) from None
-            raise SessionFileError(
-                f"cannot create session file {path}: {_oserror_text(exc)}"
-            ) from None
-        try:
-            _init_file(h5, t0, operator, notes)
-            _append(h5["athlete"], [athlete_row], L.ATHLETE_DTYPE)
-            h5.flush()
-        except Exception as exc:
-            _close_quietly(h5)
-            _release(reserve)
-            path.unlink(missing_ok=True)  # our own, still empty file: leave nothing behind
-            raise SessionFileError(
-                f"cannot create session file {path}: {_oserror_text(exc)}; "
-                "check the free disk space and that the folder is writable"
-            ) from exc
+        h5, reserve = _create_file(path, t0, operator, notes, athlete_row, int(reserve_bytes))
         options = {
             "flush_interval_s": interval,
             "min_free_bytes": max(0, int(min_free_bytes)),
@@ -310,8 +217,10 @@ class SessionWriter:
             Stream name, unique in the session ("plate", "left", "right", ...).
         info : DeviceInfo-like
             An object with ``to_dict()`` (or a dict) with ``protocol``, ``model``, ``serial``,
-            ``firmware``, ``side``, ``rate_hz`` (Hz), ``channels`` (``[[name, unit], ...]``),
-            ``calibration``, ``layout`` and ``extra``.
+            ``firmware``, ``side``, ``rate_hz`` (Hz), ``channels`` (``[[name, unit, role], ...]``),
+            ``kind``, ``calibration``, ``layout`` and ``extra``. Kind and roles are stored as
+            the ``kind`` and ``channel_roles`` attributes; a description without them gets them
+            from :func:`forcelab.store._model.stream_model`.
 
         Raises
         ------
@@ -343,6 +252,12 @@ class SessionWriter:
                 ) from None
             if not names or len(set(names)) != len(names):
                 raise InputError(f"stream {name!r} needs distinct channel names, got {names}")
+            kind, roles = stream_model(
+                str(d.get("protocol") or ""), names, d.get("kind"),
+                [c[2] if len(c) > 2 else None for c in channels]
+                if any(len(c) > 2 for c in channels) else None,
+                d.get("extra"),
+            )
             side = d.get("side")
             if side not in (None, "left", "right"):
                 raise InputError(f"stream side must be 'left', 'right' or None, got {side!r}")
@@ -359,10 +274,12 @@ class SessionWriter:
                 a["rate_hz"] = rate_hz
                 a["channel_names"] = names
                 a["channel_units"] = units
+                a["kind"] = kind
+                a["channel_roles"] = roles
                 a["calibration_json"] = L.to_json(d.get("calibration") or {})
                 a["layout_json"] = L.to_json(d.get("layout"))
                 a["extra_json"] = L.to_json(d.get("extra") or {})
-                create_stream_datasets(g, len(names), rate_hz, dtype, k)
+                P.create_stream_datasets(g, len(names), rate_hz, dtype, k)
                 self._h5.flush()
 
             self._guarded(create)
@@ -397,6 +314,13 @@ class SessionWriter:
         """Samples appended so far to stream ``name`` (written or still buffered)."""
         return self._stream(name).rows_total
 
+    def n_samples_stored(self, name: str) -> int:
+        """Samples of stream ``name`` in the file on disk: committed by a completed flush (after
+        a write error or a full disk, what the file keeps; after ``close``, every sample)."""
+        self._stream(name)
+        path = f"/streams/{name}/samples"
+        return int(self._committed.get(path, 0) + self._committed.get(P.tail_path(path), 0))
+
     def start_swmr(self) -> None:
         """Switch to SWMR writing now (the first ``append`` does it otherwise).
 
@@ -416,7 +340,7 @@ class SessionWriter:
                 paths.append(f"/streams/{name}/counts")
         for p in paths:
             if P.tail_path(p) in h5:
-                self._growing[p] = _Growing(p, h5[p].chunks[0])
+                self._growing[p] = P.Growing(p, h5[p].chunks[0])
         paths += [grow.tail for grow in self._growing.values()]
         h5.create_dataset("committed_rows", data=np.zeros(len(paths), dtype="i8"))
         h5["committed_rows"].attrs["datasets"] = paths
@@ -496,6 +420,22 @@ class SessionWriter:
             if not self._swmr:
                 self._guarded(self._enter_swmr)
             self._maybe_flush_locked()
+
+    def add_gap(self, name: str, n_missing: int, t_s: float | None = None) -> None:
+        """Record ``n_missing`` samples of stream ``name`` that no block will bring: the time a
+        device stayed unplugged until the end of the recording. ``t_s`` is when the first
+        missing sample was due; the gap stands after the samples appended so far
+        (``seq_start`` is the next sequence number, or -1 when the stream has none yet)."""
+        with self._lock:
+            self._check_usable()
+            s = self._stream(name)
+            n = int(n_missing)
+            if n <= 0:
+                raise InputError(f"a gap needs at least one missing sample, got {n_missing!r}")
+            seq_start = s.next_seq if s.next_seq is not None else -1
+            s.gaps.append((s.rows_total, seq_start, n, self._session_time(t_s)))
+            s.n_gaps += 1
+            s.n_missing += n
 
     def update_link_stats(self, name: str, stats: Any) -> None:
         """Record the link error counters of stream ``name`` (a row is kept when they change).
@@ -638,7 +578,7 @@ class SessionWriter:
         row = self._athlete_rows[-1]
         d = json_loads(L.text(row[5])) or {}
         d.update(
-            id=L.text(row[1]), name=L.text(row[2]), body_mass_kg=L.finite_or_none(row[3]),
+            id=L.text(row[1]), name=L.text(row[2]), body_mass_kg=finite_or_none(row[3]),
             body_mass_method=L.text(row[4]),
         )
         return d
@@ -660,7 +600,7 @@ class SessionWriter:
             return True
         if self._pending_bytes() >= MAX_PENDING_BYTES:
             # a burst: write the complete chunks now, the rest with the next timed flush
-            self._flush_locked(_CHUNKS)
+            self._flush_locked(P.CHUNKS)
             return True
         return False
 
@@ -670,30 +610,31 @@ class SessionWriter:
             self._check_usable()
             self._flush_locked()
 
-    def _flush_locked(self, mode: str = "tail") -> None:
-        if mode != _CHUNKS:
+    def _flush_locked(self, mode: str = P.TAIL) -> None:
+        if mode != P.CHUNKS:
             self._last_flush_mono = time.monotonic()
         if self._swmr and self._min_free_bytes:
             self._check_free_space()
         self._guarded(lambda: self._flush_steps(mode))
 
-    def _flush_steps(self, mode: str = _TAIL) -> None:
+    def _flush_steps(self, mode: str = P.TAIL) -> None:
         """Write what is buffered: complete chunks into the datasets and, unless ``mode`` is
         ``"chunks"``, the rest into the tails; ``"final"`` (close) writes everything into the
-        datasets and leaves the tails empty.
+        datasets and leaves the tails empty (forcelab.store._packing).
 
         Two commits when chunks moved: the first counts the moved rows in the datasets and no
         longer counts the tails, so the second step may write the tails from their start
         without touching a row that a commit counts (a crash in between loses only rows
         appended since the last flush)."""
+        self._mode = mode
         self._write_pending_tables()
-        for name, s in self._streams.items():
-            self._write_stream(name, s)
-        moved = [grow.move_chunks(self._ds, mode == _FINAL) for grow in self._growing.values()]
-        if any(moved) and mode == _TAIL:
+        for s in self._streams.values():
+            s.write(self._put)
+        moved = [grow.move_chunks(self._ds, mode == P.FINAL) for grow in self._growing.values()]
+        if any(moved) and mode == P.TAIL:
             self._h5.flush()
             self._write_commit()
-        if mode == _TAIL:
+        if mode == P.TAIL:
             for grow in self._growing.values():
                 grow.write_tail(self._ds)
         self._h5.flush()
@@ -704,29 +645,6 @@ class SessionWriter:
 
     def _pending_bytes(self) -> int:
         return sum(s.pending_bytes() for s in self._streams.values())
-
-    def _check_free_space(self) -> None:
-        try:
-            st = os.statvfs(self.path.parent)
-        except OSError:
-            return
-        free = st.f_bavail * st.f_frsize
-        # a buffered row may be written twice: into a tail now, compressed into its dataset
-        # when its chunk is complete
-        pending = 2 * self._pending_bytes()
-        if free >= self._min_free_bytes + pending:
-            return
-        # Write what we hold while there is still room, close cleanly, then tell the user.
-        self._guarded(self._flush_steps)
-        self._close_file("disk_full")
-        err = SessionFileError(
-            f"disk almost full ({free / 1e6:.1f} MB free on {self.path.parent}): recording "
-            f"stopped and {self.path} closed cleanly with everything recorded up to "
-            f"{self._last_data_time():.1f} s; free disk space and start a new session"
-        )
-        self._error = err
-        self._error_reported = True
-        raise err
 
     def _timer_loop(self) -> None:
         while not self._timer_stop.wait(self._flush_interval_s / 2):
@@ -765,7 +683,7 @@ class SessionWriter:
                 self._trials_dirty = True
             if not self._swmr:
                 self._guarded(self._enter_swmr)
-            self._guarded(lambda: self._flush_steps(_FINAL))
+            self._guarded(lambda: self._flush_steps(P.FINAL))
             self._close_file("normal")
 
     def _close_file(self, reason: str) -> None:
@@ -830,50 +748,6 @@ class SessionWriter:
         times = [s.last_t_s for s in self._streams.values() if np.isfinite(s.last_t_s)]
         return max(times) if times else self._session_time(None)
 
-    def _guarded(self, op: Any) -> Any:
-        """Run an HDF5 operation; turn any failure into the writer's SessionFileError."""
-        try:
-            return op()
-        except SessionFileError:
-            raise
-        except Exception as exc:
-            self._fail(exc)
-
-    def _fail(self, exc: BaseException) -> None:
-        disk_full = _is_disk_full(exc)
-        reason = "disk_full" if disk_full else "write_error"
-        what = "the disk is full" if disk_full else _oserror_text(exc)
-        # Give HDF5 room to write its metadata and close the file consistently.
-        _release(self._reserve)
-        self._reserve = None
-        try:
-            self._shrink_to_committed()
-            self._h5.flush()
-            self._mark_closed(reason)
-        except Exception:  # noqa: BLE001 - the user gets the original error below
-            _close_quietly(self._h5)
-        self._closed = True
-        err = SessionFileError(
-            f"cannot write session file {self.path}: {what}. Recording stopped; the file keeps "
-            f"everything flushed before (up to about {self._committed_time():.1f} s of the "
-            "session). Free disk space or check the drive, then start a new session."
-        )
-        self._error = err
-        self._error_reported = True
-        raise err from exc
-
-    def _shrink_to_committed(self) -> None:
-        """Cut every dataset back to its committed rows: drops the chunks of the failed flush
-        from HDF5's cache so the metadata alone (small) has to fit on the disk to close."""
-        for p, n in self._committed.items():
-            ds = self._ds(p)
-            if ds.shape[0] > n:
-                ds.resize((n, *ds.shape[1:]))
-
-    def _committed_time(self) -> float:
-        times = [s.committed_t_s for s in self._streams.values() if np.isfinite(s.committed_t_s)]
-        return max(times) if times else 0.0
-
     def _ds(self, path: str) -> h5py.Dataset:
         """Open datasets once and keep them open: closing an HDF5 dataset flushes its chunk
         cache, and a write error there (full disk) would be lost in h5py's deallocator instead
@@ -891,16 +765,13 @@ class SessionWriter:
             n0 = ds.shape[0]
             ds.resize((n0 + rows.shape[0], *ds.shape[1:]))
             ds[n0:] = rows
-            return
-        grow.add(rows)
-
-    def _put_rows(self, path: str, rows: list[tuple], dtype: np.dtype) -> None:
-        self._put(path, np.array(rows, dtype=dtype))
+        else:
+            grow.add(rows)
 
     def _write_pending_tables(self) -> None:
         if len(self._athlete_rows) > self._athlete_written:
             rows = self._athlete_rows[self._athlete_written :]
-            self._put_rows("/athlete", rows, L.ATHLETE_DTYPE)
+            self._put("/athlete", np.array(rows, dtype=L.ATHLETE_DTYPE))
             self._athlete_written = len(self._athlete_rows)
         if self._trials_dirty:
             rows = [_trial_row(t) for t in self._trials]
@@ -909,43 +780,20 @@ class SessionWriter:
             ds[:] = np.array(rows, dtype=L.TRIAL_DTYPE)
             self._trials_dirty = False
         if len(self._markers) > self._markers_written:
-            self._put_rows("/markers", self._markers[self._markers_written:], L.MARKER_DTYPE)
+            self._put("/markers", np.array(self._markers[self._markers_written:],
+                                           dtype=L.MARKER_DTYPE))
             self._markers_written = len(self._markers)
         if len(self._events) > self._events_written:
-            self._put_rows("/events", self._events[self._events_written:], L.EVENT_DTYPE)
+            self._put("/events", np.array(self._events[self._events_written:],
+                                          dtype=L.EVENT_DTYPE))
             self._events_written = len(self._events)
-
-    def _write_stream(self, name: str, s: _StreamBuffer) -> None:
-        g = f"/streams/{name}/"
-        if s.samples:
-            samples = np.concatenate(s.samples)
-            if s.k is not None:
-                counts, samples = P.to_counts(samples, s.k, s.k_inv, s.dtype)
-                self._put(g + "counts", counts)
-            self._put(g + "samples", samples)
-            self._put(g + "seq", np.concatenate(s.seq))
-            s.samples.clear()
-            s.seq.clear()
-            s.pending_nbytes = 0
-        if s.blocks:
-            self._put_rows(g + "blocks", s.blocks, L.BLOCK_DTYPE)
-            last = s.blocks[-1]
-            s.last_written_t_s = last[3] + (last[2] - 1) / s.rate_hz
-            s.blocks.clear()
-        if s.gaps:
-            self._put_rows(g + "gaps", s.gaps, L.GAP_DTYPE)
-            s.gaps.clear()
-        if s.link_rows:
-            self._put_rows(g + "link_stats", s.link_rows, L.LINK_STATS_DTYPE)
-            s.link_rows.clear()
 
     def _write_commit(self) -> None:
         tails = {grow.tail: grow.on_disk for grow in self._growing.values()}
         counts = [tails[p] if p in tails else int(self._ds(p).shape[0])
                   for p in self._committed_paths]
         self._ds("/committed_rows")[:] = np.asarray(counts, dtype="i8")
-        self._committed = {p: c for p, c in zip(self._committed_paths, counts, strict=True)
-                           if p not in tails}
+        self._committed = dict(zip(self._committed_paths, counts, strict=True))
         for s in self._streams.values():
             s.committed_t_s = s.last_written_t_s
         state = self._ds("/session_state")
@@ -953,170 +801,3 @@ class SessionWriter:
         row["last_flush_unix_s"] = time.time()
         row["n_flushes"] = self._n_flushes
         state[0] = row
-
-
-# ---------------------------------------------------------------------- helpers
-def json_loads(text: str) -> Any:
-    """Parse JSON, or None for an empty / broken string."""
-    import json
-
-    try:
-        return json.loads(text) if text else None
-    except ValueError:
-        return None
-
-
-def _init_file(h5: h5py.File, t0: float, operator: str, notes: str) -> None:
-    a = h5.attrs
-    a["format"] = L.FORMAT_ID
-    a["schema_version"] = L.SCHEMA_VERSION
-    a["software"] = "forcelab"
-    a["software_version"] = forcelab.__version__
-    a["session_uuid"] = str(uuid_mod.uuid4())
-    a["created_utc"] = L.utc_iso(t0)
-    a["t0_unix_s"] = float(t0)
-    a["time_base"] = "s since t0_unix_s (host clock, time.time() epoch)"
-    a["operator"] = str(operator or "")
-    a["notes"] = str(notes or "")
-    state = np.zeros(1, dtype=L.SESSION_STATE_DTYPE)
-    state["last_flush_unix_s"] = t0
-    state["closed_unix_s"] = np.nan
-    h5.create_dataset("session_state", data=state)
-    for table, (dtype, chunk) in L.ROOT_TABLES.items():
-        if table == "trials":  # rewritten as a whole when a trial starts or stops
-            h5.create_dataset(table, shape=(0,), maxshape=(None,), dtype=dtype, chunks=(chunk,),
-                              **P.COMPRESSION)
-        else:
-            P.create_growing(h5, table, (), dtype, chunk)
-    h5.create_group("streams", track_order=True)
-
-
-def create_stream_datasets(g: h5py.Group, n_channels: int, rate_hz: float, dtype: np.dtype,
-                           counts_to_units: np.ndarray | None, tails: bool = True) -> None:
-    """Create the growing datasets of one stream (and, with ``tails``, their tails) in ``g``."""
-    rows = P.stream_chunk_rows(rate_hz)
-    P.create_growing(g, "samples", (n_channels,), dtype, rows, columns=True, tails=tails)
-    P.create_growing(g, "seq", (), "i8", rows, tails=tails)
-    if counts_to_units is not None:
-        P.create_growing(g, "counts", (P.N_BRIDGES,), "i4", rows, columns=True, tails=tails)
-        g.attrs[P.COUNTS_TO_UNITS] = counts_to_units
-    for table, (tdtype, chunk) in L.STREAM_TABLES.items():
-        P.create_growing(g, table, (), tdtype, chunk, tails=tails)
-
-
-def _append(ds: h5py.Dataset, rows: list[tuple], dtype: np.dtype) -> None:
-    arr = np.array(rows, dtype=dtype)
-    n0 = ds.shape[0]
-    ds.resize((n0 + arr.shape[0],))
-    ds[n0:] = arr
-
-
-def _athlete_row(athlete: dict[str, Any], t_s: float) -> tuple:
-    mass = athlete.get("body_mass_kg")
-    mass = check_body_mass(mass)
-    method = athlete.get("body_mass_method")
-    if method is None:
-        method = "entered" if mass is not None else ""
-    extra = {k: v for k, v in athlete.items() if k not in _ATHLETE_KEYS}
-    return (
-        float(t_s),
-        L.fixed(athlete.get("id") or "", L.ATHLETE_DTYPE, "id"),
-        L.fixed(athlete.get("name") or "", L.ATHLETE_DTYPE, "name"),
-        float("nan") if mass is None else mass,
-        L.fixed(method, L.ATHLETE_DTYPE, "body_mass_method"),
-        L.fixed(L.to_json(extra) if extra else "", L.ATHLETE_DTYPE, "extra_json"),
-    )
-
-
-def _trial_row(t: dict[str, Any]) -> tuple:
-    return (
-        L.fixed(t["name"], L.TRIAL_DTYPE, "name"),
-        L.fixed(L.to_json(t["tags"]), L.TRIAL_DTYPE, "tags_json"),
-        t["start_s"],
-        t["stop_s"],
-        t["speed_m_s"],
-        L.fixed(t["shoe"], L.TRIAL_DTYPE, "shoe"),
-        L.fixed(t["notes"], L.TRIAL_DTYPE, "notes"),
-    )
-
-
-def _info_dict(info: Any) -> dict[str, Any]:
-    if isinstance(info, Mapping):
-        d = dict(info)
-    elif hasattr(info, "to_dict"):
-        d = dict(info.to_dict())
-    else:
-        raise InputError(f"stream description must be a DeviceInfo or a dict, got {info!r}")
-    d["channels"] = [list(c) if not isinstance(c, Mapping) else [c["name"], c["unit"]]
-                     for c in d.get("channels") or []]
-    return d
-
-
-def _is_disk_full(exc: BaseException) -> bool:
-    code = getattr(exc, "errno", None)
-    if code in (errno.ENOSPC, errno.EDQUOT):
-        return True
-    msg = str(exc)
-    return "No space left" in msg or "errno = 28" in msg or "Disk quota" in msg
-
-
-def _oserror_text(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return " ".join(str(exc).split())[:300] or type(exc).__name__
-
-
-class _Reserve:
-    """A file of zeros beside the session, freed after a write error so HDF5 can close the file;
-    its exclusive flock tells readers the writer is alive (see ``_layout.writer_alive``)."""
-
-    def __init__(self, path: Path, fd: int) -> None:
-        self.path = path
-        self.fd = fd
-
-    def release(self) -> None:
-        try:
-            self.path.unlink()
-        except FileNotFoundError:
-            pass
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-
-
-def _make_reserve(path: Path, size: int) -> _Reserve | None:
-    if size <= 0:
-        return None
-    reserve = L.reserve_path(path)
-    try:
-        fd = os.open(reserve, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError:
-        return None  # a leftover of a crashed session with the same name: not ours to use
-    except OSError as exc:
-        raise SessionFileError(f"cannot create session file {path}: {_oserror_text(exc)}") from None
-    r = _Reserve(reserve, fd)
-    try:
-        if L.fcntl is not None:
-            L.fcntl.flock(fd, L.fcntl.LOCK_EX | L.fcntl.LOCK_NB)
-        os.write(fd, b"\0" * size)
-        os.fsync(fd)
-    except OSError as exc:
-        r.release()
-        raise SessionFileError(
-            f"cannot create session file {path}: {_oserror_text(exc)} "
-            f"(less than {size / 1e6:.1f} MB free?)"
-        ) from None
-    return r
-
-
-def _release(reserve: _Reserve | None) -> None:
-    if reserve is not None:
-        reserve.release()
-
-
-def _close_quietly(h5: h5py.File) -> None:
-    """Close after a failure that was already turned into the user's error."""
-    try:
-        h5.close()
-    except Exception:  # noqa: BLE001 - the original error is the one the user gets
-        return

@@ -90,7 +90,7 @@ def test_work_queue_many_producers_one_consumer_loses_nothing_accepted():
 def test_coalesce_merges_only_contiguous_blocks_of_one_stream():
     from forcelab.drivers import Block
 
-    from forcelab.acquisition.controller import _coalesce
+    from forcelab.acquisition.workers import coalesce as _coalesce
 
     def b(seq, n, gap=0, status=0):
         return Block(seq, seq / 100, 1000 + seq / 100, np.full((n, 2), float(seq)), status, gap)

@@ -6,6 +6,7 @@ snapshot, event queue) and the file records the event.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 from acquisition_helpers import recorded, wait_until
 
-from forcelab.acquisition import SessionController, State
+from forcelab.acquisition import SessionController, State, StateError
 from forcelab.store import SessionWriter, open_session
 
 ATHLETE = {"name": "Eve", "body_mass_kg": 58.0}
@@ -60,6 +61,41 @@ def test_unplug_mid_trial_keeps_everything_before_and_records_the_event(
         assert since.size - data.seq.size <= 5
         assert data.seq.size == summary["streams"]["insole_left"]["samples_recorded"]
         assert f.state["closed"]
+
+
+def test_devices_unplugged_until_the_stop_leave_a_gap_with_its_length(
+    tmp_path, insoles, controller
+):
+    """Both insoles are unplugged and never come back: the file says how long each was gone
+    (one gap from its last sample to the stop), and the summary counts it as missing."""
+    setup = insoles(seed=12, faults="unplug:1.0")
+    controller.connect(setup.urls)
+    path = tmp_path / "all_lost.h5"
+    controller.start_recording(path, athlete=ATHLETE)
+    controller.start_trial("lost")
+    wait_until(
+        lambda: all(d.state == "lost" for d in controller.snapshot().devices),
+        what="both insoles to be lost",
+    )
+    lost_at = time.time()
+    wait_until(lambda: time.time() - lost_at >= 1.0, what="a second without devices")
+    summary = controller.stop_recording()
+    controller.disconnect()
+    with open_session(path) as f:
+        t_stop_s = f.trials[0]["stop_s"]
+        for name in ("insole_left", "insole_right"):
+            data = f.read_stream(name)
+            s = summary["streams"][name]
+            assert data.seq.size == s["samples_recorded"] > 0
+            (gap,) = data.gaps[data.gaps["row"] == data.seq.size]  # after the last sample
+            assert gap["seq_start"] == data.seq[-1] + 1
+            # the gap starts one period after the last sample and lasts until the stop
+            assert gap["t_s"] == pytest.approx(data.t_s[-1] + 1 / data.rate_hz, abs=1e-6)
+            end_s = gap["t_s"] + gap["n_missing"] / data.rate_hz
+            assert t_stop_s - 0.02 <= end_s <= t_stop_s + 5.0
+            assert gap["n_missing"] >= 100  # at least the second waited for, at 100 Hz
+            assert int(data.gaps["n_missing"].sum()) == s["dropped_samples"]
+            assert f.stream_summary(name)["samples_missing"] == s["dropped_samples"]
 
 
 def test_replug_resumes_recording_with_an_explicit_gap(tmp_path, insoles, controller):
@@ -114,8 +150,8 @@ def fill_disk(folder, leave_bytes):
 
 
 _FULL_DISK_SCRIPT = """
-import os, sys, time
-from forcelab.acquisition import SessionController, State
+import json, os, sys, time
+from forcelab.acquisition import SessionController, State, StateError
 from forcelab.store import SessionWriter
 sys.path.insert(0, sys.argv[3])
 from acquisition_helpers import recorded, wait_until
@@ -133,7 +169,11 @@ try:
     wait_until(lambda: ctl.state == State.ERROR, what="the full disk to be reported")
     print("ERROR:", ctl.snapshot().error)
     print("EVENTS:", [e.kind for e in ctl.poll_events()])
-    print("SUMMARY:", ctl.stop_recording()["error"])
+    n_queued = recorded(ctl, "insole_left")  # the devices go on; the file cannot take more
+    wait_until(lambda: recorded(ctl, "insole_left") >= n_queued + 20, what="samples after it")
+    summary = ctl.stop_recording()
+    print("SUMMARY:", summary["error"])
+    print("STREAMS:", json.dumps(summary["streams"]))
 finally:
     ctl.close()
 """
@@ -162,11 +202,16 @@ def test_full_disk_gives_a_clear_error_and_a_readable_file(small_disk, margin_by
     assert "disk" in error.lower()
     assert "writer_error" in r.stdout.split("EVENTS:")[1].splitlines()[0]
     os.remove(small_disk / "filler.bin")
+    streams = json.loads(r.stdout.split("STREAMS:")[1].splitlines()[0])
     with open_session(small_disk / "full.h5") as f:
         data = f.read_stream("insole_left")
         assert data.seq.size >= 100  # what was flushed before the disk filled up
         assert np.all(np.diff(data.seq) >= 1)
         assert f.state["closed"] and f.state["close_reason"] == "disk_full"
+        for name, s in streams.items():
+            # the summary counts what reached the file, and what never did as unwritten
+            assert s["samples_recorded"] == f.read_stream(name).seq.size
+            assert s["samples_unwritten"] > 0
 
 
 class _SlowDisk:
@@ -250,3 +295,17 @@ def test_injected_enospc_on_every_hdf5_write_mid_recording(tmp_path, insoles, mo
         data = f.read_stream("insole_left")
         assert 100 <= data.seq.size <= n_acquired
         np.testing.assert_array_equal(data.seq, np.arange(data.seq[0], data.seq[0] + data.seq.size))
+
+
+def test_start_is_refused_while_every_device_is_lost(tmp_path, insoles, controller):
+    """No session file with nothing in it: with every device unplugged, Start says why."""
+    setup = insoles(seed=13, faults="unplug:0.5")
+    controller.connect(setup.urls)
+    wait_until(
+        lambda: all(d.state == "lost" for d in controller.snapshot().devices),
+        what="both insoles to be lost",
+    )
+    path = tmp_path / "never.h5"
+    with pytest.raises(StateError, match="insole_(left|right).*stop or disconnect"):
+        controller.start_recording(path, athlete=ATHLETE)
+    assert not path.exists()

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from forcelab.acquisition import NotStillError, measure_body_weight, total_force_on_grid
+from forcelab.acquisition.weighing import STILL_MAX_RANGE_N, STILL_MAX_SD_N, is_still, sway
 from forcelab.errors import InputError
 
 
@@ -73,3 +74,18 @@ def test_total_force_sums_streams_on_independent_clocks():
     assert np.isnan(total).sum() > 0  # the gap is not invented
     good = total[np.isfinite(total)]
     np.testing.assert_allclose(good, 700.0)
+
+
+@pytest.mark.parametrize("sway_sd_n", [2.0, 6.0, 9.0, 12.0, 20.0])
+def test_one_stillness_criterion_for_weighing_and_the_still_light(sway_sd_n):
+    """``is_still(*sway(force))`` is exactly what weighing accepts (the console light reads it)."""
+    force = _standing(70.0, 3, 500, sway_sd_n, seed=3)
+    sd_n, range_n = sway(force)
+    assert sd_n == pytest.approx(np.std(force)) and range_n == pytest.approx(np.ptp(force))
+    still = is_still(sd_n, range_n)
+    assert still == (sd_n <= STILL_MAX_SD_N and range_n <= STILL_MAX_RANGE_N)
+    if still:
+        assert measure_body_weight(force, 500).sd_n == pytest.approx(sd_n)
+    else:
+        with pytest.raises(NotStillError):
+            measure_body_weight(force, 500)

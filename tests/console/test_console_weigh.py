@@ -12,6 +12,7 @@ import time
 import numpy as np
 import pytest
 from forcelab.drivers import Block, Channel, Device, DeviceInfo, LinkStats
+from forcelab.drivers.base import ROLE_COP_ML, ROLE_VERTICAL
 from PyQt5.QtCore import Qt
 
 from forcelab.console.athletes import Athlete
@@ -26,7 +27,8 @@ class StandingPlate(Device):
 
     def __init__(self, weight_n: float, sway_n: float = 0.0, rate_hz: float = 1000.0) -> None:
         self.info = DeviceInfo("FPB1", "test plate", "TP-1", "1.0", None, rate_hz,
-                               (Channel("fz", "N"), Channel("cop_x", "m")))
+                               (Channel("fz", "N", ROLE_VERTICAL),
+                                Channel("cop_x", "m", ROLE_COP_ML)))
         self.stats = LinkStats()
         self.weight_n, self.sway_n, self.rate_hz = weight_n, sway_n, rate_hz
         self._rng = np.random.default_rng(3)

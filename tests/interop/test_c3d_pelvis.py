@@ -196,3 +196,27 @@ def test_static_trial_gives_the_neutral(tmp_path):
         capture_output=True, text=True, timeout=120,
     )
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--static" in bad.stderr
+
+
+def test_report_and_csv_export_show_the_drop_stance_by_stance(tmp_path):
+    import csv
+
+    from forcelab.report import write_report
+
+    path = tmp_path / "run.c3d"
+    t, obl = write_run_c3d(path, DROPS)
+    page = write_report([path], tmp_path / "r.html",
+                        reader_options={"map": "left=1,right=2"}).read_text()
+    assert "Contralateral pelvic drop (by stance foot)" in page
+    assert "On right-foot stances the left hip drops" in page
+    session = write_recording(load_recording(path, map="left=1,right=2"), tmp_path / "run.h5")
+    out = subprocess.run(
+        [sys.executable, "-m", "forcelab", "export", str(session), "--format", "csv",
+         "-o", str(tmp_path / "csv")], capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    (table,) = (tmp_path / "csv").glob("*_stances.csv")
+    with table.open(newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["valid"] in ("1", "True", "true")]
+    got = [float(r["pelvic_drop_deg"]) for r in rows]
+    np.testing.assert_allclose(got, expected_drops(t, obl, DROPS), atol=0.1)

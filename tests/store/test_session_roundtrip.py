@@ -364,3 +364,41 @@ def test_belt_and_insole_on_the_same_foot_and_stream_choice(session_path):
     assert [(s.name, s.side) for s in only.streams] == [("left_insole", "left")]
     with pytest.raises(InputError, match="no stream 'belt_right'"):
         read_recording(session_path, streams=["belt_right"])
+
+
+def test_kind_and_channel_roles_are_stored_and_files_without_them_read_the_same(tmp_path):
+    """Streams keep their kind and channel roles as attributes; a file written before those
+    attributes existed (protocol only) reads back to the same Recording."""
+    infos = {"plate": plate_info(side="left"), "right": insole_info("right"), "diy": csv4_info()}
+    new, old = tmp_path / "new.h5", tmp_path / "old.h5"
+    for path in (new, old):
+        w = _record(path, {n: (i, [make_block(0, 50, len(i.channels), i.rate_hz, T0 + 1.0)])
+                           for n, i in infos.items()})
+        w.close()
+    with h5py.File(new, "r") as h5:
+        a = h5["streams/plate"].attrs
+        assert a["kind"] == "plate"
+        assert list(a["channel_roles"])[:3] == ["fml", "fap", "fz"]
+        assert h5["streams/right"].attrs["kind"] == "insole"
+        assert list(h5["streams/diy"].attrs["channel_roles"])[:4] == ["cell"] * 4
+    with h5py.File(old, "r+") as h5:
+        for g in h5["streams"].values():
+            del g.attrs["kind"]
+            del g.attrs["channel_roles"]
+            info = json.loads(g.attrs["device_info_json"])
+            info.pop("kind")
+            info["channels"] = [c[:2] for c in info["channels"]]
+            g.attrs["device_info_json"] = json.dumps(info)
+    with open_session(new) as sf_new, open_session(old) as sf_old:
+        for name in infos:
+            assert sf_old.stream_info(name)["kind"] == sf_new.stream_info(name)["kind"]
+            assert sf_old.stream_info(name)["channel_roles"] == \
+                sf_new.stream_info(name)["channel_roles"]
+    rec_new, rec_old = read_recording(new), read_recording(old)
+    for s_new, s_old in zip(rec_new.streams, rec_old.streams, strict=True):
+        assert (s_old.name, s_old.sensor, s_old.side) == (s_new.name, s_new.sensor, s_new.side)
+        assert s_old.units == s_new.units
+        assert list(s_old.channels) == list(s_new.channels)
+    by_name = {s.name: s for s in rec_old.streams}
+    assert by_name["right"].sensor == "insole" and "cop_x" in by_name["right"].channels
+    assert {"fml", "fap", "cop_ml", "tz"} <= set(by_name["plate"].channels)

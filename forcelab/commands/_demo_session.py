@@ -1,6 +1,8 @@
 """The demo session: simulated treadmill -> drivers -> recorder -> session file -> analysis.
 
-Used by ``forcelab demo`` and by ``bench/bench_recorder.py``.
+The workflow behind ``forcelab demo`` (and ``bench/bench_recorder.py``): it strings the rooms
+together, so it lives with the command line, which is the only room above all of them. The
+command module imports it lazily, keeping ``forcelab --help`` instant.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ import numpy as np
 
 from forcelab.acquisition.headless import record_headless
 from forcelab.acquisition.live import robinson_si_pct, symmetry_text
+from forcelab.analysis import analyze_recording
+from forcelab.drivers.sim.setups import start_setup
+from forcelab.store import read_recording, write_analysis
 
 #: The recovered SI of the mid-stance peak must be within this many points of the simulated one.
 TOLERANCE_POINTS = 2.0
@@ -88,10 +93,6 @@ def run_demo(
         ``recovered`` (within :data:`TOLERANCE_POINTS`), ``result`` (AnalysisResult),
         ``recording`` (recorder summary).
     """
-    from forcelab.analysis import analyze_recording
-    from forcelab.drivers.sim.setups import start_setup
-    from forcelab.store import read_recording, write_analysis
-
     out = out or sys.stdout
     options = {
         "asymmetry": asymmetry,
