@@ -630,9 +630,11 @@ class SessionWriter(_DiskGuard):
         self._write_pending_tables()
         for s in self._streams.values():
             s.write(self._put)
-        moved = [grow.move_chunks(self._ds, mode == P.FINAL) for grow in self._growing.values()]
-        if any(moved) and mode == P.TAIL:
-            self._h5.flush()
+        moved = [grow for grow in self._growing.values()
+                 if grow.move_chunks(self._ds, mode == P.FINAL)]
+        if moved and mode == P.TAIL:
+            for grow in moved:  # the moved rows reach the file before the commit counts them
+                self._ds(grow.path).flush()
             self._write_commit()
         if mode == P.TAIL:
             for grow in self._growing.values():
