@@ -1,17 +1,18 @@
-"""Console benchmark: GUI-thread load and plot frame rate with two plates at 2 kHz.
+"""Console benchmark: GUI-thread load and plot frame rate, two plates at 2 kHz plus insoles.
 
 Usage::
 
     QT_QPA_PLATFORM=offscreen python bench/bench_console.py [--quick] [--seconds S]
-        [--device "sim:treadmill?rate=2000"]
+        [--device "sim:treadmill?rate=2000;sim:insoles"]
 
 Measured in one run, in the real console window (offscreen):
 
 1. baseline: the same window, connected to nothing (timers running, nothing to draw);
 2. plot-only baseline: the same plot fed two synthetic 2 kHz streams by the same 30 Hz timer
    (what the GUI can draw when no acquisition competes for the CPU);
-3. live: the simulated instrumented treadmill (two FPB1 plates at 2 kHz, real drivers behind
-   ptys) connected and recording a trial into a session file.
+3. live: the simulated instrumented treadmill (two FPB1 plates at 2 kHz) and a pair of
+   simulated insoles (INS1, 100 Hz, 16 cells each: the pressure maps and COP traces are drawn
+   too), real drivers behind ptys, connected and recording a trial into a session file.
 
 Printed: plot frames per second (and the ratio to the 30 Hz redraw timer), the GUI thread's CPU
 time per wall second (``time.thread_time`` of the GUI thread: its load, 1.0 = one core busy),
@@ -104,8 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 s per phase")
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds per phase")
-    parser.add_argument("--device", default="sim:treadmill?rate=2000&seed=1",
-                        help="device string (two plates at 2 kHz by default)")
+    parser.add_argument("--device", default="sim:treadmill?rate=2000&seed=1;sim:insoles?seed=1",
+                        help="device strings, ';' between them (two plates at 2 kHz and two "
+                             "insoles by default)")
     args = parser.parse_args(argv)
     seconds = 2.0 if args.quick else args.seconds
 
@@ -134,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
                     return 2
             window.trial_name.setText("bench")
             window.start_recording()
-            while not window.backend.is_recording:
+            while not (window.backend.is_recording and not window.jobs.busy):
                 app.processEvents()
                 time.sleep(0.01)
             _run_for(app, 1.0)
@@ -159,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  plot-only baseline (synthetic 2 x 2 kHz, no devices): plot {synthetic['fps']:.1f} "
           f"frames/s, GUI thread load {synthetic['gui_load']:.3f}, refresh median "
           f"{synthetic['refresh_median_ms']:.2f} ms")
-    print(f"  live (2 streams): plot {live['fps']:.1f} frames/s "
+    print(f"  live ({len(streams)} streams): plot {live['fps']:.1f} frames/s "
           f"= {live['fps'] / target_fps:.2f} x the {target_fps:.0f} Hz timer, "
           f"{live['fps'] / max(synthetic['fps'], 1e-9):.2f} x the plot-only baseline")
     print(f"  live GUI thread load {live['gui_load']:.3f} "

@@ -115,7 +115,7 @@ class Csv4Device(SerialDevice):
     through a line fitted to the lower envelope of arrival times (minus the line's transmission
     time), so blocks of a CSV4 plate share the host time base with other devices.
 
-    Unplug and reconnect behave as in :class:`forcelab.drivers.ins1.Ins1Device`: the blocks
+    Unplug and reconnect as every :class:`~forcelab.drivers.serial_device.SerialDevice`: the blocks
     decoded before the loss are returned, then ConnectionLost is raised; every later ``read``
     tries to reopen the port (or any port whose board id matches) and raises ConnectionLost
     until it succeeds.
@@ -424,7 +424,8 @@ class Csv4Device(SerialDevice):
                 if n_pending >= self.min_block_lines or (n_pending and at_deadline and (
                         not self._streaming
                         or time.time() - float(self._pending_a[0][0]) >= self.hold_s)):
-                    return self._make_blocks()
+                    # stopped: no line will follow the newest to vouch for its t_ms
+                    return self._make_blocks(flush=not self._streaming)
                 if n_pending:
                     if at_deadline:
                         return []  # young lines wait for the next read (few, larger blocks)

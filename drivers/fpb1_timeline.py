@@ -75,14 +75,18 @@ class DataTimeline:
         run = self._drop_wild_seq(run)
         if not len(run.seq):
             return
-        n = run.n
         if run.fmt == FMT_RAW:
             loads = run.values.reshape(-1, 6) @ self._counts_to_loads_t
         else:
             loads = run.values.reshape(-1, 6).astype(np.float64)
         samples = loads_to_samples(loads, self.calibration.origin_m, self.cop_threshold_n)
-        k = len(run.seq)
         self._correct_clock(run)
+        self._place(run, samples)
+
+    def _place(self, run: DataRun, samples: np.ndarray) -> None:
+        """Put the frames of a run on the unwrapped sequence axis and emit their Blocks."""
+        n = run.n
+        k = len(run.seq)
         if self._next_wire_seq is None:
             self._first_frame_after_start(run)
         # Fast path: contiguous frames with one status -> one Block.
@@ -97,6 +101,18 @@ class DataTimeline:
         for i in range(k):
             wire = int(run.seq[i])
             d = (wire - self._next_wire_seq) % (1 << 32)
+            if d >= (1 << 31) and (1 << 32) - d > self.info.rate_hz:
+                # A second or more behind, in step with the device clock (the sequence check
+                # let it through): no duplicate but a counter that restarted, e.g. after a
+                # damaged first frame set the wrong one. Align anew; the time between is a gap.
+                if start is not None:
+                    self._emit(run, start, i, samples, n)
+                self._next_wire_seq = None
+                self._t_start_us = None
+                self._pending_gap_from_host = self._last_host_end
+                self._place(DataRun(run.seq[i:], run.t_us[i:], run.status[i:], run.fmt, n,
+                                    run.values[i:]), samples[i * n:])
+                return
             if d >= (1 << 31):  # behind: a duplicated or stale frame
                 if start is not None:
                     self._emit(run, start, i, samples, n)
@@ -144,7 +160,8 @@ class DataTimeline:
             prev_seq = np.concatenate(([self._last_wire_for_t], seq[:-1]))
         dseq = (seq - prev_seq + (1 << 31)) % (1 << 32) - (1 << 31)
         jump = (t - prev_t) - np.round(dseq * 1e6 / rate).astype(np.int64)
-        flagged = np.abs(jump) > 1000 + 2e6 / rate
+        # a counter that went back restarted (see _place): that is no clock jump
+        flagged = (np.abs(jump) > 1000 + 2e6 / rate) & (dseq >= 0)
         self._last_t_us = int(t[-1])
         self._last_wire_for_t = int(seq[-1])
         if flagged.any():

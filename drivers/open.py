@@ -26,7 +26,7 @@ from typing import Any
 
 from forcelab.drivers.base import Device
 from forcelab.drivers.errors import DeviceError, DeviceNotFound
-from forcelab.drivers.registry import DEFAULT_SCHEME, SCHEMES, opener_for
+from forcelab.drivers.registry import ADDRESS_SCHEMES, DEFAULT_SCHEME, SCHEMES, opener_for
 
 
 def split_url(url: str) -> tuple[str, list[str], dict[str, str]]:
@@ -46,7 +46,8 @@ def split_url(url: str) -> tuple[str, list[str], dict[str, str]]:
         proto, target = DEFAULT_SCHEME, url  # a bare path or a pyserial URL
     else:
         proto, target = scheme, rest
-        if proto != "sim" and target.startswith("//") and not target.startswith("///"):
+        if proto != "sim" and proto not in ADDRESS_SCHEMES and target.startswith("//") \
+                and not target.startswith("///"):
             # fpb1://dev/ttyX is a typo for fpb1:///dev/ttyX
             raise DeviceNotFound(
                 f"device string {url!r}: use three slashes for a path, e.g. "
@@ -59,7 +60,9 @@ def split_url(url: str) -> tuple[str, list[str], dict[str, str]]:
         target, query = target.split("?", 1)
     opts = parse_query(query)
     ports = [p for p in target.split(",") if p] if proto != "sim" else [target]
-    if not ports or not ports[0]:
+    if proto in ADDRESS_SCHEMES:
+        ports = [target]  # empty: the scheme's default address
+    elif not ports or not ports[0]:
         raise DeviceNotFound(f"device string {url!r} names no port")
     return proto, ports, opts
 
@@ -109,11 +112,3 @@ def parse_query(query: str) -> dict[str, str]:
         k, v = item.split("=", 1)
         out[urllib.parse.unquote_plus(k).strip().lower()] = urllib.parse.unquote_plus(v).strip()
     return out
-
-
-
-def describe_url(url: str) -> str:
-    """One line saying what a device string opens (for messages)."""
-    proto, ports, opts = split_url(url)
-    q = urllib.parse.urlencode(opts)
-    return f"{proto}: {', '.join(ports)}" + (f" ({q})" if q else "")

@@ -27,7 +27,14 @@ SCHEMES: dict[str, tuple[str, str]] = {
     "ins1": ("forcelab.drivers.ins1:open_ins1", "INS1 pressure insole(s), one port per foot"),
     "csv4": ("forcelab.drivers.csv4:open_csv4", "CSV4 DIY four-load-cell plate (ASCII serial)"),
     "sim": ("forcelab.drivers.sim.opener:open_sim", "a simulated setup behind real ptys"),
+    "lines": ("forcelab.drivers.lines:open_lines",
+              "any DIY load-cell board printing one sample per line (csv, ws, json, regex)"),
+    "opengo-udp": ("forcelab.drivers.opengo_udp:open_opengo_udp",
+                   "Moticon OpenGo insole pair, live from the OpenGo app over UDP (HOST:PORT)"),
 }
+
+#: Schemes whose target is a network address (``//HOST:PORT``, may be empty), not a port path.
+ADDRESS_SCHEMES = frozenset({"opengo-udp"})
 
 #: The scheme of a bare path or pyserial URL (``/dev/ttyACM0``, ``socket://host:4001``).
 DEFAULT_SCHEME = "fpb1"

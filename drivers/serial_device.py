@@ -32,9 +32,11 @@ class SerialDevice(Device):
     """A :class:`~forcelab.drivers.base.Device` on a serial link that reconnects by serial
     number after an unplug.
 
-    Subclasses call :meth:`_init_link` first in ``__init__``, open the link with
-    :meth:`_open_transport`, and implement :meth:`_reattach` (plus :meth:`_event_seq`, the
-    sequence number unplug/replug events refer to).
+    Subclasses call :meth:`_init_link` first in ``__init__`` and :meth:`_connect` (open the port,
+    run :meth:`_handshake`) last; they implement :meth:`_handshake`, :meth:`_stop_quickly` and
+    :meth:`_reattach`, call :meth:`_before_read` first in ``read`` (or do its work under their own
+    lock, as FPB1 does) and :meth:`_on_lost` when the transport raises ConnectionLost, and
+    override :meth:`_event_seq` (the sequence number unplug/replug events refer to).
     """
 
     #: What the messages call this kind of device ("FPB1 plate", "CSV4 plate").

@@ -20,8 +20,140 @@ cdef extern from *:
     #else
     #define FL_PREFETCH(p) ((void)0)
     #endif
+    #include <stdint.h>
+    #include <string.h>
+    /* v when ok, else +0.0, by a bit mask: no branch to mispredict when `ok` is random
+       (flight samples around a cut level) */
+    static inline double FL_KEEP(double v, int ok) {
+        uint64_t u;
+        memcpy(&u, &v, sizeof u);
+        u &= (uint64_t)0 - (uint64_t)(ok != 0);
+        memcpy(&v, &u, sizeof v);
+        return v;
+    }
+    #ifdef __SSE2__
+    #include <emmintrin.h>
+    #endif
+    /* Blocks of four samples p[0:len] (len a multiple of 4, lane r = index mod 4): each lane's
+       sum and sum of squares of (p - base) over the samples below `thr` (finite or -inf
+       excluded) are added to s4[r] and q4[r]; returns how many samples were added. Same
+       additions in the same order as the scalar loop (bit-identical). */
+    static inline Py_ssize_t FL_ACC_BELOW(const double* p, Py_ssize_t len, double base,
+                                          double thr, double* s4, double* q4) {
+        Py_ssize_t j = 0;
+        int64_t c[4] = {0, 0, 0, 0};
+    #ifdef __SSE2__
+        __m128d s01 = _mm_loadu_pd(s4), s23 = _mm_loadu_pd(s4 + 2);
+        __m128d q01 = _mm_loadu_pd(q4), q23 = _mm_loadu_pd(q4 + 2);
+        __m128i c01 = _mm_setzero_si128(), c23 = _mm_setzero_si128();
+        const __m128d vt = _mm_set1_pd(thr), vn = _mm_set1_pd(-INFINITY);
+        const __m128d vb = _mm_set1_pd(base);
+        for (; j + 4 <= len; j += 4) {
+            __m128d v01 = _mm_loadu_pd(p + j), v23 = _mm_loadu_pd(p + j + 2);
+            __m128d m01 = _mm_and_pd(_mm_cmplt_pd(v01, vt), _mm_cmpgt_pd(v01, vn));
+            __m128d m23 = _mm_and_pd(_mm_cmplt_pd(v23, vt), _mm_cmpgt_pd(v23, vn));
+            __m128d d01 = _mm_and_pd(_mm_sub_pd(v01, vb), m01);
+            __m128d d23 = _mm_and_pd(_mm_sub_pd(v23, vb), m23);
+            s01 = _mm_add_pd(s01, d01);
+            s23 = _mm_add_pd(s23, d23);
+            q01 = _mm_add_pd(q01, _mm_mul_pd(d01, d01));
+            q23 = _mm_add_pd(q23, _mm_mul_pd(d23, d23));
+            c01 = _mm_sub_epi64(c01, _mm_castpd_si128(m01));
+            c23 = _mm_sub_epi64(c23, _mm_castpd_si128(m23));
+        }
+        _mm_storeu_pd(s4, s01);
+        _mm_storeu_pd(s4 + 2, s23);
+        _mm_storeu_pd(q4, q01);
+        _mm_storeu_pd(q4 + 2, q23);
+        _mm_storeu_si128((__m128i*)c, c01);
+        _mm_storeu_si128((__m128i*)(c + 2), c23);
+    #else
+        for (; j + 4 <= len; j += 4) {
+            for (int r = 0; r < 4; r++) {
+                int ok = p[j + r] < thr && p[j + r] > -INFINITY;
+                double d = FL_KEEP(p[j + r] - base, ok);
+                s4[r] += d;
+                q4[r] += d * d;
+                c[r] += ok;
+            }
+        }
+    #endif
+        return (Py_ssize_t)((c[0] + c[1]) + (c[2] + c[3]));
+    }
+    /* Samples p[0:len] below `cut` (finite or +-inf excluded): their sum and count, summed in
+       four lanes by index mod 4 (the remainder goes to lane 0) and the lanes added as
+       (0 + 1) + (2 + 3). The blocks are FL_ACC_BELOW's sums about 0 (p - 0.0 is p exactly). */
+    static inline void FL_SUM_BELOW(const double* p, Py_ssize_t len, double cut,
+                                    double* sum, Py_ssize_t* count) {
+        double a[4] = {0.0, 0.0, 0.0, 0.0}, q[4] = {0.0, 0.0, 0.0, 0.0};
+        Py_ssize_t j = len & ~(Py_ssize_t)3;
+        Py_ssize_t n = FL_ACC_BELOW(p, j, 0.0, cut, a, q);
+        for (; j < len; j++) {
+            int ok = p[j] < cut && p[j] > -INFINITY;
+            a[0] += FL_KEEP(p[j], ok);
+            n += ok;
+        }
+        *sum = (a[0] + a[1]) + (a[2] + a[3]);
+        *count = n;
+    }
+    /* Tests on a block of 8 samples, the detector's fast paths: each is the scalar loop's
+       test applied to all 8 samples (a block that fails goes to the scalar loop). */
+    #ifdef __SSE2__
+    #define FL_LOAD8(p) __m128d v0 = _mm_loadu_pd(p), v1 = _mm_loadu_pd((p) + 2), \
+                                v2 = _mm_loadu_pd((p) + 4), v3 = _mm_loadu_pd((p) + 6)
+    static inline int FL_ALL4(__m128d a, __m128d b, __m128d c, __m128d d) {
+        return _mm_movemask_pd(_mm_and_pd(_mm_and_pd(a, b), _mm_and_pd(c, d))) == 3;
+    }
+    #endif
+    /* every sample <= hi and > -inf */
+    static inline int FL_ALL_LE8(const double* p, double hi) {
+    #ifdef __SSE2__
+        const __m128d h = _mm_set1_pd(hi), n = _mm_set1_pd(-INFINITY);
+        FL_LOAD8(p);
+        return FL_ALL4(_mm_and_pd(_mm_cmple_pd(v0, h), _mm_cmpgt_pd(v0, n)),
+                       _mm_and_pd(_mm_cmple_pd(v1, h), _mm_cmpgt_pd(v1, n)),
+                       _mm_and_pd(_mm_cmple_pd(v2, h), _mm_cmpgt_pd(v2, n)),
+                       _mm_and_pd(_mm_cmple_pd(v3, h), _mm_cmpgt_pd(v3, n)));
+    #else
+        for (int j = 0; j < 8; j++) if (!(p[j] <= hi && p[j] > -INFINITY)) return 0;
+        return 1;
+    #endif
+    }
+    /* every sample < hi */
+    static inline int FL_ALL_LT8(const double* p, double hi) {
+    #ifdef __SSE2__
+        const __m128d h = _mm_set1_pd(hi);
+        FL_LOAD8(p);
+        return FL_ALL4(_mm_cmplt_pd(v0, h), _mm_cmplt_pd(v1, h), _mm_cmplt_pd(v2, h),
+                       _mm_cmplt_pd(v3, h));
+    #else
+        for (int j = 0; j < 8; j++) if (!(p[j] < hi)) return 0;
+        return 1;
+    #endif
+    }
+    /* every sample >= lo and < +inf */
+    static inline int FL_ALL_GE8(const double* p, double lo) {
+    #ifdef __SSE2__
+        const __m128d l = _mm_set1_pd(lo), n = _mm_set1_pd(INFINITY);
+        FL_LOAD8(p);
+        return FL_ALL4(_mm_and_pd(_mm_cmpge_pd(v0, l), _mm_cmplt_pd(v0, n)),
+                       _mm_and_pd(_mm_cmpge_pd(v1, l), _mm_cmplt_pd(v1, n)),
+                       _mm_and_pd(_mm_cmpge_pd(v2, l), _mm_cmplt_pd(v2, n)),
+                       _mm_and_pd(_mm_cmpge_pd(v3, l), _mm_cmplt_pd(v3, n)));
+    #else
+        for (int j = 0; j < 8; j++) if (!(p[j] >= lo && p[j] < INFINITY)) return 0;
+        return 1;
+    #endif
+    }
     """
     void FL_PREFETCH(const double* p) noexcept nogil
+    bint FL_ALL_LE8(const double* p, double hi) noexcept nogil
+    bint FL_ALL_LT8(const double* p, double hi) noexcept nogil
+    bint FL_ALL_GE8(const double* p, double lo) noexcept nogil
+    Py_ssize_t FL_ACC_BELOW(const double* p, Py_ssize_t len, double base, double thr,
+                            double* s4, double* q4) noexcept nogil
+    void FL_SUM_BELOW(const double* p, Py_ssize_t len, double cut, double* sum,
+                      Py_ssize_t* count) noexcept nogil
 
 # How far ahead (samples) the detector asks for data: one 4 KiB page, where the hardware
 # prefetcher stops.
@@ -83,12 +215,6 @@ cdef inline double _max8(const double* p) noexcept nogil:
                  _dmax(_dmax(p[4], p[5]), _dmax(p[6], p[7])))
 
 
-cdef inline bint _finite8(const double* p) noexcept nogil:
-    # min/max trees may drop a NaN; a NaN or inf anywhere makes this sum non-finite
-    cdef double t = ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]))
-    return t - t == 0.0
-
-
 cdef inline bint _bad(double v) noexcept nogil:
     """True for NaN and +-inf: samples that were not measured (a gap)."""
     return not (v - v == 0.0)
@@ -99,6 +225,63 @@ cdef inline bint _low(double u, double thr) noexcept nogil:
     return u < thr and u > -INFINITY
 
 
+cdef bint _refine_one(const double* x, Py_ssize_t n, Py_ssize_t s, Py_ssize_t e, double base,
+                      double threshold, Py_ssize_t lower, Py_ssize_t window, bint final,
+                      Py_ssize_t* o_s, Py_ssize_t* o_e, double* o_l) noexcept nogil:
+    """One stance of :func:`refine_edges` (indices into ``x[:n]``); returns the pending flag."""
+    cdef Py_ssize_t j, lo, hi, cnt
+    cdef double lv, v, acc, cut
+    o_s[0] = s
+    o_e[0] = e
+    lo = s - window
+    if lo < lower:
+        lo = lower
+    if lo < 0:
+        lo = 0
+    cut = base + 0.5 * threshold
+    # mean of the flight samples below `cut` (a missing sample or one above `cut` is left out)
+    FL_SUM_BELOW(&x[lo], s - lo if s > lo else 0, cut, &acc, &cnt)
+    lv = (acc / cnt if cnt >= 3 else base) + threshold
+    o_l[0] = lv
+    if not (lv == lv) or e <= s:
+        return 0
+    if x[s] >= lv:
+        j = s - 1
+        while j >= lo:
+            v = x[j]
+            if not (v >= lv and v < INFINITY):
+                break
+            j -= 1
+        if j >= lo and x[j] < lv and x[j] > -INFINITY:
+            o_s[0] = j + 1
+    else:
+        j = s
+        while j < e and x[j] < lv:
+            j += 1
+        if j >= e:
+            return 0  # the stance never reaches the level: keep the detected edges
+        o_s[0] = j
+    if x[e - 1] >= lv:
+        hi = e + window
+        j = e
+        while j < hi and j < n:
+            v = x[j]
+            if not (v >= lv and v < INFINITY):
+                break
+            j += 1
+        if j < hi and j < n:
+            if x[j] < lv and x[j] > -INFINITY:
+                o_e[0] = j
+        elif j >= n and j < hi and not final:
+            return 1
+    else:
+        j = e - 1
+        while j > o_s[0] and x[j] < lv:
+            j -= 1
+        o_e[0] = j + 1
+    return 0
+
+
 cdef class Detector:
     """Resumable stance detector; see forcelab.analysis.detection for the definitions."""
 
@@ -107,7 +290,7 @@ cdef class Detector:
     cdef public Py_ssize_t min_contact, min_flight, guard, min_stats
     cdef public double base, noise, level, on_thr, off_thr
     cdef public int phase, edge_reason, st_reason, committed, saw_missing
-    cdef public Py_ssize_t fl_start, st_start, t_end, pos, fn, last_low
+    cdef public Py_ssize_t fl_start, st_start, t_end, pos, fn, last_low, prev_end
     cdef public double cbase, cnoise, st_off, st_max
     cdef public object tail
     cdef double[::1] _tail
@@ -145,6 +328,7 @@ cdef class Detector:
         self.saw_missing = 0
         self.fl_start = 0
         self.last_low = -1
+        self.prev_end = 0
         self.st_start = 0
         self.t_end = 0
         self.pos = 0
@@ -219,28 +403,26 @@ cdef class Detector:
                     q3 += d * d
             a += 1
         # aligned blocks of four: branch-free (a rejected sample adds exactly 0.0)
-        while a + 4 <= b:
-            u = x[a - off]
-            d = u - base if _low(u, thr) else 0.0
-            c += _low(u, thr)
-            s0 += d
-            q0 += d * d
-            u = x[a + 1 - off]
-            d = u - base if _low(u, thr) else 0.0
-            c += _low(u, thr)
-            s1 += d
-            q1 += d * d
-            u = x[a + 2 - off]
-            d = u - base if _low(u, thr) else 0.0
-            c += _low(u, thr)
-            s2 += d
-            q2 += d * d
-            u = x[a + 3 - off]
-            d = u - base if _low(u, thr) else 0.0
-            c += _low(u, thr)
-            s3 += d
-            q3 += d * d
-            a += 4
+        if a + 4 <= b:
+            self.fs4[0] = s0
+            self.fs4[1] = s1
+            self.fs4[2] = s2
+            self.fs4[3] = s3
+            self.fss4[0] = q0
+            self.fss4[1] = q1
+            self.fss4[2] = q2
+            self.fss4[3] = q3
+            j = (b - a) & ~(<Py_ssize_t>3)
+            c += FL_ACC_BELOW(&x[a - off], j, base, thr, self.fs4, self.fss4)
+            a += j
+            s0 = self.fs4[0]
+            s1 = self.fs4[1]
+            s2 = self.fs4[2]
+            s3 = self.fs4[3]
+            q0 = self.fss4[0]
+            q1 = self.fss4[1]
+            q2 = self.fss4[2]
+            q3 = self.fss4[3]
         while a < b:
             u = x[a - off]
             if _low(u, thr):
@@ -296,6 +478,29 @@ cdef class Detector:
             self.level = self.level + self.level_alpha * ((self.st_max - self.cbase) - self.level)
             self._thresholds()
 
+    cdef inline cnp.int8_t _edges(self, const double* x, Py_ssize_t n, Py_ssize_t off,
+                                  Py_ssize_t s, Py_ssize_t e, double base, double threshold,
+                                  Py_ssize_t window, cnp.int64_t* o_s, cnp.int64_t* o_e,
+                                  double* o_l) noexcept nogil:
+        """Refine stance [s, e) (global indices) in the chunk ``x[:n]`` starting at global
+        index ``off``; 1 when done, 0 when it needs samples outside the chunk."""
+        cdef Py_ssize_t lo = s - window, ns, ne
+        cdef double lv
+        if lo < self.prev_end:
+            lo = self.prev_end
+        if lo < 0:
+            lo = 0
+        if lo < off or _refine_one(x, n, s - off, e - off, base, threshold,
+                                   self.prev_end - off, window, 0, &ns, &ne, &lv):
+            o_s[0] = s
+            o_e[0] = e
+            o_l[0] = NAN
+            return 0
+        o_s[0] = ns + off
+        o_e[0] = ne + off
+        o_l[0] = lv
+        return 1
+
     @property
     def keep_from(self):
         """First global sample index a streaming caller must still hold for metrics (one
@@ -309,6 +514,21 @@ cdef class Detector:
 
         Indices are global (counted from the first sample ever fed).
         """
+        return self._run(x, False, 0.0, 0)
+
+    def feed_edges(self, const double[::1] x, double threshold, Py_ssize_t window):
+        """:meth:`feed`, and each stance's edges refined as :func:`refine_edges` does.
+
+        The refinement runs as each stance is emitted, while its samples are still in the
+        cache. Returns the five arrays of :meth:`feed` followed by (start, end, level, done):
+        ``done[k]`` is 0 where the refinement needs samples outside ``x`` (the caller refines
+        that stance with :func:`refine_edges`; its start, end and level are then the detected
+        ones and NaN). ``lower`` is the detected end of the stance before (0 for the first).
+        """
+        return self._run(x, True, threshold, window)
+
+    cdef tuple _run(self, const double[::1] x, bint refine, double threshold,
+                    Py_ssize_t window):
         cdef Py_ssize_t n = x.shape[0]
         cdef Py_ssize_t cap = n // self.min_contact + 4
         start_a = np.empty(cap, dtype=np.int64)
@@ -321,6 +541,16 @@ cdef class Detector:
         cdef cnp.int8_t[::1] o_reason = reason_a
         cdef double[::1] o_base = base_a
         cdef double[::1] o_peak = peak_a
+        cdef Py_ssize_t rcap = cap if refine else 0
+        rs_a = np.empty(rcap, dtype=np.int64)
+        re_a = np.empty(rcap, dtype=np.int64)
+        lv_a = np.empty(rcap, dtype=np.float64)
+        done_a = np.empty(rcap, dtype=np.int8)
+        cdef cnp.int64_t[::1] o_rs = rs_a
+        cdef cnp.int64_t[::1] o_re = re_a
+        cdef double[::1] o_lv = lv_a
+        cdef cnp.int8_t[::1] o_done = done_a
+        cdef const double* px = &x[0] if n > 0 else NULL
         cdef Py_ssize_t k = 0
         cdef Py_ssize_t i = 0
         cdef Py_ssize_t off = self.pos
@@ -340,10 +570,9 @@ cdef class Detector:
                     while i + 8 <= n:
                         if i + PREFETCH_AHEAD < n:  # ahead, across page boundaries
                             FL_PREFETCH(&x[i + PREFETCH_AHEAD])
-                        v = _max8(&x[i])
-                        if not (v <= on_thr) or not _finite8(&x[i]):
+                        if not FL_ALL_LE8(&x[i], on_thr):
                             break
-                        if v < off_thr:
+                        if FL_ALL_LT8(&x[i], off_thr):
                             last_low = i + 7
                         else:
                             for j in range(i, i + 8):
@@ -401,7 +630,7 @@ cdef class Detector:
                         while i + 8 <= n:
                             if i + PREFETCH_AHEAD < n:
                                 FL_PREFETCH(&x[i + PREFETCH_AHEAD])
-                            if not (_min8(&x[i]) >= st_off) or not _finite8(&x[i]):
+                            if not FL_ALL_GE8(&x[i], st_off):
                                 break
                             v = _max8(&x[i])
                             if v > st_max:
@@ -427,6 +656,11 @@ cdef class Detector:
                             o_reason[k] = R_GAP
                             o_base[k] = self.cbase
                             o_peak[k] = self.st_off
+                            if refine:
+                                o_done[k] = self._edges(px, n, off, o_start[k], o_end[k],
+                                                        o_base[k], threshold, window,
+                                                        &o_rs[k], &o_re[k], &o_lv[k])
+                            self.prev_end = o_end[k]
                             k += 1
                             self.fl_start = off + i
                         self.phase = FLIGHT
@@ -469,6 +703,11 @@ cdef class Detector:
                         o_reason[k] = self.st_reason
                         o_base[k] = self.cbase
                         o_peak[k] = self.st_off
+                        if refine:
+                            o_done[k] = self._edges(px, n, off, o_start[k], o_end[k], o_base[k],
+                                                    threshold, window, &o_rs[k], &o_re[k],
+                                                    &o_lv[k])
+                        self.prev_end = o_end[k]
                         k += 1
                         self._learn(self.st_reason)
                         self.phase = FLIGHT
@@ -491,6 +730,9 @@ cdef class Detector:
             else:
                 self.tail[:g - n] = self.tail[n:].copy()
                 self.tail[g - n:] = np.asarray(x)
+        if refine:
+            return (start_a[:k], end_a[:k], reason_a[:k], base_a[:k], peak_a[:k], rs_a[:k],
+                    re_a[:k], lv_a[:k], done_a[:k])
         return start_a[:k], end_a[:k], reason_a[:k], base_a[:k], peak_a[:k]
 
     def finish(self):
@@ -507,12 +749,14 @@ cdef class Detector:
                 out[2].append(reason)
                 out[3].append(self.cbase)
                 out[4].append(self.st_off)
+                self.prev_end = self.pos
         elif self.phase == TENTATIVE:
             out[0].append(self.st_start)
             out[1].append(self.t_end)
             out[2].append(self.st_reason)
             out[3].append(self.cbase)
             out[4].append(self.st_off)
+            self.prev_end = self.t_end
             self._learn(self.st_reason)
         self.phase = FLIGHT
         return (np.array(out[0], dtype=np.int64), np.array(out[1], dtype=np.int64),
@@ -790,10 +1034,8 @@ def refine_edges(const double[::1] x, const cnp.int64_t[::1] start, const cnp.in
     level, pending): ``pending[k]`` is 1 when the toe-off walk ran into the end of ``x`` inside
     the window and ``final`` is false (a streaming caller must wait for more samples).
     """
-    cdef Py_ssize_t m = start.shape[0], n = x.shape[0], k, s, e, j, lo, hi, cnt
-    cdef Py_ssize_t c0, c1, c2, c3
-    cdef bint ok
-    cdef double lv, v, acc, cut, a0, a1, a2, a3
+    cdef Py_ssize_t m = start.shape[0], n = x.shape[0], k, j, ns, ne
+    cdef double lv
     s_a = np.empty(m, dtype=np.int64)
     e_a = np.empty(m, dtype=np.int64)
     l_a = np.empty(m, dtype=np.float64)
@@ -813,91 +1055,11 @@ def refine_edges(const double[::1] x, const cnp.int64_t[::1] start, const cnp.in
                 while j < start[k + 1] and j < n:
                     FL_PREFETCH(&x[j])
                     j += 8
-            s = start[k]
-            e = end[k]
-            o_s[k] = s
-            o_e[k] = e
-            lo = s - window
-            if lo < lower[k]:
-                lo = lower[k]
-            if lo < 0:
-                lo = 0
-            cut = baseline[k] + 0.5 * threshold
-            # mean of the flight samples below `cut`, branch-free in four lanes (a missing
-            # sample or one above `cut` adds exactly 0; the remainder goes to lane 0)
-            a0 = 0.0
-            a1 = 0.0
-            a2 = 0.0
-            a3 = 0.0
-            c0 = 0
-            c1 = 0
-            c2 = 0
-            c3 = 0
-            j = lo
-            while j + 4 <= s:
-                v = x[j]
-                ok = (v < cut) & (v > -INFINITY)
-                a0 += v if ok else 0.0
-                c0 += ok
-                v = x[j + 1]
-                ok = (v < cut) & (v > -INFINITY)
-                a1 += v if ok else 0.0
-                c1 += ok
-                v = x[j + 2]
-                ok = (v < cut) & (v > -INFINITY)
-                a2 += v if ok else 0.0
-                c2 += ok
-                v = x[j + 3]
-                ok = (v < cut) & (v > -INFINITY)
-                a3 += v if ok else 0.0
-                c3 += ok
-                j += 4
-            while j < s:
-                v = x[j]
-                ok = (v < cut) & (v > -INFINITY)
-                a0 += v if ok else 0.0
-                c0 += ok
-                j += 1
-            acc = (a0 + a1) + (a2 + a3)
-            cnt = (c0 + c1) + (c2 + c3)
-            lv = (acc / cnt if cnt >= 3 else baseline[k]) + threshold
+            o_p[k] = _refine_one(&x[0], n, start[k], end[k], baseline[k], threshold, lower[k],
+                                 window, final, &ns, &ne, &lv)
+            o_s[k] = ns
+            o_e[k] = ne
             o_l[k] = lv
-            if not (lv == lv) or e <= s:
-                continue
-            if x[s] >= lv:
-                j = s - 1
-                while j >= lo:
-                    v = x[j]
-                    if not (v >= lv and v < INFINITY):
-                        break
-                    j -= 1
-                if j >= lo and x[j] < lv and x[j] > -INFINITY:
-                    o_s[k] = j + 1
-            else:
-                j = s
-                while j < e and x[j] < lv:
-                    j += 1
-                if j >= e:
-                    continue  # the stance never reaches the level: keep the detected edges
-                o_s[k] = j
-            if x[e - 1] >= lv:
-                hi = e + window
-                j = e
-                while j < hi and j < n:
-                    v = x[j]
-                    if not (v >= lv and v < INFINITY):
-                        break
-                    j += 1
-                if j < hi and j < n:
-                    if x[j] < lv and x[j] > -INFINITY:
-                        o_e[k] = j
-                elif j >= n and j < hi and not final:
-                    o_p[k] = 1
-            else:
-                j = e - 1
-                while j > o_s[k] and x[j] < lv:
-                    j -= 1
-                o_e[k] = j + 1
     return s_a, e_a, l_a, p_a
 
 

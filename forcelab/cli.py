@@ -40,9 +40,20 @@ def _command_modules() -> dict:
     return {n: importlib.import_module(f"forcelab.commands.{n}") for n in names}
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line (``forcelab CMD: error: ...``) and
+    exit status 2, instead of argparse's multi-line usage dump."""
+
+    def error(self, message: str):  # noqa: D102 - argparse's hook
+        text = " ".join(message.split())
+        if "expected one argument" in text:
+            text += " (a value that starts with '-' is written as --option=-value)"
+        self.exit(2, f"{self.prog}: error: {text}; see '{self.prog} --help'\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand registered."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="forcelab",
         description="Force-plate and smart-insole session controller.",
     )

@@ -1,6 +1,14 @@
-"""Shared pytest fixtures: where the real recordings live, and the Qt platform."""
+"""Shared pytest fixtures: where the real recordings live, and the Qt platform.
+
+Tests on real recordings read them from ``../shared/data`` beside the repository (or the folder
+named by ``FORCELAB_SHARED_DATA``). Without the folder they skip, unless
+``FORCELAB_REQUIRE_SHARED_DATA=1`` (set by ``.ci/run``): then a missing folder fails them, so
+CI can never pass with those tests silently skipped.
+"""
 
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -8,12 +16,41 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
+SHARED_DATA = Path(os.environ.get("FORCELAB_SHARED_DATA") or ROOT.parent / "shared" / "data")
+REQUIRE_SHARED_DATA = os.environ.get("FORCELAB_REQUIRE_SHARED_DATA", "") not in ("", "0")
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """The folder of real recordings (../shared/data); tests that need it skip without it."""
+    """The folder of real recordings; tests that need it skip without it (fail in CI)."""
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"real recordings not found at {SHARED_DATA}")
+        message = f"real recordings not found at {SHARED_DATA}"
+        if REQUIRE_SHARED_DATA:
+            pytest.fail(f"{message} (FORCELAB_REQUIRE_SHARED_DATA is set)", pytrace=False)
+        pytest.skip(message)
     return SHARED_DATA
+
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """Mount a size-limited tmpfs: ``small_fs(size_bytes) -> folder``, unmounted after the test.
+
+    Needs root; the test is skipped with the reason when mounting is not permitted.
+    """
+    mounted = []
+
+    def mount(size_bytes: int) -> Path:
+        folder = tmp_path / f"small{len(mounted)}"
+        folder.mkdir()
+        if shutil.which("mount") is None:
+            pytest.skip("no mount command: cannot make a size-limited file system here")
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={int(size_bytes)}", "tmpfs",
+                            str(folder)], capture_output=True, text=True)
+        if r.returncode != 0:
+            pytest.skip(f"cannot mount a small tmpfs here (needs root): {r.stderr.strip()}")
+        mounted.append(folder)
+        return folder
+
+    yield mount
+    for folder in mounted:
+        subprocess.run(["umount", str(folder)], capture_output=True)

@@ -127,7 +127,7 @@ def test_small_table_end_to_end_json_and_text(small_csv):
         (["--vertical", "force", "--option", "min_contact_s"], "KEY=VALUE"),
         (["--vertical", "force", "--option", "bogus=1"], "bogus"),
         (["--save"], "--save stores results in forcelab session files"),
-        (["--jobs", "2"], "--jobs and --dask apply to --summary"),
+        (["--jobs", "2"], "--jobs, --dask and --force apply to --summary"),
         (["--summary", "out.csv", "--json"], "--json applies to one file"),
     ],
 )
@@ -185,7 +185,8 @@ def test_summary_of_a_folder_delegates_to_the_batch(tmp_path, small_csv):
         rows = list(csv.DictReader(fh))
     assert len(rows) >= 2
     (folder / "broken.csv").write_text("time,force,cop\n0,abc,1\n")
-    r = run_cli(folder, "--summary", out, "--jobs", "1", "--vertical", "force", "--cop-ml", "cop")
+    r = run_cli(folder, "--summary", out, "--jobs", "1", "--vertical", "force", "--cop-ml", "cop",
+                "--force")
     assert r.returncode == 1, r.stderr
     assert "broken.csv" in r.stderr
     assert "--jobs must be a whole number" in one_error_line(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -28,6 +29,18 @@ def _start(*args):
         [sys.executable, "-m", "forcelab", "record", *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
     )
+
+
+@contextlib.contextmanager
+def _running(*args):
+    """A recording subprocess, killed at the end if a test left it running."""
+    proc = _start(*args)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
 
 
 def _wait_for_samples(path, stream, n, proc, timeout_s=30.0):
@@ -105,9 +118,8 @@ def test_never_overwrites(tmp_path):
 
 def test_ctrl_c_stops_cleanly_and_a_reader_sees_the_file_grow(tmp_path):
     out = tmp_path / "interrupted.h5"
-    proc = _start("--device", "sim:insoles?seed=2", "--athlete", "Cy", "--duration", "120",
-                  "-o", str(out), "--interval", "0.5")
-    try:
+    with _running("--device", "sim:insoles?seed=2", "--athlete", "Cy", "--duration", "120",
+                  "-o", str(out), "--interval", "0.5") as proc:
         _wait_for_samples(out, "insole_left", 100, proc)
         # a second process reads the file while it is recorded and sees it grow
         reader = subprocess.run(
@@ -115,9 +127,11 @@ def test_ctrl_c_stops_cleanly_and_a_reader_sees_the_file_grow(tmp_path):
              "import sys, time\n"
              "from forcelab.store import open_session\n"
              "f = open_session(sys.argv[1])\n"
-             "a = f.stream_summary('insole_left')['n_samples']\n"
-             "time.sleep(1.5); f.refresh()\n"
-             "b = f.stream_summary('insole_left')['n_samples']\n"
+             "a = b = f.stream_summary('insole_left')['n_samples']\n"
+             "deadline = time.monotonic() + 30\n"
+             "while b < a + 100 and time.monotonic() < deadline:\n"
+             "    time.sleep(0.05); f.refresh()\n"
+             "    b = f.stream_summary('insole_left')['n_samples']\n"
              "print(a, b, f.state['recording'])\n", str(out)],
             capture_output=True, text=True, timeout=60,
         )
@@ -126,10 +140,6 @@ def test_ctrl_c_stops_cleanly_and_a_reader_sees_the_file_grow(tmp_path):
         assert int(b) >= int(a) + 100 and live == "True"
         proc.send_signal(signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 0, stderr
     assert "stopped by SIGINT" in stdout
     with open_session(out) as f:
@@ -190,3 +200,18 @@ def test_weighing_a_running_athlete_is_refused_before_anything_is_recorded(tmp_p
     r = _record("--device", "sim:insoles", "--athlete", "Hal", "--weigh", "1",
                 "--body-mass", "70", "--duration", "2", "-o", str(out))
     assert r.returncode == 2 and "either --body-mass or --weigh" in r.stderr
+
+
+def test_sighup_closes_the_file_cleanly(tmp_path):
+    """A closed terminal (SIGHUP) stops the recording like Ctrl-C: the file is finalised."""
+    out = tmp_path / "hangup.h5"
+    with _running("--device", "sim:insoles?seed=4", "--athlete", "Di", "--duration", "120",
+                  "-o", str(out), "--interval", "0") as proc:
+        _wait_for_samples(out, "insole_left", 100, proc)
+        proc.send_signal(signal.SIGHUP)
+        stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr
+    assert "stopped by SIG" in stdout
+    with open_session(out) as f:
+        assert f.state["closed"] and f.state["close_reason"] == "normal"
+        assert f.trials[0]["stop_s"] is not None

@@ -25,7 +25,6 @@ from forcelab.drivers.errors import ProtocolError
 
 SYNC = b"\xa5\x5a"
 MAX_LEN = 1024
-HEADER = struct.Struct("<2sBBH")  # sync, type, token, len
 
 # Commands
 IDENTIFY = 0x01

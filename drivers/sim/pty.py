@@ -25,7 +25,9 @@ Contract (used by every simulator)
 
 from __future__ import annotations
 
+import array
 import errno
+import fcntl
 import json
 import os
 import termios
@@ -216,6 +218,16 @@ class SimPort:
     def pending(self) -> int:
         """Bytes queued for the driver but not yet in the pty."""
         return len(self._pending)
+
+    @property
+    def unread_bytes(self) -> int:
+        """Bytes sent to the driver that it has not read yet: in the pty and still queued."""
+        n = len(self._pending)
+        if self._slave is not None:
+            waiting = array.array("i", [0])
+            fcntl.ioctl(self._slave, termios.FIONREAD, waiting)
+            n += waiting[0]
+        return n
 
     def write(self, data: bytes) -> bool:
         """Queue ``data`` for the driver; False (nothing queued) when the queue is full or the

@@ -8,6 +8,7 @@
 ``plate``      one FPB1 plate under both feet (COP x separates the feet)
 ``insoles``    a pair of INS1 insoles (``forcelab.drivers.sim.ins1_sim.start_insoles``)
 ``diy``        a DIY CSV4 load-cell plate (``forcelab.drivers.sim.csv4_sim.start_diy``)
+``opengo``     Moticon OpenGo insoles streamed over UDP (``forcelab.drivers.sim.opengo_sim``)
 =============  ===============================================================================
 
 Common options: gait (``mode`` run/walk, ``speed`` m/s, ``cadence`` steps/min, ``contact`` s,
@@ -127,6 +128,7 @@ SETUPS: dict[str, str | Callable[[dict[str, Any]], Setup]] = {
     "plate": start_plate,
     "insoles": start_insoles,
     "diy": start_diy,
+    "opengo": "forcelab.drivers.sim.opengo_sim:start_opengo",  # by name: no import cycle
 }
 
 

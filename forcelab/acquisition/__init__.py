@@ -14,7 +14,12 @@ from forcelab.acquisition.controller import (
     State,
     stream_names_for,
 )
-from forcelab.acquisition.errors import AcquisitionError, NotStillError, StateError
+from forcelab.acquisition.errors import (
+    AcquisitionError,
+    NotStillError,
+    StateError,
+    TareRefusedError,
+)
 from forcelab.acquisition.live import LiveAnalyzer, robinson_si_pct, symmetry_text
 from forcelab.acquisition.weighing import BodyWeight, measure_body_weight, total_force_on_grid
 
@@ -30,6 +35,7 @@ __all__ = [
     "Snapshot",
     "State",
     "StateError",
+    "TareRefusedError",
     "WorkQueue",
     "measure_body_weight",
     "robinson_si_pct",

@@ -62,6 +62,7 @@ from forcelab.acquisition.session_writer import (
     SessionWriter,
     StartTrial,
     StopTrial,
+    Sync,
     WriterCommand,
 )
 from forcelab.acquisition.status import (
@@ -71,8 +72,10 @@ from forcelab.acquisition.status import (
     Snapshot,
     State,
 )
+from forcelab.acquisition.streams import live_analyzer_for, stream_names_for
 from forcelab.acquisition.weighing import (
     BodyWeight,
+    refuse_loaded_tare,
     vertical_force_ranges,
     weigh_standing,
     zero_devices,
@@ -80,11 +83,6 @@ from forcelab.acquisition.weighing import (
 from forcelab.acquisition.workers import AnalysisWorker, DeviceWorker, WriterWorker
 from forcelab.drivers import open_devices as open_device_string
 from forcelab.drivers.base import (
-    KIND_DIY_PLATE,
-    KIND_INSOLE,
-    KIND_PLATE,
-    ROLE_COP_ML,
-    ROLE_FORCE_AP,
     ROLE_VERTICAL,
     Device,
     DeviceInfo,
@@ -102,28 +100,9 @@ __all__ = [
     "stream_names_for",
 ]
 
-#: Seconds before taring that count as "while zeroing" for the loaded-plate warning.
+#: Seconds before taring that count as "while zeroing" for the loaded-plate warning, and that
+#: must show an unloaded, still sensor for a tare to be accepted.
 TARE_LOOKBACK_S = 1.0
-#: Which device's stances make a side's live figures when several see one foot (lower wins).
-SOURCE_PRIORITY = {KIND_PLATE: 0, KIND_DIY_PLATE: 1, KIND_INSOLE: 2}
-
-
-def stream_names_for(infos: Iterable[DeviceInfo]) -> list[str]:
-    """Readable unique stream names for device infos: ``plate_left``, ``insole_right``, ``plate``.
-
-    The name is the device kind (plate, insole, diyplate, ...) with the side as suffix;
-    duplicates get ``_2``, ``_3``, ...
-    """
-    names: list[str] = []
-    for info in infos:
-        base = f"{info.kind}_{info.side}" if info.side else info.kind
-        name, k = base, 2
-        while name in names:
-            name, k = f"{base}_{k}", k + 1
-        names.append(name)
-    return names
-
-
 class SessionController(SessionState):
     """Connects devices, tares, weighs, records sessions with trials and markers (thread-safe).
 
@@ -426,12 +405,19 @@ class SessionController(SessionState):
 
         Raises
         ------
+        TareRefusedError
+            Before zeroing anything, when a stream's force varied by more than
+            ``loaded_range_n`` or averaged more than ``MIN_WEIGHT_N`` over the last
+            ``TARE_LOOKBACK_S`` (someone moves or stands on it).
         AcquisitionError
             If a device fails to zero or does not answer within ``timeout_s``.
         """
         self._require("tare", State.CONNECTED, State.STOPPED)
         with self._op_lock:
             previous = self._require("tare", State.CONNECTED, State.STOPPED)
+            # judge a whole lookback window, also right after connecting
+            time.sleep(max(0.0, self._connect_time_s + TARE_LOOKBACK_S - time.time()))
+            refuse_loaded_tare(self._workers, time.time() - TARE_LOOKBACK_S, loaded_range_n)
             self._set_state(State.TARING, "taring")
             t_start = time.time()
             try:
@@ -593,21 +579,7 @@ class SessionController(SessionState):
                 writer.close()
                 raise
             session_start = float(writer.t0_unix_s)
-            live = LiveAnalyzer(self._body_mass_kg, self.analysis_options)
-            for w in self._workers:
-                info = w.device.info
-                fz = w.column(ROLE_VERTICAL)
-                if fz is not None:
-                    live.add_stream(
-                        w.stream,
-                        info.rate_hz,
-                        info.side,
-                        fz,
-                        w.column(ROLE_COP_ML),
-                        priority=SOURCE_PRIORITY.get(info.kind, len(SOURCE_PRIORITY)),
-                        sensor=info.sensor,
-                        ap_column=w.column(ROLE_FORCE_AP),
-                    )
+            live = live_analyzer_for(self._workers, self._body_mass_kg, self.analysis_options)
             max_rate = max(w.rate_hz for w in self._workers)
             self._writer_q = WorkQueue(int(self.writer_buffer_s * max_rate))
             self._analysis_q = WorkQueue(int(self.analysis_buffer_s * max_rate))
@@ -704,13 +676,14 @@ class SessionController(SessionState):
                 data={"name": name, "t_s": t_s},
             )
 
-    def add_marker(self, label: str) -> float:
-        """Put a marker now; returns its session time in s. Recording only."""
+    def add_marker(self, label: str, t_s: float | None = None) -> float:
+        """Put a marker now (or at session time ``t_s``, s, e.g. when a key was pressed before
+        the marker was named); returns its session time in s. Recording only."""
         label = str(label).strip() or "marker"
         self._require("add a marker", State.RECORDING)
         with self._op_lock:
             self._require("add a marker", State.RECORDING)
-            t_s = self._now_session_s()
+            t_s = self._now_session_s() if t_s is None else float(t_s)
             self._control(AddMarker(label, t_s))
             with self._lock:
                 self._n_markers += 1
@@ -721,6 +694,23 @@ class SessionController(SessionState):
                 data={"label": label, "t_s": t_s},
             )
             return t_s
+
+    def sync_file(self, timeout_s: float = 10.0) -> None:
+        """Wait until everything queued for the session file so far (samples, trials, markers)
+        is written and flushed, so a reader sees it. Recording only.
+
+        Raises
+        ------
+        AcquisitionError
+            If the writer does not get there within ``timeout_s`` s (it failed or fell behind).
+        """
+        self._require("sync the session file", State.RECORDING, State.ERROR)
+        done = threading.Event()
+        self._control(Sync(done))
+        if not done.wait(timeout_s):
+            raise AcquisitionError(
+                f"the session file was not written within {timeout_s:.0f} s; see the error shown"
+            )
 
     def stop_recording(self) -> dict[str, Any]:
         """Stop writing, drain the queues, close the file. recording/error -> stopped.

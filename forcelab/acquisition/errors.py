@@ -18,3 +18,7 @@ class StateError(AcquisitionError):
 
 class NotStillError(AcquisitionError):
     """Body weight was not measured because the athlete moved (or stepped off) during the window."""
+
+
+class TareRefusedError(AcquisitionError):
+    """A tare was refused because a sensor is loaded or moving (the zero would be wrong)."""

@@ -10,6 +10,7 @@ so the file keeps them in arrival order.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -73,6 +74,9 @@ class SessionWriter(Protocol):
 
     def add_marker(self, label: str, t_s: float | None = None) -> None:
         """Put a labelled marker on the session time line."""
+
+    def flush(self) -> None:
+        """Write everything appended so far to disk now."""
 
     def maybe_flush(self) -> bool:
         """Flush when the writer's own interval is due; True when it flushed."""
@@ -154,8 +158,20 @@ class AddGap:
         writer.add_gap(self.stream, self.n_missing, t_s=self.t_s)
 
 
+@dataclass(frozen=True)
+class Sync:
+    """Flush the file, then set ``done``: everything queued before is then readable."""
+
+    done: threading.Event
+
+    def apply(self, writer: SessionWriter) -> None:
+        """Flush ``writer`` and signal the waiting caller."""
+        writer.flush()
+        self.done.set()
+
+
 #: A control item of the writer queue.
-WriterCommand = AddEvent | StartTrial | StopTrial | AddMarker | AddGap
+WriterCommand = AddEvent | StartTrial | StopTrial | AddMarker | AddGap | Sync
 
 
 def stance_event(stance: dict[str, Any]) -> AddEvent:

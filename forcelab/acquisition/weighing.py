@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from forcelab.acquisition.errors import AcquisitionError, NotStillError
+from forcelab.acquisition.errors import AcquisitionError, NotStillError, TareRefusedError
 from forcelab.acquisition.workers import DeviceWorker
 from forcelab.analysis.metrics import G_M_S2
 from forcelab.drivers.base import ROLE_VERTICAL
@@ -246,19 +246,49 @@ def zero_devices(workers: list[DeviceWorker], timeout_s: float) -> None:
             raise AcquisitionError(f"zeroing {name} failed: {exc}") from exc
 
 
-def vertical_force_ranges(workers: list[DeviceWorker], t_from_s: float) -> dict[str, float]:
-    """Per stream with a vertical force, its range (max − min) since ``t_from_s`` (host s), N;
-    NaN when the device sent no samples meanwhile."""
-    ranges: dict[str, float] = {}
+def _recent_vertical_force(workers: list[DeviceWorker], t_from_s: float
+                           ) -> list[tuple[str, np.ndarray]]:
+    """Per stream with a vertical force: (stream, its finite samples since ``t_from_s``, N)."""
+    out = []
     for w in workers:
         col = w.column(ROLE_VERTICAL)
         if col is None:
             continue
         _, d = w.ring.since(t_from_s)
         fz = d[:, col]
-        fz = fz[np.isfinite(fz)]
-        ranges[w.stream] = float(fz.max() - fz.min()) if fz.size else float("nan")
-    return ranges
+        out.append((w.stream, fz[np.isfinite(fz)]))
+    return out
+
+
+def vertical_force_ranges(workers: list[DeviceWorker], t_from_s: float) -> dict[str, float]:
+    """Per stream with a vertical force, its range (max − min) since ``t_from_s`` (host s), N;
+    NaN when the device sent no samples meanwhile."""
+    return {
+        stream: float(fz.max() - fz.min()) if fz.size else float("nan")
+        for stream, fz in _recent_vertical_force(workers, t_from_s)
+    }
+
+
+def refuse_loaded_tare(workers: list[DeviceWorker], t_from_s: float, moving_range_n: float
+                       ) -> None:
+    """Raise :class:`TareRefusedError` when a stream's vertical force since ``t_from_s`` (host s)
+    varies by more than ``moving_range_n`` (someone moves on it) or averages more than
+    :data:`MIN_WEIGHT_N` (someone stands on it): a zero taken then would be wrong."""
+    problems = []
+    for stream, fz in _recent_vertical_force(workers, t_from_s):
+        if not fz.size:
+            continue
+        if fz.max() - fz.min() > moving_range_n:
+            problems.append(
+                f"{stream} force varies by {fz.max() - fz.min():.0f} N (someone moves on it)"
+            )
+        elif abs(fz.mean()) > MIN_WEIGHT_N:
+            problems.append(f"{stream} carries {fz.mean():.0f} N (someone stands on it)")
+    if problems:
+        raise TareRefusedError(
+            "tare refused, the sensors are loaded: " + "; ".join(problems)
+            + ". Ask the athlete to step off, wait until the force is flat, then tare again"
+        )
 
 
 def weigh_standing(

@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from forcelab.recording import finite_or_none
+
 _T975 = {
     1: 12.706,
     2: 4.303,
@@ -356,6 +358,45 @@ def asymmetry_of(
         out["verdict"] = "above_band" if abs(si) > band.si_pct else "within_band"
     out["text"] = describe(name, metric, out)
     return out
+
+
+#: Colour classes of an asymmetry row: "noise" (the CI cannot tell it from zero: never
+#: coloured), "ok" (detectable, within the metric's healthy band), "watch" (|SI| above the band
+#: but the CI reaches into it), "flag" (the whole CI beyond the band), "na" (not compared).
+LEVELS = ("na", "noise", "ok", "watch", "flag")
+
+#: The words of each level, beside any colour (colour is never the only signal).
+LEVEL_WORDS = {"ok": "within the healthy band", "watch": "may be above the healthy band",
+               "flag": "above the healthy band", "na": "n/a",
+               "noise": "not distinguishable from symmetric"}
+
+
+def level_of(a: dict[str, Any]) -> str:
+    """Colour class of one metric's asymmetry, see :data:`LEVELS`.
+
+    The one rule the report, the console and ``analyze`` colour by.
+
+    Parameters
+    ----------
+    a : dict
+        An :func:`asymmetry_of` result (``si_pct``, ``ci95_pct``, ``detectable``, ``verdict``,
+        ``band_si_pct``, all in % of SI).
+
+    Returns
+    -------
+    str
+        One of :data:`LEVELS`.
+    """
+    si, ci = finite_or_none(a.get("si_pct")), a.get("ci95_pct")
+    band = finite_or_none(a.get("band_si_pct"))
+    if si is None:
+        return "na"
+    if not a.get("detectable") or ci is None:
+        return "noise"
+    if band is None or a.get("verdict") != "above_band":
+        return "ok"
+    nearest = min(abs(float(ci[0])), abs(float(ci[1])))
+    return "flag" if nearest > band else "watch"
 
 
 def _fmt_value(value: float, metric: str) -> str:

@@ -301,10 +301,23 @@ def initial_state(window: np.ndarray, opts: dict[str, float]) -> tuple[float, fl
     tuple of float
         Baseline (N), noise SD (N) and level above baseline (N).
     """
+    return _initial_state(*_window_stats(window), opts)
+
+
+def _window_stats(window: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """The finite samples of ``window`` and their 2nd and 98th percentiles (NaN when none)."""
     vals = window[np.isfinite(window)]
     if vals.size == 0:
+        return vals, math.nan, math.nan
+    return (vals, *_percentiles_2_98(vals))
+
+
+def _initial_state(
+    vals: np.ndarray, lo: float, hi: float, opts: dict[str, float]
+) -> tuple[float, float, float]:
+    """:func:`initial_state` from :func:`_window_stats`."""
+    if vals.size == 0:
         return 0.0, 0.0, 0.0
-    lo, hi = _percentiles_2_98(vals)
     span = float(hi - lo)
     if span < opts["min_level_n"]:
         return float(np.mean(vals)), float(np.std(vals)), 0.0
@@ -322,10 +335,13 @@ def flight_noise_n(window: np.ndarray, opts: dict[str, float]) -> float:
     white noise or mains ripple gives its SD. Used for the contact threshold
     (:func:`edge_threshold_n`), not by the detector.
     """
-    vals = window[np.isfinite(window)]
+    return _flight_noise_n(*_window_stats(window), opts)
+
+
+def _flight_noise_n(vals: np.ndarray, lo: float, hi: float, opts: dict[str, float]) -> float:
+    """:func:`flight_noise_n` from :func:`_window_stats`."""
     if vals.size < 3:
         return 0.0
-    lo, hi = _percentiles_2_98(vals)
     span = float(hi - lo)
     low = vals <= lo + 0.1 * span if span >= opts["min_level_n"] else np.ones(vals.size, bool)
     pair = low[1:] & low[:-1]
@@ -433,6 +449,28 @@ def refine_edges(
         bool(final),
     )
     return new_s, new_e, level, pending.astype(bool)
+
+
+def _refine_rest(
+    x: np.ndarray, parts: list[tuple], threshold_n: float, window: int
+) -> tuple[np.ndarray, ...]:
+    """Stance columns (start, end, reason, baseline, level) from ``Detector.feed_edges`` and
+    ``Detector.finish`` on all of ``x``: stances the detector could not refine (the last ones,
+    whose toe-off walk met the end of ``x``) are refined here, as :func:`refine_edges` does."""
+    (start, end, code, base, _, r_start, r_end, level, done), last = parts
+    n_last = last[0].shape[0]
+    d_start, d_end = np.concatenate((start, last[0])), np.concatenate((end, last[1]))
+    start = np.concatenate((r_start, last[0]))
+    end = np.concatenate((r_end, last[1]))
+    level = np.concatenate((level, np.full(n_last, np.nan)))
+    rest = np.flatnonzero(np.concatenate((done == 0, np.ones(n_last, dtype=bool))))
+    if rest.size:
+        lower = np.concatenate(([0], d_end[:-1]))[rest]
+        start[rest], end[rest], level[rest], _ = _stances.refine_edges(
+            x, d_start[rest], d_end[rest], np.concatenate((base, last[3]))[rest],
+            float(threshold_n), lower, int(window), True,
+        )
+    return start, end, np.concatenate((code, last[2])), np.concatenate((base, last[3])), level
 
 
 @dataclass
@@ -550,26 +588,28 @@ def detect_stances(force_n: Any, rate_hz: float, **options: Any) -> Stances:
     counts = sample_counts(opts, rate)
 
     def run(signal: np.ndarray) -> tuple:
-        init = initial_state(first_finite(signal, counts["init_window"]), opts)
+        stats = _window_stats(first_finite(signal, counts["init_window"]))
+        init = _initial_state(*stats, opts)
         det = make_detector(opts, rate, init)
-        return init, det, [det.feed(signal), det.finish()]
+        threshold_n = edge_threshold_n(opts, _flight_noise_n(*stats, opts))
+        if threshold_n is None:
+            return init, det, threshold_n, [det.feed(signal), det.finish()]
+        # edges refined as each stance is found (its samples still in the cache)
+        found = det.feed_edges(signal, threshold_n, counts["edge_window"])
+        return init, det, threshold_n, [found, det.finish()]
 
-    init, det, parts = run(x)
+    init, det, threshold_n, parts = run(x)
     n_bridged = 0
     if det.saw_missing and counts["max_gap"] > 0:
         # the detector met missing samples: bridge short dropouts and detect again
         bridged, n_bridged = bridge_gaps(x, counts["max_gap"])
         if n_bridged:
             x = bridged
-            init, det, parts = run(bridged)
-    start, end, code, base, off_n = (np.concatenate(c) for c in zip(*parts, strict=True))
-    threshold_n = edge_threshold_n(
-        opts, flight_noise_n(first_finite(x, counts["init_window"]), opts)
-    )
-    if threshold_n is not None:
-        start, end, off_n, _ = refine_edges(
-            x, start, end, base, threshold_n, counts["edge_window"], prev_end=0, final=True
-        )
+            init, det, threshold_n, parts = run(bridged)
+    if threshold_n is None:
+        start, end, code, base, off_n = (np.concatenate(c) for c in zip(*parts, strict=True))
+    else:
+        start, end, code, base, off_n = _refine_rest(x, parts, threshold_n, counts["edge_window"])
     params = {
         "options": opts,
         "initial_baseline_n": init[0],

@@ -240,7 +240,9 @@ def assemble(
     with np.errstate(invalid="ignore"):
         impossible = raw["vilr_n_s"] < raw["valr_n_s"]
     table["vilr_n_s"] = np.where(impossible, np.nan, raw["vilr_n_s"])
-    table["loading_rate_note"] = np.where(impossible, VILR_BELOW_VALR, "").astype(object)
+    note = np.full(len(stances), "", dtype=object)
+    note[impossible] = VILR_BELOW_VALR
+    table["loading_rate_note"] = note
     quality = LOADING_RATE_QUALITY[int(rate_hz < MIN_LOADING_RATE_HZ)]
     table["loading_rate_quality"] = np.full(len(stances), quality, dtype=object)
     table["peak_pattern"] = _PATTERN_TEXT[raw["peak_pattern"].astype(np.intp)]

@@ -31,6 +31,8 @@ def add_reader_arguments(parser: argparse.ArgumentParser) -> None:
                        help="direction of the subject's right on --cop-ml (default positive)")
     group.add_argument("--body-mass", metavar="KG", help="body mass in kg (results in BW)")
     group.add_argument("--trial", metavar="NAME", help="trial of a forcelab session file")
+    group.add_argument("--allow-partial", action="store_true", default=None,
+                       help="read the complete frames of a C3D file that is cut short")
 
 
 _FLAGS = {
@@ -43,6 +45,7 @@ _FLAGS = {
     "cop_ml_right": "cop_ml_right",
     "body_mass": "body_mass_kg",
     "trial": "trial",
+    "allow_partial": "allow_partial",
 }
 
 

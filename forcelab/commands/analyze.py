@@ -48,6 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     batch = parser.add_argument_group("several files")
     batch.add_argument("--summary", metavar="OUT.csv",
                        help="analyse every file (folders: all recordings in them) into one CSV")
+    batch.add_argument("--force", action="store_true",
+                       help="replace an existing --summary CSV (never one of the inputs)")
     batch.add_argument("--jobs", metavar="N", help="parallel processes for --summary")
     batch.add_argument("--dask", metavar="ADDRESS",
                        help="run --summary on a dask.distributed scheduler at ADDRESS")
@@ -109,8 +111,8 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             raise InputError("--json applies to one file; --summary writes one CSV")
         return _run_batch(args, paths, opts)
-    if args.jobs is not None or args.dask is not None:
-        raise InputError("--jobs and --dask apply to --summary OUT.csv (several files)")
+    if args.jobs is not None or args.dask is not None or args.force:
+        raise InputError("--jobs, --dask and --force apply to --summary OUT.csv (several files)")
     if len(paths) > 1:
         raise InputError(f"{len(paths)} files given: analyse several files with --summary OUT.csv")
     path = paths[0]
@@ -143,15 +145,34 @@ def _run_one(args: argparse.Namespace, path, opts: dict) -> int:
     for note in reader_notes(recording):
         print(f"forcelab analyze: note: {note}", file=sys.stderr)
     if args.save:
-        from forcelab.store import write_analysis
-
-        write_analysis(path, result.to_dict(), result.parameters)
-        print(f"analysis saved in {path}", file=sys.stderr)
+        _save(path, result)
     if args.json:
         print(json.dumps(jsonable(result.to_dict()), allow_nan=False, indent=1))
     else:
         print(result.format_text())
     return 0
+
+
+def _save(path, result) -> None:
+    """Store the result in the session without ever leaving it half-written: the session is
+    copied beside itself, the copy gets the result and then replaces it (a full disk leaves the
+    session as it was)."""
+    import json
+    import sys
+
+    from forcelab.errors import SessionFileError
+    from forcelab.store import open_session, rewrite_session, write_analysis
+
+    with open_session(path) as sf:
+        if not sf.state["closed"]:
+            raise SessionFileError(
+                f"{path} is still being recorded or was not closed cleanly; results can only be "
+                f"saved into a closed session (run 'forcelab check {path} --recover FIXED.h5')"
+            )
+    document = result.to_dict()
+    size = len(json.dumps(jsonable(document))) * 2
+    rewrite_session(path, lambda copy: write_analysis(copy, document, result.parameters), size)
+    print(f"analysis saved in {path}", file=sys.stderr)
 
 
 def _pelvis_options(args: argparse.Namespace, path, opts: dict) -> dict:
@@ -180,6 +201,7 @@ def _pelvis_options(args: argparse.Namespace, path, opts: dict) -> dict:
 
 def _run_batch(args: argparse.Namespace, paths: list, opts: dict) -> int:
     import sys
+    from pathlib import Path
 
     from forcelab.errors import InputError
 
@@ -194,6 +216,18 @@ def _run_batch(args: argparse.Namespace, paths: list, opts: dict) -> int:
     for p in paths:
         if not p.exists():
             raise FileNotFoundError(2, "No such file or directory", str(p))
+    summary = Path(args.summary)
+    if not summary.parent.is_dir():
+        raise InputError(f"folder {summary.parent} does not exist; create it or choose another "
+                         "--summary")
+    if summary.is_dir():
+        raise InputError(f"{summary} is a folder; --summary names the CSV file to write")
+    if summary.exists():
+        if any(summary.resolve() == p.resolve() for p in paths):
+            raise InputError(f"{summary} is one of the files to analyse; pick another --summary")
+        if not args.force:
+            raise InputError(f"{summary} already exists; remove it, pick another --summary, "
+                             "or use --force")
     try:
         from forcelab.batch import run_batch
     except ImportError:
@@ -201,7 +235,7 @@ def _run_batch(args: argparse.Namespace, paths: list, opts: dict) -> int:
             "batch analysis (--summary) is not available in this installation of forcelab"
         ) from None
     result = run_batch([str(p) for p in paths], summary_csv=args.summary, jobs=jobs,
-                       dask_address=args.dask, reader_options=opts,
+                       dask_address=args.dask, reader_options=opts, overwrite=args.force,
                        analysis_options=analysis_options(args.option), save_results=args.save)
     failures = getattr(result, "failures", [])
     n_files = getattr(result, "n_files", len(paths))

@@ -34,6 +34,9 @@ def run(args: argparse.Namespace) -> int:
         raise FileNotFoundError(2, "No such file", args.path)
     if args.recover is not None and Path(args.recover).exists():
         raise InputError(f"{args.recover} already exists; forcelab never overwrites a file")
+    if args.recover is not None and not Path(args.recover).parent.is_dir():
+        raise InputError(f"folder {Path(args.recover).parent} does not exist; create it or "
+                         "choose another --recover file")
     report = check_session(args.path, isolated=True)
     if args.json:
         print(json.dumps(report, indent=1))
@@ -43,8 +46,10 @@ def run(args: argparse.Namespace) -> int:
         if report["status"] == "unreadable":
             print(f"forcelab check: nothing to recover from {args.path}", file=sys.stderr)
             return report["exit_code"]
-        recover_session(args.path, args.recover)
-        print(f"recovered into {args.recover} (closed cleanly)", file=sys.stderr)
+        recovered = recover_session(args.path, args.recover, isolated=True)
+        lost = recovered.get("not_recovered")
+        print(f"recovered into {args.recover} (closed cleanly)"
+              + (f"; unreadable, not copied: {', '.join(lost)}" if lost else ""), file=sys.stderr)
     return report["exit_code"]
 
 
@@ -53,10 +58,9 @@ def format_report(r: dict) -> str:
     head = {"ok": "OK: complete and closed cleanly",
             "incomplete": "INCOMPLETE: readable, see below",
             "unreadable": "UNREADABLE"}[r["status"]]
-    lines = [f"{r['path']}: {head}"]
     if r["status"] == "unreadable":
-        lines.append(f"  {r['error']}")
-        return "\n".join(lines)
+        return f"{r['path']}: {head}: {r['error']}"
+    lines = [f"{r['path']}: {head}"]
     for name, s in r.get("streams", {}).items():
         if s.get("n_samples") is None:
             lines.append(f"  stream {name}: unreadable ({s['error']})")

@@ -22,10 +22,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--review", metavar="FILE.h5", default=None,
         help="open this session file in the Review tab",
     )
-    parser.add_argument(
-        "--threshold", type=float, default=None, metavar="PCT",
-        help="asymmetry warning threshold in %% of SI (default 10, remembered)",
-    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,5 +32,4 @@ def run(args: argparse.Namespace) -> int:
         devices=list(args.device),
         output_dir=args.output_dir,
         review=args.review,
-        threshold_pct=args.threshold,
     )

@@ -35,8 +35,14 @@ def _reader_options(args: argparse.Namespace) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     """Run the export; prints the files written."""
+    from pathlib import Path
+
+    from forcelab.errors import InputError
     from forcelab.interop.export_common import load_source
 
+    if args.output is not None and Path(args.output).resolve() == Path(args.path).resolve():
+        raise InputError(f"{args.output} is the file being exported; forcelab never writes over "
+                         "its input (not even with --force): pick another -o")
     source = load_source(args.path, trial=args.trial, reader_options=_reader_options(args),
                          anonymize=args.anonymize)
     if args.format == "csv":

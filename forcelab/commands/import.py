@@ -43,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{out} already exists; forcelab never overwrites a session file")
     if out.suffix.lower() not in (".h5", ".hdf5"):
         raise InputError(f"session files end in .h5; got {out.name!r}")
+    if not out.parent.is_dir():
+        raise InputError(f"folder {out.parent} does not exist; create it or choose another -o")
     recording = load_recording(Path(args.source), **reader_options(args))
     if not recording.streams:
         raise InputError(f"{args.source} holds no force stream to import")

@@ -65,6 +65,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _hangup_stops_like_sigterm() -> None:
+    """A closed terminal (SIGHUP) stops the recording as SIGTERM does: the file is finalised."""
+    import os
+    import signal
+
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, lambda *_: os.kill(os.getpid(), signal.SIGTERM))
+
+
 def run(args: argparse.Namespace) -> int:
     """Record; returns the exit status."""
     import sys
@@ -89,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
     if args.weigh and body_mass_kg is not None:
         raise InputError("give either --body-mass or --weigh, not both")
     check_new_file(args.output)
+    _hangup_stops_like_sigterm()
     athlete = {"name": args.athlete.strip(), "id": args.athlete_id}
     if body_mass_kg is not None:
         athlete.update(body_mass_kg=body_mass_kg, body_mass_method="entered")

@@ -27,8 +27,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build and write the report; prints its path."""
+    from pathlib import Path
+
     from forcelab.commands._bands import load_bands
+    from forcelab.errors import InputError
     from forcelab.report.render import write_report
+
+    folder = Path(args.output).parent
+    if not folder.is_dir():
+        raise InputError(f"folder {folder} does not exist; create it or choose another -o")
 
     options = dict(reader_options(args))
     options.pop("trial", None)

@@ -74,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.duration is not None and not args.duration > 0:
         raise DeviceError(f"--duration must be > 0 s, not {args.duration}")
+    if args.seed is not None and not 0 <= args.seed < 2**32:
+        raise DeviceError(f"--seed must be a whole number from 0 to {2**32 - 1}, not {args.seed}")
     setup = start_setup(args.setup, _options(args))
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -23,33 +23,87 @@ def make_app() -> object:
     return app
 
 
+#: Debian/Ubuntu packages the Qt X11 platform plugin needs on a bare system (also in README).
+QT_XCB_PACKAGES = (
+    "libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 "
+    "libxcb-xinerama0 libxcb-xkb1 libxcb-shape0 libxcb-xfixes0 libxkbcommon-x11-0 libegl1 "
+    "libfontconfig1 libdbus-1-3"
+)
+
+
+def check_qt_platform() -> None:
+    """Make sure Qt can open a window before it is asked to (Qt aborts the process otherwise).
+
+    On Linux with the X11 platform (the default), the platform plugin is loaded here first: a
+    missing system library is named in one line, as is a missing display.
+
+    Raises
+    ------
+    InputError
+        Naming the missing libraries (and the packages to install) or the missing display.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    platform = os.environ.get("QT_QPA_PLATFORM", "").split(":")[0]
+    if platform == "" and os.environ.get("WAYLAND_DISPLAY") and not os.environ.get("DISPLAY"):
+        return  # Qt picks Wayland
+    if platform not in ("", "xcb"):
+        return  # offscreen, wayland, vnc ...: Qt reports its own problems
+    missing = _missing_xcb_libraries()
+    if missing:
+        what = "libraries" if len(missing) > 1 else "library"
+        raise InputError(
+            f"Qt cannot open a window: missing system {what} {', '.join(missing)}; install "
+            "them (Debian/Ubuntu: sudo apt-get install "
+            f"{QT_XCB_PACKAGES}), see README 'Console'"
+        )
+    if not os.environ.get("DISPLAY"):
+        raise InputError(
+            "no display found; run the console on a desktop, or set QT_QPA_PLATFORM=offscreen "
+            "(e.g. for python -m forcelab.console.screenshots)"
+        )
+
+
+def _missing_xcb_libraries() -> list[str]:
+    """Shared libraries the Qt X11 platform plugin cannot find (empty when it loads)."""
+    import ctypes
+    import shutil
+    import subprocess
+
+    from PyQt5.QtCore import QLibraryInfo
+
+    plugin = Path(QLibraryInfo.location(QLibraryInfo.PluginsPath)) / "platforms" / "libqxcb.so"
+    if not plugin.is_file():
+        return []
+    try:
+        ctypes.CDLL(str(plugin))
+    except OSError as exc:
+        first = str(exc).split(":")[0].strip()
+        ldd = shutil.which("ldd")
+        if ldd is None:
+            return [first]
+        out = subprocess.run([ldd, str(plugin)], capture_output=True, text=True, check=False)
+        found = [line.split("=>")[0].strip() for line in out.stdout.splitlines()
+                 if "not found" in line]
+        return list(dict.fromkeys(found)) or [first]
+    return []
+
+
 def run_console(
     devices: list[str] | None = None,
     output_dir: str | None = None,
     review: str | None = None,
-    threshold_pct: float | None = None,
 ) -> int:
     """Open the console window and run the event loop; returns the exit status.
 
     Raises
     ------
     InputError
-        For a nonsense threshold, a missing review file or no display to draw on.
+        For a missing review file or no display to draw on.
     """
-    if threshold_pct is not None and not 0.0 < threshold_pct <= 100.0:
-        raise InputError(f"--threshold must be between 0 and 100 %, got {threshold_pct}")
     if review is not None and not Path(review).is_file():
         raise InputError(f"session file {review} not found; check the path given to --review")
-    if (
-        sys.platform.startswith("linux")
-        and not os.environ.get("DISPLAY")
-        and not os.environ.get("WAYLAND_DISPLAY")
-        and not os.environ.get("QT_QPA_PLATFORM")
-    ):
-        raise InputError(
-            "no display found; run the console on a desktop, or set QT_QPA_PLATFORM=offscreen "
-            "(e.g. for python -m forcelab.console.screenshots)"
-        )
+    check_qt_platform()
     app = make_app()
     from forcelab.console.settings import ConsoleSettings
     from forcelab.console.window import ConsoleWindow
@@ -57,8 +111,6 @@ def run_console(
     settings = ConsoleSettings()
     if output_dir is not None:
         settings.output_dir = output_dir
-    if threshold_pct is not None:
-        settings.threshold_pct = threshold_pct
     window = ConsoleWindow(settings=settings, devices=devices or [], autoconnect=bool(devices))
     window.show()
     if review:

@@ -22,17 +22,30 @@ from PyQt5.QtWidgets import (
     QListWidgetItem,
     QPlainTextEdit,
     QPushButton,
+    QSizePolicy,
     QSplitter,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
+from forcelab.analysis.metrics import G_M_S2
 from forcelab.console.exports import available_exports, run_export
 from forcelab.console.jobs import JobRunner
-from forcelab.console.widgets import side_colour
+from forcelab.console.widgets import (
+    EVENT_COLOUR,
+    MARKER_COLOUR,
+    StanceTable,
+    side_colour,
+    side_pen_style,
+)
 
-MAX_PLOT_POINTS = 20000
-
+#: Events the file holds for every stance or for bookkeeping: not drawn as labels in Review.
+QUIET_EVENTS = frozenset({"stance"})
+#: Points of a stance curve normalised to 0–100 % of stance.
+STANCE_CURVE_POINTS = 101
+#: Span the zoomed Review plot shows when a trial opens, s.
+REVIEW_ZOOM_S = 10.0
 
 def load_session_overview(path: str) -> dict[str, Any]:
     """Read what the Review tab lists about a session file (athlete, streams, trials, markers).
@@ -61,49 +74,86 @@ def analyse_trial(path: str, trial: str | None, body_mass_kg: float | None = Non
     Returns
     -------
     dict
-        ``{"trial", "text" (format_text()), "result" (AnalysisResult.to_dict()),
-        "curves": {stream: (t_s, fz_n, side)}}``; curves are decimated by peak-preserving
-        min/max pairs to at most ~20,000 points for plotting.
+        ``trial``; ``text`` (``AnalysisResult.format_text()``); ``result``
+        (``AnalysisResult.to_dict()`` or None); ``curves``: ``{stream: (t_s, fz_n, side)}`` with
+        every sample (gaps are NaN, drawn as breaks; pyqtgraph downsamples for the screen);
+        ``interval``: (start_s, stop_s) of the trial on the session time base; ``markers`` and
+        ``events`` (``{"t_s", "label"}``) inside it; ``stance_curves``: ``{side: (mean, sd)}``
+        over 0–100 % of stance (101 points) and ``curve_unit`` ("BW" or "N").
     """
     from forcelab.analysis import analyze_recording
     from forcelab.errors import AnalysisError
-    from forcelab.store import read_recording
+    from forcelab.store import open_session, read_recording
 
     recording = read_recording(path, trial=trial)
+    with _opened(open_session(path)) as session:
+        markers, events = session.markers, session.events
+    mass = recording.body_mass_kg
     options: dict[str, Any] = {}
-    if body_mass_kg is not None and recording.body_mass_kg is None:
+    if body_mass_kg is not None and mass is None:
         options["body_mass_kg"] = body_mass_kg
-    curves = {}
-    for stream in recording.streams:
-        t_s, fz = decimate_minmax(stream.time_s(), stream.fz, MAX_PLOT_POINTS)
-        curves[stream.name] = (t_s, fz, stream.side)
+        mass = body_mass_kg
+    curves = {s.name: (s.time_s(), s.fz, s.side) for s in recording.streams}
+    starts = [s.t0_s for s in recording.streams]
+    ends = [s.t0_s + s.duration_s for s in recording.streams]
+    interval = (min(starts, default=0.0), max(ends, default=0.0))
+    inside = [m for m in markers if interval[0] <= m["t_s"] <= interval[1]]
+    labelled_events = [
+        {"t_s": e["t_s"], "label": (f"{e['stream']}: " if e["stream"] else "") + e["kind"]}
+        for e in events
+        if e["kind"] not in QUIET_EVENTS and interval[0] <= e["t_s"] <= interval[1]
+    ]
+    out = {"trial": trial, "curves": curves, "interval": interval,
+           "markers": [{"t_s": m["t_s"], "label": m["label"]} for m in inside],
+           "events": labelled_events, "stance_curves": {}, "curve_unit": "N"}
     try:
         result = analyze_recording(recording, options or None)
     except AnalysisError as exc:
-        return {"trial": trial, "text": f"No analysis: {exc}", "result": None, "curves": curves}
-    return {"trial": trial, "text": result.format_text(), "result": result.to_dict(),
-            "curves": curves}
+        return {**out, "text": f"No analysis: {exc}", "result": None}
+    result_dict = result.to_dict()
+    out["stance_curves"], out["curve_unit"] = mean_stance_curves(
+        recording, result_dict["stances"], mass
+    )
+    return {**out, "text": result.format_text(), "result": result_dict}
 
 
-def decimate_minmax(t_s: np.ndarray, y: np.ndarray, max_points: int) -> tuple[np.ndarray, ...]:
-    """Keep the min and max of each bucket so peaks survive plotting (no per-sample loop)."""
-    n = len(y)
-    if n <= max_points:
-        return np.asarray(t_s), np.asarray(y)
-    buckets = max_points // 2
-    size = n // buckets
-    m = buckets * size
-    yb = np.asarray(y[:m]).reshape(buckets, size)
-    tb = np.asarray(t_s[:m]).reshape(buckets, size)
-    with np.errstate(invalid="ignore"):
-        lo = np.nanargmin(np.where(np.isnan(yb), np.inf, yb), axis=1)
-        hi = np.nanargmax(np.where(np.isnan(yb), -np.inf, yb), axis=1)
-    first = np.minimum(lo, hi)
-    second = np.maximum(lo, hi)
-    rows = np.arange(buckets)
-    t_out = np.column_stack([tb[rows, first], tb[rows, second]]).ravel()
-    y_out = np.column_stack([yb[rows, first], yb[rows, second]]).ravel()
-    return t_out, y_out
+def mean_stance_curves(
+    recording: Any, stances: list[dict[str, Any]], body_mass_kg: float | None
+) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], str]:
+    """Mean and SD of the vertical force over 0–100 % of stance (101 points) per side.
+
+    Every valid stance without a gap is resampled to 101 points after subtracting its
+    baseline (``baseline_n``); sides are "left"/"right", or the stream name when a stance has
+    no side.
+
+    Returns
+    -------
+    dict, str
+        ``{side: (mean, sd)}`` (SD 0 for a single stance) in BW with a body mass, else in N;
+        and the unit ("BW" or "N").
+    """
+    scale, unit = (1.0 / (body_mass_kg * G_M_S2), "BW") if body_mass_kg else (
+        1.0, "N")
+    grid = np.linspace(0.0, 1.0, STANCE_CURVE_POINTS)
+    streams = {s.name: s for s in recording.streams}
+    groups: dict[str, list[np.ndarray]] = {}
+    for st in stances:
+        stream = streams.get(st.get("stream"))
+        if not st.get("valid") or stream is None:
+            continue
+        i0 = max(int(round((float(st["start_s"]) - stream.t0_s) * stream.rate_hz)), 0)
+        i1 = min(int(round((float(st["end_s"]) - stream.t0_s) * stream.rate_hz)),
+                 stream.n_samples)
+        segment = stream.fz[i0:i1] - float(st.get("baseline_n") or 0.0)
+        if segment.size < 3 or not np.isfinite(segment).all():
+            continue
+        curve = np.interp(grid, np.linspace(0.0, 1.0, segment.size), segment) * scale
+        groups.setdefault(st.get("side") or stream.name, []).append(curve)
+    out = {}
+    for side, curves in groups.items():
+        arr = np.vstack(curves)
+        out[side] = (arr.mean(axis=0), arr.std(axis=0, ddof=1) if len(arr) > 1 else 0 * arr[0])
+    return out, unit
 
 
 class ReviewPanel(QWidget):
@@ -124,12 +174,17 @@ class ReviewPanel(QWidget):
         self.path: str | None = None
         self.overview: dict[str, Any] | None = None
         self.analysis: dict[str, Any] | None = None
+        self._stances: list[dict[str, Any]] = []
+        self._select: str | None = None
         lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
         top = QHBoxLayout()
         self.open_button = QPushButton("Open session file… (Ctrl+O)")
+        self.open_button.setToolTip("Open a forcelab session file (.h5) to review and export")
         self.open_button.clicked.connect(self._browse)
         self.file_label = QLabel("No file open")
         self.file_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.file_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         top.addWidget(self.open_button)
         top.addWidget(self.file_label, 1)
         lay.addLayout(top)
@@ -140,35 +195,64 @@ class ReviewPanel(QWidget):
         self.info_label = QLabel("")
         self.info_label.setWordWrap(True)
         llay.addWidget(self.info_label)
-        llay.addWidget(QLabel("Trials"))
+        trials_label = QLabel("&Trials")
         self.trial_list = QListWidget()
+        self.trial_list.setToolTip("Pick a trial to plot and analyse it (arrow keys move)")
+        trials_label.setBuddy(self.trial_list)
         self.trial_list.currentItemChanged.connect(self._trial_selected)
+        llay.addWidget(trials_label)
         llay.addWidget(self.trial_list, 1)
         self.export_row = QVBoxLayout()
         llay.addLayout(self.export_row)
         self.export_buttons: dict[str, QPushButton] = {}
         for fmt, label in available_exports().items():
             button = QPushButton(f"Export {label}…")
+            button.setToolTip(f"Write the selected trial as {label}")
             button.clicked.connect(lambda _=False, f=fmt: self.export(f))
             button.setEnabled(False)
             self.export_row.addWidget(button)
             self.export_buttons[fmt] = button
-        left.setMinimumWidth(220)
-        left.setMaximumWidth(320)
+        left.setMinimumWidth(190)
+        left.setMaximumWidth(300)
         split.addWidget(left)
         right = QSplitter(Qt.Vertical)
-        self.plot = pg.PlotWidget(background="w")
-        self.plot.getPlotItem().setLabel("left", "Vertical force", units="N")
-        self.plot.getPlotItem().setLabel("bottom", "Session time", units="s")
-        self.plot.getPlotItem().showGrid(x=True, y=True, alpha=0.3)
+        right.setChildrenCollapsible(False)
+        self.overview_plot = _force_plot("Whole trial: drag the shaded band to zoom")
+        self.overview_plot.setMinimumHeight(80)
+        self.overview_plot.getPlotItem().setMouseEnabled(x=False, y=False)
+        self.overview_plot.getPlotItem().setLabel("left", "")
+        self.overview_plot.getPlotItem().setLabel("bottom", "")
+        self.zoom_region = pg.LinearRegionItem(brush=pg.mkBrush(100, 100, 200, 40))
+        self.zoom_region.setZValue(10)
+        self.overview_plot.addItem(self.zoom_region)
+        self.plot = _force_plot("")
+        self.plot.setMinimumHeight(120)
         self.plot.getPlotItem().addLegend(offset=(10, 5))
+        self.zoom_region.sigRegionChanged.connect(self._region_moved)
+        self.plot.getPlotItem().sigXRangeChanged.connect(self._zoom_moved)
+        right.addWidget(self.overview_plot)
         right.addWidget(self.plot)
+        self.details = QTabWidget()
+        self.stance_table = StanceTable()
+        self.stance_table.stance_chosen.connect(self.show_stance)
+        self.details.addTab(self.stance_table, "Strides")
+        self.mean_plot = pg.PlotWidget(background="w")
+        item = self.mean_plot.getPlotItem()
+        item.setLabel("bottom", "Stance", units="%")
+        item.showGrid(x=True, y=True, alpha=0.3)
+        item.addLegend(offset=(10, 5))
+        self.mean_plot.setToolTip("Mean vertical force of the valid stances per side, ± 1 SD band")
+        self.details.addTab(self.mean_plot, "Mean curves")
         self.text = QPlainTextEdit()
         self.text.setReadOnly(True)
         mono = QFont("Monospace")
         mono.setStyleHint(QFont.TypeWriter)
         self.text.setFont(mono)
-        right.addWidget(self.text)
+        self.details.addTab(self.text, "Analysis")
+        right.addWidget(self.details)
+        right.setStretchFactor(0, 1)
+        right.setStretchFactor(1, 3)
+        right.setStretchFactor(2, 3)
         split.addWidget(right)
         split.setStretchFactor(1, 1)
         lay.addWidget(split, 1)
@@ -178,13 +262,16 @@ class ReviewPanel(QWidget):
         if path:
             self.open_file(path)
 
-    def open_file(self, path: str) -> None:
-        """Read a session file's overview in the background, then list its trials."""
+    def open_file(self, path: str, trial: str | None = None) -> None:
+        """Read a session file's overview in the background, then list its trials (and select
+        ``trial`` when given, else the first)."""
         self.path = str(path)
+        self._select = trial
         self.file_label.setText(f"Opening {path}…")
         self.trial_list.clear()
         self.text.clear()
-        self.plot.clear()
+        self._stances = []
+        self.stance_table.set_stances([], "N")
         self.jobs.submit("review_open", load_session_overview, self.path)
 
     def close_file(self) -> None:
@@ -258,17 +345,114 @@ class ReviewPanel(QWidget):
             item = QListWidgetItem(label)
             item.setData(Qt.UserRole, trial.get("name"))
             self.trial_list.addItem(item)
-        self.trial_list.setCurrentRow(1 if overview["trials"] else 0)
+        names = [t.get("name") for t in overview["trials"]]
+        wanted = names.index(self._select) + 1 if self._select in names else 1
+        self.trial_list.setCurrentRow(wanted if overview["trials"] else 0)
 
     def _show_analysis(self, analysis: dict[str, Any]) -> None:
         self.analysis = analysis
-        self.plot.clear()
+        for plot in (self.plot, self.overview_plot):
+            for item in list(plot.getPlotItem().items):
+                if item is not self.zoom_region:
+                    plot.removeItem(item)
+        legend = self.plot.getPlotItem().legend
+        if legend is not None:
+            legend.clear()
         for i, (name, (t_s, fz, side)) in enumerate(analysis["curves"].items()):
-            self.plot.plot(t_s, fz, pen=pg.mkPen(side_colour(side, i), width=1), name=name,
-                           connect="finite")
+            pen = pg.mkPen(side_colour(side, i), width=1, style=side_pen_style(side))
+            label = name if side in (None, name) else f"{name} ({side})"
+            self.plot.plot(t_s, fz, pen=pen, name=label, connect="finite")
+            self.overview_plot.plot(t_s, fz, pen=pen, connect="finite")
+        for m in analysis.get("markers", []):
+            self._vline(m["t_s"], m["label"], MARKER_COLOUR, Qt.SolidLine)
+        for e in analysis.get("events", []):
+            self._vline(e["t_s"], e["label"], EVENT_COLOUR, Qt.DotLine)
+        t0, t1 = analysis.get("interval", (0.0, 0.0))
+        for plot in (self.plot, self.overview_plot):
+            plot.getPlotItem().enableAutoRange(y=True)
+        self.overview_plot.setXRange(t0, max(t1, t0 + 1e-3), padding=0.01)
+        self.zoom_region.setBounds((t0, max(t1, t0 + 1e-3)))
+        self.zoom_region.setRegion((t0, min(t1, t0 + REVIEW_ZOOM_S)))
+        self._draw_mean_curves(analysis.get("stance_curves", {}), analysis.get("curve_unit", "N"))
+        result = analysis.get("result") or {}
+        self._stances = list(result.get("stances") or [])
+        self.stance_table.set_stances(self._stances, "BW" if result.get("body_mass_kg") else "N")
         self.text.setPlainText(analysis["text"])
         for button in self.export_buttons.values():
             button.setEnabled(True)
+
+    def _vline(self, t_s: float, label: str, colour: str, style: Qt.PenStyle) -> None:
+        pen = pg.mkPen(colour, width=1, style=style)
+        self.plot.addItem(pg.InfiniteLine(
+            pos=t_s, angle=90, pen=pen, movable=False, label=label,
+            labelOpts={"position": 0.92, "color": colour, "fill": (255, 255, 255, 200)},
+        ))
+        self.overview_plot.addItem(pg.InfiniteLine(pos=t_s, angle=90, pen=pen, movable=False))
+
+    def _draw_mean_curves(
+        self, curves: dict[str, tuple[np.ndarray, np.ndarray]], unit: str
+    ) -> None:
+        item = self.mean_plot.getPlotItem()
+        item.clear()
+        if item.legend is not None:
+            item.legend.clear()
+        item.setLabel("left", "Vertical force", units=None if unit == "BW" else "N")
+        if unit == "BW":
+            item.setLabel("left", "Vertical force (BW)")
+        pct = np.linspace(0.0, 100.0, 101)
+        for i, (side, (mean, sd)) in enumerate(sorted(curves.items())):
+            colour = side_colour(side if side in ("left", "right") else None, i)
+            upper = pg.PlotDataItem(pct, mean + sd, pen=pg.mkPen(None))
+            lower = pg.PlotDataItem(pct, mean - sd, pen=pg.mkPen(None))
+            band = pg.FillBetweenItem(upper, lower, brush=pg.mkBrush(*colour, 60))
+            item.addItem(band)
+            item.plot(pct, mean, pen=pg.mkPen(colour, width=2, style=side_pen_style(side)),
+                      name=f"{side} mean ± SD")
+
+    def _region_moved(self) -> None:
+        lo, hi = self.zoom_region.getRegion()
+        self.plot.getPlotItem().sigXRangeChanged.disconnect(self._zoom_moved)
+        try:
+            self.plot.setXRange(lo, hi, padding=0)
+        finally:
+            self.plot.getPlotItem().sigXRangeChanged.connect(self._zoom_moved)
+
+    def _zoom_moved(self, _view: Any, rng: tuple[float, float]) -> None:
+        self.zoom_region.blockSignals(True)
+        try:
+            self.zoom_region.setRegion(rng)
+        finally:
+            self.zoom_region.blockSignals(False)
+
+    def zoom_range(self) -> tuple[float, float]:
+        """The time span shown in the zoomed plot, s."""
+        lo, hi = self.plot.getPlotItem().viewRange()[0]
+        return float(lo), float(hi)
+
+    def show_stance(self, index: int) -> None:
+        """Zoom to stance ``index`` of the analysis (a row of the stride table)."""
+        if not 0 <= index < len(self._stances):
+            return
+        st = self._stances[index]
+        pad = 0.25 * (float(st["end_s"]) - float(st["start_s"]))
+        self.zoom_region.setRegion((float(st["start_s"]) - pad, float(st["end_s"]) + pad))
+
+
+def _force_plot(title: str) -> pg.PlotWidget:
+    """A vertical-force plot over session time that draws long trials with pyqtgraph's own
+    peak downsampling and clip-to-view (so the whole trial is there, only the screen is
+    reduced)."""
+    plot = pg.PlotWidget(background="w")
+    item = plot.getPlotItem()
+    item.setLabel("left", "Vertical force", units="N")
+    item.setLabel("bottom", "Session time", units="s")
+    item.showGrid(x=True, y=True, alpha=0.3)
+    item.setDownsampling(auto=True, mode="peak")
+    item.setClipToView(True)
+    item.hideButtons()
+    if title:
+        item.setTitle(title, size="8pt")
+    return plot
 
 
 def _as_dict(obj: Any) -> dict[str, Any]:

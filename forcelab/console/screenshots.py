@@ -2,20 +2,22 @@
 
 Usage::
 
-    QT_QPA_PLATFORM=offscreen python -m forcelab.console.screenshots OUTDIR [--seconds 12]
-        [--device "sim:treadmill?asymmetry=-0.08"] [--size 1366x768]
+    python -m forcelab.console.screenshots OUTDIR [--seconds 8] [--size 1366x768]
+        [--device "sim:treadmill?asymmetry=-0.08&seed=7;sim:insoles?seed=7"]
 
 No display is needed: the window is drawn with Qt's offscreen platform (set automatically when
 no display is found) and captured with ``QWidget.grab()``. The script connects the built-in
-simulated instrumented treadmill (real drivers behind pseudo-terminals), records one trial
-through the real recorder into a session file in a temporary folder, and saves:
+simulators (an instrumented treadmill and a pair of insoles: real drivers behind
+pseudo-terminals), records two trials into ONE session file that it leaves in OUTDIR, and saves:
 
-- ``console-live.png``: the Live tab while recording (scrolling force, stride bars, asymmetry),
-- ``console-summary.png``: the trial summary after Stop,
-- ``console-review.png``: the Review tab with the recorded file open.
+- ``console-live.png``: the Live tab during the second trial (scrolling force with a named
+  marker, stride bars, asymmetry, insole pressure maps with the centre-of-pressure path),
+- ``console-summary.png``: the second trial's summary after Stop,
+- ``console-review.png``: the Review tab with the session file open,
+- ``console-history.png``: the athlete's history (both trials, asymmetry trend).
 
-The configuration (athlete list, settings) lives in a temporary folder too, so running the
-script never touches your own console settings.
+The configuration (athlete list, settings) lives in a temporary folder, so running the script
+never touches your own console settings.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from pathlib import Path
 
 from forcelab.errors import InputError
 
-DEFAULT_DEVICE = "sim:treadmill?asymmetry=-0.08&seed=7"
+DEFAULT_DEVICE = "sim:treadmill?asymmetry=-0.08&seed=7;sim:insoles?seed=7"
 
 
 def _wait(app: object, condition: Callable[[], bool], timeout_s: float, what: str) -> None:
@@ -49,9 +51,10 @@ def _pump(app: object, seconds: float) -> None:
         time.sleep(0.01)
 
 
-def render(outdir: Path, seconds: float = 12.0, device: str = DEFAULT_DEVICE,
+def render(outdir: Path, seconds: float = 8.0, device: str = DEFAULT_DEVICE,
            size: tuple[int, int] = (1366, 768)) -> list[Path]:
-    """Run a simulated session in the console and save the screenshots; returns their paths."""
+    """Run a simulated two-trial session in the console, leave its session file in ``outdir``
+    and save the screenshots; returns the paths of the PNGs and of the session file."""
     if seconds < 3:
         raise InputError(f"--seconds must be at least 3, got {seconds}")
     outdir.mkdir(parents=True, exist_ok=True)
@@ -66,7 +69,7 @@ def render(outdir: Path, seconds: float = 12.0, device: str = DEFAULT_DEVICE,
         app = make_app()
         window = ConsoleWindow(devices=[device])
         window.operator_edit.setText("Lab technician")
-        window.output_edit.setText(str(Path(tmp) / "sessions"))
+        window.output_edit.setText(str(outdir))
         window.save_athlete(Athlete("Demo Runner", athlete_id="RUN-007", body_mass_kg=70.0))
         window.resize(*size)
         window.show()
@@ -75,23 +78,44 @@ def render(outdir: Path, seconds: float = 12.0, device: str = DEFAULT_DEVICE,
             window.connect_devices()
             _wait(app, lambda: window.backend.is_connected and not window.jobs.busy, 30,
                   "the simulated devices to connect")
-            window.trial_name.setText("12 km/h")
-            window.trial_tags.setText("treadmill, shod")
-            window.start_recording()
-            _wait(app, lambda: window.backend.is_recording, 15, "recording to start")
-            _pump(app, seconds)
-            window.add_marker()
-            _pump(app, 0.5)
-            saved.append(_grab(window, outdir / "console-live.png"))
-            window.stop_recording()
-            _wait(app, lambda: bool(window.last_summary), 60, "the trial summary")
+            for n, (name, speed) in enumerate((("10 km/h", 2.78), ("12 km/h", 3.33))):
+                window.trial_name.setText(name)
+                window.trial_tags.setText("treadmill, shod")
+                window.trial_speed.setValue(speed)
+                window.trial_shoe.setText("daily trainer")
+                window.start_recording()
+                _wait(app, lambda: window.backend.is_recording and not window.jobs.busy, 15,
+                      "the trial to start")
+                _pump(app, seconds / 2)
+                if n == 1:
+                    window.add_marker()
+                    window.marker_name.setCurrentText("speed change")
+                    window.commit_marker()
+                    _pump(app, seconds / 2)
+                    saved.append(_grab(window, outdir / "console-live.png"))
+                window.last_summary = ""
+                window.stop_recording()
+                _wait(app, lambda: bool(window.last_summary) and not window.jobs.busy, 60,
+                      "the trial summary")
+            _pump(app, 0.3)
             saved.append(_grab(window, outdir / "console-summary.png"))
             path = window.session_path
-            window.open_review(path)
-            _wait(app, lambda: window.review.analysis is not None, 60, "the review analysis")
+            window.new_session()
+            _wait(app, lambda: not window.backend.session_open and not window.jobs.busy, 30,
+                  "the session file to be finalised")
+            window.open_review(path, "12 km/h")
+            _wait(app, lambda: window.review.analysis is not None
+                  and window.review.analysis["trial"] == "12 km/h", 60, "the review analysis")
             _pump(app, 0.3)
             saved.append(_grab(window, outdir / "console-review.png"))
+            window.tabs.setCurrentWidget(window.history)
+            _wait(app, lambda: window.history.history is not None and not window.jobs.busy, 120,
+                  "the athlete history")
+            _pump(app, 0.3)
+            saved.append(_grab(window, outdir / "console-history.png"))
+            saved.append(Path(str(path)))
         finally:
+            window._close_confirmed = True
             window.close()
             app.processEvents()  # type: ignore[attr-defined]
     return saved
@@ -109,8 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         description="Render the forcelab console with a simulated session and save PNGs.",
     )
     parser.add_argument("outdir", help="folder for the PNG files (created if missing)")
-    parser.add_argument("--seconds", type=float, default=12.0,
-                        help="seconds of simulated running before the live screenshot")
+    parser.add_argument("--seconds", type=float, default=8.0,
+                        help="seconds of simulated running per trial")
     parser.add_argument("--device", default=DEFAULT_DEVICE, help="device string to connect")
     parser.add_argument("--size", default="1366x768", help="window size WIDTHxHEIGHT")
     args = parser.parse_args(argv)

@@ -8,7 +8,7 @@ Everything the console remembers between runs lives in one folder:
   ``$XDG_CONFIG_HOME/forcelab``, usually ``~/.config/forcelab``).
 
 In it: ``athletes.json`` (the athlete list) and ``console.ini`` (QSettings in INI format: window
-geometry, asymmetry threshold, last device strings, output folder, operator).
+geometry, last device strings, output folder, operator).
 """
 
 from __future__ import annotations
@@ -18,10 +18,7 @@ from pathlib import Path
 
 from PyQt5.QtCore import QByteArray, QSettings, QStandardPaths
 
-from forcelab.errors import InputError
-
 ENV_CONFIG_DIR = "FORCELAB_CONFIG_DIR"
-DEFAULT_THRESHOLD_PCT = 10.0
 DEFAULT_WINDOW_S = 10.0
 
 
@@ -55,23 +52,6 @@ class ConsoleSettings:
     def __init__(self, folder: Path | None = None) -> None:
         self.folder = Path(folder) if folder is not None else config_dir()
         self.qsettings = QSettings(str(self.folder / "console.ini"), QSettings.IniFormat)
-
-    # -- asymmetry colour threshold -------------------------------------------------------
-    @property
-    def threshold_pct(self) -> float:
-        """|SI| in % above which the asymmetry readout turns to the warning colour."""
-        try:
-            value = float(self.qsettings.value("asymmetry/threshold_pct", DEFAULT_THRESHOLD_PCT))
-        except (TypeError, ValueError):
-            return DEFAULT_THRESHOLD_PCT
-        return value if 0.0 < value <= 100.0 else DEFAULT_THRESHOLD_PCT
-
-    @threshold_pct.setter
-    def threshold_pct(self, value: float) -> None:
-        value = float(value)
-        if not 0.0 < value <= 100.0:
-            raise InputError(f"the asymmetry threshold must be between 0 and 100 %, got {value}")
-        self.qsettings.setValue("asymmetry/threshold_pct", value)
 
     # -- plain strings / lists ------------------------------------------------------------
     @property

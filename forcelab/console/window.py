@@ -1,148 +1,76 @@
 """The operator console's main window.
 
-Layout (fits 1366×768): a scrollable control column on the left (devices, athlete, trial) and
-tabs on the right: *Live* (scrolling force, stride bars, asymmetry readout, cadence and contact
-time), *Summary* (the finished trial's analysis, as ``forcelab analyze`` prints it) and *Review*
-(open a previous session file: trials, plots, asymmetry, exports).
+Layout (usable from 1024×640, fits 1366×768): on the left a scrollable column (devices, athlete,
+trial form) above an always-visible action panel (Start/Stop, markers, New session, the log);
+on the right tabs: *Live* (scrolling force, insole maps, trial figures, stride bars, asymmetry),
+*Summary* (the finished trial in panels, with the per-stride table), *Review* (a session file:
+overview and zoom, markers and events, strides, mean curves, exports) and *History* (the
+athlete's sessions and asymmetry trend).
 
-The window never waits on the acquisition: a ~30 Hz timer peeks at the controller's ring buffer
+One session file holds many trials: Start/Stop make trials in it, *New session* finalises it.
+
+The window never waits on the acquisition: a ~33 Hz timer peeks at the controller's ring buffer
 for the plot, a 5 Hz timer reads the status snapshot and drains the event queue, and slow
-operations (connect, tare, weigh, analysis) run on a :class:`~forcelab.console.jobs.JobRunner`.
+operations (connect, tare, weigh, stop, analysis) run on a
+:class:`~forcelab.console.jobs.JobRunner`.
 
-Shortcuts: F5 / Ctrl+R start or stop a trial, F9 / Ctrl+M marker, Ctrl+T tare, Ctrl+G weigh,
-Ctrl+O open a session file for review, Ctrl+Q quit.
+Shortcuts (every action has one; the Session and View menus list them): F5 / Ctrl+R start or stop
+a trial, F9 / Ctrl+M marker (then type its name, Enter), Ctrl+N new session file, Ctrl+T tare,
+Ctrl+G weigh, Ctrl+K / Ctrl+Shift+K connect / disconnect, Ctrl+O open a session file for review,
+Ctrl+1…4 tabs, Esc dismiss the banner, Ctrl+Q quit.
+
+The window is assembled from parts by responsibility: :mod:`~forcelab.console.controls` (the
+left column), :mod:`~forcelab.console.live_tab` (the Live tab and its timers),
+:mod:`~forcelab.console.session_actions` (devices, athletes, trials, markers, job results);
+this module puts them together with the Summary, Review and History tabs, the menus, the
+banner and closing.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from PyQt5.QtCore import Qt, QTimer, pyqtSignal
-from PyQt5.QtGui import QCloseEvent, QFont, QKeySequence
+from PyQt5.QtGui import QCloseEvent, QKeySequence
 from PyQt5.QtWidgets import (
     QAction,
     QComboBox,
-    QDialog,
-    QDialogButtonBox,
-    QDoubleSpinBox,
     QFileDialog,
-    QFormLayout,
-    QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
-    QLineEdit,
-    QListWidget,
     QMainWindow,
     QMessageBox,
-    QPlainTextEdit,
     QPushButton,
     QScrollArea,
-    QSizePolicy,
     QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from forcelab.console.athletes import Athlete, AthleteStore
+from forcelab.console.athletes import AthleteStore
 from forcelab.console.backend import ConsoleBackend, Snapshot
+from forcelab.console.controls import ControlColumn
+from forcelab.console.history import HistoryPanel
 from forcelab.console.jobs import JobRunner
-from forcelab.console.review import ReviewPanel
-from forcelab.console.settings import ConsoleSettings
-from forcelab.console.widgets import (
-    AsymmetryReadout,
-    FigureGrid,
-    LiveForcePlot,
-    StillnessIndicator,
-    StrideBars,
+from forcelab.console.live_tab import (
+    PLOT_INTERVAL_MS,
+    STATUS_INTERVAL_MS,
+    LiveTab,
+    format_bytes,
+    format_elapsed,
 )
-from forcelab.errors import FileFormatError, ForcelabError, InputError
+from forcelab.console.review import ReviewPanel
+from forcelab.console.session_actions import MARKER_NAME_MS, SessionActions, parse_tags
+from forcelab.console.settings import ConsoleSettings
+from forcelab.console.summary import SummaryPanel
 
-PLOT_INTERVAL_MS = 33
-STATUS_INTERVAL_MS = 200
-STILL_SD_N = 15.0
-DEVICE_COLUMNS = ("Device", "Side", "State", "Hz", "Lost", "Err")
-FIGURES = ("Trial", "Markers", "Cadence", "Stances", "Contact time L", "Contact time R",
-           "Elapsed", "File size")
+__all__ = ["ConsoleWindow", "format_bytes", "format_elapsed", "parse_tags"]
 
 
-def format_bytes(n: float | None) -> str:
-    """Human-readable size: ``"1.4 MB"``."""
-    if n is None or not math.isfinite(n):
-        return "—"
-    for unit in ("B", "kB", "MB", "GB"):
-        if abs(n) < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000.0
-    return f"{n:.1f} GB"
-
-
-def format_elapsed(seconds: float | None) -> str:
-    """``"mm:ss"`` (or ``"h:mm:ss"``) for an elapsed time in s."""
-    if seconds is None or not math.isfinite(seconds):
-        return "—"
-    seconds = int(seconds)
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
-
-
-def parse_tags(text: str) -> list[str]:
-    """Tags typed as ``"12 km/h, barefoot"`` -> ``["12 km/h", "barefoot"]`` (comma separated)."""
-    return [t.strip() for t in text.split(",") if t.strip()]
-
-
-class AthleteDialog(QDialog):
-    """Create or edit an athlete (name, id, body mass, notes)."""
-
-    def __init__(self, athlete: Athlete | None = None, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("Edit athlete" if athlete else "New athlete")
-        form = QFormLayout(self)
-        self.name = QLineEdit(athlete.name if athlete else "")
-        self.athlete_id = QLineEdit(athlete.athlete_id if athlete else "")
-        self.mass = QDoubleSpinBox()
-        self.mass.setRange(0.0, 500.0)
-        self.mass.setDecimals(1)
-        self.mass.setSuffix(" kg")
-        self.mass.setSpecialValueText("unknown")
-        self.mass.setValue(athlete.body_mass_kg or 0.0 if athlete else 0.0)
-        self.notes = QLineEdit(athlete.notes if athlete else "")
-        form.addRow("Name", self.name)
-        form.addRow("ID", self.athlete_id)
-        form.addRow("Body mass", self.mass)
-        form.addRow("Notes", self.notes)
-        self.error = QLabel("")
-        self.error.setStyleSheet("color: #c62828;")
-        form.addRow(self.error)
-        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
-        buttons.accepted.connect(self._accept)
-        buttons.rejected.connect(self.reject)
-        form.addRow(buttons)
-        self.result_athlete: Athlete | None = None
-
-    def _accept(self) -> None:
-        try:
-            self.result_athlete = Athlete(
-                name=self.name.text(),
-                athlete_id=self.athlete_id.text(),
-                body_mass_kg=self.mass.value() or None,
-                notes=self.notes.text(),
-            )
-        except InputError as exc:
-            self.error.setText(str(exc))
-            return
-        self.accept()
-
-
-class ConsoleWindow(QMainWindow):
+class ConsoleWindow(ControlColumn, LiveTab, SessionActions, QMainWindow):
     """The operator console.
 
     Parameters
@@ -182,6 +110,16 @@ class ConsoleWindow(QMainWindow):
         self._close_failed = False
         self._closed = False
         self._weighing = False
+        self._armed = False
+        self._insoles_drawn = 0.0
+        self._trial_end: float | None = None
+        self.weighed: dict[str, Any] | None = None
+        self._pending_marker_t: float | None = None
+        self.banner_kind = ""
+        self._marker_timer = QTimer(self)
+        self._marker_timer.setSingleShot(True)
+        self._marker_timer.setInterval(MARKER_NAME_MS)
+        self._marker_timer.timeout.connect(self.commit_marker)
         self.setWindowTitle("forcelab console")
         self.setMinimumSize(1024, 640)
         self._build_ui()
@@ -190,6 +128,7 @@ class ConsoleWindow(QMainWindow):
         self._fill_devices(devices or [])
         self._restore_geometry()
         self.plot_timer = QTimer(self)
+        self.plot_timer.setTimerType(Qt.PreciseTimer)
         self.plot_timer.setInterval(PLOT_INTERVAL_MS)
         self.plot_timer.timeout.connect(self.refresh_plot)
         self.plot_timer.start()
@@ -224,7 +163,15 @@ class ConsoleWindow(QMainWindow):
         scroll.setMinimumWidth(max(400, width + 6))
         scroll.setMaximumWidth(max(480, width + 6))
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-        central.addWidget(scroll)
+        column = QWidget()
+        clay = QVBoxLayout(column)
+        clay.setContentsMargins(0, 0, 0, 0)
+        clay.setSpacing(2)
+        clay.addWidget(scroll, 1)
+        clay.addWidget(self._build_action_panel())
+        column.setMinimumWidth(scroll.minimumWidth())
+        column.setMaximumWidth(scroll.maximumWidth())
+        central.addWidget(column)
 
         right = QWidget()
         rlay = QVBoxLayout(right)
@@ -245,17 +192,13 @@ class ConsoleWindow(QMainWindow):
 
         self.tabs = QTabWidget()
         self.tabs.addTab(self._build_live_tab(), "Live")
-        self.summary_text = QPlainTextEdit()
-        self.summary_text.setReadOnly(True)
-        mono = QFont("Monospace")
-        mono.setStyleHint(QFont.TypeWriter)
-        self.summary_text.setFont(mono)
-        self.summary_text.setPlaceholderText("The summary of a trial appears here when it stops.")
+        self.summary = SummaryPanel()
         summary_tab = QWidget()
         slay = QVBoxLayout(summary_tab)
         slay.setContentsMargins(4, 4, 4, 4)
-        slay.addWidget(self.summary_text, 1)
+        slay.addWidget(self.summary, 1)
         self.review_last_button = QPushButton("Review and export this session…")
+        self.review_last_button.setToolTip("Open this session file in the Review tab")
         self.review_last_button.setEnabled(False)
         self.review_last_button.clicked.connect(
             lambda: self.open_review(self.session_path or None)
@@ -265,162 +208,16 @@ class ConsoleWindow(QMainWindow):
         self.review = ReviewPanel(self.jobs)
         self.review.error.connect(self.show_error)
         self.tabs.addTab(self.review, "Review")
+        self.history = HistoryPanel(self.jobs)
+        self.history.open_trial.connect(self.open_review)
+        self.tabs.addTab(self.history, "History")
+        self.tabs.currentChanged.connect(self._tab_changed)
         rlay.addWidget(self.tabs, 1)
         central.addWidget(right)
         central.setStretchFactor(0, 0)
         central.setStretchFactor(1, 1)
         self.statusBar().showMessage("Not connected")
 
-    def _build_devices_box(self) -> QGroupBox:
-        box = QGroupBox("Devices")
-        lay = QVBoxLayout(box)
-        row = QHBoxLayout()
-        self.device_combo = QComboBox()
-        self.device_combo.setEditable(True)
-        self.device_combo.setToolTip(
-            "A device string: sim:treadmill, sim:plate, sim:insoles, sim:diy, "
-            "fpb1:///dev/ttyACM0, ins1:///dev/ttyUSB0, csv4:///dev/ttyUSB1?baud=115200. "
-            "Several devices: separate them with ';'."
-        )
-        self.refresh_button = QPushButton("Refresh")
-        self.refresh_button.clicked.connect(self.refresh_device_list)
-        row.addWidget(self.device_combo, 1)
-        row.addWidget(self.refresh_button)
-        lay.addLayout(row)
-        row = QHBoxLayout()
-        self.connect_button = QPushButton("Connect")
-        self.connect_button.clicked.connect(self.connect_devices)
-        self.disconnect_button = QPushButton("Disconnect")
-        self.disconnect_button.clicked.connect(self.disconnect_devices)
-        row.addWidget(self.connect_button)
-        row.addWidget(self.disconnect_button)
-        lay.addLayout(row)
-        self.device_table = QTableWidget(0, len(DEVICE_COLUMNS))
-        self.device_table.setHorizontalHeaderLabels(DEVICE_COLUMNS)
-        self.device_table.verticalHeader().setVisible(False)
-        self.device_table.setEditTriggers(QTableWidget.NoEditTriggers)
-        header = self.device_table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeToContents)
-        header.setStretchLastSection(True)
-        header.setMinimumSectionSize(28)
-        self.device_table.setMinimumHeight(90)
-        self.device_table.setMaximumHeight(130)
-        lay.addWidget(self.device_table)
-        self.state_label = QLabel("State: idle")
-        self.state_label.setWordWrap(True)
-        self.state_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
-        lay.addWidget(self.state_label)
-        return box
-
-    def _build_athlete_box(self) -> QGroupBox:
-        box = QGroupBox("Athlete")
-        lay = QVBoxLayout(box)
-        row = QHBoxLayout()
-        self.athlete_combo = QComboBox()
-        self.athlete_combo.currentIndexChanged.connect(self._athlete_picked)
-        self.new_athlete_button = QPushButton("New…")
-        self.new_athlete_button.clicked.connect(self.new_athlete)
-        self.edit_athlete_button = QPushButton("Edit…")
-        self.edit_athlete_button.clicked.connect(self.edit_athlete)
-        row.addWidget(self.athlete_combo, 1)
-        row.addWidget(self.new_athlete_button)
-        row.addWidget(self.edit_athlete_button)
-        lay.addLayout(row)
-        form = QFormLayout()
-        self.mass_spin = QDoubleSpinBox()
-        self.mass_spin.setRange(0.0, 500.0)
-        self.mass_spin.setDecimals(1)
-        self.mass_spin.setSuffix(" kg")
-        self.mass_spin.setSpecialValueText("unknown")
-        form.addRow("Body mass", self.mass_spin)
-        lay.addLayout(form)
-        row = QHBoxLayout()
-        self.tare_button = QPushButton("Tare (Ctrl+T)")
-        self.tare_button.setToolTip("Zero every device; nobody on the plates or insoles unloaded.")
-        self.tare_button.clicked.connect(self.tare)
-        self.weigh_button = QPushButton("Weigh (Ctrl+G)")
-        self.weigh_button.setToolTip("Measure body mass: the athlete stands still on the plates.")
-        self.weigh_button.clicked.connect(self.weigh)
-        row.addWidget(self.tare_button)
-        row.addWidget(self.weigh_button)
-        lay.addLayout(row)
-        row = QHBoxLayout()
-        row.addWidget(QLabel("Stillness:"))
-        self.stillness = StillnessIndicator()
-        row.addWidget(self.stillness, 1)
-        lay.addLayout(row)
-        return box
-
-    def _build_trial_box(self) -> QGroupBox:
-        box = QGroupBox("Trial")
-        form = QFormLayout(box)
-        self.trial_name = QLineEdit()
-        self.trial_name.setPlaceholderText("trial 1")
-        self.trial_tags = QLineEdit()
-        self.trial_tags.setPlaceholderText("12 km/h, barefoot")
-        self.operator_edit = QLineEdit(self.settings.operator)
-        self.operator_edit.setPlaceholderText("who runs the session")
-        self.operator_edit.editingFinished.connect(
-            lambda: setattr(self.settings, "operator", self.operator_edit.text().strip())
-        )
-        form.addRow("Name", self.trial_name)
-        form.addRow("Tags", self.trial_tags)
-        form.addRow("Operator", self.operator_edit)
-        row = QHBoxLayout()
-        self.output_edit = QLineEdit(str(self.settings.output_dir))
-        self.output_edit.setToolTip("Folder where the session file is created (never overwritten).")
-        browse = QPushButton("…")
-        browse.setMaximumWidth(30)
-        browse.clicked.connect(self._browse_output)
-        row.addWidget(self.output_edit, 1)
-        row.addWidget(browse)
-        form.addRow("Folder", row)
-        self.session_label = QLabel("no session file yet")
-        self.session_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
-        self.session_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        form.addRow("File", self.session_label)
-        row = QHBoxLayout()
-        self.record_button = QPushButton("Start (F5)")
-        self.record_button.setMinimumHeight(34)
-        self.record_button.clicked.connect(self.toggle_recording)
-        self.marker_button = QPushButton("Marker (F9)")
-        self.marker_button.clicked.connect(self.add_marker)
-        row.addWidget(self.record_button, 2)
-        row.addWidget(self.marker_button, 1)
-        form.addRow(row)
-        self.threshold_spin = QDoubleSpinBox()
-        self.threshold_spin.setRange(0.5, 100.0)
-        self.threshold_spin.setDecimals(1)
-        self.threshold_spin.setSuffix(" %")
-        self.threshold_spin.setValue(self.settings.threshold_pct)
-        self.threshold_spin.valueChanged.connect(self._threshold_changed)
-        form.addRow("SI warning at", self.threshold_spin)
-        self.log_list = QListWidget()
-        self.log_list.setMaximumHeight(110)
-        form.addRow(self.log_list)
-        return box
-
-    def _build_live_tab(self) -> QWidget:
-        tab = QWidget()
-        lay = QVBoxLayout(tab)
-        lay.setContentsMargins(4, 4, 4, 4)
-        self.force_plot = LiveForcePlot(window_s=10.0)
-        lay.addWidget(self.force_plot, 3)
-        bottom = QHBoxLayout()
-        self.stride_bars = StrideBars()
-        bottom.addWidget(self.stride_bars, 3)
-        side = QVBoxLayout()
-        self.asymmetry = AsymmetryReadout(self.settings.threshold_pct)
-        side.addWidget(self.asymmetry)
-        self.figures = FigureGrid(FIGURES)
-        side.addWidget(self.figures)
-        holder = QWidget()
-        holder.setLayout(side)
-        holder.setMinimumWidth(300)
-        holder.setMaximumWidth(420)
-        bottom.addWidget(holder, 2)
-        lay.addLayout(bottom, 2)
-        return tab
 
     def _build_actions(self) -> None:
         def action(text: str, keys: list[str], slot: Any) -> QAction:
@@ -433,389 +230,110 @@ class ConsoleWindow(QMainWindow):
 
         self.start_stop_action = action("Start/stop trial", ["F5", "Ctrl+R"], self.toggle_recording)
         self.marker_action = action("Add marker", ["F9", "Ctrl+M"], self.add_marker)
+        self.new_session_action = action("New session file", ["Ctrl+N"], self.new_session)
         self.tare_action = action("Tare", ["Ctrl+T"], self.tare)
         self.weigh_action = action("Weigh", ["Ctrl+G"], self.weigh)
+        self.connect_action = action("Connect devices", ["Ctrl+K"], self.connect_devices)
+        self.disconnect_action = action("Disconnect devices", ["Ctrl+Shift+K"],
+                                        self.disconnect_devices)
+        self.refresh_action = action("Look for devices", ["Ctrl+Shift+R"],
+                                     self.refresh_device_list)
+        self.new_athlete_action = action("New athlete…", ["Ctrl+Shift+N"], self.new_athlete)
+        self.edit_athlete_action = action("Edit athlete…", ["Ctrl+E"], self.edit_athlete)
         self.open_action = action("Open session file…", ["Ctrl+O"], self.open_review)
+        self.dismiss_action = action("Dismiss message", ["Esc"], self.dismiss_error)
         self.quit_action = action("Quit", ["Ctrl+Q"], self.close)
         menu = self.menuBar().addMenu("&Session")
-        for act in (self.start_stop_action, self.marker_action, self.tare_action,
-                    self.weigh_action, self.open_action, self.quit_action):
+        for act in (self.start_stop_action, self.marker_action, self.new_session_action,
+                    self.tare_action, self.weigh_action, self.connect_action,
+                    self.disconnect_action, self.refresh_action, self.new_athlete_action,
+                    self.edit_athlete_action, self.open_action, self.dismiss_action,
+                    self.quit_action):
             menu.addAction(act)
+        view = self.menuBar().addMenu("&View")
+        self.tab_actions = []
+        for i in range(self.tabs.count()):
+            act = action(f"{self.tabs.tabText(i)} tab", [f"Ctrl+{i + 1}"],
+                         lambda _=False, i=i: self.tabs.setCurrentIndex(i))
+            view.addAction(act)
+            self.tab_actions.append(act)
+        for widget, keys in ((self.record_button, "F5"), (self.marker_button, "F9"),
+                             (self.new_session_button, "Ctrl+N"), (self.tare_button, "Ctrl+T"),
+                             (self.weigh_button, "Ctrl+G"), (self.connect_button, "Ctrl+K"),
+                             (self.disconnect_button, "Ctrl+Shift+K"),
+                             (self.refresh_button, "Ctrl+Shift+R"),
+                             (self.new_athlete_button, "Ctrl+Shift+N"),
+                             (self.edit_athlete_button, "Ctrl+E")):
+            tip = widget.toolTip() or widget.text()
+            if keys not in tip:
+                widget.setToolTip(f"{tip} ({keys})")
 
-    # ------------------------------------------------------------------ devices
-    def _fill_devices(self, devices: list[str]) -> None:
-        seen: list[str] = []
-        joined = ";".join(devices)
-        for d in ([joined] if joined else []) + self.settings.devices + list(
-            self.backend.simulated_setups()
-        ):
-            if d and d not in seen:
-                seen.append(d)
-        self.device_combo.clear()
-        self.device_combo.addItems(seen)
-        self.device_combo.setCurrentIndex(0)
-
-    def refresh_device_list(self) -> None:
-        """Ask the drivers for serial ports and running simulated ports (off the GUI thread)."""
-        self.jobs.submit("list_devices", self.backend.list_devices)
-
-    def device_strings(self) -> list[str]:
-        """Device strings typed in the device field (';' separates several)."""
-        return [d.strip() for d in self.device_combo.currentText().split(";") if d.strip()]
-
-    def connect_devices(self) -> None:
-        """Connect the devices named in the device field."""
-        devices = self.device_strings()
-        if not devices:
-            self.show_error("Type or pick a device first (sim:treadmill needs no hardware).")
-            return
-        self.log(f"connecting {', '.join(devices)}…")
-        self.connect_button.setEnabled(False)
-        self.jobs.submit("connect", self.backend.connect, devices)
-
-    def disconnect_devices(self) -> None:
-        """Disconnect every device (stops a running trial and finalises its file first)."""
-        if self.backend.is_recording and not self._confirm(
-            "Recording in progress",
-            "A trial is being recorded. Stop it, save the file and disconnect?",
-        ):
-            return
-        self.jobs.submit("disconnect", self.backend.disconnect)
-
-    # ------------------------------------------------------------------ athletes
-    def _load_athletes(self) -> None:
-        try:
-            self.athletes.load()
-        except FileFormatError as exc:
-            moved = self.athletes.quarantine()
-            self.show_error(f"{exc}. It was moved to {moved} and a new list was started.")
-        self._refresh_athlete_combo(self.settings.last_athlete)
-
-    def _refresh_athlete_combo(self, select: str = "") -> None:
-        self.athlete_combo.blockSignals(True)
-        self.athlete_combo.clear()
-        self.athlete_combo.addItem("(no athlete)", None)
-        for a in self.athletes.athletes:
-            label = a.name + (f"  [{a.athlete_id}]" if a.athlete_id else "")
-            self.athlete_combo.addItem(label, a.name)
-        idx = self.athlete_combo.findData(select) if select else 0
-        self.athlete_combo.setCurrentIndex(max(idx, 0))
-        self.athlete_combo.blockSignals(False)
-        self._athlete_picked()
-
-    def current_athlete(self) -> Athlete | None:
-        """The athlete picked in the athlete list, or None."""
-        name = self.athlete_combo.currentData()
-        return self.athletes.find(name) if name else None
-
-    def _athlete_picked(self, *_: Any) -> None:
-        athlete = self.current_athlete()
-        self.mass_spin.setValue(athlete.body_mass_kg or 0.0 if athlete else 0.0)
-        self.settings.last_athlete = athlete.name if athlete else ""
-
-    def new_athlete(self) -> None:
-        """Create an athlete with a dialog and select them."""
-        self._edit_athlete_dialog(None)
-
-    def edit_athlete(self) -> None:
-        """Edit the selected athlete."""
-        athlete = self.current_athlete()
-        if athlete is None:
-            self.new_athlete()
-        else:
-            self._edit_athlete_dialog(athlete)
-
-    def _edit_athlete_dialog(self, athlete: Athlete | None) -> None:
-        dialog = AthleteDialog(athlete, self)
-        if dialog.exec_() != QDialog.Accepted or dialog.result_athlete is None:
-            return
-        self.save_athlete(dialog.result_athlete, replace=athlete.name if athlete else None)
-
-    def save_athlete(self, athlete: Athlete, replace: str | None = None) -> None:
-        """Add or update an athlete in the persistent list and select them."""
-        try:
-            self.athletes.upsert(athlete, replace=replace)
-        except (InputError, OSError) as exc:
-            self.show_error(f"Athlete not saved: {exc}")
-            return
-        self._refresh_athlete_combo(athlete.name)
-
-    def body_mass_kg(self) -> float | None:
-        """Body mass in the form (kg), or None when unknown."""
-        return self.mass_spin.value() or None
-
-    # ------------------------------------------------------------------ tare / weigh
-    def tare(self) -> None:
-        """Zero every connected device (nobody on them)."""
-        if not self.backend.can("tare"):
-            self.show_error("Connect a device first; tare needs a connected, idle device.")
-            return
-        self.log("taring…")
-        self.jobs.submit("tare", self.backend.tare)
-
-    def weigh(self) -> None:
-        """Measure the athlete's body mass from quiet standing."""
-        if not self.backend.can("weigh"):
-            self.show_error("Connect a device first; weighing needs a connected, idle device.")
-            return
-        self.log("weighing: the athlete stands still…")
-        self._weighing = True
-        self.stillness.set_state("moving")
-        self.jobs.submit("weigh", self.backend.weigh)
-
-    # ------------------------------------------------------------------ trials
-    def toggle_recording(self) -> None:
-        """Start a trial, or stop the running one."""
-        if self.backend.is_recording:
-            self.stop_recording()
-        else:
-            self.start_recording()
-
-    def start_recording(self) -> None:
-        """Start a trial with the name and tags in the form, in a new session file."""
-        if not self.backend.can("start"):
-            self.show_error("Connect a device before starting a trial.")
-            return
-        if self.jobs.busy:
-            self.show_error(f"Wait until '{self.jobs.busy_with or 'the last job'}' has finished.")
-            return
-        name = self.trial_name.text().strip() or self._next_trial_name()
-        tags = parse_tags(self.trial_tags.text())
-        athlete = self.current_athlete()
-        athlete_dict = athlete.to_dict() if athlete else {"name": "", "id": ""}
-        athlete_dict["body_mass_kg"] = self.body_mass_kg()
-        output_dir = Path(self.output_edit.text().strip() or self.settings.output_dir)
-        self.settings.output_dir = output_dir
-        self.record_button.setEnabled(False)
-        self.stride_bars.set_stances([])
-        self.jobs.submit(
-            "start", self.backend.start_trial, name, tags, athlete=athlete_dict,
-            operator=self.operator_edit.text().strip(), output_dir=output_dir,
-        )
-        self.last_trial = {"name": name, "tags": tags}
-
-    def _next_trial_name(self) -> str:
-        return f"trial {self.backend.trial_count() + 1}"
-
-    def stop_recording(self) -> None:
-        """Stop the running trial and finalise its file (in the background); then summarise."""
-        self.record_button.setEnabled(False)
-        self.jobs.submit("stop", self.backend.stop_trial)
-
-    def summarise_trial(self, info: dict[str, Any]) -> None:
-        """Analyse the trial that just ended (background job) and show the summary tab."""
-        self.summary_text.setPlainText(f"Analysing {info.get('name', 'trial')}…")
-        self.jobs.submit("summary", self.backend.summarise_trial, info, self.body_mass_kg())
-
-    def add_marker(self) -> None:
-        """Add a marker at the current time."""
-        if not self.backend.is_recording:
-            self.show_error("Markers are added while a trial is recording.")
-            return
-        try:
-            label = self.backend.add_marker()
-        except (ForcelabError, Exception) as exc:  # shown to the operator
-            self.show_error(f"Marker not added: {exc}")
-            return
-        self.log(f"marker {label}")
-
-    def _browse_output(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Session folder", self.output_edit.text())
-        if folder:
-            self.output_edit.setText(folder)
-
-    def _threshold_changed(self, value: float) -> None:
-        self.settings.threshold_pct = value
-        self.asymmetry.set_threshold(value)
-
-    def open_review(self, path: str | None = None) -> None:
-        """Open a session file in the Review tab (asks for it when ``path`` is None)."""
+    def open_review(self, path: str | None = None, trial: str | None = None) -> None:
+        """Open a session file in the Review tab (asks for it when ``path`` is None), with
+        ``trial`` selected when given."""
         self.tabs.setCurrentWidget(self.review)
         if not path:
             path, _ = QFileDialog.getOpenFileName(
                 self, "Open session file", str(self.settings.output_dir), "Sessions (*.h5)"
             )
         if path:
-            self.review.open_file(path)
+            self.review.open_file(path, trial)
 
-    # ------------------------------------------------------------------ job results
-    def _job_finished(self, name: str, result: Any, error: BaseException | None) -> None:
-        if name == "connect":
-            self.connect_button.setEnabled(True)
-        if name == "weigh":
-            self._weighing = False
-        if error is not None:
-            if name == "weigh":
-                self.stillness.set_state("failed")
-            if name == "summary":
-                self.last_summary = f"Summary not available: {error}"
-                self.summary_text.setPlainText(self.last_summary)
-                self.review_last_button.setEnabled(True)
-            self.show_error(f"{name.replace('_', ' ').capitalize()} failed: {error}")
-            self._update_controls()
-            return
-        if name == "connect":
-            for d in self.device_strings()[::-1]:
-                self.settings.remember_device(d)
-            self.settings.remember_device(";".join(self.device_strings()))
-            self.force_plot.clear_curves()
-            self.log("connected: " + ", ".join(result or []))
-        elif name == "disconnect":
-            self.log("disconnected" + (f"; file {result}" if result else ""))
-        elif name == "start":
-            self.session_path = str(result)
-            self.session_label.setText(Path(result).name)
-            self.session_label.setToolTip(str(result))
-            trial = self.last_trial or {}
-            self.log(f"recording '{trial.get('name', '')}'"
-                     + (f" [{', '.join(trial.get('tags', []))}]" if trial.get("tags") else ""))
-            self.trial_name.setText(self._next_trial_name())
-        elif name == "stop":
-            self.log(f"stopped '{result.get('name', '')}', file saved: {result.get('path')}")
-            self.summarise_trial(result)
-        elif name == "tare":
-            self.log("tared")
-        elif name == "weigh":
-            mass = float(result["body_mass_kg"])
-            self.mass_spin.setValue(mass)
-            self.stillness.set_state("done", f"{mass:.1f} kg")
-            self.log(f"weighed {mass:.1f} kg (SD {result.get('sd_n', float('nan')):.1f} N)")
-            athlete = self.current_athlete()
-            if athlete is not None:
-                athlete.body_mass_kg = mass
-                self.save_athlete(athlete, replace=athlete.name)
-        elif name == "summary":
-            self.last_summary = str(result)
-            self.summary_text.setPlainText(self.last_summary)
-            self.review_last_button.setEnabled(True)
-            self.tabs.setCurrentIndex(1)
-        elif name == "list_devices":
-            current = self.device_combo.currentText()
-            known = [self.device_combo.itemText(i) for i in range(self.device_combo.count())]
-            for entry in result:
-                if entry not in known:
-                    self.device_combo.addItem(entry)
-            self.device_combo.setCurrentText(current)
-            self.log(f"{len(result)} device(s) found")
-        self._update_controls()
+    def show_history(self) -> None:
+        """Load the selected athlete's sessions from the session folder into the History tab."""
+        athlete = self.current_athlete()
+        folder = Path(self.output_edit.text().strip() or self.settings.output_dir)
+        self.history.show_athlete(folder, athlete.name if athlete else "",
+                                  athlete.athlete_id if athlete else "")
 
-    # ------------------------------------------------------------------ refresh
-    def refresh_plot(self) -> None:
-        """Redraw the force plot from a ring-buffer peek (~30 Hz timer)."""
-        if not self.backend.is_connected:
-            return
-        data = self.backend.peek(self.force_plot.window_s)
-        if data:
-            self.force_plot.update_data(data, self.backend.stream_sides())
-            if self._weighing:
-                self._update_stillness(data)
-
-    def _update_stillness(self, data: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
-        totals = []
-        for t_s, fz in data.values():
-            if len(t_s) < 2:
-                return
-            keep = t_s >= t_s[-1] - 1.0
-            totals.append(fz[keep])
-        n = min(len(x) for x in totals)
-        total = np.sum([x[-n:] for x in totals], axis=0)
-        sd = float(np.nanstd(total)) if n else math.inf
-        self.stillness.set_state("still" if sd < STILL_SD_N else "moving", f"(SD {sd:.0f} N)")
-
-    def refresh_status(self) -> None:
-        """Read the status snapshot and drain the event queue (5 Hz timer)."""
-        for event in self.backend.pop_events():
-            text = event.get("message") or event.get("kind", "event")
-            if event.get("severity") == "error":
-                self.show_error(text)
-            else:
-                self.log(text)
-        snap = self.backend.snapshot()
-        self.last_snapshot = snap
-        self.state_label.setText(
-            f"State: {snap.state}" + (f" — {snap.error}" if snap.error else "")
-        )
-        self.statusBar().showMessage(
-            f"{snap.state}  ·  {len(snap.devices)} device(s)"
-            + (f"  ·  {snap.session_path}" if snap.session_path else "")
-        )
-        self._fill_device_table(snap)
-        unit = "BW" if snap.unit == "BW" else "N"
-        self.asymmetry.set_values(
-            snap.si_pct, snap.left_mean, snap.right_mean, snap.left_n, snap.right_n, unit
-        )
-        self.stride_bars.set_stances(snap.stances, unit)
-        self.figures.set(
-            "Cadence", f"{snap.cadence_spm:.0f} spm" if _finite(snap.cadence_spm) else "—"
-        )
-        for side, key in (("left", "Contact time L"), ("right", "Contact time R")):
-            ct = snap.contact_time_s.get(side)
-            self.figures.set(key, f"{ct * 1000:.0f} ms" if _finite(ct) else "—")
-        self.figures.set("Stances", str(snap.n_stances))
-        self.figures.set("Trial", f"● {snap.trial}" if snap.trial else "—")
-        self.figures.set("Markers", str(snap.n_markers) if snap.trial else "—")
-        self.figures.set("Elapsed", format_elapsed(snap.elapsed_s))
-        self.figures.set("File size", format_bytes(snap.file_size_bytes))
-        self._update_controls()
-
-    def _fill_device_table(self, snap: Snapshot) -> None:
-        table = self.device_table
-        table.setRowCount(len(snap.devices))
-        for row, dev in enumerate(snap.devices):
-            values = (
-                dev.get("name", ""), dev.get("side") or "—", dev.get("state", ""),
-                f"{dev.get('rate_hz', 0):.0f}", str(dev.get("dropped", 0)),
-                str(dev.get("errors", 0)),
-            )
-            for col, value in enumerate(values):
-                item = table.item(row, col)
-                if item is None:
-                    item = QTableWidgetItem()
-                    table.setItem(row, col, item)
-                if item.text() != value:
-                    item.setText(value)
-                if col == 0:
-                    item.setToolTip(
-                        f"{dev.get('model', '')} {dev.get('serial', '')}: "
-                        f"{dev.get('samples', 0)} samples received"
-                        + (f"; {dev['error']}" if dev.get("error") else "")
-                    )
-                if col == 2:
-                    item.setForeground(
-                        Qt.red if value in ("error", "lost", "unplugged") else Qt.black
-                    )
+    def _tab_changed(self, index: int) -> None:
+        if self.tabs.widget(index) is self.history:
+            self.show_history()
 
     def _update_controls(self) -> None:
         recording = self.backend.is_recording
         connected = self.backend.is_connected
+        session = self.backend.session_open
         busy = self.jobs.busy
         self.connect_button.setEnabled(not connected and not busy)
         self.disconnect_button.setEnabled(connected and not busy)
         self.device_combo.setEnabled(not connected)
-        self.tare_button.setEnabled(connected and not recording and not busy)
-        self.weigh_button.setEnabled(connected and not recording and not busy)
+        self.tare_button.setEnabled(self.backend.can("tare") and not busy)
+        self.weigh_button.setEnabled(self.backend.can("weigh") and not busy)
         self.record_button.setEnabled(
-            not busy and (recording or self.backend.can("start"))
+            not busy and (recording or self._armed or self.backend.can("start"))
         )
-        self.record_button.setText("Stop (F5)" if recording else "Start (F5)")
-        self.record_button.setStyleSheet(
-            "background: #c62828; color: white; font-weight: bold;" if recording else
-            "font-weight: bold;"
-        )
+        if recording:
+            text, style = "Stop (F5)", "background: #c62828; color: white; font-weight: bold;"
+        elif self._armed:
+            text, style = "Armed… (F5 cancels)", "background: #ef6c00; font-weight: bold;"
+        else:
+            text, style = "Start (F5)", "font-weight: bold;"
+        self.record_button.setText(text)
+        self.record_button.setStyleSheet(style)
         self.marker_button.setEnabled(recording)
+        self.new_session_button.setEnabled(session and not busy)
 
     # ------------------------------------------------------------------ messages
-    def show_error(self, message: str) -> None:
-        """Show an error in the banner above the tabs and in the log."""
+    def show_error(self, message: str, kind: str = "error") -> None:
+        """Show an error in the banner above the tabs and in the log. ``kind`` says what it is
+        about ("connection", "tare", "start", ...) so it can go away when that is resolved."""
         self.last_error = message
+        self.banner_kind = kind
         self.error_label.setText(message)
+        self.error_label.setToolTip(message)
         self.error_banner.setVisible(True)
         self.log("ERROR: " + message)
         self.error_shown.emit(message)
 
+    def _clear_banner(self, kind: str) -> None:
+        if self.error_banner.isVisible() and self.banner_kind == kind:
+            self.dismiss_error()
+
     def dismiss_error(self) -> None:
         """Hide the error banner."""
         self.error_banner.setVisible(False)
+        self.banner_kind = ""
 
     def log(self, message: str) -> None:
         """Add a time-stamped line to the log list."""
@@ -875,7 +393,3 @@ class ConsoleWindow(QMainWindow):
         self.review.close_file()
         self._closed = True
         event.accept()
-
-
-def _finite(x: float | None) -> bool:
-    return x is not None and math.isfinite(x)

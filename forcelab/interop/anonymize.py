@@ -1,13 +1,21 @@
 """Pseudonymise athlete data before it leaves the lab (``--anonymize`` of export and report).
 
-What anonymising does (see docs/exports.md):
+What anonymising does (see docs/exports.md): it keeps only what is known to be safe (allow
+lists), so a field forcelab has never heard of (``surname``, ``e-mail``, ``birthday``) is dropped
+rather than passed on:
 
-- the athlete's name, the operator's name and every free-text note (session, trial, athlete
-  notes, marker labels that are not standard) are dropped;
-- the athlete id is replaced by a stable pseudonym ``P-xxxxxxxxxx``: a keyed hash (HMAC-SHA256)
-  of the id, so the same athlete gets the same pseudonym in every export made with the same key
-  (trends across sessions still work), while nobody without the key can recover the id by
-  hashing a list of candidate ids.
+- athlete: only the measures the analysis and the report need (:data:`KEPT_ATHLETE_FIELDS`:
+  body mass and how it was measured, height, sex, dominant side, ...); the id is replaced by
+  a stable pseudonym ``P-xxxxxxxxxx``, a keyed hash (HMAC-SHA256) of the id (or, without one,
+  of the name, or of the input's file name), so the same athlete gets the same pseudonym in
+  every export made with the same key (trends across sessions still work), while nobody
+  without the key can recover the id by hashing a list of candidate ids;
+- session and trial records: only times, software versions and numbers
+  (:data:`KEPT_SESSION_FIELDS`, :data:`KEPT_TRIAL_FIELDS`); trial names (free text) become
+  ``trial1``, ``trial2``, ...; notes, tags, shoe, operator and file names are dropped;
+- reader metadata: only the technical facts of :data:`KEPT_META_FIELDS` (file format, time
+  base, platforms), never a header, subject or path;
+- output file names: the pseudonym and the session date, never the input's name.
 
 The key comes from the ``FORCELAB_PSEUDONYM_KEY`` environment variable, or else from the file
 ``$XDG_CONFIG_HOME/forcelab/pseudonym.key`` (``~/.config/forcelab/pseudonym.key``), which is
@@ -28,12 +36,16 @@ from forcelab.errors import InputError
 
 KEY_ENV = "FORCELAB_PSEUDONYM_KEY"
 PSEUDONYM_PREFIX = "P-"
-#: athlete fields that are identifying or free text and are dropped when anonymising
-DROPPED_ATHLETE_FIELDS = ("name", "first_name", "last_name", "notes", "email", "birth_date",
-                          "date_of_birth", "dob", "phone", "address", "comment", "comments")
-#: session / trial fields that are free text or name a person
-DROPPED_TEXT_FIELDS = ("notes", "operator", "comment", "comments", "description", "source",
-                       "path", "file", "filename")
+#: athlete fields kept when anonymising (everything else is dropped; the id is pseudonymised)
+KEPT_ATHLETE_FIELDS = ("body_mass_kg", "body_mass_method", "height_m", "height_cm", "sex",
+                       "dominant_side", "leg_length_m", "t_s")
+#: session header fields kept when anonymising
+KEPT_SESSION_FIELDS = ("uuid", "created_utc", "schema_version", "software_version")
+#: trial record fields kept when anonymising (the name is replaced, see anonymize_trial_names)
+KEPT_TRIAL_FIELDS = ("start_s", "stop_s", "duration_s", "speed_m_s")
+#: reader metadata kept when anonymising (technical facts about the file, no text from it)
+KEPT_META_FIELDS = ("format", "time", "platforms", "length_unit", "negated", "plate_size_mm",
+                    "partial", "closed_cleanly", "side_conflicts", "skipped_streams")
 
 
 def key_path() -> Path:
@@ -105,20 +117,17 @@ def pseudonym(athlete_id: str, key: bytes | None = None) -> str:
     return PSEUDONYM_PREFIX + digest[:10]
 
 
-def anonymize_athlete(athlete: dict[str, Any], key: bytes | None = None) -> dict[str, Any]:
-    """Return a copy of an athlete record with the name and notes dropped and the id pseudonymised.
-
-    Body mass, height, sex, dominant side and similar non-identifying fields are kept: reports
-    and analyses need them.
-    """
-    out = {k: v for k, v in dict(athlete).items()
-           if k.lower() not in DROPPED_ATHLETE_FIELDS}
-    raw_id = athlete.get("id") or athlete.get("athlete_id") or athlete.get("name") or ""
-    out.pop("athlete_id", None)
+def anonymize_athlete(athlete: dict[str, Any], key: bytes | None = None,
+                      fallback: str = "") -> dict[str, Any]:
+    """Return a copy of an athlete record with only :data:`KEPT_ATHLETE_FIELDS` and the id
+    pseudonymised (from the id, else the name, else ``fallback``, e.g. the input file name)."""
+    out = {k: v for k, v in dict(athlete).items() if k.lower() in KEPT_ATHLETE_FIELDS}
+    raw_id = (athlete.get("id") or athlete.get("athlete_id") or athlete.get("name")
+              or fallback or "")
     out["id"] = pseudonym(str(raw_id), key)
     return out
 
 
-def scrub_text_fields(record: dict[str, Any]) -> dict[str, Any]:
-    """Return a copy of a session/trial record without free-text and person-naming fields."""
-    return {k: v for k, v in dict(record).items() if k.lower() not in DROPPED_TEXT_FIELDS}
+def keep_fields(record: dict[str, Any], kept: tuple[str, ...]) -> dict[str, Any]:
+    """Return a copy of ``record`` with only the fields named in ``kept``."""
+    return {k: v for k, v in dict(record).items() if k.lower() in kept}

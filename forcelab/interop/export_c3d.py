@@ -2,12 +2,19 @@
 
 Layout of the file (documented for Visual3D, Mokka, OpenSim and ezc3d users in docs/exports.md):
 
-- No 3-D points; ``POINT:RATE`` equals the analog rate (one analog sample per frame) and
-  ``POINT:UNITS`` is "mm", so positions (CORNERS, ORIGIN) are in mm and moments in N*mm.
+- No 3-D points; ``POINT:UNITS`` is "mm", so positions (CORNERS, ORIGIN) are in mm and moments
+  in N*mm. As lab systems do, a frame holds several analog samples: ``POINT:RATE`` is the analog
+  rate divided by a whole number (at most 200 frames/s: 1000 Hz -> 200 Hz, 5 samples per
+  frame), and long trials get more samples per frame so the frame count stays within what
+  every reader takes (``POINT:FRAMES`` is a signed 16-bit number: at most 32,767 frames). The
+  frame count is also in ``POINT:LONG_FRAMES`` and ``TRIAL:ACTUAL_START_FIELD`` /
+  ``ACTUAL_END_FIELD`` (the C3D conventions for long files). The last frame is filled up with
+  zeros; ``FORCELAB:ANALOG_SAMPLES`` holds the number of measured analog samples.
 - Every stream is put on one common time grid at the fastest stream's rate (streams already
   on that grid are copied, others linearly interpolated). Frame 1 is time 0; the session time
-  of frame 1 is stored in ``FORCELAB:T0_S``. C3D has no "missing" value, so samples that were
-  not measured (gaps, outside a stream) are written as 0.
+  of frame 1 is stored in ``FORCELAB:T0_S`` (as text: C3D numbers are float32, which would
+  round a session time of an hour to a few hundred microseconds). C3D has no "missing" value,
+  so samples that were not measured (gaps, outside a stream) are written as 0.
 - A force-plate stream (``fz`` and ``cop_ml`` in m; ``cop_ap``, ``fap``, ``fml``, ``tz`` when
   present, else 0) becomes a TYPE 2 platform with
   six analog channels ``Fx<i> Fy<i> Fz<i> Mx<i> My<i> Mz<i>`` holding the force and moment the
@@ -16,7 +23,10 @@ Layout of the file (documented for Visual3D, Mokka, OpenSim and ezc3d users in d
   load). ORIGIN is 0 (moments are already about the surface centre), CAL_MATRIX is the identity
   (the channels are already in N and N*mm), ZERO is [0, 0] (data are already zeroed: no
   software re-zeroing). CORNERS place the plates side by side in the lab frame (X right,
-  Y forward, Z up): left stream at negative X, right stream at positive X. A reader that
+  Y forward, Z up): left stream at negative X, right stream at positive X, sized as the device
+  reported (default 500 x 600 mm). A plate whose COP is in lab coordinates (an imported
+  recording: it leaves a default plate centred at 0) is placed where the data say instead:
+  centred on the loaded COP and 100 mm larger than its extent. A reader that
   follows the C3D rules (ezc3d, BTK/Mokka, Visual3D) therefore gets back the ground-reaction
   force as minus the platform force, and the COP relative to the plate centre equals forcelab's
   ``cop_ml``/``cop_ap``.
@@ -29,6 +39,8 @@ Layout of the file (documented for Visual3D, Mokka, OpenSim and ezc3d users in d
 
 from __future__ import annotations
 
+import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +59,30 @@ from forcelab.interop.export_common import (
     output_paths,
     software_info,
 )
+from forcelab.store import check_free_space
 
 #: default plate size (width along X, length along Y) in mm when the device did not report one
 DEFAULT_PLATE_MM = (500.0, 600.0)
 PLATE_GAP_MM = 20.0
+#: highest frame rate written (Hz): analog samples per frame = ceil(analog rate / this)
+MAX_POINT_RATE_HZ = 200.0
+#: most frames written: POINT:FRAMES is a signed 16-bit C3D integer
+MAX_FRAMES = 32767
+#: room for the C3D header and parameter section (bytes), beyond the data
+C3D_HEADER_BYTES = 256 * 1024
+
+
+def samples_per_frame(rate_hz: float, n_samples: int) -> int:
+    """Analog samples per C3D frame for ``n_samples`` at ``rate_hz`` (Hz): enough that the
+    frame rate is at most :data:`MAX_POINT_RATE_HZ` and the frames at most :data:`MAX_FRAMES`,
+    preferring a count that gives a frame rate C3D's float32 holds exactly (1000 Hz: 5, 8, 10
+    samples per frame), so readers that derive the ratio from the two rates get it right."""
+    least = max(1, math.ceil(rate_hz / MAX_POINT_RATE_HZ - 1e-9),
+                math.ceil(n_samples / MAX_FRAMES))
+    for k in range(least, 4 * least + 1):
+        if float(np.float32(rate_hz / k)) * k == float(np.float32(rate_hz)):
+            return k
+    return least
 
 
 def _set_param(c3d: Any, group: str, name: str, value: Any, description: str = "") -> None:
@@ -69,12 +101,46 @@ def _set_param(c3d: Any, group: str, name: str, value: Any, description: str = "
     c3d["parameters"].add_parameter(group, param)
 
 
-def _plate_size_mm(recording_meta: dict[str, Any], stream_name: str) -> tuple[float, float]:
+def _plate_size_mm(recording_meta: dict[str, Any], stream_name: str) -> tuple[float, float] | None:
+    """The size (mm) the device reported for a stream's plate, or None."""
     plates = recording_meta.get("plate_size_mm") or {}
     size = plates.get(stream_name) if isinstance(plates, dict) else None
     if size is not None and len(size) == 2 and all(float(v) > 0 for v in size):
         return float(size[0]), float(size[1])
-    return DEFAULT_PLATE_MM
+    return None
+
+
+#: a plate placed where its data say is this much larger than the loaded COP's extent (mm)
+PLACED_PLATE_MARGIN_MM = 100.0
+#: vertical load (N) above which the COP is taken to show where the plate is
+PLACEMENT_LOAD_N = 50.0
+
+
+def _plate_placement(stream: Any, size_mm: tuple[float, float] | None
+                     ) -> tuple[tuple[float, float] | None, tuple[float, float]]:
+    """Where a plate goes: ``(centre, size)`` in mm, centre None for the side-by-side layout.
+
+    A plate whose size the device reported, or whose loaded COP stays on a default plate
+    centred at 0 (COP relative to the plate centre, as forcelab's devices give it), keeps the
+    layout. A COP in lab coordinates (imported recordings: Fukuchi, another C3D) puts the plate
+    where the data say: centred on the loaded COP and large enough to hold all of it.
+    """
+    if size_mm is not None:
+        return None, size_mm
+    fz = np.asarray(stream.channels["fz"], dtype=np.float64)
+    ml = np.asarray(stream.channels["cop_ml"], dtype=np.float64) * 1000.0
+    ap = np.asarray(stream.channels.get("cop_ap", np.zeros_like(fz)), dtype=np.float64) * 1000.0
+    loaded = (fz > PLACEMENT_LOAD_N) & np.isfinite(ml) & np.isfinite(ap)
+    if loaded.sum() < 2:
+        return None, DEFAULT_PLATE_MM
+    lo_ml, hi_ml = np.percentile(ml[loaded], [0.0, 100.0])
+    lo_ap, hi_ap = np.percentile(ap[loaded], [0.0, 100.0])
+    half_w, half_l = DEFAULT_PLATE_MM[0] / 2, DEFAULT_PLATE_MM[1] / 2
+    if -half_w <= lo_ml and hi_ml <= half_w and -half_l <= lo_ap and hi_ap <= half_l:
+        return None, DEFAULT_PLATE_MM
+    size = (max(DEFAULT_PLATE_MM[0], hi_ml - lo_ml + PLACED_PLATE_MARGIN_MM),
+            max(DEFAULT_PLATE_MM[1], hi_ap - lo_ap + PLACED_PLATE_MARGIN_MM))
+    return (float((lo_ml + hi_ml) / 2), float((lo_ap + hi_ap) / 2)), size
 
 
 def _side_context(side: str | None) -> str:
@@ -126,19 +192,25 @@ def build_c3d(
 
     corners = np.zeros((3, 4, len(plates)))
     channel_idx = np.zeros((6, len(plates)), dtype=np.int64)
-    sizes = [_plate_size_mm(rec.meta or {}, s.name) for s in plates]
-    total_w = sum(w for w, _ in sizes) + PLATE_GAP_MM * max(len(plates) - 1, 0)
+    placements = [_plate_placement(s, _plate_size_mm(rec.meta or {}, s.name)) for s in plates]
+    laid_out = [size for centre, size in placements if centre is None]
+    total_w = sum(w for w, _ in laid_out) + PLATE_GAP_MM * max(len(laid_out) - 1, 0)
     x_left = -total_w / 2.0
-    for i, (stream, (w, length)) in enumerate(zip(plates, sizes, strict=True)):
-        cx = x_left + w / 2.0
-        x_left += w + PLATE_GAP_MM
+    for i, (stream, (centre, (w, length))) in enumerate(zip(plates, placements, strict=True)):
+        if centre is None:  # side by side, COP relative to the plate centre
+            cx, cy = x_left + w / 2.0, 0.0
+            x_left += w + PLATE_GAP_MM
+            off_ml = off_ap = 0.0
+        else:  # where the data say: the COP is in lab coordinates
+            cx, cy = centre
+            off_ml, off_ap = centre
         # corners in the lab frame, numbered in the plate's quadrant order +x+y, -x+y, -x-y,
         # +x-y with plate x = lab X, plate y = -lab Y, plate z = -lab Z (z down)
         corners[:, :, i] = np.array([
-            [cx + w / 2, -length / 2, 0.0],
-            [cx - w / 2, -length / 2, 0.0],
-            [cx - w / 2, length / 2, 0.0],
-            [cx + w / 2, length / 2, 0.0],
+            [cx + w / 2, cy - length / 2, 0.0],
+            [cx - w / 2, cy - length / 2, 0.0],
+            [cx - w / 2, cy + length / 2, 0.0],
+            [cx + w / 2, cy + length / 2, 0.0],
         ]).T
         g = {c: on_grid(stream, c, time_s, rate) for c in stream.channels}
         zeros = np.zeros(n)
@@ -146,8 +218,9 @@ def build_c3d(
         fml = np.nan_to_num(g.get("fml", zeros))
         fap = np.nan_to_num(g.get("fap", zeros))
         tz = np.nan_to_num(g.get("tz", zeros))
-        cop_ml_mm = np.nan_to_num(g["cop_ml"]) * 1000.0
-        cop_ap_mm = np.nan_to_num(g.get("cop_ap", zeros)) * 1000.0
+        # COP relative to the plate centre (mm); unmeasured samples at the centre
+        cop_ml_mm = np.nan_to_num(g["cop_ml"] * 1000.0 - off_ml)
+        cop_ap_mm = np.nan_to_num(g.get("cop_ap", zeros) * 1000.0 - off_ap)
         # force applied to the plate (= - ground reaction) in plate coordinates
         f_local = np.vstack([-fml, fap, fz])
         x_p, y_p = cop_ml_mm, -cop_ap_mm
@@ -186,13 +259,24 @@ def build_c3d(
     if not columns:
         raise ExportError(f"trial {trial.name!r} has no channels to export")
 
+    per_frame = samples_per_frame(rate, n)
+    n_frames = math.ceil(n / per_frame)
+    analogs = np.zeros((len(columns), n_frames * per_frame))
+    analogs[:, :n] = np.vstack(columns)
     c = ezc3d.c3d()
     del c["data"]["rotations"]
-    c["parameters"]["POINT"]["RATE"]["value"] = [rate]
+    c["parameters"]["POINT"]["RATE"]["value"] = [rate / per_frame]
     c["parameters"]["ANALOG"]["RATE"]["value"] = [rate]
     c["parameters"]["ANALOG"]["LABELS"]["value"] = labels
-    c["data"]["points"] = np.zeros((4, 0, n))
-    c["data"]["analogs"] = np.vstack(columns)[np.newaxis, :, :]
+    c["data"]["points"] = np.zeros((4, 0, n_frames))
+    c["data"]["analogs"] = analogs[np.newaxis, :, :]
+    _set_param(c, "POINT", "LONG_FRAMES", np.array([float(n_frames)]),
+               "number of frames (as a float, for files over 65535 frames)")
+    _set_param(c, "TRIAL", "ACTUAL_START_FIELD", np.array([1, 0], dtype=np.int64),
+               "first frame (low, high 16-bit word)")
+    _set_param(c, "TRIAL", "ACTUAL_END_FIELD",
+               np.array([n_frames & 0xFFFF, n_frames >> 16], dtype=np.int64),
+               "last frame (low, high 16-bit word)")
     _set_param(c, "POINT", "UNITS", np.array(["mm"]))
     _set_param(c, "ANALOG", "UNITS", np.array(units))
     _set_param(c, "ANALOG", "DESCRIPTIONS", np.array(descriptions))
@@ -212,7 +296,7 @@ def build_c3d(
         _set_param(c, "FORCE_PLATFORM", "UNITS", np.array(["N"]))
         _set_param(c, "FORCE_PLATFORM", "LABELS", np.array([s.name for s in plates]))
 
-    events = _events(stances or [], float(time_s[0]))
+    events = _events(stances or [], float(time_s[0]), {st.name: st for st in streams})
     if events:
         times = np.array([[np.floor(t / 60.0) for t, _, _ in events],
                           [t - 60.0 * np.floor(t / 60.0) for t, _, _ in events]])
@@ -233,8 +317,10 @@ def build_c3d(
     _set_param(c, "MANUFACTURER", "COMPANY", np.array([sw["name"]]))
     _set_param(c, "MANUFACTURER", "SOFTWARE", np.array([sw["name"]]))
     _set_param(c, "MANUFACTURER", "VERSION_LABEL", np.array([sw["version"]]))
-    _set_param(c, "FORCELAB", "T0_S", np.array([float(time_s[0])]),
-               "session time of frame 1 in s")
+    _set_param(c, "FORCELAB", "T0_S", np.array([repr(float(time_s[0]))]),
+               "session time of frame 1 in s (text: every digit of the float64)")
+    _set_param(c, "FORCELAB", "ANALOG_SAMPLES", np.array([float(n)]),
+               "measured analog samples per channel (the last frame is filled with zeros)")
     _set_param(c, "FORCELAB", "TRIAL", np.array([trial.name or "trial"]))
     for key, value in (extra_params or {}).items():
         group, _, name = key.partition(":")
@@ -252,20 +338,43 @@ _EVENT_TEXT = {
 _EVENT_ICON = {"Foot Strike": 1, "Foot Off": 2}
 
 
-def _events(stances: list[dict[str, Any]], t0_s: float) -> list[tuple[float, str, str]]:
+def _measured(streams: dict[str, Any], name: Any, t_s: float) -> bool:
+    """Whether the vertical force of stream ``name`` was measured around time ``t_s`` (two
+    samples either side), i.e. a foot strike or foot off there is an event, not a gap's edge."""
+    stream = streams.get(name)
+    if stream is None or "fz" not in stream.channels or not np.isfinite(t_s):
+        return False
+    i = int(round((t_s - stream.t0_s) * stream.rate_hz))
+    window = np.asarray(stream.channels["fz"][max(0, i - 2):i + 3], dtype=np.float64)
+    return window.size > 0 and bool(np.all(np.isfinite(window)))
+
+
+def _events(stances: list[dict[str, Any]], t0_s: float, streams: dict[str, Any] | None = None
+            ) -> list[tuple[float, str, str]]:
+    """Foot Strike / Foot Off events, and Crossover / Double Contact at the strike of those
+    stances (time from frame 1, context, label). A stance cut by a
+    gap keeps the event at its measured end (the strike before an unplug, the foot off after
+    a replug); partial stances at the file edges keep the one inside the file."""
     events: list[tuple[float, str, str]] = []
     for s in stances:
-        if not s.get("valid", True) and s.get("reason") not in ("partial_start", "partial_end"):
-            continue
+        reason = s.get("reason")
+        strike = off = s.get("valid", True) or reason in ("partial_start", "partial_end")
+        if reason == "partial_start":
+            strike = False
+        if reason == "partial_end":
+            off = False
+        if reason == "gap" and streams is not None:
+            strike = _measured(streams, s.get("stream"), float(s["start_s"]))
+            off = _measured(streams, s.get("stream"), float(s["end_s"]))
         ctx = _side_context(s.get("side"))
-        if s.get("reason") != "partial_start":
+        if strike:
             events.append((float(s["start_s"]) - t0_s, ctx, "Foot Strike"))
             # the analysis' crossover steps and double contacts, at the foot strike
             if s.get("crossover"):
                 events.append((float(s["start_s"]) - t0_s, ctx, "Crossover"))
             if s.get("double_contact"):
                 events.append((float(s["start_s"]) - t0_s, ctx, "Double Contact"))
-        if s.get("reason") != "partial_end":
+        if off:
             events.append((float(s["end_s"]) - t0_s, ctx, "Foot Off"))
     events = [e for e in events if e[0] >= 0.0 and np.isfinite(e[0])]
     events.sort(key=lambda e: e[0])
@@ -299,16 +408,28 @@ def export_c3d(
         The files written.
     """
     paths = output_paths(source, out, ".c3d")
-    claim_outputs(paths, overwrite)
+    claim_outputs(paths, overwrite, source=source, out=out)
     written = []
     for trial, path in zip(source.trials, paths, strict=True):
         stances = trial.stances(analysis_options)
         c = build_c3d(trial, stances, subject=source.athlete_id)
+        data_bytes = int(np.asarray(c["data"]["analogs"]).size) * 4
+        # ezc3d does not report a full disk: check the room first and the size afterwards
+        check_free_space(path.parent, data_bytes + C3D_HEADER_BYTES, path.name)
         tmp = path.with_name(path.stem + ".part.c3d")
         try:
             c.write(str(tmp))
+            if tmp.stat().st_size < data_bytes:
+                raise ExportError(
+                    f"could not write {path}: only {tmp.stat().st_size} of at least "
+                    f"{data_bytes} bytes reached the disk (full disk?); nothing was written"
+                )
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
         except Exception as exc:  # ezc3d raises plain RuntimeError/ValueError
             tmp.unlink(missing_ok=True)
+            if isinstance(exc, ExportError):
+                raise
             raise ExportError(f"could not write {path}: {exc}") from exc
         tmp.replace(path)
         written.append(path)

@@ -14,6 +14,7 @@ offset in ``FORCELAB:T0_S``.
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,11 +27,17 @@ import numpy as np
 from forcelab import __version__
 from forcelab.analysis import analyze_recording
 from forcelab.errors import AnalysisError, ExportError, InputError
-from forcelab.interop.anonymize import anonymize_athlete, scrub_text_fields
+from forcelab.interop.anonymize import (
+    KEPT_META_FIELDS,
+    KEPT_SESSION_FIELDS,
+    KEPT_TRIAL_FIELDS,
+    anonymize_athlete,
+    keep_fields,
+)
 from forcelab.interop.formats import load_recording
 from forcelab.interop.load import check_reader_options
 from forcelab.recording import Recording, Stream
-from forcelab.store import is_session_file, open_session, read_recording
+from forcelab.store import check_free_space, is_session_file, open_session, read_recording
 
 #: the channels a force plate stream needs to become a C3D force platform / OpenSim force
 #: (``cop_ap``, ``fap``, ``fml`` and ``tz`` are used when present, 0 otherwise)
@@ -287,22 +294,16 @@ def _plate_sizes(sf: Any) -> dict[str, list[float]]:
 
 
 def anonymize_source(source: ExportSource, key: bytes | None = None) -> None:
-    """Pseudonymise an opened source in place (athlete, session and trial records, file stem)."""
-    source.athlete = anonymize_athlete(source.athlete, key)
-    session = scrub_text_fields(source.session)
-    for k in ("athlete", "athlete_id", "athlete_name"):
-        session.pop(k, None)
-    source.session = session
-    for t in source.trials:
-        t.info = scrub_text_fields(t.info)
+    """Pseudonymise an opened source in place by allow-lists (see
+    :mod:`forcelab.interop.anonymize`): athlete, session, trial records and names, reader
+    metadata and the output file stem."""
+    source.athlete = anonymize_athlete(source.athlete, key, fallback=f"file:{source.path.stem}")
+    source.session = keep_fields(source.session, KEPT_SESSION_FIELDS)
+    for i, t in enumerate(source.trials, start=1):
+        t.name = f"trial{i}"
+        t.info = {**keep_fields(t.info, KEPT_TRIAL_FIELDS), "name": t.name}
         t.recording.source = ""
-        meta = dict(t.recording.meta or {})
-        for k in list(meta):
-            if k.lower() in ("subject", "subject_id", "subject_name", "athlete", "athlete_id",
-                             "name", "notes", "header", "source", "path", "file", "trials",
-                             "markers"):
-                meta.pop(k)
-        t.recording.meta = meta
+        t.recording.meta = keep_fields(t.recording.meta or {}, KEPT_META_FIELDS)
     date = source.date.replace("-", "")
     source.stem = source.athlete_id + (f"_{date}" if date else "")
     source.anonymized = True
@@ -340,22 +341,51 @@ def output_paths(
     return [directory / f"{n}{suffix}" for n in names]
 
 
-def claim_outputs(paths: list[Path], overwrite: bool = False) -> None:
-    """Check the outputs can be written: refuse to replace existing files unless asked.
+def claim_outputs(
+    paths: list[Path],
+    overwrite: bool = False,
+    *,
+    source: ExportSource | None = None,
+    out: str | Path | None = None,
+) -> None:
+    """Check the outputs can be written before anything is: never the input file itself (not
+    even with ``overwrite``), no existing file unless asked, and no folder made up.
+
+    The folder rule (the same for every command): forcelab creates no folder it was not
+    named. A folder given as ``out`` is created when missing, inside a folder that exists; the
+    folder of an output file must exist.
 
     Raises
     ------
     InputError
-        If a file exists and ``overwrite`` is False, or an output folder cannot be created.
+        If an output is the input, exists and ``overwrite`` is False, is a folder, or its
+        folder does not exist (and was not named as ``out``) or cannot be created.
     """
+    named = Path(out) if out is not None and not any(
+        str(out).lower().endswith(p.suffix.lower()) for p in paths) else None
+    src = source.path.resolve() if source is not None else None
     for p in paths:
-        if p.exists() and not overwrite:
-            raise InputError(f"{p} already exists; remove it, pick another -o, or use --force")
+        if src is not None and p.resolve() == src:
+            raise InputError(
+                f"{p} is the file being exported; forcelab never writes over its input "
+                "(not even with --force): pick another -o"
+            )
         if p.exists() and p.is_dir():
             raise InputError(f"{p} is a directory, not a file")
-    for parent in {p.parent for p in paths}:
+        if p.exists() and not overwrite:
+            raise InputError(f"{p} already exists; remove it, pick another -o, or use --force")
+    for parent in sorted({p.parent for p in paths}):
+        if parent.is_dir():
+            continue
+        if parent.exists():
+            raise InputError(f"{parent} is a file, not a folder")
+        if parent == named and parent.parent.exists() and not parent.parent.is_dir():
+            raise InputError(f"cannot create the output folder {parent}: {parent.parent} is a "
+                             "file")
+        if named is None or parent != named or not parent.parent.is_dir():
+            raise InputError(f"folder {parent} does not exist; create it or choose another -o")
         try:
-            parent.mkdir(parents=True, exist_ok=True)
+            parent.mkdir()
         except OSError as exc:
             raise InputError(f"cannot create the output folder {parent}: {exc.strerror}") from None
 
@@ -368,9 +398,14 @@ def write_atomic_text(path: Path, text: str) -> None:
     ExportError
         If the file cannot be written (full disk, no permission, ...).
     """
+    data = text.encode("utf-8")
+    check_free_space(path.parent, len(data), path.name)
     tmp = path.with_name(path.name + ".part")
     try:
-        tmp.write_text(text, encoding="utf-8", newline="")
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
         tmp.replace(path)
     except OSError as exc:
         try:

@@ -1,11 +1,13 @@
 """CSV export: one data file per trial and one per-stance metrics table per trial.
 
 Data file ``<name>.csv``: a header row ``time [s], <stream>.<channel> [unit], ...`` then one row
-per sample. When all streams share rate, start time and length there is one ``time [s]``
-column; otherwise each stream gets its own ``<stream>.time [s]`` column before its channels
-(rows then hold the n-th sample of every stream and shorter streams end with empty cells), so
-no sample is moved or interpolated. Missing values (gaps, COP of an unloaded plate) are empty
-cells. Numbers are written with 10 significant digits.
+per sample; an insole stream is labelled ``<stream>@insole`` so that readers (forcelab too)
+know the sensor and use the insole contact thresholds. When all streams share rate, start time
+and length there is one ``time [s]`` column; otherwise each stream gets its own
+``<stream>.time [s]`` column before its channels (rows then hold the n-th sample of every
+stream and shorter streams end with empty cells), so no sample is moved or interpolated.
+Missing values (gaps, COP of an unloaded plate) are empty cells. Numbers are written with 10
+significant digits. forcelab reads the file back without options.
 
 Metrics file ``<name>_stances.csv``: one row per stance with the athlete id, the trial and every
 metric of :class:`forcelab.analysis.AnalysisResult` stances.
@@ -20,6 +22,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -81,12 +84,13 @@ def data_table(trial: ExportTrial) -> tuple[list[str], np.ndarray]:
         header.append("time [s]")
         columns.append(streams[0].time_s())
     for s in streams:
+        label = s.name if s.sensor == "plate" else f"{s.name}@{s.sensor}"
         if not shared:
-            header.append(f"{s.name}.time [s]")
+            header.append(f"{label}.time [s]")
             columns.append(pad(s.time_s()))
         for ch, values in s.channels.items():
             unit = s.units.get(ch, "")
-            header.append(f"{s.name}.{ch} [{unit}]" if unit else f"{s.name}.{ch}")
+            header.append(f"{label}.{ch} [{unit}]" if unit else f"{label}.{ch}")
             columns.append(pad(values))
     return [neutralize(h) for h in header], np.column_stack(columns)
 
@@ -119,6 +123,8 @@ def write_data_csv(trial: ExportTrial, path: Path) -> None:
         with open(tmp, "w", encoding="utf-8", newline="") as fh:
             for piece in data_chunks(trial):
                 fh.write(piece)
+            fh.flush()
+            os.fsync(fh.fileno())
         tmp.replace(path)
     except OSError as exc:
         try:
@@ -186,7 +192,7 @@ def export_csv(
     """
     data_paths = output_paths(source, out, ".csv")
     stance_paths = [p.with_name(p.stem + "_stances.csv") for p in data_paths]
-    claim_outputs(data_paths + stance_paths, overwrite)
+    claim_outputs(data_paths + stance_paths, overwrite, source=source, out=out)
     tables = [stance_text(source.athlete_id, trial, trial.stances(analysis_options))
               for trial in source.trials]
     written: list[Path] = []

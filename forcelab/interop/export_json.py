@@ -102,7 +102,7 @@ def export_json(
         The file written.
     """
     (path,) = output_paths(source, out, ".json", per_trial=False)
-    claim_outputs([path], overwrite)
+    claim_outputs([path], overwrite, source=source, out=out)
     text = json.dumps(export_document(source, analysis_options), indent=1, allow_nan=False)
     write_atomic_text(path, text + "\n")
     return [path]

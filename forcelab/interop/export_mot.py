@@ -206,7 +206,7 @@ def export_mot(
     """
     mots = output_paths(source, out, ".mot")
     xmls = [p.with_suffix(".xml") for p in mots]
-    claim_outputs(mots + xmls, overwrite)
+    claim_outputs(mots + xmls, overwrite, source=source, out=out)
     # compute everything before writing anything, so a trial that cannot be exported leaves
     # no partial set of files behind
     texts = []

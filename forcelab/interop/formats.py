@@ -42,6 +42,8 @@ def detect_format(path: str | Path) -> str:
     p = Path(path)
     if p.is_dir():
         raise IsADirectoryError(21, "is a directory, not a recording", str(p))
+    if p.exists() and not p.is_file():
+        raise FileFormatError(f"{p} is not a regular file (a pipe or a device?); give a file")
     with open(p, "rb") as fh:
         head = fh.read(SNIFF_BYTES)
     if not head.strip():

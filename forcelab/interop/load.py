@@ -44,8 +44,12 @@ READER_OPTIONS = (
     "cop_ml_right",
     "body_mass_kg",
     "trial",
+    "allow_partial",
 )
 TIME_UNITS = ("s", "ms", "frame")
+#: Plausible sampling rates of a force recording given with --rate (Hz).
+MIN_READER_RATE_HZ = 1.0
+MAX_READER_RATE_HZ = 100_000.0
 COP_DIRECTIONS = ("positive", "negative")
 MAP_SIDES = ("left", "right")
 
@@ -60,6 +64,7 @@ OPTION_FLAGS = {
     "cop_ml_right": "--cop-ml-right",
     "body_mass_kg": "--body-mass",
     "trial": "--trial",
+    "allow_partial": "--allow-partial",
 }
 
 #: Bytes read to sniff a file's format (and to tell text from binary).
@@ -161,6 +166,11 @@ def check_reader_options(options: dict[str, Any], allowed: Iterable[str], what: 
     for key, value in given.items():
         if key == "rate_hz":
             out[key] = check_rate(value)
+            if not MIN_READER_RATE_HZ <= out[key] <= MAX_READER_RATE_HZ:
+                raise InputError(
+                    f"--rate must be between {MIN_READER_RATE_HZ:g} and {MAX_READER_RATE_HZ:g} "
+                    f"Hz (the sampling rate of the recording), got {value!r}"
+                )
         elif key == "body_mass_kg":
             out[key] = check_body_mass(value)
         elif key == "time_unit":
@@ -178,6 +188,8 @@ def check_reader_options(options: dict[str, Any], allowed: Iterable[str], what: 
             out[key] = direction
         elif key == "map":
             out[key] = parse_map(value)
+        elif key == "allow_partial":
+            out[key] = bool(value)
         else:
             text = str(value).strip()
             if not text:
@@ -654,6 +666,8 @@ def reader_notes(recording: Recording) -> list[str]:
             f"{', '.join(map(str, meta['negated']))}: force pointed down and was negated "
             "so that load is positive"
         )
+    if meta.get("partial"):
+        notes.append(f"the file is {meta['partial']}; only those were read")
     cop = meta.get("cop_ml")
     if isinstance(cop, dict) and str(cop.get("unit", "")).endswith(("(magnitude)", "(assumed)")):
         notes.append(f"centre of pressure {cop.get('column')!r} read as {cop['unit']}")

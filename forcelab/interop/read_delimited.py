@@ -51,7 +51,7 @@ from forcelab.recording import Recording, Stream
 ALLOWED_OPTIONS = tuple(k for k in READER_OPTIONS if k != "trial")
 
 _TIME_NAMES = re.compile(
-    r"^(time|t|times|time_s|time \(s\)|time\[s\]|time_ms|time \(ms\)|time\[ms\]|timestamp|"
+    r"^(time|t|times|time_s|time ?\(s\)|time ?\[s\]|time_ms|time ?\(ms\)|time ?\[ms\]|timestamp|"
     r"seconds|sec|frame|frames|frame_no|frame number|sample|samples)$",
     re.IGNORECASE,
 )
@@ -262,6 +262,10 @@ def read_delimited(path: str | Path, **options: Any) -> Recording:
         )
     table = read_table(path)
     names = table.names
+    if not set(opts) - {"body_mass_kg"}:
+        layout = _forcelab_layout(names)
+        if layout is not None:
+            return _read_forcelab_export(table, layout, path, opts)
     meta: dict[str, Any] = {"format": "delimited", "columns": list(names)}
 
     time_idx = _time_column(table, opts, path)
@@ -321,6 +325,64 @@ def read_delimited(path: str | Path, **options: Any) -> Recording:
         )
     if negated:
         meta["negated"] = negated
+    return Recording(streams=streams, body_mass_kg=opts.get("body_mass_kg"), source=str(path),
+                     meta=meta)
+
+
+_EXPORT_COLUMN = re.compile(
+    r"^(?P<stream>[^.\s\[@]+)(?:@(?P<sensor>plate|insole))?\.(?P<ch>[^\s\[]+)"
+    r"(?: \[(?P<unit>[^\]]*)\])?$"
+)
+_SHARED_TIME = "time [s]"
+
+
+def _forcelab_layout(names: list[str]) -> dict[str, dict[str, Any]] | None:
+    """The streams of a forcelab CSV export (``time [s]``, ``<stream>[@insole].<channel>
+    [unit]``; a ``<stream>.time [s]`` column per stream when the streams do not share one
+    time base), or None when the header is not one."""
+    streams: dict[str, dict[str, Any]] = {}
+    shared = None
+    for i, name in enumerate(names):
+        if name == _SHARED_TIME:
+            if shared is not None or i != 0:
+                return None
+            shared = i
+            continue
+        m = _EXPORT_COLUMN.match(name)
+        if m is None:
+            return None
+        s = streams.setdefault(m["stream"], {"time": shared, "channels": {},
+                                             "sensor": m["sensor"] or "plate"})
+        if m["ch"] == "time" and m["unit"] == "s":
+            s["time"] = i
+        else:
+            s["channels"][m["ch"]] = (i, m["unit"] or "")
+    if not streams or any(s["time"] is None or "fz" not in s["channels"]
+                          for s in streams.values()):
+        return None
+    return streams
+
+
+def _read_forcelab_export(table: Table, layout: dict[str, dict[str, Any]], path: Path,
+                          opts: dict) -> Recording:
+    """Read forcelab's own CSV export back: every stream with its channels, units, sensor
+    (``<stream>@insole``) and its own time base; a stream named ``left``/``right`` (or ending
+    ``_left``/``_right``) gets that side."""
+    streams = []
+    for name, spec in layout.items():
+        t = table.values[:, spec["time"]]
+        rows = np.isfinite(t)
+        grid = fit_time_grid(t[rows], where=f"{path}: column {table.names[spec['time']]!r}")
+        channels, units = {}, {}
+        for ch, (idx, unit) in spec["channels"].items():
+            table.require_numeric(idx, path)
+            channels[ch] = grid.apply(table.values[rows, idx])
+            units[ch] = unit
+        side = next((w for w in ("left", "right") if name == w or name.endswith(f"_{w}")),
+                    None)
+        streams.append(Stream(name=name, rate_hz=grid.rate_hz, channels=channels, side=side,
+                              t0_s=grid.t0_s, units=units, sensor=spec["sensor"]))
+    meta = {"format": "forcelab-csv", "time": {"method": "per stream"}}
     return Recording(streams=streams, body_mass_kg=opts.get("body_mass_kg"), source=str(path),
                      meta=meta)
 

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from forcelab.analysis import symmetry_text
+from forcelab.analysis.asymmetry import level_of
 from forcelab.analysis.metrics import G_M_S2
 from forcelab.analysis.result import loading_rate_method
 from forcelab.recording import Recording, finite_or_none
@@ -120,7 +121,7 @@ class AsymmetryRow:
     ci95_pct: tuple[float, float] | None
     higher: str | None
     text: str
-    level: str  # see LEVELS
+    level: str  # see forcelab.analysis.asymmetry.LEVELS
     band_si_pct: float | None = None
     band_source: str | None = None
     asymmetry: dict[str, Any] | None = None  # the analysis's own figures of this metric
@@ -146,26 +147,6 @@ class TrialReport:
     duration_s: float
     primary: AsymmetryRow | None = None
     warnings: list[str] = field(default_factory=list)
-
-
-#: Colour classes of an asymmetry row: "noise" (the CI cannot tell it from zero: never
-#: coloured), "ok" (detectable, within the metric's healthy band), "watch" (|SI| above the band
-#: but the CI reaches into it), "flag" (the whole CI beyond the band), "na" (not compared).
-LEVELS = ("na", "noise", "ok", "watch", "flag")
-
-
-def level_of(a: dict[str, Any]) -> str:
-    """Colour class of one metric's asymmetry (an ``asymmetry_of`` result), see :data:`LEVELS`."""
-    si, ci = finite_or_none(a.get("si_pct")), a.get("ci95_pct")
-    band = finite_or_none(a.get("band_si_pct"))
-    if si is None:
-        return "na"
-    if not a.get("detectable") or ci is None:
-        return "noise"
-    if band is None or a.get("verdict") != "above_band":
-        return "ok"
-    nearest = min(abs(float(ci[0])), abs(float(ci[1])))
-    return "flag" if nearest > band else "watch"
 
 
 def stance_curves(recording: Recording, stances: list[dict[str, Any]], body_mass_kg: float | None

@@ -18,6 +18,7 @@ from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
 from forcelab.analysis import symmetry_text
+from forcelab.analysis.asymmetry import LEVEL_WORDS
 from forcelab.errors import ExportError, InputError
 from forcelab.report.build import Report, SessionReport, build_report
 from forcelab.report.content import DISCLAIMER, TrialReport
@@ -31,13 +32,10 @@ from forcelab.report.figures import (
     trend_figure,
 )
 
-#: Row colours by level (forcelab.report.content.LEVELS): a difference the confidence interval
+#: Row colours by level (forcelab.analysis.asymmetry.LEVELS): a difference the confidence interval
 #: cannot tell from zero is never coloured.
 LEVEL_COLOURS = {"ok": "#d9f0d9", "watch": "#fff1c2", "flag": "#f8d0c8", "na": "#ffffff",
                  "noise": "#ffffff"}
-LEVEL_WORDS = {"ok": "within the healthy band", "watch": "may be above the healthy band",
-               "flag": "above the healthy band", "na": "n/a",
-               "noise": "not distinguishable from symmetric"}
 
 
 def _level_words(r: Any) -> str:

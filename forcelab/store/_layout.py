@@ -20,7 +20,10 @@ try:
 except ImportError:  # pragma: no cover - not on POSIX: no writer-alive detection
     fcntl = None
 
+import h5py
 import numpy as np
+
+from forcelab.errors import SessionFileError
 
 FORMAT_ID = "forcelab-session"
 SCHEMA_VERSION = 1
@@ -46,6 +49,11 @@ LINK_COUNTERS = (
     "reconnects",
 )
 
+#: Variable-length UTF-8 text: whatever the user typed (names, notes, tags, labels, JSON) is
+#: stored whole, never cut to a field width. Files of forcelab 0.x before this used fixed-width
+#: fields (``S64``...); the reader decodes both.
+VTEXT = h5py.string_dtype("utf-8")
+
 SESSION_STATE_DTYPE = np.dtype(
     [
         ("closed", "u1"),
@@ -58,33 +66,33 @@ SESSION_STATE_DTYPE = np.dtype(
 ATHLETE_DTYPE = np.dtype(
     [
         ("t_s", "f8"),
-        ("id", "S64"),
-        ("name", "S128"),
+        ("id", VTEXT),
+        ("name", VTEXT),
         ("body_mass_kg", "f8"),
-        ("body_mass_method", "S256"),
-        ("extra_json", "S1024"),
+        ("body_mass_method", VTEXT),
+        ("extra_json", VTEXT),
     ]
 )
 TRIAL_DTYPE = np.dtype(
     [
-        ("name", "S128"),
-        ("tags_json", "S256"),
+        ("name", VTEXT),
+        ("tags_json", VTEXT),
         ("start_s", "f8"),
         ("stop_s", "f8"),
         ("speed_m_s", "f8"),
-        ("shoe", "S128"),
-        ("notes", "S1024"),
+        ("shoe", VTEXT),
+        ("notes", VTEXT),
     ]
 )
-MARKER_DTYPE = np.dtype([("t_s", "f8"), ("label", "S256")])
+MARKER_DTYPE = np.dtype([("t_s", "f8"), ("label", VTEXT)])
 EVENT_DTYPE = np.dtype(
     [
         ("t_s", "f8"),
-        ("stream", "S64"),
-        ("kind", "S32"),
+        ("stream", VTEXT),
+        ("kind", VTEXT),
         ("seq", "i8"),
         ("arg", "i8"),
-        ("message", "S256"),
+        ("message", VTEXT),
     ]
 )
 BLOCK_DTYPE = np.dtype(
@@ -99,7 +107,7 @@ BLOCK_DTYPE = np.dtype(
 )
 GAP_DTYPE = np.dtype([("row", "i8"), ("seq_start", "i8"), ("n_missing", "i8"), ("t_s", "f8")])
 LINK_STATS_DTYPE = np.dtype(
-    [("t_s", "f8")] + [(name, "i8") for name in LINK_COUNTERS] + [("json", "S512")]
+    [("t_s", "f8")] + [(name, "i8") for name in LINK_COUNTERS] + [("json", VTEXT)]
 )
 
 #: Root-level tables: path -> (dtype, rows per chunk).
@@ -117,13 +125,39 @@ STREAM_TABLES = {
 }
 
 
-def fixed(text: Any, dtype: np.dtype, field: str) -> bytes:
-    """UTF-8 bytes of ``text`` cut to the width of a fixed string field (whole characters)."""
+def fixed(text: Any, dtype: np.dtype, field: str) -> bytes | str:
+    """The value to store in a string field: the whole text for a variable-length field
+    (:data:`VTEXT`), UTF-8 bytes cut to the width (whole characters) for a fixed one."""
+    value = "" if text is None else str(text)
+    if dtype[field].kind == "O":
+        return value
     width = dtype[field].itemsize
-    raw = ("" if text is None else str(text)).encode("utf-8")
+    raw = value.encode("utf-8")
     if len(raw) <= width:
         return raw
     return raw[:width].decode("utf-8", "ignore").encode("utf-8")
+
+
+def parse_json(raw: Any, what: str, path: Any = "") -> Any:
+    """Parse a stored JSON field; "" gives None.
+
+    Raises
+    ------
+    forcelab.errors.SessionFileError
+        When the text is not valid JSON (a damaged file, or a fixed-width field of an older
+        forcelab that cut it): one line naming the field, never a silent empty value.
+    """
+    value = text(raw)
+    if not value:
+        return None
+    try:
+        return json.loads(value)
+    except ValueError as exc:
+        where = f" of {path}" if path else ""
+        raise SessionFileError(
+            f"{what}{where} is not valid JSON ({exc.msg} at character {exc.pos} of "
+            f"{len(value)}): the file is damaged or was cut by an older forcelab"
+        ) from None
 
 
 def text(value: Any) -> str:

@@ -137,14 +137,16 @@ def create_growing(group: h5py.Group, name: str, shape_rest: tuple, dtype: Any,
     return ds
 
 
-def _parts(h5: h5py.File, path: str, committed: dict[str, int]) -> list[tuple[h5py.Dataset, int]]:
+def parts(h5: h5py.File, path: str, committed: dict[str, int]) -> list[tuple[h5py.Dataset, int]]:
+    """The dataset ``path`` and its tail (when it has committed rows), each with its committed
+    rows."""
     ds = h5[path]
-    parts = [(ds, min(int(ds.shape[0]), committed.get(path, int(ds.shape[0]))))]
+    out = [(ds, min(int(ds.shape[0]), committed.get(path, int(ds.shape[0]))))]
     tp = tail_path(path)
     n = committed.get(tp, 0)
     if n and tp in h5:
-        parts.append((h5[tp], min(n, int(h5[tp].shape[0]))))
-    return parts
+        out.append((h5[tp], min(n, int(h5[tp].shape[0]))))
+    return out
 
 
 def read_rows(h5: h5py.File, path: str, committed: dict[str, int],
@@ -152,10 +154,10 @@ def read_rows(h5: h5py.File, path: str, committed: dict[str, int],
     """Committed rows ``[start, stop)`` of growing dataset ``path`` followed by its tail."""
     pieces = []
     offset = 0
-    parts = _parts(h5, path, committed)
-    total = sum(n for _, n in parts)
+    pieces_of = parts(h5, path, committed)
+    total = sum(n for _, n in pieces_of)
     stop = total if stop is None else min(stop, total)
-    for ds, n in parts:
+    for ds, n in pieces_of:
         a, b = max(start - offset, 0), min(stop - offset, n)
         if b > a or not pieces:
             pieces.append(ds[a:max(a, b)])
@@ -165,7 +167,7 @@ def read_rows(h5: h5py.File, path: str, committed: dict[str, int],
 
 def n_rows(h5: h5py.File, path: str, committed: dict[str, int]) -> int:
     """Committed rows of growing dataset ``path`` including its tail."""
-    return sum(n for _, n in _parts(h5, path, committed))
+    return sum(n for _, n in parts(h5, path, committed))
 
 
 #: Flush modes: complete chunks and the tails (timed flushes), complete chunks only (a burst of

@@ -4,7 +4,6 @@ table rows, the reserve file that lets a full disk still close the file, error t
 from __future__ import annotations
 
 import errno
-import json
 import os
 import uuid as uuid_mod
 from collections.abc import Callable, Mapping
@@ -77,14 +76,6 @@ class _StreamBuffer:
         if s.link_rows:
             put(g + "link_stats", np.array(s.link_rows, dtype=L.LINK_STATS_DTYPE))
             s.link_rows.clear()
-
-
-def json_loads(text: str) -> Any:
-    """Parse JSON, or None for an empty / broken string."""
-    try:
-        return json.loads(text) if text else None
-    except ValueError:
-        return None
 
 
 def _init_file(h5: h5py.File, t0: float, operator: str, notes: str) -> None:
@@ -250,6 +241,8 @@ def _create_file(
         ) from None
     except OSError as exc:
         _release(reserve)
+        if path.exists() and "exist" not in str(exc).lower():
+            path.unlink(missing_ok=True)  # our own half-created file: never block a retry
         if path.exists() and "exist" in str(exc).lower():
             raise SessionFileError(
                 f"{path} already exists; forcelab never overwrites a session file: "

@@ -14,6 +14,7 @@ import numpy as np
 from forcelab.errors import SessionFileError
 from forcelab.recording import Recording
 from forcelab.store._layout import to_json
+from forcelab.store.files import check_free_space, publish_new
 from forcelab.store.reader import open_session
 from forcelab.store.writer import SessionWriter
 
@@ -59,6 +60,18 @@ def write_recording(
         If the file exists or cannot be written, or the written file does not read back.
     """
     path = Path(path)
+    if os.path.lexists(path):
+        raise SessionFileError(
+            f"{path} already exists; forcelab never overwrites a session file: choose another "
+            "file name"
+        )
+    if not path.parent.is_dir():
+        raise SessionFileError(f"cannot create {path}: folder {path.parent} does not exist")
+    # every sample as float64 plus its int64 sequence number: the file (compressed) is smaller
+    check_free_space(path.parent, sum(s.n_samples * (len(s.channels) + 1) * 8
+                                      for s in recording.streams), f"importing into {path.name}")
+    final, path = path, path.with_name(f".{path.name}.importing")
+    path.unlink(missing_ok=True)
     a = dict(athlete or {})
     if a.get("body_mass_kg") is None and recording.body_mass_kg is not None:
         a["body_mass_kg"] = recording.body_mass_kg
@@ -105,19 +118,24 @@ def write_recording(
                 )
         writer.stop_trial(t_s=max(ends))
         writer.close()
+        with open_session(path) as sf:
+            for s in recording.streams:
+                stored = sf.stream_summary(s.name)["n_samples"]
+                if stored != s.n_samples:
+                    raise SessionFileError(
+                        f"{final}: stream {s.name!r} reads back {stored} samples, expected "
+                        f"{s.n_samples}; nothing was written"
+                    )
+        publish_new(path, final)
     except BaseException:
         if not writer.closed:
-            writer.close()
+            try:
+                writer.close()
+            except SessionFileError:
+                pass  # the first error is the one the user gets
+        path.unlink(missing_ok=True)
         raise
-    with open_session(path) as sf:
-        for s in recording.streams:
-            stored = sf.stream_summary(s.name)["n_samples"]
-            if stored != s.n_samples:
-                raise SessionFileError(
-                    f"{path}: stream {s.name!r} reads back {stored} samples, expected "
-                    f"{s.n_samples}; the file is incomplete"
-                )
-    return path
+    return final
 
 
 def _jsonable_meta(meta: Mapping[str, Any]) -> Any:

@@ -7,7 +7,6 @@ base (gaps become NaN samples so time stays uniform).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -78,6 +77,8 @@ class StreamData:
 def is_session_file(path: str | os.PathLike) -> bool:
     """True when ``path`` is a forcelab session file (any schema version); never raises."""
     try:
+        if not Path(path).is_file():
+            return False  # a folder, a FIFO or a device: never opened (a FIFO would block)
         with open(path, "rb") as f:
             if f.read(8) != _HDF5_SIGNATURE:
                 return False
@@ -99,6 +100,8 @@ def _open_h5(path: Path) -> tuple[h5py.File, bool]:
         raise FileNotFoundError(2, "No such file", str(path))
     if path.is_dir():
         raise SessionFileError(f"{path} is a folder, not a session file")
+    if not path.is_file():
+        raise SessionFileError(f"{path} is not a regular file (a pipe or a device?)")
     with open(path, "rb") as f:
         head = f.read(8)
     if head != _HDF5_SIGNATURE:
@@ -271,9 +274,9 @@ class SessionFile:
         rows = self._table("athlete")
         if len(rows) == 0:
             return {"id": "", "name": "", "body_mass_kg": None, "body_mass_method": ""}
-        out = _athlete_dict(rows[-1])
+        out = _athlete_dict(rows[-1], self.path)
         if len(rows) > 1:
-            out["history"] = [_athlete_dict(r) for r in rows[:-1]]
+            out["history"] = [_athlete_dict(r, self.path) for r in rows[:-1]]
         return out
 
     @property
@@ -307,10 +310,8 @@ class SessionFile:
         ``rate_hz``, ``channels`` [[name, unit]...], ``kind``, ``channel_roles`` (one per
         channel, ``""`` for none), ``calibration``, ``layout``, ``extra``)."""
         g = self._group(name)
-        try:
-            d = json.loads(L.text(g.attrs["device_info_json"]))
-        except (KeyError, ValueError):
-            d = {}
+        d = L.parse_json(g.attrs.get("device_info_json", ""),
+                         f"the device description of stream {name!r}", self.path) or {}
         d.setdefault("protocol", L.text(g.attrs.get("protocol", "")))
         d["rate_hz"] = float(g.attrs["rate_hz"])
         d["side"] = L.text(g.attrs.get("side", "")) or None
@@ -336,10 +337,8 @@ class SessionFile:
         for r in self._table("trials"):
             start = float(r["start_s"])
             stop = finite_or_none(r["stop_s"])
-            try:
-                tags = json.loads(L.text(r["tags_json"]) or "[]")
-            except ValueError:
-                tags = []
+            tags = L.parse_json(r["tags_json"], f"the tags of trial {L.text(r['name'])!r}",
+                                self.path) or []
             out.append(
                 {
                     "name": L.text(r["name"]),
@@ -384,10 +383,7 @@ class SessionFile:
         if rows is None or len(rows) == 0:
             return {k: 0 for k in L.LINK_COUNTERS}
         last = rows[-1]
-        try:
-            d = json.loads(L.text(last["json"]))
-        except ValueError:
-            d = {}
+        d = L.parse_json(last["json"], f"the link counters of stream {name!r}", self.path) or {}
         d.update({k: int(last[k]) for k in L.LINK_COUNTERS})
         return d
 
@@ -709,11 +705,8 @@ def _writer_running(path: Path, last_flush_unix_s: float) -> bool:
     return alive
 
 
-def _athlete_dict(row: np.void) -> dict[str, Any]:
-    try:
-        extra = json.loads(L.text(row["extra_json"]) or "{}")
-    except ValueError:
-        extra = {}
+def _athlete_dict(row: np.void, path: Path) -> dict[str, Any]:
+    extra = L.parse_json(row["extra_json"], "the athlete's extra fields", path) or {}
     d = dict(extra) if isinstance(extra, dict) else {}
     d.update(
         id=L.text(row["id"]),
@@ -733,14 +726,9 @@ def _read_analyses(h5: h5py.File) -> list[dict[str, Any]]:
     groups = h5["analysis"]
     for name in sorted(groups):
         g = groups[name]
-        try:
-            result = json.loads(L.text(g["result_json"][()]))
-        except (KeyError, ValueError):
-            result = None
-        try:
-            params = json.loads(L.text(g.attrs.get("parameters_json", "{}")))
-        except ValueError:
-            params = {}
+        what = f"stored analysis {name!r}"
+        result = L.parse_json(g["result_json"][()], what) if "result_json" in g else None
+        params = L.parse_json(g.attrs.get("parameters_json", ""), f"parameters of {what}") or {}
         out.append(
             {
                 "name": name,

@@ -25,13 +25,9 @@ Every flush writes the data first and then, in a second step, the number of vali
 dataset (``/committed_rows``), so a flush cut short by a crash or a full disk never exposes rows
 that were not completely written.
 
-Full disk. Before each flush the free space of the file system is checked; below
-``min_free_bytes`` the writer writes what it holds, closes the file cleanly (close reason
-``disk_full``) and raises SessionFileError. If the operating system still reports a write error
-(another program filled the disk, a quota, an I/O error), the writer releases a small reserve
-file it keeps next to the session (``FILE.reserve``, removed at close) so HDF5 can finish and close
-the file, marks it closed with reason ``disk_full``/``write_error`` and raises SessionFileError.
-After an error every further call raises the same error; ``close()`` then does nothing.
+Full disk (``min_free_bytes``; the reserve file ``FILE.reserve``, removed at close): see
+``forcelab.store._disk``. After an error every further call raises the same SessionFileError;
+``close()`` then does nothing.
 
 Thread safety: every public method takes one lock; the recorder calls ``append`` from its writer
 thread while the controller adds trials, markers and events from another.
@@ -63,7 +59,6 @@ from forcelab.store._writing import (
     _Reserve,
     _StreamBuffer,
     _trial_row,
-    json_loads,
 )
 from forcelab.store.trajectories import GROUP as TRAJECTORY_GROUP
 from forcelab.store.trajectories import write_trajectories
@@ -400,7 +395,7 @@ class SessionWriter(_DiskGuard):
                 s.n_missing += missing
             elif seq0 < s.next_seq:
                 self._events.append(
-                    (t_s, L.fixed(name, L.EVENT_DTYPE, "stream"), b"seq_reset", seq0,
+                    (t_s, L.fixed(name, L.EVENT_DTYPE, "stream"), "seq_reset", seq0,
                      s.next_seq, L.fixed(
                          f"sequence numbers restarted at {seq0} (expected {s.next_seq})",
                          L.EVENT_DTYPE, "message"))
@@ -576,7 +571,7 @@ class SessionWriter(_DiskGuard):
     def athlete(self) -> dict[str, Any]:
         """The current athlete fields."""
         row = self._athlete_rows[-1]
-        d = json_loads(L.text(row[5])) or {}
+        d = L.parse_json(row[5], "the athlete's extra fields", self.path) or {}
         d.update(
             id=L.text(row[1]), name=L.text(row[2]), body_mass_kg=finite_or_none(row[3]),
             body_mass_method=L.text(row[4]),

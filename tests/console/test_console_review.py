@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from forcelab.console.exports import available_exports, export_command
-from forcelab.console.review import decimate_minmax
 from forcelab.console.settings import ConsoleSettings
 from forcelab.console.window import ConsoleWindow
 from forcelab.errors import ExportError
@@ -50,7 +49,7 @@ def test_review_a_real_walking_session_and_export_it(qtbot, window, walking_sess
     result = review.analysis["result"]
     sides = {s["side"] for s in result["stances"] if s["valid"]}
     assert sides == {"left", "right"}
-    # plotted curves are the real force (decimated with peaks kept)
+    # plotted curves are the real force, every sample
     for _name, (_t, fz, _side) in review.analysis["curves"].items():
         assert 700 < np.nanmax(fz) < 900  # ~1.1 BW of a 72.6 kg walker
     assert set(review.export_buttons) == set(available_exports())
@@ -85,15 +84,50 @@ def test_export_command_lines():
         export_command("xls", "s.h5", None, "x")
 
 
-def test_minmax_decimation_keeps_every_peak():
-    rng = np.random.default_rng(1)
-    t = np.arange(100_003) / 1000.0
-    y = rng.normal(size=t.size)
-    y[[17, 5000, 77_777]] = [50.0, -40.0, 60.0]
-    y[200:260] = np.nan
-    td, yd = decimate_minmax(t, y, 2000)
-    assert yd.size <= 2000
-    assert {50.0, -40.0, 60.0} <= set(yd.tolist())
-    assert np.all(np.diff(td) >= 0)
-    same_t, same_y = decimate_minmax(t[:100], y[:100], 2000)
-    assert np.array_equal(same_y, y[:100], equal_nan=True)
+def test_review_draws_a_long_trial_to_its_end_with_gaps_as_breaks(qtbot, window, tmp_path,
+                                                                  running_session):
+    """A 48 s trial at 1 kHz: every sample is plotted (the screen is reduced by pyqtgraph's own
+    peak downsampling), the end is there, the gap is a break, the zoom follows the overview."""
+    path = running_session(tmp_path / "long.h5", 48.0, trial="48 s")
+    window.open_review(str(path))
+    qtbot.waitUntil(lambda: window.review.analysis is not None or window.error_banner.isVisible(),
+                    timeout=60_000)
+    assert not window.error_banner.isVisible(), window.last_error
+    review = window.review
+    curves = review.plot.getPlotItem().listDataItems()
+    assert len(curves) == 2
+    for curve in curves:
+        x, y = curve.getOriginalDataset()
+        assert x[-1] == pytest.approx(47.999, abs=1e-6)
+        assert x.size == 48_000
+        assert np.isnan(y[(x >= 20.0) & (x < 20.5)]).all()  # the gap stays a break
+        assert curve.opts["connect"] == "finite"
+        assert curve.opts["autoDownsample"] and curve.opts["downsampleMethod"] == "peak"
+    over = review.overview_plot.getPlotItem()
+    assert over.viewRange()[0][1] >= 47.9  # the overview shows the whole trial
+    review.zoom_region.setRegion((30.0, 34.0))
+    lo, hi = review.zoom_range()
+    assert lo == pytest.approx(30.0, abs=0.05) and hi == pytest.approx(34.0, abs=0.05)
+    # the per-stride table: one row per stance, clicking a row zooms to that stance
+    table = review.stance_table
+    stances = review.analysis["result"]["stances"]
+    assert table.rowCount() == len(stances) > 100
+    row = 40
+    table.setCurrentCell(row, 0)
+    lo, hi = review.zoom_range()
+    st = stances[row]
+    assert lo < st["start_s"] < st["end_s"] < hi and hi - lo < 1.0
+    assert table.item(row, 1).text() in ("L", "R")
+    assert table.item(row, 2).text() == st["stream"]
+    assert "BW" in table.horizontalHeaderItem(6).text()
+    assert table.item(row, 6).toolTip().startswith("Mid-stance")
+    # mean curves with SD bands per side
+    mean = review.analysis["stance_curves"]
+    assert set(mean) == {"left", "right"}
+    for avg, sd in mean.values():
+        assert avg.shape == (101,) and np.nanmax(avg) == pytest.approx(1600 / (70 * 9.80665),
+                                                                        rel=0.1)
+        assert np.all(sd >= 0)
+    bands = [i for i in review.mean_plot.getPlotItem().items
+             if type(i).__name__ == "FillBetweenItem"]
+    assert len(bands) == 2

@@ -86,11 +86,42 @@ def test_weighing_a_still_athlete_fills_in_and_saves_the_body_mass(qtbot, window
     assert window.mass_spin.value() == pytest.approx(72.4, abs=0.2)
     assert "72.4 kg" in window.stillness.text()
     assert not window.error_banner.isVisible()
-    # the measured mass is kept for the athlete, between runs too
+    # weighing never overwrites the athlete's stored mass by itself: the operator saves it
     from forcelab.console.athletes import AthleteStore
 
-    stored = AthleteStore(window.settings.folder / "athletes.json").load()
-    assert [(a.name, round(a.body_mass_kg, 1)) for a in stored] == [("Still Stan", 72.4)]
+    def stored():
+        return [(a.name, round(a.body_mass_kg, 1))
+                for a in AthleteStore(window.settings.folder / "athletes.json").load()]
+
+    assert stored() == [("Still Stan", 65.0)]
+    assert window.save_mass_button.isVisible()
+    assert window.save_mass_button.text() == "Save 72.4 kg to Still Stan"
+    # the session file says the mass was weighed, not entered
+    athlete = window._athlete_for_file()
+    assert athlete["body_mass_kg"] == pytest.approx(72.4, abs=0.2)
+    assert athlete["body_mass_method"].startswith("weighed on")
+    # a trial: the session file records the weighed mass and how it was measured
+    window.output_edit.setText(str(window.settings.folder / "sessions"))
+    qtbot.keyClick(window, Qt.Key_F5)
+    qtbot.waitUntil(lambda: window.session_path is not None and not window.jobs.busy,
+                    timeout=15_000)
+    qtbot.wait(300)
+    window.last_summary = ""
+    qtbot.keyClick(window, Qt.Key_F5)
+    qtbot.waitUntil(lambda: bool(window.last_summary), timeout=60_000)
+    from forcelab.store import open_session
+
+    with open_session(window.session_path) as session:
+        recorded = session.athlete
+    assert recorded["name"] == "Still Stan"
+    assert recorded["body_mass_kg"] == pytest.approx(72.4, abs=0.2)
+    assert recorded["body_mass_method"].startswith("weighed on")
+    qtbot.mouseClick(window.save_mass_button, Qt.LeftButton)
+    assert stored() == [("Still Stan", 72.4)]
+    assert not window.save_mass_button.isVisible()
+    # a mass typed over the weighed one is recorded as entered
+    window.mass_spin.setValue(70.0)
+    assert "body_mass_method" not in window._athlete_for_file()
 
 
 def test_a_swaying_athlete_is_not_weighed_and_nothing_changes(qtbot, window):

@@ -109,20 +109,20 @@ def test_stream_continuity_forces_and_stances_match_the_simulator(diy):
     setup = diy(calibrated=1, start=0.3, speed=3.0, noise=10)
     board = setup.board
     dev = _open(setup)
-    blocks, t0, t1 = collect(dev, 2.5)
+    blocks, _, _ = collect(dev, 2.5)
     dev.close()
     seq, values = per_sample(blocks)
     assert np.array_equal(seq, np.arange(seq[0], seq[0] + len(seq)))
     assert all(b.gap_before == 0 for b in blocks) and dev.stats.bad_lines == 0
-    # rate x duration: on the board's millis() (1 ms steps), roughly on the host clock (a
-    # loaded machine delays the simulator thread, which then stops a little early)
+    # rate x duration on the board's millis() (1 ms steps)
     span_dev = blocks[-1].t_device_s + (blocks[-1].n - 1) / 80.0 - blocks[0].t_device_s
     assert len(seq) == pytest.approx(span_dev * 80.0 + 1, abs=1.01)
-    assert len(seq) == pytest.approx(80 * (t1 - t0), rel=0.15)
-    # find where the received lines start in the simulator's truth
+    # find where the received lines start in the simulator's truth: from there on every line
+    # the board sent arrived, the last one included (stop() drains the link)
     sent = board.sent
     counts = _counts(dev, values)
     first_k = int(np.flatnonzero(np.all(np.abs(sent["cells"] - counts[0]) < 1e-3, axis=1))[0])
+    assert len(seq) == len(sent) - first_k > 150
     rows = _sent_rows(setup, seq, first_k)
     assert np.allclose(counts, rows["cells"], atol=1e-3)  # exactly the printed counts
     # forces equal the model's within HX711 noise and count quantisation
@@ -222,8 +222,12 @@ def test_unplug_raises_within_a_second_loses_nothing_and_replug_resumes(diy):
     assert np.array_equal(seq, np.arange(seq[0], seq[0] + len(seq)))
     sent_before = board.sent[board.sent["t_model_s"] < unplug.t_s]
     counts = np.round(_counts(dev, values))
-    assert np.array_equal(counts[-1], sent_before["cells"][-1]) or \
-        np.array_equal(counts[-1], sent_before["cells"][-2])  # at most one line in flight
+    # the last line returned is one of the last sent: at most the lines the cable lost (sent,
+    # not yet read by the driver; no line is shorter than "0,0,0,0,0\r\n") plus one begun
+    last = np.flatnonzero(np.all(sent_before["cells"] == counts[-1], axis=1))
+    assert len(last)
+    lost = len(sent_before) - 1 - int(last[-1])
+    assert lost <= unplug.detail["bytes_in_flight"] // len("0,0,0,0,0\r\n") + 1
     after = read_after_reconnect(dev, 5.0)
     assert after and dev.connected and dev.stats.reconnects == 1 and board.boots == 2
     t_last = before[-1].t_host_s + (before[-1].n - 1) / 80.0
@@ -299,8 +303,7 @@ def test_frequent_polls_hold_young_lines_and_stop_returns_them_all(diy):
             time.sleep(0.005)
         assert held == []  # nothing handed out while the lines are young
         dev.stop()
-        blocks = dev.read(0.2)
-        blocks += dev.read(0.2)  # the newest line is released once nothing follows it
+        blocks = dev.read(0.2)  # stopped: every line at once, the newest included
         seq, _ = per_sample(blocks)
         assert len(seq) > 20
         assert np.array_equal(seq, np.arange(seq[0], seq[0] + len(seq)))

@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 import pytest
-from driver_helpers import wait_until
+from driver_helpers import match_stances, read_samples, wait_until
 from forcelab.drivers.errors import ConnectionLost, DeviceError, DeviceNotFound, ProtocolError
 from forcelab.drivers.fpb1 import FPB1Device
 from forcelab.drivers.protocols import fpb1
@@ -49,7 +49,6 @@ def test_continuous_stream_forces_equal_what_the_simulator_generated(open_sim, c
     blocks = []
     while time.monotonic() - t0 < 1.5:
         blocks += dev.read(0.02)
-    elapsed = time.monotonic() - t0
     dev.stop()
     blocks += dev.read(0.05)
     seq, x = concat(blocks)
@@ -58,8 +57,8 @@ def test_continuous_stream_forces_equal_what_the_simulator_generated(open_sim, c
     np.testing.assert_array_equal(seq, np.arange(n))
     assert all(b.gap_before == 0 for b in blocks)
     assert dev.stats.dropped_samples == 0 and dev.stats.crc_errors == 0
-    # sample count ~ rate x duration
-    assert abs(n - 1000 * elapsed) < 0.05 * 1000 * elapsed + 60
+    # every sample the plate took between START and STOP arrived (1.5 s of them or so)
+    assert n == sim.k > 1000
     # forces equal to the simulator's within quantisation (1 count ~ 0.002 N)
     expected = sim.expected_loads(np.arange(n))
     np.testing.assert_allclose(x[:, :6], expected, atol=0.01)
@@ -67,10 +66,11 @@ def test_continuous_stream_forces_equal_what_the_simulator_generated(open_sim, c
     unloaded = x[:, 2] < dev.cop_threshold_n
     assert unloaded.any() and np.isnan(x[unloaded, 6:]).all()
     assert np.isfinite(x[~unloaded, 6:]).all()
-    # host time base: blocks in order and within a fraction of a second of the wall clock
+    # host time base: blocks in order, each at the host time its first sample was taken
     th = np.array([b.t_host_s for b in blocks])
     assert np.all(np.diff(th) > 0)
-    assert abs(th[-1] + blocks[-1].n / 1000 - time.time()) < 0.5
+    true_host = dev.sim_setup.t0_host_s + sim.sample_model_times(np.array([b.seq for b in blocks]))
+    assert np.all(np.abs(th - true_host) < 0.02)  # within 20 ms (RTT on a loaded host)
 
 
 @pytest.mark.parametrize("gait, seconds, min_stances", [
@@ -90,13 +90,16 @@ def test_stances_on_received_data_match_the_true_stances(
         st = detect_stances(x[:, 2], dev.info.rate_hz)
         found = [(int(a), int(b)) for a, b, v in zip(st.start, st.end, st.valid, strict=True)
                  if v]
-        truth = [t for t in sim.truth_stances(0, len(seq))
-                 if t["start"] > 5 and t["end"] < len(seq) - 5]
+        every = sim.truth_stances(0, len(seq))
+        lo, hi = 5, len(seq) - 5  # stances cut by the start or the end of streaming aside
+        truth = [t for t in every if t["start"] > lo and t["end"] < hi]
         assert len(truth) >= min_stances
         assert all(t["side"] == dev.side for t in truth)
-        assert len(found) == len(truth)
-        for (a, b), t in zip(found, truth, strict=True):
-            assert abs(a - t["start"]) <= 15 and abs(b - t["end"]) <= 15  # within 15 ms
+        # each true stance found and each found stance true, edges within 15 ms
+        assert match_stances(found, [(t["start"], t["end"]) for t in every], lo, hi, 15) == \
+            len(truth)
+        for t in truth:
+            a, b = min(found, key=lambda f: abs(f[0] - t["start"]))
             assert x[a:b, 2].max() == pytest.approx(t["peak_n"], rel=0.01)
     # the left belt loads more (asymmetry -0.08): per-plate mean peaks say so
     peaks = {d.side: np.mean([t["midstance_peak_n"] for t in _sim(d).truth_stances()])
@@ -169,12 +172,17 @@ def test_unplug_raises_within_a_second_and_keeps_what_was_received(open_sim, con
         while time.monotonic() < deadline:
             blocks += dev.read(0.05)
     t_raised = time.monotonic()
-    t_unplug = sim._t0_mono + sim.faults.records("unplug")[0].t_s
-    assert 0 <= t_raised - t_unplug < 1.0
+    unplug = sim.faults.records("unplug")[0]
+    assert 0 <= t_raised - (sim._t0_mono + unplug.t_s) < 1.0
     seq, x = concat(blocks)
     np.testing.assert_array_equal(seq, np.arange(len(seq)))
-    assert len(seq) >= 800  # ~1 s at 1 kHz arrived before the unplug
-    assert len(seq) <= sim.k
+    # every sample taken before the unplug arrived, but for the frames the cable lost (sent,
+    # not yet read by the driver) and one the driver had only begun to read
+    taken = int(np.sum(sim.sample_model_times(np.arange(sim.k)) < unplug.t_s))
+    frame_bytes = 8 + fpb1.DATA_HEADER.size + 24 * dev.spf
+    lost_frames = unplug.detail["bytes_in_flight"] // frame_bytes + 1
+    assert taken >= 800  # the plate streamed ~1 s at 1 kHz before the unplug
+    assert taken - dev.spf * lost_frames <= len(seq) <= sim.k
     np.testing.assert_allclose(x[:, :6], sim.expected_loads(seq), atol=0.01)
     assert any(e.kind == "unplug" for e in dev.pop_events())
     with pytest.raises(ConnectionLost):
@@ -482,13 +490,56 @@ def test_a_frame_with_a_wild_sequence_number_and_a_valid_crc_loses_only_itself(
     sim = _sim(dev)
     (blocks,) = stream_for([dev], 1.5)
     seq, x = concat(blocks)
-    wild = sorted(r.seq for r in sim.faults.records("wildseq") if r.seq <= seq[-1])
+    wild = sorted(r.seq for r in sim.faults.records("wildseq"))  # stop() drained the link
     assert wild, "no frame was damaged: the test would prove nothing"
     assert dev.stats.corrupt_frames == len(wild)
     # exactly the damaged frames' samples are missing, as explicit gaps; nothing else
     missing = sorted(set(range(int(seq[0]), int(seq[-1]) + 1)) - set(seq.tolist()))
-    assert missing == sorted(s + i for s in wild for i in range(dev.spf))
+    assert missing == sorted(s + i for s in wild if s < seq[-1] for i in range(dev.spf))
     assert sum(b.gap_before for b in blocks) == dev.stats.dropped_samples == len(missing)
     assert dev.duplicates == 0
     assert not [e for e in dev.pop_events() if e.kind == "clock_jump"]
     np.testing.assert_allclose(x[:, :6], sim.expected_loads(seq), atol=0.01)
+
+
+class _FirstFrameWild(FPB1Simulator):
+    """Sends the first DATA frame of each run with its sequence number 100,000 too high and
+    a valid CRC (the frame a driver must align its counter with)."""
+
+    wild_sent = 0
+
+    def streaming_started(self) -> None:
+        self._first_pending = True
+        super().streaming_started()
+
+    def send(self, data: bytes, **kw) -> bool:
+        if data[2] == fpb1.DATA and getattr(self, "_first_pending", False):
+            self._first_pending = False
+            self.wild_sent += 1
+            payload = bytearray(data[6:-2])
+            payload[0:4] = struct.pack("<I", (struct.unpack_from("<I", payload)[0] + 100_000))
+            data = fpb1.encode_frame(fpb1.DATA, bytes(payload))
+        return super().send(data, **kw)
+
+
+def test_a_wild_first_frame_after_start_costs_at_most_two_frames_not_the_stream():
+    port = SimPort(free_name("wildfirst")).open()
+    sim = _FirstFrameWild(port, GaitModel(seed=4), serial="WILD1").start()
+    try:
+        with FPB1Device(port.device, rate_hz=1000) as dev:
+            dev.start()
+            blocks = read_samples(dev, 800, 10.0)
+            dev.stop()
+            blocks += dev.read(0.05)
+        assert sim.wild_sent == 1
+        seq = np.concatenate([b.seq + np.arange(b.n) for b in blocks])
+        assert np.all(np.diff(seq) > 0)
+        # the frames right after the wild one disagree with it: at most two of them are dropped
+        # (fewer when they arrive together) before they start the time line anew; their samples
+        # are the only gap, nothing else is lost (no flood of "duplicates")
+        lost = dev.stats.corrupt_frames
+        assert lost <= 2 and dev.duplicates == 0
+        assert sum(b.gap_before for b in blocks) == lost * dev.spf
+        assert len(seq) == sim.k - lost * dev.spf
+    finally:
+        sim.stop()

@@ -74,18 +74,17 @@ def test_stream_is_continuous_with_forces_and_stances_of_the_simulator(insoles):
     setup = insoles(start_s=0.2, speed=3.5)
     sim = setup.left
     dev = Ins1Device.from_url(setup.urls[0])
-    blocks, t_start, t_stop = collect(dev, 2.5)
+    blocks, _, _ = collect(dev, 2.5)
     dev.close()
     seq, values = per_sample(blocks)
     assert np.array_equal(seq, np.arange(seq[0], seq[0] + len(seq)))  # no gap, no repeat
     assert all(b.gap_before == 0 for b in blocks)
-    # rate x duration: exactly on the device clock, roughly on the host's (a loaded machine
-    # delays the simulator thread, which then stops a little early)
+    # rate x duration on the device clock
     span_dev = blocks[-1].t_device_s + (blocks[-1].n - 1) / 200.0 - blocks[0].t_device_s
     assert len(seq) == pytest.approx(span_dev * 200.0 * (1 - 60e-6) + 1, abs=1.01)
-    assert len(seq) == pytest.approx(200 * (t_stop - t_start), rel=0.15)
-    # exactly what the device sent
+    # exactly what the device sent, every sample of it (stop() drains the link)
     sent = sim.sent
+    assert len(seq) == len(sent) > 300
     row = {int(q): k for k, q in enumerate(sent["seq"])}
     idx = np.array([row[int(q)] for q in seq])
     assert np.array_equal(values[:, 0], sent["f_total"][idx] * 0.5)
@@ -162,11 +161,12 @@ def test_a_sample_with_a_wild_sequence_number_and_a_valid_crc_loses_only_itself(
     sent = sim.sent
     wild = np.isin(sent["frame"], [r.frame for r in sim.faults.records("wildseq")])
     seq, values = per_sample(blocks)
-    in_range = (sent["seq"] >= seq[0]) & (sent["seq"] <= seq[-1])
-    assert np.sum(in_range & wild) > 0, "no sample was damaged: the test would prove nothing"
-    assert np.array_equal(seq, sent["seq"][in_range & ~wild])  # nothing else lost or moved
-    assert dev.stats.corrupt_frames == int(np.sum(in_range & wild))
-    assert dev.stats.dropped_samples == dev.stats.corrupt_frames
+    since = sent["seq"] >= seq[0]  # all of it arrived: stop() drains the link
+    assert np.sum(since & wild) > 0, "no sample was damaged: the test would prove nothing"
+    assert np.array_equal(seq, sent["seq"][since & ~wild])  # nothing else lost or moved
+    assert dev.stats.corrupt_frames == int(np.sum(since & wild))
+    # each damaged sample is a gap of one, except one sent last (no sample after it)
+    assert dev.stats.dropped_samples == int(np.sum(since & wild & (sent["seq"] < seq[-1])))
     assert max(b.gap_before for b in blocks) == 1  # never a gap of minutes
     assert dev.stats.duplicates == 0 and dev.stats.clock_jumps == 0
 
@@ -184,6 +184,15 @@ def test_sequence_and_device_clock_wrap_without_a_gap(insoles):
     expect = t_dev[0] + (np.array([b.seq for b in blocks]) - blocks[0].seq) / 200.0
     assert np.max(np.abs(t_dev - expect)) < 2e-6
     assert dev.stats.clock_jumps == 0 and dev.stats.dropped_samples == 0
+
+
+def _lost_at_most_in_flight(sim, unplug, seq) -> bool:
+    """Samples sent before the unplug but never returned are no more than the frames the cable
+    lost (sent, not yet read by the driver) plus one the driver had only begun to read."""
+    sent_before = sim.sent["seq"][sim.sent["t_model_s"] < unplug.t_s]
+    lost = int(sent_before[-1] - seq[-1])
+    frame_bytes = wire.FRAME_OVERHEAD + wire.SAMPLE_SIZE
+    return 0 <= lost <= unplug.detail["bytes_in_flight"] // frame_bytes + 1
 
 
 def test_unplug_raises_within_a_second_loses_nothing_and_replug_resumes(insoles):
@@ -206,8 +215,7 @@ def test_unplug_raises_within_a_second_loses_nothing_and_replug_resumes(insoles)
     assert not dev.connected
     seq, _ = per_sample(before)
     assert np.array_equal(seq, np.arange(seq[0], seq[0] + len(seq)))
-    sent_before = sim.sent["seq"][sim.sent["t_model_s"] < unplug.t_s]
-    assert seq[-1] >= sent_before[-1] - 2  # at most what was still in the pty's buffer
+    assert _lost_at_most_in_flight(sim, unplug, seq)
     # replug: read keeps raising until the port is back, then streaming resumes
     after = read_after_reconnect(dev, 4.0)
     assert after, "streaming did not resume after the replug"
@@ -445,24 +453,30 @@ def test_insole_restart_while_idle_and_while_streaming(insoles):
     with sim._lock:  # a restart while streaming: streaming stops, seq and clock restart
         sim.info.rate_hz = 100
         sim.on_boot()
-        n_before = int(np.sum(sim.sent["boot"] == sim.boots - 1))  # samples of the old boot
-    blocks = before + read_samples(dev, n_before - sum(b.n for b in before) + 50, 5.0)
+    blocks, events = list(before), []
+
+    def streaming_after_the_restart() -> bool:
+        blocks.extend(dev.read(0.05))
+        events.extend(e for e in dev.pop_events() if e.kind == "reboot")
+        return bool(events) and blocks[-1].seq > events[0].seq
+
+    wait_until(streaming_after_the_restart, 5.0, "samples after the restart")
     dev.stop()
     dev.close()
-    assert "reboot" in [e.kind for e in dev.pop_events()]
+    (reboot,) = events
     assert sim.info.rate_hz == 200  # set again after the restart
-    # every sample of the old boot arrived; the next block is the first after the restart
-    counts = np.cumsum([b.n for b in blocks])
-    k = int(np.searchsorted(counts, n_before, side="right"))
-    assert counts[k - 1] == n_before
+    # the reboot event names the last sample before the restart; the next block is the first
+    # after it. The counters restarted, so its gap comes from time: the samples the insole
+    # really did not take between the last sample before the restart that arrived and the
+    # first after it (within the fitted clocks' error), never a wrap of the 16-bit counter
+    k = next(i for i, b in enumerate(blocks) if b.seq > reboot.seq)
     last, first = blocks[k - 1], blocks[k]
-    # the counters restarted, so the gap comes from time: the samples the device really did
-    # not take between its last sample before the restart and its first after it (within the
-    # fitted clocks' error), never a wrap of the 16-bit counter
+    assert last.seq + last.n - 1 == reboot.seq
     sent = sim.sent
     old = sent[sent["boot"] == sim.boots - 1]
     new = sent[sent["boot"] == sim.boots]
-    true_gap = round((new["t_model_s"][0] - old["t_model_s"][-1]) * 200) - 1
+    t_last = old["t_model_s"][old["seq"] == reboot.seq][0]
+    true_gap = round((new["t_model_s"][0] - t_last) * 200) - 1
     clock_error = int(np.ceil(dev.clock.best_rtt_s * 200))  # both fits are off by < RTT/2
     assert abs(first.gap_before - true_gap) <= 1 + clock_error
     assert first.seq == last.seq + last.n + first.gap_before
@@ -510,8 +524,6 @@ def test_unplug_returns_held_samples_before_raising(insoles):
         assert got, "the samples held before the unplug were not returned"
         seq, _ = per_sample(got)
         assert np.array_equal(seq, np.arange(seq[0], seq[0] + len(seq)))
-        unplug = sim.faults.records("unplug")[0]
-        sent_before = sim.sent["seq"][sim.sent["t_model_s"] < unplug.t_s]
-        assert seq[-1] >= sent_before[-1] - 2  # at most what was still in the pty's buffer
+        assert _lost_at_most_in_flight(sim, sim.faults.records("unplug")[0], seq)
     finally:
         dev.close()

@@ -10,7 +10,7 @@ import time
 
 import pytest
 import serial
-from forcelab.drivers import open_devices
+from forcelab.drivers import Device, open_devices
 from forcelab.drivers.discovery import probe_port
 from forcelab.drivers.errors import DeviceError, DeviceNotFound, ProtocolError
 from forcelab.drivers.open import split_url
@@ -134,3 +134,37 @@ def test_probe_port_answers_only_for_fpb1_plates():
         # probing leaves the plate usable
         (dev,) = open_devices(setup.urls[0])
         dev.close()
+
+
+class _Plate(Device):
+    """The smallest Device: enough to see when close() notifies."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.closed = 0
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def read(self, timeout: float = 0.1) -> list:
+        return []
+
+    def zero(self) -> None: ...
+
+    def close(self) -> None:
+        self.closed += 1
+        if self.fail:
+            raise DeviceError("the port would not close")
+
+
+def test_close_callbacks_run_once_after_close_even_when_close_fails():
+    seen = []
+    ok, failing = _Plate(), _Plate(fail=True)
+    for dev in (ok, failing):
+        dev.add_close_callback(lambda d: seen.append((d, d.closed)))
+    ok.close()
+    ok.close()
+    with pytest.raises(DeviceError):
+        failing.close()
+    assert seen == [(ok, 1), (failing, 1)]  # after the device's own close, once each

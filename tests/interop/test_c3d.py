@@ -42,7 +42,7 @@ def plate_wrench(load_n, cop_plate_m, origin_m, z_down=True):
     return np.vstack([fx, fy, fz]), np.vstack([mx, my, mz])
 
 
-def write_c3d(path, plates, point_units="mm", moment_units="Nmm", body_mass=None):
+def write_c3d(path, plates, point_units="mm", moment_units="Nmm", body_mass=None, params=()):
     """Write a C3D whose analog channels are the platforms' channels, in order."""
     c = ezc3d.c3d()
     n = plates[0]["channels"].shape[1]
@@ -75,6 +75,8 @@ def write_c3d(path, plates, point_units="mm", moment_units="Nmm", body_mass=None
         [p.get("cal", np.eye(6)) for p in plates], axis=2)
     if body_mass is not None:
         c.add_parameter("PROCESSING", "Bodymass", [float(body_mass)])
+    for group, name, value in params:
+        c.add_parameter(group, name, value)
     c.write(str(path))
     return path
 
@@ -226,3 +228,53 @@ def test_c3d_without_platforms_or_with_bad_channels(tmp_path):
     cut.write_bytes(data[:700])
     with pytest.raises(FileFormatError, match="cut.c3d"):
         load_recording(cut)
+
+
+def test_positive_origin_z_is_flipped_as_ezc3d_does(tmp_path):
+    """Some systems store ORIGIN with z > 0; ezc3d flips the vector and gets the COP right."""
+    origin_mm = (1.0, -2.0, -40.0)
+    plate = type2_plate(LOAD, COP_PLATE, origin_mm=origin_mm)
+    plate["origin"] = -np.array(origin_mm)  # the same plate, ORIGIN written with z > 0
+    path = write_c3d(tmp_path / "zpos.c3d", [plate])
+    s = load_recording(path).streams[0]
+    loaded = LOAD >= 20.0
+    x, y = expected_lab_cop()
+    np.testing.assert_allclose(s.channels["cop_x"][loaded], x, atol=1e-5)
+    np.testing.assert_allclose(s.channels["cop_y"][loaded], y, atol=1e-5)
+    ref = ezc3d.c3d(str(path), extract_forceplat_data=True)["data"]["platform"][0]
+    np.testing.assert_allclose(ref["center_of_pressure"][0, loaded] / 1000.0,
+                               s.channels["cop_x"][loaded], atol=1e-5)
+
+
+def test_c3d_cut_short_is_an_error_unless_partial_reading_is_asked(tmp_path):
+    path = write_c3d(tmp_path / "full.c3d", [type2_plate(LOAD, COP_PLATE)])
+    data = path.read_bytes()
+    half = tmp_path / "half.c3d"
+    half.write_bytes(data[: len(data) // 2])
+    with pytest.raises(FileFormatError, match=r"cut short: holds \d+ of the \d+ frames"):
+        load_recording(half)
+    rec = load_recording(half, allow_partial=True)
+    s = rec.streams[0]
+    assert 0.3 * LOAD.size < s.n_samples < 0.6 * LOAD.size
+    assert s.n_samples % int(ANALOG_HZ / POINT_HZ) == 0  # whole frames only
+    np.testing.assert_allclose(s.fz, LOAD[: s.n_samples], atol=1e-3)
+    assert "cut short" in rec.meta["partial"]
+    assert load_recording(path).streams[0].n_samples == LOAD.size  # a whole file reads whole
+
+
+def test_long_file_frames_the_c3d_library_skips_are_an_error(tmp_path):
+    """A long file says in TRIAL:ACTUAL_END_FIELD that it holds more frames than its 16-bit
+    header; when ezc3d reads only the header's frames, forcelab says so instead of silently
+    returning part of the trial."""
+    frames = int(LOAD.size * POINT_HZ / ANALOG_HZ)
+    path = write_c3d(tmp_path / "long.c3d", [type2_plate(LOAD, COP_PLATE)],
+                     params=[("TRIAL", "ACTUAL_START_FIELD", [1, 0]),
+                             ("TRIAL", "ACTUAL_END_FIELD", [2 * frames, 0])])
+    plain = load_recording(path, allow_partial=True).streams[0].n_samples
+    frame_bytes = (path.stat().st_size - 512 * (int(ezc3d.c3d(str(path))["parameters"]["POINT"][
+        "DATA_START"]["value"][0]) - 1)) // frames
+    with open(path, "ab") as fh:
+        fh.write(b"\0" * frame_bytes * frames)  # the frames past the 16-bit header count
+    with pytest.raises(FileFormatError, match=r"holds \d+ frames but only \d+ could be read"):
+        load_recording(path)
+    assert load_recording(path, allow_partial=True).streams[0].n_samples == plain

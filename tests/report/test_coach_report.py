@@ -14,9 +14,10 @@ import pytest
 from PIL import Image
 from synth_sessions import make_session, run_cli
 
+from forcelab.analysis.asymmetry import level_of
 from forcelab.errors import InputError
 from forcelab.report import build_report, render_html, write_report
-from forcelab.report.content import DISCLAIMER, level_of
+from forcelab.report.content import DISCLAIMER
 
 IMG = re.compile(r'<img alt="([^"]*)" src="data:image/png;base64,([A-Za-z0-9+/=]+)">')
 

@@ -90,16 +90,25 @@ def test_corrupted_chunk_is_reported_and_the_rest_recovered(recorded, tmp_path):
     bad.write_bytes(bytes(raw))
     report = check_session(bad)
     assert report["status"] == "incomplete"
-    assert report["streams"]["plate"]["readable_samples"] == 1000
-    assert "only 1000 of 4000" in " ".join(report["problems"])
+    assert report["streams"]["plate"]["readable_samples"] == 3000  # every chunk but the bad one
+    assert "only 3000 of 4000" in " ".join(report["problems"])
     fixed = tmp_path / "fixed.h5"
     recover_session(bad, fixed)
+    kept = np.r_[0:1000, 2000:4000]
     with open_session(fixed) as sf:
         data = sf.read_stream("plate")
-        np.testing.assert_array_equal(data.seq, np.arange(1000))
-        np.testing.assert_array_equal(data.samples, values(np.arange(1000), 9))
+        np.testing.assert_array_equal(data.seq, kept)
+        np.testing.assert_array_equal(data.samples, values(kept, 9))
         assert sf.athlete["body_mass_kg"] == 70.0
-    assert check_session(fixed)["status"] == "ok"
+        # the lost chunk is a gap of its 1000 samples, and the samples after it keep their time
+        summary = sf.stream_summary("plate")
+        assert summary["gaps"] == 1 and summary["samples_missing"] == 1000
+        np.testing.assert_allclose(data.t_s[1000] - data.t_s[999], 1.001, atol=1e-9)
+        rec = sf.read_stream("plate")
+        assert rec.samples.shape[0] == 3000
+    report = check_session(fixed)
+    assert report["exit_code"] == 1 and report["streams"]["plate"]["readable_samples"] == 3000
+    assert any("1000 samples (1.00 s) missing (" in p for p in report["problems"])
     with pytest.raises(SessionFileError, match="already exists"):
         recover_session(bad, fixed)
 

@@ -8,7 +8,7 @@ from forcelab.drivers.base import Block
 from raw_plate import CAL, raw_block, raw_plate_info, raw_samples
 from store_helpers import make_block, plate_info, values
 
-from forcelab.store import SessionWriter, check_session, open_session
+from forcelab.store import SessionWriter, check_session, open_session, recover_session
 
 T0 = 1.8e9
 
@@ -102,3 +102,38 @@ def test_rows_in_the_tail_are_read_while_recording(session_path):
     with h5py.File(session_path, "r", libver="latest", swmr=True) as f:
         assert f["streams/plate/samples"].shape[0] == 2000  # two complete chunks
     w.close()
+
+
+def test_recovery_of_a_crashed_recording_keeps_the_tail_around_a_damaged_counts_chunk(
+        session_path, tmp_path):
+    """A recording that was never closed (rows in the tails) with one damaged chunk of bridge
+    counts: recovery keeps every other row, the tail's included, rebuilt exactly from the counts,
+    and the lost rows become one gap."""
+    w = SessionWriter.create(session_path, athlete={}, auto_flush=False)
+    w.add_stream("plate", raw_plate_info())
+    for seq in range(0, 2500, 250):  # two complete chunks of 1000 rows + 500 rows in the tail
+        w.append("plate", raw_block(seq, 250, 1000.0, T0))
+        w.flush()
+    crashed = tmp_path / "crashed.h5"
+    crashed.write_bytes(session_path.read_bytes())  # the file as a kill -9 leaves it
+    w.close()
+    with h5py.File(crashed, "r", libver="latest", swmr=True) as f:
+        assert f["streams/plate/counts"].shape[0] == 2000
+        info = f["streams/plate/counts"].id.get_chunk_info_by_coord((1000, 2))
+    raw = bytearray(crashed.read_bytes())
+    raw[info.byte_offset : info.byte_offset + info.size] = b"\xff" * info.size
+    crashed.write_bytes(bytes(raw))
+    report = check_session(crashed)
+    assert report["streams"]["plate"]["n_samples"] == 2500
+    assert report["streams"]["plate"]["readable_samples"] == 1500
+    recover_session(crashed, tmp_path / "fixed.h5")
+    kept = np.concatenate([np.arange(1000), np.arange(2000, 2500)])
+    with open_session(tmp_path / "fixed.h5") as sf:
+        data = sf.read_stream("plate")
+        assert sf.state["closed"]
+    np.testing.assert_array_equal(data.seq, kept)
+    np.testing.assert_array_equal(data.samples, raw_samples(kept).astype(np.float32))
+    assert [(int(g["row"]), int(g["seq_start"]), int(g["n_missing"])) for g in data.gaps] == [
+        (1000, 1000, 1000)]
+    with h5py.File(tmp_path / "fixed.h5", "r") as f:
+        assert "tail" not in f and f["streams/plate/counts"].shape == (1500, 6)

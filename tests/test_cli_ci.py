@@ -1,0 +1,49 @@
+"""CI runs the tests on real recordings: with FORCELAB_REQUIRE_SHARED_DATA=1 a missing
+../shared/data fails them instead of skipping them (issue 16, item 15)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run_pytest(tmp_path: Path, require: str | None) -> subprocess.CompletedProcess:
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    (tests / "conftest.py").write_text((ROOT / "tests" / "conftest.py").read_text())
+    (tests / "test_uses_data.py").write_text(
+        "def test_reads_real_data(shared_data):\n    assert shared_data.is_dir()\n"
+    )
+    env = dict(os.environ, FORCELAB_SHARED_DATA=str(tmp_path / "no-such-folder"))
+    env.pop("FORCELAB_REQUIRE_SHARED_DATA", None)
+    if require is not None:
+        env["FORCELAB_REQUIRE_SHARED_DATA"] = require
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", str(tests)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )
+
+
+def test_missing_shared_data_skips_outside_ci(tmp_path):
+    r = _run_pytest(tmp_path, None)
+    assert r.returncode == 0, r.stdout
+    assert "1 skipped" in r.stdout and "real recordings not found" in r.stdout
+
+
+def test_missing_shared_data_fails_when_ci_requires_it(tmp_path):
+    r = _run_pytest(tmp_path, "1")
+    assert r.returncode == 1, r.stdout
+    assert "1 error" in r.stdout and "FORCELAB_REQUIRE_SHARED_DATA" in r.stdout
+
+
+def test_ci_script_requires_shared_data_and_runs_the_readme_command():
+    script = (ROOT / ".ci" / "run").read_text()
+    assert "export FORCELAB_REQUIRE_SHARED_DATA=1" in script
+    readme = (ROOT / "README.md").read_text()
+    command = 'pip install -e ".[test]" && pytest'
+    assert command in readme and command in script
+    assert script.index("FORCELAB_REQUIRE_SHARED_DATA") < script.index(command)
