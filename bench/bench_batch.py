@@ -1,21 +1,32 @@
-"""Batch analysis speed-up: N small sessions with 1 worker (in-process) vs 2 (and all) workers.
+"""Season-scale batch: sessions per second end to end (read + analyse + write the results back)
+with 1 and 2 processes and on a real dask.distributed cluster, and the resumed re-run.
 
-    python bench/bench_batch.py            # 200 sessions of 20 s, two 500 Hz belts
-    python bench/bench_batch.py --quick    # 16 sessions of 4 s (smoke test, a few seconds)
+    python bench/bench_batch.py                  # 10,000 sessions of 4 s, two 500 Hz belts
+    python bench/bench_batch.py --quick          # 60 sessions (smoke test, under a minute)
+    python bench/bench_batch.py --sessions 2000 --compare 500
 
-Prints wall time per configuration, the speed-up against the 1-worker run of the same
-invocation, and the analysis CPU time of all workers divided by the wall time (≈ number of
-busy cores; every worker must have done part of the work). The sessions are real forcelab
-session files written with the store from the gait model (20 distinct ones, copied to make up
-the number).
-Target (issue 6): ≥ 1.7× with 2 workers on a 2-core machine.
+Every run is ``run_batch(..., save_results=True)`` (what ``forcelab analyze DIR --summary OUT.csv
+--save`` does) on a fresh copy of the same folder, so it reads, analyses and writes back every
+file (results go into each session file atomically). First the comparison, on the first
+``--compare`` sessions (default 1,000): ``1 process`` (in this process), ``2 processes`` (process
+pool) and ``dask, 2 workers`` (a ``dask scheduler`` and two ``dask worker`` processes with one
+thread each, started here on 127.0.0.1 and stopped at the end; the same call with
+``dask_address``). Then the season: all ``--sessions`` with 2 processes and the per-file
+progress bar on stderr, and ``resumed``, the same command again on that folder (every file's
+stored results are current: nothing is analysed or written). Each line is printed when its run
+ends. Also printed: how much 2 processes of pure CPU work gain on this machine right now (the
+ceiling while other processes share the cores), and whether the comparison runs wrote the same
+summary.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -44,11 +55,11 @@ def make_sessions(folder: Path, n: int, duration_s: float, rate_hz: float,
             streams.append(Stream(side, rate_hz, {k: f[k] for k in
                                                   ("fz", "fap", "fml", "cop_ml", "cop_ap", "tz")},
                                   side=side))
-        write_recording(Recording(streams, body_mass_kg=60 + i % 30), folder / f"s{i:03d}.h5",
+        write_recording(Recording(streams, body_mass_kg=60 + i % 30), folder / f"s{i:05d}.h5",
                         athlete={"id": f"ATH-{i % 40:02d}", "name": f"Runner {i % 40}"},
                         trial="run")
     for i in range(distinct, n):
-        shutil.copyfile(folder / f"s{i % distinct:03d}.h5", folder / f"s{i:03d}.h5")
+        shutil.copyfile(folder / f"s{i % distinct:05d}.h5", folder / f"s{i:05d}.h5")
 
 
 def _spin(n: int) -> float:
@@ -61,8 +72,7 @@ def _spin(n: int) -> float:
 
 
 def machine_scaling(n: int = 5_000_000) -> float:
-    """How much faster 2 processes do pure CPU work than 1 on this machine right now (the
-    ceiling for any 2-worker speed-up while other processes share the cores)."""
+    """How much faster 2 processes do pure CPU work than 1 on this machine right now."""
     import multiprocessing
 
     t0 = time.perf_counter()
@@ -75,71 +85,138 @@ def machine_scaling(n: int = 5_000_000) -> float:
     return 2.0 * one / two
 
 
-def timed(folder: Path, out: Path, jobs: int) -> tuple[float, float, int, str]:
-    """Wall time (s), analysis CPU of all workers / wall (busy cores), summary rows, and how
-    the analysis CPU time was split between the workers."""
+class DaskCluster:
+    """``dask scheduler`` + ``n`` ``dask worker`` processes (one thread each) on 127.0.0.1."""
+
+    def __init__(self, folder: Path, n_workers: int = 2) -> None:
+        self.folder = folder
+        self.n_workers = n_workers
+        self.procs: list[subprocess.Popen] = []
+        self.address = ""
+
+    def __enter__(self) -> DaskCluster:
+        from distributed import Client
+
+        sched_file = self.folder / "scheduler.json"
+        self.log = open(self.folder / "cluster.log", "wb")  # noqa: SIM115 - closed in __exit__
+        io = {"stdout": self.log, "stderr": subprocess.STDOUT, "cwd": self.folder}
+        try:
+            self.procs.append(subprocess.Popen(
+                [sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1", "--port",
+                 "0", "--no-dashboard", "--scheduler-file", str(sched_file)], **io))
+            deadline = time.monotonic() + 120
+            while not sched_file.exists() or not sched_file.read_text().strip():
+                if self.procs[0].poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit("dask scheduler did not start; see cluster.log")
+                time.sleep(0.05)
+            self.address = json.loads(sched_file.read_text())["address"]
+            for i in range(self.n_workers):
+                self.procs.append(subprocess.Popen(
+                    [sys.executable, "-m", "dask", "worker", self.address, "--nthreads", "1",
+                     "--no-nanny", "--no-dashboard", "--host", "127.0.0.1",
+                     "--local-directory", str(self.folder / f"w{i}")], **io))
+            with Client(self.address, timeout=60) as client:
+                client.wait_for_workers(self.n_workers, timeout=120)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for group in (self.procs[1:], self.procs[:1]):  # workers first, then the scheduler
+            for p in group:
+                if p.poll() is None:
+                    p.send_signal(signal.SIGTERM)
+            for p in group:
+                try:
+                    p.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+        self.log.close()
+
+
+def timed(pristine: Path, work: Path, summary: Path, fresh: bool = True, **kwargs) -> dict:
+    """Run the saving batch on ``work`` (a fresh copy of ``pristine`` unless ``fresh`` is
+    False); returns wall time (s), files, rows, skipped and failures."""
+    if fresh:
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.copytree(pristine, work)
     t0 = time.perf_counter()
-    res = run_batch([folder], out, jobs=jobs, progress=False)
+    res = run_batch([work], summary, save_results=True, **kwargs)
     wall = time.perf_counter() - t0
     if res.failures:
         shown = "; ".join(str(f) for f in res.failures[:3])
         raise SystemExit(f"{len(res.failures)} of {res.n_files} files failed, e.g. {shown}")
-    workers = res.extra["worker_cpu_s"]
-    assert len(workers) == jobs, f"{len(workers)} workers did the work, expected {jobs}"
-    total = sum(workers.values())
-    split = " / ".join(f"{100 * v / total:.0f} %" for v in sorted(workers.values()))
-    return wall, total / wall, len(res.rows), split
+    return {"wall_s": wall, "files": res.n_files, "rows": len(res.rows),
+            "skipped": res.n_skipped}
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="few, short sessions (smoke test)")
-    p.add_argument("--sessions", type=int, default=None, help="number of sessions")
-    p.add_argument("--repeat", type=int, default=None, help="runs per configuration (best kept)")
+    p.add_argument("--quick", action="store_true", help="60 sessions (smoke test)")
+    p.add_argument("--sessions", type=int, default=None, help="season size (10,000)")
+    p.add_argument("--compare", type=int, default=None,
+                   help="sessions of the 1 / 2 processes / dask comparison (1,000)")
+    p.add_argument("--dir", help="folder for the files (default: a temporary folder)")
     args = p.parse_args()
-    n = args.sessions or (16 if args.quick else 200)
-    duration = 4.0 if args.quick else 20.0
-    repeat = args.repeat or (1 if args.quick else 2)
-    tmp = Path(tempfile.mkdtemp(prefix="forcelab-bench-batch-"))
+    n = args.sessions or (60 if args.quick else 10_000)
+    n_compare = min(n, args.compare or (30 if args.quick else 1_000))
+    duration, rate = 4.0, 500.0
+    tmp = Path(tempfile.mkdtemp(prefix="forcelab-bench-batch-", dir=args.dir))
     try:
-        data = tmp / "sessions"
-        data.mkdir()
+        pristine = tmp / "pristine"
+        pristine.mkdir()
         t0 = time.perf_counter()
-        make_sessions(data, n, duration, 500.0)
-        size_mb = sum(f.stat().st_size for f in data.iterdir()) / 1e6
-        print(f"{n} sessions of {duration:g} s (2 belts x 500 Hz), {size_mb:.1f} MB, "
-              f"written in {time.perf_counter() - t0:.1f} s; {default_jobs()} cores available; "
-              f"load average {os.getloadavg()[0]:.2f}")
-        configs = sorted({1, 2, default_jobs()})
-        best: dict[int, tuple[float, float, int, str]] = {}
-        ceilings = []
-        for _ in range(repeat):
-            ceilings.append(machine_scaling())
-            for jobs in configs:
-                result = timed(data, tmp / f"summary{jobs}.csv", jobs)
-                if jobs not in best or result[0] < best[jobs][0]:
-                    best[jobs] = result
-        base = best[1][0]
-        print(f"{'workers':>8} {'wall s':>8} {'files/s':>8} {'busy cores':>10} {'speed-up':>9}"
-              "  work split")
-        for jobs in configs:
-            wall, busy, rows, split = best[jobs]
-            print(f"{jobs:>8} {wall:8.2f} {n / wall:8.1f} {busy:10.2f} {base / wall:8.2f}x"
-                  f"  {split}")
-        print(f"load average now {os.getloadavg()[0]:.2f} (other processes compete for the "
-              "same cores; 'busy cores' is the CPU share the batch actually got)")
-        same = (tmp / "summary1.csv").read_text() == (tmp / "summary2.csv").read_text()
-        print(f"summaries identical across worker counts: {same}; rows: {best[1][2]}")
-        ceiling = max(ceilings)
-        print(f"machine now: 2 processes of pure CPU work run {ceiling:.2f}x faster than 1 "
-              "(the ceiling while other processes share the cores; 2.0 on an idle machine)")
-        if 2 in best:
-            speedup = base / best[2][0]
-            print(f"RESULT speed-up with 2 workers: {speedup:.2f}x (target >= 1.7x; "
-                  f"pure CPU work reached {ceiling:.2f}x on this machine in the same run)")
-        return 0 if same else 1
+        make_sessions(pristine, n, duration, rate)
+        size_mb = sum(f.stat().st_size for f in pristine.iterdir()) / 1e6
+        print(f"{n:,} sessions of {duration:g} s (2 belts x {rate:g} Hz), {size_text(size_mb)}, "
+              f"written in {time.perf_counter() - t0:.1f} s; {default_jobs()} cores; load "
+              f"average {os.getloadavg()[0]:.2f}", flush=True)
+        subset = tmp / "subset"
+        subset.mkdir()
+        for f in sorted(pristine.iterdir())[:n_compare]:
+            os.link(f, subset / f.name)
+        work = tmp / "season"
+        print(f"ceiling: 2 processes of pure CPU work run {machine_scaling():.2f}x faster than 1 "
+              "right now (2.0 on an idle machine)", flush=True)
+        print(f"{'run':<34} {'wall s':>8} {'sessions/s':>11} {'analysed':>9} {'current':>8}",
+              flush=True)
+        results = {}
+
+        def show(name: str, r: dict) -> None:
+            results[name] = r
+            print(f"{name:<34} {r['wall_s']:8.1f} {r['files'] / r['wall_s']:11.1f} "
+                  f"{r['files'] - r['skipped']:9,} {r['skipped']:8,}", flush=True)
+
+        show(f"{n_compare:,}: 1 process", timed(subset, work, tmp / "one.csv", jobs=1,
+                                                progress=False))
+        show(f"{n_compare:,}: 2 processes", timed(subset, work, tmp / "two.csv", jobs=2,
+                                                  progress=False))
+        cluster_dir = tmp / "cluster"
+        cluster_dir.mkdir()
+        with DaskCluster(cluster_dir) as cluster:
+            show(f"{n_compare:,}: dask, 2 workers", timed(
+                subset, work, tmp / "dask.csv", dask_address=cluster.address, progress=False))
+        texts = {(tmp / f).read_text() for f in ("one.csv", "two.csv", "dask.csv")}
+        print(f"comparison summaries identical: {len(texts) == 1}", flush=True)
+        print(f"season of {n:,}, 2 processes, per-file progress:", file=sys.stderr, flush=True)
+        show(f"{n:,}: 2 processes (season)", timed(pristine, work, tmp / "season.csv", jobs=2))
+        show(f"{n:,}: resumed, 2 processes", timed(pristine, work, tmp / "resumed.csv", False,
+                                                   jobs=2, progress=False))
+        same = (tmp / "season.csv").read_text() == (tmp / "resumed.csv").read_text()
+        print(f"resumed summary identical: {same}; load average now {os.getloadavg()[0]:.2f}")
+        print(f"ceiling now: {machine_scaling():.2f}x")
+        print("RESULT sessions/s end to end (read + analyse + write back): " + ", ".join(
+            f"{name} {r['files'] / r['wall_s']:.1f}" for name, r in results.items()))
+        return 0 if same and len(texts) == 1 else 1
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def size_text(size_mb: float) -> str:
+    """A size in MB or GB for the header line."""
+    return f"{size_mb / 1e3:.2f} GB" if size_mb >= 1e3 else f"{size_mb:.1f} MB"
 
 
 if __name__ == "__main__":

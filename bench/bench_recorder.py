@@ -7,11 +7,19 @@
    ptys, recorded by the SessionController into a real session file. The recorder's CPU is the
    CPU time of its own threads (acquisition incl. the drivers' decoding, writer, live analysis,
    store flush timer; read from /proc per thread) divided by wall time; the simulators run in the
-   same process but on their own threads and are reported separately. Also: file size per hour.
+   same process but on their own threads and are reported separately. Also: file size per hour,
+   recorded once with today's writer and once with the writer before compact storage (commit
+   ``bench_store.OLD_REF``) in the same run: the whole file over the session time, and the growth
+   of the file while recording (what an hour adds, without the space allocated once per file).
 2. Sustained throughput: blocks of 8 samples x 9 channels pushed as fast as a device could deliver
    them through the whole recorder (queues, writer thread, live analysis) into a real file, against
    the baseline of calling SessionWriter.append directly in one thread, in the same run.
 3. Demo: the simulated treadmill's set asymmetry vs the SI recovered from the recorded file.
+4. Fast devices: two FPB1 plates at 2 kHz + two INS1 insoles at 200 Hz (simulators in another
+   process, as real devices would be) recorded by the SessionController; CPU of the device
+   reading threads and of all recorder threads, with the transport's block-level waits (a
+   streaming FPB1 read wakes once per ``Transport.STREAM_GATHER_S``) against the per-frame
+   wake-ups of before (``STREAM_GATHER_S = 0``), alternating A B A B in the same recording.
 """
 
 from __future__ import annotations
@@ -22,12 +30,17 @@ import sys
 import tempfile
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 from forcelab.drivers import Block, Channel, Device, DeviceInfo, LinkStats
 from forcelab.drivers import base as dev
 
 from forcelab.acquisition import SessionController
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_drivers import _start_simulator  # noqa: E402
+from bench_store import old_writer_class  # noqa: E402
 
 RECORDER_THREAD_PREFIXES = (
     "forcelab-acq",
@@ -71,22 +84,26 @@ def cpu_by_role() -> dict[str, float]:
     return {"recorder": recorder, "other": other, "process": time.process_time()}
 
 
-def live_session(seconds: float, folder: str) -> None:
+def live_session(seconds: float, folder: str, writer_cls: type | None = None,
+                 label: str = "now", report_cpu: bool = True) -> None:
     from forcelab.drivers.sim.setups import start_setup
 
     belts = start_setup("treadmill", {"seed": 1, "asymmetry": -0.08})
     feet = start_setup("insoles", {"seed": 2})
-    ctl = SessionController()
-    path = os.path.join(folder, "live.h5")
+    ctl = SessionController(
+        session_writer_factory=None if writer_cls is None else writer_cls.create)
+    path = os.path.join(folder, f"live-{label}.h5")
     try:
         ctl.connect([*belts.urls, *feet.urls])
         ctl.start_recording(path, athlete={"name": "bench", "body_mass_kg": 70})
         ctl.start_trial("bench")
         time.sleep(1.0)  # settle (threads started, SWMR on)
         c0, w0, t0 = cpu_by_role(), time.monotonic(), cpu_by_thread()
+        size0 = os.path.getsize(path)
         n0 = {d.name: d.samples_recorded for d in ctl.snapshot().devices}
         time.sleep(seconds)
         c1, w1, t1 = cpu_by_role(), time.monotonic(), cpu_by_thread()
+        size1 = os.path.getsize(path)
         snap = ctl.snapshot()
         summary = ctl.stop_recording()
     finally:
@@ -99,6 +116,12 @@ def live_session(seconds: float, folder: str) -> None:
         s["overflow_writer_samples"] + s["dropped_samples"] for s in summary["streams"].values()
     )
     size_per_h = os.path.getsize(path) / summary["duration_s"] * 3600
+    growth_per_h = (size1 - size0) / (w1 - w0) * 3600
+    if not report_cpu:
+        print(f"   writer {label:<7} file size per hour: {size_per_h / 1e6:4.0f} MB whole file "
+              f"({summary['file_size_bytes'] / 1e6:.1f} MB for {summary['duration_s']:.1f} s), "
+              f"{growth_per_h / 1e6:4.0f} MB growth while recording; samples lost {lost}")
+        return
     rec_pct = 100 * (c1["recorder"] - c0["recorder"]) / wall
     sim_pct = 100 * (c1["other"] - c0["other"]) / wall
     proc_pct = 100 * (c1["process"] - c0["process"]) / wall
@@ -115,10 +138,9 @@ def live_session(seconds: float, folder: str) -> None:
     print(f"   simulators + main thread  {sim_pct:6.1f} % of one core (not the recorder)")
     print(f"   whole process             {proc_pct:6.1f} % of one core")
     print(f"   samples lost (gaps + overflow): {lost}")
-    print(
-        f"   file size per hour: {size_per_h / 1e6:.0f} MB "
-        f"({summary['file_size_bytes'] / 1e6:.1f} MB for {summary['duration_s']:.1f} s)"
-    )
+    print(f"   writer {label:<7} file size per hour: {size_per_h / 1e6:4.0f} MB whole file "
+          f"({summary['file_size_bytes'] / 1e6:.1f} MB for {summary['duration_s']:.1f} s), "
+          f"{growth_per_h / 1e6:4.0f} MB growth while recording")
 
 
 class PacedPlate(Device):
@@ -271,15 +293,90 @@ def demo(seconds: float, folder: str) -> None:
     )
 
 
+def fast_devices(seconds: float, folder: str) -> None:
+    import signal
+
+    from forcelab.drivers import open_devices
+    from forcelab.drivers.transport import Transport
+
+    procs, devices = [], []
+    gather_s = Transport.STREAM_GATHER_S
+    phases: dict[bool, list[tuple[float, float, float]]] = {True: [], False: []}
+    per_thread: dict[bool, dict[str, float]] = {True: {}, False: {}}
+    try:
+        p, urls = _start_simulator("treadmill", "--seed", "1")
+        procs.append(p)
+        for u in urls:
+            devices += open_devices(u, rate=2000)
+        p, urls = _start_simulator("insoles", "--seed", "1", "-o", "rate=200")
+        procs.append(p)
+        for u in urls:
+            devices += open_devices(u)
+        ctl = SessionController()
+        try:
+            ctl.connect_devices(devices)
+            ctl.start_recording(os.path.join(folder, "fast.h5"),
+                                athlete={"name": "bench", "body_mass_kg": 70})
+            time.sleep(1.0)  # settle: threads, clock fits, SWMR
+            for _ in range(2):
+                for gather in (False, True):
+                    Transport.STREAM_GATHER_S = gather_s if gather else 0.0
+                    time.sleep(0.3)  # reads already waiting finish under the old setting
+                    t0, c0 = time.monotonic(), cpu_by_thread()
+                    time.sleep(seconds / 4)
+                    t1, c1 = time.monotonic(), cpu_by_thread()
+                    acq = sum(c1[k] - c0.get(k, 0.0) for k in c1 if k.startswith("forcelab-acq"))
+                    rec = sum(c1[k] - c0.get(k, 0.0) for k in c1)
+                    phases[gather].append((t1 - t0, acq, rec))
+                    for k in c1:
+                        per_thread[gather][k] = (per_thread[gather].get(k, 0.0)
+                                                 + c1[k] - c0.get(k, 0.0))
+            summary = ctl.stop_recording()
+        finally:
+            ctl.close()
+    finally:
+        Transport.STREAM_GATHER_S = gather_s
+        for p in procs:
+            p.send_signal(signal.SIGINT)
+            p.communicate(timeout=20)
+    lost = sum(s["overflow_writer_samples"] + s["dropped_samples"]
+               for s in summary["streams"].values())
+    print(f"4. 2 FPB1 plates @2 kHz + 2 INS1 insoles @200 Hz, {seconds:g} s (A B A B), simulators "
+          "in another process")
+    for gather, label in ((False, "per-frame wake-ups (before)"),
+                          (True, f"block-level waits, {gather_s * 1e3:.0f} ms")):
+        wall = sum(w for w, _, _ in phases[gather])
+        acq = 100 * sum(a for _, a, _ in phases[gather]) / wall
+        rec = 100 * sum(r for _, _, r in phases[gather]) / wall
+        print(f"   {label:<30} device reads {acq:5.2f} %, all recorder threads {rec:5.2f} % of "
+              f"one core  (target < 5 %: {'OK' if acq < 5 else 'ABOVE'})")
+        print("     " + ", ".join(f"{k.removeprefix('forcelab-')} {100 * v / wall:.2f} %"
+                                   for k, v in sorted(per_thread[gather].items())))
+    print(f"   samples lost (gaps + overflow): {lost} "
+          + str({n: s["overflow_writer_samples"] + s["dropped_samples"]
+                 for n, s in summary["streams"].items()}))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a few seconds in all")
+    parser.add_argument("--live", type=float, help="seconds of the live session (default 60)")
+    parser.add_argument("--only-fast", action="store_true", help="only section 4")
     args = parser.parse_args(argv)
-    live_s, thr_s, demo_s = (2.0, 1.0, 6.0) if args.quick else (20.0, 5.0, 60.0)
+    if args.only_fast:
+        with tempfile.TemporaryDirectory(prefix="forcelab-bench-") as folder:
+            fast_devices(4.0 if args.quick else 32.0, folder)
+        return 0
+    live_s, thr_s, demo_s = (2.0, 1.0, 6.0) if args.quick else (60.0, 5.0, 60.0)
+    live_s = args.live or live_s
     with tempfile.TemporaryDirectory(prefix="forcelab-bench-") as folder:
         live_session(live_s, folder)
+        old = old_writer_class(Path(folder))
+        if old is not None:
+            live_session(live_s, folder, old, "before", report_cpu=False)
         throughput(thr_s, folder)
         demo(demo_s, folder)
+        fast_devices(4.0 if args.quick else 32.0, folder)
     return 0
 
 

@@ -190,7 +190,11 @@ class FPB1Device(DataTimeline, SerialDevice):
     def _pump(self, timeout_s: float) -> None:
         """Read what is available (waiting up to timeout_s) and process the frames."""
         try:
-            data = self._transport.read(timeout_s)
+            # streaming: one wake-up per block of frames, unless a PING reply is due (its
+            # arrival time feeds the clock fit; one missing for 0.5 s was lost)
+            gather = self._streaming and (
+                not self._pings or time.monotonic() - self._last_ping > 0.5)
+            data = self._transport.read(timeout_s, gather)
         except ConnectionLost as exc:
             self._mark_lost(exc)
             raise

@@ -7,6 +7,9 @@ Contract (shared by the FPB1, INS1 and CSV4 drivers)
   exist raises :class:`~forcelab.drivers.errors.DeviceNotFound`.
 - ``read(timeout_s)`` returns the bytes available now; when none are, it waits up to
   ``timeout_s`` for the first byte and then returns everything available (never blocks longer).
+  ``read(timeout_s, gather=True)`` (a streaming device) waits ``STREAM_GATHER_S`` more after the
+  first byte so that one call, one wake-up, takes a block of frames instead of one frame; a
+  vanished port is still reported by that call (at most ``STREAM_GATHER_S`` later).
 - ``write(data)`` writes all bytes.
 - Any pyserial ``SerialException`` and any bare ``OSError`` (EIO from ``in_waiting`` after an
   unplug) become :class:`~forcelab.drivers.errors.ConnectionLost`; after that the transport is
@@ -134,8 +137,24 @@ class Transport:
             self._raise_lost(exc, "in_waiting")
         return 0  # pragma: no cover - _raise_lost always raises
 
-    def read(self, timeout_s: float = 0.0) -> bytes:
+    #: Seconds a streaming read waits after the first byte, so that one wake-up takes the
+    #: frames of that time at once (FPB1 at 2 kHz sends a frame every 4 ms; 20 ms of its frames
+    #: are 1-2 kB, well inside a serial port's 4 kB buffer).
+    STREAM_GATHER_S = 0.02
+
+    def read(self, timeout_s: float = 0.0, gather: bool = False) -> bytes:
         """Return the bytes available, waiting up to ``timeout_s`` s for the first one.
+
+        Parameters
+        ----------
+        timeout_s : float
+            Longest wait for the first byte, in s.
+        gather : bool
+            When the call waits (``timeout_s`` > 0) and bytes are there, sleep
+            ``STREAM_GATHER_S`` before taking them (a streaming device: one wake-up per block of
+            frames; bytes that arrive meanwhile wait in the port's buffer, so an unplug in that
+            time loses them). False returns at once: command replies, whose arrival time the
+            clock fit needs. A poll (``timeout_s`` = 0) never waits.
 
         Raises
         ------
@@ -150,6 +169,8 @@ class Transport:
                 r, _, _ = select.select([self._fd], [], [], max(timeout_s, 0.0))
                 if not r:
                     return b""
+                if gather and timeout_s > 0 and self.STREAM_GATHER_S > 0:
+                    time.sleep(self.STREAM_GATHER_S)
                 try:
                     data = os.read(self._fd, MAX_READ_BYTES)
                 except (BlockingIOError, InterruptedError):
@@ -160,7 +181,10 @@ class Transport:
                 return data
             n = port.in_waiting
             if n == 0 and timeout_s > 0:
-                return port.read(1) + self._read_rest(port)
+                first = port.read(1)
+                if first and gather and self.STREAM_GATHER_S > 0:
+                    time.sleep(self.STREAM_GATHER_S)  # timeout_s > 0 here
+                return first + self._read_rest(port)
             if n == 0:
                 return b""
             return port.read(min(n, MAX_READ_BYTES))

@@ -6,6 +6,12 @@ recordings as one trial) in a pool of worker processes (one per core by default)
 existing dask.distributed cluster. A file that cannot be read or analysed is listed at the end
 and never stops the batch; the summary CSV holds every row that succeeded.
 
+With ``save_results`` (``--save``) every session file gets its results written back (all trials
+in one atomic step: a copy beside the file replaces it), tagged with what produced them
+(:func:`results_key`: forcelab version, analysis options, body mass given). The batch is then
+resumable: a session whose stored results match the current key for every trial is not
+analysed again; its summary rows come from the stored results.
+
 Summary columns (one row per athlete × trial; see docs/exports.md): file, athlete_id,
 athlete_name, session_date, trial, speed_m_s, body_mass_kg, n_stances, n_left, n_right,
 n_invalid, loading_rate_method, cadence and step time per side, then for every compared metric
@@ -18,6 +24,7 @@ from __future__ import annotations
 import csv
 import importlib
 import io
+import json
 import multiprocessing
 import os
 import sys
@@ -29,13 +36,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from forcelab.analysis.result import loading_rate_method
+import forcelab
+from forcelab.analysis.result import AnalysisResult, loading_rate_method
 from forcelab.errors import ForcelabError, InputError
-from forcelab.interop.export_common import write_atomic_text
+from forcelab.interop.export_common import session_date, write_atomic_text
 from forcelab.interop.export_csv import csv_cell, neutralize
 from forcelab.recording import finite_or_none
 from forcelab.sources import is_session_file, load_source
-from forcelab.store import write_analysis
+from forcelab.store import open_session, write_analyses
 
 #: file name endings the batch picks up when given a folder
 RECORDING_SUFFIXES = (".h5", ".hdf5", ".csv", ".tsv", ".txt", ".mot", ".sto", ".c3d")
@@ -89,6 +97,8 @@ class BatchResult:
         Wall-clock time of the batch in s.
     jobs : int
         Worker processes used (0 on a dask cluster).
+    n_skipped : int
+        Session files not analysed again because their stored results are current.
     engine : str
         "serial", "processes" or "dask".
     extra : dict
@@ -103,6 +113,7 @@ class BatchResult:
     jobs: int
     engine: str
     extra: dict[str, Any] = field(default_factory=dict)
+    n_skipped: int = 0
 
     @property
     def ok(self) -> bool:
@@ -189,6 +200,38 @@ def summary_row(file: str, athlete: dict[str, Any], session_date: str, trial: st
     return row
 
 
+def results_key(reader_options: dict[str, Any] | None,
+                analysis_options: dict[str, Any] | None) -> dict[str, Any]:
+    """What makes stored batch results current: the forcelab version that computed them, the
+    analysis options and a body mass given instead of the file's (as stored, JSON)."""
+    key = {"software_version": forcelab.__version__,
+           "analysis_options": dict(analysis_options or {}),
+           "body_mass_kg": (reader_options or {}).get("body_mass_kg")}
+    return json.loads(json.dumps(key))
+
+
+def _stored_rows(path: str, trial: str | None, key: dict[str, Any]
+                 ) -> list[dict[str, Any]] | None:
+    """Summary rows of a session file from its stored results when they are current for every
+    trial (analysed by a batch with ``key``), else None."""
+    if not is_session_file(path):
+        return None
+    with open_session(path) as sf:
+        trials = [t for t in sf.trials if trial is None or t["name"] == trial]
+        if not trials and trial is None:
+            trials = [{"name": "session"}]
+        stored = {}
+        for a in sf.analyses:  # oldest first: the newest current result wins
+            params = a["parameters"] or {}
+            if params.get("batch_key") == key and a["result"] is not None:
+                stored[params.get("trial")] = a["result"]
+        if not trials or any(t["name"] not in stored for t in trials):
+            return None
+        athlete, date = dict(sf.athlete or {}), session_date({"created_utc": sf.created_utc})
+    return [summary_row(str(path), athlete, date, t["name"], t,
+                        AnalysisResult.from_dict(stored[t["name"]])) for t in trials]
+
+
 def analyze_file(path: str, reader_options: dict[str, Any] | None = None,
                  analysis_options: dict[str, Any] | None = None, save_results: bool = False
                  ) -> tuple[list[dict[str, Any]], list[BatchFailure]]:
@@ -203,7 +246,7 @@ def analyze_file(path: str, reader_options: dict[str, Any] | None = None,
     analysis_options : dict, optional
         Options for ``analyze_recording``.
     save_results : bool
-        Also store each trial's result in the session file (``forcelab.store.write_analysis``,
+        Also store each trial's result in the session file (``forcelab.store.write_analyses``,
         with the trial name in the parameters). Plain recordings are never written to.
 
     Returns
@@ -212,16 +255,30 @@ def analyze_file(path: str, reader_options: dict[str, Any] | None = None,
         One summary row per trial.
     failures : list of BatchFailure
     """
+    rows, failures, _ = _analyze_one(path, reader_options, analysis_options, save_results)
+    return rows, failures
+
+
+def _analyze_one(path: str, reader_options: dict[str, Any] | None,
+                 analysis_options: dict[str, Any] | None, save_results: bool
+                 ) -> tuple[list[dict[str, Any]], list[BatchFailure], bool]:
+    """:func:`analyze_file`, and whether the file was skipped (stored results current)."""
     opts = dict(reader_options or {})
     trial = opts.pop("trial", None)
     rows: list[dict[str, Any]] = []
     failures: list[BatchFailure] = []
+    key = results_key(opts, analysis_options)
     try:
         if trial is not None and not is_session_file(path):
             trial = None  # the trial option only applies to session files
+        if save_results:
+            stored = _stored_rows(path, trial, key)
+            if stored is not None:
+                return stored, [], True
         source = load_source(path, trial=trial, reader_options=opts, lenient=True)
     except Exception as exc:  # noqa: BLE001 - any failure of one file is reported, not raised
-        return rows, [BatchFailure(str(path), "", _describe(exc))]
+        return rows, [BatchFailure(str(path), "", _describe(exc))], False
+    to_save = []
     for t in source.trials:
         try:
             result = t.analysis(analysis_options)
@@ -230,15 +287,16 @@ def analyze_file(path: str, reader_options: dict[str, Any] | None = None,
         except Exception as exc:  # noqa: BLE001
             failures.append(BatchFailure(str(path), t.name, _describe(exc)))
             continue
-        if save_results and source.kind == "session":
-            params = {**dict(getattr(result, "parameters", {}) or {}), "trial": t.name,
-                      "batch": True}
-            try:
-                write_analysis(path, result.to_dict(), params)
-            except Exception as exc:  # noqa: BLE001
-                failures.append(BatchFailure(str(path), t.name,
-                                             f"analysed, but not saved: {_describe(exc)}"))
-    return rows, failures
+        params = {**dict(getattr(result, "parameters", {}) or {}), "trial": t.name,
+                  "batch": True, "batch_key": key}
+        to_save.append((t.name, result.to_dict(), params))
+    if save_results and source.kind == "session" and to_save:
+        try:  # every trial's result in one atomic write
+            write_analyses(path, [(r, p) for _, r, p in to_save])
+        except Exception as exc:  # noqa: BLE001
+            failures += [BatchFailure(str(path), name, f"analysed, but not saved: "
+                                      f"{_describe(exc)}") for name, _, _ in to_save]
+    return rows, failures, False
 
 
 def _describe(exc: BaseException) -> str:
@@ -253,10 +311,10 @@ def _describe(exc: BaseException) -> str:
 def _analyze_chunk(paths: list[str], reader_options: dict[str, Any] | None,
                    analysis_options: dict[str, Any] | None, save_results: bool = False
                    ) -> tuple[int, float, list[tuple[str, list[dict[str, Any]],
-                                                     list[BatchFailure]]]]:
+                                                     list[BatchFailure], bool]]]:
     """Analyse a few files in a worker; also returns the worker's pid and CPU time spent (s)."""
     c0 = time.process_time()
-    out = [(p, *analyze_file(p, reader_options, analysis_options, save_results))
+    out = [(p, *_analyze_one(p, reader_options, analysis_options, save_results))
            for p in paths]
     return os.getpid(), time.process_time() - c0, out
 
@@ -268,6 +326,7 @@ class Progress:
         self.total = total
         self.done = 0
         self.failed = 0
+        self.skipped = 0
         self.stream = stream or sys.stderr
         self.enabled = enabled
         self.t0 = time.perf_counter()
@@ -275,10 +334,12 @@ class Progress:
         self._last_decile = -1
         self._tty = bool(getattr(self.stream, "isatty", lambda: False)())
 
-    def update(self, n: int = 1, failed: int = 0) -> None:
-        """Count ``n`` finished files, ``failed`` of them with failures."""
+    def update(self, n: int = 1, failed: int = 0, skipped: int = 0) -> None:
+        """Count ``n`` finished files, ``failed`` of them with failures, ``skipped`` of them not
+        analysed again (stored results current)."""
         self.done += n
         self.failed += failed
+        self.skipped += skipped
         if not self.enabled:
             return
         now = time.perf_counter()
@@ -296,8 +357,10 @@ class Progress:
         bar = "#" * filled + "-" * (width - filled)
         elapsed = time.perf_counter() - self.t0
         fail = f", {self.failed} failed" if self.failed else ""
-        self.stream.write(f"{prefix}[{bar}] {self.done}/{self.total} files{fail} "
-                          f"{elapsed:5.1f} s{suffix}")
+        skip = f", {self.skipped} current" if self.skipped else ""
+        rate = f" {self.done / elapsed:6.1f} files/s" if elapsed > 0 else ""
+        self.stream.write(f"{prefix}[{bar}] {self.done}/{self.total} files{fail}{skip} "
+                          f"{elapsed:5.1f} s{rate}{suffix}")
         self.stream.flush()
 
     def close(self) -> None:
@@ -388,7 +451,9 @@ def run_batch(
     connect_timeout_s : float
         How long to try reaching the dask scheduler, in s.
     save_results : bool
-        Also store every trial's result in its session file (see :func:`analyze_file`).
+        Also store every trial's result in its session file (atomically, see
+        :func:`analyze_file`) and skip session files whose stored results are current
+        (:func:`results_key`): a batch that was interrupted goes on where it stopped.
 
     Returns
     -------
@@ -415,26 +480,27 @@ def run_batch(
     bar = Progress(len(files), progress_stream, enabled=progress)
     t0 = time.perf_counter()
     results: dict[str, tuple[list[dict[str, Any]], list[BatchFailure]]] = {}
+    skipped: set[str] = set()
     str_files = [str(f) for f in files]
     worker_cpu: dict[int, float] = {}
     if dask_address:
         engine, used_jobs = "dask", 0
         _run_dask(str_files, dask_address, reader_options, analysis_options, bar, results,
-                  connect_timeout_s, save_results)
+                  skipped, connect_timeout_s, save_results)
     else:
         used_jobs = min(jobs or default_jobs(), len(files))
         if used_jobs <= 1:
             engine = "serial"
             c0 = time.process_time()
             for f in str_files:
-                rows, fails = analyze_file(f, reader_options, analysis_options, save_results)
-                results[f] = (rows, fails)
-                bar.update(1, 1 if fails else 0)
+                rows, fails, skip = _analyze_one(f, reader_options, analysis_options,
+                                                 save_results)
+                _done(f, rows, fails, skip, results, skipped, bar)
             worker_cpu[os.getpid()] = time.process_time() - c0
         else:
             engine = "processes"
             _run_pool(str_files, used_jobs, reader_options, analysis_options, bar, results,
-                      worker_cpu, save_results)
+                      skipped, worker_cpu, save_results)
     bar.close()
     rows: list[dict[str, Any]] = []
     failures: list[BatchFailure] = []
@@ -446,11 +512,12 @@ def run_batch(
     write_summary(summary_csv, rows)
     elapsed = time.perf_counter() - t0
     result = BatchResult(rows, failures, summary_csv, len(files), elapsed, used_jobs, engine,
-                         {"worker_cpu_s": worker_cpu})
+                         {"worker_cpu_s": worker_cpu}, len(skipped))
     if progress:
         stream = progress_stream or sys.stderr
+        current = f" ({len(skipped)} with current stored results)" if skipped else ""
         stream.write(f"{len(rows)} trials from {len(files) - len({f.path for f in failures})} "
-                     f"of {len(files)} files in {elapsed:.1f} s -> {summary_csv}\n")
+                     f"of {len(files)} files{current} in {elapsed:.1f} s -> {summary_csv}\n")
         if failures:
             stream.write(f"{len(failures)} failed:\n")
             for fl in failures:
@@ -459,10 +526,20 @@ def run_batch(
     return result
 
 
+def _done(f: str, rows: list[dict[str, Any]], fails: list[BatchFailure], skip: bool,
+          results: dict[str, tuple[list[dict[str, Any]], list[BatchFailure]]],
+          skipped: set[str], bar: Progress) -> None:
+    results[f] = (rows, fails)
+    if skip:
+        skipped.add(f)
+    bar.update(1, 1 if fails else 0, 1 if skip else 0)
+
+
 def _run_pool(files: list[str], jobs: int, reader_options: dict[str, Any] | None,
               analysis_options: dict[str, Any] | None, bar: Progress,
               results: dict[str, tuple[list[dict[str, Any]], list[BatchFailure]]],
-              worker_cpu: dict[int, float], save_results: bool = False) -> None:
+              skipped: set[str], worker_cpu: dict[int, float],
+              save_results: bool = False) -> None:
     # small chunks keep both workers busy to the end while amortising the task overhead
     size = max(1, min(8, len(files) // (jobs * 8)))
     chunks = [files[i:i + size] for i in range(0, len(files), size)]
@@ -478,17 +555,16 @@ def _run_pool(files: list[str], jobs: int, reader_options: dict[str, Any] | None
                     pid, cpu, out = fut.result()
                     worker_cpu[pid] = worker_cpu.get(pid, 0.0) + cpu
                 except Exception as exc:  # noqa: BLE001 - a crashed worker fails its files only
-                    out = [(f, [], [BatchFailure(f, "", f"worker failed: {_describe(exc)}")])
-                           for f in chunk]
-                for f, rows, fails in out:
-                    results[f] = (rows, fails)
-                    bar.update(1, 1 if fails else 0)
+                    out = [(f, [], [BatchFailure(f, "", f"worker failed: {_describe(exc)}")],
+                            False) for f in chunk]
+                for f, rows, fails, skip in out:
+                    _done(f, rows, fails, skip, results, skipped, bar)
 
 
 def _run_dask(files: list[str], address: str, reader_options: dict[str, Any] | None,
               analysis_options: dict[str, Any] | None, bar: Progress,
               results: dict[str, tuple[list[dict[str, Any]], list[BatchFailure]]],
-              timeout_s: float, save_results: bool = False) -> None:
+              skipped: set[str], timeout_s: float, save_results: bool = False) -> None:
     try:
         from dask.distributed import Client, as_completed
     except ImportError:
@@ -500,18 +576,18 @@ def _run_dask(files: list[str], address: str, reader_options: dict[str, Any] | N
     except (OSError, TimeoutError) as exc:
         raise InputError(f"cannot reach the dask scheduler at {address}: {exc}") from None
     with client:
-        futures = client.map(analyze_file, files, reader_options=reader_options,
+        futures = client.map(_analyze_one, files, reader_options=reader_options,
                              analysis_options=analysis_options, save_results=save_results,
                              pure=False)
         by_future = dict(zip(futures, files, strict=True))
         for fut in as_completed(futures, loop=client.loop):
             f = by_future[fut]
             try:
-                rows, fails = fut.result()
+                rows, fails, skip = fut.result()
             except Exception as exc:  # noqa: BLE001 - a lost worker fails its file only
-                rows, fails = [], [BatchFailure(f, "", f"dask worker failed: {_describe(exc)}")]
-            results[f] = (rows, fails)
-            bar.update(1, 1 if fails else 0)
+                rows, fails, skip = [], [BatchFailure(f, "", f"dask worker failed: "
+                                                      f"{_describe(exc)}")], False
+            _done(f, rows, fails, skip, results, skipped, bar)
 
 
 def write_summary(path: Path, rows: list[dict[str, Any]]) -> None:

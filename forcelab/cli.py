@@ -26,6 +26,7 @@ ORDER = (
     "import",
     "info",
     "check",
+    "compact",
     "export",
     "report",
 )

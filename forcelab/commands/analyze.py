@@ -3,9 +3,10 @@
 One file: ``forcelab analyze FILE [reader options] [--json] [--save]`` prints the tables per side
 and the coach's asymmetry lines (or, with ``--json``, one JSON object with ``stances``,
 ``summary``, ``asymmetry``, ``parameters``). ``--save`` stores the results in a forcelab
-session file. Several files or folders: ``--summary OUT.csv [--jobs N] [--dask ADDRESS]`` runs
-the batch analysis of ``forcelab.batch`` (exit status 1 when some files failed; they are listed
-on stderr).
+session file. Several files or folders: ``--summary OUT.csv [--jobs N] [--dask ADDRESS]
+[--save]`` runs the batch analysis of ``forcelab.batch`` (exit status 1 when some files failed;
+they are listed on stderr); with ``--save`` the results go back into the session files and a
+re-run skips files whose stored results are current.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--json", action="store_true",
                      help="print one JSON object (stances, summary, asymmetry, parameters)")
     out.add_argument("--save", action="store_true",
-                     help="store the results in the session file (forcelab .h5 files only)")
+                     help="store the results in the session file (forcelab .h5 files only); "
+                          "with --summary: in every session file, and skip files whose stored "
+                          "results are current (resume)")
     out.add_argument("--bands", metavar="FILE.json",
                      help="the lab's own asymmetry bands per metric (default: the published "
                           "bands of healthy runners)")
@@ -105,8 +108,8 @@ def run(args: argparse.Namespace) -> int:
     opts = reader_options(args)
     paths = [Path(p) for p in args.paths]
     if args.summary is not None:
-        if args.json or args.save:
-            raise InputError("--json and --save apply to one file; --summary writes one CSV")
+        if args.json:
+            raise InputError("--json applies to one file; --summary writes one CSV")
         return _run_batch(args, paths, opts)
     if args.jobs is not None or args.dask is not None or args.force:
         raise InputError("--jobs, --dask and --force apply to --summary OUT.csv (several files)")
@@ -233,7 +236,7 @@ def _run_batch(args: argparse.Namespace, paths: list, opts: dict) -> int:
         ) from None
     result = run_batch([str(p) for p in paths], summary_csv=args.summary, jobs=jobs,
                        dask_address=args.dask, reader_options=opts, overwrite=args.force,
-                       analysis_options=analysis_options(args.option))
+                       analysis_options=analysis_options(args.option), save_results=args.save)
     failures = getattr(result, "failures", [])
     n_files = getattr(result, "n_files", len(paths))
     print(f"{n_files} file(s) analysed, {len(failures)} failed; summary written to "

@@ -4,7 +4,8 @@
   least every 0.5 s, never overwrites a file, clear errors on a full disk).
 - :func:`open_session` / :class:`SessionFile` read a session (also while it is recorded or after
   a crash); :func:`read_recording` turns it into a :class:`forcelab.recording.Recording`.
-- :func:`write_analysis` / :func:`read_analyses` keep analysis results in the file.
+- :func:`write_analysis` / :func:`write_analyses` / :func:`read_analyses` keep analysis
+  results in the file (written atomically: a copy beside it replaces it).
 - :func:`write_recording` turns any Recording (``forcelab import``) into a session file.
 - :func:`check_session` / :func:`recover_session` report and rescue damaged sessions.
 
@@ -12,8 +13,9 @@ The file layout is documented in ``docs/session-format.md``.
 """
 
 from forcelab.store._layout import FORMAT_ID, SCHEMA_VERSION
-from forcelab.store.analysis_io import read_analyses, write_analysis
+from forcelab.store.analysis_io import read_analyses, write_analyses, write_analysis
 from forcelab.store.check import CHECK_EXIT, check_session, recover_session
+from forcelab.store.files import check_free_space, publish_new, rewrite_session
 from forcelab.store.importer import write_recording
 from forcelab.store.reader import (
     SessionFile,
@@ -22,7 +24,7 @@ from forcelab.store.reader import (
     open_session,
     read_recording,
 )
-from forcelab.store.writer import SessionWriter, check_free_space, publish_new, rewrite_session
+from forcelab.store.writer import SessionWriter
 
 __all__ = [
     "CHECK_EXIT",
@@ -40,6 +42,7 @@ __all__ = [
     "read_recording",
     "recover_session",
     "rewrite_session",
+    "write_analyses",
     "write_analysis",
     "write_recording",
 ]

@@ -18,6 +18,7 @@ import h5py
 import numpy as np
 
 from forcelab.errors import SessionFileError
+from forcelab.store import _packing as P
 from forcelab.store._writing import (
     _close_quietly,
     _is_disk_full,
@@ -104,6 +105,8 @@ class _DiskGuard:
         """Cut every dataset back to its committed rows: drops the chunks of the failed flush
         from HDF5's cache so the metadata alone (small) has to fit on the disk to close."""
         for p, n in self._committed.items():
+            if p.startswith(f"/{P.TAIL_GROUP}/"):
+                continue  # a tail has a fixed size; its committed rows are what counts
             ds = self._ds(p)
             if ds.shape[0] > n:
                 ds.resize((n, *ds.shape[1:]))

@@ -115,13 +115,13 @@ ROOT_TABLES = {
     "athlete": (ATHLETE_DTYPE, 16),
     "trials": (TRIAL_DTYPE, 32),
     "markers": (MARKER_DTYPE, 64),
-    "events": (EVENT_DTYPE, 256),
+    "events": (EVENT_DTYPE, 64),
 }
 #: Per-stream tables (inside /streams/NAME): name -> (dtype, rows per chunk).
 STREAM_TABLES = {
-    "blocks": (BLOCK_DTYPE, 1024),
+    "blocks": (BLOCK_DTYPE, 256),
     "gaps": (GAP_DTYPE, 64),
-    "link_stats": (LINK_STATS_DTYPE, 64),
+    "link_stats": (LINK_STATS_DTYPE, 16),
 }
 
 

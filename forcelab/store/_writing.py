@@ -17,6 +17,7 @@ import forcelab
 from forcelab.errors import InputError, SessionFileError
 from forcelab.recording import check_body_mass
 from forcelab.store import _layout as L
+from forcelab.store import _packing as P
 
 _ATHLETE_KEYS = ("id", "name", "body_mass_kg", "body_mass_method")
 
@@ -24,11 +25,14 @@ _ATHLETE_KEYS = ("id", "name", "body_mass_kg", "body_mass_method")
 class _StreamBuffer:
     """What one stream has written and what waits in memory for the next flush."""
 
-    def __init__(self, name: str, n_channels: int, rate_hz: float, dtype: np.dtype) -> None:
+    def __init__(self, name: str, n_channels: int, rate_hz: float, dtype: np.dtype,
+                 counts_to_units: np.ndarray | None = None) -> None:
         self.name = name
         self.n_channels = n_channels
         self.rate_hz = rate_hz
         self.dtype = dtype
+        self.k = counts_to_units  # units per bridge count, when the device streams raw counts
+        self.k_inv = None if counts_to_units is None else np.linalg.inv(counts_to_units)
         self.samples: list[np.ndarray] = []
         self.seq: list[np.ndarray] = []
         self.blocks: list[tuple] = []
@@ -36,10 +40,6 @@ class _StreamBuffer:
         self.link_rows: list[tuple] = []
         self.pending_nbytes = 0  # bytes of samples and sequence numbers not yet written
         self.rows_total = 0  # rows appended (written + pending)
-        self.rows_written = 0
-        self.blocks_written = 0
-        self.gaps_written = 0
-        self.link_written = 0
         self.next_seq: int | None = None
         self.last_link: dict[str, int] | None = None
         self.last_t_s = float("nan")  # session time of the last appended sample
@@ -51,37 +51,30 @@ class _StreamBuffer:
     def pending_bytes(self) -> int:
         return self.pending_nbytes
 
-    def write(self, dataset: Callable[[str], h5py.Dataset]) -> None:
-        """Write what waits in memory; ``dataset(path)`` opens a dataset of the file."""
+    def write(self, put: Callable[[str, np.ndarray], None]) -> None:
+        """Hand what waits in memory to ``put(path, rows)`` (the writer's growing datasets)."""
         s = self
         g = f"/streams/{self.name}/"
         if s.samples:
-            data = np.concatenate(s.samples) if len(s.samples) > 1 else s.samples[0]
-            seq = np.concatenate(s.seq) if len(s.seq) > 1 else s.seq[0]
-            n0 = s.rows_written
-            ds = dataset(g + "samples")
-            ds.resize((n0 + data.shape[0], s.n_channels))
-            ds[n0:] = data
-            dq = dataset(g + "seq")
-            dq.resize((n0 + data.shape[0],))
-            dq[n0:] = seq
-            s.rows_written += data.shape[0]
+            samples = np.concatenate(s.samples)
+            if s.k is not None:  # one vectorised split into counts per flush
+                counts, samples = P.to_counts(samples, s.k, s.k_inv, s.dtype)
+                put(g + "counts", counts)
+            put(g + "samples", samples)
+            put(g + "seq", np.concatenate(s.seq))
             s.samples.clear()
             s.seq.clear()
             s.pending_nbytes = 0
         if s.blocks:
-            _append(dataset(g + "blocks"), s.blocks, L.BLOCK_DTYPE)
-            s.blocks_written += len(s.blocks)
+            put(g + "blocks", np.array(s.blocks, dtype=L.BLOCK_DTYPE))
             last = s.blocks[-1]
             s.last_written_t_s = last[3] + (last[2] - 1) / s.rate_hz
             s.blocks.clear()
         if s.gaps:
-            _append(dataset(g + "gaps"), s.gaps, L.GAP_DTYPE)
-            s.gaps_written += len(s.gaps)
+            put(g + "gaps", np.array(s.gaps, dtype=L.GAP_DTYPE))
             s.gaps.clear()
         if s.link_rows:
-            _append(dataset(g + "link_stats"), s.link_rows, L.LINK_STATS_DTYPE)
-            s.link_written += len(s.link_rows)
+            put(g + "link_stats", np.array(s.link_rows, dtype=L.LINK_STATS_DTYPE))
             s.link_rows.clear()
 
 
@@ -102,6 +95,9 @@ def _init_file(h5: h5py.File, t0: float, operator: str, notes: str) -> None:
     state["closed_unix_s"] = np.nan
     h5.create_dataset("session_state", data=state)
     for table, (dtype, chunk) in L.ROOT_TABLES.items():
+        if table != "trials":  # trials are rewritten as a whole when one starts or stops
+            P.create_growing(h5, table, (), dtype, chunk)
+            continue
         h5.create_dataset(
             table, shape=(0,), maxshape=(None,), dtype=dtype, chunks=(chunk,),
             compression="gzip", compression_opts=4, shuffle=True,

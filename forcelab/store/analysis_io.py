@@ -10,6 +10,7 @@ tools can read the per-stance table without parsing JSON.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -46,6 +47,27 @@ def write_analysis(
     InputError
         If the result cannot be stored as JSON.
     """
+    return write_analyses(path, [(result_dict, parameters)])[0]
+
+
+def write_analyses(
+    path: str | os.PathLike,
+    items: list[tuple[Mapping[str, Any], Mapping[str, Any] | None]],
+) -> list[str]:
+    """Store several analysis results in a closed session file in one atomic step.
+
+    The results are written into a copy of the file beside it, which then replaces the file
+    (rename): a crash, a kill or a full disk leaves the file as it was or with every result,
+    never half-written HDF5. Returns the group names (``run_NNN``) in the order given.
+
+    Raises
+    ------
+    SessionFileError
+        If the file is not a cleanly closed forcelab session or cannot be written (it is then
+        unchanged).
+    InputError
+        If a result cannot be stored as JSON.
+    """
     path = Path(path)
     with open_session(path) as sf:  # header, schema and damage checks
         state = sf.state
@@ -54,41 +76,55 @@ def write_analysis(
             f"{path} is still being recorded or was not closed cleanly; results can only be "
             f"saved into a closed session (run 'forcelab check {path} --recover FIXED.h5')"
         )
+    prepared = []
+    for result_dict, parameters in items:
+        try:
+            result_json = L.to_json(dict(result_dict))
+            params_json = L.to_json(dict(parameters or {}))
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"analysis result cannot be stored: {exc}") from None
+        stances = list(result_dict.get("stances") or [])
+        prepared.append((result_json, params_json, len(stances), _stance_table(stances)))
+    tmp = path.with_name(f".{path.name}.analysis-{os.getpid()}.tmp")
     try:
-        result_json = L.to_json(dict(result_dict))
-        params_json = L.to_json(dict(parameters or {}))
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"analysis result cannot be stored: {exc}") from None
-    stances = list(result_dict.get("stances") or [])
-    table = _stance_table(stances)
-    try:
-        h5 = h5py.File(path, "r+")
+        shutil.copyfile(path, tmp)
+        shutil.copymode(path, tmp)
+        h5 = h5py.File(tmp, "r+")
     except OSError as exc:
+        remove_temp_copy(tmp)
         raise SessionFileError(
-            f"cannot open {path} for writing ({' '.join(str(exc).split())[:160]}); is it open "
-            "in a recorder or read-only?"
+            f"cannot write results beside {path} ({' '.join(str(exc).split())[:160]}); is the "
+            "folder writable and is there room for a copy of the file?"
         ) from None
+    names = []
     try:
-        root = h5.require_group("analysis")
-        name = f"run_{len(root) + 1:03d}"
-        while name in root:
-            name = f"run_{int(name[4:]) + 1:03d}"
-        g = root.create_group(name)
-        g.attrs["created_utc"] = L.utc_iso(time.time())
-        g.attrs["software_version"] = forcelab.__version__
-        g.attrs["parameters_json"] = params_json
-        g.attrs["n_stances"] = len(stances)
-        g.create_dataset("result_json", data=result_json, dtype=h5py.string_dtype())
-        if table is not None:
-            g.create_dataset("stances", data=table, compression="gzip", shuffle=True)
-        h5.flush()
+        try:
+            root = h5.require_group("analysis")
+            for result_json, params_json, n_stances, table in prepared:
+                name = f"run_{len(root) + 1:03d}"
+                while name in root:
+                    name = f"run_{int(name[4:]) + 1:03d}"
+                g = root.create_group(name)
+                g.attrs["created_utc"] = L.utc_iso(time.time())
+                g.attrs["software_version"] = forcelab.__version__
+                g.attrs["parameters_json"] = params_json
+                g.attrs["n_stances"] = n_stances
+                g.create_dataset("result_json", data=result_json, dtype=h5py.string_dtype())
+                if table is not None:
+                    g.create_dataset("stances", data=table, compression="gzip", shuffle=True)
+                names.append(name)
+        finally:
+            h5.close()
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
     except Exception as exc:  # noqa: BLE001 - any HDF5 failure is a write failure for the user
+        remove_temp_copy(tmp)
         raise SessionFileError(
-            f"cannot save the analysis into {path}: {' '.join(str(exc).split())[:200]}"
+            f"cannot save the analysis into {path}: {' '.join(str(exc).split())[:200]}; "
+            "the file is unchanged"
         ) from None
-    finally:
-        h5.close()
-    return name
+    return names
 
 
 def read_analyses(path: str | os.PathLike) -> list[dict[str, Any]]:
@@ -123,3 +159,9 @@ def _stance_table(stances: list[Mapping[str, Any]]) -> np.ndarray | None:
         else:
             table[k] = [L.fixed("" if v is None else v, dtype, k) for v in values]
     return table
+
+
+def remove_temp_copy(tmp: Path) -> None:
+    """Remove our temporary copy (never anything else that sits at that name)."""
+    if tmp.is_file():
+        tmp.unlink()

@@ -28,8 +28,9 @@ import numpy as np
 
 from forcelab.errors import SessionFileError
 from forcelab.store import _layout as L
+from forcelab.store import _packing as P
+from forcelab.store.files import check_free_space, publish_new
 from forcelab.store.reader import SessionFile, open_session
-from forcelab.store.writer import check_free_space, publish_new
 
 CHECK_EXIT = {"ok": 0, "incomplete": 1, "unreadable": 2}
 _READ_ROWS = 1 << 18
@@ -228,15 +229,16 @@ def _check_stream(sf: Any, name: str, problems: list[str]) -> dict[str, Any]:
             "(damaged chunks are skipped by --recover)"
         )
     stored = int(g["samples"].shape[0])
-    if stored > summary["n_samples"]:
-        out["unflushed_rows_dropped"] = stored - summary["n_samples"]
+    committed = sf._committed.get(g["samples"].name, stored)
+    if stored > committed:
+        out["unflushed_rows_dropped"] = stored - committed
     return out
 
 
 def _raw_summary(sf: Any, name: str) -> dict[str, Any]:
     """The counts of :meth:`SessionFile.stream_summary` from what of the tables is readable."""
     g = sf._h5["streams"][name]
-    n = min(sf._n_valid(g["samples"]), sf._n_valid(g["seq"]))
+    n = sf._stream_rows(name)
     rate = float(g.attrs["rate_hz"])
     gaps = _readable_table(sf, g["gaps"])
     gaps = gaps[gaps["row"] <= n]
@@ -245,9 +247,16 @@ def _raw_summary(sf: Any, name: str) -> dict[str, Any]:
             "duration_s": n / rate}
 
 
-def _readable_mask(ds: h5py.Dataset, n: int) -> np.ndarray:
-    """Which of the first ``n`` rows of a chunked dataset can be read (chunk by chunk: a
-    damaged chunk costs its own rows only)."""
+def _readable_mask(sf: Any, path: str, n: int) -> np.ndarray:
+    """Which of the first ``n`` committed rows of growing dataset ``path`` (its tail included,
+    see ``_packing``) can be read: chunk by chunk, a damaged chunk costs its own rows only."""
+    masks = [_chunk_mask(ds, m) for ds, m in P.parts(sf._h5, path, sf._committed)]
+    ok = np.concatenate(masks)[:n]
+    return np.concatenate([ok, np.zeros(n - ok.size, dtype=bool)])
+
+
+def _chunk_mask(ds: h5py.Dataset, n: int) -> np.ndarray:
+    """Which of the first ``n`` rows of one chunked dataset can be read."""
     ok = np.zeros(n, dtype=bool)
     chunk = ds.chunks[0] if ds.chunks else 1
     step = max(_READ_ROWS, chunk)
@@ -266,27 +275,36 @@ def _readable_mask(ds: h5py.Dataset, n: int) -> np.ndarray:
     return ok
 
 
-def _read_rows(ds: h5py.Dataset, rows: np.ndarray) -> np.ndarray:
-    """The rows marked True (readable chunks only), read a chunk run at a time."""
-    parts = []
-    edges = np.flatnonzero(np.diff(np.concatenate(([0], rows.view(np.int8), [0]))))
-    for a, b in zip(edges[::2], edges[1::2], strict=True):
-        for start in range(int(a), int(b), _READ_ROWS):
-            parts.append(ds[start : min(int(b), start + _READ_ROWS)])
-    if not parts:
+def _read_rows(sf: Any, path: str, rows: np.ndarray) -> np.ndarray:
+    """The committed rows of growing dataset ``path`` (its tail included) marked True
+    (readable chunks only), read a chunk run at a time."""
+    pieces = []
+    offset = 0
+    for ds, m in P.parts(sf._h5, path, sf._committed):
+        mine = rows[offset : offset + m]
+        edges = np.flatnonzero(np.diff(np.concatenate(([0], mine.view(np.int8), [0]))))
+        for a, b in zip(edges[::2], edges[1::2], strict=True):
+            for start in range(int(a), int(b), _READ_ROWS):
+                pieces.append(ds[start : min(int(b), start + _READ_ROWS)])
+        offset += m
+    if not pieces:
+        ds = sf._h5[path]
         return np.zeros((0, *ds.shape[1:]), dtype=ds.dtype)
-    return np.concatenate(parts)
+    return np.concatenate(pieces)
 
 
 def _salvageable_rows(sf: Any, g: h5py.Group, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(keep, seq)`` for the first ``n`` rows of a stream: rows whose samples chunk reads and
-    whose sequence number is known, and every row's sequence number (-1 unknown). A damaged
-    ``seq`` chunk is rebuilt from the block table (each block gives its first number and
-    length), so it costs no samples."""
-    samples_ok = _readable_mask(g["samples"], n)
-    seq_ok = _readable_mask(g["seq"], n)
+    """``(keep, seq)`` for the first ``n`` rows of a stream: rows whose samples chunk (and
+    bridge-counts chunk, when the stream stores counts) reads and whose sequence number is
+    known, and every row's sequence number (-1 unknown). A damaged ``seq`` chunk is rebuilt
+    from the block table (each block gives its first number and length), so it costs no
+    samples."""
+    samples_ok = _readable_mask(sf, g["samples"].name, n)
+    if P.COUNTS_TO_UNITS in g.attrs:
+        samples_ok &= _readable_mask(sf, g["counts"].name, n)
+    seq_ok = _readable_mask(sf, g["seq"].name, n)
     seq = np.full(n, -1, dtype=np.int64)
-    seq[seq_ok] = _read_rows(g["seq"], seq_ok)
+    seq[seq_ok] = _read_rows(sf, g["seq"].name, seq_ok)
     known = seq_ok.copy()
     if not known.all():
         for b in _readable_table(sf, g["blocks"]):
@@ -422,16 +440,20 @@ def _copy_session(sf: Any, h5: h5py.File, out: h5py.File, report: dict) -> None:
         rate = float(g_in.attrs["rate_hz"])
         n_in = int(info.get("n_samples", 0) or 0)
         keep, seq_all = _salvageable_rows(sf, g_in, n_in)
-        samples = _read_rows(g_in["samples"], keep)
+        samples = _read_rows(sf, g_in["samples"].name, keep)
         seq = seq_all[keep]
         n = len(seq)
         _new_dataset(g_in["samples"], g_out, "samples", samples)
         _new_dataset(g_in["seq"], g_out, "seq", seq)
+        if P.COUNTS_TO_UNITS in g_in.attrs:
+            _new_dataset(g_in["counts"], g_out, "counts",
+                         _read_rows(sf, g_in["counts"].name, keep))
+            paths.append(f"/streams/{name}/counts")
         blocks, gaps = _salvaged_tables(sf, g_in, keep, seq_all, rate)
         _new_dataset(g_in["blocks"], g_out, "blocks", blocks)
         _new_dataset(g_in["gaps"], g_out, "gaps", gaps)
-        _copy_rows(g_in["link_stats"], g_out, "link_stats",
-                   len(_readable_table(sf, g_in["link_stats"])))
+        _new_dataset(g_in["link_stats"], g_out, "link_stats",
+                     _readable_table(sf, g_in["link_stats"]))
         if n and len(blocks):
             b = blocks[-1]
             last_t = max(last_t, float(b["t_s"]) + (int(seq[-1]) - int(b["seq"])) / rate)
@@ -456,10 +478,11 @@ def _copy_session(sf: Any, h5: h5py.File, out: h5py.File, report: dict) -> None:
     out.create_dataset("session_state", data=state)
     out.create_dataset("committed_rows", data=np.array([out[p].shape[0] for p in paths], "i8"))
     out["committed_rows"].attrs["datasets"] = paths
-    # every other group (stored analyses, marker trajectories, ...) as it is, when readable
+    # every other group (stored analyses, marker trajectories, ...) as it is, when readable;
+    # the tails are not copied: every recovered row is in its dataset
     lost = []
     for name in h5:
-        if name in out:
+        if name in out or name == P.TAIL_GROUP:
             continue
         try:
             h5.copy(h5[name], out, name)
@@ -509,18 +532,14 @@ def _new_dataset(like: h5py.Dataset, group: h5py.Group, name: str, data: np.ndar
 
 
 def _readable_table(sf: Any, ds: h5py.Dataset) -> np.ndarray:
-    """The committed rows of a table up to its first unreadable chunk."""
-    return ds[: _readable_rows(ds, sf._n_valid(ds))]
-
-
-def _copy_rows(ds: h5py.Dataset, group: h5py.Group, name: str, n: int) -> None:
-    new = group.create_dataset(
-        name, shape=(n, *ds.shape[1:]), maxshape=ds.maxshape, dtype=ds.dtype, chunks=ds.chunks,
-        compression=ds.compression, compression_opts=ds.compression_opts, shuffle=ds.shuffle,
-    )
-    for a in range(0, n, _READ_ROWS):
-        b = min(n, a + _READ_ROWS)
-        new[a:b] = ds[a:b]
+    """The committed rows of a table (its tail included) up to its first unreadable chunk."""
+    pieces = []
+    for part, m in P.parts(sf._h5, ds.name, sf._committed):
+        n = _readable_rows(part, m)
+        pieces.append(part[:n])
+        if n < m:
+            break
+    return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
 
 
 def _short(exc: BaseException) -> str:

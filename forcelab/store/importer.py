@@ -14,8 +14,9 @@ import numpy as np
 from forcelab.errors import SessionFileError
 from forcelab.recording import Recording
 from forcelab.store._layout import to_json
+from forcelab.store.files import check_free_space, publish_new
 from forcelab.store.reader import open_session
-from forcelab.store.writer import SessionWriter, check_free_space, publish_new
+from forcelab.store.writer import SessionWriter
 
 _ROWS_PER_BLOCK = 65536
 

@@ -26,6 +26,7 @@ from forcelab.recording import (
     finite_or_none,
 )
 from forcelab.store import _layout as L
+from forcelab.store import _packing as P
 from forcelab.store._model import KIND_INSOLE, sensor_of, stream_model
 from forcelab.store.trajectories import read_trajectories
 
@@ -224,6 +225,9 @@ class SessionFile:
             for g in self._h5["streams"].values():
                 for ds in g.values():
                     ds.refresh()
+            if P.TAIL_GROUP in self._h5:
+                self._h5[P.TAIL_GROUP].visititems(
+                    lambda _, obj: obj.refresh() if isinstance(obj, h5py.Dataset) else None)
         self._committed = self._read_committed()
 
     def _n_valid(self, ds: h5py.Dataset) -> int:
@@ -233,8 +237,17 @@ class SessionFile:
         return n if c is None else min(n, c)
 
     def _table(self, path: str) -> np.ndarray:
-        ds = self._h5[path]
-        return ds[: self._n_valid(ds)]
+        return self._rows(self._h5[path].name)
+
+    def _rows(self, path: str, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Committed rows of a growing dataset, its tail included (see ``_packing``)."""
+        return P.read_rows(self._h5, path, self._committed, start, stop)
+
+    def _stream_rows(self, name: str) -> int:
+        """Samples of a stream that completed flushes wrote."""
+        g = f"/streams/{name}/"
+        return min(P.n_rows(self._h5, g + "samples", self._committed),
+                   P.n_rows(self._h5, g + "seq", self._committed))
 
     # ----------------------------------------------------------------- contents
     @property
@@ -377,9 +390,12 @@ class SessionFile:
     def read_stream(self, name: str) -> StreamData:
         """All stored samples of a stream with sequence numbers, per-sample times and gaps."""
         g = self._group(name)
-        n = min(self._n_valid(g["samples"]), self._n_valid(g["seq"]))
-        samples = g["samples"][:n]
-        seq = g["seq"][:n]
+        n = self._stream_rows(name)
+        samples = self._rows(g.name + "/samples", 0, n)
+        seq = self._rows(g.name + "/seq", 0, n)
+        if P.COUNTS_TO_UNITS in g.attrs:
+            counts = self._rows(g.name + "/counts", 0, n)
+            samples = P.from_counts(counts, samples, np.asarray(g.attrs[P.COUNTS_TO_UNITS]))
         blocks = self._table(f"/streams/{name}/blocks")
         blocks = blocks[blocks["row"] < n]
         rate = float(g.attrs["rate_hz"])
@@ -396,7 +412,7 @@ class SessionFile:
     def stream_summary(self, name: str) -> dict[str, Any]:
         """Counts of one stream without reading its samples."""
         g = self._group(name)
-        n = min(self._n_valid(g["samples"]), self._n_valid(g["seq"]))
+        n = self._stream_rows(name)
         rate = float(g.attrs["rate_hz"])
         gaps = self._table(f"/streams/{name}/gaps")
         gaps = gaps[gaps["row"] <= n]
@@ -405,7 +421,7 @@ class SessionFile:
         first = last = None
         if n and len(blocks):
             first = float(blocks["t_s"][0])
-            seq_last = int(g["seq"][n - 1])
+            seq_last = int(self._rows(g.name + "/seq", n - 1, n)[0])
             b = blocks[-1]
             last = float(b["t_s"]) + (seq_last - int(b["seq"])) / rate
         info = self.stream_info(name)

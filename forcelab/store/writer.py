@@ -25,13 +25,9 @@ Every flush writes the data first and then, in a second step, the number of vali
 dataset (``/committed_rows``), so a flush cut short by a crash or a full disk never exposes rows
 that were not completely written.
 
-Full disk. Before each flush the free space of the file system is checked; below
-``min_free_bytes`` the writer writes what it holds, closes the file cleanly (close reason
-``disk_full``) and raises SessionFileError. If the operating system still reports a write error
-(another program filled the disk, a quota, an I/O error), the writer releases a small reserve
-file it keeps next to the session (``FILE.reserve``, removed at close) so HDF5 can finish and close
-the file, marks it closed with reason ``disk_full``/``write_error`` and raises SessionFileError.
-After an error every further call raises the same error; ``close()`` then does nothing.
+Full disk (``min_free_bytes``; the reserve file ``FILE.reserve``, removed at close): see
+``forcelab.store._disk``. After an error every further call raises the same SessionFileError;
+``close()`` then does nothing.
 
 Thread safety: every public method takes one lock; the recorder calls ``append`` from its writer
 thread while the controller adds trials, markers and events from another.
@@ -39,9 +35,7 @@ thread while the controller adds trials, markers and events from another.
 
 from __future__ import annotations
 
-import errno
 import os
-import shutil
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -54,14 +48,13 @@ import numpy as np
 from forcelab.errors import InputError, SessionFileError
 from forcelab.recording import MarkerTrajectories, check_rate, finite_or_none
 from forcelab.store import _layout as L
+from forcelab.store import _packing as P
 from forcelab.store._disk import _DiskGuard
 from forcelab.store._model import stream_model
 from forcelab.store._writing import (
-    _append,
     _athlete_row,
     _create_file,
     _info_dict,
-    _oserror_text,
     _release,
     _Reserve,
     _StreamBuffer,
@@ -114,6 +107,8 @@ class SessionWriter(_DiskGuard):
         self._events_written = 0
         self._committed_paths: list[str] = []
         self._committed: dict[str, int] = {}
+        self._growing: dict[str, P.Growing] = {}
+        self._mode = P.TAIL
         self._timer: threading.Thread | None = None
         self._datasets: dict[str, h5py.Dataset] = {}
         self._timer_stop = threading.Event()
@@ -262,6 +257,7 @@ class SessionWriter(_DiskGuard):
             if side not in (None, "left", "right"):
                 raise InputError(f"stream side must be 'left', 'right' or None, got {side!r}")
             dtype = np.dtype(self._sample_dtype)
+            k = P.counts_matrix(d.get("calibration"), len(names))
 
             def create() -> None:
                 g = self._h5.require_group("streams").create_group(name)
@@ -278,24 +274,11 @@ class SessionWriter(_DiskGuard):
                 a["calibration_json"] = L.to_json(d.get("calibration") or {})
                 a["layout_json"] = L.to_json(d.get("layout"))
                 a["extra_json"] = L.to_json(d.get("extra") or {})
-                rows = int(min(max(rate_hz, 256), 8192))
-                g.create_dataset(
-                    "samples", shape=(0, len(names)), maxshape=(None, len(names)), dtype=dtype,
-                    chunks=(rows, len(names)), compression="gzip", compression_opts=4, shuffle=True,
-                )
-                g.create_dataset(
-                    "seq", shape=(0,), maxshape=(None,), dtype="i8", chunks=(rows,),
-                    compression="gzip", compression_opts=4, shuffle=True,
-                )
-                for table, (tdtype, chunk) in L.STREAM_TABLES.items():
-                    g.create_dataset(
-                        table, shape=(0,), maxshape=(None,), dtype=tdtype, chunks=(chunk,),
-                        compression="gzip", compression_opts=4, shuffle=True,
-                    )
+                P.create_stream_datasets(g, len(names), rate_hz, dtype, k)
                 self._h5.flush()
 
             self._guarded(create)
-            self._streams[name] = _StreamBuffer(name, len(names), rate_hz, dtype)
+            self._streams[name] = _StreamBuffer(name, len(names), rate_hz, dtype, k)
 
     def add_trajectories(self, trajectories: MarkerTrajectories, source: str = "") -> None:
         """Store motion-capture marker trajectories (before the first ``append``).
@@ -330,7 +313,8 @@ class SessionWriter(_DiskGuard):
         """Samples of stream ``name`` in the file on disk: committed by a completed flush (after
         a write error or a full disk, what the file keeps; after ``close``, every sample)."""
         self._stream(name)
-        return int(self._committed.get(f"/streams/{name}/samples", 0))
+        path = f"/streams/{name}/samples"
+        return int(self._committed.get(path, 0) + self._committed.get(P.tail_path(path), 0))
 
     def start_swmr(self) -> None:
         """Switch to SWMR writing now (the first ``append`` does it otherwise).
@@ -347,6 +331,12 @@ class SessionWriter(_DiskGuard):
         paths = [f"/{t}" for t in L.ROOT_TABLES]
         for name in self._streams:
             paths += [f"/streams/{name}/{d}" for d in ("samples", "seq", *L.STREAM_TABLES)]
+            if self._streams[name].k is not None:
+                paths.append(f"/streams/{name}/counts")
+        for p in paths:
+            if P.tail_path(p) in h5:
+                self._growing[p] = P.Growing(p, h5[p].chunks[0])
+        paths += [grow.tail for grow in self._growing.values()]
         h5.create_dataset("committed_rows", data=np.zeros(len(paths), dtype="i8"))
         h5["committed_rows"].attrs["datasets"] = paths
         self._committed_paths = paths
@@ -410,7 +400,10 @@ class SessionWriter(_DiskGuard):
                          f"sequence numbers restarted at {seq0} (expected {s.next_seq})",
                          L.EVENT_DTYPE, "message"))
                 )
-            s.samples.append(np.array(samples, dtype=s.dtype, copy=True))
+            # raw-count streams keep the driver's float64 values until the flush splits them
+            # into counts (one vectorised pass per flush, not per block)
+            s.samples.append(np.array(samples, dtype=s.dtype if s.k is None else np.float64,
+                                      copy=True))
             s.seq.append(np.arange(seq0, seq0 + n, dtype=np.int64))
             s.pending_nbytes += s.samples[-1].nbytes + 8 * n
             s.blocks.append(
@@ -597,8 +590,12 @@ class SessionWriter(_DiskGuard):
             return self._maybe_flush_locked()
 
     def _maybe_flush_locked(self) -> bool:
-        if self.flush_due() or self._pending_bytes() >= MAX_PENDING_BYTES:
+        if self.flush_due():
             self._flush_locked()
+            return True
+        if self._pending_bytes() >= MAX_PENDING_BYTES:
+            # a burst: write the complete chunks now, the rest with the next timed flush
+            self._flush_locked(P.CHUNKS)
             return True
         return False
 
@@ -608,16 +605,35 @@ class SessionWriter(_DiskGuard):
             self._check_usable()
             self._flush_locked()
 
-    def _flush_locked(self) -> None:
-        self._last_flush_mono = time.monotonic()
+    def _flush_locked(self, mode: str = P.TAIL) -> None:
+        if mode != P.CHUNKS:
+            self._last_flush_mono = time.monotonic()
         if self._swmr and self._min_free_bytes:
             self._check_free_space()
-        self._guarded(self._flush_steps)
+        self._guarded(lambda: self._flush_steps(mode))
 
-    def _flush_steps(self) -> None:
+    def _flush_steps(self, mode: str = P.TAIL) -> None:
+        """Write what is buffered: complete chunks into the datasets and, unless ``mode`` is
+        ``"chunks"``, the rest into the tails; ``"final"`` (close) writes everything into the
+        datasets and leaves the tails empty (forcelab.store._packing).
+
+        Two commits when chunks moved: the first counts the moved rows in the datasets and no
+        longer counts the tails, so the second step may write the tails from their start
+        without touching a row that a commit counts (a crash in between loses only rows
+        appended since the last flush)."""
+        self._mode = mode
         self._write_pending_tables()
         for s in self._streams.values():
-            s.write(self._ds)
+            s.write(self._put)
+        moved = [grow for grow in self._growing.values()
+                 if grow.move_chunks(self._ds, mode == P.FINAL)]
+        if moved and mode == P.TAIL:
+            for grow in moved:  # the moved rows reach the file before the commit counts them
+                self._ds(grow.path).flush()
+            self._write_commit()
+        if mode == P.TAIL:
+            for grow in self._growing.values():
+                grow.write_tail(self._ds)
         self._h5.flush()
         if self._swmr:
             self._n_flushes += 1
@@ -664,7 +680,7 @@ class SessionWriter(_DiskGuard):
                 self._trials_dirty = True
             if not self._swmr:
                 self._guarded(self._enter_swmr)
-            self._guarded(self._flush_steps)
+            self._guarded(lambda: self._flush_steps(P.FINAL))
             self._close_file("normal")
 
     def _close_file(self, reason: str) -> None:
@@ -738,10 +754,21 @@ class SessionWriter(_DiskGuard):
             ds = self._datasets[path] = self._h5[path]
         return ds
 
+    def _put(self, path: str, rows: np.ndarray) -> None:
+        """Append rows to growing dataset ``path`` (through its tail once SWMR writing runs)."""
+        grow = self._growing.get(path)
+        if grow is None:  # before SWMR: nothing is rewritten, write straight into the dataset
+            ds = self._ds(path)
+            n0 = ds.shape[0]
+            ds.resize((n0 + rows.shape[0], *ds.shape[1:]))
+            ds[n0:] = rows
+        else:
+            grow.add(rows)
+
     def _write_pending_tables(self) -> None:
         if len(self._athlete_rows) > self._athlete_written:
             rows = self._athlete_rows[self._athlete_written :]
-            _append(self._ds("/athlete"), rows, L.ATHLETE_DTYPE)
+            self._put("/athlete", np.array(rows, dtype=L.ATHLETE_DTYPE))
             self._athlete_written = len(self._athlete_rows)
         if self._trials_dirty:
             rows = [_trial_row(t) for t in self._trials]
@@ -750,14 +777,18 @@ class SessionWriter(_DiskGuard):
             ds[:] = np.array(rows, dtype=L.TRIAL_DTYPE)
             self._trials_dirty = False
         if len(self._markers) > self._markers_written:
-            _append(self._ds("/markers"), self._markers[self._markers_written:], L.MARKER_DTYPE)
+            self._put("/markers", np.array(self._markers[self._markers_written:],
+                                           dtype=L.MARKER_DTYPE))
             self._markers_written = len(self._markers)
         if len(self._events) > self._events_written:
-            _append(self._ds("/events"), self._events[self._events_written:], L.EVENT_DTYPE)
+            self._put("/events", np.array(self._events[self._events_written:],
+                                          dtype=L.EVENT_DTYPE))
             self._events_written = len(self._events)
 
     def _write_commit(self) -> None:
-        counts = [int(self._ds(p).shape[0]) for p in self._committed_paths]
+        tails = {grow.tail: grow.on_disk for grow in self._growing.values()}
+        counts = [tails[p] if p in tails else int(self._ds(p).shape[0])
+                  for p in self._committed_paths]
         self._ds("/committed_rows")[:] = np.asarray(counts, dtype="i8")
         self._committed = dict(zip(self._committed_paths, counts, strict=True))
         for s in self._streams.values():
@@ -767,99 +798,3 @@ class SessionWriter(_DiskGuard):
         row["last_flush_unix_s"] = time.time()
         row["n_flushes"] = self._n_flushes
         state[0] = row
-
-
-# ---------------------------------------------------------------------- whole-file writes
-#: Room left on the disk beyond what a write needs before forcelab starts it (bytes).
-FREE_MARGIN_BYTES = 1024 * 1024
-
-
-def check_free_space(folder: str | os.PathLike, need_bytes: int, what: str) -> None:
-    """Refuse a write that would not fit: ``need_bytes`` plus :data:`FREE_MARGIN_BYTES` must be
-    free in ``folder``.
-
-    Raises
-    ------
-    SessionFileError
-        When the file system has less room; the message says how much is free and needed.
-    """
-    try:
-        st = os.statvfs(folder)
-    except OSError:
-        return  # no statistics (some network drives): the write itself reports a full disk
-    free = st.f_bavail * st.f_frsize
-    need = int(need_bytes) + FREE_MARGIN_BYTES
-    if free < need:
-        raise SessionFileError(
-            f"not enough free disk space for {what} in {folder}: {free / 1e6:.1f} MB free, "
-            f"{need / 1e6:.1f} MB needed; nothing was written: free disk space and try again"
-        )
-
-
-def publish_new(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
-    """Give the complete file ``tmp`` its final name ``path``, which must not exist (a hard
-    link: an existing file is never replaced, even one created meanwhile), then drop ``tmp``.
-    On file systems without hard links (FAT, exFAT) the name is checked, then ``tmp`` renamed.
-
-    Raises
-    ------
-    SessionFileError
-        If ``path`` exists or the link cannot be made.
-    """
-    tmp, path = Path(tmp), Path(path)
-    with open(tmp, "rb+") as fh:
-        os.fsync(fh.fileno())
-    exists = SessionFileError(f"{path} already exists; forcelab never overwrites a session file")
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        raise exists from None
-    except OSError as exc:
-        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS):
-            raise SessionFileError(f"cannot create {path}: {_oserror_text(exc)}") from None
-        # no hard links on this file system (FAT/exFAT memory sticks): a rename after a check
-        if os.path.lexists(path):
-            raise exists from None
-        os.rename(tmp, path)
-        return
-    tmp.unlink()
-
-
-def rewrite_session(path: str | os.PathLike, update: Any, extra_bytes: int) -> Any:
-    """Change a closed session file so that it is never left half-written.
-
-    The file is copied to ``.NAME.saving`` beside it, ``update(copy_path)`` changes the copy,
-    and the copy replaces the file in one rename. Before anything is written the disk must
-    have room for the copy plus ``extra_bytes``; on any failure the copy is removed and the
-    session is exactly as before.
-
-    Returns
-    -------
-    Any
-        What ``update`` returned.
-
-    Raises
-    ------
-    SessionFileError
-        If there is not enough free space, or the copy or the update fails.
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.saving")
-    check_free_space(path.parent, path.stat().st_size + int(extra_bytes),
-                     f"a safe update of {path.name}")
-    tmp.unlink(missing_ok=True)
-    try:
-        shutil.copyfile(path, tmp)
-        result = update(tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise SessionFileError(
-            f"cannot update {path}: {_oserror_text(exc)}; the session is unchanged"
-        ) from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return result

@@ -70,18 +70,6 @@ def test_serial_and_parallel_agree(folder, tmp_path):
     assert a.rows == b.rows
 
 
-def test_dask_local_cluster(folder, tmp_path):
-    distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                  protocol="tcp", host="127.0.0.1",
-                                  dashboard_address=None) as cluster:
-        res = run_batch([folder], tmp_path / "d.csv", dask_address=cluster.scheduler_address,
-                        progress=False)
-    assert res.engine == "dask"
-    serial = run_batch([folder], tmp_path / "s.csv", jobs=1, progress=False)
-    assert res.rows == serial.rows and len(res.failures) == 1
-
-
 def test_bad_arguments(folder, tmp_path):
     with pytest.raises(InputError, match="jobs"):
         run_batch([folder], tmp_path / "x.csv", jobs=0)

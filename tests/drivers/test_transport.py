@@ -72,3 +72,46 @@ def test_wait_for_port_sees_a_replug():
         assert wait_for_port("socket://localhost:1", 0.0) is True
     finally:
         p.close()
+
+
+def test_a_streaming_read_gathers_a_block_of_frames_in_one_call():
+    """gather=True: after the first byte the read waits STREAM_GATHER_S and takes everything
+    that came meanwhile (one wake-up per block, not per frame); without it, the first frame."""
+    import threading
+
+    p = SimPort(free_name("test-gather")).open()
+    try:
+        with Transport.open(p.device) as t:
+            t.STREAM_GATHER_S = 0.5  # long enough for the second write on a loaded machine
+
+            def second_frame() -> None:
+                time.sleep(0.02)
+                p.write(b"frame2")
+
+            p.write(b"frame1")
+            writer = threading.Thread(target=second_frame)
+            writer.start()
+            assert t.read(1.0, gather=True) == b"frame1frame2"
+            writer.join()
+            p.write(b"frame3")
+            writer = threading.Thread(target=second_frame)
+            writer.start()
+            assert t.read(1.0) == b"frame3"  # a command reply is taken at once
+            writer.join()
+            assert t.read(1.0) == b"frame2"
+    finally:
+        p.close()
+
+
+def test_an_unplug_is_reported_by_a_gathering_read():
+    p = SimPort(free_name("test-gather-unplug")).open()
+    try:
+        t = Transport.open(p.device)
+        p.unplug()
+        t0 = time.monotonic()
+        with pytest.raises(ConnectionLost, match="unplugged"):
+            t.read(1.0, gather=True)
+        assert time.monotonic() - t0 < 1.0
+        t.close()
+    finally:
+        p.close()

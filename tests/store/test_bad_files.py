@@ -81,7 +81,8 @@ def test_truncated_file_gives_one_clear_error_or_partial_data(recorded, keep_fra
 def test_corrupted_chunk_is_reported_and_the_rest_recovered(recorded, tmp_path):
     with h5py.File(recorded, "r") as f:
         ds = f["streams/plate/samples"]
-        info = ds.id.get_chunk_info(1)  # the second chunk of samples (rows 1000..1999)
+        # a chunk of rows 1000..1999 of samples (chunks hold one channel each)
+        info = ds.id.get_chunk_info_by_coord((1000, 0))
         offset, size = info.byte_offset, info.size
     raw = bytearray(recorded.read_bytes())
     raw[offset : offset + size] = b"\xff" * size  # destroy the compressed chunk

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from raw_plate import raw_samples
 from store_helpers import values
 
 from forcelab.store import (
@@ -56,19 +57,21 @@ def last_appended(lines: str, default: int) -> int:
     return nums[-1] if nums else default
 
 
-def assert_prefix_intact(path: Path) -> int:
+def assert_prefix_intact(path: Path, raw: bool = False) -> int:
     """Every stored sample is one the writer sent, in order, from seq 0; returns how many."""
     with open_session(path) as sf:
         data = sf.read_stream("plate")
     n = data.samples.shape[0]
     np.testing.assert_array_equal(data.seq, np.arange(n))
-    np.testing.assert_array_equal(data.samples, values(np.arange(n), 9))
+    expected = raw_samples(np.arange(n)).astype(np.float32) if raw else values(np.arange(n), 9)
+    np.testing.assert_array_equal(data.samples, expected)
     return n
 
 
-def test_kill_9_while_recording_loses_at_most_one_second(tmp_path):
+@pytest.mark.parametrize("raw", [False, True], ids=["float-samples", "raw-counts"])
+def test_kill_9_while_recording_loses_at_most_one_second(tmp_path, raw):
     path = tmp_path / "killed.h5"
-    proc = start_writer(path, "--seconds", "60")
+    proc = start_writer(path, "--seconds", "60", *(["--raw"] if raw else []))
     try:
         wait_appended(proc, int(2.5 * RATE_HZ))
         os.kill(proc.pid, signal.SIGKILL)
@@ -78,7 +81,7 @@ def test_kill_9_while_recording_loses_at_most_one_second(tmp_path):
             proc.kill()
             proc.communicate()
     sent = last_appended(rest, int(2.5 * RATE_HZ))
-    stored = assert_prefix_intact(path)
+    stored = assert_prefix_intact(path, raw)
     assert sent - stored <= RATE_HZ, f"lost {sent - stored} samples (> 1 s) of {sent}"
     assert stored >= RATE_HZ  # the first flushes happened
 

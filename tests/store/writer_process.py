@@ -12,6 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from raw_plate import raw_block, raw_plate_info  # noqa: E402
 from store_helpers import make_block, plate_info  # noqa: E402
 
 from forcelab.errors import SessionFileError  # noqa: E402
@@ -27,12 +28,13 @@ def main() -> int:
     p.add_argument("--fast", action="store_true", help="append as fast as possible")
     p.add_argument("--min-free", type=int, default=16 * 1024 * 1024)
     p.add_argument("--reserve", type=int, default=1024 * 1024)
+    p.add_argument("--raw", action="store_true", help="a plate streaming raw bridge counts")
     a = p.parse_args()
     t0 = time.time()
     try:
         w = SessionWriter.create(a.path, athlete={"name": "proc"}, min_free_bytes=a.min_free,
                                  reserve_bytes=a.reserve)
-        w.add_stream("plate", plate_info(rate_hz=a.rate))
+        w.add_stream("plate", raw_plate_info(a.rate) if a.raw else plate_info(rate_hz=a.rate))
         w.start_trial("run")
     except SessionFileError as exc:
         print(f"ERROR: {exc}", flush=True)
@@ -41,7 +43,8 @@ def main() -> int:
     n_total = int(a.seconds * a.rate)
     try:
         while seq < n_total:
-            w.append("plate", make_block(seq, a.block, 9, a.rate, t0))
+            w.append("plate", raw_block(seq, a.block, a.rate, t0) if a.raw
+                     else make_block(seq, a.block, 9, a.rate, t0))
             seq += a.block
             print(f"appended {seq}", flush=True)
             if not a.fast:
