@@ -164,7 +164,7 @@ def _option_cases(files: dict[str, Path], work: Path) -> list[list[str]]:
     cases += [
         ["analyze", h5, "--summary", str(existing)],
         ["analyze", csv, h5],
-        ["analyze", h5, "--summary", str(work / "s.csv"), "--save"],
+        ["analyze", h5, "--summary", str(work / "s.csv"), "--json"],
         ["analyze", csv, "--save", "--vertical", "force"],
         ["analyze", str(work)],
         ["analyze", str(work / "missing.csv")],
@@ -182,7 +182,7 @@ def _option_cases(files: dict[str, Path], work: Path) -> list[list[str]]:
         ["info", str(files["c3d"])],
         ["report", h5, "-o", str(existing)],
         ["report", h5, "-o", str(work / "r.doc")],
-        ["report", h5, "-o", str(work / "r.html"), "--threshold", "nan"],
+        ["report", h5, "-o", str(work / "r.html"), "--bands", str(files["csv"])],
         ["simulate", "plate", "--seed", "-1"],
         ["simulate", "nosuch", "--duration", "0.1"],
         ["simulate", "plate", "--duration", "-1"],
