@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from forcelab.errors import InputError
-    from forcelab.interop.export_common import load_source
+    from forcelab.sources import load_source
 
     if args.output is not None and Path(args.output).resolve() == Path(args.path).resolve():
         raise InputError(f"{args.output} is the file being exported; forcelab never writes over "

@@ -393,7 +393,7 @@ def export_c3d(
     Parameters
     ----------
     source : ExportSource
-        From :func:`forcelab.interop.export_common.load_source`.
+        From :func:`forcelab.sources.load_source`.
     out : str or Path, optional
         Output folder, or a ``.c3d`` file name when there is one trial. Default: the input's
         folder.

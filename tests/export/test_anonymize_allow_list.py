@@ -8,7 +8,7 @@ import pytest
 from synth_sessions import make_session, run_cli
 
 from forcelab.interop.anonymize import pseudonym
-from forcelab.interop.export_common import load_source
+from forcelab.sources import load_source
 
 ATHLETE = {"id": "A-917", "name": "Jane", "body_mass_kg": 61.0, "surname": "Zorbatova",
            "full_name": "Jane Zorbatova", "birthday": "1999-04-01", "mail": "jz@club.example",

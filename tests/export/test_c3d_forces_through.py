@@ -7,10 +7,11 @@ import numpy as np
 
 from forcelab.interop import load_recording
 from forcelab.interop.export_c3d import build_c3d
-from forcelab.interop.export_common import ExportTrial, load_source
+from forcelab.interop.export_common import ExportTrial
 from forcelab.interop.export_csv import data_table
 from forcelab.interop.export_mot import export_mot
 from forcelab.recording import Recording, Stream
+from forcelab.sources import load_source
 
 RATE_HZ = 1000.0
 

@@ -9,8 +9,9 @@ from synth_sessions import run_cli
 
 from forcelab.errors import ExportError
 from forcelab.interop.export_c3d import build_c3d, export_c3d
-from forcelab.interop.export_common import ExportTrial, load_source
+from forcelab.interop.export_common import ExportTrial
 from forcelab.recording import Recording, Stream
+from forcelab.sources import load_source
 from forcelab.store import read_recording
 
 F32 = 2e-7  # relative resolution of the float32 values C3D stores

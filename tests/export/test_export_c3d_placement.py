@@ -9,8 +9,9 @@ import numpy as np
 
 from forcelab.interop import load_recording
 from forcelab.interop.export_c3d import build_c3d
-from forcelab.interop.export_common import ExportTrial, load_source
+from forcelab.interop.export_common import ExportTrial
 from forcelab.recording import Recording, Stream
+from forcelab.sources import load_source
 
 
 def _inside_share(path, load_n=50.0) -> float:

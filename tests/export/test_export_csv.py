@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from forcelab.interop.export_common import ExportTrial, load_source
+from forcelab.interop.export_common import ExportTrial
 from forcelab.interop.export_csv import (
     FORMULA_STARTS,
     data_text,
@@ -17,6 +17,7 @@ from forcelab.interop.export_csv import (
     read_data_csv,
 )
 from forcelab.recording import Recording, Stream
+from forcelab.sources import load_source
 from forcelab.store import read_recording, write_recording
 
 

@@ -7,9 +7,10 @@ import numpy as np
 from synth_sessions import run_cli
 
 from forcelab.interop import load_recording
-from forcelab.interop.export_common import ExportSource, ExportTrial, load_source
+from forcelab.interop.export_common import ExportSource, ExportTrial
 from forcelab.interop.export_csv import export_csv
 from forcelab.recording import Recording, Stream
+from forcelab.sources import load_source
 from forcelab.store import read_recording
 
 

@@ -9,8 +9,8 @@ from synth_sessions import make_session, run_cli
 
 from forcelab.errors import InputError
 from forcelab.interop.anonymize import anonymize_athlete, key_path, pseudonym, pseudonym_key
-from forcelab.interop.export_common import load_source
 from forcelab.interop.export_json import export_json
+from forcelab.sources import load_source
 
 SECRETS = ("Alex Runner", "Jo Operator", "heavy legs", "first session", "A-017", "alex_")
 

@@ -10,8 +10,8 @@ from synth_sessions import run_cli
 
 from forcelab.errors import ExportError
 from forcelab.interop import load_recording
-from forcelab.interop.export_common import load_source
 from forcelab.interop.export_mot import export_mot
+from forcelab.sources import load_source
 from forcelab.store import read_recording
 
 
