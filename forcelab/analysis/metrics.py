@@ -56,7 +56,10 @@ from forcelab.errors import InputError
 from forcelab.recording import check_body_mass, check_rate
 
 G_M_S2 = 9.80665
-"""Standard gravity used for body weight (m/s^2)."""
+"""Standard gravity (m/s^2), BIPM/ISO 80000-3: body mass to body weight, the home of this
+constant for every forcelab room. The device room keeps the same value in
+:data:`forcelab.drivers.units.STANDARD_GRAVITY_M_S2` (analysis imports no device room: the
+drivers package pulls in pyserial); a test holds the two equal."""
 
 LOADING_RATE_METHODS = ("none", "impact_peak", "stance_13pct")
 """Loading-rate method name per method code of the kernel."""

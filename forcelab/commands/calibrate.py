@@ -7,7 +7,6 @@ import argparse
 HELP = "Tare a DIY load-cell board or calibrate it with a known weight (lines:, csv4:)."
 
 CELLS = ("TL", "TR", "BL", "BR")
-STANDARD_GRAVITY = 9.80665
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from forcelab.drivers.csv4 import Csv4Device
     from forcelab.drivers.errors import DeviceError
     from forcelab.drivers.lines import LineDevice
+    from forcelab.drivers.units import STANDARD_GRAVITY_M_S2
 
     if args.known_kg is not None and not 0 < args.known_kg <= 1000:
         raise DeviceError(f"--known-kg must be a weight in kg (0..1000], got {args.known_kg}")
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         if args.tare:
             dev.zero()
         elif args.known_kg is not None:
-            load_n = args.known_kg * STANDARD_GRAVITY
+            load_n = args.known_kg * STANDARD_GRAVITY_M_S2
             if isinstance(dev, Csv4Device):
                 if not args.cell:
                     raise DeviceError("a CSV4 board calibrates one cell at a time: give --cell "

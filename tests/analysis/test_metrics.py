@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from forcelab.drivers.units import STANDARD_GRAVITY_M_S2
 
 from forcelab.analysis import Stances, detect_stances, stance_metrics
 from forcelab.analysis.metrics import G_M_S2
@@ -345,3 +346,8 @@ def test_loading_rates_below_500_hz_are_indicative_and_vilr_below_valr_is_not_sh
     fast = stance_metrics(xf, detect_stances(xf, RATE), RATE)
     assert set(fast["loading_rate_quality"]) == {"measured"}
     assert set(fast["loading_rate_note"]) == {""}
+
+
+def test_devices_and_analysis_use_the_standard_gravity():
+    """Body weight (analysis) and kg-force (DIY boards) convert with the one published value."""
+    assert G_M_S2 == STANDARD_GRAVITY_M_S2 == 9.80665  # BIPM, ISO 80000-3
