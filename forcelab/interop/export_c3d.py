@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import math
 import os
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -52,11 +53,10 @@ from forcelab.errors import ExportError
 from forcelab.interop.export_common import (
     ExportSource,
     ExportTrial,
-    claim_outputs,
     common_grid,
+    export_files,
     is_plate_stream,
     on_grid,
-    output_paths,
     software_info,
 )
 from forcelab.store import check_free_space
@@ -381,56 +381,46 @@ def _events(stances: list[dict[str, Any]], t0_s: float, streams: dict[str, Any] 
     return events
 
 
-def export_c3d(
-    source: ExportSource,
-    out: str | Path | None = None,
-    *,
-    overwrite: bool = False,
-    analysis_options: dict[str, Any] | None = None,
-) -> list[Path]:
+def export_c3d(source: ExportSource, out: str | Path | None = None, *, overwrite: bool = False,
+               analysis_options: dict[str, Any] | None = None) -> list[Path]:
     """Write one C3D file per trial.
 
-    Parameters
-    ----------
-    source : ExportSource
-        From :func:`forcelab.sources.load_source`.
-    out : str or Path, optional
-        Output folder, or a ``.c3d`` file name when there is one trial. Default: the input's
-        folder.
-    overwrite : bool
-        Replace existing files.
-    analysis_options : dict, optional
-        Options for the stance detection that places the events.
-
-    Returns
-    -------
-    list of Path
-        The files written.
+    ``out`` is an output folder, or a ``.c3d`` file name when there is one trial;
+    ``analysis_options`` go to the stance detection that places the events. See
+    :func:`~forcelab.interop.export_common.export_files` for the rest.
     """
-    paths = output_paths(source, out, ".c3d")
-    claim_outputs(paths, overwrite, source=source, out=out)
-    written = []
-    for trial, path in zip(source.trials, paths, strict=True):
-        stances = trial.stances(analysis_options)
-        c = build_c3d(trial, stances, subject=source.athlete_id)
-        data_bytes = int(np.asarray(c["data"]["analogs"]).size) * 4
-        # ezc3d does not report a full disk: check the room first and the size afterwards
-        check_free_space(path.parent, data_bytes + C3D_HEADER_BYTES, path.name)
-        tmp = path.with_name(path.stem + ".part.c3d")
-        try:
-            c.write(str(tmp))
-            if tmp.stat().st_size < data_bytes:
-                raise ExportError(
-                    f"could not write {path}: only {tmp.stat().st_size} of at least "
-                    f"{data_bytes} bytes reached the disk (full disk?); nothing was written"
-                )
-            with open(tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
-        except Exception as exc:  # ezc3d raises plain RuntimeError/ValueError
-            tmp.unlink(missing_ok=True)
-            if isinstance(exc, ExportError):
-                raise
-            raise ExportError(f"could not write {path}: {exc}") from exc
-        tmp.replace(path)
-        written.append(path)
-    return written
+    def write(trial: ExportTrial, path: Path) -> None:
+        write_c3d(build_c3d(trial, trial.stances(analysis_options), subject=source.athlete_id),
+                  path)
+
+    return export_files(source, out, ".c3d", lambda trial: [partial(write, trial)],
+                        overwrite=overwrite)
+
+
+def write_c3d(c: Any, path: Path) -> None:
+    """Write a built C3D file through a temporary name, checking the room first and the size
+    afterwards (ezc3d does not report a full disk).
+
+    Raises
+    ------
+    ExportError
+        If the file cannot be written; nothing is left behind.
+    """
+    data_bytes = int(np.asarray(c["data"]["analogs"]).size) * 4
+    check_free_space(path.parent, data_bytes + C3D_HEADER_BYTES, path.name)
+    tmp = path.with_name(path.stem + ".part.c3d")
+    try:
+        c.write(str(tmp))
+        if tmp.stat().st_size < data_bytes:
+            raise ExportError(
+                f"could not write {path}: only {tmp.stat().st_size} of at least "
+                f"{data_bytes} bytes reached the disk (full disk?); nothing was written"
+            )
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+    except Exception as exc:  # ezc3d raises plain RuntimeError/ValueError
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, ExportError):
+            raise
+        raise ExportError(f"could not write {path}: {exc}") from exc
+    tmp.replace(path)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -220,20 +220,30 @@ def claim_outputs(
             raise InputError(f"cannot create the output folder {parent}: {exc.strerror}") from None
 
 
-def write_atomic_text(path: Path, text: str) -> None:
+def write_atomic_text(path: Path, text: str | Iterable[str]) -> None:
     """Write a text file through a temporary name, so a failed export leaves no half file.
+
+    Parameters
+    ----------
+    path : Path
+        The file to write.
+    text : str or iterable of str
+        The whole text (the free room is checked first), or its pieces, written one at a time
+        so that a long table never sits in memory whole.
 
     Raises
     ------
     ExportError
         If the file cannot be written (full disk, no permission, ...).
     """
-    data = text.encode("utf-8")
-    check_free_space(path.parent, len(data), path.name)
+    if isinstance(text, str):
+        check_free_space(path.parent, len(text.encode("utf-8")), path.name)
+        text = (text,)
     tmp = path.with_name(path.name + ".part")
     try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            for piece in text:
+                fh.write(piece)
             fh.flush()
             os.fsync(fh.fileno())
         tmp.replace(path)
@@ -243,6 +253,62 @@ def write_atomic_text(path: Path, text: str) -> None:
         except OSError:
             pass  # nothing was created
         raise ExportError(f"could not write {path}: {exc.strerror or exc}") from None
+
+
+#: writes one output file to the path it is given (raises ExportError when it cannot)
+FileWriter = Callable[[Path], None]
+
+
+def export_files(
+    source: ExportSource,
+    out: str | Path | None,
+    suffix: str,
+    writers: Callable[[Any], Sequence[FileWriter]],
+    *,
+    overwrite: bool = False,
+    companions: Sequence[Callable[[Path], Path]] = (),
+    per_trial: bool = True,
+) -> list[Path]:
+    """The one way every export writes: decide the outputs, claim them, write all or none.
+
+    Parameters
+    ----------
+    source : ExportSource
+        From :func:`forcelab.sources.load_source`.
+    out : str or Path, optional
+        Output folder, or a file name ending in ``suffix`` (see :func:`output_paths`). Default:
+        the input's folder.
+    suffix : str
+        Suffix of each trial's main file (".csv").
+    writers : callable
+        ``writers(trial)`` (``writers(source)`` when not ``per_trial``) returns one
+        :data:`FileWriter` per output of that trial: its main file, then each companion.
+    overwrite : bool
+        Replace existing files.
+    companions : sequence of callable
+        The path of each further file of a trial from its main file's path.
+    per_trial : bool
+        One set of files per trial, or one for the whole source.
+
+    Returns
+    -------
+    list of Path
+        The files written. When one cannot be written, those already written are removed.
+    """
+    mains = output_paths(source, out, suffix, per_trial=per_trial)
+    groups = [[main, *(companion(main) for companion in companions)] for main in mains]
+    claim_outputs([p for group in groups for p in group], overwrite, source=source, out=out)
+    written: list[Path] = []
+    try:
+        for unit, group in zip(source.trials if per_trial else [source], groups, strict=True):
+            for write, path in zip(writers(unit), group, strict=True):
+                write(path)
+                written.append(path)
+    except BaseException:
+        for done in written:  # all outputs or none
+            done.unlink(missing_ok=True)
+        raise
+    return written
 
 
 def is_plate_stream(stream: Stream) -> bool:

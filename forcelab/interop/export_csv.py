@@ -22,19 +22,17 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from forcelab.errors import ExportError
 from forcelab.interop.export_common import (
     ExportSource,
     ExportTrial,
-    claim_outputs,
-    output_paths,
+    FileWriter,
+    export_files,
     table_chunks,
     write_atomic_text,
 )
@@ -110,30 +108,6 @@ def data_text(trial: ExportTrial) -> str:
     return "".join(data_chunks(trial))
 
 
-def write_data_csv(trial: ExportTrial, path: Path) -> None:
-    """Write a trial's data CSV chunk by chunk through a temporary file.
-
-    Raises
-    ------
-    ExportError
-        If the file cannot be written; nothing is left behind.
-    """
-    tmp = path.with_name(path.name + ".part")
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="") as fh:
-            for piece in data_chunks(trial):
-                fh.write(piece)
-            fh.flush()
-            os.fsync(fh.fileno())
-        tmp.replace(path)
-    except OSError as exc:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
-        raise ExportError(f"could not write {path}: {exc.strerror or exc}") from None
-
-
 #: first columns of the stance table, then every other metric in the analysis's order
 STANCE_LEAD = ("athlete_id", "trial", "stream", "side", "start_s", "end_s", "valid", "reason")
 
@@ -165,49 +139,21 @@ def stance_text(athlete_id: str, trial: ExportTrial, stances: list[dict[str, Any
     return buf.getvalue()
 
 
-def export_csv(
-    source: ExportSource,
-    out: str | Path | None = None,
-    *,
-    overwrite: bool = False,
-    analysis_options: dict[str, Any] | None = None,
-) -> list[Path]:
+def export_csv(source: ExportSource, out: str | Path | None = None, *, overwrite: bool = False,
+               analysis_options: dict[str, Any] | None = None) -> list[Path]:
     """Write ``<name>.csv`` (samples) and ``<name>_stances.csv`` (metrics) per trial.
 
-    Parameters
-    ----------
-    source : ExportSource
-    out : str or Path, optional
-        Output folder, or a ``.csv`` file name when there is one trial (the stance table then
-        goes beside it as ``<stem>_stances.csv``).
-    overwrite : bool
-        Replace existing files.
-    analysis_options : dict, optional
-        Options for the stance detection.
-
-    Returns
-    -------
-    list of Path
-        The files written.
+    ``out`` is an output folder, or a ``.csv`` file name when there is one trial (the stance
+    table then goes beside it as ``<stem>_stances.csv``); ``analysis_options`` go to the stance
+    detection. See :func:`~forcelab.interop.export_common.export_files` for the rest.
     """
-    data_paths = output_paths(source, out, ".csv")
-    stance_paths = [p.with_name(p.stem + "_stances.csv") for p in data_paths]
-    claim_outputs(data_paths + stance_paths, overwrite, source=source, out=out)
-    tables = [stance_text(source.athlete_id, trial, trial.stances(analysis_options))
-              for trial in source.trials]
-    written: list[Path] = []
-    try:
-        for trial, table, p, sp in zip(source.trials, tables, data_paths, stance_paths,
-                                       strict=True):
-            write_data_csv(trial, p)
-            written.append(p)
-            write_atomic_text(sp, table)
-            written.append(sp)
-    except ExportError:
-        for done in written:  # all trials or none
-            done.unlink(missing_ok=True)
-        raise
-    return written
+    def writers(trial: ExportTrial) -> list[FileWriter]:
+        stances = stance_text(source.athlete_id, trial, trial.stances(analysis_options))
+        return [lambda path: write_atomic_text(path, data_chunks(trial)),
+                lambda path: write_atomic_text(path, stances)]
+
+    return export_files(source, out, ".csv", writers, overwrite=overwrite,
+                        companions=[lambda p: p.with_name(p.stem + "_stances.csv")])
 
 
 def read_data_csv(path: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:

@@ -31,9 +31,9 @@ from typing import Any
 
 from forcelab.interop.export_common import (
     ExportSource,
-    claim_outputs,
+    FileWriter,
+    export_files,
     json_safe,
-    output_paths,
     software_info,
     write_atomic_text,
 )
@@ -77,32 +77,15 @@ def export_document(source: ExportSource, analysis_options: dict[str, Any] | Non
     return json_safe(doc)
 
 
-def export_json(
-    source: ExportSource,
-    out: str | Path | None = None,
-    *,
-    overwrite: bool = False,
-    analysis_options: dict[str, Any] | None = None,
-) -> list[Path]:
+def export_json(source: ExportSource, out: str | Path | None = None, *, overwrite: bool = False,
+                analysis_options: dict[str, Any] | None = None) -> list[Path]:
     """Write one ``<name>.json`` with the whole session (all trials).
 
-    Parameters
-    ----------
-    source : ExportSource
-    out : str or Path, optional
-        Output folder or ``.json`` file name.
-    overwrite : bool
-        Replace an existing file.
-    analysis_options : dict, optional
-        Options for the stance detection.
-
-    Returns
-    -------
-    list of Path
-        The file written.
+    ``out`` is an output folder or a ``.json`` file name; ``analysis_options`` go to the stance
+    detection. See :func:`~forcelab.interop.export_common.export_files` for the rest.
     """
-    (path,) = output_paths(source, out, ".json", per_trial=False)
-    claim_outputs([path], overwrite, source=source, out=out)
-    text = json.dumps(export_document(source, analysis_options), indent=1, allow_nan=False)
-    write_atomic_text(path, text + "\n")
-    return [path]
+    def writers(whole: ExportSource) -> list[FileWriter]:
+        text = json.dumps(export_document(whole, analysis_options), indent=1, allow_nan=False)
+        return [lambda path: write_atomic_text(path, text + "\n")]
+
+    return export_files(source, out, ".json", writers, overwrite=overwrite, per_trial=False)

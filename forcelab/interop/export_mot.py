@@ -32,11 +32,11 @@ from forcelab.errors import ExportError
 from forcelab.interop.export_common import (
     ExportSource,
     ExportTrial,
-    claim_outputs,
+    FileWriter,
     common_grid,
+    export_files,
     is_plate_stream,
     on_grid,
-    output_paths,
     stance_sides_per_sample,
     table_chunks,
     write_atomic_text,
@@ -180,45 +180,25 @@ def external_loads_xml(mot_name: str) -> str:
     return "\n".join(parts)
 
 
-def export_mot(
-    source: ExportSource,
-    out: str | Path | None = None,
-    *,
-    overwrite: bool = False,
-    analysis_options: dict[str, Any] | None = None,
-) -> list[Path]:
+def export_mot(source: ExportSource, out: str | Path | None = None, *, overwrite: bool = False,
+               analysis_options: dict[str, Any] | None = None) -> list[Path]:
     """Write ``<name>.mot`` and ``<name>.xml`` (ExternalLoads) per trial.
 
-    Parameters
-    ----------
-    source : ExportSource
-    out : str or Path, optional
-        Output folder, or a ``.mot`` file name when there is one trial.
-    overwrite : bool
-        Replace existing files.
-    analysis_options : dict, optional
-        Options for the stance detection used to split one plate under both feet.
-
-    Returns
-    -------
-    list of Path
-        The files written (.mot and .xml of every trial).
+    ``out`` is an output folder, or a ``.mot`` file name when there is one trial;
+    ``analysis_options`` go to the stance detection that splits one plate under both feet. See
+    :func:`~forcelab.interop.export_common.export_files` for the rest.
     """
-    mots = output_paths(source, out, ".mot")
-    xmls = [p.with_suffix(".xml") for p in mots]
-    claim_outputs(mots + xmls, overwrite, source=source, out=out)
-    # compute everything before writing anything, so a trial that cannot be exported leaves
-    # no partial set of files behind
-    texts = []
-    for trial, mot in zip(source.trials, mots, strict=True):
+    def writers(trial: ExportTrial) -> list[FileWriter]:
         plates = [s for s in trial.recording.streams if is_plate_stream(s)]
         needs_split = len(plates) == 1 and plates[0].side is None
-        stances = trial.stances(analysis_options) if needs_split else []
-        time_s, feet = foot_forces(trial, stances)
-        texts.append((mot, mot_text(mot.name, time_s, feet), external_loads_xml(mot.name)))
-    written = []
-    for mot, mot_body, xml_body in texts:
-        write_atomic_text(mot, mot_body)
-        write_atomic_text(mot.with_suffix(".xml"), xml_body)
-        written += [mot, mot.with_suffix(".xml")]
-    return written
+        time_s, feet = foot_forces(trial, trial.stances(analysis_options) if needs_split else [])
+        mot_names: list[str] = []  # the ExternalLoads file names the .mot as it was written
+
+        def write_mot(mot: Path) -> None:
+            mot_names.append(mot.name)
+            write_atomic_text(mot, mot_text(mot.name, time_s, feet))
+
+        return [write_mot, lambda xml: write_atomic_text(xml, external_loads_xml(mot_names[-1]))]
+
+    return export_files(source, out, ".mot", writers, overwrite=overwrite,
+                        companions=[lambda p: p.with_suffix(".xml")])

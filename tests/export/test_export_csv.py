@@ -131,7 +131,7 @@ def test_long_trials_are_written_in_chunks(monkeypatch, tmp_path):
     pieces = list(mod.data_chunks(trial))
     assert len(pieces) == 1 + 15  # header + ceil(100 / 7)
     path = tmp_path / "c.csv"
-    mod.write_data_csv(trial, path)
+    common.write_atomic_text(path, mod.data_chunks(trial))
     t, v = read_data_csv(path)["p.fz"]
     _equal(v, fz)
     assert path.read_text() == data_text(trial)
