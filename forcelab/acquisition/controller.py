@@ -614,14 +614,8 @@ class SessionController(SessionState):
             self.post_event("recording_started", "info", f"recording to {path}")
             return path
 
-    def start_trial(
-        self,
-        name: str,
-        tags: Iterable[str] = (),
-        speed_m_s: float | None = None,
-        shoe: str = "",
-        notes: str = "",
-    ) -> None:
+    def start_trial(self, name: str, tags: Iterable[str] = (), speed_m_s: float | None = None,
+                    shoe: str = "", notes: str = "") -> None:
         """Start a named trial now (an open trial is stopped first). Recording only.
 
         The live figures restart for the new trial.

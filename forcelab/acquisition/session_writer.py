@@ -47,26 +47,12 @@ class SessionWriter(Protocol):
     def update_link_stats(self, name: str, stats: LinkStats) -> None:
         """Record the link error counters of stream ``name``."""
 
-    def add_event(
-        self,
-        name: str | None,
-        kind: str,
-        t_s: float | None = None,
-        seq: int = -1,
-        arg: int = 0,
-        message: str = "",
-    ) -> None:
+    def add_event(self, name: str | None, kind: str, t_s: float | None = None, seq: int = -1,
+                  arg: int = 0, message: str = "") -> None:
         """Record an event of stream ``name`` (None: of the session)."""
 
-    def start_trial(
-        self,
-        name: str,
-        tags: Iterable[str] = (),
-        speed_m_s: float | None = None,
-        shoe: str = "",
-        notes: str = "",
-        t_s: float | None = None,
-    ) -> None:
+    def start_trial(self, name: str, tags: Iterable[str] = (), speed_m_s: float | None = None,
+                    shoe: str = "", notes: str = "", t_s: float | None = None) -> None:
         """Start a named trial."""
 
     def stop_trial(self, t_s: float | None = None) -> str | None:
