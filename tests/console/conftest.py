@@ -25,6 +25,19 @@ def console(qtbot, config_dir, tmp_path):
 
 
 @pytest.fixture
+def window(qtbot, config_dir):
+    """A real console window with fresh settings, shown; closed after the test."""
+    from forcelab.console.settings import ConsoleSettings
+    from forcelab.console.window import ConsoleWindow
+
+    w = ConsoleWindow(settings=ConsoleSettings())
+    qtbot.addWidget(w)
+    w.show()
+    yield w
+    w.close()
+
+
+@pytest.fixture
 def config_dir(tmp_path, monkeypatch):
     """A fresh FORCELAB_CONFIG_DIR so tests never touch the user's athletes or settings."""
     folder = tmp_path / "config"

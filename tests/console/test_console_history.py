@@ -8,19 +8,14 @@ from PyQt5.QtCore import Qt
 
 from forcelab.analysis.asymmetry import LEVEL_WORDS, level_of
 from forcelab.console.athletes import Athlete
-from forcelab.console.settings import ConsoleSettings
 from forcelab.console.widgets import LEVEL_COLOURS
-from forcelab.console.window import ConsoleWindow
 
 
 @pytest.fixture
-def window(qtbot, config_dir):
-    w = ConsoleWindow(settings=ConsoleSettings())
-    qtbot.addWidget(w)
-    w.resize(1366, 768)
-    w.show()
-    yield w
-    w.close()
+def window(window):
+    """The console window at the laptop size the history views are laid out for."""
+    window.resize(1366, 768)
+    return window
 
 
 def test_history_lists_the_athletes_sessions_and_the_asymmetry_trend(qtbot, window, tmp_path,

@@ -8,8 +8,6 @@ import numpy as np
 import pytest
 
 from forcelab.console.exports import available_exports, export_command
-from forcelab.console.settings import ConsoleSettings
-from forcelab.console.window import ConsoleWindow
 from forcelab.errors import ExportError
 
 
@@ -23,15 +21,6 @@ def walking_session(shared_data, tmp_path):
     write_recording(rec, path, athlete={"name": "OpenSim subject01", "body_mass_kg": 72.6},
                     trial="walk1")
     return path
-
-
-@pytest.fixture
-def window(qtbot, config_dir):
-    w = ConsoleWindow(settings=ConsoleSettings())
-    qtbot.addWidget(w)
-    w.show()
-    yield w
-    w.close()
 
 
 def test_review_a_real_walking_session_and_export_it(qtbot, window, walking_session, tmp_path):

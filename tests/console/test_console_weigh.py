@@ -11,65 +11,30 @@ import time
 
 import numpy as np
 import pytest
-from forcelab.drivers import Block, Channel, Device, DeviceInfo, LinkStats
+from forcelab.drivers import Channel, DeviceInfo
 from forcelab.drivers.base import ROLE_COP_ML, ROLE_VERTICAL
 from PyQt5.QtCore import Qt
+from realtime_device import RealTimeDevice
 
 from forcelab.console.athletes import Athlete
-from forcelab.console.settings import ConsoleSettings
-from forcelab.console.window import ConsoleWindow
 
 G = 9.80665
 
 
-class StandingPlate(Device):
+class StandingPlate(RealTimeDevice):
     """A plate with someone standing on it: ``weight_n`` plus noise and optional sway (N)."""
 
     def __init__(self, weight_n: float, sway_n: float = 0.0, rate_hz: float = 1000.0) -> None:
-        self.info = DeviceInfo("FPB1", "test plate", "TP-1", "1.0", None, rate_hz,
-                               (Channel("fz", "N", ROLE_VERTICAL),
-                                Channel("cop_x", "m", ROLE_COP_ML)))
-        self.stats = LinkStats()
-        self.weight_n, self.sway_n, self.rate_hz = weight_n, sway_n, rate_hz
+        super().__init__(DeviceInfo("FPB1", "test plate", "TP-1", "1.0", None, rate_hz,
+                                    (Channel("fz", "N", ROLE_VERTICAL),
+                                     Channel("cop_x", "m", ROLE_COP_ML))))
+        self.weight_n, self.sway_n = weight_n, sway_n
         self._rng = np.random.default_rng(3)
-        self._t0 = None
-        self._seq = 0
 
-    def start(self) -> None:
-        self._t0 = time.time()
-
-    def stop(self) -> None:
-        self._t0 = None
-
-    def zero(self) -> None:
-        pass
-
-    def close(self) -> None:
-        self._t0 = None
-
-    def read(self, timeout: float = 0.1) -> list[Block]:
-        time.sleep(min(timeout, 0.02))
-        if self._t0 is None:
-            return []
-        due = int((time.time() - self._t0) * self.rate_hz) - self._seq
-        if due <= 0:
-            return []
-        t = (self._seq + np.arange(due)) / self.rate_hz
-        fz = (self.weight_n + self.sway_n * np.sin(2 * np.pi * 1.3 * t)
-              + self._rng.normal(0, 1.5, due))
-        block = Block(self._seq, t[0], self._t0 + t[0],
-                      np.column_stack([fz, np.zeros(due)]))
-        self._seq += due
-        return [block]
-
-
-@pytest.fixture
-def window(qtbot, config_dir):
-    w = ConsoleWindow(settings=ConsoleSettings())
-    qtbot.addWidget(w)
-    w.show()
-    yield w
-    w.close()
+    def samples(self, t_s: np.ndarray) -> np.ndarray:
+        fz = (self.weight_n + self.sway_n * np.sin(2 * np.pi * 1.3 * t_s)
+              + self._rng.normal(0, 1.5, t_s.size))
+        return np.column_stack([fz, np.zeros(t_s.size)])
 
 
 def test_weighing_a_still_athlete_fills_in_and_saves_the_body_mass(qtbot, window):

@@ -14,15 +14,6 @@ from forcelab.console.settings import ConsoleSettings
 from forcelab.console.window import ConsoleWindow, format_bytes, format_elapsed, parse_tags
 
 
-@pytest.fixture
-def window(qtbot, config_dir):
-    w = ConsoleWindow(settings=ConsoleSettings())
-    qtbot.addWidget(w)
-    w.show()
-    yield w
-    w.close()
-
-
 def test_fits_1366x768_and_remembers_its_geometry(qtbot, config_dir):
     w = ConsoleWindow(settings=ConsoleSettings())
     qtbot.addWidget(w)
