@@ -134,27 +134,10 @@ def test_sides_restart_after_a_long_pause_and_reject_short_cop():
 
 def two_sided_recording(left_peak=1500.0, right_peak=1400.0, mass=None):
     rate = 500.0
-    left, _, _ = make_gait(
-        rate_hz=rate,
-        n_stances=20,
-        peak_n=left_peak,
-        contact_s=0.25,
-        flight_s=0.5,
-        seed=1,
-        offset_n=20.0,
-        noise_n=3.0,
-    )
-    right, _, _ = make_gait(
-        rate_hz=rate,
-        n_stances=20,
-        peak_n=right_peak,
-        contact_s=0.25,
-        flight_s=0.5,
-        lead_s=0.675,
-        tail_s=0.0,
-        seed=2,
-        noise_n=3.0,
-    )
+    left, _, _ = make_gait(rate_hz=rate, n_stances=20, peak_n=left_peak, contact_s=0.25,
+                           flight_s=0.5, seed=1, offset_n=20.0, noise_n=3.0)
+    right, _, _ = make_gait(rate_hz=rate, n_stances=20, peak_n=right_peak, contact_s=0.25,
+                            flight_s=0.5, lead_s=0.675, tail_s=0.0, seed=2, noise_n=3.0)
     n = min(left.size, right.size)
     return Recording(
         [
@@ -201,16 +184,8 @@ def test_walking_only_rows_appear_for_walking_and_not_for_running():
         assert row not in text
     streams = []
     for side, seed in (("left", 1), ("right", 2)):
-        fz, _, _ = make_gait(
-            rate_hz=200.0,
-            n_stances=8,
-            contact_s=0.6,
-            flight_s=0.5,
-            peak_n=800.0,
-            kind="double_hump",
-            noise_n=3.0,
-            seed=seed,
-        )
+        fz, _, _ = make_gait(rate_hz=200.0, n_stances=8, contact_s=0.6, flight_s=0.5, peak_n=800.0,
+                             kind="double_hump", noise_n=3.0, seed=seed)
         streams.append(Stream(side, 200.0, {"fz": fz}, side=side))
     walk = analyze_recording(Recording(streams, body_mass_kg=75.0))
     valid = [s for s in walk.stances if s["valid"]]

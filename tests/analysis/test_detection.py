@@ -84,53 +84,22 @@ def test_single_sample_blips_after_toe_off_are_not_stances():
 
 
 def test_very_slow_gait_and_sprints():
-    slow, s1, e1 = make_gait(
-        rate_hz=200.0,
-        n_stances=8,
-        contact_s=2.3,
-        flight_s=0.6,
-        peak_n=700.0,
-        kind="walking",
-        offset_n=20.0,
-        ripple_n=10.0,
-    )
+    slow, s1, e1 = make_gait(rate_hz=200.0, n_stances=8, contact_s=2.3, flight_s=0.6, peak_n=700.0,
+                             kind="walking", offset_n=20.0, ripple_n=10.0)
     check_found(slow, s1, e1, 200.0, tol_s=0.12)
-    sprint, s2, e2 = make_gait(
-        n_stances=40,
-        contact_s=0.11,
-        flight_s=0.13,
-        peak_n=2600.0,
-        offset_n=-20.0,
-        ripple_n=27.0,
-        drift_n=100.0,
-    )
+    sprint, s2, e2 = make_gait(n_stances=40, contact_s=0.11, flight_s=0.13, peak_n=2600.0,
+                               offset_n=-20.0, ripple_n=27.0, drift_n=100.0)
     st_ = check_found(sprint, s2, e2, 1000.0, tol_s=0.01)
     np.testing.assert_allclose(st_.end - st_.start, 110, atol=8)
 
 
 def test_walking_double_support_on_per_side_streams():
     rate = 500.0
-    left, sl, el = make_gait(
-        rate_hz=rate,
-        n_stances=8,
-        contact_s=0.7,
-        flight_s=0.5,
-        peak_n=800.0,
-        kind="walking",
-        offset_n=25.0,
-    )
+    left, sl, el = make_gait(rate_hz=rate, n_stances=8, contact_s=0.7, flight_s=0.5, peak_n=800.0,
+                             kind="walking", offset_n=25.0)
     # the right foot lands 0.6 s after the left: 0.1 s of double support each step
-    right, sr, er = make_gait(
-        rate_hz=rate,
-        n_stances=8,
-        contact_s=0.7,
-        flight_s=0.5,
-        peak_n=800.0,
-        kind="walking",
-        lead_s=0.9,
-        tail_s=0.0,
-        offset_n=-15.0,
-    )
+    right, sr, er = make_gait(rate_hz=rate, n_stances=8, contact_s=0.7, flight_s=0.5, peak_n=800.0,
+                              kind="walking", lead_s=0.9, tail_s=0.0, offset_n=-15.0)
     n = min(left.size, right.size)
     total = left[:n] + right[:n]
     assert detect_stances(total, rate).start.size < 8  # one signal cannot separate the feet

@@ -25,16 +25,8 @@ INSOLE = SENSOR_OPTIONS["insole"]
 
 
 def walking_insole(rate_hz: float = 100.0) -> np.ndarray:
-    fz, _, _ = make_gait(
-        rate_hz=rate_hz,
-        n_stances=8,
-        contact_s=0.6,
-        flight_s=0.5,
-        peak_n=700.0,
-        kind="walking",
-        noise_n=2.0,
-        seed=3,
-    )
+    fz, _, _ = make_gait(rate_hz=rate_hz, n_stances=8, contact_s=0.6, flight_s=0.5, peak_n=700.0,
+                         kind="walking", noise_n=2.0, seed=3)
     return fz
 
 

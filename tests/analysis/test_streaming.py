@@ -56,17 +56,12 @@ def test_streaming_equals_batch_with_random_chunks(
     seed, cuts_frac, rate_hz, nan_frac, init_window_s, mass
 ):
     rng = np.random.default_rng(seed)
-    x, _, _ = make_gait(
-        rate_hz=rate_hz,
-        n_stances=int(rng.integers(0, 8)),
-        contact_s=float(rng.uniform(0.1, 0.6)),
-        flight_s=float(rng.uniform(0.03, 0.3)),
-        offset_n=float(rng.uniform(-30, 30)),
-        ripple_n=float(rng.uniform(0, 27)),
-        drift_n=float(rng.uniform(-100, 100)),
-        noise_n=float(rng.uniform(0, 10)),
-        seed=seed,
-    )
+    x, _, _ = make_gait(rate_hz=rate_hz, n_stances=int(rng.integers(0, 8)),
+                        contact_s=float(rng.uniform(0.1, 0.6)),
+                        flight_s=float(rng.uniform(0.03, 0.3)),
+                        offset_n=float(rng.uniform(-30, 30)), ripple_n=float(rng.uniform(0, 27)),
+                        drift_n=float(rng.uniform(-100, 100)), noise_n=float(rng.uniform(0, 10)),
+                        seed=seed)
     for _ in range(int(nan_frac * 4)):  # dropouts, some bridged, some gaps
         if x.size:
             i = int(rng.integers(0, x.size))
@@ -130,16 +125,11 @@ def test_streaming_equals_batch_on_the_new_metrics(seed, cuts_frac, rate_hz, kin
     """Contact edges at 20 N, walking peaks and their pattern, peak braking/propulsive forces
     and impulses (with a fore-aft channel), rate flags: streaming == batch."""
     rng = np.random.default_rng(seed)
-    x, starts, ends = make_gait(
-        rate_hz=rate_hz,
-        n_stances=int(rng.integers(1, 8)),
-        contact_s=0.25 if kind == "running" else 0.6,
-        kind=kind,
-        offset_n=float(rng.uniform(-30, 30)),
-        drift_n=float(rng.uniform(-50, 50)),
-        noise_n=float(rng.uniform(0, 4)),
-        seed=seed,
-    )
+    x, starts, ends = make_gait(rate_hz=rate_hz, n_stances=int(rng.integers(1, 8)),
+                                contact_s=0.25 if kind == "running" else 0.6, kind=kind,
+                                offset_n=float(rng.uniform(-30, 30)),
+                                drift_n=float(rng.uniform(-50, 50)),
+                                noise_n=float(rng.uniform(0, 4)), seed=seed)
     ap = np.zeros(x.size)
     for s, e in zip(starts, ends, strict=True):
         tau = (np.arange(e - s) + 0.5) / (e - s)
