@@ -399,21 +399,19 @@ def level_of(a: dict[str, Any]) -> str:
     return "flag" if nearest > band else "watch"
 
 
+#: how a value is written by the unit its metric's name ends with (the first match wins)
+_VALUE_FORMATS = (
+    ("_bw", "{:.2f} BW"), ("_bw_s", "{:.3f} BWs"), ("_n_s", "{:.0f} N/s"), ("_ns", "{:.1f} Ns"),
+    ("_n", "{:.0f} N"), ("_pct", "{:.1f} %"), ("_spm", "{:.1f} steps/min"),
+)
+
+
 def _fmt_value(value: float, metric: str) -> str:
-    if metric.endswith("_bw"):
-        return f"{value:.2f} BW"
-    if metric.endswith("_bw_s"):
-        return f"{value:.1f} BW/s" if "valr" in metric or "vilr" in metric else f"{value:.3f} BWs"
-    if metric.endswith("_n_s"):
-        return f"{value:.0f} N/s"
-    if metric.endswith("_ns"):
-        return f"{value:.1f} Ns"
-    if metric.endswith("_n"):
-        return f"{value:.0f} N"
-    if metric.endswith("_pct"):
-        return f"{value:.1f} %"
-    if metric.endswith("_spm"):
-        return f"{value:.1f} steps/min"
+    if metric.endswith("_bw_s") and ("valr" in metric or "vilr" in metric):
+        return f"{value:.1f} BW/s"
+    for suffix, fmt in _VALUE_FORMATS:
+        if metric.endswith(suffix):
+            return fmt.format(value)
     if metric.endswith("_s"):
         return f"{value * 1000:.0f} ms"
     return f"{value:.3g}"

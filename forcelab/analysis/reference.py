@@ -276,14 +276,9 @@ def detect_stances_reference(force_n: Any, rate_hz: float, **options: Any) -> St
     )
 
 
-def refine_edges_reference(
-    x: np.ndarray,
-    start: np.ndarray,
-    end: np.ndarray,
-    baseline_n: np.ndarray,
-    threshold_n: float,
-    window: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def refine_edges_reference(x: np.ndarray, start: np.ndarray, end: np.ndarray,
+                           baseline_n: np.ndarray, threshold_n: float, window: int
+                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """NumPy reference of the compiled ``refine_edges`` (whole data, ``final=True``).
 
     Level: mean of the flight samples before the contact (within ``window``, after the previous

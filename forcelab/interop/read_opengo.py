@@ -40,24 +40,25 @@ _COLUMN = re.compile(r"^(?P<side>left|right)\s+(?P<what>.+?)\s*\[(?P<unit>[^\]]*
 _UNIT_FACTORS = {"n/cm²": ("kPa", 10.0), "n/cm2": ("kPa", 10.0), "dps": ("deg/s", 1.0)}
 
 
+#: OpenGo column names with a number or an axis, and forcelab's channel name for each
+_NUMBERED_CHANNELS = (
+    (re.compile(r"pressure (\d+)"), lambda m: f"p{int(m.group(1)):02d}"),
+    (re.compile(r"center of pressure ([xy])"), lambda m: f"cop_{m.group(1)}"),
+    (re.compile(r"acceleration ([xyz])"), lambda m: f"acc_{m.group(1)}"),
+    (re.compile(r"angular ([xyz])"), lambda m: f"gyr_{m.group(1)}"),
+)
+
+
 def _channel_name(what: str) -> str | None:
     w = what.strip().lower()
     if w == "total force":
         return "fz"
     if w == "steps":
         return None
-    m = re.fullmatch(r"pressure (\d+)", w)
-    if m:
-        return f"p{int(m.group(1)):02d}"
-    m = re.fullmatch(r"center of pressure ([xy])", w)
-    if m:
-        return f"cop_{m.group(1)}"
-    m = re.fullmatch(r"acceleration ([xyz])", w)
-    if m:
-        return f"acc_{m.group(1)}"
-    m = re.fullmatch(r"angular ([xyz])", w)
-    if m:
-        return f"gyr_{m.group(1)}"
+    for pattern, name in _NUMBERED_CHANNELS:
+        m = pattern.fullmatch(w)
+        if m:
+            return name(m)
     return re.sub(r"[^a-z0-9]+", "_", w).strip("_") or None
 
 
