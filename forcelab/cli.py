@@ -97,9 +97,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _one_line(exc: BaseException) -> str:
+    from forcelab.commands._reader_options import as_typed
+
     if isinstance(exc, OSError) and exc.filename is not None:
         return f"{exc.strerror or exc}: {exc.filename}"
-    return " ".join(str(exc).split()) or type(exc).__name__
+    return as_typed(" ".join(str(exc).split())) or type(exc).__name__
 
 
 if __name__ == "__main__":

@@ -100,7 +100,7 @@ def load_source(
     else:
         if trial is not None:
             raise InputError(
-                f"--trial only applies to forcelab session files; {path.name} is a plain "
+                f"`trial` only applies to forcelab session files; {path.name} is a plain "
                 "recording with a single trial"
             )
         rec = load_recording(path, **dict(reader_options or {}))

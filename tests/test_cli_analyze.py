@@ -189,6 +189,14 @@ def test_summary_of_a_folder_delegates_to_the_batch(tmp_path, small_csv):
                 "--force")
     assert r.returncode == 1, r.stderr
     assert "broken.csv" in r.stderr
+    # the library's messages name reader parameters; the listed failures show the flags
+    (folder / "broken.csv").unlink()
+    (folder / "untimed.csv").write_text("force,cop\n" + "0,1\n" * 20)
+    r = run_cli(folder, "--summary", out, "--jobs", "1", "--vertical", "force", "--cop-ml", "cop",
+                "--force")
+    assert r.returncode == 1, r.stderr
+    assert "untimed.csv" in r.stderr and "add --rate HZ (or --time-column COL)" in r.stderr
+    assert "`" not in r.stderr
     assert "--jobs must be a whole number" in one_error_line(
         run_cli(folder, "--summary", out, "--jobs", "0"))
 

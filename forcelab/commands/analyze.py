@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from forcelab.commands._reader_options import add_reader_arguments
+from forcelab.commands._reader_options import TypedStream, add_reader_arguments, as_typed
 
 HELP = "Analyse a recording: stances, loading metrics and left/right asymmetry."
 
@@ -143,7 +143,7 @@ def _run_one(args: argparse.Namespace, path, opts: dict) -> int:
         options["bands"] = load_bands(args.bands)
     result = analyze_recording(recording, options or None)
     for note in reader_notes(recording):
-        print(f"forcelab analyze: note: {note}", file=sys.stderr)
+        print(f"forcelab analyze: note: {as_typed(note)}", file=sys.stderr)
     if args.save:
         _save(path, result)
     if args.json:
@@ -236,7 +236,8 @@ def _run_batch(args: argparse.Namespace, paths: list, opts: dict) -> int:
         ) from None
     result = run_batch([str(p) for p in paths], summary_csv=args.summary, jobs=jobs,
                        dask_address=args.dask, reader_options=opts, overwrite=args.force,
-                       analysis_options=analysis_options(args.option), save_results=args.save)
+                       analysis_options=analysis_options(args.option), save_results=args.save,
+                       progress_stream=TypedStream(sys.stderr))
     failures = getattr(result, "failures", [])
     n_files = getattr(result, "n_files", len(paths))
     print(f"{n_files} file(s) analysed, {len(failures)} failed; summary written to "

@@ -27,12 +27,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_reader_arguments(parser)
 
 
-def _reader_options(args: argparse.Namespace) -> dict:
-    opts = dict(reader_options(args))
-    opts.pop("trial", None)
-    return opts
-
-
 def run(args: argparse.Namespace) -> int:
     """Run the export; prints the files written."""
     from pathlib import Path
@@ -43,8 +37,8 @@ def run(args: argparse.Namespace) -> int:
     if args.output is not None and Path(args.output).resolve() == Path(args.path).resolve():
         raise InputError(f"{args.output} is the file being exported; forcelab never writes over "
                          "its input (not even with --force): pick another -o")
-    source = load_source(args.path, trial=args.trial, reader_options=_reader_options(args),
-                         anonymize=args.anonymize)
+    source = load_source(args.path, trial=args.trial, anonymize=args.anonymize,
+                         reader_options=reader_options(args, omit=("trial",)))
     if args.format == "csv":
         from forcelab.interop.export_csv import export_csv as export
     elif args.format == "c3d":

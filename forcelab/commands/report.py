@@ -37,8 +37,7 @@ def run(args: argparse.Namespace) -> int:
     if not folder.is_dir():
         raise InputError(f"folder {folder} does not exist; create it or choose another -o")
 
-    options = dict(reader_options(args))
-    options.pop("trial", None)
+    options = reader_options(args, omit=("trial",))
     bands = load_bands(args.bands) if args.bands else None
     out = write_report(args.paths, args.output, overwrite=args.force, reader_options=options,
                        trial=getattr(args, "trial", None), bands=bands, anonymize=args.anonymize)

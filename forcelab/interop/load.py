@@ -49,26 +49,11 @@ READER_OPTIONS = (
     "stream",
 )
 TIME_UNITS = ("s", "ms", "frame")
-#: Plausible sampling rates of a force recording given with --rate (Hz).
+#: Plausible sampling rates of a force recording (Hz).
 MIN_READER_RATE_HZ = 1.0
 MAX_READER_RATE_HZ = 100_000.0
 COP_DIRECTIONS = ("positive", "negative")
 MAP_SIDES = ("left", "right")
-
-#: Command-line spelling of each option, used in error messages.
-OPTION_FLAGS = {
-    "rate_hz": "--rate",
-    "time_column": "--time-column",
-    "time_unit": "--time-unit",
-    "vertical": "--vertical",
-    "map": "--map",
-    "cop_ml": "--cop-ml",
-    "cop_ml_right": "--cop-ml-right",
-    "body_mass_kg": "--body-mass",
-    "trial": "--trial",
-    "allow_partial": "--allow-partial",
-    "stream": "--stream",
-}
 
 #: Bytes read to sniff a file's format (and to tell text from binary).
 SNIFF_BYTES = 8192
@@ -98,7 +83,7 @@ def parse_map(value: Any) -> dict[str, str]:
         If the syntax is wrong, a side is named twice or is not left/right, or a reference is
         empty.
     """
-    hint = "use --map left=COL,right=COL"
+    hint = "use `map` left=COL,right=COL"
     if isinstance(value, dict):
         items = [(str(k), v) for k, v in value.items()]
     elif isinstance(value, str):
@@ -163,15 +148,15 @@ def check_reader_options(options: dict[str, Any], allowed: Iterable[str], what: 
         )
     unused = [k for k in READER_OPTIONS if k in given and k not in allowed]
     if unused:
-        flags = ", ".join(OPTION_FLAGS[k] for k in unused)
-        raise InputError(f"{flags} cannot be used with {what}; leave it out")
+        names = ", ".join(f"`{k}`" for k in unused)
+        raise InputError(f"{names} cannot be used with {what}; leave it out")
     out: dict[str, Any] = {}
     for key, value in given.items():
         if key == "rate_hz":
             out[key] = check_rate(value)
             if not MIN_READER_RATE_HZ <= out[key] <= MAX_READER_RATE_HZ:
                 raise InputError(
-                    f"--rate must be between {MIN_READER_RATE_HZ:g} and {MAX_READER_RATE_HZ:g} "
+                    f"`rate_hz` must be between {MIN_READER_RATE_HZ:g} and {MAX_READER_RATE_HZ:g} "
                     f"Hz (the sampling rate of the recording), got {value!r}"
                 )
         elif key == "body_mass_kg":
@@ -185,7 +170,7 @@ def check_reader_options(options: dict[str, Any], allowed: Iterable[str], what: 
             direction = str(value).strip().lower()
             if direction not in COP_DIRECTIONS:
                 raise InputError(
-                    f"--cop-ml-right must be 'positive' or 'negative' (the direction of the "
+                    f"`cop_ml_right` must be 'positive' or 'negative' (the direction of the "
                     f"subject's right on the COP axis), got {value!r}"
                 )
             out[key] = direction
@@ -196,12 +181,12 @@ def check_reader_options(options: dict[str, Any], allowed: Iterable[str], what: 
         else:
             text = str(value).strip()
             if not text:
-                raise InputError(f"{OPTION_FLAGS[key]} needs a value")
+                raise InputError(f"`{key}` needs a value")
             out[key] = text
     if out.get("time_unit") == "frame" and "rate_hz" not in out:
-        raise InputError("a time column of frame numbers needs the sampling rate: add --rate HZ")
+        raise InputError("a time column of frame numbers needs the sampling rate: add `rate_hz` HZ")
     if "cop_ml_right" in out and "cop_ml" not in out:
-        raise InputError("--cop-ml-right only applies together with --cop-ml COL")
+        raise InputError("`cop_ml_right` only applies together with `cop_ml` COL")
     return out
 
 
@@ -535,7 +520,7 @@ def fit_time_grid(
         raise FileFormatError(f"{where}: row {bad[0] + 1} has no valid time stamp")
     if t.size == 1:
         if rate_hz is None:
-            raise FileFormatError(f"{where}: one row gives no sampling rate; add --rate")
+            raise FileFormatError(f"{where}: one row gives no sampling rate; add `rate_hz`")
         return TimeGrid(rate_hz, float(t[0]), 1, "uniform", 0)
     dt = np.diff(t)
     back = np.flatnonzero(dt <= 0)
@@ -543,7 +528,7 @@ def fit_time_grid(
         i = int(back[0])
         raise FileFormatError(
             f"{where}: time does not increase at row {i + 2} ({t[i]:g} s then {t[i + 1]:g} s); "
-            "sort the rows or choose the right --time-column"
+            "sort the rows or choose the right `time_column`"
         )
     span = float(t[-1] - t[0])
     if rate_hz is None:
@@ -562,7 +547,7 @@ def fit_time_grid(
     if n_grid > 4 * t.size + 16:
         raise FileFormatError(
             f"{where}: {t.size} rows span {span:g} s, which at {rate:g} Hz is mostly gaps; "
-            "check --time-unit and --rate"
+            "check `time_unit` and `rate_hz`"
         )
     resid = np.abs(slots_f - slots)
     if np.all(np.diff(slots) >= 1) and float(resid.max()) <= 0.25:
@@ -689,6 +674,6 @@ def reader_notes(recording: Recording) -> list[str]:
     if slow:
         notes.append(
             f"a sampling rate of {slow[0]:g} Hz is far too low for ground-reaction force; "
-            "check --time-unit (time in ms or frame numbers?) or --rate"
+            "check `time_unit` (time in ms or frame numbers?) or `rate_hz`"
         )
     return notes

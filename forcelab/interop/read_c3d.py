@@ -151,8 +151,8 @@ def _platform_number(ref: str, n_plates: int, path: Path) -> int:
         text = text[len("platform"):]
     if not text.isdigit() or not 1 <= int(text) <= n_plates:
         raise InputError(
-            f"--map {ref!r}: {path} has force platforms 1 to {n_plates}; use e.g. "
-            "--map left=1,right=2"
+            f"`map` {ref!r}: {path} has force platforms 1 to {n_plates}; use e.g. "
+            "`map` left=1,right=2"
         )
     return int(text)
 
@@ -165,7 +165,7 @@ def _cop_axis(ref: str) -> tuple[int, float]:
         text = text[4:]
     if text not in ("x", "y", "z"):
         raise InputError(
-            f"--cop-ml for C3D files is the lab axis pointing to the subject's right "
+            f"`cop_ml` for C3D files is the lab axis pointing to the subject's right "
             f"(x, y, z, -x, -y or -z), got {ref!r}"
         )
     return _AXES.index(text), sign
@@ -264,7 +264,7 @@ def read_c3d(path: str | Path, **options: Any) -> Recording:
             if not opts.get("allow_partial"):
                 raise FileFormatError(
                     f"{path}: the C3D file is {partial} ({100.0 * complete / frames:.0f} %); "
-                    "add --allow-partial to read the complete frames"
+                    "add `allow_partial` to read the complete frames"
                 )
             analogs = analogs[:, : complete * per_frame]
             if analogs.shape[1] == 0:
@@ -273,7 +273,7 @@ def read_c3d(path: str | Path, **options: Any) -> Recording:
             raise FileFormatError(
                 f"{path}: the file holds {frames} frames but only "
                 f"{analogs.shape[1] // per_frame} could be read (a long file the C3D library "
-                "does not follow); add --allow-partial to read those"
+                "does not follow); add `allow_partial` to read those"
             )
     measured = _param(params, "FORCELAB", "ANALOG_SAMPLES")
     if measured is not None and len(measured):
@@ -306,7 +306,7 @@ def read_c3d(path: str | Path, **options: Any) -> Recording:
         for side, ref in opts["map"].items():
             number = _platform_number(ref, n_plates, path)
             if number in sides:
-                raise InputError(f"--map names platform {number} for both feet")
+                raise InputError(f"`map` names platform {number} for both feet")
             sides[number] = side
     cop_axis = _cop_axis(opts["cop_ml"]) if "cop_ml" in opts else None
     right_sign = -1.0 if opts.get("cop_ml_right") == "negative" else 1.0
@@ -378,7 +378,7 @@ def read_c3d(path: str | Path, **options: Any) -> Recording:
             axis, sign = cop_axis
             if axis == vertical:
                 raise InputError(
-                    f"--cop-ml {opts['cop_ml']!r} is the vertical axis of platform {k + 1}"
+                    f"`cop_ml` {opts['cop_ml']!r} is the vertical axis of platform {k + 1}"
                 )
             right = np.zeros(3)
             right[axis] = sign * right_sign

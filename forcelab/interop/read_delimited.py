@@ -255,10 +255,10 @@ def read_delimited(path: str | Path, **options: Any) -> Recording:
     path = Path(path)
     opts = check_reader_options(options, ALLOWED_OPTIONS, "delimited tables")
     if "map" in opts and "vertical" in opts:
-        raise InputError("give either --vertical COL (one plate) or --map (one column per side)")
+        raise InputError("give either `vertical` COL (one plate) or `map` (one column per side)")
     if "map" in opts and "cop_ml" in opts:
         raise InputError(
-            "--cop-ml splits one plate under both feet; it cannot be combined with --map"
+            "`cop_ml` splits one plate under both feet; it cannot be combined with `map`"
         )
     table = read_table(path)
     names = table.names
@@ -288,9 +288,9 @@ def read_delimited(path: str | Path, **options: Any) -> Recording:
         return idx
 
     if "map" in opts:
-        side_cols = {side: column(ref, "--map") for side, ref in opts["map"].items()}
+        side_cols = {side: column(ref, "`map`") for side, ref in opts["map"].items()}
     elif "vertical" in opts:
-        side_cols = {"": column(opts["vertical"], "--vertical")}
+        side_cols = {"": column(opts["vertical"], "`vertical`")}
     else:
         side_cols = _auto_vertical(names, data_cols, path)
         for idx in side_cols.values():
@@ -308,7 +308,7 @@ def read_delimited(path: str | Path, **options: Any) -> Recording:
             negated.append(names[idx])
         channels = {"fz": fz}
         if not side and "cop_ml" in opts:
-            cidx = column(opts["cop_ml"], "--cop-ml")
+            cidx = column(opts["cop_ml"], "`cop_ml`")
             cop, how = length_to_m(grid.apply(table.values[:, cidx]), names[cidx],
                                    table.units[cidx])
             if opts.get("cop_ml_right", "positive") == "negative":
@@ -389,13 +389,13 @@ def _read_forcelab_export(table: Table, layout: dict[str, dict[str, Any]], path:
 
 def _time_column(table: Table, opts: dict, path: Path) -> int | None:
     if "time_column" in opts:
-        return resolve_column(table.names, opts["time_column"], path, "--time-column")
+        return resolve_column(table.names, opts["time_column"], path, "`time_column`")
     matches = [i for i, n in enumerate(table.names) if _TIME_NAMES.match(n.strip())]
     if matches:
         return matches[0]
     if "time_unit" in opts:
         raise InputError(
-            f"--time-unit given but {path} has no column named time or frame; add --time-column"
+            f"`time_unit` given but {path} has no column named time or frame; add `time_column`"
         )
     return None
 
@@ -406,7 +406,7 @@ def _time_grid(table: Table, time_idx: int | None, opts: dict, path: Path):
     if time_idx is None:
         if rate is None:
             raise InputError(
-                f"{path} has no time column: add --rate HZ (or --time-column COL)"
+                f"{path} has no time column: add `rate_hz` HZ (or `time_column` COL)"
             )
         return fit_time_grid(np.arange(n_rows) / rate, rate_hz=rate, where=str(path))
     name = table.names[time_idx]
@@ -425,7 +425,7 @@ def _time_grid(table: Table, time_idx: int | None, opts: dict, path: Path):
     t = table.values[:, time_idx]
     if unit == "frame":
         if rate is None:
-            raise InputError(f"column {name!r} holds frame numbers: add --rate HZ")
+            raise InputError(f"column {name!r} holds frame numbers: add `rate_hz` HZ")
         return fit_time_grid((t - t[0]) / rate, rate_hz=rate, where=where)
     t_s = t / 1000.0 if unit == "ms" else t
     estimate = fit_time_grid(t_s, where=where)
@@ -433,9 +433,9 @@ def _time_grid(table: Table, time_idx: int | None, opts: dict, path: Path):
         return estimate
     if abs(estimate.rate_hz / rate - 1.0) > 0.01:
         raise InputError(
-            f"time column {name!r} in {unit} gives {estimate.rate_hz:.4g} Hz but --rate is "
-            f"{rate:g} Hz; if {name!r} holds frame numbers add --time-unit frame, otherwise "
-            "leave out --rate"
+            f"time column {name!r} in {unit} gives {estimate.rate_hz:.4g} Hz but `rate_hz` is "
+            f"{rate:g} Hz; if {name!r} holds frame numbers add `time_unit` frame, otherwise "
+            "leave out `rate_hz`"
         )
     return fit_time_grid(t_s, rate_hz=rate, where=where)
 
@@ -472,6 +472,6 @@ def _auto_vertical(names: list[str], data_cols: list[int], path: Path) -> dict[s
         return {"": fz[0]}
     shown = ", ".join(names[i] for i in data_cols[:24])
     raise FileFormatError(
-        f"{path}: cannot tell which column is the vertical force; add --vertical COL or "
-        f"--map left=COL,right=COL (columns: {shown})"
+        f"{path}: cannot tell which column is the vertical force; add `vertical` COL or "
+        f"`map` left=COL,right=COL (columns: {shown})"
     )

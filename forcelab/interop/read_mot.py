@@ -149,7 +149,7 @@ def _resolve_set(ref: str, sets: dict[str, dict[str, int]], names: list[str], pa
         if len(hits) == 1:
             return hits[0]
     raise InputError(
-        f"--map {ref!r}: no such force set in {path}; force sets are: {', '.join(sets)}"
+        f"`map` {ref!r}: no such force set in {path}; force sets are: {', '.join(sets)}"
     )
 
 
@@ -182,7 +182,7 @@ def read_mot(path: str | Path, **options: Any) -> Recording:
     vertical = opts.get("vertical", "y").lower()
     if vertical not in ("x", "y", "z"):
         raise InputError(
-            f"--vertical for OpenSim files is the vertical axis x, y or z, got {opts['vertical']!r}"
+            f"`vertical` for OpenSim files is the vertical axis x, y or z, got {opts['vertical']!r}"
         )
     lines = read_text(path).splitlines()
     header, label_idx = _parse_header(lines, path)

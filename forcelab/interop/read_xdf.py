@@ -2,7 +2,7 @@
 
 The file is read with pyxdf (clock offsets applied, clock resets handled, regular streams
 dejittered). Force streams are picked by type (Force, GRF, ForcePlate, Insole) or by channel
-labels (Fz, total force); ``stream=NAME`` (``--stream``) names one instead. Their channels map to
+labels (Fz, total force); the ``stream`` option names one instead. Their channels map to
 forcelab's exactly as a live ``lsl:`` device maps them (:mod:`forcelab.drivers.lsl_channels`:
 labels, units, ``vertical``, ``cop_ml``, ``cop_ml_right``), so a stream recorded live and the same
 stream in a LabRecorder file analyse alike. Marker streams (type Markers, or text streams)
@@ -39,8 +39,8 @@ except ImportError:  # pragma: no cover - exercised only where pyxdf is not inst
     pyxdf = None
 
 XDF_OPTIONS = ("stream", "vertical", "cop_ml", "cop_ml_right", "body_mass_kg")
-#: How the channel options are spelled on the command line (for messages).
-_FLAGS = {"vertical": "--vertical ", "cop_ml": "--cop-ml ", "cop_ml_right": "--cop-ml-right "}
+#: How messages name the channel options: as reader parameters (the CLI shows their flags).
+_OPTION_NAMES = {k: f"`{k}` " for k in ("vertical", "cop_ml", "cop_ml_right")}
 
 
 class _Notes(logging.Handler):
@@ -99,9 +99,9 @@ def read_xdf(path: str | Path, **options: Any) -> Recording:
     ------
     FileFormatError
         pyxdf is missing, the file is not valid XDF, or it holds no force stream (the message
-        lists its streams and says to use ``--stream``).
+        lists its streams and says to use ``stream``).
     InputError
-        ``--stream`` names no stream, or the channels cannot be read (the message names the
+        ``stream`` names no stream, or the channels cannot be read (the message names the
         options to give).
     """
     opts = check_reader_options(options, XDF_OPTIONS, "XDF files")
@@ -131,7 +131,7 @@ def read_xdf(path: str | Path, **options: Any) -> Recording:
             s for s in numeric if _field(s["info"], "name").lower() == want.lower()]
         if not chosen:
             raise InputError(
-                f"--stream {want!r}: no stream with samples of that name in {path}; streams: "
+                f"`stream` {want!r}: no stream with samples of that name in {path}; streams: "
                 f"{_describe(streams)}"
             )
     else:
@@ -143,7 +143,7 @@ def read_xdf(path: str | Path, **options: Any) -> Recording:
         if not chosen:
             raise FileFormatError(
                 f"{path}: no force stream in this XDF file (streams: {_describe(streams)}); "
-                "name one with --stream NAME"
+                "name one with `stream` NAME"
             )
     empty = [_field(s["info"], "name") for s in chosen if len(s["time_stamps"]) == 0]
     chosen = [s for s in chosen if len(s["time_stamps"]) > 0]
@@ -160,7 +160,7 @@ def read_xdf(path: str | Path, **options: Any) -> Recording:
         n_ch = int(float(_field(info, "channel_count") or 0))
         try:
             cmap = map_channels(name, _field(info, "type"), n_ch, channels_from_xdf_info(info),
-                                mapping, what=f"{path}: stream", flags=_FLAGS)
+                                mapping, what=f"{path}: stream", flags=_OPTION_NAMES)
         except DeviceError as exc:
             raise InputError(str(exc)) from None
         nominal = float(_field(info, "nominal_srate") or 0.0)

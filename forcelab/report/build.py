@@ -100,7 +100,7 @@ def build_report(
     parameters: dict[str, Any] = {}
     for p in paths:
         if trial is not None and not is_session_file(p):
-            raise InputError(f"--trial only applies to forcelab session files; {p} is not one")
+            raise InputError(f"`trial` only applies to forcelab session files; {p} is not one")
         source = load_source(p, trial=trial, reader_options=reader_options, anonymize=anonymize,
                              lenient=len(paths) > 1)
         label = source.date or (source.stem if anonymize else source.path.stem)

@@ -200,7 +200,7 @@ def test_two_plates_map_cop_ml_and_body_mass(tmp_path):
         load_recording(path, cop_ml="z")
     with pytest.raises(InputError, match="lab axis"):
         load_recording(path, cop_ml="COPz")
-    with pytest.raises(InputError, match="--rate cannot be used with C3D"):
+    with pytest.raises(InputError, match="`rate_hz` cannot be used with C3D"):
         load_recording(path, rate_hz=1000)
 
 

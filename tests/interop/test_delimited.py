@@ -53,7 +53,7 @@ def test_headerless_columns_are_numbered_from_one(tmp_path):
     rec = load_recording(path, rate_hz=200, vertical="2")
     np.testing.assert_allclose(rec.streams[0].fz, fz, atol=1e-3)
     assert rec.streams[0].t0_s == 0.0
-    with pytest.raises(InputError, match="no time column: add --rate"):
+    with pytest.raises(InputError, match="no time column: add `rate_hz`"):
         load_recording(path, vertical="2")
     with pytest.raises(InputError, match="no such column"):
         load_recording(path, rate_hz=200, vertical="3")
@@ -89,13 +89,13 @@ def test_fukuchi_style_frames_need_rate_and_split_by_cop(tmp_path):
     assert set(np.round(stance_cop, 3)) == {1.05, 1.2}
     assert rec.body_mass_kg == 62.0
     # frames read as seconds contradict --rate: clear hint
-    with pytest.raises(InputError, match="add --time-unit frame"):
+    with pytest.raises(InputError, match="add `time_unit` frame"):
         load_recording(path, rate_hz=300, time_column="Time", vertical="Fy")
     # frames without a rate
     with pytest.raises(InputError, match="needs the sampling rate"):
         load_recording(path, time_column="Time", time_unit="frame", vertical="Fy")
     # Fx, Fy and Fz all present: the vertical axis must be named
-    with pytest.raises(FileFormatError, match="add --vertical COL"):
+    with pytest.raises(FileFormatError, match="add `vertical` COL"):
         load_recording(path, rate_hz=300, time_unit="frame")
     # the right side is smaller COPz: negative
     neg = load_recording(path, rate_hz=300, time_unit="frame", vertical="Fy", cop_ml="COPz",
@@ -114,10 +114,10 @@ def test_map_gives_left_and_right_streams(tmp_path):
     assert by_side["left"].rate_hz == 1000.0
     np.testing.assert_allclose(by_side["left"].fz, left, atol=1e-3)
     np.testing.assert_allclose(by_side["right"].fz, right, atol=1e-3)
-    with pytest.raises(InputError, match="either --vertical"):
+    with pytest.raises(InputError, match="either `vertical`"):
         load_recording(path, time_column="t_ms", time_unit="ms", map="left=FzL",
                        vertical="FzR")
-    with pytest.raises(InputError, match="cannot be combined with --map"):
+    with pytest.raises(InputError, match="cannot be combined with `map`"):
         load_recording(path, time_column="t_ms", time_unit="ms", map="left=FzL",
                        cop_ml="FzR")
     with pytest.raises(InputError, match="is the time column"):
@@ -161,7 +161,7 @@ def test_ambiguous_or_missing_vertical_column(tmp_path):
     fz = stance_train(100.0, n_stances=2)
     path = write_table(tmp_path / "amb.csv", {"time": np.arange(fz.size) / 100.0,
                                               "a": fz, "b": fz})
-    with pytest.raises(FileFormatError, match=r"add --vertical COL.*columns: a, b"):
+    with pytest.raises(FileFormatError, match=r"add `vertical` COL.*columns: a, b"):
         load_recording(path)
     only_time = write_table(tmp_path / "t.csv", {"time": np.arange(5) / 100.0})
     with pytest.raises(FileFormatError, match="no force column"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -55,7 +57,7 @@ def test_parse_map_rejects_nonsense(bad, needle):
         ({"body_mass_kg": "heavy"}, "number"),
         ({"time_unit": "hours"}, "s, ms, frame"),
         ({"cop_ml": "x", "cop_ml_right": "left"}, "positive' or 'negative"),
-        ({"cop_ml_right": "negative"}, "only applies together with --cop-ml"),
+        ({"cop_ml_right": "negative"}, "only applies together with `cop_ml`"),
         ({"time_unit": "frame"}, "needs the sampling rate"),
         ({"vertical": "   "}, "needs a value"),
         ({"speed": 3}, "unknown reader option"),
@@ -67,7 +69,7 @@ def test_check_reader_options_rejects_nonsense(options, needle):
 
 
 def test_check_reader_options_refuses_options_a_format_does_not_use():
-    with pytest.raises(InputError, match="--rate cannot be used with OpenGo files"):
+    with pytest.raises(InputError, match="`rate_hz` cannot be used with OpenGo files"):
         check_reader_options({"rate_hz": 100}, ("body_mass_kg",), "OpenGo files")
 
 
@@ -275,7 +277,7 @@ def test_unknown_option_is_refused(tmp_path):
     path.write_text("time,fz\n0,1\n0.01,2\n")
     with pytest.raises(InputError, match="unknown reader option"):
         load_recording(path, speed=3)
-    with pytest.raises(InputError, match="--trial cannot be used with delimited tables"):
+    with pytest.raises(InputError, match="`trial` cannot be used with delimited tables"):
         load_recording(path, trial="t1")
 
 
@@ -299,6 +301,21 @@ def test_reader_notes_warn_about_a_time_column_in_the_wrong_unit(tmp_path):
     path.write_text("time,fz\n" + "".join(f"{i},{500 + i}\n" for i in range(50)))
     rec = load_recording(path)  # milliseconds read as seconds: 1 Hz
     assert rec.streams[0].rate_hz == 1.0
-    assert any("far too low" in n and "--time-unit" in n for n in reader_notes(rec))
+    assert any("far too low" in n and "`time_unit`" in n for n in reader_notes(rec))
     fixed = load_recording(path, time_unit="ms")
     assert fixed.streams[0].rate_hz == 1000.0 and reader_notes(fixed) == []
+
+
+def test_the_command_line_owns_the_flag_of_every_reader_option():
+    from forcelab.commands._reader_options import READER_FLAGS, as_typed
+
+    assert list(READER_FLAGS) == list(READER_OPTIONS)
+    interop = Path(__file__).resolve().parents[2] / "forcelab" / "interop"
+    for path in sorted(interop.glob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        spelled = [flag for flag, _, _ in READER_FLAGS.values() if f"{flag} " in text
+                   or f"{flag}\"" in text]
+        assert spelled == [], path.name
+    message = "`rate_hz` cannot be used with C3D files; add `cop_ml_right` (`other` stays)"
+    assert as_typed(message) == ("--rate cannot be used with C3D files; add --cop-ml-right "
+                                 "(`other` stays)")

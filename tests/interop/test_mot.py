@@ -114,7 +114,7 @@ def test_vertical_axis_option(tmp_path):
     assert set(rec.streams[0].channels) == {"fz"}
     with pytest.raises(InputError, match="vertical axis x, y or z"):
         load_recording(path, vertical="up")
-    with pytest.raises(InputError, match="--rate cannot be used with OpenSim"):
+    with pytest.raises(InputError, match="`rate_hz` cannot be used with OpenSim"):
         load_recording(path, rate_hz=600)
 
 

@@ -73,7 +73,7 @@ def test_both_feet_channels_and_units(tmp_path):
 def test_opengo_options_and_broken_files(tmp_path):
     fz = stance_train(100.0, n_stances=1)
     path = write_opengo(tmp_path / "a.txt", fz, fz)
-    with pytest.raises(InputError, match="--rate cannot be used with Moticon OpenGo"):
+    with pytest.raises(InputError, match="`rate_hz` cannot be used with Moticon OpenGo"):
         load_recording(path, rate_hz=100)
     text = path.read_text(encoding="utf-8")
     no_header = tmp_path / "b.txt"

@@ -204,11 +204,11 @@ def test_cli_analyze_import_export_and_report_an_xdf_file(xdf_file, tmp_path):
 
 
 def test_bad_stream_name_and_options_are_clear(xdf_file, shared_data):
-    with pytest.raises(InputError, match="--stream 'Nope': no stream with samples"):
+    with pytest.raises(InputError, match="`stream` 'Nope': no stream with samples"):
         load_recording(xdf_file, stream="Nope")
-    with pytest.raises(InputError, match="--vertical Fq names no channel"):
+    with pytest.raises(InputError, match="`vertical` Fq names no channel"):
         load_recording(xdf_file, stream="Treadmill", vertical="Fq")
-    with pytest.raises(InputError, match="--stream cannot be used"):
+    with pytest.raises(InputError, match="`stream` cannot be used"):
         load_recording(shared_data / "fukuchi2017_running" / "RBDS001runT25forces.txt",
                        stream="x", vertical="Fy")
 
@@ -216,7 +216,7 @@ def test_bad_stream_name_and_options_are_clear(xdf_file, shared_data):
 @pytest.mark.parametrize("name", ["minimal.xdf", "clock_resets.xdf", "empty_streams.xdf"])
 def test_example_files_without_force_data_say_so_in_one_line(name, shared_data):
     path = shared_data / "xdf_examples" / name
-    with pytest.raises(FileFormatError, match="no force stream in this XDF file .* --stream"):
+    with pytest.raises(FileFormatError, match="no force stream in this XDF file .* `stream`"):
         load_recording(path)
     r = subprocess.run([sys.executable, "-m", "forcelab", "analyze", str(path)],
                        capture_output=True, text=True, timeout=120)
