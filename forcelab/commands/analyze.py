@@ -79,25 +79,6 @@ def analysis_options(items: list[str]) -> dict | None:
     return options or None
 
 
-def jsonable(value: object) -> object:
-    """Return ``value`` with NumPy types made plain and NaN/inf made None (strict JSON)."""
-    import math
-
-    import numpy as np
-
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [jsonable(v) for v in value.tolist()]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def run(args: argparse.Namespace) -> int:
     """Run ``forcelab analyze``; returns the exit status."""
     from pathlib import Path
@@ -127,6 +108,7 @@ def _run_one(args: argparse.Namespace, path, opts: dict) -> int:
 
     from forcelab.errors import InputError
     from forcelab.interop import detect_format, load_recording, reader_notes
+    from forcelab.interop.export_common import json_safe
 
     if args.save and detect_format(path) != "session":
         raise InputError(
@@ -147,7 +129,7 @@ def _run_one(args: argparse.Namespace, path, opts: dict) -> int:
     if args.save:
         _save(path, result)
     if args.json:
-        print(json.dumps(jsonable(result.to_dict()), allow_nan=False, indent=1))
+        print(json.dumps(json_safe(result.to_dict()), allow_nan=False, indent=1))
     else:
         print(result.format_text())
     return 0
@@ -161,6 +143,7 @@ def _save(path, result) -> None:
     import sys
 
     from forcelab.errors import SessionFileError
+    from forcelab.interop.export_common import json_safe
     from forcelab.store import open_session, rewrite_session, write_analysis
 
     with open_session(path) as sf:
@@ -170,7 +153,7 @@ def _save(path, result) -> None:
                 f"saved into a closed session (run 'forcelab check {path} --recover FIXED.h5')"
             )
     document = result.to_dict()
-    size = len(json.dumps(jsonable(document))) * 2
+    size = len(json.dumps(json_safe(document))) * 2
     rewrite_session(path, lambda copy: write_analysis(copy, document, result.parameters), size)
     print(f"analysis saved in {path}", file=sys.stderr)
 

@@ -13,14 +13,12 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PyQt5.QtCore import Qt, pyqtSignal
-from PyQt5.QtGui import QFont
 from PyQt5.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
-    QPlainTextEdit,
     QPushButton,
     QSizePolicy,
     QSplitter,
@@ -36,6 +34,7 @@ from forcelab.console.widgets import (
     EVENT_COLOUR,
     MARKER_COLOUR,
     StanceTable,
+    monospace_text,
     side_colour,
     side_pen_style,
 )
@@ -243,11 +242,7 @@ class ReviewPanel(QWidget):
         item.addLegend(offset=(10, 5))
         self.mean_plot.setToolTip("Mean vertical force of the valid stances per side, ± 1 SD band")
         self.details.addTab(self.mean_plot, "Mean curves")
-        self.text = QPlainTextEdit()
-        self.text.setReadOnly(True)
-        mono = QFont("Monospace")
-        mono.setStyleHint(QFont.TypeWriter)
-        self.text.setFont(mono)
+        self.text = monospace_text()
         self.details.addTab(self.text, "Analysis")
         right.addWidget(self.details)
         right.setStretchFactor(0, 1)

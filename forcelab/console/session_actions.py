@@ -138,26 +138,27 @@ class SessionActions:
         return self.mass_spin.value() or None
 
     # ------------------------------------------------------------------ tare / weigh
+    def _refused(self, action: str, what: str) -> bool:
+        """Say why ``action`` (named ``what`` to the user) cannot run now; True when refused."""
+        if self.backend.can(action):
+            return False
+        self.show_error(
+            f"{what.capitalize()} needs connected devices and no open session file (press New "
+            "session first)." if self.backend.is_connected else
+            f"Connect a device first; {what} needs a connected, idle device."
+        )
+        return True
+
     def tare(self) -> None:
         """Zero every connected device (nobody on them); refused when a sensor is loaded."""
-        if not self.backend.can("tare"):
-            self.show_error(
-                "Tare needs connected devices and no open session file (press New session "
-                "first)." if self.backend.is_connected else
-                "Connect a device first; tare needs a connected, idle device."
-            )
+        if self._refused("tare", "tare"):
             return
         self.log("taring…")
         self.jobs.submit("tare", self.backend.tare)
 
     def weigh(self) -> None:
         """Measure the athlete's body mass from quiet standing."""
-        if not self.backend.can("weigh"):
-            self.show_error(
-                "Weighing needs connected devices and no open session file (press New session "
-                "first)." if self.backend.is_connected else
-                "Connect a device first; weighing needs a connected, idle device."
-            )
+        if self._refused("weigh", "weighing"):
             return
         self.log("weighing: the athlete stands still…")
         self._weighing = True

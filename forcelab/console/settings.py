@@ -22,6 +22,18 @@ ENV_CONFIG_DIR = "FORCELAB_CONFIG_DIR"
 DEFAULT_WINDOW_S = 10.0
 
 
+def _text_setting(key: str, doc: str) -> property:
+    """A text setting stored under ``key`` ("" when never set), as a property."""
+
+    def get(self: ConsoleSettings) -> str:
+        return str(self.qsettings.value(key, "") or "")
+
+    def put(self: ConsoleSettings, value: str) -> None:
+        self.qsettings.setValue(key, str(value))
+
+    return property(get, put, doc=doc)
+
+
 def config_dir() -> Path:
     """The console's configuration folder (created if missing)."""
     env = os.environ.get(ENV_CONFIG_DIR)
@@ -81,23 +93,8 @@ class ConsoleSettings:
     def output_dir(self, value: str | os.PathLike[str]) -> None:
         self.qsettings.setValue("session/output_dir", str(value))
 
-    @property
-    def operator(self) -> str:
-        """Operator name written into new session files."""
-        return str(self.qsettings.value("session/operator", "") or "")
-
-    @operator.setter
-    def operator(self, value: str) -> None:
-        self.qsettings.setValue("session/operator", str(value))
-
-    @property
-    def last_athlete(self) -> str:
-        """Name of the athlete picked last time."""
-        return str(self.qsettings.value("session/last_athlete", "") or "")
-
-    @last_athlete.setter
-    def last_athlete(self, value: str) -> None:
-        self.qsettings.setValue("session/last_athlete", str(value))
+    operator = _text_setting("session/operator", "Operator name written into new session files.")
+    last_athlete = _text_setting("session/last_athlete", "Name of the athlete picked last time.")
 
     # -- window geometry ------------------------------------------------------------------
     def geometry(self) -> tuple[QByteArray | None, QByteArray | None]:

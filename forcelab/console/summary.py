@@ -12,12 +12,10 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PyQt5.QtCore import Qt
-from PyQt5.QtGui import QFont
 from PyQt5.QtWidgets import (
     QFrame,
     QGridLayout,
     QLabel,
-    QPlainTextEdit,
     QSizePolicy,
     QSplitter,
     QTabWidget,
@@ -25,7 +23,13 @@ from PyQt5.QtWidgets import (
     QWidget,
 )
 
-from forcelab.console.widgets import LEVEL_COLOURS, StanceTable, side_colour, side_pen_style
+from forcelab.console.widgets import (
+    LEVEL_COLOURS,
+    StanceTable,
+    monospace_text,
+    side_colour,
+    side_pen_style,
+)
 
 #: Per-device figures of the recording panel: (key, title, what it is).
 RECORDING_FIGURES = (
@@ -90,11 +94,7 @@ class SummaryPanel(QWidget):
         strides.setStretchFactor(1, 1)
         strides.setSizes([3000, 1000])
         self.tabs.addTab(strides, "Strides")
-        self.details = QPlainTextEdit()
-        self.details.setReadOnly(True)
-        mono = QFont("Monospace")
-        mono.setStyleHint(QFont.TypeWriter)
-        self.details.setFont(mono)
+        self.details = monospace_text()
         self.tabs.addTab(self.details, "Details")
         lay.addWidget(self.tabs, 1)
         lay.setStretch(lay.indexOf(self.tabs), 1)

@@ -20,12 +20,14 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PyQt5.QtCore import Qt, pyqtSignal
+from PyQt5.QtGui import QFont
 from PyQt5.QtWidgets import (
     QAbstractItemView,
     QFrame,
     QGridLayout,
     QHeaderView,
     QLabel,
+    QPlainTextEdit,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -52,6 +54,16 @@ READOUT_TIP = ("Robinson symmetry index of the mid-stance peak over this trial's
                "and counts")
 MARKER_COLOUR = "#6a1b9a"
 EVENT_COLOUR = "#c62828"
+
+
+def monospace_text() -> QPlainTextEdit:
+    """A read-only plain-text box in a fixed-width font (the analysis and detail texts)."""
+    box = QPlainTextEdit()
+    box.setReadOnly(True)
+    mono = QFont("Monospace")
+    mono.setStyleHint(QFont.TypeWriter)
+    box.setFont(mono)
+    return box
 
 
 def side_colour(side: str | None, index: int = 0) -> tuple[int, int, int]:
