@@ -9,7 +9,7 @@ from synth_sessions import run_cli
 
 from forcelab.errors import ExportError
 from forcelab.interop.export_c3d import build_c3d, export_c3d
-from forcelab.interop.export_common import ExportTrial
+from forcelab.interop.export_common import ExportSource, ExportTrial
 from forcelab.recording import Recording, Stream
 from forcelab.sources import load_source
 from forcelab.store import read_recording
@@ -158,6 +158,21 @@ def test_empty_trial_is_refused():
     rec = Recording([Stream("plate", 100.0, {"fz": np.zeros(0)})])
     with pytest.raises(ExportError, match="no samples"):
         build_c3d(ExportTrial("empty", rec))
+
+
+def test_a_trial_that_cannot_be_written_leaves_no_file_of_the_others(tmp_path):
+    t = np.arange(500) / 500.0
+    good = Recording([Stream("plate", 500.0, {"fz": 700 + 100 * np.sin(2 * np.pi * t),
+                                              "cop_ml": np.full(500, 0.01)})])
+    empty = Recording([Stream("plate", 100.0, {"fz": np.zeros(0)})])
+    source = ExportSource(tmp_path / "s.h5", "session", {"id": "A"}, {},
+                          [ExportTrial("good", good), ExportTrial("empty", empty)], stem="s")
+    with pytest.raises(ExportError, match="no samples"):
+        export_c3d(source, tmp_path / "out")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == []
+    (written,) = export_c3d(ExportSource(tmp_path / "s.h5", "session", {"id": "A"}, {},
+                                         [ExportTrial("good", good)], stem="s"), tmp_path / "out")
+    assert written.name == "s_good.c3d" and _read(written)["data"]["analogs"].shape[2] == 500
 
 
 def test_cli_c3d_refuses_to_overwrite_and_force_replaces(sessions, tmp_path):
