@@ -469,7 +469,7 @@ def run_batch(
     jobs = _check_jobs(jobs)
     summary_csv = Path(summary_csv)
     if summary_csv.exists() and (summary_csv.is_dir() or not overwrite):
-        raise InputError(f"{summary_csv} already exists; remove it or pick another --summary")
+        raise InputError(f"{summary_csv} already exists; remove it or pick another `summary_csv`")
     if summary_csv.suffix.lower() not in (".csv", ".txt", ".tsv", ""):
         raise InputError(f"the summary is a CSV file; got {summary_csv.name!r}")
     try:
@@ -569,7 +569,8 @@ def _run_dask(files: list[str], address: str, reader_options: dict[str, Any] | N
         from dask.distributed import Client, as_completed
     except ImportError:
         raise InputError(
-            "--dask needs dask.distributed: pip install 'forcelab[dask]' (or dask[distributed])"
+            "`dask_address` needs dask.distributed: pip install 'forcelab[dask]' (or "
+            "dask[distributed])"
         ) from None
     try:
         client = Client(address, timeout=timeout_s, set_as_default=False)

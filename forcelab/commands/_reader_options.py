@@ -1,5 +1,5 @@
 """Reader options shared by the commands that read recording files (analyze, import, export,
-report), and the one table of their command-line spellings.
+report), and the one table of the flags that the library's messages name as parameters.
 
 Options are parsed as plain strings and checked in :func:`reader_options`, so a nonsense value
 (``--rate -5``, ``--body-mass 0``, ``--map left``) becomes one clear line from the CLI
@@ -38,6 +38,12 @@ READER_FLAGS: dict[str, tuple[str, str | None, str]] = {
                "Force)"),
 }
 
+#: The flags of the other parameters that the library's messages name (where to write and
+#: whether to replace an existing file), the same in every command.
+OUTPUT_FLAGS = {"out": "-o", "overwrite": "--force", "summary_csv": "--summary",
+                "dask_address": "--dask"}
+
+_FLAGS = {**{key: flag for key, (flag, _, _) in READER_FLAGS.items()}, **OUTPUT_FLAGS}
 _PARAMETER = re.compile(r"`(\w+)`")
 
 
@@ -87,12 +93,9 @@ def reader_options(args: argparse.Namespace, omit: Iterable[str] = ()) -> dict[s
 
 
 def as_typed(message: str) -> str:
-    """A library message as the user of the command line reads it: every reader parameter it
-    names (```rate_hz```) becomes the flag that gives it (``--rate``)."""
-    return _PARAMETER.sub(
-        lambda m: READER_FLAGS[m.group(1)][0] if m.group(1) in READER_FLAGS else m.group(0),
-        message,
-    )
+    """A library message as the user of the command line reads it: every parameter it names
+    (```rate_hz```, ```overwrite```) becomes the flag that gives it (``--rate``, ``--force``)."""
+    return _PARAMETER.sub(lambda m: _FLAGS.get(m.group(1), m.group(0)), message)
 
 
 class TypedStream:

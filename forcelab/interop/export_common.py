@@ -198,12 +198,13 @@ def claim_outputs(
         if src is not None and p.resolve() == src:
             raise InputError(
                 f"{p} is the file being exported; forcelab never writes over its input "
-                "(not even with --force): pick another -o"
+                "(not even with `overwrite`): pick another `out`"
             )
         if p.exists() and p.is_dir():
             raise InputError(f"{p} is a directory, not a file")
         if p.exists() and not overwrite:
-            raise InputError(f"{p} already exists; remove it, pick another -o, or use --force")
+            raise InputError(f"{p} already exists; remove it, pick another `out`, or use "
+                             "`overwrite`")
     for parent in sorted({p.parent for p in paths}):
         if parent.is_dir():
             continue
@@ -213,7 +214,7 @@ def claim_outputs(
             raise InputError(f"cannot create the output folder {parent}: {parent.parent} is a "
                              "file")
         if named is None or parent != named or not parent.parent.is_dir():
-            raise InputError(f"folder {parent} does not exist; create it or choose another -o")
+            raise InputError(f"folder {parent} does not exist; create it or choose another `out`")
         try:
             parent.mkdir()
         except OSError as exc:

@@ -354,7 +354,7 @@ def write_report(
     if suffix not in (".html", ".htm", ".pdf"):
         raise InputError(f"report output must end in .html or .pdf, got {out.name!r}")
     if out.exists() and not overwrite:
-        raise InputError(f"{out} already exists; remove it, pick another -o, or use --force")
+        raise InputError(f"{out} already exists; remove it, pick another `out`, or use `overwrite`")
     if out.exists() and out.is_dir():
         raise InputError(f"{out} is a directory; give a file name ending in .html or .pdf")
     try:

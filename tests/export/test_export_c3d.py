@@ -180,7 +180,8 @@ def test_cli_c3d_refuses_to_overwrite_and_force_replaces(sessions, tmp_path):
     out.write_bytes(b"keep me")
     r = run_cli("export", sessions["plate"], "--format", "c3d", "-o", out)
     assert r.returncode == 2
-    assert "already exists" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert "already exists; remove it, pick another -o, or use --force" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
     assert out.read_bytes() == b"keep me"
     r = run_cli("export", sessions["plate"], "--format", "c3d", "-o", out, "--force")
     assert r.returncode == 0, r.stderr

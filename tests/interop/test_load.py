@@ -307,15 +307,17 @@ def test_reader_notes_warn_about_a_time_column_in_the_wrong_unit(tmp_path):
 
 
 def test_the_command_line_owns_the_flag_of_every_reader_option():
-    from forcelab.commands._reader_options import READER_FLAGS, as_typed
+    from forcelab.commands._reader_options import OUTPUT_FLAGS, READER_FLAGS, as_typed
 
     assert list(READER_FLAGS) == list(READER_OPTIONS)
+    flags = [flag for flag, _, _ in READER_FLAGS.values()] + ["--force", "--summary", "--dask"]
     interop = Path(__file__).resolve().parents[2] / "forcelab" / "interop"
     for path in sorted(interop.glob("*.py")):
         text = path.read_text(encoding="utf-8")
-        spelled = [flag for flag, _, _ in READER_FLAGS.values() if f"{flag} " in text
-                   or f"{flag}\"" in text]
+        spelled = [flag for flag in flags if f"{flag} " in text or f"{flag}\"" in text]
         assert spelled == [], path.name
     message = "`rate_hz` cannot be used with C3D files; add `cop_ml_right` (`other` stays)"
     assert as_typed(message) == ("--rate cannot be used with C3D files; add --cop-ml-right "
                                  "(`other` stays)")
+    assert as_typed("pick another `out`, or use `overwrite`") == "pick another -o, or use --force"
+    assert set(OUTPUT_FLAGS).isdisjoint(READER_FLAGS)

@@ -168,7 +168,8 @@ def test_bad_requests_fail_clearly(two_sessions, tmp_path):
     existing = tmp_path / "keep.html"
     existing.write_text("mine")
     r = run_cli("report", two_sessions[0], "-o", existing)
-    assert r.returncode == 2 and "already exists" in r.stderr
+    assert r.returncode == 2
+    assert "already exists; remove it, pick another -o, or use --force" in r.stderr
     assert existing.read_text() == "mine"
     r = run_cli("report", tmp_path / "missing.h5", "-o", tmp_path / "x.html")
     assert r.returncode == 2 and "missing.h5" in r.stderr and "Traceback" not in r.stderr
