@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -471,14 +471,8 @@ class TimeGrid:
         return out
 
     def describe(self) -> dict[str, Any]:
-        """JSON-friendly description for Recording.meta."""
-        return {
-            "method": self.method,
-            "rate_hz": self.rate_hz,
-            "t0_s": self.t0_s,
-            "n_samples": self.n_samples,
-            "n_missing": self.n_missing,
-        }
+        """JSON-friendly description for Recording.meta: the attributes above."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
 
 
 def fit_time_grid(
