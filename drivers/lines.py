@@ -70,9 +70,10 @@ from forcelab.drivers.errors import ConnectionLost, DeviceError, ProtocolError
 from forcelab.drivers.line_formats import ROLE_FORCE, LineFormat
 from forcelab.drivers.protocols.csv4 import cells_to_forces
 from forcelab.drivers.transport import Transport
+from forcelab.drivers.units import STANDARD_GRAVITY_M_S2
 
-STANDARD_GRAVITY = 9.80665
-UNIT_FACTORS = {"raw": 1.0, "N": 1.0, "kg": STANDARD_GRAVITY, "g": STANDARD_GRAVITY / 1000.0}
+UNIT_FACTORS = {"raw": 1.0, "N": 1.0, "kg": STANDARD_GRAVITY_M_S2,
+                "g": STANDARD_GRAVITY_M_S2 / 1000.0}
 POSITIONS = ("TL", "TR", "BL", "BR")
 OPTIONS = ("baud", "format", "columns", "keys", "pattern", "units", "rate", "cells",
            "width_mm", "length_mm", "cop_threshold", "board", "average", "boot_timeout")
