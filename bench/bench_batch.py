@@ -21,7 +21,6 @@ summary.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import sys
@@ -32,6 +31,7 @@ from pathlib import Path
 import numpy as np
 from dask_cluster import DaskCluster
 from forcelab.drivers.sim.gait import GaitModel, GaitParams
+from harness import bench_parser
 
 from forcelab.batch import default_jobs, run_batch
 from forcelab.recording import Recording, Stream
@@ -100,8 +100,7 @@ def timed(pristine: Path, work: Path, summary: Path, fresh: bool = True, **kwarg
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="60 sessions (smoke test)")
+    p = bench_parser(__doc__, "60 sessions (smoke test)")
     p.add_argument("--sessions", type=int, default=None, help="season size (10,000)")
     p.add_argument("--compare", type=int, default=None,
                    help="sessions of the 1 / 2 processes / dask comparison (1,000)")
