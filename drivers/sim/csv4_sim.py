@@ -30,17 +30,10 @@ from forcelab.drivers.sim.pty import SimPort, free_name
 from forcelab.drivers.sim.setup_base import (
     Setup,
     check_unknown,
-    gait_from_options,
     num_option,
+    setup_options,
     start_together,
 )
-
-SENT_DTYPE = np.dtype(
-    [("frame", "<i8"), ("t_ms", "<u4"), ("t_model_s", "<f8"), ("force_n", "<f8", (4,)),
-     ("cells", "<f8", (4,)), ("boot", "<i4")]
-)
-"""What each data line carried: frame id, millis(), model time, true cell forces (N), the values
-printed (counts or N), and the boot count."""
 
 AVERAGE_SAMPLES = 40
 
@@ -70,7 +63,12 @@ class Csv4Simulator(Simulator):
         ``seed``, ``faults``, ``drift_ppm``, ``period_s`` of :class:`Simulator`.
     """
 
-    SENT_DTYPE = SENT_DTYPE
+    SENT_DTYPE = np.dtype(
+        [("frame", "<i8"), ("t_ms", "<u4"), ("t_model_s", "<f8"), ("force_n", "<f8", (4,)),
+         ("cells", "<f8", (4,)), ("boot", "<i4")]
+    )
+    """What each data line carried: frame id, millis(), model time, true cell forces (N), the values
+    printed (counts or N), and the boot count."""
 
     def __init__(
         self,
@@ -135,8 +133,7 @@ class Csv4Simulator(Simulator):
         self.boot_offset_s = millis0 - now * (1.0 + self.drift_ppm * 1e-6)
         self.clock_jumps_s = 0.0
         self.boots += 1
-        self._crystal_start = float(self.crystal_time_s(now))
-        self._next_k = 0
+        self.restart_samples(now)
         self._avg = None
         self._line_buf.clear()
         self.streaming = True
@@ -208,9 +205,7 @@ class Csv4Simulator(Simulator):
             if len(args) != 1 or args[0] not in ("10", "80"):
                 return "# err rate must be 10 or 80"
             self.rate_hz = int(args[0])
-            now = self.model_time_s()
-            self._crystal_start = float(self.crystal_time_s(now))
-            self._next_k = 0
+            self.restart_samples(self.model_time_s())
             return f"# ok rate={self.rate_hz}"
         if cmd == "u":
             if len(args) != 1 or args[0] not in ("raw", "N"):
@@ -252,13 +247,10 @@ class Csv4Simulator(Simulator):
         """Sample the cells when due; stream lines; feed tare/calibration averaging."""
         if self.model_time_s() < self._silent_until:
             return
-        period = 1.0 / self.rate_hz
-        k_end = int(np.floor((crystal_now_s - self._crystal_start) / period)) + 1
-        if k_end <= self._next_k:
+        due = self.due_samples(crystal_now_s, self.rate_hz)
+        if due is None:
             return
-        k = np.arange(self._next_k, k_end)
-        self._next_k = k_end
-        t = self.model_time_of(self._crystal_start + k * period)
+        k, t = due
         force = self.cell_forces(t)
         if self._avg is not None and self._avg["kind"] == "cal":
             force[:, self._avg["cell"]] += self._avg["load"]  # the user's test weight
@@ -284,7 +276,7 @@ class Csv4Simulator(Simulator):
             shown = np.round((counts - self.offsets) / self.scales, 2)
             text = [f"{m},{a:.2f},{b:.2f},{c:.2f},{d:.2f}\r\n"
                     for m, (a, b, c, d) in zip(t_ms.tolist(), shown.tolist(), strict=True)]
-        rec = np.zeros(len(k), SENT_DTYPE)
+        rec = np.zeros(len(k), self.SENT_DTYPE)
         rec["t_ms"] = t_ms
         rec["t_model_s"] = t
         rec["force_n"] = force
@@ -341,10 +333,9 @@ def start_diy(options: dict[str, Any] | None = None) -> DiySetup:
     Raises
     ------
     DeviceError
-        Unknown option or a value out of range.
+        Unknown option, or a value out of range (rate 10/80 Hz, units raw/N, plate 0.05..5 m).
     """
-    opts = {str(k).lower(): v for k, v in dict(options or {}).items()}
-    gait, seed = gait_from_options(opts)
+    opts, gait, seed = setup_options(options)
     rate = num_option(opts, "rate", 80, int)
     units = str(opts.pop("units", "raw"))
     width = num_option(opts, "width", 0.40)

@@ -38,7 +38,7 @@ from forcelab.drivers.opengo_codec import N_FIELDS, datagram_text, wire_order
 from forcelab.drivers.sim.faults import UDP_FAULTS, FaultRecord, FaultSpec
 from forcelab.drivers.sim.gait import GaitModel, insole_pressures
 from forcelab.drivers.sim.ins1_sim import layout_for
-from forcelab.drivers.sim.setup_base import Setup, check_unknown, gait_from_options
+from forcelab.drivers.sim.setup_base import Setup, check_unknown, setup_options
 
 #: Junk datagrams sent by the ``garbage`` fault, in turn, and the reason a receiver gives.
 JUNK = (
@@ -339,9 +339,7 @@ def start_opengo(options: dict[str, Any] | None = None) -> Setup:
     DeviceError
         Unknown option, a bad value, or a file that is not an OpenGo export.
     """
-    opts = {str(k).lower(): v for k, v in dict(options or {}).items()}
-    opts.setdefault("mode", "walk")
-    gait, seed = gait_from_options(opts)
+    opts, gait, seed = setup_options(options, {"mode": "walk"})
     file = opts.pop("file", None)
     host = str(opts.pop("host", "127.0.0.1"))
     try:
