@@ -72,9 +72,7 @@ from forcelab.drivers.protocols.csv4 import (
 )
 from forcelab.drivers.serial_device import (
     SerialDevice,
-    convert_options,
     open_all,
-    split_port_url,
     split_ports,
 )
 
@@ -161,6 +159,22 @@ class Csv4Device(SerialDevice):
 
     kind_label = "CSV4 plate"
     identified_by = "board id"
+    scheme = "csv4"
+    #: ``csv4:///dev/ttyUSB1?baud=115200&width=0.4&length=0.6``: ``baud`` (bit/s), ``width`` /
+    #: ``length`` (cell spacing, m), ``rate`` (10 or 80 Hz), ``units`` (raw or N),
+    #: ``cop_threshold`` (N), ``boot_timeout`` (s), ``command_timeout`` (s), each also under its
+    #: keyword's name.
+    url_options = {"baud": ("baudrate", int), "baudrate": ("baudrate", int),
+                   "width": ("width_m", float), "width_m": ("width_m", float),
+                   "length": ("length_m", float), "length_m": ("length_m", float),
+                   "rate": ("rate_hz", int), "rate_hz": ("rate_hz", int),
+                   "units": ("units", str),
+                   "cop_threshold": ("cop_threshold_n", float),
+                   "cop_threshold_n": ("cop_threshold_n", float),
+                   "boot_timeout": ("boot_timeout_s", float),
+                   "boot_timeout_s": ("boot_timeout_s", float),
+                   "command_timeout": ("command_timeout_s", float),
+                   "command_timeout_s": ("command_timeout_s", float)}
 
     def __init__(
         self,
@@ -564,36 +578,6 @@ class Csv4Device(SerialDevice):
             self._t_host_last = t_host_last
         if self._streaming:
             self._command("s", ("# ok start",))
-
-    @classmethod
-    def from_url(cls, port_url: str, **opts: Any) -> Csv4Device:
-        """Open a CSV4 plate from ``csv4:///dev/ttyUSB1?baud=115200&width=0.4&length=0.6``.
-
-        Options (keyword or URL query): ``baud`` (bit/s), ``width`` / ``length`` (cell
-        spacing, m), ``rate`` (10 or 80 Hz), ``units`` (raw or N), ``cop_threshold`` (N),
-        ``boot_timeout`` (s), ``command_timeout`` (s).
-
-        Raises
-        ------
-        DeviceNotFound
-            The port does not exist.
-        ProtocolError
-            The port answers, but not as a CSV4 board.
-        DeviceError
-            An option is not valid.
-        """
-        path, query = split_port_url("csv4", port_url)
-        conv = {"baud": ("baudrate", int), "baudrate": ("baudrate", int),
-                "width": ("width_m", float), "width_m": ("width_m", float),
-                "length": ("length_m", float), "length_m": ("length_m", float),
-                "rate": ("rate_hz", int), "rate_hz": ("rate_hz", int), "units": ("units", str),
-                "cop_threshold": ("cop_threshold_n", float),
-                "cop_threshold_n": ("cop_threshold_n", float),
-                "boot_timeout": ("boot_timeout_s", float),
-                "boot_timeout_s": ("boot_timeout_s", float),
-                "command_timeout": ("command_timeout_s", float),
-                "command_timeout_s": ("command_timeout_s", float)}
-        return cls(path, **convert_options("CSV4", {**query, **opts}, conv, "is not valid"))
 
 
 def open_csv4(target: str, options: dict[str, str]) -> list[Device]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import struct
 import time
-from typing import Any
 
 import numpy as np
 from forcelab.drivers.base import (
@@ -70,9 +69,7 @@ from forcelab.drivers.protocols.ins1 import (
 )
 from forcelab.drivers.serial_device import (
     SerialDevice,
-    convert_options,
     open_all,
-    split_port_url,
     split_ports,
 )
 
@@ -139,6 +136,13 @@ class Ins1Device(SampleTimeline, SerialDevice):
     """
 
     kind_label = "INS1 insole"
+    scheme = "ins1"
+    #: ``ins1:///dev/ttyUSB0?rate=200``: ``rate`` / ``rate_hz`` (25, 50, 100, 200),
+    #: ``sync_interval_s``, ``command_timeout_s``, ``baud`` / ``baudrate``.
+    url_options = {"rate": ("rate_hz", int), "rate_hz": ("rate_hz", int),
+                   "sync_interval_s": ("sync_interval_s", float),
+                   "command_timeout_s": ("command_timeout_s", float),
+                   "baud": ("baudrate", int), "baudrate": ("baudrate", int)}
 
     def __init__(
         self,
@@ -539,30 +543,6 @@ class Ins1Device(SampleTimeline, SerialDevice):
         self._reset_for_resume(gap=True)
         self._resume_after_connect()
         self._rebooted = self._resync_needed = False  # handled right here
-
-
-    @classmethod
-    def from_url(cls, port_url: str, **opts: Any) -> Ins1Device:
-        """Open one INS1 insole from ``ins1:///dev/ttyUSB0?rate=200`` (or a bare port path).
-
-        Options (keyword or URL query): ``rate`` / ``rate_hz`` (25, 50, 100, 200),
-        ``sync_interval_s``, ``command_timeout_s``, ``baud`` / ``baudrate``.
-
-        Raises
-        ------
-        DeviceNotFound
-            The port does not exist.
-        ProtocolError
-            The port answers, but not as an INS1 insole.
-        DeviceError
-            An option is not valid.
-        """
-        path, query = split_port_url("ins1", port_url)
-        conv = {"rate": ("rate_hz", int), "rate_hz": ("rate_hz", int),
-                "sync_interval_s": ("sync_interval_s", float),
-                "command_timeout_s": ("command_timeout_s", float),
-                "baud": ("baudrate", int), "baudrate": ("baudrate", int)}
-        return cls(path, **convert_options("INS1", {**query, **opts}, conv, "is not a number"))
 
 
 def open_ins1(target: str, options: dict[str, str]) -> list[Device]:
