@@ -43,22 +43,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from forcelab.drivers.base import (
-    KIND_DIY_PLATE,
-    ROLE_CELL,
-    ROLE_COP_AP,
-    ROLE_COP_ML,
-    ROLE_VERTICAL,
-    Block,
-    Channel,
-    Device,
-    DeviceEvent,
-    DeviceInfo,
-    LinkStats,
-)
+from forcelab.drivers.base import KIND_DIY_PLATE, Block, Device, DeviceEvent, DeviceInfo, LinkStats
 from forcelab.drivers.clock import ClockFit
 from forcelab.drivers.errors import ConnectionLost, DeviceError, DeviceNotFound, ProtocolError
 from forcelab.drivers.protocols.csv4 import (
+    CHANNELS,
     RATES_HZ,
     RAW_LIMIT,
     UNITS,
@@ -70,24 +59,10 @@ from forcelab.drivers.protocols.csv4 import (
     signed_ms,
     validate_millis,
 )
-from forcelab.drivers.serial_device import (
-    SerialDevice,
-    open_all,
-    split_ports,
-)
+from forcelab.drivers.serial_device import SerialDevice, open_all, split_ports
 
 STATUS_OVERRANGE = 1 << 0
 """Block.status bit: a cell saturated in this block."""
-
-CHANNELS = (
-    Channel("c0", "N", ROLE_CELL),
-    Channel("c1", "N", ROLE_CELL),
-    Channel("c2", "N", ROLE_CELL),
-    Channel("c3", "N", ROLE_CELL),
-    Channel("fz", "N", ROLE_VERTICAL),
-    Channel("cop_x", "m", ROLE_COP_ML),
-    Channel("cop_y", "m", ROLE_COP_AP),
-)
 
 
 @dataclass

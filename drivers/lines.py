@@ -54,16 +54,12 @@ import numpy as np
 from forcelab.drivers.arrival_clock import ArrivalClock
 from forcelab.drivers.base import (
     KIND_DIY_PLATE,
-    ROLE_CELL,
-    ROLE_COP_AP,
-    ROLE_COP_ML,
-    ROLE_VERTICAL,
     Block,
-    Channel,
     Device,
     DeviceEvent,
     DeviceInfo,
     LinkStats,
+    cell_plate_channels,
 )
 from forcelab.drivers.discovery import list_devices, ports_for_serial
 from forcelab.drivers.errors import ConnectionLost, DeviceError, ProtocolError
@@ -228,7 +224,8 @@ class LineDevice(Device):
             protocol="LINES", kind=KIND_DIY_PLATE,
             model=f"serial line board ({self.fmt.fmt}, {n} field{'s' if n > 1 else ''})",
             serial=self.board, firmware="", side=None, rate_hz=float(self.rate_hz),
-            channels=self._channels(), calibration=self._calibration_dict(), layout=None,
+            channels=cell_plate_channels(len(self.cells or ()), cop=self._has_cop),
+            calibration=self._calibration_dict(), layout=None,
             extra={"port": port, "format": self.fmt.fmt, "fields": self.fmt.names,
                    "roles": self.fmt.roles, "units": units, "cells": list(cells or []),
                    "width_m": width_m, "length_m": length_m,
@@ -237,15 +234,6 @@ class LineDevice(Device):
         )
 
     # -- description ---------------------------------------------------------------------
-    def _channels(self) -> tuple[Channel, ...]:
-        if self.cells is None:
-            return (Channel("fz", "N", ROLE_VERTICAL),)
-        out = tuple(Channel(f"c{i}", "N", ROLE_CELL) for i in range(len(self.cells)))
-        out += (Channel("fz", "N", ROLE_VERTICAL),)
-        if self._has_cop:
-            out += (Channel("cop_x", "m", ROLE_COP_ML), Channel("cop_y", "m", ROLE_COP_AP))
-        return out
-
     @property
     def _has_cop(self) -> bool:
         return self.cells is not None and len(self.cells) == 4 and self.width_m is not None \
@@ -545,11 +533,6 @@ class LineDevice(Device):
         self._stored = True
         self.info.calibration = self._calibration_dict()
         save_board_calibration(self.board, {**self.info.calibration, "port": self.port})
-
-    def pop_events(self) -> list[DeviceEvent]:
-        """Events since the last call (unplug, replug, clock_reset)."""
-        ev, self._events = self._events, []
-        return ev
 
     def close(self) -> None:
         """Release the port; idempotent."""

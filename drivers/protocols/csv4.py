@@ -17,11 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from forcelab.drivers.base import cell_plate_channels
 
 RATES_HZ = (10, 80)
 UNITS = ("raw", "N")
 RAW_LIMIT = (1 << 23) - 1
 """HX711 full scale: a raw reading of ±(2^23 − 1) means the cell saturated."""
+#: The Block columns of :func:`cells_to_forces`.
+CHANNELS = cell_plate_channels(4, cop=True)
 
 _NUM = r"[-+]?\d+(?:\.\d*)?"
 _SEP = r"[ \t]*,[ \t]*"
