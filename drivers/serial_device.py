@@ -108,11 +108,6 @@ class SerialDevice(Device):
         """Sequence number of the next sample (what unplug/replug events refer to)."""
         return -1
 
-    def pop_events(self) -> list[DeviceEvent]:
-        """Events since the last call (device events, unplug, replug, reboot, clock jumps)."""
-        out, self._events = self._events, []
-        return out
-
     def _guard(self) -> None:
         """Raise when the device is closed (DeviceError) or its link is down (ConnectionLost)."""
         if self._closed:
