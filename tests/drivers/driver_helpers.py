@@ -1,10 +1,12 @@
 """Helpers the driver tests share: streaming for a while, per-sample views, waiting on a
-condition (never on the clock), reading through a reconnect, matching stances."""
+condition (never on the clock), reading through a reconnect, polling as a recorder does, feeding
+a codec in chunks, matching stances."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from forcelab.drivers.base import Block, Device
@@ -70,6 +72,30 @@ def read_after_reconnect(dev: Device, timeout_s: float) -> list[Block]:
         except ConnectionLost:
             time.sleep(0.05)  # the port is still gone: try again (the driver paces retries)
     return after
+
+
+def poll_then_stop(dev: Device, seconds: float) -> tuple[list[Block], list[Block]]:
+    """Start ``dev``, poll ``read(0.0)`` every 5 ms for ``seconds`` s (a recorder polling often),
+    stop it and read once more: (the Blocks handed out while streaming, those read after the
+    stop)."""
+    dev.start()
+    while_streaming: list[Block] = []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        while_streaming += dev.read(0.0)
+        time.sleep(0.005)
+    dev.stop()
+    return while_streaming, dev.read(0.2)
+
+
+def feed_in_cuts(feed: Callable[[bytes], Any], data: bytes, cuts: list[int]) -> list[Any]:
+    """Feed ``data`` to a codec's ``feed`` in chunks of the sizes ``cuts`` (the rest in one
+    last chunk), as reads of a port would deliver it; what each call returned, in order."""
+    out, pos = [], 0
+    for n in [*cuts, len(data)]:
+        out.append(feed(data[pos:pos + n]))
+        pos += n
+    return out
 
 
 def per_sample(blocks: list[Block]) -> tuple[np.ndarray, np.ndarray]:

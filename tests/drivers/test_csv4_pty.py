@@ -6,7 +6,13 @@ import time
 
 import numpy as np
 import pytest
-from driver_helpers import collect, match_stances, per_sample, read_after_reconnect
+from driver_helpers import (
+    collect,
+    match_stances,
+    per_sample,
+    poll_then_stop,
+    read_after_reconnect,
+)
 from forcelab.drivers.csv4 import STATUS_OVERRANGE, Csv4Device
 from forcelab.drivers.errors import ConnectionLost, DeviceError, DeviceNotFound, ProtocolError
 from forcelab.drivers.open import open_devices
@@ -295,15 +301,8 @@ def test_frequent_polls_hold_young_lines_and_stop_returns_them_all(diy):
     try:
         dev.hold_s = 1e9  # hold everything while streaming (a recorder polling every few ms)
         dev.min_block_lines = 10**9
-        dev.start()
-        held = []
-        end = time.monotonic() + 0.6
-        while time.monotonic() < end:
-            held += dev.read(0.0)
-            time.sleep(0.005)
+        held, blocks = poll_then_stop(dev, 0.6)  # stopped: every line at once, the newest too
         assert held == []  # nothing handed out while the lines are young
-        dev.stop()
-        blocks = dev.read(0.2)  # stopped: every line at once, the newest included
         seq, _ = per_sample(blocks)
         assert len(seq) > 20
         assert np.array_equal(seq, np.arange(seq[0], seq[0] + len(seq)))

@@ -11,6 +11,7 @@ from driver_helpers import (
     collect,
     match_stances,
     per_sample,
+    poll_then_stop,
     read_after_reconnect,
     read_samples,
     wait_until,
@@ -489,15 +490,8 @@ def test_frequent_polls_hold_young_samples_and_stop_returns_them_all(insoles):
     try:
         dev.hold_s = 1e9  # hold everything while streaming (a recorder polling every few ms)
         dev.min_block_samples = 10**9
-        dev.start()
-        held = []
-        end = time.monotonic() + 0.5
-        while time.monotonic() < end:
-            held += dev.read(0.0)
-            time.sleep(0.005)
+        held, blocks = poll_then_stop(dev, 0.5)
         assert held == []  # nothing handed out while the samples are young
-        dev.stop()
-        blocks = dev.read(0.2)
         seq, _ = per_sample(blocks)
         sent = sim.sent["seq"]
         assert len(seq) == len(sent) > 50
