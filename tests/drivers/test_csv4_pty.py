@@ -17,22 +17,13 @@ from forcelab.drivers.csv4 import STATUS_OVERRANGE, Csv4Device
 from forcelab.drivers.errors import ConnectionLost, DeviceError, DeviceNotFound, ProtocolError
 from forcelab.drivers.open import open_devices
 from forcelab.drivers.protocols.csv4 import RAW_LIMIT
-from forcelab.drivers.sim.csv4_sim import start_diy
 from forcelab.drivers.sim.pty import SimPort
 
 
 @pytest.fixture
-def diy(request):
-    setups = []
-
-    def start(**opts):
-        s = start_diy({"seed": 4, "name": f"t-{request.node.name[:24]}", **opts})
-        setups.append(s)
-        return s
-
-    yield start
-    for s in setups:
-        s.stop()
+def diy(request, sim_setup):
+    return lambda **opts: sim_setup("diy", **{"seed": 4, "name": f"t-{request.node.name[:24]}",
+                                               **opts})
 
 
 def _open(setup, **kw):

@@ -25,17 +25,9 @@ from forcelab.drivers.sim.pty import SimPort
 
 
 @pytest.fixture
-def insoles(request):
-    setups = []
-
-    def start(**opts):
-        s = start_insoles({"seed": 1, "rate": 200, "name": f"t-{request.node.name[:20]}", **opts})
-        setups.append(s)
-        return s
-
-    yield start
-    for s in setups:
-        s.stop()
+def insoles(request, sim_setup):
+    return lambda **opts: sim_setup("insoles", **{"seed": 1, "rate": 200,
+                                                  "name": f"t-{request.node.name[:20]}", **opts})
 
 
 def _runs(on):
