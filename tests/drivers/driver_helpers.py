@@ -74,6 +74,21 @@ def read_after_reconnect(dev: Device, timeout_s: float) -> list[Block]:
     return after
 
 
+def stream_pair(pair: Any, seconds: float) -> dict[str, list[Block]]:
+    """Start an insole pair, read it for ``seconds`` s (reads of 50 ms), stop and drain it:
+    the Blocks of each side (``{"left": [...], "right": [...]}``)."""
+    got: dict[str, list[Block]] = {"left": [], "right": []}
+    pair.start()
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        for side, blocks in pair.read(0.05).items():
+            got[side] += blocks
+    pair.stop()
+    for side, blocks in pair.read(0.2).items():
+        got[side] += blocks
+    return got
+
+
 def poll_then_stop(dev: Device, seconds: float) -> tuple[list[Block], list[Block]]:
     """Start ``dev``, poll ``read(0.0)`` every 5 ms for ``seconds`` s (a recorder polling often),
     stop it and read once more: (the Blocks handed out while streaming, those read after the

@@ -14,6 +14,7 @@ from driver_helpers import (
     poll_then_stop,
     read_after_reconnect,
     read_samples,
+    stream_pair,
     wait_until,
 )
 from forcelab.drivers.errors import ConnectionLost, DeviceError, DeviceNotFound, ProtocolError
@@ -296,13 +297,7 @@ def test_both_feet_share_the_host_time_base(insoles):
     pair = pair_insoles(devs)
     for d in devs:
         d.sync_interval_s = 0.02
-    pair.start()
-    got = {"left": [], "right": []}
-    end = time.monotonic() + 2.5
-    while time.monotonic() < end:
-        for side, blocks in pair.read(0.04).items():
-            got[side] += blocks
-    pair.stop()
+    got = stream_pair(pair, 2.5)
     for side, sim in (("left", setup.left), ("right", setup.right)):
         blocks = got[side]
         seq, _ = per_sample(blocks)
@@ -387,15 +382,7 @@ def test_real_moticon_recording_played_back_through_the_protocol(shared_data):
                            "playback_start": 4.0, "name": "t-ins1-playback"})
     try:
         pair = pair_insoles([Ins1Device.from_url(u) for u in setup.urls])
-        pair.start()
-        got = {"left": [], "right": []}
-        end = time.monotonic() + 2.6
-        while time.monotonic() < end:
-            for side, blocks in pair.read(0.05).items():
-                got[side] += blocks
-        pair.stop()
-        for side, blocks in pair.read(0.2).items():
-            got[side] += blocks
+        got = stream_pair(pair, 2.6)
         pair.close()
     finally:
         setup.stop()
