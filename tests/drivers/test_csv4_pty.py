@@ -245,12 +245,9 @@ def test_open_devices_sim_diy_and_clear_errors(tmp_path):
         open_devices("sim:diy?colour=red")
     with pytest.raises(DeviceNotFound, match="cannot open"):
         Csv4Device.from_url(f"csv4://{tmp_path}/ttyNOPE")
-    silent = SimPort("t-csv4-silent", serial_number="X").open()
-    try:
+    with SimPort("t-csv4-silent", serial_number="X") as silent:
         with pytest.raises(ProtocolError, match="no CSV4 banner"):
             Csv4Device.from_url(silent.device, boot_timeout=0.4)
-    finally:
-        silent.close()
 
 
 def test_saturated_cells_are_flagged_overrange(diy):

@@ -321,14 +321,11 @@ def test_both_feet_share_the_host_time_base(insoles):
 def test_bad_ports_and_silent_devices_give_clear_errors(tmp_path):
     with pytest.raises(DeviceNotFound, match="cannot open"):
         Ins1Device.from_url(f"ins1://{tmp_path}/ttyNOPE")
-    silent = SimPort("t-ins1-silent", serial_number="X").open()
-    try:
+    with SimPort("t-ins1-silent", serial_number="X") as silent:
         t0 = time.monotonic()
         with pytest.raises(ProtocolError, match="no reply to INS1 GET_INFO"):
             Ins1Device.from_url(silent.device, command_timeout_s=0.1)
         assert time.monotonic() - t0 < 3
-    finally:
-        silent.close()
 
 
 def test_stalls_then_bursts_and_clock_jumps_lose_nothing(insoles):
