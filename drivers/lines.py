@@ -61,11 +61,11 @@ from forcelab.drivers.base import (
     LinkStats,
     cell_plate_channels,
 )
-from forcelab.drivers.discovery import list_devices, ports_for_serial
+from forcelab.drivers.discovery import list_devices
 from forcelab.drivers.errors import ConnectionLost, DeviceError, ProtocolError
 from forcelab.drivers.line_formats import ROLE_FORCE, LineFormat
 from forcelab.drivers.protocols.csv4 import cells_to_forces
-from forcelab.drivers.transport import Transport
+from forcelab.drivers.serial_device import SerialDevice
 from forcelab.drivers.units import STANDARD_GRAVITY_M_S2
 
 UNIT_FACTORS = {"raw": 1.0, "N": 1.0, "kg": STANDARD_GRAVITY_M_S2,
@@ -153,7 +153,7 @@ class LineStats(LinkStats):
         return d
 
 
-class LineDevice(Device):
+class LineDevice(SerialDevice):
     """One DIY board printing lines on a serial port (see the module docstring).
 
     Parameters
@@ -174,13 +174,16 @@ class LineDevice(Device):
     average_s, boot_timeout_s, baudrate, reconnect_interval_s : float, float, int, float
     """
 
+    kind_label = "board"
+    identified_by = "its USB serial number"
+
     def __init__(self, port: str, line_format: LineFormat, *, units: str = "N",
                  rate_hz: float | None = None, cells: tuple[str, ...] | None = None,
                  width_m: float | None = None, length_m: float | None = None,
                  cop_threshold_n: float = 20.0, board: str | None = None,
                  average_s: float = 0.5, boot_timeout_s: float = 3.0, baudrate: int = 115200,
                  reconnect_interval_s: float = 0.25) -> None:
-        self.port = port
+        self._init_link(port, baudrate, reconnect_interval_s)
         self.fmt = line_format
         self.units = units
         self.unit_factor = UNIT_FACTORS[units]
@@ -189,25 +192,19 @@ class LineDevice(Device):
         self.cop_threshold_n = float(cop_threshold_n)
         self.average_s = float(average_s)
         self.boot_timeout_s = float(boot_timeout_s)
-        self.baudrate = int(baudrate)
-        self.reconnect_interval_s = float(reconnect_interval_s)
         self.stats = LineStats()
         self.clock = ArrivalClock()
-        self._events: list[DeviceEvent] = []
         self._buf = bytearray()
         self._skip_partial = True
         self._pending: list[tuple[float | None, tuple[float, ...], float]] = []
         self._ready: list[Block] = []
         self._streaming = False
-        self._closed = False
-        self._lost: ConnectionLost | None = None
-        self._last_try = 0.0
         self._seq: int | None = None
         self._t_last: float | None = None
         self._tc_last = 0.0
         self._arr_last = 0.0
         self._rebase = False
-        self._transport = Transport.open(port, baudrate=self.baudrate)
+        self._open_transport()
         try:
             self.rate_hz = self._handshake(rate_hz)
         except BaseException:
@@ -431,10 +428,7 @@ class LineDevice(Device):
         ConnectionLost
             The port went away (raised by every read until it is back).
         """
-        if self._closed:
-            raise DeviceError(f"line device on {self.port} is closed")
-        if self._lost is not None:
-            self._try_reconnect()
+        self._before_read()
         if self._ready:
             out, self._ready = self._ready, []
             return out
@@ -534,53 +528,21 @@ class LineDevice(Device):
         self.info.calibration = self._calibration_dict()
         save_board_calibration(self.board, {**self.info.calibration, "port": self.port})
 
-    def close(self) -> None:
-        """Release the port; idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        self._streaming = False
-        self._transport.close()
+    # -- loss and reconnect: SerialDevice's, with the board's own order ------------------
+    def _stop_quickly(self) -> None:
+        """Nothing to send: the board is never commanded."""
 
-    # -- loss and reconnect ----------------------------------------------------------------
-    def _guard(self) -> None:
-        if self._closed:
-            raise DeviceError(f"line device on {self.port} is closed")
-        if self._lost is not None:
-            raise self._lost
+    def _event_seq(self) -> int:
+        return self._seq or -1
 
-    def _on_lost(self, exc: ConnectionLost) -> ConnectionLost:
-        if self._lost is None:
-            self._lost = ConnectionLost(
-                f"board {self.board} on {self.port}: connection lost ({exc}). Plug it back in; "
-                f"forcelab reconnects by its USB serial number")
-            self._events.append(DeviceEvent("unplug", self._seq or -1, time.time(), 0,
-                                            str(self._lost)))
-            self._transport.close()
-        return self._lost
-
-    def _try_reconnect(self) -> None:
-        now = time.monotonic()
-        if now - self._last_try < self.reconnect_interval_s:
-            raise self._lost
-        self._last_try = now
-        for path in ports_for_serial(self.board, self.port):
-            try:
-                tr = Transport.open(path, baudrate=self.baudrate)
-            except DeviceError:
-                continue
-            self._transport = tr
-            self._buf.clear()
-            self._skip_partial = True
-            self._pending.clear()
-            self._rebase = self._seq is not None
-            self._lost = None
-            self.port = path
-            self.stats.reconnects += 1
-            self._events.append(DeviceEvent("replug", self._seq or -1, time.time(), 0,
-                                            f"board {self.board} reconnected on {path}"))
-            return
-        raise self._lost
+    def _reattach(self, path: str) -> None:
+        """No handshake (the board prints on its own): drop the first, partial line and place
+        the next samples by the host clock (the missing time becomes a gap)."""
+        self._buf.clear()
+        self._skip_partial = True
+        self._pending.clear()
+        self._rebase = self._seq is not None
+        self._lost = None
 
 
 def _now_utc() -> str:

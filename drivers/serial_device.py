@@ -1,4 +1,4 @@
-"""The reconnecting serial device every serial driver (FPB1, INS1, CSV4) is built on.
+"""The reconnecting serial device every serial driver (FPB1, INS1, CSV4, serial lines) is built on.
 
 A :class:`SerialDevice` owns one :class:`~forcelab.drivers.transport.Transport`. When the link
 goes away (unplug, switched off, pty closed) the driver calls :meth:`SerialDevice._on_lost`: the
