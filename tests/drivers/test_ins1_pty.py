@@ -31,6 +31,15 @@ def insoles(request, sim_setup):
                                                   "name": f"t-{request.node.name[:20]}", **opts})
 
 
+def _stream_closed(url, seconds):
+    """Open one insole, stream it for ``seconds`` s and close it: (its Blocks, the closed device
+    with its counters)."""
+    dev = Ins1Device.from_url(url)
+    blocks, _, _ = collect(dev, seconds)
+    dev.close()
+    return blocks, dev
+
+
 def _runs(on):
     """(start, end) index pairs of True runs."""
     d = np.diff(np.concatenate(([0], on.astype(int), [0])))
@@ -67,9 +76,7 @@ def test_set_rate_is_sent_and_read_back(insoles):
 def test_stream_is_continuous_with_forces_and_stances_of_the_simulator(insoles):
     setup = insoles(start_s=0.2, speed=3.5)
     sim = setup.left
-    dev = Ins1Device.from_url(setup.urls[0])
-    blocks, _, _ = collect(dev, 2.5)
-    dev.close()
+    blocks, dev = _stream_closed(setup.urls[0], 2.5)
     seq, values = per_sample(blocks)
     assert np.array_equal(seq, np.arange(seq[0], seq[0] + len(seq)))  # no gap, no repeat
     assert all(b.gap_before == 0 for b in blocks)
@@ -109,9 +116,7 @@ def test_stream_is_continuous_with_forces_and_stances_of_the_simulator(insoles):
 
 def test_bit_flips_lose_exactly_the_damaged_frames(insoles):
     setup = insoles(faults="bitflip:2e-3", fault_side="left")
-    dev = Ins1Device.from_url(setup.urls[0])
-    blocks, _, _ = collect(dev, 2.0)
-    dev.close()
+    blocks, dev = _stream_closed(setup.urls[0], 2.0)
     sim = setup.left
     damaged = sim.faults.damaged_frames()
     sent = sim.sent
@@ -127,9 +132,7 @@ def test_bit_flips_lose_exactly_the_damaged_frames(insoles):
 
 def test_dropped_and_duplicated_frames_become_exact_gaps(insoles):
     setup = insoles(faults="drop:0.03,duplicate:0.03", fault_side="right")
-    dev = Ins1Device.from_url(setup.urls[1])
-    blocks, _, _ = collect(dev, 2.0)
-    dev.close()
+    blocks, dev = _stream_closed(setup.urls[1], 2.0)
     sim = setup.right
     sent = sim.sent
     dropped = np.isin(sent["frame"], list(sim.faults.dropped_frames()))
@@ -148,9 +151,7 @@ def test_dropped_and_duplicated_frames_become_exact_gaps(insoles):
 @pytest.mark.parametrize("jump", [10, -5])
 def test_a_sample_with_a_wild_sequence_number_and_a_valid_crc_loses_only_itself(insoles, jump):
     setup = insoles(faults=f"wildseq:0.02,wildseq_n:{jump}", fault_side="left")
-    dev = Ins1Device.from_url(setup.urls[0])
-    blocks, _, _ = collect(dev, 2.0)
-    dev.close()
+    blocks, dev = _stream_closed(setup.urls[0], 2.0)
     sim = setup.left
     sent = sim.sent
     wild = np.isin(sent["frame"], [r.frame for r in sim.faults.records("wildseq")])
@@ -167,9 +168,7 @@ def test_a_sample_with_a_wild_sequence_number_and_a_valid_crc_loses_only_itself(
 
 def test_sequence_and_device_clock_wrap_without_a_gap(insoles):
     setup = insoles(seq_start=65300, clock_start_s=4294.2, drift=0)
-    dev = Ins1Device.from_url(setup.urls[0])
-    blocks, _, _ = collect(dev, 1.5)
-    dev.close()
+    blocks, dev = _stream_closed(setup.urls[0], 1.5)
     seq, _ = per_sample(blocks)
     assert seq[0] >= 65300 and seq[-1] > 65536  # the u16 counter wrapped
     assert np.array_equal(seq, np.arange(seq[0], seq[0] + len(seq)))
@@ -332,9 +331,7 @@ def test_stalls_then_bursts_and_clock_jumps_lose_nothing(insoles):
     setup = insoles(faults="stall:1.5,stall_s:0.2,clockjump:4.0,clockjump_s:0.25",
                     fault_side="left", seed=3)
     sim = setup.left
-    dev = Ins1Device.from_url(setup.urls[0])
-    blocks, _, _ = collect(dev, 2.5)
-    dev.close()
+    blocks, dev = _stream_closed(setup.urls[0], 2.5)
     seq, _ = per_sample(blocks)
     assert np.array_equal(seq, np.arange(seq[0], seq[0] + len(seq)))  # bursts, not losses
     assert dev.stats.dropped_samples == 0
