@@ -35,6 +35,9 @@ ROLES = (
     ROLE_COP_ML, ROLE_COP_AP, ROLE_FREE_MOMENT, ROLE_CELL, ROLE_PRESSURE, ROLE_ACCELERATION,
     ROLE_ANGULAR_RATE,
 )
+#: Vertical force below which a plate's centre of pressure (and free moment) is not defined: NaN
+#: (N), unless the device is told otherwise.
+COP_THRESHOLD_N = 20.0
 #: Roles of forces (N) and of moments (N*m): the columns a tare zeroes.
 FORCE_ROLES = (ROLE_VERTICAL, ROLE_FORCE_AP, ROLE_FORCE_ML, ROLE_CELL)
 MOMENT_ROLES = (ROLE_MOMENT_X, ROLE_MOMENT_Y, ROLE_MOMENT_Z, ROLE_FREE_MOMENT)

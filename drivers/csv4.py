@@ -43,7 +43,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from forcelab.drivers.base import KIND_DIY_PLATE, Block, Device, DeviceEvent, DeviceInfo, LinkStats
+from forcelab.drivers.base import (
+    COP_THRESHOLD_N,
+    KIND_DIY_PLATE,
+    Block,
+    Device,
+    DeviceEvent,
+    DeviceInfo,
+    LinkStats,
+)
 from forcelab.drivers.clock import ClockFit
 from forcelab.drivers.errors import ConnectionLost, DeviceError, DeviceNotFound, ProtocolError
 from forcelab.drivers.protocols.csv4 import (
@@ -59,7 +67,7 @@ from forcelab.drivers.protocols.csv4 import (
     signed_ms,
     validate_millis,
 )
-from forcelab.drivers.serial_device import SerialDevice, open_all, split_ports
+from forcelab.drivers.serial_device import RECONNECT_INTERVAL_S, SerialDevice, open_all, split_ports
 
 STATUS_OVERRANGE = 1 << 0
 """Block.status bit: a cell saturated in this block."""
@@ -159,11 +167,11 @@ class Csv4Device(SerialDevice):
         length_m: float = 0.60,
         rate_hz: int | None = None,
         units: str | None = None,
-        cop_threshold_n: float = 20.0,
+        cop_threshold_n: float = COP_THRESHOLD_N,
         boot_timeout_s: float = 3.0,
         command_timeout_s: float = 0.6,
         baudrate: int = 115200,
-        reconnect_interval_s: float = 0.25,
+        reconnect_interval_s: float = RECONNECT_INTERVAL_S,
     ) -> None:
         for name, v in (("width_m", width_m), ("length_m", length_m)):
             if not (np.isfinite(v) and 0.05 <= v <= 5.0):

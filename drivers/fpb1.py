@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 from forcelab.drivers.base import (
+    COP_THRESHOLD_N,
     KIND_PLATE,
     PLATE_CHANNELS,
     Block,
@@ -67,6 +68,7 @@ from forcelab.drivers.protocols.fpb1 import (
 )
 from forcelab.drivers.sequence import SequenceCheck
 from forcelab.drivers.serial_device import (
+    RECONNECT_INTERVAL_S,
     SerialDevice,
     convert_options,
     open_all,
@@ -119,10 +121,10 @@ class FPB1Device(DataTimeline, SerialDevice):
         rate_hz: int = DEFAULT_RATE_HZ,
         fmt: int = FMT_RAW,
         samples_per_frame: int = 8,
-        cop_threshold_n: float = 20.0,
+        cop_threshold_n: float = COP_THRESHOLD_N,
         reply_timeout_s: float = 1.0,
         baudrate: int = 921600,
-        reconnect_interval_s: float = 0.25,
+        reconnect_interval_s: float = RECONNECT_INTERVAL_S,
     ) -> None:
         if side not in (None, "left", "right"):
             raise DeviceError(f"side must be 'left', 'right' or empty, not {side!r}")

@@ -67,11 +67,7 @@ from forcelab.drivers.protocols.ins1 import (
     encode_frame,
     unpack_layout,
 )
-from forcelab.drivers.serial_device import (
-    SerialDevice,
-    open_all,
-    split_ports,
-)
+from forcelab.drivers.serial_device import RECONNECT_INTERVAL_S, SerialDevice, open_all, split_ports
 
 __all__ = ["CHANNELS", "Ins1Device", "Ins1Stats", "InsolePair", "open_ins1", "pair_insoles"]
 
@@ -152,7 +148,7 @@ class Ins1Device(SampleTimeline, SerialDevice):
         sync_interval_s: float = 0.25,
         command_timeout_s: float = 0.5,
         baudrate: int = 460800,
-        reconnect_interval_s: float = 0.25,
+        reconnect_interval_s: float = RECONNECT_INTERVAL_S,
         handshake_syncs: int = 8,
     ) -> None:
         if rate_hz is not None and int(rate_hz) not in RATES_HZ:

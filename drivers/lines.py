@@ -53,6 +53,7 @@ from typing import Any
 import numpy as np
 from forcelab.drivers.arrival_clock import ArrivalClock
 from forcelab.drivers.base import (
+    COP_THRESHOLD_N,
     KIND_DIY_PLATE,
     Block,
     Device,
@@ -65,7 +66,7 @@ from forcelab.drivers.discovery import list_devices
 from forcelab.drivers.errors import ConnectionLost, DeviceError, ProtocolError
 from forcelab.drivers.line_formats import ROLE_FORCE, LineFormat
 from forcelab.drivers.protocols.csv4 import cells_to_forces
-from forcelab.drivers.serial_device import SerialDevice
+from forcelab.drivers.serial_device import RECONNECT_INTERVAL_S, SerialDevice
 from forcelab.drivers.units import STANDARD_GRAVITY_M_S2
 
 UNIT_FACTORS = {"raw": 1.0, "N": 1.0, "kg": STANDARD_GRAVITY_M_S2,
@@ -180,9 +181,9 @@ class LineDevice(SerialDevice):
     def __init__(self, port: str, line_format: LineFormat, *, units: str = "N",
                  rate_hz: float | None = None, cells: tuple[str, ...] | None = None,
                  width_m: float | None = None, length_m: float | None = None,
-                 cop_threshold_n: float = 20.0, board: str | None = None,
+                 cop_threshold_n: float = COP_THRESHOLD_N, board: str | None = None,
                  average_s: float = 0.5, boot_timeout_s: float = 3.0, baudrate: int = 115200,
-                 reconnect_interval_s: float = 0.25) -> None:
+                 reconnect_interval_s: float = RECONNECT_INTERVAL_S) -> None:
         self._init_link(port, baudrate, reconnect_interval_s)
         self.fmt = line_format
         self.units = units

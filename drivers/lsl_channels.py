@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 from forcelab.drivers.base import (
+    COP_THRESHOLD_N,
     KIND_DIY_PLATE,
     KIND_INSOLE,
     KIND_PLATE,
@@ -59,7 +60,7 @@ MAPPING_OPTIONS = (
     "vertical", "cop_ml", "cop_ml_right", "side", "force_unit", "length_unit", "origin_z_mm",
 )
 #: Vertical force below which a COP computed from moments is not defined (N).
-COP_MIN_FORCE_N = 20.0
+COP_MIN_FORCE_N = COP_THRESHOLD_N
 
 _FORCE_UNITS = {"n": 1.0, "newton": 1.0, "newtons": 1.0, "kn": 1000.0,
                 "kgf": STANDARD_GRAVITY_M_S2, "kp": STANDARD_GRAVITY_M_S2, "lbf": POUND_FORCE_N}

@@ -29,6 +29,9 @@ from forcelab.drivers.transport import Transport, wait_for_port
 
 _D = TypeVar("_D", bound="SerialDevice")
 
+RECONNECT_INTERVAL_S = 0.25
+"""How often a device whose link is down looks for its port again (s), by default."""
+
 
 class SerialDevice(Device):
     """A :class:`~forcelab.drivers.base.Device` on a serial link that reconnects by serial

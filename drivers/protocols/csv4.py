@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from forcelab.drivers.base import cell_plate_channels
+from forcelab.drivers.base import COP_THRESHOLD_N, cell_plate_channels
 
 RATES_HZ = (10, 80)
 UNITS = ("raw", "N")
@@ -185,7 +185,7 @@ def cells_to_forces(
     scales: np.ndarray,
     width_m: float,
     length_m: float,
-    cop_threshold_n: float = 20.0,
+    cop_threshold_n: float = COP_THRESHOLD_N,
 ) -> np.ndarray:
     """Cells -> Block columns ``c0..c3`` (N), ``fz`` (N), ``cop_x``, ``cop_y`` (m).
 
