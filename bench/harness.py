@@ -43,8 +43,13 @@ def interleaved_best(fns: dict[str, Callable[[], Any]], repeats: int,
 
 
 def thread_cpu_s(native_id: int) -> float:
-    """CPU time (user + system, s) of one thread of this process (Linux /proc); 0 when it cannot
-    be read (the thread has just ended), so sums over threads stay numbers."""
+    """CPU time (s) of one thread of this process (Linux /proc: schedstat in ns where the kernel
+    keeps it, else user + system in clock ticks); 0 when it cannot be read (the thread has just
+    ended), so sums over threads stay numbers."""
+    try:
+        return int(Path(f"/proc/self/task/{native_id}/schedstat").read_text().split()[0]) * 1e-9
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         fields = Path(f"/proc/self/task/{native_id}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
@@ -52,11 +57,14 @@ def thread_cpu_s(native_id: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def start_simulator(setup: str, *args: str) -> tuple[subprocess.Popen, list[str]]:
-    """Run ``forcelab simulate SETUP ARGS`` in its own process -> (process, device strings).
+def start_simulator(setup: str, *args: str,
+                    command: tuple[str, ...] = ("-m", "forcelab", "simulate"),
+                    ) -> tuple[subprocess.Popen, list[str]]:
+    """Run ``forcelab simulate SETUP ARGS`` in its own process -> (process, device strings);
+    ``command`` is what follows the Python interpreter up to the setup name.
 
     Stop it with SIGINT (as Ctrl-C would) and ``communicate()``."""
-    p = subprocess.Popen([sys.executable, "-m", "forcelab", "simulate", setup, *args],
+    p = subprocess.Popen([sys.executable, *command, setup, *args],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     urls = []
     for line in p.stdout:
