@@ -52,13 +52,15 @@ class DaskCluster:
                 [sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1", "--port",
                  "0", "--no-dashboard", "--scheduler-file", str(sched_file)], **io))
             deadline = time.monotonic() + START_TIMEOUT_S
-            while not sched_file.exists() or not sched_file.read_text().strip():
+            while not self.address:
                 if self.procs[0].poll() is not None or time.monotonic() > deadline:
                     self.log.flush()
                     raise RuntimeError("dask scheduler did not start: "
                                        + (self.folder / "cluster.log").read_text()[-2000:])
-                time.sleep(0.05)
-            self.address = json.loads(sched_file.read_text())["address"]
+                try:  # the scheduler writes the file in place: it may be caught half-written
+                    self.address = json.loads(sched_file.read_text())["address"]
+                except (OSError, ValueError, KeyError):
+                    time.sleep(0.05)
             for i in range(self.n_workers):
                 self.procs.append(subprocess.Popen(
                     [sys.executable, "-m", "dask", "worker", self.address, "--nthreads", "1",

@@ -89,14 +89,15 @@ def stream_pair(pair: Any, seconds: float) -> dict[str, list[Block]]:
     return got
 
 
-def poll_then_stop(dev: Device, seconds: float) -> tuple[list[Block], list[Block]]:
-    """Start ``dev``, poll ``read(0.0)`` every 5 ms for ``seconds`` s (a recorder polling often),
-    stop it and read once more: (the Blocks handed out while streaming, those read after the
-    stop)."""
+def poll_then_stop(dev: Device, sent: Callable[[], int],
+                   n: int) -> tuple[list[Block], list[Block]]:
+    """Start ``dev``, poll ``read(0.0)`` every 5 ms (a recorder polling often) until the device
+    has sent ``n`` more samples (``sent()`` counts them, e.g. its simulator's ground truth), stop it
+    and read once more: (the Blocks handed out while streaming, those read after the stop)."""
     dev.start()
+    n_end = sent() + n
     while_streaming: list[Block] = []
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
+    while sent() < n_end:
         while_streaming += dev.read(0.0)
         time.sleep(0.005)
     dev.stop()

@@ -289,7 +289,8 @@ def test_frequent_polls_hold_young_lines_and_stop_returns_them_all(diy):
     try:
         dev.hold_s = 1e9  # hold everything while streaming (a recorder polling every few ms)
         dev.min_block_lines = 10**9
-        held, blocks = poll_then_stop(dev, 0.6)  # stopped: every line at once, the newest too
+        # the board streams 30 lines meanwhile; stopped: every line at once, the newest too
+        held, blocks = poll_then_stop(dev, lambda: len(setup.board.sent), 30)
         assert held == []  # nothing handed out while the lines are young
         seq, _ = per_sample(blocks)
         assert len(seq) > 20

@@ -463,7 +463,7 @@ def test_frequent_polls_hold_young_samples_and_stop_returns_them_all(insoles):
     try:
         dev.hold_s = 1e9  # hold everything while streaming (a recorder polling every few ms)
         dev.min_block_samples = 10**9
-        held, blocks = poll_then_stop(dev, 0.5)
+        held, blocks = poll_then_stop(dev, lambda: len(sim.sent), 50)  # 50 samples meanwhile
         assert held == []  # nothing handed out while the samples are young
         seq, _ = per_sample(blocks)
         sent = sim.sent["seq"]
