@@ -86,10 +86,13 @@ class Csv4Simulator(Simulator):
         calibrated: bool = False,
         **kw: Any,
     ) -> None:
-        if rate_hz not in (10, 80):
-            raise DeviceError(f"CSV4 rate {rate_hz} Hz: the HX711 runs at 10 or 80 Hz")
-        if units not in ("raw", "N"):
-            raise DeviceError(f"CSV4 units {units!r}: raw or N")
+        if rate_hz not in RATES_HZ or units not in UNITS:
+            raise DeviceError(f"sim:diy rate={rate_hz} units={units}: rate 10/80 Hz, units raw/N")
+        if not (0.05 <= width_m <= 5 and 0.05 <= length_m <= 5):
+            raise DeviceError(
+                f"sim:diy plate size {width_m} x {length_m} m is out of range 0.05..5")
+        if not 0 <= noise_counts <= 1e5 or not 0 <= reset_silence_s <= 10:
+            raise DeviceError("sim:diy noise must be 0..1e5 counts and reset_silence 0..10 s")
         super().__init__(port, **kw)
         self.gait = gait
         self.board_id = board_id
@@ -317,6 +320,11 @@ class DiySetup(Setup):
 
 DIY_OPTIONS = ("rate", "units", "width", "length", "noise", "reset_silence", "clock_start_s",
                "drift", "drift_ppm", "faults", "name", "board_id", "calibrated")
+#: ``sim:diy`` options of the board itself -> (Csv4Simulator keyword, type).
+_BOARD_OPTIONS = {"rate": ("rate_hz", int), "width": ("width_m", float),
+                  "length": ("length_m", float), "noise": ("noise_counts", float),
+                  "reset_silence": ("reset_silence_s", float),
+                  "clock_start_s": ("clock_start_s", float)}
 
 
 def start_diy(options: dict[str, Any] | None = None) -> DiySetup:
@@ -336,13 +344,11 @@ def start_diy(options: dict[str, Any] | None = None) -> DiySetup:
         Unknown option, or a value out of range (rate 10/80 Hz, units raw/N, plate 0.05..5 m).
     """
     opts, gait, seed = setup_options(options)
-    rate = num_option(opts, "rate", 80, int)
-    units = str(opts.pop("units", "raw"))
-    width = num_option(opts, "width", 0.40)
-    length = num_option(opts, "length", 0.60)
-    noise = num_option(opts, "noise", 30.0)
-    silence = num_option(opts, "reset_silence", 1.5)
-    clock_start = num_option(opts, "clock_start_s", 12.345)
+    # the board's own options, given: its defaults are Csv4Simulator's
+    board = {key: num_option(opts, option, None, kind)
+             for option, (key, kind) in _BOARD_OPTIONS.items() if option in opts}
+    if "units" in opts:
+        board["units"] = str(opts.pop("units"))
     drift = num_option(opts, "drift_ppm", num_option(opts, "drift", 80.0))
     faults = opts.pop("faults", None)
     name = str(opts.pop("name", "diy"))
@@ -352,25 +358,17 @@ def start_diy(options: dict[str, Any] | None = None) -> DiySetup:
     board_id = str(opts.pop("board_id", f"FPDIY-{seed % 100:02d}{unique:05d}"))
     calibrated = str(opts.pop("calibrated", "0")).lower() in ("1", "true", "yes", "on")
     check_unknown("diy", opts, DIY_OPTIONS)
-    if not (0.05 <= width <= 5 and 0.05 <= length <= 5):
-        raise DeviceError(f"sim:diy plate size {width} x {length} m is out of range 0.05..5")
-    if not 0 <= noise <= 1e5 or not 0 <= silence <= 10:
-        raise DeviceError("sim:diy noise must be 0..1e5 counts and reset_silence 0..10 s")
-    if rate not in RATES_HZ or units not in UNITS:
-        raise DeviceError(f"sim:diy rate={rate} units={units}: rate 10/80 Hz, units raw/N")
     port = SimPort(pname, description="forcelab simulated CSV4 DIY plate",
                    serial_number=board_id, vid=0x1A86, pid=0x7523).open()
     try:
-        sim = Csv4Simulator(port, gait, board_id=board_id, rate_hz=rate, units=units,
-                            width_m=width, length_m=length, noise_counts=noise,
-                            reset_silence_s=silence, clock_start_s=clock_start, seed=seed,
-                            faults=faults, drift_ppm=drift, calibrated=calibrated)
+        sim = Csv4Simulator(port, gait, board_id=board_id, seed=seed, faults=faults,
+                            drift_ppm=drift, calibrated=calibrated, **board)
         start_together([sim])
     except BaseException:
         port.close()
         raise
-    query = f"width={width:g}&length={length:g}"
-    if silence > 1.0:
-        query += f"&boot_timeout={silence + 1.5:g}"
+    query = f"width={sim.width_m:g}&length={sim.length_m:g}"
+    if sim.reset_silence_s > 1.0:
+        query += f"&boot_timeout={sim.reset_silence_s + 1.5:g}"
     return DiySetup("diy", [port.device], [f"csv4://{port.device}?{query}"], [sim], gait,
                     dict(options or {}))
