@@ -16,10 +16,10 @@ Run: ``python bench/bench_analysis.py [--quick]``
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import numpy as np
+from harness import bench_parser, interleaved_best
 
 from forcelab.analysis import detect_stances, stance_metrics
 from forcelab.analysis.reference import detect_stances_reference, stance_metrics_reference
@@ -73,22 +73,8 @@ def per_stance_numpy(x: np.ndarray, rate_hz: float) -> int:
     return len(out["peak_force_n"])
 
 
-def interleaved_best(fns: dict, repeats: int, clock=time.perf_counter) -> dict:
-    """Best time of each function on ``clock``, run in turns so that changing machine load
-    hits all of them alike."""
-    best = {name: float("inf") for name in fns}
-    result = {}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            t0 = clock()
-            result[name] = fn()
-            best[name] = min(best[name], clock() - t0)
-    return {name: (best[name], result[name]) for name in fns}
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="1 minute of data (CI smoke)")
+    parser = bench_parser(__doc__, "1 minute of data (CI smoke)")
     args = parser.parse_args()
     rate = 1000.0
     duration = 60.0 if args.quick else 3600.0

@@ -21,19 +21,17 @@ summary.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from dask_cluster import DaskCluster
 from forcelab.drivers.sim.gait import GaitModel, GaitParams
+from harness import bench_parser
 
 from forcelab.batch import default_jobs, run_batch
 from forcelab.recording import Recording, Stream
@@ -85,57 +83,6 @@ def machine_scaling(n: int = 5_000_000) -> float:
     return 2.0 * one / two
 
 
-class DaskCluster:
-    """``dask scheduler`` + ``n`` ``dask worker`` processes (one thread each) on 127.0.0.1."""
-
-    def __init__(self, folder: Path, n_workers: int = 2) -> None:
-        self.folder = folder
-        self.n_workers = n_workers
-        self.procs: list[subprocess.Popen] = []
-        self.address = ""
-
-    def __enter__(self) -> DaskCluster:
-        from distributed import Client
-
-        sched_file = self.folder / "scheduler.json"
-        self.log = open(self.folder / "cluster.log", "wb")  # noqa: SIM115 - closed in __exit__
-        io = {"stdout": self.log, "stderr": subprocess.STDOUT, "cwd": self.folder}
-        try:
-            self.procs.append(subprocess.Popen(
-                [sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1", "--port",
-                 "0", "--no-dashboard", "--scheduler-file", str(sched_file)], **io))
-            deadline = time.monotonic() + 120
-            while not sched_file.exists() or not sched_file.read_text().strip():
-                if self.procs[0].poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("dask scheduler did not start; see cluster.log")
-                time.sleep(0.05)
-            self.address = json.loads(sched_file.read_text())["address"]
-            for i in range(self.n_workers):
-                self.procs.append(subprocess.Popen(
-                    [sys.executable, "-m", "dask", "worker", self.address, "--nthreads", "1",
-                     "--no-nanny", "--no-dashboard", "--host", "127.0.0.1",
-                     "--local-directory", str(self.folder / f"w{i}")], **io))
-            with Client(self.address, timeout=60) as client:
-                client.wait_for_workers(self.n_workers, timeout=120)
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for group in (self.procs[1:], self.procs[:1]):  # workers first, then the scheduler
-            for p in group:
-                if p.poll() is None:
-                    p.send_signal(signal.SIGTERM)
-            for p in group:
-                try:
-                    p.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
-        self.log.close()
-
-
 def timed(pristine: Path, work: Path, summary: Path, fresh: bool = True, **kwargs) -> dict:
     """Run the saving batch on ``work`` (a fresh copy of ``pristine`` unless ``fresh`` is
     False); returns wall time (s), files, rows, skipped and failures."""
@@ -153,8 +100,7 @@ def timed(pristine: Path, work: Path, summary: Path, fresh: bool = True, **kwarg
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="60 sessions (smoke test)")
+    p = bench_parser(__doc__, "60 sessions (smoke test)")
     p.add_argument("--sessions", type=int, default=None, help="season size (10,000)")
     p.add_argument("--compare", type=int, default=None,
                    help="sessions of the 1 / 2 processes / dask comparison (1,000)")

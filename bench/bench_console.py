@@ -22,13 +22,14 @@ percentile, ms), the whole process's CPU per wall second, and the samples record
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from harness import bench_parser
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -102,8 +103,7 @@ def _measure_synthetic(app, window, seconds: float) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smoke run: 2 s per phase")
+    parser = bench_parser(__doc__, "smoke run: 2 s per phase")
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds per phase")
     parser.add_argument("--device", default="sim:treadmill?rate=2000&seed=1;sim:insoles?seed=1",
                         help="device strings, ';' between them (two plates at 2 kHz and two "

@@ -17,20 +17,17 @@ process (``time.process_time``), so a busy machine slows them less than wall-clo
 
 from __future__ import annotations
 
-import argparse
 import signal
 import struct
-import subprocess
-import sys
 import threading
 import time
 
 import numpy as np
-from forcelab.drivers import open_devices
 from forcelab.drivers.protocols import fpb1, ins1
 from forcelab.drivers.sim.fpb1_sim import make_calibration
 from forcelab.drivers.sim.pty import SimPort, free_name
 from forcelab.drivers.transport import Transport
+from harness import bench_parser, start_rig
 
 
 def make_stream(n_frames: int, spf: int, seed: int = 0) -> bytes:
@@ -150,20 +147,6 @@ def bench_pty(quick: bool) -> None:
           f"ratio to one 2 kHz plate {rate / 2000:7.0f}x")
 
 
-def _start_simulator(setup: str, *args: str) -> tuple[subprocess.Popen, list[str]]:
-    """Run ``forcelab simulate`` in its own process (as a real device would be) -> urls."""
-    p = subprocess.Popen([sys.executable, "-m", "forcelab", "simulate", setup, *args],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    urls = []
-    for line in p.stdout:
-        if line.strip().startswith(("fpb1:", "ins1:")):
-            urls.append(line.strip())
-        if "Ctrl-C" in line:
-            return p, urls
-    p.kill()
-    raise RuntimeError(f"forcelab simulate {setup} failed: {p.stderr.read()}")
-
-
 def _per_frame_reading(devices: list, on: bool) -> None:
     """Switch INS1/CSV4 devices to the previous per-read behaviour (every read parses what
     arrived and hands it out at once) or back to the default (parse and hand out 50 ms
@@ -197,14 +180,7 @@ def bench_recorder_cpu(quick: bool) -> None:
     devices = []
     results = []
     try:
-        p, urls = _start_simulator("treadmill", "--seed", "1")
-        procs.append(p)
-        for u in urls:
-            devices += open_devices(u, rate=2000)
-        p, urls = _start_simulator("insoles", "--seed", "1", "-o", "rate=200")
-        procs.append(p)
-        for u in urls:
-            devices += open_devices(u)
+        start_rig(procs, devices)
         for d in devices:
             d.start()
         _drain(devices, 0.5)  # settle: clock fits, first blocks
@@ -240,8 +216,7 @@ def bench_recorder_cpu(quick: bool) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
+    ap = bench_parser(__doc__, "small sizes (smoke test)")
     args = ap.parse_args()
     bench_decode(args.quick)
     bench_pty(args.quick)

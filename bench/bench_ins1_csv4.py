@@ -11,7 +11,6 @@ streams from the simulators behind real ptys and reports the CPU time of the rea
 
 from __future__ import annotations
 
-import argparse
 import io
 import time
 
@@ -21,15 +20,7 @@ from forcelab.drivers.ins1 import Ins1Device, pair_insoles
 from forcelab.drivers.protocols import csv4, ins1
 from forcelab.drivers.sim.csv4_sim import start_diy
 from forcelab.drivers.sim.ins1_sim import start_insoles
-
-
-def _best(fn, repeat: int) -> float:
-    best = np.inf
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+from harness import bench_parser, interleaved_best
 
 
 def bench_ins1_decode(n: int, repeat: int) -> None:
@@ -56,8 +47,7 @@ def bench_ins1_decode(n: int, repeat: int) -> None:
         arr = ins1.decode_samples(payloads)
         ins1.samples_to_physical(arr)
 
-    t_full = _best(full, repeat)
-    t_base = _best(baseline, repeat)
+    (t_full, _), (t_base, _) = interleaved_best({"full": full, "base": baseline}, repeat).values()
     print(f"INS1 decode (framing + CRC-16/MODBUS + samples, 4 KiB chunks): "
           f"{n / t_full:,.0f} samples/s = {len(stream) / t_full / 1e6:.1f} MB/s")
     print(f"  baseline (bare payloads -> physical units): {n / t_base:,.0f} samples/s; "
@@ -91,8 +81,7 @@ def bench_csv4_decode(n: int, repeat: int) -> None:
         arr = np.loadtxt(io.BytesIO(text), delimiter=",")
         csv4.cells_to_forces(arr[:, 1:], off, scale, 0.4, 0.6)
 
-    t_full = _best(full, repeat)
-    t_base = _best(baseline, repeat)
+    (t_full, _), (t_base, _) = interleaved_best({"full": full, "base": baseline}, repeat).values()
     print(f"CSV4 decode (tolerant lines + millis() check + forces/COP, 4 KiB chunks): "
           f"{n / t_full:,.0f} lines/s")
     print(f"  baseline numpy.loadtxt on the same clean lines: {n / t_base:,.0f} lines/s; "
@@ -116,7 +105,7 @@ def bench_ins1_damaged(repeat: int) -> None:
             for at in range(0, len(data), 4096):
                 codec.feed(data[at:at + 4096])
 
-        times[size] = _best(parse, repeat)
+        times[size] = interleaved_best({"parse": parse}, repeat)["parse"][0]
     ratio = times[64 * 1024] / times[16 * 1024]
     print(f"INS1 parse of damaged data (fake headers, every CRC fails): 16 KiB "
           f"{times[16 * 1024] * 1e3:.1f} ms, 64 KiB {times[64 * 1024] * 1e3:.1f} ms; "
@@ -157,8 +146,7 @@ def bench_end_to_end(duration_s: float) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="small sizes (a few seconds)")
+    ap = bench_parser(__doc__, "small sizes (a few seconds)")
     args = ap.parse_args()
     n_ins1, n_csv4, repeat, dur = (20_000, 10_000, 2, 1.0) if args.quick else \
         (200_000, 100_000, 3, 5.0)

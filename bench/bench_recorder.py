@@ -39,8 +39,8 @@ from forcelab.drivers import base as dev
 from forcelab.acquisition import SessionController
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_drivers import _start_simulator  # noqa: E402
 from bench_store import old_writer_class  # noqa: E402
+from harness import start_rig, thread_cpu_s  # noqa: E402
 
 RECORDER_THREAD_PREFIXES = (
     "forcelab-acq",
@@ -48,17 +48,6 @@ RECORDER_THREAD_PREFIXES = (
     "forcelab-live",
     "forcelab-store",
 )
-CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def thread_cpu_s(native_id: int) -> float:
-    """CPU time (user + system, s) of one thread of this process (Linux /proc)."""
-    try:
-        with open(f"/proc/self/task/{native_id}/stat") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def cpu_by_thread() -> dict[str, float]:
@@ -296,7 +285,6 @@ def demo(seconds: float, folder: str) -> None:
 def fast_devices(seconds: float, folder: str) -> None:
     import signal
 
-    from forcelab.drivers import open_devices
     from forcelab.drivers.transport import Transport
 
     procs, devices = [], []
@@ -304,14 +292,7 @@ def fast_devices(seconds: float, folder: str) -> None:
     phases: dict[bool, list[tuple[float, float, float]]] = {True: [], False: []}
     per_thread: dict[bool, dict[str, float]] = {True: {}, False: {}}
     try:
-        p, urls = _start_simulator("treadmill", "--seed", "1")
-        procs.append(p)
-        for u in urls:
-            devices += open_devices(u, rate=2000)
-        p, urls = _start_simulator("insoles", "--seed", "1", "-o", "rate=200")
-        procs.append(p)
-        for u in urls:
-            devices += open_devices(u)
+        start_rig(procs, devices)
         ctl = SessionController()
         try:
             ctl.connect_devices(devices)

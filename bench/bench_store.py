@@ -22,7 +22,6 @@ Usage: python bench/bench_store.py [--quick] [--seconds S] [--dir DIR]
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import os
 import subprocess
@@ -36,6 +35,7 @@ import h5py
 import numpy as np
 from forcelab.drivers.protocols.fpb1 import loads_to_samples
 from forcelab.drivers.sim.fpb1_sim import make_calibration
+from harness import bench_parser
 
 from forcelab.store import SessionWriter, open_session
 
@@ -187,8 +187,7 @@ def baseline_copy(streams: dict, n_appends: int) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="10 s of data (smoke test)")
+    ap = bench_parser(__doc__, "10 s of data (smoke test)")
     ap.add_argument("--seconds", type=float, default=600.0, help="seconds of session data")
     ap.add_argument("--dir", help="folder for the files (default: a temporary folder)")
     args = ap.parse_args(argv)

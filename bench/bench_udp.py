@@ -17,9 +17,7 @@ it is absent) over UDP on 127.0.0.1, tiled into a longer stream with continuous 
 
 from __future__ import annotations
 
-import argparse
 import multiprocessing as mp
-import os
 import socket
 import threading
 import time
@@ -31,6 +29,7 @@ from forcelab.drivers.errors import ConnectionLost
 from forcelab.drivers.opengo_udp import open_opengo_udp
 from forcelab.drivers.sim.gait import GaitModel, GaitParams
 from forcelab.drivers.sim.opengo_sim import OpenGoSender, export_rows, gait_rows
+from harness import bench_parser, thread_cpu_s
 
 WALK = Path(__file__).resolve().parents[2] / "shared" / "data" / "moticon_opengo_walking" / \
     "230927_102114.txt"
@@ -56,15 +55,6 @@ def _send(port: int, rows: np.ndarray, speed: float, started: Any) -> None:
     sender.start()
     sender.done.wait()
     sender.stop()
-
-
-def thread_cpu_s(native_id: int) -> float:
-    """CPU time (s) of one thread of this process (Linux /proc; NaN elsewhere)."""
-    try:
-        fields = Path(f"/proc/self/task/{native_id}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run_pair(rows: np.ndarray, speed: float) -> dict[str, float]:
@@ -149,8 +139,7 @@ def run_baseline(rows: np.ndarray, speed: float) -> dict[str, float]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="short run (CI smoke mode)")
+    ap = bench_parser(__doc__, "short run (CI smoke mode)")
     args = ap.parse_args()
     fast_s, live_s = (20.0, 3.0) if args.quick else (120.0, 20.0)
     source = "the real OpenGo walk (tiled)" if WALK.exists() else "the gait model"

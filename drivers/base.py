@@ -35,6 +35,12 @@ ROLES = (
     ROLE_COP_ML, ROLE_COP_AP, ROLE_FREE_MOMENT, ROLE_CELL, ROLE_PRESSURE, ROLE_ACCELERATION,
     ROLE_ANGULAR_RATE,
 )
+#: Vertical force below which a plate's centre of pressure (and free moment) is not defined: NaN
+#: (N), unless the device is told otherwise.
+COP_THRESHOLD_N = 20.0
+#: Roles of forces (N) and of moments (N*m): the columns a tare zeroes.
+FORCE_ROLES = (ROLE_VERTICAL, ROLE_FORCE_AP, ROLE_FORCE_ML, ROLE_CELL)
+MOMENT_ROLES = (ROLE_MOMENT_X, ROLE_MOMENT_Y, ROLE_MOMENT_Z, ROLE_FREE_MOMENT)
 
 #: Device kinds: what a device stream is. ``sensor`` (plate or insole) follows from it.
 KIND_PLATE = "plate"  # a force plate or one belt of an instrumented treadmill
@@ -52,6 +58,28 @@ class Channel:
     name: str
     unit: str
     role: str | None = None
+
+
+#: The channels of a six-axis force plate (FPB1): forces (N) and moments (N*m) in the plate's
+#: axes (x medio-lateral, y fore-aft), the COP (m from the plate centre) and the free moment.
+PLATE_CHANNELS = (
+    Channel("fx", "N", ROLE_FORCE_ML), Channel("fy", "N", ROLE_FORCE_AP),
+    Channel("fz", "N", ROLE_VERTICAL),
+    Channel("mx", "N*m", ROLE_MOMENT_X), Channel("my", "N*m", ROLE_MOMENT_Y),
+    Channel("mz", "N*m", ROLE_MOMENT_Z),
+    Channel("cop_x", "m", ROLE_COP_ML), Channel("cop_y", "m", ROLE_COP_AP),
+    Channel("tz", "N*m", ROLE_FREE_MOMENT),
+)
+
+
+def cell_plate_channels(n_cells: int, cop: bool) -> tuple[Channel, ...]:
+    """The channels of a load-cell plate (CSV4, a serial-lines board): ``c0`` ... (N per cell),
+    ``fz`` (N, their sum) and, with ``cop``, ``cop_x``/``cop_y`` (m from the plate centre)."""
+    out = tuple(Channel(f"c{i}", "N", ROLE_CELL) for i in range(n_cells))
+    out += (Channel("fz", "N", ROLE_VERTICAL),)
+    if cop:
+        out += (Channel("cop_x", "m", ROLE_COP_ML), Channel("cop_y", "m", ROLE_COP_AP))
+    return out
 
 
 @dataclass
@@ -258,8 +286,11 @@ class Device(abc.ABC):
         """Release the port; safe to call twice."""
 
     def pop_events(self) -> list[DeviceEvent]:
-        """Return and forget the events reported since the last call."""
-        return []
+        """Return and forget the events reported since the last call: what the device appended
+        to its ``_events`` list (a device that never reports events has none)."""
+        out = self.__dict__.get("_events", [])
+        self._events = []
+        return out
 
     def __enter__(self) -> Device:
         return self

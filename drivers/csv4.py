@@ -44,13 +44,9 @@ from typing import Any
 
 import numpy as np
 from forcelab.drivers.base import (
+    COP_THRESHOLD_N,
     KIND_DIY_PLATE,
-    ROLE_CELL,
-    ROLE_COP_AP,
-    ROLE_COP_ML,
-    ROLE_VERTICAL,
     Block,
-    Channel,
     Device,
     DeviceEvent,
     DeviceInfo,
@@ -59,6 +55,7 @@ from forcelab.drivers.base import (
 from forcelab.drivers.clock import ClockFit
 from forcelab.drivers.errors import ConnectionLost, DeviceError, DeviceNotFound, ProtocolError
 from forcelab.drivers.protocols.csv4 import (
+    CHANNELS,
     RATES_HZ,
     RAW_LIMIT,
     UNITS,
@@ -70,26 +67,10 @@ from forcelab.drivers.protocols.csv4 import (
     signed_ms,
     validate_millis,
 )
-from forcelab.drivers.serial_device import (
-    SerialDevice,
-    convert_options,
-    open_all,
-    split_port_url,
-    split_ports,
-)
+from forcelab.drivers.serial_device import RECONNECT_INTERVAL_S, SerialDevice, open_all, split_ports
 
 STATUS_OVERRANGE = 1 << 0
 """Block.status bit: a cell saturated in this block."""
-
-CHANNELS = (
-    Channel("c0", "N", ROLE_CELL),
-    Channel("c1", "N", ROLE_CELL),
-    Channel("c2", "N", ROLE_CELL),
-    Channel("c3", "N", ROLE_CELL),
-    Channel("fz", "N", ROLE_VERTICAL),
-    Channel("cop_x", "m", ROLE_COP_ML),
-    Channel("cop_y", "m", ROLE_COP_AP),
-)
 
 
 @dataclass
@@ -161,6 +142,22 @@ class Csv4Device(SerialDevice):
 
     kind_label = "CSV4 plate"
     identified_by = "board id"
+    scheme = "csv4"
+    #: ``csv4:///dev/ttyUSB1?baud=115200&width=0.4&length=0.6``: ``baud`` (bit/s), ``width`` /
+    #: ``length`` (cell spacing, m), ``rate`` (10 or 80 Hz), ``units`` (raw or N),
+    #: ``cop_threshold`` (N), ``boot_timeout`` (s), ``command_timeout`` (s), each also under its
+    #: keyword's name.
+    url_options = {"baud": ("baudrate", int), "baudrate": ("baudrate", int),
+                   "width": ("width_m", float), "width_m": ("width_m", float),
+                   "length": ("length_m", float), "length_m": ("length_m", float),
+                   "rate": ("rate_hz", int), "rate_hz": ("rate_hz", int),
+                   "units": ("units", str),
+                   "cop_threshold": ("cop_threshold_n", float),
+                   "cop_threshold_n": ("cop_threshold_n", float),
+                   "boot_timeout": ("boot_timeout_s", float),
+                   "boot_timeout_s": ("boot_timeout_s", float),
+                   "command_timeout": ("command_timeout_s", float),
+                   "command_timeout_s": ("command_timeout_s", float)}
 
     def __init__(
         self,
@@ -170,11 +167,11 @@ class Csv4Device(SerialDevice):
         length_m: float = 0.60,
         rate_hz: int | None = None,
         units: str | None = None,
-        cop_threshold_n: float = 20.0,
+        cop_threshold_n: float = COP_THRESHOLD_N,
         boot_timeout_s: float = 3.0,
         command_timeout_s: float = 0.6,
         baudrate: int = 115200,
-        reconnect_interval_s: float = 0.25,
+        reconnect_interval_s: float = RECONNECT_INTERVAL_S,
     ) -> None:
         for name, v in (("width_m", width_m), ("length_m", length_m)):
             if not (np.isfinite(v) and 0.05 <= v <= 5.0):
@@ -564,36 +561,6 @@ class Csv4Device(SerialDevice):
             self._t_host_last = t_host_last
         if self._streaming:
             self._command("s", ("# ok start",))
-
-    @classmethod
-    def from_url(cls, port_url: str, **opts: Any) -> Csv4Device:
-        """Open a CSV4 plate from ``csv4:///dev/ttyUSB1?baud=115200&width=0.4&length=0.6``.
-
-        Options (keyword or URL query): ``baud`` (bit/s), ``width`` / ``length`` (cell
-        spacing, m), ``rate`` (10 or 80 Hz), ``units`` (raw or N), ``cop_threshold`` (N),
-        ``boot_timeout`` (s), ``command_timeout`` (s).
-
-        Raises
-        ------
-        DeviceNotFound
-            The port does not exist.
-        ProtocolError
-            The port answers, but not as a CSV4 board.
-        DeviceError
-            An option is not valid.
-        """
-        path, query = split_port_url("csv4", port_url)
-        conv = {"baud": ("baudrate", int), "baudrate": ("baudrate", int),
-                "width": ("width_m", float), "width_m": ("width_m", float),
-                "length": ("length_m", float), "length_m": ("length_m", float),
-                "rate": ("rate_hz", int), "rate_hz": ("rate_hz", int), "units": ("units", str),
-                "cop_threshold": ("cop_threshold_n", float),
-                "cop_threshold_n": ("cop_threshold_n", float),
-                "boot_timeout": ("boot_timeout_s", float),
-                "boot_timeout_s": ("boot_timeout_s", float),
-                "command_timeout": ("command_timeout_s", float),
-                "command_timeout_s": ("command_timeout_s", float)}
-        return cls(path, **convert_options("CSV4", {**query, **opts}, conv, "is not valid"))
 
 
 def open_csv4(target: str, options: dict[str, str]) -> list[Device]:

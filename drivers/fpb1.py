@@ -22,18 +22,10 @@ from typing import Any
 
 import numpy as np
 from forcelab.drivers.base import (
+    COP_THRESHOLD_N,
     KIND_PLATE,
-    ROLE_COP_AP,
-    ROLE_COP_ML,
-    ROLE_FORCE_AP,
-    ROLE_FORCE_ML,
-    ROLE_FREE_MOMENT,
-    ROLE_MOMENT_X,
-    ROLE_MOMENT_Y,
-    ROLE_MOMENT_Z,
-    ROLE_VERTICAL,
+    PLATE_CHANNELS,
     Block,
-    Channel,
     Device,
     DeviceEvent,
     DeviceInfo,
@@ -76,6 +68,7 @@ from forcelab.drivers.protocols.fpb1 import (
 )
 from forcelab.drivers.sequence import SequenceCheck
 from forcelab.drivers.serial_device import (
+    RECONNECT_INTERVAL_S,
     SerialDevice,
     convert_options,
     open_all,
@@ -84,16 +77,6 @@ from forcelab.drivers.serial_device import (
 
 #: A line quiet this long (s) with bytes pending holds a damaged frame that will never complete.
 QUIET_S = 0.05
-
-CHANNELS = (
-    Channel("fx", "N", ROLE_FORCE_ML), Channel("fy", "N", ROLE_FORCE_AP),
-    Channel("fz", "N", ROLE_VERTICAL),
-    Channel("mx", "N*m", ROLE_MOMENT_X), Channel("my", "N*m", ROLE_MOMENT_Y),
-    Channel("mz", "N*m", ROLE_MOMENT_Z),
-    Channel("cop_x", "m", ROLE_COP_ML), Channel("cop_y", "m", ROLE_COP_AP),
-    Channel("tz", "N*m", ROLE_FREE_MOMENT),
-)
-
 
 class FPB1Device(DataTimeline, SerialDevice):
     """An FPB1 force plate on a serial link.
@@ -138,10 +121,10 @@ class FPB1Device(DataTimeline, SerialDevice):
         rate_hz: int = DEFAULT_RATE_HZ,
         fmt: int = FMT_RAW,
         samples_per_frame: int = 8,
-        cop_threshold_n: float = 20.0,
+        cop_threshold_n: float = COP_THRESHOLD_N,
         reply_timeout_s: float = 1.0,
         baudrate: int = 921600,
-        reconnect_interval_s: float = 0.25,
+        reconnect_interval_s: float = RECONNECT_INTERVAL_S,
     ) -> None:
         if side not in (None, "left", "right"):
             raise DeviceError(f"side must be 'left', 'right' or empty, not {side!r}")
@@ -394,7 +377,7 @@ class FPB1Device(DataTimeline, SerialDevice):
             firmware=self.identity.firmware,
             side=self.side,
             rate_hz=float(actual),
-            channels=CHANNELS,
+            channels=PLATE_CHANNELS,
             calibration=dict(self.calibration.to_dict(), zero_offsets=self._zero_offsets,
                              data_format="raw" if self.fmt == FMT_RAW else "calibrated"),
             extra={

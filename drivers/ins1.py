@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import struct
 import time
-from typing import Any
 
 import numpy as np
 from forcelab.drivers.base import (
@@ -68,13 +67,7 @@ from forcelab.drivers.protocols.ins1 import (
     encode_frame,
     unpack_layout,
 )
-from forcelab.drivers.serial_device import (
-    SerialDevice,
-    convert_options,
-    open_all,
-    split_port_url,
-    split_ports,
-)
+from forcelab.drivers.serial_device import RECONNECT_INTERVAL_S, SerialDevice, open_all, split_ports
 
 __all__ = ["CHANNELS", "Ins1Device", "Ins1Stats", "InsolePair", "open_ins1", "pair_insoles"]
 
@@ -139,6 +132,13 @@ class Ins1Device(SampleTimeline, SerialDevice):
     """
 
     kind_label = "INS1 insole"
+    scheme = "ins1"
+    #: ``ins1:///dev/ttyUSB0?rate=200``: ``rate`` / ``rate_hz`` (25, 50, 100, 200),
+    #: ``sync_interval_s``, ``command_timeout_s``, ``baud`` / ``baudrate``.
+    url_options = {"rate": ("rate_hz", int), "rate_hz": ("rate_hz", int),
+                   "sync_interval_s": ("sync_interval_s", float),
+                   "command_timeout_s": ("command_timeout_s", float),
+                   "baud": ("baudrate", int), "baudrate": ("baudrate", int)}
 
     def __init__(
         self,
@@ -148,7 +148,7 @@ class Ins1Device(SampleTimeline, SerialDevice):
         sync_interval_s: float = 0.25,
         command_timeout_s: float = 0.5,
         baudrate: int = 460800,
-        reconnect_interval_s: float = 0.25,
+        reconnect_interval_s: float = RECONNECT_INTERVAL_S,
         handshake_syncs: int = 8,
     ) -> None:
         if rate_hz is not None and int(rate_hz) not in RATES_HZ:
@@ -539,30 +539,6 @@ class Ins1Device(SampleTimeline, SerialDevice):
         self._reset_for_resume(gap=True)
         self._resume_after_connect()
         self._rebooted = self._resync_needed = False  # handled right here
-
-
-    @classmethod
-    def from_url(cls, port_url: str, **opts: Any) -> Ins1Device:
-        """Open one INS1 insole from ``ins1:///dev/ttyUSB0?rate=200`` (or a bare port path).
-
-        Options (keyword or URL query): ``rate`` / ``rate_hz`` (25, 50, 100, 200),
-        ``sync_interval_s``, ``command_timeout_s``, ``baud`` / ``baudrate``.
-
-        Raises
-        ------
-        DeviceNotFound
-            The port does not exist.
-        ProtocolError
-            The port answers, but not as an INS1 insole.
-        DeviceError
-            An option is not valid.
-        """
-        path, query = split_port_url("ins1", port_url)
-        conv = {"rate": ("rate_hz", int), "rate_hz": ("rate_hz", int),
-                "sync_interval_s": ("sync_interval_s", float),
-                "command_timeout_s": ("command_timeout_s", float),
-                "baud": ("baudrate", int), "baudrate": ("baudrate", int)}
-        return cls(path, **convert_options("INS1", {**query, **opts}, conv, "is not a number"))
 
 
 def open_ins1(target: str, options: dict[str, str]) -> list[Device]:

@@ -53,26 +53,24 @@ from typing import Any
 import numpy as np
 from forcelab.drivers.arrival_clock import ArrivalClock
 from forcelab.drivers.base import (
+    COP_THRESHOLD_N,
     KIND_DIY_PLATE,
-    ROLE_CELL,
-    ROLE_COP_AP,
-    ROLE_COP_ML,
-    ROLE_VERTICAL,
     Block,
-    Channel,
     Device,
     DeviceEvent,
     DeviceInfo,
     LinkStats,
+    cell_plate_channels,
 )
-from forcelab.drivers.discovery import list_devices, ports_for_serial
+from forcelab.drivers.discovery import list_devices
 from forcelab.drivers.errors import ConnectionLost, DeviceError, ProtocolError
 from forcelab.drivers.line_formats import ROLE_FORCE, LineFormat
 from forcelab.drivers.protocols.csv4 import cells_to_forces
-from forcelab.drivers.transport import Transport
+from forcelab.drivers.serial_device import RECONNECT_INTERVAL_S, SerialDevice
+from forcelab.drivers.units import STANDARD_GRAVITY_M_S2
 
-STANDARD_GRAVITY = 9.80665
-UNIT_FACTORS = {"raw": 1.0, "N": 1.0, "kg": STANDARD_GRAVITY, "g": STANDARD_GRAVITY / 1000.0}
+UNIT_FACTORS = {"raw": 1.0, "N": 1.0, "kg": STANDARD_GRAVITY_M_S2,
+                "g": STANDARD_GRAVITY_M_S2 / 1000.0}
 POSITIONS = ("TL", "TR", "BL", "BR")
 OPTIONS = ("baud", "format", "columns", "keys", "pattern", "units", "rate", "cells",
            "width_mm", "length_mm", "cop_threshold", "board", "average", "boot_timeout")
@@ -156,7 +154,7 @@ class LineStats(LinkStats):
         return d
 
 
-class LineDevice(Device):
+class LineDevice(SerialDevice):
     """One DIY board printing lines on a serial port (see the module docstring).
 
     Parameters
@@ -177,13 +175,16 @@ class LineDevice(Device):
     average_s, boot_timeout_s, baudrate, reconnect_interval_s : float, float, int, float
     """
 
+    kind_label = "board"
+    identified_by = "its USB serial number"
+
     def __init__(self, port: str, line_format: LineFormat, *, units: str = "N",
                  rate_hz: float | None = None, cells: tuple[str, ...] | None = None,
                  width_m: float | None = None, length_m: float | None = None,
-                 cop_threshold_n: float = 20.0, board: str | None = None,
+                 cop_threshold_n: float = COP_THRESHOLD_N, board: str | None = None,
                  average_s: float = 0.5, boot_timeout_s: float = 3.0, baudrate: int = 115200,
-                 reconnect_interval_s: float = 0.25) -> None:
-        self.port = port
+                 reconnect_interval_s: float = RECONNECT_INTERVAL_S) -> None:
+        self._init_link(port, baudrate, reconnect_interval_s)
         self.fmt = line_format
         self.units = units
         self.unit_factor = UNIT_FACTORS[units]
@@ -192,25 +193,19 @@ class LineDevice(Device):
         self.cop_threshold_n = float(cop_threshold_n)
         self.average_s = float(average_s)
         self.boot_timeout_s = float(boot_timeout_s)
-        self.baudrate = int(baudrate)
-        self.reconnect_interval_s = float(reconnect_interval_s)
         self.stats = LineStats()
         self.clock = ArrivalClock()
-        self._events: list[DeviceEvent] = []
         self._buf = bytearray()
         self._skip_partial = True
         self._pending: list[tuple[float | None, tuple[float, ...], float]] = []
         self._ready: list[Block] = []
         self._streaming = False
-        self._closed = False
-        self._lost: ConnectionLost | None = None
-        self._last_try = 0.0
         self._seq: int | None = None
         self._t_last: float | None = None
         self._tc_last = 0.0
         self._arr_last = 0.0
         self._rebase = False
-        self._transport = Transport.open(port, baudrate=self.baudrate)
+        self._open_transport()
         try:
             self.rate_hz = self._handshake(rate_hz)
         except BaseException:
@@ -227,7 +222,8 @@ class LineDevice(Device):
             protocol="LINES", kind=KIND_DIY_PLATE,
             model=f"serial line board ({self.fmt.fmt}, {n} field{'s' if n > 1 else ''})",
             serial=self.board, firmware="", side=None, rate_hz=float(self.rate_hz),
-            channels=self._channels(), calibration=self._calibration_dict(), layout=None,
+            channels=cell_plate_channels(len(self.cells or ()), cop=self._has_cop),
+            calibration=self._calibration_dict(), layout=None,
             extra={"port": port, "format": self.fmt.fmt, "fields": self.fmt.names,
                    "roles": self.fmt.roles, "units": units, "cells": list(cells or []),
                    "width_m": width_m, "length_m": length_m,
@@ -236,15 +232,6 @@ class LineDevice(Device):
         )
 
     # -- description ---------------------------------------------------------------------
-    def _channels(self) -> tuple[Channel, ...]:
-        if self.cells is None:
-            return (Channel("fz", "N", ROLE_VERTICAL),)
-        out = tuple(Channel(f"c{i}", "N", ROLE_CELL) for i in range(len(self.cells)))
-        out += (Channel("fz", "N", ROLE_VERTICAL),)
-        if self._has_cop:
-            out += (Channel("cop_x", "m", ROLE_COP_ML), Channel("cop_y", "m", ROLE_COP_AP))
-        return out
-
     @property
     def _has_cop(self) -> bool:
         return self.cells is not None and len(self.cells) == 4 and self.width_m is not None \
@@ -442,10 +429,7 @@ class LineDevice(Device):
         ConnectionLost
             The port went away (raised by every read until it is back).
         """
-        if self._closed:
-            raise DeviceError(f"line device on {self.port} is closed")
-        if self._lost is not None:
-            self._try_reconnect()
+        self._before_read()
         if self._ready:
             out, self._ready = self._ready, []
             return out
@@ -545,58 +529,21 @@ class LineDevice(Device):
         self.info.calibration = self._calibration_dict()
         save_board_calibration(self.board, {**self.info.calibration, "port": self.port})
 
-    def pop_events(self) -> list[DeviceEvent]:
-        """Events since the last call (unplug, replug, clock_reset)."""
-        ev, self._events = self._events, []
-        return ev
+    # -- loss and reconnect: SerialDevice's, with the board's own order ------------------
+    def _stop_quickly(self) -> None:
+        """Nothing to send: the board is never commanded."""
 
-    def close(self) -> None:
-        """Release the port; idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        self._streaming = False
-        self._transport.close()
+    def _event_seq(self) -> int:
+        return self._seq or -1
 
-    # -- loss and reconnect ----------------------------------------------------------------
-    def _guard(self) -> None:
-        if self._closed:
-            raise DeviceError(f"line device on {self.port} is closed")
-        if self._lost is not None:
-            raise self._lost
-
-    def _on_lost(self, exc: ConnectionLost) -> ConnectionLost:
-        if self._lost is None:
-            self._lost = ConnectionLost(
-                f"board {self.board} on {self.port}: connection lost ({exc}). Plug it back in; "
-                f"forcelab reconnects by its USB serial number")
-            self._events.append(DeviceEvent("unplug", self._seq or -1, time.time(), 0,
-                                            str(self._lost)))
-            self._transport.close()
-        return self._lost
-
-    def _try_reconnect(self) -> None:
-        now = time.monotonic()
-        if now - self._last_try < self.reconnect_interval_s:
-            raise self._lost
-        self._last_try = now
-        for path in ports_for_serial(self.board, self.port):
-            try:
-                tr = Transport.open(path, baudrate=self.baudrate)
-            except DeviceError:
-                continue
-            self._transport = tr
-            self._buf.clear()
-            self._skip_partial = True
-            self._pending.clear()
-            self._rebase = self._seq is not None
-            self._lost = None
-            self.port = path
-            self.stats.reconnects += 1
-            self._events.append(DeviceEvent("replug", self._seq or -1, time.time(), 0,
-                                            f"board {self.board} reconnected on {path}"))
-            return
-        raise self._lost
+    def _reattach(self, path: str) -> None:
+        """No handshake (the board prints on its own): drop the first, partial line and place
+        the next samples by the host clock (the missing time becomes a gap)."""
+        self._buf.clear()
+        self._skip_partial = True
+        self._pending.clear()
+        self._rebase = self._seq is not None
+        self._lost = None
 
 
 def _now_utc() -> str:

@@ -33,14 +33,8 @@ from typing import Any
 
 import numpy as np
 from forcelab.drivers.base import (
-    ROLE_CELL,
-    ROLE_FORCE_AP,
-    ROLE_FORCE_ML,
-    ROLE_FREE_MOMENT,
-    ROLE_MOMENT_X,
-    ROLE_MOMENT_Y,
-    ROLE_MOMENT_Z,
-    ROLE_VERTICAL,
+    FORCE_ROLES,
+    MOMENT_ROLES,
     Block,
     Device,
     DeviceEvent,
@@ -104,8 +98,7 @@ READ_BATCH_S = 0.006
 READ_POLL_S = 0.003
 #: Samples of an irregular stream used to estimate its rate when ``rate=`` is not given.
 RATE_ESTIMATE_SAMPLES = 20
-_ZEROED_ROLES = (ROLE_VERTICAL, ROLE_FORCE_AP, ROLE_FORCE_ML, ROLE_CELL, ROLE_MOMENT_X,
-                 ROLE_MOMENT_Y, ROLE_MOMENT_Z, ROLE_FREE_MOMENT)
+_ZEROED_ROLES = FORCE_ROLES + MOMENT_ROLES
 
 
 def _require_pylsl() -> None:

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 from forcelab.drivers.base import (
+    COP_THRESHOLD_N,
     KIND_DIY_PLATE,
     KIND_INSOLE,
     KIND_PLATE,
@@ -52,16 +53,17 @@ from forcelab.drivers.base import (
     Channel,
 )
 from forcelab.drivers.errors import DeviceError
+from forcelab.drivers.units import POUND_FORCE_N, STANDARD_GRAVITY_M_S2
 
 #: Options that say how to read a stream's channels (device-string options, reader options).
 MAPPING_OPTIONS = (
     "vertical", "cop_ml", "cop_ml_right", "side", "force_unit", "length_unit", "origin_z_mm",
 )
 #: Vertical force below which a COP computed from moments is not defined (N).
-COP_MIN_FORCE_N = 20.0
+COP_MIN_FORCE_N = COP_THRESHOLD_N
 
-_FORCE_UNITS = {"n": 1.0, "newton": 1.0, "newtons": 1.0, "kn": 1000.0, "kgf": 9.80665,
-                "kp": 9.80665, "lbf": 4.4482216152605}
+_FORCE_UNITS = {"n": 1.0, "newton": 1.0, "newtons": 1.0, "kn": 1000.0,
+                "kgf": STANDARD_GRAVITY_M_S2, "kp": STANDARD_GRAVITY_M_S2, "lbf": POUND_FORCE_N}
 _LENGTH_UNITS = {"m": 1.0, "meter": 1.0, "meters": 1.0, "metre": 1.0, "metres": 1.0,
                  "cm": 1e-2, "mm": 1e-3, "millimeter": 1e-3, "millimeters": 1e-3}
 _MOMENT_UNITS = {"nm": 1.0, "n*m": 1.0, "n.m": 1.0, "n m": 1.0, "n·m": 1.0, "newtonmeter": 1.0,

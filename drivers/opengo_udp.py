@@ -34,6 +34,7 @@ import struct
 import sys
 import threading
 import time
+from dataclasses import dataclass
 
 import numpy as np
 from forcelab.drivers.arrival_clock import ArrivalClock
@@ -61,31 +62,22 @@ _SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35 if sys.platform == "linux
 _TIMESPEC = struct.Struct("@qq")
 
 
+@dataclass
 class OpenGoStats(LinkStats):
     """LinkStats plus the OpenGo counters (see the module docstring). The link counters
     (``frames`` = datagrams taken as samples, ``bad_lines`` = datagrams skipped, and each
     reason) are the socket's, the same on both feet; gaps, drops and ``nan_samples`` are this
     foot's."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.bad_field_count = 0
-        self.not_numeric = 0
-        self.bad_timestamp = 0
-        self.nan_samples = 0
-        self.duplicates = 0
-        self.reordered = 0
-        self.late = 0
-        self.timeline_restarts = 0
-        self.lost = 0
-
-    def to_dict(self) -> dict[str, int]:
-        d = super().to_dict()
-        d.update(bad_field_count=self.bad_field_count, not_numeric=self.not_numeric,
-                 bad_timestamp=self.bad_timestamp, nan_samples=self.nan_samples,
-                 duplicates=self.duplicates, reordered=self.reordered, late=self.late,
-                 timeline_restarts=self.timeline_restarts, lost=self.lost)
-        return d
+    bad_field_count: int = 0
+    not_numeric: int = 0
+    bad_timestamp: int = 0
+    nan_samples: int = 0
+    duplicates: int = 0
+    reordered: int = 0
+    late: int = 0
+    timeline_restarts: int = 0
+    lost: int = 0
 
 
 class OpenGoReceiver:
@@ -426,11 +418,6 @@ class OpenGoInsole(Device):
             self._events.append(DeviceEvent("link_lost", self.receiver._last_seq[self.side] or -1,
                                             time.time(), 0, msg))
         return ConnectionLost(msg)
-
-    def pop_events(self) -> list[DeviceEvent]:
-        """Events since the last call (``link_lost``, ``link_restored``)."""
-        ev, self._events = self._events, []
-        return ev
 
     def close(self) -> None:
         """Release this foot; the socket closes after both feet are closed. Idempotent."""

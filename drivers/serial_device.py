@@ -1,4 +1,4 @@
-"""The reconnecting serial device every serial driver (FPB1, INS1, CSV4) is built on.
+"""The reconnecting serial device every serial driver (FPB1, INS1, CSV4, serial lines) is built on.
 
 A :class:`SerialDevice` owns one :class:`~forcelab.drivers.transport.Transport`. When the link
 goes away (unplug, switched off, pty closed) the driver calls :meth:`SerialDevice._on_lost`: the
@@ -20,12 +20,17 @@ import abc
 import time
 import urllib.parse
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from forcelab.drivers.base import Device, DeviceEvent, DeviceInfo, LinkStats
 from forcelab.drivers.discovery import ports_for_serial
 from forcelab.drivers.errors import ConnectionLost, DeviceError
 from forcelab.drivers.transport import Transport, wait_for_port
+
+_D = TypeVar("_D", bound="SerialDevice")
+
+RECONNECT_INTERVAL_S = 0.25
+"""How often a device whose link is down looks for its port again (s), by default."""
 
 
 class SerialDevice(Device):
@@ -43,6 +48,10 @@ class SerialDevice(Device):
     kind_label = "serial device"
     #: How the device is recognised after a replug, for the messages ("serial number").
     identified_by = "serial number"
+    #: Device-string scheme of :meth:`from_url` (``"csv4"``).
+    scheme = ""
+    #: Options of :meth:`from_url`: option -> (``__init__`` keyword, converter).
+    url_options: dict[str, tuple[str, Callable[[Any], Any]]] = {}
 
     info: DeviceInfo
     stats: LinkStats
@@ -51,6 +60,24 @@ class SerialDevice(Device):
     baudrate: int
     reconnect_interval_s: float
     _transport: Transport
+
+    @classmethod
+    def from_url(cls: type[_D], port_url: str, **opts: Any) -> _D:
+        """Open one device from ``SCHEME:///dev/ttyUSB0?option=value`` (or a bare port path);
+        keyword ``opts`` join the query. The options are the class's :attr:`url_options`.
+
+        Raises
+        ------
+        DeviceNotFound
+            The port does not exist.
+        ProtocolError
+            The port answers, but not as this kind of device.
+        DeviceError
+            An option is not valid.
+        """
+        path, query = split_port_url(cls.scheme, port_url)
+        kw = convert_options(cls.scheme.upper(), {**query, **opts}, cls.url_options, "is not valid")
+        return cls(path, **kw)
 
     def _init_link(self, port: str, baudrate: int, reconnect_interval_s: float) -> None:
         """Set the link state every serial device has (before anything can fail)."""
@@ -83,11 +110,6 @@ class SerialDevice(Device):
     def _event_seq(self) -> int:
         """Sequence number of the next sample (what unplug/replug events refer to)."""
         return -1
-
-    def pop_events(self) -> list[DeviceEvent]:
-        """Events since the last call (device events, unplug, replug, reboot, clock jumps)."""
-        out, self._events = self._events, []
-        return out
 
     def _guard(self) -> None:
         """Raise when the device is closed (DeviceError) or its link is down (ConnectionLost)."""

@@ -225,6 +225,37 @@ cdef inline bint _low(double u, double thr) noexcept nogil:
     return u < thr and u > -INFINITY
 
 
+cdef inline Py_ssize_t _scan_unloaded(const double* x, Py_ssize_t i, Py_ssize_t end,
+                                      double on_thr, double off_thr,
+                                      Py_ssize_t* last_low) noexcept nogil:
+    """Step over the flight samples ``x[i:end]`` (at or below on_thr, not missing): the index of
+    the first that is not one; ``last_low[0]`` = the last index below off_thr (else unchanged)."""
+    cdef double v
+    while i < end:
+        v = x[i]
+        if not (v <= on_thr and v > -INFINITY):
+            break
+        if v < off_thr:
+            last_low[0] = i
+        i += 1
+    return i
+
+
+cdef inline Py_ssize_t _scan_loaded(const double* x, Py_ssize_t i, Py_ssize_t end, double st_off,
+                                    double* st_max) noexcept nogil:
+    """Step over the stance samples ``x[i:end]`` (at or above st_off, finite): the index of the
+    first that is not one; ``st_max[0]`` rises to their maximum."""
+    cdef double v
+    while i < end:
+        v = x[i]
+        if not (v >= st_off and v < INFINITY):
+            break
+        if v > st_max[0]:
+            st_max[0] = v
+        i += 1
+    return i
+
+
 cdef bint _refine_one(const double* x, Py_ssize_t n, Py_ssize_t s, Py_ssize_t e, double base,
                       double threshold, Py_ssize_t lower, Py_ssize_t window, bint final,
                       Py_ssize_t* o_s, Py_ssize_t* o_e, double* o_l) noexcept nogil:
@@ -358,95 +389,47 @@ cdef class Detector:
                                          _capped(self.k_off * self.noise, self.cap_off, self.level),
                                          self.min_off_n)
 
+    cdef inline Py_ssize_t _add_low(self, double u, Py_ssize_t a) noexcept nogil:
+        """Add the flight sample ``u`` (global index ``a``) to lane ``a & 3`` of the baseline
+        sums when it lies below off_thr; 1 if it was added, else 0."""
+        cdef double d
+        if not _low(u, self.off_thr):
+            return 0
+        d = u - self.base
+        self.fs4[a & 3] += d
+        self.fss4[a & 3] += d * d
+        return 1
+
     cdef void _accumulate(self, const double[::1] x, Py_ssize_t off, Py_ssize_t a,
                           Py_ssize_t b) noexcept nogil:
         """Add flight samples with global index in [a, b) that lie below off_thr."""
         cdef Py_ssize_t j, g = self.guard
-        cdef double u, d, thr = self.off_thr, base = self.base
-        cdef double s0 = self.fs4[0], s1 = self.fs4[1], s2 = self.fs4[2], s3 = self.fs4[3]
-        cdef double q0 = self.fss4[0], q1 = self.fss4[1], q2 = self.fss4[2], q3 = self.fss4[3]
         cdef Py_ssize_t c = 0
         if a < self.fl_start + g:
             a = self.fl_start + g
         # samples before this chunk come from the tail of the previous one
         while a < b and a < off:
-            u = self._tail[g - (off - a)]
-            if _low(u, thr):
-                d = u - base
-                c += 1
-                if (a & 3) == 0:
-                    s0 += d
-                    q0 += d * d
-                elif (a & 3) == 1:
-                    s1 += d
-                    q1 += d * d
-                elif (a & 3) == 2:
-                    s2 += d
-                    q2 += d * d
-                else:
-                    s3 += d
-                    q3 += d * d
+            c += self._add_low(self._tail[g - (off - a)], a)
             a += 1
         while a < b and (a & 3) != 0:
-            u = x[a - off]
-            if _low(u, thr):
-                d = u - base
-                c += 1
-                if (a & 3) == 1:
-                    s1 += d
-                    q1 += d * d
-                elif (a & 3) == 2:
-                    s2 += d
-                    q2 += d * d
-                else:
-                    s3 += d
-                    q3 += d * d
+            c += self._add_low(x[a - off], a)
             a += 1
         # aligned blocks of four: branch-free (a rejected sample adds exactly 0.0)
         if a + 4 <= b:
-            self.fs4[0] = s0
-            self.fs4[1] = s1
-            self.fs4[2] = s2
-            self.fs4[3] = s3
-            self.fss4[0] = q0
-            self.fss4[1] = q1
-            self.fss4[2] = q2
-            self.fss4[3] = q3
             j = (b - a) & ~(<Py_ssize_t>3)
-            c += FL_ACC_BELOW(&x[a - off], j, base, thr, self.fs4, self.fss4)
+            c += FL_ACC_BELOW(&x[a - off], j, self.base, self.off_thr, self.fs4, self.fss4)
             a += j
-            s0 = self.fs4[0]
-            s1 = self.fs4[1]
-            s2 = self.fs4[2]
-            s3 = self.fs4[3]
-            q0 = self.fss4[0]
-            q1 = self.fss4[1]
-            q2 = self.fss4[2]
-            q3 = self.fss4[3]
         while a < b:
-            u = x[a - off]
-            if _low(u, thr):
-                d = u - base
-                c += 1
-                if (a & 3) == 0:
-                    s0 += d
-                    q0 += d * d
-                elif (a & 3) == 1:
-                    s1 += d
-                    q1 += d * d
-                else:
-                    s2 += d
-                    q2 += d * d
+            c += self._add_low(x[a - off], a)
             a += 1
-        self.fs4[0] = s0
-        self.fs4[1] = s1
-        self.fs4[2] = s2
-        self.fs4[3] = s3
-        self.fss4[0] = q0
-        self.fss4[1] = q1
-        self.fss4[2] = q2
-        self.fss4[3] = q3
         self.fn += c
+
+    cdef inline void _gap_at(self, Py_ssize_t t) noexcept nogil:
+        """Sample ``t`` is missing: the flight goes on after it, and the stance that follows
+        starts at a gap."""
+        self.saw_missing = 1
+        self.edge_reason = R_GAP
+        self.last_low = t
 
     cdef inline void _candidate(self) noexcept nogil:
         cdef double mean, var, fs, fss
@@ -579,13 +562,7 @@ cdef class Detector:
                                 if x[j] < off_thr:
                                     last_low = j
                         i += 8
-                    while i < n:
-                        v = x[i]
-                        if not (v <= on_thr and v > -INFINITY):
-                            break
-                        if v < off_thr:
-                            last_low = i
-                        i += 1
+                    i = _scan_unloaded(px, i, n, on_thr, off_thr, &last_low)
                     if last_low >= 0:
                         self.last_low = off + last_low
                         self.edge_reason = R_OK
@@ -594,9 +571,7 @@ cdef class Detector:
                         break
                     v = x[i]
                     if _bad(v):
-                        self.saw_missing = 1
-                        self.edge_reason = R_GAP
-                        self.last_low = off + i
+                        self._gap_at(off + i)
                         i += 1
                         continue
                     # the contact began after the last unloaded sample (below off)
@@ -614,17 +589,11 @@ cdef class Detector:
                     st_off = self.st_off
                     st_max = self.st_max
                     if not self.committed:
-                        while i < n:
-                            v = x[i]
-                            if not (v >= st_off and v < INFINITY):
-                                break
-                            if v > st_max:
-                                st_max = v
-                            if off + i - self.st_start + 1 >= self.min_contact:
-                                self._commit()
-                                i += 1
-                                break
-                            i += 1
+                        # one at a time until the contact is long enough to be a stance
+                        j = self.st_start + self.min_contact - off
+                        i = _scan_loaded(px, i, j if j < n else n, st_off, &st_max)
+                        if i >= j:
+                            self._commit()
                     if self.committed:
                         # blocks of 8 while every sample stays loaded (the usual stance)
                         while i + 8 <= n:
@@ -636,20 +605,13 @@ cdef class Detector:
                             if v > st_max:
                                 st_max = v
                             i += 8
-                        while i < n:
-                            v = x[i]
-                            if not (v >= st_off and v < INFINITY):
-                                break
-                            if v > st_max:
-                                st_max = v
-                            i += 1
+                        i = _scan_loaded(px, i, n, st_off, &st_max)
                     self.st_max = st_max
                     if i >= n:
                         break
                     v = x[i]
                     length = off + i - self.st_start
                     if _bad(v):
-                        self.saw_missing = 1
                         if length >= self.min_contact:
                             o_start[k] = self.st_start
                             o_end[k] = off + i
@@ -664,8 +626,7 @@ cdef class Detector:
                             k += 1
                             self.fl_start = off + i
                         self.phase = FLIGHT
-                        self.edge_reason = R_GAP
-                        self.last_low = off + i
+                        self._gap_at(off + i)
                         i += 1
                         continue
                     if length < self.min_contact:
@@ -681,15 +642,8 @@ cdef class Detector:
                     off_thr = self.off_thr
                     last_low = -1
                     i0 = i
-                    while i < n:
-                        v = x[i]
-                        if not (v <= on_thr and v > -INFINITY):
-                            break
-                        if off + i - self.t_end >= self.min_flight:
-                            break
-                        if v < off_thr:
-                            last_low = i
-                        i += 1
+                    j = self.t_end + self.min_flight - off  # the flight confirms the end here
+                    i = _scan_unloaded(px, i, j if j < n else n, on_thr, off_thr, &last_low)
                     if last_low >= 0:
                         self.last_low = off + last_low
                     self._accumulate(x, off, off + i0 - g, off + i - g)
@@ -712,9 +666,7 @@ cdef class Detector:
                         self._learn(self.st_reason)
                         self.phase = FLIGHT
                         if _bad(v):
-                            self.saw_missing = 1
-                            self.edge_reason = R_GAP
-                            self.last_low = off + i
+                            self._gap_at(off + i)
                             i += 1
                         continue
                     # loaded again within min_flight: the same stance goes on

@@ -1,4 +1,4 @@
-"""Shared pytest fixtures: where the real recordings live, and the Qt platform.
+"""Shared pytest fixtures: where the real recordings live, the Qt platform, simulated setups.
 
 Tests on real recordings read them from ``../shared/data`` beside the repository (or the folder
 named by ``FORCELAB_SHARED_DATA``). Without the folder they skip, unless
@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from forcelab.drivers.sim.setups import start_setup
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -29,6 +30,19 @@ def shared_data() -> Path:
             pytest.fail(f"{message} (FORCELAB_REQUIRE_SHARED_DATA is set)", pytrace=False)
         pytest.skip(message)
     return SHARED_DATA
+
+
+@pytest.fixture
+def sim_setup(request):
+    """Start simulated setups (``sim_setup("insoles", seed=3)``: real device firmware models
+    behind real ptys, with ground truth); every one started is stopped at the end."""
+
+    def start(setup_name, /, **options):
+        setup = start_setup(setup_name, options)
+        request.addfinalizer(setup.stop)
+        return setup
+
+    return start
 
 
 @pytest.fixture

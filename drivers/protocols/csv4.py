@@ -17,11 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from forcelab.drivers.base import COP_THRESHOLD_N, cell_plate_channels
 
 RATES_HZ = (10, 80)
 UNITS = ("raw", "N")
 RAW_LIMIT = (1 << 23) - 1
 """HX711 full scale: a raw reading of ±(2^23 − 1) means the cell saturated."""
+#: The Block columns of :func:`cells_to_forces`.
+CHANNELS = cell_plate_channels(4, cop=True)
 
 _NUM = r"[-+]?\d+(?:\.\d*)?"
 _SEP = r"[ \t]*,[ \t]*"
@@ -182,7 +185,7 @@ def cells_to_forces(
     scales: np.ndarray,
     width_m: float,
     length_m: float,
-    cop_threshold_n: float = 20.0,
+    cop_threshold_n: float = COP_THRESHOLD_N,
 ) -> np.ndarray:
     """Cells -> Block columns ``c0..c3`` (N), ``fz`` (N), ``cop_x``, ``cop_y`` (m).
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
+from forcelab.drivers.base import COP_THRESHOLD_N
 from forcelab.drivers.errors import ProtocolError
 
 SYNC = b"\xa5\x5a"
@@ -388,7 +389,7 @@ class Calibration:
 
 
 def loads_to_samples(loads: np.ndarray, origin_m: np.ndarray,
-                     threshold_n: float = 20.0) -> np.ndarray:
+                     threshold_n: float = COP_THRESHOLD_N) -> np.ndarray:
     """Append COP and free moment to loads (n, 6) -> samples (n, 9).
 
     COP with true origin (a, b, c), c < 0: x = (My + c·Fx)/Fz + a, y = (Mx − c·Fy)/Fz + b;

@@ -87,6 +87,8 @@ class Simulator:
         self.samples_lost_overflow = 0
         #: Ground truth of what was generated, one structured array per step (see :attr:`sent`).
         self.sent_chunks: list[np.ndarray] = []
+        self._crystal_start_s = 0.0
+        self._next_k = 0
 
     #: dtype of :attr:`sent` (set by simulators that record what they generate).
     SENT_DTYPE: np.dtype | None = None
@@ -121,6 +123,25 @@ class Simulator:
         return self.crystal_time_s(model_t_s) + self.clock_jumps_s
 
     # -- hooks -----------------------------------------------------------------------------
+    def restart_samples(self, model_t_s: float) -> None:
+        """Number the samples from 0 again, sample 0 at model time ``model_t_s`` (s): streaming
+        starts, the rate changes or the device boots."""
+        self._crystal_start_s = float(self.crystal_time_s(model_t_s))
+        self._next_k = 0
+
+    def due_samples(self, crystal_now_s: float,
+                    rate_hz: float) -> tuple[np.ndarray, np.ndarray] | None:
+        """The samples due by crystal time ``crystal_now_s`` (s) at ``rate_hz`` and not yet
+        produced: (their numbers since :meth:`restart_samples`, their model times in s), or None
+        when none is due. Each sample is handed out once."""
+        period = 1.0 / rate_hz
+        k_end = int(np.floor((crystal_now_s - self._crystal_start_s) / period)) + 1
+        if k_end <= self._next_k:
+            return None
+        k = np.arange(self._next_k, k_end)
+        self._next_k = k_end
+        return k, self.model_time_of(self._crystal_start_s + k * period)
+
     def on_command_bytes(self, data: bytes) -> None:  # pragma: no cover - abstract
         """Handle bytes the driver wrote."""
         raise NotImplementedError

@@ -30,17 +30,10 @@ from forcelab.drivers.sim.pty import SimPort, free_name
 from forcelab.drivers.sim.setup_base import (
     Setup,
     check_unknown,
-    gait_from_options,
     num_option,
+    setup_options,
     start_together,
 )
-
-SENT_DTYPE = np.dtype(
-    [("frame", "<i8"), ("t_ms", "<u4"), ("t_model_s", "<f8"), ("force_n", "<f8", (4,)),
-     ("cells", "<f8", (4,)), ("boot", "<i4")]
-)
-"""What each data line carried: frame id, millis(), model time, true cell forces (N), the values
-printed (counts or N), and the boot count."""
 
 AVERAGE_SAMPLES = 40
 
@@ -70,7 +63,12 @@ class Csv4Simulator(Simulator):
         ``seed``, ``faults``, ``drift_ppm``, ``period_s`` of :class:`Simulator`.
     """
 
-    SENT_DTYPE = SENT_DTYPE
+    SENT_DTYPE = np.dtype(
+        [("frame", "<i8"), ("t_ms", "<u4"), ("t_model_s", "<f8"), ("force_n", "<f8", (4,)),
+         ("cells", "<f8", (4,)), ("boot", "<i4")]
+    )
+    """What each data line carried: frame id, millis(), model time, true cell forces (N), the values
+    printed (counts or N), and the boot count."""
 
     def __init__(
         self,
@@ -88,10 +86,13 @@ class Csv4Simulator(Simulator):
         calibrated: bool = False,
         **kw: Any,
     ) -> None:
-        if rate_hz not in (10, 80):
-            raise DeviceError(f"CSV4 rate {rate_hz} Hz: the HX711 runs at 10 or 80 Hz")
-        if units not in ("raw", "N"):
-            raise DeviceError(f"CSV4 units {units!r}: raw or N")
+        if rate_hz not in RATES_HZ or units not in UNITS:
+            raise DeviceError(f"sim:diy rate={rate_hz} units={units}: rate 10/80 Hz, units raw/N")
+        if not (0.05 <= width_m <= 5 and 0.05 <= length_m <= 5):
+            raise DeviceError(
+                f"sim:diy plate size {width_m} x {length_m} m is out of range 0.05..5")
+        if not 0 <= noise_counts <= 1e5 or not 0 <= reset_silence_s <= 10:
+            raise DeviceError("sim:diy noise must be 0..1e5 counts and reset_silence 0..10 s")
         super().__init__(port, **kw)
         self.gait = gait
         self.board_id = board_id
@@ -135,8 +136,7 @@ class Csv4Simulator(Simulator):
         self.boot_offset_s = millis0 - now * (1.0 + self.drift_ppm * 1e-6)
         self.clock_jumps_s = 0.0
         self.boots += 1
-        self._crystal_start = float(self.crystal_time_s(now))
-        self._next_k = 0
+        self.restart_samples(now)
         self._avg = None
         self._line_buf.clear()
         self.streaming = True
@@ -208,9 +208,7 @@ class Csv4Simulator(Simulator):
             if len(args) != 1 or args[0] not in ("10", "80"):
                 return "# err rate must be 10 or 80"
             self.rate_hz = int(args[0])
-            now = self.model_time_s()
-            self._crystal_start = float(self.crystal_time_s(now))
-            self._next_k = 0
+            self.restart_samples(self.model_time_s())
             return f"# ok rate={self.rate_hz}"
         if cmd == "u":
             if len(args) != 1 or args[0] not in ("raw", "N"):
@@ -252,13 +250,10 @@ class Csv4Simulator(Simulator):
         """Sample the cells when due; stream lines; feed tare/calibration averaging."""
         if self.model_time_s() < self._silent_until:
             return
-        period = 1.0 / self.rate_hz
-        k_end = int(np.floor((crystal_now_s - self._crystal_start) / period)) + 1
-        if k_end <= self._next_k:
+        due = self.due_samples(crystal_now_s, self.rate_hz)
+        if due is None:
             return
-        k = np.arange(self._next_k, k_end)
-        self._next_k = k_end
-        t = self.model_time_of(self._crystal_start + k * period)
+        k, t = due
         force = self.cell_forces(t)
         if self._avg is not None and self._avg["kind"] == "cal":
             force[:, self._avg["cell"]] += self._avg["load"]  # the user's test weight
@@ -284,7 +279,7 @@ class Csv4Simulator(Simulator):
             shown = np.round((counts - self.offsets) / self.scales, 2)
             text = [f"{m},{a:.2f},{b:.2f},{c:.2f},{d:.2f}\r\n"
                     for m, (a, b, c, d) in zip(t_ms.tolist(), shown.tolist(), strict=True)]
-        rec = np.zeros(len(k), SENT_DTYPE)
+        rec = np.zeros(len(k), self.SENT_DTYPE)
         rec["t_ms"] = t_ms
         rec["t_model_s"] = t
         rec["force_n"] = force
@@ -325,6 +320,11 @@ class DiySetup(Setup):
 
 DIY_OPTIONS = ("rate", "units", "width", "length", "noise", "reset_silence", "clock_start_s",
                "drift", "drift_ppm", "faults", "name", "board_id", "calibrated")
+#: ``sim:diy`` options of the board itself -> (Csv4Simulator keyword, type).
+_BOARD_OPTIONS = {"rate": ("rate_hz", int), "width": ("width_m", float),
+                  "length": ("length_m", float), "noise": ("noise_counts", float),
+                  "reset_silence": ("reset_silence_s", float),
+                  "clock_start_s": ("clock_start_s", float)}
 
 
 def start_diy(options: dict[str, Any] | None = None) -> DiySetup:
@@ -341,17 +341,14 @@ def start_diy(options: dict[str, Any] | None = None) -> DiySetup:
     Raises
     ------
     DeviceError
-        Unknown option or a value out of range.
+        Unknown option, or a value out of range (rate 10/80 Hz, units raw/N, plate 0.05..5 m).
     """
-    opts = {str(k).lower(): v for k, v in dict(options or {}).items()}
-    gait, seed = gait_from_options(opts)
-    rate = num_option(opts, "rate", 80, int)
-    units = str(opts.pop("units", "raw"))
-    width = num_option(opts, "width", 0.40)
-    length = num_option(opts, "length", 0.60)
-    noise = num_option(opts, "noise", 30.0)
-    silence = num_option(opts, "reset_silence", 1.5)
-    clock_start = num_option(opts, "clock_start_s", 12.345)
+    opts, gait, seed = setup_options(options)
+    # the board's own options, given: its defaults are Csv4Simulator's
+    board = {key: num_option(opts, option, None, kind)
+             for option, (key, kind) in _BOARD_OPTIONS.items() if option in opts}
+    if "units" in opts:
+        board["units"] = str(opts.pop("units"))
     drift = num_option(opts, "drift_ppm", num_option(opts, "drift", 80.0))
     faults = opts.pop("faults", None)
     name = str(opts.pop("name", "diy"))
@@ -361,25 +358,17 @@ def start_diy(options: dict[str, Any] | None = None) -> DiySetup:
     board_id = str(opts.pop("board_id", f"FPDIY-{seed % 100:02d}{unique:05d}"))
     calibrated = str(opts.pop("calibrated", "0")).lower() in ("1", "true", "yes", "on")
     check_unknown("diy", opts, DIY_OPTIONS)
-    if not (0.05 <= width <= 5 and 0.05 <= length <= 5):
-        raise DeviceError(f"sim:diy plate size {width} x {length} m is out of range 0.05..5")
-    if not 0 <= noise <= 1e5 or not 0 <= silence <= 10:
-        raise DeviceError("sim:diy noise must be 0..1e5 counts and reset_silence 0..10 s")
-    if rate not in RATES_HZ or units not in UNITS:
-        raise DeviceError(f"sim:diy rate={rate} units={units}: rate 10/80 Hz, units raw/N")
     port = SimPort(pname, description="forcelab simulated CSV4 DIY plate",
                    serial_number=board_id, vid=0x1A86, pid=0x7523).open()
     try:
-        sim = Csv4Simulator(port, gait, board_id=board_id, rate_hz=rate, units=units,
-                            width_m=width, length_m=length, noise_counts=noise,
-                            reset_silence_s=silence, clock_start_s=clock_start, seed=seed,
-                            faults=faults, drift_ppm=drift, calibrated=calibrated)
+        sim = Csv4Simulator(port, gait, board_id=board_id, seed=seed, faults=faults,
+                            drift_ppm=drift, calibrated=calibrated, **board)
         start_together([sim])
     except BaseException:
         port.close()
         raise
-    query = f"width={width:g}&length={length:g}"
-    if silence > 1.0:
-        query += f"&boot_timeout={silence + 1.5:g}"
+    query = f"width={sim.width_m:g}&length={sim.length_m:g}"
+    if sim.reset_silence_s > 1.0:
+        query += f"&boot_timeout={sim.reset_silence_s + 1.5:g}"
     return DiySetup("diy", [port.device], [f"csv4://{port.device}?{query}"], [sim], gait,
                     dict(options or {}))

@@ -27,6 +27,11 @@ Syntax (the ``faults=`` option of a simulated setup): comma-separated ``name:val
 ``replug:T``            replug T s after the unplug
 ======================  ======================================================================
 
+The UDP simulator (``sim:opengo``, :mod:`~forcelab.drivers.sim.opengo_sim`) takes ``drop``,
+``duplicate`` and ``garbage`` per datagram and its own ``reorder:P``, ``burst:R``/``burst_s:S``
+and ``pause:T``/``pause_s:S`` (see that module); :meth:`FaultSpec.parse` checks each setup's
+names (``SERIAL_FAULTS``, ``UDP_FAULTS``) with the same rules.
+
 Simulators call :meth:`FaultInjector.frame` for every outgoing frame with an id (and, when the
 frame carries samples, the first sequence number and count); it returns the bytes to send and
 logs each fault as a :class:`FaultRecord`. Tests compare what a driver recovered against
@@ -41,19 +46,25 @@ from typing import Any
 import numpy as np
 from forcelab.drivers.errors import DeviceError
 
-#: Fault names that take a probability per byte/frame (0..1).
+#: Fault names that take a probability per byte/frame/datagram (0..1).
 _PROBABILITIES = ("bitflip", "garbage", "truncate", "duplicate", "drop", "overrange",
-                  "wildseq")
+                  "wildseq", "reorder")
 #: Fault names that take a rate per second (>= 0).
-_RATES = ("stall", "clockjump")
-#: Fault names that take a duration or time in s.
-_TIMES = ("stall_s", "clockjump_s", "overrange_s", "unplug", "replug")
+_RATES = ("stall", "clockjump", "burst")
+#: Fault names that take a duration or time in s (>= 0 but ``clockjump_s``).
+_TIMES = ("stall_s", "clockjump_s", "overrange_s", "unplug", "replug", "burst_s", "pause",
+          "pause_s")
 #: Fault names that take a count of samples.
 _COUNTS = ("wildseq_n",)
 #: Flags without a value.
 _FLAGS = ("partial", "reset")
 
 KNOWN_FAULTS = _PROBABILITIES + _RATES + _TIMES + _COUNTS + _FLAGS
+#: The faults of the UDP simulator (per datagram).
+UDP_FAULTS = ("drop", "duplicate", "reorder", "garbage", "burst", "burst_s", "pause", "pause_s")
+#: The faults of the serial simulators (FPB1, INS1, CSV4: per byte or frame).
+SERIAL_FAULTS = tuple(n for n in KNOWN_FAULTS
+                      if n not in ("reorder", "burst", "burst_s", "pause", "pause_s"))
 
 
 @dataclass
@@ -77,10 +88,22 @@ class FaultSpec:
     replug: float | None = None
     partial: bool = False
     reset: bool = False
+    reorder: float = 0.0
+    burst: float = 0.0
+    burst_s: float = 0.3
+    pause: float | None = None
+    pause_s: float = 1.5
 
     @classmethod
-    def parse(cls, text: str | None) -> FaultSpec:
+    def parse(cls, text: str | None, valid: tuple[str, ...] = SERIAL_FAULTS) -> FaultSpec:
         """Parse ``"bitflip:1e-4,drop:0.001,partial"``; empty/None gives no faults.
+
+        Parameters
+        ----------
+        text : str or None
+            The ``faults=`` option.
+        valid : tuple of str
+            The fault names this simulator applies (``SERIAL_FAULTS`` or ``UDP_FAULTS``).
 
         Raises
         ------
@@ -96,9 +119,9 @@ class FaultSpec:
                 continue
             name, _, value = item.partition(":")
             name = name.strip().lower()
-            if name not in KNOWN_FAULTS:
+            if name not in valid:
                 raise DeviceError(
-                    f"unknown fault {name!r} in faults={text!r}; valid: {', '.join(KNOWN_FAULTS)}"
+                    f"unknown fault {name!r} in faults={text!r}; valid: {', '.join(valid)}"
                 )
             if name in _FLAGS:
                 if value not in ("", "1", "true", "yes", "on"):
@@ -117,7 +140,7 @@ class FaultSpec:
                 raise DeviceError(f"fault {name!r} is a probability in 0..1 (got {v})")
             if name in _RATES and v < 0:
                 raise DeviceError(f"fault {name!r} is a rate per second >= 0 (got {v})")
-            if name in ("stall_s", "overrange_s", "unplug", "replug") and v < 0:
+            if name in _TIMES and name != "clockjump_s" and v < 0:
                 raise DeviceError(f"fault {name!r} is a time in s >= 0 (got {v})")
             if name in _COUNTS and (v != int(v) or v == 0):
                 raise DeviceError(f"fault {name!r} is a whole, non-zero number (got {v})")

@@ -31,8 +31,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-
-G_M_S2 = 9.80665
+from forcelab.drivers.units import STANDARD_GRAVITY_M_S2
 
 _STRIKES = ("rear", "mid", "fore")
 _MODES = ("run", "walk")
@@ -172,7 +171,7 @@ class GaitParams:
     @property
     def body_weight_n(self) -> float:
         """Body weight in N."""
-        return self.body_mass_kg * G_M_S2
+        return self.body_mass_kg * STANDARD_GRAVITY_M_S2
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of the parameters plus the derived means."""

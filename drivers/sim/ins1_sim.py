@@ -32,8 +32,8 @@ from forcelab.drivers.sim.pty import SimPort, free_name
 from forcelab.drivers.sim.setup_base import (
     Setup,
     check_unknown,
-    gait_from_options,
     num_option,
+    setup_options,
     start_together,
     stop_all,
 )
@@ -122,12 +122,6 @@ def load_opengo(path: str) -> dict[str, dict[str, Any]]:
     return out
 
 
-SENT_DTYPE = np.dtype(
-    [("frame", "<i8"), ("seq", "<i8"), ("seq16", "<u2"), ("t_dev_us", "<u4"),
-     ("t_model_s", "<f8"), ("f_total", "<u2"), ("p", "<u2", (16,)), ("boot", "<i4")]
-)
-"""What each generated SAMPLE carried (ground truth for tests)."""
-
 
 class Ins1Simulator(Simulator):
     """One simulated INS1 insole: the firmware's byte behaviour on a :class:`SimPort`.
@@ -154,7 +148,11 @@ class Ins1Simulator(Simulator):
         ``seed``, ``faults``, ``drift_ppm``, ``period_s`` of :class:`Simulator`.
     """
 
-    SENT_DTYPE = SENT_DTYPE
+    SENT_DTYPE = np.dtype(
+        [("frame", "<i8"), ("seq", "<i8"), ("seq16", "<u2"), ("t_dev_us", "<u4"),
+         ("t_model_s", "<f8"), ("f_total", "<u2"), ("p", "<u2", (16,)), ("boot", "<i4")]
+    )
+    """What each generated SAMPLE carried (ground truth for tests)."""
 
     def __init__(
         self,
@@ -221,8 +219,6 @@ class Ins1Simulator(Simulator):
         self.overflow = False
         self._stall_began: float | None = None
         self._link_flag = False
-        self._next_k = 0
-        self._crystal_start_s = 0.0
         self.codec.reset()
 
     # -- hooks ---------------------------------------------------------------------------
@@ -267,8 +263,7 @@ class Ins1Simulator(Simulator):
                 return 2, b""
             self.streaming = True
             self.streaming_started()
-            self._crystal_start_s = float(self.crystal_time_s(t))
-            self._next_k = 0
+            self.restart_samples(t)
             return 0, struct.pack("<I", self._dev_us(t))
         if ctype == ins1.STOP:
             self.streaming = False
@@ -315,13 +310,10 @@ class Ins1Simulator(Simulator):
             self._stall_began = None
             self.send(ins1.encode_frame(ins1.EVENT, struct.pack("<BI", 3, ms)))
             self._link_flag = True
-        period = 1.0 / self.info.rate_hz
-        k_end = int(np.floor((crystal_now_s - self._crystal_start_s) / period)) + 1
-        if k_end <= self._next_k:
+        due = self.due_samples(crystal_now_s, self.info.rate_hz)
+        if due is None:
             return
-        k = np.arange(self._next_k, k_end)
-        self._next_k = k_end
-        t = self.model_time_of(self._crystal_start_s + k * period)
+        k, t = due
         s, present = self.make_samples(t, k)
         payloads = ins1.encode_samples(s)
         seq = self.seq - len(s) + np.arange(len(s))
@@ -409,7 +401,7 @@ class Ins1Simulator(Simulator):
 
     def _record(self, s: np.ndarray, t: np.ndarray, frame_ids: np.ndarray,
                 seq: np.ndarray) -> None:
-        rec = np.zeros(len(s), SENT_DTYPE)
+        rec = np.zeros(len(s), self.SENT_DTYPE)
         rec["frame"] = frame_ids
         rec["seq"] = seq
         rec["seq16"] = s["seq"]
@@ -475,8 +467,7 @@ def start_insoles(options: dict[str, Any] | None = None) -> InsoleSetup:
     DeviceError
         Unknown option or a value out of range.
     """
-    opts = {str(k).lower(): v for k, v in dict(options or {}).items()}
-    gait, seed = gait_from_options(opts)
+    opts, gait, seed = setup_options(options)
     rate = num_option(opts, "rate", 100, int)
     if rate not in ins1.RATES_HZ:
         raise DeviceError(f"sim:insoles rate={rate}: INS1 rates are {ins1.RATES_HZ} Hz")

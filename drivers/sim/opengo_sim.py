@@ -35,10 +35,10 @@ from typing import Any
 import numpy as np
 from forcelab.drivers.errors import DeviceError
 from forcelab.drivers.opengo_codec import N_FIELDS, datagram_text, wire_order
-from forcelab.drivers.sim.faults import FaultRecord
+from forcelab.drivers.sim.faults import UDP_FAULTS, FaultRecord, FaultSpec
 from forcelab.drivers.sim.gait import GaitModel, insole_pressures
 from forcelab.drivers.sim.ins1_sim import layout_for
-from forcelab.drivers.sim.setup_base import Setup, check_unknown, gait_from_options
+from forcelab.drivers.sim.setup_base import Setup, check_unknown, setup_options
 
 #: Junk datagrams sent by the ``garbage`` fault, in turn, and the reason a receiver gives.
 JUNK = (
@@ -46,50 +46,6 @@ JUNK = (
     (" ".join(["0.5"] * (N_FIELDS - 1)).encode(), "bad_field_count"),
     (" ".join(["nan"] + ["0.5"] * (N_FIELDS - 1)).encode(), "bad_timestamp"),
 )
-
-
-@dataclass
-class UdpFaults:
-    """Parsed UDP fault options (all zero = a perfect link); see the module docstring."""
-
-    drop: float = 0.0
-    duplicate: float = 0.0
-    reorder: float = 0.0
-    garbage: float = 0.0
-    burst: float = 0.0
-    burst_s: float = 0.3
-    pause: float | None = None
-    pause_s: float = 1.5
-
-    @classmethod
-    def parse(cls, text: str | None) -> UdpFaults:
-        """Parse ``"drop:0.01,reorder:0.01,pause:3"`` (empty/None: no faults).
-
-        Raises
-        ------
-        DeviceError
-            Unknown fault or a bad value (the message lists the valid names).
-        """
-        spec = cls()
-        names = tuple(cls.__dataclass_fields__)
-        for item in (text or "").split(","):
-            name, _, value = item.strip().partition(":")
-            name = name.strip().lower()
-            if not name:
-                continue
-            if name not in names:
-                raise DeviceError(f"unknown fault {name!r} for sim:opengo; valid: "
-                                  f"{', '.join(names)}")
-            try:
-                v = float(value)
-            except ValueError:
-                raise DeviceError(f"fault {name!r} needs a number, e.g. {name}:0.01") from None
-            if not np.isfinite(v) or v < 0 or (name in ("drop", "duplicate", "reorder",
-                                                         "garbage") and v > 1):
-                raise DeviceError(f"fault {name}:{value} is out of range (probabilities 0..1, "
-                                  "rates and times >= 0)")
-            setattr(spec, name, v)
-        return spec
 
 
 def export_rows(path: str | Path) -> np.ndarray:
@@ -181,7 +137,7 @@ class OpenGoSender:
         Replay speed (2 = twice as fast as the timestamps say).
     unit : {"s", "ms"}
         Unit of the timestamps sent.
-    faults : str or UdpFaults
+    faults : str or FaultSpec
     seed : int
     wait_listener_s : float
         Wait up to this long for a receiver to listen on the port before sending (so the start
@@ -190,7 +146,7 @@ class OpenGoSender:
 
     def __init__(self, host: str, port: int, *, rows: np.ndarray | None = None,
                  gait: GaitModel | None = None, rate_hz: float = 100.0, speed: float = 1.0,
-                 unit: str = "s", faults: str | UdpFaults | None = None, seed: int = 0,
+                 unit: str = "s", faults: str | FaultSpec | None = None, seed: int = 0,
                  wait_listener_s: float = 10.0) -> None:
         if (rows is None) == (gait is None):
             raise DeviceError("an OpenGo sender needs either rows (a file) or a gait model")
@@ -204,7 +160,8 @@ class OpenGoSender:
         self.rate_hz = float(rate_hz)
         self.speed = float(speed)
         self.unit = unit
-        self.faults = faults if isinstance(faults, UdpFaults) else UdpFaults.parse(faults)
+        self.faults = (faults if isinstance(faults, FaultSpec)
+                       else FaultSpec.parse(faults, UDP_FAULTS))
         self.rng = np.random.default_rng([int(seed), 0x0D60])
         self.wait_listener_s = float(wait_listener_s)
         self.log: list[FaultRecord] = []
@@ -382,9 +339,7 @@ def start_opengo(options: dict[str, Any] | None = None) -> Setup:
     DeviceError
         Unknown option, a bad value, or a file that is not an OpenGo export.
     """
-    opts = {str(k).lower(): v for k, v in dict(options or {}).items()}
-    opts.setdefault("mode", "walk")
-    gait, seed = gait_from_options(opts)
+    opts, gait, seed = setup_options(options, {"mode": "walk"})
     file = opts.pop("file", None)
     host = str(opts.pop("host", "127.0.0.1"))
     try:

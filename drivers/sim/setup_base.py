@@ -187,6 +187,29 @@ def gait_from_options(opts: dict[str, Any]) -> tuple[GaitModel, int]:
     return GaitModel(params, seed=seed), seed
 
 
+def setup_options(options: dict[str, Any] | None,
+                  defaults: dict[str, Any] | None = None) -> tuple[dict[str, Any], GaitModel, int]:
+    """Read a setup's options: names in lower case over ``defaults``, the gait options and
+    ``seed`` taken out.
+
+    Returns
+    -------
+    opts : dict
+        The options left for the setup itself (check them with :func:`check_unknown`).
+    gait : GaitModel
+    seed : int
+
+    Raises
+    ------
+    DeviceError
+        A gait option is not a number or out of range.
+    """
+    opts = dict(defaults or {})
+    opts.update({str(k).lower(): v for k, v in dict(options or {}).items()})
+    gait, seed = gait_from_options(opts)
+    return opts, gait, seed
+
+
 def check_unknown(setup: str, opts: dict[str, Any], known: tuple[str, ...] = ()) -> None:
     """Raise DeviceError when options remain that nobody understood."""
     left = sorted(k for k in opts if k not in known)

@@ -23,8 +23,8 @@ passes to the drivers.
 Contract for setups implemented elsewhere: a factory ``fn(options: dict) -> Setup``, registered
 in :data:`SETUPS` as ``"module:function"`` (imported lazily) or with :func:`register_setup`. The
 factory must pop the options it understands from its own copy and raise
-:class:`~forcelab.drivers.errors.DeviceError` for unknown ones (use :func:`gait_from_options` and
-:func:`check_unknown`).
+:class:`~forcelab.drivers.errors.DeviceError` for unknown ones (use :func:`setup_options`, which
+reads the gait options with :func:`gait_from_options`, and :func:`check_unknown`).
 """
 
 from __future__ import annotations
@@ -46,12 +46,13 @@ from forcelab.drivers.sim.setup_base import (
     check_unknown,
     gait_from_options,
     num_option,
+    setup_options,
     start_together,
     stop_all,
 )
 
 __all__ = ["SETUPS", "Setup", "check_unknown", "gait_from_options", "parse_query",
-           "register_setup", "start_setup"]
+           "register_setup", "setup_options", "start_setup"]
 
 def register_setup(name: str, factory: str | Callable[[dict[str, Any]], Setup]) -> None:
     """Add a setup factory (``"module:function"`` or a callable) under ``name``."""
@@ -63,8 +64,7 @@ _FPB1_SIM_KEYS = ("noise", "seq_start", "drift", "drift_ppm", "faults", "name")
 
 def _fpb1_setup(name: str, options: dict[str, Any],
                 plates: list[tuple[str, tuple[str, ...], str | None]]) -> Setup:
-    opts = {str(k).lower(): v for k, v in options.items()}
-    gait, seed = gait_from_options(opts)
+    opts, gait, seed = setup_options(options)
     noise = num_option(opts, "noise", 0.3)
     seq_start = num_option(opts, "seq_start", 0, int)
     drift = num_option(opts, "drift", None)

@@ -9,24 +9,6 @@ from forcelab.acquisition import SessionController
 
 
 @pytest.fixture
-def sim_setup():
-    """Start simulated setups (``insoles``, ``treadmill``, ...: real device firmware models behind
-    real ptys, with ground truth); every one started is stopped at the end."""
-    from forcelab.drivers.sim.setups import start_setup
-
-    started = []
-
-    def start(name, **options):
-        setup = start_setup(name, options)
-        started.append(setup)
-        return setup
-
-    yield start
-    for setup in started:
-        setup.stop()
-
-
-@pytest.fixture
 def insoles(sim_setup):
     """Start a simulated INS1 insole pair: ``insoles(seed=3, faults="drop:0.03")``."""
     return lambda **options: sim_setup("insoles", **options)

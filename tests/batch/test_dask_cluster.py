@@ -3,15 +3,11 @@ processes on 127.0.0.1, started here and always stopped; ``forcelab analyze --da
 
 from __future__ import annotations
 
-import json
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
+from dask_cluster import DaskCluster
 from synth_sessions import make_session, run_cli
 
 from forcelab.batch import run_batch
@@ -20,49 +16,13 @@ from forcelab.store import read_analyses
 distributed = pytest.importorskip("distributed")
 
 
-def _stop(procs: list[subprocess.Popen]) -> None:
-    for p in procs:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    for p in procs:
-        try:
-            p.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """The scheduler's address once two workers are connected."""
-    d = tmp_path_factory.mktemp("dask")
-    scheduler_file = d / "scheduler.json"
-    log = open(d / "cluster.log", "wb")  # noqa: SIM115 - closed after the processes stop
-    common = {"stdout": log, "stderr": subprocess.STDOUT, "cwd": d}
-    procs = [subprocess.Popen(
-        [sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1", "--port", "0",
-         "--no-dashboard", "--scheduler-file", str(scheduler_file)], **common)]
-    try:
-        deadline = time.monotonic() + 120
-        while not scheduler_file.exists() or not scheduler_file.read_text().strip():
-            if procs[0].poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"dask scheduler did not start: "
-                                     f"{(d / 'cluster.log').read_text()[-2000:]}")
-            time.sleep(0.05)
-        address = json.loads(scheduler_file.read_text())["address"]
-        for i in range(2):
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "dask", "worker", address, "--nthreads", "1",
-                 "--no-nanny", "--no-dashboard", "--host", "127.0.0.1", "--name", f"w{i}",
-                 "--local-directory", str(d / f"w{i}")], **common))
-        with distributed.Client(address, timeout=60) as client:
-            client.wait_for_workers(2, timeout=120)
+    with DaskCluster(tmp_path_factory.mktemp("dask"), n_workers=2) as running:
+        with distributed.Client(running.address, timeout=60) as client:
             assert len(client.scheduler_info()["workers"]) == 2
-        yield address
-    finally:
-        _stop(procs[1:])
-        _stop(procs[:1])
-        log.close()
+        yield running.address
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -13,18 +13,16 @@ from forcelab.drivers.base import Block, Device
 
 
 @pytest.fixture
-def open_sim() -> Iterator[Callable[..., list[Device]]]:
+def open_sim(request: pytest.FixtureRequest) -> Callable[..., list[Device]]:
     """``open_sim("sim:plate?seed=1")`` -> devices; every device is closed at teardown."""
-    opened: list[Device] = []
 
     def _open(url: str, **kw: object) -> list[Device]:
         devs = open_devices(url, **kw)
-        opened.extend(devs)
+        for d in devs:
+            request.addfinalizer(d.close)
         return devs
 
-    yield _open
-    for d in opened:
-        d.close()
+    return _open
 
 
 @pytest.fixture

@@ -1,10 +1,12 @@
 """Helpers the driver tests share: streaming for a while, per-sample views, waiting on a
-condition (never on the clock), reading through a reconnect, matching stances."""
+condition (never on the clock), reading through a reconnect, polling as a recorder does, feeding
+a codec in chunks, matching stances."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from forcelab.drivers.base import Block, Device
@@ -70,6 +72,46 @@ def read_after_reconnect(dev: Device, timeout_s: float) -> list[Block]:
         except ConnectionLost:
             time.sleep(0.05)  # the port is still gone: try again (the driver paces retries)
     return after
+
+
+def stream_pair(pair: Any, seconds: float) -> dict[str, list[Block]]:
+    """Start an insole pair, read it for ``seconds`` s (reads of 50 ms), stop and drain it:
+    the Blocks of each side (``{"left": [...], "right": [...]}``)."""
+    got: dict[str, list[Block]] = {"left": [], "right": []}
+    pair.start()
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        for side, blocks in pair.read(0.05).items():
+            got[side] += blocks
+    pair.stop()
+    for side, blocks in pair.read(0.2).items():
+        got[side] += blocks
+    return got
+
+
+def poll_then_stop(dev: Device, sent: Callable[[], int],
+                   n: int) -> tuple[list[Block], list[Block]]:
+    """Start ``dev``, poll ``read(0.0)`` every 5 ms (a recorder polling often) until the device
+    has sent ``n`` more samples (``sent()`` counts them, e.g. its simulator's ground truth), stop it
+    and read once more: (the Blocks handed out while streaming, those read after the stop)."""
+    dev.start()
+    n_end = sent() + n
+    while_streaming: list[Block] = []
+    while sent() < n_end:
+        while_streaming += dev.read(0.0)
+        time.sleep(0.005)
+    dev.stop()
+    return while_streaming, dev.read(0.2)
+
+
+def feed_in_cuts(feed: Callable[[bytes], Any], data: bytes, cuts: list[int]) -> list[Any]:
+    """Feed ``data`` to a codec's ``feed`` in chunks of the sizes ``cuts`` (the rest in one
+    last chunk), as reads of a port would deliver it; what each call returned, in order."""
+    out, pos = [], 0
+    for n in [*cuts, len(data)]:
+        out.append(feed(data[pos:pos + n]))
+        pos += n
+    return out
 
 
 def per_sample(blocks: list[Block]) -> tuple[np.ndarray, np.ndarray]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from driver_helpers import feed_in_cuts
 from forcelab.drivers.protocols import csv4
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -79,19 +80,10 @@ def test_endless_garbage_without_line_end_is_dropped_not_buffered():
     assert p.bad_lines >= 2 and p.bytes_discarded >= 1500
 
 
-def test_feed_rejects_non_bytes():
-    with pytest.raises(TypeError):
-        csv4.Csv4Parser().feed("1000,1,2,3,4\n")  # type: ignore[arg-type]
-
-
 @settings(max_examples=150, deadline=None)
 @given(st.binary(max_size=2000), st.lists(st.integers(1, 200), max_size=20))
 def test_fuzz_random_bytes_never_raise_and_only_give_well_formed_rows(data, cuts):
-    p = csv4.Csv4Parser()
-    pos = 0
-    for cut in cuts + [len(data)]:
-        out = p.feed(data[pos : pos + cut])
-        pos += cut
+    for out in feed_in_cuts(csv4.Csv4Parser().feed, data, cuts):
         assert out.cells.shape == (len(out.t_ms), 4)
         assert np.all((out.t_ms >= 0) & (out.t_ms < 2**32)) and np.isfinite(out.cells).all()
 
@@ -113,10 +105,8 @@ def test_fuzz_data_lines_among_garbage_lines_are_all_recovered(items, cuts):
             text += it + "\n"
     data = text.encode()
     p = csv4.Csv4Parser()
-    got, pos = [], 0
-    for cut in cuts + [len(data)]:
-        out = p.feed(data[pos : pos + cut])
-        pos += cut
+    got = []
+    for out in feed_in_cuts(p.feed, data, cuts):
         got += np.column_stack([out.t_ms, out.cells]).tolist()
     assert got == rows
     assert p.bad_lines == sum(1 for it in items if it is not None and it.strip())

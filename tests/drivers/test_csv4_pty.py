@@ -6,27 +6,24 @@ import time
 
 import numpy as np
 import pytest
-from driver_helpers import collect, match_stances, per_sample, read_after_reconnect
+from driver_helpers import (
+    collect,
+    match_stances,
+    per_sample,
+    poll_then_stop,
+    read_after_reconnect,
+)
 from forcelab.drivers.csv4 import STATUS_OVERRANGE, Csv4Device
 from forcelab.drivers.errors import ConnectionLost, DeviceError, DeviceNotFound, ProtocolError
 from forcelab.drivers.open import open_devices
 from forcelab.drivers.protocols.csv4 import RAW_LIMIT
-from forcelab.drivers.sim.csv4_sim import start_diy
 from forcelab.drivers.sim.pty import SimPort
 
 
 @pytest.fixture
-def diy(request):
-    setups = []
-
-    def start(**opts):
-        s = start_diy({"seed": 4, "name": f"t-{request.node.name[:24]}", **opts})
-        setups.append(s)
-        return s
-
-    yield start
-    for s in setups:
-        s.stop()
+def diy(request, sim_setup):
+    return lambda **opts: sim_setup("diy", **{"seed": 4, "name": f"t-{request.node.name[:24]}",
+                                               **opts})
 
 
 def _open(setup, **kw):
@@ -248,12 +245,9 @@ def test_open_devices_sim_diy_and_clear_errors(tmp_path):
         open_devices("sim:diy?colour=red")
     with pytest.raises(DeviceNotFound, match="cannot open"):
         Csv4Device.from_url(f"csv4://{tmp_path}/ttyNOPE")
-    silent = SimPort("t-csv4-silent", serial_number="X").open()
-    try:
+    with SimPort("t-csv4-silent", serial_number="X") as silent:
         with pytest.raises(ProtocolError, match="no CSV4 banner"):
             Csv4Device.from_url(silent.device, boot_timeout=0.4)
-    finally:
-        silent.close()
 
 
 def test_saturated_cells_are_flagged_overrange(diy):
@@ -295,15 +289,9 @@ def test_frequent_polls_hold_young_lines_and_stop_returns_them_all(diy):
     try:
         dev.hold_s = 1e9  # hold everything while streaming (a recorder polling every few ms)
         dev.min_block_lines = 10**9
-        dev.start()
-        held = []
-        end = time.monotonic() + 0.6
-        while time.monotonic() < end:
-            held += dev.read(0.0)
-            time.sleep(0.005)
+        # the board streams 30 lines meanwhile; stopped: every line at once, the newest too
+        held, blocks = poll_then_stop(dev, lambda: len(setup.board.sent), 30)
         assert held == []  # nothing handed out while the lines are young
-        dev.stop()
-        blocks = dev.read(0.2)  # stopped: every line at once, the newest included
         seq, _ = per_sample(blocks)
         assert len(seq) > 20
         assert np.array_equal(seq, np.arange(seq[0], seq[0] + len(seq)))

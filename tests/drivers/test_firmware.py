@@ -18,6 +18,7 @@ import pytest
 import serial
 from forcelab.drivers.csv4 import Csv4Device
 from forcelab.drivers.sim.gait import GaitModel, GaitParams
+from forcelab.drivers.units import STANDARD_GRAVITY_M_S2
 
 from forcelab.analysis import analyze_recording
 from forcelab.interop import load_recording
@@ -162,7 +163,7 @@ def test_forcelab_records_the_firmware_with_its_own_tare_and_calibration(board, 
     control = board["control"]
     # calibration through the firmware's own commands: tare, then a known 10 kg on each cell;
     # the tare and the first cell as a user does it (forcelab calibrate), the others by the driver
-    load_n = 10 * 9.80665
+    load_n = 10 * STANDARD_GRAVITY_M_S2
 
     def weight_on(cell):
         set_scene(control, "scene empty\n" + "".join(

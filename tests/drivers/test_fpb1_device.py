@@ -295,14 +295,11 @@ def test_bad_options_and_missing_or_silent_ports(open_sim):
         open_sim("sim:plate?seed=1&rate=333")
     with pytest.raises(DeviceNotFound):
         FPB1Device("/dev/no-such-plate")
-    silent = SimPort(free_name("silent")).open()
-    try:
+    with SimPort(free_name("silent")) as silent:
         t0 = time.monotonic()
         with pytest.raises(ProtocolError, match="no FPB1 plate answers"):
             FPB1Device(silent.device, reply_timeout_s=0.3)
         assert time.monotonic() - t0 < 3
-    finally:
-        silent.close()
     with pytest.raises(DeviceError, match="samples per frame"):
         FPB1Device("/dev/null", samples_per_frame=40)
 

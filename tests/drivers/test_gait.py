@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from forcelab.drivers.sim.gait import G_M_S2, GaitModel, GaitParams, insole_pressures
+from forcelab.drivers.sim.gait import GaitModel, GaitParams, insole_pressures
+from forcelab.drivers.units import STANDARD_GRAVITY_M_S2
 
 
 def _si(right: float, left: float) -> float:
@@ -53,7 +54,7 @@ def test_asymmetry_and_contact_asymmetry_are_what_was_asked():
     assert si_peak == pytest.approx(-0.08, abs=0.006)
     assert si_ct == pytest.approx(0.05, abs=0.006)
     # the mean mid-stance peak is the requested body-weight multiple
-    mean_bw = np.mean([s.midstance_peak_n for s in st]) / (70 * G_M_S2)
+    mean_bw = np.mean([s.midstance_peak_n for s in st]) / (70 * STANDARD_GRAVITY_M_S2)
     assert mean_bw == pytest.approx(p.mean_peak_bw, rel=0.01)
 
 

@@ -6,6 +6,7 @@ import struct
 
 import numpy as np
 import pytest
+from driver_helpers import feed_in_cuts
 from forcelab.drivers.clock import ClockFit
 from forcelab.drivers.errors import ProtocolError
 from forcelab.drivers.ins1 import CHANNELS
@@ -108,26 +109,6 @@ def test_wrong_version_and_oversized_length_are_not_frames():
     assert codec.bytes_discarded == len(bad_ver) + len(too_long)
 
 
-def test_feed_rejects_non_bytes():
-    with pytest.raises(TypeError):
-        ins1.Ins1Codec().feed("INS1")  # type: ignore[arg-type]
-
-
-@settings(max_examples=150, deadline=None)
-@given(st.binary(max_size=3000), st.lists(st.integers(1, 400), max_size=30))
-def test_fuzz_random_bytes_never_raise_and_never_invent_frames(data, cuts):
-    codec = ins1.Ins1Codec()
-    pos = 0
-    out = []
-    for c in cuts:
-        out += codec.feed(data[pos : pos + c])
-        pos += c
-    out += codec.feed(data[pos:])
-    for f in out:  # anything decoded must be a frame really present, CRC intact
-        assert ins1.encode_frame(f.type, f.payload) in data
-    assert codec.bytes_discarded <= len(data)
-
-
 @settings(max_examples=120, deadline=None)
 @given(
     st.lists(st.tuples(st.binary(max_size=60), st.booleans()), min_size=1, max_size=25),
@@ -151,11 +132,7 @@ def test_fuzz_frames_in_garbage_with_random_splits_are_all_recovered(items, seed
             frames.append(fr)
         stream += garbage + fr
     codec = ins1.Ins1Codec()
-    out, pos = [], 0
-    for c in cuts:
-        out += codec.feed(stream[pos : pos + c])
-        pos += c
-    out += codec.feed(stream[pos:])
+    out = [f for frames in feed_in_cuts(codec.feed, stream, cuts) for f in frames]
     assert [ins1.encode_frame(f.type, f.payload) for f in out] == frames
     assert codec.crc_errors >= sum(1 for _, c in items if c)
 

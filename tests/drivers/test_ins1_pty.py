@@ -11,8 +11,10 @@ from driver_helpers import (
     collect,
     match_stances,
     per_sample,
+    poll_then_stop,
     read_after_reconnect,
     read_samples,
+    stream_pair,
     wait_until,
 )
 from forcelab.drivers.errors import ConnectionLost, DeviceError, DeviceNotFound, ProtocolError
@@ -24,17 +26,18 @@ from forcelab.drivers.sim.pty import SimPort
 
 
 @pytest.fixture
-def insoles(request):
-    setups = []
+def insoles(request, sim_setup):
+    return lambda **opts: sim_setup("insoles", **{"seed": 1, "rate": 200,
+                                                  "name": f"t-{request.node.name[:20]}", **opts})
 
-    def start(**opts):
-        s = start_insoles({"seed": 1, "rate": 200, "name": f"t-{request.node.name[:20]}", **opts})
-        setups.append(s)
-        return s
 
-    yield start
-    for s in setups:
-        s.stop()
+def _stream_closed(url, seconds):
+    """Open one insole, stream it for ``seconds`` s and close it: (its Blocks, the closed device
+    with its counters)."""
+    dev = Ins1Device.from_url(url)
+    blocks, _, _ = collect(dev, seconds)
+    dev.close()
+    return blocks, dev
 
 
 def _runs(on):
@@ -73,9 +76,7 @@ def test_set_rate_is_sent_and_read_back(insoles):
 def test_stream_is_continuous_with_forces_and_stances_of_the_simulator(insoles):
     setup = insoles(start_s=0.2, speed=3.5)
     sim = setup.left
-    dev = Ins1Device.from_url(setup.urls[0])
-    blocks, _, _ = collect(dev, 2.5)
-    dev.close()
+    blocks, dev = _stream_closed(setup.urls[0], 2.5)
     seq, values = per_sample(blocks)
     assert np.array_equal(seq, np.arange(seq[0], seq[0] + len(seq)))  # no gap, no repeat
     assert all(b.gap_before == 0 for b in blocks)
@@ -115,9 +116,7 @@ def test_stream_is_continuous_with_forces_and_stances_of_the_simulator(insoles):
 
 def test_bit_flips_lose_exactly_the_damaged_frames(insoles):
     setup = insoles(faults="bitflip:2e-3", fault_side="left")
-    dev = Ins1Device.from_url(setup.urls[0])
-    blocks, _, _ = collect(dev, 2.0)
-    dev.close()
+    blocks, dev = _stream_closed(setup.urls[0], 2.0)
     sim = setup.left
     damaged = sim.faults.damaged_frames()
     sent = sim.sent
@@ -133,9 +132,7 @@ def test_bit_flips_lose_exactly_the_damaged_frames(insoles):
 
 def test_dropped_and_duplicated_frames_become_exact_gaps(insoles):
     setup = insoles(faults="drop:0.03,duplicate:0.03", fault_side="right")
-    dev = Ins1Device.from_url(setup.urls[1])
-    blocks, _, _ = collect(dev, 2.0)
-    dev.close()
+    blocks, dev = _stream_closed(setup.urls[1], 2.0)
     sim = setup.right
     sent = sim.sent
     dropped = np.isin(sent["frame"], list(sim.faults.dropped_frames()))
@@ -154,9 +151,7 @@ def test_dropped_and_duplicated_frames_become_exact_gaps(insoles):
 @pytest.mark.parametrize("jump", [10, -5])
 def test_a_sample_with_a_wild_sequence_number_and_a_valid_crc_loses_only_itself(insoles, jump):
     setup = insoles(faults=f"wildseq:0.02,wildseq_n:{jump}", fault_side="left")
-    dev = Ins1Device.from_url(setup.urls[0])
-    blocks, _, _ = collect(dev, 2.0)
-    dev.close()
+    blocks, dev = _stream_closed(setup.urls[0], 2.0)
     sim = setup.left
     sent = sim.sent
     wild = np.isin(sent["frame"], [r.frame for r in sim.faults.records("wildseq")])
@@ -173,9 +168,7 @@ def test_a_sample_with_a_wild_sequence_number_and_a_valid_crc_loses_only_itself(
 
 def test_sequence_and_device_clock_wrap_without_a_gap(insoles):
     setup = insoles(seq_start=65300, clock_start_s=4294.2, drift=0)
-    dev = Ins1Device.from_url(setup.urls[0])
-    blocks, _, _ = collect(dev, 1.5)
-    dev.close()
+    blocks, dev = _stream_closed(setup.urls[0], 1.5)
     seq, _ = per_sample(blocks)
     assert seq[0] >= 65300 and seq[-1] > 65536  # the u16 counter wrapped
     assert np.array_equal(seq, np.arange(seq[0], seq[0] + len(seq)))
@@ -303,13 +296,7 @@ def test_both_feet_share_the_host_time_base(insoles):
     pair = pair_insoles(devs)
     for d in devs:
         d.sync_interval_s = 0.02
-    pair.start()
-    got = {"left": [], "right": []}
-    end = time.monotonic() + 2.5
-    while time.monotonic() < end:
-        for side, blocks in pair.read(0.04).items():
-            got[side] += blocks
-    pair.stop()
+    got = stream_pair(pair, 2.5)
     for side, sim in (("left", setup.left), ("right", setup.right)):
         blocks = got[side]
         seq, _ = per_sample(blocks)
@@ -333,23 +320,18 @@ def test_both_feet_share_the_host_time_base(insoles):
 def test_bad_ports_and_silent_devices_give_clear_errors(tmp_path):
     with pytest.raises(DeviceNotFound, match="cannot open"):
         Ins1Device.from_url(f"ins1://{tmp_path}/ttyNOPE")
-    silent = SimPort("t-ins1-silent", serial_number="X").open()
-    try:
+    with SimPort("t-ins1-silent", serial_number="X") as silent:
         t0 = time.monotonic()
         with pytest.raises(ProtocolError, match="no reply to INS1 GET_INFO"):
             Ins1Device.from_url(silent.device, command_timeout_s=0.1)
         assert time.monotonic() - t0 < 3
-    finally:
-        silent.close()
 
 
 def test_stalls_then_bursts_and_clock_jumps_lose_nothing(insoles):
     setup = insoles(faults="stall:1.5,stall_s:0.2,clockjump:4.0,clockjump_s:0.25",
                     fault_side="left", seed=3)
     sim = setup.left
-    dev = Ins1Device.from_url(setup.urls[0])
-    blocks, _, _ = collect(dev, 2.5)
-    dev.close()
+    blocks, dev = _stream_closed(setup.urls[0], 2.5)
     seq, _ = per_sample(blocks)
     assert np.array_equal(seq, np.arange(seq[0], seq[0] + len(seq)))  # bursts, not losses
     assert dev.stats.dropped_samples == 0
@@ -394,15 +376,7 @@ def test_real_moticon_recording_played_back_through_the_protocol(shared_data):
                            "playback_start": 4.0, "name": "t-ins1-playback"})
     try:
         pair = pair_insoles([Ins1Device.from_url(u) for u in setup.urls])
-        pair.start()
-        got = {"left": [], "right": []}
-        end = time.monotonic() + 2.6
-        while time.monotonic() < end:
-            for side, blocks in pair.read(0.05).items():
-                got[side] += blocks
-        pair.stop()
-        for side, blocks in pair.read(0.2).items():
-            got[side] += blocks
+        got = stream_pair(pair, 2.6)
         pair.close()
     finally:
         setup.stop()
@@ -489,15 +463,8 @@ def test_frequent_polls_hold_young_samples_and_stop_returns_them_all(insoles):
     try:
         dev.hold_s = 1e9  # hold everything while streaming (a recorder polling every few ms)
         dev.min_block_samples = 10**9
-        dev.start()
-        held = []
-        end = time.monotonic() + 0.5
-        while time.monotonic() < end:
-            held += dev.read(0.0)
-            time.sleep(0.005)
+        held, blocks = poll_then_stop(dev, lambda: len(sim.sent), 50)  # 50 samples meanwhile
         assert held == []  # nothing handed out while the samples are young
-        dev.stop()
-        blocks = dev.read(0.2)
         seq, _ = per_sample(blocks)
         sent = sim.sent["seq"]
         assert len(seq) == len(sent) > 50

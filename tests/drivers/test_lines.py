@@ -20,13 +20,14 @@ from forcelab.drivers.line_formats import LineFormat, role_of
 from forcelab.drivers.lines import board_file
 from forcelab.drivers.sim.base import Simulator
 from forcelab.drivers.sim.pty import SimPort, free_name
+from forcelab.drivers.units import STANDARD_GRAVITY_M_S2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from forcelab.interop import load_recording
 from forcelab.store import open_session
 
-G = 9.80665
+G = STANDARD_GRAVITY_M_S2
 
 
 class SketchSim(Simulator):

@@ -121,12 +121,9 @@ def test_plate_behind_a_tcp_bridge_via_socket_url():
 
 
 def test_probe_port_answers_only_for_fpb1_plates():
-    silent = SimPort(free_name("probe-silent")).open()
-    try:
+    with SimPort(free_name("probe-silent")) as silent:
         got = probe_port(silent.device, timeout_s=0.3)
         assert got["protocol"] is None and "no FPB1 answer" in got["note"]
-    finally:
-        silent.close()
     assert probe_port("/dev/no-such-port")["note"] == "cannot open"
     with start_setup("plate", {"seed": 33}) as setup:
         got = probe_port(setup.ports[0])

@@ -86,13 +86,10 @@ def test_poll_opened_sees_a_driver_open(port):
 
 
 def test_write_refuses_when_the_driver_does_not_read():
-    p = SimPort(free_name("test-full"), max_pending=4096).open()
-    try:
+    with SimPort(free_name("test-full"), max_pending=4096) as p:
         accepted = sum(p.write(bytes(1000)) for _ in range(400))
         assert accepted < 400  # the pty and the queue filled up: a device would overflow
         assert p.pending <= 4096
-    finally:
-        p.close()
     assert not os.path.lexists(p.device)
 
 

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from forcelab.drivers import open_devices
 from forcelab.drivers.errors import DeviceError
-from forcelab.drivers.sim.gait import G_M_S2, STAND_RAMP_S, GaitModel, GaitParams
+from forcelab.drivers.sim.gait import STAND_RAMP_S, GaitModel, GaitParams
 from forcelab.drivers.sim.setups import start_setup
+from forcelab.drivers.units import STANDARD_GRAVITY_M_S2
 
 from forcelab.acquisition.weighing import measure_body_weight, total_force_on_grid
 
@@ -22,7 +23,7 @@ def test_standing_model_splits_weight_between_feet_and_sways_a_few_newtons():
     left, right = model.foot("left", t), model.foot("right", t)
     quiet = (t >= st["quiet_start_s"]) & (t < st["quiet_end_s"])
     total = left["fz"][quiet] + right["fz"][quiet]
-    bw = 72.0 * G_M_S2
+    bw = 72.0 * STANDARD_GRAVITY_M_S2
     assert abs(total.mean() - bw) < 0.002 * bw
     assert 1.0 < total.std() < 5.0  # quiet standing: total force SD of a few N
     share = left["fz"][quiet] / total
@@ -105,7 +106,7 @@ def test_standing_weighs_the_simulated_mass(url):
         for d in devices:
             d.close()
     mass_kg = standing["body_mass_kg"]
-    assert abs(weight_n / G_M_S2 - mass_kg) <= 0.005 * mass_kg
+    assert abs(weight_n / STANDARD_GRAVITY_M_S2 - mass_kg) <= 0.005 * mass_kg
     # the true stances of the run begin after the standing
     truth = setup.true_stances(standing["end_host_s"] + 2.0)
     assert truth and truth[0]["start_host_s"] > standing["end_host_s"]

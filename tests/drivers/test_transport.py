@@ -27,22 +27,18 @@ def test_missing_port_is_device_not_found():
 
 
 def test_read_waits_at_most_the_timeout():
-    p = SimPort(free_name("test-transport")).open()
-    try:
+    with SimPort(free_name("test-transport")) as p:
         with Transport.open(p.device) as t:
             t0 = time.monotonic()
             assert t.read(0.1) == b""
             assert time.monotonic() - t0 < 1.0
             p.write(b"abc")
             assert t.read(1.0) == b"abc"
-    finally:
-        p.close()
 
 
 @pytest.mark.parametrize("op", ["read", "in_waiting", "write"])
 def test_unplug_becomes_connection_lost(op):
-    p = SimPort(free_name("test-unplug")).open()
-    try:
+    with SimPort(free_name("test-unplug")) as p:
         t = Transport.open(p.device)
         p.unplug()
         with pytest.raises(ConnectionLost, match="unplugged"):
@@ -58,20 +54,15 @@ def test_unplug_becomes_connection_lost(op):
             t.read(0.0)
         t.close()
         t.close()
-    finally:
-        p.close()
 
 
 def test_wait_for_port_sees_a_replug():
-    p = SimPort(free_name("test-wait")).open()
-    try:
+    with SimPort(free_name("test-wait")) as p:
         p.unplug()
         assert wait_for_port(p.device, 0.05) is False
         p.replug()
         assert wait_for_port(p.device, 1.0) is True
         assert wait_for_port("socket://localhost:1", 0.0) is True
-    finally:
-        p.close()
 
 
 def test_a_streaming_read_gathers_a_block_of_frames_in_one_call():
@@ -79,8 +70,7 @@ def test_a_streaming_read_gathers_a_block_of_frames_in_one_call():
     that came meanwhile (one wake-up per block, not per frame); without it, the first frame."""
     import threading
 
-    p = SimPort(free_name("test-gather")).open()
-    try:
+    with SimPort(free_name("test-gather")) as p:
         with Transport.open(p.device) as t:
             t.STREAM_GATHER_S = 0.5  # long enough for the second write on a loaded machine
 
@@ -99,13 +89,10 @@ def test_a_streaming_read_gathers_a_block_of_frames_in_one_call():
             assert t.read(1.0) == b"frame3"  # a command reply is taken at once
             writer.join()
             assert t.read(1.0) == b"frame2"
-    finally:
-        p.close()
 
 
 def test_an_unplug_is_reported_by_a_gathering_read():
-    p = SimPort(free_name("test-gather-unplug")).open()
-    try:
+    with SimPort(free_name("test-gather-unplug")) as p:
         t = Transport.open(p.device)
         p.unplug()
         t0 = time.monotonic()
@@ -113,5 +100,3 @@ def test_an_unplug_is_reported_by_a_gathering_read():
             t.read(1.0, gather=True)
         assert time.monotonic() - t0 < 1.0
         t.close()
-    finally:
-        p.close()
