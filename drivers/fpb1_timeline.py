@@ -152,6 +152,17 @@ class DataTimeline:
         rate = self.info.rate_hz
         t = run.t_us
         seq = run.seq
+        step_us, tol_us = round(run.n * 1e6 / rate), 1000 + 2e6 / rate
+        if self._last_t_us is not None and seq[0] - self._last_wire_for_t == run.n and \
+                abs(t[0] - self._last_t_us - step_us) <= tol_us and \
+                (seq[1:] - seq[:-1] == run.n).all() and \
+                (np.abs(t[1:] - t[:-1] - step_us) <= tol_us).all():
+            # The usual case in a few operations: contiguous frames, no clock jump.
+            self._last_t_us = int(t[-1])
+            self._last_wire_for_t = int(seq[-1])
+            if self._clock_corr_us:
+                run.t_us = t + self._clock_corr_us
+            return
         if self._last_t_us is None:
             prev_t = np.concatenate(([t[0]], t[:-1]))
             prev_seq = np.concatenate(([seq[0]], seq[:-1]))
