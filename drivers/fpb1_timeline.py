@@ -90,8 +90,9 @@ class DataTimeline:
         if self._next_wire_seq is None:
             self._first_frame_after_start(run)
         # Fast path: contiguous frames with one status -> one Block.
-        expect = (self._next_wire_seq + n * np.arange(k, dtype=np.int64)) % (1 << 32)
-        if np.array_equal(expect, run.seq) and np.all(run.status == run.status[0]):
+        seq = run.seq
+        if seq[0] == self._next_wire_seq and (seq[1:] - seq[:-1] == n).all() and \
+                (run.status == run.status[0]).all():
             self._block_seq0 = self._next_seq
             self._next_wire_seq = int((run.seq[-1] + n) % (1 << 32))
             self._next_seq += n * k
