@@ -535,13 +535,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     phase_s, pairs = (1.5, 1) if args.quick else (8.0, 3)
     pairs = args.pairs or pairs
-    if args.only_fast:
-        with tempfile.TemporaryDirectory(prefix="forcelab-bench-") as folder:
-            fast_devices(phase_s, pairs, folder)
-        return 0
     live_s, thr_s, demo_s = (2.0, 1.0, 6.0) if args.quick else (60.0, 5.0, 60.0)
     live_s = args.live or live_s
     with tempfile.TemporaryDirectory(prefix="forcelab-bench-") as folder:
+        # simulated ports of this run only (other programs' simulators on a shared machine
+        # cannot take their names or be found by a reconnect)
+        os.environ["FORCELAB_SIM_DIR"] = os.path.join(folder, "ports")
+        if args.only_fast:
+            fast_devices(phase_s, pairs, folder)
+            return 0
         live_session(live_s, folder)
         old = old_writer_class(Path(folder))
         if old is not None and not hasattr(old, "n_samples_stored"):
