@@ -24,8 +24,9 @@
    write of a simulator to its pty, logged with its time in the simulator process, until the
    read that hands its last byte to the DeviceWorker as a Block); how long no thread of the
    process could run (a probe thread's lateness: the GIL held by an HDF5 flush, or the
-   machine's load). Then min/median over the phases, the B/A ratio per pair, the file growth
-   per hour and the samples lost.
+   machine's load). Last, C = the bare cost of taking the same bytes off the same ports with
+   the same waits (bytes thrown away, no parsing, no Blocks). Then min/median over the phases,
+   the B/A ratio per pair, the file growth per hour and the samples lost.
 
     python bench/bench_recorder.py --only-fast [--pairs 3]
 """
@@ -380,6 +381,18 @@ def _log_deliveries(device: Device) -> list[tuple[float, int]]:
     return log
 
 
+def _bare_read(device: Device):
+    """A ``read`` that takes the bytes off the device's port like the driver (the same
+    block-level waits) and throws them away."""
+    transport = device._transport
+
+    def read(timeout: float = 0.1) -> list[Block]:
+        transport.read(timeout, True)
+        return []
+
+    return read
+
+
 def _latencies_ms(writes: list[tuple[float, int]], offset: int,
                   deliveries: list[tuple[float, int]], t0: float, t1: float) -> np.ndarray:
     """For each write to the port in [t0, t1): ms until the read that handed out its last byte
@@ -461,6 +474,15 @@ def fast_devices(seconds: float, pairs: int, folder: str) -> None:
                     phases.append((gather, t0, t1,
                                    {k: c1[k] - c0.get(k, 0.0) for k in c1}))
             growth_per_h = (os.path.getsize(path) - size0) / (time.monotonic() - t_size0) * 3600
+            # C: the bare cost of taking the same bytes off the ports with the same waits
+            # (the DeviceWorkers get no Blocks; last, as it leaves a gap in the recording)
+            for d in devices:
+                d.read = _bare_read(d)  # type: ignore[method-assign]
+            time.sleep(0.3)
+            t0, c0 = time.monotonic(), cpu_by_thread()
+            time.sleep(seconds)
+            t1, c1 = time.monotonic(), cpu_by_thread()
+            bare = (t0, t1, {k: c1[k] - c0.get(k, 0.0) for k in c1})
             summary = ctl.stop_recording()
         finally:
             probe.stop_event.set()
@@ -508,6 +530,11 @@ def fast_devices(seconds: float, pairs: int, folder: str) -> None:
                                   for n, v in sorted(per_thread.items())))
         if gather:
             ratios.append(acq / cpu[False][-1][0])
+    t0, t1, per_thread = bare
+    acq_bare = 100 * sum(v for n, v in per_thread.items() if n.startswith("forcelab-acq")) / (
+        t1 - t0)
+    print(f"   C  bare reads (the same waits, bytes thrown away, no parsing): device reads "
+          f"{acq_bare:5.2f} %")
     a = np.array(cpu[False])
     b = np.array(cpu[True])
     print(f"   device reads: A min {a[:, 0].min():.2f} / median {np.median(a[:, 0]):.2f} %, "
