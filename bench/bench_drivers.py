@@ -150,9 +150,12 @@ def bench_pty(quick: bool) -> None:
           f"ratio to one 2 kHz plate {rate / 2000:7.0f}x")
 
 
-def _start_simulator(setup: str, *args: str) -> tuple[subprocess.Popen, list[str]]:
-    """Run ``forcelab simulate`` in its own process (as a real device would be) -> urls."""
-    p = subprocess.Popen([sys.executable, "-m", "forcelab", "simulate", setup, *args],
+def _start_simulator(setup: str, *args: str,
+                     command: tuple[str, ...] = ("-m", "forcelab", "simulate"),
+                     ) -> tuple[subprocess.Popen, list[str]]:
+    """Run ``forcelab simulate`` in its own process (as a real device would be) -> urls.
+    ``command``: what follows the Python interpreter up to the setup name."""
+    p = subprocess.Popen([sys.executable, *command, setup, *args],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     urls = []
     for line in p.stdout:

@@ -49,6 +49,7 @@ from forcelab.drivers import base as dev
 from forcelab.acquisition import SessionController
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_drivers import _start_simulator  # noqa: E402
 from bench_store import old_writer_class  # noqa: E402
 
 RECORDER_THREAD_PREFIXES = (
@@ -341,18 +342,11 @@ def serve_simulator(log_path: str, argv: list[str]) -> int:
             json.dump(log, fh)
 
 
-def _start_logged_simulator(log_path: str, *args: str) -> tuple[subprocess.Popen, list[str]]:
+def _start_logged_simulator(log_path: str, setup: str,
+                            *args: str) -> tuple[subprocess.Popen, list[str]]:
     """A simulator process (as a real device would be) whose writes are logged -> urls."""
-    p = subprocess.Popen([sys.executable, __file__, "--serve-simulator", log_path, *args],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    urls = []
-    for line in p.stdout:
-        if line.strip().startswith(("fpb1:", "ins1:")):
-            urls.append(line.strip())
-        if "Ctrl-C" in line:
-            return p, urls
-    p.kill()
-    raise RuntimeError(f"simulator {args} failed: {p.stderr.read()}")
+    return _start_simulator(setup, *args,
+                            command=(__file__, "--serve-simulator", log_path))
 
 
 def _held_bytes(device: Device) -> int:
