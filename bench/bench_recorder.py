@@ -375,6 +375,14 @@ def _log_deliveries(device: Device) -> list[tuple[float, int]]:
     return log
 
 
+def _link_losses(devices: list[Device]) -> dict[str, int]:
+    """Per device and counter, what the link lost so far: samples missing, frames given up
+    (bytes discarded while hunting for a frame), CRC errors, frames the clock contradicted."""
+    return {f"{d.info.serial} {k}": int(getattr(d.stats, k))
+            for d in devices
+            for k in ("dropped_samples", "bytes_discarded", "crc_errors", "corrupt_frames")}
+
+
 def _bare_read(device: Device):
     """A ``read`` that takes the bytes off the device's port like the driver (the same
     block-level waits) and throws them away."""
@@ -437,6 +445,7 @@ def fast_devices(seconds: float, pairs: int, folder: str) -> None:
     gather_s = Transport.STREAM_GATHER_S
     logs = [os.path.join(folder, f"sim-{k}.json") for k in range(2)]
     phases: list[tuple[bool, float, float, dict[str, float]]] = []
+    losses: list[dict[str, int]] = []
     try:
         p, urls = _start_logged_simulator(logs[0], "treadmill", "--seed", "1")
         procs.append(p)
@@ -460,6 +469,7 @@ def fast_devices(seconds: float, pairs: int, folder: str) -> None:
             size0, t_size0 = os.path.getsize(path), time.monotonic()
             for _ in range(pairs):
                 for gather in (False, True):
+                    lost0 = _link_losses(devices)
                     Transport.STREAM_GATHER_S = gather_s if gather else 0.0
                     time.sleep(0.3)  # reads already waiting finish under the old setting
                     t0, c0 = time.monotonic(), cpu_by_thread()
@@ -467,6 +477,8 @@ def fast_devices(seconds: float, pairs: int, folder: str) -> None:
                     t1, c1 = time.monotonic(), cpu_by_thread()
                     phases.append((gather, t0, t1,
                                    {k: c1[k] - c0.get(k, 0.0) for k in c1}))
+                    losses.append({k: v - lost0[k] for k, v in _link_losses(devices).items()
+                                   if v != lost0[k]})
             growth_per_h = (os.path.getsize(path) - size0) / (time.monotonic() - t_size0) * 3600
             # C: the bare cost of taking the same bytes off the ports with the same waits
             # (the DeviceWorkers get no Blocks; last, as it leaves a gap in the recording)
@@ -499,7 +511,7 @@ def fast_devices(seconds: float, pairs: int, folder: str) -> None:
     print("   CPU in % of one core (read from /proc per thread): device reads = the "
           "acquisition threads (driver + DeviceWorker)")
     ratios, cpu = [], {False: [], True: []}
-    for gather, t0, t1, per_thread in phases:
+    for (gather, t0, t1, per_thread), lost_in_phase in zip(phases, losses, strict=True):
         wall = t1 - t0
         acq = 100 * sum(v for n, v in per_thread.items() if n.startswith("forcelab-acq")) / wall
         rec = 100 * sum(per_thread.values()) / wall
@@ -519,7 +531,8 @@ def fast_devices(seconds: float, pairs: int, folder: str) -> None:
         stall_p99, stall_max = probe.worst_ms(t0, t1)
         print(f"   {'B' if gather else 'A'}  device reads {acq:5.2f} %, all recorder threads "
               f"{rec:5.2f} %; port-to-Block latency {lat_text}; process stalls p99 "
-              f"{stall_p99:.1f} ms, longest {stall_max:.0f} ms")
+              f"{stall_p99:.1f} ms, longest {stall_max:.0f} ms"
+              + (f"; link losses {lost_in_phase}" if lost_in_phase else ""))
         print("      " + ", ".join(f"{n.removeprefix('forcelab-')} {100 * v / wall:.2f}"
                                   for n, v in sorted(per_thread.items())))
         if gather:
