@@ -83,7 +83,9 @@ from forcelab.drivers.serial_device import (
 )
 
 #: A line quiet this long (s) with bytes pending holds a damaged frame that will never complete.
-QUIET_S = 0.05
+#: Longer than one read's wait (0.05 s), so that one empty read after a partial frame on a busy
+#: host (the rest of a frame still on its way through the OS) never gives that frame up.
+QUIET_S = 0.2
 
 CHANNELS = (
     Channel("fx", "N", ROLE_FORCE_ML), Channel("fy", "N", ROLE_FORCE_AP),
