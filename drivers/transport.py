@@ -158,8 +158,9 @@ class Transport:
             A streaming device (the call may wait, ``timeout_s`` > 0): one wake-up per block of
             frames, ``STREAM_GATHER_S`` long. While the stream keeps coming, the call sleeps
             until that long after the previous take and takes what is waiting; after a quiet
-            spell it waits for the first byte and then ``STREAM_GATHER_S`` more. No byte waits
-            on the host longer than that (plus the caller's own work); bytes waiting in the
+            spell (and always on a URL transport without a file descriptor, ``socket://``) it
+            waits for the first byte and then ``STREAM_GATHER_S`` more. No byte waits on the
+            host longer than that (plus the caller's own work); bytes waiting in the
             port's buffer are lost by an unplug like the ones in the cable. False returns at
             once: command replies, whose arrival time the clock fit needs. A poll
             (``timeout_s`` = 0) never waits.
