@@ -428,13 +428,13 @@ class Ins1Device(SampleTimeline, SerialDevice):
     def read(self, timeout: float = 0.1) -> list[Block]:
         """Return the Blocks decoded within ``timeout`` s.
 
-        While streaming, one call wakes once per block: the transport waits
-        ``Transport.STREAM_GATHER_S`` after the first byte and takes everything that came
-        meanwhile. Returns early once ``min_block_samples`` samples (that block's worth) were
-        decoded, so a recorder polling with a generous timeout gets small blocks at a steady
-        pace. A read that ends before that keeps samples received less than ``hold_s`` (one
-        block period) ago for the next read while streaming (a recorder polling every few ms
-        gets the same blocks); after stop(), a reboot or an unplug every received sample is
+        While streaming, one call wakes once per block: the transport sleeps until
+        ``Transport.STREAM_GATHER_S`` after its previous take and takes everything that came
+        meanwhile, and that is the block. Without such a wait (a poll, a TIME_SYNC reply due)
+        a call returns once ``min_block_samples`` samples (that block's worth) were decoded;
+        one that ends before that keeps samples received less than ``hold_s`` (one block
+        period) ago for the next read while streaming (a recorder polling every few ms gets
+        the same blocks). After stop(), a reboot or an unplug every received sample is
         returned at once.
         """
         self._before_read()

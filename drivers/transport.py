@@ -139,8 +139,8 @@ class Transport:
             self._raise_lost(exc, "in_waiting")
         return 0  # pragma: no cover - _raise_lost always raises
 
-    #: Seconds a streaming read waits after the first byte, so that one wake-up takes the
-    #: frames of that time at once: the block period of every streaming serial driver. It bounds
+    #: The block period of a streaming read, in s: one wake-up takes the frames of that time at
+    #: once (see ``read(gather=True)``); the same for every streaming serial driver. It bounds
     #: how long a sample waits on the host before its Block is handed out (live feedback needs
     #: a cue within 50 ms of the toe-off, so the port-to-Block latency must stay near 20 ms),
     #: and what an unplug may lose besides the frames in the cable (FPB1 at 2 kHz sends a
