@@ -4,10 +4,10 @@
     python bench/bench_recorder.py --quick    # a few seconds in all (CI smoke test)
 
 1. Live session: two simulated FPB1 belt plates at 1 kHz + two INS1 insoles at 100 Hz behind real
-   ptys, recorded by the SessionController into a real session file. The recorder's CPU is the
-   CPU time of its own threads (acquisition incl. the drivers' decoding, writer, live analysis,
-   store flush timer; read from /proc per thread) divided by wall time; the simulators run in the
-   same process but on their own threads and are reported separately. Also: file size per hour,
+   ptys (simulators in other processes), recorded by the SessionController into a real session
+   file. The recorder's CPU is the CPU time of its own threads (acquisition incl. the drivers'
+   decoding, writer, live analysis, store flush timer; read from /proc per thread) divided by
+   wall time. Also: file size per hour,
    recorded once with today's writer and once with the writer before compact storage (commit
    ``bench_store.OLD_REF``) in the same run: the whole file over the session time, and the growth
    of the file while recording (what an hour adds, without the space allocated once per file).
@@ -15,17 +15,27 @@
    them through the whole recorder (queues, writer thread, live analysis) into a real file, against
    the baseline of calling SessionWriter.append directly in one thread, in the same run.
 3. Demo: the simulated treadmill's set asymmetry vs the SI recovered from the recorded file.
-4. Fast devices: two FPB1 plates at 2 kHz + two INS1 insoles at 200 Hz (simulators in another
-   process, as real devices would be) recorded by the SessionController; CPU of the device
-   reading threads and of all recorder threads, with the transport's block-level waits (a
-   streaming FPB1 read wakes once per ``Transport.STREAM_GATHER_S``) against the per-frame
-   wake-ups of before (``STREAM_GATHER_S = 0``), alternating A B A B in the same recording.
+4. Fast devices: two FPB1 plates at 2 kHz + two INS1 insoles at 200 Hz (simulators in other
+   processes, as real devices would be) recorded by the SessionController, in phases A B A B...
+   of one recording: A = per-frame wake-ups (``Transport.STREAM_GATHER_S = 0``: each read takes
+   what has arrived), B = the block-level waits the drivers use (one wake-up per
+   ``STREAM_GATHER_S``). Per phase: CPU of the acquisition threads (drivers + DeviceWorkers)
+   and of all recorder threads, from /proc per thread; port-to-Block latency p50/p99 (each
+   write of a simulator to its pty, logged with its time in the simulator process, until the
+   read that hands its last byte to the DeviceWorker as a Block); how long no thread of the
+   process could run (a probe thread's lateness: the GIL held by an HDF5 flush, or the
+   machine's load). Last, C = the bare cost of taking the same bytes off the same ports with
+   the same waits (bytes thrown away, no parsing, no Blocks). Then min/median over the phases,
+   the B/A ratio per pair, the file growth per hour and the samples lost.
+
+    python bench/bench_recorder.py --only-fast [--pairs 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
 import threading
@@ -40,7 +50,7 @@ from forcelab.acquisition import SessionController
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_store import old_writer_class  # noqa: E402
-from harness import start_rig, thread_cpu_s  # noqa: E402
+from harness import start_simulator, thread_cpu_s  # noqa: E402
 
 RECORDER_THREAD_PREFIXES = (
     "forcelab-acq",
@@ -48,8 +58,6 @@ RECORDER_THREAD_PREFIXES = (
     "forcelab-live",
     "forcelab-store",
 )
-
-
 def cpu_by_thread() -> dict[str, float]:
     """CPU seconds so far of every recorder thread, by thread name."""
     return {
@@ -75,15 +83,17 @@ def cpu_by_role() -> dict[str, float]:
 
 def live_session(seconds: float, folder: str, writer_cls: type | None = None,
                  label: str = "now", report_cpu: bool = True) -> None:
-    from forcelab.drivers.sim.setups import start_setup
+    import signal
 
-    belts = start_setup("treadmill", {"seed": 1, "asymmetry": -0.08})
-    feet = start_setup("insoles", {"seed": 2})
+    logs = [os.path.join(folder, f"live-sim-{label}-{k}.json") for k in range(2)]
+    belts, belt_urls = _start_logged_simulator(logs[0], "treadmill", "--seed", "1",
+                                               "--asymmetry", "-0.08")
+    feet, feet_urls = _start_logged_simulator(logs[1], "insoles", "--seed", "2")
     ctl = SessionController(
         session_writer_factory=None if writer_cls is None else writer_cls.create)
     path = os.path.join(folder, f"live-{label}.h5")
     try:
-        ctl.connect([*belts.urls, *feet.urls])
+        ctl.connect([*belt_urls, *feet_urls])
         ctl.start_recording(path, athlete={"name": "bench", "body_mass_kg": 70})
         ctl.start_trial("bench")
         time.sleep(1.0)  # settle (threads started, SWMR on)
@@ -96,9 +106,12 @@ def live_session(seconds: float, folder: str, writer_cls: type | None = None,
         snap = ctl.snapshot()
         summary = ctl.stop_recording()
     finally:
-        ctl.close()
-        belts.stop()
-        feet.stop()
+        try:
+            ctl.close()
+        finally:
+            for p in (belts, feet):
+                p.send_signal(signal.SIGINT)
+                p.communicate(timeout=20)
     wall = w1 - w0
     n = {d.name: d.samples_recorded - n0[d.name] for d in snap.devices}
     lost = sum(
@@ -124,7 +137,7 @@ def live_session(seconds: float, folder: str, writer_cls: type | None = None,
     for name in sorted(t1):
         share = 100 * (t1[name] - t0.get(name, 0.0)) / wall
         print(f"     {name:<36} {share:5.1f} %")
-    print(f"   simulators + main thread  {sim_pct:6.1f} % of one core (not the recorder)")
+    print(f"   other threads (main)      {sim_pct:6.1f} % of one core (not the recorder)")
     print(f"   whole process             {proc_pct:6.1f} % of one core")
     print(f"   samples lost (gaps + overflow): {lost}")
     print(f"   writer {label:<7} file size per hour: {size_per_h / 1e6:4.0f} MB whole file "
@@ -282,82 +295,281 @@ def demo(seconds: float, folder: str) -> None:
     )
 
 
-def fast_devices(seconds: float, folder: str) -> None:
+def serve_simulator(log_path: str, argv: list[str]) -> int:
+    """``forcelab simulate ARGV`` in this process, logging when each write reached the pty
+    (``time.monotonic()``, bytes written so far, by port) into ``log_path`` at the end: the
+    arrival times on the port of section 4's latency."""
+    import json
+
+    from forcelab.drivers.sim import pty
+
+    from forcelab import cli
+
+    log: dict[str, list[tuple[float, int]]] = {}
+    pump = pty.SimPort.pump
+
+    def logged_pump(port: pty.SimPort) -> int:
+        n = pump(port)
+        if n:
+            log.setdefault(os.path.basename(port.device), []).append(
+                (time.monotonic(), port.bytes_written))
+        return n
+
+    pty.SimPort.pump = logged_pump  # type: ignore[method-assign]
+    try:
+        return cli.main(["simulate", *argv])
+    finally:
+        with open(log_path, "w") as fh:
+            json.dump(log, fh)
+
+
+def _start_logged_simulator(log_path: str, setup: str,
+                            *args: str) -> tuple[subprocess.Popen, list[str]]:
+    """A simulator process (as a real device would be) whose writes are logged -> urls."""
+    return start_simulator(setup, *args,
+                            command=(__file__, "--serve-simulator", log_path))
+
+
+def _held_bytes(device: Device) -> int:
+    """Bytes a driver took off its port but has not handed out as Blocks yet (a partial frame;
+    INS1: also samples parsed but held for the next read)."""
+    from forcelab.drivers.protocols import ins1
+
+    held = device.codec.pending_bytes
+    if device.info.protocol == "INS1":
+        held += len(device._samples) * (ins1.FRAME_OVERHEAD + ins1.SAMPLE_SIZE)
+    return held
+
+
+def _log_deliveries(device: Device) -> list[tuple[float, int]]:
+    """Wrap ``device.read`` to log (time.monotonic(), bytes handed out as Blocks so far)."""
+    log: list[tuple[float, int]] = []
+    read = device.read
+
+    def logged_read(timeout: float = 0.1) -> list[Block]:
+        blocks = read(timeout)
+        if blocks:
+            log.append((time.monotonic(), device.stats.bytes_received - _held_bytes(device)))
+        return blocks
+
+    device.read = logged_read  # type: ignore[method-assign]
+    return log
+
+
+def _link_losses(devices: list[Device]) -> dict[str, int]:
+    """Per device and counter, what the link lost so far: samples missing, frames given up
+    (bytes discarded while hunting for a frame), CRC errors, frames the clock contradicted."""
+    return {f"{d.info.serial} {k}": int(getattr(d.stats, k))
+            for d in devices
+            for k in ("dropped_samples", "bytes_discarded", "crc_errors", "corrupt_frames")}
+
+
+def _bare_read(device: Device):
+    """A ``read`` that takes the bytes off the device's port like the driver (the same
+    block-level waits) and throws them away."""
+    transport = device._transport
+
+    def read(timeout: float = 0.1) -> list[Block]:
+        transport.read(timeout, True)
+        return []
+
+    return read
+
+
+def _latencies_ms(writes: list[tuple[float, int]], offset: int,
+                  deliveries: list[tuple[float, int]], t0: float, t1: float) -> np.ndarray:
+    """For each write to the port in [t0, t1): ms until the read that handed out its last byte
+    as a Block (to the DeviceWorker)."""
+    w = np.asarray(writes, dtype=np.float64).reshape(-1, 2)
+    d = np.asarray(deliveries, dtype=np.float64).reshape(-1, 2)
+    w = w[(w[:, 0] >= t0) & (w[:, 0] < t1)]
+    delivered = np.maximum.accumulate(d[:, 1])
+    idx = np.searchsorted(delivered, w[:, 1] - offset, side="left")
+    ok = idx < len(d)
+    return 1e3 * (d[idx[ok], 0] - w[ok, 0])
+
+
+class StallProbe(threading.Thread):
+    """A thread of this process that asks to wake every ``period_s``: how late it wakes is how
+    long no thread of the process could run (the GIL held by one thread, e.g. an HDF5 flush,
+    or the machine's load), which delays the recorder's threads the same way."""
+
+    def __init__(self, period_s: float = 0.005) -> None:
+        super().__init__(name="bench-stall-probe", daemon=True)
+        self.period_s = period_s
+        self.late: list[tuple[float, float]] = []  # (time.monotonic(), s late)
+        self.stop_event = threading.Event()
+
+    def run(self) -> None:
+        due = time.monotonic() + self.period_s
+        while not self.stop_event.wait(max(0.0, due - time.monotonic())):
+            now = time.monotonic()
+            self.late.append((now, now - due))
+            due = now + self.period_s
+
+    def worst_ms(self, t0: float, t1: float) -> tuple[float, float]:
+        """p99 and largest lateness in [t0, t1), in ms."""
+        late = np.array([x for t, x in self.late if t0 <= t < t1] or [0.0])
+        return 1e3 * float(np.percentile(late, 99)), 1e3 * float(late.max())
+
+
+def fast_devices(seconds: float, pairs: int, folder: str) -> None:
+    """Section 4: per-frame wake-ups (A) against block-level waits (B), A B A B... in one
+    recording; CPU of the recorder's threads and port-to-Block latency per phase."""
+    import json
     import signal
 
+    from forcelab.drivers import open_devices
     from forcelab.drivers.transport import Transport
 
     procs, devices = [], []
     gather_s = Transport.STREAM_GATHER_S
-    phases: dict[bool, list[tuple[float, float, float]]] = {True: [], False: []}
-    per_thread: dict[bool, dict[str, float]] = {True: {}, False: {}}
+    logs = [os.path.join(folder, f"sim-{k}.json") for k in range(2)]
+    phases: list[tuple[bool, float, float, dict[str, float]]] = []
+    losses: list[dict[str, int]] = []
     try:
-        start_rig(procs, devices)
+        p, urls = _start_logged_simulator(logs[0], "treadmill", "--seed", "1")
+        procs.append(p)
+        for u in urls:
+            devices += open_devices(u, rate=2000)
+        p, urls = _start_logged_simulator(logs[1], "insoles", "--seed", "1", "-o", "rate=200")
+        procs.append(p)
+        for u in urls:
+            devices += open_devices(u)
+        # quiet now (handshakes done, nothing streams): what each port wrote so far was read
+        quiet = {d.info.serial: (time.monotonic(), d.stats.bytes_received) for d in devices}
+        delivered = {d.info.serial: _log_deliveries(d) for d in devices}
         ctl = SessionController()
+        probe = StallProbe()
+        probe.start()
         try:
             ctl.connect_devices(devices)
-            ctl.start_recording(os.path.join(folder, "fast.h5"),
-                                athlete={"name": "bench", "body_mass_kg": 70})
+            path = os.path.join(folder, "fast.h5")
+            ctl.start_recording(path, athlete={"name": "bench", "body_mass_kg": 70})
             time.sleep(1.0)  # settle: threads, clock fits, SWMR
-            for _ in range(2):
+            size0, t_size0 = os.path.getsize(path), time.monotonic()
+            for _ in range(pairs):
                 for gather in (False, True):
+                    lost0 = _link_losses(devices)
                     Transport.STREAM_GATHER_S = gather_s if gather else 0.0
                     time.sleep(0.3)  # reads already waiting finish under the old setting
                     t0, c0 = time.monotonic(), cpu_by_thread()
-                    time.sleep(seconds / 4)
+                    time.sleep(seconds)
                     t1, c1 = time.monotonic(), cpu_by_thread()
-                    acq = sum(c1[k] - c0.get(k, 0.0) for k in c1 if k.startswith("forcelab-acq"))
-                    rec = sum(c1[k] - c0.get(k, 0.0) for k in c1)
-                    phases[gather].append((t1 - t0, acq, rec))
-                    for k in c1:
-                        per_thread[gather][k] = (per_thread[gather].get(k, 0.0)
-                                                 + c1[k] - c0.get(k, 0.0))
+                    phases.append((gather, t0, t1,
+                                   {k: c1[k] - c0.get(k, 0.0) for k in c1}))
+                    losses.append({k: v - lost0[k] for k, v in _link_losses(devices).items()
+                                   if v != lost0[k]})
+            growth_per_h = (os.path.getsize(path) - size0) / (time.monotonic() - t_size0) * 3600
+            # C: the bare cost of taking the same bytes off the ports with the same waits
+            # (the DeviceWorkers get no Blocks; last, as it leaves a gap in the recording)
+            for d in devices:
+                d.read = _bare_read(d)  # type: ignore[method-assign]
+            time.sleep(0.3)
+            t0, c0 = time.monotonic(), cpu_by_thread()
+            time.sleep(seconds)
+            t1, c1 = time.monotonic(), cpu_by_thread()
+            bare = (t0, t1, {k: c1[k] - c0.get(k, 0.0) for k in c1})
             summary = ctl.stop_recording()
         finally:
+            probe.stop_event.set()
             ctl.close()
     finally:
         Transport.STREAM_GATHER_S = gather_s
         for p in procs:
             p.send_signal(signal.SIGINT)
             p.communicate(timeout=20)
+    writes: dict[str, list[tuple[float, int]]] = {}
+    for log in logs:
+        with open(log) as fh:
+            writes.update(json.load(fh))
     lost = sum(s["overflow_writer_samples"] + s["dropped_samples"]
                for s in summary["streams"].values())
-    print(f"4. 2 FPB1 plates @2 kHz + 2 INS1 insoles @200 Hz, {seconds:g} s (A B A B), simulators "
-          "in another process")
-    for gather, label in ((False, "per-frame wake-ups (before)"),
-                          (True, f"block-level waits, {gather_s * 1e3:.0f} ms")):
-        wall = sum(w for w, _, _ in phases[gather])
-        acq = 100 * sum(a for _, a, _ in phases[gather]) / wall
-        rec = 100 * sum(r for _, _, r in phases[gather]) / wall
-        print(f"   {label:<30} device reads {acq:5.2f} %, all recorder threads {rec:5.2f} % of "
-              f"one core  (target < 5 %: {'OK' if acq < 5 else 'ABOVE'})")
-        print("     " + ", ".join(f"{k.removeprefix('forcelab-')} {100 * v / wall:.2f} %"
-                                   for k, v in sorted(per_thread[gather].items())))
+    print(f"4. 2 FPB1 plates @2 kHz + 2 INS1 insoles @200 Hz through the recorder, simulators "
+          f"in other processes; {pairs} x (A, B) phases of {seconds:g} s in one recording")
+    print("   A = per-frame wake-ups (STREAM_GATHER_S = 0: each read takes what has arrived),"
+          f" B = block-level waits ({gather_s * 1e3:.0f} ms)")
+    print("   CPU in % of one core (read from /proc per thread): device reads = the "
+          "acquisition threads (driver + DeviceWorker)")
+    ratios, cpu = [], {False: [], True: []}
+    for (gather, t0, t1, per_thread), lost_in_phase in zip(phases, losses, strict=True):
+        wall = t1 - t0
+        acq = 100 * sum(v for n, v in per_thread.items() if n.startswith("forcelab-acq")) / wall
+        rec = 100 * sum(per_thread.values()) / wall
+        cpu[gather].append((acq, rec))
+        lat: dict[str, list[np.ndarray]] = {"FPB1": [], "INS1": []}
+        for d in devices:
+            t_q, received0 = quiet[d.info.serial]
+            w = writes[os.path.basename(d.port)]
+            before = [c for t, c in w if t <= t_q]
+            offset = (before[-1] if before else 0) - received0
+            lat[d.info.protocol].append(
+                _latencies_ms(w, offset, delivered[d.info.serial], t0, t1))
+        lat_text = ", ".join(
+            f"{proto} p50 {np.percentile(np.concatenate(v), 50):4.1f} / p99 "
+            f"{np.percentile(np.concatenate(v), 99):4.1f} ms"
+            for proto, v in lat.items())
+        stall_p99, stall_max = probe.worst_ms(t0, t1)
+        print(f"   {'B' if gather else 'A'}  device reads {acq:5.2f} %, all recorder threads "
+              f"{rec:5.2f} %; port-to-Block latency {lat_text}; process stalls p99 "
+              f"{stall_p99:.1f} ms, longest {stall_max:.0f} ms"
+              + (f"; link losses {lost_in_phase}" if lost_in_phase else ""))
+        print("      " + ", ".join(f"{n.removeprefix('forcelab-')} {100 * v / wall:.2f}"
+                                  for n, v in sorted(per_thread.items())))
+        if gather:
+            ratios.append(acq / cpu[False][-1][0])
+    t0, t1, per_thread = bare
+    acq_bare = 100 * sum(v for n, v in per_thread.items() if n.startswith("forcelab-acq")) / (
+        t1 - t0)
+    print(f"   C  bare reads (the same waits, bytes thrown away, no parsing): device reads "
+          f"{acq_bare:5.2f} %")
+    a = np.array(cpu[False])
+    b = np.array(cpu[True])
+    print(f"   device reads: A min {a[:, 0].min():.2f} / median {np.median(a[:, 0]):.2f} %, "
+          f"B min {b[:, 0].min():.2f} / median {np.median(b[:, 0]):.2f} % "
+          f"(target < 5 %: {'OK' if np.median(b[:, 0]) < 5 else 'ABOVE'}); "
+          f"B/A ratio per pair {', '.join(f'{r:.2f}' for r in ratios)}")
+    print(f"   all recorder threads: A median {np.median(a[:, 1]):.2f} %, "
+          f"B median {np.median(b[:, 1]):.2f} %")
+    print(f"   file growth while recording: {growth_per_h / 1e6:.0f} MB per hour "
+          f"({summary['file_size_bytes'] / 1e6:.1f} MB for {summary['duration_s']:.1f} s)")
     print(f"   samples lost (gaps + overflow): {lost} "
           + str({n: s["overflow_writer_samples"] + s["dropped_samples"]
                  for n, s in summary["streams"].items()}))
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--serve-simulator"]:  # section 4's simulator processes
+        return serve_simulator(argv[1], argv[2:])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a few seconds in all")
     parser.add_argument("--live", type=float, help="seconds of the live session (default 60)")
     parser.add_argument("--only-fast", action="store_true", help="only section 4")
+    parser.add_argument("--pairs", type=int, help="A/B phase pairs of section 4 (default 3)")
     args = parser.parse_args(argv)
-    if args.only_fast:
-        with tempfile.TemporaryDirectory(prefix="forcelab-bench-") as folder:
-            fast_devices(4.0 if args.quick else 32.0, folder)
-        return 0
+    phase_s, pairs = (1.5, 1) if args.quick else (8.0, 3)
+    pairs = args.pairs or pairs
     live_s, thr_s, demo_s = (2.0, 1.0, 6.0) if args.quick else (60.0, 5.0, 60.0)
     live_s = args.live or live_s
     with tempfile.TemporaryDirectory(prefix="forcelab-bench-") as folder:
+        # simulated ports of this run only (other programs' simulators on a shared machine
+        # cannot take their names or be found by a reconnect)
+        os.environ["FORCELAB_SIM_DIR"] = os.path.join(folder, "ports")
+        if args.only_fast:
+            fast_devices(phase_s, pairs, folder)
+            return 0
         live_session(live_s, folder)
         old = old_writer_class(Path(folder))
+        if old is not None and not hasattr(old, "n_samples_stored"):
+            # the controller settles its counts with what the file holds; the old writer
+            # only counts what it took
+            old = type("OldSessionWriter", (old,), {"n_samples_stored": old.n_samples})
         if old is not None:
             live_session(live_s, folder, old, "before", report_cpu=False)
         throughput(thr_s, folder)
         demo(demo_s, folder)
-        fast_devices(4.0 if args.quick else 32.0, folder)
+        fast_devices(phase_s, pairs, folder)
     return 0
 
 

@@ -68,6 +68,7 @@ from forcelab.drivers.protocols.csv4 import (
     validate_millis,
 )
 from forcelab.drivers.serial_device import RECONNECT_INTERVAL_S, SerialDevice, open_all, split_ports
+from forcelab.drivers.transport import Transport
 
 STATUS_OVERRANGE = 1 << 0
 """Block.status bit: a cell saturated in this block."""
@@ -201,8 +202,9 @@ class Csv4Device(SerialDevice):
         self.max_step_ms = 5000  # longer steps between lines: corrupt t_ms or a restart
         self._streaming = False
         #: While streaming, lines younger than this (s) when a read() times out wait for the
-        #: next read (fewer, larger blocks for a recorder that polls often).
-        self.hold_s = 0.05
+        #: next read (fewer, larger blocks for a recorder that polls often); one block period
+        #: of the transport.
+        self.hold_s = Transport.STREAM_GATHER_S
         self._reset_stream_state()
         self._connect()
 
@@ -322,7 +324,9 @@ class Csv4Device(SerialDevice):
             raise ProtocolError(f"CSV4 board reports units {banner['units']!r} (raw or N)")
         self.rate_hz = int(banner["rate_hz"])
         self.units = banner["units"]
-        self.min_block_lines = max(1, self.rate_hz // 20)  # 50 ms per block
+        # a block per streaming block period at most: a line waits no longer than a gathering
+        # read of the other drivers (one line at 80 Hz)
+        self.min_block_lines = max(1, int(self.rate_hz * Transport.STREAM_GATHER_S))
         self._read_calibration()
         self._discard_pending()
         self._reset_stream_state()
@@ -405,11 +409,12 @@ class Csv4Device(SerialDevice):
         return float(self.scales_counts_per_n[cell])
 
     def read(self, timeout: float = 0.1) -> list[Block]:
-        """Return the Blocks decoded within ``timeout`` s (early once 50 ms worth arrived).
+        """Return the Blocks decoded within ``timeout`` s (early once ``min_block_lines``
+        arrived: one block period of the transport, ``Transport.STREAM_GATHER_S``).
 
-        While streaming, lines received less than ``hold_s`` (50 ms) ago when the timeout ends
-        wait for the next read, so a recorder polling every few ms gets 50 ms blocks; after
-        stop() or an unplug every received line is returned at once.
+        While streaming, lines received less than ``hold_s`` (that period) ago when the timeout
+        ends wait for the next read, so a recorder polling every few ms gets the same blocks;
+        after stop() or an unplug every received line is returned at once.
         """
         self._before_read()
         deadline = time.monotonic() + max(0.0, float(timeout))

@@ -76,7 +76,9 @@ from forcelab.drivers.serial_device import (
 )
 
 #: A line quiet this long (s) with bytes pending holds a damaged frame that will never complete.
-QUIET_S = 0.05
+#: Longer than one read's wait (0.05 s), so that one empty read after a partial frame on a busy
+#: host (the rest of a frame still on its way through the OS) never gives that frame up.
+QUIET_S = 0.2
 
 class FPB1Device(DataTimeline, SerialDevice):
     """An FPB1 force plate on a serial link.

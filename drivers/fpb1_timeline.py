@@ -90,8 +90,9 @@ class DataTimeline:
         if self._next_wire_seq is None:
             self._first_frame_after_start(run)
         # Fast path: contiguous frames with one status -> one Block.
-        expect = (self._next_wire_seq + n * np.arange(k, dtype=np.int64)) % (1 << 32)
-        if np.array_equal(expect, run.seq) and np.all(run.status == run.status[0]):
+        seq = run.seq
+        if seq[0] == self._next_wire_seq and (seq[1:] - seq[:-1] == n).all() and \
+                (run.status == run.status[0]).all():
             self._block_seq0 = self._next_seq
             self._next_wire_seq = int((run.seq[-1] + n) % (1 << 32))
             self._next_seq += n * k
@@ -152,6 +153,17 @@ class DataTimeline:
         rate = self.info.rate_hz
         t = run.t_us
         seq = run.seq
+        step_us, tol_us = round(run.n * 1e6 / rate), 1000 + 2e6 / rate
+        if self._last_t_us is not None and seq[0] - self._last_wire_for_t == run.n and \
+                abs(t[0] - self._last_t_us - step_us) <= tol_us and \
+                (seq[1:] - seq[:-1] == run.n).all() and \
+                (np.abs(t[1:] - t[:-1] - step_us) <= tol_us).all():
+            # The usual case in a few operations: contiguous frames, no clock jump.
+            self._last_t_us = int(t[-1])
+            self._last_wire_for_t = int(seq[-1])
+            if self._clock_corr_us:
+                run.t_us = t + self._clock_corr_us
+            return
         if self._last_t_us is None:
             prev_t = np.concatenate(([t[0]], t[:-1]))
             prev_seq = np.concatenate(([seq[0]], seq[:-1]))

@@ -68,6 +68,7 @@ from forcelab.drivers.protocols.ins1 import (
     unpack_layout,
 )
 from forcelab.drivers.serial_device import RECONNECT_INTERVAL_S, SerialDevice, open_all, split_ports
+from forcelab.drivers.transport import Transport
 
 __all__ = ["CHANNELS", "Ins1Device", "Ins1Stats", "InsolePair", "open_ins1", "pair_insoles"]
 
@@ -167,8 +168,9 @@ class Ins1Device(SampleTimeline, SerialDevice):
         self._bytes_since: float | None = None  # time.monotonic() of the oldest unparsed byte
         #: While streaming, a read() returning before ``min_block_samples`` were received keeps
         #: samples younger than this (s) for the next read: fewer, larger blocks for a recorder
-        #: that polls often (per-block conversion costs far more than per-sample).
-        self.hold_s = 0.05
+        #: that polls often (per-block conversion costs far more than per-sample). One block
+        #: period of the transport, so that a sample waits no longer than a gathering read.
+        self.hold_s = Transport.STREAM_GATHER_S
         self._token = 0
         self._streaming = False
         self._last_sync = 0.0
@@ -200,7 +202,8 @@ class Ins1Device(SampleTimeline, SerialDevice):
             self.ins1_info.rate_hz = rate
         if rate not in RATES_HZ:
             raise ProtocolError(f"INS1 device reports rate {rate} Hz, not one of {RATES_HZ}")
-        self.min_block_samples = max(1, rate // 20)  # 50 ms per block: few wake-ups
+        # one gathering read's worth per block: few wake-ups, no sample held longer than that
+        self.min_block_samples = max(1, int(rate * Transport.STREAM_GATHER_S))
         self._parse_bytes = self.min_block_samples * (FRAME_OVERHEAD + SAMPLE_SIZE)
         self._resync_needed = False  # a BOOT seen so far is older than these round trips
         for _ in range(self.handshake_syncs):
@@ -233,8 +236,8 @@ class Ins1Device(SampleTimeline, SerialDevice):
         self._token = self._token % 255 + 1
         return self._token
 
-    def _read_bytes(self, timeout_s: float) -> bytes:
-        data = self._transport.read(timeout_s)
+    def _read_bytes(self, timeout_s: float, gather: bool = False) -> bytes:
+        data = self._transport.read(timeout_s, gather)
         self.stats.bytes_received += len(data)
         return data
 
@@ -425,11 +428,14 @@ class Ins1Device(SampleTimeline, SerialDevice):
     def read(self, timeout: float = 0.1) -> list[Block]:
         """Return the Blocks decoded within ``timeout`` s.
 
-        Returns early once ``min_block_samples`` samples (50 ms worth) were decoded, so a
-        recorder polling with a generous timeout gets small blocks at a steady pace. A read
-        that ends before that keeps samples received less than ``hold_s`` (50 ms) ago for the
-        next read while streaming (a recorder polling every few ms gets the same 50 ms blocks);
-        after stop(), a reboot or an unplug every received sample is returned at once.
+        While streaming, one call wakes once per block: the transport sleeps until
+        ``Transport.STREAM_GATHER_S`` after its previous take and takes everything that came
+        meanwhile, and that is the block. Without such a wait (a poll, a TIME_SYNC reply due)
+        a call returns once ``min_block_samples`` samples (that block's worth) were decoded;
+        one that ends before that keeps samples received less than ``hold_s`` (one block
+        period) ago for the next read while streaming (a recorder polling every few ms gets
+        the same blocks). After stop(), a reboot or an unplug every received sample is
+        returned at once.
         """
         self._before_read()
         deadline = time.monotonic() + max(0.0, float(timeout))
@@ -442,16 +448,21 @@ class Ins1Device(SampleTimeline, SerialDevice):
                         time.monotonic() - self._sync_pending_since > 0.25:
                     self._sync_pending_since = None  # its reply was lost (damaged frame)
                 remaining = deadline - time.monotonic()
-                data = self._read_bytes(max(0.0, min(remaining, 0.05)))
+                # Streaming: one wake-up per block of samples (the transport gathers them), and
+                # what one such read took is that block; not while a TIME_SYNC reply is
+                # awaited (its arrival time must be exact), nor for a poll (no wait).
+                gather = self._streaming and self._sync_pending_since is None and remaining > 0
+                data = self._read_bytes(max(0.0, min(remaining, 0.05)), gather)
+                gathered = gather and bool(data)
                 if data:
                     # Bytes are taken from the port at once (a pulled cable loses nothing
                     # already delivered) but parsed once a block's worth is here, unless a
-                    # TIME_SYNC reply is awaited (its arrival time must be exact).
+                    # TIME_SYNC reply is awaited.
                     if self._bytes_since is None:
                         self._bytes_since = time.monotonic()
                     self.codec.push(data)
-                    if self._sync_pending_since is not None or not self._streaming or \
-                            self.codec.pending_bytes >= self._parse_bytes:
+                    if gathered or self._sync_pending_since is not None or \
+                            not self._streaming or self.codec.pending_bytes >= self._parse_bytes:
                         self._parse_received(blocks)
                 now = time.monotonic()
                 if now >= deadline and self._bytes_since is not None and (
@@ -459,9 +470,10 @@ class Ins1Device(SampleTimeline, SerialDevice):
                     self._parse_received(blocks)
                 if self._rebooted:
                     self._handle_reboot()
-                if len(self._samples) >= self.min_block_samples or now >= deadline:
+                full = gathered or len(self._samples) >= self.min_block_samples
+                if full or now >= deadline:
                     if self._samples and (
-                            len(self._samples) >= self.min_block_samples
+                            full
                             or not self._streaming
                             or now - self._samples_since >= self.hold_s):
                         blocks.extend(self._make_blocks())

@@ -84,6 +84,11 @@ class SampleTimeline:
         period_us = 1e6 / rate
         arr = self._drop_wild_seq(arr, period_us)
         seq16 = arr["seq"].astype(np.int64)
+        t_raw = arr["t_dev_us"].astype(np.int64)
+        cont = self._continuation(seq16, t_raw, period_us)
+        if cont is not None:
+            seq, t_us = cont
+            return self._to_blocks(arr, seq16, t_raw, seq, t_us, None, None)
         # Drop duplicated / out-of-order samples (step 0 or "backwards").
         prev = self._seq_last16
         keep = np.ones(len(arr), dtype=bool)
@@ -141,6 +146,32 @@ class SampleTimeline:
         t_us = t0 + np.cumsum(dt) + corr
         seq = self._seq_unwrapped + np.cumsum(step)
         gaps = step - 1
+        return self._to_blocks(arr, seq16, t_raw, seq, t_us, gaps, is_jump)
+
+    def _continuation(self, seq16: np.ndarray, t_raw: np.ndarray,
+                      period_us: float) -> tuple[np.ndarray, np.ndarray] | None:
+        """The usual case in a few operations: every sample continues the one before (counter
+        step 1, clock step one period within the jump tolerance, no reconnect gap pending).
+        Returns the unwrapped (seq, t_us), or None when the general path must decide."""
+        if self._seq_last16 is None or self._t_last_raw is None or self._gap_from_host:
+            return None
+        if (seq16[0] - self._seq_last16) % 65536 != 1 or not (
+                (seq16[1:] - seq16[:-1]) % 65536 == 1).all():
+            return None
+        # device time since the last sample, unwrapped (a block spans far less than 2^32 µs)
+        since_us = (t_raw - self._t_last_raw) % (1 << 32)
+        tol_us = max(0.5 * period_us, 2000.0)
+        if abs(since_us[0] - period_us) > tol_us or (
+                np.abs(since_us[1:] - since_us[:-1] - period_us) > tol_us).any():
+            return None
+        return self._seq_unwrapped + np.arange(1, len(seq16) + 1), self._t_last_us + since_us
+
+    def _to_blocks(self, arr: np.ndarray, seq16: np.ndarray, t_raw: np.ndarray,
+                   seq: np.ndarray, t_us: np.ndarray, gaps: np.ndarray | None,
+                   is_jump: np.ndarray | None) -> list[Block]:
+        """Samples on the unwrapped axis -> Blocks split at gaps and clock jumps (None: there
+        are none); updates the unwrapping state."""
+        rate = float(self.ins1_info.rate_hz)
         # update state
         self._seq_last16 = int(seq16[-1])
         self._seq_unwrapped = int(seq[-1])
@@ -157,13 +188,16 @@ class SampleTimeline:
         self.stats.sensor_faults += int(fault.sum())
         flags = arr["flags"].astype(np.int64) | np.where(mismatch, STATUS_FORCE_MISMATCH, 0)
         # split at gaps and jumps
-        cuts = np.flatnonzero((gaps > 0) | is_jump)
-        cuts = cuts[cuts > 0]
-        bounds = np.concatenate(([0], cuts, [len(arr)]))
+        if gaps is None or is_jump is None:
+            bounds = [0, len(arr)]
+        else:
+            cuts = np.flatnonzero((gaps > 0) | is_jump)
+            cuts = cuts[cuts > 0]
+            bounds = np.concatenate(([0], cuts, [len(arr)])).tolist()
         blocks = []
         for a, b in zip(bounds[:-1], bounds[1:], strict=True):
             t_dev_s = float(t_us[a]) * 1e-6
-            g = int(gaps[a])
+            g = 0 if gaps is None else int(gaps[a])
             if g:
                 self.stats.dropped_samples += g
                 self.stats.gaps += 1

@@ -97,6 +97,13 @@ class SequenceCheck:
         def wild(dseq: np.ndarray, dt: np.ndarray, n_prev: np.ndarray) -> np.ndarray:
             return (self._steps(dseq, dt)[0] != n_prev) & disagree(dseq, dt)
 
+        if self._ref is not None and not self._run and self._ref[2] == n_per_frame:
+            # The usual case, in a few operations: every frame continues the one before it
+            # (counter step = its sample count, so none can be wild whatever its clock says).
+            if seq[0] - self._ref[0] == n_per_frame and (
+                    seq[1:] - seq[:-1] == n_per_frame).all():
+                self._ref = (int(seq[-1]), int(t_us[-1]), n_per_frame)
+                return bad
         first = 0
         if self._ref is None:
             confirmed = np.flatnonzero(~disagree(seq[1:] - seq[:-1], t_us[1:] - t_us[:-1]))

@@ -7,8 +7,9 @@ Contract (shared by the FPB1, INS1 and CSV4 drivers)
   exist raises :class:`~forcelab.drivers.errors.DeviceNotFound`.
 - ``read(timeout_s)`` returns the bytes available now; when none are, it waits up to
   ``timeout_s`` for the first byte and then returns everything available (never blocks longer).
-  ``read(timeout_s, gather=True)`` (a streaming device) waits ``STREAM_GATHER_S`` more after the
-  first byte so that one call, one wake-up, takes a block of frames instead of one frame; a
+  ``read(timeout_s, gather=True)`` (a streaming device) takes a block of frames per call, one
+  wake-up, instead of one frame: it sleeps until ``STREAM_GATHER_S`` after the previous take
+  (or, after a quiet spell, that long after the first byte) and takes everything waiting; a
   vanished port is still reported by that call (at most ``STREAM_GATHER_S`` later).
 - ``write(data)`` writes all bytes.
 - Any pyserial ``SerialException`` and any bare ``OSError`` (EIO from ``in_waiting`` after an
@@ -55,6 +56,7 @@ class Transport:
         self.url = url
         self._closed = False
         self._lost: str | None = None
+        self._last_take = 0.0  # time.monotonic() of the last read that returned bytes
         try:
             self._fd: int | None = port.fileno()
         except Exception:  # loop://, socket:// and others have no usable fd
@@ -137,10 +139,13 @@ class Transport:
             self._raise_lost(exc, "in_waiting")
         return 0  # pragma: no cover - _raise_lost always raises
 
-    #: Seconds a streaming read waits after the first byte, so that one wake-up takes the
-    #: frames of that time at once (FPB1 at 2 kHz sends a frame every 4 ms; 20 ms of its frames
-    #: are 1-2 kB, well inside a serial port's 4 kB buffer).
-    STREAM_GATHER_S = 0.02
+    #: The block period of a streaming read, in s: one wake-up takes the frames of that time at
+    #: once (see ``read(gather=True)``); the same for every streaming serial driver. It bounds
+    #: how long a sample waits on the host before its Block is handed out (live feedback needs
+    #: a cue within 50 ms of the toe-off, so the port-to-Block latency must stay near 20 ms),
+    #: and what an unplug may lose besides the frames in the cable (FPB1 at 2 kHz sends a
+    #: frame every 4 ms; 15 ms of its frames are 1 kB, well inside a serial port's 4 kB buffer).
+    STREAM_GATHER_S = 0.015
 
     def read(self, timeout_s: float = 0.0, gather: bool = False) -> bytes:
         """Return the bytes available, waiting up to ``timeout_s`` s for the first one.
@@ -150,11 +155,15 @@ class Transport:
         timeout_s : float
             Longest wait for the first byte, in s.
         gather : bool
-            When the call waits (``timeout_s`` > 0) and bytes are there, sleep
-            ``STREAM_GATHER_S`` before taking them (a streaming device: one wake-up per block of
-            frames; bytes that arrive meanwhile wait in the port's buffer, so an unplug in that
-            time loses them). False returns at once: command replies, whose arrival time the
-            clock fit needs. A poll (``timeout_s`` = 0) never waits.
+            A streaming device (the call may wait, ``timeout_s`` > 0): one wake-up per block of
+            frames, ``STREAM_GATHER_S`` long. While the stream keeps coming, the call sleeps
+            until that long after the previous take and takes what is waiting; after a quiet
+            spell (and always on a URL transport without a file descriptor, ``socket://``) it
+            waits for the first byte and then ``STREAM_GATHER_S`` more. No byte waits on the
+            host longer than that (plus the caller's own work); bytes waiting in the
+            port's buffer are lost by an unplug like the ones in the cable. False returns at
+            once: command replies, whose arrival time the clock fit needs. A poll
+            (``timeout_s`` = 0) never waits.
 
         Raises
         ------
@@ -165,12 +174,25 @@ class Transport:
         port = self._port
         try:
             if self._fd is not None:
-                # One select + one read syscall: what is there now, or wait for the first byte.
-                r, _, _ = select.select([self._fd], [], [], max(timeout_s, 0.0))
+                gather_s = self.STREAM_GATHER_S if gather and timeout_s > 0 else 0.0
+                r: list[int] = []
+                if gather_s > 0:
+                    since_s = time.monotonic() - self._last_take
+                    if since_s < gather_s:
+                        # A stream that keeps coming: sleep out the rest of the block period
+                        # since the last take; its bytes are then waiting (one wake-up).
+                        rest_s = min(gather_s - since_s, timeout_s)
+                        time.sleep(rest_s)
+                        timeout_s -= rest_s
+                    if since_s < 2 * gather_s:
+                        r, _, _ = select.select([self._fd], [], [], 0.0)
                 if not r:
-                    return b""
-                if gather and timeout_s > 0 and self.STREAM_GATHER_S > 0:
-                    time.sleep(self.STREAM_GATHER_S)
+                    # One select + one read syscall: wait for the first byte.
+                    r, _, _ = select.select([self._fd], [], [], max(timeout_s, 0.0))
+                    if not r:
+                        return b""
+                    if gather_s > 0:
+                        time.sleep(gather_s)  # the first byte of a block: gather the rest
                 try:
                     data = os.read(self._fd, MAX_READ_BYTES)
                 except (BlockingIOError, InterruptedError):
@@ -178,6 +200,7 @@ class Transport:
                 if not data:
                     # Readable but end of file: the other side hung up.
                     raise serial.SerialException("device reports readiness but returned no data")
+                self._last_take = time.monotonic()
                 return data
             n = port.in_waiting
             if n == 0 and timeout_s > 0:

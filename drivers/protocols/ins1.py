@@ -186,7 +186,9 @@ class Ins1Codec:
     ``resyncs`` the times a good frame was found again after discarding bytes.
 
     Candidate frames are chained and CRC-checked in batches (vectorised from 32 frames on); a
-    batch doubles after each clean one and falls back to one frame after a CRC error, so the
+    batch doubles after each clean one (the size carries over to the next call, so a clean
+    stream takes a block of frames in one batch) and falls back to one frame after a CRC
+    error, so the
     frames chained past a damaged one and thrown away are never more than those checked since
     the previous error. ``bytes_examined`` counts the work (bytes scanned for the magic plus
     bytes run through the CRC): at most ``WORST_CASE_WORK_PER_BYTE`` per byte received, for
@@ -203,6 +205,7 @@ class Ins1Codec:
     def __init__(self) -> None:
         self._buf = bytearray()
         self._lost = False
+        self._batch = 1
         self.frames = 0
         self.crc_errors = 0
         self.resyncs = 0
@@ -214,6 +217,7 @@ class Ins1Codec:
         """Forget buffered bytes (e.g. after a reconnect); counters are kept."""
         self._buf.clear()
         self._lost = False
+        self._batch = 1
 
     @property
     def pending_bytes(self) -> int:
@@ -272,7 +276,7 @@ class Ins1Codec:
         buf += data
         out: list[Frame] = []
         i = 0
-        batch = 1
+        batch = self._batch
         while True:
             starts, lens, stop_at = self._chain(i, batch)
             self.bytes_examined += sum(lens) + FRAME_OVERHEAD * len(starts)
@@ -299,6 +303,7 @@ class Ins1Codec:
                 continue
             self._discard(stop_at - prev_end)
             del buf[:stop_at]
+            self._batch = batch
             return out
 
     @staticmethod
@@ -488,5 +493,4 @@ def force_mismatch(
     pressures (2.5 kPa steps) alone accounts for several N. NaN sums never mismatch.
     """
     tol = np.maximum(tolerance_n, tolerance_rel * np.abs(f_total_n))
-    with np.errstate(invalid="ignore"):
-        return np.abs(f_total_n - f_sum_n) > tol
+    return np.abs(f_total_n - f_sum_n) > tol  # NaN compares False, without a warning

@@ -91,6 +91,37 @@ def test_a_streaming_read_gathers_a_block_of_frames_in_one_call():
             assert t.read(1.0) == b"frame2"
 
 
+def test_a_stream_that_keeps_coming_is_taken_once_per_block_period():
+    """While bytes keep coming, a gathering read sleeps until STREAM_GATHER_S after the
+    previous take and takes everything that came meanwhile, in one wake-up: it does not wait
+    a further period after the first new byte, so no byte waits longer than one period."""
+    import threading
+
+    p = SimPort(free_name("test-block-period")).open()
+    try:
+        with Transport.open(p.device) as t:
+            t.STREAM_GATHER_S = 1.0  # long against a loaded machine's scheduling delays
+            p.write(b"frame1")
+            assert t.read(2.0, gather=True) == b"frame1"  # quiet before: first byte + 1 s
+            taken = time.monotonic()
+
+            def more() -> None:
+                time.sleep(0.3)
+                p.write(b"frame2")
+                time.sleep(0.05)
+                p.write(b"frame3")
+
+            writer = threading.Thread(target=more)
+            writer.start()
+            assert t.read(2.0, gather=True) == b"frame2frame3"
+            waited = time.monotonic() - taken
+            writer.join()
+            # the rest of the period since the last take (1 s), not 1 s after frame2 (1.3 s)
+            assert 0.95 <= waited < 1.25
+    finally:
+        p.close()
+
+
 def test_an_unplug_is_reported_by_a_gathering_read():
     with SimPort(free_name("test-gather-unplug")) as p:
         t = Transport.open(p.device)
