@@ -1,19 +1,25 @@
 """Benchmark the lsl: inlet device: added latency and CPU of one 2 kHz, 6-channel stream.
 
-Usage: python bench/bench_lsl.py [--quick] [--seconds S] [--rate HZ] [--push-ms MS]
+Usage: python bench/bench_lsl.py [--quick] [--seconds S] [--repeat N] [--rate HZ] [--push-ms MS]
 
 A real LSL outlet in another process (``forcelab.drivers.sim.lsl_player``) streams six channels (Fx
 Fy Fz Mx My Mz) at 2 kHz, time-stamping each sample at its nominal time and pushing every
-millisecond (``--push-ms``). In this process one ``lsl:`` device is read the way the recorder's
-acquisition thread reads it (``read(0.05)`` back to back; the recorder puts each returned block in
-its queue at once), and for every sample the time from its LSL time stamp (mapped with
-``time_correction()``) to the moment ``read`` handed it over is recorded.
+millisecond (``--push-ms``). This process holds nothing but the inlet being measured, so its CPU is
+the inlet's: all threads, liblsl's receiver threads included.
 
-CPU is the whole process's CPU time (all threads, liblsl's receiver threads included) per second of
-wall time, in % of one core, and the reading thread's own share (``thread_time``). Baseline in the
-same run: a bare pylsl inlet that only pulls the same stream into NumPy (``pull_chunk`` into a
-preallocated buffer, the cheapest way to take samples from LSL), read with the same timeout, so the
-device's own cost shows as the difference and the ratio.
+Two parts, alternated ``--repeat`` times so that both see the same load on a shared machine:
+
+* baseline: a bare pylsl inlet doing nothing but ``pull_chunk`` into a preallocated NumPy buffer
+  every ``READ_PERIOD_S`` (the device's own cadence): the floor any reader of this stream pays;
+* device: one ``lsl:`` device read the way the recorder's acquisition thread reads it
+  (``read(0.05)`` back to back; the recorder puts each returned block in its queue at once).
+
+Latency is, for every sample, the time from its LSL time stamp (mapped with ``time_correction()``)
+to the moment the pull or ``read`` handed it over. CPU is CPU time per second of wall time in % of
+one core: the whole process, the reading thread, and liblsl's threads (every other thread of the
+process), from ``/proc/self/task/*/schedstat``. Each figure is the least of the repeats (what the
+code costs; more is other engineers' load) with the spread; the ratio device/baseline is the median
+of the same-repeat ratios. The sender's own CPU (another process) is shown for reference.
 
 Last, the sender is told to quit and the time until ``read`` raises ConnectionLost is reported
 (the recorder reports the loss at that moment).
@@ -23,30 +29,89 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pylsl
 from forcelab.drivers import open_devices
 from forcelab.drivers.errors import ConnectionLost
+from forcelab.drivers.lsl import INLET_BUFFER_S, READ_PERIOD_S
 
 LABELS = ["Fx", "Fy", "Fz", "Mx", "My", "Mz"]
 UNITS = ["N", "N", "N", "N*m", "N*m", "N*m"]
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def _cpu_s() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
+def thread_cpu_ns() -> dict[int, int]:
+    """CPU time (ns) so far of every thread of this process, by native id (Linux schedstat)."""
+    out = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/schedstat") as fh:
+                out[int(tid)] = int(fh.read().split()[0])
+        except OSError:  # the thread ended meanwhile
+            continue
+    return out
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU time (s) so far of another process, all its threads (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+@dataclass
+class Part:
+    """One measured run of a reader."""
+
+    latency_s: np.ndarray
+    samples: int
+    wall_s: float
+    reader_pct: float
+    liblsl_pct: float
+    sender_pct: float
+
+    @property
+    def total_pct(self) -> float:
+        return self.reader_pct + self.liblsl_pct
+
+
+class Meter:
+    """CPU of this process's threads (the reading thread vs the rest) and of the sender."""
+
+    def __init__(self, sender_pid: int) -> None:
+        self.sender_pid = sender_pid
+        self.reader = threading.get_native_id()
+
+    def start(self) -> None:
+        self.t0 = time.perf_counter()
+        self.threads0 = thread_cpu_ns()
+        self.sender0 = process_cpu_s(self.sender_pid)
+
+    def stop(self, stamps: list[tuple[float, int, float]], rate_hz: float) -> Part:
+        threads = thread_cpu_ns()
+        wall = time.perf_counter() - self.t0
+        sender = process_cpu_s(self.sender_pid) - self.sender0
+        if threading.active_count() != 1:
+            raise SystemExit("the bench process must run no Python thread but the reader")
+        busy = {tid: ns - self.threads0.get(tid, 0) for tid, ns in threads.items()}
+        reader = busy.pop(self.reader)
+        # per read: (LSL time of its first sample on this machine's clock, samples, when handed)
+        lat = [now - (t_first + np.arange(n) / rate_hz) for t_first, n, now in stamps]
+        return Part(np.concatenate(lat), sum(n for _, n, _ in stamps), wall,
+                    reader / 1e7 / wall, sum(busy.values()) / 1e7 / wall, sender / wall * 100)
 
 
 def _player(folder: Path, name: str, rate_hz: float, seconds: float,
             push_ms: float) -> subprocess.Popen:
-    n = int(rate_hz * (seconds * 2 + 20))
+    n = int(rate_hz * (seconds + 30))
     t = np.arange(n) / rate_hz
     fz = 800 + 600 * np.sin(2 * np.pi * 1.4 * t)
     samples = np.column_stack([0.05 * fz, 0.1 * fz, fz, 0.02 * fz, -0.03 * fz, 0.01 * fz])
@@ -63,50 +128,46 @@ def _player(folder: Path, name: str, rate_hz: float, seconds: float,
     return proc
 
 
-def bench_device(name: str, seconds: float,
-                 rate_hz: float) -> tuple[np.ndarray, tuple[float, float], int]:
+def bench_device(name: str, seconds: float, rate_hz: float, meter: Meter) -> Part:
     (dev,) = open_devices(f"lsl:{name}")
     try:
         dev.start()
-        dev.read(0.5)  # the first chunk carries the connection set-up
-        lat: list[np.ndarray] = []
-        n = 0
-        cpu0, th0, t0 = _cpu_s(), time.thread_time(), time.perf_counter()
-        while time.perf_counter() - t0 < seconds:
+        while not dev.read(0.5):  # the first chunk carries the connection set-up
+            pass
+        stamps: list[tuple[float, int, float]] = []
+        meter.start()
+        while time.perf_counter() - meter.t0 < seconds:
             blocks = dev.read(0.05)
             now = pylsl.local_clock()
-            for b in blocks:
-                # t_device_s: the sender's LSL stamp of the first sample; the device's clock
-                # offset (time_correction) maps it onto this machine's LSL clock
-                stamps = b.t_device_s + dev.time_correction_s + np.arange(b.n) / rate_hz
-                lat.append(now - stamps)
-                n += b.n
-        wall = time.perf_counter() - t0
-        return np.concatenate(lat), ((_cpu_s() - cpu0) / wall, (time.thread_time() - th0) / wall), n
+            # t_device_s: the sender's LSL stamp of the block's first sample; the device's clock
+            # offset (time_correction) maps it onto this machine's LSL clock
+            stamps += [(b.t_device_s + dev.time_correction_s, b.n, now) for b in blocks]
+        return meter.stop(stamps, rate_hz)
     finally:
         dev.close()
 
 
-def bench_baseline(name: str, seconds: float) -> tuple[np.ndarray, tuple[float, float], int]:
+def bench_baseline(name: str, seconds: float, rate_hz: float, meter: Meter) -> Part:
     (info,) = pylsl.resolve_byprop("name", name, minimum=1, timeout=10)
-    inlet = pylsl.StreamInlet(info, max_buflen=60, recover=False)
-    inlet.open_stream(timeout=10)
-    tc = inlet.time_correction(timeout=10)
-    buf = np.empty((4096, info.channel_count()), dtype=np.float32)
-    inlet.pull_chunk(timeout=0.5, max_samples=4096, dest_obj=buf, min_samples=1, as_numpy=True)
-    lat: list[np.ndarray] = []
-    n = 0
-    cpu0, th0, t0 = _cpu_s(), time.thread_time(), time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        _, ts = inlet.pull_chunk(timeout=0.05, max_samples=4096, dest_obj=buf, min_samples=1,
-                                 as_numpy=True)
-        now = pylsl.local_clock()
-        if len(ts):
-            lat.append(now - (np.asarray(ts) + tc))
-            n += len(ts)
-    wall = time.perf_counter() - t0
-    inlet.close_stream()
-    return np.concatenate(lat), ((_cpu_s() - cpu0) / wall, (time.thread_time() - th0) / wall), n
+    inlet = pylsl.StreamInlet(info, max_buflen=INLET_BUFFER_S, recover=False)
+    try:
+        inlet.open_stream(timeout=10)
+        tc = inlet.time_correction(timeout=10)  # its clock thread runs, as the device's does
+        rows = int(rate_hz)
+        buf = np.empty((rows, info.channel_count()), dtype=np.float32)
+        inlet.pull_chunk(timeout=0.5, max_samples=rows, dest_obj=buf, min_samples=1)
+        stamps: list[tuple[float, int, float]] = []
+        meter.start()
+        while time.perf_counter() - meter.t0 < seconds:
+            time.sleep(READ_PERIOD_S)
+            _, ts = inlet.pull_chunk(timeout=0.0, max_samples=rows, dest_obj=buf,
+                                     as_numpy=True)
+            if len(ts):
+                stamps.append((float(ts[0]) + tc, len(ts), pylsl.local_clock()))
+        return meter.stop(stamps, rate_hz)
+    finally:
+        inlet.close_stream()
+        del inlet
 
 
 def bench_loss(name: str, proc: subprocess.Popen) -> float:
@@ -129,37 +190,62 @@ def bench_loss(name: str, proc: subprocess.Popen) -> float:
         dev.close()
 
 
-def report(what: str, lat: np.ndarray, cpu: tuple[float, float], n: int,
-           seconds: float) -> None:
+def _spread(values: list[float]) -> str:
+    return f"{min(values):.2f} %" + (f" (runs {min(values):.2f}–{max(values):.2f})"
+                                     if len(values) > 1 else "")
+
+
+def report(what: str, parts: list[Part]) -> None:
+    lat = np.concatenate([p.latency_s for p in parts])
     p50, p99, worst = np.percentile(lat, [50, 99, 100]) * 1e3
-    print(f"{what}: {n / seconds:,.0f} samples/s, latency p50 {p50:.2f} ms, p99 {p99:.2f} ms, "
-          f"max {worst:.2f} ms; CPU {cpu[0] * 100:.2f} % of one core (reading thread "
-          f"{cpu[1] * 100:.2f} %, the rest liblsl's receiver)")
+    rate = sum(p.samples for p in parts) / sum(p.wall_s for p in parts)
+    reader = min(p.reader_pct for p in parts)
+    liblsl = min(p.liblsl_pct for p in parts)
+    print(f"{what}: {rate:,.0f} samples/s, latency p50 {p50:.2f} ms, p99 {p99:.2f} ms, "
+          f"max {worst:.2f} ms; CPU {min(p.total_pct for p in parts):.2f} % of one core (reading "
+          f"thread {reader:.2f} %, liblsl's threads {liblsl:.2f} %)")
+    p99s = ", ".join(f"{np.percentile(p.latency_s, 99) * 1e3:.1f}" for p in parts)
+    print(f"    per run: process {_spread([p.total_pct for p in parts])}, reading thread "
+          f"{_spread([p.reader_pct for p in parts])}, liblsl "
+          f"{_spread([p.liblsl_pct for p in parts])}, p99 {p99s} ms; the sender (another "
+          f"process) {_spread([p.sender_pct for p in parts])}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="3 s per part (CI smoke test)")
-    parser.add_argument("--seconds", type=float, default=20.0, help="seconds per part")
+    parser.add_argument("--quick", action="store_true", help="2 runs of 2 s (CI smoke test)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="seconds per run")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each part, alternated")
     parser.add_argument("--rate", type=float, default=2000.0, help="stream rate in Hz")
     parser.add_argument("--push-ms", type=float, default=1.0,
                         help="the sender pushes every this many ms (default 1)")
     args = parser.parse_args()
-    seconds = 3.0 if args.quick else args.seconds
+    seconds, repeat = (2.0, 2) if args.quick else (args.seconds, max(1, args.repeat))
     name = f"bench-lsl-{os.getpid()}"
     with tempfile.TemporaryDirectory() as folder:
-        proc = _player(Path(folder), name, args.rate, seconds, args.push_ms)
+        proc = _player(Path(folder), name, args.rate, seconds * 2 * repeat, args.push_ms)
         try:
             print(f"one LSL stream, {len(LABELS)} channels at {args.rate:g} Hz, pushed every "
-                  f"{args.push_ms:g} ms by another process; {seconds:g} s per part")
-            lat_b, cpu_b, n_b = bench_baseline(name, seconds)
-            report("baseline (bare pylsl pull into NumPy)", lat_b, cpu_b, n_b, seconds)
-            lat_d, cpu_d, n_d = bench_device(name, seconds, args.rate)
-            report("lsl: device (roles, units, clock, gaps)", lat_d, cpu_d, n_d, seconds)
-            print(f"ratio device/baseline: CPU {cpu_d[0] / max(cpu_b[0], 1e-9):.2f}x, p99 latency "
-                  f"{np.percentile(lat_d, 99) / np.percentile(lat_b, 99):.2f}x")
+                  f"{args.push_ms:g} ms by another process; {repeat} x {seconds:g} s per part, "
+                  f"alternated; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+            meter = Meter(proc.pid)
+            base: list[Part] = []
+            device: list[Part] = []
+            for _ in range(repeat):
+                base.append(bench_baseline(name, seconds, args.rate, meter))
+                device.append(bench_device(name, seconds, args.rate, meter))
+            report(f"baseline (bare pylsl pull_chunk into NumPy every {READ_PERIOD_S * 1e3:g} ms)",
+                   base)
+            report("lsl: device (roles, units, clock, gaps)", device)
+            ratio = float(np.median([d.total_pct / max(b.total_pct, 1e-9)
+                                     for b, d in zip(base, device, strict=True)]))
+            p99_b = np.percentile(np.concatenate([p.latency_s for p in base]), 99)
+            p99_d = np.percentile(np.concatenate([p.latency_s for p in device]), 99)
+            print(f"ratio device/baseline: CPU {ratio:.2f}x, p99 latency {p99_d / p99_b:.2f}x "
+                  f"(CPU the median of the {repeat} same-run ratios)")
             lost_s = bench_loss(name, proc)
-            print(f"sender quits -> ConnectionLost from read: {lost_s * 1e3:.0f} ms")
+            print(f"sender quits -> ConnectionLost from read: {lost_s * 1e3:.0f} ms; load average "
+                  f"now {os.getloadavg()[0]:.2f}")
         finally:
             if not proc.stdin.closed:
                 proc.stdin.close()
