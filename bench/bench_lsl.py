@@ -4,22 +4,21 @@ Usage: python bench/bench_lsl.py [--quick] [--seconds S] [--repeat N] [--rate HZ
 
 A real LSL outlet in another process (``forcelab.drivers.sim.lsl_player``) streams six channels (Fx
 Fy Fz Mx My Mz) at 2 kHz, time-stamping each sample at its nominal time and pushing every
-millisecond (``--push-ms``). This process holds nothing but the inlet being measured, so its CPU is
-the inlet's: all threads, liblsl's receiver threads included.
-
-Two parts, alternated ``--repeat`` times so that both see the same load on a shared machine:
+millisecond (``--push-ms``). Two readers take it at the same time, each in a process of its own
+that holds nothing but its inlet (so a process's CPU is its inlet's: all threads, liblsl's receiver
+threads included), and both see the same sender and the same load on a shared machine:
 
 * baseline: a bare pylsl inlet doing nothing but ``pull_chunk`` into a preallocated NumPy buffer
   every ``READ_PERIOD_S`` (the device's own cadence): the floor any reader of this stream pays;
-* device: one ``lsl:`` device read the way the recorder's acquisition thread reads it
-  (``read(0.05)`` back to back; the recorder puts each returned block in its queue at once).
+* device (this process): one ``lsl:`` device read the way the recorder's acquisition thread reads
+  it (``read(0.05)`` back to back; the recorder puts each returned block in its queue at once).
 
 Latency is, for every sample, the time from its LSL time stamp (mapped with ``time_correction()``)
 to the moment the pull or ``read`` handed it over. CPU is CPU time per second of wall time in % of
-one core: the whole process, the reading thread, and liblsl's threads (every other thread of the
-process), from ``/proc/self/task/*/schedstat``. Each figure is the least of the repeats (what the
-code costs; more is other engineers' load) with the spread; the ratio device/baseline is the median
-of the same-repeat ratios. The sender's own CPU (another process) is shown for reference.
+one core: the whole process, its reading thread, and liblsl's threads (every other thread of the
+process), from ``/proc/self/task/*/schedstat``. ``--repeat`` runs; each CPU figure is the least of
+the runs (what the code costs; more is other engineers' load) with the spread, the ratio
+device/baseline the median of the runs' ratios. The sender's own CPU is shown for reference.
 
 Last, the sender is told to quit and the time until ``read`` raises ConnectionLost is reported
 (the recorder reports the loss at that moment).
@@ -34,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +44,11 @@ from forcelab.drivers.errors import ConnectionLost
 from forcelab.drivers.lsl import INLET_BUFFER_S, READ_PERIOD_S
 
 LABELS = ["Fx", "Fy", "Fz", "Mx", "My", "Mz"]
+#: LSL's clock is this machine's monotonic clock wherever liblsl's steady_clock is (Linux, macOS):
+#: then the readers are timed with ``time.monotonic``, which costs the measured thread nothing
+#: like a call into liblsl does; elsewhere with ``pylsl.local_clock``.
+lsl_clock = (time.monotonic if abs(pylsl.local_clock() - time.monotonic()) < 1e-3
+             else pylsl.local_clock)
 UNITS = ["N", "N", "N", "N*m", "N*m", "N*m"]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -84,21 +89,18 @@ class Part:
 
 
 class Meter:
-    """CPU of this process's threads (the reading thread vs the rest) and of the sender."""
+    """CPU of this process's threads (the reading thread vs the rest)."""
 
-    def __init__(self, sender_pid: int) -> None:
-        self.sender_pid = sender_pid
+    def __init__(self) -> None:
         self.reader = threading.get_native_id()
 
     def start(self) -> None:
         self.t0 = time.perf_counter()
         self.threads0 = thread_cpu_ns()
-        self.sender0 = process_cpu_s(self.sender_pid)
 
     def stop(self, stamps: list[tuple[float, int, float]], rate_hz: float) -> Part:
         threads = thread_cpu_ns()
         wall = time.perf_counter() - self.t0
-        sender = process_cpu_s(self.sender_pid) - self.sender0
         if threading.active_count() != 1:
             raise SystemExit("the bench process must run no Python thread but the reader")
         busy = {tid: ns - self.threads0.get(tid, 0) for tid, ns in threads.items()}
@@ -106,7 +108,7 @@ class Meter:
         # per read: (LSL time of its first sample on this machine's clock, samples, when handed)
         lat = [now - (t_first + np.arange(n) / rate_hz) for t_first, n, now in stamps]
         return Part(np.concatenate(lat), sum(n for _, n, _ in stamps), wall,
-                    reader / 1e7 / wall, sum(busy.values()) / 1e7 / wall, sender / wall * 100)
+                    reader / 1e7 / wall, sum(busy.values()) / 1e7 / wall, float("nan"))
 
 
 def _player(folder: Path, name: str, rate_hz: float, seconds: float,
@@ -128,17 +130,22 @@ def _player(folder: Path, name: str, rate_hz: float, seconds: float,
     return proc
 
 
-def bench_device(name: str, seconds: float, rate_hz: float, meter: Meter) -> Part:
+def bench_device(name: str, seconds: float, rate_hz: float, go: Callable[[], None]) -> Part:
+    """Read one ``lsl:`` device as the recorder does for ``seconds`` s once ``go()`` returns."""
     (dev,) = open_devices(f"lsl:{name}")
     try:
         dev.start()
         while not dev.read(0.5):  # the first chunk carries the connection set-up
             pass
         stamps: list[tuple[float, int, float]] = []
+        meter = Meter()
+        go()
+        while sum(b.n for b in dev.read(0.05)) > rate_hz * 0.1:  # what queued meanwhile
+            pass
         meter.start()
         while time.perf_counter() - meter.t0 < seconds:
             blocks = dev.read(0.05)
-            now = pylsl.local_clock()
+            now = lsl_clock()
             # t_device_s: the sender's LSL stamp of the block's first sample; the device's clock
             # offset (time_correction) maps it onto this machine's LSL clock
             stamps += [(b.t_device_s + dev.time_correction_s, b.n, now) for b in blocks]
@@ -147,7 +154,9 @@ def bench_device(name: str, seconds: float, rate_hz: float, meter: Meter) -> Par
         dev.close()
 
 
-def bench_baseline(name: str, seconds: float, rate_hz: float, meter: Meter) -> Part:
+def bench_baseline(name: str, seconds: float, rate_hz: float, go: Callable[[], None]) -> Part:
+    """Pull from a bare pylsl inlet every READ_PERIOD_S for ``seconds`` s once ``go()``
+    returns."""
     (info,) = pylsl.resolve_byprop("name", name, minimum=1, timeout=10)
     inlet = pylsl.StreamInlet(info, max_buflen=INLET_BUFFER_S, recover=False)
     try:
@@ -157,17 +166,68 @@ def bench_baseline(name: str, seconds: float, rate_hz: float, meter: Meter) -> P
         buf = np.empty((rows, info.channel_count()), dtype=np.float32)
         inlet.pull_chunk(timeout=0.5, max_samples=rows, dest_obj=buf, min_samples=1)
         stamps: list[tuple[float, int, float]] = []
+        meter = Meter()
+        go()
+        while len(inlet.pull_chunk(timeout=0.0, max_samples=rows, dest_obj=buf)[1]) > rows / 10:
+            time.sleep(READ_PERIOD_S)  # what queued meanwhile
         meter.start()
         while time.perf_counter() - meter.t0 < seconds:
             time.sleep(READ_PERIOD_S)
             _, ts = inlet.pull_chunk(timeout=0.0, max_samples=rows, dest_obj=buf,
                                      as_numpy=True)
             if len(ts):
-                stamps.append((float(ts[0]) + tc, len(ts), pylsl.local_clock()))
+                stamps.append((float(ts[0]) + tc, len(ts), lsl_clock()))
         return meter.stop(stamps, rate_hz)
     finally:
         inlet.close_stream()
-        del inlet
+
+
+def baseline_worker(name: str, seconds: float, rate_hz: float, out: str) -> None:
+    """The baseline in its own process: prints ``ready``, starts on a ``go`` line on standard
+    input, saves its figures to ``out`` (.npz)."""
+
+    def go() -> None:
+        print("ready", flush=True)
+        if sys.stdin.readline().strip() != "go":
+            raise SystemExit("baseline worker: no go")
+
+    part = bench_baseline(name, seconds, rate_hz, go)
+    np.savez(out, latency_s=part.latency_s, samples=part.samples, wall_s=part.wall_s,
+             reader_pct=part.reader_pct, liblsl_pct=part.liblsl_pct)
+
+
+def bench_pair(name: str, seconds: float, rate_hz: float, sender_pid: int,
+               folder: Path) -> tuple[Part, Part]:
+    """The baseline (another process) and the device (this one) over the same seconds: both
+    see the same sender and the same load. Returns (baseline, device)."""
+    out = folder / "baseline.npz"
+    worker = subprocess.Popen(
+        [sys.executable, __file__, "--baseline-worker", name, "--seconds", str(seconds),
+         "--rate", str(rate_hz), "--out", str(out)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    sender: list[float] = []
+
+    def go() -> None:  # both readers are connected and have taken their first samples
+        if not worker.stdout.readline().startswith("ready"):
+            raise SystemExit("the baseline process did not start")
+        worker.stdin.write("go\n")
+        worker.stdin.flush()
+        sender.append(process_cpu_s(sender_pid))
+
+    try:
+        device = bench_device(name, seconds, rate_hz, go)
+        sender_s = process_cpu_s(sender_pid) - sender[0]
+        if worker.wait(timeout=seconds + 60) != 0:
+            raise SystemExit("the baseline process failed")
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    with np.load(out) as z:
+        base = Part(z["latency_s"], int(z["samples"]), float(z["wall_s"]),
+                    float(z["reader_pct"]), float(z["liblsl_pct"]), float("nan"))
+    device.sender_pct = base.sender_pct = sender_s / device.wall_s * 100
+    return base, device
 
 
 def bench_loss(name: str, proc: subprocess.Popen) -> float:
@@ -204,7 +264,8 @@ def report(what: str, parts: list[Part]) -> None:
     print(f"{what}: {rate:,.0f} samples/s, latency p50 {p50:.2f} ms, p99 {p99:.2f} ms, "
           f"max {worst:.2f} ms; CPU {min(p.total_pct for p in parts):.2f} % of one core (reading "
           f"thread {reader:.2f} %, liblsl's threads {liblsl:.2f} %)")
-    p99s = ", ".join(f"{np.percentile(p.latency_s, 99) * 1e3:.1f}" for p in parts)
+    run_p99 = [float(np.percentile(p.latency_s, 99)) * 1e3 for p in parts]
+    p99s = ", ".join(f"{v:.1f}" for v in run_p99) + f" (median {np.median(run_p99):.1f})"
     print(f"    per run: process {_spread([p.total_pct for p in parts])}, reading thread "
           f"{_spread([p.reader_pct for p in parts])}, liblsl "
           f"{_spread([p.liblsl_pct for p in parts])}, p99 {p99s} ms; the sender (another "
@@ -215,34 +276,38 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 runs of 2 s (CI smoke test)")
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds per run")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each part, alternated")
+    parser.add_argument("--repeat", type=int, default=3, help="runs")
     parser.add_argument("--rate", type=float, default=2000.0, help="stream rate in Hz")
     parser.add_argument("--push-ms", type=float, default=1.0,
                         help="the sender pushes every this many ms (default 1)")
+    parser.add_argument("--baseline-worker", metavar="NAME", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.baseline_worker:
+        baseline_worker(args.baseline_worker, args.seconds, args.rate, args.out)
+        return
     seconds, repeat = (2.0, 2) if args.quick else (args.seconds, max(1, args.repeat))
     name = f"bench-lsl-{os.getpid()}"
     with tempfile.TemporaryDirectory() as folder:
-        proc = _player(Path(folder), name, args.rate, seconds * 2 * repeat, args.push_ms)
+        proc = _player(Path(folder), name, args.rate, (seconds + 15) * repeat, args.push_ms)
         try:
             print(f"one LSL stream, {len(LABELS)} channels at {args.rate:g} Hz, pushed every "
-                  f"{args.push_ms:g} ms by another process; {repeat} x {seconds:g} s per part, "
-                  f"alternated; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
-            meter = Meter(proc.pid)
-            base: list[Part] = []
-            device: list[Part] = []
-            for _ in range(repeat):
-                base.append(bench_baseline(name, seconds, args.rate, meter))
-                device.append(bench_device(name, seconds, args.rate, meter))
+                  f"{args.push_ms:g} ms by another process; baseline and device read it at the "
+                  f"same time, each in its own process; {repeat} runs of {seconds:g} s; load "
+                  f"average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+            pairs = [bench_pair(name, seconds, args.rate, proc.pid, Path(folder))
+                     for _ in range(repeat)]
+            base = [b for b, _ in pairs]
+            device = [d for _, d in pairs]
             report(f"baseline (bare pylsl pull_chunk into NumPy every {READ_PERIOD_S * 1e3:g} ms)",
                    base)
             report("lsl: device (roles, units, clock, gaps)", device)
-            ratio = float(np.median([d.total_pct / max(b.total_pct, 1e-9)
-                                     for b, d in zip(base, device, strict=True)]))
+            ratios = [d.total_pct / max(b.total_pct, 1e-9) for b, d in pairs]
             p99_b = np.percentile(np.concatenate([p.latency_s for p in base]), 99)
             p99_d = np.percentile(np.concatenate([p.latency_s for p in device]), 99)
-            print(f"ratio device/baseline: CPU {ratio:.2f}x, p99 latency {p99_d / p99_b:.2f}x "
-                  f"(CPU the median of the {repeat} same-run ratios)")
+            print(f"ratio device/baseline: CPU {np.median(ratios):.2f}x, p99 latency "
+                  f"{p99_d / p99_b:.2f}x (CPU: median of the runs' ratios, "
+                  f"{min(ratios):.2f}–{max(ratios):.2f}x)")
             lost_s = bench_loss(name, proc)
             print(f"sender quits -> ConnectionLost from read: {lost_s * 1e3:.0f} ms; load average "
                   f"now {os.getloadavg()[0]:.2f}")
