@@ -6,7 +6,9 @@ A real LSL outlet in another process (``forcelab.drivers.sim.lsl_player``) strea
 Fy Fz Mx My Mz) at 2 kHz, time-stamping each sample at its nominal time and pushing every
 millisecond (``--push-ms``). Two readers take it at the same time, each in a process of its own
 that holds nothing but its inlet (so a process's CPU is its inlet's: all threads, liblsl's receiver
-threads included), and both see the same sender and the same load on a shared machine:
+threads included), and both see the same sender and the same load on a shared machine (which of
+the two connects to the outlet first alternates between runs: the first pays more in liblsl's
+receiver):
 
 * baseline: a bare pylsl inlet doing nothing but ``pull_chunk`` into a preallocated NumPy buffer
   every ``READ_PERIOD_S`` (the device's own cadence): the floor any reader of this stream pays;
@@ -196,10 +198,12 @@ def baseline_worker(name: str, seconds: float, rate_hz: float, out: str) -> None
              reader_pct=part.reader_pct, liblsl_pct=part.liblsl_pct)
 
 
-def bench_pair(name: str, seconds: float, rate_hz: float, sender_pid: int,
-               folder: Path) -> tuple[Part, Part]:
+def bench_pair(name: str, seconds: float, rate_hz: float, sender_pid: int, folder: Path,
+               device_first: bool) -> tuple[Part, Part]:
     """The baseline (another process) and the device (this one) over the same seconds: both
-    see the same sender and the same load. Returns (baseline, device)."""
+    see the same sender and the same load. ``device_first``: the device connects to the outlet
+    first (the reader connected first pays more in liblsl's receiver: runs alternate). Returns
+    (baseline, device)."""
     out = folder / "baseline.npz"
     worker = subprocess.Popen(
         [sys.executable, __file__, "--baseline-worker", name, "--seconds", str(seconds),
@@ -207,14 +211,20 @@ def bench_pair(name: str, seconds: float, rate_hz: float, sender_pid: int,
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     sender: list[float] = []
 
-    def go() -> None:  # both readers are connected and have taken their first samples
+    def worker_ready() -> None:
         if not worker.stdout.readline().startswith("ready"):
             raise SystemExit("the baseline process did not start")
+
+    def go() -> None:  # both readers are connected and have taken their first samples
+        if device_first:
+            worker_ready()
         worker.stdin.write("go\n")
         worker.stdin.flush()
         sender.append(process_cpu_s(sender_pid))
 
     try:
+        if not device_first:
+            worker_ready()
         device = bench_device(name, seconds, rate_hz, go)
         sender_s = process_cpu_s(sender_pid) - sender[0]
         if worker.wait(timeout=seconds + 60) != 0:
@@ -250,9 +260,8 @@ def bench_loss(name: str, proc: subprocess.Popen) -> float:
         dev.close()
 
 
-def _spread(values: list[float]) -> str:
-    return f"{min(values):.2f} %" + (f" (runs {min(values):.2f}–{max(values):.2f})"
-                                     if len(values) > 1 else "")
+def _runs(values: list[float]) -> str:
+    return ", ".join(f"{v:.2f}" for v in values) + " %"
 
 
 def report(what: str, parts: list[Part]) -> None:
@@ -265,18 +274,16 @@ def report(what: str, parts: list[Part]) -> None:
           f"max {worst:.2f} ms; CPU {min(p.total_pct for p in parts):.2f} % of one core (reading "
           f"thread {reader:.2f} %, liblsl's threads {liblsl:.2f} %)")
     run_p99 = [float(np.percentile(p.latency_s, 99)) * 1e3 for p in parts]
-    p99s = ", ".join(f"{v:.1f}" for v in run_p99) + f" (median {np.median(run_p99):.1f})"
-    print(f"    per run: process {_spread([p.total_pct for p in parts])}, reading thread "
-          f"{_spread([p.reader_pct for p in parts])}, liblsl "
-          f"{_spread([p.liblsl_pct for p in parts])}, p99 {p99s} ms; the sender (another "
-          f"process) {_spread([p.sender_pct for p in parts])}")
+    print(f"    per run: process {_runs([p.total_pct for p in parts])}; reading thread "
+          f"{_runs([p.reader_pct for p in parts])}; liblsl {_runs([p.liblsl_pct for p in parts])};"
+          f" p99 {', '.join(f'{v:.1f}' for v in run_p99)} ms (median {np.median(run_p99):.1f})")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 runs of 2 s (CI smoke test)")
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds per run")
-    parser.add_argument("--repeat", type=int, default=3, help="runs")
+    parser.add_argument("--repeat", type=int, default=4, help="runs (the readers connect in turns)")
     parser.add_argument("--rate", type=float, default=2000.0, help="stream rate in Hz")
     parser.add_argument("--push-ms", type=float, default=1.0,
                         help="the sender pushes every this many ms (default 1)")
@@ -295,10 +302,13 @@ def main() -> None:
                   f"{args.push_ms:g} ms by another process; baseline and device read it at the "
                   f"same time, each in its own process; {repeat} runs of {seconds:g} s; load "
                   f"average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
-            pairs = [bench_pair(name, seconds, args.rate, proc.pid, Path(folder))
-                     for _ in range(repeat)]
+            pairs = [bench_pair(name, seconds, args.rate, proc.pid, Path(folder), i % 2 == 0)
+                     for i in range(repeat)]
             base = [b for b, _ in pairs]
             device = [d for _, d in pairs]
+            first = ", ".join(map(str, range(1, repeat + 1, 2)))
+            print(f"the device connects first in runs {first}; the sender (another process) "
+                  f"uses {_runs([p.sender_pct for p in device])}")
             report(f"baseline (bare pylsl pull_chunk into NumPy every {READ_PERIOD_S * 1e3:g} ms)",
                    base)
             report("lsl: device (roles, units, clock, gaps)", device)
