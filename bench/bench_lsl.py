@@ -7,8 +7,8 @@ Fy Fz Mx My Mz) at 2 kHz, time-stamping each sample at its nominal time and push
 millisecond (``--push-ms``). Two readers take it at the same time, each in a process of its own
 that holds nothing but its inlet (so a process's CPU is its inlet's: all threads, liblsl's receiver
 threads included), and both see the same sender and the same load on a shared machine (which of
-the two connects to the outlet first alternates between runs: the first pays more in liblsl's
-receiver):
+the two connects to the outlet first alternates between runs, so that neither is always served
+first):
 
 * baseline: a bare pylsl inlet doing nothing but ``pull_chunk`` into a preallocated NumPy buffer
   every ``READ_PERIOD_S`` (the device's own cadence): the floor any reader of this stream pays;
@@ -202,7 +202,7 @@ def bench_pair(name: str, seconds: float, rate_hz: float, sender_pid: int, folde
                device_first: bool) -> tuple[Part, Part]:
     """The baseline (another process) and the device (this one) over the same seconds: both
     see the same sender and the same load. ``device_first``: the device connects to the outlet
-    first (the reader connected first pays more in liblsl's receiver: runs alternate). Returns
+    first (the outlet serves its consumers in that order; runs alternate). Returns
     (baseline, device)."""
     out = folder / "baseline.npz"
     worker = subprocess.Popen(
