@@ -27,6 +27,7 @@ any LSL app) publish LSL streams; this driver opens them like any other device.
 from __future__ import annotations
 
 import collections
+import ctypes
 import os
 import time
 from typing import Any
@@ -52,10 +53,10 @@ from forcelab.drivers.lsl_channels import (
 
 try:  # the optional extra forcelab[lsl]
     import pylsl
-    from pylsl.util import LostError
+    from pylsl.util import LostError, handle_error
     from pylsl.util import TimeoutError as LslTimeout
 except ImportError:  # pragma: no cover - exercised only where pylsl is not installed
-    pylsl = None
+    pylsl = handle_error = None
     LostError = LslTimeout = RuntimeError
 
 #: Where liblsl looks for a lab's own configuration (lsl_api.cfg), besides $LSLAPICFG.
@@ -91,11 +92,11 @@ INLET_BUFFER_S = 60
 TIME_CORRECTION_PERIOD_S = 2.0
 #: Seconds of recent samples kept for a software zero (tare).
 ZERO_WINDOW_S = 0.25
-#: A read waits for this many seconds of samples (or its timeout) before it returns, looking
-#: every READ_POLL_S s: senders that push every sample would otherwise cost one read per sample,
-#: and liblsl's own timed wait costs more CPU than these few looks. Adds at most their sum.
-READ_BATCH_S = 0.006
-READ_POLL_S = 0.003
+#: The inlet's samples are taken once every READ_PERIOD_S s: one wake-up and one pull per period
+#: whatever the sender's chunking. A sender pushing every millisecond would otherwise cost a wake-up
+#: per push, and each wake-up costs far more CPU than the samples it brings (see
+#: bench/bench_lsl.py). Adds at most this much latency.
+READ_PERIOD_S = 0.01
 #: Samples of an irregular stream used to estimate its rate when ``rate=`` is not given.
 RATE_ESTIMATE_SAMPLES = 20
 _ZEROED_ROLES = FORCE_ROLES + MOMENT_ROLES
@@ -252,9 +253,17 @@ class LslDevice(Device):
         self._n_source = full.channel_count()
         nominal = float(full.nominal_srate())
         self._irregular = nominal <= 0
-        # one second of samples in the stream's own type (liblsl writes into it directly)
+        # one second of samples in the stream's own type, and their time stamps: liblsl writes
+        # into both directly (see _bind)
         self._buf = np.empty((max(64, int(max(nominal, 100.0))), self._n_source),
                              dtype=_DTYPES[full.channel_format()])
+        self._buf_rows = self._buf.shape[0]
+        self._sample_bytes = self._n_source * self._buf.itemsize
+        self._stamps = np.empty(self._buf_rows)
+        self._pull_fn: Any = None
+        self._pull_args: tuple[Any, ...] = ()
+        self._pull_error = ctypes.c_int()
+        self._next_pull_s = 0.0
         if self._irregular:
             rate = rate_hz if rate_hz is not None else self._estimate_rate(inlet, name)
         else:
@@ -267,7 +276,11 @@ class LslDevice(Device):
             rate = nominal
         self._rate_hz = float(rate)
         self._period_s = 1.0 / self._rate_hz
-        self._batch_n = max(1, min(self._buf.shape[0], int(READ_BATCH_S * self._rate_hz)))
+        # time stamps further than this from where the rate puts them are a gap (s); grows
+        # with their jitter
+        self._min_tol_s = max(2.5 * self._period_s, 0.003)
+        self._recent_keep = max(1, int(ZERO_WINDOW_S * self._rate_hz))
+        self._bind(inlet)
         zero_cols = [i for i, c in enumerate(cmap.channels) if c.role in _ZEROED_ROLES]
         self._zero_cols = np.asarray(zero_cols, dtype=np.intp)
         self._offset = np.zeros(len(cmap.channels))
@@ -330,7 +343,11 @@ class LslDevice(Device):
             self._inlet.close_stream()
 
     def read(self, timeout: float = 0.1) -> list[Block]:
-        """Blocks received within ``timeout`` s; ConnectionLost while the stream is gone."""
+        """Blocks received within ``timeout`` s; ConnectionLost while the stream is gone.
+
+        Takes the inlet's samples at most once every READ_PERIOD_S s (waiting for that moment,
+        at most ``timeout`` s) and all of them at once.
+        """
         if self._closed:
             raise ConnectionLost(f"LSL stream {self._stream_name!r}: closed")
         if self._inlet is None:
@@ -339,29 +356,33 @@ class LslDevice(Device):
         if not self._streaming:
             time.sleep(timeout)
             return []
-        try:
-            self._wait_for_batch(timeout)
-            data, ts = self._inlet.pull_chunk(
-                timeout=0.0, max_samples=self._buf.shape[0], dest_obj=self._buf, as_numpy=True,
-            )
-        except LostError:
-            self._mark_lost()
-            raise ConnectionLost(self._lost_message) from None
-        n = len(ts)
+        wait_s = self._next_pull_s - time.monotonic()
+        if wait_s > 0:
+            if wait_s > timeout:
+                time.sleep(timeout)
+                return []
+            time.sleep(wait_s)
+        n = self._pull_fn(*self._pull_args) // self._n_source
+        if self._pull_error.value:
+            self._pull_failed()
+        now = time.monotonic()
+        # a full buffer means more are waiting: take them at the next read
+        self._next_pull_s = now + READ_PERIOD_S if n < self._buf_rows else now
         if n == 0:
             return []
-        self.stats.frames += n
-        self._arrival_s = time.monotonic()
-        self.stats.bytes_received += n * self._n_source * self._buf.itemsize
-        if time.monotonic() >= self._tc_next:
+        stats = self.stats
+        stats.frames += n
+        stats.bytes_received += n * self._sample_bytes
+        self._arrival_s = now
+        if now >= self._tc_next:
             self._refresh_time_correction(0.0)
-        values = self._map.apply(data)
-        self._remember(values)
+        values = self._map.apply(self._buf[:n])
+        self._remember(values, n)
         if self._zeroed:
             values = values - self._offset
         if self._irregular:
-            return self._resample(np.asarray(ts, dtype=np.float64) + self._tc_s, values)
-        return self._blocks(ts, values)
+            return self._resample(self._stamps[:n] + self._tc_s, values)
+        return self._blocks(n, values)
 
     def zero(self) -> None:
         """Software tare: subtract the mean of the last 0.25 s of force and moment channels."""
@@ -432,14 +453,32 @@ class LslDevice(Device):
             )
         return float(round(1.0 / float(np.median(dt)), 3))
 
-    def _wait_for_batch(self, timeout: float) -> None:
-        """Return once READ_BATCH_S s of samples wait in the inlet, or after ``timeout`` s."""
-        deadline = time.monotonic() + timeout
-        while self._inlet.samples_available() < self._batch_n:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            time.sleep(min(READ_POLL_S, left))
+    def _bind(self, inlet: Any) -> None:
+        """Prepare the one call that pulls ``inlet``'s waiting samples into the buffers.
+
+        pylsl's own ``pull_chunk`` builds its ctypes arguments and arrays on every call, which
+        costs several times the pull itself at a hundred reads a second; the inlet's liblsl
+        function (``do_pull_chunk``, chosen by pylsl for the stream's format) is called here with
+        arguments built once.
+        """
+        rows = self._buf_rows
+        self._pull_fn = inlet.do_pull_chunk
+        self._pull_args = (
+            inlet.obj,
+            ctypes.c_void_p(self._buf.ctypes.data), ctypes.c_void_p(self._stamps.ctypes.data),
+            ctypes.c_size_t(rows * self._n_source), ctypes.c_size_t(rows), ctypes.c_double(0.0),
+            ctypes.byref(self._pull_error),
+        )
+
+    def _pull_failed(self) -> None:
+        """The pull set an error code: raise it, ConnectionLost when the stream is gone (the
+        device then looks for it again)."""
+        code, self._pull_error.value = self._pull_error.value, 0
+        try:
+            handle_error(code)
+        except LostError:
+            self._mark_lost()
+            raise ConnectionLost(self._lost_message) from None
 
     def _refresh_time_correction(self, timeout: float) -> None:
         try:
@@ -448,59 +487,61 @@ class LslDevice(Device):
             pass
         self._tc_next = time.monotonic() + TIME_CORRECTION_PERIOD_S
 
-    def _remember(self, values: np.ndarray) -> None:
-        """Keep the newest ZERO_WINDOW_S s of samples (before zeroing) for :meth:`zero`."""
+    def _remember(self, values: np.ndarray, n: int) -> None:
+        """Keep the newest ZERO_WINDOW_S s of samples (``values``, ``n`` of them, before
+        zeroing) for :meth:`zero`."""
         self._recent.append(values)
-        self._recent_n += values.shape[0]
-        keep = max(1, int(ZERO_WINDOW_S * self._rate_hz))
+        self._recent_n += n
+        keep = self._recent_keep
         while self._recent_n - self._recent[0].shape[0] >= keep:
             self._recent_n -= self._recent.popleft().shape[0]
 
-    def _blocks(self, ts: np.ndarray, values: np.ndarray) -> list[Block]:
-        """Regular rate: number samples by their time stamps (``ts``, the sender's clock);
-        jumps beyond the jitter are gaps."""
+    def _blocks(self, n: int, values: np.ndarray) -> list[Block]:
+        """Regular rate: number the ``n`` samples just pulled by their time stamps (the
+        sender's clock); jumps beyond the jitter are gaps."""
         period = self._period_s
-        tol = max(2.5 * period, 4.0 * self._jitter_s, 0.003)
-        n_all = values.shape[0]
-        if abs(float(ts[-1] - ts[0]) - (n_all - 1) * period) <= tol:
-            bounds = [(0, n_all)]  # the usual case: one contiguous run
+        tol = 4.0 * self._jitter_s
+        if tol < self._min_tol_s:
+            tol = self._min_tol_s
+        stamps = self._stamps
+        t_first = stamps.item(0)
+        if abs(stamps.item(n - 1) - t_first - (n - 1) * period) <= tol:
+            return [self._run(t_first, values, period, tol)]  # the usual case: one run
+        breaks = (np.flatnonzero(np.abs(np.diff(stamps[:n]) - period) > tol) + 1).tolist()
+        return [self._run(stamps.item(a), values[a:b], period, tol)
+                for a, b in zip([0, *breaks], [*breaks, n], strict=True)]
+
+    def _run(self, t_first: float, samples: np.ndarray, period: float, tol: float) -> Block:
+        """The block of one run of samples with contiguous time stamps, ``t_first`` (the
+        sender's clock) the first's; a jump from the previous run beyond ``tol`` s is a gap."""
+        n = samples.shape[0]
+        gap = 0
+        t_a = t_first + self._tc_s
+        anchor = self._anchor_s
+        if anchor is None:
+            anchor = t_a
         else:
-            breaks = (np.flatnonzero(np.abs(np.diff(ts) - period) > tol) + 1).tolist()
-            bounds = list(zip([0, *breaks], [*breaks, n_all], strict=True))
-        out = []
-        for a, b in bounds:
-            gap = 0
-            t_a = float(ts[a]) + self._tc_s
-            if self._anchor_s is None:
-                self._anchor_s = t_a
-            else:
-                resid = t_a - self._anchor_s
-                if resid > tol:
-                    gap = int(round(resid * self._rate_hz))
-                    self._anchor_s = t_a
-                elif resid < -tol:  # the sender's clock went back (it restarted): re-anchor
-                    self._anchor_s = t_a
-                    if self._lost_arrival_s is not None:  # away time by this host's clock
-                        away_s = time.monotonic() - self._lost_arrival_s - (b - a) * period
-                        gap = max(0, int(round(away_s * self._rate_hz)))
-                else:  # follow the sender's true rate and the jitter of its time stamps
-                    self._jitter_s += 0.05 * (abs(resid) - self._jitter_s)
-                    self._anchor_s += 0.1 * resid
-            if gap:
-                self.stats.gaps += 1
-                self.stats.dropped_samples += gap
-                self._next_seq += gap
-            self._lost_arrival_s = None
-            out.append(Block(
-                seq=self._next_seq,
-                t_device_s=float(ts[a]),
-                t_host_s=self._anchor_s + self._epoch_offset_s,
-                samples=values[a:b],
-                gap_before=gap,
-            ))
-            self._next_seq += b - a
-            self._anchor_s += (b - a) * period
-        return out
+            resid = t_a - anchor
+            if resid > tol:
+                gap = int(round(resid * self._rate_hz))
+                anchor = t_a
+            elif resid < -tol:  # the sender's clock went back (it restarted): re-anchor
+                anchor = t_a
+                if self._lost_arrival_s is not None:  # away time by this host's clock
+                    away_s = time.monotonic() - self._lost_arrival_s - n * period
+                    gap = max(0, int(round(away_s * self._rate_hz)))
+            else:  # follow the sender's true rate and the jitter of its time stamps
+                self._jitter_s += 0.05 * (abs(resid) - self._jitter_s)
+                anchor += 0.1 * resid
+        if gap:
+            self.stats.gaps += 1
+            self.stats.dropped_samples += gap
+            self._next_seq += gap
+        self._lost_arrival_s = None
+        seq = self._next_seq
+        self._next_seq = seq + n
+        self._anchor_s = anchor + n * period
+        return Block(seq, t_first, anchor + self._epoch_offset_s, samples, 0, gap)
 
     def _resample(self, t: np.ndarray, values: np.ndarray) -> list[Block]:
         """Irregular rate: linear interpolation onto the uniform grid; slots farther than two
@@ -578,10 +619,10 @@ class LslDevice(Device):
                     continue
                 if self._streaming:
                     inlet.open_stream(timeout=0.5)
-                    self._inlet = inlet
+                self._inlet = inlet
+                self._bind(inlet)
+                if self._streaming:
                     self._refresh_time_correction(2.0)  # the first estimate takes ~0.6 s
-                else:
-                    self._inlet = inlet
             except (LslTimeout, LostError, DeviceError):
                 continue
             self._resolver = None
