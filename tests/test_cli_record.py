@@ -76,11 +76,16 @@ def test_records_insoles_with_trial_tags_and_live_figures(tmp_path):
         assert f.athlete["name"] == "Ann" and f.athlete["body_mass_kg"] == pytest.approx(61)
         trial = f.trials[0]
         assert trial["name"] == "easy run" and trial["tags"] == ["baseline", "shoe A"]
-        assert trial["duration_s"] == pytest.approx(6.5, abs=0.5)
+        assert trial["duration_s"] >= 6.5  # a loaded machine may stop it a little later
         assert f.state["closed"]
         for side in ("left", "right"):
-            s = f.stream_summary(f"insole_{side}")
-            assert s["n_samples"] == pytest.approx(650, abs=60)  # 100 Hz for 6.5 s
+            data = f.read_stream(f"insole_{side}")
+            # 100 Hz, none missing: as many samples as their device time span says, and the
+            # trial is covered (up to what the driver still held when it ended)
+            span_s = data.t_s[-1] - data.t_s[0]
+            assert data.seq.size == data.seq[-1] - data.seq[0] + 1
+            assert data.seq.size == pytest.approx(span_s * 100 + 1, abs=2)
+            assert span_s >= trial["duration_s"] - 1.0
 
 
 @pytest.mark.parametrize(

@@ -150,7 +150,7 @@ def fill_disk(folder, leave_bytes):
 
 
 _FULL_DISK_SCRIPT = """
-import json, os, sys, time
+import json, os, sys
 from forcelab.acquisition import SessionController, State, StateError
 from forcelab.store import SessionWriter
 sys.path.insert(0, sys.argv[3])
@@ -164,7 +164,7 @@ try:
     ctl.connect(["sim:insoles?seed=10"])
     ctl.start_recording(os.path.join(folder, "full.h5"), athlete={"name": "Eve"})
     wait_until(lambda: recorded(ctl, "insole_left") >= 100, what="1 s of data")
-    time.sleep(0.6)  # at least one flush of what was recorded so far
+    ctl.sync_file()  # what was recorded so far is written and flushed
     fill_disk(folder, (1 << 20) if margin else 0)
     wait_until(lambda: ctl.state == State.ERROR, what="the full disk to be reported")
     print("ERROR:", ctl.snapshot().error)
@@ -276,7 +276,7 @@ def test_injected_enospc_on_every_hdf5_write_mid_recording(tmp_path, insoles, mo
         ctl.connect(setup.urls)
         ctl.start_recording(path, athlete=ATHLETE)
         wait_until(lambda: recorded(ctl, "insole_left") >= 100, what="1 s of data")
-        time.sleep(0.6)  # at least one flush of what was recorded so far
+        ctl.sync_file()  # what was recorded so far is written and flushed
 
         def no_space(*args, **kwargs):
             raise OSError(errno.ENOSPC, "No space left on device")

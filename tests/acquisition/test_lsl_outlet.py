@@ -40,21 +40,6 @@ def _drain(inlets: dict[str, pylsl.StreamInlet], proc: subprocess.Popen, timeout
     return got, stamps
 
 
-def _own_inlet(name: str, session_uuid: str, timeout_s: float = 60.0):
-    """An inlet on the outlet ``name`` of this session, and its full info. Other recordings on
-    this machine (other tests, other users) publish the same names: the outlet is matched by
-    its ``desc/forcelab/session_uuid``."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        for info in pylsl.resolve_byprop("name", name, minimum=1, timeout=1.0):
-            inlet = pylsl.StreamInlet(info, recover=False)
-            full = inlet.info(timeout=10)
-            if full.desc().child("forcelab").child_value("session_uuid") == session_uuid:
-                return inlet, full
-            inlet.close_stream()
-        assert time.monotonic() < deadline, f"no outlet {name} of session {session_uuid}"
-
-
 def _session_uuid(path, proc: subprocess.Popen, timeout_s: float = 60.0) -> str:
     """The uuid of the session file a recorder is writing (read while it is recorded)."""
     deadline = time.monotonic() + timeout_s
@@ -68,7 +53,8 @@ def _session_uuid(path, proc: subprocess.Popen, timeout_s: float = 60.0) -> str:
     raise AssertionError(f"{path} was not created")
 
 
-def test_outside_inlet_receives_recorded_samples_and_stance_markers(tmp_path):
+def test_outside_inlet_receives_recorded_samples_and_stance_markers(tmp_path,
+                                                                    lsl_inlet_of_session):
     out = tmp_path / "pub.h5"
     proc = subprocess.Popen(
         [sys.executable, "-m", "forcelab", "record", "--device", "sim:treadmill?seed=3",
@@ -80,7 +66,7 @@ def test_outside_inlet_receives_recorded_samples_and_stance_markers(tmp_path):
         uuid = _session_uuid(out, proc)
         inlets, full = {}, {}
         for name in ("forcelab-plate_left", "forcelab-plate_right", MARKERS_NAME):
-            inlets[name], full[name] = _own_inlet(name, uuid)
+            inlets[name], full[name] = lsl_inlet_of_session(name, uuid)
         for inlet in inlets.values():
             inlet.open_stream(timeout=10)
         tc = {k: inlet.time_correction(timeout=10) for k, inlet in inlets.items()}
@@ -148,7 +134,7 @@ def test_outlet_writer_is_a_whole_session_writer():
     assert "t0_unix_s" in SessionWriter.__annotations__
 
 
-def test_operator_markers_are_published_with_their_session_time(tmp_path):
+def test_operator_markers_are_published_with_their_session_time(tmp_path, lsl_inlet_of_session):
     writer = outlet_writer_factory()(tmp_path / "m.h5", athlete={"name": "B"})
     assert isinstance(writer, OutletWriter)
     info = DeviceInfo("TEST", "m", "s1", "", "left", 100.0,
@@ -157,8 +143,8 @@ def test_operator_markers_are_published_with_their_session_time(tmp_path):
         writer.add_stream("plate_left", info)
         uuid = writer.outlet.session_uuid
         assert uuid
-        markers, _ = _own_inlet(MARKERS_NAME, uuid)
-        samples, _ = _own_inlet("forcelab-plate_left", uuid)
+        markers, _ = lsl_inlet_of_session(MARKERS_NAME, uuid)
+        samples, _ = lsl_inlet_of_session("forcelab-plate_left", uuid)
         markers.open_stream(timeout=10)
         samples.open_stream(timeout=10)
         t0 = writer.t0_unix_s

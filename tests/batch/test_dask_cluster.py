@@ -44,12 +44,15 @@ def cluster(tmp_path_factory):
          "--no-dashboard", "--scheduler-file", str(scheduler_file)], **common)]
     try:
         deadline = time.monotonic() + 120
-        while not scheduler_file.exists() or not scheduler_file.read_text().strip():
+        address = None
+        while address is None:
             if procs[0].poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"dask scheduler did not start: "
                                      f"{(d / 'cluster.log').read_text()[-2000:]}")
-            time.sleep(0.05)
-        address = json.loads(scheduler_file.read_text())["address"]
+            try:  # the scheduler writes the file in place: it may be caught half-written
+                address = json.loads(scheduler_file.read_text())["address"]
+            except (OSError, ValueError, KeyError):
+                time.sleep(0.05)
         for i in range(2):
             procs.append(subprocess.Popen(
                 [sys.executable, "-m", "dask", "worker", address, "--nthreads", "1",
