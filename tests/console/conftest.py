@@ -21,7 +21,17 @@ def console(qtbot, config_dir, tmp_path):
     yield window
     window._close_confirmed = True
     window.close()
-    window.deleteLater()
+    delete_now(window)
+
+
+def delete_now(widget):
+    """Delete a closed top-level widget here, on the GUI thread, before the next test. A bare
+    deleteLater() runs in whatever event loop comes next (another test's), or never: the
+    window is then destroyed when Python exits, after the QApplication (a segfault)."""
+    from PyQt5.QtCore import QCoreApplication, QEvent
+
+    widget.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.DeferredDelete)
 
 
 @pytest.fixture

@@ -7,25 +7,11 @@ import json
 import time
 
 import numpy as np
-import pytest
 from pylsl.util import LostError
 from PyQt5.QtCore import Qt
 
 from forcelab.acquisition import lsl_outlet
-from forcelab.console.settings import ConsoleSettings
-from forcelab.console.window import ConsoleWindow
 from forcelab.store import open_session
-
-
-@pytest.fixture
-def console(qtbot, config_dir, tmp_path):
-    window = ConsoleWindow(settings=ConsoleSettings())
-    window.output_edit.setText(str(tmp_path / "sessions"))
-    window.show()
-    yield window
-    window._close_confirmed = True
-    window.close()
-    window.deleteLater()
 
 
 def test_checkbox_publishes_the_recording_over_lsl(qtbot, console, monkeypatch,
