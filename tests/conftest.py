@@ -14,6 +14,15 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Simulated ports of this test session (and of the forcelab processes it starts) live in a
+# folder of their own: another test run on the machine starting a port of the same name at the
+# same moment must not take over this one's symlink.
+if "FORCELAB_SIM_DIR" not in os.environ:
+    import atexit
+    import tempfile
+
+    os.environ["FORCELAB_SIM_DIR"] = tempfile.mkdtemp(prefix="forcelab-sim-tests-")
+    atexit.register(shutil.rmtree, os.environ["FORCELAB_SIM_DIR"], ignore_errors=True)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("FORCELAB_SHARED_DATA") or ROOT.parent / "shared" / "data")
