@@ -32,6 +32,16 @@ def _record_until_stop(tmp_path, sim_setup, seed, lose_tail):
         reply(cmd, token, status, body)
 
     sim.reply = replied
+    on_bytes, commands = sim.on_command_bytes, fpb1.FPB1Codec()
+
+    def command(data):  # the link stalls (and loses frames) until the STOP arrives
+        stop = any(f.type == fpb1.STOP for f in commands.feed(data))
+        if stop and sim._stall_until == float("inf"):
+            sim._stall_until = sim.model_time_s() + 0.2
+            sim.faults.spec.drop = 0.0  # the link is good again for the restart
+        on_bytes(data)
+
+    sim.on_command_bytes = command
     ctl = SessionController()
     path = tmp_path / f"stop-{seed}.h5"
     try:
@@ -42,11 +52,11 @@ def _record_until_stop(tmp_path, sim_setup, seed, lose_tail):
             k_stall = sim.k
             if lose_tail:
                 sim.faults.spec.drop = 1.0  # from here on every frame is lost on the link
-            sim._stall_until = sim.model_time_s() + 0.5  # and the link stalls
-        wait_until(lambda: sim.k >= k_stall + 200, what="0.2 s of samples sent into the stall")
+            sim._stall_until = float("inf")  # and the link stalls (until the STOP)
+        wait_until(lambda: sim.k >= k_stall + 200 and (lose_tail or len(sim._held) >= 20),
+                   what="0.2 s of samples sent into the stall")
         summary = ctl.stop_recording()
         (last_seq,) = stop_replies
-        sim.faults.spec.drop = 0.0
         # the plate streams again for the live view once the file is closed
         n_live = ctl.snapshot().devices[0].samples
         wait_until(lambda: ctl.snapshot().devices[0].samples >= n_live + 200,
@@ -62,7 +72,7 @@ def test_frames_held_in_a_stall_at_the_stop_reach_the_file(tmp_path, sim_setup):
     with open_session(path) as f:
         data = f.read_stream(name)
         # every sample the plate took until its STOP reply is in the file, none missing
-        assert data.seq[-1] == k_at_stop - 1 > k_stall + 200
+        assert data.seq[-1] == k_at_stop - 1 and k_at_stop >= k_stall + 200
         np.testing.assert_array_equal(data.seq, np.arange(data.seq[0], k_at_stop))
         assert data.gaps.size == 0 and f.stream_summary(name)["samples_missing"] == 0
     assert s["samples_recorded"] == data.seq.size and s["dropped_samples"] == 0

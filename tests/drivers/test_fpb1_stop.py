@@ -49,6 +49,8 @@ def _plate(open_sim, seed):
 
     def seen(data: bytes) -> None:  # what the driver wrote, byte for byte
         wire["sent"] += data
+        if STOP_2A in data and sim._stall_until == float("inf"):
+            sim._stall_until = sim.model_time_s() + 0.2  # a stall held until the STOP ends
         on_bytes(data)
 
     def replied(cmd, token, status, body=b""):
@@ -79,7 +81,7 @@ def test_a_stall_before_stop_delivers_every_sample_up_to_the_last_seq(open_sim):
     blocks = read_samples(dev, 400, 10.0)
     read_before = list(blocks)
     with sim._lock:
-        sim._stall_until = sim.model_time_s() + 0.4
+        sim._stall_until = float("inf")  # until 0.2 s after the STOP arrives
     wait_until(lambda: len(sim._held) >= 5, 10.0, "frames held back by the stall")
     last_seq = _stop_with_token_2a(dev, wire)
     blocks += dev.read(0.05)
@@ -100,7 +102,7 @@ def test_frames_lost_before_stop_are_counted_from_the_reply(open_sim):
     with sim._lock:
         sim.faults.spec.drop = 1.0  # every frame from now on is lost
         k_lost_from = sim.k
-        sim._stall_until = sim.model_time_s() + 0.3  # and what is still to come stalls
+        sim._stall_until = float("inf")  # and the link stalls until the STOP arrives
     wait_until(lambda: sim.k >= k_lost_from + 160, 10.0, "frames lost on the link")
     last_seq = _stop_with_token_2a(dev, wire)
     blocks += dev.read(0.05)
