@@ -241,6 +241,10 @@ class Device(abc.ABC):
 
     info: DeviceInfo
     stats: LinkStats
+    #: True when :meth:`stop` learns the last sequence number the device sent (the FPB1 STOP
+    #: reply): a recorder ends a recording with stop() and counts what never came
+    #: (:meth:`unreceived_at_stop`) as missing.
+    stop_reports_last_seq = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -291,6 +295,12 @@ class Device(abc.ABC):
         out = self.__dict__.get("_events", [])
         self._events = []
         return out
+
+    def unreceived_at_stop(self) -> int:
+        """After :meth:`stop`: samples the device reported sending that no Block brought (0 when
+        the protocol does not report its last sequence number, see
+        :attr:`stop_reports_last_seq`)."""
+        return 0
 
     def __enter__(self) -> Device:
         return self

@@ -114,6 +114,7 @@ class FPB1Device(DataTimeline, SerialDevice):
     """
 
     kind_label = "FPB1 plate"
+    stop_reports_last_seq = True
 
     def __init__(
         self,
@@ -412,6 +413,7 @@ class FPB1Device(DataTimeline, SerialDevice):
             self.ping()  # fresh clock check right before streaming
             self._accept_data = True
             self._next_wire_seq = None
+            self._stop_wire_seq = None
             body = self.command(START, struct.pack("<BB", self.fmt, self.spf))
             if len(body) != 8:
                 raise ProtocolError(f"FPB1 START reply has {len(body)} bytes, expected 8")
@@ -424,10 +426,23 @@ class FPB1Device(DataTimeline, SerialDevice):
                 self._streaming = False
                 self._streaming_before_loss = False  # do not resume after a reconnect
                 return
-            self.command(STOP)
+            body = self.command(STOP)
             self._streaming = False
             # Frames sent before the STOP reply were processed by command(); drain a little more.
             self._pump(0.02)
+            if len(body) == 4:
+                self._stop_wire_seq = struct.unpack("<I", body)[0]
+
+    def unreceived_at_stop(self) -> int:
+        """Samples the plate sent up to the last sequence number of its STOP reply that no
+        Block brought (lost on the link); 0 before the first stop."""
+        with self._lock:
+            if self._stop_wire_seq is None:
+                return 0
+            # the counter starts at 0 at START; wire numbers wrap at 2^32
+            expected = 0 if self._next_wire_seq is None else self._next_wire_seq
+            owed = (self._stop_wire_seq + 1 - expected) % (1 << 32)
+            return owed if owed < (1 << 31) else 0
 
     def read(self, timeout: float = 0.1) -> list[Block]:
         """Blocks decoded so far, waiting up to ``timeout`` s for data when none is pending.
@@ -583,6 +598,7 @@ class FPB1Device(DataTimeline, SerialDevice):
         self._streaming_before_loss = False
 
     _streaming_before_loss = False
+    _stop_wire_seq: int | None = None  # last sequence number the STOP reply reported
     _ping_disagreements = 0
     _last_rx = 0.0
 

@@ -314,24 +314,29 @@ class Ins1Device(SampleTimeline, SerialDevice):
                 if not data:
                     continue
                 t_recv = time.time()
+                answer = None
                 for fr in self._feed(data):
                     reply = fr.type == (ctype | REPLY) and len(fr.payload) >= 2
-                    if reply and fr.payload[0] == token:
-                        self._reply_t_recv = t_recv
-                        status = fr.payload[1]
-                        if status != 0:
-                            if ctype == START and attempt > 0 and status == 2:
-                                return b""  # the first START arrived; its reply was lost
-                            hint = {
-                                (ZERO, 2): ": the insole is loaded; lift the foot and zero again",
-                                (SET_RATE, 2): ": stop streaming before changing the rate",
-                                (SET_RATE, 1): f": rates are {RATES_HZ} Hz",
-                            }.get((ctype, status), "")
-                            raise ProtocolError(
-                                f"INS1 {name} refused: {STATUS_TEXT.get(status, status)}{hint}"
-                            )
-                        return fr.payload[2:]
-                    self._dispatch(fr, t_recv)
+                    if answer is None and reply and fr.payload[0] == token:
+                        answer = fr.payload
+                    else:  # also what came with the reply (e.g. the first samples after START)
+                        self._dispatch(fr, t_recv)
+                if answer is None:
+                    continue
+                self._reply_t_recv = t_recv
+                status = answer[1]
+                if status != 0:
+                    if ctype == START and attempt > 0 and status == 2:
+                        return b""  # the first START arrived; its reply was lost
+                    hint = {
+                        (ZERO, 2): ": the insole is loaded; lift the foot and zero again",
+                        (SET_RATE, 2): ": stop streaming before changing the rate",
+                        (SET_RATE, 1): f": rates are {RATES_HZ} Hz",
+                    }.get((ctype, status), "")
+                    raise ProtocolError(
+                        f"INS1 {name} refused: {STATUS_TEXT.get(status, status)}{hint}"
+                    )
+                return answer[2:]
         raise ProtocolError(
             f"no reply to INS1 {name} from {self.port} within {timeout_s:g} s: check that the "
             f"port is an INS1 insole (switched on, in range) and not used by another program"

@@ -15,6 +15,15 @@ import pytest
 from forcelab.drivers.sim.setups import start_setup
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Simulated ports of this test session (and of the forcelab processes it starts) live in a
+# folder of their own: another test run on the machine starting a port of the same name at the
+# same moment must not take over this one's symlink.
+if "FORCELAB_SIM_DIR" not in os.environ:
+    import atexit
+    import tempfile
+
+    os.environ["FORCELAB_SIM_DIR"] = tempfile.mkdtemp(prefix="forcelab-sim-tests-")
+    atexit.register(shutil.rmtree, os.environ["FORCELAB_SIM_DIR"], ignore_errors=True)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("FORCELAB_SHARED_DATA") or ROOT.parent / "shared" / "data")
@@ -68,3 +77,32 @@ def small_fs(tmp_path):
     yield mount
     for folder in mounted:
         subprocess.run(["umount", str(folder)], capture_output=True)
+
+
+@pytest.fixture
+def lsl_inlet_of_session():
+    """``lsl_inlet_of_session(name, session_uuid) -> (inlet, full_info)``: an inlet on the LSL
+    outlet ``name`` that a forcelab recording publishes for the session ``session_uuid``.
+
+    Other recordings on this machine (other tests, other users) publish the same stream names,
+    so the outlet is matched by its ``desc/forcelab/session_uuid``, never taken by name alone.
+    """
+    import time
+
+    import pylsl
+
+    def find(name: str, session_uuid: str, timeout_s: float = 60.0):
+        deadline = time.monotonic() + timeout_s
+        while True:
+            for info in pylsl.resolve_byprop("name", name, minimum=1, timeout=1.0):
+                inlet = pylsl.StreamInlet(info, recover=False)
+                try:
+                    full = inlet.info(timeout=10)
+                except (pylsl.util.TimeoutError, pylsl.util.LostError):  # another one, gone
+                    continue
+                if full.desc().child("forcelab").child_value("session_uuid") == session_uuid:
+                    return inlet, full
+                inlet.close_stream()
+            assert time.monotonic() < deadline, f"no LSL outlet {name} of {session_uuid}"
+
+    return find

@@ -73,11 +73,10 @@ def test_simulate_lists_ports_that_devices_and_drivers_see_and_stops_on_ctrl_c(s
     try:
         assert dev.info.side == "left" and dev.info.serial == listed[paths[0]]["serial_number"]
         dev.start()
-        n = 0
-        t_end = time.monotonic() + 0.4
-        while time.monotonic() < t_end:
+        n, deadline = 0, time.monotonic() + 20
+        while n < 100:  # it streams (a hang guard, not a rate check)
+            assert time.monotonic() < deadline, f"only {n} samples"
             n += sum(b.n for b in dev.read(0.05))
-        assert n > 100
         dev.stop()
     finally:
         dev.close()

@@ -43,20 +43,22 @@ def _running(*args):
             proc.communicate()
 
 
-def _wait_for_samples(path, stream, n, proc, timeout_s=30.0):
-    """Read the file while it is recorded (SWMR) until ``stream`` holds ``n`` samples."""
+def _wait_for_samples(path, streams, n, proc, timeout_s=60.0):
+    """Read the file while it is recorded (SWMR) until each of ``streams`` holds ``n`` samples
+    (the streams of one recording are flushed together but need not hold the same count)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()
         if os.path.exists(path):
             try:
                 with open_session(path) as f:
-                    if stream in f.streams and f.stream_summary(stream)["n_samples"] >= n:
+                    if all(s in f.streams and f.stream_summary(s)["n_samples"] >= n
+                           for s in streams):
                         return
             except Exception:  # the file is still being created; try again
                 pass
         time.sleep(0.1)
-    raise AssertionError(f"{path} never reached {n} samples of {stream}")
+    raise AssertionError(f"{path} never reached {n} samples of {', '.join(streams)}")
 
 
 def test_records_insoles_with_trial_tags_and_live_figures(tmp_path):
@@ -74,11 +76,16 @@ def test_records_insoles_with_trial_tags_and_live_figures(tmp_path):
         assert f.athlete["name"] == "Ann" and f.athlete["body_mass_kg"] == pytest.approx(61)
         trial = f.trials[0]
         assert trial["name"] == "easy run" and trial["tags"] == ["baseline", "shoe A"]
-        assert trial["duration_s"] == pytest.approx(6.5, abs=0.5)
+        assert trial["duration_s"] >= 6.5  # a loaded machine may stop it a little later
         assert f.state["closed"]
         for side in ("left", "right"):
-            s = f.stream_summary(f"insole_{side}")
-            assert s["n_samples"] == pytest.approx(650, abs=60)  # 100 Hz for 6.5 s
+            data = f.read_stream(f"insole_{side}")
+            # 100 Hz, none missing: as many samples as their device time span says, and the
+            # trial is covered (up to what the driver still held when it ended)
+            span_s = data.t_s[-1] - data.t_s[0]
+            assert data.seq.size == data.seq[-1] - data.seq[0] + 1
+            assert data.seq.size == pytest.approx(span_s * 100 + 1, abs=2)
+            assert span_s >= trial["duration_s"] - 1.0
 
 
 @pytest.mark.parametrize(
@@ -120,7 +127,7 @@ def test_ctrl_c_stops_cleanly_and_a_reader_sees_the_file_grow(tmp_path):
     out = tmp_path / "interrupted.h5"
     with _running("--device", "sim:insoles?seed=2", "--athlete", "Cy", "--duration", "120",
                   "-o", str(out), "--interval", "0.5") as proc:
-        _wait_for_samples(out, "insole_left", 100, proc)
+        _wait_for_samples(out, ("insole_left", "insole_right"), 100, proc)
         # a second process reads the file while it is recorded and sees it grow
         reader = subprocess.run(
             [sys.executable, "-c",
@@ -132,11 +139,12 @@ def test_ctrl_c_stops_cleanly_and_a_reader_sees_the_file_grow(tmp_path):
              "while b < a + 100 and time.monotonic() < deadline:\n"
              "    time.sleep(0.05); f.refresh()\n"
              "    b = f.stream_summary('insole_left')['n_samples']\n"
-             "print(a, b, f.state['recording'])\n", str(out)],
+             "right = f.stream_summary('insole_right')['n_samples']\n"
+             "print(a, b, right, f.state['recording'])\n", str(out)],
             capture_output=True, text=True, timeout=60,
         )
         assert reader.returncode == 0, reader.stderr
-        a, b, live = reader.stdout.split()
+        a, b, right, live = reader.stdout.split()
         assert int(b) >= int(a) + 100 and live == "True"
         proc.send_signal(signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=30)
@@ -145,7 +153,8 @@ def test_ctrl_c_stops_cleanly_and_a_reader_sees_the_file_grow(tmp_path):
     with open_session(out) as f:
         assert f.state["closed"]
         assert f.trials[0]["stop_s"] is not None
-        assert f.stream_summary("insole_right")["n_samples"] >= 200
+        # nothing a reader saw before the stop is lost by it
+        assert f.stream_summary("insole_right")["n_samples"] >= int(right) >= 100
 
 
 def test_kill_9_loses_at_most_one_second(tmp_path):
@@ -153,7 +162,7 @@ def test_kill_9_loses_at_most_one_second(tmp_path):
     proc = _start("--device", "sim:treadmill?seed=3", "--athlete", "Di", "--duration", "120",
                   "-o", str(out), "--interval", "0")
     try:
-        _wait_for_samples(out, "plate_left", 3000, proc)
+        _wait_for_samples(out, ("plate_left", "plate_right"), 3000, proc)
         t_kill = time.time()
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=30)
@@ -207,7 +216,7 @@ def test_sighup_closes_the_file_cleanly(tmp_path):
     out = tmp_path / "hangup.h5"
     with _running("--device", "sim:insoles?seed=4", "--athlete", "Di", "--duration", "120",
                   "-o", str(out), "--interval", "0") as proc:
-        _wait_for_samples(out, "insole_left", 100, proc)
+        _wait_for_samples(out, ("insole_left", "insole_right"), 100, proc)
         proc.send_signal(signal.SIGHUP)
         stdout, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 0, stderr

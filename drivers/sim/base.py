@@ -23,6 +23,7 @@ kept in ``self.error`` and re-raised by ``stop()`` (never swallowed).
 
 from __future__ import annotations
 
+import errno
 import heapq
 import itertools
 import select
@@ -264,7 +265,12 @@ class Simulator:
             while not self._stop.is_set():
                 fd = self.port.fileno()
                 if fd >= 0:
-                    r, _, _ = select.select([fd], [], [], self.period_s)
+                    try:
+                        r, _, _ = select.select([fd], [], [], self.period_s)
+                    except OSError as exc:  # unplugged or replugged by another thread meanwhile
+                        if exc.errno != errno.EBADF:
+                            raise
+                        r = []
                 else:
                     time.sleep(self.period_s)
                     r = []

@@ -58,6 +58,7 @@ from forcelab.acquisition.buffers import WorkQueue
 from forcelab.acquisition.errors import AcquisitionError, StateError
 from forcelab.acquisition.live import LiveAnalyzer
 from forcelab.acquisition.session_writer import (
+    AddGap,
     AddMarker,
     SessionWriter,
     StartTrial,
@@ -103,6 +104,9 @@ __all__ = [
 #: Seconds before taring that count as "while zeroing" for the loaded-plate warning, and that
 #: must show an unloaded, still sensor for a tare to be accepted.
 TARE_LOOKBACK_S = 1.0
+#: Longest wait (s) for a device to stop at the end of a recording and hand on what it sent
+#: before its STOP reply (frames a stalled link held back arrive in a burst first).
+END_STOP_TIMEOUT_S = 5.0
 class SessionController(SessionState):
     """Connects devices, tares, weighs, records sessions with trials and markers (thread-safe).
 
@@ -710,7 +714,10 @@ class SessionController(SessionState):
         """Stop writing, drain the queues, close the file. recording/error -> stopped.
 
         A device still unplugged at the stop leaves a gap in its stream from its last sample
-        to now, with its length (``gaps`` table), so the file says how much is missing.
+        to now, with its length (``gaps`` table), so the file says how much is missing. A device
+        whose STOP reply names the last sample it sent (FPB1) is stopped first: what it sent
+        before the reply is still recorded, and what never came is a gap at the end, counted
+        in ``dropped_samples``; it streams again once the file is closed.
 
         Returns
         -------
@@ -739,10 +746,17 @@ class SessionController(SessionState):
             return snap.summary()
 
     def _stop_recording_threads(self) -> None:
+        stopped = self._stop_devices_counting()
         start, now = self._session_start_s or time.time(), time.time()
         for w in self._workers:
             w.attach(None, None)  # waits for a put in flight (sink lock)
             gap = w.unplugged_gap(start, now) if not self._writer_failed.is_set() else None
+            n_unreceived = w.device.unreceived_at_stop() if w in stopped else 0
+            if gap is None and n_unreceived and not self._writer_failed.is_set():
+                # sent by the device before its STOP reply, never received: missing at the end
+                w.dropped_samples += n_unreceived
+                gap = AddGap(w.stream, n_unreceived,
+                             max(w.last_sample_t_s + 1.0 / w.rate_hz, start))
             if gap is not None:
                 self._control(gap)
         wt, at = self._writer_thread, self._analysis_thread
@@ -759,6 +773,33 @@ class SessionController(SessionState):
             self._recording = False
         self._writer_thread = self._analysis_thread = None
         self._writer_q = self._analysis_q = None
+        for w in stopped:  # live views, tare and weighing go on between recordings
+            try:
+                w.request(w.device.start).result(END_STOP_TIMEOUT_S)
+            except Exception as exc:  # reported; the device stays stopped
+                self.post_event("device_error", "warning",
+                                f"{w.stream}: streaming did not restart after the recording: "
+                                f"{exc}", stream=w.stream)
+
+    def _stop_devices_counting(self) -> list[DeviceWorker]:
+        """Stop the streaming devices that report their last sequence number when stopped,
+        each in its own acquisition thread, and wait until that thread has passed on every
+        Block received before the STOP reply. Returns the workers whose devices stopped."""
+        pending = [(w, w.request(w.device.stop)) for w in self._workers
+                   if w.state == "streaming" and w.device.stop_reports_last_seq]
+        stopped = []
+        for w, fut in pending:
+            try:
+                fut.result(END_STOP_TIMEOUT_S)
+                # runs after the read that returned the Blocks decoded with the reply
+                w.request(lambda: None).result(END_STOP_TIMEOUT_S)
+            except Exception as exc:  # no count of what is missing at the end; say so
+                self.post_event("device_error", "warning",
+                                f"{w.stream}: could not stop the device to count the samples "
+                                f"still on their way: {exc}", stream=w.stream)
+                continue
+            stopped.append(w)
+        return stopped
 
     # -- internals -----------------------------------------------------------------------------
 

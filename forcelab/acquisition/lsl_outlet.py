@@ -12,7 +12,8 @@ file receives is published too (same samples, same gaps), with no change to the 
 * Time stamps: each sample's host time (``Block.t_host_s``, the device clock mapped to the
   host) converted to this machine's LSL clock, so an inlet anywhere maps them with
   ``time_correction()``.
-* ``forcelab-markers`` (type ``Markers``, irregular, one string channel): one JSON object per
+* ``forcelab-markers`` (type ``Markers``, irregular, one string channel, ``desc/forcelab/
+  session_uuid``): one JSON object per
   live stance (``{"event": "stance", "stream", "t_s", "side", "end_s", "contact_time_s",
   "midstance_peak_n", "valid", "reason"}``), operator marker (``{"event": "marker", "label",
   "t_s"}``) and device event (``{"event": KIND, "stream", "t_s", "message"}``), time-stamped at
@@ -56,7 +57,8 @@ class LslOutlet:
     t0_unix_s : float
         Host time (``time.time()`` epoch, s) that session times count from.
     session_uuid : str
-        Written into each stream's ``desc/forcelab`` so a recording can be matched to its file.
+        Written into each stream's ``desc/forcelab`` (the Markers stream's too) so a recording
+        can be matched to its file.
 
     Raises
     ------
@@ -80,6 +82,7 @@ class LslOutlet:
         info = pylsl.StreamInfo(MARKERS_NAME, "Markers", 1, pylsl.IRREGULAR_RATE,
                                 pylsl.cf_string, f"{OUTLET_PREFIX}{self._host}-markers")
         info.desc().append_child("acquisition").append_child_value("manufacturer", "forcelab")
+        info.desc().append_child("forcelab").append_child_value("session_uuid", session_uuid)
         self._markers = pylsl.StreamOutlet(info)
 
     def add_stream(self, name: str, info: Any) -> None:

@@ -136,25 +136,14 @@ def _run_one(args: argparse.Namespace, path, opts: dict) -> int:
 
 
 def _save(path, result) -> None:
-    """Store the result in the session without ever leaving it half-written: the session is
-    copied beside itself, the copy gets the result and then replaces it (a full disk leaves the
-    session as it was)."""
-    import json
+    """Store the result in the session without ever leaving it half-written
+    (:func:`forcelab.store.write_analysis`: one copy beside the session gets the result and
+    replaces it; a full disk leaves the session as it was)."""
     import sys
 
-    from forcelab.errors import SessionFileError
-    from forcelab.interop.export_common import json_safe
-    from forcelab.store import open_session, rewrite_session, write_analysis
+    from forcelab.store import write_analysis
 
-    with open_session(path) as sf:
-        if not sf.state["closed"]:
-            raise SessionFileError(
-                f"{path} is still being recorded or was not closed cleanly; results can only be "
-                f"saved into a closed session (run 'forcelab check {path} --recover FIXED.h5')"
-            )
-    document = result.to_dict()
-    size = len(json.dumps(json_safe(document))) * 2
-    rewrite_session(path, lambda copy: write_analysis(copy, document, result.parameters), size)
+    write_analysis(path, result.to_dict(), result.parameters)
     print(f"analysis saved in {path}", file=sys.stderr)
 
 

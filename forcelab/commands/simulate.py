@@ -78,7 +78,9 @@ def run(args: argparse.Namespace) -> int:
         raise DeviceError(f"--seed must be a whole number from 0 to {2**32 - 1}, not {args.seed}")
     setup = start_setup(args.setup, _options(args))
     stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Ctrl-C stops it even when started from a script in the background (SIGINT ignored then)
+    previous = {sig: signal.signal(sig, lambda *_: stop.set())
+                for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         print(f"simulating {args.setup!r}; device strings (use with --device):", flush=True)
         for url in setup.urls:
@@ -94,16 +96,14 @@ def run(args: argparse.Namespace) -> int:
         sims = setup.simulators
         sims = list(sims.values()) if isinstance(sims, dict) else list(sims)
         t_end = None if args.duration is None else time.monotonic() + args.duration
-        try:
-            while not stop.wait(0.2):
-                if t_end is not None and time.monotonic() >= t_end:
-                    break
-                if any(getattr(s, "error", None) is not None for s in sims):
-                    break
-        except KeyboardInterrupt:
-            pass
+        while not stop.wait(0.2):
+            if t_end is not None and time.monotonic() >= t_end:
+                break
+            if any(getattr(s, "error", None) is not None for s in sims):
+                break
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         setup.stop()
     print("simulation stopped", flush=True)
     return 0

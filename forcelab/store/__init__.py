@@ -15,7 +15,7 @@ The file layout is documented in ``docs/session-format.md``.
 from forcelab.store._layout import FORMAT_ID, SCHEMA_VERSION
 from forcelab.store.analysis_io import read_analyses, write_analyses, write_analysis
 from forcelab.store.check import CHECK_EXIT, check_session, recover_session
-from forcelab.store.files import check_free_space, publish_new, rewrite_session
+from forcelab.store.files import check_free_space, publish_new
 from forcelab.store.importer import write_recording
 from forcelab.store.reader import (
     SessionFile,
@@ -41,7 +41,6 @@ __all__ = [
     "read_analyses",
     "read_recording",
     "recover_session",
-    "rewrite_session",
     "write_analyses",
     "write_analysis",
     "write_recording",

@@ -22,6 +22,7 @@ import numpy as np
 import forcelab
 from forcelab.errors import InputError, SessionFileError
 from forcelab.store import _layout as L
+from forcelab.store.files import check_free_space
 from forcelab.store.reader import open_session
 
 
@@ -56,15 +57,16 @@ def write_analyses(
 ) -> list[str]:
     """Store several analysis results in a closed session file in one atomic step.
 
-    The results are written into a copy of the file beside it, which then replaces the file
-    (rename): a crash, a kill or a full disk leaves the file as it was or with every result,
-    never half-written HDF5. Returns the group names (``run_NNN``) in the order given.
+    The file is copied once beside itself, the results are added to the copy, and the copy
+    replaces the file (rename): a crash, a kill or a full disk leaves the file as it was or
+    with every result, never half-written HDF5. Before anything is written the disk must have
+    room for the copy and the results. Returns the group names (``run_NNN``) in the order given.
 
     Raises
     ------
     SessionFileError
-        If the file is not a cleanly closed forcelab session or cannot be written (it is then
-        unchanged).
+        If the file is not a cleanly closed forcelab session, the disk has no room for the
+        copy, or it cannot be written (the file is then unchanged).
     InputError
         If a result cannot be stored as JSON.
     """
@@ -85,6 +87,11 @@ def write_analyses(
             raise InputError(f"analysis result cannot be stored: {exc}") from None
         stances = list(result_dict.get("stances") or [])
         prepared.append((result_json, params_json, len(stances), _stance_table(stances)))
+    # HDF5 stores the text and the tables with some overhead: twice their size is ample
+    results_bytes = sum(2 * (len(r) + len(p)) + (0 if t is None else 2 * t.nbytes)
+                        for r, p, _, t in prepared)
+    check_free_space(path.parent, path.stat().st_size + results_bytes,
+                     f"the results and a safe copy of {path.name}")
     tmp = path.with_name(f".{path.name}.analysis-{os.getpid()}.tmp")
     try:
         shutil.copyfile(path, tmp)

@@ -1,14 +1,12 @@
-"""Whole-file writes that never leave a half-written file: a free-space check before writing,
-publishing a finished temporary file under a name that must not exist, and rewriting a closed
-session through a copy beside it."""
+"""Whole-file writes that never leave a half-written file: a free-space check before writing and
+publishing a finished temporary file under a name that must not exist (a closed session gets its
+analysis results through one copy beside it: :mod:`forcelab.store.analysis_io`)."""
 
 from __future__ import annotations
 
 import errno
 import os
-import shutil
 from pathlib import Path
-from typing import Any
 
 from forcelab.errors import SessionFileError
 from forcelab.store._writing import _oserror_text
@@ -66,43 +64,3 @@ def publish_new(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
         os.rename(tmp, path)
         return
     tmp.unlink()
-
-
-def rewrite_session(path: str | os.PathLike, update: Any, extra_bytes: int) -> Any:
-    """Change a closed session file so that it is never left half-written.
-
-    The file is copied to ``.NAME.saving`` beside it, ``update(copy_path)`` changes the copy,
-    and the copy replaces the file in one rename. Before anything is written the disk must
-    have room for the copy plus ``extra_bytes``; on any failure the copy is removed and the
-    session is exactly as before.
-
-    Returns
-    -------
-    Any
-        What ``update`` returned.
-
-    Raises
-    ------
-    SessionFileError
-        If there is not enough free space, or the copy or the update fails.
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.saving")
-    check_free_space(path.parent, path.stat().st_size + int(extra_bytes),
-                     f"a safe update of {path.name}")
-    tmp.unlink(missing_ok=True)
-    try:
-        shutil.copyfile(path, tmp)
-        result = update(tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise SessionFileError(
-            f"cannot update {path}: {_oserror_text(exc)}; the session is unchanged"
-        ) from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return result

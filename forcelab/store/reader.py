@@ -241,7 +241,18 @@ class SessionFile:
 
     def _rows(self, path: str, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Committed rows of a growing dataset, its tail included (see ``_packing``)."""
-        return P.read_rows(self._h5, path, self._committed, start, stop)
+        try:
+            return P.read_rows(self._h5, path, self._committed, start, stop)
+        except OSError:
+            if not self.swmr:
+                raise
+            # A reader's idea of where the file ends can lag behind the space the recorder's
+            # latest flush allocated (HDF5: "len not positive after adjustment for EOA") even
+            # after a refresh; a fresh handle reads the current end of the file.
+            self._h5.close()
+            self._h5, self.swmr = _open_h5(self.path)
+            self._committed = self._read_committed()
+            return P.read_rows(self._h5, path, self._committed, start, stop)
 
     def _stream_rows(self, name: str) -> int:
         """Samples of a stream that completed flushes wrote."""

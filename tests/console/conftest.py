@@ -21,7 +21,45 @@ def console(qtbot, config_dir, tmp_path):
     yield window
     window._close_confirmed = True
     window.close()
-    window.deleteLater()
+    window.deleteLater()  # carried out by _deferred_deletes_now, at the end of the test
+
+
+@pytest.fixture(autouse=True)
+def _deferred_deletes_now():
+    """Destroy what the test closed at its end, on the GUI thread, while the QApplication lives.
+
+    deleteLater() (pytest-qt's widgets, the console window) only posts the deletion and no
+    event loop runs at teardown, and pyqtgraph's context menus (``ViewBoxMenu``, ``QMenu``) have
+    no parent widget: Python owns them, in reference cycles. Left alone they are destroyed
+    whenever the garbage collector runs, possibly in an acquisition or job thread of a later
+    test, or at exit after the QApplication: a segfault at some later teardown."""
+    yield
+    import gc
+
+    from PyQt5.QtCore import QCoreApplication, QEvent
+
+    if QCoreApplication.instance() is not None:
+        QCoreApplication.sendPostedEvents(None, QEvent.DeferredDelete)
+        gc.collect()
+        QCoreApplication.sendPostedEvents(None, QEvent.DeferredDelete)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_widget_outlives_the_console_tests():
+    """At the end of the session, destroy the top-level widgets still alive while the
+    QApplication lives: pyqtgraph's context menus (a ``ViewBoxMenu`` and its ``QMenu``s per
+    plot) have no parent and stay alive with their plots; destroyed at interpreter exit, after
+    the QApplication, they crash Python after the last test."""
+    yield
+    from PyQt5.QtCore import QCoreApplication, QEvent
+    from PyQt5.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is not None:
+        for widget in app.topLevelWidgets():
+            widget.close()
+            widget.deleteLater()
+        QCoreApplication.sendPostedEvents(None, QEvent.DeferredDelete)
 
 
 @pytest.fixture

@@ -7,28 +7,28 @@ import json
 import time
 
 import numpy as np
-import pylsl
-import pytest
 from pylsl.util import LostError
 from PyQt5.QtCore import Qt
 
-from forcelab.console.settings import ConsoleSettings
-from forcelab.console.window import ConsoleWindow
+from forcelab.acquisition import lsl_outlet
 from forcelab.store import open_session
 
 
-@pytest.fixture
-def console(qtbot, config_dir, tmp_path):
-    window = ConsoleWindow(settings=ConsoleSettings())
-    window.output_edit.setText(str(tmp_path / "sessions"))
-    window.show()
-    yield window
-    window._close_confirmed = True
-    window.close()
-    window.deleteLater()
+def test_checkbox_publishes_the_recording_over_lsl(qtbot, console, monkeypatch,
+                                                   lsl_inlet_of_session):
+    writers = []  # the session writers the console makes: their outlets carry the session uuid
+    real_factory = lsl_outlet.outlet_writer_factory
 
+    def factory(*args, **kwargs):
+        make = real_factory(*args, **kwargs)
 
-def test_checkbox_publishes_the_recording_over_lsl(qtbot, console):
+        def made(path, **kw):
+            writers.append(make(path, **kw))
+            return writers[-1]
+
+        return made
+
+    monkeypatch.setattr(lsl_outlet, "outlet_writer_factory", factory)
     console.device_combo.setCurrentText("sim:treadmill?seed=21")
     qtbot.mouseClick(console.connect_button, Qt.LeftButton)
     qtbot.waitUntil(lambda: console.backend.is_connected and not console.jobs.busy,
@@ -36,15 +36,12 @@ def test_checkbox_publishes_the_recording_over_lsl(qtbot, console):
     assert not console.backend.publish_lsl
     console.lsl_check.setChecked(True)
     assert console.backend.publish_lsl
-    resolver = pylsl.ContinuousResolver(pred="name='forcelab-plate_left' or "
-                                             "name='forcelab-markers'")
     qtbot.keyClick(console, Qt.Key_F5)
     qtbot.waitUntil(lambda: console.backend.is_recording and not console.jobs.busy,
                     timeout=15_000)
-    found = {}
-    qtbot.waitUntil(lambda: found.update({i.name(): i for i in resolver.results()})
-                    or len(found) == 2, timeout=30_000)
-    inlets = {k: pylsl.StreamInlet(v, recover=False) for k, v in found.items()}
+    (writer,) = writers
+    inlets = {name: lsl_inlet_of_session(name, writer.outlet.session_uuid)[0]
+              for name in ("forcelab-plate_left", "forcelab-markers")}
     for inlet in inlets.values():
         inlet.open_stream(timeout=10)
     got = {k: [] for k in inlets}

@@ -62,6 +62,15 @@ def read_samples(dev: Device, n: int, timeout_s: float) -> list[Block]:
     return blocks
 
 
+def stream_samples(dev: Device, n: int, timeout_s: float) -> list[Block]:
+    """Start the device, read until at least ``n`` samples arrived (fail after ``timeout_s``
+    s), stop and drain it: a test that needs so many samples waits for them, not for a time."""
+    dev.start()
+    blocks = read_samples(dev, n, timeout_s)
+    dev.stop()
+    return blocks + dev.read(0.05)
+
+
 def read_after_reconnect(dev: Device, timeout_s: float) -> list[Block]:
     """Read a lost device until it reconnected and Blocks arrive again (or ``timeout_s``)."""
     after: list[Block] = []

@@ -32,7 +32,12 @@ def _start(*args: str) -> tuple[subprocess.Popen, list[str]]:
 def _stop(p: subprocess.Popen) -> None:
     if p.poll() is None:
         p.send_signal(signal.SIGINT)
-    out, err = p.communicate(timeout=20)
+    try:
+        out, err = p.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        p.kill()  # never leave the simulator running after the test
+        p.communicate()
+        raise
     assert p.returncode == 0 and "Traceback" not in err, err
 
 

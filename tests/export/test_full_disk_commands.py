@@ -136,3 +136,36 @@ def test_record_on_a_full_disk_leaves_no_file_that_blocks_a_retry(small_fs):
     assert r.returncode in (0, 1) and "Traceback" not in r.stderr, r.stderr
     assert "rec.h5" in listing(small_fs)
     assert run_cli("check", out).returncode in (0, 1)
+
+
+_SAVE_AND_COUNT = """
+import runpy, sys
+sys.argv = ["forcelab", "analyze", sys.argv[1], "--save"]
+try:
+    runpy.run_module("forcelab", run_name="__main__")
+except SystemExit as exc:
+    assert not exc.code, exc.code
+io = dict(line.split(": ") for line in open("/proc/self/io").read().splitlines())
+print("WRITTEN", io["wchar"])
+"""
+
+
+def test_analyze_save_writes_the_session_once(tmp_path):
+    """One copy beside the session takes the results and replaces it: the save writes about the
+    session's size (plus the results), not two copies of it. ``wchar`` of /proc/self/io counts
+    every byte the process hands to write(), sendfile() and copy_file_range()."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "long.h5"
+    make_session(path, layout="treadmill", trials=(("run1", 60.0, 3.5),), rate_hz=1000.0)
+    size = path.stat().st_size
+    r = subprocess.run([sys.executable, "-c", _SAVE_AND_COUNT, str(path)], capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    written = int(r.stdout.split("WRITTEN")[1])
+    results = path.stat().st_size - size  # what the file grew by: the stored analysis
+    assert results > 0 and "analysis saved in" in r.stderr
+    assert size + results <= written < 1.25 * size + 4 * results, (written, size, results)
+    assert listing(tmp_path) == ["long.h5"]
+    assert "analyses  run_001" in run_cli("info", path).stdout
