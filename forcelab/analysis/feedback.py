@@ -36,7 +36,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -122,6 +122,8 @@ class Cue:
         Toe-off (end) of the completing stance, s since the session start.
     t_issued_s : float
         When the cue was issued, s since the session start.
+    stream : str
+        The stream of the completing stance (the ``cue`` event's stream).
     """
 
     stance_index: int
@@ -137,6 +139,7 @@ class Cue:
     phase: str
     t_toe_off_s: float
     t_issued_s: float
+    stream: str = ""
 
     @property
     def latency_s(self) -> float:
@@ -158,8 +161,8 @@ class Cue:
         """
         try:
             d = json.loads(text)
-            names = [f.name for f in fields(cls)]
-            return cls(**{k: d[k] for k in names})
+            return cls(**{f.name: d[f.name] for f in fields(cls)
+                          if f.name in d or f.default is MISSING})
         except (ValueError, TypeError, KeyError) as exc:
             raise InputError(f"not a feedback cue: {exc}") from None
 
@@ -550,5 +553,6 @@ class FeedbackEngine:
                 phase=phase.name,
                 t_toe_off_s=float(stance["end_s"]),
                 t_issued_s=float(t_issued_s),
+                stream=str(stance.get("stream") or ""),
             )
         ]
