@@ -18,7 +18,10 @@ C. A with per-frame device reads (``STREAM_GATHER_S = 0``): what the device-read
 
 For each: cues against the completed left stances of its segments (from the file's ``stance``
 events; a cue for each is expected), latency p50/p95/p99/max, CPU of the live-analysis thread and
-of all recorder threads. Machine load is printed beside the figures.
+of all recorder threads. Beside them, the p99 of the block arrival lag (time a block reaches the
+recorder's acquisition thread minus the host time of its last sample, measured by wrapping
+``DeviceWorker._process``): what no stage after the device read can win back on a loaded
+machine. Machine load is printed beside the figures.
 """
 
 from __future__ import annotations
@@ -48,8 +51,22 @@ SEGMENT_S = 10.0
 CONFIGS = ("A feedback", "B 100 ms batching", "C A + per-frame reads")
 
 
+def _watch_arrivals(arrivals: list[tuple[float, float]]) -> None:
+    """Record (arrival host time, lag s) of every block the acquisition threads process."""
+    process = workers.DeviceWorker._process
+
+    def timed(self, block):
+        now = time.time()
+        arrivals.append((now, now - (block.t_host_s + (block.n - 1) / self.rate_hz)))
+        process(self, block)
+
+    workers.DeviceWorker._process = timed
+
+
 def run(total_s: float, folder: str) -> None:
     gather_s = Transport.STREAM_GATHER_S
+    arrivals: list[tuple[float, float]] = []
+    _watch_arrivals(arrivals)
     segment_s = min(SEGMENT_S, total_s / 3)
     proc, urls = _start_simulator("treadmill", "--seed", "1")
     load0 = os.getloadavg()
@@ -67,6 +84,7 @@ def run(total_s: float, folder: str) -> None:
             ctl.connect_devices(devices)
             path = os.path.join(folder, "feedback.h5")
             ctl.start_recording(path, athlete={"name": "bench", "body_mass_kg": 70})
+            session_start_s = ctl.session_start_s
             if not feedback.wait_ready(60.0):
                 raise RuntimeError("the detectors never found a stance")
             ctl.start_trial("feedback")
@@ -114,7 +132,8 @@ def run(total_s: float, folder: str) -> None:
     print(f"machine: {os.cpu_count()} cores, load average {load0[0]:.2f} at the start, "
           f"{load1[0]:.2f} at the end; samples lost {lost}")
     print(f"{'':24}{'stances':>8}{'cues':>6}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}"
-          f"{'max ms':>8}{'analysis CPU':>14}{'recorder CPU':>14}")
+          f"{'max ms':>8}{'analysis CPU':>14}{'recorder CPU':>14}{'arrival p99 ms':>16}")
+    t0_host = session_start_s
     rows = {}
     for config, label in enumerate(CONFIGS):
         # a stance belongs to the segment it completed in (when its cue was due)
@@ -126,9 +145,10 @@ def run(total_s: float, folder: str) -> None:
         rec = sum(cpu[config].values())
         w = wall[config] or np.nan
         rows[config] = p
+        lag = np.array([d for t, d in arrivals if config_of(t - t0_host) == config]) * 1e3
         print(f"{label:<24}{n_stances:>8}{n_cues:>6}{p[0]:>8.1f}{p[1]:>8.1f}{p[2]:>8.1f}"
               f"{(lat.max() if lat.size else np.nan):>8.1f}{100 * live / w:>13.1f}%"
-              f"{100 * rec / w:>13.1f}%")
+              f"{100 * rec / w:>13.1f}%{np.percentile(lag, 99) if lag.size else np.nan:>16.1f}")
     a, b = rows[0], rows[1]
     print(f"A / B (feedback / 100 ms batching): p50 x{a[0] / b[0]:.2f}, p99 x{a[2] / b[2]:.2f}; "
           f"target p99 <= 50 ms: {'met' if a[2] <= 50 else 'NOT met'} ({a[2]:.1f} ms)")
