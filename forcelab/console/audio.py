@@ -106,7 +106,8 @@ class CuePlayer(QObject):
     Needs a ``QCoreApplication`` (or ``QApplication``) created in the process before the
     player; its event loop need not run (the headless ``forcelab feedback`` may create one and
     never call ``exec_``): the sound is played on the player's own ``QThread``. Call
-    :meth:`close` before the application goes.
+    :meth:`close` before the application goes. The player is itself a cue listener:
+    ``controller.add_cue_listener(CuePlayer("tone"))`` plays every cue the schedule shows.
 
     Parameters
     ----------
@@ -118,6 +119,8 @@ class CuePlayer(QObject):
     ----------
     reason : str
         Why nothing is heard ("" when an audio output exists and ``mode`` is not "none").
+    requested : int
+        Cues asked to be played so far (heard or not).
     played : int
         Cues handed to the audio output so far.
     """
@@ -130,6 +133,7 @@ class CuePlayer(QObject):
         if mode not in MODES:
             raise ValueError(f"unknown audio mode {mode!r}; expected one of {', '.join(MODES)}")
         self.mode = mode
+        self.requested = 0
         self.played = 0
         self.reason = "" if mode == "none" else unavailable_reason()
         self._thread: QThread | None = None
@@ -164,11 +168,18 @@ class CuePlayer(QObject):
         """
         zone = cue if isinstance(cue, str) else cue.zone
         samples = render_cue(zone, self.mode)
+        self.requested += 1
         if self._output is None:
             return False
         self._queued.emit(pcm_bytes(samples))
         self.played += 1
         return True
+
+    def __call__(self, cue: Any) -> None:
+        """Cue listener (``SessionController.add_cue_listener(player)``): play ``cue`` when the
+        schedule showed it (``cue.shown``); never blocks."""
+        if cue.shown:
+            self.play(cue)
 
     def close(self) -> None:
         """Stop the sound and the player's thread (waits for them)."""

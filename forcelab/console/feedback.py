@@ -446,8 +446,8 @@ class FeedbackPanel(QWidget):
     # ------------------------------------------------------------------ cues
     def _on_cue(self, cue: Cue) -> None:
         """Cue listener (analysis thread): sound now, wake the GUI thread."""
-        if cue.shown and self.player is not None:
-            self.player.play(cue)
+        if self.player is not None:
+            self.player(cue)
         self.cue_issued.emit()
 
     def _start_audio(self, mode: str) -> None:

@@ -31,6 +31,24 @@ def test_missing_multimedia_libraries_are_named(qapp, monkeypatch):
         player.close()
 
 
+def test_player_as_listener_plays_only_shown_cues(qapp):
+    """Headless use: a QCoreApplication exists (pytest-qt's), nobody runs its event loop."""
+    from forcelab.analysis.feedback import Cue
+
+    player = audio.CuePlayer("tone")
+    try:
+        def cue(shown):
+            return Cue(1, "left", "valr_bw_s", 80.0, 60.0, 70.0, "above", "faded", shown, 50.0,
+                       "training", 1.0, 1.003)
+
+        player(cue(False))
+        assert player.requested == 0 and player.played == 0
+        player(cue(True))
+        assert player.requested == 1 and player.played == (1 if player.audible else 0)
+    finally:
+        player.close()
+
+
 def test_mode_none_and_unknown_mode(qapp):
     player = audio.CuePlayer("none")
     assert player.play("above") is False and not player.audible and player.reason == ""
