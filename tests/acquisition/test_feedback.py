@@ -16,8 +16,10 @@ import numpy as np
 import pytest
 
 from forcelab.acquisition import SessionController
+from forcelab.acquisition.feedback import CueHub, LiveFeedback
 from forcelab.analysis.asymmetry import robinson_si_pct
 from forcelab.analysis.feedback import TOLERANCE_PCT, Cue, FeedbackEngine
+from forcelab.errors import InputError
 from forcelab.store import open_session
 
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -281,3 +283,29 @@ def test_the_simulated_runner_learns_from_shown_cues_only(sim_setup):
     assert later and all(
         s.impact_peak_n < before.impact_peak_n * (1 + change / 200) for s in later)
     assert all(s.midstance_peak_n == pytest.approx(before.midstance_peak_n) for s in later)
+
+
+def test_a_failing_listener_is_counted_and_the_others_still_hear_every_cue():
+    hub = CueHub()
+    heard = []
+
+    def broken(cue):
+        raise RuntimeError("no display")
+
+    hub.add_listener(broken)
+    hub.add_listener(heard.append)
+    engine = FeedbackEngine("contact_time_s", "0.2:0.3", side="both")
+    feedback = LiveFeedback(engine, hub, {"": 10.0}, clock=lambda: 1000.5)
+    feedback.attach(None, 1000.0, ["plate_left"])
+    feedback.trial_started("run", [], 0.0)
+    feedback.on_stances([{"stream": "plate_left", "side": "left", "start_s": 0.1,
+                          "end_s": 0.35, "valid": True, "contact_time_s": 0.25}])
+    assert len(heard) == 1 and heard[0].t_issued_s == 0.5 and heard[0].zone == "in"
+    assert hub.listener_errors == 1 and "no display" in hub.last_listener_error
+    assert hub.take() == heard and hub.take() == []
+    assert feedback.wait_ready(0.0)  # the only stream has given its first stance
+
+
+def test_a_faded_schedule_needs_the_training_duration():
+    with pytest.raises(InputError, match="faded"):
+        LiveFeedback(FeedbackEngine("valr_n_s", "1:2", schedule="faded"), CueHub(), {"post": 5})
