@@ -113,7 +113,7 @@ class Cue:
     schedule : str
         "every", "faded", "bandwidth" or "summary".
     shown : bool
-        Whether the schedule presented the cue to the runner.
+        Whether the schedule presented the cue to the runner (never without a band).
     schedule_state : float or None
         Faded: the rate in % at this cue; summary: the number of stances averaged; else None.
     phase : str
@@ -558,7 +558,7 @@ class FeedbackEngine:
                 band_high=band[1] if band else None,
                 zone=zone,
                 schedule=name,
-                shown=bool(shown and phase.name in FEEDBACK_PHASES),
+                shown=bool(shown and zone and phase.name in FEEDBACK_PHASES),
                 schedule_state=state,
                 phase=phase.name,
                 t_toe_off_s=float(stance["end_s"]),

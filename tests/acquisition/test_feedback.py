@@ -109,9 +109,20 @@ def test_feedback_lowers_the_loading_rate_of_a_runner_who_listens(tmp_path):
     assert means["post"] < 0.9 * means["baseline"]  # the runner loads more softly after training
 
 
+def _audio_unavailable_reason():
+    """Why no cue can be heard on this machine ("" when one can), asked in a fresh process."""
+    r = subprocess.run(
+        [sys.executable, "-c", "from PyQt5.QtCore import QCoreApplication as A; app = A([]); "
+         "from forcelab.console.audio import unavailable_reason as u; print(u())"],
+        capture_output=True, text=True, timeout=60, env=ENV)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
 @pytest.mark.parametrize("schedule", ["faded", "bandwidth", "summary:3"])
 def test_schedules_are_followed_exactly_and_every_cue_goes_out_over_udp(tmp_path, schedule):
     out = tmp_path / "s.h5"
+    audio = "tone" if schedule == "bandwidth" else "none"
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as display:
         display.bind(("127.0.0.1", 0))
         display.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
@@ -119,7 +130,7 @@ def test_schedules_are_followed_exactly_and_every_cue_goes_out_over_udp(tmp_path
             "feedback", "-d", "sim:treadmill?seed=2&variability=0.05", "--athlete", "Bo",
             "--body-mass", "70", "--metric", "valr_n_s", "--target", "56000:62000",
             "--side", "left", "--schedule", schedule, "--duration", "14", "-o", str(out),
-            "--cue-udp", f"127.0.0.1:{display.getsockname()[1]}",
+            "--cue-udp", f"127.0.0.1:{display.getsockname()[1]}", "--audio", audio,
         )
         assert r.returncode == 0, r.stderr
         display.setblocking(False)
@@ -132,6 +143,10 @@ def test_schedules_are_followed_exactly_and_every_cue_goes_out_over_udp(tmp_path
     trials, cues, settings, _ = _session(out)
     assert datagrams == [c.to_json() for c in cues]
     assert f"{len(cues)} cues" in r.stdout
+    if audio == "tone":  # without a sound device: one line says so, the feedback goes on
+        reason = _audio_unavailable_reason()
+        assert (f"forcelab feedback: {reason}" in r.stdout) if reason else (
+            "not heard" not in r.stdout + r.stderr)
     trial = trials["feedback"]
     left = _in_trial(_batch_stances(out), trial, "left")
     assert all(c.phase == "" for c in cues) and settings["schedule"] == schedule.split(":")[0]
