@@ -67,15 +67,16 @@ def _in_trial(stances, trial, side=None):
 
 
 def test_feedback_lowers_the_loading_rate_of_a_runner_who_listens(tmp_path):
-    """Baseline -> training -> post on a runner who responds to cues: a cue for every left
-    stance of every phase (the batch analysis of the file finds the same stances), shown in
-    training only, the band from the baseline trial's mean, and a lower loading rate after."""
+    """Baseline -> training -> post -> retention on a runner who responds to cues: a cue for
+    every left stance of every phase (the batch analysis of the file finds the same stances),
+    shown in training only, the band from the baseline trial's mean, and a lower loading rate
+    after training that partly stays."""
     port = _free_udp_port()
     out = tmp_path / "ann.h5"
     r = _forcelab(
         "feedback", "-d", f"sim:treadmill?seed=5&respond=valr_n_s:-30&cue_port={port}&learn=0.1",
         "--athlete", "Ann", "--body-mass", "70", "--metric", "valr_n_s", "--target=-20%",
-        "--side", "left", "--protocol", "baseline=12,training=30,post=12",
+        "--side", "left", "--protocol", "baseline=12,training=30,post=10,retention=10",
         "--cue-udp", f"127.0.0.1:{port}", "-o", str(out), "--json",
     )
     assert r.returncode == 0, r.stderr
@@ -83,9 +84,10 @@ def test_feedback_lowers_the_loading_rate_of_a_runner_who_listens(tmp_path):
     trials, cues, settings, live = _session(out)
     assert result["cues"] == len(cues) and result["latency_ms"]["p99"] is not None
     assert [t["tags"] for t in trials.values()] == [
-        ["feedback:baseline"], ["feedback:training"], ["feedback:post"]]
+        ["feedback:baseline"], ["feedback:training"], ["feedback:post"],
+        ["feedback:retention"]]
     batch = _batch_stances(out)
-    for phase in ("baseline", "training", "post"):
+    for phase in ("baseline", "training", "post", "retention"):
         mine = [c for c in cues if c.phase == phase]
         left = _in_trial(batch, trials[phase], "left")
         assert len(left) >= 8
@@ -107,6 +109,7 @@ def test_feedback_lowers_the_loading_rate_of_a_runner_who_listens(tmp_path):
     means = {p: np.mean([c.value for c in cues if c.phase == p]) for p in trials}
     assert result["phase_means"] == pytest.approx(means)
     assert means["post"] < 0.9 * means["baseline"]  # the runner loads more softly after training
+    assert means["retention"] < 0.9 * means["baseline"]  # and mostly keeps it
 
 
 def _audio_unavailable_reason():
