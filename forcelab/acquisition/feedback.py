@@ -108,6 +108,8 @@ class LiveFeedback:
         self.engine = engine
         self.hub = hub
         self.phase_durations_s = dict(phase_durations_s or {})
+        if engine.schedule.name == "faded" and not self._feedback_span_s():
+            raise InputError("a faded schedule needs the duration of its training (s)")
         self._clock = clock
         self._lock = threading.Lock()
         self._writer_queue: Any = None
@@ -118,10 +120,19 @@ class LiveFeedback:
         self.n_cues = 0
         self.n_shown = 0
 
+    def _feedback_span_s(self) -> float | None:
+        """The planned duration (s) of the phase that shows cues."""
+        d = self.phase_durations_s
+        return d.get("training") or d.get("")
+
     def attach(self, writer_queue: Any, session_start_s: float, streams: Iterable[str]) -> None:
         """A recording starts: cues go to ``writer_queue``; ``session_start_s`` is its host
-        start time (s); ``streams`` are the streams whose first stance ends the warm-up."""
+        start time (s); ``streams`` are the streams whose first stance ends the warm-up. The
+        engine starts afresh (stance indices count from the recording's first stance)."""
         with self._lock:
+            self.engine.reset()
+            self._latencies_s = []
+            self.n_cues = self.n_shown = 0
             self._writer_queue = writer_queue
             self._session_start_s = float(session_start_s)
             self._waiting = set(streams)
@@ -145,8 +156,10 @@ class LiveFeedback:
         for tag in tags:
             if tag.startswith(TAG_PREFIX) and tag[len(TAG_PREFIX):] in PHASES:
                 phase = tag[len(TAG_PREFIX):]
+        # a trial outside the planned phases fades over the planned training
+        duration_s = self.phase_durations_s.get(phase) or self._feedback_span_s()
         with self._lock:
-            self.engine.start_phase(phase, t_s, self.phase_durations_s.get(phase))
+            self.engine.start_phase(phase, t_s, duration_s)
 
     def trial_stopped(self, t_s: float) -> None:
         """The running trial stopped at session time ``t_s`` (s)."""

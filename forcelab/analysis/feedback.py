@@ -113,7 +113,7 @@ class Cue:
     schedule : str
         "every", "faded", "bandwidth" or "summary".
     shown : bool
-        Whether the schedule presented the cue to the runner.
+        Whether the schedule presented the cue to the runner (never without a band).
     schedule_state : float or None
         Faded: the rate in % at this cue; summary: the number of stances averaged; else None.
     phase : str
@@ -381,6 +381,10 @@ class FeedbackEngine:
             raise InputError(f"side must be one of {', '.join(TRAINED_SIDES)}, got {side!r}")
         self.side = side
         self.schedule = schedule if isinstance(schedule, Schedule) else parse_schedule(schedule)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the phases, the baseline and the stances seen (a new session starts)."""
         self.baseline: float | None = None
         self._phases: list[_Phase] = []
         self._n_stances = 0
@@ -409,13 +413,19 @@ class FeedbackEngine:
         """The current target band in the metric's unit (None: baseline not known yet)."""
         return self.target.band(self.baseline)
 
+    def _values_by_phase(self) -> dict[str, list[float]]:
+        out: dict[str, list[float]] = {}
+        for p in self._phases:  # a phase run twice (two trials) counts as one
+            out.setdefault(p.name, []).extend(p.values)
+        return out
+
     def phase_means(self) -> dict[str, float | None]:
         """Mean of the trained metric per phase (values of the trained side(s), every stance)."""
-        return {p.name: (float(np.mean(p.values)) if p.values else None) for p in self._phases}
+        return {k: (float(np.mean(v)) if v else None) for k, v in self._values_by_phase().items()}
 
     def phase_counts(self) -> dict[str, int]:
         """Number of values of the trained metric per phase."""
-        return {p.name: len(p.values) for p in self._phases}
+        return {k: len(v) for k, v in self._values_by_phase().items()}
 
     def settings(self) -> dict[str, Any]:
         """The settings as stored in the session's ``feedback`` event."""
@@ -548,7 +558,7 @@ class FeedbackEngine:
                 band_high=band[1] if band else None,
                 zone=zone,
                 schedule=name,
-                shown=bool(shown and phase.name in FEEDBACK_PHASES),
+                shown=bool(shown and zone and phase.name in FEEDBACK_PHASES),
                 schedule_state=state,
                 phase=phase.name,
                 t_toe_off_s=float(stance["end_s"]),

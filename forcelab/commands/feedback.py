@@ -122,11 +122,10 @@ def run(args: argparse.Namespace) -> int:
     senders = [UdpCueSender(a) for a in args.cue_udp]
     for sender in senders:
         controller.add_cue_listener(sender)
-    player = _audio_player(args.audio)
+    out = sys.stderr if args.json else sys.stdout
+    player, _app = _audio_player(args.audio, out)
     if player is not None:
         controller.add_cue_listener(player)
-
-    out = sys.stderr if args.json else sys.stdout
 
     def warm_up(ctl: SessionController, stop) -> None:
         print("warming up the stance detectors (5 s of data)", file=out, flush=True)
@@ -188,10 +187,21 @@ def run(args: argparse.Namespace) -> int:
     return 1 if summary.get("errors") else 0
 
 
-def _audio_player(kind: str):
-    """The cue sound player for ``--audio`` (None for none)."""
+def _audio_player(kind: str, out):
+    """The cue sound player for ``--audio`` and the Qt application it needs (kept alive by the
+    caller): (None, None) for none, or when no sound can be played (then one line on ``out``
+    says why and the feedback goes on without sound)."""
     if kind == "none":
-        return None
-    from forcelab.errors import InputError
+        return None, None
+    from PyQt5.QtCore import QCoreApplication
 
-    raise InputError(f"--audio {kind} is not available in this installation; use --audio none")
+    from forcelab.console.audio import CuePlayer
+
+    # the player needs an application object, not its event loop
+    app = QCoreApplication.instance() or QCoreApplication([])
+    player = CuePlayer(kind)
+    if not player.audible:
+        print(f"forcelab feedback: {player.reason}", file=out, flush=True)
+        player.close()
+        return None, app
+    return player, app

@@ -16,8 +16,10 @@ import numpy as np
 import pytest
 
 from forcelab.acquisition import SessionController
+from forcelab.acquisition.feedback import CueHub, LiveFeedback
 from forcelab.analysis.asymmetry import robinson_si_pct
 from forcelab.analysis.feedback import TOLERANCE_PCT, Cue, FeedbackEngine
+from forcelab.errors import InputError
 from forcelab.store import open_session
 
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -65,15 +67,16 @@ def _in_trial(stances, trial, side=None):
 
 
 def test_feedback_lowers_the_loading_rate_of_a_runner_who_listens(tmp_path):
-    """Baseline -> training -> post on a runner who responds to cues: a cue for every left
-    stance of every phase (the batch analysis of the file finds the same stances), shown in
-    training only, the band from the baseline trial's mean, and a lower loading rate after."""
+    """Baseline -> training -> post -> retention on a runner who responds to cues: a cue for
+    every left stance of every phase (the batch analysis of the file finds the same stances),
+    shown in training only, the band from the baseline trial's mean, and a lower loading rate
+    after training that partly stays."""
     port = _free_udp_port()
     out = tmp_path / "ann.h5"
     r = _forcelab(
         "feedback", "-d", f"sim:treadmill?seed=5&respond=valr_n_s:-30&cue_port={port}&learn=0.1",
         "--athlete", "Ann", "--body-mass", "70", "--metric", "valr_n_s", "--target=-20%",
-        "--side", "left", "--protocol", "baseline=12,training=30,post=12",
+        "--side", "left", "--protocol", "baseline=12,training=30,post=10,retention=10",
         "--cue-udp", f"127.0.0.1:{port}", "-o", str(out), "--json",
     )
     assert r.returncode == 0, r.stderr
@@ -81,9 +84,10 @@ def test_feedback_lowers_the_loading_rate_of_a_runner_who_listens(tmp_path):
     trials, cues, settings, live = _session(out)
     assert result["cues"] == len(cues) and result["latency_ms"]["p99"] is not None
     assert [t["tags"] for t in trials.values()] == [
-        ["feedback:baseline"], ["feedback:training"], ["feedback:post"]]
+        ["feedback:baseline"], ["feedback:training"], ["feedback:post"],
+        ["feedback:retention"]]
     batch = _batch_stances(out)
-    for phase in ("baseline", "training", "post"):
+    for phase in ("baseline", "training", "post", "retention"):
         mine = [c for c in cues if c.phase == phase]
         left = _in_trial(batch, trials[phase], "left")
         assert len(left) >= 8
@@ -105,11 +109,23 @@ def test_feedback_lowers_the_loading_rate_of_a_runner_who_listens(tmp_path):
     means = {p: np.mean([c.value for c in cues if c.phase == p]) for p in trials}
     assert result["phase_means"] == pytest.approx(means)
     assert means["post"] < 0.9 * means["baseline"]  # the runner loads more softly after training
+    assert means["retention"] < 0.9 * means["baseline"]  # and mostly keeps it
+
+
+def _audio_unavailable_reason():
+    """Why no cue can be heard on this machine ("" when one can), asked in a fresh process."""
+    r = subprocess.run(
+        [sys.executable, "-c", "from PyQt5.QtCore import QCoreApplication as A; app = A([]); "
+         "from forcelab.console.audio import unavailable_reason as u; print(u())"],
+        capture_output=True, text=True, timeout=60, env=ENV)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
 
 
 @pytest.mark.parametrize("schedule", ["faded", "bandwidth", "summary:3"])
 def test_schedules_are_followed_exactly_and_every_cue_goes_out_over_udp(tmp_path, schedule):
     out = tmp_path / "s.h5"
+    audio = "tone" if schedule == "bandwidth" else "none"
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as display:
         display.bind(("127.0.0.1", 0))
         display.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
@@ -117,7 +133,7 @@ def test_schedules_are_followed_exactly_and_every_cue_goes_out_over_udp(tmp_path
             "feedback", "-d", "sim:treadmill?seed=2&variability=0.05", "--athlete", "Bo",
             "--body-mass", "70", "--metric", "valr_n_s", "--target", "56000:62000",
             "--side", "left", "--schedule", schedule, "--duration", "14", "-o", str(out),
-            "--cue-udp", f"127.0.0.1:{display.getsockname()[1]}",
+            "--cue-udp", f"127.0.0.1:{display.getsockname()[1]}", "--audio", audio,
         )
         assert r.returncode == 0, r.stderr
         display.setblocking(False)
@@ -130,6 +146,10 @@ def test_schedules_are_followed_exactly_and_every_cue_goes_out_over_udp(tmp_path
     trials, cues, settings, _ = _session(out)
     assert datagrams == [c.to_json() for c in cues]
     assert f"{len(cues)} cues" in r.stdout
+    if audio == "tone":  # without a sound device: one line says so, the feedback goes on
+        reason = _audio_unavailable_reason()
+        assert (f"forcelab feedback: {reason}" in r.stdout) if reason else (
+            "not heard" not in r.stdout + r.stderr)
     trial = trials["feedback"]
     left = _in_trial(_batch_stances(out), trial, "left")
     assert all(c.phase == "" for c in cues) and settings["schedule"] == schedule.split(":")[0]
@@ -281,3 +301,29 @@ def test_the_simulated_runner_learns_from_shown_cues_only(sim_setup):
     assert later and all(
         s.impact_peak_n < before.impact_peak_n * (1 + change / 200) for s in later)
     assert all(s.midstance_peak_n == pytest.approx(before.midstance_peak_n) for s in later)
+
+
+def test_a_failing_listener_is_counted_and_the_others_still_hear_every_cue():
+    hub = CueHub()
+    heard = []
+
+    def broken(cue):
+        raise RuntimeError("no display")
+
+    hub.add_listener(broken)
+    hub.add_listener(heard.append)
+    engine = FeedbackEngine("contact_time_s", "0.2:0.3", side="both")
+    feedback = LiveFeedback(engine, hub, {"": 10.0}, clock=lambda: 1000.5)
+    feedback.attach(None, 1000.0, ["plate_left"])
+    feedback.trial_started("run", [], 0.0)
+    feedback.on_stances([{"stream": "plate_left", "side": "left", "start_s": 0.1,
+                          "end_s": 0.35, "valid": True, "contact_time_s": 0.25}])
+    assert len(heard) == 1 and heard[0].t_issued_s == 0.5 and heard[0].zone == "in"
+    assert hub.listener_errors == 1 and "no display" in hub.last_listener_error
+    assert hub.take() == heard and hub.take() == []
+    assert feedback.wait_ready(0.0)  # the only stream has given its first stance
+
+
+def test_a_faded_schedule_needs_the_training_duration():
+    with pytest.raises(InputError, match="faded"):
+        LiveFeedback(FeedbackEngine("valr_n_s", "1:2", schedule="faded"), CueHub(), {"post": 5})
