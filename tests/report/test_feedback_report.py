@@ -138,6 +138,11 @@ def test_html_page_colours_only_real_changes(session, tmp_path):
     # also as text (the PDF page) and through the CLI into PDF
     lines = feedback_lines(report.sessions[0].feedback)
     assert lines[0] == "Feedback protocol: Average loading rate (VALR, valr_bw_s)"
+    assert lines[1].startswith(
+        "Feedback trained the average loading rate (VALR, valr_bw_s) on the right side towards "
+        "a change of -15% from the baseline (bandwidth schedule). Post: 15.0 % lower than "
+        "baseline")
+    assert "Retention: no real change from baseline" in lines[1]
     assert any(line.startswith("post: mean 68.0 BW/s, 95 % CI") for line in lines)
     out = write_report([session[0]], tmp_path / "fb.pdf")
     assert out.read_bytes().startswith(b"%PDF")
