@@ -284,7 +284,7 @@ def feedback_html(fr: FeedbackReport) -> str:
     out = [f"<h3>Feedback protocol: {e(fr.label)}</h3>",
            f'<p class="summary">{e(fr.headline)}</p>',
            "<table class=feedback><tr><th>phase</th><th>trial</th>"
-           f"<th>mean ({e(fr.unit)})</th><th>95 % CI</th><th>band</th><th>values</th>"
+           "<th>mean</th><th>95 % CI</th><th>band</th><th>values</th>"
            "<th>cues issued</th><th>cues shown</th><th>in band</th>"
            "<th>change from baseline</th></tr>"]
     changes = {c.phase: c for c in fr.changes}
