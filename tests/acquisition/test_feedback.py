@@ -126,12 +126,15 @@ def _audio_unavailable_reason():
 def test_schedules_are_followed_exactly_and_every_cue_goes_out_over_udp(tmp_path, schedule):
     out = tmp_path / "s.h5"
     audio = "tone" if schedule == "bandwidth" else "none"
+    # faded trains the braking peak (the plates' fore-aft channel), the others the loading rate
+    metric, target = (("peak_braking_n", "300") if schedule == "faded"
+                      else ("valr_n_s", "56000:62000"))
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as display:
         display.bind(("127.0.0.1", 0))
         display.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         r = _forcelab(
             "feedback", "-d", "sim:treadmill?seed=2&variability=0.05", "--athlete", "Bo",
-            "--body-mass", "70", "--metric", "valr_n_s", "--target", "56000:62000",
+            "--body-mass", "70", "--metric", metric, "--target", target,
             "--side", "left", "--schedule", schedule, "--duration", "14", "-o", str(out),
             "--cue-udp", f"127.0.0.1:{display.getsockname()[1]}", "--audio", audio,
         )
@@ -156,6 +159,8 @@ def test_schedules_are_followed_exactly_and_every_cue_goes_out_over_udp(tmp_path
     if schedule == "faded":
         duration = settings["phases"][0]["duration_s"]
         assert duration == 14.0 and len(cues) == len(left)
+        assert [c.value for c in cues] == pytest.approx([s[metric] for s in left], rel=1e-6)
+        assert all(c.value > 100 for c in cues)  # a braking peak of a run, in N
         acc = 0.0
         for c in cues:
             rate = 100.0 * min(1.0, max(0.0, 1.0 - (c.t_toe_off_s - trial["start_s"]) / duration))
