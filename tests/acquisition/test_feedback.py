@@ -210,10 +210,10 @@ def test_controller_cue_queue_and_listeners_see_every_cue_of_the_file(tmp_path):
         ctl.disconnect()
     taken = ctl.cues()
     assert taken == heard and ctl.cues() == []
-    _, cues, settings, live = _session(path)
+    trials, cues, settings, live = _session(path)
     assert cues == heard and settings["metric"] == "midstance_peak_si"
     starts = sorted(live, key=lambda s: s["start_s"])
-    trial_start = open_session(path).trials[0]["start_s"]
+    trial_start = trials["si run"]["start_s"]
     for c in cues:
         k = next(i for i, s in enumerate(starts) if abs(s["end_s"] - c.t_toe_off_s) < 1e-3)
         right, left = starts[k], starts[k - 1]
