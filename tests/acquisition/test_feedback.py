@@ -126,12 +126,15 @@ def _audio_unavailable_reason():
 def test_schedules_are_followed_exactly_and_every_cue_goes_out_over_udp(tmp_path, schedule):
     out = tmp_path / "s.h5"
     audio = "tone" if schedule == "bandwidth" else "none"
+    # faded trains the braking peak (the plates' fore-aft channel), the others the loading rate
+    metric, target = (("peak_braking_n", "300") if schedule == "faded"
+                      else ("valr_n_s", "56000:62000"))
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as display:
         display.bind(("127.0.0.1", 0))
         display.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         r = _forcelab(
             "feedback", "-d", "sim:treadmill?seed=2&variability=0.05", "--athlete", "Bo",
-            "--body-mass", "70", "--metric", "valr_n_s", "--target", "56000:62000",
+            "--body-mass", "70", "--metric", metric, "--target", target,
             "--side", "left", "--schedule", schedule, "--duration", "14", "-o", str(out),
             "--cue-udp", f"127.0.0.1:{display.getsockname()[1]}", "--audio", audio,
         )
@@ -156,6 +159,8 @@ def test_schedules_are_followed_exactly_and_every_cue_goes_out_over_udp(tmp_path
     if schedule == "faded":
         duration = settings["phases"][0]["duration_s"]
         assert duration == 14.0 and len(cues) == len(left)
+        assert [c.value for c in cues] == pytest.approx([s[metric] for s in left], rel=1e-6)
+        assert all(c.value > 100 for c in cues)  # a braking peak of a run, in N
         acc = 0.0
         for c in cues:
             rate = 100.0 * min(1.0, max(0.0, 1.0 - (c.t_toe_off_s - trial["start_s"]) / duration))
@@ -205,10 +210,10 @@ def test_controller_cue_queue_and_listeners_see_every_cue_of_the_file(tmp_path):
         ctl.disconnect()
     taken = ctl.cues()
     assert taken == heard and ctl.cues() == []
-    _, cues, settings, live = _session(path)
+    trials, cues, settings, live = _session(path)
     assert cues == heard and settings["metric"] == "midstance_peak_si"
     starts = sorted(live, key=lambda s: s["start_s"])
-    trial_start = open_session(path).trials[0]["start_s"]
+    trial_start = trials["si run"]["start_s"]
     for c in cues:
         k = next(i for i, s in enumerate(starts) if abs(s["end_s"] - c.t_toe_off_s) < 1e-3)
         right, left = starts[k], starts[k - 1]
