@@ -385,6 +385,11 @@ class FeedbackPanel(QWidget):
         except InputError as exc:
             win.show_error(str(exc), kind="feedback")
             return
+        if METRICS[engine.metric].startswith("BW") and not win.body_mass_kg():
+            win.show_error(f"Feedback on {engine.metric} (in body weights) needs the athlete's "
+                           "body mass: weigh or type it, or pick the metric in N.",
+                           kind="feedback")
+            return
         win.backend.set_feedback(engine, dict(phases))
         self.unit = METRICS[engine.metric]
         self._start_audio(self.audio_combo.currentText())
