@@ -70,7 +70,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.epilog = (
         "The first phase starts once the stance detectors have warmed up (5 s of data). "
-        "Exit status: 0 done, 1 recorded but a device or the disk failed, 2 nothing recorded "
+        "Exit status: 0 done, 1 recorded but a device or the disk failed, or the baseline "
+        "gave no value to set the band from, 2 nothing recorded "
         "(bad option, device not found, file exists)."
     )
 
@@ -184,6 +185,13 @@ def run(args: argparse.Namespace) -> int:
         for phase, mean in result["phase_means"].items():
             if mean is not None:
                 print(f"  {phase or 'feedback':<10} mean {engine.metric} {mean:.4g}")
+    if engine.band is None:
+        print(
+            f"forcelab feedback: the baseline phase gave no value of {engine.metric}, so the "
+            f"band of target {target.text} was never known and no cue was shown",
+            file=sys.stderr,
+        )
+        return 1
     return 1 if summary.get("errors") else 0
 
 

@@ -308,6 +308,22 @@ def test_the_simulated_runner_learns_from_shown_cues_only(sim_setup):
     assert all(s.midstance_peak_n == pytest.approx(before.midstance_peak_n) for s in later)
 
 
+def test_a_baseline_without_values_is_reported_and_nothing_is_shown(tmp_path):
+    """Fore-foot strikes have no impact peak: a change target on it never gets its band."""
+    out = tmp_path / "fore.h5"
+    r = _forcelab(
+        "feedback", "-d", "sim:treadmill?strike=fore", "--athlete", "Di", "--body-mass", "70",
+        "--metric", "impact_peak_n", "--target=-10%", "--protocol", "baseline=2,training=2",
+        "-o", str(out), "--json",
+    )
+    assert r.returncode == 1, r.stderr
+    assert "the baseline phase gave no value of impact_peak_n" in r.stderr
+    result = json.loads(r.stdout)
+    assert result["cues"] == 0 and result["band"] is None and result["baseline"] is None
+    _, cues, settings, live = _session(out)
+    assert cues == [] and settings["band_low"] is None and len(live) > 4
+
+
 def test_a_failing_listener_is_counted_and_the_others_still_hear_every_cue():
     hub = CueHub()
     heard = []
