@@ -146,6 +146,15 @@ class Cue:
         """Time from the toe-off that completed the stance to the cue, s."""
         return self.t_issued_s - self.t_toe_off_s
 
+    def text(self) -> str:
+        """The cue in one line for a terminal: ``ABOVE  62700 N/s  (band 44800 to 49500)  left``
+        (4 significant digits)."""
+        unit = METRICS.get(self.metric, "")
+        band = ("" if self.band_low is None or self.band_high is None
+                else f"  (band {self.band_low:.4g} to {self.band_high:.4g})")
+        zone = (self.zone or "no band").upper()
+        return f"{zone:<7} {self.value:.4g} {unit}{band}  {self.side}"
+
     def to_json(self) -> str:
         """The cue as compact JSON (the ``message`` of a ``cue`` session event)."""
         return json.dumps(asdict(self), separators=(",", ":"))

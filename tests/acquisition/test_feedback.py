@@ -151,6 +151,9 @@ def test_schedules_are_followed_exactly_and_every_cue_goes_out_over_udp(tmp_path
     trials, cues, settings, _ = _session(out)
     assert datagrams == [c.to_json() for c in cues]
     assert f"{len(cues)} cues" in r.stdout
+    # the terminal shows the shown cues, one line each, in order
+    printed = [line for line in r.stdout.splitlines() if line.startswith("cue ")]
+    assert printed == [f"cue {c.text()}" for c in cues if c.shown]
     if audio == "tone":  # without a sound device: one line says so, the feedback goes on
         reason = _audio_unavailable_reason()
         assert (f"forcelab feedback: {reason}" in r.stdout) if reason else (
