@@ -146,6 +146,15 @@ class Cue:
         """Time from the toe-off that completed the stance to the cue, s."""
         return self.t_issued_s - self.t_toe_off_s
 
+    def text(self) -> str:
+        """The cue in one line for a terminal: ``ABOVE   62698 N/s  (band 44825 to 49544)  left``
+        (whole numbers from 1000 on, else 4 significant digits)."""
+        unit = METRICS.get(self.metric, "")
+        band = ("" if self.band_low is None or self.band_high is None
+                else f"  (band {_short(self.band_low)} to {_short(self.band_high)})")
+        zone = (self.zone or "no band").upper()
+        return f"{zone:<7} {_short(self.value)} {unit}{band}  {self.side}"
+
     def to_json(self) -> str:
         """The cue as compact JSON (the ``message`` of a ``cue`` session event)."""
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -165,6 +174,11 @@ class Cue:
                           if f.name in d or f.default is MISSING})
         except (ValueError, TypeError, KeyError) as exc:
             raise InputError(f"not a feedback cue: {exc}") from None
+
+
+def _short(value: float) -> str:
+    """A number for a one-line cue: whole from 1000 on, else 4 significant digits."""
+    return f"{value:.0f}" if abs(value) >= 1000 else f"{value:.4g}"
 
 
 @dataclass(frozen=True)

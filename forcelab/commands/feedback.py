@@ -70,7 +70,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.epilog = (
         "The first phase starts once the stance detectors have warmed up (5 s of data). "
-        "Exit status: 0 done, 1 recorded but a device or the disk failed, 2 nothing recorded "
+        "Exit status: 0 done, 1 recorded but a device or the disk failed, or the baseline "
+        "gave no value to set the band from, 2 nothing recorded "
         "(bad option, device not found, file exists)."
     )
 
@@ -126,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
     player, _app = _audio_player(args.audio, out)
     if player is not None:
         controller.add_cue_listener(player)
+    printer = None if args.json else _CuePrinter(controller, out)
 
     def warm_up(ctl: SessionController, stop) -> None:
         print("warming up the stance detectors (5 s of data)", file=out, flush=True)
@@ -152,6 +154,8 @@ def run(args: argparse.Namespace) -> int:
             out=out,
         )
     finally:
+        if printer is not None:
+            printer.close()
         for sender in senders:
             sender.close()
         if player is not None:
@@ -184,7 +188,46 @@ def run(args: argparse.Namespace) -> int:
         for phase, mean in result["phase_means"].items():
             if mean is not None:
                 print(f"  {phase or 'feedback':<10} mean {engine.metric} {mean:.4g}")
+    if engine.band is None:
+        print(
+            f"forcelab feedback: the baseline phase gave no value of {engine.metric}, so the "
+            f"band of target {target.text} was never known and no cue was shown",
+            file=sys.stderr,
+        )
+        return 1
     return 1 if summary.get("errors") else 0
+
+
+class _CuePrinter:
+    """Prints every shown cue as one line (the terminal as the runner's display), from its own
+    thread: the cue listener only wakes it, so the analysis never waits on the terminal."""
+
+    def __init__(self, controller, out) -> None:
+        import threading
+
+        self.controller = controller
+        self.out = out
+        self.wake = threading.Event()
+        self.stopping = False
+        controller.add_cue_listener(lambda cue: self.wake.set())
+        self.thread = threading.Thread(target=self._run, name="forcelab-cue-print", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            self.wake.wait()
+            self.wake.clear()
+            for cue in self.controller.cues():
+                if cue.shown:
+                    print(f"cue {cue.text()}", file=self.out, flush=True)
+            if self.stopping:
+                return
+
+    def close(self) -> None:
+        """Print what is left and stop."""
+        self.stopping = True
+        self.wake.set()
+        self.thread.join()
 
 
 def _audio_player(kind: str, out):

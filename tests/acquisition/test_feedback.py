@@ -94,9 +94,11 @@ def test_feedback_lowers_the_loading_rate_of_a_runner_who_listens(tmp_path):
         assert [c.t_toe_off_s for c in mine] == pytest.approx([s["end_s"] for s in left])
         assert [c.value for c in mine] == pytest.approx([s["valr_n_s"] for s in left], rel=1e-6)
         assert all(c.side == "left" and c.shown == (phase == "training") for c in mine)
-        # and each is a live stance stored in the file, on the left plate
-        ends = {round(s["end_s"], 4) for s in live if s["stream"] == "plate_left"}
-        assert {round(c.t_toe_off_s, 4) for c in mine} <= ends
+        # and each is the live stance stored in the file under its index, on the left plate
+        for c in mine:
+            stance = live[c.stance_index]
+            assert stance["stream"] == "plate_left" == c.stream
+            assert stance["end_s"] == pytest.approx(c.t_toe_off_s, abs=1e-4)
         assert all(c.t_issued_s >= c.t_toe_off_s for c in mine)
     baseline = np.mean([s["valr_n_s"] for s in _in_trial(batch, trials["baseline"], "left")])
     assert settings["baseline"] == pytest.approx(baseline, rel=1e-6)
@@ -149,6 +151,9 @@ def test_schedules_are_followed_exactly_and_every_cue_goes_out_over_udp(tmp_path
     trials, cues, settings, _ = _session(out)
     assert datagrams == [c.to_json() for c in cues]
     assert f"{len(cues)} cues" in r.stdout
+    # the terminal shows the shown cues, one line each, in order
+    printed = [line for line in r.stdout.splitlines() if line.startswith("cue ")]
+    assert printed == [f"cue {c.text()}" for c in cues if c.shown]
     if audio == "tone":  # without a sound device: one line says so, the feedback goes on
         reason = _audio_unavailable_reason()
         assert (f"forcelab feedback: {reason}" in r.stdout) if reason else (
@@ -306,6 +311,22 @@ def test_the_simulated_runner_learns_from_shown_cues_only(sim_setup):
     assert later and all(
         s.impact_peak_n < before.impact_peak_n * (1 + change / 200) for s in later)
     assert all(s.midstance_peak_n == pytest.approx(before.midstance_peak_n) for s in later)
+
+
+def test_a_baseline_without_values_is_reported_and_nothing_is_shown(tmp_path):
+    """Fore-foot strikes have no impact peak: a change target on it never gets its band."""
+    out = tmp_path / "fore.h5"
+    r = _forcelab(
+        "feedback", "-d", "sim:treadmill?strike=fore", "--athlete", "Di", "--body-mass", "70",
+        "--metric", "impact_peak_n", "--target=-10%", "--protocol", "baseline=2,training=2",
+        "-o", str(out), "--json",
+    )
+    assert r.returncode == 1, r.stderr
+    assert "the baseline phase gave no value of impact_peak_n" in r.stderr
+    result = json.loads(r.stdout)
+    assert result["cues"] == 0 and result["band"] is None and result["baseline"] is None
+    _, cues, settings, live = _session(out)
+    assert cues == [] and settings["band_low"] is None and len(live) > 4
 
 
 def test_a_failing_listener_is_counted_and_the_others_still_hear_every_cue():

@@ -119,6 +119,7 @@ def test_cue_json_round_trip_and_bad_json():
     engine.start_phase("training", 0.0, 10.0)
     cue = _feed(engine, _stances([0.25], key="contact_time_s"))[0]
     assert Cue.from_json(cue.to_json()) == cue
+    assert cue.text() == "IN      0.25 s  (band 0.2 to 0.3)  left"
     for bad in ("", "[]", '{"side": "left"}'):
         with pytest.raises(InputError, match="not a feedback cue"):
             Cue.from_json(bad)
