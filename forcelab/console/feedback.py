@@ -217,6 +217,38 @@ class CueDisplay(QWidget):
         return font
 
 
+class RunnerScreen(QWidget):
+    """The cue display alone in a window of its own, for a screen in front of the treadmill
+    (F11 or a double click toggles full screen, Esc leaves it)."""
+
+    def __init__(self) -> None:
+        super().__init__(None, Qt.Window)
+        self.setWindowTitle("forcelab feedback")
+        lay = QVBoxLayout(self)
+        self.phase_label = QLabel("")
+        self.phase_label.setAlignment(Qt.AlignCenter)
+        self.phase_label.setStyleSheet("font-size: 36px; font-weight: bold;")
+        lay.addWidget(self.phase_label)
+        self.display = CueDisplay()
+        lay.addWidget(self.display, 1)
+        self.resize(1024, 640)
+
+    def toggle_full_screen(self) -> None:
+        """Full screen on, or back to a window."""
+        self.showNormal() if self.isFullScreen() else self.showFullScreen()
+
+    def keyPressEvent(self, event: Any) -> None:  # noqa: N802 (Qt API)
+        if event.key() == Qt.Key_F11:
+            self.toggle_full_screen()
+        elif event.key() == Qt.Key_Escape and self.isFullScreen():
+            self.showNormal()
+        else:
+            super().keyPressEvent(event)
+
+    def mouseDoubleClickEvent(self, event: Any) -> None:  # noqa: N802 (Qt API)
+        self.toggle_full_screen()
+
+
 class FeedbackPanel(QWidget):
     """The Feedback tab (settings, protocol, the big display), part of the console window.
 
@@ -315,6 +347,11 @@ class FeedbackPanel(QWidget):
         row.addWidget(self.start_button)
         row.addWidget(self.stop_button)
         form.addRow(row)
+        self.runner_button = QPushButton("Runner screen")
+        self.runner_button.setToolTip("The cue display in a window of its own, for a screen in "
+                                      "front of the treadmill (F11: full screen)")
+        self.runner_button.clicked.connect(self.show_runner_screen)
+        form.addRow(self.runner_button)
         self.audio_label = QLabel("")
         self.audio_label.setWordWrap(True)
         form.addRow(self.audio_label)
@@ -328,6 +365,7 @@ class FeedbackPanel(QWidget):
         right.addWidget(self.phase_label)
         self.display = CueDisplay()
         right.addWidget(self.display, 1)
+        self.runner_screen: RunnerScreen | None = None
         self.detail_label = QLabel("")
         self.detail_label.setAlignment(Qt.AlignCenter)
         self.detail_label.setToolTip("The last cue for the operator, shown or not")
@@ -337,6 +375,22 @@ class FeedbackPanel(QWidget):
         self.count_label.setStyleSheet("font-size: 18px;")
         right.addWidget(self.count_label)
         lay.addLayout(right, 1)
+
+    def show_runner_screen(self) -> None:
+        """Open (or raise) the runner's window with the same cue display."""
+        if self.runner_screen is None:
+            self.runner_screen = RunnerScreen()
+            if self.display.cue is not None:
+                self.runner_screen.display.set_cue(self.display.cue, self.unit)
+        self.runner_screen.show()
+        self.runner_screen.raise_()
+        self._show_phase()
+
+    def displays(self) -> list[CueDisplay]:
+        """The cue displays to update: the tab's, and the runner screen's when it is open."""
+        screen = self.runner_screen
+        return [self.display] + ([screen.display] if screen is not None and screen.isVisible()
+                                 else [])
 
     # ------------------------------------------------------------------ settings
     def engine_from_form(self) -> tuple[FeedbackEngine, list[tuple[str, float]]]:
@@ -398,7 +452,8 @@ class FeedbackPanel(QWidget):
             self._listening_on = win.backend.controller
         self.issued.clear()
         self.shown.clear()
-        self.display.clear()
+        for display in self.displays():
+            display.clear()
         self.detail_label.setText("")
         self.pending = list(phases)
         self.running = True
@@ -436,7 +491,7 @@ class FeedbackPanel(QWidget):
         self.running = False
         self.phase_end = None
         self._set_editable(True)
-        self.phase_label.setText(words)
+        self._set_phase_text(words)
         self.window.log(f"feedback: {words}")
         self.window.jobs.submit("new_session", self.window.backend.end_feedback)
 
@@ -486,7 +541,8 @@ class FeedbackPanel(QWidget):
             self.shown[cue.phase] += int(cue.shown)
         if cues:
             cue = cues[-1]
-            self.display.set_cue(cue, self.unit)
+            for display in self.displays():
+                display.set_cue(cue, self.unit)
             state = ""
             if cue.schedule == "faded" and cue.schedule_state is not None:
                 state = f", faded to {cue.schedule_state:.0f} %"
@@ -502,17 +558,24 @@ class FeedbackPanel(QWidget):
         if self.running and self.phase:
             left = "" if self.phase_end is None else \
                 f" · {max(0.0, self.phase_end - time.monotonic()):.0f} s left"
-            self.phase_label.setText(f"{self.phase}{left}")
+            self._set_phase_text(f"{self.phase}{left}")
         self.count_label.setText(
             "cues issued / shown: " + "  ".join(
                 f"{p} {self.issued[p]}/{self.shown[p]}" for p in (*PHASES, "")
                 if self.issued[p]) if sum(self.issued.values()) else "no cues yet")
 
-    def close_audio(self) -> None:
-        """Stop the sound thread (the window is closing)."""
+    def _set_phase_text(self, text: str) -> None:
+        self.phase_label.setText(text)
+        if self.runner_screen is not None:
+            self.runner_screen.phase_label.setText(text)
+
+    def shutdown(self) -> None:
+        """Stop the sound thread and close the runner screen (the window is closing)."""
         if self._listening_on is self.window.backend.controller:
             self.window.backend.remove_cue_listener(self._on_cue)
         self._listening_on = None
         if self.player is not None:
             self.player.close()
             self.player = None
+        if self.runner_screen is not None:
+            self.runner_screen.close()

@@ -381,7 +381,7 @@ class ConsoleWindow(ControlColumn, LiveTab, SessionActions, QMainWindow):
         self.settings.save_geometry(self.saveGeometry(), self.saveState())
         self.settings.sync()
         self.jobs.drain(timeout_s=60.0)
-        self.feedback_panel.close_audio()
+        self.feedback_panel.shutdown()
         try:
             self.backend.close()
         except Exception as exc:  # shown to the operator; a second close quits anyway

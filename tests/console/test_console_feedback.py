@@ -71,6 +71,19 @@ def test_a_cue_not_shown_is_grey_and_has_no_zone_colour(qtbot):
     assert colour_pixels(display, ZONE_COLOURS["in"]) > 2000
 
 
+def test_runner_screen_toggles_full_screen(qtbot):
+    from forcelab.console.feedback import RunnerScreen
+
+    screen = RunnerScreen()
+    qtbot.addWidget(screen)
+    screen.show()
+    assert not screen.isFullScreen()
+    qtbot.keyClick(screen, Qt.Key_F11)
+    qtbot.waitUntil(screen.isFullScreen, timeout=5000)
+    qtbot.keyClick(screen, Qt.Key_Escape)
+    qtbot.waitUntil(lambda: not screen.isFullScreen(), timeout=5000)
+
+
 def test_format_value_units():
     assert format_value(0.2512, "s") == "251 ms"
     assert format_value(-3.25, "%") == "-3.2 %"
@@ -122,6 +135,9 @@ def test_protocol_on_the_simulated_treadmill(qtbot, console, tmp_path):
                      panel.display.zone_text))
 
     panel.display.set_cue = spy
+    qtbot.mouseClick(panel.runner_button, Qt.LeftButton)  # the runner's own window
+    screen = panel.runner_screen
+    assert screen.isVisible() and screen.display in panel.displays()
     issued: list[Cue] = []
     console.backend.add_cue_listener(issued.append)
     qtbot.mouseClick(panel.start_button, Qt.LeftButton)
@@ -132,7 +148,12 @@ def test_protocol_on_the_simulated_treadmill(qtbot, console, tmp_path):
     qtbot.waitUntil(lambda: not console.jobs.busy and not console.backend.session_open,
                     timeout=60_000)
     assert panel.phase_label.text() == "protocol done"
+    assert screen.phase_label.text() == "protocol done"
     assert seen, "no cue reached the display"
+    # the runner screen shows the same last cue, as large as the window allows
+    assert screen.display.cue == panel.display.cue
+    assert screen.display.colour == panel.display.colour
+    assert screen.display.value_text == panel.display.value_text
     for cue, greyed, colour, value_text, zone_text in seen:
         assert greyed == (not cue.shown)
         assert colour == (GREY if greyed else ZONE_COLOURS[cue.zone])
