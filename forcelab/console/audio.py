@@ -18,7 +18,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from PyQt5.QtCore import QBuffer, QByteArray, QCoreApplication, QObject, Qt, QThread, pyqtSignal
+from PyQt5.QtCore import (
+    QBuffer,
+    QByteArray,
+    QCoreApplication,
+    QObject,
+    Qt,
+    QThread,
+    pyqtSignal,
+    qInstallMessageHandler,
+)
 
 from forcelab.acquisition.cue_audio import MODES, RATE_HZ, pcm_bytes, render_cue
 
@@ -36,8 +45,18 @@ def _multimedia() -> Any:
 def unavailable_reason() -> str:
     """Why cues cannot be heard here, in one line ("" when an audio output exists).
 
-    Needs a QCoreApplication (or QApplication) to look for devices.
+    Needs a QCoreApplication (or QApplication) to look for devices. Qt's own warnings while it
+    looks (e.g. ``PulseAudioService: pa_context_connect() failed``) are dropped: this line says
+    it in words.
     """
+    previous = qInstallMessageHandler(lambda *_: None)
+    try:
+        return _reason()
+    finally:
+        qInstallMessageHandler(previous)
+
+
+def _reason() -> str:
     try:
         qm = _multimedia()
     except ImportError as exc:

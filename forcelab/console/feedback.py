@@ -31,7 +31,7 @@ import time
 from typing import Any
 
 from PyQt5.QtCore import QRectF, Qt, pyqtSignal
-from PyQt5.QtGui import QColor, QFont, QPainter, QPaintEvent, QPen
+from PyQt5.QtGui import QColor, QFont, QFontMetrics, QPainter, QPaintEvent, QPen
 from PyQt5.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -186,18 +186,28 @@ class CueDisplay(QWidget):
             band = QRectF(x_of(cue.band_low), bar.top(), x_of(cue.band_high) - x_of(cue.band_low),
                           bar.height())
             p.setPen(Qt.NoPen)
-            in_band = QColor(ZONE_COLOURS["in"]).lighter(170)
+            in_band = QColor(ZONE_COLOURS["in"])
+            in_band.setAlpha(70)
             p.setBrush(QColor("#E0E0E0") if self.greyed else in_band)
             p.drawRect(band)
         x = x_of(cue.value)
         p.setPen(QPen(colour, max(6.0, 0.012 * w)))
-        p.drawLine(int(x), int(bar.top() - 0.06 * h), int(x), int(bar.bottom() + 0.06 * h))
+        p.drawLine(int(x), int(bar.top() - 0.02 * h), int(x), int(bar.bottom() + 0.06 * h))
         p.setPen(colour)
-        p.setFont(self._font(0.3 * h, bold=True))
+        p.setFont(self._fitted(self.value_text, 0.3 * h, 0.94 * w))
         p.drawText(QRectF(0, 0.02 * h, w, 0.4 * h), Qt.AlignCenter, self.value_text)
         p.setFont(self._font(0.12 * h, bold=True))
         p.drawText(QRectF(0, 0.42 * h, w, 0.18 * h), Qt.AlignCenter,
                    "NOT SHOWN" if self.greyed else self.zone_text)
+
+    @classmethod
+    def _fitted(cls, text: str, pixels: float, width: float) -> QFont:
+        """A bold font at most ``pixels`` high in which ``text`` fits ``width`` pixels."""
+        font = cls._font(pixels, bold=True)
+        used = QFontMetrics(font).horizontalAdvance(text)
+        if used > width:
+            font = cls._font(pixels * width / used, bold=True)
+        return font
 
     @staticmethod
     def _font(pixels: float, bold: bool = False) -> QFont:
@@ -374,6 +384,11 @@ class FeedbackPanel(QWidget):
             engine, phases = self.engine_from_form()
         except InputError as exc:
             win.show_error(str(exc), kind="feedback")
+            return
+        if METRICS[engine.metric].startswith("BW") and not win.body_mass_kg():
+            win.show_error(f"Feedback on {engine.metric} (in body weights) needs the athlete's "
+                           "body mass: weigh or type it, or pick the metric in N.",
+                           kind="feedback")
             return
         win.backend.set_feedback(engine, dict(phases))
         self.unit = METRICS[engine.metric]

@@ -121,9 +121,15 @@ class FeedbackReport:
         """One sentence: what was trained, and how it changed."""
         side = self.settings.get("side") or "both"
         sides = "both sides" if side == "both" else f"the {side} side"
-        words = [f"Feedback trained {self.label} on {sides} towards "
-                 f"{self.settings.get('target', '?')} ({self.settings.get('schedule', '?')} "
-                 "schedule)."]
+        target = str(self.settings.get("target", "?"))
+        kind = self.settings.get("target_kind")
+        if kind == "change":
+            target = f"a change of {target} from the baseline"
+        elif kind == "band":
+            target = "the band " + target.replace(":", " to ")
+        label = self.label[:1].lower() + self.label[1:]
+        words = [f"Feedback trained the {label} on {sides} towards {target} "
+                 f"({self.settings.get('schedule', '?')} schedule)."]
         words += [f"{c.phase.capitalize()}: {c.text}." for c in self.changes]
         return " ".join(words)
 
@@ -278,7 +284,7 @@ def feedback_html(fr: FeedbackReport) -> str:
     out = [f"<h3>Feedback protocol: {e(fr.label)}</h3>",
            f'<p class="summary">{e(fr.headline)}</p>',
            "<table class=feedback><tr><th>phase</th><th>trial</th>"
-           f"<th>mean ({e(fr.unit)})</th><th>95 % CI</th><th>band</th><th>values</th>"
+           "<th>mean</th><th>95 % CI</th><th>band</th><th>values</th>"
            "<th>cues issued</th><th>cues shown</th><th>in band</th>"
            "<th>change from baseline</th></tr>"]
     changes = {c.phase: c for c in fr.changes}

@@ -310,7 +310,7 @@ def _pdf_trend_page(pdf: Any, report: Report) -> None:
         pdf.savefig(fig)
 
 
-def _pdf_feedback_page(pdf: Any, s: SessionReport, report: Report) -> None:
+def _pdf_feedback_page(pdf: Any, s: SessionReport) -> None:
     """The session's feedback protocol as a text page (:func:`feedback_lines`)."""
     fig = Figure(figsize=A4_IN, dpi=100)
     FigureCanvasAgg(fig)
@@ -327,13 +327,14 @@ def _pdf_feedback_page(pdf: Any, s: SessionReport, report: Report) -> None:
 
 
 def render_pdf(report: Report, path: Path) -> None:
-    """Write the report as a PDF (one A4 page per trial, one per athlete trend)."""
+    """Write the report as a PDF (one A4 page per feedback protocol, one per trial, one per
+    athlete trend)."""
 
     with PdfPages(path, metadata={"Title": "Loading report",
                                   "Creator": report.software}) as pdf:
         for s in report.sessions:
             if s.feedback is not None:
-                _pdf_feedback_page(pdf, s, report)
+                _pdf_feedback_page(pdf, s)
             for tr in s.trials:
                 _pdf_trial_page(pdf, s, tr, report)
         _pdf_trend_page(pdf, report)

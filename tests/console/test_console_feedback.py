@@ -168,3 +168,34 @@ def test_protocol_on_the_simulated_treadmill(qtbot, console, tmp_path):
     assert [p.phase for p in fr.phases] == ["baseline", "training"]
     assert fr.phases[1].cues_issued == len(training)
     assert fr.phases[1].cues_shown == sum(c.shown for c in training)
+
+
+def test_stop_ends_the_protocol_and_finalises_its_file(qtbot, console):
+    panel = console.feedback_panel
+    connect(qtbot, console, "sim:treadmill?seed=7")
+    # a metric in body weights needs the body mass: refused in one line until it is known
+    panel.metric_combo.setCurrentIndex(panel.metric_combo.findData("valr_bw_s"))
+    console.mass_spin.setValue(0.0)
+    qtbot.mouseClick(panel.start_button, Qt.LeftButton)
+    assert "needs the athlete's body mass" in console.last_error and not panel.running
+    assert not console.backend.session_open
+    console.mass_spin.setValue(68.0)
+    panel.target_edit.setText("0%")
+    panel.phase_spins["baseline"].setValue(600.0)
+    qtbot.mouseClick(panel.start_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: console.backend.is_recording and not console.jobs.busy,
+                    timeout=30_000)
+    assert panel.phase == "baseline" and console.backend.controller.feedback is not None
+    assert not panel.metric_combo.isEnabled() and panel.stop_button.isEnabled()
+    qtbot.mouseClick(panel.stop_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: not console.backend.session_open and not console.jobs.busy,
+                    timeout=60_000)
+    assert panel.phase_label.text() == "protocol stopped" and not panel.running
+    assert panel.metric_combo.isEnabled() and panel.start_button.isEnabled()
+    assert console.backend.controller.feedback is None  # the next session gives no cues
+    from forcelab.store import open_session
+
+    with open_session(console.session_path) as sf:
+        assert [t["name"] for t in sf.trials] == ["baseline"]
+        assert sf.state["closed"]
+        assert any(e["kind"] == "feedback" for e in sf.events)

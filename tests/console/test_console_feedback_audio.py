@@ -83,3 +83,72 @@ def test_play_from_another_thread_returns_at_once(qapp, qtbot, mode):
         assert returned and returned[0] < 0.5
     finally:
         player.close()
+
+
+PLAY_SCRIPT = r"""
+import json, sys, threading, time
+from PyQt5.QtCore import QCoreApplication
+app = QCoreApplication([])
+from forcelab.console.audio import CuePlayer, unavailable_reason
+player = CuePlayer(sys.argv[1])
+out = {"reason": unavailable_reason(), "audible": player.audible}
+if player.audible:
+    t0 = time.perf_counter()
+    worker = threading.Thread(target=player.play, args=("above",))
+    worker.start()
+    worker.join()
+    out["play_s"] = time.perf_counter() - t0
+    deadline = time.monotonic() + 10
+    played = 0
+    while time.monotonic() < deadline:  # the null sink consumes the sound in real time
+        app.processEvents()
+        output = player._output.output
+        played = output.processedUSecs() if output is not None else 0
+        if played >= 150_000:
+            break
+        time.sleep(0.01)
+    out["processed_us"] = played
+player.close()
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.parametrize("mode", ["tone", "voice"])
+def test_a_cue_is_played_through_a_pulseaudio_null_sink(tmp_path, mode):
+    """The real sound path: Qt Multimedia -> PulseAudio (a null sink, no sound card) consumes
+    the whole cue, in a process that never runs a Qt event loop of its own."""
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    server = shutil.which("pulseaudio")
+    if server is None:
+        pytest.skip("pulseaudio is not installed (Debian/Ubuntu: pulseaudio): the sound path "
+                    "through a null sink is not checked here")
+    socket_path = tmp_path / "native"
+    env = {**os.environ, "HOME": str(tmp_path), "XDG_RUNTIME_DIR": str(tmp_path)}
+    proc = subprocess.Popen(
+        [server, "-n", "--daemonize=no", "--exit-idle-time=-1",
+         "-L", "module-null-sink sink_name=forcelab_null",
+         "-L", f"module-native-protocol-unix socket={socket_path} auth-anonymous=1"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not socket_path.exists():
+            assert proc.poll() is None, "pulseaudio exited"
+            assert time.monotonic() < deadline, "pulseaudio did not open its socket"
+            time.sleep(0.05)
+        run = subprocess.run(
+            [sys.executable, "-c", PLAY_SCRIPT, mode], capture_output=True, text=True,
+            timeout=120, env={**env, "PULSE_SERVER": f"unix:{socket_path}",
+                              "QT_QPA_PLATFORM": "offscreen"})
+        assert run.returncode == 0, run.stderr
+        result = json.loads(run.stdout.strip().splitlines()[-1])
+        assert result["reason"] == "" and result["audible"]
+        assert result["play_s"] < 0.5  # handed over, not played, on the caller's thread
+        assert result["processed_us"] >= 150_000  # the 180 ms tone / the word was consumed
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

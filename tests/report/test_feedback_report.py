@@ -138,6 +138,11 @@ def test_html_page_colours_only_real_changes(session, tmp_path):
     # also as text (the PDF page) and through the CLI into PDF
     lines = feedback_lines(report.sessions[0].feedback)
     assert lines[0] == "Feedback protocol: Average loading rate (VALR, valr_bw_s)"
+    assert lines[1].startswith(
+        "Feedback trained the average loading rate (VALR, valr_bw_s) on the right side towards "
+        "a change of -15% from the baseline (bandwidth schedule). Post: 15.0 % lower than "
+        "baseline")
+    assert "Retention: no real change from baseline" in lines[1]
     assert any(line.startswith("post: mean 68.0 BW/s, 95 % CI") for line in lines)
     out = write_report([session[0]], tmp_path / "fb.pdf")
     assert out.read_bytes().startswith(b"%PDF")
@@ -158,3 +163,34 @@ def test_report_cli_writes_the_feedback_page(session, tmp_path):
     assert proc.returncode == 0, proc.stderr
     page = out.read_text()
     assert "Feedback protocol" in page and "no real change from baseline" in page
+
+
+def test_page_of_a_protocol_recorded_by_forcelab_feedback(tmp_path):
+    """The headless command on a simulated runner who listens to the cues: the page finds
+    the phases and says the post loading rate is really lower, towards the band."""
+    import json
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "ann.h5"
+    proc = run_cli(
+        "feedback", "-d", f"sim:treadmill?seed=5&respond=valr_n_s:-30&cue_port={port}&learn=0.1",
+        "--athlete", "Ann", "--body-mass", "70", "--metric", "valr_n_s", "--target=-20%",
+        "--side", "left", "--protocol", "baseline=12,training=30,post=12",
+        "--cue-udp", f"127.0.0.1:{port}", "-o", out, "--json", timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    fr = feedback_report(out)
+    assert [p.phase for p in fr.phases] == ["baseline", "training", "post"]
+    assert sum(p.cues_issued for p in fr.phases) == result["cues"]
+    assert sum(p.cues_shown for p in fr.phases) == result["shown"] == fr.phases[1].cues_shown
+    for p in fr.phases:
+        assert p.mean == pytest.approx(result["phase_means"][p.phase])
+    (post,) = fr.changes
+    assert post.real and post.change < 0 and post.direction == "toward"
+    assert "lower than baseline" in post.text
+    page = out.with_suffix(".html")
+    assert run_cli("report", out, "-o", page).returncode == 0
+    assert '<tr class="change-toward"' in page.read_text()
