@@ -236,19 +236,13 @@ def _audio_player(kind: str, out):
     says why and the feedback goes on without sound)."""
     if kind == "none":
         return None, None
-    from PyQt5.QtCore import QCoreApplication, qInstallMessageHandler
+    from PyQt5.QtCore import QCoreApplication
 
     from forcelab.console.audio import CuePlayer
 
     # the player needs an application object, not its event loop
     app = QCoreApplication.instance() or QCoreApplication([])
-    # Qt's own warnings while it looks for a sound server (PulseAudio) would be a second,
-    # cryptic line; the player's reason says it in words
-    previous = qInstallMessageHandler(lambda *_: None)
-    try:
-        player = CuePlayer(kind)
-    finally:
-        qInstallMessageHandler(previous)
+    player = CuePlayer(kind)
     if not player.audible:
         print(f"forcelab feedback: {player.reason}", file=out, flush=True)
         player.close()
