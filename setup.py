@@ -36,5 +36,7 @@ setup(
         compiler_directives={"boundscheck": False, "wraparound": False, "cdivision": True},
     ),
     include_package_data=False,
+    # the spoken feedback words (forcelab.acquisition.cue_audio)
+    package_data={"forcelab.acquisition": ["cue_words/*.wav"]},
     zip_safe=False,
 )

@@ -274,6 +274,12 @@ class GaitModel:
         # phases of the standing sway components (own stream: same stances with or without)
         self._sway_phase = np.random.default_rng([self.seed, 0x57A4D]).uniform(0, 2 * np.pi, 9)
         self._lock = threading.Lock()  # several simulators (plates, insoles) share one model
+        #: Stances are laid out this far (s) ahead of the latest time asked for.
+        self.lookahead_s = 5.0
+        #: None, or an object whose ``factors()`` returns multipliers of the next stance's
+        #: ``contact``, ``peak``, ``impact``, ``step`` and ``asymmetry`` (a runner who responds
+        #: to feedback, :mod:`forcelab.drivers.sim.runner`), with ``start()`` and ``close()``.
+        self.response: Any = None
 
     # -- stance layout ---------------------------------------------------------------------
     def _extend(self, t_s: float) -> None:
@@ -282,20 +288,24 @@ class GaitModel:
 
     def _extend_locked(self, t_s: float) -> None:
         p = self.params
-        if self._next_start > t_s + 5.0:
+        if self._next_start > t_s + self.lookahead_s:
             return
         bw = p.body_weight_n
-        step_mean = 60.0 / p.mean_cadence_spm
         new: list[TrueStance] = []
-        while self._next_start <= t_s + 5.0:
+        while self._next_start <= t_s + self.lookahead_s:
             z = self._rng.standard_normal(4) * p.variability
+            f = self.response.factors() if self.response is not None else {}
+            step_mean = 60.0 / p.mean_cadence_spm * f.get("step", 1.0)
+            asym = p.asymmetry * f.get("asymmetry", 1.0)
             left = self._next_left
             sgn = -1.0 if left else 1.0
-            ct = p.mean_contact_time_s * (1 + sgn * p.contact_asymmetry / 2) * (1 + z[0])
-            mid = p.mean_peak_bw * bw * (1 + sgn * p.asymmetry / 2) * (1 + z[1])
+            ct = (p.mean_contact_time_s * (1 + sgn * p.contact_asymmetry / 2) * (1 + z[0])
+                  * f.get("contact", 1.0))
+            mid = p.mean_peak_bw * bw * (1 + sgn * asym / 2) * (1 + z[1]) * f.get("peak", 1.0)
             imp = 0.0
             if p.mode == "run" and p.strike == "rear":
-                imp = p.mean_impact_bw * bw * (1 + sgn * p.asymmetry / 2) * (1 + z[2])
+                imp = (p.mean_impact_bw * bw * (1 + sgn * asym / 2) * (1 + z[2])
+                       * f.get("impact", 1.0))
             start = self._next_start
             idx = len(self._stances) + len(new)
             shape = self._vertical_shape(_FINE, mid, imp)
@@ -330,6 +340,16 @@ class GaitModel:
             base = mid_n * float(_run_active(np.array([_IMPACT_TAU]))[0])
             f = f + max(impact_n - base, 0.0) * _impact_bump(tau)
         return f
+
+    def start(self) -> None:
+        """Start the response (its cue listener), if any."""
+        if self.response is not None:
+            self.response.start()
+
+    def close(self) -> None:
+        """Stop the response, if any."""
+        if self.response is not None:
+            self.response.close()
 
     def standing(self) -> dict[str, float] | None:
         """The quiet standing before the run (model times in s), or None without standing.

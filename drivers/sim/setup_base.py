@@ -15,6 +15,7 @@ from typing import Any
 from forcelab.drivers.base import Device
 from forcelab.drivers.errors import DeviceError
 from forcelab.drivers.sim.gait import GaitModel, GaitParams
+from forcelab.drivers.sim.runner import RESPONSIVE_LOOKAHEAD_S, RUNNER_OPTIONS, runner_from_options
 
 #: Options the drivers use (passed on by open_devices, ignored by the simulators).
 DRIVER_OPTIONS = ("rate", "fmt", "spf", "cop_threshold")
@@ -49,6 +50,13 @@ class Setup:
     options: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     stopped: bool = False
+
+    def __post_init__(self) -> None:
+        try:
+            self.truth.start()  # a runner who responds to cues starts listening
+        except BaseException:
+            self.stop()
+            raise
 
     @property
     def t0_host_s(self) -> float:
@@ -88,6 +96,7 @@ class Setup:
         if self.stopped:
             return
         self.stopped = True
+        self.truth.close()
         errors = []
         for sim in self.simulators:
             try:
@@ -171,6 +180,7 @@ def gait_from_options(opts: dict[str, Any]) -> tuple[GaitModel, int]:
         A value is not a number or out of range.
     """
     seed = num_option(opts, "seed", 0, int)
+    runner = runner_from_options(opts)
     kw: dict[str, Any] = {}
     for key, (attr, kind) in _GAIT_KEYS.items():
         if key in opts:
@@ -184,7 +194,11 @@ def gait_from_options(opts: dict[str, Any]) -> tuple[GaitModel, int]:
         params = GaitParams(**kw)
     except ValueError as exc:
         raise DeviceError(f"bad simulator option: {exc}") from None
-    return GaitModel(params, seed=seed), seed
+    model = GaitModel(params, seed=seed)
+    if runner is not None:
+        model.response = runner
+        model.lookahead_s = RESPONSIVE_LOOKAHEAD_S
+    return model, seed
 
 
 def setup_options(options: dict[str, Any] | None,
@@ -215,7 +229,7 @@ def check_unknown(setup: str, opts: dict[str, Any], known: tuple[str, ...] = ())
     left = sorted(k for k in opts if k not in known)
     if left:
         valid = sorted({*_GAIT_KEYS, "mode", "strike", "seed", "faults", "drift", "name",
-                        *known})
+                        *RUNNER_OPTIONS, *known})
         raise DeviceError(
             f"unknown option(s) {', '.join(left)} for sim:{setup}; valid: {', '.join(valid)}"
         )

@@ -56,6 +56,7 @@ import numpy as np
 
 from forcelab.acquisition.buffers import WorkQueue
 from forcelab.acquisition.errors import AcquisitionError, StateError
+from forcelab.acquisition.feedback import CueHub, LiveFeedback
 from forcelab.acquisition.live import LiveAnalyzer
 from forcelab.acquisition.session_writer import (
     AddGap,
@@ -82,6 +83,7 @@ from forcelab.acquisition.weighing import (
     zero_devices,
 )
 from forcelab.acquisition.workers import AnalysisWorker, DeviceWorker, WriterWorker
+from forcelab.analysis.feedback import Cue, FeedbackEngine
 from forcelab.drivers import open_devices as open_device_string
 from forcelab.drivers.base import (
     ROLE_VERTICAL,
@@ -188,6 +190,8 @@ class SessionController(SessionState):
         self._body_mass_kg: float | None = None
         self._body_mass_method: str | None = None
         self._body_weight: BodyWeight | None = None
+        self._cue_hub = CueHub()
+        self._feedback: LiveFeedback | None = None
 
     # -- read-only views (any thread) --------------------------------------------------------
 
@@ -264,6 +268,42 @@ class SessionController(SessionState):
             return []
         stances = live.stances()
         return stances[-last_n:] if last_n else stances
+
+    @property
+    def feedback(self) -> LiveFeedback | None:
+        """The live feedback of the next or current recording (see :meth:`set_feedback`)."""
+        return self._feedback
+
+    def set_feedback(
+        self,
+        engine: FeedbackEngine | None,
+        phase_durations_s: dict[str, float] | None = None,
+    ) -> LiveFeedback | None:
+        """Give cues from the next recording on (None: no feedback). Not while recording.
+
+        Trials tagged ``feedback:<phase>`` are the phases of a protocol; ``phase_durations_s``
+        (s per phase) is what a faded schedule fades over. Returns the
+        :class:`~forcelab.acquisition.feedback.LiveFeedback` (latencies, counts).
+        """
+        self._require("set feedback", State.IDLE, State.CONNECTED, State.STOPPED)
+        with self._op_lock:
+            self._feedback = (
+                None if engine is None else LiveFeedback(engine, self._cue_hub, phase_durations_s)
+            )
+            return self._feedback
+
+    def cues(self) -> list[Cue]:
+        """The feedback cues issued since the last call, oldest first (non-blocking)."""
+        return self._cue_hub.take()
+
+    def add_cue_listener(self, fn: Callable[[Cue], Any]) -> None:
+        """Call ``fn(cue)`` from the analysis thread as soon as each cue is issued (for audio
+        and latency); ``fn`` must not block. Exceptions in ``fn`` are counted, not raised."""
+        self._cue_hub.add_listener(fn)
+
+    def remove_cue_listener(self, fn: Callable[[Cue], Any]) -> None:
+        """Stop calling ``fn`` for cues."""
+        self._cue_hub.remove_listener(fn)
 
     def peek(self, stream: str, seconds: float) -> tuple[np.ndarray, np.ndarray]:
         """The last ``seconds`` of a stream for plotting: (t_s, samples).
@@ -608,7 +648,7 @@ class SessionController(SessionState):
                 {w.stream: w.device for w in self._workers},
             )
             self._analysis_thread = AnalysisWorker(
-                self, live, self._analysis_q, session_start, self._writer_q
+                self, live, self._analysis_q, session_start, self._writer_q, self._feedback
             )
             self._writer_thread.start()
             self._analysis_thread.start()
@@ -643,6 +683,8 @@ class SessionController(SessionState):
             self._control(StartTrial(name, tags, speed_m_s, shoe, notes, t_s))
             if self._live is not None:
                 self._live.reset_figures(since_s=t_s)
+            if self._feedback is not None:
+                self._feedback.trial_started(name, tags, t_s)
             self._trial_names.add(name)
             with self._lock:
                 self._trial = name
@@ -664,6 +706,8 @@ class SessionController(SessionState):
             t_s = self._now_session_s()
             if self._writer_thread is not None and not self._writer_failed.is_set():
                 self._control(StopTrial(t_s))
+            if self._feedback is not None:
+                self._feedback.trial_stopped(t_s)
             name = self._trial
             with self._lock:
                 self._trial = None

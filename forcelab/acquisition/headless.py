@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TextIO
 
 from forcelab.acquisition.controller import SessionController
@@ -157,6 +157,8 @@ def record_headless(
     out: TextIO | None = None,
     controller: SessionController | None = None,
     on_connected: Callable[[SessionController], None] | None = None,
+    on_recording: Callable[[SessionController, threading.Event], None] | None = None,
+    trials: Sequence[tuple[str, Sequence[str], float]] | None = None,
 ) -> dict[str, Any]:
     """Connect, record ``duration_s`` s (or until SIGINT/SIGTERM) into ``path``, finalise.
 
@@ -185,6 +187,11 @@ def record_headless(
         Use this controller (default: a new one).
     on_connected : callable or None
         ``on_connected(controller)`` after connecting (the demo reads simulator truth there).
+    on_recording : callable or None
+        ``on_recording(controller, stop_event)`` once the file is open, before the first trial
+        (live feedback waits there for the detectors' warm-up).
+    trials : sequence of (name, tags, duration_s) or None
+        Trials recorded one after the other instead of one trial of ``duration_s``.
 
     Returns
     -------
@@ -234,24 +241,36 @@ def record_headless(
             if stop.event.is_set():
                 raise AcquisitionError(f"stopped by {stop.signal_name} before recording started")
             ctl.start_recording(path, athlete=athlete, operator=operator, notes=notes)
-            ctl.start_trial(trial or "trial 1", tags=tags)
+            if on_recording is not None:
+                on_recording(ctl, stop.event)
+            plan = list(trials) if trials else [(trial or "trial 1", tags, duration_s)]
             print(
-                f"recording {duration_s:g} s to {path} (Ctrl-C stops early)", file=out, flush=True
+                f"recording {sum(p[2] for p in plan):g} s to {path} (Ctrl-C stops early)",
+                file=out, flush=True,
             )
-            t_end = time.monotonic() + duration_s
-            next_print = time.monotonic() + interval_s
-            while not stop.event.is_set():
-                now = time.monotonic()
-                if now >= t_end:
+            file_lost = False
+            for name, trial_tags, trial_s in plan:
+                if stop.event.is_set() or file_lost:
                     break
-                # a lost device is reported and the others go on being recorded (a driver that
-                # reconnects resumes); only a session file that cannot be written ends it early
-                if report(ctl.poll_events()):
-                    break
-                if interval_s and now >= next_print:
-                    print(format_progress(ctl.snapshot()), file=out, flush=True)
-                    next_print += interval_s
-                stop.event.wait(min(0.1, max(0.0, t_end - now)))
+                ctl.start_trial(name, tags=trial_tags)
+                if len(plan) > 1:
+                    print(f"trial {name!r}: {trial_s:g} s", file=out, flush=True)
+                t_end = time.monotonic() + trial_s
+                next_print = time.monotonic() + interval_s
+                while not stop.event.is_set():
+                    now = time.monotonic()
+                    if now >= t_end:
+                        break
+                    # a lost device is reported and the others go on being recorded (a driver
+                    # that reconnects resumes); only a session file that cannot be written
+                    # ends it early
+                    file_lost = report(ctl.poll_events())
+                    if file_lost:
+                        break
+                    if interval_s and now >= next_print:
+                        print(format_progress(ctl.snapshot()), file=out, flush=True)
+                        next_print += interval_s
+                    stop.event.wait(min(0.1, max(0.0, t_end - now)))
             if ctl.state in (State.RECORDING, State.ERROR):
                 summary = ctl.stop_recording()
             report(ctl.poll_events())

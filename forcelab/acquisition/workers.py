@@ -26,6 +26,7 @@ import numpy as np
 
 from forcelab.acquisition.buffers import QueueItem, RingBuffer, WorkQueue
 from forcelab.acquisition.errors import AcquisitionError
+from forcelab.acquisition.feedback import LiveFeedback
 from forcelab.acquisition.live import LiveAnalyzer
 from forcelab.acquisition.session_writer import AddGap, SessionWriter, stance_event
 from forcelab.acquisition.status import DeviceStatus, SessionState
@@ -34,6 +35,9 @@ from forcelab.drivers.errors import ConnectionLost
 
 #: The live analyser and the writer take their queued blocks at most this often (s).
 ANALYSIS_BATCH_S = 0.1
+#: With live feedback the analyser wakes on data, and then waits this long (s) for blocks of the
+#: other streams that arrive together (fewer calls for the same latency).
+FEEDBACK_BATCH_S = 0.002
 WRITER_BATCH_S = 0.05
 
 
@@ -315,7 +319,8 @@ def coalesce(items: list[QueueItem]) -> list[QueueItem]:
 
 class AnalysisWorker(threading.Thread):
     """Feeds the LiveAnalyzer from its bounded queue; completed stances go to the writer queue
-    as ``stance`` events."""
+    as ``stance`` events and, with live feedback, to the
+    :class:`~forcelab.acquisition.feedback.LiveFeedback` as soon as they complete."""
 
     def __init__(
         self,
@@ -324,6 +329,7 @@ class AnalysisWorker(threading.Thread):
         queue: WorkQueue,
         session_start_s: float,
         writer_queue: WorkQueue,
+        feedback: LiveFeedback | None = None,
     ):
         super().__init__(name="forcelab-live-analysis", daemon=True)
         self.session = session
@@ -332,6 +338,11 @@ class AnalysisWorker(threading.Thread):
         self.session_start_s = session_start_s
         self.stop_event = threading.Event()
         self.writer_queue = writer_queue
+        self.feedback = feedback
+        # live figures need no lower latency; batching saves most of the per-call cost
+        self.batch_s = ANALYSIS_BATCH_S if feedback is None else FEEDBACK_BATCH_S
+        if feedback is not None:
+            feedback.attach(writer_queue, session_start_s, live.stream_names)
 
     def run(self) -> None:
         try:
@@ -343,13 +354,17 @@ class AnalysisWorker(threading.Thread):
                         self._store(self.live.feed(key, item, t_first_s))
                 if stopping and len(self.queue) == 0:
                     break
-                # live figures need no lower latency; batching saves most of the per-call cost
-                self.stop_event.wait(ANALYSIS_BATCH_S)
+                self.stop_event.wait(self.batch_s)
             self._store(self.live.flush())
+            if self.feedback is not None:
+                self.feedback.finish()
         except Exception as exc:  # reported as error state; recording itself goes on
             self.session.report_failure(None, "analysis_error", exc)
 
     def _store(self, stances: list[dict[str, Any]]) -> None:
-        """Live stances go into the session file as ``stance`` events."""
+        """Live stances go to the feedback first, then into the session file as ``stance``
+        events."""
+        if self.feedback is not None:
+            self.feedback.on_stances(stances)
         for st in stances:
             self.writer_queue.put_control(stance_event(st))

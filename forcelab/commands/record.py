@@ -7,8 +7,9 @@ import argparse
 HELP = "Record devices into a new session file (headless), with live per-side figures."
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Register the options of ``forcelab record``."""
+def add_session_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the options every headless recording takes (record, feedback): devices,
+    athlete, output file, taring and weighing, progress."""
     parser.add_argument(
         "--device",
         "-d",
@@ -25,18 +26,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--body-mass", type=float, metavar="KG", help="body mass in kg (figures in body weights)"
     )
     parser.add_argument(
-        "--duration", type=float, required=True, metavar="S", help="recording length in seconds"
-    )
-    parser.add_argument(
         "-o",
         "--output",
         required=True,
         metavar="FILE.h5",
         help="new session file (never overwritten)",
-    )
-    parser.add_argument("--trial", metavar="NAME", help='trial name (default "trial 1")')
-    parser.add_argument(
-        "--tag", action="append", default=[], metavar="T", help="trial tag, repeatable"
     )
     parser.add_argument("--operator", default="", help="who runs the session")
     parser.add_argument("--notes", default="", help="free notes stored in the file")
@@ -57,6 +51,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=1.0,
         metavar="S",
         help="seconds between progress lines (0: none; default 1)",
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the options of ``forcelab record``."""
+    add_session_arguments(parser)
+    parser.add_argument(
+        "--duration", type=float, required=True, metavar="S", help="recording length in seconds"
+    )
+    parser.add_argument("--trial", metavar="NAME", help='trial name (default "trial 1")')
+    parser.add_argument(
+        "--tag", action="append", default=[], metavar="T", help="trial tag, repeatable"
     )
     parser.add_argument(
         "--lsl-outlet",
@@ -81,20 +87,19 @@ def _hangup_stops_like_sigterm() -> None:
         signal.signal(signal.SIGHUP, lambda *_: os.kill(os.getpid(), signal.SIGTERM))
 
 
-def run(args: argparse.Namespace) -> int:
-    """Record; returns the exit status."""
-    import sys
+def check_session_arguments(args: argparse.Namespace) -> dict:
+    """Check the options of :func:`add_session_arguments` (before anything is opened) and
+    return the athlete dict; also makes a closed terminal stop the recording cleanly.
 
-    from forcelab.acquisition.headless import (
-        check_duration,
-        check_new_file,
-        format_live_summary,
-        record_headless,
-    )
+    Raises
+    ------
+    InputError, SessionFileError
+        On a bad option or an output file that exists.
+    """
+    from forcelab.acquisition.headless import check_new_file
     from forcelab.errors import InputError
     from forcelab.recording import check_body_mass
 
-    duration_s = check_duration(args.duration)
     body_mass_kg = check_body_mass(args.body_mass)
     if not args.athlete.strip():
         raise InputError("--athlete needs a name")
@@ -106,29 +111,19 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("give either --body-mass or --weigh, not both")
     check_new_file(args.output)
     _hangup_stops_like_sigterm()
-    controller = None
-    if args.lsl_outlet:
-        from forcelab.acquisition import SessionController
-        from forcelab.acquisition.lsl_outlet import outlet_writer_factory
-
-        controller = SessionController(session_writer_factory=outlet_writer_factory())
     athlete = {"name": args.athlete.strip(), "id": args.athlete_id}
     if body_mass_kg is not None:
         athlete.update(body_mass_kg=body_mass_kg, body_mass_method="entered")
-    summary = record_headless(
-        args.device,
-        args.output,
-        duration_s,
-        athlete=athlete,
-        trial=args.trial,
-        tags=args.tag,
-        operator=args.operator,
-        notes=args.notes,
-        tare=args.tare,
-        weigh_s=args.weigh,
-        interval_s=args.interval,
-        controller=controller,
-    )
+    return athlete
+
+
+def print_summary(summary: dict, command: str = "record") -> None:
+    """Print the end of a headless recording: file, samples per stream, live figures, and
+    the first error (to stderr)."""
+    import sys
+
+    from forcelab.acquisition.headless import format_live_summary
+
     print(
         f"saved {summary['path']} ({summary['duration_s']:.1f} s"
         + (f", stopped by {summary['interrupted']}" if summary["interrupted"] else "")
@@ -144,10 +139,38 @@ def run(args: argparse.Namespace) -> int:
         first = summary["errors"][0]
         more = len(summary["errors"]) - 1
         print(
-            f"forcelab record: error during recording: {first}"
+            f"forcelab {command}: error during recording: {first}"
             + (f" (and {more} more)" if more else "")
             + "; the file keeps everything recorded",
             file=sys.stderr,
         )
-        return 1
-    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Record; returns the exit status."""
+    from forcelab.acquisition.headless import check_duration, record_headless
+
+    duration_s = check_duration(args.duration)
+    athlete = check_session_arguments(args)
+    controller = None
+    if args.lsl_outlet:
+        from forcelab.acquisition import SessionController
+        from forcelab.acquisition.lsl_outlet import outlet_writer_factory
+
+        controller = SessionController(session_writer_factory=outlet_writer_factory())
+    summary = record_headless(
+        args.device,
+        args.output,
+        duration_s,
+        athlete=athlete,
+        trial=args.trial,
+        tags=args.tag,
+        operator=args.operator,
+        notes=args.notes,
+        tare=args.tare,
+        weigh_s=args.weigh,
+        interval_s=args.interval,
+        controller=controller,
+    )
+    print_summary(summary)
+    return 1 if summary.get("errors") else 0

@@ -18,6 +18,8 @@ widgets      live plot, insole map, stride bars, stride table, asymmetry readout
 summary      the Summary tab: the finished trial in panels, per-stride table, stance curve
 review       the Review tab: open a session file, overview and zoom, strides, mean curves
 history      the History tab: an athlete's sessions, trials and asymmetry trend
+feedback     the Feedback tab: live biofeedback protocols, the big cue display
+audio        feedback cues played through Qt Multimedia
 exports      export buttons running ``forcelab export`` / ``forcelab report``
 athletes     the persistent athlete list (JSON, no Qt)
 settings     configuration folder and QSettings (``FORCELAB_CONFIG_DIR`` overrides the folder)
@@ -26,7 +28,7 @@ screenshots  ``python -m forcelab.console.screenshots OUTDIR``: render the conso
              simulated session running and save PNGs (no display needed)
 
 Keyboard shortcuts: F5 or Ctrl+R start/stop a trial, F9 or Ctrl+M marker, Ctrl+N new session
-file, Ctrl+T tare, Ctrl+G weigh, Ctrl+O open a session file for review, Ctrl+1…4 tabs, Ctrl+Q
+file, Ctrl+T tare, Ctrl+G weigh, Ctrl+O open a session file for review, Ctrl+1…5 tabs, Ctrl+Q
 quit (docs/console.md lists all).
 
 The acquisition never waits on the GUI: the window only peeks at the controller's ring buffers

@@ -456,6 +456,31 @@ class ConsoleBackend:
             self._current_trial = None
         return path
 
+    # -- live feedback (forcelab.acquisition.feedback) -------------------------------------
+    def set_feedback(self, engine: Any, phase_durations_s: dict[str, float] | None = None) -> Any:
+        """Give cues from the next session file on (``SessionController.set_feedback``); only
+        while no session file is open."""
+        return self.controller.set_feedback(engine, phase_durations_s)
+
+    def end_feedback(self) -> str | None:
+        """Finalise the session file of a feedback protocol and switch feedback off; returns
+        the file (None when none was open)."""
+        path = self.new_session()
+        self.controller.set_feedback(None)
+        return path
+
+    def cues(self) -> list[Any]:
+        """Feedback cues issued since the last call (non-blocking)."""
+        return self.controller.cues()
+
+    def add_cue_listener(self, fn: Callable[[Any], Any]) -> None:
+        """Call ``fn(cue)`` from the analysis thread as each cue is issued (must not block)."""
+        self.controller.add_cue_listener(fn)
+
+    def remove_cue_listener(self, fn: Callable[[Any], Any]) -> None:
+        """Stop calling ``fn``."""
+        self.controller.remove_cue_listener(fn)
+
     # -- non-blocking reads for the GUI timers ---------------------------------------------
     def peek(self, seconds: float) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """``{stream: (t_s, fz_n)}`` of the last ``seconds`` s.

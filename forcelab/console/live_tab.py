@@ -170,6 +170,7 @@ class LiveTab:
         fixed-duration trial and the auto start."""
         if not self.backend.is_connected:
             return
+        self.feedback_panel.poll()  # also the cues of the last stances, issued at the stop
         data = self.backend.peek(self.force_plot.window_s)
         if data:
             self.force_plot.update_data(data, self.backend.stream_sides())

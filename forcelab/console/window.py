@@ -4,8 +4,9 @@ Layout (usable from 1024×640, fits 1366×768): on the left a scrollable column 
 trial form) above an always-visible action panel (Start/Stop, markers, New session, the log);
 on the right tabs: *Live* (scrolling force, insole maps, trial figures, stride bars, asymmetry),
 *Summary* (the finished trial in panels, with the per-stride table), *Review* (a session file:
-overview and zoom, markers and events, strides, mean curves, exports) and *History* (the
-athlete's sessions and asymmetry trend).
+overview and zoom, markers and events, strides, mean curves, exports), *History* (the
+athlete's sessions and asymmetry trend) and *Feedback* (live biofeedback protocols, see
+:mod:`forcelab.console.feedback`).
 
 One session file holds many trials: Start/Stop make trials in it, *New session* finalises it.
 
@@ -17,7 +18,7 @@ operations (connect, tare, weigh, stop, analysis) run on a
 Shortcuts (every action has one; the Session and View menus list them): F5 / Ctrl+R start or stop
 a trial, F9 / Ctrl+M marker (then type its name, Enter), Ctrl+N new session file, Ctrl+T tare,
 Ctrl+G weigh, Ctrl+K / Ctrl+Shift+K connect / disconnect, Ctrl+O open a session file for review,
-Ctrl+1…4 tabs, Esc dismiss the banner, Ctrl+Q quit.
+Ctrl+1…5 tabs, Esc dismiss the banner, Ctrl+Q quit.
 
 The window is assembled from parts by responsibility: :mod:`~forcelab.console.controls` (the
 left column), :mod:`~forcelab.console.live_tab` (the Live tab and its timers),
@@ -53,6 +54,7 @@ from PyQt5.QtWidgets import (
 from forcelab.console.athletes import AthleteStore
 from forcelab.console.backend import ConsoleBackend, Snapshot
 from forcelab.console.controls import ControlColumn
+from forcelab.console.feedback import FeedbackPanel
 from forcelab.console.history import HistoryPanel
 from forcelab.console.jobs import JobRunner
 from forcelab.console.live_tab import (
@@ -211,6 +213,8 @@ class ConsoleWindow(ControlColumn, LiveTab, SessionActions, QMainWindow):
         self.history = HistoryPanel(self.jobs)
         self.history.open_trial.connect(self.open_review)
         self.tabs.addTab(self.history, "History")
+        self.feedback_panel = FeedbackPanel(self)
+        self.tabs.addTab(self.feedback_panel, "Feedback")
         self.tabs.currentChanged.connect(self._tab_changed)
         rlay.addWidget(self.tabs, 1)
         central.addWidget(right)
@@ -377,6 +381,7 @@ class ConsoleWindow(ControlColumn, LiveTab, SessionActions, QMainWindow):
         self.settings.save_geometry(self.saveGeometry(), self.saveState())
         self.settings.sync()
         self.jobs.drain(timeout_s=60.0)
+        self.feedback_panel.shutdown()
         try:
             self.backend.close()
         except Exception as exc:  # shown to the operator; a second close quits anyway

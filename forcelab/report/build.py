@@ -18,6 +18,7 @@ from forcelab import __version__
 from forcelab.analysis.asymmetry import real_change
 from forcelab.errors import InputError
 from forcelab.report.content import TrialReport, trial_report
+from forcelab.report.feedback import FeedbackReport, feedback_report
 from forcelab.sources import is_session_file, load_source
 
 
@@ -32,6 +33,8 @@ class SessionReport:
     date: str
     session: dict[str, Any]
     trials: list[TrialReport]
+    #: The session's feedback protocol (:mod:`forcelab.report.feedback`), None without one.
+    feedback: FeedbackReport | None = None
 
 
 @dataclass
@@ -113,8 +116,9 @@ def build_report(
             if t.analysis_error:
                 tr.warnings.append(f"No stances analysed: {t.analysis_error}")
             trials.append(tr)
+        feedback = feedback_report(source.path) if source.kind == "session" else None
         sessions.append(SessionReport(label, source.path, source.kind, source.athlete,
-                                      source.date, source.session, trials))
+                                      source.date, source.session, trials, feedback))
     return Report(sessions, _trends(sessions),
                   datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), anonymize,
                   analysis_parameters=parameters)

@@ -22,6 +22,7 @@ from forcelab.analysis.asymmetry import LEVEL_WORDS
 from forcelab.errors import ExportError, InputError
 from forcelab.report.build import Report, SessionReport, build_report
 from forcelab.report.content import DISCLAIMER, TrialReport
+from forcelab.report.feedback import feedback_html, feedback_lines
 from forcelab.report.figures import (
     draw_stance_curves,
     draw_stride_peaks,
@@ -163,6 +164,8 @@ def _session_html(s: SessionReport, report: Report) -> str:
            f"<p class=meta>Trials: {e(', '.join(t.trial for t in s.trials))}</p>"]
     if not report.anonymized:
         out.append(f"<p class=meta>File: {e(s.path.name)}</p>")
+    if s.feedback is not None:
+        out.append(feedback_html(s.feedback))
     for tr in s.trials:
         out.append(_trial_html(tr, report))
     return "\n".join(out)
@@ -307,12 +310,31 @@ def _pdf_trend_page(pdf: Any, report: Report) -> None:
         pdf.savefig(fig)
 
 
+def _pdf_feedback_page(pdf: Any, s: SessionReport) -> None:
+    """The session's feedback protocol as a text page (:func:`feedback_lines`)."""
+    fig = Figure(figsize=A4_IN, dpi=100)
+    FigureCanvasAgg(fig)
+    y = 0.96
+    lines = [f"Session: {s.date or s.label}", *feedback_lines(s.feedback)]
+    for i, line in enumerate(lines):
+        for wrapped in textwrap.wrap(line, 100) or [""]:
+            fig.text(0.06, y, wrapped, fontsize=13 if i == 1 else 9,
+                     weight="bold" if i == 1 else "normal", va="top")
+            y -= 0.03 if i == 1 else 0.02
+        y -= 0.006
+    fig.text(0.06, 0.06, DISCLAIMER, fontsize=8, wrap=True)
+    pdf.savefig(fig)
+
+
 def render_pdf(report: Report, path: Path) -> None:
-    """Write the report as a PDF (one A4 page per trial, one per athlete trend)."""
+    """Write the report as a PDF (one A4 page per feedback protocol, one per trial, one per
+    athlete trend)."""
 
     with PdfPages(path, metadata={"Title": "Loading report",
                                   "Creator": report.software}) as pdf:
         for s in report.sessions:
+            if s.feedback is not None:
+                _pdf_feedback_page(pdf, s)
             for tr in s.trials:
                 _pdf_trial_page(pdf, s, tr, report)
         _pdf_trend_page(pdf, report)
