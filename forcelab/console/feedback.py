@@ -217,6 +217,18 @@ class CueDisplay(QWidget):
         return font
 
 
+def _add_phase_and_cue(layout: QVBoxLayout, text: str, font_px: int) -> tuple[QLabel, CueDisplay]:
+    """Add the phase line (bold, ``font_px`` px, centred) and a cue display below it that takes
+    the rest of ``layout``; returns both."""
+    label = QLabel(text)
+    label.setAlignment(Qt.AlignCenter)
+    label.setStyleSheet(f"font-size: {font_px}px; font-weight: bold;")
+    layout.addWidget(label)
+    display = CueDisplay()
+    layout.addWidget(display, 1)
+    return label, display
+
+
 class RunnerScreen(QWidget):
     """The cue display alone in a window of its own, for a screen in front of the treadmill
     (F11 or a double click toggles full screen, Esc leaves it)."""
@@ -225,12 +237,7 @@ class RunnerScreen(QWidget):
         super().__init__(None, Qt.Window)
         self.setWindowTitle("forcelab feedback")
         lay = QVBoxLayout(self)
-        self.phase_label = QLabel("")
-        self.phase_label.setAlignment(Qt.AlignCenter)
-        self.phase_label.setStyleSheet("font-size: 36px; font-weight: bold;")
-        lay.addWidget(self.phase_label)
-        self.display = CueDisplay()
-        lay.addWidget(self.display, 1)
+        self.phase_label, self.display = _add_phase_and_cue(lay, "", font_px=36)
         self.resize(1024, 640)
 
     def toggle_full_screen(self) -> None:
@@ -359,12 +366,9 @@ class FeedbackPanel(QWidget):
         lay.addWidget(settings)
 
         right = QVBoxLayout()
-        self.phase_label = QLabel("no protocol running")
-        self.phase_label.setAlignment(Qt.AlignCenter)
-        self.phase_label.setStyleSheet("font-size: 28px; font-weight: bold;")
-        right.addWidget(self.phase_label)
-        self.display = CueDisplay()
-        right.addWidget(self.display, 1)
+        self.phase_label, self.display = _add_phase_and_cue(
+            right, "no protocol running", font_px=28
+        )
         self.runner_screen: RunnerScreen | None = None
         self.detail_label = QLabel("")
         self.detail_label.setAlignment(Qt.AlignCenter)
