@@ -41,7 +41,7 @@ from forcelab.analysis.result import AnalysisResult, loading_rate_method
 from forcelab.errors import ForcelabError, InputError
 from forcelab.interop.export_common import session_date, write_atomic_text
 from forcelab.interop.export_csv import csv_cell, neutralize
-from forcelab.recording import finite_or_none
+from forcelab.recording import checked_number, finite_or_none
 from forcelab.sources import is_session_file, load_source
 from forcelab.store import open_session, write_analyses
 
@@ -381,13 +381,9 @@ def default_jobs() -> int:
 def _check_jobs(jobs: Any) -> int | None:
     if jobs is None:
         return None
-    try:
-        value = int(jobs)
-    except (TypeError, ValueError):
-        raise InputError(f"jobs must be a whole number of processes >= 1, got {jobs!r}") from None
-    if value < 1 or value != float(jobs):
-        raise InputError(f"jobs must be a whole number of processes >= 1, got {jobs!r}")
-    return value
+    message = "jobs must be a whole number of processes >= 1, got {got}"
+    return checked_number(jobs, lambda value: value >= 1 and value == float(jobs), message, message,
+                          convert=int)
 
 
 _PRELOAD = ("forcelab.store", "forcelab.analysis", "forcelab.interop",

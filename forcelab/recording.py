@@ -26,6 +26,7 @@ This module depends on NumPy only, so every room may use it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +48,45 @@ def finite_or_none(value: Any) -> float | None:
     return v if np.isfinite(v) else None
 
 
+def checked_number(
+    value: Any,
+    accept: Callable[[Any], bool],
+    not_a_number: str,
+    out_of_range: str,
+    *,
+    convert: Callable[[Any], Any] = float,
+    error: type[Exception] = InputError,
+) -> Any:
+    """``convert(value)`` after checking it, or one clear error.
+
+    Parameters
+    ----------
+    value : object
+        What the user gave (number or text).
+    accept : callable
+        True for a converted value that makes sense.
+    not_a_number, out_of_range : str
+        The messages when ``convert`` fails and when ``accept`` says no; ``{got}`` stands for
+        ``repr(value)``, ``{value}`` for the converted value.
+    convert : callable
+        ``float`` (default) or ``int``.
+    error : type
+        The exception raised (``InputError`` by default).
+
+    Raises
+    ------
+    Exception
+        ``error`` with one of the two messages.
+    """
+    try:
+        number = convert(value)
+    except (TypeError, ValueError):
+        raise error(not_a_number.format(got=repr(value))) from None
+    if not accept(number):
+        raise error(out_of_range.format(got=repr(value), value=number))
+    return number
+
+
 def check_body_mass(body_mass_kg: float | None) -> float | None:
     """Return a body mass in kg after checking it is plausible, or None.
 
@@ -57,13 +97,12 @@ def check_body_mass(body_mass_kg: float | None) -> float | None:
     """
     if body_mass_kg is None:
         return None
-    try:
-        mass = float(body_mass_kg)
-    except (TypeError, ValueError):
-        raise InputError(f"body mass must be a number in kg, got {body_mass_kg!r}") from None
-    if not np.isfinite(mass) or not 1.0 <= mass <= 500.0:
-        raise InputError(f"body mass must be between 1 and 500 kg, got {body_mass_kg!r}")
-    return mass
+    return checked_number(
+        body_mass_kg,
+        lambda mass: bool(np.isfinite(mass)) and 1.0 <= mass <= 500.0,
+        "body mass must be a number in kg, got {got}",
+        "body mass must be between 1 and 500 kg, got {got}",
+    )
 
 
 def check_rate(rate_hz: float) -> float:
@@ -74,13 +113,12 @@ def check_rate(rate_hz: float) -> float:
     InputError
         If the rate is not finite, not positive or above 1 MHz.
     """
-    try:
-        rate = float(rate_hz)
-    except (TypeError, ValueError):
-        raise InputError(f"sampling rate must be a number in Hz, got {rate_hz!r}") from None
-    if not np.isfinite(rate) or not 0.0 < rate <= 1e6:
-        raise InputError(f"sampling rate must be a positive number of Hz, got {rate_hz!r}")
-    return rate
+    return checked_number(
+        rate_hz,
+        lambda rate: bool(np.isfinite(rate)) and 0.0 < rate <= 1e6,
+        "sampling rate must be a number in Hz, got {got}",
+        "sampling rate must be a positive number of Hz, got {got}",
+    )
 
 
 @dataclass

@@ -91,7 +91,7 @@ from forcelab.drivers.base import (
     DeviceInfo,
 )
 from forcelab.errors import SessionFileError
-from forcelab.recording import check_body_mass
+from forcelab.recording import check_body_mass, checked_number
 from forcelab.store import SessionWriter as HDF5SessionWriter
 
 __all__ = [
@@ -511,14 +511,13 @@ class SessionController(SessionState):
         NotStillError
             If the athlete moved or is not on the sensors; nothing is changed then.
         """
-        try:
-            duration_s = float(duration_s)
-        except (TypeError, ValueError):
-            raise AcquisitionError(
-                f"weighing duration must be a number of s, got {duration_s!r}"
-            ) from None
-        if not 0.5 <= duration_s <= 60.0:
-            raise AcquisitionError(f"weighing duration must be 0.5 to 60 s, got {duration_s!r}")
+        duration_s = checked_number(
+            duration_s,
+            lambda value: 0.5 <= value <= 60.0,
+            "weighing duration must be a number of s, got {got}",
+            "weighing duration must be 0.5 to 60 s, got {value!r}",
+            error=AcquisitionError,
+        )
         self._require("weigh", State.CONNECTED, State.STOPPED)
         with self._op_lock:
             previous = self._require("weigh", State.CONNECTED, State.STOPPED)

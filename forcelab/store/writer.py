@@ -46,7 +46,12 @@ import h5py
 import numpy as np
 
 from forcelab.errors import InputError, SessionFileError
-from forcelab.recording import MarkerTrajectories, check_rate, finite_or_none
+from forcelab.recording import (
+    MarkerTrajectories,
+    check_rate,
+    checked_number,
+    finite_or_none,
+)
 from forcelab.store import _layout as L
 from forcelab.store import _packing as P
 from forcelab.store._disk import _DiskGuard
@@ -166,16 +171,12 @@ class SessionWriter(_DiskGuard):
         path = Path(path)
         if sample_dtype not in _SAMPLE_DTYPES:
             raise InputError(f"sample_dtype must be 'float32' or 'float64', got {sample_dtype!r}")
-        try:
-            interval = float(flush_interval_s)
-        except (TypeError, ValueError):
-            raise InputError(
-                f"flush interval must be a number of s, got {flush_interval_s!r}"
-            ) from None
-        if not 0.05 <= interval <= 1.0:
-            raise InputError(
-                f"flush interval must be between 0.05 and 1 s (data loss bound), got {interval}"
-            )
+        interval = checked_number(
+            flush_interval_s,
+            lambda value: 0.05 <= value <= 1.0,
+            "flush interval must be a number of s, got {got}",
+            "flush interval must be between 0.05 and 1 s (data loss bound), got {value}",
+        )
         athlete_row = _athlete_row(dict(athlete), 0.0)
         if path.exists() or os.path.lexists(path):
             raise SessionFileError(
