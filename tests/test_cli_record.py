@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -11,6 +10,7 @@ import time
 
 import numpy as np
 import pytest
+from subprocesses import killed_at_end
 
 from forcelab.store import open_session
 
@@ -31,16 +31,9 @@ def _start(*args):
     )
 
 
-@contextlib.contextmanager
 def _running(*args):
     """A recording subprocess, killed at the end if a test left it running."""
-    proc = _start(*args)
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    return killed_at_end(_start(*args))
 
 
 def _wait_for_samples(path, streams, n, proc, timeout_s=60.0):
@@ -161,15 +154,11 @@ def test_kill_9_loses_at_most_one_second(tmp_path):
     out = tmp_path / "killed.h5"
     proc = _start("--device", "sim:treadmill?seed=3", "--athlete", "Di", "--duration", "120",
                   "-o", str(out), "--interval", "0")
-    try:
+    with killed_at_end(proc):
         _wait_for_samples(out, ("plate_left", "plate_right"), 3000, proc)
         t_kill = time.time()
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     with open_session(out) as f:
         assert not f.state["closed"]
         for name in ("plate_left", "plate_right"):

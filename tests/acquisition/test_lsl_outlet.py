@@ -13,6 +13,7 @@ import numpy as np
 import pylsl
 from forcelab.drivers.base import Block, Channel, DeviceInfo
 from pylsl.util import LostError
+from subprocesses import killed_at_end
 
 from forcelab.acquisition.lsl_outlet import MARKERS_NAME, OutletWriter, outlet_writer_factory
 from forcelab.acquisition.session_writer import SessionWriter
@@ -62,7 +63,7 @@ def test_outside_inlet_receives_recorded_samples_and_stance_markers(tmp_path,
          "--interval", "0", "--lsl-outlet"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
     )
-    try:
+    with killed_at_end(proc):
         uuid = _session_uuid(out, proc)
         inlets, full = {}, {}
         for name in ("forcelab-plate_left", "forcelab-plate_right", MARKERS_NAME):
@@ -72,10 +73,6 @@ def test_outside_inlet_receives_recorded_samples_and_stance_markers(tmp_path,
         tc = {k: inlet.time_correction(timeout=10) for k, inlet in inlets.items()}
         got, stamps = _drain(inlets, proc, 60)
         stdout, stderr = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 0, stderr
     with open_session(out) as f:
         for stream in ("plate_left", "plate_right"):

@@ -11,6 +11,7 @@ import sys
 import time
 
 import pytest
+from subprocesses import killed_at_end
 from synth_sessions import make_session
 
 from forcelab.batch import results_key, run_batch
@@ -76,7 +77,7 @@ def test_an_interrupted_batch_goes_on_where_it_stopped(folder, tmp_path):
         [sys.executable, "-m", "forcelab", "analyze", str(folder), "--summary",
          str(tmp_path / "killed.csv"), "--save", "--jobs", "1"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    try:
+    with killed_at_end(proc):
         deadline = time.monotonic() + 120
         done = 0
         while time.monotonic() < deadline and done < 2:
@@ -85,10 +86,6 @@ def test_an_interrupted_batch_goes_on_where_it_stopped(folder, tmp_path):
         assert done >= 2, "the batch saved no results"
         os.kill(proc.pid, signal.SIGKILL)
         proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     counts = {}
     for f in sorted(folder.glob("*.h5")):
         assert check_session(f)["status"] == "ok", f

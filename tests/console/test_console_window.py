@@ -7,6 +7,7 @@ import sys
 
 import pytest
 from PyQt5.QtCore import QByteArray, Qt
+from subprocesses import killed_at_end
 
 from forcelab.console.athletes import Athlete
 from forcelab.console.backend import session_file_name, unique_path
@@ -141,7 +142,7 @@ def test_cli_console_connects_the_simulator_and_quits_cleanly_on_ctrl_c(tmp_path
          "--output-dir", str(tmp_path / "sessions")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )
-    try:
+    with killed_at_end(proc):
         deadline = time.monotonic() + 60
         ini = tmp_path / "console.ini"
         # the console remembers a device string once it is connected
@@ -152,10 +153,6 @@ def test_cli_console_connects_the_simulator_and_quits_cleanly_on_ctrl_c(tmp_path
         assert proc.poll() is None, proc.stderr.read()
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     assert "sim:treadmill?seed=2" in (tmp_path / "console.ini").read_text(encoding="utf-8")

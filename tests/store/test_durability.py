@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from raw_plate import raw_samples
 from store_helpers import values
+from subprocesses import killed_at_end
 
 from forcelab.store import (
     check_session,
@@ -72,14 +73,10 @@ def assert_prefix_intact(path: Path, raw: bool = False) -> int:
 def test_kill_9_while_recording_loses_at_most_one_second(tmp_path, raw):
     path = tmp_path / "killed.h5"
     proc = start_writer(path, "--seconds", "60", *(["--raw"] if raw else []))
-    try:
+    with killed_at_end(proc):
         wait_appended(proc, int(2.5 * RATE_HZ))
         os.kill(proc.pid, signal.SIGKILL)
         rest, _ = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     sent = last_appended(rest, int(2.5 * RATE_HZ))
     stored = assert_prefix_intact(path, raw)
     assert sent - stored <= RATE_HZ, f"lost {sent - stored} samples (> 1 s) of {sent}"
@@ -126,7 +123,7 @@ def test_concurrent_reader_sees_growing_data(tmp_path):
         "                  'trials': [t['name'] for t in sf.trials]}))\n"
         "sf.close()\n"
     )
-    try:
+    with killed_at_end(proc):
         wait_appended(proc, int(1.0 * RATE_HZ))
         reader = subprocess.run([sys.executable, "-c", reader_code, str(path)],
                                 capture_output=True, text=True, timeout=60)
@@ -138,10 +135,6 @@ def test_concurrent_reader_sees_growing_data(tmp_path):
         assert json.loads(info.stdout)["state"]["recording"] is True
         proc.send_signal(signal.SIGINT)  # Ctrl-C: the writer closes the file cleanly
         out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     counts = seen["counts"]
     assert all(b > a for a, b in zip(counts, counts[1:], strict=False)), counts
     assert seen["recording"] is True and seen["trials"] == ["run"]
