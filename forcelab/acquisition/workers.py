@@ -19,7 +19,7 @@ import concurrent.futures
 import dataclasses
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -225,7 +225,29 @@ class DeviceWorker(threading.Thread):
         )
 
 
-class WriterWorker(threading.Thread):
+class _QueueWorker(threading.Thread):
+    """A daemon thread that takes a :class:`WorkQueue` batch by batch until it is asked to stop
+    (``stop_event``) and the queue is empty."""
+
+    def __init__(self, name: str, session: SessionState, queue: WorkQueue) -> None:
+        super().__init__(name=name, daemon=True)
+        self.session = session
+        self.queue = queue
+        self.stop_event = threading.Event()
+
+    def _batches(self, take_s: float, pause_s: float) -> Iterator[list[QueueItem]]:
+        """The queue's items batch by batch: each batch waits up to ``take_s`` for the first
+        item; between batches the thread pauses ``pause_s`` (s) unless asked to stop. Ends once
+        stopping was asked before a batch and the queue is empty after it."""
+        while True:
+            stopping = self.stop_event.is_set()
+            yield self.queue.get_all(take_s)
+            if stopping and len(self.queue) == 0:
+                return
+            self.stop_event.wait(pause_s)
+
+
+class WriterWorker(_QueueWorker):
     """Owns the SessionWriter: appends, trials, markers, events; flushes at least every period."""
 
     def __init__(
@@ -236,12 +258,9 @@ class WriterWorker(threading.Thread):
         flush_s: float,
         link_sources: dict[str, Device],
     ):
-        super().__init__(name="forcelab-writer", daemon=True)
-        self.session = session
+        super().__init__("forcelab-writer", session, queue)
         self.writer = writer
-        self.queue = queue
         self.flush_s = flush_s
-        self.stop_event = threading.Event()
         self.link_sources = link_sources
         self.failed = False
         self.closed = False
@@ -249,9 +268,8 @@ class WriterWorker(threading.Thread):
     def run(self) -> None:
         last_flush = time.monotonic()
         try:
-            while True:
-                stopping = self.stop_event.is_set()
-                for kind, key, item in self.queue.get_all(min(0.2, self.flush_s)):
+            for batch in self._batches(min(0.2, self.flush_s), WRITER_BATCH_S):
+                for kind, key, item in batch:
                     if kind == "data":
                         self.writer.append(key, item)
                     else:
@@ -261,9 +279,6 @@ class WriterWorker(threading.Thread):
                     self._update_link_stats()
                     self.writer.maybe_flush()  # the store flushes when its own interval is due
                     last_flush = now
-                if stopping and len(self.queue) == 0:
-                    break
-                self.stop_event.wait(WRITER_BATCH_S)
             self._update_link_stats()
             self.writer.close()
             self.closed = True
@@ -317,7 +332,7 @@ def coalesce(items: list[QueueItem]) -> list[QueueItem]:
     return out
 
 
-class AnalysisWorker(threading.Thread):
+class AnalysisWorker(_QueueWorker):
     """Feeds the LiveAnalyzer from its bounded queue; completed stances go to the writer queue
     as ``stance`` events and, with live feedback, to the
     :class:`~forcelab.acquisition.feedback.LiveFeedback` as soon as they complete."""
@@ -331,12 +346,9 @@ class AnalysisWorker(threading.Thread):
         writer_queue: WorkQueue,
         feedback: LiveFeedback | None = None,
     ):
-        super().__init__(name="forcelab-live-analysis", daemon=True)
-        self.session = session
+        super().__init__("forcelab-live-analysis", session, queue)
         self.live = live
-        self.queue = queue
         self.session_start_s = session_start_s
-        self.stop_event = threading.Event()
         self.writer_queue = writer_queue
         self.feedback = feedback
         # live figures need no lower latency; batching saves most of the per-call cost
@@ -346,15 +358,11 @@ class AnalysisWorker(threading.Thread):
 
     def run(self) -> None:
         try:
-            while True:
-                stopping = self.stop_event.is_set()
-                for kind, key, item in coalesce(self.queue.get_all(0.2)):
+            for batch in self._batches(0.2, self.batch_s):
+                for kind, key, item in coalesce(batch):
                     if kind == "data":
                         t_first_s = float(item.t_host_s) - self.session_start_s
                         self._store(self.live.feed(key, item, t_first_s))
-                if stopping and len(self.queue) == 0:
-                    break
-                self.stop_event.wait(self.batch_s)
             self._store(self.live.flush())
             if self.feedback is not None:
                 self.feedback.finish()
