@@ -46,8 +46,8 @@ from forcelab.analysis.feedback import Cue, FeedbackEngine
 from forcelab.store import open_session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_drivers import _start_simulator  # noqa: E402
 from bench_recorder import cpu_by_thread  # noqa: E402
+from harness import start_simulator  # noqa: E402
 
 SEGMENT_S = 5.0
 CONFIGS = ("A feedback", "B 100 ms batching", "C A + per-frame reads")
@@ -70,7 +70,7 @@ def run(total_s: float, folder: str) -> None:
     arrivals: list[tuple[float, float]] = []
     _watch_arrivals(arrivals)
     segment_s = min(SEGMENT_S, total_s / 3)
-    proc, urls = _start_simulator("treadmill", "--seed", "1")
+    proc, urls = start_simulator("treadmill", "--seed", "1")
     load0 = os.getloadavg()
     segments: list[tuple[int, float, float]] = []  # (config, t_start_s, t_stop_s) session time
     cpu: dict[int, dict[str, float]] = {k: {} for k in range(3)}

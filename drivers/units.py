@@ -1,7 +1,8 @@
 """Physical constants and unit factors the drivers share (one home for each).
 
-forcelab's other rooms read standard gravity from here too (``forcelab.drivers.units``): the
-drivers import no other part of forcelab, so the constant lives on this side of the border.
+The drivers import no other part of forcelab, so the device side keeps its own copy of standard
+gravity; forcelab's rooms read :data:`forcelab.analysis.metrics.G_M_S2` (analysis imports no
+device room) and ``tests/analysis/test_metrics.py`` holds the two equal.
 """
 
 STANDARD_GRAVITY_M_S2 = 9.80665
