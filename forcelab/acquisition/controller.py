@@ -70,28 +70,20 @@ from forcelab.acquisition.session_writer import (
 from forcelab.acquisition.status import (
     ControllerEvent,
     DeviceStatus,
-    SessionState,
     Snapshot,
     State,
 )
 from forcelab.acquisition.streams import live_analyzer_for, stream_names_for
-from forcelab.acquisition.weighing import (
-    BodyWeight,
-    refuse_loaded_tare,
-    vertical_force_ranges,
-    weigh_standing,
-    zero_devices,
-)
+from forcelab.acquisition.weighing import BodyWeight, StandingOperations
 from forcelab.acquisition.workers import AnalysisWorker, DeviceWorker, WriterWorker
 from forcelab.analysis.feedback import Cue, FeedbackEngine
 from forcelab.drivers import open_devices as open_device_string
 from forcelab.drivers.base import (
-    ROLE_VERTICAL,
     Device,
     DeviceInfo,
 )
 from forcelab.errors import SessionFileError
-from forcelab.recording import check_body_mass, checked_number
+from forcelab.recording import check_body_mass
 from forcelab.store import SessionWriter as HDF5SessionWriter
 
 __all__ = [
@@ -103,13 +95,10 @@ __all__ = [
     "stream_names_for",
 ]
 
-#: Seconds before taring that count as "while zeroing" for the loaded-plate warning, and that
-#: must show an unloaded, still sensor for a tare to be accepted.
-TARE_LOOKBACK_S = 1.0
 #: Longest wait (s) for a device to stop at the end of a recording and hand on what it sent
 #: before its STOP reply (frames a stalled link held back arrive in a burst first).
 END_STOP_TIMEOUT_S = 5.0
-class SessionController(SessionState):
+class SessionController(StandingOperations):
     """Connects devices, tares, weighs, records sessions with trials and markers (thread-safe).
 
     Parameters
@@ -429,138 +418,6 @@ class SessionController(SessionState):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def tare(self, timeout_s: float = 15.0, loaded_range_n: float = 100.0) -> dict[str, float]:
-        """Zero every device (nothing may stand on them). connected/stopped -> taring -> back.
-
-        Parameters
-        ----------
-        timeout_s : float
-            Longest wait for all devices to finish zeroing, s.
-        loaded_range_n : float
-            A stream whose vertical force varied by more than this while it was zeroed or in the
-            ``TARE_LOOKBACK_S`` before (N) had someone moving on it: a warning event says so
-            (the zero is probably wrong).
-
-        Returns
-        -------
-        dict
-            Per stream, the range (max − min) of vertical force over that window, N (NaN when
-            the device sent no samples meanwhile).
-
-        Raises
-        ------
-        TareRefusedError
-            Before zeroing anything, when a stream's force varied by more than
-            ``loaded_range_n`` or averaged more than ``MIN_WEIGHT_N`` over the last
-            ``TARE_LOOKBACK_S`` (someone moves or stands on it).
-        AcquisitionError
-            If a device fails to zero or does not answer within ``timeout_s``.
-        """
-        self._require("tare", State.CONNECTED, State.STOPPED)
-        with self._op_lock:
-            previous = self._require("tare", State.CONNECTED, State.STOPPED)
-            # judge a whole lookback window, also right after connecting
-            time.sleep(max(0.0, self._connect_time_s + TARE_LOOKBACK_S - time.time()))
-            refuse_loaded_tare(self._workers, time.time() - TARE_LOOKBACK_S, loaded_range_n)
-            self._set_state(State.TARING, "taring")
-            t_start = time.time()
-            try:
-                zero_devices(self._workers, timeout_s)
-            finally:
-                self._restore_state(State.TARING, previous)
-            ranges = vertical_force_ranges(self._workers, t_start - TARE_LOOKBACK_S)
-            loaded = {k: v for k, v in ranges.items() if v > loaded_range_n}
-            self.post_event("tared", "info", "all devices zeroed", data={"range_n": ranges})
-            for name, value in loaded.items():
-                self.post_event(
-                    "tare_loaded",
-                    "warning",
-                    f"{name}: the force varied by {value:.0f} N while zeroing, so someone was on "
-                    "it; the zero is probably wrong: step off and tare again",
-                    name,
-                    data={"range_n": value},
-                )
-            return ranges
-
-    def weigh(
-        self,
-        duration_s: float = 3.0,
-        streams: Iterable[str] | None = None,
-        **stillness: Any,
-    ) -> BodyWeight:
-        """Measure body weight from quiet standing over the next ``duration_s`` s.
-
-        Parameters
-        ----------
-        duration_s : float
-            Length of the window, s (0.5–60).
-        streams : iterable of str or None
-            Streams whose vertical force is summed; default: the plates of every kind if any,
-            else all streams (insoles).
-        **stillness
-            ``max_sd_n``, ``max_range_n``, ``min_weight_n`` of
-            :func:`~forcelab.acquisition.weighing.measure_body_weight`.
-
-        Returns
-        -------
-        BodyWeight
-            Also kept as the athlete's body mass for the live figures and the next session file.
-
-        Raises
-        ------
-        NotStillError
-            If the athlete moved or is not on the sensors; nothing is changed then.
-        """
-        duration_s = checked_number(
-            duration_s,
-            lambda value: 0.5 <= value <= 60.0,
-            "weighing duration must be a number of s, got {got}",
-            "weighing duration must be 0.5 to 60 s, got {value!r}",
-            error=AcquisitionError,
-        )
-        self._require("weigh", State.CONNECTED, State.STOPPED)
-        with self._op_lock:
-            previous = self._require("weigh", State.CONNECTED, State.STOPPED)
-            workers = self._weigh_workers(streams)
-            self._set_state(State.WEIGHING, "weighing")
-            try:
-                bw = weigh_standing(workers, duration_s, **stillness)
-            finally:
-                self._restore_state(State.WEIGHING, previous)
-            with self._lock:
-                self._body_weight = bw
-                self._body_mass_kg = bw.body_mass_kg
-                self._body_mass_method = bw.method
-            self.post_event(
-                "weighed",
-                "info",
-                f"body mass {bw.body_mass_kg:.1f} kg ({bw.method})",
-                data=bw.to_dict(),
-            )
-            return bw
-
-    def _weigh_workers(self, streams: Iterable[str] | None) -> list[DeviceWorker]:
-        if streams is not None:
-            workers = [self._worker(s) for s in streams]
-        else:
-            workers = [w for w in self._workers if w.device.info.sensor == "plate"]
-            workers = workers or list(self._workers)
-        for w in workers:
-            if w.column(ROLE_VERTICAL) is None:
-                raise AcquisitionError(f"stream {w.stream!r} has no vertical force to weigh on")
-        if not workers:
-            raise AcquisitionError("no stream to weigh on")
-        return workers
-
-    def set_body_mass(self, body_mass_kg: float | None, method: str = "entered") -> None:
-        """Set the athlete's body mass (kg) by hand, or forget it with None."""
-        mass = check_body_mass(body_mass_kg)
-        with self._lock:
-            self._body_mass_kg = mass
-            self._body_mass_method = method if mass is not None else None
-            if self._body_weight is not None and mass != self._body_weight.body_mass_kg:
-                self._body_weight = None
-
     def start_recording(
         self,
         path: str | os.PathLike,
@@ -851,12 +708,3 @@ class SessionController(SessionState):
         if q is None:
             raise StateError("no session file is open")
         q.put_control(command)
-
-    def _worker(self, stream: str) -> DeviceWorker:
-        for w in self._workers:
-            if w.stream == stream:
-                return w
-        raise AcquisitionError(
-            f"no connected stream named {stream!r}; streams are {self.stream_names}"
-        )
-
