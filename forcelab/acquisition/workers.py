@@ -235,16 +235,20 @@ class _QueueWorker(threading.Thread):
         self.queue = queue
         self.stop_event = threading.Event()
 
-    def _batches(self, take_s: float, pause_s: float) -> Iterator[list[QueueItem]]:
+    #: Pause between batches (s): batching saves most of the per-call cost; read before each
+    #: pause, so a worker may change it while it runs.
+    batch_s: float
+
+    def _batches(self, take_s: float) -> Iterator[list[QueueItem]]:
         """The queue's items batch by batch: each batch waits up to ``take_s`` for the first
-        item; between batches the thread pauses ``pause_s`` (s) unless asked to stop. Ends once
+        item; between batches the thread pauses ``batch_s`` (s) unless asked to stop. Ends once
         stopping was asked before a batch and the queue is empty after it."""
         while True:
             stopping = self.stop_event.is_set()
             yield self.queue.get_all(take_s)
             if stopping and len(self.queue) == 0:
                 return
-            self.stop_event.wait(pause_s)
+            self.stop_event.wait(self.batch_s)
 
 
 class WriterWorker(_QueueWorker):
@@ -261,6 +265,7 @@ class WriterWorker(_QueueWorker):
         super().__init__("forcelab-writer", session, queue)
         self.writer = writer
         self.flush_s = flush_s
+        self.batch_s = WRITER_BATCH_S
         self.link_sources = link_sources
         self.failed = False
         self.closed = False
@@ -268,7 +273,7 @@ class WriterWorker(_QueueWorker):
     def run(self) -> None:
         last_flush = time.monotonic()
         try:
-            for batch in self._batches(min(0.2, self.flush_s), WRITER_BATCH_S):
+            for batch in self._batches(min(0.2, self.flush_s)):
                 for kind, key, item in batch:
                     if kind == "data":
                         self.writer.append(key, item)
@@ -358,7 +363,7 @@ class AnalysisWorker(_QueueWorker):
 
     def run(self) -> None:
         try:
-            for batch in self._batches(0.2, self.batch_s):
+            for batch in self._batches(0.2):
                 for kind, key, item in coalesce(batch):
                     if kind == "data":
                         t_first_s = float(item.t_host_s) - self.session_start_s
