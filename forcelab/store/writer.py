@@ -46,12 +46,7 @@ import h5py
 import numpy as np
 
 from forcelab.errors import InputError, SessionFileError
-from forcelab.recording import (
-    MarkerTrajectories,
-    check_rate,
-    checked_number,
-    finite_or_none,
-)
+from forcelab.recording import MarkerTrajectories, check_rate, checked_number, finite_or_none
 from forcelab.store import _layout as L
 from forcelab.store import _packing as P
 from forcelab.store._disk import _DiskGuard
