@@ -109,7 +109,7 @@ class Meter:
         reader = busy.pop(self.reader)
         # per read: (LSL time of its first sample on this machine's clock, samples, when handed)
         lat = [now - (t_first + np.arange(n) / rate_hz) for t_first, n, now in stamps]
-        return Part(np.concatenate(lat), sum(n for _, n, _ in stamps), wall,
+        return Part(np.concatenate(lat or [np.empty(0)]), sum(n for _, n, _ in stamps), wall,
                     reader / 1e7 / wall, sum(busy.values()) / 1e7 / wall, float("nan"))
 
 
@@ -240,6 +240,24 @@ def bench_pair(name: str, seconds: float, rate_hz: float, sender_pid: int, folde
     return base, device
 
 
+def bench_floor(name: str, seconds: float) -> tuple[float, float]:
+    """What any reader of this stream at this cadence pays before it takes a sample: (% of a
+    core for waking every READ_PERIOD_S and doing nothing, % for liblsl's threads receiving the
+    stream into an open inlet that is never pulled)."""
+    (info,) = pylsl.resolve_byprop("name", name, minimum=1, timeout=10)
+    inlet = pylsl.StreamInlet(info, max_buflen=INLET_BUFFER_S, recover=False)
+    try:
+        inlet.open_stream(timeout=10)
+        meter = Meter()
+        meter.start()
+        while time.perf_counter() - meter.t0 < seconds:
+            time.sleep(READ_PERIOD_S)
+        part = meter.stop([], 1.0)
+        return part.reader_pct, part.liblsl_pct
+    finally:
+        inlet.close_stream()
+
+
 def bench_loss(name: str, proc: subprocess.Popen) -> float:
     """Seconds from telling the sender to quit to ConnectionLost from ``read``."""
     (dev,) = open_devices(f"lsl:{name}")
@@ -318,6 +336,10 @@ def main() -> None:
             print(f"ratio device/baseline: CPU {np.median(ratios):.2f}x, p99 latency "
                   f"{p99_d / p99_b:.2f}x (CPU: median of the runs' ratios, "
                   f"{min(ratios):.2f}–{max(ratios):.2f}x)")
+            wake, receive = bench_floor(name, seconds)
+            print(f"floor of any reader of this sender (same process, no pulls): waking every "
+                  f"{READ_PERIOD_S * 1e3:g} ms {wake:.2f} % + liblsl receiving the pushes "
+                  f"{receive:.2f} % = {wake + receive:.2f} % of one core")
             lost_s = bench_loss(name, proc)
             print(f"sender quits -> ConnectionLost from read: {lost_s * 1e3:.0f} ms; load average "
                   f"now {os.getloadavg()[0]:.2f}")
