@@ -1,7 +1,7 @@
 """FPB1 DATA frames -> Blocks: sequence unwrap, gaps, device clock jumps, corrupted frames.
 
 :class:`DataTimeline` is the part of :class:`~forcelab.drivers.fpb1.FPB1Device` that turns
-decoded DATA runs (:func:`~forcelab.drivers.protocols.fpb1.decode_data`) into
+decoded DATA runs (:meth:`~forcelab.drivers.protocols.fpb1.FPB1Codec.scan`) into
 :class:`~forcelab.drivers.base.Block` objects on one unwrapped sequence axis:
 
 - frames whose sequence number the device clock contradicts are dropped and counted
@@ -25,7 +25,6 @@ from forcelab.drivers.protocols.fpb1 import (
     ST_OVERFLOW,
     Calibration,
     DataRun,
-    decode_data,
     loads_to_samples,
 )
 from forcelab.drivers.sequence import SequenceCheck
@@ -63,13 +62,6 @@ class DataTimeline:
             return wire
         d = (wire - self._next_wire_seq + (1 << 31)) % (1 << 32) - (1 << 31)
         return self._next_seq + d
-
-    def _on_data(self, payloads: list[bytes]) -> None:
-        runs = decode_data(payloads)
-        bad = len(payloads) - sum(len(r.seq) for r in runs)
-        self.protocol_errors += bad
-        for run in runs:
-            self._on_run(run)
 
     def _on_run(self, run: DataRun) -> None:
         run = self._drop_wild_seq(run)

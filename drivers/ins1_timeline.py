@@ -21,12 +21,12 @@ from dataclasses import dataclass
 import numpy as np
 from forcelab.drivers.base import Block, DeviceEvent, LinkStats
 from forcelab.drivers.clock import ClockFit
-from forcelab.drivers.errors import ProtocolError
 from forcelab.drivers.protocols.ins1 import (
+    SAMPLE_DTYPE,
     SAMPLE_SIZE,
     STATUS_FORCE_MISMATCH,
     Ins1Info,
-    decode_samples,
+    SampleRun,
     force_from_pressures,
     force_mismatch,
     samples_to_physical,
@@ -55,7 +55,8 @@ class SampleTimeline:
     stats: Ins1Stats
     clock: ClockFit
     _area_mm2: np.ndarray
-    _samples: list[bytes]
+    _samples: list[SampleRun]
+    _n_samples: int
     _samples_since: float | None
     _events: list[DeviceEvent]
 
@@ -69,15 +70,20 @@ class SampleTimeline:
         self._gap_from_host = False
         self._t_host_last: float | None = None
 
-    def _make_blocks(self) -> list[Block]:
-        payloads, self._samples = self._samples, []
+    def _clear_samples(self) -> None:
+        self._samples = []
+        self._n_samples = 0
         self._samples_since = None
-        try:
-            arr = decode_samples(payloads)
-        except ProtocolError:
-            good = [p for p in payloads if len(p) == SAMPLE_SIZE]
-            self.stats.bytes_discarded += sum(len(p) for p in payloads) - len(good) * SAMPLE_SIZE
-            arr = decode_samples(good)
+
+    def _make_blocks(self) -> list[Block]:
+        runs, n = self._samples, self._n_samples
+        self._clear_samples()
+        raw = runs[0].records if len(runs) == 1 else b"".join([r.records for r in runs])
+        if len(raw) != SAMPLE_SIZE * n:  # SAMPLE frames of the wrong size: not samples
+            good = b"".join([r.records for r in runs if len(r.records) == SAMPLE_SIZE * r.count])
+            self.stats.bytes_discarded += len(raw) - len(good)
+            raw = good
+        arr = np.frombuffer(raw, dtype=SAMPLE_DTYPE)
         if len(arr) == 0:
             return []
         rate = float(self.ins1_info.rate_hz)
