@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
-from forcelab.drivers._frames import scan_fpb1
+from forcelab.drivers._frames import fpb1_loads_to_samples, scan_fpb1
 from forcelab.drivers.base import COP_THRESHOLD_N
 from forcelab.drivers.errors import ProtocolError
 
@@ -376,21 +376,8 @@ def loads_to_samples(loads: np.ndarray, origin_m: np.ndarray,
     free moment Tz = Mz − (x − a)·Fy + (y − b)·Fx. All three are NaN where Fz < ``threshold_n``.
     """
     a, b, c = (float(v) for v in origin_m)
-    n = loads.shape[0]
-    out = np.empty((n, 9))
-    out[:, :6] = loads
-    fx, fy, fz, mx, my, mz = out[:, 0], out[:, 1], out[:, 2], out[:, 3], out[:, 4], out[:, 5]
-    inv_fz = np.full(n, np.nan)
-    np.divide(1.0, fz, out=inv_fz, where=fz >= threshold_n)  # NaN where unloaded
-    x = out[:, 6]
-    y = out[:, 7]
-    np.multiply(my + c * fx, inv_fz, out=x)
-    np.multiply(mx - c * fy, inv_fz, out=y)
-    # free moment about the COP: Tz = Mz - (x - a) Fy + (y - b) Fx, with x - a, y - b as computed
-    out[:, 8] = mz - x * fy + y * fx
-    x += a
-    y += b
-    return out
+    return fpb1_loads_to_samples(np.ascontiguousarray(loads, dtype=np.float64), a, b, c,
+                                 float(threshold_n))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -434,3 +434,61 @@ cdef list _ins1_items(const uint8_t* b, Found* found, Py_ssize_t n_found, int sa
                                                                   f.length)))
         j += 1
     return items
+
+
+# ---------------------------------------------------------------------------------------------
+# FPB1 blocks: the usual run of DATA frames, and loads -> samples
+# ---------------------------------------------------------------------------------------------
+def fpb1_run_continues(const int64_t[::1] seq not None, const int64_t[::1] t_us not None,
+                       const int64_t[::1] status not None, int64_t n, int64_t ref_seq,
+                       int64_t last_wire_for_t, int64_t last_t_us, int64_t next_wire_seq,
+                       int64_t step_us, double tol_us):
+    """True when a run of DATA frames is the usual case every check of the FPB1 timeline lets
+    through at once: each frame's counter continues the one before it by ``n`` (from the last
+    good frame ``ref_seq``, the last time-stamped frame ``last_wire_for_t`` and the expected
+    ``next_wire_seq``), each clock step is ``step_us`` within ``tol_us`` (from ``last_t_us``),
+    and all frames carry one status. Plain int64 differences, as the NumPy checks take them."""
+    cdef Py_ssize_t k = seq.shape[0], i
+    if k == 0 or t_us.shape[0] != k or status.shape[0] != k:
+        return False
+    if seq[0] - ref_seq != n or seq[0] - last_wire_for_t != n or seq[0] != next_wire_seq:
+        return False
+    if not abs(<double>(t_us[0] - last_t_us - step_us)) <= tol_us:
+        return False
+    for i in range(1, k):
+        if seq[i] - seq[i - 1] != n or status[i] != status[0]:
+            return False
+        if not abs(<double>(t_us[i] - t_us[i - 1] - step_us)) <= tol_us:
+            return False
+    return True
+
+
+def fpb1_loads_to_samples(const double[:, ::1] loads not None, double a, double b, double c,
+                          double threshold_n):
+    """Loads (n, 6) -> samples (n, 9): the loads, then COP x, y and the free moment Tz, NaN
+    where Fz < ``threshold_n`` (see :func:`forcelab.drivers.protocols.fpb1.loads_to_samples`;
+    the same operations in the same order as its NumPy form)."""
+    cdef Py_ssize_t n = loads.shape[0], i, j
+    if loads.shape[1] != 6:
+        raise ValueError(f"loads must have 6 columns, not {loads.shape[1]}")
+    out_a = np.empty((n, 9), dtype=np.float64)
+    cdef double[:, ::1] out = out_a
+    cdef double fx, fy, fz, mx, my, mz, inv_fz, x, y
+    cdef double nan = float("nan")
+    with nogil:
+        for i in range(n):
+            for j in range(6):
+                out[i, j] = loads[i, j]
+            fx = loads[i, 0]
+            fy = loads[i, 1]
+            fz = loads[i, 2]
+            mx = loads[i, 3]
+            my = loads[i, 4]
+            mz = loads[i, 5]
+            inv_fz = 1.0 / fz if fz >= threshold_n else nan
+            x = (my + c * fx) * inv_fz
+            y = (mx - c * fy) * inv_fz
+            out[i, 8] = mz - x * fy + y * fx
+            out[i, 6] = x + a
+            out[i, 7] = y + b
+    return out_a
