@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from forcelab.drivers._frames import crc16_modbus as _crc16_modbus
-from forcelab.drivers._frames import scan_ins1
+from forcelab.drivers._frames import ins1_samples_to_physical, scan_ins1
 from forcelab.drivers.errors import ProtocolError
 
 MAGIC = b"INS1"
@@ -349,18 +349,11 @@ def samples_to_physical(
     """Counts -> Block columns ``fz`` (N), ``cop_x, cop_y`` (normalised), ``p01..p16`` (kPa),
     ``acc_*`` (g), ``gyr_*`` (deg/s).
 
-    Faulty sensors (0xFFFF) become NaN.
+    Faulty sensors (0xFFFF) become NaN. One compiled pass over the records.
     """
-    n = len(samples)
-    out = np.empty((n, N_COLUMNS), dtype=np.float64)
-    out[:, 0] = samples["f_total"] * F_TOTAL_LSB_N
-    out[:, 1:3] = samples["cop"] * COP_LSB
-    p = samples["p"].astype(np.float64) * p_lsb_kpa
-    p[samples["p"] == SENSOR_FAULT] = np.nan
-    out[:, 3:19] = p
-    out[:, 19:22] = samples["acc"] * acc_lsb_g
-    out[:, 22:25] = samples["gyr"] * gyr_lsb_dps
-    return out
+    records = np.ascontiguousarray(samples, dtype=SAMPLE_DTYPE).view(np.uint8)
+    return ins1_samples_to_physical(records, float(p_lsb_kpa), float(acc_lsb_g),
+                                    float(gyr_lsb_dps))
 
 
 def force_from_pressures(p_kpa: np.ndarray, area_mm2: np.ndarray) -> np.ndarray:

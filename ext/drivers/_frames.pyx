@@ -18,7 +18,7 @@ import numpy as np
 cimport numpy as cnp
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport int16_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memchr, memcpy
 
 cnp.import_array()
@@ -491,4 +491,88 @@ def fpb1_loads_to_samples(const double[:, ::1] loads not None, double a, double 
             out[i, 8] = mz - x * fy + y * fx
             out[i, 6] = x + a
             out[i, 7] = y + b
+    return out_a
+
+
+# ---------------------------------------------------------------------------------------------
+# INS1 samples: the usual block, and counts -> physical units
+# ---------------------------------------------------------------------------------------------
+cdef enum:
+    INS1_SAMPLE_SIZE = 59
+
+
+cdef inline uint16_t _u16(const uint8_t* p) noexcept nogil:
+    return p[0] | (p[1] << 8)
+
+
+cdef inline int16_t _i16(const uint8_t* p) noexcept nogil:
+    return <int16_t>(p[0] | (p[1] << 8))
+
+
+def ins1_samples_continue(const uint8_t[::1] records not None, int64_t ref_seq,
+                          int64_t seq_last16, int64_t t_last_raw, double period_us,
+                          double tol_us):
+    """The usual block of INS1 SAMPLE records (59 bytes each, :data:`SAMPLE_DTYPE`): every
+    sequence number is the one before it + 1 (from ``ref_seq``, the last good sample, as plain
+    differences; and from ``seq_last16`` modulo 2^16) and every device-clock step (modulo 2^32,
+    from ``t_last_raw``) is one ``period_us`` within ``tol_us``.
+
+    Returns
+    -------
+    tuple or None
+        ``(last seq, last raw time, µs from t_last_raw to the first sample, ... to the last)``,
+        or None when the block is not the usual case.
+    """
+    cdef Py_ssize_t k = records.shape[0] // INS1_SAMPLE_SIZE, i
+    if k == 0 or records.shape[0] != k * INS1_SAMPLE_SIZE:
+        return None
+    cdef const uint8_t* r = &records[0]
+    cdef int64_t seq, prev_seq = ref_seq, since, prev_since = 0, first_since = 0
+    if ((<int64_t>_u16(r + 1) - seq_last16) & 0xFFFF) != 1:
+        return None
+    for i in range(k):
+        seq = _u16(r + i * INS1_SAMPLE_SIZE + 1)
+        if seq - prev_seq != 1:
+            return None
+        prev_seq = seq
+        since = (<int64_t>_u32(r + i * INS1_SAMPLE_SIZE + 3) - t_last_raw) & 0xFFFFFFFF
+        if i == 0:
+            if abs(<double>since - period_us) > tol_us:
+                return None
+        elif abs(<double>(since - prev_since) - period_us) > tol_us:
+            return None
+        prev_since = since
+        if i == 0:
+            first_since = since
+    return (prev_seq, <int64_t>_u32(r + (k - 1) * INS1_SAMPLE_SIZE + 3), first_since,
+            prev_since)
+
+
+def ins1_samples_to_physical(const uint8_t[::1] records not None, double p_lsb_kpa,
+                             double acc_lsb_g, double gyr_lsb_dps):
+    """SAMPLE records (59 bytes each) -> columns fz (N), cop_x, cop_y (normalised), p01..p16
+    (kPa, NaN for a faulty sensor, 0xFFFF), acc (g), gyr (deg/s): the float operations of
+    :func:`forcelab.drivers.protocols.ins1.samples_to_physical`'s NumPy form."""
+    cdef Py_ssize_t k = records.shape[0] // INS1_SAMPLE_SIZE, i, j
+    if records.shape[0] != k * INS1_SAMPLE_SIZE:
+        raise ValueError(f"INS1 sample records of {records.shape[0]} bytes")
+    out_a = np.empty((k, 25), dtype=np.float64)
+    cdef double[:, ::1] out = out_a
+    cdef const uint8_t* r
+    cdef uint16_t p
+    cdef double nan = float("nan")
+    if k == 0:
+        return out_a
+    with nogil:
+        for i in range(k):
+            r = &records[i * INS1_SAMPLE_SIZE]
+            out[i, 0] = _u16(r + 51) * 0.5
+            out[i, 1] = _i16(r + 53) * 1e-4
+            out[i, 2] = _i16(r + 55) * 1e-4
+            for j in range(16):
+                p = _u16(r + 7 + 2 * j)
+                out[i, 3 + j] = nan if p == 0xFFFF else <double>p * p_lsb_kpa
+            for j in range(3):
+                out[i, 19 + j] = _i16(r + 39 + 2 * j) * acc_lsb_g
+                out[i, 22 + j] = _i16(r + 45 + 2 * j) * gyr_lsb_dps
     return out_a
