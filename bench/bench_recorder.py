@@ -337,7 +337,7 @@ def _held_bytes(device: Device) -> int:
 
     held = device.codec.pending_bytes
     if device.info.protocol == "INS1":
-        held += len(device._samples) * (ins1.FRAME_OVERHEAD + ins1.SAMPLE_SIZE)
+        held += device._n_samples * (ins1.FRAME_OVERHEAD + ins1.SAMPLE_SIZE)
     return held
 
 

@@ -38,7 +38,6 @@ from forcelab.drivers.protocols.fpb1 import (
     BLINK,
     BOOT,
     COMMAND_NAMES,
-    DATA,
     DEFAULT_RATE_HZ,
     EVENT,
     EVENT_BODY,
@@ -61,6 +60,7 @@ from forcelab.drivers.protocols.fpb1 import (
     STOP,
     ZERO,
     Calibration,
+    DataRun,
     FPB1Codec,
     Frame,
     Identity,
@@ -187,10 +187,10 @@ class FPB1Device(DataTimeline, SerialDevice):
         if data:
             self._last_rx = time.monotonic()
             self.stats.bytes_received += len(data)
-            self._process(self.codec.feed(data))
+            self._process(*self.codec.scan(data))
         elif self.codec.pending_bytes and time.monotonic() - self._last_rx > QUIET_S:
             # Nothing more is coming: what is pending can only be a damaged frame.
-            self._process(self.codec.expire())
+            self._process(*self.codec.scan(b"", expire=True))
         c = self.codec
         self.stats.frames = c.frames
         self.stats.crc_errors = c.crc_errors
@@ -265,18 +265,21 @@ class FPB1Device(DataTimeline, SerialDevice):
             raise ConnectionLost(str(self._lost))
 
     # -- frames --------------------------------------------------------------------------
-    def _process(self, frames: list[Frame]) -> None:
-        data: list[bytes] = []
-        for f in frames:
-            if f.type == DATA:
+    def _process(self, items: list[DataRun | Frame], malformed_data: int) -> None:
+        """Handle what the codec scanned: DATA runs and the other frames, in arrival order;
+        ``malformed_data`` DATA frames whose length disagreed with their header."""
+        if malformed_data:
+            if self._accept_data:
+                self.protocol_errors += malformed_data
+            else:
+                self.stale_frames += malformed_data
+        for f in items:
+            if type(f) is DataRun:
                 if self._accept_data:
-                    data.append(f.payload)
+                    self._on_run(f)
                 else:
-                    self.stale_frames += 1  # left streaming by an earlier program: not ours
+                    self.stale_frames += len(f.seq)  # left streaming by an earlier program
                 continue
-            if data:
-                self._on_data(data)
-                data = []
             if f.type & REPLY:
                 if f.type == PING | REPLY and f.token in self._pings:
                     self._on_ping(f)
@@ -307,8 +310,6 @@ class FPB1Device(DataTimeline, SerialDevice):
                 self.clock.reset()
             else:
                 self.protocol_errors += 1
-        if data:
-            self._on_data(data)
 
     def _on_ping(self, f: Frame) -> None:
         host_rx = time.time_ns()

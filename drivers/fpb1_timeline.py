@@ -1,7 +1,7 @@
 """FPB1 DATA frames -> Blocks: sequence unwrap, gaps, device clock jumps, corrupted frames.
 
 :class:`DataTimeline` is the part of :class:`~forcelab.drivers.fpb1.FPB1Device` that turns
-decoded DATA runs (:func:`~forcelab.drivers.protocols.fpb1.decode_data`) into
+decoded DATA runs (:meth:`~forcelab.drivers.protocols.fpb1.FPB1Codec.scan`) into
 :class:`~forcelab.drivers.base.Block` objects on one unwrapped sequence axis:
 
 - frames whose sequence number the device clock contradicts are dropped and counted
@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from forcelab.drivers._frames import fpb1_run_continues
 from forcelab.drivers.base import Block, DeviceEvent, DeviceInfo, LinkStats
 from forcelab.drivers.clock import ClockFit
 from forcelab.drivers.protocols.fpb1 import (
@@ -25,7 +26,6 @@ from forcelab.drivers.protocols.fpb1 import (
     ST_OVERFLOW,
     Calibration,
     DataRun,
-    decode_data,
     loads_to_samples,
 )
 from forcelab.drivers.sequence import SequenceCheck
@@ -64,14 +64,9 @@ class DataTimeline:
         d = (wire - self._next_wire_seq + (1 << 31)) % (1 << 32) - (1 << 31)
         return self._next_seq + d
 
-    def _on_data(self, payloads: list[bytes]) -> None:
-        runs = decode_data(payloads)
-        bad = len(payloads) - sum(len(r.seq) for r in runs)
-        self.protocol_errors += bad
-        for run in runs:
-            self._on_run(run)
-
     def _on_run(self, run: DataRun) -> None:
+        if self._on_usual_run(run):
+            return
         run = self._drop_wild_seq(run)
         if not len(run.seq):
             return
@@ -82,6 +77,38 @@ class DataTimeline:
         samples = loads_to_samples(loads, self.calibration.origin_m, self.cop_threshold_n)
         self._correct_clock(run)
         self._place(run, samples)
+
+    def _on_usual_run(self, run: DataRun) -> bool:
+        """The usual run in one compiled check: every frame continues the one before it (no
+        frame to judge, no clock jump, no gap, one status). Applies what the fast paths of
+        :meth:`_drop_wild_seq`, :meth:`_correct_clock` and :meth:`_place` would, emits one
+        Block and returns True; False (nothing changed) sends the run down the general path."""
+        n = run.n
+        ref_seq = self._seq_check.continued_from(n)
+        if ref_seq is None or self._last_t_us is None or self._next_wire_seq is None:
+            return False
+        rate = self.info.rate_hz
+        if not fpb1_run_continues(run.seq, run.t_us, run.status, n, ref_seq,
+                                  self._last_wire_for_t, self._last_t_us, self._next_wire_seq,
+                                  round(n * 1e6 / rate), 1000 + 2e6 / rate):
+            return False
+        k = len(run.seq)
+        last_seq, last_t = int(run.seq[-1]), int(run.t_us[-1])
+        self._seq_check.advance(last_seq, last_t, n)
+        if run.fmt == FMT_RAW:
+            loads = run.values.reshape(-1, 6) @ self._counts_to_loads_t
+        else:
+            loads = run.values.reshape(-1, 6).astype(np.float64)
+        samples = loads_to_samples(loads, self.calibration.origin_m, self.cop_threshold_n)
+        self._last_t_us = last_t
+        self._last_wire_for_t = last_seq
+        if self._clock_corr_us:
+            run.t_us = run.t_us + self._clock_corr_us
+        self._block_seq0 = self._next_seq
+        self._next_wire_seq = (last_seq + n) % (1 << 32)
+        self._next_seq += n * k
+        self._emit(run, 0, k, samples, n)
+        return True
 
     def _place(self, run: DataRun, samples: np.ndarray) -> None:
         """Put the frames of a run on the unwrapped sequence axis and emit their Blocks."""

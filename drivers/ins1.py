@@ -64,6 +64,7 @@ from forcelab.drivers.protocols.ins1 import (
     Frame,
     Ins1Codec,
     Ins1Info,
+    SampleRun,
     encode_frame,
     unpack_layout,
 )
@@ -162,7 +163,8 @@ class Ins1Device(SampleTimeline, SerialDevice):
         self.stats = Ins1Stats()
         self.codec = Ins1Codec()
         self.clock = ClockFit()
-        self._samples: list[bytes] = []
+        self._samples: list[SampleRun] = []  # SAMPLE frames received, not yet made into Blocks
+        self._n_samples = 0  # SAMPLE frames in them
         self._samples_since: float | None = None  # time.monotonic() of the oldest pending
         self._parse_bytes = 0  # bytes of a block's worth of SAMPLE frames (set by the handshake)
         self._bytes_since: float | None = None  # time.monotonic() of the oldest unparsed byte
@@ -186,7 +188,7 @@ class Ins1Device(SampleTimeline, SerialDevice):
             self._command(STOP, retries=2)
         except ProtocolError:
             pass  # a device that was not streaming may answer BAD_STATE: fine
-        self._samples.clear()
+        self._clear_samples()
         body = self._command(GET_INFO)
         self.ins1_info = Ins1Info.unpack(body)
         self.layout = unpack_layout(self._command(GET_LAYOUT))
@@ -241,8 +243,8 @@ class Ins1Device(SampleTimeline, SerialDevice):
         self.stats.bytes_received += len(data)
         return data
 
-    def _feed(self, data: bytes) -> list[Frame]:
-        frames = self.codec.feed(data)
+    def _feed(self, data: bytes) -> list[SampleRun | Frame]:
+        frames = self.codec.scan(data)
         st = self.stats
         st.frames = self.codec.frames
         st.crc_errors = self.codec.crc_errors
@@ -250,12 +252,15 @@ class Ins1Device(SampleTimeline, SerialDevice):
         st.bytes_discarded = self.codec.bytes_discarded
         return frames
 
-    def _dispatch(self, frame: Frame, t_recv_s: float) -> None:
-        """Handle an unsolicited frame (or a late reply)."""
-        if frame.type == SAMPLE:
+    def _dispatch(self, frame: SampleRun | Frame, t_recv_s: float) -> None:
+        """Handle an unsolicited frame or run of SAMPLE frames (or a late reply)."""
+        if type(frame) is SampleRun:
             if not self._samples:  # held from when its bytes arrived
                 self._samples_since = self._bytes_since or time.monotonic()
-            self._samples.append(frame.payload)
+            self._samples.append(frame)
+            self._n_samples += frame.count
+        elif frame.type == SAMPLE:  # of the wrong size: discarded by _make_blocks
+            self._dispatch(SampleRun(frame.payload, 1), t_recv_s)
         elif frame.type == EVENT and len(frame.payload) >= 5:
             kind, arg = struct.unpack_from("<BI", frame.payload)
             info = getattr(self, "ins1_info", None)
@@ -316,7 +321,8 @@ class Ins1Device(SampleTimeline, SerialDevice):
                 t_recv = time.time()
                 answer = None
                 for fr in self._feed(data):
-                    reply = fr.type == (ctype | REPLY) and len(fr.payload) >= 2
+                    reply = type(fr) is Frame and fr.type == (ctype | REPLY) and \
+                        len(fr.payload) >= 2
                     if answer is None and reply and fr.payload[0] == token:
                         answer = fr.payload
                     else:  # also what came with the reply (e.g. the first samples after START)
@@ -475,7 +481,7 @@ class Ins1Device(SampleTimeline, SerialDevice):
                     self._parse_received(blocks)
                 if self._rebooted:
                     self._handle_reboot()
-                full = gathered or len(self._samples) >= self.min_block_samples
+                full = gathered or self._n_samples >= self.min_block_samples
                 if full or now >= deadline:
                     if self._samples and (
                             full
@@ -497,7 +503,7 @@ class Ins1Device(SampleTimeline, SerialDevice):
         """Parse the bytes pushed into the codec and dispatch their frames."""
         t_recv = time.time()
         for fr in self._feed(b""):
-            if fr.type == BOOT and self._samples:
+            if self._samples and type(fr) is Frame and fr.type == BOOT:
                 blocks.extend(self._make_blocks())  # samples before the reboot
             self._dispatch(fr, t_recv)
         self._bytes_since = None
@@ -550,7 +556,7 @@ class Ins1Device(SampleTimeline, SerialDevice):
         info = Ins1Info.unpack(self._command(GET_INFO))
         if info.serial != self.info.serial:
             raise DeviceNotFound(f"{path} is INS1 insole {info.serial}, not {self.info.serial}")
-        self._samples.clear()
+        self._clear_samples()
         self.clock.reset()
         self._lost = None
         self._reset_for_resume(gap=True)

@@ -19,14 +19,15 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+from forcelab.drivers._frames import ins1_samples_continue
 from forcelab.drivers.base import Block, DeviceEvent, LinkStats
 from forcelab.drivers.clock import ClockFit
-from forcelab.drivers.errors import ProtocolError
 from forcelab.drivers.protocols.ins1 import (
+    SAMPLE_DTYPE,
     SAMPLE_SIZE,
     STATUS_FORCE_MISMATCH,
     Ins1Info,
-    decode_samples,
+    SampleRun,
     force_from_pressures,
     force_mismatch,
     samples_to_physical,
@@ -55,7 +56,8 @@ class SampleTimeline:
     stats: Ins1Stats
     clock: ClockFit
     _area_mm2: np.ndarray
-    _samples: list[bytes]
+    _samples: list[SampleRun]
+    _n_samples: int
     _samples_since: float | None
     _events: list[DeviceEvent]
 
@@ -69,20 +71,30 @@ class SampleTimeline:
         self._gap_from_host = False
         self._t_host_last: float | None = None
 
-    def _make_blocks(self) -> list[Block]:
-        payloads, self._samples = self._samples, []
+    def _clear_samples(self) -> None:
+        self._samples = []
+        self._n_samples = 0
         self._samples_since = None
-        try:
-            arr = decode_samples(payloads)
-        except ProtocolError:
-            good = [p for p in payloads if len(p) == SAMPLE_SIZE]
-            self.stats.bytes_discarded += sum(len(p) for p in payloads) - len(good) * SAMPLE_SIZE
-            arr = decode_samples(good)
+
+    def _make_blocks(self) -> list[Block]:
+        runs, n = self._samples, self._n_samples
+        self._clear_samples()
+        raw = runs[0].records if len(runs) == 1 else b"".join([r.records for r in runs])
+        if len(raw) != SAMPLE_SIZE * n:  # SAMPLE frames of the wrong size: not samples
+            good = b"".join([r.records for r in runs if len(r.records) == SAMPLE_SIZE * r.count])
+            self.stats.bytes_discarded += len(raw) - len(good)
+            raw = good
+        arr = np.frombuffer(raw, dtype=SAMPLE_DTYPE)
         if len(arr) == 0:
             return []
         rate = float(self.ins1_info.rate_hz)
         period_us = 1e6 / rate
+        usual = self._usual_block(arr, raw, period_us)
+        if usual is not None:
+            return usual
         arr = self._drop_wild_seq(arr, period_us)
+        if len(arr) == 0:  # the only samples were condemned (counted in corrupt_frames)
+            return []
         seq16 = arr["seq"].astype(np.int64)
         t_raw = arr["t_dev_us"].astype(np.int64)
         cont = self._continuation(seq16, t_raw, period_us)
@@ -147,6 +159,48 @@ class SampleTimeline:
         seq = self._seq_unwrapped + np.cumsum(step)
         gaps = step - 1
         return self._to_blocks(arr, seq16, t_raw, seq, t_us, gaps, is_jump)
+
+    def _usual_block(self, arr: np.ndarray, raw: bytes, period_us: float) -> list[Block] | None:
+        """The usual block in one compiled check: every sample continues the one before it
+        (counter + 1, clock step one period within the jump tolerance, no reconnect gap
+        pending), so that the sequence judge, :meth:`_continuation` and :meth:`_to_blocks`
+        would let it through as one Block. Moves the state as they would and returns that
+        Block; None (nothing changed) sends the samples down the general path."""
+        ref_seq = self._seq_check.continued_from(1)
+        if ref_seq is None or self._seq_last16 is None or self._t_last_raw is None or \
+                self._gap_from_host:
+            return None
+        cont = ins1_samples_continue(raw, ref_seq, self._seq_last16, self._t_last_raw,
+                                     period_us, max(0.5 * period_us, 2000.0))
+        if cont is None:
+            return None
+        seq_last16, t_last_raw, since_first_us, since_last_us = cont
+        self._seq_check.advance(seq_last16, t_last_raw, 1)
+        k = len(arr)
+        seq0 = self._seq_unwrapped + 1
+        t_first_us = self._t_last_us + since_first_us
+        # state, as _to_blocks moves it
+        self._seq_last16 = seq_last16
+        self._seq_unwrapped += k
+        self._t_last_raw = t_last_raw
+        self._t_last_us = self._t_last_us + since_last_us
+        self._t_corr_us = int(self._t_last_us - self._t_last_raw)
+        # physics, as _to_blocks computes it
+        info = self.ins1_info
+        values = samples_to_physical(arr, info.p_lsb_kpa, info.acc_lsb_g, info.gyr_lsb_dps)
+        f_sum = force_from_pressures(values[:, 3:19], self._area_mm2)
+        mismatch = force_mismatch(values[:, 0], f_sum)
+        n_mismatch = int(mismatch.sum())
+        self.stats.force_mismatch += n_mismatch
+        self.stats.sensor_faults += int(np.isnan(values[:, 3:19]).any(axis=1).sum())
+        status = int(np.bitwise_or.reduce(arr["flags"]))
+        if n_mismatch:
+            status |= STATUS_FORCE_MISMATCH
+        t_dev_s = float(t_first_us) * 1e-6
+        block = Block(seq=seq0, t_device_s=t_dev_s, t_host_s=float(self.clock.to_host(t_dev_s)),
+                      samples=values, status=status, gap_before=0)
+        self._t_host_last = block.t_host_s + (block.n - 1) / float(info.rate_hz)
+        return [block]
 
     def _continuation(self, seq16: np.ndarray, t_raw: np.ndarray,
                       period_us: float) -> tuple[np.ndarray, np.ndarray] | None:

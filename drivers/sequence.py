@@ -55,6 +55,19 @@ class SequenceCheck:
         self._ref: tuple[int, int, int] | None = None  # seq, t_us, n of the last good frame
         self._run: list[tuple[int, int]] = []  # condemned in a row, agreeing with each other
 
+    def continued_from(self, n_per_frame: int) -> int | None:
+        """The sequence number of the last good frame when frames of ``n_per_frame`` samples
+        that continue it need no judging (no condemned frames pending), else None."""
+        ref = self._ref
+        if ref is None or self._run or ref[2] != n_per_frame:
+            return None
+        return ref[0]
+
+    def advance(self, seq: int, t_us: int, n_per_frame: int) -> None:
+        """Frames continuing the last good frame, up to this one, were let through without
+        judging (see :meth:`continued_from`): it is the last good frame now."""
+        self._ref = (seq, t_us, n_per_frame)
+
     def _steps(self, dseq: np.ndarray, dt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         m = self.seq_modulus
         dseq = (dseq + m // 2) % m - m // 2

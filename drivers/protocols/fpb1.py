@@ -4,7 +4,9 @@ out, no I/O). See docs/protocols.md.
 - :class:`FPB1Codec` — incremental ``feed(bytes) -> [Frame]``: hunts ``A5 5A``, rejects
   LEN > 1024, waits for ``8 + LEN`` bytes, checks CRC-16/CCITT-FALSE; on a bad CRC it advances ONE
   byte (never skips the claimed length). Counts ``frames``, ``crc_errors``, ``resyncs``,
-  ``bytes_discarded``. Never raises on any input. :func:`encode_frame` builds frames.
+  ``bytes_discarded``. Never raises on any input. The scanning is one compiled call per feed
+  (:mod:`forcelab.drivers._frames`); ``scan(bytes)`` hands DATA frames out already decoded as
+  :class:`DataRun` arrays (the device's hot path). :func:`encode_frame` builds frames.
 - :func:`decode_data` — vectorised DATA payload decoding (one ``np.frombuffer`` per run of
   frames with the same shape); :func:`encode_data` builds payloads.
 - :class:`Calibration` — raw counts -> mV/V -> N and N·m through the matrix;
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
+from forcelab.drivers._frames import fpb1_loads_to_samples, scan_fpb1
 from forcelab.drivers.base import COP_THRESHOLD_N
 from forcelab.drivers.errors import ProtocolError
 
@@ -109,11 +112,17 @@ def encode_frame(frame_type: int, payload: bytes = b"", token: int = 0) -> bytes
 class FPB1Codec:
     """Incremental FPB1 frame parser (pure: no I/O, never raises on any input).
 
+    The bytes held are scanned in one compiled call (:mod:`forcelab.drivers._frames`): hunt
+    ``A5 5A``, reject LEN > 1024, wait for ``8 + LEN`` bytes, check the CRC; on a bad CRC
+    advance ONE byte. :meth:`feed` returns every frame; :meth:`scan` (the device's hot path)
+    returns the DATA frames decoded into :class:`DataRun` arrays instead, with the other frames
+    between them in arrival order.
+
     Attributes
     ----------
-    frames, crc_errors, resyncs, bytes_discarded : int
-        Counters: frames accepted, frames rejected by CRC, times the parser lost sync and hunted,
-        bytes thrown away while hunting.
+    frames, crc_errors, bad_lengths, resyncs, bytes_discarded : int
+        Counters: frames accepted, frames rejected by CRC, headers with LEN > 1024, times the
+        parser lost sync and hunted, bytes thrown away while hunting.
     """
 
     def __init__(self) -> None:
@@ -135,74 +144,45 @@ class FPB1Codec:
         self._buf.clear()
         self._in_sync = True
 
-    def _lose_sync(self) -> None:
-        if self._in_sync:
-            self.resyncs += 1
-            self._in_sync = False
+    def _scan(self, data: bytes | bytearray | memoryview, expire: bool,
+              data_type: int) -> tuple[list, int]:
+        buf = self._buf
+        buf += data
+        (used, self._in_sync, items, frames, crc_errors, bad_lengths, resyncs, discarded,
+         malformed) = scan_fpb1(buf, self._in_sync, expire, data_type, Frame, DataRun)
+        if used:
+            del buf[:used]
+        self.frames += frames
+        self.crc_errors += crc_errors
+        self.bad_lengths += bad_lengths
+        self.resyncs += resyncs
+        self.bytes_discarded += discarded
+        return items, malformed
+
+    def feed(self, data: bytes | bytearray | memoryview) -> list[Frame]:
+        """Add received bytes; return the complete, CRC-checked frames in order."""
+        return self._scan(data, False, -1)[0]
 
     def expire(self) -> list[Frame]:
         """The line went quiet with bytes pending: an incomplete frame at the head will never
         complete (it was truncated, or its LEN was corrupted). Give up on it one byte at a time
         and return the complete frames found in what follows (e.g. a reply stuck behind it)."""
-        out: list[Frame] = []
-        while self._buf:
-            self._lose_sync()
-            self.bytes_discarded += 1
-            del self._buf[:1]
-            out += self.feed(b"")
-        return out
+        return self._scan(b"", True, -1)[0]
 
-    def feed(self, data: bytes | bytearray | memoryview) -> list[Frame]:
-        """Add received bytes; return the complete, CRC-checked frames in order."""
-        buf = self._buf
-        buf += data
-        out: list[Frame] = []
-        pos = 0
-        n = len(buf)
-        crc = crc16_ccitt_false
-        mv = memoryview(buf)  # slices without copies; released before buf is resized
-        try:
-            while True:
-                i = buf.find(SYNC, pos)
-                if i < 0:
-                    keep = 1 if n > pos and buf[n - 1] == 0xA5 else 0
-                    skipped = n - pos - keep
-                    if skipped > 0:
-                        self._lose_sync()
-                        self.bytes_discarded += skipped
-                    pos = n - keep
-                    break
-                if i > pos:
-                    self._lose_sync()
-                    self.bytes_discarded += i - pos
-                    pos = i
-                if n - i < 6:
-                    break
-                length = buf[i + 4] | (buf[i + 5] << 8)
-                if length > MAX_LEN:
-                    self.bad_lengths += 1
-                    self._lose_sync()
-                    self.bytes_discarded += 1
-                    pos = i + 1
-                    continue
-                end = i + 6 + length
-                if n < end + 2:
-                    break
-                if crc(mv[i + 2:end], 0xFFFF) != (buf[end] | (buf[end + 1] << 8)):
-                    self.crc_errors += 1
-                    self._lose_sync()
-                    self.bytes_discarded += 1
-                    pos = i + 1
-                    continue
-                out.append(Frame(buf[i + 2], buf[i + 3], mv[i + 6:end].tobytes()))
-                self._in_sync = True
-                pos = end + 2
-        finally:
-            mv.release()
-        if pos:
-            del buf[:pos]
-        self.frames += len(out)
-        return out
+    def scan(self, data: bytes | bytearray | memoryview,
+             expire: bool = False) -> tuple[list[DataRun | Frame], int]:
+        """:meth:`feed` (or, with ``expire``, :meth:`expire`) for a streaming device: DATA
+        frames come out decoded, as :class:`DataRun` items (consecutive DATA frames of one shape;
+        any other frame ends a run), the other frames as :class:`Frame` items between them.
+
+        Returns
+        -------
+        items : list of DataRun or Frame
+            In arrival order.
+        malformed : int
+            DATA frames whose length disagrees with their header (dropped; they end no run).
+        """
+        return self._scan(data, expire, DATA)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -396,21 +376,8 @@ def loads_to_samples(loads: np.ndarray, origin_m: np.ndarray,
     free moment Tz = Mz − (x − a)·Fy + (y − b)·Fx. All three are NaN where Fz < ``threshold_n``.
     """
     a, b, c = (float(v) for v in origin_m)
-    n = loads.shape[0]
-    out = np.empty((n, 9))
-    out[:, :6] = loads
-    fx, fy, fz, mx, my, mz = out[:, 0], out[:, 1], out[:, 2], out[:, 3], out[:, 4], out[:, 5]
-    inv_fz = np.full(n, np.nan)
-    np.divide(1.0, fz, out=inv_fz, where=fz >= threshold_n)  # NaN where unloaded
-    x = out[:, 6]
-    y = out[:, 7]
-    np.multiply(my + c * fx, inv_fz, out=x)
-    np.multiply(mx - c * fy, inv_fz, out=y)
-    # free moment about the COP: Tz = Mz - (x - a) Fy + (y - b) Fx, with x - a, y - b as computed
-    out[:, 8] = mz - x * fy + y * fx
-    x += a
-    y += b
-    return out
+    return fpb1_loads_to_samples(np.ascontiguousarray(loads, dtype=np.float64), a, b, c,
+                                 float(threshold_n))
 
 
 # ---------------------------------------------------------------------------------------------

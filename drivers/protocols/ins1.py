@@ -6,9 +6,10 @@ in, values out, no I/O). See docs/protocols.md. Every frame is::
 with the CRC over MAGIC..payload.
 
 - :func:`crc16_modbus`, :func:`encode_frame` and :class:`Ins1Codec` (incremental
-  ``feed(bytes) -> frames``; on a bad CRC it advances ONE byte and hunts again, never skipping a
-  claimed length; counts ``crc_errors``, ``resyncs``, ``bytes_discarded`` and the work it did,
-  ``bytes_checked``, which stays proportional to the input whatever the input is),
+  ``feed(bytes) -> frames``, one compiled scan per call; on a bad CRC it advances ONE byte and
+  hunts again, never skipping a claimed length; counts ``crc_errors``, ``resyncs``,
+  ``bytes_discarded`` and the work it did, ``bytes_examined``, which stays proportional to the
+  input whatever the input is; ``scan(bytes)`` hands SAMPLE frames out as record runs),
 - :func:`decode_samples` (vectorised SAMPLE payloads -> a NumPy structured array) and
   :func:`samples_to_physical` (counts -> kPa, g, deg/s, N, normalised COP),
 - :class:`Ins1Info`, :func:`pack_layout` / :func:`unpack_layout`, :func:`force_from_pressures`
@@ -22,6 +23,8 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
+from forcelab.drivers._frames import crc16_modbus as _crc16_modbus
+from forcelab.drivers._frames import ins1_samples_to_physical, scan_ins1
 from forcelab.drivers.errors import ProtocolError
 
 MAGIC = b"INS1"
@@ -100,57 +103,12 @@ N_COLUMNS = 3 + N_SENSORS + 6
 # CRC and framing
 
 
-def _make_tables() -> tuple[list[int], list[int], np.ndarray]:
-    table = []
-    for i in range(256):
-        crc = i
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-        table.append(crc)
-    t8 = np.array(table, dtype=np.int64)
-    # Two bytes at a time: for a 16-bit reflected CRC the state after the 16-bit word w
-    # depends on crc ^ w only: T16[x] = (T[x & 0xFF] >> 8) ^ T[((x >> 8) ^ T[x & 0xFF]) & 0xFF].
-    x = np.arange(1 << 16, dtype=np.int64)
-    lo = t8[x & 0xFF]
-    t16 = ((lo >> 8) ^ t8[((x >> 8) ^ lo) & 0xFF]).astype(np.int64)
-    return table, t16.tolist(), t16
-
-
-_CRC_TABLE, _CRC_TABLE16, _CRC_TABLE16_NP = _make_tables()
-_CRC_TABLE_NP = np.array(_CRC_TABLE, dtype=np.int64)
-
-
 def crc16_modbus(data: bytes | bytearray | memoryview, crc: int = 0xFFFF) -> int:
-    """CRC-16/MODBUS (reflected poly 0xA001, init 0xFFFF, no final xor), 16 bits per step.
+    """CRC-16/MODBUS (reflected poly 0xA001, init 0xFFFF, no final xor), compiled.
 
     ``crc16_modbus(b"123456789") == 0x4B37``.
     """
-    data = bytes(data)
-    n2 = len(data) // 2
-    t16 = _CRC_TABLE16
-    for w in struct.unpack_from(f"<{n2}H", data):
-        crc = t16[crc ^ w]
-    if len(data) & 1:
-        crc = (crc >> 8) ^ _CRC_TABLE[(crc ^ data[-1]) & 0xFF]
-    return crc
-
-
-def _crc_residues(buf: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
-    """CRC-16/MODBUS over ``buf[s:s+length]`` for many starts at once (0 = frame intact).
-
-    Running the CRC over a frame including its little-endian CRC gives a residue of 0.
-    """
-    n2 = length // 2
-    rows = buf[starts[:, None] + np.arange(2 * n2)].astype(np.int64)
-    words = np.ascontiguousarray((rows[:, 0::2] | (rows[:, 1::2] << 8)).T)
-    crc = np.full(len(starts), 0xFFFF, dtype=np.int64)
-    t16 = _CRC_TABLE16_NP
-    for j in range(n2):
-        crc = t16[crc ^ words[j]]
-    if length & 1:
-        last = buf[starts + length - 1].astype(np.int64)
-        crc = (crc >> 8) ^ _CRC_TABLE_NP[(crc ^ last) & 0xFF]
-    return crc
+    return _crc16_modbus(data, crc)
 
 
 def encode_frame(frame_type: int, payload: bytes = b"") -> bytes:
@@ -176,6 +134,15 @@ class Frame(NamedTuple):
     payload: bytes
 
 
+class SampleRun(NamedTuple):
+    """Consecutive SAMPLE frames as :meth:`Ins1Codec.scan` hands them out: their ``count``
+    payloads of :data:`SAMPLE_SIZE` bytes back to back in ``records`` (``np.frombuffer(records,
+    SAMPLE_DTYPE)`` decodes them)."""
+
+    records: bytes
+    count: int
+
+
 class Ins1Codec:
     """Incremental INS1 frame parser: ``feed(bytes) -> list[Frame]``; pure, no I/O.
 
@@ -185,27 +152,20 @@ class Ins1Codec:
     swallow good frames). ``bytes_discarded`` counts bytes that belong to no good frame and
     ``resyncs`` the times a good frame was found again after discarding bytes.
 
-    Candidate frames are chained and CRC-checked in batches (vectorised from 32 frames on); a
-    batch doubles after each clean one (the size carries over to the next call, so a clean
-    stream takes a block of frames in one batch) and falls back to one frame after a CRC
-    error, so the
-    frames chained past a damaged one and thrown away are never more than those checked since
-    the previous error. ``bytes_examined`` counts the work (bytes scanned for the magic plus
-    bytes run through the CRC): at most ``WORST_CASE_WORK_PER_BYTE`` per byte received, for
-    clean streams, damaged streams and garbage alike.
+    The bytes held are scanned in one compiled call (:mod:`forcelab.drivers._frames`);
+    :meth:`scan` (the device's hot path) hands SAMPLE frames out as :class:`SampleRun` records
+    instead of one :class:`Frame` each. ``bytes_examined`` counts the work (bytes scanned for
+    the magic plus bytes run through the CRC): at most ``WORST_CASE_WORK_PER_BYTE`` per byte
+    received, for clean streams, damaged streams and garbage alike.
 
     Notes
     -----
     Documented exceptions: none for any input bytes; ``TypeError`` for a non-bytes argument.
     """
 
-    #: Most candidate frames per CRC batch (a clean stream reaches it after a few frames).
-    MAX_BATCH = 1024
-
     def __init__(self) -> None:
         self._buf = bytearray()
         self._lost = False
-        self._batch = 1
         self.frames = 0
         self.crc_errors = 0
         self.resyncs = 0
@@ -217,17 +177,11 @@ class Ins1Codec:
         """Forget buffered bytes (e.g. after a reconnect); counters are kept."""
         self._buf.clear()
         self._lost = False
-        self._batch = 1
 
     @property
     def pending_bytes(self) -> int:
         """Bytes held while waiting for the rest of a frame."""
         return len(self._buf)
-
-    def _discard(self, n: int) -> None:
-        if n > 0:
-            self.bytes_discarded += n
-            self._lost = True
 
     def push(self, data: bytes | bytearray | memoryview) -> None:
         """Add received bytes without parsing them yet (``feed(b"")`` parses them later:
@@ -237,96 +191,32 @@ class Ins1Codec:
         self.bytes_received += len(data)
         self._buf += data
 
-    def _chain(self, i: int, limit: int) -> tuple[list[int], list[int], int | None]:
-        """Up to ``limit`` candidate frames from ``i``, each assumed intact (header checks only).
-
-        Returns their starts and payload lengths, and where the chain stopped waiting for more
-        bytes (None when it stopped at ``limit``).
-        """
-        buf = self._buf
-        n = len(buf)
-        starts: list[int] = []
-        lens: list[int] = []
-        pos = i
-        while len(starts) < limit:
-            j = buf.find(MAGIC, pos)
-            if j < 0:
-                self.bytes_examined += n - pos
-                return starts, lens, max(pos, n - (len(MAGIC) - 1))
-            self.bytes_examined += j + len(MAGIC) - pos
-            if n - j < HEADER_SIZE:
-                return starts, lens, j
-            ln = buf[j + 6] | (buf[j + 7] << 8)
-            if buf[j + 4] != VERSION or ln > MAX_PAYLOAD:
-                pos = j + 1
-                continue
-            if n - j < FRAME_OVERHEAD + ln:
-                return starts, lens, j
-            starts.append(j)
-            lens.append(ln)
-            pos = j + FRAME_OVERHEAD + ln
-        return starts, lens, None
-
-    def feed(self, data: bytes | bytearray | memoryview) -> list[Frame]:
-        """Add received bytes; return the complete, CRC-checked frames, in order."""
+    def _scan(self, data: bytes | bytearray | memoryview, sample_type: int) -> list:
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"Ins1Codec.feed needs bytes, not {type(data).__name__}")
         self.bytes_received += len(data)
         buf = self._buf
         buf += data
-        out: list[Frame] = []
-        i = 0
-        batch = self._batch
-        while True:
-            starts, lens, stop_at = self._chain(i, batch)
-            self.bytes_examined += sum(lens) + FRAME_OVERHEAD * len(starts)
-            bad = self._first_bad(buf, starts, lens)
-            n_ok = len(starts) if bad is None else bad
-            prev_end = i
-            for k in range(n_ok):
-                s, ln = starts[k], lens[k]
-                self._discard(s - prev_end)
-                if self._lost:
-                    self.resyncs += 1
-                    self._lost = False
-                out.append(Frame(buf[s + 5], bytes(buf[s + HEADER_SIZE : s + HEADER_SIZE + ln])))
-                prev_end = s + FRAME_OVERHEAD + ln
-            self.frames += n_ok
-            if bad is not None:
-                s = starts[bad]
-                self.crc_errors += 1
-                self._discard(s + 1 - prev_end)
-                i, batch = s + 1, 1
-                continue
-            if stop_at is None:  # the batch was full: go on with a larger one
-                i, batch = prev_end, min(2 * batch, self.MAX_BATCH)
-                continue
-            self._discard(stop_at - prev_end)
-            del buf[:stop_at]
-            self._batch = batch
-            return out
+        used, self._lost, items, frames, crc_errors, resyncs, discarded, examined = scan_ins1(
+            buf, self._lost, sample_type, SAMPLE_SIZE, Frame, SampleRun)
+        if used:
+            del buf[:used]
+        self.frames += frames
+        self.crc_errors += crc_errors
+        self.resyncs += resyncs
+        self.bytes_discarded += discarded
+        self.bytes_examined += examined
+        return items
 
-    @staticmethod
-    def _first_bad(buf: bytearray, starts: list[int], lens: list[int]) -> int | None:
-        """Index of the first candidate whose CRC fails, or None."""
-        if not starts:
-            return None
-        if len(starts) < 32:  # measured crossover: numpy wins from ~30 frames
-            for k, (s, ln) in enumerate(zip(starts, lens, strict=True)):
-                if crc16_modbus(buf[s : s + FRAME_OVERHEAD + ln]):
-                    return k
-            return None
-        first = starts[0]
-        arr = np.frombuffer(bytes(buf[first : starts[-1] + FRAME_OVERHEAD + lens[-1]]),
-                            dtype=np.uint8)
-        st = np.asarray(starts, dtype=np.int64) - first
-        ln_arr = np.asarray(lens, dtype=np.int64)
-        ok = np.ones(len(st), dtype=bool)
-        for ln in np.unique(ln_arr):
-            sel = np.flatnonzero(ln_arr == ln)
-            ok[sel] = _crc_residues(arr, st[sel], int(ln) + FRAME_OVERHEAD) == 0
-        bad = np.flatnonzero(~ok)
-        return int(bad[0]) if len(bad) else None
+    def feed(self, data: bytes | bytearray | memoryview) -> list[Frame]:
+        """Add received bytes; return the complete, CRC-checked frames, in order."""
+        return self._scan(data, -1)
+
+    def scan(self, data: bytes | bytearray | memoryview) -> list[SampleRun | Frame]:
+        """:meth:`feed` for a streaming device: consecutive SAMPLE frames of the right size come
+        out as one :class:`SampleRun`, every other frame as a :class:`Frame`, in arrival
+        order."""
+        return self._scan(data, SAMPLE)
 
 
 #: Upper bound of ``Ins1Codec.bytes_examined`` per byte received: every byte is scanned for the
@@ -459,18 +349,11 @@ def samples_to_physical(
     """Counts -> Block columns ``fz`` (N), ``cop_x, cop_y`` (normalised), ``p01..p16`` (kPa),
     ``acc_*`` (g), ``gyr_*`` (deg/s).
 
-    Faulty sensors (0xFFFF) become NaN.
+    Faulty sensors (0xFFFF) become NaN. One compiled pass over the records.
     """
-    n = len(samples)
-    out = np.empty((n, N_COLUMNS), dtype=np.float64)
-    out[:, 0] = samples["f_total"] * F_TOTAL_LSB_N
-    out[:, 1:3] = samples["cop"] * COP_LSB
-    p = samples["p"].astype(np.float64) * p_lsb_kpa
-    p[samples["p"] == SENSOR_FAULT] = np.nan
-    out[:, 3:19] = p
-    out[:, 19:22] = samples["acc"] * acc_lsb_g
-    out[:, 22:25] = samples["gyr"] * gyr_lsb_dps
-    return out
+    records = np.ascontiguousarray(samples, dtype=SAMPLE_DTYPE).view(np.uint8)
+    return ins1_samples_to_physical(records, float(p_lsb_kpa), float(acc_lsb_g),
+                                    float(gyr_lsb_dps))
 
 
 def force_from_pressures(p_kpa: np.ndarray, area_mm2: np.ndarray) -> np.ndarray:

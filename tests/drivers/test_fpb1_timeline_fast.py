@@ -1,0 +1,138 @@
+"""The FPB1 timeline's compiled usual-run path gives exactly what the general path gives: the
+same Blocks (bit for bit), events, counters and state, on streams with gaps, duplicates, wild
+sequence numbers, clock jumps, status changes and counter wraps."""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+from types import SimpleNamespace
+
+import numpy as np
+from forcelab.drivers.base import LinkStats
+from forcelab.drivers.clock import ClockFit
+from forcelab.drivers.fpb1_timeline import DataTimeline
+from forcelab.drivers.protocols import fpb1
+from forcelab.drivers.sequence import SequenceCheck
+from forcelab.drivers.sim.fpb1_sim import make_calibration
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+RATE_HZ = 2000
+SPF = 8
+
+
+class Timeline(DataTimeline):
+    """The state FPB1Device gives its DataTimeline, without a port."""
+
+    def __init__(self, usual: bool) -> None:
+        self.info = SimpleNamespace(rate_hz=float(RATE_HZ))
+        self.stats = LinkStats()
+        self.clock = ClockFit(keep=512, n_bins=8, min_span_s=10.0)
+        for k in range(5):
+            self.clock.add(1.7e9 + k, 1.7e9 + k + 0.001, 100.0 + k)
+        cal = make_calibration(0)
+        self.calibration = cal
+        self._counts_to_loads_t = (cal.matrix * cal.mvv_per_count[None, :]).T.copy()
+        self.cop_threshold_n = 20.0
+        self.duplicates = 0
+        self.protocol_errors = 0
+        self._events = []
+        self._blocks = []
+        self._next_wire_seq = None
+        self._next_seq = 0
+        self._last_host_end = None
+        self._seq_check = SequenceCheck(1 << 32, None)
+        self.usual_runs = 0
+        if not usual:
+            self._on_usual_run = lambda run: False
+
+    def _on_usual_run(self, run: fpb1.DataRun) -> bool:
+        taken = super()._on_usual_run(run)
+        self.usual_runs += taken
+        return taken
+
+    def state(self) -> tuple:
+        return (self._next_wire_seq, self._next_seq, self._last_t_us, self._last_wire_for_t,
+                self._clock_corr_us, self._gap_pending, self._seq_check._ref,
+                self._seq_check._run, self._last_host_end, self.duplicates,
+                dataclasses.astuple(self.stats))
+
+
+def data_frame(seq: int, t_us: int, status: int, counts: np.ndarray) -> bytes:
+    payload = struct.pack("<IQBBH", seq % (1 << 32), t_us, SPF, 0, status) + \
+        counts.astype("<i4").tobytes()
+    return fpb1.encode_frame(fpb1.DATA, payload)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 2**31), st.integers(0, 2**32 - 1),
+       st.lists(st.sampled_from(["ok"] * 12 + ["gap", "dup", "wild", "jump", "status"]),
+                min_size=1, max_size=80),
+       st.lists(st.integers(1, 12), min_size=1, max_size=10))
+def test_usual_runs_give_what_the_general_path_gives(seed, seq0, events, reads):
+    rng = np.random.default_rng(seed)
+    frames, seq, t_us, status = [], seq0, 5_000_000_000, 0
+    step_us = SPF * 1_000_000 // RATE_HZ
+    for what in events:
+        if what == "gap":
+            lost = int(rng.integers(1, 5))
+            seq, t_us = seq + lost * SPF, t_us + lost * step_us
+        elif what == "dup" and frames:
+            frames.append(frames[-1])
+            continue
+        elif what == "jump":
+            t_us += int(rng.integers(-2_000_000, 2_000_000))
+        elif what == "status":
+            status ^= 1 << int(rng.integers(0, 12))
+        wild = int(rng.integers(1000, 10**6)) if what == "wild" else 0
+        counts = rng.integers(-300_000, 300_000, (SPF, 6))
+        counts[:, 2] = rng.integers(-50_000, 3_000_000, SPF)  # loaded and unloaded (NaN COP)
+        frames.append(data_frame(seq + wild, t_us, status, counts))
+        seq, t_us = seq + SPF, t_us + step_us
+    stream = b"".join(frames)
+    out, taken = {}, {}
+    for usual in (True, False):
+        tl, codec = Timeline(usual), fpb1.FPB1Codec()
+        pos, k = 0, 0
+        while pos < len(stream):  # reads of a few frames each, as the device gets them
+            n = reads[k % len(reads)] * len(frames[0])
+            items, malformed = codec.scan(stream[pos:pos + n])
+            assert malformed == 0
+            for run in items:
+                tl._on_run(run)
+            pos, k = pos + n, k + 1
+        blocks = [(b.seq, b.t_device_s, b.t_host_s, b.status, b.gap_before, b.samples.tobytes())
+                  for b in tl._blocks]
+        evs = [(e.kind, e.seq, e.arg) for e in tl._events]
+        out[usual] = (blocks, evs, tl.state())
+        taken[usual] = tl.usual_runs
+    assert out[True] == out[False]
+    assert taken[False] == 0
+    if events.count("ok") == len(events) and len(frames) > 2 * max(reads):
+        assert taken[True] > 0  # the compiled path was the one taken
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 2**31), st.floats(-0.1, 0.1), st.floats(-0.1, 0.1),
+       st.floats(-0.1, -0.001), st.floats(0.5, 100.0))
+def test_loads_to_samples_is_the_numpy_formula_bit_for_bit(seed, a, b, c, threshold_n):
+    rng = np.random.default_rng(seed)
+    loads = rng.normal(0, 300, (64, 6))
+    loads[::3, 2] = rng.uniform(-5, 2 * threshold_n + 1, len(loads[::3]))
+    loads[5, 2] = threshold_n
+    loads[7, 2] = np.nan
+    got = fpb1.loads_to_samples(loads, np.array([a, b, c]), threshold_n)
+    # the NumPy form the compiled kernel replaces
+    want = np.empty((64, 9))
+    want[:, :6] = loads
+    fx, fy, fz, mx, my, mz = (want[:, j] for j in range(6))
+    inv_fz = np.full(64, np.nan)
+    np.divide(1.0, fz, out=inv_fz, where=fz >= threshold_n)
+    x, y = want[:, 6], want[:, 7]
+    np.multiply(my + c * fx, inv_fz, out=x)
+    np.multiply(mx - c * fy, inv_fz, out=y)
+    want[:, 8] = mz - x * fy + y * fx
+    x += a
+    y += b
+    assert got.tobytes() == want.tobytes()

@@ -1,0 +1,121 @@
+"""The INS1 timeline's compiled usual-block path gives exactly what the general path gives: the
+same Blocks (bit for bit), events, counters and state, on sample streams with gaps, duplicates,
+wild sequence numbers, clock jumps, faulty sensors and 16/32-bit wraps."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from forcelab.drivers.clock import ClockFit
+from forcelab.drivers.ins1_timeline import Ins1Stats, SampleTimeline
+from forcelab.drivers.protocols import ins1
+from forcelab.drivers.sim.ins1_sim import layout_for
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+RATE_HZ = 200
+
+
+class Timeline(SampleTimeline):
+    """The state Ins1Device gives its SampleTimeline, without a port."""
+
+    def __init__(self, usual: bool) -> None:
+        self.ins1_info = ins1.Ins1Info("left", 7, 40, "SN", "1.0", 16, RATE_HZ, 2.5, 1 / 4096,
+                                       0.1)
+        self.stats = Ins1Stats()
+        self.clock = ClockFit()
+        for k in range(5):
+            self.clock.add(1.7e9 + k, 1.7e9 + k + 0.001, 100.0 + k, 100.0 + k)
+        self._area_mm2 = np.array([s["area_mm2"] for s in layout_for("left")], dtype=float)
+        self._events = []
+        self._clear_samples()
+        self._reset_stream_state()
+        self.usual_blocks = 0
+        if not usual:
+            self._usual_block = lambda arr, raw, period_us: None
+
+    def _usual_block(self, arr, raw, period_us):
+        blocks = super()._usual_block(arr, raw, period_us)
+        self.usual_blocks += blocks is not None
+        return blocks
+
+    def state(self) -> tuple:
+        return (self._seq_last16, self._seq_unwrapped, self._t_last_raw, self._t_last_us,
+                self._t_corr_us, self._t_host_last, self._seq_check._ref,
+                self._seq_check._run, dataclasses.astuple(self.stats))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 2**31), st.integers(0, 65535), st.integers(0, 2**32 - 1),
+       st.lists(st.sampled_from(["ok"] * 12 + ["gap", "dup", "wild", "jump", "fault"]),
+                min_size=1, max_size=80),
+       st.lists(st.integers(1, 6), min_size=1, max_size=10))
+def test_usual_blocks_give_what_the_general_path_gives(seed, seq0, t0, events, reads):
+    rng = np.random.default_rng(seed)
+    rows = []
+    seq, t_us = seq0, t0
+    for what in events:
+        if what == "gap":
+            lost = int(rng.integers(1, 5))
+            seq, t_us = seq + lost, t_us + lost * 5000
+        elif what == "dup" and rows:
+            rows.append(rows[-1].copy())
+            continue
+        elif what == "jump":
+            t_us += int(rng.integers(-2_000_000, 2_000_000))
+        r = np.zeros(1, ins1.SAMPLE_DTYPE)
+        r["side"] = ord("L")
+        r["seq"] = (seq + (int(rng.integers(100, 30000)) if what == "wild" else 0)) % 65536
+        r["t_dev_us"] = t_us % (1 << 32)
+        r["p"] = rng.integers(0, 400, 16)
+        if what == "fault":
+            r["p"][0, int(rng.integers(0, 16))] = ins1.SENSOR_FAULT
+        r["acc"] = rng.integers(-8000, 8000, 3)
+        r["gyr"] = rng.integers(-3000, 3000, 3)
+        r["f_total"] = rng.integers(0, 4000)
+        r["cop"] = rng.integers(-5000, 5000, 2)
+        r["battery_pct"] = 80
+        r["flags"] = int(rng.integers(0, 4))
+        rows.append(r)
+        seq, t_us = seq + 1, t_us + 5000
+    records = np.concatenate(rows).tobytes()
+    out, taken = {}, {}
+    for usual in (True, False):
+        tl = Timeline(usual)
+        blocks, pos, k = [], 0, 0
+        while pos < len(records):  # blocks of a few samples, as reads hand them over
+            n = reads[k % len(reads)] * ins1.SAMPLE_SIZE
+            chunk = records[pos:pos + n]
+            tl._samples = [ins1.SampleRun(chunk, len(chunk) // ins1.SAMPLE_SIZE)]
+            tl._n_samples = len(chunk) // ins1.SAMPLE_SIZE
+            blocks += tl._make_blocks()
+            pos, k = pos + n, k + 1
+        out[usual] = ([(b.seq, b.t_device_s, b.t_host_s, b.status, b.gap_before,
+                        b.samples.tobytes()) for b in blocks],
+                      [(e.kind, e.seq, e.arg) for e in tl._events], tl.state())
+        taken[usual] = tl.usual_blocks
+    assert out[True] == out[False]
+    assert taken[False] == 0
+    if events.count("ok") == len(events) and len(rows) > 2 * max(reads):
+        assert taken[True] > 0  # the compiled path was the one taken
+
+
+def test_samples_to_physical_is_the_numpy_formula_bit_for_bit():
+    rng = np.random.default_rng(4)
+    s = np.zeros(300, ins1.SAMPLE_DTYPE)
+    for name in ("p", "acc", "gyr", "f_total", "cop"):
+        info = np.iinfo(s[name].dtype)
+        s[name] = rng.integers(info.min, info.max + 1, s[name].shape)
+    s["p"][::7, 3] = ins1.SENSOR_FAULT
+    for lsb in ((2.5, 1 / 4096, 0.1), (0.3, 1e-3, 0.07)):
+        got = ins1.samples_to_physical(s, *lsb)
+        want = np.empty((len(s), ins1.N_COLUMNS))
+        want[:, 0] = s["f_total"] * ins1.F_TOTAL_LSB_N
+        want[:, 1:3] = s["cop"] * ins1.COP_LSB
+        p = s["p"].astype(np.float64) * lsb[0]
+        p[s["p"] == ins1.SENSOR_FAULT] = np.nan
+        want[:, 3:19] = p
+        want[:, 19:22] = s["acc"] * lsb[1]
+        want[:, 22:25] = s["gyr"] * lsb[2]
+        assert got.tobytes() == want.tobytes()
