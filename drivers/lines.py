@@ -383,18 +383,7 @@ class LineDevice(SerialDevice):
             return []
         self.clock.add(tc, arrival)
         t_host = self.clock.to_host(tc)
-        forces = self._to_forces(values)
-        cuts = np.flatnonzero(gaps > 0)
-        bounds = [0] + [int(c) for c in cuts if c > 0] + [len(seq)]
-        blocks = []
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-            g = int(gaps[a])
-            if g:
-                self.stats.dropped_samples += g
-                self.stats.gaps += 1
-            blocks.append(Block(seq=int(seq[a]), t_device_s=float(tc[a]),
-                                t_host_s=float(t_host[a]), samples=forces[a:b], gap_before=g))
-        return blocks
+        return Block.split_at_gaps(seq, tc, t_host, self._to_forces(values), gaps, self.stats)
 
     def _to_forces(self, values: np.ndarray) -> np.ndarray:
         """Board values -> channel values (N, m)."""
