@@ -20,10 +20,10 @@ from lsl_testing import (
     RATE_HZ,
     Player,
     fukuchi_portion,
-    shared_data,
     unique_name,
     write_player_file,
 )
+from real_recordings import shared_data_folder
 from subprocesses import forcelab_env, run_cli
 
 from forcelab.analysis import analyze_recording
@@ -280,7 +280,7 @@ def test_without_the_lsl_extra_one_line_says_what_to_install(tmp_path, args, hin
     out = tmp_path / "x.h5"
     code = ("import sys; sys.modules['pylsl'] = None; sys.modules['pyxdf'] = None; "
             "from forcelab.cli import main; sys.exit(main(sys.argv[1:]))")
-    xdf = shared_data() / "xdf_examples" / "minimal.xdf"
+    xdf = shared_data_folder() / "xdf_examples" / "minimal.xdf"
     r = subprocess.run([sys.executable, "-c", code,
                         *[a.format(out=out, xdf=xdf) for a in args]],
                        capture_output=True, text=True, timeout=60, env=forcelab_env())
