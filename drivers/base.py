@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -189,6 +189,28 @@ class Block:
         """Number of samples in the block."""
         return int(self.samples.shape[0])
 
+    @classmethod
+    def split_at_gaps(cls, seq: np.ndarray, t_device_s: np.ndarray, t_host_s: np.ndarray,
+                      samples: np.ndarray, gaps: np.ndarray, stats: LinkStats,
+                      cuts: Iterable[int] = (), status: np.ndarray | None = None) -> list[Block]:
+        """Consecutive samples as Blocks: a new block where samples are missing before sample
+        i (``gaps[i] > 0``, counted in ``stats``) or at an index in ``cuts`` (a restarted clock).
+
+        ``seq``, ``t_device_s``, ``t_host_s`` and ``gaps`` hold one value a sample, ``samples``
+        one row; ``status`` (optional) the status bits of each sample, a block carrying their
+        OR.
+        """
+        bounds = sorted({0, len(seq)} | set(np.flatnonzero(gaps > 0).tolist()) | set(cuts))
+        blocks = []
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            g = int(gaps[a])
+            stats.count_gap(g)
+            bits = 0 if status is None else int(np.bitwise_or.reduce(status[a:b]))
+            blocks.append(cls(seq=int(seq[a]), t_device_s=float(t_device_s[a]),
+                              t_host_s=float(t_host_s[a]), samples=samples[a:b], status=bits,
+                              gap_before=g))
+        return blocks
+
 
 @dataclass
 class DeviceEvent:
@@ -225,6 +247,13 @@ class LinkStats:
     def to_dict(self) -> dict[str, int]:
         """The counters as a plain dict."""
         return asdict(self)
+
+    def count_gap(self, n_missing: int) -> None:
+        """Count ``n_missing`` samples lost before a block (one gap; nothing when 0)."""
+        if n_missing:
+            self.dropped_samples += n_missing
+            self.gaps += 1
+
 
 
 class Device(abc.ABC):

@@ -524,19 +524,8 @@ class Csv4Device(SerialDevice):
                                      self.length_m, self.cop_threshold_n)
             over = np.zeros(n, bool)
         self.stats.overrange += int(over.sum())
-        cuts = sorted(set(np.flatnonzero(gaps > 0).tolist()) | host_gap_at)
-        bounds = [0] + [c for c in cuts if c > 0] + [n]
-        blocks = []
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-            g = int(gaps[a])
-            if g:
-                self.stats.dropped_samples += g
-                self.stats.gaps += 1
-            blocks.append(Block(seq=int(seq[a]), t_device_s=float(t_ms[a]) * 1e-3,
-                                t_host_s=float(t_host[a]), samples=values[a:b],
-                                status=STATUS_OVERRANGE if over[a:b].any() else 0,
-                                gap_before=g))
-        return blocks
+        return Block.split_at_gaps(seq, t_ms * 1e-3, t_host, values, gaps, self.stats,
+                                   cuts=host_gap_at, status=np.where(over, STATUS_OVERRANGE, 0))
 
     # -- reconnect -----------------------------------------------------------------------
     def reconnect(self, timeout_s: float = 4.0) -> bool:

@@ -66,7 +66,7 @@ from forcelab.drivers.discovery import list_devices
 from forcelab.drivers.errors import ConnectionLost, DeviceError, ProtocolError
 from forcelab.drivers.line_formats import ROLE_FORCE, LineFormat
 from forcelab.drivers.protocols.csv4 import cells_to_forces
-from forcelab.drivers.serial_device import RECONNECT_INTERVAL_S, SerialDevice
+from forcelab.drivers.serial_device import RECONNECT_INTERVAL_S, SerialDevice, open_all, split_ports
 from forcelab.drivers.units import STANDARD_GRAVITY_M_S2
 
 UNIT_FACTORS = {"raw": 1.0, "N": 1.0, "kg": STANDARD_GRAVITY_M_S2,
@@ -383,18 +383,7 @@ class LineDevice(SerialDevice):
             return []
         self.clock.add(tc, arrival)
         t_host = self.clock.to_host(tc)
-        forces = self._to_forces(values)
-        cuts = np.flatnonzero(gaps > 0)
-        bounds = [0] + [int(c) for c in cuts if c > 0] + [len(seq)]
-        blocks = []
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-            g = int(gaps[a])
-            if g:
-                self.stats.dropped_samples += g
-                self.stats.gaps += 1
-            blocks.append(Block(seq=int(seq[a]), t_device_s=float(tc[a]),
-                                t_host_s=float(t_host[a]), samples=forces[a:b], gap_before=g))
-        return blocks
+        return Block.split_at_gaps(seq, tc, t_host, self._to_forces(values), gaps, self.stats)
 
     def _to_forces(self, values: np.ndarray) -> np.ndarray:
         """Board values -> channel values (N, m)."""
@@ -580,7 +569,7 @@ def open_lines(target: str, options: dict[str, str]) -> list[Device]:
         raise DeviceError(f"lines: units={units!r}: choose raw, N, kg or g")
     columns = _split_list(options.get("columns")) or _split_list(options.get("keys"))
     try:
-        line_format = LineFormat(fmt, columns, options.get("pattern"))
+        LineFormat(fmt, columns, options.get("pattern"))  # each board gets its own below
     except ValueError as exc:
         raise DeviceError(f"lines: {exc}") from None
     cells = _split_list(options.get("cells"))
@@ -609,15 +598,6 @@ def open_lines(target: str, options: dict[str, str]) -> list[Device]:
         raise DeviceError("lines: rate must be 0.1..100000 samples per second")
     if ("width_m" in kw) != ("length_m" in kw):
         raise DeviceError("lines: give both width_mm and length_mm (cell spacing) for the COP")
-    devices: list[Device] = []
-    try:
-        for port in [p for p in target.split(",") if p]:
-            devices.append(LineDevice(port, LineFormat(fmt, columns, options.get("pattern"))
-                                      if devices else line_format, units=units,
-                                      cells=tuple(cells) if cells else None,
-                                      board=options.get("board"), **kw))
-    except BaseException:
-        for d in devices:
-            d.close()
-        raise
-    return devices
+    return open_all(split_ports(target), lambda port: LineDevice(
+        port, LineFormat(fmt, columns, options.get("pattern")), units=units,
+        cells=tuple(cells) if cells else None, board=options.get("board"), **kw))

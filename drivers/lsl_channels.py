@@ -36,9 +36,11 @@ from typing import Any
 import numpy as np
 from forcelab.drivers.base import (
     COP_THRESHOLD_N,
+    FORCE_ROLES,
     KIND_DIY_PLATE,
     KIND_INSOLE,
     KIND_PLATE,
+    MOMENT_ROLES,
     ROLE_CELL,
     ROLE_COP_AP,
     ROLE_COP_ML,
@@ -81,11 +83,9 @@ _PRESSURE = re.compile(r"^(p|pressure|pressuresensor|sensor)(\d+)$")
 _CELL = re.compile(r"^(cell|loadcell|lc)(\d+)$")
 _FORCELAB_NAMES = {"fap": ROLE_FORCE_AP, "fml": ROLE_FORCE_ML, "copml": ROLE_COP_ML,
                    "copap": ROLE_COP_AP}
-_STANDARD_NAME = {
-    ROLE_VERTICAL: "fz", ROLE_FORCE_AP: "fap", ROLE_FORCE_ML: "fml", ROLE_COP_ML: "cop_ml",
-    ROLE_COP_AP: "cop_ap", ROLE_FREE_MOMENT: "tz", ROLE_MOMENT_X: "mx", ROLE_MOMENT_Y: "my",
-    ROLE_MOMENT_Z: "mz",
-}
+#: Roles a stream has one channel of at most: that channel is named after its role ("fz", ...).
+_ONE_CHANNEL_ROLES = frozenset(
+    (ROLE_VERTICAL, ROLE_FORCE_AP, ROLE_FORCE_ML, ROLE_COP_ML, ROLE_COP_AP, *MOMENT_ROLES))
 
 
 @dataclass(frozen=True)
@@ -418,10 +418,10 @@ def map_channels(
             taken.add(ROLE_FREE_MOMENT)
     seen_roles: dict[str, int] = {}
     for i, r in enumerate(roles):
-        if r in _STANDARD_NAME and r in seen_roles:
+        if r in _ONE_CHANNEL_ROLES and r in seen_roles:
             raise DeviceError(
                 f"{stream}: channels {labels[seen_roles[r]]!r} and "
-                f"{labels[i]!r} both read as {_STANDARD_NAME[r]}; name the one to use with "
+                f"{labels[i]!r} both read as {r}; name the one to use with "
                 f"{o('vertical')}/{o('cop_ml')}"
             )
         if r is not None:
@@ -435,7 +435,7 @@ def map_channels(
         label = labels[i] or f"ch{i + 1}"
         unit = src[i].unit
         scale = 1.0
-        if r in (ROLE_VERTICAL, ROLE_FORCE_AP, ROLE_FORCE_ML, ROLE_CELL):
+        if r in FORCE_ROLES:
             scale, u = _unit_scale(unit, _FORCE_UNITS, force_unit.lower(), "force", label,
                                    stream)
             out_unit = "N"
@@ -443,14 +443,14 @@ def map_channels(
             scale, u = _unit_scale(unit, _LENGTH_UNITS, length_unit.lower(), "position", label,
                                    stream)
             out_unit = "m"
-        elif r in (ROLE_MOMENT_X, ROLE_MOMENT_Y, ROLE_MOMENT_Z, ROLE_FREE_MOMENT):
+        elif r in MOMENT_ROLES:
             scale, u = _unit_scale(unit, _MOMENT_UNITS, "n*m", "moment", label, stream)
             out_unit = "N*m"
         else:
             u, out_unit = unit, unit
         if r in (ROLE_COP_ML, ROLE_FORCE_ML):
             scale *= ml_sign
-        name = _STANDARD_NAME.get(r or "", "") or re.sub(r"\s+", "_", label.strip())
+        name = r if r in _ONE_CHANNEL_ROLES else re.sub(r"\s+", "_", label.strip())
         while name in used_names:
             name += "_"
         used_names.add(name)

@@ -231,32 +231,11 @@ class OpenGoReceiver:
             idx = np.flatnonzero(valid)
             s = seq[idx]
             last = self._last_seq[side]
-            first = int(s[0])
             self._last_seq[side] = int(s[-1])
-            if int(s[-1]) - first == len(s) - 1:  # the usual case: one run, no hole inside
-                g = 0 if last is None else first - last - 1
-                if g:
-                    st.dropped_samples += g
-                    st.gaps += 1
-                self.blocks[side].append(Block(seq=first, t_device_s=float(t_dev_s[idx[0]]),
-                                               t_host_s=float(t_host[idx[0]]),
-                                               samples=samples[idx], gap_before=g))
-                made = True
-                continue
-            prev = np.concatenate(([first - 1 if last is None else last], s[:-1]))
-            gaps = s - prev - 1
-            cuts = np.flatnonzero(gaps > 0)
-            bounds = np.concatenate(([0], cuts[cuts > 0], [len(s)]))
-            for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-                g = int(gaps[a])
-                if g:
-                    st.dropped_samples += g
-                    st.gaps += 1
-                rows = idx[a:b]
-                self.blocks[side].append(Block(seq=int(s[a]), t_device_s=float(t_dev_s[rows[0]]),
-                                               t_host_s=float(t_host[rows[0]]),
-                                               samples=samples[rows], gap_before=g))
-                made = True
+            prev = np.concatenate(([int(s[0]) - 1 if last is None else last], s[:-1]))
+            self.blocks[side].extend(Block.split_at_gaps(s, t_dev_s[idx], t_host[idx],
+                                                         samples[idx], s - prev - 1, st))
+            made = True
         return made
 
     def update_stats(self, side: str) -> OpenGoStats:

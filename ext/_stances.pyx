@@ -1015,6 +1015,15 @@ def refine_edges(const double[::1] x, const cnp.int64_t[::1] start, const cnp.in
     return s_a, e_a, l_a, p_a
 
 
+cdef inline double _cheaper_arrival(double alt, double stay, cnp.int8_t alt_from,
+                                   cnp.int8_t* came_from) noexcept nogil:
+    """Cost of the cheaper way to a foot: by alternation (from foot ``alt_from``, cost ``alt``)
+    or from the same foot (cost ``stay``), ties to alternation; ``came_from`` gets the foot."""
+    cdef bint by_alternation = alt <= stay
+    came_from[0] = alt_from if by_alternation else 1 - alt_from
+    return alt if by_alternation else stay
+
+
 def alternation(const cnp.int8_t[::1] obs, double same_cost):
     """Most likely foot sequence of one run of stances (two-state Viterbi).
 
@@ -1028,7 +1037,7 @@ def alternation(const cnp.int8_t[::1] obs, double same_cost):
     back_a = np.zeros((n, 2), dtype=np.int8)
     cdef cnp.int8_t[::1] out = out_a
     cdef cnp.int8_t[:, ::1] back = back_a
-    cdef double c0, c1, n0, n1, stay, alt
+    cdef double c0, c1, n0, n1
     cdef int last
     if n == 0:
         return out_a
@@ -1038,23 +1047,9 @@ def alternation(const cnp.int8_t[::1] obs, double same_cost):
     c1 = (1.0 if obs[0] == 0 else 0.0) + (1e-6 if obs[0] == 0 else 0.0)
     with nogil:
         for k in range(1, n):
-            # ending left at k: from right (alternation) or from left (same foot)
-            alt = c1
-            stay = c0 + same_cost
-            if alt <= stay:
-                n0 = alt
-                back[k, 0] = 1
-            else:
-                n0 = stay
-                back[k, 0] = 0
-            alt = c0
-            stay = c1 + same_cost
-            if alt <= stay:
-                n1 = alt
-                back[k, 1] = 0
-            else:
-                n1 = stay
-                back[k, 1] = 1
+            # ending left at k: from right (alternation) or from left (same foot); likewise right
+            n0 = _cheaper_arrival(c1, c0 + same_cost, 1, &back[k, 0])
+            n1 = _cheaper_arrival(c0, c1 + same_cost, 0, &back[k, 1])
             c0 = n0 + (1.0 if obs[k] == 1 else 0.0)
             c1 = n1 + (1.0 if obs[k] == 0 else 0.0)
         last = 0 if c0 <= c1 else 1

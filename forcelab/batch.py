@@ -39,7 +39,7 @@ from typing import Any, TextIO
 import forcelab
 from forcelab.analysis.result import AnalysisResult, loading_rate_method
 from forcelab.errors import ForcelabError, InputError
-from forcelab.interop.export_common import session_date, write_atomic_text
+from forcelab.interop.export_common import make_output_folder, session_date, write_atomic_text
 from forcelab.interop.export_csv import csv_cell, neutralize
 from forcelab.recording import checked_number, finite_or_none
 from forcelab.sources import is_session_file, load_source
@@ -468,11 +468,7 @@ def run_batch(
         raise InputError(f"{summary_csv} already exists; remove it or pick another `summary_csv`")
     if summary_csv.suffix.lower() not in (".csv", ".txt", ".tsv", ""):
         raise InputError(f"the summary is a CSV file; got {summary_csv.name!r}")
-    try:
-        summary_csv.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create the folder {summary_csv.parent}: {exc.strerror}"
-                         ) from None
+    make_output_folder(summary_csv.parent)
     bar = Progress(len(files), progress_stream, enabled=progress)
     t0 = time.perf_counter()
     results: dict[str, tuple[list[dict[str, Any]], list[BatchFailure]]] = {}

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from forcelab.drivers.sim.setups import start_setup
+from real_recordings import shared_data_folder
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # Simulated ports of this test session (and of the forcelab processes it starts) live in a
@@ -25,20 +26,10 @@ if "FORCELAB_SIM_DIR" not in os.environ:
     os.environ["FORCELAB_SIM_DIR"] = tempfile.mkdtemp(prefix="forcelab-sim-tests-")
     atexit.register(shutil.rmtree, os.environ["FORCELAB_SIM_DIR"], ignore_errors=True)
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("FORCELAB_SHARED_DATA") or ROOT.parent / "shared" / "data")
-REQUIRE_SHARED_DATA = os.environ.get("FORCELAB_REQUIRE_SHARED_DATA", "") not in ("", "0")
-
-
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The folder of real recordings; tests that need it skip without it (fail in CI)."""
-    if not SHARED_DATA.is_dir():
-        message = f"real recordings not found at {SHARED_DATA}"
-        if REQUIRE_SHARED_DATA:
-            pytest.fail(f"{message} (FORCELAB_REQUIRE_SHARED_DATA is set)", pytrace=False)
-        pytest.skip(message)
-    return SHARED_DATA
+    return shared_data_folder()
 
 
 @pytest.fixture

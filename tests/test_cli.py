@@ -4,11 +4,22 @@ import subprocess
 import sys
 import time
 
+import pytest
+from subprocesses import one_error_line, run_cli
 
-def run_cli(*args, timeout=60):
-    return subprocess.run(
-        [sys.executable, "-m", "forcelab", *args], capture_output=True, text=True, timeout=timeout
-    )
+#: A call of each command that records a session which would work (``-o`` is added): the
+#: tests below change one option of it.
+SESSION_CALLS = {
+    "record": {"--device": "sim:insoles", "--athlete": "Bo", "--duration": "1",
+               "--body-mass": "70"},
+    "demo": {"--duration": "1"},
+}
+
+
+def session_call(command: str, out, **changes: str) -> list[str]:
+    """``command`` with the options of :data:`SESSION_CALLS`, ``-o out`` and ``changes``."""
+    given = {**SESSION_CALLS[command], "-o": str(out), **changes}
+    return [command, *(x for option_value in given.items() for x in option_value)]
 
 
 def test_help_is_instant_and_lists_commands():
@@ -50,3 +61,36 @@ def test_closed_output_pipe_is_not_a_traceback(shared_data):
     _, err = p.communicate(timeout=120)
     assert b"Traceback" not in err, err.decode()
     assert p.returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "value", "message"),
+    [
+        ("record", "--duration", "-3", "duration"),
+        ("record", "--duration", "nan", "duration"),
+        ("record", "--body-mass", "0", "body mass"),
+        ("record", "--device", "sim:nosuchsetup", "unknown simulated setup"),
+        ("record", "--device", "fpb1:///dev/forcelab-no-such-port", "forcelab-no-such-port"),
+        ("record", "-o", "/nonexistent-folder/x.h5", "does not exist"),
+        ("demo", "--asymmetry", "8", "fraction"),
+        ("demo", "--duration", "0", "duration"),
+        ("demo", "--speed", "40", "speed"),
+        ("demo", "--body-mass", "-70", "body mass"),
+    ],
+)
+def test_session_nonsense_gives_one_line_and_exit_2_and_no_file(tmp_path, command, option, value,
+                                                                message):
+    out = tmp_path / "s.h5"
+    r = run_cli(*session_call(command, out, **{option: value}))
+    assert message in one_error_line(r, command)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("command", sorted(SESSION_CALLS))
+def test_session_commands_never_overwrite(tmp_path, command):
+    out = tmp_path / "keep.h5"
+    out.write_bytes(b"an earlier session")
+    r = run_cli(*session_call(command, out))
+    assert r.returncode == 2
+    assert "never overwrites" in r.stderr
+    assert out.read_bytes() == b"an earlier session"

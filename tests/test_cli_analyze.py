@@ -3,28 +3,23 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from subprocesses import one_error_line, run_cli
 
 FUKUCHI_ARGS = ["--rate", "300", "--time-column", "Time", "--time-unit", "frame",
                 "--vertical", "Fy", "--cop-ml", "COPz", "--body-mass", "62"]
 
 
-def run_cli(*args, timeout=90):
-    return subprocess.run([sys.executable, "-m", "forcelab", "analyze", *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout)
+def analyze(*args, timeout=90):
+    """``forcelab analyze ARGS`` in a real subprocess."""
+    return run_cli("analyze", *args, timeout=timeout)
 
 
-def one_error_line(r) -> str:
-    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1, r.stderr
-    assert lines[0].startswith("forcelab analyze: error: "), r.stderr
-    assert "Traceback" not in r.stderr
-    return lines[0]
+def refused(*args) -> str:
+    """The one error line of ``forcelab analyze ARGS``, which must refuse them."""
+    return one_error_line(analyze(*args), "analyze")
 
 
 def valid_per_side(result: dict) -> dict:
@@ -57,7 +52,7 @@ def small_csv(tmp_path):
 
 def test_fukuchi_run_split_by_cop_matches_published_peaks(shared_data):
     path = shared_data / "fukuchi2017_running" / "RBDS001runT25forces.txt"
-    r = run_cli(path, *FUKUCHI_ARGS, "--json")
+    r = analyze(path, *FUKUCHI_ARGS, "--json")
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout)
     counts = valid_per_side(result)
@@ -73,13 +68,13 @@ def test_fukuchi_run_split_by_cop_matches_published_peaks(shared_data):
 
 def test_fukuchi_text_report(shared_data):
     path = shared_data / "fukuchi2017_running" / "RBDS001runT25forces.txt"
-    r = run_cli(path, *FUKUCHI_ARGS)
+    r = analyze(path, *FUKUCHI_ARGS)
     assert r.returncode == 0, r.stderr
     assert "Mid-stance peak" in r.stdout and "higher on the left" in r.stdout
 
 
 def test_opensim_walking_gives_eleven_or_twelve_stances_per_side(shared_data):
-    r = run_cli(shared_data / "opensim_walking" / "subject01_walk1_grf.mot", "--json")
+    r = analyze(shared_data / "opensim_walking" / "subject01_walk1_grf.mot", "--json")
     assert r.returncode == 0, r.stderr
     counts = valid_per_side(json.loads(r.stdout))
     assert 11 <= counts["left"] <= 12 and 11 <= counts["right"] <= 12, counts
@@ -87,7 +82,7 @@ def test_opensim_walking_gives_eleven_or_twelve_stances_per_side(shared_data):
 
 def test_opengo_recording_gives_stances_on_both_feet(shared_data):
     path = shared_data / "moticon_opengo_walking" / "230927_102114.txt"
-    r = run_cli(path, "--json", "--body-mass", "75")
+    r = analyze(path, "--json", "--body-mass", "75")
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout)
     assert set(result["summary"]) == {"left", "right"}
@@ -97,7 +92,7 @@ def test_opengo_recording_gives_stances_on_both_feet(shared_data):
 
 
 def test_small_table_end_to_end_json_and_text(small_csv):
-    r = run_cli(small_csv, "--vertical", "force", "--cop-ml", "cop", "--json")
+    r = analyze(small_csv, "--vertical", "force", "--cop-ml", "cop", "--json")
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout)
     counts = valid_per_side(result)
@@ -106,7 +101,7 @@ def test_small_table_end_to_end_json_and_text(small_csv):
     right = result["summary"]["right"]["peak_force_n"]["mean"]
     assert left == pytest.approx(1500.0, rel=0.01)
     assert right == pytest.approx(1350.0, rel=0.01)
-    text = run_cli(small_csv, "--vertical", "force", "--cop-ml", "cop")
+    text = analyze(small_csv, "--vertical", "force", "--cop-ml", "cop")
     assert text.returncode == 0, text.stderr
     assert "higher on the left" in text.stdout
 
@@ -132,20 +127,20 @@ def test_small_table_end_to_end_json_and_text(small_csv):
     ],
 )
 def test_nonsense_options_give_one_clear_line(small_csv, args, needle):
-    line = one_error_line(run_cli(small_csv, *args))
+    line = refused(small_csv, *args)
     assert needle in line
 
 
 def test_bad_files_give_one_clear_line(tmp_path, small_csv):
-    assert "No such file" in one_error_line(run_cli(tmp_path / "missing.csv"))
+    assert "No such file" in refused(tmp_path / "missing.csv")
     junk = tmp_path / "junk.dat"
     junk.write_bytes(bytes(range(256)) * 4)
-    assert "binary data" in one_error_line(run_cli(junk))
+    assert "binary data" in refused(junk)
     empty = tmp_path / "empty.csv"
     empty.write_text("")
-    assert "the file is empty" in one_error_line(run_cli(empty))
-    assert "--summary" in one_error_line(run_cli(small_csv, small_csv))
-    assert "is a folder" in one_error_line(run_cli(tmp_path))
+    assert "the file is empty" in refused(empty)
+    assert "--summary" in refused(small_csv, small_csv)
+    assert "is a folder" in refused(tmp_path)
     assert junk.read_bytes() == bytes(range(256)) * 4
 
 
@@ -156,7 +151,7 @@ def test_save_stores_results_in_a_session_file(tmp_path, small_csv):
     session = tmp_path / "imported.h5"
     write_recording(load_recording(small_csv, vertical="force", cop_ml="cop",
                                    body_mass_kg=70), session)
-    r = run_cli(session, "--save", "--json")
+    r = analyze(session, "--save", "--json")
     assert r.returncode == 0, r.stderr
     assert "analysis saved in" in r.stderr
     printed = json.loads(r.stdout)
@@ -165,8 +160,7 @@ def test_save_stores_results_in_a_session_file(tmp_path, small_csv):
     assert valid_per_side(printed) == {"left": 8, "right": 8}
     assert stored[0]["result"]["stances"] == printed["stances"]
     # a session file refuses options that only make sense for tables
-    assert "--rate cannot be used with session files" in one_error_line(
-        run_cli(session, "--rate", "100"))
+    assert "--rate cannot be used with session files" in refused(session, "--rate", "100")
 
 
 def test_summary_of_a_folder_delegates_to_the_batch(tmp_path, small_csv):
@@ -178,31 +172,30 @@ def test_summary_of_a_folder_delegates_to_the_batch(tmp_path, small_csv):
     shutil.copy(small_csv, folder / "a.csv")
     shutil.copy(small_csv, folder / "b.csv")
     out = tmp_path / "summary.csv"
-    r = run_cli(folder, "--summary", out, "--jobs", "1", "--vertical", "force", "--cop-ml", "cop")
+    r = analyze(folder, "--summary", out, "--jobs", "1", "--vertical", "force", "--cop-ml", "cop")
     assert r.returncode == 0, r.stderr
     assert "2 file(s) analysed, 0 failed" in r.stderr
     with open(out) as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) >= 2
     (folder / "broken.csv").write_text("time,force,cop\n0,abc,1\n")
-    r = run_cli(folder, "--summary", out, "--jobs", "1", "--vertical", "force", "--cop-ml", "cop",
+    r = analyze(folder, "--summary", out, "--jobs", "1", "--vertical", "force", "--cop-ml", "cop",
                 "--force")
     assert r.returncode == 1, r.stderr
     assert "broken.csv" in r.stderr
     # the library's messages name reader parameters; the listed failures show the flags
     (folder / "broken.csv").unlink()
     (folder / "untimed.csv").write_text("force,cop\n" + "0,1\n" * 20)
-    r = run_cli(folder, "--summary", out, "--jobs", "1", "--vertical", "force", "--cop-ml", "cop",
+    r = analyze(folder, "--summary", out, "--jobs", "1", "--vertical", "force", "--cop-ml", "cop",
                 "--force")
     assert r.returncode == 1, r.stderr
     assert "untimed.csv" in r.stderr and "add --rate HZ (or --time-column COL)" in r.stderr
     assert "`" not in r.stderr
-    assert "--jobs must be a whole number" in one_error_line(
-        run_cli(folder, "--summary", out, "--jobs", "0"))
+    assert "--jobs must be a whole number" in refused(folder, "--summary", out, "--jobs", "0")
 
 
 def test_reader_guesses_are_shown_on_stderr(small_csv):
-    r = run_cli(small_csv, "--vertical", "force", "--cop-ml", "cop", "--json")
+    r = analyze(small_csv, "--vertical", "force", "--cop-ml", "cop", "--json")
     assert r.returncode == 0, r.stderr
     assert "note: centre of pressure 'cop' read as mm (magnitude)" in r.stderr
     json.loads(r.stdout)  # stdout stays one JSON object

@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def _run_pytest(tmp_path: Path, require: str | None) -> subprocess.CompletedProcess:
     tests = tmp_path / "tests"
     tests.mkdir()
-    (tests / "conftest.py").write_text((ROOT / "tests" / "conftest.py").read_text())
+    for name in ("conftest.py", "real_recordings.py"):  # the fixture and where it looks
+        (tests / name).write_text((ROOT / "tests" / name).read_text())
     (tests / "test_uses_data.py").write_text(
         "def test_reads_real_data(shared_data):\n    assert shared_data.is_dir()\n"
     )

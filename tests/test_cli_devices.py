@@ -10,11 +10,7 @@ import sys
 import time
 
 import pytest
-
-
-def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "forcelab", *args], capture_output=True,
-                          text=True, timeout=timeout)
+from subprocesses import run_cli
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from subprocesses import run_cli
 
 CASE_TIMEOUT_S = 20
 
@@ -65,11 +66,6 @@ def _digests(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def _cli(*args: object) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "forcelab", *map(str, args)],
-                          capture_output=True, text=True, timeout=120)
-
-
 def _gait_csv(path: Path, duration_s: float = 6.0, rate_hz: float = 500.0) -> Path:
     t = np.arange(int(duration_s * rate_hz)) / rate_hz
     phase = (t % 0.35) / 0.35
@@ -87,12 +83,12 @@ def good_files(tmp_path_factory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("good")
     csv = _gait_csv(d / "gait.csv")
     h5 = d / "gait.h5"
-    r = _cli("import", csv, "-o", h5, "--vertical", "force", "--cop-ml", "cop",
+    r = run_cli("import", csv, "-o", h5, "--vertical", "force", "--cop-ml", "cop",
              "--body-mass", "70")
     assert r.returncode == 0, r.stderr
     files = {"csv": csv, "h5": h5}
     for fmt in ("c3d", "mot", "json"):
-        r = _cli("export", h5, "--format", fmt, "-o", d / f"x.{fmt}")
+        r = run_cli("export", h5, "--format", fmt, "-o", d / f"x.{fmt}")
         assert r.returncode == 0, r.stderr
         files[fmt] = d / f"x.{fmt}"
     return files
@@ -261,4 +257,4 @@ def test_bad_files_and_absurd_options_end_in_one_line_or_a_result(good_files, tm
     # nothing half-written: every session file a case created reads back or is absent
     made = [Path(p) for p in after if p not in before and p.endswith(".h5")]
     for path in made:
-        assert _cli("check", path).returncode in (0, 1), path
+        assert run_cli("check", path).returncode in (0, 1), path

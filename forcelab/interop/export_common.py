@@ -215,10 +215,22 @@ def claim_outputs(
                              "file")
         if named is None or parent != named or not parent.parent.is_dir():
             raise InputError(f"folder {parent} does not exist; create it or choose another `out`")
-        try:
-            parent.mkdir()
-        except OSError as exc:
-            raise InputError(f"cannot create the output folder {parent}: {exc.strerror}") from None
+        make_output_folder(parent, parents=False)
+
+
+def make_output_folder(folder: Path, *, parents: bool = True) -> None:
+    """Create ``folder`` for files about to be written there (and, unless ``parents`` is False,
+    the folders above it); nothing when it exists.
+
+    Raises
+    ------
+    InputError
+        If it cannot be created (the reason the system gives).
+    """
+    try:
+        folder.mkdir(parents=parents, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create the output folder {folder}: {exc.strerror}") from None
 
 
 def write_atomic_text(path: Path, text: str | Iterable[str]) -> None:

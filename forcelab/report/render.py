@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from forcelab.analysis import symmetry_text
 from forcelab.analysis.asymmetry import LEVEL_WORDS
 from forcelab.errors import ExportError, InputError
+from forcelab.interop.export_common import make_output_folder
 from forcelab.report.build import Report, SessionReport, build_report
 from forcelab.report.content import DISCLAIMER, TrialReport
 from forcelab.report.feedback import feedback_html, feedback_lines
@@ -379,11 +380,7 @@ def write_report(
         raise InputError(f"{out} already exists; remove it, pick another `out`, or use `overwrite`")
     if out.exists() and out.is_dir():
         raise InputError(f"{out} is a directory; give a file name ending in .html or .pdf")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create the output folder {out.parent}: {exc.strerror}"
-                         ) from None
+    make_output_folder(out.parent)
     report = build_report(list(paths), **options)
     tmp = out.with_name(out.name + ".part")
     try:

@@ -5,7 +5,6 @@ with the batch analysis of the same file."""
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import time
 
 import numpy as np
 import pytest
+from subprocesses import forcelab_env, one_error_line, run_cli
 
 from forcelab.acquisition import SessionController
 from forcelab.acquisition.feedback import CueHub, LiveFeedback
@@ -21,15 +21,6 @@ from forcelab.analysis.asymmetry import robinson_si_pct
 from forcelab.analysis.feedback import TOLERANCE_PCT, Cue, FeedbackEngine
 from forcelab.errors import InputError
 from forcelab.store import open_session
-
-ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
-
-
-def _forcelab(*args, timeout=240):
-    return subprocess.run(
-        [sys.executable, "-m", "forcelab", *args],
-        capture_output=True, text=True, timeout=timeout, env=ENV,
-    )
 
 
 def _free_udp_port():
@@ -56,7 +47,7 @@ def _session(path):
 
 def _batch_stances(path, body_mass="70"):
     """Stances of the batch analysis of the whole session file (``forcelab analyze``)."""
-    r = _forcelab("analyze", str(path), "--json", "--body-mass", body_mass)
+    r = run_cli("analyze", str(path), "--json", "--body-mass", body_mass)
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)["stances"]
 
@@ -73,7 +64,7 @@ def test_feedback_lowers_the_loading_rate_of_a_runner_who_listens(tmp_path):
     after training that partly stays."""
     port = _free_udp_port()
     out = tmp_path / "ann.h5"
-    r = _forcelab(
+    r = run_cli(
         "feedback", "-d", f"sim:treadmill?seed=5&respond=valr_n_s:-30&cue_port={port}&learn=0.1",
         "--athlete", "Ann", "--body-mass", "70", "--metric", "valr_n_s", "--target=-20%",
         "--side", "left", "--protocol", "baseline=12,training=30,post=10,retention=10",
@@ -119,7 +110,7 @@ def _audio_unavailable_reason():
     r = subprocess.run(
         [sys.executable, "-c", "from PyQt5.QtCore import QCoreApplication as A; app = A([]); "
          "from forcelab.console.audio import unavailable_reason as u; print(u())"],
-        capture_output=True, text=True, timeout=60, env=ENV)
+        capture_output=True, text=True, timeout=60, env=forcelab_env())
     assert r.returncode == 0, r.stderr
     return r.stdout.strip()
 
@@ -134,7 +125,7 @@ def test_schedules_are_followed_exactly_and_every_cue_goes_out_over_udp(tmp_path
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as display:
         display.bind(("127.0.0.1", 0))
         display.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-        r = _forcelab(
+        r = run_cli(
             "feedback", "-d", "sim:treadmill?seed=2&variability=0.05", "--athlete", "Bo",
             "--body-mass", "70", "--metric", metric, "--target", target,
             "--side", "left", "--schedule", schedule, "--duration", "14", "-o", str(out),
@@ -232,13 +223,6 @@ def test_controller_cue_queue_and_listeners_see_every_cue_of_the_file(tmp_path):
     assert min(c.t_toe_off_s for c in cues) > 5.0  # after the warm-up
 
 
-def _one_line_error(r):
-    assert r.returncode == 2, (r.stdout, r.stderr)
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
-    return lines[0]
-
-
 BASE = ["feedback", "-d", "sim:treadmill", "--athlete", "A", "--body-mass", "70"]
 
 
@@ -267,19 +251,19 @@ BASE = ["feedback", "-d", "sim:treadmill", "--athlete", "A", "--body-mass", "70"
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, words):
     out = tmp_path / "x.h5"
-    line = _one_line_error(_forcelab(*BASE, *args, "-o", str(out), timeout=60))
+    line = one_error_line(run_cli(*BASE, *args, "-o", str(out), timeout=60))
     assert words in line
     assert not out.exists()
 
 
 def test_bad_device_option_and_existing_file_change_nothing(tmp_path):
     out = tmp_path / "x.h5"
-    line = _one_line_error(_forcelab(
+    line = one_error_line(run_cli(
         "feedback", "-d", "sim:treadmill?respond=valr_n_s:-30", "--athlete", "A",
         "--metric", "valr_n_s", "--target", "1", "--duration", "5", "-o", str(out), timeout=60))
     assert "cue_port" in line and not out.exists()
     out.write_bytes(b"an earlier session")
-    line = _one_line_error(_forcelab(
+    line = one_error_line(run_cli(
         *BASE, "--metric", "valr_n_s", "--target", "1", "--duration", "5", "-o", str(out),
         timeout=60))
     assert "already exists" in line and out.read_bytes() == b"an earlier session"
@@ -316,7 +300,7 @@ def test_the_simulated_runner_learns_from_shown_cues_only(sim_setup):
 def test_a_baseline_without_values_is_reported_and_nothing_is_shown(tmp_path):
     """Fore-foot strikes have no impact peak: a change target on it never gets its band."""
     out = tmp_path / "fore.h5"
-    r = _forcelab(
+    r = run_cli(
         "feedback", "-d", "sim:treadmill?strike=fore", "--athlete", "Di", "--body-mass", "70",
         "--metric", "impact_peak_n", "--target=-10%", "--protocol", "baseline=2,training=2",
         "-o", str(out), "--json",

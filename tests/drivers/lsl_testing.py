@@ -8,30 +8,20 @@ import uuid
 from pathlib import Path
 
 import numpy as np
-import pytest
+from real_recordings import shared_data_folder
 
 from forcelab.interop import load_recording
 
-ROOT = Path(__file__).resolve().parents[2]
-#: The real recordings: ../shared/data from the repository root (as tests/conftest.py says).
-SHARED_DATA = ROOT.parent / "shared" / "data"
 FUKUCHI = ("fukuchi2017_running", "RBDS001runT25forces.txt")
 RATE_HZ = 300.0
 #: Seconds of the run the tests stream (10 s hold about 13 stances per side).
 PORTION_S = 9.0
 
 
-def shared_data() -> Path:
-    """The folder of real recordings; the test is skipped with the reason when it is absent."""
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"real recordings not found at {SHARED_DATA}")
-    return SHARED_DATA
-
-
 def fukuchi_portion() -> tuple[np.ndarray, np.ndarray]:
     """Vertical force (N) and medio-lateral COP (m, larger = right) of the first PORTION_S s of
     the Fukuchi run, read with forcelab's own reader."""
-    rec = load_recording(shared_data().joinpath(*FUKUCHI), vertical="Fy", cop_ml="COPz",
+    rec = load_recording(shared_data_folder().joinpath(*FUKUCHI), vertical="Fy", cop_ml="COPz",
                          time_unit="frame", rate_hz=RATE_HZ)
     s = rec.streams[0]
     n = int(PORTION_S * RATE_HZ)

@@ -7,7 +7,6 @@ time; ``forcelab record --device lsl:...`` records it like a lab plate.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -21,22 +20,20 @@ from lsl_testing import (
     RATE_HZ,
     Player,
     fukuchi_portion,
-    shared_data,
     unique_name,
     write_player_file,
 )
+from real_recordings import shared_data_folder
+from subprocesses import forcelab_env, run_cli
 
 from forcelab.analysis import analyze_recording
 from forcelab.interop import load_recording
 from forcelab.recording import Recording, Stream
 from forcelab.store import open_session
 
-ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
-
 
 def record(*args: str, timeout: float = 90) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "forcelab", "record", *args],
-                          capture_output=True, text=True, timeout=timeout, env=ENV)
+    return run_cli("record", *args, timeout=timeout)
 
 
 @pytest.fixture
@@ -254,15 +251,14 @@ def test_devices_lists_the_lsl_streams_beside_the_serial_ports(tmp_path, players
     sid = unique_name("src")
     player, _, _ = play_run(tmp_path, players, "listed", "--source-id", sid)
     name = player.name
-    cmd = [sys.executable, "-m", "forcelab", "devices", "--lsl-wait", "3"]
-    r = subprocess.run([*cmd, "--json"], capture_output=True, text=True, timeout=60, env=ENV)
+    r = run_cli("devices", "--lsl-wait", "3", "--json", timeout=60)
     assert r.returncode == 0, r.stderr
     entries = [d for d in json.loads(r.stdout) if d.get("lsl", {}).get("name") == name]
     assert entries == [{"device": f"lsl:?source_id={sid}", "lsl": {
         "device": f"lsl:?source_id={sid}", "name": name, "type": "Force",
         "channel_count": 2, "rate_hz": RATE_HZ, "source_id": sid,
         "hostname": entries[0]["lsl"]["hostname"]}}]
-    table = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=ENV)
+    table = run_cli("devices", "--lsl-wait", "3", timeout=60)
     assert "LSL streams" in table.stdout
     row = next(line for line in table.stdout.splitlines() if name in line)
     assert row.split()[:2] == [f"lsl:?source_id={sid}", name] and "300 Hz" in row
@@ -284,10 +280,10 @@ def test_without_the_lsl_extra_one_line_says_what_to_install(tmp_path, args, hin
     out = tmp_path / "x.h5"
     code = ("import sys; sys.modules['pylsl'] = None; sys.modules['pyxdf'] = None; "
             "from forcelab.cli import main; sys.exit(main(sys.argv[1:]))")
-    xdf = shared_data() / "xdf_examples" / "minimal.xdf"
+    xdf = shared_data_folder() / "xdf_examples" / "minimal.xdf"
     r = subprocess.run([sys.executable, "-c", code,
                         *[a.format(out=out, xdf=xdf) for a in args]],
-                       capture_output=True, text=True, timeout=60, env=ENV)
+                       capture_output=True, text=True, timeout=60, env=forcelab_env())
     assert r.returncode == 2
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
     assert hint in r.stderr and "pip install 'forcelab[lsl]'" in r.stderr

@@ -7,8 +7,6 @@ insole channels) and go through the store exactly like a live recording.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -122,7 +120,3 @@ def make_session(
             "streams": {k: v[1] for k, v in streams.items()}, "athlete": athlete}
 
 
-def run_cli(*args: object, timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run ``python -m forcelab ARGS`` in a real subprocess."""
-    return subprocess.run([sys.executable, "-m", "forcelab", *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout)

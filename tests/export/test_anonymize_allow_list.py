@@ -5,7 +5,8 @@ and athletes keep stable, distinct pseudonyms (not all "P-unknown")."""
 from __future__ import annotations
 
 import pytest
-from synth_sessions import make_session, run_cli
+from subprocesses import run_cli
+from synth_sessions import make_session
 
 from forcelab.interop.anonymize import pseudonym
 from forcelab.sources import load_source

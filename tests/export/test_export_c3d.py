@@ -5,7 +5,7 @@ from __future__ import annotations
 import ezc3d
 import numpy as np
 import pytest
-from synth_sessions import run_cli
+from subprocesses import run_cli
 
 from forcelab.errors import ExportError
 from forcelab.interop.export_c3d import build_c3d, export_c3d

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from synth_sessions import run_cli
+from subprocesses import run_cli
 
 
 @pytest.mark.parametrize("fmt, n_files", [("csv", 4), ("c3d", 2), ("mot", 4), ("json", 1)])

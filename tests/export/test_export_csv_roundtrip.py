@@ -4,7 +4,7 @@ with its channels, units and side, also streams at different rates (per-stream t
 from __future__ import annotations
 
 import numpy as np
-from synth_sessions import run_cli
+from subprocesses import run_cli
 
 from forcelab.interop import load_recording
 from forcelab.interop.export_common import ExportSource, ExportTrial

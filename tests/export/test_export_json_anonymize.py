@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from synth_sessions import make_session, run_cli
+from subprocesses import run_cli
+from synth_sessions import make_session
 
 from forcelab.errors import InputError
 from forcelab.interop.anonymize import anonymize_athlete, key_path, pseudonym, pseudonym_key

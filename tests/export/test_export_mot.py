@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
-from synth_sessions import run_cli
+from subprocesses import run_cli
 
 from forcelab.errors import ExportError
 from forcelab.interop import load_recording

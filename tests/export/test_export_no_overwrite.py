@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from synth_sessions import run_cli
+from subprocesses import run_cli
 
 
 def _digest(path):

@@ -15,7 +15,8 @@ import os
 import shutil
 
 import pytest
-from synth_sessions import make_session, run_cli
+from subprocesses import one_error_line, run_cli
+from synth_sessions import make_session
 
 FS_BYTES = 4 * 1024 * 1024
 
@@ -38,13 +39,6 @@ def fill(folder, leave_bytes: int):
 
 def digest(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def one_error_line(r) -> str:
-    assert r.returncode == 2, (r.returncode, r.stdout[-500:], r.stderr[-2000:])
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
-    return lines[0]
 
 
 def listing(folder) -> list[str]:
