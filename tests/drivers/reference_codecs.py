@@ -8,8 +8,16 @@ import binascii
 import struct
 
 import numpy as np
+from forcelab.drivers.protocols.fpb1 import FPB1Codec
 from forcelab.drivers.protocols.fpb1 import Frame as Fpb1Frame
-from forcelab.drivers.protocols.ins1 import FRAME_OVERHEAD, HEADER_SIZE, MAGIC, MAX_PAYLOAD, VERSION
+from forcelab.drivers.protocols.ins1 import (
+    FRAME_OVERHEAD,
+    HEADER_SIZE,
+    MAGIC,
+    MAX_PAYLOAD,
+    VERSION,
+    Ins1Codec,
+)
 from forcelab.drivers.protocols.ins1 import Frame as Ins1Frame
 
 SYNC = b"\xa5\x5a"
@@ -20,34 +28,8 @@ def crc16_ccitt_false(data, init: int = 0xFFFF) -> int:
     return binascii.crc_hqx(data, init)
 
 
-class ReferenceFPB1Codec:
-    """Incremental FPB1 frame parser (pure: no I/O, never raises on any input).
-
-    Attributes
-    ----------
-    frames, crc_errors, resyncs, bytes_discarded : int
-        Counters: frames accepted, frames rejected by CRC, times the parser lost sync and hunted,
-        bytes thrown away while hunting.
-    """
-
-    def __init__(self) -> None:
-        self._buf = bytearray()
-        self.frames = 0
-        self.crc_errors = 0
-        self.bad_lengths = 0
-        self.resyncs = 0
-        self.bytes_discarded = 0
-        self._in_sync = True
-
-    @property
-    def pending_bytes(self) -> int:
-        """Bytes kept for the next call (an incomplete frame or a lone 0xA5)."""
-        return len(self._buf)
-
-    def reset(self) -> None:
-        """Forget buffered bytes (after a reconnect); counters are kept."""
-        self._buf.clear()
-        self._in_sync = True
+class ReferenceFPB1Codec(FPB1Codec):
+    """FPB1Codec's counters and buffer with the frame-by-frame Python parser it used before."""
 
     def _lose_sync(self) -> None:
         if self._in_sync:
@@ -172,66 +154,31 @@ def _crc_residues(buf: np.ndarray, starts: np.ndarray, length: int) -> np.ndarra
     return crc
 
 
-class ReferenceIns1Codec:
-    """Incremental INS1 frame parser: ``feed(bytes) -> list[Ins1Frame]``; pure, no I/O.
-
-    Hunts for ``'INS1'``; a header with a wrong version or a length above 512 is not a frame;
-    a complete frame whose CRC fails is counted in ``crc_errors`` and the hunt restarts ONE
-    byte after its start (never skipping the claimed length, so a damaged length field cannot
-    swallow good frames). ``bytes_discarded`` counts bytes that belong to no good frame and
-    ``resyncs`` the times a good frame was found again after discarding bytes.
+class ReferenceIns1Codec(Ins1Codec):
+    """Ins1Codec's counters and buffer with the Python parser it used before.
 
     Candidate frames are chained and CRC-checked in batches (vectorised from 32 frames on); a
     batch doubles after each clean one (the size carries over to the next call, so a clean
     stream takes a block of frames in one batch) and falls back to one frame after a CRC
-    error, so the
-    frames chained past a damaged one and thrown away are never more than those checked since
-    the previous error. ``bytes_examined`` counts the work (bytes scanned for the magic plus
-    bytes run through the CRC): at most ``WORST_CASE_WORK_PER_BYTE`` per byte received, for
-    clean streams, damaged streams and garbage alike.
-
-    Notes
-    -----
-    Documented exceptions: none for any input bytes; ``TypeError`` for a non-bytes argument.
+    error, so the frames chained past a damaged one and thrown away are never more than those
+    checked since the previous error.
     """
 
     #: Most candidate frames per CRC batch (a clean stream reaches it after a few frames).
     MAX_BATCH = 1024
 
     def __init__(self) -> None:
-        self._buf = bytearray()
-        self._lost = False
+        super().__init__()
         self._batch = 1
-        self.frames = 0
-        self.crc_errors = 0
-        self.resyncs = 0
-        self.bytes_discarded = 0
-        self.bytes_received = 0
-        self.bytes_examined = 0
 
     def reset(self) -> None:
-        """Forget buffered bytes (e.g. after a reconnect); counters are kept."""
-        self._buf.clear()
-        self._lost = False
+        super().reset()
         self._batch = 1
-
-    @property
-    def pending_bytes(self) -> int:
-        """Bytes held while waiting for the rest of a frame."""
-        return len(self._buf)
 
     def _discard(self, n: int) -> None:
         if n > 0:
             self.bytes_discarded += n
             self._lost = True
-
-    def push(self, data: bytes | bytearray | memoryview) -> None:
-        """Add received bytes without parsing them yet (``feed(b"")`` parses them later:
-        whole runs of frames at once cost far less than one frame per call)."""
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise TypeError(f"Ins1Codec.push needs bytes, not {type(data).__name__}")
-        self.bytes_received += len(data)
-        self._buf += data
 
     def _chain(self, i: int, limit: int) -> tuple[list[int], list[int], int | None]:
         """Up to ``limit`` candidate frames from ``i``, each assumed intact (header checks only).

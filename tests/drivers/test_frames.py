@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import binascii
 import struct
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -132,29 +133,36 @@ def test_fpb1_garbage_and_bad_crc_are_counted_as_before():
     assert codec.bytes_discarded == 4 + len(bad) + 6  # the junk, the dud, the bad-LEN header
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.integers(0, 2**31), st.lists(st.integers(1, 300), max_size=30),
-       st.lists(st.tuples(st.integers(0, 10**6), st.integers(1, 255)), max_size=8),
-       st.binary(max_size=40), st.booleans())
-def test_fpb1_equals_the_reference_on_damaged_streams(seed, cuts, flips, garbage, expire):
+def damaged_stream(seed: int, garbage: bytes, flips: list[tuple[int, int]],
+                   any_frame: Callable, data_frame: Callable) -> bytes:
+    """Up to 24 parts, each a cut of ``garbage``, ``any_frame(rng, k)`` (any type, random
+    payload) or ``data_frame(rng, k)``, with the bits of ``flips`` (position, xor) flipped."""
     rng = np.random.default_rng(seed)
     parts = []
     for k in range(int(rng.integers(1, 25))):
         kind = int(rng.integers(0, 4))
         if kind == 0:
             parts.append(garbage[: int(rng.integers(0, len(garbage) + 1))])
-        elif kind == 1:
-            parts.append(fpb1_frame(int(rng.integers(0, 256)), k % 256,
-                                    rng.integers(0, 256, int(rng.integers(0, 40)),
-                                                 dtype=np.uint8).tobytes()))
         else:
-            n = int(rng.integers(1, 4))
-            parts.append(fpb1_data(8 * k, 1000 * k, 0, rng.integers(-9, 9, 6 * n).tolist()))
+            parts.append((any_frame if kind == 1 else data_frame)(rng, k))
     stream = bytearray(b"".join(parts))
     for pos, val in flips:
         if stream:
             stream[pos % len(stream)] ^= val
-    stream = bytes(stream)
+    return bytes(stream)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 2**31), st.lists(st.integers(1, 300), max_size=30),
+       st.lists(st.tuples(st.integers(0, 10**6), st.integers(1, 255)), max_size=8),
+       st.binary(max_size=40), st.booleans())
+def test_fpb1_equals_the_reference_on_damaged_streams(seed, cuts, flips, garbage, expire):
+    stream = damaged_stream(
+        seed, garbage, flips,
+        lambda rng, k: fpb1_frame(int(rng.integers(0, 256)), k % 256, rng.integers(
+            0, 256, int(rng.integers(0, 40)), dtype=np.uint8).tobytes()),
+        lambda rng, k: fpb1_data(8 * k, 1000 * k, 0,
+                                 rng.integers(-9, 9, 6 * int(rng.integers(1, 4))).tolist()))
     codec, ref, scanner = fpb1.FPB1Codec(), ReferenceFPB1Codec(), fpb1.FPB1Codec()
     got = [f for chunk in feed_in_cuts(codec.feed, stream, cuts) for f in chunk]
     want = [f for chunk in feed_in_cuts(ref.feed, stream, cuts) for f in chunk]
@@ -235,22 +243,11 @@ def test_ins1_split_at_every_byte_gives_the_same_frames_and_counters():
        st.lists(st.tuples(st.integers(0, 10**6), st.integers(1, 255)), max_size=8),
        st.binary(max_size=40))
 def test_ins1_equals_the_reference_on_damaged_streams(seed, cuts, flips, garbage):
-    rng = np.random.default_rng(seed)
-    parts = []
-    for k in range(int(rng.integers(1, 25))):
-        kind = int(rng.integers(0, 4))
-        if kind == 0:
-            parts.append(garbage[: int(rng.integers(0, len(garbage) + 1))])
-        elif kind == 1:
-            parts.append(ins1_frame(int(rng.integers(0, 256)), rng.integers(
-                0, 256, int(rng.integers(0, 70)), dtype=np.uint8).tobytes()))
-        else:
-            parts.append(ins1_frame(0x50, ins1_sample(k, 5000 * k)))
-    stream = bytearray(b"".join(parts))
-    for pos, val in flips:
-        if stream:
-            stream[pos % len(stream)] ^= val
-    stream = bytes(stream)
+    stream = damaged_stream(
+        seed, garbage, flips,
+        lambda rng, k: ins1_frame(int(rng.integers(0, 256)), rng.integers(
+            0, 256, int(rng.integers(0, 70)), dtype=np.uint8).tobytes()),
+        lambda rng, k: ins1_frame(0x50, ins1_sample(k, 5000 * k)))
     codec, ref, scanner = ins1.Ins1Codec(), ReferenceIns1Codec(), ins1.Ins1Codec()
     got = [f for chunk in feed_in_cuts(codec.feed, stream, cuts) for f in chunk]
     want = [f for chunk in feed_in_cuts(ref.feed, stream, cuts) for f in chunk]
