@@ -20,14 +20,14 @@ Contract (used by every simulator)
 - ``.unplug()`` closes the master (and the simulator's slave): pyserial then raises
   SerialException on read/write and ``in_waiting`` raises OSError(EIO); the symlink and record
   vanish like a /dev node. ``.replug()`` makes a new pty under the same symlink name.
+  ``.take_unread() -> int`` (called just before an unplug) discards and counts what the driver
+  has not read yet, including bytes the kernel holds between master and slave.
 - ``.close()`` removes everything; idempotent.
 """
 
 from __future__ import annotations
 
-import array
 import errno
-import fcntl
 import json
 import os
 import termios
@@ -158,6 +158,7 @@ class SimPort:
         attrs[4] = attrs[5] = _PARK_SPEED
         termios.tcsetattr(slave, termios.TCSANOW, attrs)
         os.set_blocking(master, False)
+        os.set_blocking(slave, False)  # only this end (the driver opens its own): take_unread
         self._master, self._slave = master, slave
         self.slave_path = os.ttyname(slave)
         link = Path(self.device)
@@ -219,15 +220,31 @@ class SimPort:
         """Bytes queued for the driver but not yet in the pty."""
         return len(self._pending)
 
-    @property
-    def unread_bytes(self) -> int:
-        """Bytes sent to the driver that it has not read yet: in the pty and still queued."""
+    def take_unread(self) -> int:
+        """Discard the bytes sent to the driver that it has not read yet and return how many
+        there were (what an unplug loses besides the device's own buffer): those still queued
+        here, those in the pty's input queue, and those the kernel has accepted from the master
+        but not yet moved into that queue. FIONREAD counts only the input queue: the kernel
+        moves written bytes there from a work queue, which a loaded machine may not run for
+        tens of ms. A non-blocking read of the simulator's own slave end waits for that work
+        and then takes everything; the driver can no longer get those bytes (a hang-up would
+        discard them anyway), and whatever it reads meanwhile is not counted."""
         n = len(self._pending)
-        if self._slave is not None:
-            waiting = array.array("i", [0])
-            fcntl.ioctl(self._slave, termios.FIONREAD, waiting)
-            n += waiting[0]
-        return n
+        self._pending.clear()
+        if self._slave is None:
+            return n
+        while True:
+            try:
+                data = os.read(self._slave, 65536)
+            except (BlockingIOError, InterruptedError):
+                return n
+            except OSError as exc:
+                if exc.errno in (errno.EAGAIN, errno.EIO):
+                    return n
+                raise
+            if not data:
+                return n
+            n += len(data)
 
     def write(self, data: bytes) -> bool:
         """Queue ``data`` for the driver; False (nothing queued) when the queue is full or the
