@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import errno
 import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -76,6 +78,36 @@ def test_unplug_makes_pyserial_fail_and_replug_restores(port):
     with serial.Serial(port.device, 921600, timeout=0.2) as ser2:
         assert port.write(b"back")
         assert _read_exactly(ser2, 4) == b"back"
+
+
+def test_a_name_is_taken_before_its_record_is_written(port):
+    """Two processes sharing the sim folder (test workers, two ``forcelab sim``) may look for a
+    free name at the same moment: the name is claimed atomically (a lock the owner holds), not
+    by the record written afterwards, so the other process sees it taken even without one."""
+    os.unlink(port.device + ".json")  # the moment between the claim and the record
+    code = (
+        "import sys\n"
+        "from forcelab.drivers.sim.pty import SimPort, free_name, name_in_use\n"
+        f"name = {port.name!r}\n"
+        "assert name_in_use(name) and free_name(name) != name\n"
+        "try:\n"
+        "    SimPort(name).open()\n"
+        "except FileExistsError:\n"
+        "    sys.exit(0)\n"
+        "sys.exit(3)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert os.path.realpath(port.device) == port.slave_path  # not taken over
+
+
+def test_a_closed_port_frees_its_name_for_other_processes():
+    p = SimPort(free_name("test-free")).open()
+    p.close()
+    code = (f"from forcelab.drivers.sim.pty import SimPort\n"
+            f"SimPort({p.name!r}).open().close()\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
 
 
 def test_poll_opened_sees_a_driver_open(port):
