@@ -83,6 +83,8 @@ class SampleTimeline:
         rate = float(self.ins1_info.rate_hz)
         period_us = 1e6 / rate
         arr = self._drop_wild_seq(arr, period_us)
+        if len(arr) == 0:  # a read of damaged samples only
+            return []
         seq16 = arr["seq"].astype(np.int64)
         t_raw = arr["t_dev_us"].astype(np.int64)
         cont = self._continuation(seq16, t_raw, period_us)
