@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import uuid
@@ -13,8 +14,10 @@ import pytest
 from forcelab.interop import load_recording
 
 ROOT = Path(__file__).resolve().parents[2]
-#: The real recordings: ../shared/data from the repository root (as tests/conftest.py says).
-SHARED_DATA = ROOT.parent / "shared" / "data"
+#: The real recordings: ../shared/data from the repository root, or FORCELAB_SHARED_DATA (as
+#: tests/conftest.py says).
+SHARED_DATA = Path(os.environ.get("FORCELAB_SHARED_DATA") or ROOT.parent / "shared" / "data")
+REQUIRE_SHARED_DATA = os.environ.get("FORCELAB_REQUIRE_SHARED_DATA", "") not in ("", "0")
 FUKUCHI = ("fukuchi2017_running", "RBDS001runT25forces.txt")
 RATE_HZ = 300.0
 #: Seconds of the run the tests stream (10 s hold about 13 stances per side).
@@ -22,9 +25,14 @@ PORTION_S = 9.0
 
 
 def shared_data() -> Path:
-    """The folder of real recordings; the test is skipped with the reason when it is absent."""
+    """The folder of real recordings; the test is skipped with the reason when it is absent,
+    and fails instead when CI requires it (FORCELAB_REQUIRE_SHARED_DATA, as the
+    ``shared_data`` fixture of tests/conftest.py)."""
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"real recordings not found at {SHARED_DATA}")
+        message = f"real recordings not found at {SHARED_DATA}"
+        if REQUIRE_SHARED_DATA:
+            pytest.fail(f"{message} (FORCELAB_REQUIRE_SHARED_DATA is set)", pytrace=False)
+        pytest.skip(message)
     return SHARED_DATA
 
 
