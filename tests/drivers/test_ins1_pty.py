@@ -283,7 +283,9 @@ def test_zero_and_weight_calibration(insoles):
         blocks, _, _ = collect(dev, 0.3)
         assert all(b.status & wire.FLAG_ZEROED and b.status & wire.FLAG_WEIGHT_CALIBRATED
                    for b in blocks)
-    loaded = insoles(start_s=0.0, name="loaded")
+    # standing still (not running): the foot is still loaded whenever the device handles the
+    # command, however late a loaded machine lets it run (a stance of a run lasts 0.3 s)
+    loaded = insoles(start_s=0.0, stand=30.0, name="loaded")
     with Ins1Device.from_url(loaded.urls[0]) as dev:
         # a foot on the insole: the device refuses to zero
         deadline = time.monotonic() + 2
