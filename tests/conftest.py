@@ -25,6 +25,12 @@ if "FORCELAB_SIM_DIR" not in os.environ:
 
     os.environ["FORCELAB_SIM_DIR"] = tempfile.mkdtemp(prefix="forcelab-sim-tests-")
     atexit.register(shutil.rmtree, os.environ["FORCELAB_SIM_DIR"], ignore_errors=True)
+# Under pytest-xdist the workers inherit that folder: each gets a subfolder of its own, so that
+# two workers never see (nor pick from) each other's ports.
+if os.environ.get("PYTEST_XDIST_WORKER") and not os.environ.get("FORCELAB_SIM_DIR_WORKER"):
+    os.environ["FORCELAB_SIM_DIR"] = os.path.join(os.environ["FORCELAB_SIM_DIR"],
+                                                  os.environ["PYTEST_XDIST_WORKER"])
+    os.environ["FORCELAB_SIM_DIR_WORKER"] = os.environ["PYTEST_XDIST_WORKER"]
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:

@@ -240,9 +240,11 @@ class Simulator:
     def unplug(self) -> None:
         """Pull the cable now (the device loses power)."""
         with self._lock:
+            # what the cable loses: sent but not read by the driver yet (ground truth for tests),
+            # also what the kernel still holds between the pty's two ends (taking those may wait
+            # for the kernel: the unplug time is taken after, when the driver loses the link)
+            in_flight = self.port.take_unread() + len(self._outbox) + sum(map(len, self._held))
             self._unplugged_at = self.model_time_s()
-            # what the cable loses: sent but not read by the driver yet (ground truth for tests)
-            in_flight = self.port.unread_bytes + len(self._outbox) + sum(map(len, self._held))
             self.faults.note("unplug", t_s=self._unplugged_at,  # logged before the driver sees it
                              detail={"bytes_in_flight": in_flight})
             self.port.unplug()

@@ -20,12 +20,13 @@ Contract (used by every simulator)
 - ``.unplug()`` closes the master (and the simulator's slave): pyserial then raises
   SerialException on read/write and ``in_waiting`` raises OSError(EIO); the symlink and record
   vanish like a /dev node. ``.replug()`` makes a new pty under the same symlink name.
+  ``.take_unread() -> int`` (called just before an unplug) discards and counts what the driver
+  has not read yet, including bytes the kernel holds between master and slave.
 - ``.close()`` removes everything; idempotent.
 """
 
 from __future__ import annotations
 
-import array
 import errno
 import fcntl
 import json
@@ -43,10 +44,28 @@ _PARK_SPEED = termios.B50
 _LIVE_NAMES: set[str] = set()
 
 
+def _claim(name: str) -> int | None:
+    """Take the name ``name`` in the sim folder: an exclusive lock on ``.<name>.lock`` (held
+    until the fd is closed, released by the kernel when the owner dies). Returns the fd, or
+    None when another port (any process) holds it. Checking a record and then writing one is
+    not atomic: two processes sharing the folder could both take a free name."""
+    fd = os.open(sim_dir() / f".{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
 def name_in_use(name: str) -> bool:
     """True when a running simulated port (any process of this user) is called ``name``."""
     if name in _LIVE_NAMES:
         return True
+    fd = _claim(name)
+    if fd is None:
+        return True
+    os.close(fd)
     rec = _read_record(sim_dir() / f"{name}.json")
     return rec is not None and _pid_alive(int(rec.get("owner_pid", -1)))
 
@@ -104,6 +123,7 @@ class SimPort:
         self.max_pending = max_pending
         self._master: int | None = None
         self._slave: int | None = None
+        self._claim_fd: int | None = None
         self._pending = bytearray()
         self.plugged = False
         self.slave_path = ""
@@ -139,17 +159,31 @@ class SimPort:
     def open(self) -> SimPort:
         """Create the pty, its symlink and discovery record; returns self."""
         link = Path(self.device)
-        if link.is_symlink() or link.exists():
-            rec = _read_record(link.with_name(link.name + ".json"))
-            owner = int(rec.get("owner_pid", -1)) if rec else -1
-            if self.name in _LIVE_NAMES or (owner != os.getpid() and _pid_alive(owner)):
-                raise FileExistsError(
-                    f"a simulated port named {self.name!r} is already running "
-                    f"(process {rec.get('owner_pid')}); stop it or choose another name"
-                )
-        self._plug()
+        claim = None if self.name in _LIVE_NAMES else _claim(self.name)
+        rec = _read_record(link.with_name(link.name + ".json"))
+        owner = int(rec.get("owner_pid", -1)) if rec else -1
+        if claim is None or (
+                (link.is_symlink() or link.exists()) and owner != os.getpid()
+                and _pid_alive(owner)):
+            if claim is not None:
+                os.close(claim)
+            raise FileExistsError(
+                f"a simulated port named {self.name!r} is already running "
+                f"(process {owner if owner > 0 else '?'}); stop it or choose another name"
+            )
+        self._claim_fd = claim
+        try:
+            self._plug()
+        except BaseException:
+            self._release()
+            raise
         _LIVE_NAMES.add(self.name)
         return self
+
+    def _release(self) -> None:
+        if self._claim_fd is not None:
+            os.close(self._claim_fd)
+            self._claim_fd = None
 
     def _plug(self) -> None:
         master, slave = os.openpty()
@@ -158,6 +192,7 @@ class SimPort:
         attrs[4] = attrs[5] = _PARK_SPEED
         termios.tcsetattr(slave, termios.TCSANOW, attrs)
         os.set_blocking(master, False)
+        os.set_blocking(slave, False)  # only this end (the driver opens its own): take_unread
         self._master, self._slave = master, slave
         self.slave_path = os.ttyname(slave)
         link = Path(self.device)
@@ -211,7 +246,9 @@ class SimPort:
         if self.plugged:
             self._unlink()
         self._close_fds()
-        _LIVE_NAMES.discard(self.name)
+        if self._claim_fd is not None:
+            self._release()
+            _LIVE_NAMES.discard(self.name)
 
     # -- I/O -----------------------------------------------------------------------------
     @property
@@ -219,15 +256,31 @@ class SimPort:
         """Bytes queued for the driver but not yet in the pty."""
         return len(self._pending)
 
-    @property
-    def unread_bytes(self) -> int:
-        """Bytes sent to the driver that it has not read yet: in the pty and still queued."""
+    def take_unread(self) -> int:
+        """Discard the bytes sent to the driver that it has not read yet and return how many
+        there were (what an unplug loses besides the device's own buffer): those still queued
+        here, those in the pty's input queue, and those the kernel has accepted from the master
+        but not yet moved into that queue. FIONREAD counts only the input queue: the kernel
+        moves written bytes there from a work queue, which a loaded machine may not run for
+        tens of ms. A non-blocking read of the simulator's own slave end waits for that work
+        and then takes everything; the driver can no longer get those bytes (a hang-up would
+        discard them anyway), and whatever it reads meanwhile is not counted."""
         n = len(self._pending)
-        if self._slave is not None:
-            waiting = array.array("i", [0])
-            fcntl.ioctl(self._slave, termios.FIONREAD, waiting)
-            n += waiting[0]
-        return n
+        self._pending.clear()
+        if self._slave is None:
+            return n
+        while True:
+            try:
+                data = os.read(self._slave, 65536)
+            except (BlockingIOError, InterruptedError):
+                return n
+            except OSError as exc:
+                if exc.errno in (errno.EAGAIN, errno.EIO):
+                    return n
+                raise
+            if not data:
+                return n
+            n += len(data)
 
     def write(self, data: bytes) -> bool:
         """Queue ``data`` for the driver; False (nothing queued) when the queue is full or the

@@ -166,6 +166,32 @@ def test_a_sample_with_a_wild_sequence_number_and_a_valid_crc_loses_only_itself(
     assert dev.stats.duplicates == 0 and dev.stats.clock_jumps == 0
 
 
+def test_a_read_of_one_sample_with_a_wild_sequence_number_yields_no_block(insoles):
+    """A read can hold a single sample (a short or a loaded read); when that sample's sequence
+    number is damaged it is dropped and counted, and the read returns no Block instead of
+    failing (an IndexError used to end the recording of that foot)."""
+    setup = insoles()
+    dev = Ins1Device.from_url(setup.urls[0])
+    try:
+        collect(dev, 0.3)
+        dev.stop()
+    finally:
+        dev.close()
+    seq16, t_raw = dev._seq_last16, dev._t_last_raw
+    period_us = round(1e6 / dev.info.rate_hz)
+    s = np.zeros(2, wire.SAMPLE_DTYPE)
+    s["seq"] = [(seq16 + 1 + 500) % 65536, (seq16 + 2) % 65536]  # damaged, then the next one
+    s["t_dev_us"] = [(t_raw + period_us) % (1 << 32), (t_raw + 2 * period_us) % (1 << 32)]
+    wild, good = wire.encode_samples(s)
+    before, seq_before = dev.stats.corrupt_frames, dev._seq_unwrapped
+    dev._samples = [wild]
+    assert dev._make_blocks() == []
+    assert dev.stats.corrupt_frames == before + 1
+    dev._samples = [good]
+    (block,) = dev._make_blocks()
+    assert block.seq == seq_before + 2 and block.gap_before == 1  # the damaged one is a gap
+
+
 def test_sequence_and_device_clock_wrap_without_a_gap(insoles):
     setup = insoles(seq_start=65300, clock_start_s=4294.2, drift=0)
     blocks, dev = _stream_closed(setup.urls[0], 1.5)
@@ -257,7 +283,9 @@ def test_zero_and_weight_calibration(insoles):
         blocks, _, _ = collect(dev, 0.3)
         assert all(b.status & wire.FLAG_ZEROED and b.status & wire.FLAG_WEIGHT_CALIBRATED
                    for b in blocks)
-    loaded = insoles(start_s=0.0, name="loaded")
+    # standing still (not running): the foot is still loaded whenever the device handles the
+    # command, however late a loaded machine lets it run (a stance of a run lasts 0.3 s)
+    loaded = insoles(start_s=0.0, stand=30.0, name="loaded")
     with Ins1Device.from_url(loaded.urls[0]) as dev:
         # a foot on the insole: the device refuses to zero
         deadline = time.monotonic() + 2

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import errno
 import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -78,11 +80,57 @@ def test_unplug_makes_pyserial_fail_and_replug_restores(port):
         assert _read_exactly(ser2, 4) == b"back"
 
 
+def test_a_name_is_taken_before_its_record_is_written(port):
+    """Two processes sharing the sim folder (test workers, two ``forcelab sim``) may look for a
+    free name at the same moment: the name is claimed atomically (a lock the owner holds), not
+    by the record written afterwards, so the other process sees it taken even without one."""
+    os.unlink(port.device + ".json")  # the moment between the claim and the record
+    code = (
+        "import sys\n"
+        "from forcelab.drivers.sim.pty import SimPort, free_name, name_in_use\n"
+        f"name = {port.name!r}\n"
+        "assert name_in_use(name) and free_name(name) != name\n"
+        "try:\n"
+        "    SimPort(name).open()\n"
+        "except FileExistsError:\n"
+        "    sys.exit(0)\n"
+        "sys.exit(3)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert os.path.realpath(port.device) == port.slave_path  # not taken over
+
+
+def test_a_closed_port_frees_its_name_for_other_processes():
+    p = SimPort(free_name("test-free")).open()
+    p.close()
+    code = (f"from forcelab.drivers.sim.pty import SimPort\n"
+            f"SimPort({p.name!r}).open().close()\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+
+
 def test_poll_opened_sees_a_driver_open(port):
     assert port.poll_opened() is False
     with serial.Serial(port.device, 115200, timeout=0.1):
         assert port.poll_opened() is True
         assert port.poll_opened() is False
+
+
+def test_unread_bytes_count_what_the_kernel_has_not_delivered_yet(port):
+    """What an unplug loses (the simulators' ``bytes_in_flight``) is every byte written and not
+    read by the driver, also those the kernel has taken from the master but not yet moved into
+    the slave's input queue: FIONREAD misses those for a moment after most writes (tens of ms
+    on a loaded machine), which once made a test blame the driver for samples it never got."""
+    with serial.Serial(port.device, 921600, timeout=0.2) as ser:
+        for n in range(1, 41):
+            assert port.write(bytes(range(n)))
+            assert port.take_unread() == n  # counted at once, however late the kernel is
+            assert ser.in_waiting == 0  # and gone: the driver cannot read them afterwards
+        # what the driver has read is not counted
+        assert port.write(b"read") and _read_exactly(ser, 4) == b"read"
+        assert port.write(b"lost")
+        assert port.take_unread() == 4
 
 
 def test_write_refuses_when_the_driver_does_not_read():
