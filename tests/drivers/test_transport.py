@@ -131,3 +131,21 @@ def test_an_unplug_is_reported_by_a_gathering_read():
             t.read(1.0, gather=True)
         assert time.monotonic() - t0 < 1.0
         t.close()
+
+
+def test_an_unplug_is_reported_by_a_gathering_read_while_the_stream_keeps_coming():
+    """The read that takes a running stream's bytes without waiting first (one syscall) still
+    reports a port that vanished since the previous take, within that call."""
+    with SimPort(free_name("test-gather-unplug-stream")) as p:
+        t = Transport.open(p.device)
+        t.STREAM_GATHER_S = 0.2
+        p.write(b"frame1")
+        assert t.read(1.0, gather=True) == b"frame1"
+        p.write(b"frame2")
+        assert t.read(1.0, gather=True) == b"frame2"  # taken a block period after frame1
+        p.unplug()
+        t0 = time.monotonic()
+        with pytest.raises(ConnectionLost, match="unplugged"):
+            t.read(1.0, gather=True)
+        assert time.monotonic() - t0 < 1.0
+        t.close()
