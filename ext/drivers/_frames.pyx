@@ -20,6 +20,7 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.stdint cimport int16_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memchr, memcpy
+from libc.math cimport fabs
 
 cnp.import_array()
 
@@ -576,3 +577,42 @@ def ins1_samples_to_physical(const uint8_t[::1] records not None, double p_lsb_k
                 out[i, 19 + j] = _i16(r + 39 + 2 * j) * acc_lsb_g
                 out[i, 22 + j] = _i16(r + 45 + 2 * j) * gyr_lsb_dps
     return out_a
+
+
+def ins1_block_checks(const uint8_t[::1] records not None, const double[:, ::1] values not None,
+                      const double[::1] f_sum not None, double tolerance_n,
+                      double tolerance_rel):
+    """The per-block checks of INS1 samples in one pass, the same float operations as the
+    NumPy forms in :mod:`forcelab.drivers.ins1_timeline`: the samples whose total force
+    ``values[:, 0]`` and Σ p·A ``f_sum`` disagree (``|fz - f_sum| > max(tolerance_n,
+    tolerance_rel * |fz|)``, as :func:`~forcelab.drivers.protocols.ins1.force_mismatch`; a NaN
+    sum never mismatches), the samples with a faulty (NaN) pressure in columns 3..18, and the
+    OR of the records' flags bytes.
+
+    Returns
+    -------
+    tuple of int
+        ``(n_mismatch, n_sensor_faults, flags)``.
+    """
+    cdef Py_ssize_t k = records.shape[0] // INS1_SAMPLE_SIZE, i, j
+    if records.shape[0] != k * INS1_SAMPLE_SIZE or values.shape[0] != k or \
+            f_sum.shape[0] != k or values.shape[1] < 19:
+        raise ValueError("INS1 block checks: records, values and sums disagree in size")
+    cdef Py_ssize_t n_mismatch = 0, n_fault = 0
+    cdef int flags = 0
+    cdef double ft, tol, p
+    with nogil:
+        for i in range(k):
+            ft = values[i, 0]
+            tol = tolerance_rel * fabs(ft)
+            if not tol >= tolerance_n:  # np.maximum: NaN propagates
+                tol = tolerance_n if tol == tol else tol
+            if fabs(ft - f_sum[i]) > tol:
+                n_mismatch += 1
+            for j in range(3, 19):
+                p = values[i, j]
+                if p != p:
+                    n_fault += 1
+                    break
+            flags |= records[i * INS1_SAMPLE_SIZE + INS1_SAMPLE_SIZE - 1]
+    return n_mismatch, n_fault, flags
