@@ -18,7 +18,7 @@ import numpy as np
 cimport numpy as cnp
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
-from libc.stdint cimport int16_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memchr, memcpy
 from libc.math cimport fabs
 
@@ -492,6 +492,23 @@ def fpb1_loads_to_samples(const double[:, ::1] loads not None, double a, double 
             out[i, 8] = mz - x * fy + y * fx
             out[i, 6] = x + a
             out[i, 7] = y + b
+    return out_a
+
+
+def fpb1_counts_as_float(const int32_t[:, :, ::1] values not None):
+    """Raw counts of a DATA run, shape (frames, n, 6) int32 -> (frames * n, 6) float64, the
+    exact conversion NumPy makes before ``counts @ matrix`` (every int32 is a double), without
+    NumPy's casting machinery."""
+    cdef Py_ssize_t k = values.shape[0], n = values.shape[1], i, j, c
+    if values.shape[2] != 6:
+        raise ValueError(f"FPB1 counts must have 6 columns, not {values.shape[2]}")
+    out_a = np.empty((k * n, 6), dtype=np.float64)
+    cdef double[:, ::1] out = out_a
+    with nogil:
+        for i in range(k):
+            for j in range(n):
+                for c in range(6):
+                    out[i * n + j, c] = <double>values[i, j, c]
     return out_a
 
 
