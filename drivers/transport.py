@@ -30,6 +30,7 @@ import termios
 import time
 
 import serial
+from forcelab.drivers._frames import read_waiting
 from forcelab.drivers.errors import ConnectionLost, DeviceNotFound
 
 #: What a vanished port raises: pyserial's SerialException, a bare OSError (EIO from
@@ -220,13 +221,10 @@ class Transport:
         return b""  # pragma: no cover
 
     def _read_now(self) -> bytes:
-        """One non-blocking read of the port's file descriptor: the bytes waiting, or b"" when
-        none are (a port that went away raises OSError here, or reads as empty: the select of
-        the caller tells that apart)."""
-        try:
-            data = os.read(self._fd, MAX_READ_BYTES)  # type: ignore[arg-type]
-        except (BlockingIOError, InterruptedError):
-            return b""
+        """One non-blocking read of the port's file descriptor, the GIL kept: the bytes waiting,
+        or b"" when none are (a port that went away raises OSError here, or reads as empty:
+        the select of the caller tells that apart)."""
+        data = read_waiting(self._fd, MAX_READ_BYTES)  # type: ignore[arg-type]
         if data:
             self._last_take = time.monotonic()
         return data
