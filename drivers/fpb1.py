@@ -483,6 +483,8 @@ class FPB1Device(DataTimeline, SerialDevice):
 
     def pop_events(self) -> list[DeviceEvent]:
         """Events since the last call (EVENT frames, boot, unplug, replug, logs)."""
+        if not self._events:
+            return []  # the usual read: nothing to take, no lock to take for it
         with self._lock:
             out, self._events = self._events, []
         return out

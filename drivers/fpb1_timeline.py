@@ -18,7 +18,11 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from forcelab.drivers._frames import fpb1_run_continues
+from forcelab.drivers._frames import (
+    fpb1_counts_as_float,
+    fpb1_loads_to_samples,
+    fpb1_run_continues,
+)
 from forcelab.drivers.base import Block, DeviceEvent, DeviceInfo, LinkStats
 from forcelab.drivers.clock import ClockFit
 from forcelab.drivers.protocols.fpb1 import (
@@ -26,7 +30,6 @@ from forcelab.drivers.protocols.fpb1 import (
     ST_OVERFLOW,
     Calibration,
     DataRun,
-    loads_to_samples,
 )
 from forcelab.drivers.sequence import SequenceCheck
 
@@ -57,6 +60,8 @@ class DataTimeline:
     _gap_pending = 0
     _block_seq0 = 0
     _t_start_us: int | None = None
+    _origin_of: Calibration | None = None  # the calibration _origin_abc was read from
+    _origin_abc: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     def _unwrap_event_seq(self, wire: int) -> int:
         if self._next_wire_seq is None:
@@ -70,11 +75,7 @@ class DataTimeline:
         run = self._drop_wild_seq(run)
         if not len(run.seq):
             return
-        if run.fmt == FMT_RAW:
-            loads = run.values.reshape(-1, 6) @ self._counts_to_loads_t
-        else:
-            loads = run.values.reshape(-1, 6).astype(np.float64)
-        samples = loads_to_samples(loads, self.calibration.origin_m, self.cop_threshold_n)
+        samples = self._run_samples(run)
         self._correct_clock(run)
         self._place(run, samples)
 
@@ -95,11 +96,7 @@ class DataTimeline:
         k = len(run.seq)
         last_seq, last_t = int(run.seq[-1]), int(run.t_us[-1])
         self._seq_check.advance(last_seq, last_t, n)
-        if run.fmt == FMT_RAW:
-            loads = run.values.reshape(-1, 6) @ self._counts_to_loads_t
-        else:
-            loads = run.values.reshape(-1, 6).astype(np.float64)
-        samples = loads_to_samples(loads, self.calibration.origin_m, self.cop_threshold_n)
+        samples = self._run_samples(run)
         self._last_t_us = last_t
         self._last_wire_for_t = last_seq
         if self._clock_corr_us:
@@ -109,6 +106,22 @@ class DataTimeline:
         self._next_seq += n * k
         self._emit(run, 0, k, samples, n)
         return True
+
+    def _run_samples(self, run: DataRun) -> np.ndarray:
+        """The samples of a run: loads (N, N*m) through the calibration matrix (raw counts),
+        then COP and free moment (:func:`~forcelab.drivers.protocols.fpb1.loads_to_samples`).
+        The counts become doubles in one compiled pass (exact, as NumPy's own cast) before the
+        same matrix product."""
+        if run.fmt == FMT_RAW:
+            loads = fpb1_counts_as_float(run.values) @ self._counts_to_loads_t
+        else:
+            loads = run.values.reshape(-1, 6).astype(np.float64)
+        cal = self.calibration
+        if cal is not self._origin_of:
+            self._origin_of = cal
+            self._origin_abc = tuple(float(v) for v in cal.origin_m)
+        a, b, c = self._origin_abc
+        return fpb1_loads_to_samples(loads, a, b, c, self.cop_threshold_n)
 
     def _place(self, run: DataRun, samples: np.ndarray) -> None:
         """Put the frames of a run on the unwrapped sequence axis and emit their Blocks."""

@@ -19,10 +19,16 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from forcelab.drivers._frames import ins1_samples_continue
+from forcelab.drivers._frames import (
+    ins1_block_checks,
+    ins1_samples_continue,
+    ins1_samples_to_physical,
+)
 from forcelab.drivers.base import Block, DeviceEvent, LinkStats
 from forcelab.drivers.clock import ClockFit
 from forcelab.drivers.protocols.ins1 import (
+    MISMATCH_TOLERANCE_N,
+    MISMATCH_TOLERANCE_REL,
     SAMPLE_DTYPE,
     SAMPLE_SIZE,
     STATUS_FORCE_MISMATCH,
@@ -56,6 +62,7 @@ class SampleTimeline:
     stats: Ins1Stats
     clock: ClockFit
     _area_mm2: np.ndarray
+    _area_kn: np.ndarray  # sensor areas as force_from_pressures scales them (mm² * 1e-3)
     _samples: list[SampleRun]
     _n_samples: int
     _samples_since: float | None
@@ -84,14 +91,14 @@ class SampleTimeline:
             good = b"".join([r.records for r in runs if len(r.records) == SAMPLE_SIZE * r.count])
             self.stats.bytes_discarded += len(raw) - len(good)
             raw = good
-        arr = np.frombuffer(raw, dtype=SAMPLE_DTYPE)
-        if len(arr) == 0:
+        if not raw:
             return []
         rate = float(self.ins1_info.rate_hz)
         period_us = 1e6 / rate
-        usual = self._usual_block(arr, raw, period_us)
+        usual = self._usual_block(raw, period_us)
         if usual is not None:
             return usual
+        arr = np.frombuffer(raw, dtype=SAMPLE_DTYPE)
         arr = self._drop_wild_seq(arr, period_us)
         if len(arr) == 0:  # the only samples were condemned (counted in corrupt_frames)
             return []
@@ -160,7 +167,7 @@ class SampleTimeline:
         gaps = step - 1
         return self._to_blocks(arr, seq16, t_raw, seq, t_us, gaps, is_jump)
 
-    def _usual_block(self, arr: np.ndarray, raw: bytes, period_us: float) -> list[Block] | None:
+    def _usual_block(self, raw: bytes, period_us: float) -> list[Block] | None:
         """The usual block in one compiled check: every sample continues the one before it
         (counter + 1, clock step one period within the jump tolerance, no reconnect gap
         pending), so that the sequence judge, :meth:`_continuation` and :meth:`_to_blocks`
@@ -176,7 +183,7 @@ class SampleTimeline:
             return None
         seq_last16, t_last_raw, since_first_us, since_last_us = cont
         self._seq_check.advance(seq_last16, t_last_raw, 1)
-        k = len(arr)
+        k = len(raw) // SAMPLE_SIZE
         seq0 = self._seq_unwrapped + 1
         t_first_us = self._t_last_us + since_first_us
         # state, as _to_blocks moves it
@@ -187,13 +194,14 @@ class SampleTimeline:
         self._t_corr_us = int(self._t_last_us - self._t_last_raw)
         # physics, as _to_blocks computes it
         info = self.ins1_info
-        values = samples_to_physical(arr, info.p_lsb_kpa, info.acc_lsb_g, info.gyr_lsb_dps)
-        f_sum = force_from_pressures(values[:, 3:19], self._area_mm2)
-        mismatch = force_mismatch(values[:, 0], f_sum)
-        n_mismatch = int(mismatch.sum())
+        values = ins1_samples_to_physical(raw, info.p_lsb_kpa, info.acc_lsb_g,
+                                          info.gyr_lsb_dps)
+        # Σ p·A as force_from_pressures computes it; the rest of the checks in one pass
+        f_sum = values[:, 3:19] @ self._area_kn
+        n_mismatch, n_faults, status = ins1_block_checks(
+            raw, values, f_sum, MISMATCH_TOLERANCE_N, MISMATCH_TOLERANCE_REL)
         self.stats.force_mismatch += n_mismatch
-        self.stats.sensor_faults += int(np.isnan(values[:, 3:19]).any(axis=1).sum())
-        status = int(np.bitwise_or.reduce(arr["flags"]))
+        self.stats.sensor_faults += n_faults
         if n_mismatch:
             status |= STATUS_FORCE_MISMATCH
         t_dev_s = float(t_first_us) * 1e-6

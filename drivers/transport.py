@@ -30,6 +30,7 @@ import termios
 import time
 
 import serial
+from forcelab.drivers._frames import read_waiting
 from forcelab.drivers.errors import ConnectionLost, DeviceNotFound
 
 #: What a vanished port raises: pyserial's SerialException, a bare OSError (EIO from
@@ -175,7 +176,6 @@ class Transport:
         try:
             if self._fd is not None:
                 gather_s = self.STREAM_GATHER_S if gather and timeout_s > 0 else 0.0
-                r: list[int] = []
                 if gather_s > 0:
                     since_s = time.monotonic() - self._last_take
                     if since_s < gather_s:
@@ -185,14 +185,19 @@ class Transport:
                         time.sleep(rest_s)
                         timeout_s -= rest_s
                     if since_s < 2 * gather_s:
-                        r, _, _ = select.select([self._fd], [], [], 0.0)
+                        # Take what is waiting straight away (the port is non-blocking): one
+                        # syscall, no select first. Nothing there (EAGAIN, or no bytes: a
+                        # terminal with VMIN = 0) goes on to the select below, which also
+                        # tells a port that hung up (readable, yet no bytes) in this call.
+                        data = self._read_now()
+                        if data:
+                            return data
+                # One select + one read syscall: wait for the first byte.
+                r, _, _ = select.select([self._fd], [], [], max(timeout_s, 0.0))
                 if not r:
-                    # One select + one read syscall: wait for the first byte.
-                    r, _, _ = select.select([self._fd], [], [], max(timeout_s, 0.0))
-                    if not r:
-                        return b""
-                    if gather_s > 0:
-                        time.sleep(gather_s)  # the first byte of a block: gather the rest
+                    return b""
+                if gather_s > 0:
+                    time.sleep(gather_s)  # the first byte of a block: gather the rest
                 try:
                     data = os.read(self._fd, MAX_READ_BYTES)
                 except (BlockingIOError, InterruptedError):
@@ -214,6 +219,15 @@ class Transport:
         except _LINK_ERRORS as exc:
             self._raise_lost(exc, "read")
         return b""  # pragma: no cover
+
+    def _read_now(self) -> bytes:
+        """One non-blocking read of the port's file descriptor, the GIL kept: the bytes waiting,
+        or b"" when none are (a port that went away raises OSError here, or reads as empty:
+        the select of the caller tells that apart)."""
+        data = read_waiting(self._fd, MAX_READ_BYTES)  # type: ignore[arg-type]
+        if data:
+            self._last_take = time.monotonic()
+        return data
 
     @staticmethod
     def _read_rest(port: serial.SerialBase) -> bytes:

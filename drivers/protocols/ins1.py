@@ -364,11 +364,16 @@ def force_from_pressures(p_kpa: np.ndarray, area_mm2: np.ndarray) -> np.ndarray:
     return p_kpa @ (np.asarray(area_mm2, dtype=np.float64) * 1e-3)
 
 
+#: Tolerance of the Σ p·A cross-check: ``max(MISMATCH_TOLERANCE_N, MISMATCH_TOLERANCE_REL * fz)``.
+MISMATCH_TOLERANCE_N = 15.0
+MISMATCH_TOLERANCE_REL = 0.1
+
+
 def force_mismatch(
     f_total_n: np.ndarray,
     f_sum_n: np.ndarray,
-    tolerance_n: float = 15.0,
-    tolerance_rel: float = 0.1,
+    tolerance_n: float = MISMATCH_TOLERANCE_N,
+    tolerance_rel: float = MISMATCH_TOLERANCE_REL,
 ) -> np.ndarray:
     """True where the device total force and Σ p·A disagree by more than the tolerance.
 

@@ -4,6 +4,10 @@
 ``forcelab.drivers._frames``; use :class:`forcelab.drivers.protocols.fpb1.FPB1Codec` and
 :class:`forcelab.drivers.protocols.ins1.Ins1Codec`).
 
+The per-read kernels keep the GIL: they take microseconds, and releasing it around them would
+hand it to another of the recorder's threads and wait to get it back (two thread switches per
+kernel on a busy host).
+
 One call takes the bytes a codec holds (many frames) and does, in C, what the codecs did frame
 by frame in Python: hunt for the sync/magic, check the length, wait for incomplete frames, check
 the CRC (on a bad one advance ONE byte and hunt again), count what was thrown away. The streamed
@@ -18,8 +22,23 @@ import numpy as np
 cimport numpy as cnp
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
-from libc.stdint cimport int16_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memchr, memcpy
+from libc.errno cimport EAGAIN, EINTR, errno
+from libc.math cimport fabs
+from cpython.exc cimport PyErr_SetFromErrno
+
+cdef extern from *:
+    """
+    #ifdef _WIN32
+    #include <io.h>
+    #define forcelab_read(fd, buf, n) _read((fd), (buf), (unsigned int)(n))
+    #else
+    #include <unistd.h>
+    #define forcelab_read(fd, buf, n) read((fd), (buf), (size_t)(n))
+    #endif
+    """
+    Py_ssize_t posix_read "forcelab_read" (int fd, void* buf, Py_ssize_t n)
 
 cnp.import_array()
 
@@ -475,22 +494,37 @@ def fpb1_loads_to_samples(const double[:, ::1] loads not None, double a, double 
     cdef double[:, ::1] out = out_a
     cdef double fx, fy, fz, mx, my, mz, inv_fz, x, y
     cdef double nan = float("nan")
-    with nogil:
-        for i in range(n):
-            for j in range(6):
-                out[i, j] = loads[i, j]
-            fx = loads[i, 0]
-            fy = loads[i, 1]
-            fz = loads[i, 2]
-            mx = loads[i, 3]
-            my = loads[i, 4]
-            mz = loads[i, 5]
-            inv_fz = 1.0 / fz if fz >= threshold_n else nan
-            x = (my + c * fx) * inv_fz
-            y = (mx - c * fy) * inv_fz
-            out[i, 8] = mz - x * fy + y * fx
-            out[i, 6] = x + a
-            out[i, 7] = y + b
+    for i in range(n):
+        for j in range(6):
+            out[i, j] = loads[i, j]
+        fx = loads[i, 0]
+        fy = loads[i, 1]
+        fz = loads[i, 2]
+        mx = loads[i, 3]
+        my = loads[i, 4]
+        mz = loads[i, 5]
+        inv_fz = 1.0 / fz if fz >= threshold_n else nan
+        x = (my + c * fx) * inv_fz
+        y = (mx - c * fy) * inv_fz
+        out[i, 8] = mz - x * fy + y * fx
+        out[i, 6] = x + a
+        out[i, 7] = y + b
+    return out_a
+
+
+def fpb1_counts_as_float(const int32_t[:, :, ::1] values not None):
+    """Raw counts of a DATA run, shape (frames, n, 6) int32 -> (frames * n, 6) float64, the
+    exact conversion NumPy makes before ``counts @ matrix`` (every int32 is a double), without
+    NumPy's casting machinery."""
+    cdef Py_ssize_t k = values.shape[0], n = values.shape[1], i, j, c
+    if values.shape[2] != 6:
+        raise ValueError(f"FPB1 counts must have 6 columns, not {values.shape[2]}")
+    out_a = np.empty((k * n, 6), dtype=np.float64)
+    cdef double[:, ::1] out = out_a
+    for i in range(k):
+        for j in range(n):
+            for c in range(6):
+                out[i * n + j, c] = <double>values[i, j, c]
     return out_a
 
 
@@ -563,16 +597,91 @@ def ins1_samples_to_physical(const uint8_t[::1] records not None, double p_lsb_k
     cdef double nan = float("nan")
     if k == 0:
         return out_a
-    with nogil:
-        for i in range(k):
-            r = &records[i * INS1_SAMPLE_SIZE]
-            out[i, 0] = _u16(r + 51) * 0.5
-            out[i, 1] = _i16(r + 53) * 1e-4
-            out[i, 2] = _i16(r + 55) * 1e-4
-            for j in range(16):
-                p = _u16(r + 7 + 2 * j)
-                out[i, 3 + j] = nan if p == 0xFFFF else <double>p * p_lsb_kpa
-            for j in range(3):
-                out[i, 19 + j] = _i16(r + 39 + 2 * j) * acc_lsb_g
-                out[i, 22 + j] = _i16(r + 45 + 2 * j) * gyr_lsb_dps
+    for i in range(k):
+        r = &records[i * INS1_SAMPLE_SIZE]
+        out[i, 0] = _u16(r + 51) * 0.5
+        out[i, 1] = _i16(r + 53) * 1e-4
+        out[i, 2] = _i16(r + 55) * 1e-4
+        for j in range(16):
+            p = _u16(r + 7 + 2 * j)
+            out[i, 3 + j] = nan if p == 0xFFFF else <double>p * p_lsb_kpa
+        for j in range(3):
+            out[i, 19 + j] = _i16(r + 39 + 2 * j) * acc_lsb_g
+            out[i, 22 + j] = _i16(r + 45 + 2 * j) * gyr_lsb_dps
     return out_a
+
+
+def ins1_block_checks(const uint8_t[::1] records not None, const double[:, ::1] values not None,
+                      const double[::1] f_sum not None, double tolerance_n,
+                      double tolerance_rel):
+    """The per-block checks of INS1 samples in one pass, the same float operations as the
+    NumPy forms in :mod:`forcelab.drivers.ins1_timeline`: the samples whose total force
+    ``values[:, 0]`` and Σ p·A ``f_sum`` disagree (``|fz - f_sum| > max(tolerance_n,
+    tolerance_rel * |fz|)``, as :func:`~forcelab.drivers.protocols.ins1.force_mismatch`; a NaN
+    sum never mismatches), the samples with a faulty (NaN) pressure in columns 3..18, and the
+    OR of the records' flags bytes.
+
+    Returns
+    -------
+    tuple of int
+        ``(n_mismatch, n_sensor_faults, flags)``.
+    """
+    cdef Py_ssize_t k = records.shape[0] // INS1_SAMPLE_SIZE, i, j
+    if records.shape[0] != k * INS1_SAMPLE_SIZE or values.shape[0] != k or \
+            f_sum.shape[0] != k or values.shape[1] < 19:
+        raise ValueError("INS1 block checks: records, values and sums disagree in size")
+    cdef Py_ssize_t n_mismatch = 0, n_fault = 0
+    cdef int flags = 0
+    cdef double ft, tol, p
+    for i in range(k):
+        ft = values[i, 0]
+        tol = tolerance_rel * fabs(ft)
+        if not tol >= tolerance_n:  # np.maximum: NaN propagates
+            tol = tolerance_n if tol == tol else tol
+        if fabs(ft - f_sum[i]) > tol:
+            n_mismatch += 1
+        for j in range(3, 19):
+            p = values[i, j]
+            if p != p:
+                n_fault += 1
+                break
+        flags |= records[i * INS1_SAMPLE_SIZE + INS1_SAMPLE_SIZE - 1]
+    return n_mismatch, n_fault, flags
+
+
+# ---------------------------------------------------------------------------------------------
+# Port reads
+# ---------------------------------------------------------------------------------------------
+cdef enum:
+    READ_CHUNK = 16384
+
+
+def read_waiting(int fd, Py_ssize_t max_bytes):
+    """The bytes waiting on the non-blocking file descriptor ``fd`` (at most ``max_bytes``),
+    b"" when none are (EAGAIN, or a terminal with VMIN = 0 that has nothing), in one ``read``
+    for the usual few kB. Unlike ``os.read`` it keeps the GIL: the call never blocks, and a
+    streaming read does not hand the GIL to another thread and wait to get it back.
+
+    Raises
+    ------
+    OSError
+        The read failed (EIO: the port went away) before any byte was read.
+    """
+    cdef char buf[READ_CHUNK]
+    cdef ssize_t n
+    cdef Py_ssize_t total = 0
+    chunks = []
+    while total < max_bytes:
+        n = posix_read(fd, buf, min(<Py_ssize_t>READ_CHUNK, max_bytes - total))
+        if n < 0:
+            if errno == EAGAIN or errno == EINTR or total:  # EWOULDBLOCK is EAGAIN on Linux
+                break  # nothing more now; an error after bytes comes again with the next call
+            PyErr_SetFromErrno(OSError)
+        if n == 0:
+            break
+        piece = PyBytes_FromStringAndSize(buf, n)
+        if n < READ_CHUNK and not chunks:
+            return piece  # the usual read: everything waiting fit in one chunk
+        chunks.append(piece)
+        total += n
+    return b"".join(chunks)

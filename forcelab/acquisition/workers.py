@@ -91,11 +91,13 @@ class DeviceWorker(threading.Thread):
         # The device is read continuously (no pause between reads): drivers time clock-sync
         # replies by when they are read, so a pause would bias the time base.
         lost = False
+        device = self.device
         while not self.stop_event.is_set():
-            self._run_commands()
+            if self.commands:
+                self._run_commands()
             try:
-                blocks = self.device.read(0.05)
-                events = self.device.pop_events()
+                blocks = device.read(0.05)
+                events = device.pop_events()
             except ConnectionLost as exc:
                 if not lost:
                     lost = True
@@ -146,9 +148,10 @@ class DeviceWorker(threading.Thread):
         return self._offsets_s[:n]
 
     def _process(self, block: Block) -> None:
-        n = block.n
+        samples = block.samples
+        n = samples.shape[0]
         t_first_s = float(block.t_host_s)
-        self.ring.write(t_first_s + self._sample_offsets_s(n), block.samples)
+        self.ring.write(t_first_s + self._sample_offsets_s(n), samples)
         self.samples += n
         self.last_sample_t_s = t_first_s + (n - 1) / self.rate_hz
         self.dropped_samples += int(block.gap_before)

@@ -136,3 +136,27 @@ def test_loads_to_samples_is_the_numpy_formula_bit_for_bit(seed, a, b, c, thresh
     x += a
     y += b
     assert got.tobytes() == want.tobytes()
+
+
+def test_counts_through_the_matrix_are_numpys_int32_product_bit_for_bit():
+    """The compiled counts -> doubles pass, then the matrix product, gives exactly what NumPy's
+    ``counts @ matrix`` on the int32 counts gives (NumPy casts them to doubles itself): many
+    random runs, 24-bit and full int32 ranges, the plates' and random matrices, every run shape
+    the scanner hands out (a slice of its byte buffer)."""
+    from forcelab.drivers._frames import fpb1_counts_as_float
+
+    rng = np.random.default_rng(5)
+    for trial in range(500):
+        cal = make_calibration(trial % 7)
+        m = (cal.matrix * cal.mvv_per_count[None, :]).T.copy()
+        if trial % 3 == 0:
+            m = rng.normal(0, 10.0 ** rng.integers(-6, 4), (6, 6))
+        k, n = int(rng.integers(1, 40)), int(rng.integers(1, 17))
+        hi = 1 << (31 if trial % 2 else 23)
+        counts = rng.integers(-hi, hi, (k + 2, n, 6)).astype("<i4")
+        raw = counts.view(np.uint8).ravel()
+        skip = int(rng.integers(0, 2)) * n  # a run that does not start at the buffer's head
+        values = raw[24 * skip:24 * (skip + k * n)].view("<i4").reshape(k, n, 6)
+        want = values.reshape(-1, 6) @ m
+        got = fpb1_counts_as_float(values) @ m
+        assert got.tobytes() == want.tobytes()

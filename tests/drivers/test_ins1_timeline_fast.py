@@ -28,15 +28,16 @@ class Timeline(SampleTimeline):
         for k in range(5):
             self.clock.add(1.7e9 + k, 1.7e9 + k + 0.001, 100.0 + k, 100.0 + k)
         self._area_mm2 = np.array([s["area_mm2"] for s in layout_for("left")], dtype=float)
+        self._area_kn = self._area_mm2 * 1e-3
         self._events = []
         self._clear_samples()
         self._reset_stream_state()
         self.usual_blocks = 0
         if not usual:
-            self._usual_block = lambda arr, raw, period_us: None
+            self._usual_block = lambda raw, period_us: None
 
-    def _usual_block(self, arr, raw, period_us):
-        blocks = super()._usual_block(arr, raw, period_us)
+    def _usual_block(self, raw, period_us):
+        blocks = super()._usual_block(raw, period_us)
         self.usual_blocks += blocks is not None
         return blocks
 
@@ -119,3 +120,40 @@ def test_samples_to_physical_is_the_numpy_formula_bit_for_bit():
         want[:, 19:22] = s["acc"] * lsb[1]
         want[:, 22:25] = s["gyr"] * lsb[2]
         assert got.tobytes() == want.tobytes()
+
+
+def test_block_checks_are_the_numpy_formulas_exactly():
+    """The compiled per-block checks count the same force mismatches and sensor faults and OR
+    the same flags as the NumPy forms, on many random blocks: quantised totals, sums exactly
+    at, just inside and just outside the tolerance, NaN sums (faulty sensors), all flags."""
+    from forcelab.drivers._frames import ins1_block_checks
+
+    rng = np.random.default_rng(11)
+    area = np.array([s["area_mm2"] for s in layout_for("left")], dtype=float)
+    n_mismatch_seen = 0
+    for trial in range(400):
+        k = int(rng.integers(1, 40))
+        s = np.zeros(k, ins1.SAMPLE_DTYPE)
+        s["f_total"] = rng.integers(0, 65536 if trial % 2 else 3000, k)
+        s["p"] = rng.integers(0, 600, (k, 16))
+        s["p"][rng.random((k, 16)) < 0.01] = ins1.SENSOR_FAULT
+        s["flags"] = rng.integers(0, 256, k)
+        values = ins1.samples_to_physical(s, 2.5, 1 / 4096, 0.1)
+        f_sum = ins1.force_from_pressures(values[:, 3:19], area)
+        # sums placed on the tolerance edge: exactly at it, one ulp either side
+        tol = np.maximum(ins1.MISMATCH_TOLERANCE_N,
+                         ins1.MISMATCH_TOLERANCE_REL * np.abs(values[:, 0]))
+        edge = rng.random(k) < 0.5
+        sign = rng.choice([-1.0, 1.0], k)
+        placed = values[:, 0] + sign * tol
+        placed = np.where(rng.random(k) < 0.33, np.nextafter(placed, np.inf),
+                          np.where(rng.random(k) < 0.5, np.nextafter(placed, -np.inf), placed))
+        f_sum = np.where(edge & ~np.isnan(f_sum), placed, f_sum)
+        mismatch = ins1.force_mismatch(values[:, 0], f_sum)
+        want = (int(mismatch.sum()), int(np.isnan(values[:, 3:19]).any(axis=1).sum()),
+                int(np.bitwise_or.reduce(s["flags"])))
+        got = ins1_block_checks(s.tobytes(), values, np.ascontiguousarray(f_sum),
+                                ins1.MISMATCH_TOLERANCE_N, ins1.MISMATCH_TOLERANCE_REL)
+        assert got == want
+        n_mismatch_seen += want[0]
+    assert n_mismatch_seen > 100  # the edge cases were there to be told apart

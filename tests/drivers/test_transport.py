@@ -131,3 +131,63 @@ def test_an_unplug_is_reported_by_a_gathering_read():
             t.read(1.0, gather=True)
         assert time.monotonic() - t0 < 1.0
         t.close()
+
+
+def test_an_unplug_is_reported_by_a_gathering_read_while_the_stream_keeps_coming():
+    """The read that takes a running stream's bytes without waiting first (one syscall) still
+    reports a port that vanished since the previous take, within that call."""
+    with SimPort(free_name("test-gather-unplug-stream")) as p:
+        t = Transport.open(p.device)
+        t.STREAM_GATHER_S = 0.2
+        p.write(b"frame1")
+        assert t.read(1.0, gather=True) == b"frame1"
+        p.write(b"frame2")
+        assert t.read(1.0, gather=True) == b"frame2"  # taken a block period after frame1
+        p.unplug()
+        t0 = time.monotonic()
+        with pytest.raises(ConnectionLost, match="unplugged"):
+            t.read(1.0, gather=True)
+        assert time.monotonic() - t0 < 1.0
+        t.close()
+
+
+def test_read_waiting_takes_everything_waiting_and_reports_a_vanished_port():
+    """The compiled non-blocking read: b"" when nothing waits, all that waits in one call (at
+    most the cap); a pty whose other side is gone reads as empty (the transport's select tells
+    that apart, see the unplug tests above); a failing read raises OSError."""
+    import fcntl
+    import os
+    import pty
+    import tty
+
+    from forcelab.drivers._frames import read_waiting
+
+    master, slave = pty.openpty()
+    try:
+        tty.setraw(slave)
+        fcntl.fcntl(slave, fcntl.F_SETFL, fcntl.fcntl(slave, fcntl.F_GETFL) | os.O_NONBLOCK)
+        assert read_waiting(slave, 1 << 20) == b""
+        payload = bytes(range(256)) * 16  # 4 kB: a pty holds this much at once
+        got = b""
+        for _ in range(10):  # 40 kB through, the reader taking what waits each time
+            os.write(master, payload)
+            deadline = time.monotonic() + 5.0
+            want = len(got) + len(payload)
+            while len(got) < want and time.monotonic() < deadline:
+                got += read_waiting(slave, 1 << 20)
+        assert got == payload * 10
+        os.write(master, payload)
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline:  # all of it arrived: a cap of 100 bytes is kept
+            taken = read_waiting(slave, 100)
+            if taken:
+                break
+        assert len(taken) == 100 and taken == payload[:100]
+    finally:
+        os.close(master)
+    try:
+        assert read_waiting(slave, 1 << 20) in (b"", payload[100:])
+    finally:
+        os.close(slave)
+    with pytest.raises(OSError):
+        read_waiting(slave, 1 << 20)  # EBADF
