@@ -8,7 +8,8 @@ import os
 import threading
 
 import pytest
-from synth_sessions import make_session, run_cli
+from subprocesses import run_cli
+from synth_sessions import make_session
 
 from forcelab.analysis import analyze_recording
 from forcelab.batch import analyze_file, expand_inputs, run_batch, summary_columns

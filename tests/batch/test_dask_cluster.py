@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 from dask_cluster import DaskCluster
-from synth_sessions import make_session, run_cli
+from subprocesses import run_cli
+from synth_sessions import make_session
 
 from forcelab.batch import run_batch
 from forcelab.store import read_analyses

@@ -184,10 +184,10 @@ def test_a_read_of_one_sample_with_a_wild_sequence_number_yields_no_block(insole
     s["t_dev_us"] = [(t_raw + period_us) % (1 << 32), (t_raw + 2 * period_us) % (1 << 32)]
     wild, good = wire.encode_samples(s)
     before, seq_before = dev.stats.corrupt_frames, dev._seq_unwrapped
-    dev._samples = [wild]
+    dev._samples, dev._n_samples = [wire.SampleRun(wild, 1)], 1
     assert dev._make_blocks() == []
     assert dev.stats.corrupt_frames == before + 1
-    dev._samples = [good]
+    dev._samples, dev._n_samples = [wire.SampleRun(good, 1)], 1
     (block,) = dev._make_blocks()
     assert block.seq == seq_before + 2 and block.gap_before == 1  # the damaged one is a gap
 

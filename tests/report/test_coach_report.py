@@ -12,7 +12,8 @@ import re
 import numpy as np
 import pytest
 from PIL import Image
-from synth_sessions import make_session, run_cli
+from subprocesses import run_cli
+from synth_sessions import make_session
 
 from forcelab.analysis.asymmetry import level_of
 from forcelab.errors import InputError

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from forcelab.drivers.base import Block
 from forcelab.drivers.sim.gait import GaitModel, GaitParams
-from synth_sessions import T0_UNIX_S, _plate_info, _plate_samples, run_cli
+from subprocesses import run_cli
+from synth_sessions import T0_UNIX_S, _plate_info, _plate_samples
 
 from forcelab.analysis.asymmetry import t_quantile_975
 from forcelab.analysis.feedback import TAG_PREFIX, Cue, FeedbackEngine
