@@ -109,6 +109,20 @@ cdef enum:
     FPB1_DATA_HEADER = 16
 
 
+cdef struct Hunt:
+    bint in_sync  # the last bytes taken were a good frame
+    long long resyncs  # times sync was lost
+    long long discarded  # bytes that belong to no good frame
+
+
+cdef inline void _lose_sync(Hunt* h, Py_ssize_t n_bytes) noexcept nogil:
+    """``n_bytes`` belong to no good frame: discard them (and count a lost sync once)."""
+    if h.in_sync:
+        h.resyncs += 1
+        h.in_sync = False
+    h.discarded += n_bytes
+
+
 def scan_fpb1(bytearray buf not None, bint in_sync, bint expire, int data_type,
               frame_cls, run_cls):
     """Scan the FPB1 bytes held in ``buf`` (SYNC A5 5A, TYPE, TOKEN, LEN u16 <= 1024, PAYLOAD,
@@ -142,7 +156,11 @@ def scan_fpb1(bytearray buf not None, bint in_sync, bint expire, int data_type,
     cdef const uint8_t* b = <const uint8_t*>(<char*>buf) if n else NULL
     cdef Py_ssize_t pos = 0, i, end, length, keep, skipped
     cdef const uint8_t* hit
-    cdef long long crc_errors = 0, bad_lengths = 0, resyncs = 0, discarded = 0
+    cdef long long crc_errors = 0, bad_lengths = 0
+    cdef Hunt h
+    h.in_sync = in_sync
+    h.resyncs = 0
+    h.discarded = 0
     cdef Py_ssize_t n_found = 0, cap = n // 8 + 1
     cdef Found* found = <Found*>PyMem_Malloc(cap * sizeof(Found))
     if found == NULL:
@@ -150,10 +168,7 @@ def scan_fpb1(bytearray buf not None, bint in_sync, bint expire, int data_type,
     try:
         if expire and n > 0:
             # the head is the start of a frame that will never complete: give up one byte
-            if in_sync:
-                resyncs += 1
-                in_sync = False
-            discarded += 1
+            _lose_sync(&h, 1)
             pos = 1
         while True:
             hit = NULL
@@ -171,59 +186,38 @@ def scan_fpb1(bytearray buf not None, bint in_sync, bint expire, int data_type,
                 keep = 1 if n > pos and b[n - 1] == 0xA5 else 0
                 skipped = n - pos - keep
                 if skipped > 0:
-                    if in_sync:
-                        resyncs += 1
-                        in_sync = False
-                    discarded += skipped
+                    _lose_sync(&h, skipped)
                 pos = n - keep
                 if expire and pos < n:
-                    if in_sync:
-                        resyncs += 1
-                        in_sync = False
-                    discarded += 1
+                    _lose_sync(&h, 1)
                     pos += 1
                     continue
                 break
             if i > pos:
-                if in_sync:
-                    resyncs += 1
-                    in_sync = False
-                discarded += i - pos
+                _lose_sync(&h, i - pos)
                 pos = i
             if n - i < 6:
                 if expire:
-                    if in_sync:
-                        resyncs += 1
-                        in_sync = False
-                    discarded += 1
+                    _lose_sync(&h, 1)
                     pos = i + 1
                     continue
                 break
             length = b[i + 4] | (b[i + 5] << 8)
             if length > FPB1_MAX_LEN:
                 bad_lengths += 1
-                if in_sync:
-                    resyncs += 1
-                    in_sync = False
-                discarded += 1
+                _lose_sync(&h, 1)
                 pos = i + 1
                 continue
             end = i + 6 + length
             if n < end + 2:
                 if expire:
-                    if in_sync:
-                        resyncs += 1
-                        in_sync = False
-                    discarded += 1
+                    _lose_sync(&h, 1)
                     pos = i + 1
                     continue
                 break
             if _crc_ccitt(b + i + 2, 4 + length) != (b[end] | (b[end + 1] << 8)):
                 crc_errors += 1
-                if in_sync:
-                    resyncs += 1
-                    in_sync = False
-                discarded += 1
+                _lose_sync(&h, 1)
                 pos = i + 1
                 continue
             found[n_found].start = i + 6
@@ -231,12 +225,12 @@ def scan_fpb1(bytearray buf not None, bint in_sync, bint expire, int data_type,
             found[n_found].type = b[i + 2]
             found[n_found].token = b[i + 3]
             n_found += 1
-            in_sync = True
+            h.in_sync = True
             pos = end + 2
         items, malformed = _fpb1_items(b, found, n_found, data_type, frame_cls, run_cls)
     finally:
         PyMem_Free(found)
-    return (pos, in_sync, items, n_found, crc_errors, bad_lengths, resyncs, discarded,
+    return (pos, h.in_sync, items, n_found, crc_errors, bad_lengths, h.resyncs, h.discarded,
             malformed)
 
 
