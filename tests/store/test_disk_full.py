@@ -54,8 +54,11 @@ def test_nearly_full_disk_stops_cleanly_with_everything_written(small_fs):
     error = [x for x in r.stdout.splitlines() if x.startswith("ERROR:")]
     assert error and "disk almost full" in error[0] and "closed cleanly" in error[0]
     sent = int([x for x in r.stdout.splitlines() if x.startswith("appended")][-1].split()[1])
-    # nothing was lost: also the block of the append that raised was written before closing
-    assert stored_prefix(path) == sent + 200
+    # nothing was lost. When the append that raised met the low free space itself, its block was
+    # written before closing; when the flush timer met it first (between two appends), the file
+    # was closed with everything appended so far and that append raised before taking its block
+    # (the caller knows it was not written). Either way the file holds every sample it was given.
+    assert stored_prefix(path) in (sent, sent + 200)
     report = check_session(path)
     assert report["close_reason"] == "disk_full" and report["status"] == "incomplete"
 
