@@ -21,7 +21,6 @@ packages = find_packages(include=["forcelab", "forcelab.*"])
 packages += ["forcelab." + p for p in find_packages(include=["drivers", "drivers.*"])]
 
 
-
 def module_name(pyx: Path) -> str:
     """``ext/[PATH/]NAME.pyx`` -> ``forcelab.[PATH.]NAME``."""
     return ".".join(("forcelab", *pyx.relative_to(HERE / "ext").with_suffix("").parts))
