@@ -4,11 +4,10 @@ codecs must give the same frames and the same counters on any input."""
 
 from __future__ import annotations
 
-import binascii
 import struct
 
 import numpy as np
-from forcelab.drivers.protocols.fpb1 import FPB1Codec
+from forcelab.drivers.protocols.fpb1 import MAX_LEN, SYNC, FPB1Codec, crc16_ccitt_false
 from forcelab.drivers.protocols.fpb1 import Frame as Fpb1Frame
 from forcelab.drivers.protocols.ins1 import (
     FRAME_OVERHEAD,
@@ -19,13 +18,6 @@ from forcelab.drivers.protocols.ins1 import (
     Ins1Codec,
 )
 from forcelab.drivers.protocols.ins1 import Frame as Ins1Frame
-
-SYNC = b"\xa5\x5a"
-MAX_LEN = 1024
-
-
-def crc16_ccitt_false(data, init: int = 0xFFFF) -> int:
-    return binascii.crc_hqx(data, init)
 
 
 class ReferenceFPB1Codec(FPB1Codec):
