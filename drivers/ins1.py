@@ -197,7 +197,6 @@ class Ins1Device(SampleTimeline, SerialDevice):
         self.min_block_samples = 1
         self._parse_bytes = 0
         self._area_mm2 = np.array([s["area_mm2"] for s in self.layout], dtype=np.float64)
-        self._area_kn = np.asarray(self._area_mm2, dtype=np.float64) * 1e-3
         rate = self.ins1_info.rate_hz
         if self._requested_rate is not None and self._requested_rate != rate:
             (rate,) = struct.unpack_from("<H", self._command(SET_RATE, struct.pack(

@@ -62,7 +62,6 @@ class SampleTimeline:
     stats: Ins1Stats
     clock: ClockFit
     _area_mm2: np.ndarray
-    _area_kn: np.ndarray  # sensor areas as force_from_pressures scales them (mm² * 1e-3)
     _samples: list[SampleRun]
     _n_samples: int
     _samples_since: float | None
@@ -196,8 +195,8 @@ class SampleTimeline:
         info = self.ins1_info
         values = ins1_samples_to_physical(raw, info.p_lsb_kpa, info.acc_lsb_g,
                                           info.gyr_lsb_dps)
-        # Σ p·A as force_from_pressures computes it; the rest of the checks in one pass
-        f_sum = values[:, 3:19] @ self._area_kn
+        # Σ p·A, then the rest of the checks in one pass
+        f_sum = force_from_pressures(values[:, 3:19], self._area_mm2)
         n_mismatch, n_faults, status = ins1_block_checks(
             raw, values, f_sum, MISMATCH_TOLERANCE_N, MISMATCH_TOLERANCE_REL)
         self.stats.force_mismatch += n_mismatch

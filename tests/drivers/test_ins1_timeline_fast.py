@@ -28,7 +28,6 @@ class Timeline(SampleTimeline):
         for k in range(5):
             self.clock.add(1.7e9 + k, 1.7e9 + k + 0.001, 100.0 + k, 100.0 + k)
         self._area_mm2 = np.array([s["area_mm2"] for s in layout_for("left")], dtype=float)
-        self._area_kn = self._area_mm2 * 1e-3
         self._events = []
         self._clear_samples()
         self._reset_stream_state()
