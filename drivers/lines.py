@@ -569,7 +569,8 @@ def open_lines(target: str, options: dict[str, str]) -> list[Device]:
         raise DeviceError(f"lines: units={units!r}: choose raw, N, kg or g")
     columns = _split_list(options.get("columns")) or _split_list(options.get("keys"))
     try:
-        LineFormat(fmt, columns, options.get("pattern"))  # each board gets its own below
+        LineFormat(fmt, columns, options.get("pattern"))  # checked with the other options, before
+        # any port opens; each board gets an instance of its own below
     except ValueError as exc:
         raise DeviceError(f"lines: {exc}") from None
     cells = _split_list(options.get("cells"))
