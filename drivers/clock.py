@@ -7,6 +7,7 @@ times of its lines; see :class:`ClockFit`.
 from __future__ import annotations
 
 import numpy as np
+from forcelab.drivers._clock import fit_clock_line
 from forcelab.drivers.errors import ProtocolError
 
 
@@ -116,44 +117,10 @@ class ClockFit:
         self._fit()
 
     def _fit(self) -> None:
-        dev = np.asarray(self._dev)
-        host = np.asarray(self._host)
-        rtt = np.asarray(self._rtt)
-        if self.gate_s is not None and len(rtt) >= 4:
-            # round trips far above the usual ones were delayed on one leg: not used
-            good = rtt <= max(self.gate_s, 4.0 * float(np.percentile(rtt, 25)))
-            if good.sum() >= 2:
-                dev, host, rtt = dev[good], host[good], rtt[good]
-        span = dev.max() - dev.min()
-        if span < self.min_span_s or len(dev) < 3:
-            # too short to see a rate error: offset from the best of the most recent points
-            recent = max(0, len(dev) - 5)
-            k = recent + int(np.argmin(rtt[recent:]))
-            self.t_ref_dev_s = float(dev[k])
-            self.offset_s = float(host[k])
-            self.skew = 1.0
-            return
-        edges = np.linspace(dev.min(), dev.max(), self.n_bins + 1)
-        bins = np.clip(np.searchsorted(edges, dev, side="right") - 1, 0, self.n_bins - 1)
-        order = np.lexsort((rtt, bins))
-        first = np.ones(len(order), dtype=bool)
-        first[1:] = bins[order][1:] != bins[order][:-1]
-        sel = order[first]
-        ref = float(dev[sel].mean())
-        x = dev[sel] - ref
-        y = host[sel]
-        for _ in range(2):
-            if len(x) >= 2 and np.ptp(x) > 0:
-                skew, off = np.polyfit(x, y - x, 1)
-                skew += 1.0
-            else:
-                skew, off = 1.0, float(np.mean(y - x))
-            resid = y - (off + skew * x)
-            good = np.abs(resid) <= self.outlier_s
-            if good.all() or good.sum() < 2:
-                break
-            x, y = x[good], y[good]
-        self.t_ref_dev_s, self.offset_s, self.skew = ref, float(off), float(skew)
+        # compiled (ext/drivers/_clock.pyx): a driver refits after every round trip
+        self.t_ref_dev_s, self.offset_s, self.skew = fit_clock_line(
+            self._dev, self._host, self._rtt, self.gate_s, self.n_bins, self.min_span_s,
+            self.outlier_s)
 
     def to_host(self, t_dev_s: float | np.ndarray) -> float | np.ndarray:
         """Host time (s, ``time.time()`` epoch) of device time ``t_dev_s``.
