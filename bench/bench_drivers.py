@@ -15,21 +15,30 @@ process (``time.process_time``), so a busy machine slows them less than wall-clo
    and two INS1 insoles at 200 Hz in real time, as % of one core (target < 5 %), with INS1
    and CSV4 reading in 50 ms blocks (default) against the previous per-read hand-out (every
    read parses and returns what arrived), alternating A B A B in the same run.
+4. clock fit: one refit of a device clock line (what a driver does after every PING/TIME_SYNC
+   round trip) on a full window of noisy round trips, the compiled fit (``ClockFit``) against
+   the NumPy form it replaced (tests/drivers/reference_clock.py), best of interleaved runs.
 """
 
 from __future__ import annotations
 
 import signal
 import struct
+import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
+from forcelab.drivers.clock import ClockFit
 from forcelab.drivers.protocols import fpb1, ins1
 from forcelab.drivers.sim.fpb1_sim import make_calibration
 from forcelab.drivers.sim.pty import SimPort, free_name
 from forcelab.drivers.transport import Transport
-from harness import bench_parser, start_rig
+from harness import bench_parser, interleaved_best, start_rig
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "drivers"))
+from reference_clock import fit_clock_line_numpy  # noqa: E402
 
 
 def make_stream(n_frames: int, spf: int, seed: int = 0) -> bytes:
@@ -221,12 +230,31 @@ def bench_recorder_cpu(quick: bool) -> None:
           f"{new[2].get('INS1', 0) / max(base[2].get('INS1', 0), 1e-9):.2f}")
 
 
+def bench_clock_fit(quick: bool) -> None:
+    rng = np.random.default_rng(1)
+    for name, kw in (("INS1", {}), ("FPB1", {"keep": 512, "n_bins": 8, "min_span_s": 10.0})):
+        fit = ClockFit(**kw)
+        host_send = 1.7e9 + np.arange(fit.keep) * 0.25
+        rtt = 0.0004 + rng.exponential(0.0005, fit.keep)
+        for hs, r in zip(host_send, rtt, strict=True):  # a device clock 80 ppm fast
+            fit.add(hs, hs + r, 10.0 + (hs + r / 2 - 1.7e9) * (1 + 80e-6))
+        args = (fit._dev, fit._host, fit._rtt, fit.gate_s, fit.n_bins, fit.min_span_s,
+                fit.outlier_s)
+        timed = interleaved_best({"numpy": lambda a=args: fit_clock_line_numpy(*a),
+                                  "compiled": fit._fit}, 20 if quick else 200)
+        t_np, t_c = timed["numpy"][0], timed["compiled"][0]
+        print(f"clock fit, {name} window of {fit.keep} round trips: compiled {t_c * 1e6:6.1f} µs, "
+              f"NumPy form {t_np * 1e6:6.1f} µs per refit  ratio {t_np / t_c:5.1f}x "
+              f"(drift {fit.drift_ppm:.1f} ppm, set 80)")
+
+
 def main() -> None:
     ap = bench_parser(__doc__, "small sizes (smoke test)")
     args = ap.parse_args()
     bench_decode(args.quick)
     bench_pty(args.quick)
     bench_recorder_cpu(args.quick)
+    bench_clock_fit(args.quick)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from forcelab.drivers._clock import fit_clock_line
 from forcelab.drivers.clock import ClockFit
-from reference_clock import fit_clock_line_numpy
+from reference_clock import exact_line, fit_clock_line_numpy
 
 #: (ClockFit keywords, round trips per s) as INS1, FPB1 and CSV4 (arrival times) use them.
 SETTINGS = {
@@ -52,7 +52,8 @@ def test_the_compiled_fit_gives_the_numpy_line_after_every_round_trip(name, seed
         else:
             fit.add(hs, hr, dr, dt)
         ref, off, skew = fit_clock_line_numpy(fit._dev, fit._host, fit._rtt, fit.gate_s,
-                                              fit.n_bins, fit.min_span_s, fit.outlier_s)
+                                              fit.n_bins, fit.min_span_s, fit.outlier_s,
+                                              line=exact_line)
         assert fit.t_ref_dev_s == pytest.approx(ref, rel=1e-12, abs=1e-9)
         assert fit.skew == pytest.approx(skew, rel=1e-13)
         # the host time of the newest device time: the same to a few steps of a double
@@ -70,7 +71,7 @@ def test_the_compiled_fit_gives_the_numpy_line_after_every_round_trip(name, seed
 def test_the_compiled_fit_gives_the_numpy_line_at_the_edges(points):
     dev, host, rtt = points
     got = fit_clock_line(dev, host, rtt, 0.002, 12, 2.0, 0.005)
-    want = fit_clock_line_numpy(dev, host, rtt, 0.002, 12, 2.0, 0.005)
+    want = fit_clock_line_numpy(dev, host, rtt, 0.002, 12, 2.0, 0.005, line=exact_line)
     assert got[0] == pytest.approx(want[0], abs=1e-9)  # the reference device time
     assert got[1] == pytest.approx(want[1], abs=1e-6)  # the offset, host s near 1.7e9
     assert got[2] == pytest.approx(want[2], rel=1e-13)  # the skew
