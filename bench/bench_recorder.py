@@ -330,26 +330,25 @@ def _start_logged_simulator(log_path: str, setup: str,
                             command=(__file__, "--serve-simulator", log_path))
 
 
-def _held_bytes(device: Device) -> int:
-    """Bytes a driver took off its port but has not handed out as Blocks yet (a partial frame;
-    INS1: also samples parsed but held for the next read)."""
+def _log_deliveries(device: Device) -> list[tuple[float, int]]:
+    """Wrap ``device.read`` to log (time.monotonic(), bytes handed out as Blocks so far): the
+    bytes received less those the driver holds (a partial frame; INS1: also samples parsed but
+    held for the next read). The frame size is looked up once here (not imported per read):
+    the wrapper runs in the acquisition thread it measures."""
     from forcelab.drivers.protocols import ins1
 
-    held = device.codec.pending_bytes
-    if device.info.protocol == "INS1":
-        held += device._n_samples * (ins1.FRAME_OVERHEAD + ins1.SAMPLE_SIZE)
-    return held
-
-
-def _log_deliveries(device: Device) -> list[tuple[float, int]]:
-    """Wrap ``device.read`` to log (time.monotonic(), bytes handed out as Blocks so far)."""
     log: list[tuple[float, int]] = []
     read = device.read
+    held_sample_bytes = (ins1.FRAME_OVERHEAD + ins1.SAMPLE_SIZE
+                         if device.info.protocol == "INS1" else 0)
 
     def logged_read(timeout: float = 0.1) -> list[Block]:
         blocks = read(timeout)
         if blocks:
-            log.append((time.monotonic(), device.stats.bytes_received - _held_bytes(device)))
+            held = device.codec.pending_bytes
+            if held_sample_bytes:
+                held += device._n_samples * held_sample_bytes
+            log.append((time.monotonic(), device.stats.bytes_received - held))
         return blocks
 
     device.read = logged_read  # type: ignore[method-assign]
