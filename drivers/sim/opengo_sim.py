@@ -8,6 +8,8 @@ sends ``nan`` for the other foot, a missing row is not sent) or from the gait mo
 ``drop:P``              per datagram: probability it is never sent
 ``duplicate:P``         per datagram: probability it is sent twice
 ``reorder:P``           per datagram: probability it is held back and sent after the next one
+                        (logged when that one has gone out: a datagram still held when the
+                        dropout starts or the run ends goes out in order, no reorder)
 ``garbage:P``           per datagram: probability a junk datagram is sent before it (text, a
                         wrong field count or a NaN timestamp, in turn)
 ``burst:R``             bursts per second: sending pauses ``burst_s`` (default 0.3 s), then the
@@ -234,7 +236,7 @@ class OpenGoSender:
         rng = self.rng
         self._t0_wall = t0 = time.monotonic()
         held: list[tuple[int, bytes]] = []  # burst
-        reorder: tuple[int, bytes] | None = None
+        reorder: tuple[int, bytes, float] | None = None  # held back: (row, datagram, wall)
         burst_until = -1.0
         last_check = 0.0
         junk_turn = 0
@@ -255,6 +257,12 @@ class OpenGoSender:
                                                 detail={"burst_s": f.burst_s}))
             last_check = wall
             if f.pause is not None and f.pause <= wall < f.pause + f.pause_s:
+                if reorder is not None:  # no datagram follows it before the dropout
+                    held.append(reorder[:2])
+                    reorder = None
+                    if wall >= burst_until:
+                        self._send(held)
+                        held = []
                 self.log.append(FaultRecord("pause", k, seq=k, n=1, t_s=wall))
                 continue
             if f.drop and rng.random() < f.drop:
@@ -269,22 +277,24 @@ class OpenGoSender:
                 self.log.append(FaultRecord("garbage", k, t_s=wall, detail={"reason": reason}))
                 out.append((-1, junk))
             if reorder is None and f.reorder and rng.random() < f.reorder:
-                self.log.append(FaultRecord("reorder", k, seq=k, n=1, t_s=wall))
-                reorder = (k, text)
+                reorder = (k, text, wall)
             else:
                 out.append((k, text))
                 if f.duplicate and rng.random() < f.duplicate:
                     self.log.append(FaultRecord("duplicate", k, seq=k, n=1, t_s=wall))
                     out.append((k, text))
-                if reorder is not None and k >= 0:
-                    out.append(reorder)
+                if reorder is not None:  # sent after this one: a reorder
+                    held_k, held_text, held_wall = reorder
+                    self.log.append(FaultRecord("reorder", held_k, seq=held_k, n=1,
+                                                t_s=held_wall))
+                    out.append((held_k, held_text))
                     reorder = None
             if wall < burst_until:
                 held += out
                 continue
             self._send(held + out)
             held = []
-        self._send(held + ([reorder] if reorder is not None else []))
+        self._send(held + ([reorder[:2]] if reorder is not None else []))  # in order
 
     def _send(self, items: list[tuple[int, bytes]]) -> None:
         for k, payload in items:
