@@ -29,6 +29,14 @@
    the B/A ratio per pair, the file growth per hour and the samples lost.
 
     python bench/bench_recorder.py --only-fast [--pairs 3]
+
+5. Breakdown (``--breakdown``, alone): the rig of section 4 recorded with block-level waits, and
+   the CPU time of each stage of the acquisition threads per call (``time.thread_time_ns``
+   around the transport read, the frame scan, the usual-block paths, the clock refit, the
+   DeviceWorker hand-out...): where the device reads' CPU goes. Stages nest (a device read
+   holds its transport read), and the timers add a little to each call.
+
+    python bench/bench_recorder.py --breakdown [--seconds 10]
 """
 
 from __future__ import annotations
@@ -537,6 +545,97 @@ def fast_devices(seconds: float, pairs: int, folder: str) -> None:
                  for n, s in summary["streams"].items()}))
 
 
+#: (class path, method) timed by the breakdown, in the order printed (outer stages first)
+BREAKDOWN_STAGES = (
+    ("forcelab.drivers.fpb1.FPB1Device", "read"),
+    ("forcelab.drivers.transport.Transport", "read"),
+    ("forcelab.drivers.protocols.fpb1.FPB1Codec", "scan"),
+    ("forcelab.drivers.fpb1.FPB1Device", "_process"),
+    ("forcelab.drivers.fpb1.FPB1Device", "_on_usual_run"),
+    ("forcelab.drivers.fpb1.FPB1Device", "_on_ping"),
+    ("forcelab.drivers.ins1.Ins1Device", "read"),
+    ("forcelab.drivers.ins1.Ins1Device", "_feed"),
+    ("forcelab.drivers.ins1.Ins1Device", "_make_blocks"),
+    ("forcelab.drivers.ins1.Ins1Device", "_usual_block"),
+    ("forcelab.drivers.ins1.Ins1Device", "_on_sync_reply"),
+    ("forcelab.drivers.transport.Transport", "write"),
+    ("forcelab.drivers.clock.ClockFit", "_fit"),
+    ("forcelab.acquisition.workers.DeviceWorker", "_process"),
+    ("forcelab.acquisition.buffers.RingBuffer", "write"),
+    ("forcelab.acquisition.buffers.WorkQueue", "put"),
+)
+
+
+def breakdown(seconds: float, folder: str) -> None:
+    """Section 5: CPU per call of each stage of the acquisition threads."""
+    import importlib
+    import signal
+
+    from forcelab.drivers import open_devices
+
+    spent: dict[str, list[int]] = {}
+    saved = []
+
+    def timed(label: str, fn):
+        cell = spent.setdefault(label, [0, 0])
+
+        def run(*args, **kwargs):
+            t0 = time.thread_time_ns()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                cell[0] += time.thread_time_ns() - t0
+                cell[1] += 1
+
+        return run
+
+    for path, name in BREAKDOWN_STAGES:
+        module, _, cls_name = path.rpartition(".")
+        cls = getattr(importlib.import_module(module), cls_name)
+        saved.append((cls, name, cls.__dict__.get(name)))  # None: inherited
+        setattr(cls, name, timed(f"{cls_name}.{name}", getattr(cls, name)))
+    procs, devices = [], []
+    try:
+        for setup, args, options in (("treadmill", (), {"rate": 2000}),
+                                     ("insoles", ("-o", "rate=200"), {})):
+            p, urls = start_simulator(setup, "--seed", "1", *args)
+            procs.append(p)
+            for url in urls:
+                devices += open_devices(url, **options)
+        ctl = SessionController()
+        try:
+            ctl.connect_devices(devices)
+            ctl.start_recording(os.path.join(folder, "breakdown.h5"),
+                                athlete={"name": "bench", "body_mass_kg": 70})
+            time.sleep(1.0)  # settle: threads, clock fits, SWMR
+            for cell in spent.values():
+                cell[:] = [0, 0]
+            t0, c0 = time.monotonic(), cpu_by_thread()
+            time.sleep(seconds)
+            t1, c1 = time.monotonic(), cpu_by_thread()
+            ctl.stop_recording()
+        finally:
+            ctl.close()
+    finally:
+        for cls, name, fn in saved:
+            if fn is None:
+                delattr(cls, name)
+            else:
+                setattr(cls, name, fn)
+        for p in procs:
+            p.send_signal(signal.SIGINT)
+            p.communicate(timeout=20)
+    wall = t1 - t0
+    acq = sum(c1[k] - c0.get(k, 0.0) for k in c1 if k.startswith("forcelab-acq"))
+    print(f"5. Breakdown: 2 FPB1 @2 kHz + 2 INS1 @200 Hz recorded {wall:.1f} s with block-level "
+          f"waits; device reads (all acquisition threads, timers included) "
+          f"{100 * acq / wall:.2f} % of one core")
+    print("   stage (nested in the one above it)        % of a core   calls/s    µs/call")
+    for label, (ns, calls) in spent.items():
+        print(f"   {label:42s} {100 * ns * 1e-9 / wall:8.2f}   {calls / wall:8.1f}   "
+              f"{ns * 1e-3 / max(calls, 1):8.1f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--serve-simulator"]:  # section 4's simulator processes
@@ -546,6 +645,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--live", type=float, help="seconds of the live session (default 60)")
     parser.add_argument("--only-fast", action="store_true", help="only section 4")
     parser.add_argument("--pairs", type=int, help="A/B phase pairs of section 4 (default 3)")
+    parser.add_argument("--breakdown", action="store_true", help="only section 5")
+    parser.add_argument("--seconds", type=float, default=10.0,
+                        help="recording time of section 5 (default 10 s)")
     args = parser.parse_args(argv)
     phase_s, pairs = (1.5, 1) if args.quick else (8.0, 3)
     pairs = args.pairs or pairs
@@ -557,6 +659,9 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["FORCELAB_SIM_DIR"] = os.path.join(folder, "ports")
         if args.only_fast:
             fast_devices(phase_s, pairs, folder)
+            return 0
+        if args.breakdown:
+            breakdown(args.seconds, folder)
             return 0
         live_session(live_s, folder)
         old = old_writer_class(Path(folder))
