@@ -9,9 +9,10 @@ of the acquisition thread each, on a machine whose caches the other threads keep
 call it is a few µs. The arithmetic is NumPy's where the result depends on it (the lower
 quartile interpolated as ``np.percentile`` does, the bin edges as ``np.linspace`` makes them,
 the lowest round trip per bin with the earlier point on ties, as a stable ``np.lexsort``
-picks it); the mean and the least-squares line are the textbook sums (NumPy's pairwise sums
-and ``polyfit``'s SVD agree with them to the last bits of a ``time.time()`` value). The NumPy
-form is kept in tests/drivers/reference_clock.py, and the tests compare the two.
+picks it). The line through the chosen points comes from centred sums, exact to the last bit
+on them; ``np.polyfit``, which solved for host times near 1.7e9 s without centring them, was
+off by up to 7 ppm in the skew on a few points. The NumPy form is kept in
+tests/drivers/reference_clock.py, and the tests compare the two (with the exact line).
 """
 
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
