@@ -26,6 +26,14 @@ MAX_DURATION_S = 7 * 24 * 3600.0
 STEP_ON_S = 5.0
 
 
+
+def say(out: Any, line: str) -> None:
+    """Write one whole line to ``out`` in one call and flush it: the recorder's threads (progress,
+    warnings, live cues) share the console, and ``print`` writes the text and its newline in two
+    calls, between which another thread's line could land."""
+    out.write(line + "\n")
+    out.flush()
+
 def check_duration(duration_s: Any) -> float:
     """Return a recording duration in s after checking it (0 < d ≤ 7 days).
 
@@ -211,7 +219,7 @@ def record_headless(
         file_lost = False
         for ev in events:
             if ev.severity != "info":
-                print(f"{ev.severity}: {ev.message}", file=out, flush=True)
+                say(out, f"{ev.severity}: {ev.message}")
             if ev.severity == "error":
                 errors.append(ev.message)
             file_lost |= ev.kind == "writer_error"
@@ -220,19 +228,19 @@ def record_headless(
     with _StopRequest() as stop:
         try:
             names = ctl.connect(list(devices))
-            print(f"connected: {', '.join(names)}", file=out, flush=True)
+            say(out, f"connected: {', '.join(names)}")
             if on_connected is not None:
                 on_connected(ctl)
             if tare and not stop.event.is_set():
                 ctl.tare()
-                print("devices zeroed", file=out, flush=True)
+                say(out, "devices zeroed")
             if weigh_s and not stop.event.is_set():
                 if tare:
-                    print(f"step on now; weighing starts in {STEP_ON_S:g} s", file=out, flush=True)
+                    say(out, f"step on now; weighing starts in {STEP_ON_S:g} s")
                     stop.event.wait(STEP_ON_S)
-                print(f"weighing: stand still for {weigh_s:g} s", file=out, flush=True)
+                say(out, f"weighing: stand still for {weigh_s:g} s")
                 bw = ctl.weigh(weigh_s)
-                print(f"body mass {bw.body_mass_kg:.1f} kg ({bw.method})", file=out, flush=True)
+                say(out, f"body mass {bw.body_mass_kg:.1f} kg ({bw.method})")
                 athlete = {
                     **athlete,
                     "body_mass_kg": bw.body_mass_kg,
@@ -244,17 +252,14 @@ def record_headless(
             if on_recording is not None:
                 on_recording(ctl, stop.event)
             plan = list(trials) if trials else [(trial or "trial 1", tags, duration_s)]
-            print(
-                f"recording {sum(p[2] for p in plan):g} s to {path} (Ctrl-C stops early)",
-                file=out, flush=True,
-            )
+            say(out, f"recording {sum(p[2] for p in plan):g} s to {path} (Ctrl-C stops early)")
             file_lost = False
             for name, trial_tags, trial_s in plan:
                 if stop.event.is_set() or file_lost:
                     break
                 ctl.start_trial(name, tags=trial_tags)
                 if len(plan) > 1:
-                    print(f"trial {name!r}: {trial_s:g} s", file=out, flush=True)
+                    say(out, f"trial {name!r}: {trial_s:g} s")
                 t_end = time.monotonic() + trial_s
                 next_print = time.monotonic() + interval_s
                 while not stop.event.is_set():
@@ -268,7 +273,7 @@ def record_headless(
                     if file_lost:
                         break
                     if interval_s and now >= next_print:
-                        print(format_progress(ctl.snapshot()), file=out, flush=True)
+                        say(out, format_progress(ctl.snapshot()))
                         next_print += interval_s
                     stop.event.wait(min(0.1, max(0.0, t_end - now)))
             if ctl.state in (State.RECORDING, State.ERROR):

@@ -214,12 +214,14 @@ class _CuePrinter:
         self.thread.start()
 
     def _run(self) -> None:
+        from forcelab.acquisition.headless import say
+
         while True:
             self.wake.wait()
             self.wake.clear()
             for cue in self.controller.cues():
                 if cue.shown:
-                    print(f"cue {cue.text()}", file=self.out, flush=True)
+                    say(self.out, f"cue {cue.text()}")
             if self.stopping:
                 return
 
