@@ -58,7 +58,7 @@ from forcelab.acquisition import SessionController
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_store import old_writer_class  # noqa: E402
-from harness import start_simulator, thread_cpu_s  # noqa: E402
+from harness import start_rig, start_simulator, thread_cpu_s  # noqa: E402
 
 RECORDER_THREAD_PREFIXES = (
     "forcelab-acq",
@@ -571,8 +571,6 @@ def breakdown(seconds: float, folder: str) -> None:
     import importlib
     import signal
 
-    from forcelab.drivers import open_devices
-
     spent: dict[str, list[int]] = {}
     saved = []
 
@@ -596,12 +594,7 @@ def breakdown(seconds: float, folder: str) -> None:
         setattr(cls, name, timed(f"{cls_name}.{name}", getattr(cls, name)))
     procs, devices = [], []
     try:
-        for setup, args, options in (("treadmill", (), {"rate": 2000}),
-                                     ("insoles", ("-o", "rate=200"), {})):
-            p, urls = start_simulator(setup, "--seed", "1", *args)
-            procs.append(p)
-            for url in urls:
-                devices += open_devices(url, **options)
+        start_rig(procs, devices)
         ctl = SessionController()
         try:
             ctl.connect_devices(devices)

@@ -26,7 +26,6 @@ MAX_DURATION_S = 7 * 24 * 3600.0
 STEP_ON_S = 5.0
 
 
-
 def say(out: Any, line: str) -> None:
     """Write one whole line to ``out`` in one call and flush it: the recorder's threads (progress,
     warnings, live cues) share the console, and ``print`` writes the text and its newline in two
