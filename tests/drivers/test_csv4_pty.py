@@ -13,6 +13,7 @@ from driver_helpers import (
     poll_then_stop,
     read_after_reconnect,
     stream_samples,
+    wait_until,
 )
 from forcelab.drivers.csv4 import STATUS_OVERRANGE, Csv4Device
 from forcelab.drivers.errors import ConnectionLost, DeviceError, DeviceNotFound, ProtocolError
@@ -274,13 +275,21 @@ def test_reconnects_by_board_id_when_the_board_returns_on_another_port(diy):
     first.stop()  # the cable is pulled: this port disappears
     with pytest.raises(ConnectionLost):
         for _ in range(20):
-            dev.read(0.1)
+            blocks += dev.read(0.1)  # what the board sent before the loss is handed out first
+    last_host_s = blocks[-1].t_host_s + (blocks[-1].n - 1) / dev.rate_hz
+    # the cable stays out for at least `away_s` (a fast machine replugs within one sample)
+    away_s = 0.3
+    wait_until(lambda: time.time() >= last_host_s + away_s, 5.0, "the time unplugged")
     other = diy(board_id="FPDIY-OTHER", name="t-csv4-move-b", start=30)
     again = diy(board_id="FPDIY-MOVE1", name="t-csv4-move-c", start=30)  # re-enumerated
     after = read_after_reconnect(dev, 6.0)
     assert after and dev.connected and dev.stats.reconnects == 1
     assert dev.port == again.ports[0] != other.ports[0]
-    assert after[0].gap_before > 0
+    # the time away is a gap: the samples due between the last sample before and the first
+    # after, on the host's time line, and at least those of the time unplugged
+    assert after[0].seq == blocks[-1].seq + blocks[-1].n + after[0].gap_before
+    assert abs(after[0].gap_before - ((after[0].t_host_s - last_host_s) * dev.rate_hz - 1)) <= 1
+    assert after[0].gap_before >= round(away_s * dev.rate_hz) - 1
     dev.close()
 
 
