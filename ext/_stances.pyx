@@ -16,12 +16,34 @@ from libc.math cimport sqrt, floor, NAN, INFINITY
 cdef extern from *:
     """
     #if defined(__GNUC__) || defined(__clang__)
-    #define FL_PREFETCH(p) __builtin_prefetch((const void *)(p), 0, 0)
+    #define FL_PREFETCH(p) __builtin_prefetch((const void *)(p), 0, 3)
     #else
     #define FL_PREFETCH(p) ((void)0)
     #endif
     #include <stdint.h>
     #include <string.h>
+    /* x86 compilers that take per-function targets: the hot loops below also exist as AVX2
+       (4 doubles per register) functions, used when the CPU has AVX2 (checked once). No FMA:
+       every product and sum is rounded as in the SSE2 and scalar forms (bit-identical). */
+    #if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+    #include <immintrin.h>
+    #define FL_AVX2 1
+    #define FL_TARGET_AVX2 __attribute__((target("avx2")))
+    static int fl_avx2 = -1;
+    static inline int FL_HAVE_AVX2(void) {
+        if (fl_avx2 < 0)
+            fl_avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
+        return fl_avx2;
+    }
+    static int FL_USE_AVX2(int on) {
+        fl_avx2 = on && __builtin_cpu_supports("avx2");
+        return fl_avx2;
+    }
+    #else
+    static int FL_USE_AVX2(int on) {
+        return 0;
+    }
+    #endif
     /* v when ok, else +0.0, by a bit mask: no branch to mispredict when `ok` is random
        (flight samples around a cut level) */
     static inline double FL_KEEP(double v, int ok) {
@@ -38,10 +60,39 @@ cdef extern from *:
        sum and sum of squares of (p - base) over the samples below `thr` (finite or -inf
        excluded) are added to s4[r] and q4[r]; returns how many samples were added. Same
        additions in the same order as the scalar loop (bit-identical). */
+    #ifdef FL_AVX2
+    FL_TARGET_AVX2 static Py_ssize_t FL_ACC_BELOW_AVX2(const double* p, Py_ssize_t len,
+                                                      double base, double thr, double* s4,
+                                                      double* q4) {
+        Py_ssize_t j = 0;
+        int64_t c[4];
+        __m256d s = _mm256_loadu_pd(s4), q = _mm256_loadu_pd(q4);
+        __m256i cnt = _mm256_setzero_si256();
+        const __m256d vt = _mm256_set1_pd(thr), vn = _mm256_set1_pd(-INFINITY);
+        const __m256d vb = _mm256_set1_pd(base);
+        for (; j + 4 <= len; j += 4) {
+            __m256d v = _mm256_loadu_pd(p + j);
+            __m256d m = _mm256_and_pd(_mm256_cmp_pd(v, vt, _CMP_LT_OQ),
+                                      _mm256_cmp_pd(v, vn, _CMP_GT_OQ));
+            __m256d d = _mm256_and_pd(_mm256_sub_pd(v, vb), m);
+            s = _mm256_add_pd(s, d);
+            q = _mm256_add_pd(q, _mm256_mul_pd(d, d));
+            cnt = _mm256_sub_epi64(cnt, _mm256_castpd_si256(m));
+        }
+        _mm256_storeu_pd(s4, s);
+        _mm256_storeu_pd(q4, q);
+        _mm256_storeu_si256((__m256i*)c, cnt);
+        return (Py_ssize_t)((c[0] + c[1]) + (c[2] + c[3]));
+    }
+    #endif
     static inline Py_ssize_t FL_ACC_BELOW(const double* p, Py_ssize_t len, double base,
                                           double thr, double* s4, double* q4) {
         Py_ssize_t j = 0;
         int64_t c[4] = {0, 0, 0, 0};
+    #ifdef FL_AVX2
+        if (FL_HAVE_AVX2())
+            return FL_ACC_BELOW_AVX2(p, len, base, thr, s4, q4);
+    #endif
     #ifdef __SSE2__
         __m128d s01 = _mm_loadu_pd(s4), s23 = _mm_loadu_pd(s4 + 2);
         __m128d q01 = _mm_loadu_pd(q4), q23 = _mm_loadu_pd(q4 + 2);
@@ -96,69 +147,175 @@ cdef extern from *:
         *sum = (a[0] + a[1]) + (a[2] + a[3]);
         *count = n;
     }
-    /* Tests on a block of 8 samples, the detector's fast paths: each is the scalar loop's
-       test applied to all 8 samples (a block that fails goes to the scalar loop). */
-    #ifdef __SSE2__
-    #define FL_LOAD8(p) __m128d v0 = _mm_loadu_pd(p), v1 = _mm_loadu_pd((p) + 2), \
-                                v2 = _mm_loadu_pd((p) + 4), v3 = _mm_loadu_pd((p) + 6)
-    static inline int FL_ALL4(__m128d a, __m128d b, __m128d c, __m128d d) {
-        return _mm_movemask_pd(_mm_and_pd(_mm_and_pd(a, b), _mm_and_pd(c, d))) == 3;
+    /* The detector's fast paths over blocks of 8 samples p[i:i + 8] (i + 8 <= n), each the
+       scalar loop's test applied to the whole block; they stop at the first block that fails
+       it (the scalar loop takes over there) and return its start.
+       FL_FLIGHT8: while every sample is <= on and > -inf (flight); *last_low = the last index
+       below off. FL_STANCE8: while every sample is >= lo and < +inf (stance); *hi rises to
+       their maximum. Both ask for the samples FL_AHEAD ahead: one 4 KiB page, where the
+       hardware prefetcher stops. */
+    #define FL_AHEAD 512
+    #ifdef FL_AVX2
+    FL_TARGET_AVX2 static Py_ssize_t FL_FLIGHT8_AVX2(const double* p, Py_ssize_t i,
+                                                    Py_ssize_t n, double on, double off,
+                                                    Py_ssize_t* last_low) {
+        const __m256d von = _mm256_set1_pd(on), voff = _mm256_set1_pd(off);
+        const __m256d vn = _mm256_set1_pd(-INFINITY);
+        for (; i + 8 <= n; i += 8) {
+            if (i + FL_AHEAD < n)
+                FL_PREFETCH(p + i + FL_AHEAD);
+            __m256d a = _mm256_loadu_pd(p + i), b = _mm256_loadu_pd(p + i + 4);
+            __m256d fin = _mm256_and_pd(_mm256_cmp_pd(a, vn, _CMP_GT_OQ),
+                                        _mm256_cmp_pd(b, vn, _CMP_GT_OQ));
+            __m256d low = _mm256_and_pd(_mm256_cmp_pd(a, voff, _CMP_LT_OQ),
+                                        _mm256_cmp_pd(b, voff, _CMP_LT_OQ));
+            if (_mm256_movemask_pd(_mm256_and_pd(fin, low)) == 15 && off <= on) {
+                *last_low = i + 7;  /* all below off, so all at or below on */
+                continue;
+            }
+            __m256d le = _mm256_and_pd(_mm256_cmp_pd(a, von, _CMP_LE_OQ),
+                                       _mm256_cmp_pd(b, von, _CMP_LE_OQ));
+            if (_mm256_movemask_pd(_mm256_and_pd(fin, le)) != 15)
+                break;
+            for (Py_ssize_t j = i; j < i + 8; j++)
+                if (p[j] < off)
+                    *last_low = j;
+        }
+        return i;
+    }
+    FL_TARGET_AVX2 static Py_ssize_t FL_STANCE8_AVX2(const double* p, Py_ssize_t i,
+                                                    Py_ssize_t n, double lo, double* hi) {
+        const __m256d vlo = _mm256_set1_pd(lo), vinf = _mm256_set1_pd(INFINITY);
+        __m256d mx = _mm256_set1_pd(*hi);
+        double m4[4];
+        for (; i + 8 <= n; i += 8) {
+            if (i + FL_AHEAD < n)
+                FL_PREFETCH(p + i + FL_AHEAD);
+            __m256d a = _mm256_loadu_pd(p + i), b = _mm256_loadu_pd(p + i + 4);
+            __m256d ok = _mm256_and_pd(
+                _mm256_and_pd(_mm256_cmp_pd(a, vlo, _CMP_GE_OQ), _mm256_cmp_pd(a, vinf, _CMP_LT_OQ)),
+                _mm256_and_pd(_mm256_cmp_pd(b, vlo, _CMP_GE_OQ), _mm256_cmp_pd(b, vinf, _CMP_LT_OQ)));
+            if (_mm256_movemask_pd(ok) != 15)
+                break;
+            mx = _mm256_max_pd(mx, _mm256_max_pd(a, b));
+        }
+        _mm256_storeu_pd(m4, mx);
+        for (int r = 0; r < 4; r++)
+            if (m4[r] > *hi)
+                *hi = m4[r];
+        return i;
     }
     #endif
-    /* every sample <= hi and > -inf */
-    static inline int FL_ALL_LE8(const double* p, double hi) {
+    static inline int FL_FLIGHT_BLOCK(const double* p, double on, double off, int* all_low) {
+        /* 1 if p[0:8] is all flight (<= on, > -inf); *all_low = 1 if all are also < off */
     #ifdef __SSE2__
-        const __m128d h = _mm_set1_pd(hi), n = _mm_set1_pd(-INFINITY);
-        FL_LOAD8(p);
-        return FL_ALL4(_mm_and_pd(_mm_cmple_pd(v0, h), _mm_cmpgt_pd(v0, n)),
-                       _mm_and_pd(_mm_cmple_pd(v1, h), _mm_cmpgt_pd(v1, n)),
-                       _mm_and_pd(_mm_cmple_pd(v2, h), _mm_cmpgt_pd(v2, n)),
-                       _mm_and_pd(_mm_cmple_pd(v3, h), _mm_cmpgt_pd(v3, n)));
+        const __m128d von = _mm_set1_pd(on), voff = _mm_set1_pd(off);
+        const __m128d vn = _mm_set1_pd(-INFINITY);
+        __m128d v0 = _mm_loadu_pd(p), v1 = _mm_loadu_pd(p + 2);
+        __m128d v2 = _mm_loadu_pd(p + 4), v3 = _mm_loadu_pd(p + 6);
+        __m128d fin = _mm_and_pd(_mm_and_pd(_mm_cmpgt_pd(v0, vn), _mm_cmpgt_pd(v1, vn)),
+                                 _mm_and_pd(_mm_cmpgt_pd(v2, vn), _mm_cmpgt_pd(v3, vn)));
+        __m128d low = _mm_and_pd(_mm_and_pd(_mm_cmplt_pd(v0, voff), _mm_cmplt_pd(v1, voff)),
+                                 _mm_and_pd(_mm_cmplt_pd(v2, voff), _mm_cmplt_pd(v3, voff)));
+        if (_mm_movemask_pd(_mm_and_pd(fin, low)) == 3 && off <= on) {
+            *all_low = 1;
+            return 1;
+        }
+        __m128d le = _mm_and_pd(_mm_and_pd(_mm_cmple_pd(v0, von), _mm_cmple_pd(v1, von)),
+                                _mm_and_pd(_mm_cmple_pd(v2, von), _mm_cmple_pd(v3, von)));
+        *all_low = _mm_movemask_pd(low) == 3;
+        return _mm_movemask_pd(_mm_and_pd(fin, le)) == 3;
     #else
-        for (int j = 0; j < 8; j++) if (!(p[j] <= hi && p[j] > -INFINITY)) return 0;
-        return 1;
+        int ok = 1, lw = 1;
+        for (int j = 0; j < 8; j++) {
+            ok &= p[j] <= on && p[j] > -INFINITY;
+            lw &= p[j] < off;
+        }
+        *all_low = lw;
+        return ok;
     #endif
     }
-    /* every sample < hi */
-    static inline int FL_ALL_LT8(const double* p, double hi) {
-    #ifdef __SSE2__
-        const __m128d h = _mm_set1_pd(hi);
-        FL_LOAD8(p);
-        return FL_ALL4(_mm_cmplt_pd(v0, h), _mm_cmplt_pd(v1, h), _mm_cmplt_pd(v2, h),
-                       _mm_cmplt_pd(v3, h));
-    #else
-        for (int j = 0; j < 8; j++) if (!(p[j] < hi)) return 0;
-        return 1;
+    static inline Py_ssize_t FL_FLIGHT8(const double* p, Py_ssize_t i, Py_ssize_t n,
+                                        double on, double off, Py_ssize_t* last_low) {
+        int all_low;
+    #ifdef FL_AVX2
+        if (FL_HAVE_AVX2())
+            return FL_FLIGHT8_AVX2(p, i, n, on, off, last_low);
     #endif
+        for (; i + 8 <= n; i += 8) {
+            if (i + FL_AHEAD < n)
+                FL_PREFETCH(p + i + FL_AHEAD);
+            if (!FL_FLIGHT_BLOCK(p + i, on, off, &all_low))
+                break;
+            if (all_low) {
+                *last_low = i + 7;
+            } else {
+                for (Py_ssize_t j = i; j < i + 8; j++)
+                    if (p[j] < off)
+                        *last_low = j;
+            }
+        }
+        return i;
     }
-    /* every sample >= lo and < +inf */
-    static inline int FL_ALL_GE8(const double* p, double lo) {
-    #ifdef __SSE2__
-        const __m128d l = _mm_set1_pd(lo), n = _mm_set1_pd(INFINITY);
-        FL_LOAD8(p);
-        return FL_ALL4(_mm_and_pd(_mm_cmpge_pd(v0, l), _mm_cmplt_pd(v0, n)),
-                       _mm_and_pd(_mm_cmpge_pd(v1, l), _mm_cmplt_pd(v1, n)),
-                       _mm_and_pd(_mm_cmpge_pd(v2, l), _mm_cmplt_pd(v2, n)),
-                       _mm_and_pd(_mm_cmpge_pd(v3, l), _mm_cmplt_pd(v3, n)));
-    #else
-        for (int j = 0; j < 8; j++) if (!(p[j] >= lo && p[j] < INFINITY)) return 0;
-        return 1;
+    static inline Py_ssize_t FL_STANCE8(const double* p, Py_ssize_t i, Py_ssize_t n,
+                                        double lo, double* hi) {
+    #ifdef FL_AVX2
+        if (FL_HAVE_AVX2())
+            return FL_STANCE8_AVX2(p, i, n, lo, hi);
     #endif
+    #ifdef __SSE2__
+        const __m128d vlo = _mm_set1_pd(lo), vinf = _mm_set1_pd(INFINITY);
+        __m128d mx = _mm_set1_pd(*hi);
+        double m2[2];
+        for (; i + 8 <= n; i += 8) {
+            if (i + FL_AHEAD < n)
+                FL_PREFETCH(p + i + FL_AHEAD);
+            __m128d v0 = _mm_loadu_pd(p + i), v1 = _mm_loadu_pd(p + i + 2);
+            __m128d v2 = _mm_loadu_pd(p + i + 4), v3 = _mm_loadu_pd(p + i + 6);
+            __m128d ok = _mm_and_pd(
+                _mm_and_pd(_mm_and_pd(_mm_cmpge_pd(v0, vlo), _mm_cmplt_pd(v0, vinf)),
+                           _mm_and_pd(_mm_cmpge_pd(v1, vlo), _mm_cmplt_pd(v1, vinf))),
+                _mm_and_pd(_mm_and_pd(_mm_cmpge_pd(v2, vlo), _mm_cmplt_pd(v2, vinf)),
+                           _mm_and_pd(_mm_cmpge_pd(v3, vlo), _mm_cmplt_pd(v3, vinf))));
+            if (_mm_movemask_pd(ok) != 3)
+                break;
+            mx = _mm_max_pd(mx, _mm_max_pd(_mm_max_pd(v0, v1), _mm_max_pd(v2, v3)));
+        }
+        _mm_storeu_pd(m2, mx);
+        for (int r = 0; r < 2; r++)
+            if (m2[r] > *hi)
+                *hi = m2[r];
+    #else
+        for (; i + 8 <= n; i += 8) {
+            int ok = 1;
+            for (int j = 0; j < 8; j++)
+                ok &= p[i + j] >= lo && p[i + j] < INFINITY;
+            if (!ok)
+                break;
+            for (int j = 0; j < 8; j++)
+                if (p[i + j] > *hi)
+                    *hi = p[i + j];
+        }
+    #endif
+        return i;
     }
     """
     void FL_PREFETCH(const double* p) noexcept nogil
-    bint FL_ALL_LE8(const double* p, double hi) noexcept nogil
-    bint FL_ALL_LT8(const double* p, double hi) noexcept nogil
-    bint FL_ALL_GE8(const double* p, double lo) noexcept nogil
+    Py_ssize_t FL_FLIGHT8(const double* p, Py_ssize_t i, Py_ssize_t n, double on, double off,
+                          Py_ssize_t* last_low) noexcept nogil
+    Py_ssize_t FL_STANCE8(const double* p, Py_ssize_t i, Py_ssize_t n, double lo,
+                          double* hi) noexcept nogil
     Py_ssize_t FL_ACC_BELOW(const double* p, Py_ssize_t len, double base, double thr,
                             double* s4, double* q4) noexcept nogil
     void FL_SUM_BELOW(const double* p, Py_ssize_t len, double cut, double* sum,
                       Py_ssize_t* count) noexcept nogil
+    int FL_USE_AVX2(int on) noexcept nogil
 
-# How far ahead (samples) the detector asks for data: one 4 KiB page, where the hardware
-# prefetcher stops.
-cdef enum:
-    PREFETCH_AHEAD = 512
+
+def use_avx2(bint on):
+    """Run the detector's block loops as AVX2 (``on``, when the CPU has it) or SSE2 code;
+    returns True when AVX2 is used. Both give identical results; the tests compare them."""
+    return bool(FL_USE_AVX2(on))
 
 # Phases of the detector.
 cdef enum:
@@ -550,18 +707,7 @@ cdef class Detector:
                     last_low = -1
                     i0 = i
                     # blocks of 8 while no sample reaches `on` (the usual flight)
-                    while i + 8 <= n:
-                        if i + PREFETCH_AHEAD < n:  # ahead, across page boundaries
-                            FL_PREFETCH(&x[i + PREFETCH_AHEAD])
-                        if not FL_ALL_LE8(&x[i], on_thr):
-                            break
-                        if FL_ALL_LT8(&x[i], off_thr):
-                            last_low = i + 7
-                        else:
-                            for j in range(i, i + 8):
-                                if x[j] < off_thr:
-                                    last_low = j
-                        i += 8
+                    i = FL_FLIGHT8(px, i, n, on_thr, off_thr, &last_low)
                     i = _scan_unloaded(px, i, n, on_thr, off_thr, &last_low)
                     if last_low >= 0:
                         self.last_low = off + last_low
@@ -596,15 +742,7 @@ cdef class Detector:
                             self._commit()
                     if self.committed:
                         # blocks of 8 while every sample stays loaded (the usual stance)
-                        while i + 8 <= n:
-                            if i + PREFETCH_AHEAD < n:
-                                FL_PREFETCH(&x[i + PREFETCH_AHEAD])
-                            if not FL_ALL_GE8(&x[i], st_off):
-                                break
-                            v = _max8(&x[i])
-                            if v > st_max:
-                                st_max = v
-                            i += 8
+                        i = FL_STANCE8(px, i, n, st_off, &st_max)
                         i = _scan_loaded(px, i, n, st_off, &st_max)
                     self.st_max = st_max
                     if i >= n:
