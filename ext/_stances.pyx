@@ -317,6 +317,11 @@ def use_avx2(bint on):
     returns True when AVX2 is used. Both give identical results; the tests compare them."""
     return bool(FL_USE_AVX2(on))
 
+# How many stances ahead the metrics kernel asks for data: the memory latency of one
+# stance's cache lines is about the time the kernel spends on two or three stances.
+cdef enum:
+    STANCES_AHEAD = 3
+
 # Phases of the detector.
 cdef enum:
     FLIGHT = 0
@@ -943,17 +948,20 @@ def stance_metrics(const double[::1] x, const cnp.int64_t[::1] start, const cnp.
     cdef double[::1] a_vilr = arrays["vilr_n_s"]
     cdef double[::1] a_impulse = arrays["impulse_ns"]
     cdef cnp.int8_t[::1] a_method = method_a
-    cdef Py_ssize_t k, j, s, n, h, p, i1, i2, w, ri, di, mi, j20, j80, jend, ti, tl
+    cdef Py_ssize_t k, j, s, n, h, p, i1, i2, w, ri, di, mi, j20, j80, jend, ti, tl, ahead
     cdef double tmid
     cdef double s0, s1, s2, s3
     cdef double b, f, mx, ssum, m1, m2, tr, r, prom, fref, l20, l80, t20, t80, slope, vmax
     with nogil:
         for k in range(m):
-            if k + 1 < m:
-                # the next stance lies beyond the hardware prefetcher's reach (a flight
-                # away, often another page): ask for its cache lines while this one is read
-                j = start[k + 1]
-                while j < end[k + 1]:
+            # the stances ahead lie beyond the hardware prefetcher's reach (a flight away,
+            # often another page): ask for the cache lines of the one STANCES_AHEAD ahead
+            # (of all of the first ones at the start) while this one is read
+            for ahead in range(1 if k == 0 else k + STANCES_AHEAD, k + STANCES_AHEAD + 1):
+                if ahead >= m:
+                    break
+                j = start[ahead]
+                while j < end[ahead]:
                     FL_PREFETCH(&x[j])
                     j += 8
             s = start[k]
@@ -1106,6 +1114,39 @@ def stance_metrics(const double[::1] x, const cnp.int64_t[::1] start, const cnp.
     arrays["loading_rate_method"] = method_a
     arrays["peak_pattern"] = pattern_a
     return arrays
+
+
+def contact_edges(const double[::1] x, const cnp.int64_t[::1] start,
+                  const cnp.int64_t[::1] end, const double[::1] off, Py_ssize_t index_offset):
+    """Contact and toe-off of each stance in (fractional) samples where the force crosses
+    ``off[k]``; see forcelab.analysis.metrics.contact_edges (the definition) and
+    forcelab.analysis.reference.contact_edges_reference (the NumPy form)."""
+    cdef Py_ssize_t m = start.shape[0], n = x.shape[0], k, s, e
+    cdef double xa, xb, lv
+    s_a = np.empty(m, dtype=np.float64)
+    e_a = np.empty(m, dtype=np.float64)
+    cdef double[::1] o_s = s_a
+    cdef double[::1] o_e = e_a
+    with nogil:
+        for k in range(m):
+            s = start[k]
+            e = end[k]
+            lv = off[k]
+            o_s[k] = <double>(s + index_offset)
+            o_e[k] = <double>(e + index_offset)
+            if n == 0:
+                continue
+            if s >= 1 and s - 1 < n:
+                xa = x[s - 1]
+                xb = x[s if s < n else n - 1]
+                if not _bad(xa) and xa < lv and xb >= lv:
+                    o_s[k] = <double>(s + index_offset - 1) + (lv - xa) / (xb - xa)
+            if e < n and e >= 0:
+                xa = x[e - 1 if e >= 1 else 0]
+                xb = x[e]
+                if not _bad(xb) and xb < lv and xa >= lv:
+                    o_e[k] = <double>(e + index_offset - 1) + (xa - lv) / (xa - xb)
+    return s_a, e_a
 
 
 def refine_edges(const double[::1] x, const cnp.int64_t[::1] start, const cnp.int64_t[::1] end,

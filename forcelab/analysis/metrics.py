@@ -180,27 +180,22 @@ def contact_edges(
     Linear interpolation between the last unloaded and the first loaded sample (and the other
     way round at toe-off); whole samples where a neighbour is missing or ``off_n`` is NaN.
     ``x`` holds the samples from global index ``index_offset`` on; the result is global.
+    Compiled (one pass over the stances); NumPy form: ``reference.contact_edges_reference``.
     """
-    s, e, off = stances.start, stances.end, stances.off_n
-    start_f = (s + index_offset).astype(np.float64)
-    end_f = (e + index_offset).astype(np.float64)
-    n = x.shape[0]
-    if len(stances) == 0 or n == 0:
-        return start_f, end_f
-    with np.errstate(invalid="ignore", divide="ignore"):
-        has = s >= 1
-        xa = x[np.where(has, s - 1, 0)]
-        xb = x[np.minimum(s, n - 1)]
-        ok = has & np.isfinite(xa) & (xa < off) & (xb >= off)
-        frac = (off - xa) / (xb - xa)
-        start_f[ok] = (s[ok] + index_offset - 1).astype(np.float64) + frac[ok]
-        has = e < n
-        xa = x[np.maximum(e - 1, 0)]
-        xb = x[np.where(has, e, n - 1)]
-        ok = has & np.isfinite(xb) & (xb < off) & (xa >= off)
-        frac = (xa - off) / (xa - xb)
-        end_f[ok] = (e[ok] + index_offset - 1).astype(np.float64) + frac[ok]
-    return start_f, end_f
+    return _stances.contact_edges(
+        np.ascontiguousarray(x, dtype=np.float64),
+        np.ascontiguousarray(stances.start, dtype=np.int64),
+        np.ascontiguousarray(stances.end, dtype=np.int64),
+        np.ascontiguousarray(stances.off_n, dtype=np.float64),
+        int(index_offset),
+    )
+
+
+def _text_column(m: int, text: str) -> np.ndarray:
+    """A column of ``m`` times ``text`` (dtype object; np.full converts the text once per row)."""
+    col = np.empty(m, dtype=object)
+    col.fill(text)
+    return col
 
 
 def assemble(
@@ -243,11 +238,11 @@ def assemble(
     with np.errstate(invalid="ignore"):
         impossible = raw["vilr_n_s"] < raw["valr_n_s"]
     table["vilr_n_s"] = np.where(impossible, np.nan, raw["vilr_n_s"])
-    note = np.full(len(stances), "", dtype=object)
+    note = _text_column(len(stances), "")
     note[impossible] = VILR_BELOW_VALR
     table["loading_rate_note"] = note
     quality = LOADING_RATE_QUALITY[int(rate_hz < MIN_LOADING_RATE_HZ)]
-    table["loading_rate_quality"] = np.full(len(stances), quality, dtype=object)
+    table["loading_rate_quality"] = _text_column(len(stances), quality)
     table["peak_pattern"] = _PATTERN_TEXT[raw["peak_pattern"].astype(np.intp)]
     table["loading_rate_method"] = _METHOD_TEXT[raw["loading_rate_method"].astype(np.intp)]
     table["impulse_ns"] = raw["impulse_ns"]

@@ -445,6 +445,32 @@ def stance_metrics_reference(
     return out
 
 
+def contact_edges_reference(
+    x: np.ndarray, stances: Stances, index_offset: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """NumPy form of :func:`forcelab.analysis.metrics.contact_edges` (same arithmetic)."""
+    s, e, off = stances.start, stances.end, stances.off_n
+    start_f = (s + index_offset).astype(np.float64)
+    end_f = (e + index_offset).astype(np.float64)
+    n = x.shape[0]
+    if len(stances) == 0 or n == 0:
+        return start_f, end_f
+    with np.errstate(invalid="ignore", divide="ignore"):
+        has = s >= 1
+        xa = x[np.where(has, s - 1, 0)]
+        xb = x[np.minimum(s, n - 1)]
+        ok = has & np.isfinite(xa) & (xa < off) & (xb >= off)
+        frac = (off - xa) / (xb - xa)
+        start_f[ok] = (s[ok] + index_offset - 1).astype(np.float64) + frac[ok]
+        has = e < n
+        xa = x[np.maximum(e - 1, 0)]
+        xb = x[np.where(has, e, n - 1)]
+        ok = has & np.isfinite(xb) & (xb < off) & (xa >= off)
+        frac = (xa - off) / (xa - xb)
+        end_f[ok] = (e[ok] + index_offset - 1).astype(np.float64) + frac[ok]
+    return start_f, end_f
+
+
 def alternation_reference(looks_right: np.ndarray, same_cost: float) -> np.ndarray:
     """NumPy reference of the compiled ``alternation`` kernel: every foot sequence's cost by
     dynamic programming over both end states (same costs and tie rules), True = right."""

@@ -12,7 +12,11 @@ from hypothesis import strategies as st
 from forcelab.analysis import detect_stances, detection, metrics, stance_metrics
 from forcelab.analysis.detection import as_force, bridge_gaps, check_options, sample_counts
 from forcelab.analysis.metrics import check_metric_options, kernel_metrics
-from forcelab.analysis.reference import detect_stances_reference, stance_metrics_reference
+from forcelab.analysis.reference import (
+    contact_edges_reference,
+    detect_stances_reference,
+    stance_metrics_reference,
+)
 
 from .gait import make_gait
 
@@ -178,3 +182,27 @@ def test_avx2_and_sse2_block_loops_find_the_same_stances_bit_for_bit(quantum):
         for a, b in zip(outputs[0][0] + outputs[0][1], other[0] + other[1], strict=True):
             np.testing.assert_array_equal(a, b)
         assert other[2:] == outputs[0][2:]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_compiled_contact_edges_equal_the_numpy_form(seed):
+    """Samples on and around the levels (ties), missing neighbours, NaN levels, stances at the
+    first and the last sample: bit for bit."""
+    rng = np.random.default_rng(seed)
+    n = 400
+    x = rng.choice([0.0, 10.0, 20.0, 35.0, 100.0, np.nan, np.inf, -np.inf], n,
+                   p=[0.2, 0.1, 0.2, 0.2, 0.15, 0.05, 0.05, 0.05])
+    x += np.where(rng.random(n) < 0.3, rng.normal(0.0, 15.0, n), 0.0)
+    bounds = np.unique(np.concatenate(([0, n], rng.integers(0, n + 1, 120))))
+    start, end = bounds[:-1][::2].astype(np.int64), bounds[1:][::2].astype(np.int64)
+    m = start.size
+    off = rng.choice([20.0, 35.0, 10.0, np.nan], m)
+    stances = detection.Stances(start, end, np.ones(m, bool), np.full(m, ""), np.zeros(m),
+                                off_n=off)
+    for index_offset in (0, 12345):
+        got = metrics.contact_edges(x, stances, index_offset)
+        want = contact_edges_reference(x, stances, index_offset)
+        moved = (got[0] != start + index_offset) | (got[1] != end + index_offset)
+        assert moved.sum() >= 5  # interpolated edges are compared, not only whole samples
+        for a, b in zip(got, want, strict=True):
+            np.testing.assert_array_equal(a, b)
