@@ -740,8 +740,9 @@ cdef class Detector:
                     st_off = self.st_off
                     st_max = self.st_max
                     if not self.committed:
-                        # one at a time until the contact is long enough to be a stance
+                        # until the contact is long enough to be a stance
                         j = self.st_start + self.min_contact - off
+                        i = FL_STANCE8(px, i, j if j < n else n, st_off, &st_max)
                         i = _scan_loaded(px, i, j if j < n else n, st_off, &st_max)
                         if i >= j:
                             self._commit()
@@ -786,7 +787,10 @@ cdef class Detector:
                     last_low = -1
                     i0 = i
                     j = self.t_end + self.min_flight - off  # the flight confirms the end here
-                    i = _scan_unloaded(px, i, j if j < n else n, on_thr, off_thr, &last_low)
+                    if j > n:
+                        j = n
+                    i = FL_FLIGHT8(px, i, j, on_thr, off_thr, &last_low)
+                    i = _scan_unloaded(px, i, j, on_thr, off_thr, &last_low)
                     if last_low >= 0:
                         self.last_low = off + last_low
                     self._accumulate(x, off, off + i0 - g, off + i - g)
