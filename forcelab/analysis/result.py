@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from forcelab.analysis.asymmetry import LABELS, asymmetry
-from forcelab.analysis.detection import detect_stances, sensor_options
+from forcelab.analysis.detection import Stances, detect_stances, sensor_options
 from forcelab.analysis.metrics import (
     LOADING_RATE_METHODS,
     LOADING_RATE_QUALITY,
@@ -477,10 +477,12 @@ def analyze_recording(
     rows: list[dict[str, Any]] = []
     per_stream: dict[str, Any] = {}
     side_source = None
-    streams, split_notes = _split_walking(recording.streams, given_det)
+    streams, split_notes, found = _split_walking(recording.streams, given_det)
     for stream in streams:
         stream_det, det_source = sensor_options(stream.sensor, given_det)
-        st = detect_stances(stream.fz, stream.rate_hz, **stream_det)
+        st = found.get(stream.name)
+        if st is None:
+            st = detect_stances(stream.fz, stream.rate_hz, **stream_det)
         ap = stream.channels.get("fap")
         table = stance_metrics(stream.fz, st, stream.rate_hz, mass, ap, **met_opts)
         table["start_s"] = table["start_s"] + stream.t0_s
@@ -590,11 +592,14 @@ CANNOT_SPLIT = (
 
 def _split_walking(
     streams: list[Stream], given_det: dict[str, Any]
-) -> tuple[list[Stream], dict[str, dict[str, Any]]]:
+) -> tuple[list[Stream], dict[str, dict[str, Any]], dict[str, Stances]]:
     """Streams to analyse: a one-plate stream whose stances are merged walking steps becomes a
-    left and a right stream split from the COP (:mod:`forcelab.analysis.split`)."""
+    left and a right stream split from the COP (:mod:`forcelab.analysis.split`). Also returns
+    the stances found in each one-plate stream that stays as it is (by stream name), so that
+    they are not detected twice."""
     out: list[Stream] = []
     notes: dict[str, dict[str, Any]] = {}
+    found: dict[str, Stances] = {}
     for stream in streams:
         if stream.side is not None or "cop_ml" not in stream.channels:
             out.append(stream)
@@ -605,6 +610,7 @@ def _split_walking(
         verdict = walking_on_one_plate(cop, st.start, st.end, stream.rate_hz)
         if verdict != "split":
             out.append(stream)
+            found[stream.name] = st
             if verdict == "cannot":
                 notes[stream.name] = {"split": CANNOT_SPLIT}
             continue
@@ -632,7 +638,7 @@ def _split_walking(
                 )
             )
             notes[name] = {"split_from": stream.name, "split": SPLIT_METHOD}
-    return out, notes
+    return out, notes, found
 
 
 def _pelvis(rows: list[dict[str, Any]], recording: Recording, opts: dict[str, Any]) -> dict:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from forcelab.drivers.sim.gait import GaitModel, GaitParams
 
-from forcelab.analysis import analyze_recording
+from forcelab.analysis import analyze_recording, result
 from forcelab.recording import Recording, Stream
 
 
@@ -49,16 +49,21 @@ def test_one_plate_walk_is_split_like_two_plates(speed_m_s, seed):
         assert one.asymmetry[key]["si_pct"] == pytest.approx(two.asymmetry[key]["si_pct"], abs=1.5)
 
 
-def test_a_run_on_one_plate_is_not_split():
+def test_a_run_on_one_plate_is_not_split_and_its_stances_are_found_once(monkeypatch):
     rate = 500.0
     model = GaitModel(GaitParams(speed_m_s=3.5), seed=2)
     t = np.arange(int(20 * rate)) / rate
     plate = model.plate(t)
-    result = analyze_recording(
+    calls = []
+    real = result.detect_stances
+    monkeypatch.setattr(result, "detect_stances", lambda *a, **k: calls.append(1) or real(*a, **k))
+    out = analyze_recording(
         Recording([Stream("plate", rate, {"fz": plate["fz"], "cop_ml": plate["cop_x"]})])
     )
-    assert list(result.parameters["streams"]) == ["plate"]
-    assert "split" not in result.parameters["streams"]["plate"]
+    assert list(out.parameters["streams"]) == ["plate"]
+    assert "split" not in out.parameters["streams"]["plate"]
+    assert len(calls) == 1  # the split check's stances are the ones analysed
+    assert sum(s["valid"] for s in out.stances) >= 20
 
 
 def test_walking_on_one_plate_without_apart_feet_says_it_cannot_split():
