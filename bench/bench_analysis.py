@@ -3,7 +3,8 @@
 One hour of 1 kHz two-sided running (2 x 3.6 M = 7.2 M samples, untared, rippling, drifting,
 noisy) is analysed by:
 
-- forcelab: ``detect_stances`` + ``stance_metrics`` (compiled core, one core);
+- forcelab: ``detect_and_measure`` (the compiled detector measures each stance as it finds it;
+  what ``analyze_recording`` runs per stream), one core;
 - (a) a vectorised NumPy baseline: fixed threshold, edges by ``np.diff``, peak and impulse by
   ``np.maximum.reduceat`` / ``np.add.reduceat`` (far fewer metrics, no baseline tracking);
 - (b) the per-stance NumPy implementation of the same full metric set
@@ -21,7 +22,7 @@ import time
 import numpy as np
 from harness import bench_parser, interleaved_best
 
-from forcelab.analysis import detect_stances, stance_metrics
+from forcelab.analysis import detect_and_measure
 from forcelab.analysis.reference import detect_stances_reference, stance_metrics_reference
 
 
@@ -42,8 +43,7 @@ def running_signal(duration_s: float, rate_hz: float, seed: int, peak_n: float) 
 
 
 def ours(x: np.ndarray, rate_hz: float) -> int:
-    st_ = detect_stances(x, rate_hz)
-    table = stance_metrics(x, st_, rate_hz, body_mass_kg=70.0)
+    _, table = detect_and_measure(x, rate_hz, body_mass_kg=70.0)
     return len(table["peak_force_n"])
 
 

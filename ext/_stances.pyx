@@ -475,6 +475,72 @@ cdef bint _refine_one(const double* x, Py_ssize_t n, Py_ssize_t s, Py_ssize_t e,
     return 0
 
 
+cdef struct MetricParams:
+    double rate_hz, impact_window_frac, impact_prominence_frac, surrogate_frac
+    double double_hump_frac, trough_lo_frac, trough_hi_frac, first_hi_frac, second_lo_frac
+
+
+cdef struct MetricOut:
+    double* peak
+    double* peak_i
+    double* mid
+    double* mid_i
+    double* imp
+    double* imp_i
+    double* first
+    double* trough
+    double* second
+    double* valr
+    double* vilr
+    double* impulse
+    cnp.int8_t* method
+    cnp.int8_t* pattern
+
+
+#: stance_metrics' output columns (float64, then the two int8 codes)
+METRIC_COLUMNS = ("peak_force_n", "peak_idx", "midstance_peak_n", "midstance_idx",
+                  "impact_peak_n", "impact_idx", "first_peak_n", "trough_n", "second_peak_n",
+                  "valr_n_s", "vilr_n_s", "impulse_ns", "loading_rate_method", "peak_pattern")
+
+
+cdef dict _metric_arrays(Py_ssize_t m, MetricOut* o):
+    """Uninitialised output columns for m stances (:func:`_measure` writes every field of a
+    stance it measures) and ``o`` pointing at them."""
+    cdef dict arrays = {name: np.empty(m, dtype=np.float64) for name in METRIC_COLUMNS[:12]}
+    arrays["loading_rate_method"] = np.empty(m, dtype=np.int8)
+    arrays["peak_pattern"] = np.empty(m, dtype=np.int8)
+    cdef double* ptr[12]
+    cdef cnp.int8_t* codes[2]
+    cdef double[::1] col
+    cdef cnp.int8_t[::1] code
+    cdef int i
+    for i in range(12):
+        col = arrays[METRIC_COLUMNS[i]]
+        ptr[i] = &col[0] if m > 0 else NULL
+    for i in range(2):
+        code = arrays[METRIC_COLUMNS[12 + i]]
+        codes[i] = &code[0] if m > 0 else NULL
+    o.peak, o.peak_i, o.mid, o.mid_i = ptr[0], ptr[1], ptr[2], ptr[3]
+    o.imp, o.imp_i, o.first, o.trough = ptr[4], ptr[5], ptr[6], ptr[7]
+    o.second, o.valr, o.vilr, o.impulse = ptr[8], ptr[9], ptr[10], ptr[11]
+    o.method, o.pattern = codes[0], codes[1]
+    return arrays
+
+
+cdef class Measure:
+    """The metric definitions' parameters (see :func:`stance_metrics`), for
+    ``Detector.feed_edges``, which then measures each stance as it finds it."""
+
+    cdef MetricParams q
+
+    def __init__(self, double rate_hz, double impact_window_frac, double impact_prominence_frac,
+                 double surrogate_frac, double double_hump_frac, double trough_lo_frac,
+                 double trough_hi_frac, double first_hi_frac, double second_lo_frac):
+        self.q = MetricParams(rate_hz, impact_window_frac, impact_prominence_frac,
+                              surrogate_frac, double_hump_frac, trough_lo_frac, trough_hi_frac,
+                              first_hi_frac, second_lo_frac)
+
+
 cdef class Detector:
     """Resumable stance detector; see forcelab.analysis.detection for the definitions."""
 
@@ -661,7 +727,8 @@ cdef class Detector:
         """
         return self._run(x, False, 0.0, 0)
 
-    def feed_edges(self, const double[::1] x, double threshold, Py_ssize_t window):
+    def feed_edges(self, const double[::1] x, double threshold, Py_ssize_t window,
+                   Measure measure=None):
         """:meth:`feed`, and each stance's edges refined as :func:`refine_edges` does.
 
         The refinement runs as each stance is emitted, while its samples are still in the
@@ -669,11 +736,14 @@ cdef class Detector:
         ``done[k]`` is 0 where the refinement needs samples outside ``x`` (the caller refines
         that stance with :func:`refine_edges`; its start, end and level are then the detected
         ones and NaN). ``lower`` is the detected end of the stance before (0 for the first).
+        With ``measure``, each stance refined here (``done``) is also measured at once, as
+        :func:`stance_metrics` does with ``measure``'s parameters: a dict of its columns comes
+        last (rows of stances not done are undefined).
         """
-        return self._run(x, True, threshold, window)
+        return self._run(x, True, threshold, window, measure)
 
     cdef tuple _run(self, const double[::1] x, bint refine, double threshold,
-                    Py_ssize_t window):
+                    Py_ssize_t window, Measure measure=None):
         cdef Py_ssize_t n = x.shape[0]
         cdef Py_ssize_t cap = n // self.min_contact + 4
         start_a = np.empty(cap, dtype=np.int64)
@@ -695,6 +765,12 @@ cdef class Detector:
         cdef cnp.int64_t[::1] o_re = re_a
         cdef double[::1] o_lv = lv_a
         cdef cnp.int8_t[::1] o_done = done_a
+        cdef MetricOut mo
+        cdef MetricParams mq
+        cdef bint measuring = measure is not None
+        measured = _metric_arrays(cap if measuring else 0, &mo)
+        if measuring:
+            mq = measure.q
         cdef const double* px = &x[0] if n > 0 else NULL
         cdef Py_ssize_t k = 0
         cdef Py_ssize_t i = 0
@@ -766,6 +842,9 @@ cdef class Detector:
                                 o_done[k] = self._edges(px, n, off, o_start[k], o_end[k],
                                                         o_base[k], threshold, window,
                                                         &o_rs[k], &o_re[k], &o_lv[k])
+                                if measuring and o_done[k]:
+                                    _measure(px + (o_rs[k] - off), o_re[k] - o_rs[k],
+                                             o_base[k], &mq, &mo, k)
                             self.prev_end = o_end[k]
                             k += 1
                             self.fl_start = off + i
@@ -808,6 +887,10 @@ cdef class Detector:
                             o_done[k] = self._edges(px, n, off, o_start[k], o_end[k], o_base[k],
                                                     threshold, window, &o_rs[k], &o_re[k],
                                                     &o_lv[k])
+                            if measuring and o_done[k]:
+                                # measured while its samples are still in the cache
+                                _measure(px + (o_rs[k] - off), o_re[k] - o_rs[k], o_base[k],
+                                         &mq, &mo, k)
                         self.prev_end = o_end[k]
                         k += 1
                         self._learn(self.st_reason)
@@ -829,6 +912,9 @@ cdef class Detector:
             else:
                 self.tail[:g - n] = self.tail[n:].copy()
                 self.tail[g - n:] = np.asarray(x)
+        if measuring:
+            return (start_a[:k], end_a[:k], reason_a[:k], base_a[:k], peak_a[:k], rs_a[:k],
+                    re_a[:k], lv_a[:k], done_a[:k], {c: a[:k] for c, a in measured.items()})
         if refine:
             return (start_a[:k], end_a[:k], reason_a[:k], base_a[:k], peak_a[:k], rs_a[:k],
                     re_a[:k], lv_a[:k], done_a[:k])
@@ -915,6 +1001,173 @@ def count_infinite(x):
     return int(hit != 0)
 
 
+cdef inline void _measure(const double* xs, Py_ssize_t n, double b, const MetricParams* q,
+                          MetricOut* o, Py_ssize_t k) noexcept nogil:
+    """Stance k of :func:`stance_metrics`: its force is ``xs[0:n]`` minus ``b``."""
+    cdef Py_ssize_t j, h, p, i1, i2, w, ri, di, mi, j20, j80, jend, ti, tl
+    cdef double tmid
+    cdef double s0, s1, s2, s3
+    cdef double f, mx, ssum, m1, m2, tr, r, prom, fref, l20, l80, t20, t80, slope, vmax
+    o.peak[k] = NAN
+    o.peak_i[k] = NAN
+    o.mid[k] = NAN
+    o.mid_i[k] = NAN
+    o.imp[k] = NAN
+    o.imp_i[k] = NAN
+    o.first[k] = NAN
+    o.trough[k] = NAN
+    o.second[k] = NAN
+    o.valr[k] = NAN
+    o.vilr[k] = NAN
+    o.impulse[k] = NAN
+    o.method[k] = 0
+    o.pattern[k] = 0
+    if n <= 0:
+        return
+    h = n // 2
+    if h < 1:
+        h = 1
+    # pass 1 (one read of the stance): impulse, first-half and second-half maxima
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    m1 = -INFINITY
+    i1 = 0
+    m2 = NAN
+    i2 = -1
+    _half_max(xs, 0, h, b, &m1, &i1, &s0, &s1, &s2, &s3)
+    if h < n:
+        m2 = -INFINITY
+        _half_max(xs, h, n, b, &m2, &i2, &s0, &s1, &s2, &s3)
+    ssum = ((s0 + s1) + (s2 + s3)) - n * b
+    if i2 >= 0 and m2 > m1:
+        mx = m2
+        p = i2
+    else:
+        mx = m1
+        p = i1
+    o.peak[k] = mx
+    o.peak_i[k] = p
+    o.impulse[k] = ssum / q.rate_hz
+    if i2 >= 0:
+        tr = m1
+        ti = i1
+        tl = i1
+        j = i1
+        while j <= i2:
+            if j + 8 <= i2 + 1 and not (_min8(&xs[j]) - b <= tr):
+                j += 8
+                continue
+            f = xs[j] - b
+            if f < tr:
+                tr = f
+                ti = j
+                tl = j
+            elif f == tr:
+                tl = j
+            j += 1
+        # a walking double hump: trough (the middle of a flat one) mid-stance, and
+        # both humps clear it, or (a shallow or flat valley) the humps sit early and
+        # late in the stance
+        tmid = 0.5 * (ti + tl)
+        if tmid >= q.trough_lo_frac * n and tmid <= q.trough_hi_frac * n:
+            if m1 - tr >= q.double_hump_frac * mx and m2 - tr >= q.double_hump_frac * mx:
+                o.pattern[k] = 1
+            elif i1 <= q.first_hi_frac * n and i2 >= q.second_lo_frac * n:
+                o.pattern[k] = 2
+        if o.pattern[k] != 0:
+            o.first[k] = m1
+            o.second[k] = m2
+            o.trough[k] = tr
+    # impact peak: first running maximum inside the window followed by a drop
+    w = <Py_ssize_t>floor(n * q.impact_window_frac)
+    prom = q.impact_prominence_frac * mx
+    r = xs[0] - b
+    ri = 0
+    di = -1
+    for j in range(n):
+        f = xs[j] - b
+        if f > r:
+            r = f
+            ri = j
+            if ri >= w:
+                break
+        elif f < r - prom:
+            di = j
+            break
+    if di >= 0 and ri >= 1 and ri < w:
+        o.imp[k] = r
+        o.imp_i[k] = ri
+        if p >= di:
+            # the stance maximum lies after the drop: it is the active peak
+            mi = p
+            vmax = mx
+        else:
+            mi = di
+            vmax = xs[di] - b
+            for j in range(di, n):
+                f = xs[j] - b
+                if f > vmax:
+                    vmax = f
+                    mi = j
+        o.mid[k] = vmax
+        o.mid_i[k] = mi
+        fref = r
+        jend = ri
+        o.method[k] = LR_IMPACT
+    else:
+        o.mid[k] = mx
+        o.mid_i[k] = p
+        jend = <Py_ssize_t>floor(n * q.surrogate_frac)
+        if jend >= n:
+            jend = n - 1
+        fref = xs[jend] - b
+        o.method[k] = LR_SURROGATE
+    if o.pattern[k] != 0:
+        # two humps: the running mid-stance peak does not exist
+        o.mid[k] = NAN
+        o.mid_i[k] = NAN
+    # loading rates over 20-80 % of the reference force on the rising edge
+    if fref <= 0.0 or jend < 1:
+        o.method[k] = LR_NONE
+        return
+    l20 = 0.2 * fref
+    l80 = 0.8 * fref
+    j20 = -1
+    j80 = -1
+    for j in range(jend + 1):
+        f = xs[j] - b
+        if j20 < 0 and f >= l20:
+            j20 = j
+        if f >= l80:
+            j80 = j
+            break
+    if j20 < 0 or j80 < 0:
+        o.method[k] = LR_NONE
+        return
+    if j20 >= 1:
+        t20 = (j20 - 1) + (l20 - (xs[j20 - 1] - b)) / (
+            (xs[j20] - b) - (xs[j20 - 1] - b))
+    else:
+        t20 = 0.0
+    if j80 >= 1:
+        t80 = (j80 - 1) + (l80 - (xs[j80 - 1] - b)) / (
+            (xs[j80] - b) - (xs[j80 - 1] - b))
+    else:
+        t80 = 0.0
+    if t80 > t20:
+        o.valr[k] = (l80 - l20) * q.rate_hz / (t80 - t20)
+    vmax = NAN
+    j = j20 if j20 >= 1 else 1
+    while j <= j80:
+        slope = ((xs[j] - b) - (xs[j - 1] - b)) * q.rate_hz
+        if vmax != vmax or slope > vmax:
+            vmax = slope
+        j += 1
+    o.vilr[k] = vmax
+
+
 def stance_metrics(const double[::1] x, const cnp.int64_t[::1] start, const cnp.int64_t[::1] end,
                    const double[::1] baseline, double rate_hz, double impact_window_frac,
                    double impact_prominence_frac, double surrogate_frac,
@@ -931,31 +1184,12 @@ def stance_metrics(const double[::1] x, const cnp.int64_t[::1] start, const cnp.
     stance has no running mid-stance peak (NaN). ``peak_pattern``: 0 single peak, 1 double
     hump, 2 double hump with a shallow valley.
     """
-    cdef Py_ssize_t m = start.shape[0]
-    names = ("peak_force_n", "peak_idx", "midstance_peak_n", "midstance_idx", "impact_peak_n",
-             "impact_idx", "first_peak_n", "trough_n", "second_peak_n", "valr_n_s", "vilr_n_s",
-             "impulse_ns")
-    arrays = {name: np.full(m, NAN) for name in names}
-    method_a = np.zeros(m, dtype=np.int8)
-    pattern_a = np.zeros(m, dtype=np.int8)
-    cdef cnp.int8_t[::1] a_pattern = pattern_a
-    cdef double[::1] a_peak = arrays["peak_force_n"]
-    cdef double[::1] a_peak_i = arrays["peak_idx"]
-    cdef double[::1] a_mid = arrays["midstance_peak_n"]
-    cdef double[::1] a_mid_i = arrays["midstance_idx"]
-    cdef double[::1] a_imp = arrays["impact_peak_n"]
-    cdef double[::1] a_imp_i = arrays["impact_idx"]
-    cdef double[::1] a_first = arrays["first_peak_n"]
-    cdef double[::1] a_trough = arrays["trough_n"]
-    cdef double[::1] a_second = arrays["second_peak_n"]
-    cdef double[::1] a_valr = arrays["valr_n_s"]
-    cdef double[::1] a_vilr = arrays["vilr_n_s"]
-    cdef double[::1] a_impulse = arrays["impulse_ns"]
-    cdef cnp.int8_t[::1] a_method = method_a
-    cdef Py_ssize_t k, j, s, n, h, p, i1, i2, w, ri, di, mi, j20, j80, jend, ti, tl, ahead
-    cdef double tmid
-    cdef double s0, s1, s2, s3
-    cdef double b, f, mx, ssum, m1, m2, tr, r, prom, fref, l20, l80, t20, t80, slope, vmax
+    cdef Py_ssize_t m = start.shape[0], k, j, ahead
+    cdef MetricOut o
+    cdef MetricParams q = MetricParams(rate_hz, impact_window_frac, impact_prominence_frac,
+                                       surrogate_frac, double_hump_frac, trough_lo_frac,
+                                       trough_hi_frac, first_hi_frac, second_lo_frac)
+    arrays = _metric_arrays(m, &o)
     with nogil:
         for k in range(m):
             # the stances ahead lie beyond the hardware prefetcher's reach (a flight away,
@@ -968,155 +1202,8 @@ def stance_metrics(const double[::1] x, const cnp.int64_t[::1] start, const cnp.
                 while j < end[ahead]:
                     FL_PREFETCH(&x[j])
                     j += 8
-            s = start[k]
-            n = end[k] - s
-            if n <= 0:
-                continue
-            b = baseline[k]
-            h = n // 2
-            if h < 1:
-                h = 1
-            # pass 1 (one read of the stance): impulse, first-half and second-half maxima
-            s0 = 0.0
-            s1 = 0.0
-            s2 = 0.0
-            s3 = 0.0
-            m1 = -INFINITY
-            i1 = 0
-            m2 = NAN
-            i2 = -1
-            _half_max(&x[s], 0, h, b, &m1, &i1, &s0, &s1, &s2, &s3)
-            if h < n:
-                m2 = -INFINITY
-                _half_max(&x[s], h, n, b, &m2, &i2, &s0, &s1, &s2, &s3)
-            ssum = ((s0 + s1) + (s2 + s3)) - n * b
-            if i2 >= 0 and m2 > m1:
-                mx = m2
-                p = i2
-            else:
-                mx = m1
-                p = i1
-            a_peak[k] = mx
-            a_peak_i[k] = p
-            a_impulse[k] = ssum / rate_hz
-            if i2 >= 0:
-                tr = m1
-                ti = i1
-                tl = i1
-                j = i1
-                while j <= i2:
-                    if j + 8 <= i2 + 1 and not (_min8(&x[s + j]) - b <= tr):
-                        j += 8
-                        continue
-                    f = x[s + j] - b
-                    if f < tr:
-                        tr = f
-                        ti = j
-                        tl = j
-                    elif f == tr:
-                        tl = j
-                    j += 1
-                # a walking double hump: trough (the middle of a flat one) mid-stance, and
-                # both humps clear it, or (a shallow or flat valley) the humps sit early and
-                # late in the stance
-                tmid = 0.5 * (ti + tl)
-                if tmid >= trough_lo_frac * n and tmid <= trough_hi_frac * n:
-                    if m1 - tr >= double_hump_frac * mx and m2 - tr >= double_hump_frac * mx:
-                        a_pattern[k] = 1
-                    elif i1 <= first_hi_frac * n and i2 >= second_lo_frac * n:
-                        a_pattern[k] = 2
-                if a_pattern[k] != 0:
-                    a_first[k] = m1
-                    a_second[k] = m2
-                    a_trough[k] = tr
-            # impact peak: first running maximum inside the window followed by a drop
-            w = <Py_ssize_t>floor(n * impact_window_frac)
-            prom = impact_prominence_frac * mx
-            r = x[s] - b
-            ri = 0
-            di = -1
-            for j in range(n):
-                f = x[s + j] - b
-                if f > r:
-                    r = f
-                    ri = j
-                    if ri >= w:
-                        break
-                elif f < r - prom:
-                    di = j
-                    break
-            if di >= 0 and ri >= 1 and ri < w:
-                a_imp[k] = r
-                a_imp_i[k] = ri
-                if p >= di:
-                    # the stance maximum lies after the drop: it is the active peak
-                    mi = p
-                    vmax = mx
-                else:
-                    mi = di
-                    vmax = x[s + di] - b
-                    for j in range(di, n):
-                        f = x[s + j] - b
-                        if f > vmax:
-                            vmax = f
-                            mi = j
-                a_mid[k] = vmax
-                a_mid_i[k] = mi
-                fref = r
-                jend = ri
-                a_method[k] = LR_IMPACT
-            else:
-                a_mid[k] = mx
-                a_mid_i[k] = p
-                jend = <Py_ssize_t>floor(n * surrogate_frac)
-                if jend >= n:
-                    jend = n - 1
-                fref = x[s + jend] - b
-                a_method[k] = LR_SURROGATE
-            if a_pattern[k] != 0:
-                # two humps: the running mid-stance peak does not exist
-                a_mid[k] = NAN
-                a_mid_i[k] = NAN
-            # loading rates over 20-80 % of the reference force on the rising edge
-            if fref <= 0.0 or jend < 1:
-                a_method[k] = LR_NONE
-                continue
-            l20 = 0.2 * fref
-            l80 = 0.8 * fref
-            j20 = -1
-            j80 = -1
-            for j in range(jend + 1):
-                f = x[s + j] - b
-                if j20 < 0 and f >= l20:
-                    j20 = j
-                if f >= l80:
-                    j80 = j
-                    break
-            if j20 < 0 or j80 < 0:
-                a_method[k] = LR_NONE
-                continue
-            if j20 >= 1:
-                t20 = (j20 - 1) + (l20 - (x[s + j20 - 1] - b)) / (
-                    (x[s + j20] - b) - (x[s + j20 - 1] - b))
-            else:
-                t20 = 0.0
-            if j80 >= 1:
-                t80 = (j80 - 1) + (l80 - (x[s + j80 - 1] - b)) / (
-                    (x[s + j80] - b) - (x[s + j80 - 1] - b))
-            else:
-                t80 = 0.0
-            if t80 > t20:
-                a_valr[k] = (l80 - l20) * rate_hz / (t80 - t20)
-            vmax = NAN
-            j = j20 if j20 >= 1 else 1
-            while j <= j80:
-                slope = ((x[s + j] - b) - (x[s + j - 1] - b)) * rate_hz
-                if vmax != vmax or slope > vmax:
-                    vmax = slope
-                j += 1
-            a_vilr[k] = vmax
-    arrays["loading_rate_method"] = method_a
-    arrays["peak_pattern"] = pattern_a
+            _measure(&x[start[k]] if end[k] > start[k] else NULL, end[k] - start[k],
+                     baseline[k], &q, &o, k)
     return arrays
 
 

@@ -6,7 +6,7 @@ Definitions, references and defaults: docs/metrics.md.
 
 from forcelab.analysis.asymmetry import asymmetry, asymmetry_of, robinson_si_pct, symmetry_text
 from forcelab.analysis.detection import DEFAULT_OPTIONS, REASONS, Stances, detect_stances
-from forcelab.analysis.metrics import METRIC_OPTIONS, stance_metrics
+from forcelab.analysis.metrics import METRIC_OPTIONS, detect_and_measure, stance_metrics
 from forcelab.analysis.result import AnalysisResult, analyze_recording
 from forcelab.analysis.sides import assign_sides_from_cop
 from forcelab.analysis.streaming import StreamingAnalyzer
@@ -22,6 +22,7 @@ __all__ = [
     "assign_sides_from_cop",
     "asymmetry",
     "asymmetry_of",
+    "detect_and_measure",
     "detect_stances",
     "robinson_si_pct",
     "stance_metrics",

@@ -584,28 +584,53 @@ def detect_stances(force_n: Any, rate_hz: float, **options: Any) -> Stances:
     """
     rate = check_rate(rate_hz)
     x = as_force(force_n, check_inf=False)  # the kernel treats +-inf as NaN (a gap)
-    opts = check_options(options)
+    return find_stances(x, rate, check_options(options))[0]
+
+
+def find_stances(
+    x: np.ndarray,
+    rate: float,
+    opts: dict[str, float],
+    measure: Any = None,
+) -> tuple[Stances, tuple[np.ndarray, dict[str, np.ndarray]] | None]:
+    """:func:`detect_stances` on a checked signal (float64), rate and options.
+
+    With ``measure`` (a compiled ``Measure``: the metric definitions' parameters), each stance
+    whose edges are final when the detector finds it is measured at once, while its samples
+    are still in the cache. Returns the stances and, with ``measure``, ``(done, columns)``:
+    the stances measured (a mask over the stances) and the kernel's metric columns (rows of
+    the others undefined); None when the signal had missing samples or edges are not refined
+    (the caller measures every stance).
+    """
     counts = sample_counts(opts, rate)
 
-    def run(signal: np.ndarray) -> tuple:
+    def run(signal: np.ndarray, measure: Any) -> tuple:
         stats = _window_stats(first_finite(signal, counts["init_window"]))
         init = _initial_state(*stats, opts)
         det = make_detector(opts, rate, init)
         threshold_n = edge_threshold_n(opts, _flight_noise_n(*stats, opts))
         if threshold_n is None:
-            return init, det, threshold_n, [det.feed(signal), det.finish()]
+            return init, det, threshold_n, [det.feed(signal), det.finish()], None
         # edges refined as each stance is found (its samples still in the cache)
-        found = det.feed_edges(signal, threshold_n, counts["edge_window"])
-        return init, det, threshold_n, [found, det.finish()]
+        found = det.feed_edges(signal, threshold_n, counts["edge_window"], measure)
+        measured = found[9] if measure is not None else None
+        return init, det, threshold_n, [found[:9], det.finish()], measured
 
-    init, det, threshold_n, parts = run(x)
+    init, det, threshold_n, parts, measured = run(x, measure)
     n_bridged = 0
+    if measured is not None and not det.saw_missing:
+        n_last = parts[1][0].shape[0]
+        done = np.concatenate((parts[0][8] != 0, np.zeros(n_last, dtype=bool)))
+        measured = (done, {c: np.concatenate((a, np.empty(n_last, a.dtype)))
+                           for c, a in measured.items()})
+    else:
+        measured = None
     if det.saw_missing and counts["max_gap"] > 0:
         # the detector met missing samples: bridge short dropouts and detect again
         bridged, n_bridged = bridge_gaps(x, counts["max_gap"])
         if n_bridged:
             x = bridged
-            init, det, threshold_n, parts = run(bridged)
+            init, det, threshold_n, parts, _ = run(bridged, None)
     if threshold_n is None:
         start, end, code, base, off_n = (np.concatenate(c) for c in zip(*parts, strict=True))
     else:
@@ -620,4 +645,4 @@ def detect_stances(force_n: Any, rate_hz: float, **options: Any) -> Stances:
         "method": "hysteresis thresholds above a baseline tracked from flight phases",
         "implementation": "compiled",
     }
-    return Stances.from_codes(start, end, code, base, rate, params, off_n)
+    return Stances.from_codes(start, end, code, base, rate, params, off_n), measured

@@ -51,7 +51,13 @@ from typing import Any
 import numpy as np
 
 from forcelab import _stances
-from forcelab.analysis.detection import Stances, as_force, bridge_gaps
+from forcelab.analysis.detection import (
+    Stances,
+    as_force,
+    bridge_gaps,
+    check_options,
+    find_stances,
+)
 from forcelab.errors import InputError
 from forcelab.recording import check_body_mass, check_rate
 
@@ -155,11 +161,29 @@ def kernel_metrics(
     x: np.ndarray, stances: Stances, rate_hz: float, opts: dict[str, float]
 ) -> dict[str, np.ndarray]:
     """Raw kernel output (indices relative to each stance start, forces above baseline)."""
+    return _kernel(x, stances.start, stances.end, stances.baseline_n, rate_hz, opts)
+
+
+def _kernel(
+    x: np.ndarray,
+    start: np.ndarray,
+    end: np.ndarray,
+    baseline_n: np.ndarray,
+    rate_hz: float,
+    opts: dict[str, float],
+) -> dict[str, np.ndarray]:
     return _stances.stance_metrics(
         np.ascontiguousarray(x, dtype=np.float64),
-        np.ascontiguousarray(stances.start, dtype=np.int64),
-        np.ascontiguousarray(stances.end, dtype=np.int64),
-        np.ascontiguousarray(stances.baseline_n, dtype=np.float64),
+        np.ascontiguousarray(start, dtype=np.int64),
+        np.ascontiguousarray(end, dtype=np.int64),
+        np.ascontiguousarray(baseline_n, dtype=np.float64),
+        *_kernel_params(rate_hz, opts),
+    )
+
+
+def _kernel_params(rate_hz: float, opts: dict[str, float]) -> tuple[float, ...]:
+    """The metric kernel's parameters after the signal and the stances (fractions, not %)."""
+    return (
         float(rate_hz),
         opts["impact_window_pct"] / 100.0,
         opts["impact_prominence_fraction"],
@@ -339,11 +363,7 @@ def stance_metrics(
             f"a stance ends at sample {int(stances.end.max())} but the force has only "
             f"{x.shape[0]} samples; use the signal the stances were detected in"
         )
-    ap = None
-    if ap_force_n is not None:
-        ap = as_force(ap_force_n, "ap_force_n")
-        if ap.shape != x.shape:
-            raise InputError("ap_force_n must have as many samples as force_n")
+    ap = _ap_force(ap_force_n, x)
     raw = kernel_metrics(x, stances, rate, opts)
     bad = ~np.isfinite(raw["impulse_ns"])
     if max_gap_s > 0 and (bad.any() or _edge_missing(x, stances)):
@@ -358,6 +378,59 @@ def stance_metrics(
             "stances from detect_stances never do"
         )
     return assemble(raw, stances, rate, mass, ap, x=x)
+
+
+def detect_and_measure(
+    force_n: Any,
+    rate_hz: float,
+    body_mass_kg: float | None = None,
+    ap_force_n: Any = None,
+    detection_options: dict[str, Any] | None = None,
+    metric_options: dict[str, Any] | None = None,
+) -> tuple[Stances, dict[str, np.ndarray]]:
+    """:func:`~forcelab.analysis.detect_stances` and :func:`stance_metrics` in one pass.
+
+    Gives the stances and the table of ``detect_stances(force_n, rate_hz,
+    **detection_options)`` followed by ``stance_metrics(force_n, stances, rate_hz,
+    body_mass_kg, ap_force_n, **metric_options)``, faster on long signals: each stance is
+    measured as the detector finds it, while its samples are still in the cache (a signal with
+    missing samples is measured after detection, as the two calls do).
+
+    Raises
+    ------
+    InputError
+        As the two calls do.
+    """
+    rate = check_rate(rate_hz)
+    mass = check_body_mass(body_mass_kg)
+    x = as_force(force_n, check_inf=False)  # the kernels treat +-inf as NaN (a gap)
+    d_opts = check_options(detection_options)
+    m_opts = check_metric_options(metric_options)
+    ap = _ap_force(ap_force_n, x)
+    measure = _stances.Measure(*_kernel_params(rate, m_opts))
+    stances, measured = find_stances(x, rate, d_opts, measure)
+    if measured is None:
+        return stances, stance_metrics(x, stances, rate, mass, ap, **m_opts)
+    done, raw = measured
+    rest = np.flatnonzero(~done)  # refined after the detector finished (the last ones)
+    if rest.size:
+        later = _kernel(x, stances.start[rest], stances.end[rest], stances.baseline_n[rest],
+                        rate, m_opts)
+        for key, col in later.items():
+            raw[key][rest] = col
+    if not np.isfinite(raw["impulse_ns"]).all():  # a sum overflowed: stance_metrics says so
+        return stances, stance_metrics(x, stances, rate, mass, ap, **m_opts)
+    return stances, assemble(raw, stances, rate, mass, ap, x=x)
+
+
+def _ap_force(ap_force_n: Any, x: np.ndarray) -> np.ndarray | None:
+    """The checked anterior-posterior force (N) beside the vertical force ``x``, or None."""
+    if ap_force_n is None:
+        return None
+    ap = as_force(ap_force_n, "ap_force_n")
+    if ap.shape != x.shape:
+        raise InputError("ap_force_n must have as many samples as force_n")
+    return ap
 
 
 def _edge_missing(x: np.ndarray, stances: Stances) -> bool:

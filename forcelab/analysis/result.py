@@ -17,6 +17,7 @@ from forcelab.analysis.metrics import (
     LOADING_RATE_QUALITY,
     MIN_LOADING_RATE_HZ,
     VILR_BELOW_VALR,
+    detect_and_measure,
     stance_metrics,
 )
 from forcelab.analysis.pelvis import add_pelvic_drop
@@ -480,11 +481,14 @@ def analyze_recording(
     streams, split_notes, found = _split_walking(recording.streams, given_det)
     for stream in streams:
         stream_det, det_source = sensor_options(stream.sensor, given_det)
+        ap = stream.channels.get("fap")
         st = found.get(stream.name)
         if st is None:
-            st = detect_stances(stream.fz, stream.rate_hz, **stream_det)
-        ap = stream.channels.get("fap")
-        table = stance_metrics(stream.fz, st, stream.rate_hz, mass, ap, **met_opts)
+            st, table = detect_and_measure(
+                stream.fz, stream.rate_hz, mass, ap, stream_det, met_opts
+            )
+        else:
+            table = stance_metrics(stream.fz, st, stream.rate_hz, mass, ap, **met_opts)
         table["start_s"] = table["start_s"] + stream.t0_s
         table["end_s"] = table["end_s"] + stream.t0_s
         sides = np.full(len(st), stream.side, dtype=object)

@@ -17,6 +17,7 @@ from forcelab.analysis.reference import (
     detect_stances_reference,
     stance_metrics_reference,
 )
+from forcelab.errors import InputError
 
 from .gait import make_gait
 
@@ -206,3 +207,76 @@ def test_compiled_contact_edges_equal_the_numpy_form(seed):
         assert moved.sum() >= 5  # interpolated edges are compared, not only whole samples
         for a, b in zip(got, want, strict=True):
             np.testing.assert_array_equal(a, b)
+
+
+def assert_same_tables(a, b):
+    assert a.keys() == b.keys()
+    for key in a:
+        if a[key].dtype == object:
+            assert list(a[key]) == list(b[key]), key
+        else:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    params=gait_params,
+    nan_at=st.lists(st.floats(0.0, 1.0), max_size=2),
+    hump=st.sampled_from([0.0, 0.05, 0.2]),
+    mass=st.sampled_from([None, 70.0]),
+    with_ap=st.booleans(),
+    options=st.fixed_dictionaries(
+        {},
+        optional={
+            "min_contact_s": st.floats(0.0, 0.1),
+            "edge_window_s": st.floats(0.0, 0.3),
+            "contact_threshold_n": st.sampled_from([0.0, 20.0, 60.0]),
+            "max_gap_s": st.sampled_from([0.0, 0.05]),
+        },
+    ),
+)
+def test_detect_and_measure_equals_the_two_calls(params, nan_at, hump, mass, with_ap, options):
+    """Each stance measured as the detector finds it gives the stances and the table of
+    detect_stances + stance_metrics, bit for bit (also with gaps, where it measures after)."""
+    x, _, _ = make_gait(**params)
+    for frac in nan_at:
+        i = int(frac * max(x.size - 1, 0))
+        x[i : i + 7] = np.nan
+    ap = np.sin(np.arange(x.size) / 37.0) * 80.0 if with_ap else None
+    rate = params["rate_hz"]
+    want_st = detect_stances(x, rate, **options)
+    want = stance_metrics(x, want_st, rate, mass, ap, double_hump_fraction=hump)
+    got_st, got = metrics.detect_and_measure(x, rate, mass, ap, options,
+                                             {"double_hump_fraction": hump})
+    for name in ("start", "end", "valid", "baseline_n", "off_n"):
+        np.testing.assert_array_equal(getattr(got_st, name), getattr(want_st, name))
+    assert list(got_st.reason) == list(want_st.reason)
+    assert got_st.parameters == want_st.parameters
+    assert_same_tables(got, want)
+
+
+def test_detect_and_measure_measures_in_the_detector_unless_samples_are_missing(monkeypatch):
+    x, _, _ = make_gait(n_stances=40, offset_n=20.0, ripple_n=10.0, noise_n=3.0, seed=2)
+    calls = []
+    real = metrics.stance_metrics
+    monkeypatch.setattr(metrics, "stance_metrics", lambda *a, **k: calls.append(1) or real(*a, **k))
+    stances, table = metrics.detect_and_measure(x, 1000.0)
+    assert calls == [] and len(stances) == 40 and np.isfinite(table["impulse_ns"]).all()
+    x[5000:5100] = np.nan  # a dropout: stances are measured after detection, as the two calls do
+    stances, _ = metrics.detect_and_measure(x, 1000.0)
+    assert calls == [1] and len(stances) >= 39
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ((np.ones(10), 0.0), "rate"),
+        ((np.ones(10), 1000.0, None, np.ones(9)), "ap_force_n must have as many samples"),
+        ((np.ones(10), 1000.0, None, None, {"bogus": 1}), "unknown stance detection option"),
+        ((np.ones(10), 1000.0, None, None, None, {"bogus": 1}), "unknown metric option"),
+        ((np.ones(10), 1000.0, -3.0), "body mass"),
+    ],
+)
+def test_detect_and_measure_refuses_what_the_two_calls_refuse(args, message):
+    with pytest.raises(InputError, match=message):
+        metrics.detect_and_measure(*args)
