@@ -193,8 +193,10 @@ cdef extern from *:
                 FL_PREFETCH(p + i + FL_AHEAD);
             __m256d a = _mm256_loadu_pd(p + i), b = _mm256_loadu_pd(p + i + 4);
             __m256d ok = _mm256_and_pd(
-                _mm256_and_pd(_mm256_cmp_pd(a, vlo, _CMP_GE_OQ), _mm256_cmp_pd(a, vinf, _CMP_LT_OQ)),
-                _mm256_and_pd(_mm256_cmp_pd(b, vlo, _CMP_GE_OQ), _mm256_cmp_pd(b, vinf, _CMP_LT_OQ)));
+                _mm256_and_pd(_mm256_cmp_pd(a, vlo, _CMP_GE_OQ),
+                              _mm256_cmp_pd(a, vinf, _CMP_LT_OQ)),
+                _mm256_and_pd(_mm256_cmp_pd(b, vlo, _CMP_GE_OQ),
+                              _mm256_cmp_pd(b, vinf, _CMP_LT_OQ)));
             if (_mm256_movemask_pd(ok) != 15)
                 break;
             mx = _mm256_max_pd(mx, _mm256_max_pd(a, b));
@@ -541,6 +543,27 @@ cdef class Measure:
                               first_hi_frac, second_lo_frac)
 
 
+cdef inline void _edges_at(const double* x, Py_ssize_t n, Py_ssize_t s, Py_ssize_t e,
+                           double lv, Py_ssize_t index_offset, double* o_s,
+                           double* o_e) noexcept nogil:
+    """Stance [s, e) of :func:`contact_edges` in ``x[0:n]``."""
+    cdef double xa, xb
+    o_s[0] = <double>(s + index_offset)
+    o_e[0] = <double>(e + index_offset)
+    if n == 0:
+        return
+    if s >= 1 and s - 1 < n:
+        xa = x[s - 1]
+        xb = x[s if s < n else n - 1]
+        if not _bad(xa) and xa < lv and xb >= lv:
+            o_s[0] = <double>(s + index_offset - 1) + (lv - xa) / (xb - xa)
+    if e < n and e >= 0:
+        xa = x[e - 1 if e >= 1 else 0]
+        xb = x[e]
+        if not _bad(xb) and xb < lv and xa >= lv:
+            o_e[0] = <double>(e + index_offset - 1) + (xa - lv) / (xa - xb)
+
+
 cdef class Detector:
     """Resumable stance detector; see forcelab.analysis.detection for the definitions."""
 
@@ -712,6 +735,18 @@ cdef class Detector:
         o_l[0] = lv
         return 1
 
+    cdef inline void _contact_edges(self, const double* x, Py_ssize_t n, Py_ssize_t off,
+                                    Py_ssize_t s, Py_ssize_t e, double lv, double* o_s,
+                                    double* o_e) noexcept nogil:
+        """:func:`contact_edges` of stance [s, e) (global indices) in the chunk ``x[:n]``
+        starting at global index ``off``; NaN when a sample next to it lies outside the chunk
+        (before it, or after it where more samples may follow)."""
+        if (s == off and off > 0) or e >= off + n:
+            o_s[0] = NAN
+            o_e[0] = NAN
+            return
+        _edges_at(x, n, s - off, e - off, lv, off, o_s, o_e)
+
     @property
     def keep_from(self):
         """First global sample index a streaming caller must still hold for metrics (one
@@ -769,6 +804,10 @@ cdef class Detector:
         cdef MetricParams mq
         cdef bint measuring = measure is not None
         measured = _metric_arrays(cap if measuring else 0, &mo)
+        contact_a = np.empty(cap if measuring else 0, dtype=np.float64)
+        toe_off_a = np.empty(cap if measuring else 0, dtype=np.float64)
+        cdef double[::1] o_contact = contact_a
+        cdef double[::1] o_toe_off = toe_off_a
         if measuring:
             mq = measure.q
         cdef const double* px = &x[0] if n > 0 else NULL
@@ -845,6 +884,9 @@ cdef class Detector:
                                 if measuring and o_done[k]:
                                     _measure(px + (o_rs[k] - off), o_re[k] - o_rs[k],
                                              o_base[k], &mq, &mo, k)
+                                    self._contact_edges(px, n, off, o_rs[k], o_re[k],
+                                                        o_lv[k], &o_contact[k],
+                                                        &o_toe_off[k])
                             self.prev_end = o_end[k]
                             k += 1
                             self.fl_start = off + i
@@ -891,6 +933,8 @@ cdef class Detector:
                                 # measured while its samples are still in the cache
                                 _measure(px + (o_rs[k] - off), o_re[k] - o_rs[k], o_base[k],
                                          &mq, &mo, k)
+                                self._contact_edges(px, n, off, o_rs[k], o_re[k], o_lv[k],
+                                                    &o_contact[k], &o_toe_off[k])
                         self.prev_end = o_end[k]
                         k += 1
                         self._learn(self.st_reason)
@@ -913,8 +957,11 @@ cdef class Detector:
                 self.tail[:g - n] = self.tail[n:].copy()
                 self.tail[g - n:] = np.asarray(x)
         if measuring:
+            measured = {c: a[:k] for c, a in measured.items()}
+            measured["contact_f"] = contact_a[:k]
+            measured["toe_off_f"] = toe_off_a[:k]
             return (start_a[:k], end_a[:k], reason_a[:k], base_a[:k], peak_a[:k], rs_a[:k],
-                    re_a[:k], lv_a[:k], done_a[:k], {c: a[:k] for c, a in measured.items()})
+                    re_a[:k], lv_a[:k], done_a[:k], measured)
         if refine:
             return (start_a[:k], end_a[:k], reason_a[:k], base_a[:k], peak_a[:k], rs_a[:k],
                     re_a[:k], lv_a[:k], done_a[:k])
@@ -1212,31 +1259,15 @@ def contact_edges(const double[::1] x, const cnp.int64_t[::1] start,
     """Contact and toe-off of each stance in (fractional) samples where the force crosses
     ``off[k]``; see forcelab.analysis.metrics.contact_edges (the definition) and
     forcelab.analysis.reference.contact_edges_reference (the NumPy form)."""
-    cdef Py_ssize_t m = start.shape[0], n = x.shape[0], k, s, e
-    cdef double xa, xb, lv
+    cdef Py_ssize_t m = start.shape[0], n = x.shape[0], k
     s_a = np.empty(m, dtype=np.float64)
     e_a = np.empty(m, dtype=np.float64)
     cdef double[::1] o_s = s_a
     cdef double[::1] o_e = e_a
     with nogil:
         for k in range(m):
-            s = start[k]
-            e = end[k]
-            lv = off[k]
-            o_s[k] = <double>(s + index_offset)
-            o_e[k] = <double>(e + index_offset)
-            if n == 0:
-                continue
-            if s >= 1 and s - 1 < n:
-                xa = x[s - 1]
-                xb = x[s if s < n else n - 1]
-                if not _bad(xa) and xa < lv and xb >= lv:
-                    o_s[k] = <double>(s + index_offset - 1) + (lv - xa) / (xb - xa)
-            if e < n and e >= 0:
-                xa = x[e - 1 if e >= 1 else 0]
-                xb = x[e]
-                if not _bad(xb) and xb < lv and xa >= lv:
-                    o_e[k] = <double>(e + index_offset - 1) + (xa - lv) / (xa - xb)
+            _edges_at(&x[0] if n > 0 else NULL, n, start[k], end[k], off[k], index_offset,
+                      &o_s[k], &o_e[k])
     return s_a, e_a
 
 

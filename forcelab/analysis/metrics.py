@@ -231,16 +231,19 @@ def assemble(
     t0_s: float = 0.0,
     x: np.ndarray | None = None,
     index_offset: int = 0,
+    edges: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """Turn kernel output into the public columnar table with JSON metric names.
 
     With the signal ``x`` (samples from global index ``index_offset``), contact and toe-off are
-    placed between samples (:func:`contact_edges`).
+    placed between samples (:func:`contact_edges`); ``edges`` gives them when already known.
     """
     start = stances.start
     end = stances.end
     n = (end - start).astype(np.float64)
-    if x is not None:
+    if edges is not None:
+        start_f, end_f = edges
+    elif x is not None:
         start_f, end_f = contact_edges(x, stances, index_offset)
     else:
         start_f = (start + index_offset).astype(np.float64)
@@ -412,15 +415,21 @@ def detect_and_measure(
     if measured is None:
         return stances, stance_metrics(x, stances, rate, mass, ap, **m_opts)
     done, raw = measured
+    edges = raw.pop("contact_f"), raw.pop("toe_off_f")
     rest = np.flatnonzero(~done)  # refined after the detector finished (the last ones)
     if rest.size:
         later = _kernel(x, stances.start[rest], stances.end[rest], stances.baseline_n[rest],
                         rate, m_opts)
         for key, col in later.items():
             raw[key][rest] = col
+    rest = np.flatnonzero(~done | np.isnan(edges[0]))  # and those the detector could not place
+    if rest.size:
+        edges[0][rest], edges[1][rest] = _stances.contact_edges(
+            x, stances.start[rest], stances.end[rest], stances.off_n[rest], 0
+        )
     if not np.isfinite(raw["impulse_ns"]).all():  # a sum overflowed: stance_metrics says so
         return stances, stance_metrics(x, stances, rate, mass, ap, **m_opts)
-    return stances, assemble(raw, stances, rate, mass, ap, x=x)
+    return stances, assemble(raw, stances, rate, mass, ap, edges=edges)
 
 
 def _ap_force(ap_force_n: Any, x: np.ndarray) -> np.ndarray | None:

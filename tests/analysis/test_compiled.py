@@ -280,3 +280,32 @@ def test_detect_and_measure_measures_in_the_detector_unless_samples_are_missing(
 def test_detect_and_measure_refuses_what_the_two_calls_refuse(args, message):
     with pytest.raises(InputError, match=message):
         metrics.detect_and_measure(*args)
+
+
+def test_the_detector_measures_stances_fed_in_chunks_like_stance_metrics():
+    """Fed in chunks, each stance refined inside a chunk is measured there exactly as
+    stance_metrics measures it, and its contact and toe-off are those of contact_edges."""
+    x, _, _ = make_gait(n_stances=60, offset_n=25.0, ripple_n=12.0, noise_n=4.0, seed=5)
+    opts = check_options({})
+    counts = sample_counts(opts, 1000.0)
+    window = detection.first_finite(x, counts["init_window"])
+    threshold = detection.edge_threshold_n(opts, detection.flight_noise_n(window, opts))
+    det = detection.make_detector(opts, 1000.0, detection.initial_state(window, opts))
+    m_opts = check_metric_options({})
+    measure = kernel.Measure(*metrics._kernel_params(1000.0, m_opts))
+    cut = int(np.flatnonzero(np.diff((x > 200).astype(int)) == 1)[20]) - 40  # before a contact
+    outs = [det.feed_edges(part, threshold, counts["edge_window"], measure)
+            for part in (x[:cut], x[cut:])]
+    done = np.concatenate([o[8] for o in outs]) != 0
+    start = np.concatenate([o[5] for o in outs])[done]
+    end = np.concatenate([o[6] for o in outs])[done]
+    base = np.concatenate([o[3] for o in outs])[done]
+    level = np.concatenate([o[7] for o in outs])[done]
+    got = {key: np.concatenate([o[9][key] for o in outs])[done] for key in outs[0][9]}
+    assert done.sum() >= 55 and (~done).sum() >= 1  # the stance at the cut waits for the caller
+    want = metrics._kernel(x, start, end, base, 1000.0, m_opts)
+    for key, col in want.items():
+        np.testing.assert_array_equal(got[key], col, err_msg=key)
+    edges = kernel.contact_edges(x, start, end, level, 0)
+    np.testing.assert_array_equal(got["contact_f"], edges[0])
+    np.testing.assert_array_equal(got["toe_off_f"], edges[1])
