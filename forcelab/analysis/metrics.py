@@ -236,7 +236,8 @@ def assemble(
     """Turn kernel output into the public columnar table with JSON metric names.
 
     With the signal ``x`` (samples from global index ``index_offset``), contact and toe-off are
-    placed between samples (:func:`contact_edges`); ``edges`` gives them when already known.
+    placed between samples (:func:`contact_edges`); ``edges`` gives them when already known
+    (global, as :func:`contact_edges` returns them).
     """
     start = stances.start
     end = stances.end

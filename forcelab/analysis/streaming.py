@@ -273,11 +273,12 @@ class StreamingAnalyzer:
         ap = None
         if self._has_ap:
             ap = self._ap[self._buf0 - self._ap0 :][: self._buf.shape[0]]
+        start_f, end_f = contact_edges(self._buf, st, self._buf0)
         table = assemble(
-            raw, st, self.rate_hz, self.body_mass_kg, ap, x=self._buf, index_offset=self._buf0
+            raw, st, self.rate_hz, self.body_mass_kg, ap,
+            index_offset=self._buf0, edges=(start_f, end_f),
         )
         # flight time across calls: the previous stance may have been emitted earlier
-        start_f, end_f = contact_edges(self._buf, st, self._buf0)
         gap = st.reason == "gap"
         prev_end = np.concatenate(([self._prev_end], end_f[:-1]))
         prev_gap = np.concatenate(([self._prev_gap], gap[:-1]))
