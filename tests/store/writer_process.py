@@ -2,10 +2,13 @@
 
 Appends deterministic 9-channel plate blocks (values from store_helpers.values) to a new session
 and prints ``appended N`` (samples so far) after every append. Exits 0 after closing cleanly
-(also on SIGINT), 3 after a SessionFileError (message printed as ``ERROR: ...``).
+(also on SIGINT), 3 after a SessionFileError (message printed as ``ERROR: ...``). SIGINT sets a
+flag, as ``forcelab record`` does: a KeyboardInterrupt raised inside the writer (or h5py) at any
+point could leave a lock held, so the close that follows would wait for ever.
 """
 
 import argparse
+import signal
 import sys
 import time
 from pathlib import Path
@@ -41,8 +44,10 @@ def main() -> int:
         return 3
     seq = 0
     n_total = int(a.seconds * a.rate)
+    stop = []
+    signal.signal(signal.SIGINT, lambda *_: stop.append(True))
     try:
-        while seq < n_total:
+        while seq < n_total and not stop:
             w.append("plate", raw_block(seq, a.block, a.rate, t0) if a.raw
                      else make_block(seq, a.block, 9, a.rate, t0))
             seq += a.block
@@ -56,8 +61,6 @@ def main() -> int:
         print(f"ERROR: {exc}", flush=True)
         w.close()
         return 3
-    except KeyboardInterrupt:
-        w.close()
     print("closed", flush=True)
     return 0
 
