@@ -803,13 +803,13 @@ cdef class Detector:
         cdef MetricOut mo
         cdef MetricParams mq
         cdef bint measuring = measure is not None
-        measured = _metric_arrays(cap if measuring else 0, &mo)
-        contact_a = np.empty(cap if measuring else 0, dtype=np.float64)
-        toe_off_a = np.empty(cap if measuring else 0, dtype=np.float64)
-        cdef double[::1] o_contact = contact_a
-        cdef double[::1] o_toe_off = toe_off_a
-        if measuring:
+        cdef double[::1] o_contact
+        cdef double[::1] o_toe_off
+        if measuring:  # only then: a streaming caller feeds every block without measuring
             mq = measure.q
+            measured = _metric_arrays(cap, &mo)
+            measured["contact_f"] = o_contact = np.empty(cap, dtype=np.float64)
+            measured["toe_off_f"] = o_toe_off = np.empty(cap, dtype=np.float64)
         cdef const double* px = &x[0] if n > 0 else NULL
         cdef Py_ssize_t k = 0
         cdef Py_ssize_t i = 0
@@ -957,11 +957,8 @@ cdef class Detector:
                 self.tail[:g - n] = self.tail[n:].copy()
                 self.tail[g - n:] = np.asarray(x)
         if measuring:
-            measured = {c: a[:k] for c, a in measured.items()}
-            measured["contact_f"] = contact_a[:k]
-            measured["toe_off_f"] = toe_off_a[:k]
             return (start_a[:k], end_a[:k], reason_a[:k], base_a[:k], peak_a[:k], rs_a[:k],
-                    re_a[:k], lv_a[:k], done_a[:k], measured)
+                    re_a[:k], lv_a[:k], done_a[:k], {c: a[:k] for c, a in measured.items()})
         if refine:
             return (start_a[:k], end_a[:k], reason_a[:k], base_a[:k], peak_a[:k], rs_a[:k],
                     re_a[:k], lv_a[:k], done_a[:k])
