@@ -187,7 +187,9 @@ class FPB1Device(DataTimeline, SerialDevice):
         if data:
             self._last_rx = time.monotonic()
             self.stats.bytes_received += len(data)
-            self._process(*self.codec.scan(data))
+            self.codec.push(data)
+            if not (self._accept_data and self._usual_read()):
+                self._process(*self.codec.scan(b""))
         elif self.codec.pending_bytes and time.monotonic() - self._last_rx > QUIET_S:
             # Nothing more is coming: what is pending can only be a damaged frame.
             self._process(*self.codec.scan(b"", expire=True))

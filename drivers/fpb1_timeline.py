@@ -18,18 +18,15 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from forcelab.drivers._frames import (
-    fpb1_counts_as_float,
-    fpb1_loads_to_samples,
-    fpb1_run_continues,
-)
+from forcelab.drivers._frames import fpb1_samples, fpb1_usual_read
 from forcelab.drivers.base import Block, DeviceEvent, DeviceInfo, LinkStats
 from forcelab.drivers.clock import ClockFit
 from forcelab.drivers.protocols.fpb1 import (
-    FMT_RAW,
+    DATA,
     ST_OVERFLOW,
     Calibration,
     DataRun,
+    FPB1Codec,
 )
 from forcelab.drivers.sequence import SequenceCheck
 
@@ -44,6 +41,9 @@ class DataTimeline:
     clock: ClockFit
     calibration: Calibration
     cop_threshold_n: float
+    codec: FPB1Codec
+    spf: int
+    fmt: int
     duplicates: int
     protocol_errors: int
     _counts_to_loads_t: np.ndarray
@@ -70,8 +70,6 @@ class DataTimeline:
         return self._next_seq + d
 
     def _on_run(self, run: DataRun) -> None:
-        if self._on_usual_run(run):
-            return
         run = self._drop_wild_seq(run)
         if not len(run.seq):
             return
@@ -79,49 +77,52 @@ class DataTimeline:
         self._correct_clock(run)
         self._place(run, samples)
 
-    def _on_usual_run(self, run: DataRun) -> bool:
-        """The usual run in one compiled check: every frame continues the one before it (no
-        frame to judge, no clock jump, no gap, one status). Applies what the fast paths of
-        :meth:`_drop_wild_seq`, :meth:`_correct_clock` and :meth:`_place` would, emits one
-        Block and returns True; False (nothing changed) sends the run down the general path."""
-        n = run.n
+    def _usual_read(self) -> bool:
+        """The usual read in one compiled call (:func:`~forcelab.drivers._frames.fpb1_usual_read`):
+        the codec holds whole DATA frames of this plate's shape, each continuing the one before
+        it (no frame to judge, no clock jump, no gap, one status), and at most the start of the
+        next. Takes them from the codec, moves the state as the scanner, :meth:`_drop_wild_seq`,
+        :meth:`_correct_clock` and :meth:`_place` would, emits their Block and returns True;
+        False (nothing changed) sends the bytes down the general path (:meth:`_on_run`)."""
+        n = self.spf
         ref_seq = self._seq_check.continued_from(n)
         if ref_seq is None or self._last_t_us is None or self._next_wire_seq is None:
             return False
         rate = self.info.rate_hz
-        if not fpb1_run_continues(run.seq, run.t_us, run.status, n, ref_seq,
-                                  self._last_wire_for_t, self._last_t_us, self._next_wire_seq,
-                                  round(n * 1e6 / rate), 1000 + 2e6 / rate):
+        a, b, c = self._origin()
+        usual = fpb1_usual_read(self.codec.buffer, DATA, n, self.fmt, ref_seq,
+                                self._last_wire_for_t, self._last_t_us, self._next_wire_seq,
+                                round(n * 1e6 / rate), 1000 + 2e6 / rate,
+                                self._counts_to_loads_t, a, b, c, self.cop_threshold_n)
+        if usual is None:
             return False
-        k = len(run.seq)
-        last_seq, last_t = int(run.seq[-1]), int(run.t_us[-1])
+        consumed, k, samples, first_t, last_seq, last_t, status = usual
+        self.codec.take(consumed, k)
         self._seq_check.advance(last_seq, last_t, n)
-        samples = self._run_samples(run)
         self._last_t_us = last_t
         self._last_wire_for_t = last_seq
-        if self._clock_corr_us:
-            run.t_us = run.t_us + self._clock_corr_us
         self._block_seq0 = self._next_seq
         self._next_wire_seq = (last_seq + n) % (1 << 32)
         self._next_seq += n * k
-        self._emit(run, 0, k, samples, n)
+        self._emit_samples(first_t + self._clock_corr_us, status, samples)
         return True
 
-    def _run_samples(self, run: DataRun) -> np.ndarray:
-        """The samples of a run: loads (N, N*m) through the calibration matrix (raw counts),
-        then COP and free moment (:func:`~forcelab.drivers.protocols.fpb1.loads_to_samples`).
-        The counts become doubles in one compiled pass (exact, as NumPy's own cast) before the
-        same matrix product."""
-        if run.fmt == FMT_RAW:
-            loads = fpb1_counts_as_float(run.values) @ self._counts_to_loads_t
-        else:
-            loads = run.values.reshape(-1, 6).astype(np.float64)
+    def _origin(self) -> tuple[float, float, float]:
+        """The plate's origin offsets a, b, c (m) as floats, read once per calibration."""
         cal = self.calibration
         if cal is not self._origin_of:
             self._origin_of = cal
             self._origin_abc = tuple(float(v) for v in cal.origin_m)
-        a, b, c = self._origin_abc
-        return fpb1_loads_to_samples(loads, a, b, c, self.cop_threshold_n)
+        return self._origin_abc
+
+    def _run_samples(self, run: DataRun) -> np.ndarray:
+        """The samples of a run: raw counts through the calibration matrix into loads (N, N*m),
+        or calibrated loads, then COP and free moment, in the compiled pass the usual read
+        makes (:func:`~forcelab.drivers._frames.fpb1_samples`)."""
+        a, b, c = self._origin()
+        records = np.ascontiguousarray(run.values).view(np.uint8).reshape(-1)
+        return fpb1_samples(records, run.fmt, self._counts_to_loads_t, a, b, c,
+                            self.cop_threshold_n)
 
     def _place(self, run: DataRun, samples: np.ndarray) -> None:
         """Put the frames of a run on the unwrapped sequence axis and emit their Blocks."""
@@ -264,19 +265,24 @@ class DataTimeline:
 
 
     def _emit(self, run: DataRun, a: int, b: int, samples: np.ndarray, n: int) -> None:
-        t_dev_s = float(run.t_us[a]) * 1e-6
+        self._emit_samples(int(run.t_us[a]), int(run.status[a]), samples[a * n:b * n])
+
+    def _emit_samples(self, t_us: int, status: int, samples: np.ndarray) -> None:
+        """One Block of contiguous samples from ``_block_seq0``: the first one's device time
+        ``t_us`` (µs, jump-corrected) and the frames' status."""
+        t_dev_s = float(t_us) * 1e-6
         seq0 = self._block_seq0
-        block_n = (b - a) * n
+        block_n = samples.shape[0]
         blk = Block(
             seq=seq0,
             t_device_s=t_dev_s,
             t_host_s=float(self.clock.to_host(t_dev_s)),
-            samples=samples[a * n:b * n],
-            status=int(run.status[a]),
+            samples=samples,
+            status=status,
             gap_before=self._gap_pending,
         )
         self._gap_pending = 0
-        if blk.status & ST_OVERFLOW:
+        if status & ST_OVERFLOW:
             self._events.append(DeviceEvent("overflow_status", seq0, time.time()))
         self._blocks.append(blk)
         self._last_host_end = blk.t_host_s + block_n / self.info.rate_hz

@@ -66,6 +66,7 @@ from forcelab.drivers.protocols.ins1 import (
     Ins1Info,
     SampleRun,
     encode_frame,
+    sensor_weights,
     unpack_layout,
 )
 from forcelab.drivers.serial_device import RECONNECT_INTERVAL_S, SerialDevice, open_all, split_ports
@@ -197,6 +198,7 @@ class Ins1Device(SampleTimeline, SerialDevice):
         self.min_block_samples = 1
         self._parse_bytes = 0
         self._area_mm2 = np.array([s["area_mm2"] for s in self.layout], dtype=np.float64)
+        self._sensor_weights = sensor_weights(self._area_mm2)
         rate = self.ins1_info.rate_hz
         if self._requested_rate is not None and self._requested_rate != rate:
             (rate,) = struct.unpack_from("<H", self._command(SET_RATE, struct.pack(
@@ -469,9 +471,13 @@ class Ins1Device(SampleTimeline, SerialDevice):
                     # Bytes are taken from the port at once (a pulled cable loses nothing
                     # already delivered) but parsed once a block's worth is here, unless a
                     # TIME_SYNC reply is awaited.
+                    self.codec.push(data)
+                    if gathered and (usual := self._usual_read()) is not None:
+                        blocks.append(usual)  # the block of a usual read: nothing held back
+                        self._bytes_since = None
+                        return blocks
                     if self._bytes_since is None:
                         self._bytes_since = time.monotonic()
-                    self.codec.push(data)
                     if gathered or self._sync_pending_since is not None or \
                             not self._streaming or self.codec.pending_bytes >= self._parse_bytes:
                         self._parse_received(blocks)

@@ -19,19 +19,17 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from forcelab.drivers._frames import (
-    ins1_block_checks,
-    ins1_samples_continue,
-    ins1_samples_to_physical,
-)
+from forcelab.drivers._frames import ins1_usual_read
 from forcelab.drivers.base import Block, DeviceEvent, LinkStats
 from forcelab.drivers.clock import ClockFit
 from forcelab.drivers.protocols.ins1 import (
     MISMATCH_TOLERANCE_N,
     MISMATCH_TOLERANCE_REL,
+    SAMPLE,
     SAMPLE_DTYPE,
     SAMPLE_SIZE,
     STATUS_FORCE_MISMATCH,
+    Ins1Codec,
     Ins1Info,
     SampleRun,
     force_from_pressures,
@@ -61,7 +59,9 @@ class SampleTimeline:
     ins1_info: Ins1Info
     stats: Ins1Stats
     clock: ClockFit
+    codec: Ins1Codec
     _area_mm2: np.ndarray
+    _sensor_weights: np.ndarray  # N per kPa of each sensor (sensor_weights of _area_mm2)
     _samples: list[SampleRun]
     _n_samples: int
     _samples_since: float | None
@@ -94,9 +94,6 @@ class SampleTimeline:
             return []
         rate = float(self.ins1_info.rate_hz)
         period_us = 1e6 / rate
-        usual = self._usual_block(raw, period_us)
-        if usual is not None:
-            return usual
         arr = np.frombuffer(raw, dtype=SAMPLE_DTYPE)
         arr = self._drop_wild_seq(arr, period_us)
         if len(arr) == 0:  # the only samples were condemned (counted in corrupt_frames)
@@ -166,23 +163,32 @@ class SampleTimeline:
         gaps = step - 1
         return self._to_blocks(arr, seq16, t_raw, seq, t_us, gaps, is_jump)
 
-    def _usual_block(self, raw: bytes, period_us: float) -> list[Block] | None:
-        """The usual block in one compiled check: every sample continues the one before it
-        (counter + 1, clock step one period within the jump tolerance, no reconnect gap
-        pending), so that the sequence judge, :meth:`_continuation` and :meth:`_to_blocks`
-        would let it through as one Block. Moves the state as they would and returns that
-        Block; None (nothing changed) sends the samples down the general path."""
+    def _usual_read(self) -> Block | None:
+        """The usual read in one compiled call (:func:`~forcelab.drivers._frames.ins1_usual_read`):
+        the codec holds whole SAMPLE frames, every sample continuing the one before it (counter
+        + 1, clock step one period within the jump tolerance, no reconnect gap pending), and at
+        most the start of the next frame; no samples are held from an earlier read. Takes them
+        from the codec, moves the state as the scanner, the sequence judge,
+        :meth:`_continuation` and :meth:`_to_blocks` would and returns their Block; None
+        (nothing changed) sends the bytes down the general path."""
         ref_seq = self._seq_check.continued_from(1)
         if ref_seq is None or self._seq_last16 is None or self._t_last_raw is None or \
-                self._gap_from_host:
+                self._gap_from_host or self._samples or self.codec.lost:
             return None
-        cont = ins1_samples_continue(raw, ref_seq, self._seq_last16, self._t_last_raw,
-                                     period_us, max(0.5 * period_us, 2000.0))
-        if cont is None:
+        info = self.ins1_info
+        period_us = 1e6 / float(info.rate_hz)
+        usual = ins1_usual_read(self.codec.buffer, SAMPLE, ref_seq, self._seq_last16,
+                                self._t_last_raw, period_us, max(0.5 * period_us, 2000.0),
+                                info.p_lsb_kpa, info.acc_lsb_g, info.gyr_lsb_dps,
+                                self._sensor_weights, MISMATCH_TOLERANCE_N,
+                                MISMATCH_TOLERANCE_REL)
+        if usual is None:
             return None
-        seq_last16, t_last_raw, since_first_us, since_last_us = cont
+        (consumed, k, examined, values, seq_last16, t_last_raw, since_first_us, since_last_us,
+         n_mismatch, n_faults, status) = usual
+        self.codec.take(consumed, k, examined)
+        self.stats.frames = self.codec.frames
         self._seq_check.advance(seq_last16, t_last_raw, 1)
-        k = len(raw) // SAMPLE_SIZE
         seq0 = self._seq_unwrapped + 1
         t_first_us = self._t_last_us + since_first_us
         # state, as _to_blocks moves it
@@ -191,14 +197,6 @@ class SampleTimeline:
         self._t_last_raw = t_last_raw
         self._t_last_us = self._t_last_us + since_last_us
         self._t_corr_us = int(self._t_last_us - self._t_last_raw)
-        # physics, as _to_blocks computes it
-        info = self.ins1_info
-        values = ins1_samples_to_physical(raw, info.p_lsb_kpa, info.acc_lsb_g,
-                                          info.gyr_lsb_dps)
-        # Σ p·A, then the rest of the checks in one pass
-        f_sum = force_from_pressures(values[:, 3:19], self._area_mm2)
-        n_mismatch, n_faults, status = ins1_block_checks(
-            raw, values, f_sum, MISMATCH_TOLERANCE_N, MISMATCH_TOLERANCE_REL)
         self.stats.force_mismatch += n_mismatch
         self.stats.sensor_faults += n_faults
         if n_mismatch:
@@ -206,8 +204,8 @@ class SampleTimeline:
         t_dev_s = float(t_first_us) * 1e-6
         block = Block(seq=seq0, t_device_s=t_dev_s, t_host_s=float(self.clock.to_host(t_dev_s)),
                       samples=values, status=status, gap_before=0)
-        self._t_host_last = block.t_host_s + (block.n - 1) / float(info.rate_hz)
-        return [block]
+        self._t_host_last = block.t_host_s + (k - 1) / float(info.rate_hz)
+        return block
 
     def _continuation(self, seq16: np.ndarray, t_raw: np.ndarray,
                       period_us: float) -> tuple[np.ndarray, np.ndarray] | None:

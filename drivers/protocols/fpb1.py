@@ -144,6 +144,23 @@ class FPB1Codec:
         self._buf.clear()
         self._in_sync = True
 
+    @property
+    def buffer(self) -> bytearray:
+        """The bytes held (for a compiled reader that takes whole frames: see :meth:`take`)."""
+        return self._buf
+
+    def push(self, data: bytes | bytearray | memoryview) -> None:
+        """Add received bytes without scanning them (a following :meth:`scan` or :meth:`take`
+        does)."""
+        self._buf += data
+
+    def take(self, consumed: int, frames: int) -> None:
+        """``frames`` good frames, the first ``consumed`` bytes held, were taken by a compiled
+        reader (:func:`~forcelab.drivers._frames.fpb1_usual_read`): drop them, count them."""
+        del self._buf[:consumed]
+        self.frames += frames
+        self._in_sync = True
+
     def _scan(self, data: bytes | bytearray | memoryview, expire: bool,
               data_type: int) -> tuple[list, int]:
         buf = self._buf

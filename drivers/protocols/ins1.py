@@ -24,7 +24,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from forcelab.drivers._frames import crc16_modbus as _crc16_modbus
-from forcelab.drivers._frames import ins1_samples_to_physical, scan_ins1
+from forcelab.drivers._frames import (
+    ins1_force_from_pressures,
+    ins1_samples_to_physical,
+    scan_ins1,
+)
 from forcelab.drivers.errors import ProtocolError
 
 MAGIC = b"INS1"
@@ -182,6 +186,24 @@ class Ins1Codec:
     def pending_bytes(self) -> int:
         """Bytes held while waiting for the rest of a frame."""
         return len(self._buf)
+
+    @property
+    def buffer(self) -> bytearray:
+        """The bytes held (for a compiled reader that takes whole frames: see :meth:`take`)."""
+        return self._buf
+
+    @property
+    def lost(self) -> bool:
+        """Bytes were discarded since the last good frame (the next one is a resync)."""
+        return self._lost
+
+    def take(self, consumed: int, frames: int, examined: int) -> None:
+        """``frames`` good frames, the first ``consumed`` bytes held, were taken by a compiled
+        reader (:func:`~forcelab.drivers._frames.ins1_usual_read`) that looked at ``examined``
+        bytes as :meth:`scan` counts them: drop them, count them."""
+        del self._buf[:consumed]
+        self.frames += frames
+        self.bytes_examined += examined
 
     def push(self, data: bytes | bytearray | memoryview) -> None:
         """Add received bytes without parsing them yet (``feed(b"")`` parses them later:
@@ -361,7 +383,13 @@ def force_from_pressures(p_kpa: np.ndarray, area_mm2: np.ndarray) -> np.ndarray:
 
     NaN (faulty) sensors make the sum NaN: the total cannot be checked then.
     """
-    return p_kpa @ (np.asarray(area_mm2, dtype=np.float64) * 1e-3)
+    return ins1_force_from_pressures(np.asarray(p_kpa, dtype=np.float64),
+                                     sensor_weights(area_mm2))
+
+
+def sensor_weights(area_mm2: np.ndarray) -> np.ndarray:
+    """N per kPa of each sensor: its area in mm² × 1e-3 (the weights of Σ p·A)."""
+    return np.asarray(area_mm2, dtype=np.float64) * 1e-3
 
 
 #: Tolerance of the Σ p·A cross-check: ``max(MISMATCH_TOLERANCE_N, MISMATCH_TOLERANCE_REL * fz)``.

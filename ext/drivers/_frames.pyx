@@ -25,7 +25,7 @@ from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memchr, memcpy
 from libc.errno cimport EAGAIN, EINTR, errno
-from libc.math cimport fabs
+from libc.math cimport NAN, fabs
 from cpython.exc cimport PyErr_SetFromErrno
 
 cdef extern from *:
@@ -450,30 +450,53 @@ cdef list _ins1_items(const uint8_t* b, Found* found, Py_ssize_t n_found, int sa
 
 
 # ---------------------------------------------------------------------------------------------
-# FPB1 blocks: the usual run of DATA frames, and loads -> samples
+# FPB1 blocks: the usual read, and counts / loads -> samples
 # ---------------------------------------------------------------------------------------------
-def fpb1_run_continues(const int64_t[::1] seq not None, const int64_t[::1] t_us not None,
-                       const int64_t[::1] status not None, int64_t n, int64_t ref_seq,
-                       int64_t last_wire_for_t, int64_t last_t_us, int64_t next_wire_seq,
-                       int64_t step_us, double tol_us):
-    """True when a run of DATA frames is the usual case every check of the FPB1 timeline lets
-    through at once: each frame's counter continues the one before it by ``n`` (from the last
-    good frame ``ref_seq``, the last time-stamped frame ``last_wire_for_t`` and the expected
-    ``next_wire_seq``), each clock step is ``step_us`` within ``tol_us`` (from ``last_t_us``),
-    and all frames carry one status. Plain int64 differences, as the NumPy checks take them."""
-    cdef Py_ssize_t k = seq.shape[0], i
-    if k == 0 or t_us.shape[0] != k or status.shape[0] != k:
-        return False
-    if seq[0] - ref_seq != n or seq[0] - last_wire_for_t != n or seq[0] != next_wire_seq:
-        return False
-    if not abs(<double>(t_us[0] - last_t_us - step_us)) <= tol_us:
-        return False
-    for i in range(1, k):
-        if seq[i] - seq[i - 1] != n or status[i] != status[0]:
-            return False
-        if not abs(<double>(t_us[i] - t_us[i - 1] - step_us)) <= tol_us:
-            return False
-    return True
+cdef inline void _fpb1_row(const double* ld, double a, double b, double c, double threshold_n,
+                           double* out) noexcept nogil:
+    """One sample: the loads ``ld`` (6), then COP x, y and the free moment Tz, NaN where
+    Fz < ``threshold_n`` (the operations of the NumPy form, in its order)."""
+    cdef double fx = ld[0], fy = ld[1], fz = ld[2], mx = ld[3], my = ld[4], mz = ld[5]
+    cdef double inv_fz, x, y
+    cdef int j
+    for j in range(6):
+        out[j] = ld[j]
+    inv_fz = 1.0 / fz if fz >= threshold_n else NAN
+    x = (my + c * fx) * inv_fz
+    y = (mx - c * fy) * inv_fz
+    out[8] = mz - x * fy + y * fx
+    out[6] = x + a
+    out[7] = y + b
+
+
+cdef inline void _fpb1_samples_into(const uint8_t* rec, Py_ssize_t n, int fmt,
+                                    const double* m_t, double a, double b, double c,
+                                    double threshold_n, double* out) noexcept nogil:
+    """``n`` DATA records (24 bytes: six little-endian int32 counts, fmt 0, or float32 loads,
+    fmt 1) -> ``n`` samples of 9 columns. Counts go through ``m_t`` (6×6, row-major:
+    loads = counts @ m_t), each load summed over the bridges in order, without FMA."""
+    cdef Py_ssize_t i
+    cdef int j, k
+    cdef int32_t counts[6]
+    cdef float cal[6]
+    cdef double v[6]
+    cdef double ld[6]
+    cdef double acc
+    for i in range(n):
+        if fmt == 0:
+            memcpy(counts, rec + 24 * i, 24)
+            for j in range(6):
+                v[j] = <double>counts[j]
+            for j in range(6):
+                acc = v[0] * m_t[j]
+                for k in range(1, 6):
+                    acc = acc + v[k] * m_t[6 * k + j]
+                ld[j] = acc
+        else:
+            memcpy(cal, rec + 24 * i, 24)
+            for j in range(6):
+                ld[j] = <double>cal[j]
+        _fpb1_row(ld, a, b, c, threshold_n, out + 9 * i)
 
 
 def fpb1_loads_to_samples(const double[:, ::1] loads not None, double a, double b, double c,
@@ -481,52 +504,121 @@ def fpb1_loads_to_samples(const double[:, ::1] loads not None, double a, double 
     """Loads (n, 6) -> samples (n, 9): the loads, then COP x, y and the free moment Tz, NaN
     where Fz < ``threshold_n`` (see :func:`forcelab.drivers.protocols.fpb1.loads_to_samples`;
     the same operations in the same order as its NumPy form)."""
-    cdef Py_ssize_t n = loads.shape[0], i, j
+    cdef Py_ssize_t n = loads.shape[0], i
     if loads.shape[1] != 6:
         raise ValueError(f"loads must have 6 columns, not {loads.shape[1]}")
     out_a = np.empty((n, 9), dtype=np.float64)
-    cdef double[:, ::1] out = out_a
-    cdef double fx, fy, fz, mx, my, mz, inv_fz, x, y
-    cdef double nan = float("nan")
+    cdef double* out = <double*>cnp.PyArray_DATA(out_a)
     for i in range(n):
-        for j in range(6):
-            out[i, j] = loads[i, j]
-        fx = loads[i, 0]
-        fy = loads[i, 1]
-        fz = loads[i, 2]
-        mx = loads[i, 3]
-        my = loads[i, 4]
-        mz = loads[i, 5]
-        inv_fz = 1.0 / fz if fz >= threshold_n else nan
-        x = (my + c * fx) * inv_fz
-        y = (mx - c * fy) * inv_fz
-        out[i, 8] = mz - x * fy + y * fx
-        out[i, 6] = x + a
-        out[i, 7] = y + b
+        _fpb1_row(&loads[i, 0], a, b, c, threshold_n, out + 9 * i)
     return out_a
 
 
-def fpb1_counts_as_float(const int32_t[:, :, ::1] values not None):
-    """Raw counts of a DATA run, shape (frames, n, 6) int32 -> (frames * n, 6) float64, the
-    exact conversion NumPy makes before ``counts @ matrix`` (every int32 is a double), without
-    NumPy's casting machinery."""
-    cdef Py_ssize_t k = values.shape[0], n = values.shape[1], i, j, c
-    if values.shape[2] != 6:
-        raise ValueError(f"FPB1 counts must have 6 columns, not {values.shape[2]}")
-    out_a = np.empty((k * n, 6), dtype=np.float64)
-    cdef double[:, ::1] out = out_a
+def fpb1_samples(const uint8_t[::1] records not None, int fmt,
+                 const double[:, ::1] counts_to_loads not None, double a, double b, double c,
+                 double threshold_n):
+    """The samples (n, 9) of ``n`` DATA records back to back (24 bytes each: int32 counts,
+    ``fmt`` 0, through ``counts_to_loads`` (6×6, loads = counts @ it); float32 loads, fmt 1),
+    then COP and free moment as :func:`fpb1_loads_to_samples`. The general path's form of what
+    :func:`fpb1_usual_read` computes (the same operations)."""
+    cdef Py_ssize_t n = records.shape[0] // 24
+    if records.shape[0] != 24 * n or counts_to_loads.shape[0] != 6 or \
+            counts_to_loads.shape[1] != 6:
+        raise ValueError("FPB1 records of 24 bytes and a 6x6 matrix expected")
+    out_a = np.empty((n, 9), dtype=np.float64)
+    if n:
+        _fpb1_samples_into(&records[0], n, fmt, &counts_to_loads[0, 0], a, b, c, threshold_n,
+                           <double*>cnp.PyArray_DATA(out_a))
+    return out_a
+
+
+def fpb1_usual_read(bytearray buf not None, int data_type, int n, int fmt, int64_t ref_seq,
+                    int64_t last_wire_for_t, int64_t last_t_us, int64_t next_wire_seq,
+                    int64_t step_us, double tol_us, const double[:, ::1] counts_to_loads not None,
+                    double a, double b, double c, double threshold_n):
+    """The usual read of a streaming FPB1 plate in one call: the bytes held in ``buf`` (an
+    in-sync codec's buffer, not modified) are whole DATA frames of ``n`` samples in format
+    ``fmt`` with good CRCs from the first byte on, then at most the start of the next frame;
+    each frame continues the one before it by ``n`` (the first from the last good frame
+    ``ref_seq``, the last time-stamped frame ``last_wire_for_t`` and the expected
+    ``next_wire_seq``), each device-clock step is ``step_us`` within ``tol_us`` (the first from
+    ``last_t_us``), and all carry one status. Those frames are what the scanner and every check
+    of the FPB1 timeline let through as one Block, untouched; here they become its samples while
+    the bytes are checked (see :func:`fpb1_samples`).
+
+    Returns
+    -------
+    tuple or None
+        ``(consumed, frames, samples, first t_us, last seq, last t_us, status)``; None when the
+        bytes are anything else (a reply, damage, a gap, a jump, no whole frame): the general
+        path then scans them.
+    """
+    cdef Py_ssize_t nb = len(buf)
+    if nb < 8 or counts_to_loads.shape[0] != 6 or counts_to_loads.shape[1] != 6:
+        return None
+    cdef const uint8_t* p = <const uint8_t*>(<char*>buf)
+    cdef Py_ssize_t pos = 0, length, end, k = 0, rest
+    cdef Py_ssize_t frame_len = 8 + FPB1_DATA_HEADER + 24 * n
+    cdef int64_t seq, t_us, prev_seq = 0, prev_t = 0, first_t = 0
+    cdef int status = 0, st
+    # whole frames first: every check before anything is computed
+    while True:
+        rest = nb - pos
+        if rest == 0:
+            break
+        if p[pos] != 0xA5:
+            return None
+        if rest == 1:
+            break  # a lone 0xA5: the scanner keeps it too
+        if p[pos + 1] != 0x5A:
+            return None
+        if rest < 6:
+            break
+        length = p[pos + 4] | (p[pos + 5] << 8)
+        if length > FPB1_MAX_LEN:
+            return None
+        end = pos + 6 + length
+        if nb < end + 2:
+            break  # the next frame is still coming
+        if p[pos + 2] != data_type or length + 8 != frame_len or p[pos + 18] != n or \
+                p[pos + 19] != fmt:
+            return None
+        if _crc_ccitt(p + pos + 2, 4 + length) != (p[end] | (p[end + 1] << 8)):
+            return None
+        seq = _u32(p + pos + 6)
+        t_us = <int64_t>_u64(p + pos + 10)
+        st = p[pos + 20] | (p[pos + 21] << 8)
+        if k == 0:
+            if seq - ref_seq != n or seq - last_wire_for_t != n or seq != next_wire_seq:
+                return None
+            if not abs(<double>(t_us - last_t_us - step_us)) <= tol_us:
+                return None
+            status = st
+            first_t = t_us
+        elif seq - prev_seq != n or st != status or \
+                not abs(<double>(t_us - prev_t - step_us)) <= tol_us:
+            return None
+        prev_seq = seq
+        prev_t = t_us
+        k += 1
+        pos = end + 2
+    if k == 0:
+        return None
+    out_a = np.empty((k * n, 9), dtype=np.float64)
+    cdef double* out = <double*>cnp.PyArray_DATA(out_a)
+    cdef Py_ssize_t i
     for i in range(k):
-        for j in range(n):
-            for c in range(6):
-                out[i * n + j, c] = <double>values[i, j, c]
-    return out_a
+        _fpb1_samples_into(p + i * frame_len + 6 + FPB1_DATA_HEADER, n, fmt,
+                           &counts_to_loads[0, 0], a, b, c, threshold_n, out + 9 * n * i)
+    return pos, k, out_a, first_t, prev_seq, prev_t, status
 
 
 # ---------------------------------------------------------------------------------------------
-# INS1 samples: the usual block, and counts -> physical units
+# INS1 samples: the usual read, and counts -> physical units
 # ---------------------------------------------------------------------------------------------
 cdef enum:
     INS1_SAMPLE_SIZE = 59
+    INS1_N_SENSORS = 16
 
 
 cdef inline uint16_t _u16(const uint8_t* p) noexcept nogil:
@@ -537,43 +629,82 @@ cdef inline int16_t _i16(const uint8_t* p) noexcept nogil:
     return <int16_t>(p[0] | (p[1] << 8))
 
 
-def ins1_samples_continue(const uint8_t[::1] records not None, int64_t ref_seq,
-                          int64_t seq_last16, int64_t t_last_raw, double period_us,
-                          double tol_us):
-    """The usual block of INS1 SAMPLE records (59 bytes each, :data:`SAMPLE_DTYPE`): every
-    sequence number is the one before it + 1 (from ``ref_seq``, the last good sample, as plain
-    differences; and from ``seq_last16`` modulo 2^16) and every device-clock step (modulo 2^32,
-    from ``t_last_raw``) is one ``period_us`` within ``tol_us``.
+cdef inline void _ins1_physical(const uint8_t* r, double p_lsb_kpa, double acc_lsb_g,
+                                double gyr_lsb_dps, double* out) noexcept nogil:
+    """One SAMPLE record -> its 25 columns (see :func:`ins1_samples_to_physical`)."""
+    cdef int j
+    cdef uint16_t p
+    out[0] = _u16(r + 51) * 0.5
+    out[1] = _i16(r + 53) * 1e-4
+    out[2] = _i16(r + 55) * 1e-4
+    for j in range(16):
+        p = _u16(r + 7 + 2 * j)
+        out[3 + j] = NAN if p == 0xFFFF else <double>p * p_lsb_kpa
+    for j in range(3):
+        out[19 + j] = _i16(r + 39 + 2 * j) * acc_lsb_g
+        out[22 + j] = _i16(r + 45 + 2 * j) * gyr_lsb_dps
 
-    Returns
-    -------
-    tuple or None
-        ``(last seq, last raw time, µs from t_last_raw to the first sample, ... to the last)``,
-        or None when the block is not the usual case.
-    """
-    cdef Py_ssize_t k = records.shape[0] // INS1_SAMPLE_SIZE, i
-    if k == 0 or records.shape[0] != k * INS1_SAMPLE_SIZE:
-        return None
-    cdef const uint8_t* r = &records[0]
+
+cdef inline double _ins1_force(const double* p, Py_ssize_t stride,
+                               const double* weights) noexcept nogil:
+    """Σ p·A (N) of 16 pressures (kPa, ``stride`` doubles apart) with ``weights`` = the sensor
+    areas in m²·1e3 (N per kPa), summed over the sensors in order, without FMA."""
+    cdef double acc = p[0] * weights[0]
+    cdef int j
+    for j in range(1, INS1_N_SENSORS):
+        acc = acc + p[j * stride] * weights[j]
+    return acc
+
+
+cdef inline bint _ins1_mismatch(double ft, double f_sum, double tolerance_n,
+                                double tolerance_rel) noexcept nogil:
+    """``|fz - f_sum| > max(tolerance_n, tolerance_rel * |fz|)`` as NumPy takes it (a NaN
+    tolerance propagates; a NaN sum never mismatches)."""
+    cdef double tol = tolerance_rel * fabs(ft)
+    if not tol >= tolerance_n:  # np.maximum: NaN propagates
+        tol = tolerance_n if tol == tol else tol
+    return fabs(ft - f_sum) > tol
+
+
+cdef inline bint _ins1_fault(const double* v) noexcept nogil:
+    """A faulty (NaN) pressure among columns 3..18 of one sample."""
+    cdef int j
+    for j in range(3, 19):
+        if v[j] != v[j]:
+            return True
+    return False
+
+
+cdef bint _ins1_continues(const uint8_t* r, Py_ssize_t stride, Py_ssize_t k, int64_t ref_seq,
+                          int64_t seq_last16, int64_t t_last_raw, double period_us,
+                          double tol_us, int64_t* out) noexcept nogil:
+    """Every one of ``k`` SAMPLE records (``stride`` bytes apart) continues the one before it:
+    sequence number + 1 (from ``ref_seq``, the last good sample, as plain differences; and from
+    ``seq_last16`` modulo 2^16), device-clock step (modulo 2^32, from ``t_last_raw``) one
+    ``period_us`` within ``tol_us``. ``out``: last seq, last raw time, µs from ``t_last_raw``
+    to the first sample, ... to the last."""
+    cdef Py_ssize_t i
     cdef int64_t seq, prev_seq = ref_seq, since, prev_since = 0, first_since = 0
-    if ((<int64_t>_u16(r + 1) - seq_last16) & 0xFFFF) != 1:
-        return None
+    if k == 0 or ((<int64_t>_u16(r + 1) - seq_last16) & 0xFFFF) != 1:
+        return False
     for i in range(k):
-        seq = _u16(r + i * INS1_SAMPLE_SIZE + 1)
+        seq = _u16(r + i * stride + 1)
         if seq - prev_seq != 1:
-            return None
+            return False
         prev_seq = seq
-        since = (<int64_t>_u32(r + i * INS1_SAMPLE_SIZE + 3) - t_last_raw) & 0xFFFFFFFF
+        since = (<int64_t>_u32(r + i * stride + 3) - t_last_raw) & 0xFFFFFFFFLL
         if i == 0:
-            if abs(<double>since - period_us) > tol_us:
-                return None
-        elif abs(<double>(since - prev_since) - period_us) > tol_us:
-            return None
-        prev_since = since
-        if i == 0:
+            if fabs(<double>since - period_us) > tol_us:
+                return False
             first_since = since
-    return (prev_seq, <int64_t>_u32(r + (k - 1) * INS1_SAMPLE_SIZE + 3), first_since,
-            prev_since)
+        elif fabs(<double>(since - prev_since) - period_us) > tol_us:
+            return False
+        prev_since = since
+    out[0] = prev_seq
+    out[1] = <int64_t>_u32(r + (k - 1) * stride + 3)
+    out[2] = first_since
+    out[3] = prev_since
+    return True
 
 
 def ins1_samples_to_physical(const uint8_t[::1] records not None, double p_lsb_kpa,
@@ -581,66 +712,131 @@ def ins1_samples_to_physical(const uint8_t[::1] records not None, double p_lsb_k
     """SAMPLE records (59 bytes each) -> columns fz (N), cop_x, cop_y (normalised), p01..p16
     (kPa, NaN for a faulty sensor, 0xFFFF), acc (g), gyr (deg/s): the float operations of
     :func:`forcelab.drivers.protocols.ins1.samples_to_physical`'s NumPy form."""
-    cdef Py_ssize_t k = records.shape[0] // INS1_SAMPLE_SIZE, i, j
+    cdef Py_ssize_t k = records.shape[0] // INS1_SAMPLE_SIZE, i
     if records.shape[0] != k * INS1_SAMPLE_SIZE:
         raise ValueError(f"INS1 sample records of {records.shape[0]} bytes")
     out_a = np.empty((k, 25), dtype=np.float64)
-    cdef double[:, ::1] out = out_a
-    cdef const uint8_t* r
-    cdef uint16_t p
-    cdef double nan = float("nan")
-    if k == 0:
-        return out_a
+    cdef double* out = <double*>cnp.PyArray_DATA(out_a)
     for i in range(k):
-        r = &records[i * INS1_SAMPLE_SIZE]
-        out[i, 0] = _u16(r + 51) * 0.5
-        out[i, 1] = _i16(r + 53) * 1e-4
-        out[i, 2] = _i16(r + 55) * 1e-4
-        for j in range(16):
-            p = _u16(r + 7 + 2 * j)
-            out[i, 3 + j] = nan if p == 0xFFFF else <double>p * p_lsb_kpa
-        for j in range(3):
-            out[i, 19 + j] = _i16(r + 39 + 2 * j) * acc_lsb_g
-            out[i, 22 + j] = _i16(r + 45 + 2 * j) * gyr_lsb_dps
+        _ins1_physical(&records[i * INS1_SAMPLE_SIZE], p_lsb_kpa, acc_lsb_g, gyr_lsb_dps,
+                       out + 25 * i)
+    return out_a
+
+
+def ins1_force_from_pressures(const double[:, :] p_kpa not None,
+                              const double[::1] weights not None):
+    """Σ p·A (N) per sample of pressures (n, 16) in kPa with ``weights`` (16) the sensor areas
+    in mm² × 1e-3, summed over the sensors in order (the sum the usual read makes)."""
+    cdef Py_ssize_t n = p_kpa.shape[0], i, j
+    if p_kpa.shape[1] != INS1_N_SENSORS or weights.shape[0] != INS1_N_SENSORS:
+        raise ValueError("pressures (n, 16) and 16 sensor areas expected")
+    out_a = np.empty(n, dtype=np.float64)
+    cdef double* out = <double*>cnp.PyArray_DATA(out_a)
+    cdef double row[INS1_N_SENSORS]
+    for i in range(n):
+        for j in range(INS1_N_SENSORS):
+            row[j] = p_kpa[i, j]
+        out[i] = _ins1_force(row, 1, &weights[0])
     return out_a
 
 
 def ins1_block_checks(const uint8_t[::1] records not None, const double[:, ::1] values not None,
                       const double[::1] f_sum not None, double tolerance_n,
                       double tolerance_rel):
-    """The per-block checks of INS1 samples in one pass, the same float operations as the
-    NumPy forms in :mod:`forcelab.drivers.ins1_timeline`: the samples whose total force
-    ``values[:, 0]`` and Σ p·A ``f_sum`` disagree (``|fz - f_sum| > max(tolerance_n,
-    tolerance_rel * |fz|)``, as :func:`~forcelab.drivers.protocols.ins1.force_mismatch`; a NaN
-    sum never mismatches), the samples with a faulty (NaN) pressure in columns 3..18, and the
-    OR of the records' flags bytes.
+    """The per-sample checks :func:`ins1_usual_read` makes, on their own (the tests hold them
+    against the NumPy forms of :mod:`forcelab.drivers.ins1_timeline`'s general path at the
+    tolerance edges): the samples whose total force ``values[:, 0]`` and Σ p·A ``f_sum``
+    disagree (as :func:`~forcelab.drivers.protocols.ins1.force_mismatch`), the samples with a
+    faulty (NaN) pressure in columns 3..18, and the OR of the records' flags bytes.
 
     Returns
     -------
     tuple of int
         ``(n_mismatch, n_sensor_faults, flags)``.
     """
-    cdef Py_ssize_t k = records.shape[0] // INS1_SAMPLE_SIZE, i, j
+    cdef Py_ssize_t k = records.shape[0] // INS1_SAMPLE_SIZE, i
     if records.shape[0] != k * INS1_SAMPLE_SIZE or values.shape[0] != k or \
-            f_sum.shape[0] != k or values.shape[1] < 19:
+            f_sum.shape[0] != k or values.shape[1] != 25:
         raise ValueError("INS1 block checks: records, values and sums disagree in size")
     cdef Py_ssize_t n_mismatch = 0, n_fault = 0
     cdef int flags = 0
-    cdef double ft, tol, p
     for i in range(k):
-        ft = values[i, 0]
-        tol = tolerance_rel * fabs(ft)
-        if not tol >= tolerance_n:  # np.maximum: NaN propagates
-            tol = tolerance_n if tol == tol else tol
-        if fabs(ft - f_sum[i]) > tol:
-            n_mismatch += 1
-        for j in range(3, 19):
-            p = values[i, j]
-            if p != p:
-                n_fault += 1
-                break
+        n_mismatch += _ins1_mismatch(values[i, 0], f_sum[i], tolerance_n, tolerance_rel)
+        n_fault += _ins1_fault(&values[i, 0])
         flags |= records[i * INS1_SAMPLE_SIZE + INS1_SAMPLE_SIZE - 1]
     return n_mismatch, n_fault, flags
+
+
+def ins1_usual_read(bytearray buf not None, int sample_type, int64_t ref_seq,
+                    int64_t seq_last16, int64_t t_last_raw, double period_us, double tol_us,
+                    double p_lsb_kpa, double acc_lsb_g, double gyr_lsb_dps,
+                    const double[::1] weights not None, double tolerance_n,
+                    double tolerance_rel):
+    """The usual read of a streaming INS1 insole in one call: the bytes held in ``buf`` (the
+    buffer of a codec that lost nothing, not modified) are whole SAMPLE frames (59-byte
+    payloads, good CRCs) from the first byte on, then at most the start of the next frame, and
+    every sample continues the one before it (see :func:`_ins1_continues`; the first from
+    ``ref_seq``, ``seq_last16`` and ``t_last_raw``). Those samples are what the scanner and
+    every check of the INS1 timeline let through as one Block; here they become its values
+    (:func:`ins1_samples_to_physical`), with the Σ p·A cross-check against ``weights``
+    (:func:`ins1_force_from_pressures`), the faulty sensors and the flags
+    (:func:`ins1_block_checks`), while the bytes are checked.
+
+    Returns
+    -------
+    tuple or None
+        ``(consumed, frames, bytes_examined, values, last seq, last raw time, µs from
+        t_last_raw to the first sample, ... to the last, n_mismatch, n_sensor_faults, flags)``
+        (``bytes_examined`` as the scanner counts it); None when the bytes are anything else (a
+        reply, an event, damage, a gap, a jump, no whole frame): the general path then scans
+        them.
+    """
+    cdef Py_ssize_t nb = len(buf)
+    if nb < INS1_HEADER or weights.shape[0] != INS1_N_SENSORS:
+        return None
+    cdef const uint8_t* b = <const uint8_t*>(<char*>buf)
+    cdef Py_ssize_t frame_len = INS1_OVERHEAD + INS1_SAMPLE_SIZE, pos = 0, rest, k = 0, ln
+    cdef long long examined = 0
+    while True:
+        rest = nb - pos
+        if rest < 4:
+            examined += rest  # no room for a magic: the scanner keeps these bytes
+            break
+        if not (b[pos] == 0x49 and b[pos + 1] == 0x4E and b[pos + 2] == 0x53 and
+                b[pos + 3] == 0x31):
+            return None
+        examined += 4
+        if rest < INS1_HEADER:
+            break
+        ln = b[pos + 6] | (b[pos + 7] << 8)
+        if b[pos + 4] != 1 or ln > INS1_MAX_PAYLOAD:
+            return None
+        if rest < INS1_OVERHEAD + ln:
+            break  # the next frame is still coming
+        if b[pos + 5] != sample_type or ln != INS1_SAMPLE_SIZE:
+            return None
+        if _crc_modbus(b + pos, INS1_HEADER + ln) != _u16(b + pos + INS1_HEADER + ln):
+            return None
+        examined += frame_len
+        k += 1
+        pos += frame_len
+    cdef int64_t cont[4]
+    cdef const uint8_t* r = b + INS1_HEADER
+    if k == 0 or not _ins1_continues(r, frame_len, k, ref_seq, seq_last16, t_last_raw,
+                                     period_us, tol_us, cont):
+        return None
+    out_a = np.empty((k, 25), dtype=np.float64)
+    cdef double* v = <double*>cnp.PyArray_DATA(out_a)
+    cdef Py_ssize_t i, n_mismatch = 0, n_fault = 0
+    cdef int flags = 0
+    for i in range(k):
+        _ins1_physical(r + i * frame_len, p_lsb_kpa, acc_lsb_g, gyr_lsb_dps, v + 25 * i)
+        n_mismatch += _ins1_mismatch(v[25 * i], _ins1_force(v + 25 * i + 3, 1, &weights[0]),
+                                     tolerance_n, tolerance_rel)
+        n_fault += _ins1_fault(v + 25 * i)
+        flags |= r[i * frame_len + INS1_SAMPLE_SIZE - 1]
+    return (pos, k, examined, out_a, cont[0], cont[1], cont[2], cont[3], n_mismatch, n_fault,
+            flags)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
-"""The FPB1 timeline's compiled usual-run path gives exactly what the general path gives: the
-same Blocks (bit for bit), events, counters and state, on streams with gaps, duplicates, wild
-sequence numbers, clock jumps, status changes and counter wraps."""
+"""The FPB1 timeline's compiled usual read gives exactly what the general path gives: the same
+Blocks (bit for bit), events, counters and state, on streams with gaps, duplicates, wild
+sequence numbers, clock jumps, status changes, damaged bytes and counter wraps."""
 
 from __future__ import annotations
 
@@ -43,20 +43,29 @@ class Timeline(DataTimeline):
         self._next_seq = 0
         self._last_host_end = None
         self._seq_check = SequenceCheck(1 << 32, None)
-        self.usual_runs = 0
-        if not usual:
-            self._on_usual_run = lambda run: False
+        self.codec = fpb1.FPB1Codec()
+        self.spf = SPF
+        self.fmt = fpb1.FMT_RAW
+        self.usual = usual
+        self.usual_reads = 0
 
-    def _on_usual_run(self, run: fpb1.DataRun) -> bool:
-        taken = super()._on_usual_run(run)
-        self.usual_runs += taken
-        return taken
+    def read(self, data: bytes) -> None:
+        """What FPB1Device._pump does with the bytes of one read."""
+        self.codec.push(data)
+        if self.usual and self._usual_read():
+            self.usual_reads += 1
+            return
+        items, malformed = self.codec.scan(b"")
+        assert malformed == 0
+        for run in items:
+            self._on_run(run)
 
     def state(self) -> tuple:
         return (self._next_wire_seq, self._next_seq, self._last_t_us, self._last_wire_for_t,
                 self._clock_corr_us, self._gap_pending, self._seq_check._ref,
                 self._seq_check._run, self._last_host_end, self.duplicates,
-                dataclasses.astuple(self.stats))
+                dataclasses.astuple(self.stats), self.codec.frames, self.codec.crc_errors,
+                self.codec.resyncs, self.codec.bytes_discarded, bytes(self.codec.buffer))
 
 
 def data_frame(seq: int, t_us: int, status: int, counts: np.ndarray) -> bytes:
@@ -69,8 +78,9 @@ def data_frame(seq: int, t_us: int, status: int, counts: np.ndarray) -> bytes:
 @given(st.integers(0, 2**31), st.integers(0, 2**32 - 1),
        st.lists(st.sampled_from(["ok"] * 12 + ["gap", "dup", "wild", "jump", "status"]),
                 min_size=1, max_size=80),
-       st.lists(st.integers(1, 12), min_size=1, max_size=10))
-def test_usual_runs_give_what_the_general_path_gives(seed, seq0, events, reads):
+       st.lists(st.integers(1, 12), min_size=1, max_size=10), st.sampled_from([0, 0, 1, 7, 100]),
+       st.one_of(st.just(0), st.integers(1, 10**6)))
+def test_usual_reads_give_what_the_general_path_gives(seed, seq0, events, reads, cut, damage):
     rng = np.random.default_rng(seed)
     frames, seq, t_us, status = [], seq0, 5_000_000_000, 0
     step_us = SPF * 1_000_000 // RATE_HZ
@@ -85,31 +95,33 @@ def test_usual_runs_give_what_the_general_path_gives(seed, seq0, events, reads):
             t_us += int(rng.integers(-2_000_000, 2_000_000))
         elif what == "status":
             status ^= 1 << int(rng.integers(0, 12))
-        wild = int(rng.integers(1000, 10**6)) if what == "wild" else 0
+        # a wild counter: one flipped bit, near the true one or far from it
+        wild = (seq ^ (1 << int(rng.integers(0, 32)))) - seq if what == "wild" else 0
         counts = rng.integers(-300_000, 300_000, (SPF, 6))
         counts[:, 2] = rng.integers(-50_000, 3_000_000, SPF)  # loaded and unloaded (NaN COP)
         frames.append(data_frame(seq + wild, t_us, status, counts))
         seq, t_us = seq + SPF, t_us + step_us
     stream = b"".join(frames)
+    if damage:
+        stream = bytearray(stream)
+        stream[damage % len(stream)] ^= 0x5A  # one byte hit on the line
+        stream = bytes(stream)
     out, taken = {}, {}
     for usual in (True, False):
-        tl, codec = Timeline(usual), fpb1.FPB1Codec()
+        tl = Timeline(usual)
         pos, k = 0, 0
         while pos < len(stream):  # reads of a few frames each, as the device gets them
-            n = reads[k % len(reads)] * len(frames[0])
-            items, malformed = codec.scan(stream[pos:pos + n])
-            assert malformed == 0
-            for run in items:
-                tl._on_run(run)
+            n = reads[k % len(reads)] * len(frames[0]) + cut
+            tl.read(stream[pos:pos + n])
             pos, k = pos + n, k + 1
         blocks = [(b.seq, b.t_device_s, b.t_host_s, b.status, b.gap_before, b.samples.tobytes())
                   for b in tl._blocks]
         evs = [(e.kind, e.seq, e.arg) for e in tl._events]
         out[usual] = (blocks, evs, tl.state())
-        taken[usual] = tl.usual_runs
+        taken[usual] = tl.usual_reads
     assert out[True] == out[False]
     assert taken[False] == 0
-    if events.count("ok") == len(events) and len(frames) > 2 * max(reads):
+    if events.count("ok") == len(events) and len(frames) > 2 * max(reads) and not damage:
         assert taken[True] > 0  # the compiled path was the one taken
 
 
@@ -138,25 +150,34 @@ def test_loads_to_samples_is_the_numpy_formula_bit_for_bit(seed, a, b, c, thresh
     assert got.tobytes() == want.tobytes()
 
 
-def test_counts_through_the_matrix_are_numpys_int32_product_bit_for_bit():
-    """The compiled counts -> doubles pass, then the matrix product, gives exactly what NumPy's
-    ``counts @ matrix`` on the int32 counts gives (NumPy casts them to doubles itself): many
-    random runs, 24-bit and full int32 ranges, the plates' and random matrices, every run shape
-    the scanner hands out (a slice of its byte buffer)."""
-    from forcelab.drivers._frames import fpb1_counts_as_float
+def test_counts_through_the_matrix_are_the_numpy_product_in_bridge_order_bit_for_bit():
+    """The compiled samples of raw counts are exactly the NumPy product summed over the bridges
+    in order (loads = Σ_c counts[:, c] · m[c], the int32 counts as doubles), then the NumPy form
+    of loads_to_samples: many random runs, 24-bit and full int32 ranges, the plates' and random
+    matrices; calibrated float32 loads are their doubles."""
+    from forcelab.drivers._frames import fpb1_samples
 
     rng = np.random.default_rng(5)
-    for trial in range(500):
+    for trial in range(300):
         cal = make_calibration(trial % 7)
         m = (cal.matrix * cal.mvv_per_count[None, :]).T.copy()
         if trial % 3 == 0:
             m = rng.normal(0, 10.0 ** rng.integers(-6, 4), (6, 6))
-        k, n = int(rng.integers(1, 40)), int(rng.integers(1, 17))
+        n = int(rng.integers(1, 300))
         hi = 1 << (31 if trial % 2 else 23)
-        counts = rng.integers(-hi, hi, (k + 2, n, 6)).astype("<i4")
-        raw = counts.view(np.uint8).ravel()
-        skip = int(rng.integers(0, 2)) * n  # a run that does not start at the buffer's head
-        values = raw[24 * skip:24 * (skip + k * n)].view("<i4").reshape(k, n, 6)
-        want = values.reshape(-1, 6) @ m
-        got = fpb1_counts_as_float(values) @ m
+        counts = rng.integers(-hi, hi, (n, 6)).astype("<i4")
+        c64 = counts.astype(np.float64)
+        loads = c64[:, :1] * m[0]
+        for k in range(1, 6):
+            loads = loads + c64[:, k:k + 1] * m[k]
+        want = fpb1.loads_to_samples(loads, cal.origin_m, 20.0)
+        got = fpb1_samples(counts.view(np.uint8).ravel(), fpb1.FMT_RAW, m,
+                           *map(float, cal.origin_m), 20.0)
+        assert got.tobytes() == want.tobytes()
+        # BLAS sums in its own order: within the rounding of a six-term dot product
+        assert (np.abs(got[:, :6] - counts @ m) <= 1e-14 * (np.abs(c64) @ np.abs(m))).all()
+        f32 = (counts * 1e-3).astype("<f4")
+        want = fpb1.loads_to_samples(f32.astype(np.float64), cal.origin_m, 20.0)
+        got = fpb1_samples(f32.view(np.uint8).ravel(), fpb1.FMT_CAL, m,
+                           *map(float, cal.origin_m), 20.0)
         assert got.tobytes() == want.tobytes()
