@@ -1,8 +1,8 @@
 """Thread-safe buffers between the acquisition threads, the writer, the analyser and the GUI.
 
 * :class:`RingBuffer` keeps the last few seconds of one stream for plots and body-weight
-  measurement. Writers overwrite the oldest samples; readers ``peek`` copies and never block the
-  writer for longer than one ``numpy`` copy.
+  measurement: the writer appends its blocks (no copy) and forgets the oldest; readers get
+  copies and never hold the writer up for longer than a walk over the kept blocks.
 * :class:`WorkQueue` is a bounded FIFO shared by several producer streams and one consumer
   thread. ``put`` never blocks: when a stream has more than its quota of samples waiting, the
   item is refused and counted as an overflow so the producer (an acquisition thread) keeps reading
@@ -27,21 +27,30 @@ QueueItem = tuple[str, str | None, Block | WriterCommand]
 class RingBuffer:
     """The most recent samples of one stream, with their host time stamps.
 
+    It keeps the blocks it is given (no copy in the acquisition thread: a write appends one
+    reference and forgets the oldest blocks once the newer ones hold ``capacity`` samples) and
+    assembles copies when they are read (plots, body-weight measurement), with each sample's
+    time: its block's first time + i / ``rate_hz``.
+
     Parameters
     ----------
     n_channels : int
         Number of sample columns.
     capacity : int
-        Number of samples kept (older ones are overwritten).
+        Number of samples kept (older ones are forgotten).
+    rate_hz : float
+        Sampling rate of the stream (times of the samples after a block's first).
     """
 
-    def __init__(self, n_channels: int, capacity: int) -> None:
-        if capacity < 1 or n_channels < 1:
-            raise ValueError("ring buffer needs at least one channel and one sample")
-        self._data = np.full((capacity, n_channels), np.nan)
-        self._t = np.full(capacity, np.nan)
+    def __init__(self, n_channels: int, capacity: int, rate_hz: float) -> None:
+        if capacity < 1 or n_channels < 1 or not rate_hz > 0:
+            raise ValueError("ring buffer needs at least one channel and one sample, and a "
+                             "rate above 0 Hz")
+        self._n_channels = int(n_channels)
         self._capacity = int(capacity)
-        self._head = 0  # next write position
+        self._rate_hz = float(rate_hz)
+        self._blocks: collections.deque[tuple[float, np.ndarray]] = collections.deque()
+        self._kept = 0  # samples in _blocks
         self._count = 0  # total samples ever written
         self._lock = threading.Lock()
 
@@ -55,37 +64,39 @@ class RingBuffer:
         """Number of samples written since creation (including overwritten ones)."""
         return self._count
 
-    def write(self, t_s: np.ndarray, samples: np.ndarray) -> None:
-        """Append samples (shape (n, n_channels)) with their times (shape (n,), s)."""
-        samples = np.asarray(samples, dtype=np.float64)
-        t_s = np.asarray(t_s, dtype=np.float64)
+    def write(self, t_first_s: float, samples: np.ndarray) -> None:
+        """Append a block of samples (shape (n, n_channels), not changed afterwards by the
+        caller) whose first sample was taken at ``t_first_s`` (host s)."""
         n = samples.shape[0]
         if n == 0:
             return
-        if n > self._capacity:
-            samples = samples[-self._capacity :]
-            t_s = t_s[-self._capacity :]
-            skipped = n - self._capacity
-            n = self._capacity
-        else:
-            skipped = 0
+        blocks = self._blocks
         with self._lock:
-            first = min(n, self._capacity - self._head)
-            self._data[self._head : self._head + first] = samples[:first]
-            self._t[self._head : self._head + first] = t_s[:first]
-            rest = n - first
-            if rest:
-                self._data[:rest] = samples[first:]
-                self._t[:rest] = t_s[first:]
-            self._head = (self._head + n) % self._capacity
-            self._count += n + skipped
+            blocks.append((t_first_s, samples))
+            self._kept += n
+            self._count += n
+            while self._kept - blocks[0][1].shape[0] >= self._capacity:
+                self._kept -= blocks.popleft()[1].shape[0]
 
     def latest(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Copies of the last ``n`` samples (fewer if fewer were written): (t_s, samples)."""
+        n = int(max(0, min(n, self._capacity)))
+        parts: list[tuple[float, np.ndarray]] = []
         with self._lock:
-            n = int(max(0, min(n, self._count, self._capacity)))
-            idx = (self._head - n + np.arange(n)) % self._capacity
-            return self._t[idx].copy(), self._data[idx].copy()
+            have = 0
+            for part in reversed(self._blocks):
+                if have >= n:
+                    break
+                parts.append(part)
+                have += part[1].shape[0]
+        if not parts:
+            return np.empty(0), np.empty((0, self._n_channels))
+        n = min(n, have)
+        parts.reverse()
+        offsets = np.arange(max(p[1].shape[0] for p in parts)) / self._rate_hz
+        t = np.concatenate([t0 + offsets[:d.shape[0]] for t0, d in parts])
+        data = np.concatenate([np.asarray(d, dtype=np.float64) for _, d in parts])
+        return t[len(t) - n:], data[len(data) - n:]
 
     def since(self, t_from_s: float) -> tuple[np.ndarray, np.ndarray]:
         """Copies of the buffered samples with time >= ``t_from_s`` (s): (t_s, samples)."""

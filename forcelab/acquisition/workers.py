@@ -54,7 +54,8 @@ class DeviceWorker(threading.Thread):
         self.rate_hz = float(info.rate_hz)
         self.channels = list(info.channel_names)
         self.columns_by_role = info.columns_by_role()
-        self.ring = RingBuffer(len(self.channels), max(16, int(ring_s * self.rate_hz)))
+        self.ring = RingBuffer(len(self.channels), max(16, int(ring_s * self.rate_hz)),
+                               self.rate_hz)
         self.stop_event = threading.Event()
         self.sink_lock = threading.Lock()
         self.writer_q: WorkQueue | None = None
@@ -74,7 +75,6 @@ class DeviceWorker(threading.Thread):
         self._writer_gap = 0
         self._rate_window = (time.monotonic(), 0)
         self.measured_rate_hz: float | None = None
-        self._offsets_s = np.arange(64) / self.rate_hz
 
     def column(self, role: str) -> int | None:
         """Index of the first column with ``role`` (``"fz"``, ``"cop_ml"``...), or None."""
@@ -140,18 +140,11 @@ class DeviceWorker(threading.Thread):
             if fut.set_running_or_notify_cancel():
                 fut.set_exception(exc)
 
-    def _sample_offsets_s(self, n: int) -> np.ndarray:
-        """Times of ``n`` samples after a block's first, in s (one array kept, not one made
-        per block)."""
-        if n > len(self._offsets_s):
-            self._offsets_s = np.arange(max(n, 2 * len(self._offsets_s))) / self.rate_hz
-        return self._offsets_s[:n]
-
     def _process(self, block: Block) -> None:
         samples = block.samples
         n = samples.shape[0]
         t_first_s = float(block.t_host_s)
-        self.ring.write(t_first_s + self._sample_offsets_s(n), samples)
+        self.ring.write(t_first_s, samples)
         self.samples += n
         self.last_sample_t_s = t_first_s + (n - 1) / self.rate_hz
         self.dropped_samples += int(block.gap_before)

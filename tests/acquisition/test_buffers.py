@@ -17,36 +17,47 @@ from forcelab.acquisition import RingBuffer, WorkQueue
     want=st.integers(0, 100),
 )
 def test_ring_buffer_returns_the_latest_samples_in_order(capacity, chunks, want):
-    ring = RingBuffer(2, capacity)
+    ring = RingBuffer(2, capacity, 100.0)
     written = []
     k = 0
     for n in chunks:
         values = np.arange(k, k + n, dtype=float)
-        ring.write(values * 0.01, np.column_stack([values, -values]))
+        ring.write(k * 0.01, np.column_stack([values, -values]))
         written.extend(values)
         k += n
     t, d = ring.latest(want)
     expected = np.array(written[len(written) - min(want, capacity, len(written)) :])
+    assert d.shape == (len(expected), 2) and t.shape == (len(expected),)
     np.testing.assert_array_equal(d[:, 0], expected)
     np.testing.assert_array_equal(d[:, 1], -expected)
-    np.testing.assert_allclose(t, expected * 0.01)
+    np.testing.assert_allclose(t, expected * 0.01, rtol=0, atol=1e-12)
     assert ring.total_written == len(written)
+    # what it keeps: the blocks holding the newest `capacity` samples, no more
+    kept = sum(b.shape[0] for _, b in ring._blocks)
+    assert kept == ring._kept
+    if ring._blocks:
+        assert kept - ring._blocks[0][1].shape[0] < capacity <= kept or kept == len(written)
 
 
 def test_ring_buffer_since_selects_by_time_and_copies():
-    ring = RingBuffer(1, 10)
-    ring.write(np.arange(5.0), np.arange(5.0)[:, None])
+    ring = RingBuffer(1, 10, 1.0)
+    ring.write(0.0, np.arange(5.0)[:, None])
     t, d = ring.since(2.0)
     np.testing.assert_array_equal(t, [2, 3, 4])
     d[:] = 99  # a copy: the buffer is untouched
     assert ring.latest(1)[1][0, 0] == 4
+    t, d = ring.latest(5)  # one block read whole: still a copy
+    d[:] = 98
+    assert ring.latest(5)[1][:, 0].tolist() == [0, 1, 2, 3, 4]
 
 
 def test_ring_buffer_rejects_nonsense_sizes():
     with pytest.raises(ValueError):
-        RingBuffer(0, 10)
+        RingBuffer(0, 10, 100.0)
     with pytest.raises(ValueError):
-        RingBuffer(3, 0)
+        RingBuffer(3, 0, 100.0)
+    with pytest.raises(ValueError):
+        RingBuffer(3, 10, 0.0)
 
 
 def test_work_queue_refuses_and_counts_instead_of_blocking():
