@@ -170,7 +170,9 @@ class Block:
         Time of the first sample on the host's time base in s (``time.time()`` epoch), obtained
         by mapping the device clock through the fitted clock offset and skew, never by arrival.
     samples : ndarray, shape (n, n_channels)
-        Values in the physical units of ``DeviceInfo.channels``.
+        Values in the physical units of ``DeviceInfo.channels``. Shared by everyone the Block
+        is handed to (ring buffer, writer, live analysis): a new array per Block, never changed
+        after the driver hands it out.
     status : int
         Device status bits of this block (protocol specific, 0 when none).
     gap_before : int
