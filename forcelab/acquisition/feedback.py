@@ -8,9 +8,10 @@ queued for the session file as a ``cue`` event, kept for :meth:`CueHub.take` and
 listener (:meth:`CueHub.add_listener`: audio, screens, :class:`UdpCueSender`).
 
 Trials start and stop phases: a trial tagged ``feedback:<phase>`` is that phase of a protocol,
-any other trial is feedback outside a protocol (phase ""). When the analysis ends, the settings
-(metric, side, target, band, baseline value, schedule, phases) go into the file as one
-``feedback`` event.
+any other trial is feedback outside a protocol (phase ""). The settings (metric, side, target,
+band, baseline value, schedule, phases) go into the file as a ``feedback`` event whenever they
+change: when the recording starts, when a phase starts, when the baseline value is fixed; the
+last one holds. A recording killed midway keeps the settings of what it recorded.
 
 The streaming detector needs its first 5 s of data before it finds any stance (initial baseline
 and level); the stances of that window come out together when it ends. :meth:`wait_ready`
@@ -113,6 +114,7 @@ class LiveFeedback:
         self._clock = clock
         self._lock = threading.Lock()
         self._writer_queue: Any = None
+        self._settings_written: str | None = None  # the settings of the last feedback event
         self._session_start_s = 0.0
         self._waiting: set[str] = set()
         self._ready = threading.Event()
@@ -137,6 +139,8 @@ class LiveFeedback:
             self._session_start_s = float(session_start_s)
             self._waiting = set(streams)
             self._ready.clear()
+            self._settings_written = None
+        self._store_settings()
 
     def wait_ready(self, timeout_s: float, stop: threading.Event | None = None) -> bool:
         """Wait until every stream has given a stance (the detector's warm-up is over), at most
@@ -160,11 +164,13 @@ class LiveFeedback:
         duration_s = self.phase_durations_s.get(phase) or self._feedback_span_s()
         with self._lock:
             self.engine.start_phase(phase, t_s, duration_s)
+        self._store_settings()
 
     def trial_stopped(self, t_s: float) -> None:
         """The running trial stopped at session time ``t_s`` (s)."""
         with self._lock:
             self.engine.stop_phase(t_s)
+        self._store_settings()
 
     def on_stances(self, stances: list[dict[str, Any]]) -> None:
         """Completed stances from the live analyser (analysis thread): issue their cues."""
@@ -189,15 +195,23 @@ class LiveFeedback:
                 )
         if not self._waiting:
             self._ready.set()
+        self._store_settings()  # the first stance after the baseline phase fixes its value
 
     def finish(self) -> None:
-        """End of the analysis: the settings go into the file as the ``feedback`` event."""
+        """End of the analysis: the final settings are in the file (a ``feedback`` event)."""
+        self._store_settings()
+
+    def _store_settings(self) -> None:
+        """Queue the settings for the file as a ``feedback`` event when they differ from the
+        last ones queued."""
         with self._lock:
-            settings = self.engine.settings()
             queue = self._writer_queue
+            text = json.dumps(self.engine.settings())
+            if queue is None or text == self._settings_written:
+                return
+            self._settings_written = text
             t_s = self._clock() - self._session_start_s
-        if queue is not None:
-            queue.put_control(AddEvent(None, "feedback", t_s, message=json.dumps(settings)))
+        queue.put_control(AddEvent(None, "feedback", t_s, message=text))
 
     def latency_ms(self) -> dict[str, float | None]:
         """Cue latency (issue − toe-off) percentiles in ms: ``p50``, ``p95``, ``p99``, ``max``."""

@@ -5,6 +5,7 @@ with the batch analysis of the same file."""
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import time
 
 import numpy as np
 import pytest
-from subprocesses import forcelab_env, one_error_line, run_cli
+from subprocesses import forcelab_env, killed_at_end, one_error_line, run_cli
 
 from forcelab.acquisition import SessionController
 from forcelab.acquisition.feedback import CueHub, LiveFeedback
@@ -38,11 +39,13 @@ def _session(path):
     for e, c in zip([e for e in events if e["kind"] == "cue"], cues, strict=True):
         assert e["seq"] == c.stance_index and e["stream"] == c.stream
         assert e["t_s"] == pytest.approx(c.t_issued_s, abs=1e-6)
-    settings = [json.loads(e["message"]) for e in events if e["kind"] == "feedback"]
-    assert len(settings) == 1
+    # the settings whenever they changed, the first at the start: the last one holds
+    written = [(e["t_s"], json.loads(e["message"])) for e in events if e["kind"] == "feedback"]
+    assert written[0][0] < 1.0 and written[0][1]["baseline"] is None
+    assert all(a[1] != b[1] for a, b in zip(written[:-1], written[1:], strict=True))
     stances = [dict(json.loads(e["message"]), stream=e["stream"], start_s=e["t_s"])
                for e in events if e["kind"] == "stance"]
-    return trials, cues, settings[0], stances
+    return trials, cues, written[-1][1], stances
 
 
 def _batch_stances(path, body_mass="70"):
@@ -337,3 +340,44 @@ def test_a_failing_listener_is_counted_and_the_others_still_hear_every_cue():
 def test_a_faded_schedule_needs_the_training_duration():
     with pytest.raises(InputError, match="faded"):
         LiveFeedback(FeedbackEngine("valr_n_s", "1:2", schedule="faded"), CueHub(), {"post": 5})
+
+
+def test_a_session_killed_during_training_keeps_its_settings_and_baseline(tmp_path):
+    """kill -9 in the training phase: the file still holds the settings with the baseline value
+    (written when the first training stance fixed it), so its feedback report has the protocol,
+    the band of the training cues and the baseline of the baseline cues."""
+    from forcelab.report.feedback import feedback_report
+
+    out = tmp_path / "killed.h5"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "forcelab", "feedback", "-d", "sim:treadmill?seed=8",
+         "--athlete", "Cy", "--body-mass", "70", "--metric", "valr_n_s", "--target=-20%",
+         "--side", "left", "--protocol", "baseline=8,training=60", "-o", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=forcelab_env())
+    with killed_at_end(proc):
+        deadline = time.monotonic() + 90
+        while True:  # the recorder's file, read while it is written (SWMR)
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no training cue reached the file"
+            try:
+                with open_session(out) as f:
+                    events = f.events
+            except Exception:  # not created yet
+                events = []
+            training = [Cue.from_json(e["message"]) for e in events if e["kind"] == "cue"]
+            if any(c.phase == "training" for c in training):
+                break
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    report = feedback_report(out)
+    assert [p.phase for p in report.phases][:2] == ["baseline", "training"]
+    with open_session(out) as f:
+        cues = [Cue.from_json(e["message"]) for e in f.events if e["kind"] == "cue"]
+    baseline = np.mean([c.value for c in cues if c.phase == "baseline"])
+    assert report.settings["baseline"] == pytest.approx(baseline, rel=1e-9)
+    assert report.settings["target"] == "-20%" and report.settings["side"] == "left"
+    band = (report.settings["band_low"], report.settings["band_high"])
+    trained = [c for c in cues if c.phase == "training"]
+    assert trained and all((c.band_low, c.band_high) == pytest.approx(band) for c in trained)
