@@ -120,21 +120,23 @@ class WorkQueue:
             collections.deque()
         )
         self._pending: dict[str | None, int] = collections.defaultdict(int)
-        self._cond = threading.Condition()
+        self._lock = threading.RLock()  # what a Condition makes (its owner check is compiled)
+        self._cond = threading.Condition(self._lock)
         self.overflows: dict[str, int] = collections.defaultdict(int)
         self.overflow_samples: dict[str, int] = collections.defaultdict(int)
         self.high_water: dict[str, int] = collections.defaultdict(int)
 
     def put(self, key: str, item: Block, n_samples: int) -> bool:
         """Queue a data item of ``n_samples`` samples for stream ``key``; False if it overflowed."""
-        with self._cond:
-            if self._pending[key] + n_samples > self._max:
+        with self._lock:  # the condition's lock (an acquisition thread's call per block)
+            pending = self._pending[key] + n_samples
+            if pending > self._max:
                 self.overflows[key] += 1
                 self.overflow_samples[key] += n_samples
                 return False
-            self._pending[key] += n_samples
-            if self._pending[key] > self.high_water[key]:
-                self.high_water[key] = self._pending[key]
+            self._pending[key] = pending
+            if pending > self.high_water[key]:
+                self.high_water[key] = pending
             self._items.append(("data", key, item, n_samples))
             self._cond.notify()
             return True
