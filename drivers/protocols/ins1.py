@@ -381,7 +381,8 @@ def samples_to_physical(
 def force_from_pressures(p_kpa: np.ndarray, area_mm2: np.ndarray) -> np.ndarray:
     """Σ p·A in N from pressures (kPa, shape (n, 16)) and sensor areas (mm²).
 
-    NaN (faulty) sensors make the sum NaN: the total cannot be checked then.
+    NaN (faulty) sensors make the sum NaN: the total cannot be checked then. Summed over the
+    sensors in order, in one compiled pass (the sum the insole's usual read makes).
     """
     return ins1_force_from_pressures(np.asarray(p_kpa, dtype=np.float64),
                                      sensor_weights(area_mm2))
