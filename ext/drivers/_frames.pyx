@@ -536,8 +536,8 @@ def fpb1_usual_read(bytearray buf not None, int data_type, int n, int fmt, int64
                     int64_t last_wire_for_t, int64_t last_t_us, int64_t next_wire_seq,
                     int64_t step_us, double tol_us, const double[:, ::1] counts_to_loads not None,
                     double a, double b, double c, double threshold_n):
-    """The usual read of a streaming FPB1 plate in one call: the bytes held in ``buf`` (an
-    in-sync codec's buffer, not modified) are whole DATA frames of ``n`` samples in format
+    """The usual read of a streaming FPB1 plate in one call: the bytes held in ``buf`` (the
+    codec's buffer, not modified) are whole DATA frames of ``n`` samples in format
     ``fmt`` with good CRCs from the first byte on, then at most the start of the next frame;
     each frame continues the one before it by ``n`` (the first from the last good frame
     ``ref_seq``, the last time-stamped frame ``last_wire_for_t`` and the expected
@@ -645,14 +645,13 @@ cdef inline void _ins1_physical(const uint8_t* r, double p_lsb_kpa, double acc_l
         out[22 + j] = _i16(r + 45 + 2 * j) * gyr_lsb_dps
 
 
-cdef inline double _ins1_force(const double* p, Py_ssize_t stride,
-                               const double* weights) noexcept nogil:
-    """Σ p·A (N) of 16 pressures (kPa, ``stride`` doubles apart) with ``weights`` = the sensor
-    areas in m²·1e3 (N per kPa), summed over the sensors in order, without FMA."""
+cdef inline double _ins1_force(const double* p, const double* weights) noexcept nogil:
+    """Σ p·A (N) of 16 pressures ``p`` (kPa) with ``weights`` = the sensor areas in mm² × 1e-3
+    (N per kPa), summed over the sensors in order, without FMA."""
     cdef double acc = p[0] * weights[0]
     cdef int j
     for j in range(1, INS1_N_SENSORS):
-        acc = acc + p[j * stride] * weights[j]
+        acc = acc + p[j] * weights[j]
     return acc
 
 
@@ -736,7 +735,7 @@ def ins1_force_from_pressures(const double[:, :] p_kpa not None,
     for i in range(n):
         for j in range(INS1_N_SENSORS):
             row[j] = p_kpa[i, j]
-        out[i] = _ins1_force(row, 1, &weights[0])
+        out[i] = _ins1_force(row, &weights[0])
     return out_a
 
 
@@ -831,7 +830,7 @@ def ins1_usual_read(bytearray buf not None, int sample_type, int64_t ref_seq,
     cdef int flags = 0
     for i in range(k):
         _ins1_physical(r + i * frame_len, p_lsb_kpa, acc_lsb_g, gyr_lsb_dps, v + 25 * i)
-        n_mismatch += _ins1_mismatch(v[25 * i], _ins1_force(v + 25 * i + 3, 1, &weights[0]),
+        n_mismatch += _ins1_mismatch(v[25 * i], _ins1_force(v + 25 * i + 3, &weights[0]),
                                      tolerance_n, tolerance_rel)
         n_fault += _ins1_fault(v + 25 * i)
         flags |= r[i * frame_len + INS1_SAMPLE_SIZE - 1]
