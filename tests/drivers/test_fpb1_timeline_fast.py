@@ -25,7 +25,7 @@ SPF = 8
 class Timeline(DataTimeline):
     """The state FPB1Device gives its DataTimeline, without a port."""
 
-    def __init__(self, usual: bool) -> None:
+    def __init__(self, usual: bool, fmt: int = fpb1.FMT_RAW) -> None:
         self.info = SimpleNamespace(rate_hz=float(RATE_HZ))
         self.stats = LinkStats()
         self.clock = ClockFit(keep=512, n_bins=8, min_span_s=10.0)
@@ -45,7 +45,7 @@ class Timeline(DataTimeline):
         self._seq_check = SequenceCheck(1 << 32, None)
         self.codec = fpb1.FPB1Codec()
         self.spf = SPF
-        self.fmt = fpb1.FMT_RAW
+        self.fmt = fmt
         self.usual = usual
         self.usual_reads = 0
 
@@ -68,9 +68,11 @@ class Timeline(DataTimeline):
                 self.codec.resyncs, self.codec.bytes_discarded, bytes(self.codec.buffer))
 
 
-def data_frame(seq: int, t_us: int, status: int, counts: np.ndarray) -> bytes:
-    payload = struct.pack("<IQBBH", seq % (1 << 32), t_us, SPF, 0, status) + \
-        counts.astype("<i4").tobytes()
+def data_frame(seq: int, t_us: int, status: int, counts: np.ndarray,
+               fmt: int = fpb1.FMT_RAW) -> bytes:
+    """A DATA frame: raw counts, or (calibrated format) the counts / 1000 as float32 loads."""
+    values = counts.astype("<i4") if fmt == fpb1.FMT_RAW else (counts * 1e-3).astype("<f4")
+    payload = struct.pack("<IQBBH", seq % (1 << 32), t_us, SPF, fmt, status) + values.tobytes()
     return fpb1.encode_frame(fpb1.DATA, payload)
 
 
@@ -79,8 +81,9 @@ def data_frame(seq: int, t_us: int, status: int, counts: np.ndarray) -> bytes:
        st.lists(st.sampled_from(["ok"] * 12 + ["gap", "dup", "wild", "jump", "status"]),
                 min_size=1, max_size=80),
        st.lists(st.integers(1, 12), min_size=1, max_size=10), st.sampled_from([0, 0, 1, 7, 100]),
-       st.one_of(st.just(0), st.integers(1, 10**6)))
-def test_usual_reads_give_what_the_general_path_gives(seed, seq0, events, reads, cut, damage):
+       st.one_of(st.just(0), st.integers(1, 10**6)), st.sampled_from([fpb1.FMT_RAW, fpb1.FMT_CAL]))
+def test_usual_reads_give_what_the_general_path_gives(seed, seq0, events, reads, cut, damage,
+                                                      fmt):
     rng = np.random.default_rng(seed)
     frames, seq, t_us, status = [], seq0, 5_000_000_000, 0
     step_us = SPF * 1_000_000 // RATE_HZ
@@ -99,7 +102,7 @@ def test_usual_reads_give_what_the_general_path_gives(seed, seq0, events, reads,
         wild = (seq ^ (1 << int(rng.integers(0, 32)))) - seq if what == "wild" else 0
         counts = rng.integers(-300_000, 300_000, (SPF, 6))
         counts[:, 2] = rng.integers(-50_000, 3_000_000, SPF)  # loaded and unloaded (NaN COP)
-        frames.append(data_frame(seq + wild, t_us, status, counts))
+        frames.append(data_frame(seq + wild, t_us, status, counts, fmt))
         seq, t_us = seq + SPF, t_us + step_us
     stream = b"".join(frames)
     if damage:
@@ -108,7 +111,7 @@ def test_usual_reads_give_what_the_general_path_gives(seed, seq0, events, reads,
         stream = bytes(stream)
     out, taken = {}, {}
     for usual in (True, False):
-        tl = Timeline(usual)
+        tl = Timeline(usual, fmt)
         pos, k = 0, 0
         while pos < len(stream):  # reads of a few frames each, as the device gets them
             n = reads[k % len(reads)] * len(frames[0]) + cut
