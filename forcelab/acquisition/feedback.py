@@ -178,11 +178,15 @@ class LiveFeedback:
             return
         cues: list[Cue] = []
         with self._lock:
+            unfixed = self.engine.baseline is None
             for st in stances:
                 now_s = self._clock() - self._session_start_s
                 cues += self.engine.feed(st, now_s)
                 self._waiting.discard(st.get("stream"))
+            fixed = unfixed and self.engine.baseline is not None
             queue = self._writer_queue
+        if fixed:  # the settings with the baseline go to the file before the cues it bands
+            self._store_settings()
         for cue in cues:
             self.hub.publish(cue)
             self._latencies_s.append(cue.latency_s)
@@ -195,7 +199,6 @@ class LiveFeedback:
                 )
         if not self._waiting:
             self._ready.set()
-        self._store_settings()  # the first stance after the baseline phase fixes its value
 
     def finish(self) -> None:
         """End of the analysis: the final settings are in the file (a ``feedback`` event)."""
