@@ -492,11 +492,10 @@ def fast_devices(seconds: float, pairs: int, folder: str) -> None:
         with open(log) as fh:
             writes.update(json.load(fh))
     # phase C throws its bytes away: the recording has a gap there, which is no loss
-    lost_ab = sum(v for phase in losses for k, v in phase.items()
-                  if k.endswith(" dropped_samples"))
-    lost_ab += sum(s["overflow_writer_samples"] for s in summary["streams"].values())
-    gap_c = sum(s["dropped_samples"] for s in summary["streams"].values()) - sum(
-        v for phase in losses for k, v in phase.items() if k.endswith(" dropped_samples"))
+    dropped_ab = sum(v for phase in losses for k, v in phase.items()
+                     if k.endswith(" dropped_samples"))
+    lost_ab = dropped_ab + sum(s["overflow_writer_samples"] for s in summary["streams"].values())
+    gap_c = sum(s["dropped_samples"] for s in summary["streams"].values()) - dropped_ab
     print(f"4. 2 FPB1 plates @2 kHz + 2 INS1 insoles @200 Hz through the recorder, simulators "
           f"in other processes; {pairs} x (A, B) phases of {seconds:g} s in one recording")
     print("   A = per-frame wake-ups (STREAM_GATHER_S = 0: each read takes what has arrived),"
