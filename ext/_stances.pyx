@@ -529,6 +529,28 @@ cdef dict _metric_arrays(Py_ssize_t m, MetricOut* o):
     return arrays
 
 
+cdef struct RunOut:
+    # Detector._run's output columns (row k per stance) and what it does with each stance
+    cnp.int64_t* start
+    cnp.int64_t* end
+    cnp.int8_t* reason
+    double* base
+    double* peak
+    cnp.int64_t* rs
+    cnp.int64_t* re
+    double* lv
+    cnp.int8_t* done
+    double* contact
+    double* toe_off
+    bint refine, measuring, final
+    double threshold
+    Py_ssize_t window
+    const double* px
+    Py_ssize_t n
+    MetricParams mq
+    MetricOut mo
+
+
 cdef class Measure:
     """The metric definitions' parameters (see :func:`stance_metrics`), for
     ``Detector.feed_edges``, which then measures each stance as it finds it."""
@@ -714,10 +736,11 @@ cdef class Detector:
 
     cdef inline cnp.int8_t _edges(self, const double* x, Py_ssize_t n, Py_ssize_t off,
                                   Py_ssize_t s, Py_ssize_t e, double base, double threshold,
-                                  Py_ssize_t window, cnp.int64_t* o_s, cnp.int64_t* o_e,
-                                  double* o_l) noexcept nogil:
+                                  Py_ssize_t window, bint final, cnp.int64_t* o_s,
+                                  cnp.int64_t* o_e, double* o_l) noexcept nogil:
         """Refine stance [s, e) (global indices) in the chunk ``x[:n]`` starting at global
-        index ``off``; 1 when done, 0 when it needs samples outside the chunk."""
+        index ``off`` (``final``: no samples follow it); 1 when done, 0 when it needs samples
+        outside the chunk."""
         cdef Py_ssize_t lo = s - window, ns, ne
         cdef double lv
         if lo < self.prev_end:
@@ -725,7 +748,7 @@ cdef class Detector:
         if lo < 0:
             lo = 0
         if lo < off or _refine_one(x, n, s - off, e - off, base, threshold,
-                                   self.prev_end - off, window, 0, &ns, &ne, &lv):
+                                   self.prev_end - off, window, final, &ns, &ne, &lv):
             o_s[0] = s
             o_e[0] = e
             o_l[0] = NAN
@@ -735,18 +758,6 @@ cdef class Detector:
         o_l[0] = lv
         return 1
 
-    cdef inline void _contact_edges(self, const double* x, Py_ssize_t n, Py_ssize_t off,
-                                    Py_ssize_t s, Py_ssize_t e, double lv, double* o_s,
-                                    double* o_e) noexcept nogil:
-        """:func:`contact_edges` of stance [s, e) (global indices) in the chunk ``x[:n]``
-        starting at global index ``off``; NaN when a sample next to it lies outside the chunk
-        (before it, or after it where more samples may follow)."""
-        if (s == off and off > 0) or e >= off + n:
-            o_s[0] = NAN
-            o_e[0] = NAN
-            return
-        _edges_at(x, n, s - off, e - off, lv, off, o_s, o_e)
-
     @property
     def keep_from(self):
         """First global sample index a streaming caller must still hold for metrics (one
@@ -755,15 +766,17 @@ cdef class Detector:
             return max(0, min(self.pos, self.last_low))
         return max(0, self.st_start - 1)
 
-    def feed(self, const double[::1] x):
+    def feed(self, const double[::1] x, bint final=False):
         """Process the next samples; return arrays (start, end, reason, baseline_n, off_n).
 
-        Indices are global (counted from the first sample ever fed).
+        Indices are global (counted from the first sample ever fed). With ``final``, ``x`` is
+        the last chunk: the stance still open at its end is closed as :meth:`finish` does and
+        comes last.
         """
-        return self._run(x, False, 0.0, 0)
+        return self._run(x, False, 0.0, 0, None, final)
 
     def feed_edges(self, const double[::1] x, double threshold, Py_ssize_t window,
-                   Measure measure=None):
+                   Measure measure=None, bint final=False):
         """:meth:`feed`, and each stance's edges refined as :func:`refine_edges` does.
 
         The refinement runs as each stance is emitted, while its samples are still in the
@@ -772,13 +785,59 @@ cdef class Detector:
         that stance with :func:`refine_edges`; its start, end and level are then the detected
         ones and NaN). ``lower`` is the detected end of the stance before (0 for the first).
         With ``measure``, each stance refined here (``done``) is also measured at once, as
-        :func:`stance_metrics` does with ``measure``'s parameters: a dict of its columns comes
-        last (rows of stances not done are undefined).
+        :func:`stance_metrics` does with ``measure``'s parameters, and its contact and toe-off
+        placed as :func:`contact_edges` does (NaN where a neighbouring sample lies outside
+        ``x``): a dict of these columns comes last (rows of stances not done are undefined).
+        With ``final`` (``x`` is the last chunk), the edges are refined and placed as
+        ``final=True`` does, and the stance still open is closed as :meth:`finish` does: fed
+        in one piece from the first sample, every stance is done.
         """
-        return self._run(x, True, threshold, window, measure)
+        return self._run(x, True, threshold, window, measure, final)
+
+    cdef void _emit(self, RunOut* o, Py_ssize_t k, Py_ssize_t s, Py_ssize_t e,
+                    int reason) noexcept nogil:
+        """Row k of the output: stance [s, e) (global indices), refined and measured when the
+        run does so."""
+        cdef Py_ssize_t off = self.pos
+        o.start[k] = s
+        o.end[k] = e
+        o.reason[k] = reason
+        o.base[k] = self.cbase
+        o.peak[k] = self.st_off
+        if o.refine:
+            o.done[k] = self._edges(o.px, o.n, off, s, e, self.cbase, o.threshold, o.window,
+                                    o.final, &o.rs[k], &o.re[k], &o.lv[k])
+            if o.measuring and o.done[k]:
+                # measured while its samples are still in the cache
+                _measure(o.px + (o.rs[k] - off), o.re[k] - o.rs[k], self.cbase, &o.mq, &o.mo, k)
+                if (o.rs[k] == off and off > 0) or (o.re[k] >= off + o.n and not o.final):
+                    o.contact[k] = NAN  # a neighbour lies outside x
+                    o.toe_off[k] = NAN
+                else:
+                    _edges_at(o.px, o.n, o.rs[k] - off, o.re[k] - off, o.lv[k], off,
+                              &o.contact[k], &o.toe_off[k])
+        self.prev_end = e
+
+    cdef int _close(self, Py_ssize_t pos, Py_ssize_t* s, Py_ssize_t* e) noexcept nogil:
+        """The data end at global index ``pos``: the reason code of the stance still open,
+        [s, e), or -1 when there is none (a loaded contact shorter than min_contact is no
+        stance). The detector is in flight afterwards; a tentative end is learnt from."""
+        cdef int reason = -1
+        if self.phase == STANCE:
+            if pos - self.st_start >= self.min_contact:
+                s[0] = self.st_start
+                e[0] = pos
+                reason = self.st_reason if self.st_reason != R_OK else R_PARTIAL_END
+        elif self.phase == TENTATIVE:
+            s[0] = self.st_start
+            e[0] = self.t_end
+            reason = self.st_reason
+            self._learn(reason)
+        self.phase = FLIGHT
+        return reason
 
     cdef tuple _run(self, const double[::1] x, bint refine, double threshold,
-                    Py_ssize_t window, Measure measure=None):
+                    Py_ssize_t window, Measure measure, bint final):
         cdef Py_ssize_t n = x.shape[0]
         cdef Py_ssize_t cap = n // self.min_contact + 4
         start_a = np.empty(cap, dtype=np.int64)
@@ -800,24 +859,31 @@ cdef class Detector:
         cdef cnp.int64_t[::1] o_re = re_a
         cdef double[::1] o_lv = lv_a
         cdef cnp.int8_t[::1] o_done = done_a
-        cdef MetricOut mo
-        cdef MetricParams mq
-        cdef bint measuring = measure is not None
         cdef double[::1] o_contact
         cdef double[::1] o_toe_off
-        if measuring:  # only then: a streaming caller feeds every block without measuring
-            mq = measure.q
-            measured = _metric_arrays(cap, &mo)
+        cdef RunOut o
+        o.start, o.end, o.reason = &o_start[0], &o_end[0], &o_reason[0]
+        o.base, o.peak = &o_base[0], &o_peak[0]
+        o.refine, o.measuring, o.final = refine, measure is not None, final
+        o.threshold, o.window = threshold, window
+        o.px = &x[0] if n > 0 else NULL
+        o.n = n
+        if refine:
+            o.rs, o.re, o.lv, o.done = &o_rs[0], &o_re[0], &o_lv[0], &o_done[0]
+        if o.measuring:  # only then: a streaming caller feeds every block without measuring
+            o.mq = measure.q
+            measured = _metric_arrays(cap, &o.mo)
             measured["contact_f"] = o_contact = np.empty(cap, dtype=np.float64)
             measured["toe_off_f"] = o_toe_off = np.empty(cap, dtype=np.float64)
-        cdef const double* px = &x[0] if n > 0 else NULL
+            o.contact, o.toe_off = &o_contact[0], &o_toe_off[0]
+        cdef const double* px = o.px
         cdef Py_ssize_t k = 0
         cdef Py_ssize_t i = 0
         cdef Py_ssize_t off = self.pos
-        cdef Py_ssize_t i0, length, last_low, j
+        cdef Py_ssize_t i0, length, last_low, j, s, e
         cdef double v
         cdef double on_thr, off_thr, st_off, st_max
-        cdef int edge
+        cdef int reason
         cdef Py_ssize_t g = self.guard
         with nogil:
             while i < n:
@@ -872,22 +938,7 @@ cdef class Detector:
                     length = off + i - self.st_start
                     if _bad(v):
                         if length >= self.min_contact:
-                            o_start[k] = self.st_start
-                            o_end[k] = off + i
-                            o_reason[k] = R_GAP
-                            o_base[k] = self.cbase
-                            o_peak[k] = self.st_off
-                            if refine:
-                                o_done[k] = self._edges(px, n, off, o_start[k], o_end[k],
-                                                        o_base[k], threshold, window,
-                                                        &o_rs[k], &o_re[k], &o_lv[k])
-                                if measuring and o_done[k]:
-                                    _measure(px + (o_rs[k] - off), o_re[k] - o_rs[k],
-                                             o_base[k], &mq, &mo, k)
-                                    self._contact_edges(px, n, off, o_rs[k], o_re[k],
-                                                        o_lv[k], &o_contact[k],
-                                                        &o_toe_off[k])
-                            self.prev_end = o_end[k]
+                            self._emit(&o, k, self.st_start, off + i, R_GAP)
                             k += 1
                             self.fl_start = off + i
                         self.phase = FLIGHT
@@ -920,22 +971,7 @@ cdef class Detector:
                     v = x[i]
                     if _bad(v) or v <= on_thr:
                         # confirmed end (the flight lasted min_flight samples, or a gap began)
-                        o_start[k] = self.st_start
-                        o_end[k] = self.t_end
-                        o_reason[k] = self.st_reason
-                        o_base[k] = self.cbase
-                        o_peak[k] = self.st_off
-                        if refine:
-                            o_done[k] = self._edges(px, n, off, o_start[k], o_end[k], o_base[k],
-                                                    threshold, window, &o_rs[k], &o_re[k],
-                                                    &o_lv[k])
-                            if measuring and o_done[k]:
-                                # measured while its samples are still in the cache
-                                _measure(px + (o_rs[k] - off), o_re[k] - o_rs[k], o_base[k],
-                                         &mq, &mo, k)
-                                self._contact_edges(px, n, off, o_rs[k], o_re[k], o_lv[k],
-                                                    &o_contact[k], &o_toe_off[k])
-                        self.prev_end = o_end[k]
+                        self._emit(&o, k, self.st_start, self.t_end, self.st_reason)
                         k += 1
                         self._learn(self.st_reason)
                         self.phase = FLIGHT
@@ -949,6 +985,11 @@ cdef class Detector:
                     if v > self.st_max:
                         self.st_max = v
                     i += 1
+            if final:
+                reason = self._close(off + n, &s, &e)
+                if reason >= 0:
+                    self._emit(&o, k, s, e, reason)
+                    k += 1
             self.pos = off + n
         if g > 0:
             if n >= g:
@@ -956,41 +997,28 @@ cdef class Detector:
             else:
                 self.tail[:g - n] = self.tail[n:].copy()
                 self.tail[g - n:] = np.asarray(x)
-        if measuring:
-            return (start_a[:k], end_a[:k], reason_a[:k], base_a[:k], peak_a[:k], rs_a[:k],
-                    re_a[:k], lv_a[:k], done_a[:k], {c: a[:k] for c, a in measured.items()})
+        out = (start_a, end_a, reason_a, base_a, peak_a)
         if refine:
-            return (start_a[:k], end_a[:k], reason_a[:k], base_a[:k], peak_a[:k], rs_a[:k],
-                    re_a[:k], lv_a[:k], done_a[:k])
-        return start_a[:k], end_a[:k], reason_a[:k], base_a[:k], peak_a[:k]
+            out += (rs_a, re_a, lv_a, done_a)
+        # copies of the rows found: the columns sized for the most stances x could hold
+        # would stay allocated as long as the caller keeps a result
+        out = tuple([a[:k].copy() for a in out])
+        if o.measuring:
+            out += ({c: a[:k].copy() for c, a in measured.items()},)
+        return out
 
     def finish(self):
         """Close the data: a stance still loaded is partial, a tentative end is confirmed."""
-        cdef list out = [[], [], [], [], []]
-        cdef Py_ssize_t length
-        cdef int reason
-        if self.phase == STANCE:
-            length = self.pos - self.st_start
-            if length >= self.min_contact:
-                reason = self.st_reason if self.st_reason != R_OK else R_PARTIAL_END
-                out[0].append(self.st_start)
-                out[1].append(self.pos)
-                out[2].append(reason)
-                out[3].append(self.cbase)
-                out[4].append(self.st_off)
-                self.prev_end = self.pos
-        elif self.phase == TENTATIVE:
-            out[0].append(self.st_start)
-            out[1].append(self.t_end)
-            out[2].append(self.st_reason)
-            out[3].append(self.cbase)
-            out[4].append(self.st_off)
-            self.prev_end = self.t_end
-            self._learn(self.st_reason)
-        self.phase = FLIGHT
-        return (np.array(out[0], dtype=np.int64), np.array(out[1], dtype=np.int64),
-                np.array(out[2], dtype=np.int8), np.array(out[3], dtype=np.float64),
-                np.array(out[4], dtype=np.float64))
+        cdef Py_ssize_t s = 0, e = 0
+        cdef int reason = self._close(self.pos, &s, &e)
+        if reason < 0:
+            return (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64),
+                    np.empty(0, dtype=np.int8), np.empty(0, dtype=np.float64),
+                    np.empty(0, dtype=np.float64))
+        self.prev_end = e
+        return (np.array([s], dtype=np.int64), np.array([e], dtype=np.int64),
+                np.array([reason], dtype=np.int8), np.array([self.cbase]),
+                np.array([self.st_off]))
 
 
 cdef void _half_max(const double* p, Py_ssize_t lo, Py_ssize_t hi, double b, double* best,

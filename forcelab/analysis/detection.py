@@ -277,13 +277,30 @@ def bridge_gaps(x: np.ndarray, max_gap: int) -> tuple[np.ndarray, int]:
 def _percentiles_2_98(vals: np.ndarray) -> tuple[float, float]:
     """2nd and 98th percentiles (linear interpolation) with one partial sort."""
     n = vals.size
-    pos = np.array([0.02, 0.98]) * (n - 1)
-    lo_i = np.floor(pos).astype(np.intp)
-    hi_i = np.minimum(lo_i + 1, n - 1)
-    part = np.partition(vals, np.unique(np.concatenate((lo_i, hi_i))))
-    frac = pos - lo_i
-    out = part[lo_i] + (part[hi_i] - part[lo_i]) * frac
-    return float(out[0]), float(out[1])
+    pos = (0.02 * (n - 1), 0.98 * (n - 1))
+    lo_i = [math.floor(p) for p in pos]
+    hi_i = [min(i + 1, n - 1) for i in lo_i]
+    part = np.partition(vals, sorted({*lo_i, *hi_i}))
+    lo, hi = (float(part[a] + (part[b] - part[a]) * (p - a))
+              for p, a, b in zip(pos, lo_i, hi_i, strict=True))
+    return lo, hi
+
+
+def _median(a: np.ndarray) -> float:
+    """np.median of a non-empty float64 array without NaN, by one partial sort."""
+    h = a.size // 2
+    if a.size % 2:
+        return float(np.partition(a, h)[h])
+    part = np.partition(a, (h - 1, h))
+    return float((part[h - 1] + part[h]) / 2.0)
+
+
+def _mean_std(v: np.ndarray) -> tuple[float, float]:
+    """np.mean and np.std of a non-empty array (the same sums in the same order)."""
+    mean = v.sum() / v.size
+    d = v - mean
+    d *= d
+    return float(mean), math.sqrt(d.sum() / v.size)
 
 
 def initial_state(window: np.ndarray, opts: dict[str, float]) -> tuple[float, float, float]:
@@ -320,10 +337,9 @@ def _initial_state(
         return 0.0, 0.0, 0.0
     span = float(hi - lo)
     if span < opts["min_level_n"]:
-        return float(np.mean(vals)), float(np.std(vals)), 0.0
-    low = vals[vals <= lo + 0.1 * span]
-    base = float(np.mean(low))
-    return base, float(np.std(low)), max(float(hi) - base, 0.0)
+        return (*_mean_std(vals), 0.0)
+    base, noise = _mean_std(vals[vals <= lo + 0.1 * span])
+    return base, noise, max(float(hi) - base, 0.0)
 
 
 def flight_noise_n(window: np.ndarray, opts: dict[str, float]) -> float:
@@ -342,13 +358,14 @@ def _flight_noise_n(vals: np.ndarray, lo: float, hi: float, opts: dict[str, floa
     """:func:`flight_noise_n` from :func:`_window_stats`."""
     if vals.size < 3:
         return 0.0
+    d = np.diff(vals)
     span = float(hi - lo)
-    low = vals <= lo + 0.1 * span if span >= opts["min_level_n"] else np.ones(vals.size, bool)
-    pair = low[1:] & low[:-1]
-    if not pair.any():
+    if span >= opts["min_level_n"]:
+        low = vals <= lo + 0.1 * span
+        d = d[low[1:] & low[:-1]]
+    if d.size == 0:
         return 0.0
-    d = np.diff(vals)[pair]
-    return float(1.4826 * np.median(np.abs(d - np.median(d))) / math.sqrt(2.0))
+    return float(1.4826 * _median(np.abs(d - _median(d))) / math.sqrt(2.0))
 
 
 def first_finite(x: np.ndarray, count: int) -> np.ndarray:
@@ -449,28 +466,6 @@ def refine_edges(
         bool(final),
     )
     return new_s, new_e, level, pending.astype(bool)
-
-
-def _refine_rest(
-    x: np.ndarray, parts: list[tuple], threshold_n: float, window: int
-) -> tuple[np.ndarray, ...]:
-    """Stance columns (start, end, reason, baseline, level) from ``Detector.feed_edges`` and
-    ``Detector.finish`` on all of ``x``: stances the detector could not refine (the last ones,
-    whose toe-off walk met the end of ``x``) are refined here, as :func:`refine_edges` does."""
-    (start, end, code, base, _, r_start, r_end, level, done), last = parts
-    n_last = last[0].shape[0]
-    d_start, d_end = np.concatenate((start, last[0])), np.concatenate((end, last[1]))
-    start = np.concatenate((r_start, last[0]))
-    end = np.concatenate((r_end, last[1]))
-    level = np.concatenate((level, np.full(n_last, np.nan)))
-    rest = np.flatnonzero(np.concatenate((done == 0, np.ones(n_last, dtype=bool))))
-    if rest.size:
-        lower = np.concatenate(([0], d_end[:-1]))[rest]
-        start[rest], end[rest], level[rest], _ = _stances.refine_edges(
-            x, d_start[rest], d_end[rest], np.concatenate((base, last[3]))[rest],
-            float(threshold_n), lower, int(window), True,
-        )
-    return start, end, np.concatenate((code, last[2])), np.concatenate((base, last[3])), level
 
 
 @dataclass
@@ -596,11 +591,11 @@ def find_stances(
     """:func:`detect_stances` on a checked signal (float64), rate and options.
 
     With ``measure`` (a compiled ``Measure``: the metric definitions' parameters), each stance
-    whose edges are final when the detector finds it is measured at once, while its samples
-    are still in the cache. Returns the stances and, with ``measure``, ``(done, columns)``:
-    the stances measured (a mask over the stances) and the kernel's metric columns (rows of
-    the others undefined); None when the signal had missing samples or edges are not refined
-    (the caller measures every stance).
+    is measured as the detector finds it, while its samples are still in the cache. Returns
+    the stances and, with ``measure``, the kernel's metric columns with the contact and toe-off
+    (``contact_f``, ``toe_off_f``, as :func:`~forcelab.analysis.metrics.contact_edges` gives
+    them); None when the signal had missing samples or edges are not refined (the caller
+    measures the stances).
     """
     counts = sample_counts(opts, rate)
 
@@ -610,31 +605,26 @@ def find_stances(
         det = make_detector(opts, rate, init)
         threshold_n = edge_threshold_n(opts, _flight_noise_n(*stats, opts))
         if threshold_n is None:
-            return init, det, threshold_n, [det.feed(signal), det.finish()], None
-        # edges refined as each stance is found (its samples still in the cache)
-        found = det.feed_edges(signal, threshold_n, counts["edge_window"], measure)
-        measured = found[9] if measure is not None else None
-        return init, det, threshold_n, [found[:9], det.finish()], measured
+            return init, det, threshold_n, det.feed(signal, True)
+        # edges refined as each stance is found (its samples still in the cache); fed in one
+        # piece, every stance is refined there
+        found = det.feed_edges(signal, threshold_n, counts["edge_window"], measure, True)
+        # the refined start and end, reason, baseline, edge level[, the metric columns]
+        return init, det, threshold_n, (found[5], found[6], found[2], found[3], found[7],
+                                        *found[9:])
 
-    init, det, threshold_n, parts, measured = run(x, measure)
+    init, det, threshold_n, found = run(x, measure)
+    measured = found[5] if measure is not None and threshold_n is not None else None
     n_bridged = 0
-    if measured is not None and not det.saw_missing:
-        n_last = parts[1][0].shape[0]
-        done = np.concatenate((parts[0][8] != 0, np.zeros(n_last, dtype=bool)))
-        measured = (done, {c: np.concatenate((a, np.empty(n_last, a.dtype)))
-                           for c, a in measured.items()})
-    else:
+    if det.saw_missing:
         measured = None
-    if det.saw_missing and counts["max_gap"] > 0:
-        # the detector met missing samples: bridge short dropouts and detect again
-        bridged, n_bridged = bridge_gaps(x, counts["max_gap"])
-        if n_bridged:
-            x = bridged
-            init, det, threshold_n, parts, _ = run(bridged, None)
-    if threshold_n is None:
-        start, end, code, base, off_n = (np.concatenate(c) for c in zip(*parts, strict=True))
-    else:
-        start, end, code, base, off_n = _refine_rest(x, parts, threshold_n, counts["edge_window"])
+        if counts["max_gap"] > 0:
+            # the detector met missing samples: bridge short dropouts and detect again
+            bridged, n_bridged = bridge_gaps(x, counts["max_gap"])
+            if n_bridged:
+                x = bridged
+                init, det, threshold_n, found = run(bridged, None)
+    start, end, code, base, off_n = found[:5]
     params = {
         "options": opts,
         "initial_baseline_n": init[0],

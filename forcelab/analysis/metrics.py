@@ -412,24 +412,12 @@ def detect_and_measure(
     m_opts = check_metric_options(metric_options)
     ap = _ap_force(ap_force_n, x)
     measure = _stances.Measure(*_kernel_params(rate, m_opts))
-    stances, measured = find_stances(x, rate, d_opts, measure)
-    if measured is None:
+    stances, raw = find_stances(x, rate, d_opts, measure)
+    if raw is None or not np.isfinite(raw["impulse_ns"]).all():
+        # missing samples (measured after detection), or a sum overflowed (stance_metrics
+        # says so)
         return stances, stance_metrics(x, stances, rate, mass, ap, **m_opts)
-    done, raw = measured
     edges = raw.pop("contact_f"), raw.pop("toe_off_f")
-    rest = np.flatnonzero(~done)  # refined after the detector finished (the last ones)
-    if rest.size:
-        later = _kernel(x, stances.start[rest], stances.end[rest], stances.baseline_n[rest],
-                        rate, m_opts)
-        for key, col in later.items():
-            raw[key][rest] = col
-    rest = np.flatnonzero(~done | np.isnan(edges[0]))  # and those the detector could not place
-    if rest.size:
-        edges[0][rest], edges[1][rest] = _stances.contact_edges(
-            x, stances.start[rest], stances.end[rest], stances.off_n[rest], 0
-        )
-    if not np.isfinite(raw["impulse_ns"]).all():  # a sum overflowed: stance_metrics says so
-        return stances, stance_metrics(x, stances, rate, mass, ap, **m_opts)
     return stances, assemble(raw, stances, rate, mass, ap, edges=edges)
 
 

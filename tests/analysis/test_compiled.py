@@ -283,9 +283,11 @@ def test_detect_and_measure_refuses_what_the_two_calls_refuse(args, message):
 
 
 def test_the_detector_measures_stances_fed_in_chunks_like_stance_metrics():
-    """Fed in chunks, each stance refined inside a chunk is measured there exactly as
-    stance_metrics measures it, and its contact and toe-off are those of contact_edges."""
+    """Fed in chunks (the last one final), each stance refined inside a chunk is measured there
+    exactly as stance_metrics measures it, and its contact and toe-off are those of
+    contact_edges; the stances are those of one piece (the one still loaded at the end too)."""
     x, _, _ = make_gait(n_stances=60, offset_n=25.0, ripple_n=12.0, noise_n=4.0, seed=5)
+    x = x[: int(np.flatnonzero(np.diff((x > 200).astype(int)) == 1)[-1]) + 100]  # mid-stance
     opts = check_options({})
     counts = sample_counts(opts, 1000.0)
     window = detection.first_finite(x, counts["init_window"])
@@ -294,8 +296,9 @@ def test_the_detector_measures_stances_fed_in_chunks_like_stance_metrics():
     m_opts = check_metric_options({})
     measure = kernel.Measure(*metrics._kernel_params(1000.0, m_opts))
     cut = int(np.flatnonzero(np.diff((x > 200).astype(int)) == 1)[20]) - 40  # before a contact
-    outs = [det.feed_edges(part, threshold, counts["edge_window"], measure)
-            for part in (x[:cut], x[cut:])]
+    outs = [det.feed_edges(part, threshold, counts["edge_window"], measure, final)
+            for part, final in ((x[:cut], False), (x[cut:], True))]
+    assert det.finish()[0].size == 0  # the final chunk closed the data
     done = np.concatenate([o[8] for o in outs]) != 0
     start = np.concatenate([o[5] for o in outs])[done]
     end = np.concatenate([o[6] for o in outs])[done]
@@ -303,6 +306,10 @@ def test_the_detector_measures_stances_fed_in_chunks_like_stance_metrics():
     level = np.concatenate([o[7] for o in outs])[done]
     got = {key: np.concatenate([o[9][key] for o in outs])[done] for key in outs[0][9]}
     assert done.sum() >= 55 and (~done).sum() >= 1  # the stance at the cut waits for the caller
+    whole = detection.detect_stances(x, 1000.0)  # the same stances, fed in one piece
+    assert len(whole) == done.size and whole.reason[-1] == "partial_end" and done[-1]
+    np.testing.assert_array_equal(start, whole.start[done])
+    np.testing.assert_array_equal(end, whole.end[done])
     want = metrics._kernel(x, start, end, base, 1000.0, m_opts)
     for key, col in want.items():
         np.testing.assert_array_equal(got[key], col, err_msg=key)

@@ -2,8 +2,10 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from forcelab.analysis import detect_stances, stance_metrics
+from forcelab.analysis import detect_stances, detection, stance_metrics
 from forcelab.errors import InputError
 
 from .gait import make_gait
@@ -267,3 +269,30 @@ def test_slowly_unloading_untared_walk_ends_at_20n_above_baseline():
     _, t_off = threshold_edges(x + 30.0, 20.0)
     assert len(st_) == 2
     assert np.max(np.abs(table["end_s"] - t_off / rate)) <= 0.030
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from([0.0, -0.0, 1.0, 2.5, 100.0, -7.0, 1e-300, 3e5]), min_size=1,
+             max_size=40),
+    st.integers(0, 2**32 - 1),
+)
+def test_the_initial_window_statistics_are_numpys_bit_for_bit(choices, seed):
+    """Percentiles, medians, mean and SD of the initial window, computed by partial sorts and
+    one pass of sums: the percentiles are the linear interpolation between the sorted samples
+    (np.percentile's up to its rounding), the rest equal np.median, np.mean and np.std bit for
+    bit (ties, signed zeros, odd and even sizes, wide ranges)."""
+    rng = np.random.default_rng(seed)
+    v = np.concatenate((np.array(choices), rng.normal(0.0, 10.0 ** rng.uniform(-3, 4),
+                                                      int(rng.integers(0, 300)))))
+    ranked = np.sort(v)
+    want = []
+    for pos in (0.02 * (v.size - 1), 0.98 * (v.size - 1)):
+        a, b = int(np.floor(pos)), min(int(np.floor(pos)) + 1, v.size - 1)
+        want.append(ranked[a] + (ranked[b] - ranked[a]) * (pos - a))
+    got = detection._percentiles_2_98(v)
+    assert got == tuple(want)
+    np.testing.assert_allclose(got, np.percentile(v, [2.0, 98.0]), rtol=1e-12, atol=1e-300)
+    assert detection._median(v) == np.median(v)
+    mean, sd = detection._mean_std(v)
+    assert (mean, sd) == (np.mean(v), np.std(v))
