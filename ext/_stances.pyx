@@ -12,6 +12,7 @@ import numpy as np
 
 cimport numpy as cnp
 from libc.math cimport sqrt, floor, NAN, INFINITY
+from libc.string cimport memcpy
 
 cdef extern from *:
     """
@@ -1060,6 +1061,136 @@ cdef void _half_max(const double* p, Py_ssize_t lo, Py_ssize_t hi, double b, dou
     s1[0] = a1
     s2[0] = a2
     s3[0] = a3
+
+
+cdef void _select(double* a, Py_ssize_t n, Py_ssize_t k) noexcept nogil:
+    """Reorder ``a[0:n]`` (no NaN) so that ``a[k]`` is its k-th smallest value, none larger
+    before it and none smaller after it (quickselect, pivot the median of three)."""
+    cdef Py_ssize_t lo = 0, hi = n - 1, i, j, mid
+    cdef double pivot, t
+    while hi > lo:
+        mid = lo + (hi - lo) // 2
+        if a[mid] < a[lo]:
+            a[mid], a[lo] = a[lo], a[mid]
+        if a[hi] < a[lo]:
+            a[hi], a[lo] = a[lo], a[hi]
+        if a[hi] < a[mid]:
+            a[hi], a[mid] = a[mid], a[hi]
+        pivot = a[mid]
+        i = lo
+        j = hi
+        while i <= j:
+            while a[i] < pivot:
+                i += 1
+            while a[j] > pivot:
+                j -= 1
+            if i <= j:
+                t = a[i]
+                a[i] = a[j]
+                a[j] = t
+                i += 1
+                j -= 1
+        if k <= j:
+            hi = j
+        elif k >= i:
+            lo = i
+        else:
+            return
+
+
+cdef double _ranked(double* a, Py_ssize_t n, Py_ssize_t k, double* next_up) noexcept nogil:
+    """The k-th smallest value of ``a[0:n]`` (reordered) and, in ``next_up``, the (k+1)-th
+    (the k-th when k is the last)."""
+    cdef Py_ssize_t j
+    cdef double v, nxt
+    _select(a, n, k)
+    v = a[k]
+    nxt = a[k + 1] if k + 1 < n else v
+    for j in range(k + 2, n):
+        if a[j] < nxt:
+            nxt = a[j]
+    next_up[0] = nxt
+    return v
+
+
+cdef double _median_of(double* a, Py_ssize_t n) noexcept nogil:
+    """Median of ``a[0:n]`` (n > 0, reordered): the middle value, or the mean of the two
+    middle values ``(a + b) / 2``."""
+    cdef Py_ssize_t h = n // 2, j
+    cdef double below
+    _select(a, n, h)
+    if n % 2:
+        return a[h]
+    below = a[0]
+    for j in range(1, h):
+        if a[j] > below:
+            below = a[j]
+    return (below + a[h]) / 2.0
+
+
+cdef double _percentile(double* a, Py_ssize_t n, double frac) noexcept nogil:
+    """The ``frac`` quantile of ``a[0:n]`` (reordered), linear between the ranked values at
+    ``pos = frac (n - 1)``: ``a + (b - a) (pos - floor(pos))``."""
+    cdef double pos = frac * (n - 1)
+    cdef Py_ssize_t k = <Py_ssize_t>floor(pos)
+    cdef double b
+    cdef double v = _ranked(a, n, k, &b)
+    return v + (b - v) * (pos - k)
+
+
+def initial_window(const double[::1] window, double min_level_n):
+    """(baseline_n, noise_n, level_n, flight_noise_n) of the initial window; see
+    forcelab.analysis.detection.initial_state and flight_noise_n (the definitions) and
+    forcelab.analysis.reference.initial_window_reference (the NumPy form). Samples that are
+    NaN or +-inf are left out; sums run in sample order."""
+    cdef Py_ssize_t n_in = window.shape[0], n = 0, m = 0, j, c
+    cdef double lo = 0.0, hi = 0.0, span = 0.0, cut, base = 0.0, ss, d, noise = 0.0
+    cdef double fnoise = 0.0
+    cdef bint return_empty = False
+    cdef double[::1] vals = np.empty(n_in, dtype=np.float64)
+    cdef double[::1] work = np.empty(n_in, dtype=np.float64)
+    cdef double[::1] diffs = np.empty(n_in, dtype=np.float64)
+    with nogil:
+        for j in range(n_in):
+            if not _bad(window[j]):
+                vals[n] = window[j]
+                n += 1
+        if n == 0:
+            return_empty = True
+        else:
+            memcpy(&work[0], &vals[0], n * sizeof(double))
+            lo = _percentile(&work[0], n, 0.02)
+            hi = _percentile(&work[0], n, 0.98)
+            span = hi - lo
+            # the flight samples: all of them when the window holds no stance
+            cut = lo + 0.1 * span if span >= min_level_n else INFINITY
+            base = 0.0
+            c = 0
+            for j in range(n):
+                if vals[j] <= cut:
+                    base += vals[j]
+                    c += 1
+            base = base / c
+            ss = 0.0
+            for j in range(n):
+                if vals[j] <= cut:
+                    d = vals[j] - base
+                    ss += d * d
+            noise = sqrt(ss / c)
+            # robust SD of the differences between neighbouring flight samples
+            for j in range(n - 1):
+                if vals[j] <= cut and vals[j + 1] <= cut:
+                    diffs[m] = vals[j + 1] - vals[j]
+                    m += 1
+            fnoise = 0.0
+            if n >= 3 and m > 0:
+                d = _median_of(&diffs[0], m)
+                for j in range(m):
+                    diffs[j] = abs(diffs[j] - d)
+                fnoise = 1.4826 * _median_of(&diffs[0], m) / sqrt(2.0)
+    if return_empty:
+        return 0.0, 0.0, 0.0, 0.0
+    return base, noise, (hi - base if span >= min_level_n and hi > base else 0.0), fnoise
 
 
 def count_infinite(x):

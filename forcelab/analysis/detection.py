@@ -55,7 +55,6 @@ stances of a single call (see :class:`forcelab.analysis.StreamingAnalyzer`).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -274,35 +273,6 @@ def bridge_gaps(x: np.ndarray, max_gap: int) -> tuple[np.ndarray, int]:
     return y, int(np.sum(ends[ok] - starts[ok]))
 
 
-def _percentiles_2_98(vals: np.ndarray) -> tuple[float, float]:
-    """2nd and 98th percentiles (linear interpolation) with one partial sort."""
-    n = vals.size
-    pos = (0.02 * (n - 1), 0.98 * (n - 1))
-    lo_i = [math.floor(p) for p in pos]
-    hi_i = [min(i + 1, n - 1) for i in lo_i]
-    part = np.partition(vals, sorted({*lo_i, *hi_i}))
-    lo, hi = (float(part[a] + (part[b] - part[a]) * (p - a))
-              for p, a, b in zip(pos, lo_i, hi_i, strict=True))
-    return lo, hi
-
-
-def _median(a: np.ndarray) -> float:
-    """np.median of a non-empty float64 array without NaN, by one partial sort."""
-    h = a.size // 2
-    if a.size % 2:
-        return float(np.partition(a, h)[h])
-    part = np.partition(a, (h - 1, h))
-    return float((part[h - 1] + part[h]) / 2.0)
-
-
-def _mean_std(v: np.ndarray) -> tuple[float, float]:
-    """np.mean and np.std of a non-empty array (the same sums in the same order)."""
-    mean = v.sum() / v.size
-    d = v - mean
-    d *= d
-    return float(mean), math.sqrt(d.sum() / v.size)
-
-
 def initial_state(window: np.ndarray, opts: dict[str, float]) -> tuple[float, float, float]:
     """Initial (baseline_n, noise_n, level_n) from the first finite samples.
 
@@ -316,30 +286,11 @@ def initial_state(window: np.ndarray, opts: dict[str, float]) -> tuple[float, fl
     Returns
     -------
     tuple of float
-        Baseline (N), noise SD (N) and level above baseline (N).
+        Baseline (N), noise SD (N) and level above baseline (N). Means and SDs are sums in
+        sample order; compiled (:func:`initial_window`), NumPy form:
+        ``reference.initial_window_reference``.
     """
-    return _initial_state(*_window_stats(window), opts)
-
-
-def _window_stats(window: np.ndarray) -> tuple[np.ndarray, float, float]:
-    """The finite samples of ``window`` and their 2nd and 98th percentiles (NaN when none)."""
-    vals = window[np.isfinite(window)]
-    if vals.size == 0:
-        return vals, math.nan, math.nan
-    return (vals, *_percentiles_2_98(vals))
-
-
-def _initial_state(
-    vals: np.ndarray, lo: float, hi: float, opts: dict[str, float]
-) -> tuple[float, float, float]:
-    """:func:`initial_state` from :func:`_window_stats`."""
-    if vals.size == 0:
-        return 0.0, 0.0, 0.0
-    span = float(hi - lo)
-    if span < opts["min_level_n"]:
-        return (*_mean_std(vals), 0.0)
-    base, noise = _mean_std(vals[vals <= lo + 0.1 * span])
-    return base, noise, max(float(hi) - base, 0.0)
+    return initial_window(window, opts)[:3]
 
 
 def flight_noise_n(window: np.ndarray, opts: dict[str, float]) -> float:
@@ -351,21 +302,13 @@ def flight_noise_n(window: np.ndarray, opts: dict[str, float]) -> float:
     white noise or mains ripple gives its SD. Used for the contact threshold
     (:func:`edge_threshold_n`), not by the detector.
     """
-    return _flight_noise_n(*_window_stats(window), opts)
+    return initial_window(window, opts)[3]
 
 
-def _flight_noise_n(vals: np.ndarray, lo: float, hi: float, opts: dict[str, float]) -> float:
-    """:func:`flight_noise_n` from :func:`_window_stats`."""
-    if vals.size < 3:
-        return 0.0
-    d = np.diff(vals)
-    span = float(hi - lo)
-    if span >= opts["min_level_n"]:
-        low = vals <= lo + 0.1 * span
-        d = d[low[1:] & low[:-1]]
-    if d.size == 0:
-        return 0.0
-    return float(1.4826 * _median(np.abs(d - _median(d))) / math.sqrt(2.0))
+def initial_window(window: np.ndarray, opts: dict[str, float]) -> tuple[float, float, float, float]:
+    """:func:`initial_state` and :func:`flight_noise_n` of ``window`` in one compiled pass."""
+    return _stances.initial_window(np.ascontiguousarray(window, dtype=np.float64),
+                                   float(opts["min_level_n"]))
 
 
 def first_finite(x: np.ndarray, count: int) -> np.ndarray:
@@ -600,10 +543,9 @@ def find_stances(
     counts = sample_counts(opts, rate)
 
     def run(signal: np.ndarray, measure: Any) -> tuple:
-        stats = _window_stats(first_finite(signal, counts["init_window"]))
-        init = _initial_state(*stats, opts)
+        *init, noise_n = initial_window(first_finite(signal, counts["init_window"]), opts)
         det = make_detector(opts, rate, init)
-        threshold_n = edge_threshold_n(opts, _flight_noise_n(*stats, opts))
+        threshold_n = edge_threshold_n(opts, noise_n)
         if threshold_n is None:
             return init, det, threshold_n, det.feed(signal, True)
         # edges refined as each stance is found (its samples still in the cache); fed in one

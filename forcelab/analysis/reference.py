@@ -22,8 +22,6 @@ from forcelab.analysis.detection import (
     check_options,
     edge_threshold_n,
     first_finite,
-    flight_noise_n,
-    initial_state,
     sample_counts,
 )
 from forcelab.analysis.metrics import TROUGH_WINDOW_PCT, WALKING_PEAKS_PCT, check_metric_options
@@ -57,6 +55,42 @@ def _seq_sum(acc: float, values: np.ndarray) -> float:
     if values.size == 0:
         return acc
     return float(np.cumsum(np.concatenate(([acc], values)))[-1])
+
+
+def initial_window_reference(
+    window: np.ndarray, min_level_n: float
+) -> tuple[float, float, float, float]:
+    """NumPy form of the compiled ``initial_window``: (baseline_n, noise_n, level_n,
+    flight_noise_n) of the initial window (:func:`~forcelab.analysis.detection.initial_state`
+    and :func:`~forcelab.analysis.detection.flight_noise_n`)."""
+    vals = np.asarray(window, dtype=np.float64)
+    vals = vals[np.isfinite(vals)]
+    if vals.size == 0:
+        return 0.0, 0.0, 0.0, 0.0
+    ranked = np.sort(vals)
+
+    def percentile(frac: float) -> float:
+        pos = frac * (vals.size - 1)
+        a = math.floor(pos)
+        b = min(a + 1, vals.size - 1)
+        return float(ranked[a] + (ranked[b] - ranked[a]) * (pos - a))
+
+    def median(v: np.ndarray) -> float:
+        r = np.sort(v)
+        h = r.size // 2
+        return float(r[h]) if r.size % 2 else float((r[h - 1] + r[h]) / 2.0)
+
+    lo, hi = percentile(0.02), percentile(0.98)
+    span = hi - lo
+    flight = vals <= lo + 0.1 * span if span >= min_level_n else np.ones(vals.size, bool)
+    low = vals[flight]
+    base = _seq_sum(0.0, low) / low.size
+    noise = math.sqrt(_seq_sum(0.0, (low - base) ** 2) / low.size)
+    level = max(hi - base, 0.0) if span >= min_level_n else 0.0
+    d = np.diff(vals)[flight[1:] & flight[:-1]]
+    if vals.size < 3 or d.size == 0:
+        return base, noise, level, 0.0
+    return base, noise, level, 1.4826 * median(np.abs(d - median(d))) / math.sqrt(2.0)
 
 
 class _RefDetector:
@@ -250,15 +284,16 @@ def detect_stances_reference(force_n: Any, rate_hz: float, **options: Any) -> St
     opts = check_options(options)
     counts = sample_counts(opts, rate)
     x, _ = bridge_gaps(x, counts["max_gap"])
-    window = first_finite(x, counts["init_window"])
-    init = initial_state(window, opts)
-    out = _RefDetector(opts, counts, init).run(x)
+    *init, noise_n = initial_window_reference(
+        first_finite(x, counts["init_window"]), opts["min_level_n"]
+    )
+    out = _RefDetector(opts, counts, tuple(init)).run(x)
     cols = list(zip(*out, strict=True)) if out else [[], [], [], [], []]
     start = np.array(cols[0], dtype=np.int64)
     end = np.array(cols[1], dtype=np.int64)
     base = np.array(cols[3], dtype=np.float64)
     off_n = np.array(cols[4], dtype=np.float64)
-    threshold_n = edge_threshold_n(opts, flight_noise_n(window, opts))
+    threshold_n = edge_threshold_n(opts, noise_n)
     if threshold_n is not None:
         start, end, off_n = refine_edges_reference(
             x, start, end, base, threshold_n, counts["edge_window"]

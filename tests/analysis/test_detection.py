@@ -1,11 +1,14 @@
 """Stance detection on what real files contain (each case fails with a fixed 20 N threshold)."""
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from forcelab.analysis import detect_stances, detection, stance_metrics
+from forcelab.analysis.reference import initial_window_reference
 from forcelab.errors import InputError
 
 from .gait import make_gait
@@ -273,26 +276,39 @@ def test_slowly_unloading_untared_walk_ends_at_20n_above_baseline():
 
 @settings(max_examples=300, deadline=None)
 @given(
-    st.lists(st.sampled_from([0.0, -0.0, 1.0, 2.5, 100.0, -7.0, 1e-300, 3e5]), min_size=1,
-             max_size=40),
+    st.lists(st.sampled_from([0.0, -0.0, 1.0, 2.5, 100.0, -7.0, 1e-300, 3e5, np.nan, np.inf]),
+             min_size=0, max_size=40),
     st.integers(0, 2**32 - 1),
+    st.sampled_from([0.0, 80.0, 1e9]),
 )
-def test_the_initial_window_statistics_are_numpys_bit_for_bit(choices, seed):
-    """Percentiles, medians, mean and SD of the initial window, computed by partial sorts and
-    one pass of sums: the percentiles are the linear interpolation between the sorted samples
-    (np.percentile's up to its rounding), the rest equal np.median, np.mean and np.std bit for
-    bit (ties, signed zeros, odd and even sizes, wide ranges)."""
+def test_the_compiled_initial_window_equals_its_numpy_form(choices, seed, min_level_n):
+    """Baseline, noise, level and flight noise of the initial window (quickselect, sums in
+    sample order) equal the NumPy form bit for bit, and np.percentile / np.median / np.mean /
+    np.std up to their summation order: ties, signed zeros, missing samples, odd and even
+    sizes, windows with and without a stance."""
     rng = np.random.default_rng(seed)
     v = np.concatenate((np.array(choices), rng.normal(0.0, 10.0 ** rng.uniform(-3, 4),
                                                       int(rng.integers(0, 300)))))
-    ranked = np.sort(v)
-    want = []
-    for pos in (0.02 * (v.size - 1), 0.98 * (v.size - 1)):
-        a, b = int(np.floor(pos)), min(int(np.floor(pos)) + 1, v.size - 1)
-        want.append(ranked[a] + (ranked[b] - ranked[a]) * (pos - a))
-    got = detection._percentiles_2_98(v)
-    assert got == tuple(want)
-    np.testing.assert_allclose(got, np.percentile(v, [2.0, 98.0]), rtol=1e-12, atol=1e-300)
-    assert detection._median(v) == np.median(v)
-    mean, sd = detection._mean_std(v)
-    assert (mean, sd) == (np.mean(v), np.std(v))
+    if rng.random() < 0.5:  # stances in the window
+        v = np.where(rng.random(v.size) < 0.3, v + 1500.0, v)
+    got = detection.initial_window(v, {"min_level_n": min_level_n})
+    assert got == initial_window_reference(v, min_level_n)
+    vals = v[np.isfinite(v)]
+    if vals.size == 0:
+        assert got == (0.0, 0.0, 0.0, 0.0)
+        return
+    ranked = np.sort(vals)
+    lo, hi = (ranked[math.floor(p)] + (ranked[min(math.floor(p) + 1, vals.size - 1)]
+                                       - ranked[math.floor(p)]) * (p - math.floor(p))
+              for p in (0.02 * (vals.size - 1), 0.98 * (vals.size - 1)))
+    close = {"rtol": 1e-9, "atol": 1e-12 * max(1.0, float(np.abs(vals).max()))}
+    np.testing.assert_allclose((lo, hi), np.percentile(vals, [2.0, 98.0]), **close)
+    low = vals <= lo + 0.1 * (hi - lo) if hi - lo >= min_level_n else np.ones(vals.size, bool)
+    flight = vals[low]
+    np.testing.assert_allclose(got[:2], (np.mean(flight), np.std(flight)), **close)
+    if hi - lo >= min_level_n:
+        np.testing.assert_allclose(got[2], max(hi - np.mean(flight), 0.0), **close)
+    d = np.diff(vals)[low[1:] & low[:-1]]
+    if vals.size >= 3 and d.size:
+        mad = np.median(np.abs(d - np.median(d)))
+        np.testing.assert_allclose(got[3], 1.4826 * mad / math.sqrt(2.0), **close)
