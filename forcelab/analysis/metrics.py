@@ -287,8 +287,11 @@ def assemble(
     flight = np.full(len(stances), np.nan)
     if len(stances) > 1:
         flight[1:] = (start_f[1:] - end_f[:-1]) / rate_hz
-        gap = stances.reason == "gap"
-        flight[1:][gap[1:] | gap[:-1]] = np.nan
+        # no flight time next to a stance that ends or starts at a gap (the invalid few)
+        invalid = np.flatnonzero(~stances.valid)
+        gap = invalid[stances.reason[invalid] == "gap"]
+        flight[gap[gap > 0]] = np.nan
+        flight[gap[gap + 1 < len(stances)] + 1] = np.nan
     table["flight_time_s"] = flight
     table["valid"] = stances.valid.copy()
     table["reason"] = stances.reason.copy()

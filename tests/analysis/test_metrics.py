@@ -61,6 +61,23 @@ def test_box_stances_exact_contact_peak_impulse():
     assert np.all(np.isnan(t["braking_impulse_ns"]))
 
 
+def test_no_flight_time_next_to_a_stance_at_a_gap():
+    """A stance that ends or starts at missing samples has no flight time after or before it
+    (the contact edge at the gap is not where the foot left or met the ground)."""
+    stances = Stances(
+        np.array([100, 400, 700, 1000, 1300, 1600]), np.array([300, 600, 900, 1200, 1500, 1800]),
+        np.array([True, False, True, True, False, True]),
+        np.array(["", "gap", "", "", "partial_end", ""], dtype=object), np.zeros(6), RATE,
+    )
+    x = np.zeros(2000)
+    for a, b in zip(stances.start, stances.end, strict=True):
+        x[a:b] = 900.0
+    t = stance_metrics(x, stances, RATE)
+    flight = t["flight_time_s"]
+    assert np.isnan(flight[[0, 1, 2]]).all()  # the first; before and after the gap stance
+    np.testing.assert_allclose(flight[[3, 4, 5]], 0.1, atol=0.0025)  # a partial end: not a gap
+
+
 def test_impact_peak_and_loading_rates():
     f = impact_stance()
     x, starts, _ = place([f, f * 0.9])
