@@ -31,6 +31,12 @@ from forcelab.drivers.protocols.fpb1 import (
 from forcelab.drivers.sequence import SequenceCheck
 
 
+def _jump_tolerance_us(rate_hz: float) -> float:
+    """How far (µs) a frame's device time may stray from what the sample counter says before it
+    counts as a clock jump: 1 ms + 2 sample periods."""
+    return 1000 + 2e6 / rate_hz
+
+
 class DataTimeline:
     """DATA runs -> Blocks for an FPB1 plate (mixed into :class:`FPB1Device`, which owns the
     state it reads: ``info``, ``stats``, ``clock``, ``calibration``, the event and block lists).
@@ -92,7 +98,7 @@ class DataTimeline:
         a, b, c = self._origin()
         usual = fpb1_usual_read(self.codec.buffer, DATA, n, self.fmt, ref_seq,
                                 self._last_wire_for_t, self._last_t_us, self._next_wire_seq,
-                                round(n * 1e6 / rate), 1000 + 2e6 / rate,
+                                round(n * 1e6 / rate), _jump_tolerance_us(rate),
                                 self._counts_to_loads_t, a, b, c, self.cop_threshold_n)
         if usual is None:
             return False
@@ -177,8 +183,9 @@ class DataTimeline:
     def _drop_wild_seq(self, run: DataRun) -> DataRun:
         """Drop (and count in ``stats.corrupt_frames``) the frames whose sequence number the
         device clock contradicts (:class:`~forcelab.drivers.sequence.SequenceCheck`)."""
-        period_us = 1e6 / self.info.rate_hz
-        bad = self._seq_check.judge(run.seq, run.t_us, run.n, period_us, 1000 + 2 * period_us)
+        rate = self.info.rate_hz
+        bad = self._seq_check.judge(run.seq, run.t_us, run.n, 1e6 / rate,
+                                    _jump_tolerance_us(rate))
         if not bad.any():
             return run
         self.stats.corrupt_frames += int(bad.sum())
@@ -194,7 +201,7 @@ class DataTimeline:
         rate = self.info.rate_hz
         t = run.t_us
         seq = run.seq
-        step_us, tol_us = round(run.n * 1e6 / rate), 1000 + 2e6 / rate
+        step_us, tol_us = round(run.n * 1e6 / rate), _jump_tolerance_us(rate)
         if self._last_t_us is not None and seq[0] - self._last_wire_for_t == run.n and \
                 abs(t[0] - self._last_t_us - step_us) <= tol_us and \
                 (seq[1:] - seq[:-1] == run.n).all() and \
@@ -214,7 +221,7 @@ class DataTimeline:
         dseq = (seq - prev_seq + (1 << 31)) % (1 << 32) - (1 << 31)
         jump = (t - prev_t) - np.round(dseq * 1e6 / rate).astype(np.int64)
         # a counter that went back restarted (see _place): that is no clock jump
-        flagged = (np.abs(jump) > 1000 + 2e6 / rate) & (dseq >= 0)
+        flagged = (np.abs(jump) > _jump_tolerance_us(rate)) & (dseq >= 0)
         self._last_t_us = int(t[-1])
         self._last_wire_for_t = int(seq[-1])
         if flagged.any():

@@ -39,6 +39,12 @@ from forcelab.drivers.protocols.ins1 import (
 from forcelab.drivers.sequence import SequenceCheck
 
 
+def _jump_tolerance_us(period_us: float) -> float:
+    """How far (µs) a sample's device time may stray from what its counter says before it
+    counts as a clock jump: half a sample period, at least 2 ms."""
+    return max(0.5 * period_us, 2000.0)
+
+
 @dataclass
 class Ins1Stats(LinkStats):
     """LinkStats plus INS1 counters: ``duplicates`` (repeated seq dropped), ``force_mismatch``
@@ -146,7 +152,7 @@ class SampleTimeline:
         self._gap_from_host = False
         # Device clock jumps: a time step that disagrees with the sequence step.
         jump = dt - step * period_us
-        is_jump = np.abs(jump) > max(0.5 * period_us, 2000.0)
+        is_jump = np.abs(jump) > _jump_tolerance_us(period_us)
         if time_anchor:
             is_jump[0] = False
         if is_jump.any():
@@ -178,7 +184,7 @@ class SampleTimeline:
         info = self.ins1_info
         period_us = 1e6 / float(info.rate_hz)
         usual = ins1_usual_read(self.codec.buffer, SAMPLE, ref_seq, self._seq_last16,
-                                self._t_last_raw, period_us, max(0.5 * period_us, 2000.0),
+                                self._t_last_raw, period_us, _jump_tolerance_us(period_us),
                                 info.p_lsb_kpa, info.acc_lsb_g, info.gyr_lsb_dps,
                                 self._sensor_weights, MISMATCH_TOLERANCE_N,
                                 MISMATCH_TOLERANCE_REL)
@@ -219,7 +225,7 @@ class SampleTimeline:
             return None
         # device time since the last sample, unwrapped (a block spans far less than 2^32 µs)
         since_us = (t_raw - self._t_last_raw) % (1 << 32)
-        tol_us = max(0.5 * period_us, 2000.0)
+        tol_us = _jump_tolerance_us(period_us)
         if abs(since_us[0] - period_us) > tol_us or (
                 np.abs(since_us[1:] - since_us[:-1] - period_us) > tol_us).any():
             return None
@@ -278,6 +284,6 @@ class SampleTimeline:
         """Drop (and count in ``stats.corrupt_frames``) the samples whose sequence number the
         device clock contradicts (:class:`~forcelab.drivers.sequence.SequenceCheck`)."""
         bad = self._seq_check.judge(arr["seq"], arr["t_dev_us"], 1, period_us,
-                                    max(0.5 * period_us, 2000.0))
+                                    _jump_tolerance_us(period_us))
         self.stats.corrupt_frames += int(bad.sum())
         return arr[~bad] if bad.any() else arr

@@ -184,3 +184,21 @@ def test_counts_through_the_matrix_are_the_numpy_product_in_bridge_order_bit_for
         got = fpb1_samples(f32.view(np.uint8).ravel(), fpb1.FMT_CAL, m,
                            *map(float, cal.origin_m), 20.0)
         assert got.tobytes() == want.tobytes()
+
+
+def test_a_clock_jump_is_a_step_beyond_1_ms_and_2_sample_periods():
+    """docs/protocols.md: a device clock that strays from the sample counter by at most 1 ms +
+    2 sample periods (2000 µs at 2 kHz) is no jump; 1 µs more is one ``clock_jump`` event, in
+    the usual read and the general path, and no frame is lost either way."""
+    counts = np.arange(SPF * 6).reshape(SPF, 6)
+    step_us = SPF * 1_000_000 // RATE_HZ
+    for usual in (True, False):
+        for delta, jumps in ((2000, []), (-2000, []), (2001, [2001]), (-2001, [-2001])):
+            tl = Timeline(usual)
+            for k in range(20):
+                t_us = 1_000_000 + k * step_us + (delta if k >= 10 else 0)
+                tl.read(data_frame(100 + k * SPF, t_us, 0, counts))
+            assert [e.arg for e in tl._events if e.kind == "clock_jump"] == jumps
+            assert sum(b.samples.shape[0] for b in tl._blocks) == 20 * SPF
+            assert tl.stats.corrupt_frames == 0
+            assert (tl.usual_reads > 0) == usual

@@ -174,3 +174,38 @@ def test_block_checks_are_the_numpy_formulas_exactly():
         assert got == want
         n_mismatch_seen += want[0]
     assert n_mismatch_seen > 100  # the edge cases were there to be told apart
+
+
+def _sample_frames(seq0: int, t_us: list[int]) -> bytes:
+    rows = np.zeros(len(t_us), ins1.SAMPLE_DTYPE)
+    rows["side"] = ord("L")
+    rows["seq"] = (seq0 + np.arange(len(t_us))) % 65536
+    rows["t_dev_us"] = np.array(t_us) % (1 << 32)
+    rows["p"] = 100
+    rows["f_total"] = 400
+    rows["battery_pct"] = 80
+    return b"".join(ins1.encode_frame(ins1.SAMPLE, r.tobytes()) for r in rows)
+
+
+def test_a_clock_jump_is_a_step_beyond_half_a_period_and_at_least_2_ms():
+    """docs/protocols.md: a device clock that strays from the sample counter by at most the
+    larger of half a sample period and 2 ms (2500 µs at 200 Hz, 2000 µs at 1 kHz) is no jump;
+    1 µs more is one ``clock_jump`` event, in the usual read and the general path, and no
+    sample is lost either way."""
+    for rate_hz, tol_us in ((RATE_HZ, 2500), (1000, 2000)):
+        period_us = 1_000_000 // rate_hz
+        for usual in (True, False):
+            for delta, jumps in ((tol_us, 0), (-tol_us, 0), (tol_us + 1, 1), (-tol_us - 1, 1)):
+                tl = Timeline(usual)
+                tl.ins1_info = dataclasses.replace(tl.ins1_info, rate_hz=rate_hz)
+                t_us = [1_000_000 + k * period_us + (delta if k >= 10 else 0) for k in range(20)]
+                stream = _sample_frames(7, t_us)
+                size = ins1.FRAME_OVERHEAD + ins1.SAMPLE_SIZE
+                blocks = []
+                for k in range(0, len(stream), 2 * size):  # reads of two samples
+                    blocks += tl.read(stream[k:k + 2 * size])
+                blocks += tl.read(b"")
+                assert tl.stats.clock_jumps == jumps, (rate_hz, usual, delta)
+                assert sum(b.samples.shape[0] for b in blocks) == 20
+                assert tl.stats.corrupt_frames == 0
+                assert (tl.usual_reads > 0) == usual
