@@ -1140,7 +1140,7 @@ cdef double _percentile(double* a, Py_ssize_t n, double frac) noexcept nogil:
 
 def initial_window(const double[::1] window, double min_level_n):
     """(baseline_n, noise_n, level_n, flight_noise_n) of the initial window; see
-    forcelab.analysis.detection.initial_state and flight_noise_n (the definitions) and
+    forcelab.analysis.detection.initial_window (the definitions) and
     forcelab.analysis.reference.initial_window_reference (the NumPy form). Samples that are
     NaN or +-inf are left out; sums run in sample order."""
     cdef Py_ssize_t n_in = window.shape[0], n = 0, m = 0, j, c

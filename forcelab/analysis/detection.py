@@ -273,8 +273,10 @@ def bridge_gaps(x: np.ndarray, max_gap: int) -> tuple[np.ndarray, int]:
     return y, int(np.sum(ends[ok] - starts[ok]))
 
 
-def initial_state(window: np.ndarray, opts: dict[str, float]) -> tuple[float, float, float]:
-    """Initial (baseline_n, noise_n, level_n) from the first finite samples.
+def initial_window(window: np.ndarray, opts: dict[str, float]) -> tuple[float, float, float, float]:
+    """Initial (baseline_n, noise_n, level_n) and the flight noise (N) of the first finite
+    samples, in one compiled pass (``_stances.initial_window``; NumPy form:
+    ``reference.initial_window_reference``).
 
     Parameters
     ----------
@@ -286,27 +288,14 @@ def initial_state(window: np.ndarray, opts: dict[str, float]) -> tuple[float, fl
     Returns
     -------
     tuple of float
-        Baseline (N), noise SD (N) and level above baseline (N). Means and SDs are sums in
-        sample order; compiled (:func:`initial_window`), NumPy form:
-        ``reference.initial_window_reference``.
+        Baseline (N), noise SD (N) and level above baseline (N) (the module's "Initial
+        state"), then the flight noise: ``1.4826 x MAD / sqrt(2)`` of the differences between
+        neighbouring flight samples (those taken for the baseline). Differences ignore a slow
+        drift, the median ignores the few rising and falling edge samples, so a clean, zeroed
+        flight gives 0 N and white noise or mains ripple gives its SD; it sets the contact
+        threshold (:func:`edge_threshold_n`), not the detector's. Means and SDs are sums in
+        sample order.
     """
-    return initial_window(window, opts)[:3]
-
-
-def flight_noise_n(window: np.ndarray, opts: dict[str, float]) -> float:
-    """Robust noise SD (N) of the flight samples of the initial window.
-
-    ``1.4826 x MAD / sqrt(2)`` of the differences between neighbouring flight samples (those
-    :func:`initial_state` takes for the baseline). Differences ignore a slow drift, the median
-    ignores the few rising and falling edge samples, so a clean, zeroed flight gives 0 N and
-    white noise or mains ripple gives its SD. Used for the contact threshold
-    (:func:`edge_threshold_n`), not by the detector.
-    """
-    return initial_window(window, opts)[3]
-
-
-def initial_window(window: np.ndarray, opts: dict[str, float]) -> tuple[float, float, float, float]:
-    """:func:`initial_state` and :func:`flight_noise_n` of ``window`` in one compiled pass."""
     return _stances.initial_window(np.ascontiguousarray(window, dtype=np.float64),
                                    float(opts["min_level_n"]))
 
@@ -350,7 +339,7 @@ def edge_threshold_n(opts: dict[str, float], noise_n: float) -> float | None:
     """Force above baseline (N) where contact and toe-off are placed, or None (edges as found).
 
     ``max(contact_threshold_n, contact_noise_factor * noise_n)`` with the stream's flight noise
-    ``noise_n`` (N, :func:`flight_noise_n`); None when ``contact_threshold_n`` is 0.
+    ``noise_n`` (N, from :func:`initial_window`); None when ``contact_threshold_n`` is 0.
     """
     if opts["contact_threshold_n"] <= 0:
         return None

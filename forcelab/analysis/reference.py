@@ -61,8 +61,7 @@ def initial_window_reference(
     window: np.ndarray, min_level_n: float
 ) -> tuple[float, float, float, float]:
     """NumPy form of the compiled ``initial_window``: (baseline_n, noise_n, level_n,
-    flight_noise_n) of the initial window (:func:`~forcelab.analysis.detection.initial_state`
-    and :func:`~forcelab.analysis.detection.flight_noise_n`)."""
+    flight_noise_n) of the initial window (:func:`~forcelab.analysis.detection.initial_window`)."""
     vals = np.asarray(window, dtype=np.float64)
     vals = vals[np.isfinite(vals)]
     if vals.size == 0:

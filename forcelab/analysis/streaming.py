@@ -21,8 +21,7 @@ from forcelab.analysis.detection import (
     bridge_gaps,
     check_options,
     edge_threshold_n,
-    flight_noise_n,
-    initial_state,
+    initial_window,
     make_detector,
     refine_edges,
     sample_counts,
@@ -217,10 +216,9 @@ class StreamingAnalyzer:
 
     def _start_detector(self) -> None:
         finite = self._buf[np.isfinite(self._buf)][: self._counts["init_window"]]
-        self.initial_state = initial_state(finite, self.options)
-        self.contact_threshold_n = edge_threshold_n(
-            self.options, flight_noise_n(finite, self.options)
-        )
+        *init, noise_n = initial_window(finite, self.options)  # one pass over the window
+        self.initial_state = tuple(init)
+        self.contact_threshold_n = edge_threshold_n(self.options, noise_n)
         self._detector = make_detector(self.options, self.rate_hz, self.initial_state)
 
     def _run(self, x: np.ndarray) -> list[dict[str, Any]]:

@@ -170,8 +170,8 @@ def test_avx2_and_sse2_block_loops_find_the_same_stances_bit_for_bit(quantum):
     opts = check_options({})
     counts = sample_counts(opts, 1000.0)
     window = detection.first_finite(x, counts["init_window"])
-    init = detection.initial_state(window, opts)
-    threshold = detection.edge_threshold_n(opts, detection.flight_noise_n(window, opts))
+    *init, noise_n = detection.initial_window(window, opts)
+    threshold = detection.edge_threshold_n(opts, noise_n)
     outputs = []
     for avx2 in SIMD_FORMS:
         with simd(avx2):
@@ -291,8 +291,9 @@ def test_the_detector_measures_stances_fed_in_chunks_like_stance_metrics():
     opts = check_options({})
     counts = sample_counts(opts, 1000.0)
     window = detection.first_finite(x, counts["init_window"])
-    threshold = detection.edge_threshold_n(opts, detection.flight_noise_n(window, opts))
-    det = detection.make_detector(opts, 1000.0, detection.initial_state(window, opts))
+    *init, noise_n = detection.initial_window(window, opts)
+    threshold = detection.edge_threshold_n(opts, noise_n)
+    det = detection.make_detector(opts, 1000.0, init)
     m_opts = check_metric_options({})
     measure = kernel.Measure(*metrics._kernel_params(1000.0, m_opts))
     cut = int(np.flatnonzero(np.diff((x > 200).astype(int)) == 1)[20]) - 40  # before a contact
